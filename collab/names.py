@@ -1,0 +1,35 @@
+"""Room and document names: the one alphabet every layer agrees on."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+class DocKey(NamedTuple):
+    """A document's address: ``/ws/{room}/{doc}``."""
+
+    room: str
+    doc: str
+
+    def __str__(self) -> str:
+        return f"{self.room}/{self.doc}"
+
+
+def is_valid_name(name: str) -> bool:
+    return NAME_RE.fullmatch(name) is not None
+
+
+def parse_doc_path(rest: str) -> DocKey | None:
+    """``room/doc`` from the WebSocket path, or None when it is not exactly two valid names."""
+    parts = rest.split("/")
+    if len(parts) != 2 or not all(is_valid_name(p) for p in parts):
+        return None
+    return DocKey(parts[0], parts[1])
+
+
+def is_reserved_doc(doc: str) -> bool:
+    """``chat`` and ``_*`` docs are written by the server only."""
+    return doc == "chat" or doc.startswith("_")

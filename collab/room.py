@@ -1,0 +1,340 @@
+"""A loaded document: its pycrdt Doc, presence, peers, and the path of one update.
+
+Every incoming update follows one order (DESIGN.md, The path of one update):
+
+    bounded scan -> nesting/pending check -> apply in doc.transaction(origin=peer),
+    catching BaseException -> take what the Doc emitted (nothing: a duplicate) ->
+    append it to the log in the current group commit -> after the commit: relay it,
+    answer joiners, send "saved" echoes
+
+Everything a peer may observe is released from one ordered outbox only after the state it
+reflects is committed, so no client ever receives uncommitted state. A Doc that yrs left in a
+bad state (a panic) is dropped and rebuilt from the store plus the not-yet-committed emitted
+updates; the store never holds raw client bytes, so the rebuild heals it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pycrdt import Doc
+
+from collab import protocol
+from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed
+from collab.names import DocKey, is_reserved_doc
+from collab.peer import Peer
+from collab.presence import Presence
+from collab.settings import Settings
+from collab.store.base import DocumentStore, StoredDoc
+from collab.yupdate import (
+    AwarenessEntry,
+    DocIndex,
+    Limits,
+    MalformedInput,
+    UpdateInfo,
+    encode_awareness,
+    scan_awareness,
+    scan_state_vector,
+    scan_update,
+)
+
+log = logging.getLogger("collab.room")
+
+# SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
+_SYNC_REQUEST_BURST = 4
+_SYNC_REQUEST_REFILL = 2.0  # seconds per token
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(max_any_depth=settings.max_any_depth, max_type_depth=settings.max_type_depth)
+
+
+class Room:
+    def __init__(self, key: DocKey, store: DocumentStore, settings: Settings) -> None:
+        self.key = key
+        self.store = store
+        self.settings = settings
+        self.limits = limits_from(settings)
+        self.readonly = is_reserved_doc(key.doc)
+        self.doc: Doc[Any] = Doc()
+        self.index = DocIndex(self.limits)
+        self.presence = Presence()
+        self.peers: dict[int, Peer] = {}
+        self.generation: str | None = None
+        self.failed: BaseException | None = None
+        # Emitted updates applied to the Doc but not yet committed, and the local sequence
+        # numbers that order the outbox against commits.
+        self._uncommitted: list[bytes] = []
+        self._applied = 0
+        self._committed = 0
+        self._outbox: deque[tuple[int, Callable[[], None]]] = deque()
+        self._commit_task: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._captured: list[bytes] = []
+        self._heal_task: asyncio.Task[None] | None = None
+        self._pending_structs = 0
+        self._sync_tokens: dict[int, tuple[float, float]] = {}
+        self._store_seq = 0
+        self._healed = asyncio.Event()
+        self._healed.set()
+        self.snapshot_bytes = 0
+        self.log_rows = 0
+        self.log_bytes = 0
+        self.refs = 0
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    async def load(cls, key: DocKey, store: DocumentStore, settings: Settings) -> Room:
+        room = cls(key, store, settings)
+        stored = await store.load(key)
+        room._rebuild(stored, [])
+        return room
+
+    def _rebuild(self, stored: StoredDoc, uncommitted: list[bytes]) -> None:
+        """A fresh Doc and index from stored rows plus emitted-but-uncommitted updates."""
+        doc: Doc[Any] = Doc()
+        with doc.transaction(origin="store"):
+            if stored.snapshot:
+                doc.apply_update(stored.snapshot)
+            for _, update in stored.updates:
+                doc.apply_update(update)
+            for update in uncommitted:
+                doc.apply_update(update)
+        self.index = DocIndex.from_update(doc.get_update(), self.limits)
+        doc.observe(self._on_emitted)
+        self.doc = doc
+        self.generation = stored.generation
+        self._store_seq = stored.last_seq
+        self.snapshot_bytes = len(stored.snapshot or b"")
+        self.log_rows = len(stored.updates)
+        self.log_bytes = stored.log_bytes
+        self._pending_structs = 0
+
+    def _on_emitted(self, event: Any) -> None:
+        self._captured.append(event.update)
+
+    @property
+    def size(self) -> int:
+        """Stored bytes of this doc, including what awaits commit."""
+        return self.snapshot_bytes + self.log_bytes + sum(len(u) for u in self._uncommitted)
+
+    # -- peers -----------------------------------------------------------------------------
+
+    def join(self, peer: Peer) -> None:
+        """Greet a newcomer: our state vector (so it sends what we lack) and who is here."""
+        self.peers[peer.id] = peer
+        peer.send(protocol.sync_step1(self.doc.get_state()))
+        present = self.presence.snapshot()
+        if present:
+            peer.send(protocol.awareness(encode_awareness(present)))
+
+    def leave(self, peer: Peer) -> None:
+        if self.peers.pop(peer.id, None) is None:
+            return
+        self._sync_tokens.pop(peer.id, None)
+        removed = self.presence.remove_peer(peer.id)
+        if removed:
+            self._broadcast(protocol.awareness(encode_awareness(removed)), exclude=peer.id)
+
+    def _broadcast(self, frame: bytes, exclude: int | None = None) -> None:
+        for peer in list(self.peers.values()):
+            if peer.id != exclude:
+                peer.send(frame)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for peer in list(self.peers.values()):
+            peer.close(code, reason)
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def handle(self, peer: Peer, frame: bytes) -> None:
+        """One frame from a peer. Raises CollabError to have that peer closed."""
+        if not self._healed.is_set():
+            await self._healed.wait()
+        if self.failed is not None:
+            raise RoomFailed()
+        message = protocol.decode_message(frame)
+        try:
+            if isinstance(message, protocol.SyncStep1):
+                self._on_sync_step1(peer, message.state_vector)
+            elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
+                self._on_update(peer, message.update)
+            elif isinstance(message, protocol.Awareness):
+                self._on_awareness(peer, message.payload)
+            elif isinstance(message, protocol.QueryAwareness):
+                present = self.presence.snapshot()
+                if present:
+                    peer.send(protocol.awareness(encode_awareness(present)))
+            elif isinstance(message, protocol.SavedRequest):
+                peer.opted_in = True
+                counter = message.counter
+                self._after_commit(lambda: peer.send(protocol.saved(counter)))
+        except MalformedInput as exc:
+            raise HostileInput(exc.reason) from None
+
+    def _take_sync_token(self, peer: Peer) -> bool:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        tokens, stamp = self._sync_tokens.get(peer.id, (float(_SYNC_REQUEST_BURST), now))
+        tokens = min(_SYNC_REQUEST_BURST, tokens + (now - stamp) / _SYNC_REQUEST_REFILL)
+        if tokens < 1:
+            return False
+        self._sync_tokens[peer.id] = (tokens - 1, now)
+        return True
+
+    def _on_sync_step1(self, peer: Peer, state_vector: bytes) -> None:
+        scan_state_vector(state_vector, self.limits)
+        if not self._take_sync_token(peer):
+            raise Overloaded("too many sync requests")
+        # Computed now, sent once the state it contains is committed.
+        reply = protocol.sync_step2(self.doc.get_update(state_vector))
+        self._after_commit(lambda: peer.send(reply))
+
+    def _on_update(self, peer: Peer, update: bytes) -> None:
+        info = scan_update(update, self.limits)
+        if info.is_empty:
+            return
+        if self.readonly or peer.readonly:
+            self._refuse_write(peer, info)
+            return
+        if self.size + len(update) > self.settings.max_doc_size:
+            raise DocTooLarge()
+        delta = self.index.check(info)
+        pending = getattr(delta, "pending_structs", 0)
+        if pending and self._pending_structs + pending > self.settings.max_pending_structs:
+            raise Overloaded("too many updates with missing dependencies")
+        emitted = self._apply(peer, update)
+        self.index.commit(delta)
+        self._pending_structs += pending
+        for update_out in emitted:
+            self._uncommitted.append(update_out)
+            self._applied += 1
+            frame = protocol.sync_update(update_out)
+            origin = peer.id
+            self._outbox.append((self._applied, lambda f=frame, o=origin: self._broadcast(f, o)))
+        if emitted:
+            self._kick_commit()
+
+    def _refuse_write(self, peer: Peer, info: UpdateInfo) -> None:
+        """Read-only peers are never closed for writing: one permission-denied, then silence."""
+        if not peer.denied_once:
+            peer.denied_once = True
+            peer.send(protocol.permission_denied("read-only document"))
+        log.info("refused write to read-only %s from peer %s", self.key, peer.id)
+
+    def _apply(self, peer: Peer, update: bytes) -> list[bytes]:
+        self._captured = []
+        try:
+            with self.doc.transaction(origin=peer.id):
+                self.doc.apply_update(update)
+        except BaseException as exc:  # pyo3 PanicException is a BaseException
+            if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+                raise
+            self._captured = []
+            log.warning("update from peer %s refused by yrs in %s: %r", peer.id, self.key, exc)
+            self._schedule_heal()
+            raise HostileInput("update rejected") from None
+        emitted, self._captured = self._captured, []
+        return emitted
+
+    def _schedule_heal(self) -> None:
+        """Rebuild the Doc from the store: yrs may have left it half-applied or poisoned.
+
+        Other peers' messages wait (``handle`` awaits ``_healed``) rather than fail.
+        """
+        if self._healed.is_set():
+            self._healed.clear()
+            self._heal_task = asyncio.get_running_loop().create_task(self._heal())
+
+    async def _heal(self) -> None:
+        try:
+            await self.flush()
+            stored = await self.store.load(self.key)
+            self._rebuild(stored, list(self._uncommitted))
+            log.warning("rebuilt %s from the store", self.key)
+        except Exception as exc:
+            log.exception("could not rebuild %s", self.key)
+            self._fail(exc)
+        finally:
+            self._healed.set()
+
+    def _on_awareness(self, peer: Peer, payload: bytes) -> None:
+        entries = scan_awareness(payload, self.limits)
+        principal = getattr(peer, "principal", None) or f"peer:{peer.id}"
+        changed = self.presence.apply(peer.id, principal, entries)
+        for entry in changed:
+            if entry.state is not None:
+                peer.awareness_clients.add(entry.client)
+        if changed:
+            self._broadcast(protocol.awareness(encode_awareness(changed)), exclude=peer.id)
+
+    # -- commits ---------------------------------------------------------------------------
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once everything applied so far is committed."""
+        if self._committed >= self._applied:
+            action()
+        else:
+            self._outbox.append((self._applied, action))
+
+    def _kick_commit(self) -> None:
+        if self._commit_task is None:
+            self._drained.clear()
+            self._commit_task = asyncio.get_running_loop().create_task(self._commit_loop())
+
+    async def _commit_loop(self) -> None:
+        try:
+            while self._uncommitted:
+                batch, upto = list(self._uncommitted), self._applied
+                self._store_seq = await self.store.append(self.key, batch)
+                del self._uncommitted[: len(batch)]
+                self.log_rows += len(batch)
+                self.log_bytes += sum(len(u) for u in batch)
+                self._committed = upto
+                while self._outbox and self._outbox[0][0] <= upto:
+                    _, action = self._outbox.popleft()
+                    action()
+                if not self._uncommitted and self._should_compact():
+                    await self.compact()
+        except Exception as exc:
+            log.exception("commit failed for %s", self.key)
+            self._fail(exc)
+        finally:
+            self._commit_task = None
+            self._drained.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The doc can no longer promise durability: close its peers; the registry drops it."""
+        self.failed = exc
+        self._outbox.clear()
+        self.close_all(1011, "document unavailable")
+
+    def _should_compact(self) -> bool:
+        s = self.settings
+        return self.log_rows >= s.compact_rows or self.log_bytes > max(
+            s.compact_bytes, self.snapshot_bytes
+        )
+
+    async def compact(self) -> None:
+        """Fold the log into a GC'd snapshot; only when nothing awaits commit."""
+        if self._uncommitted or self.log_rows == 0 or self.failed is not None:
+            return
+        # Snapshot, seq and counters are read together, with no await in between: the
+        # snapshot holds exactly the rows up to ``upto`` (nothing uncommitted).
+        snapshot = self.doc.get_update()
+        upto, rows, nbytes = self._store_seq, self.log_rows, self.log_bytes
+        await self.store.compact(self.key, snapshot, upto)
+        self.snapshot_bytes = len(snapshot)
+        self.log_rows -= rows
+        self.log_bytes -= nbytes
+
+    async def flush(self) -> None:
+        """Wait until everything applied so far is committed."""
+        while self._commit_task is not None:
+            await self._drained.wait()

@@ -1,0 +1,107 @@
+"""The registry of loaded documents: load once, count references, evict idle ones after a flush.
+
+Concurrent joiners of a cold doc share one load (single flight). A failed load leaves nothing
+behind: the next joiner tries again. A doc whose last peer left stays loaded for
+``room_idle_seconds``, then its commits are awaited, its log compacted, and it is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from collab.errors import RoomFailed
+from collab.names import DocKey
+from collab.room import Room
+from collab.settings import Settings
+from collab.store.base import DocumentStore
+
+log = logging.getLogger("collab.rooms")
+
+
+class RoomRegistry:
+    def __init__(self, store: DocumentStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._rooms: dict[DocKey, Room] = {}
+        self._loading: dict[DocKey, asyncio.Future[Room]] = {}
+        self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
+        self._evicting: set[asyncio.Task[None]] = set()
+        self.loads = 0  # how many times a doc was read from the store (tests: single flight)
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def get(self, key: DocKey) -> Room | None:
+        return self._rooms.get(key)
+
+    async def acquire(self, key: DocKey) -> Room:
+        """The loaded doc for ``key``, loading it once however many ask at the same time."""
+        room = self._rooms.get(key)
+        if room is None or room.failed is not None:
+            future = self._loading.get(key)
+            if future is None:
+                future = asyncio.get_running_loop().create_future()
+                self._loading[key] = future
+                try:
+                    self.loads += 1
+                    room = await Room.load(key, self.store, self.settings)
+                except Exception as exc:
+                    log.exception("could not load %s", key)
+                    future.set_exception(RoomFailed("could not load document"))
+                    future.exception()  # retrieved: no "never retrieved" warning
+                    raise RoomFailed("could not load document") from exc
+                finally:
+                    del self._loading[key]
+                self._rooms[key] = room
+                future.set_result(room)
+            else:
+                room = await asyncio.shield(future)
+        room.refs += 1
+        timer = self._evictions.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        return room
+
+    def release(self, room: Room) -> None:
+        room.refs -= 1
+        if room.failed is not None and self._rooms.get(room.key) is room:
+            del self._rooms[room.key]  # the next joiner loads a fresh copy from the store
+            return
+        if room.refs == 0 and room.key not in self._evictions:
+            loop = asyncio.get_running_loop()
+            self._evictions[room.key] = loop.call_later(
+                self.settings.room_idle_seconds, self._start_eviction, room
+            )
+
+    def _start_eviction(self, room: Room) -> None:
+        self._evictions.pop(room.key, None)
+        task = asyncio.get_running_loop().create_task(self._evict(room))
+        self._evicting.add(task)
+        task.add_done_callback(self._evicting.discard)
+
+    async def _evict(self, room: Room) -> None:
+        try:
+            await room.flush()
+            if room.refs == 0:
+                await room.compact()
+        except Exception:
+            log.exception("flush before evicting %s failed", room.key)
+        # Only drop it if nobody joined while we flushed.
+        if room.refs == 0 and self._rooms.get(room.key) is room and room.failed is None:
+            await room.flush()
+            if room.refs == 0:
+                del self._rooms[room.key]
+
+    async def close(self) -> None:
+        """Shutdown: wait for every doc's last commit."""
+        for timer in self._evictions.values():
+            timer.cancel()
+        self._evictions.clear()
+        for room in list(self._rooms.values()):
+            try:
+                await room.flush()
+            except Exception:
+                log.exception("final flush of %s failed", room.key)
+        if self._evicting:
+            await asyncio.gather(*self._evicting, return_exceptions=True)

@@ -1,0 +1,102 @@
+"""One frozen Settings object: every knob of the server, each with its ``COLLAB_*`` twin.
+
+Nothing is read at import. ``Settings.from_env()`` reads the environment once; the CLI builds
+its options from the same field table (``SETTINGS_FIELDS``), so a setting exists in exactly one
+place, with one help text, and README's settings table is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _opt("127.0.0.1", "Address to bind.")
+    port: int = _opt(8000, "Port to bind (0 picks a free one).")
+    store: str = _opt(
+        "sqlite:///collab.db",
+        "Where all persistent state lives: sqlite:///relative.db, sqlite:////absolute.db, "
+        "a bare path, or memory:// (tests).",
+    )
+    sqlite_synchronous: str = _opt(
+        "FULL",
+        "SQLite synchronous mode: FULL (saved = on disk, survives power loss) or NORMAL "
+        "(survives a server crash, not a power loss).",
+    )
+    ws_max_size: int = _opt(16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it.")
+    ws_per_message_deflate: bool = _opt(
+        False, "Accept permessage-deflate compression on WebSockets (costs CPU and memory)."
+    )
+    ws_ping_interval: float = _opt(
+        5.0, "Seconds between server pings; a peer that misses one for ws_ping_timeout is dropped."
+    )
+    ws_ping_timeout: float = _opt(5.0, "Seconds to wait for a pong before dropping the socket.")
+    max_doc_size: int = _opt(64 * 1024 * 1024, "Largest stored size of one document (bytes); 4413 past it.")
+    max_any_depth: int = _opt(64, "Deepest nesting of JSON-like content inside one update.")
+    max_type_depth: int = _opt(64, "Deepest nesting of shared types (Y.Map in Y.Map ...) in one document.")
+    max_pending_structs: int = _opt(
+        10_000,
+        "Updates whose dependencies never arrived, per document (items); the sender is closed past it.",
+    )
+    outbound_queue_bytes: int = _opt(
+        8 * 1024 * 1024,
+        "Bytes queued for one socket before it counts as a slow consumer and is closed with 1013.",
+    )
+    send_timeout: float = _opt(
+        10.0, "Seconds one send may block before the socket counts as a slow consumer (1013)."
+    )
+    compact_rows: int = _opt(500, "Compact a document once its update log has this many rows.")
+    compact_bytes: int = _opt(
+        1024 * 1024,
+        "Compact a document once its update log exceeds this many bytes and the snapshot's size.",
+    )
+    room_idle_seconds: float = _opt(
+        10.0, "Seconds a document stays loaded after its last client leaves."
+    )
+    timeout_graceful_shutdown: float = _opt(
+        8.0, "Seconds to wait for connections to close on SIGTERM before forcing them."
+    )
+    log_level: str = _opt("info", "Log level: debug, info, warning, error.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``COLLAB_*`` variables, then explicit overrides (the CLI's)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_name(f.name))
+            if raw is not None:
+                values[f.name] = parse_value(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+SETTINGS_FIELDS = dataclasses.fields(Settings)
+
+
+def env_name(field_name: str) -> str:
+    return "COLLAB_" + field_name.upper()
+
+
+def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = type(f.default)
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{env_name(f.name)}: expected true/false, got {raw!r}")
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{env_name(f.name)}: expected {kind.__name__}, got {raw!r}") from exc

@@ -1,0 +1,68 @@
+"""The DocumentStore seam: per-document append-only logs of emitted updates plus a snapshot.
+
+Every backend (memory, SQLite, later PostgreSQL) implements this small Protocol and passes the
+same contract suite (tests/store/test_contract.py). Sequence numbers are per document and
+gapless, so a later multi-node fan-out can name any update by (doc, seq).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from collab.names import DocKey
+
+
+@dataclass
+class StoredDoc:
+    """What a load returns: the snapshot and the log rows that follow it."""
+
+    generation: str | None = None
+    snapshot: bytes | None = None
+    snapshot_seq: int = 0
+    updates: list[tuple[int, bytes]] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.generation is not None
+
+    @property
+    def last_seq(self) -> int:
+        return self.updates[-1][0] if self.updates else self.snapshot_seq
+
+    @property
+    def log_bytes(self) -> int:
+        return sum(len(u) for _, u in self.updates)
+
+    @property
+    def size(self) -> int:
+        return len(self.snapshot or b"") + self.log_bytes
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (I/O, corruption, version mismatch)."""
+
+
+class DocumentStore(Protocol):
+    async def open(self) -> None:
+        """Connect, apply nothing: migrations are the caller's explicit step."""
+
+    async def close(self) -> None:
+        """Wait for the last commit, then release every resource."""
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the store answers a trivial query."""
+
+    async def load(self, key: DocKey) -> StoredDoc:
+        """The doc's snapshot and log; an empty StoredDoc when it does not exist."""
+
+    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
+        """Durably append updates (one transaction, grouped with concurrent appends).
+
+        Creates the doc on its first update. Returns the seq of the last row written; when
+        this returns, the rows are committed.
+        """
+
+    async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
+        """Replace the snapshot and delete exactly the rows with seq <= upto_seq, atomically."""

@@ -1,0 +1,101 @@
+"""Forward-only SQL migrations: each file runs with its bookkeeping row in one transaction.
+
+Files live in the top-level ``migrations/<dialect>/NNNN_name.sql`` of the source tree; the wheel
+carries them as ``collab/_migrations`` (pyproject's force-include). A database that has a
+migration the code does not know is refused with both versions named: never moved aside.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from collab.store.base import StoreError
+
+_FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations_dir(dialect: str = "sqlite") -> Path:
+    packaged = resources.files("collab") / "_migrations" / dialect
+    if packaged.is_dir():
+        return Path(str(packaged))
+    source = Path(__file__).resolve().parents[2] / "migrations" / dialect
+    if source.is_dir():
+        return source
+    raise StoreError(f"migrations for {dialect} not found (looked in {packaged} and {source})")
+
+
+def load_migrations(dialect: str = "sqlite") -> list[Migration]:
+    found = []
+    for path in sorted(migrations_dir(dialect).iterdir()):
+        match = _FILE_RE.fullmatch(path.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], path.read_text("utf-8")))
+    return found
+
+
+def split_statements(sql: str) -> list[str]:
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not current.strip().startswith("--"):
+        raise StoreError("migration ends with an incomplete statement")
+    return statements
+
+
+def _ensure_table(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS collab_migrations"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+
+
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
+    _ensure_table(conn)
+    return {row[0] for row in conn.execute("SELECT version FROM collab_migrations")}
+
+
+def pending(conn: sqlite3.Connection) -> list[Migration]:
+    """Migrations still to apply; raises StoreError when the database is newer than the code."""
+    known = load_migrations()
+    applied = applied_versions(conn)
+    code_version = max((m.version for m in known), default=0)
+    db_version = max(applied, default=0)
+    if db_version > code_version:
+        raise StoreError(
+            f"database schema version {db_version} is newer than this collab's "
+            f"({code_version}); upgrade collab instead"
+        )
+    return [m for m in known if m.version not in applied]
+
+
+def apply(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
+    """Run each migration and record it, one transaction per migration."""
+    for migration in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in split_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO collab_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

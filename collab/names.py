@@ -22,10 +22,15 @@ def is_valid_name(name: str) -> bool:
     return NAME_RE.fullmatch(name) is not None
 
 
+def is_valid_doc_name(name: str) -> bool:
+    """A doc name, or ``_`` + one: the server's reserved docs (``_meta``) are addressable."""
+    return is_valid_name(name[1:] if name.startswith("_") else name)
+
+
 def parse_doc_path(rest: str) -> DocKey | None:
     """``room/doc`` from the WebSocket path, or None when it is not exactly two valid names."""
     parts = rest.split("/")
-    if len(parts) != 2 or not all(is_valid_name(p) for p in parts):
+    if len(parts) != 2 or not is_valid_name(parts[0]) or not is_valid_doc_name(parts[1]):
         return None
     return DocKey(parts[0], parts[1])
 

@@ -1,0 +1,108 @@
+"""Bounded scanner and encoder for y-protocols awareness payloads (YJS-WIRE.md §1.8, §2).
+
+pycrdt-websocket relays raw awareness frames to browsers (§1.8), so collab never relays what a
+client sent: it scans the payload here, checks every cap, and re-broadcasts the *canonical*
+re-encoding from :func:`encode_awareness`. States must be a JSON object or ``null`` (removal).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from collab.yupdate import Limits, MalformedInput, read_varuint, strict_json
+
+__all__ = ["AwarenessEntry", "encode_awareness", "scan_awareness"]
+
+_MAX_SAFE_INT = 2**53 - 1
+
+
+@dataclass(frozen=True)
+class AwarenessEntry:
+    """One client's awareness state; ``state`` is canonical JSON bytes or None for removal."""
+
+    client: int
+    clock: int
+    state: bytes | None
+
+
+def canonical_json(value: object) -> bytes:
+    """The one spelling collab relays: compact separators, UTF-8, no ASCII escaping."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def scan_awareness(payload: bytes, limits: Limits) -> list[AwarenessEntry]:
+    """Parse ``vu:n (vu:client vu:clock str:json)*n`` (§1.8) under the caps of §2.
+
+    - n <= remaining // 5 (smallest entry: client, clock, length, ``{}``) and
+      n <= ``max_awareness_entries`` (a browser sends one);
+    - no client twice in one payload (which one would win is reader-dependent);
+    - each state <= ``max_awareness_state_bytes``, strict JSON with depth checked before
+      parsing, and a JSON object or ``null`` (an empty string, which pycrdt reads as None and
+      JSON.parse refuses, is refused).
+    """
+    data = bytes(payload)
+    end = len(data)
+    n, pos = read_varuint(data, 0)
+    if n > (end - pos) // 5:
+        raise MalformedInput("awareness count exceeds input")
+    if n > limits.max_awareness_entries:
+        raise MalformedInput("too many awareness entries")
+    entries: list[AwarenessEntry] = []
+    seen: set[int] = set()
+    for _ in range(n):
+        client, pos = read_varuint(data, pos)
+        clock, pos = read_varuint(data, pos)
+        if client in seen:
+            raise MalformedInput("duplicate awareness client")
+        seen.add(client)
+        length, pos = read_varuint(data, pos)
+        if length > limits.max_awareness_state_bytes:
+            raise MalformedInput("awareness state too large")
+        if pos + length > end:
+            raise MalformedInput("truncated awareness state")
+        try:
+            text = data[pos : pos + length].decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedInput("invalid UTF-8 in awareness state") from None
+        pos += length
+        value = strict_json(text, limits.max_awareness_depth, "awareness state")
+        if value is None:
+            entries.append(AwarenessEntry(client, clock, None))
+        elif isinstance(value, dict):
+            try:
+                state = canonical_json(value)
+            except UnicodeEncodeError:  # pragma: no cover - strict_json refuses lone surrogates
+                raise MalformedInput("lone surrogate in awareness state") from None
+            if len(state) > limits.max_awareness_state_bytes:
+                raise MalformedInput("awareness state too large")
+            entries.append(AwarenessEntry(client, clock, state))
+        else:
+            raise MalformedInput("awareness state is not an object or null")
+    if pos != end:
+        raise MalformedInput("trailing bytes after awareness entries")
+    return entries
+
+
+def _write_varuint(out: bytearray, value: int) -> None:
+    if not 0 <= value <= _MAX_SAFE_INT:
+        raise ValueError("varuint out of range")
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+
+
+def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
+    """Encode the awareness payload (§1.8) for re-broadcast; ``None`` is written as ``null``."""
+    items = list(entries)
+    out = bytearray()
+    _write_varuint(out, len(items))
+    for entry in items:
+        _write_varuint(out, entry.client)
+        _write_varuint(out, entry.clock)
+        state = b"null" if entry.state is None else entry.state
+        _write_varuint(out, len(state))
+        out += state
+    return bytes(out)

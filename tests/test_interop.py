@@ -21,16 +21,11 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.jspeer import JsPeer, require_node
+from tests.jspeer import JsPeer
 from tests.pyclient import provider
 from tests.server import CollabServer
 
 pytestmark = [pytest.mark.node, pytest.mark.anyio]
-
-
-@pytest.fixture(autouse=True)
-def _node() -> None:
-    require_node()
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -22,13 +22,14 @@ without payload bytes, safe to log and to send as a close reason.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 __all__ = [
     "MAX_CLOCK",
@@ -563,6 +564,23 @@ def scan_state_vector(sv: bytes, limits: Limits) -> dict[int, int]:
     return result
 
 
-# Re-exports so callers can import the whole wire API from one module.
-from collab.awareness_wire import AwarenessEntry, encode_awareness, scan_awareness  # noqa: E402
-from collab.nesting import DocIndex, IndexDelta  # noqa: E402
+# Re-exports so callers can import the whole wire API from one module. Lazy (PEP 562) because
+# those modules import the primitives above.
+if TYPE_CHECKING:
+    from collab.awareness_wire import AwarenessEntry, encode_awareness, scan_awareness
+    from collab.nesting import DocIndex, IndexDelta
+
+_LAZY = {
+    "AwarenessEntry": "collab.awareness_wire",
+    "encode_awareness": "collab.awareness_wire",
+    "scan_awareness": "collab.awareness_wire",
+    "DocIndex": "collab.nesting",
+    "IndexDelta": "collab.nesting",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

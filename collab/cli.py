@@ -60,7 +60,7 @@ def serve(**options: Any) -> None:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    click.echo(f"collab: serving on http://{settings.host}:{settings.port} (store {settings.store})")
+    click.echo(f"collab: serving on http://{settings.host}:{settings.port} ({settings.store})")
     server.run()
     sys.exit(0 if server.started else 1)
 

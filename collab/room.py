@@ -16,6 +16,7 @@ updates; the store never holds raw client bytes, so the rebuild heals it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +32,6 @@ from collab.presence import Presence
 from collab.settings import Settings
 from collab.store.base import DocumentStore, StoredDoc
 from collab.yupdate import (
-    AwarenessEntry,
     DocIndex,
     Limits,
     MalformedInput,
@@ -69,6 +69,10 @@ class Room:
         # Emitted updates applied to the Doc but not yet committed, and the local sequence
         # numbers that order the outbox against commits.
         self._uncommitted: list[bytes] = []
+        self._uncommitted_bytes = 0
+        # Clock units deleted since the last compaction: deleted content stays in the snapshot
+        # and the log until compaction drops it, so a large deletion is a reason to compact.
+        self._deleted_since_compaction = 0
         self._applied = 0
         self._committed = 0
         self._outbox: deque[tuple[int, Callable[[], None]]] = deque()
@@ -77,7 +81,6 @@ class Room:
         self._drained.set()
         self._captured: list[bytes] = []
         self._heal_task: asyncio.Task[None] | None = None
-        self._pending_structs = 0
         self._sync_tokens: dict[int, tuple[float, float]] = {}
         self._store_seq = 0
         self._healed = asyncio.Event()
@@ -114,7 +117,6 @@ class Room:
         self.snapshot_bytes = len(stored.snapshot or b"")
         self.log_rows = len(stored.updates)
         self.log_bytes = stored.log_bytes
-        self._pending_structs = 0
 
     def _on_emitted(self, event: Any) -> None:
         self._captured.append(event.update)
@@ -122,7 +124,7 @@ class Room:
     @property
     def size(self) -> int:
         """Stored bytes of this doc, including what awaits commit."""
-        return self.snapshot_bytes + self.log_bytes + sum(len(u) for u in self._uncommitted)
+        return self.snapshot_bytes + self.log_bytes + self._uncommitted_bytes
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -206,18 +208,21 @@ class Room:
         if self.size + len(update) > self.settings.max_doc_size:
             raise DocTooLarge()
         delta = self.index.check(info)
-        pending = getattr(delta, "pending_structs", 0)
-        if pending and self._pending_structs + pending > self.settings.max_pending_structs:
+        if delta.pending_total > self.settings.max_pending_structs:
+            # yrs would keep these forever and retry them on every apply. Close the sender and
+            # rebuild the Doc from the store, which holds only integrated (emitted) updates:
+            # that drops whatever pending state earlier updates left behind.
+            self._schedule_heal()
             raise Overloaded("too many updates with missing dependencies")
         emitted = self._apply(peer, update)
         self.index.commit(delta)
-        self._pending_structs += pending
+        self._deleted_since_compaction += sum(length for _, _, length in info.deletes)
         for update_out in emitted:
             self._uncommitted.append(update_out)
+            self._uncommitted_bytes += len(update_out)
             self._applied += 1
-            frame = protocol.sync_update(update_out)
-            origin = peer.id
-            self._outbox.append((self._applied, lambda f=frame, o=origin: self._broadcast(f, o)))
+            relay = functools.partial(self._broadcast, protocol.sync_update(update_out), peer.id)
+            self._outbox.append((self._applied, relay))
         if emitted:
             self._kick_commit()
 
@@ -294,13 +299,15 @@ class Room:
                 batch, upto = list(self._uncommitted), self._applied
                 self._store_seq = await self.store.append(self.key, batch)
                 del self._uncommitted[: len(batch)]
+                batch_bytes = sum(len(u) for u in batch)
+                self._uncommitted_bytes -= batch_bytes
                 self.log_rows += len(batch)
-                self.log_bytes += sum(len(u) for u in batch)
+                self.log_bytes += batch_bytes
                 self._committed = upto
                 while self._outbox and self._outbox[0][0] <= upto:
                     _, action = self._outbox.popleft()
                     action()
-                if not self._uncommitted and self._should_compact():
+                if self._should_compact():
                     await self.compact()
         except Exception as exc:
             log.exception("commit failed for %s", self.key)
@@ -317,18 +324,26 @@ class Room:
 
     def _should_compact(self) -> bool:
         s = self.settings
-        return self.log_rows >= s.compact_rows or self.log_bytes > max(
-            s.compact_bytes, self.snapshot_bytes
+        threshold = max(s.compact_bytes, self.snapshot_bytes)
+        return (
+            self.log_rows >= s.compact_rows
+            or self.log_bytes > threshold
+            or self._deleted_since_compaction > threshold // 2
         )
 
     async def compact(self) -> None:
-        """Fold the log into a GC'd snapshot; only when nothing awaits commit."""
-        if self._uncommitted or self.log_rows == 0 or self.failed is not None:
+        """Fold the log into a GC'd snapshot of the live Doc, in one store transaction.
+
+        The snapshot may already contain applied-but-uncommitted updates: writing them early is
+        harmless (they were validated and applied; their own rows follow with higher seqs and
+        re-apply as no-ops), and it lets compaction keep up under sustained write load.
+        """
+        if self.log_rows == 0 or self.failed is not None:
             return
-        # Snapshot, seq and counters are read together, with no await in between: the
-        # snapshot holds exactly the rows up to ``upto`` (nothing uncommitted).
+        # Snapshot, seq and counters are read together, with no await in between.
         snapshot = self.doc.get_update()
         upto, rows, nbytes = self._store_seq, self.log_rows, self.log_bytes
+        self._deleted_since_compaction = 0
         await self.store.compact(self.key, snapshot, upto)
         self.snapshot_bytes = len(snapshot)
         self.log_rows -= rows

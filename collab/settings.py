@@ -32,7 +32,9 @@ class Settings:
         "SQLite synchronous mode: FULL (saved = on disk, survives power loss) or NORMAL "
         "(survives a server crash, not a power loss).",
     )
-    ws_max_size: int = _opt(16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it.")
+    ws_max_size: int = _opt(
+        16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it."
+    )
     ws_per_message_deflate: bool = _opt(
         False, "Accept permessage-deflate compression on WebSockets (costs CPU and memory)."
     )
@@ -40,12 +42,16 @@ class Settings:
         5.0, "Seconds between server pings; a peer that misses one for ws_ping_timeout is dropped."
     )
     ws_ping_timeout: float = _opt(5.0, "Seconds to wait for a pong before dropping the socket.")
-    max_doc_size: int = _opt(64 * 1024 * 1024, "Largest stored size of one document (bytes); 4413 past it.")
+    max_doc_size: int = _opt(
+        64 * 1024 * 1024, "Largest stored size of one document (bytes); 4413 past it."
+    )
     max_any_depth: int = _opt(64, "Deepest nesting of JSON-like content inside one update.")
-    max_type_depth: int = _opt(64, "Deepest nesting of shared types (Y.Map in Y.Map ...) in one document.")
+    max_type_depth: int = _opt(
+        64, "Deepest nesting of shared types (Y.Map in Y.Map ...) in one document."
+    )
     max_pending_structs: int = _opt(
         10_000,
-        "Updates whose dependencies never arrived, per document (items); the sender is closed past it.",
+        "Items whose dependencies never arrived, per document; the sender is closed past it.",
     )
     outbound_queue_bytes: int = _opt(
         8 * 1024 * 1024,
@@ -88,7 +94,7 @@ def env_name(field_name: str) -> str:
 
 
 def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
-    kind = type(f.default)
+    kind: type[Any] = type(f.default)
     if kind is bool:
         lowered = raw.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:

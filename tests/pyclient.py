@@ -41,7 +41,9 @@ class WebsocketChannel:
 
 
 @asynccontextmanager
-async def provider(url: str, doc: Doc[Any] | None = None) -> AsyncIterator[tuple[Doc[Any], Provider]]:
+async def provider(
+    url: str, doc: Doc[Any] | None = None
+) -> AsyncIterator[tuple[Doc[Any], Provider]]:
     """A synced pycrdt Doc connected to ``url``."""
     doc = doc if doc is not None else Doc()
     async with connect(url, max_size=None) as websocket:

@@ -53,7 +53,7 @@ class CollabServer:
         env["COLLAB_HOST"] = "127.0.0.1"
         env["COLLAB_PORT"] = str(self.port)
         env.setdefault("COLLAB_LOG_LEVEL", "info")
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "collab", "serve"],
             cwd=self.workdir,

@@ -30,7 +30,9 @@ _SYNCHRONOUS = {"FULL", "NORMAL", "EXTRA"}
 class _Append:
     key: DocKey
     updates: Sequence[bytes]
-    future: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:

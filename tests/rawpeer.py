@@ -1,0 +1,103 @@
+"""A scripted Yjs peer over raw `websockets`: a pycrdt Doc plus the y-websocket framing.
+
+Unlike pycrdt.Provider it exposes what tests need to see: the "saved" echoes, awareness frames,
+the close code, and exactly which frames were sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from pycrdt import Doc, Text, handle_sync_message
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from collab import protocol
+
+
+class RawPeer:
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+        self.doc: Doc[Any] = Doc()
+        self.text = self.doc.get("text", type=Text)
+        self.saved = 0
+        self.synced = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.awareness_frames: list[bytes] = []
+        self.other_frames: list[bytes] = []
+        self.close_code: int | None = None
+        self.closed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(cls, url: str, *, sync: bool = True) -> RawPeer:
+        websocket = await connect(url, max_size=None, open_timeout=10)
+        peer = cls(websocket)
+        peer._reader = asyncio.get_running_loop().create_task(peer._read())
+        if sync:
+            await peer.websocket.send(protocol.sync_step1(peer.doc.get_state()))
+            await asyncio.wait_for(peer.synced.wait(), 10)
+        return peer
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.websocket:
+                assert isinstance(message, bytes)
+                if message[0] == protocol.MSG_SYNC:
+                    reply = handle_sync_message(message[1:], self.doc)
+                    if message[1] == protocol.SYNC_STEP2:
+                        self.synced.set()
+                    if reply is not None:
+                        await self.websocket.send(reply)
+                    self.changed.set()
+                elif message[0] == protocol.MSG_AWARENESS:
+                    self.awareness_frames.append(message)
+                elif message[0] == protocol.MSG_SAVED:
+                    self.saved = protocol.decode_message(message).counter  # type: ignore[union-attr]
+                    self.changed.set()
+                else:
+                    self.other_frames.append(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.websocket.close_code
+            self.closed.set()
+            self.changed.set()
+
+    async def insert(self, index: int, chunk: str) -> bytes:
+        """Edit the local doc and send exactly that edit as one update frame."""
+        before = self.doc.get_state()
+        self.text.insert(index, chunk)
+        update = self.doc.get_update(before)
+        await self.websocket.send(protocol.sync_update(update))
+        return update
+
+    async def delete(self, index: int, length: int) -> None:
+        before = self.doc.get_state()
+        del self.text[index : index + length]
+        await self.websocket.send(protocol.sync_update(self.doc.get_update(before)))
+
+    async def request_saved(self, counter: int) -> None:
+        await self.websocket.send(protocol.saved(counter))
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+
+    def abort(self) -> None:
+        """Drop the TCP connection with no closing handshake (a killed tab)."""
+        transport = self.websocket.transport
+        transport.abort()

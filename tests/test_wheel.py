@@ -1,0 +1,76 @@
+"""The built wheel, installed non-editable into a fresh venv, migrates and serves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = dist.glob("collab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "collab/_migrations/sqlite/0001_documents.sql" in names
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, timeout=600
+    )
+    collab = str(venv / "bin" / "collab")
+    work = tmp_path / "run"
+    work.mkdir()
+    out = subprocess.run(
+        [collab, "migrate", "--store", "sqlite:///data/c.db"],
+        cwd=work, capture_output=True, text=True, check=True, timeout=60,
+    )
+    assert "applied 0001_documents" in out.stdout
+    assert (work / "data" / "c.db").exists()
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db"],
+        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                if response.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the installed wheel did not serve"
+            assert proc.poll() is None, "collab serve exited"
+            time.sleep(0.1)
+        script = (
+            "import asyncio\n"
+            "from websockets.asyncio.client import connect\n"
+            "async def main():\n"
+            f"    async with connect('ws://127.0.0.1:{port}/ws/r/d') as ws:\n"
+            "        await ws.send(bytes([0, 0, 1, 0]))\n"
+            "        first = await ws.recv()\n"
+            "        assert first[:2] == bytes([0, 0]), first\n"
+            "asyncio.run(main())\n"
+        )
+        subprocess.run([str(venv / "bin" / "python"), "-c", script], check=True, timeout=30)
+    finally:
+        proc.terminate()
+        proc.wait(15)

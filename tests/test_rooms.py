@@ -1,0 +1,183 @@
+"""The registry and one room, in-process over the memory store: load once, evict after flush,
+failures contained."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import pytest
+from pycrdt import Doc, Text
+
+from collab import protocol
+from collab.errors import RoomFailed
+from collab.names import DocKey
+from collab.peer import Peer
+from collab.rooms import RoomRegistry
+from collab.settings import Settings
+from collab.store.base import StoredDoc
+from collab.store.memory import MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+KEY = DocKey("r", "d")
+
+
+class GatedStore(MemoryStore):
+    """A memory store whose loads and appends wait for the test to open a gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+        self.load_gate = asyncio.Event()
+        self.load_gate.set()
+        self.append_gate = asyncio.Event()
+        self.append_gate.set()
+        self.fail_loads = False
+        self.fail_appends_for: set[DocKey] = set()
+
+    async def load(self, key: DocKey) -> StoredDoc:
+        self.loads += 1
+        await self.load_gate.wait()
+        if self.fail_loads:
+            raise OSError("disk on fire")
+        return await super().load(key)
+
+    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
+        await self.append_gate.wait()
+        if key in self.fail_appends_for:
+            raise OSError("disk full")
+        return await super().append(key, updates)
+
+
+def make_peer() -> Peer:
+    return Peer(None, max_queue_bytes=1 << 20, send_timeout=1.0)  # type: ignore[arg-type]
+
+
+def sent(peer: Peer) -> list[bytes]:
+    return list(peer._queue)
+
+
+def edit(text: str) -> bytes:
+    doc: Doc[Any] = Doc()
+    doc.get("text", type=Text).insert(0, text)
+    return protocol.sync_update(doc.get_update())
+
+
+def settings(**kw: Any) -> Settings:
+    return Settings(store="memory://", **kw)
+
+
+async def test_concurrent_joiners_share_one_load() -> None:
+    store = GatedStore()
+    store.load_gate.clear()
+    registry = RoomRegistry(store, settings())
+    with anyio.fail_after(5):
+        tasks = [asyncio.ensure_future(registry.acquire(KEY)) for _ in range(10)]
+        await asyncio.sleep(0.01)
+        store.load_gate.set()
+        rooms = await asyncio.gather(*tasks)
+    assert store.loads == 1
+    assert all(room is rooms[0] for room in rooms) and rooms[0].refs == 10
+
+
+async def test_failed_load_leaves_nothing_behind_and_is_retried() -> None:
+    store = GatedStore()
+    store.fail_loads = True
+    store.load_gate.clear()
+    registry = RoomRegistry(store, settings())
+    with anyio.fail_after(5):
+        tasks = [asyncio.ensure_future(registry.acquire(KEY)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        store.load_gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, RoomFailed) for r in results)
+    assert registry.get(KEY) is None and len(registry) == 0
+    store.fail_loads = False
+    room = await registry.acquire(KEY)
+    assert registry.get(KEY) is room
+
+
+async def test_idle_room_is_evicted_only_after_its_commit() -> None:
+    store = GatedStore()
+    registry = RoomRegistry(store, settings(room_idle_seconds=0.01))
+    room = await registry.acquire(KEY)
+    peer = make_peer()
+    room.join(peer)
+    store.append_gate.clear()  # the commit hangs
+    await room.handle(peer, edit("kept"))
+    room.leave(peer)
+    registry.release(room)
+    await asyncio.sleep(0.1)  # well past room_idle_seconds
+    assert registry.get(KEY) is room, "evicted with an uncommitted update"
+    store.append_gate.set()
+    with anyio.fail_after(5):
+        while registry.get(KEY) is not None:
+            await asyncio.sleep(0.01)
+    stored = await store.load(KEY)
+    assert stored.updates or stored.snapshot
+    again = await registry.acquire(KEY)
+    assert str(again.doc.get("text", type=Text)) == "kept"
+
+
+async def test_rejoin_during_idle_period_keeps_the_room() -> None:
+    registry = RoomRegistry(GatedStore(), settings(room_idle_seconds=0.05))
+    room = await registry.acquire(KEY)
+    registry.release(room)
+    assert await registry.acquire(KEY) is room
+    await asyncio.sleep(0.1)
+    assert registry.get(KEY) is room
+
+
+async def test_relay_and_sync_answers_wait_for_the_commit() -> None:
+    store = GatedStore()
+    registry = RoomRegistry(store, settings())
+    room = await registry.acquire(KEY)
+    writer, reader = make_peer(), make_peer()
+    room.join(writer)
+    room.join(reader)
+    before = len(sent(reader))
+    store.append_gate.clear()
+    await room.handle(writer, edit("x"))
+    await room.handle(writer, protocol.saved(7))
+    joiner = make_peer()
+    room.join(joiner)
+    await room.handle(joiner, protocol.sync_step1(b"\x00"))
+    await asyncio.sleep(0.01)
+    assert len(sent(reader)) == before, "relayed before commit"
+    assert protocol.saved(7) not in sent(writer)
+    assert not any(f[:2] == b"\x00\x01" for f in sent(joiner)), "answered with uncommitted state"
+    store.append_gate.set()
+    with anyio.fail_after(5):
+        await room.flush()
+    assert len(sent(reader)) == before + 1
+    assert protocol.saved(7) in sent(writer)
+    assert any(f[:2] == b"\x00\x01" for f in sent(joiner))
+
+
+async def test_a_failing_store_closes_only_that_rooms_peers() -> None:
+    store = GatedStore()
+    registry = RoomRegistry(store, settings())
+    bad, good = await registry.acquire(KEY), await registry.acquire(DocKey("r", "other"))
+    bad_peer, good_peer, good_reader = make_peer(), make_peer(), make_peer()
+    bad.join(bad_peer)
+    good.join(good_peer)
+    good.join(good_reader)
+    store.fail_appends_for.add(KEY)
+    await bad.handle(bad_peer, edit("lost"))
+    await good.handle(good_peer, edit("fine"))
+    with anyio.fail_after(5):
+        await bad.flush()
+        await good.flush()
+    assert bad_peer.close_code == 1011
+    assert good_peer.close_code is None and good_reader.close_code is None
+    assert any(f[:2] == b"\x00\x02" for f in sent(good_reader))
+    # The failed room is dropped; the next joiner gets a fresh copy from the store.
+    bad_peer_leaves = bad
+    bad_peer_leaves.leave(bad_peer)
+    registry.release(bad)
+    store.fail_appends_for.clear()
+    fresh = await registry.acquire(KEY)
+    assert fresh is not bad and str(fresh.doc.get("text", type=Text)) == ""

@@ -91,3 +91,22 @@ async def test_slow_consumer_is_closed_1013_without_hurting_others(
     assert rss_growth < 40 * 1024 * 1024, f"server RSS grew {rss_growth / 1e6:.0f} MB"
     for peer in (writer, ping_a, ping_b):
         await peer.close()
+
+
+async def test_doc_over_max_size_closes_the_writer_4413_and_keeps_the_doc(
+    server_factory: type[CollabServer],
+) -> None:
+    server = server_factory(max_doc_size=64 * 1024)
+    with anyio.fail_after(20):
+        writer = await RawPeer.connect(server.ws_url("big", "d"))
+        reader = await RawPeer.connect(server.ws_url("big", "d"))
+        await writer.insert(0, "a" * 30_000)
+        await reader.wait_for(lambda: len(str(reader.text)) == 30_000)
+        await writer.insert(0, "b" * 40_000)
+        await writer.closed.wait()
+        assert writer.close_code == 4413
+        assert reader.close_code is None
+        fresh = await RawPeer.connect(server.ws_url("big", "d"))
+        assert str(fresh.text) == "a" * 30_000
+        for peer in (reader, fresh):
+            await peer.close()

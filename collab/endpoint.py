@@ -42,7 +42,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     try:
-        room.join(peer)
+        await room.join(peer)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":

@@ -20,6 +20,8 @@ Close reasons are short and never carry payload bytes, tokens or message text.
 
 from __future__ import annotations
 
+import asyncio
+
 
 class CollabError(Exception):
     close_code = 1011
@@ -94,6 +96,15 @@ class Overloaded(CollabError):
 class RoomFailed(CollabError):
     close_code = 1011
     reason = "document unavailable"
+
+
+def must_propagate(exc: BaseException) -> bool:
+    """True for the BaseExceptions a handler must re-raise (cancellation, exit).
+
+    pycrdt raises ``pyo3_runtime.PanicException``, a BaseException, when yrs panics: code that
+    talks to yrs catches BaseException and re-raises only these.
+    """
+    return isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit | GeneratorExit)
 
 
 def close_code_for(exc: BaseException) -> tuple[int, str]:

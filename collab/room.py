@@ -25,7 +25,7 @@ from typing import Any
 from pycrdt import Doc
 
 from collab import protocol
-from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed
+from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
 from collab.names import DocKey, is_reserved_doc
 from collab.peer import Peer
 from collab.presence import Presence
@@ -128,8 +128,12 @@ class Room:
 
     # -- peers -----------------------------------------------------------------------------
 
-    def join(self, peer: Peer) -> None:
+    async def join(self, peer: Peer) -> None:
         """Greet a newcomer: our state vector (so it sends what we lack) and who is here."""
+        if not self._healed.is_set():
+            await self._healed.wait()
+        if self.failed is not None:
+            raise RoomFailed()
         self.peers[peer.id] = peer
         peer.send(protocol.sync_step1(self.doc.get_state()))
         present = self.presence.snapshot()
@@ -239,7 +243,7 @@ class Room:
             with self.doc.transaction(origin=peer.id):
                 self.doc.apply_update(update)
         except BaseException as exc:  # pyo3 PanicException is a BaseException
-            if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+            if must_propagate(exc):
                 raise
             self._captured = []
             log.warning("update from peer %s refused by yrs in %s: %r", peer.id, self.key, exc)
@@ -263,7 +267,9 @@ class Room:
             stored = await self.store.load(self.key)
             self._rebuild(stored, list(self._uncommitted))
             log.warning("rebuilt %s from the store", self.key)
-        except Exception as exc:
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
             log.exception("could not rebuild %s", self.key)
             self._fail(exc)
         finally:
@@ -309,7 +315,9 @@ class Room:
                     action()
                 if self._should_compact():
                     await self.compact()
-        except Exception as exc:
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
             log.exception("commit failed for %s", self.key)
             self._fail(exc)
         finally:

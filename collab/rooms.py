@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from collab.errors import RoomFailed
+from collab.errors import RoomFailed, must_propagate
 from collab.names import DocKey
 from collab.room import Room
 from collab.settings import Settings
@@ -46,10 +46,13 @@ class RoomRegistry:
                 try:
                     self.loads += 1
                     room = await Room.load(key, self.store, self.settings)
-                except Exception as exc:
-                    log.exception("could not load %s", key)
+                except BaseException as exc:
+                    # Waiters must never hang, whatever happened (a panic, a cancellation).
                     future.set_exception(RoomFailed("could not load document"))
                     future.exception()  # retrieved: no "never retrieved" warning
+                    if must_propagate(exc):
+                        raise
+                    log.exception("could not load %s", key)
                     raise RoomFailed("could not load document") from exc
                 finally:
                     del self._loading[key]

@@ -58,6 +58,8 @@ def serve(**options: Any) -> None:
         timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown),
         log_level=settings.log_level,
         lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     server = uvicorn.Server(config)
     click.echo(f"collab: serving on http://{settings.host}:{settings.port} ({settings.store})")

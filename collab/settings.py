@@ -72,6 +72,34 @@ class Settings:
         8.0, "Seconds to wait for connections to close on SIGTERM before forcing them."
     )
     log_level: str = _opt("info", "Log level: debug, info, warning, error.")
+    public_url: str = _opt(
+        "",
+        "The URL users reach collab at (https://collab.example.com/base): Origin allow-list, "
+        "OIDC redirect URI, Secure cookies, links. Unset: taken from each request.",
+    )
+    oidc_issuer: str = _opt("", "OpenID provider issuer URL (discovery); unset = dev mode.")
+    oidc_client_id: str = _opt("", "OpenID Connect client id.")
+    oidc_client_secret: str = _opt("", "OpenID Connect client secret.")
+    secret_key: str = _opt(
+        "",
+        "Signing keys, comma-separated (first signs, all verify). Unset: a key generated once "
+        "into the data directory (mode 0600).",
+    )
+    dev_token: str = _opt(
+        "", "Dev mode's login token (unset: random at each start, printed with the login URL)."
+    )
+    admins: str = _opt("", "Site admins, comma-separated: verified emails or issuer:sub.")
+    allowed_origins: str = _opt(
+        "", "Extra Origins allowed for cookie-authenticated sockets, comma-separated."
+    )
+    forwarded_allow_ips: str = _opt(
+        "127.0.0.1", "Proxies whose X-Forwarded-* headers are trusted (uvicorn's setting)."
+    )
+    auto_create_rooms: bool = _opt(True, "Create a room on the first join of a signed-in user.")
+    max_rooms_per_user: int = _opt(100, "Rooms one user may create.")
+    max_docs_per_room: int = _opt(1000, "Documents one room may hold.")
+    session_ttl: float = _opt(14 * 24 * 3600.0, "Seconds a login session lasts.")
+    token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

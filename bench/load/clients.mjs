@@ -1,0 +1,75 @@
+// One benchmark client: a real Yjs client on its own socket, with every received frame counted.
+//
+// kind 'y-websocket': y-websocket 3.1.0 WebsocketProvider (collab, the relays, y-websocket's
+// server, pycrdt-websocket). kind 'hocuspocus': @hocuspocus/provider 4.8.0, which frames every
+// message with the document name and authenticates first (a plain y-websocket client never
+// syncs with Hocuspocus).
+import * as Y from 'yjs'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import { HocuspocusProvider } from '@hocuspocus/provider'
+
+const asBuffer = (data) => {
+  if (Buffer.isBuffer(data)) return data
+  if (Array.isArray(data)) return Buffer.concat(data)
+  return Buffer.from(data) // ArrayBuffer: a view, no copy
+}
+
+/** A `ws` WebSocket class that reports each received frame to `onFrame(buffer)`. */
+const countingSocket = (onFrame) => class CountingWebSocket extends WebSocket {
+  constructor (...args) {
+    super(...args)
+    this.on('message', (data) => onFrame(asBuffer(data)))
+  }
+}
+
+export class BenchClient {
+  /**
+   * @param {{kind: string, base: string, name: string, onFrame: (b: Buffer) => void}} opts
+   *   base: ws://127.0.0.1:P/ws, name: 'room/doc'
+   */
+  constructor ({ kind, base, name, onFrame }) {
+    this.kind = kind
+    this.doc = new Y.Doc()
+    this.synced = false
+    this.connected = false
+    const WebSocketPolyfill = countingSocket(onFrame)
+    if (kind === 'hocuspocus') {
+      this.provider = new HocuspocusProvider({ url: base, name, document: this.doc, WebSocketPolyfill })
+      this.provider.on('synced', () => { this.synced = true })
+    } else {
+      this.provider = new WebsocketProvider(base, name, this.doc, { WebSocketPolyfill, disableBc: true })
+      this.provider.on('sync', (isSynced) => { if (isSynced) this.synced = true })
+    }
+    this.provider.on('status', ({ status }) => { this.connected = status === 'connected' })
+    this.awareness = this.provider.awareness
+  }
+
+  /** The underlying socket, for back-pressure (bufferedAmount). */
+  get socket () {
+    return this.kind === 'hocuspocus'
+      ? this.provider.configuration.websocketProvider.webSocket
+      : this.provider.ws
+  }
+
+  /** Resolves once synced (or only connected, for relays that never answer a SyncStep1). */
+  ready (what, timeoutMs) {
+    const done = () => (what === 'synced' ? this.synced : this.connected)
+    return waitUntil(done, timeoutMs, `client ${what}`)
+  }
+
+  destroy () {
+    try { this.provider.destroy() } catch {}
+  }
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` every 5 ms until true; rejects after timeoutMs. */
+export const waitUntil = async (check, timeoutMs, what = 'condition') => {
+  const deadline = performance.now() + timeoutMs
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timeout after ${timeoutMs} ms: ${what}`)
+    await sleep(5)
+  }
+}

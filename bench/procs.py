@@ -1,0 +1,327 @@
+"""Processes of a benchmark run: the server under test and the node load-generator workers.
+
+Every process is started on loopback, pinned to its cores when the machine has at least two
+(server on the first, load generators on the rest), and killed by ``close()``; the runner calls
+``close()`` from ``finally`` blocks, so Ctrl-C leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+NODE = "node"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Cores:
+    """Which CPUs the server and the load generators may use (None: no pinning)."""
+
+    server: frozenset[int] | None
+    load: frozenset[int] | None
+
+    @classmethod
+    def split(cls, pin: bool) -> Cores:
+        available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if not pin or len(available) < 2:
+            return cls(None, None)
+        return cls(frozenset(available[:1]), frozenset(available[1:]))
+
+    @property
+    def load_count(self) -> int:
+        return len(self.load) if self.load else os.cpu_count() or 1
+
+    def describe(self) -> str:
+        if self.server is None:
+            return "not pinned"
+        return (
+            f"server on CPU {sorted(self.server)}, load generators on CPU {sorted(self.load or [])}"
+        )
+
+
+def _affinity(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    client: str  # 'y-websocket' or 'hocuspocus': which provider the load generator uses
+    persistent: bool  # has a store: the cold workload applies
+    relay: bool  # answers no SyncStep1: clients wait for 'connected', not 'synced'
+    command: Callable[[int, Path, bool], list[str]]  # (port, data dir, deflate) -> argv
+    env: dict[str, str] | None = None
+
+
+def _collab(port: int, data: Path, deflate: bool) -> list[str]:
+    flag = "--ws-per-message-deflate" if deflate else "--no-ws-per-message-deflate"
+    store = f"sqlite:///{data / 'collab.db'}"
+    return [
+        PYTHON,
+        "-m",
+        "collab",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--store",
+        store,
+        flag,
+        "--log-level",
+        "warning",
+    ]
+
+
+def _node(script: str, data_name: str | None) -> Callable[[int, Path, bool], list[str]]:
+    def command(port: int, data: Path, deflate: bool) -> list[str]:
+        argv = [NODE, str(BENCH / "servers" / script), "--port", str(port)]
+        if data_name:
+            argv += ["--data", str(data / data_name)]
+        return argv + (["--deflate"] if deflate else [])
+
+    return command
+
+
+def _python(script: str, data_name: str | None) -> Callable[[int, Path, bool], list[str]]:
+    def command(port: int, data: Path, deflate: bool) -> list[str]:
+        argv = [PYTHON, str(BENCH / "servers" / script), "--port", str(port)]
+        if data_name:
+            argv += ["--data", str(data / data_name)]
+        return argv + (["--deflate"] if deflate else [])
+
+    return command
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in [
+        ServerSpec("node-relay", "y-websocket", False, True, _node("node_relay.mjs", None)),
+        ServerSpec("uvicorn-relay", "y-websocket", False, True, _python("uvicorn_relay.py", None)),
+        ServerSpec("collab", "y-websocket", True, False, _collab),
+        ServerSpec(
+            "y-websocket", "y-websocket", True, False, _node("y_websocket_server.mjs", "leveldb")
+        ),
+        ServerSpec(
+            "hocuspocus", "hocuspocus", True, False, _node("hocuspocus.mjs", "hocuspocus.sqlite")
+        ),
+        ServerSpec(
+            "pycrdt-websocket", "y-websocket", True, False, _python("pycrdt_ws.py", "ystore.db")
+        ),
+    ]
+}
+
+
+class ServerProcess:
+    """One server under test on a free loopback port with its own data directory."""
+
+    def __init__(self, spec: ServerSpec, data: Path, deflate: bool, cores: Cores) -> None:
+        self.spec = spec
+        self.data = data
+        self.deflate = deflate
+        self.cores = cores
+        self.port = free_port()
+        self.log_path = data / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ps: psutil.Process | None = None
+        data.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = 30.0) -> None:
+        argv = self.spec.command(self.port, self.data, self.deflate)
+        env = dict(os.environ, **(self.spec.env or {}))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=BENCH,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_affinity(self.cores.server),
+            )
+        self.ps = psutil.Process(self.proc.pid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited {self.proc.returncode}: {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.spec.name} did not listen within {timeout} s: {self.log()}")
+
+    def _tree(self) -> list[psutil.Process]:
+        assert self.ps is not None
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self._tree():
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for proc in self._tree():
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self, graceful: bool = True, timeout: float = 30.0) -> None:
+        """SIGTERM (a clean shutdown: the server may flush), SIGKILL past the timeout."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if graceful:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop(graceful=True)
+        self.start()
+
+    def log(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text("utf-8", errors="replace")[-2000:]
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class Worker:
+    """One node load-generator process (bench/load/worker.mjs) speaking JSON lines."""
+
+    def __init__(self, kind: str, ws_base: str, cores: Cores) -> None:
+        self.proc = subprocess.Popen(
+            [NODE, str(BENCH / "load" / "worker.mjs"), kind, ws_base],
+            cwd=BENCH,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_affinity(cores.load),
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+        ready = self._line(20.0)
+        if json.loads(ready).get("event") != "ready":
+            raise WorkerError(f"worker did not start: {ready}")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _line(self, timeout: float) -> str:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty as exc:
+            raise WorkerError(f"worker silent for {timeout:.0f} s") from exc
+        if line is None:
+            raise WorkerError(f"worker exited ({self.proc.poll()})")
+        return line
+
+    def send(self, op: str, **args: Any) -> int:
+        self.next_id += 1
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"id": self.next_id, "op": op, **args}) + "\n")
+        self.proc.stdin.flush()
+        return self.next_id
+
+    def result(self, request_id: int, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._line(max(0.1, deadline - time.monotonic()))
+            message = json.loads(line)
+            if message.get("id") != request_id:
+                continue
+            if not message["ok"]:
+                raise WorkerError(message["error"].splitlines()[0])
+            return dict(message["result"])
+
+    def call(self, op: str, timeout: float = 120.0, **args: Any) -> dict[str, Any]:
+        return self.result(self.send(op, **args), timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("exit")
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class WorkerPool:
+    """Several workers; an op runs on all of them at once, each with its own arguments."""
+
+    def __init__(self, count: int, kind: str, ws_base: str, cores: Cores) -> None:
+        self.workers: list[Worker] = []
+        try:
+            for _ in range(count):
+                self.workers.append(Worker(kind, ws_base, cores))
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    def run(
+        self, op: str, args: Sequence[dict[str, Any]], timeout: float = 120.0
+    ) -> list[dict[str, Any]]:
+        """Sends ``op`` with args[i] to worker i (as many workers as args), then collects."""
+        ids = [w.send(op, **a) for w, a in zip(self.workers, args, strict=False)]
+        return [w.result(i, timeout) for w, i in zip(self.workers, ids, strict=False)]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()

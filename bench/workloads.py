@@ -1,0 +1,272 @@
+"""The workloads: each runs against one fresh server process and returns its measurements.
+
+A measurement is ``{"point": str, "metric": str, "value": float | None, "saturated": bool}``
+(plus free-form ``extra``); bench/run.py collects them over repetitions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from procs import Cores, ServerProcess, WorkerPool
+
+SATURATION = 0.75  # share of one core above which a load generator measures itself
+
+
+@dataclass(frozen=True)
+class Plan:
+    latency_points: tuple[tuple[int, int], ...]  # (rooms, clients per room)
+    warmup_ms: int
+    measure_ms: int
+    drain_ms: int
+    conn_steps: tuple[int, ...]  # total idle clients after each ramp step
+    cold_sizes: tuple[int, ...]  # updates written before the restart
+    ingest_timeout_s: float
+    coldsync_timeout_ms: int
+    awareness_clients: tuple[int, ...]
+    awareness_changes: int
+    workers: int  # load-generator processes for multi-room points
+
+
+FULL = Plan(
+    latency_points=((1, 2), (1, 10), (1, 50), (20, 2), (20, 10), (20, 50)),
+    warmup_ms=1000,
+    measure_ms=3000,
+    drain_ms=3000,
+    conn_steps=(250, 500, 750, 1000),
+    cold_sizes=(10_000, 100_000),
+    ingest_timeout_s=150,
+    coldsync_timeout_ms=10_000,
+    awareness_clients=(10, 50),
+    awareness_changes=5,
+    workers=2,
+)
+
+QUICK = Plan(
+    latency_points=((1, 10), (20, 10)),
+    warmup_ms=300,
+    measure_ms=1000,
+    drain_ms=1000,
+    conn_steps=(40, 80),
+    cold_sizes=(1000,),
+    ingest_timeout_s=30,
+    coldsync_timeout_ms=4000,
+    awareness_clients=(10,),
+    awareness_changes=3,
+    workers=2,
+)
+
+
+def measurement(
+    point: str, metric: str, value: float | None, saturated: bool = False, **extra: Any
+) -> dict[str, Any]:
+    return {"point": point, "metric": metric, "value": value, "saturated": saturated, **extra}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return math.inf
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def saturated(results: list[dict[str, Any]], cores: Cores) -> tuple[bool, float, float]:
+    """(saturated?, busiest worker's cores, all workers' cores) over the measured phase."""
+    per_worker = [r["cpu"]["cores"] for r in results]
+    busiest, total = max(per_worker), sum(per_worker)
+    return busiest > SATURATION or total > SATURATION * cores.load_count, busiest, total
+
+
+def _wait_for(server: ServerProcess) -> str:
+    return "open" if server.spec.relay else "synced"
+
+
+def _split(rooms: list[str], workers: int) -> list[list[str]]:
+    shares: list[list[str]] = [[] for _ in range(min(workers, len(rooms)))]
+    for i, room in enumerate(rooms):
+        shares[i % len(shares)].append(room)
+    return shares
+
+
+def latency(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for rooms_n, clients in plan.latency_points:
+        point = f"{rooms_n}x{clients}"
+        rooms = [f"lat{point}-{i}/doc" for i in range(rooms_n)]
+        shares = _split(rooms, plan.workers)
+        pool = WorkerPool(len(shares), server.spec.client, server.ws_base, cores)
+        try:
+            wait = _wait_for(server)
+            pool.run("connect", [{"rooms": s, "perRoom": clients, "wait": wait} for s in shares])
+            time.sleep(0.3)
+            args = {
+                "warmupMs": plan.warmup_ms,
+                "measureMs": plan.measure_ms,
+                "drainMs": plan.drain_ms,
+            }
+            ids = [w.send("latency", **args) for w in pool.workers]
+            time.sleep(plan.warmup_ms / 1000)
+            cpu0 = server.cpu_seconds()
+            time.sleep(plan.measure_ms / 1000)
+            cpu1 = server.cpu_seconds()
+            timeout = (plan.drain_ms + 10_000) / 1000
+            results = [w.result(i, timeout) for w, i in zip(pool.workers, ids, strict=True)]
+            pool.run("close", [{}] * len(pool))
+        finally:
+            pool.close()
+        expected = sum(r["expected"] for r in results)
+        received = sum(r["received"] for r in results)
+        values = sorted(x for r in results for x in r["latencies_ms"])
+        values += [math.inf] * (expected - received)
+        sat, busiest, total = saturated(results, cores)
+        server_cpu = cpu1 - cpu0
+        window = plan.measure_ms / 1000
+        extra = {"load_cores": round(total, 3), "load_busiest": round(busiest, 3)}
+        out += [
+            measurement(point, "p50_ms", percentile(values, 0.50), sat, **extra),
+            measurement(point, "p99_ms", percentile(values, 0.99), sat, **extra),
+            measurement(point, "lost", expected - received, sat),
+            measurement(point, "deliveries_per_s", received / window, sat),
+            measurement(point, "server_cores", server_cpu / window, sat),
+            measurement(
+                point, "cpu_s_per_1k", server_cpu / received * 1000 if received else None, sat
+            ),
+        ]
+        time.sleep(0.5)
+    return out
+
+
+def _rss_slope(server: ServerProcess, plan: Plan, cores: Cores, per_room: int) -> dict[str, Any]:
+    """Ramps idle synced clients (per_room in each room); least-squares RSS bytes per client."""
+    pool = WorkerPool(plan.workers, server.spec.client, server.ws_base, cores)
+    samples: list[tuple[int, int]] = []
+    try:
+        time.sleep(1.0)
+        connected = 0
+        for step, total in enumerate(plan.conn_steps):
+            rooms = [
+                f"conn{per_room}-{step}-{i}/doc" for i in range((total - connected) // per_room)
+            ]
+            shares = _split(rooms, len(pool))
+            args = [
+                {
+                    "rooms": s,
+                    "perRoom": per_room,
+                    "wait": _wait_for(server),
+                    "seed": True,
+                    "timeoutMs": 60_000,
+                }
+                for s in shares
+            ]
+            pool.run("connect", args, timeout=180)
+            connected += len(rooms) * per_room
+            time.sleep(1.0)
+            samples.append((connected, server.rss_bytes()))
+        pool.run("close", [{}] * len(pool))
+    finally:
+        pool.close()
+    n = len(samples)
+    mean_x = sum(x for x, _ in samples) / n
+    mean_y = sum(y for _, y in samples) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in samples)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in samples)
+    # Connecting is a burst that keeps the load generator busy, but RSS is read after a settle
+    # pause with every client idle: the load generator's CPU cannot distort it, so no marking.
+    return {"slope": sxy / sxx if sxx else math.nan, "samples": samples, "saturated": False}
+
+
+def connections(make_server: Any, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
+    """KB per idle connection and per room from two fresh servers (10 and 1 clients per room)."""
+    slopes: dict[int, dict[str, Any]] = {}
+    for per_room in (10, 1):
+        server = make_server(f"conn{per_room}")
+        try:
+            slopes[per_room] = _rss_slope(server, plan, cores, per_room)
+        finally:
+            server.stop(graceful=False)
+    k10, k1 = slopes[10]["slope"], slopes[1]["slope"]
+    room = (k1 - k10) / 0.9  # k10 = c + r/10, k1 = c + r
+    conn = k10 - room / 10
+    sat = slopes[10]["saturated"] or slopes[1]["saturated"]
+    samples = {str(k): v["samples"] for k, v in slopes.items()}
+    return [
+        measurement("idle", "kb_per_conn", conn / 1024, sat, samples=samples),
+        measurement("idle", "kb_per_room", room / 1024, sat),
+        measurement("idle", "kb_per_client_10_per_room", k10 / 1024, sat),
+        measurement("idle", "kb_per_client_1_per_room", k1 / 1024, sat),
+    ]
+
+
+def cold(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
+    """Ingest N single-character updates, restart the server cleanly, time a fresh client."""
+    out: list[dict[str, Any]] = []
+    pool = WorkerPool(1, server.spec.client, server.ws_base, cores)
+    try:
+        for n in plan.cold_sizes:
+            room = f"cold{n}/doc"
+            pool.run("connect", [{"rooms": [room], "perRoom": 2}])
+            [res] = pool.run(
+                "ingest",
+                [{"room": room, "n": n, "timeoutMs": plan.ingest_timeout_s * 1000}],
+                timeout=plan.ingest_timeout_s + 30,
+            )
+            sat, _, _ = saturated([res], cores)
+            point = f"{n // 1000}k"
+            out += [
+                measurement(point, "ingest_per_s", res["updates_per_s"], sat),
+                measurement(point, "ingest_complete", 1.0 if res["complete"] else 0.0, sat),
+            ]
+            pool.run("close", [{}])
+    finally:
+        pool.close()
+    time.sleep(0.5)
+    server.restart()
+    pool = WorkerPool(1, server.spec.client, server.ws_base, cores)
+    try:
+        for n in plan.cold_sizes:
+            [res] = pool.run(
+                "coldsync",
+                [{"room": f"cold{n}/doc", "n": n, "timeoutMs": plan.coldsync_timeout_ms}],
+                timeout=plan.coldsync_timeout_ms / 1000 + 30,
+            )
+            point = f"{n // 1000}k"
+            out += [
+                measurement(point, "synced_ms", res["synced_ms"]),
+                measurement(point, "full_ms", res["full_ms"]),
+                measurement(point, "persisted", res["persisted"]),
+            ]
+    finally:
+        pool.close()
+    return out
+
+
+def awareness(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for clients in plan.awareness_clients:
+        pool = WorkerPool(1, server.spec.client, server.ws_base, cores)
+        try:
+            room = f"aw{clients}/doc"
+            pool.run("connect", [{"rooms": [room], "perRoom": clients, "wait": _wait_for(server)}])
+            [res] = pool.run("awareness", [{"changes": plan.awareness_changes}], timeout=60)
+            pool.run("close", [{}])
+        finally:
+            pool.close()
+        frames = [c["frames"] for c in res["changes"]]
+        sat, _, _ = saturated([res], cores)
+        out.append(
+            measurement(
+                f"1x{clients}",
+                "frames_per_change",
+                sum(frames) / len(frames),
+                sat,
+                ideal=clients - 1,
+            )
+        )
+        time.sleep(0.3)
+    return out
+
+
+WORKLOADS = ("latency", "connections", "cold", "awareness")

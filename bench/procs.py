@@ -75,6 +75,11 @@ class ServerSpec:
     relay: bool  # answers no SyncStep1: clients wait for 'connected', not 'synced'
     command: Callable[[int, Path, bool], list[str]]  # (port, data dir, deflate) -> argv
     env: dict[str, str] | None = None
+    params: dict[str, str] | None = None  # query parameters of every client's socket URL
+
+
+# collab runs in dev mode (no identity provider): its sockets need the dev token.
+DEV_TOKEN = "bench-dev-token"
 
 
 def _collab(port: int, data: Path, deflate: bool) -> list[str]:
@@ -122,7 +127,15 @@ SERVERS: dict[str, ServerSpec] = {
     for spec in [
         ServerSpec("node-relay", "y-websocket", False, True, _node("node_relay.mjs", None)),
         ServerSpec("uvicorn-relay", "y-websocket", False, True, _python("uvicorn_relay.py", None)),
-        ServerSpec("collab", "y-websocket", True, False, _collab),
+        ServerSpec(
+            "collab",
+            "y-websocket",
+            True,
+            False,
+            _collab,
+            env={"COLLAB_DEV_TOKEN": DEV_TOKEN},
+            params={"token": DEV_TOKEN},
+        ),
         ServerSpec(
             "y-websocket", "y-websocket", True, False, _node("y_websocket_server.mjs", "leveldb")
         ),
@@ -223,10 +236,10 @@ class ServerProcess:
         self.stop(graceful=True)
         self.start()
 
-    def log(self) -> str:
+    def log(self, tail: int = 2000) -> str:
         if not self.log_path.exists():
             return ""
-        return self.log_path.read_text("utf-8", errors="replace")[-2000:]
+        return self.log_path.read_text("utf-8", errors="replace")[-tail:]
 
 
 class WorkerError(RuntimeError):
@@ -236,9 +249,9 @@ class WorkerError(RuntimeError):
 class Worker:
     """One node load-generator process (bench/load/worker.mjs) speaking JSON lines."""
 
-    def __init__(self, kind: str, ws_base: str, cores: Cores) -> None:
+    def __init__(self, kind: str, ws_base: str, cores: Cores, params: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [NODE, str(BENCH / "load" / "worker.mjs"), kind, ws_base],
+            [NODE, str(BENCH / "load" / "worker.mjs"), kind, ws_base, json.dumps(params)],
             cwd=BENCH,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -303,11 +316,12 @@ class Worker:
 class WorkerPool:
     """Several workers; an op runs on all of them at once, each with its own arguments."""
 
-    def __init__(self, count: int, kind: str, ws_base: str, cores: Cores) -> None:
+    def __init__(self, count: int, server: ServerProcess, cores: Cores) -> None:
         self.workers: list[Worker] = []
         try:
             for _ in range(count):
-                self.workers.append(Worker(kind, ws_base, cores))
+                spec = server.spec
+                self.workers.append(Worker(spec.client, server.ws_base, cores, spec.params or {}))
         except BaseException:
             self.close()
             raise

@@ -66,7 +66,13 @@ def deflate_modes(choice: str) -> list[bool]:
 
 
 def run_one(
-    workload: str, name: str, deflate: bool, plan: workloads.Plan, cores: Cores, scratch: Path
+    workload: str,
+    name: str,
+    deflate: bool,
+    plan: workloads.Plan,
+    cores: Cores,
+    scratch: Path,
+    raw_dir: Path,
 ) -> list[dict[str, Any]]:
     spec = SERVERS[name]
     started: list[ServerProcess] = []
@@ -89,6 +95,11 @@ def run_one(
             "awareness": workloads.awareness,
         }[workload]
         return fn(server, plan, cores)
+    except Exception:
+        for server in started:  # keep the server's own account of the failure
+            log = raw_dir / f"error-{server.data.name}-{'on' if deflate else 'off'}.log"
+            log.write_text(server.log(tail=200_000))
+        raise
     finally:
         for server in started:
             server.stop(graceful=False)
@@ -169,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         label = f"rep {rep + 1} {workload:<11} {name:<16} deflate={mode}"
                         try:
                             rows = run_one(
-                                workload, name, deflate, plan, cores, scratch / f"r{rep}"
+                                workload, name, deflate, plan, cores, scratch / f"r{rep}", raw_dir
                             )
                         except Exception as exc:  # one broken server must not end the run
                             failures.append(

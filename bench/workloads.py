@@ -97,7 +97,7 @@ def latency(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, A
         point = f"{rooms_n}x{clients}"
         rooms = [f"lat{point}-{i}/doc" for i in range(rooms_n)]
         shares = _split(rooms, plan.workers)
-        pool = WorkerPool(len(shares), server.spec.client, server.ws_base, cores)
+        pool = WorkerPool(len(shares), server, cores)
         try:
             wait = _wait_for(server)
             pool.run("connect", [{"rooms": s, "perRoom": clients, "wait": wait} for s in shares])
@@ -141,7 +141,7 @@ def latency(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, A
 
 def _rss_slope(server: ServerProcess, plan: Plan, cores: Cores, per_room: int) -> dict[str, Any]:
     """Ramps idle synced clients (per_room in each room); least-squares RSS bytes per client."""
-    pool = WorkerPool(plan.workers, server.spec.client, server.ws_base, cores)
+    pool = WorkerPool(plan.workers, server, cores)
     samples: list[tuple[int, int]] = []
     try:
         time.sleep(1.0)
@@ -203,7 +203,7 @@ def connections(make_server: Any, plan: Plan, cores: Cores) -> list[dict[str, An
 def cold(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
     """Ingest N single-character updates, restart the server cleanly, time a fresh client."""
     out: list[dict[str, Any]] = []
-    pool = WorkerPool(1, server.spec.client, server.ws_base, cores)
+    pool = WorkerPool(1, server, cores)
     try:
         for n in plan.cold_sizes:
             room = f"cold{n}/doc"
@@ -224,7 +224,7 @@ def cold(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]
         pool.close()
     time.sleep(0.5)
     server.restart()
-    pool = WorkerPool(1, server.spec.client, server.ws_base, cores)
+    pool = WorkerPool(1, server, cores)
     try:
         for n in plan.cold_sizes:
             [res] = pool.run(
@@ -246,7 +246,7 @@ def cold(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]
 def awareness(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for clients in plan.awareness_clients:
-        pool = WorkerPool(1, server.spec.client, server.ws_base, cores)
+        pool = WorkerPool(1, server, cores)
         try:
             room = f"aw{clients}/doc"
             pool.run("connect", [{"rooms": [room], "perRoom": clients, "wait": _wait_for(server)}])

@@ -26,9 +26,9 @@ const countingSocket = (onFrame) => class CountingWebSocket extends WebSocket {
 export class BenchClient {
   /**
    * @param {{kind: string, base: string, name: string, onFrame: (b: Buffer) => void}} opts
-   *   base: ws://127.0.0.1:P/ws, name: 'room/doc'
+   *   base: ws://127.0.0.1:P/ws, name: 'room/doc', params: query of the y-websocket URL
    */
-  constructor ({ kind, base, name, onFrame }) {
+  constructor ({ kind, base, name, onFrame, params = {} }) {
     this.kind = kind
     this.doc = new Y.Doc()
     this.synced = false
@@ -38,7 +38,7 @@ export class BenchClient {
       this.provider = new HocuspocusProvider({ url: base, name, document: this.doc, WebSocketPolyfill })
       this.provider.on('synced', () => { this.synced = true })
     } else {
-      this.provider = new WebsocketProvider(base, name, this.doc, { WebSocketPolyfill, disableBc: true })
+      this.provider = new WebsocketProvider(base, name, this.doc, { WebSocketPolyfill, disableBc: true, params })
       this.provider.on('sync', (isSynced) => { if (isSynced) this.synced = true })
     }
     this.provider.on('status', ({ status }) => { this.connected = status === 'connected' })

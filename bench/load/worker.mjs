@@ -1,6 +1,8 @@
 // One load-generator process, driven by bench/run.py over stdin/stdout (JSON lines).
 //
-//   node worker.mjs <kind: y-websocket|hocuspocus> <ws base, e.g. ws://127.0.0.1:P/ws>
+//   node worker.mjs <kind: y-websocket|hocuspocus> <ws base, e.g. ws://127.0.0.1:P/ws> [params]
+//
+// params: JSON object of query parameters for every socket (collab's dev token).
 //
 // stdin:  {"id": n, "op": "...", ...}, one command at a time
 // stdout: {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}
@@ -11,7 +13,8 @@
 import * as readline from 'node:readline'
 import { BenchClient, sleep, waitUntil } from './clients.mjs'
 
-const [kind, base] = process.argv.slice(2)
+const [kind, base, paramsJson] = process.argv.slice(2)
+const params = paramsJson ? JSON.parse(paramsJson) : {}
 if (!kind || !base) {
   process.stderr.write('usage: node worker.mjs <y-websocket|hocuspocus> <ws base>\n')
   process.exit(2)
@@ -31,7 +34,7 @@ const cpuSince = (start, wallStart) => {
 }
 
 const newClient = (room) => {
-  const client = new BenchClient({ kind, base, name: room, onFrame })
+  const client = new BenchClient({ kind, base, name: room, onFrame, params })
   if (!rooms.has(room)) rooms.set(room, [])
   rooms.get(room).push(client)
   return client

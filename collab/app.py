@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
+from collab.auth.keys import load_secret_keys
+from collab.auth.routes import LoginSessionMiddleware, auth_routes
 from collab.endpoint import websocket_endpoint
+from collab.meta import open_meta_store
+from collab.meta.base import AuditEvent, MetaStore
+from collab.peer import Peer
+from collab.room import Room
 from collab.rooms import RoomRegistry
 from collab.settings import Settings
 from collab.store import StoreError, open_store, sqlite_path
@@ -32,6 +42,26 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "rooms_loaded": len(request.app.state.registry)})
 
 
+def _audit_refused_write(meta: MetaStore) -> Callable[[Room, Peer], None]:
+    """Refused writes are audited once per socket (the first one; later ones are counted)."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def record(room: Room, peer: Peer) -> None:
+        principal = peer.principal
+        event = AuditEvent(
+            at=time.time(),
+            action="write.refused",
+            actor=principal.user_id if principal else None,
+            room_id=room.key.room,
+            target=room.key.doc,
+        )
+        task = asyncio.get_running_loop().create_task(meta.record(event))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return record
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
@@ -46,14 +76,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.info("applied migration %s to %s", name, path)
         store = open_store(settings.store, synchronous=settings.sqlite_synchronous)
         await store.open()
+        meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
+        await meta.open()
         registry = RoomRegistry(store, settings)
+        registry.on_refused_write = _audit_refused_write(meta)
         app.state.store = store
+        app.state.meta = meta
         app.state.registry = registry
+        app.state.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, settings)
+        if app.state.dev_mode:
+            app.state.dev_user_id = (await ensure_dev_user(meta)).id
         try:
             yield
         finally:
             # uvicorn has closed every socket (1012) by now: wait for the last commit.
             await registry.close()
+            await meta.close()
             await store.close()
             log.info("store closed")
 
@@ -62,8 +100,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             WebSocketRoute("/ws/{rest:path}", websocket_endpoint),
+            *auth_routes(settings),
         ],
+        middleware=[Middleware(LoginSessionMiddleware, settings=settings)],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.dev_mode = is_dev_mode(settings)
+    app.state.dev_token = resolve_dev_token(settings) if app.state.dev_mode else ""
     return app

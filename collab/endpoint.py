@@ -2,16 +2,31 @@
 
 The route is ``/ws/{rest:path}`` so a malformed path is still accepted and closed with 4400
 (y-websocket >= 3.1 stops retrying on 44xx) instead of falling through to Starlette's 403.
+Refusals follow DESIGN.md's table: a foreign Origin on a cookie-authenticated handshake is an
+HTTP 403 before accept; everything else is accepted and closed with its 44xx code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from starlette.websockets import WebSocket
 
-from collab.errors import BadName, CollabError, UnsupportedData, close_code_for
+from collab.auth.authenticate import authenticate
+from collab.auth.origin import origin_allowed
+from collab.auth.policy import doc_access, room_role
+from collab.auth.principal import Principal
+from collab.errors import (
+    BadName,
+    CollabError,
+    NotFound,
+    Unauthorized,
+    UnsupportedData,
+    close_code_for,
+)
+from collab.meta.base import AuditEvent
 from collab.names import is_reserved_doc, parse_doc_path
 from collab.peer import Peer
 from collab.rooms import RoomRegistry
@@ -21,24 +36,55 @@ log = logging.getLogger("collab.endpoint")
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    settings: Settings = websocket.app.state.settings
-    registry: RoomRegistry = websocket.app.state.registry
+    state = websocket.app.state
+    settings: Settings = state.settings
+    registry: RoomRegistry = state.registry
+    principal: Principal | None = None
+    refusal: CollabError | None = None
+    try:
+        principal = await authenticate(websocket)
+    except Unauthorized as exc:
+        refusal = exc
+    if principal is not None and principal.by_cookie and not origin_allowed(websocket, settings):
+        origin = websocket.headers.get("origin", "")
+        log.warning("refused cookie socket from foreign origin %r", origin[:200])
+        await state.meta.record(
+            AuditEvent(
+                at=time.time(),
+                action="origin.refused",
+                actor=principal.user_id,
+                detail={"origin": origin[:200]},
+                ip=websocket.client.host if websocket.client else None,
+            )
+        )
+        await websocket.close(1008)  # before accept: uvicorn answers HTTP 403
+        return
     await websocket.accept()
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
         await websocket.close(BadName.close_code, BadName.reason)
         return
+    if principal is None:
+        await websocket.close(*close_code_for(refusal or Unauthorized("credentials required")))
+        return
+    try:
+        role = await room_role(state.meta, settings, principal, key.room, create=True)
+        access = doc_access(role, key.doc)
+        room = await registry.acquire(key)
+    except CollabError as exc:
+        await websocket.close(*close_code_for(exc))
+        return
     peer = Peer(
         websocket,
         max_queue_bytes=settings.outbound_queue_bytes,
         send_timeout=settings.send_timeout,
-        readonly=is_reserved_doc(key.doc),
+        readonly=not access.can_write,
         opted_in=websocket.query_params.get("collab") == "1",
+        principal=principal,
     )
-    try:
-        room = await registry.acquire(key)
-    except CollabError as exc:
-        await websocket.close(*close_code_for(exc))
+    if not access.can_write and not room.exists and not is_reserved_doc(key.doc):
+        registry.release(room)
+        await websocket.close(*close_code_for(NotFound("no such document")))
         return
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     try:

@@ -12,8 +12,12 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket
+
+if TYPE_CHECKING:
+    from collab.auth.principal import Principal
 
 log = logging.getLogger("collab.peer")
 
@@ -29,9 +33,11 @@ class Peer:
         send_timeout: float,
         readonly: bool = False,
         opted_in: bool = False,
+        principal: Principal | None = None,
     ) -> None:
         self.id = next(_ids)
         self.websocket = websocket
+        self.principal = principal
         self.readonly = readonly
         self.opted_in = opted_in  # receives collab's own message types (>= 100)
         self.denied_once = False

@@ -16,6 +16,8 @@ updates; the store never holds raw client bytes, so the rebuild heals it.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import dataclasses
 import functools
 import logging
 from collections import deque
@@ -43,6 +45,23 @@ from collab.yupdate import (
 )
 
 log = logging.getLogger("collab.room")
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _covered(ranges: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether merged, sorted [a, b) ranges cover [start, end)."""
+    i = bisect.bisect_right(ranges, (start, 1 << 62)) - 1
+    return i >= 0 and ranges[i][0] <= start and end <= ranges[i][1]
+
 
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
 _SYNC_REQUEST_BURST = 4
@@ -81,6 +100,10 @@ class Room:
         self._drained.set()
         self._captured: list[bytes] = []
         self._heal_task: asyncio.Task[None] | None = None
+        self._version = 0  # bumped whenever the Doc changes (cache key for _known_state)
+        self._known: tuple[int, dict[int, int], dict[int, list[tuple[int, int]]]] | None = None
+        self.refused_writes = 0
+        self.on_refused_write: Callable[[Room, Peer], None] | None = None
         self._sync_tokens: dict[int, tuple[float, float]] = {}
         self._store_seq = 0
         self._healed = asyncio.Event()
@@ -112,6 +135,7 @@ class Room:
         self.index = DocIndex.from_update(doc.get_update(), self.limits)
         doc.observe(self._on_emitted)
         self.doc = doc
+        self._version += 1
         self.generation = stored.generation
         self._store_seq = stored.last_seq
         self.snapshot_bytes = len(stored.snapshot or b"")
@@ -120,6 +144,11 @@ class Room:
 
     def _on_emitted(self, event: Any) -> None:
         self._captured.append(event.update)
+
+    @property
+    def exists(self) -> bool:
+        """Whether the doc has ever stored an update (or is about to)."""
+        return self.generation is not None or self._applied > 0
 
     @property
     def size(self) -> int:
@@ -231,11 +260,45 @@ class Room:
             self._kick_commit()
 
     def _refuse_write(self, peer: Peer, info: UpdateInfo) -> None:
-        """Read-only peers are never closed for writing: one permission-denied, then silence."""
+        """Read-only peers are never closed for writing.
+
+        An update that adds nothing (an echo of what we sent; pycrdt's Provider echoes every
+        remote update) is dropped silently; any other gets one permission-denied per socket.
+        """
+        if self._adds_nothing(info):
+            return
+        self.refused_writes += 1
         if not peer.denied_once:
             peer.denied_once = True
             peer.send(protocol.permission_denied("read-only document"))
-        log.info("refused write to read-only %s from peer %s", self.key, peer.id)
+            if self.on_refused_write is not None:
+                self.on_refused_write(self, peer)
+
+    def _adds_nothing(self, info: UpdateInfo) -> bool:
+        known = self._known_state()
+        state_vector, deleted = known
+        for client, (_, end) in info.clients.items():
+            if end > state_vector.get(client, 0):
+                return False
+        return all(_covered(deleted.get(c, []), clock, clock + n) for c, clock, n in info.deletes)
+
+    def _known_state(self) -> tuple[dict[int, int], dict[int, list[tuple[int, int]]]]:
+        """State vector and deleted ranges of the Doc, cached until the Doc changes."""
+        if self._known is None or self._known[0] != self._version:
+            trusted = dataclasses.replace(
+                self.limits,
+                max_elements=1 << 40,
+                allow_bigint=True,
+                allow_nonfinite_floats=True,
+            )
+            full = scan_update(self.doc.get_update(), trusted)
+            state_vector = scan_state_vector(self.doc.get_state(), trusted)
+            deleted: dict[int, list[tuple[int, int]]] = {}
+            for client, clock, length in (*full.deletes, *full.gc_ranges):
+                deleted.setdefault(client, []).append((clock, clock + length))
+            deleted = {client: _merged(ranges) for client, ranges in deleted.items()}
+            self._known = (self._version, state_vector, deleted)
+        return self._known[1], self._known[2]
 
     def _apply(self, peer: Peer, update: bytes) -> list[bytes]:
         self._captured = []
@@ -250,6 +313,8 @@ class Room:
             self._schedule_heal()
             raise HostileInput("update rejected") from None
         emitted, self._captured = self._captured, []
+        if emitted:
+            self._version += 1
         return emitted
 
     def _schedule_heal(self) -> None:
@@ -277,8 +342,9 @@ class Room:
 
     def _on_awareness(self, peer: Peer, payload: bytes) -> None:
         entries = scan_awareness(payload, self.limits)
-        principal = getattr(peer, "principal", None) or f"peer:{peer.id}"
-        changed = self.presence.apply(peer.id, principal, entries)
+        # Presence belongs to users: a user's reconnecting tab takes its client id over.
+        owner = peer.principal.user_id if peer.principal else f"peer:{peer.id}"
+        changed = self.presence.apply(peer.id, owner, entries)
         for entry in changed:
             if entry.state is not None:
                 peer.awareness_clients.add(entry.client)

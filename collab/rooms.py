@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
+from collab import protocol
+from collab.auth.policy import doc_access, effective_role
 from collab.errors import RoomFailed, must_propagate
+from collab.meta.base import Role
 from collab.names import DocKey
+from collab.peer import Peer
 from collab.room import Room
 from collab.settings import Settings
 from collab.store.base import DocumentStore
@@ -28,6 +33,7 @@ class RoomRegistry:
         self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
         self._evicting: set[asyncio.Task[None]] = set()
         self.loads = 0  # how many times a doc was read from the store (tests: single flight)
+        self.on_refused_write: Callable[[Room, Peer], None] | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -56,6 +62,7 @@ class RoomRegistry:
                     raise RoomFailed("could not load document") from exc
                 finally:
                     del self._loading[key]
+                room.on_refused_write = self.on_refused_write
                 self._rooms[key] = room
                 future.set_result(room)
             else:
@@ -95,6 +102,51 @@ class RoomRegistry:
             await room.flush()
             if room.refs == 0:
                 del self._rooms[room.key]
+
+    # -- access changes on open sockets ----------------------------------------------------
+
+    def _peers_of_room(self, room_id: str) -> list[tuple[Room, Peer]]:
+        return [
+            (room, peer)
+            for key, room in self._rooms.items()
+            if key.room == room_id
+            for peer in list(room.peers.values())
+        ]
+
+    def apply_member_role(self, room_id: str, user_id: str, member_role: Role | None) -> None:
+        """A member's role changed (None: removed): every open socket follows at once.
+
+        Downgrade: later writes are refused. Upgrade to a writer: the server sends SyncStep1 so
+        the client's earlier refused edits are pulled. Removal: closed 4403.
+        """
+        for room, peer in self._peers_of_room(room_id):
+            principal = peer.principal
+            if principal is None or principal.user_id != user_id:
+                continue
+            role = effective_role(principal, member_role)
+            if role is None:
+                peer.close(4403, "removed from room")
+                continue
+            can_write = doc_access(role, room.key.doc).can_write
+            if can_write and peer.readonly:
+                peer.readonly = False
+                peer.denied_once = False
+                peer.send(protocol.sync_step1(room.doc.get_state()))
+            peer.readonly = not can_write
+
+    def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:
+        """Close every open socket whose peer matches (revoked session, disabled user...)."""
+        closed = 0
+        for room in list(self._rooms.values()):
+            for peer in list(room.peers.values()):
+                if match(peer):
+                    peer.close(code, reason)
+                    closed += 1
+        return closed
+
+    def close_room(self, room_id: str, code: int, reason: str) -> None:
+        for _, peer in self._peers_of_room(room_id):
+            peer.close(code, reason)
 
     async def close(self) -> None:
         """Shutdown: wait for every doc's last commit."""

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
+
+
+def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync or async test code alike."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:
@@ -28,6 +40,8 @@ class CollabServer:
         self.store = store or f"sqlite:///{workdir / 'collab.db'}"
         self.settings = settings
         self.log_path = workdir / "server.log"
+        # Dev mode, as a developer runs it: every socket and request presents this token.
+        self.dev_token = str(settings.get("dev_token", f"test-dev-token-{self.port}"))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,8 +52,16 @@ class CollabServer:
     def ws_base(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def ws_url(self, room: str, doc: str, query: str = "") -> str:
-        return f"{self.ws_base}/{room}/{doc}" + (f"?{query}" if query else "")
+    @property
+    def params(self) -> dict[str, str]:
+        """Query parameters a client passes to authenticate (y-websocket's ``params``)."""
+        return {"token": self.dev_token}
+
+    def ws_url(self, room: str, doc: str, query: str = "", *, token: str | None = None) -> str:
+        """A document's URL, with the dev token unless another ``token`` ("" for none)."""
+        token = self.dev_token if token is None else token
+        parts = [p for p in (f"token={token}" if token else "", query) if p]
+        return f"{self.ws_base}/{room}/{doc}" + (f"?{'&'.join(parts)}" if parts else "")
 
     @property
     def pid(self) -> int:
@@ -50,6 +72,7 @@ class CollabServer:
         env = dict(os.environ)
         env.update({f"COLLAB_{k.upper()}": str(v) for k, v in self.settings.items()})
         env["COLLAB_STORE"] = self.store
+        env["COLLAB_DEV_TOKEN"] = self.dev_token
         env["COLLAB_HOST"] = "127.0.0.1"
         env["COLLAB_PORT"] = str(self.port)
         env.setdefault("COLLAB_LOG_LEVEL", "info")
@@ -73,6 +96,33 @@ class CollabServer:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"collab serve did not become ready:\n{self.log()}")
+
+    def mint_token(self, user: str, room: str, role: str = "editor", ttl: float = 3600) -> str:
+        """A room token for another user, made the way an admin would (MetaStore + key)."""
+        return _run_in_thread(self._mint_token(user, room, role, ttl))
+
+    async def _mint_token(self, name: str, room: str, role: str, ttl: float) -> str:
+        from collab.auth.keys import load_secret_keys
+        from collab.auth.tokens import mint_room_token
+        from collab.meta import open_meta_store
+        from collab.meta.base import Conflict, Role
+        from collab.settings import Settings
+
+        meta = open_meta_store(self.store)
+        await meta.open()
+        try:
+            user = await meta.upsert_oidc_user(
+                "test", name, name=name, email=None, email_verified=False, picture=None
+            )
+            try:
+                await meta.create_room(room, room, user.id)
+            except Conflict:
+                pass
+            await meta.set_member(room, user.id, Role.parse(role))
+        finally:
+            await meta.close()
+        keys = load_secret_keys(Settings(store=self.store))
+        return mint_room_token(keys, user_id=user.id, room_id=room, role=Role.parse(role), ttl=ttl)
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace") if self.log_path.exists() else ""

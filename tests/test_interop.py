@@ -131,8 +131,8 @@ EDITS = 200
 
 async def test_two_yjs_peers_and_pycrdt_converge_and_survive_restart(server: CollabServer) -> None:
     async with (
-        JsPeer(server.ws_base, "room/doc") as alice,
-        JsPeer(server.ws_base, "room/doc") as bob,
+        JsPeer(server.ws_base, "room/doc", server.params) as alice,
+        JsPeer(server.ws_base, "room/doc", server.params) as bob,
         provider(server.ws_url("room", "doc")) as (doc, _prov),
     ):
         await alice.wait_event("synced")
@@ -159,7 +159,7 @@ async def test_two_yjs_peers_and_pycrdt_converge_and_survive_restart(server: Col
 
     async with provider(server.ws_url("room", "doc")) as (fresh, _prov):
         assert str(fresh.get("text", type=Text)) == final_p
-    async with JsPeer(server.ws_base, "room/doc") as carol:
+    async with JsPeer(server.ws_base, "room/doc", server.params) as carol:
         await carol.call({"op": "wait_text", "equals": final_p, "timeout_ms": 5000})
 
 
@@ -168,8 +168,8 @@ async def test_two_yjs_peers_and_pycrdt_converge_and_survive_restart(server: Col
 
 async def test_newcomer_sees_present_users(server: CollabServer) -> None:
     async with (
-        JsPeer(server.ws_base, "room/doc") as alice,
-        JsPeer(server.ws_base, "room/doc") as bob,
+        JsPeer(server.ws_base, "room/doc", server.params) as alice,
+        JsPeer(server.ws_base, "room/doc", server.params) as bob,
     ):
         await alice.call({"op": "awareness", "state": {"name": "alice"}})
         await bob.call({"op": "awareness", "state": {"name": "bob"}})
@@ -183,7 +183,7 @@ async def test_newcomer_sees_present_users(server: CollabServer) -> None:
                 present = await next_awareness(newcomer)
         assert present == {alice.client_id: {"name": "alice"}, bob.client_id: {"name": "bob"}}
 
-        async with JsPeer(server.ws_base, "room/doc") as carol:
+        async with JsPeer(server.ws_base, "room/doc", server.params) as carol:
             await carol.call(
                 {
                     "op": "wait_states",
@@ -204,8 +204,8 @@ async def test_newcomer_sees_present_users(server: CollabServer) -> None:
 
 async def test_abrupt_drop_is_cleared_within_3s(server: CollabServer) -> None:
     async with (
-        JsPeer(server.ws_base, "room/doc") as alice,
-        JsPeer(server.ws_base, "room/doc") as bob,
+        JsPeer(server.ws_base, "room/doc", server.params) as alice,
+        JsPeer(server.ws_base, "room/doc", server.params) as bob,
     ):
         await alice.call({"op": "awareness", "state": {"name": "alice"}})
         await bob.call({"op": "wait_states", "has": [alice.client_id], "state": {"name": "alice"}})
@@ -218,10 +218,11 @@ async def test_abrupt_drop_is_cleared_within_3s(server: CollabServer) -> None:
 
 
 async def test_awareness_spoofing_changes_nothing(server: CollabServer) -> None:
-    url = server.ws_url("room", "doc")
+    # The spoofer is another user of the room (presence ids belong to users).
+    url = server.ws_url("room", "doc", token=server.mint_token("mallory", "room", "editor"))
     async with (
-        JsPeer(server.ws_base, "room/doc") as alice,
-        JsPeer(server.ws_base, "room/doc") as bob,
+        JsPeer(server.ws_base, "room/doc", server.params) as alice,
+        JsPeer(server.ws_base, "room/doc", server.params) as bob,
     ):
         await bob.call({"op": "awareness", "state": {"name": "bob"}})
         await alice.call({"op": "wait_states", "has": [bob.client_id], "state": {"name": "bob"}})
@@ -267,9 +268,9 @@ async def test_bad_name_closes_4400(server: CollabServer, room: str) -> None:
 
 async def test_y_websocket_stops_retrying_after_4400(server: CollabServer) -> None:
     async with (
-        JsPeer(server.ws_base, BAD_ROOMS[0]) as p0,
-        JsPeer(server.ws_base, BAD_ROOMS[1]) as p1,
-        JsPeer(server.ws_base, BAD_ROOMS[2]) as p2,
+        JsPeer(server.ws_base, BAD_ROOMS[0], server.params) as p0,
+        JsPeer(server.ws_base, BAD_ROOMS[1], server.params) as p1,
+        JsPeer(server.ws_base, BAD_ROOMS[2], server.params) as p2,
     ):
         for peer in (p0, p1, p2):
             await peer.wait_event("closed", code=4400)
@@ -286,8 +287,8 @@ async def test_y_websocket_stops_retrying_after_4400(server: CollabServer) -> No
 async def test_reserved_doc_is_read_only(server: CollabServer, doc_name: str) -> None:
     room = f"room/{doc_name}"
     async with (
-        JsPeer(server.ws_base, room) as writer,
-        JsPeer(server.ws_base, room) as reader,
+        JsPeer(server.ws_base, room, server.params) as writer,
+        JsPeer(server.ws_base, room, server.params) as reader,
     ):
         await writer.wait_event("synced")
         await reader.wait_event("synced")

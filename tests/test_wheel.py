@@ -45,7 +45,8 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
 
     port = free_port()
     proc = subprocess.Popen(
-        [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db"],
+        [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db",
+         "--dev-token", "wheel-test-token"],
         cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -64,7 +65,7 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
             "import asyncio\n"
             "from websockets.asyncio.client import connect\n"
             "async def main():\n"
-            f"    async with connect('ws://127.0.0.1:{port}/ws/r/d') as ws:\n"
+            f"    async with connect('ws://127.0.0.1:{port}/ws/r/d?token=wheel-test-token') as ws:\n"
             "        await ws.send(bytes([0, 0, 1, 0]))\n"
             "        first = await ws.recv()\n"
             "        assert first[:2] == bytes([0, 0]), first\n"

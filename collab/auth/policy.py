@@ -1,0 +1,68 @@
+"""What a principal may do in a room: one function that every door (socket, API) goes through.
+
+Roles come from membership (site admins act as owners; the dev user is at least an editor),
+capped by a token's ceiling and scope. A room that does not exist is created on the first join
+of a signed-in user while auto-create is on (the joiner becomes its owner), within the per-user
+cap; otherwise it is NotFound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collab.auth.principal import Principal
+from collab.errors import Forbidden, NotFound
+from collab.meta.base import Conflict, MetaStore, Role
+from collab.names import is_reserved_doc
+from collab.settings import Settings
+
+# Credentials that stand for the user themself (not a narrowed token) may create rooms.
+_MAY_CREATE = {"session", "dev", "api_token"}
+
+
+@dataclass(frozen=True)
+class Access:
+    role: Role
+    can_write: bool  # may change this doc's content through Yjs updates
+
+
+def doc_access(role: Role, doc: str) -> Access:
+    return Access(role, role.can_write_docs and not is_reserved_doc(doc))
+
+
+async def room_role(
+    meta: MetaStore,
+    settings: Settings,
+    principal: Principal,
+    room_id: str,
+    *,
+    create: bool = False,
+) -> Role:
+    """The principal's effective role in ``room_id``; Forbidden / NotFound otherwise."""
+    if not principal.allows(room_id):
+        raise Forbidden("token not valid for this room")
+    room = await meta.get_room(room_id)
+    if room is None:
+        if not (create and settings.auto_create_rooms and principal.via in _MAY_CREATE):
+            raise NotFound("no such room")
+        if await meta.count_rooms_created_by(principal.user_id) >= settings.max_rooms_per_user:
+            raise Forbidden("room limit reached")
+        try:
+            await meta.create_room(room_id, room_id, principal.user_id)
+        except Conflict:
+            pass  # created by someone else at the same moment: fall through to membership
+    member = await meta.get_member(room_id, principal.user_id)
+    role = effective_role(principal, member.role if member is not None else None)
+    if role is None:
+        raise Forbidden("not a member of this room")
+    return role
+
+
+def effective_role(principal: Principal, member_role: Role | None) -> Role | None:
+    """Membership, raised for admins and the dev user, capped by the credential's ceiling."""
+    role = member_role
+    if principal.is_admin:
+        role = Role.owner
+    if principal.via == "dev" and (role is None or role < Role.editor):
+        role = Role.editor
+    return None if role is None else principal.cap(role)

@@ -1,0 +1,95 @@
+"""Room tokens: signed JWTs (joserfc, HS256) for non-browser clients and embedding apps.
+
+A room token names a user, one room, a doc pattern and a role ceiling, and expires; anyone
+holding it connects as that user with at most that role (still never more than the user's own
+role in the room, checked at every connect). Keys come from the secret key list: the first
+signs, every key verifies (rotation); the ``kid`` header says which one signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+
+from collab.errors import Unauthorized
+from collab.meta.base import Role
+
+ISSUER = "collab"
+AUDIENCE = "collab:room"
+
+
+@dataclass(frozen=True)
+class RoomTokenClaims:
+    user_id: str
+    room_id: str
+    doc_pattern: str
+    role: Role
+    expires_at: float
+    token_id: str
+
+
+def _kid(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and token.startswith("eyJ")
+
+
+def mint_room_token(
+    keys: list[str],
+    *,
+    user_id: str,
+    room_id: str,
+    role: Role,
+    ttl: float,
+    doc_pattern: str = "*",
+    now: float | None = None,
+) -> str:
+    now = time.time() if now is None else now
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": user_id,
+        "room": room_id,
+        "docs": doc_pattern,
+        "role": role.name,
+        "iat": int(now),
+        "exp": int(now + ttl),
+        "jti": uuid.uuid4().hex,
+    }
+    key = keys[0]
+    return jwt.encode({"alg": "HS256", "kid": _kid(key)}, claims, OctKey.import_key(key))
+
+
+def verify_room_token(keys: list[str], token: str, now: float | None = None) -> RoomTokenClaims:
+    """The claims of a valid token; Unauthorized for a forged, expired or malformed one."""
+    by_kid = {_kid(k): k for k in keys}
+    try:
+        header = jwt.decode(token, lambda obj: OctKey.import_key(by_kid[obj.headers()["kid"]]),
+                            algorithms=["HS256"])
+        claims = header.claims
+        registry = jwt.JWTClaimsRegistry(
+            now=int(time.time() if now is None else now),
+            iss={"essential": True, "value": ISSUER},
+            aud={"essential": True, "value": AUDIENCE},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        registry.validate(claims)
+        return RoomTokenClaims(
+            user_id=str(claims["sub"]),
+            room_id=str(claims["room"]),
+            doc_pattern=str(claims.get("docs", "*")),
+            role=Role.parse(str(claims["role"])),
+            expires_at=float(claims["exp"]),
+            token_id=str(claims.get("jti", "")),
+        )
+    except (JoseError, KeyError, ValueError, TypeError) as exc:
+        raise Unauthorized("invalid or expired token") from exc

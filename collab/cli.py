@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from collab.auth import redact
+from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.settings import SETTINGS_FIELDS, Settings, env_name
 
 
@@ -44,6 +46,10 @@ def serve(**options: Any) -> None:
     from collab.app import create_app
 
     settings = _load_settings(options)
+    try:
+        check_dev_bind(settings)
+    except DevModeError as exc:
+        raise click.ClickException(str(exc)) from exc
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -61,7 +67,10 @@ def serve(**options: Any) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    server = uvicorn.Server(config)
+    redact.install()
+    app = config.app
+    server = _server_class(uvicorn.Server)(config)
+    server.on_started = lambda port: _announce(settings, app, port)
     click.echo(f"collab: serving on http://{settings.host}:{settings.port} ({settings.store})")
     server.run()
     sys.exit(0 if server.started else 1)
@@ -83,9 +92,35 @@ def migrate(store: str | None) -> None:
     click.echo(f"{path}: applied {', '.join(applied)}" if applied else f"{path}: up to date")
 
 
+def _server_class(base: type[Any]) -> type[Any]:
+    """uvicorn's Server, calling ``on_started(port)`` once it listens (port 0 is resolved)."""
+
+    class Server(base):  # type: ignore[misc]
+        on_started: Callable[[int], None] | None = None
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and self.on_started is not None and self.servers:
+                self.on_started(self.servers[0].sockets[0].getsockname()[1])
+
+    return Server
+
+
+def _announce(settings: Settings, app: Any, port: int) -> None:
+    """Dev mode: print the login URL (on stdout, like Jupyter; never into the logs)."""
+    if not app.state.dev_mode:
+        return
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    base = settings.public_url or f"http://{host}:{port}"
+    click.echo(
+        "collab: DEV MODE (no identity provider configured): open this URL to log in:\n"
+        f"    {login_url(base, app.state.dev_token)}"
+    )
+    sys.stdout.flush()
+
+
 def _load_settings(options: dict[str, Any]) -> Settings:
     try:
         return Settings.from_env(**options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-

@@ -34,9 +34,9 @@ class Plan:
 FULL = Plan(
     latency_points=((1, 2), (1, 10), (1, 50), (20, 2), (20, 10), (20, 50)),
     warmup_ms=1000,
-    measure_ms=3000,
+    measure_ms=2000,
     drain_ms=3000,
-    conn_steps=(250, 500, 750, 1000),
+    conn_steps=(300, 600, 900),
     cold_sizes=(10_000, 100_000),
     ingest_timeout_s=150,
     coldsync_timeout_ms=10_000,
@@ -250,7 +250,8 @@ def awareness(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str,
         try:
             room = f"aw{clients}/doc"
             pool.run("connect", [{"rooms": [room], "perRoom": clients, "wait": _wait_for(server)}])
-            [res] = pool.run("awareness", [{"changes": plan.awareness_changes}], timeout=60)
+            args = {"changes": plan.awareness_changes, "gapMs": 200, "settleMs": 500}
+            [res] = pool.run("awareness", [args], timeout=60)
             pool.run("close", [{}])
         finally:
             pool.close()

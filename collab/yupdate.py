@@ -325,7 +325,7 @@ def _scan_any(data: bytes, pos: int, count: int, limits: Limits, budget: int) ->
                 pos += 1 + n
             else:
                 _, pos = _read_str(data, pos, end, "Any string")
-        elif tag >= 126 or tag == 120 or tag == 121:  # undefined, null, true, false
+        elif tag == 127 or tag == 126 or tag == 120 or tag == 121:  # undefined null true false
             pass
         elif tag == 125:
             pos = _read_varint(data, pos)

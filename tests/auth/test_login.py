@@ -161,6 +161,36 @@ def test_tampered_state_is_refused(oidc_setup: OidcSetup) -> None:
         assert "collab_session" not in client.cookies
 
 
+def test_expired_callback_is_refused(oidc_setup: OidcSetup) -> None:
+    with browser_client() as client:
+        callback = authorize(client, oidc_setup)
+        # Age the login's stored state past its lifetime, as ten minutes of waiting would.
+        path = oidc_setup.server.store.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            aged = db.execute(
+                "UPDATE cache SET expires_at = 1 WHERE key LIKE 'authlib:_state_oidc_%'"
+            ).rowcount
+        assert aged == 1
+        assert error_code(client.get(callback)) == "invalid_state"
+        assert "collab_session" not in client.cookies
+
+
+def test_id_token_with_another_nonce_is_refused(oidc_setup: OidcSetup) -> None:
+    with browser_client() as client:
+        callback = authorize(client, oidc_setup)
+        # The login's stored nonce no longer matches the one the provider put in the ID token.
+        path = oidc_setup.server.store.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            key, value = db.execute(
+                "SELECT key, value FROM cache WHERE key LIKE 'authlib:_state_oidc_%'"
+            ).fetchone()
+            stored = json.loads(value)
+            stored["data"]["nonce"] = "not-the-nonce-sent"
+            db.execute("UPDATE cache SET value=? WHERE key=?", (json.dumps(stored), key))
+        assert error_code(client.get(callback)) == "invalid_id_token"
+        assert "collab_session" not in client.cookies
+
+
 def test_authorization_request_without_pkce_is_refused_by_the_provider(
     oidc_setup: OidcSetup,
 ) -> None:

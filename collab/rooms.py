@@ -75,8 +75,9 @@ class RoomRegistry:
 
     def release(self, room: Room) -> None:
         room.refs -= 1
-        if room.failed is not None and self._rooms.get(room.key) is room:
-            del self._rooms[room.key]  # the next joiner loads a fresh copy from the store
+        if room.failed is not None:
+            if self._rooms.get(room.key) is room:
+                del self._rooms[room.key]  # the next joiner loads a fresh copy from the store
             return
         if room.refs == 0 and room.key not in self._evictions:
             loop = asyncio.get_running_loop()
@@ -147,6 +148,24 @@ class RoomRegistry:
     def close_room(self, room_id: str, code: int, reason: str) -> None:
         for _, peer in self._peers_of_room(room_id):
             peer.close(code, reason)
+
+    async def drop(self, key: DocKey, code: int, reason: str) -> None:
+        """Forget a loaded doc that is being deleted: close its sockets, then wait for its
+        in-flight commits, so the caller's delete comes last and the next joiner starts fresh.
+        """
+        timer = self._evictions.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        room = self._rooms.pop(key, None)
+        if room is None:
+            return
+        room.close_all(code, reason)
+        if room.failed is None:
+            room.failed = RoomFailed("document deleted")  # refuses later frames; never evicted
+        await room.flush()
+
+    def loaded_keys(self, room_id: str) -> list[DocKey]:
+        return [key for key in self._rooms if key.room == room_id]
 
     async def close(self) -> None:
         """Shutdown: wait for every doc's last commit."""

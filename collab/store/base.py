@@ -40,6 +40,16 @@ class StoredDoc:
         return len(self.snapshot or b"") + self.log_bytes
 
 
+@dataclass(frozen=True)
+class DocInfo:
+    """One stored doc of a room, as the docs API lists it."""
+
+    name: str
+    generation: str
+    size: int  # stored bytes: snapshot plus log
+    updated_seq: int  # the seq of its latest update
+
+
 class StoreError(Exception):
     """The store could not do what was asked (I/O, corruption, version mismatch)."""
 
@@ -66,3 +76,12 @@ class DocumentStore(Protocol):
 
     async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
         """Replace the snapshot and delete exactly the rows with seq <= upto_seq, atomically."""
+
+    async def list_docs(self, room: str) -> list[DocInfo]:
+        """The room's stored docs, by name."""
+
+    async def count_docs(self, room: str) -> int:
+        """How many docs the room stores (the max_docs_per_room cap counts these)."""
+
+    async def delete_doc(self, key: DocKey) -> None:
+        """Delete the doc's rows; a later first update re-creates it with a new generation."""

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from collab.names import DocKey
-from collab.store.base import StoredDoc
+from collab.store.base import DocInfo, StoredDoc
 
 
 class MemoryStore:
@@ -47,7 +47,22 @@ class MemoryStore:
         return seq
 
     async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
-        stored = self._docs[key]
+        stored = self._docs.get(key)
+        if stored is None:
+            return  # deleted meanwhile: as SQLite's UPDATE of no row
         stored.snapshot = bytes(snapshot)
         stored.snapshot_seq = max(stored.snapshot_seq, upto_seq)
         stored.updates = [(s, u) for s, u in stored.updates if s > upto_seq]
+
+    async def list_docs(self, room: str) -> list[DocInfo]:
+        return [
+            DocInfo(key.doc, stored.generation or "", stored.size, stored.last_seq)
+            for key, stored in sorted(self._docs.items())
+            if key.room == room
+        ]
+
+    async def count_docs(self, room: str) -> int:
+        return sum(1 for key in self._docs if key.room == room)
+
+    async def delete_doc(self, key: DocKey) -> None:
+        self._docs.pop(key, None)

@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from collab.names import DocKey
 from collab.store import migrate
-from collab.store.base import StoredDoc, StoreError
+from collab.store.base import DocInfo, StoredDoc, StoreError
 
 _SYNCHRONOUS = {"FULL", "NORMAL", "EXTRA"}
 
@@ -201,6 +201,49 @@ class SQLiteStore:
 
         async with self._write_lock:
             await anyio.to_thread.run_sync(_compact)
+
+    async def list_docs(self, room: str) -> list[DocInfo]:
+        def _list() -> list[DocInfo]:
+            conn = self._reader
+            if conn is None:
+                raise StoreError("store is closed")
+            rows = conn.execute(
+                "SELECT d.name, d.generation, d.last_seq, COALESCE(length(d.snapshot), 0)"
+                " + COALESCE((SELECT sum(length(u.data)) FROM doc_updates u"
+                " WHERE u.room=d.room AND u.name=d.name AND u.seq>d.snapshot_seq), 0)"
+                " FROM docs d WHERE d.room=? ORDER BY d.name",
+                (room,),
+            ).fetchall()
+            return [DocInfo(name, gen, size, seq) for name, gen, seq, size in rows]
+
+        return await anyio.to_thread.run_sync(_list, limiter=self._read_limiter)
+
+    async def count_docs(self, room: str) -> int:
+        def _count() -> int:
+            conn = self._reader
+            if conn is None:
+                raise StoreError("store is closed")
+            (n,) = conn.execute("SELECT count(*) FROM docs WHERE room=?", (room,)).fetchone()
+            return int(n)
+
+        return await anyio.to_thread.run_sync(_count, limiter=self._read_limiter)
+
+    async def delete_doc(self, key: DocKey) -> None:
+        def _delete() -> None:
+            conn = self._writer
+            if conn is None:
+                raise StoreError("store is closed")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM doc_updates WHERE room=? AND name=?", key)
+                conn.execute("DELETE FROM docs WHERE room=? AND name=?", key)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        async with self._write_lock:
+            await anyio.to_thread.run_sync(_delete)
 
 
 def backup(source: Path, target: Path) -> None:

@@ -75,6 +75,39 @@ async def test_compact_folds_exactly_the_rows_given(store: DocumentStore) -> Non
     assert (await store.load(A)).last_seq == 4
 
 
+async def test_list_and_count_docs(store: DocumentStore) -> None:
+    assert await store.list_docs("room") == []
+    assert await store.count_docs("room") == 0
+    await store.append(B, [b"xy"])
+    await store.append(A, [b"1", b"22"])
+    await store.append(DocKey("other", "c"), [b"z"])
+    await store.compact(A, b"snap", 1)
+    docs = await store.list_docs("room")
+    assert [d.name for d in docs] == ["a", "b"]
+    a, b = docs
+    assert a.size == len(b"snap") + 2 and a.updated_seq == 2 and a.generation
+    assert b.size == 2 and b.updated_seq == 1
+    assert a.generation == (await store.load(A)).generation
+    assert await store.count_docs("room") == 2
+    assert await store.count_docs("other") == 1
+
+
+async def test_delete_doc_then_recreate_gets_a_new_generation(store: DocumentStore) -> None:
+    await store.append(A, [b"1", b"2"])
+    await store.compact(A, b"snap", 1)
+    await store.append(B, [b"x"])
+    old = (await store.load(A)).generation
+    await store.delete_doc(A)
+    await store.delete_doc(DocKey("room", "never"))  # deleting nothing is fine
+    assert not (await store.load(A)).exists
+    assert [d.name for d in await store.list_docs("room")] == ["b"]
+    assert await store.append(A, [b"new"]) == 1
+    stored = await store.load(A)
+    assert stored.generation and stored.generation != old
+    assert stored.snapshot is None and stored.updates == [(1, b"new")]
+    await store.compact(DocKey("room", "gone"), b"s", 1)  # compacting a deleted doc: no-op
+
+
 async def test_ping(store: DocumentStore) -> None:
     await store.ping()
 

@@ -13,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.middleware import Middleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 
+from collab.api import api_routes
 from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.keys import load_secret_keys
 from collab.auth.routes import LoginSessionMiddleware, auth_routes
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             WebSocketRoute("/ws/{rest:path}", websocket_endpoint),
+            Mount("/api/v1", routes=api_routes()),
             *auth_routes(settings),
         ],
         middleware=[Middleware(LoginSessionMiddleware, settings=settings)],

@@ -10,11 +10,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+
+if TYPE_CHECKING:
+    from collab.meta.base import MetaStore
 
 T = TypeVar("T")
 
@@ -123,6 +126,52 @@ class CollabServer:
             await meta.close()
         keys = load_secret_keys(Settings(store=self.store))
         return mint_room_token(keys, user_id=user.id, room_id=room, role=Role.parse(role), ttl=ttl)
+
+    def with_meta(self, fn: Callable[[MetaStore], Awaitable[T]]) -> T:
+        """Run ``fn`` against the server's MetaStore (same SQLite file; WAL lets both write)."""
+
+        async def run() -> T:
+            from collab.meta import open_meta_store
+
+            meta = open_meta_store(self.store)
+            await meta.open()
+            try:
+                return await fn(meta)
+            finally:
+                await meta.close()
+
+        return _run_in_thread(run())
+
+    def create_user(
+        self, name: str, *, email: str | None = None, verified: bool = False, issuer: str = "test"
+    ) -> str:
+        """A user row (as a login would make it); returns the user id."""
+
+        async def create(meta: Any) -> str:
+            user = await meta.upsert_oidc_user(
+                issuer, name, name=name, email=email, email_verified=verified, picture=None
+            )
+            return str(user.id)
+
+        return self.with_meta(create)
+
+    def api_token(self, user_id: str, name: str = "test") -> str:
+        """A personal API token for a user (the secret)."""
+
+        async def create(meta: Any) -> str:
+            _, secret = await meta.create_api_token(user_id, name)
+            return str(secret)
+
+        return self.with_meta(create)
+
+    def session(self, user_id: str, ttl: float = 3600) -> str:
+        """A login session for a user; returns the cookie value."""
+
+        async def create(meta: Any) -> str:
+            _, secret = await meta.create_session(user_id, ttl)
+            return str(secret)
+
+        return self.with_meta(create)
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace") if self.log_path.exists() else ""

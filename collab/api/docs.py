@@ -1,0 +1,77 @@
+"""Docs: list (any member), delete (owner), and the per-room doc cap the socket path asks.
+
+Deleting a doc closes its open sockets (4404), drops the loaded copy after its in-flight
+commits, then deletes its rows: the next first update re-creates it with a new generation, so
+old tabs presenting ``?gen=`` are told to reload (4409) instead of resurrecting it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from collab.api import deps
+from collab.api.errors import BadRequest
+from collab.errors import BadName, NotFound
+from collab.meta.base import Role
+from collab.names import DocKey, is_reserved_doc, is_valid_doc_name
+from collab.store.base import DocInfo, DocumentStore
+
+
+async def may_create_doc(state: Any, room_id: str) -> bool:
+    """Whether the room may gain one more doc (``max_docs_per_room``).
+
+    The socket path calls this before a doc's first update is stored; ``state`` is
+    ``app.state``. Docs loaded but not yet stored do not count.
+    """
+    store: DocumentStore = state.store
+    return bool(await store.count_docs(room_id) < state.settings.max_docs_per_room)
+
+
+def doc_json(info: DocInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "generation": info.generation,
+        "size": info.size,
+        "updated_seq": info.updated_seq,
+    }
+
+
+@deps.api_endpoint
+async def list_docs(request: Request) -> Response:
+    """The room's stored documents."""
+    principal = await deps.require_principal(request)
+    room_id = deps.room_param(request)
+    await deps.require_role(request, principal, room_id, Role.viewer)
+    stored = await deps.store(request).list_docs(room_id)
+    docs = [d for d in stored if principal.allows(room_id, d.name)]
+    page, cursor = deps.paginate(request, docs, lambda d: [d.name])
+    return deps.page_response([doc_json(d) for d in page], cursor)
+
+
+@deps.api_endpoint
+async def delete_doc(request: Request) -> Response:
+    """Delete a document (owner); its open sockets close 4404 and its generation is renewed."""
+    principal = await deps.require_principal(request, personal=True)
+    room_id = deps.room_param(request)
+    name = str(request.path_params["doc"])
+    if not is_valid_doc_name(name):
+        raise BadName("bad document name")
+    await deps.require_role(request, principal, room_id, Role.owner)
+    if is_reserved_doc(name):
+        raise BadRequest("reserved documents are managed by the server")
+    key = DocKey(room_id, name)
+    store, registry = deps.store(request), deps.registry(request)
+    loaded = registry.get(key)
+    stored = {d.name: d for d in await store.list_docs(room_id)}.get(name)
+    if stored is None and (loaded is None or not loaded.exists):
+        raise NotFound("no such document")
+    await registry.drop(key, 4404, "document deleted")
+    await store.delete_doc(key)
+    generation = stored.generation if stored else None
+    await deps.audit(
+        request, principal, "doc.delete", room_id=room_id, target=name, generation=generation
+    )
+    return Response(status_code=204)

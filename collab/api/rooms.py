@@ -1,0 +1,125 @@
+"""Rooms: create (the creator becomes owner), list mine, get, rename, delete (owner).
+
+Deleting a room closes its open sockets (4404), deletes its documents, then its record with
+its members, invites and tickets.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from collab.api import deps
+from collab.api.errors import BadRequest, Conflict, LimitReached
+from collab.errors import BadName, NotFound
+from collab.meta import base as meta_base
+from collab.meta.base import Role, RoomRecord
+from collab.names import DocKey, is_valid_name
+from collab.rooms import RoomRegistry
+from collab.store.base import DocumentStore
+
+MAX_TITLE = 200
+
+
+def room_json(room: RoomRecord, role: Role | None) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "title": room.title,
+        "created_by": room.created_by,
+        "created_at": room.created_at,
+        "role": role.name if role is not None else None,
+    }
+
+
+def _title(body: dict[str, Any], default: str | None = None) -> str:
+    title = deps.get_field(body, "title", str, default)
+    if title is None:
+        raise BadRequest("'title' is required")
+    title = title.strip()
+    if not title or len(title) > MAX_TITLE:
+        raise BadRequest(f"'title' must be 1 to {MAX_TITLE} characters")
+    return title
+
+
+@deps.api_endpoint
+async def create_room(request: Request) -> Response:
+    """Create a room; the caller becomes its owner."""
+    principal = await deps.require_principal(request, personal=True)
+    body = await deps.read_json(request)
+    room_id = deps.get_field(body, "id", str) or uuid.uuid4().hex[:16]
+    if not is_valid_name(room_id):
+        raise BadName("bad room id")
+    title = _title(body, room_id)
+    meta = deps.meta(request)
+    limit = deps.settings(request).max_rooms_per_user
+    if await meta.count_rooms_created_by(principal.user_id) >= limit:
+        raise LimitReached(f"room limit reached ({limit} per user)")
+    try:
+        room = await meta.create_room(room_id, title, principal.user_id)
+    except meta_base.Conflict:
+        raise Conflict("a room with this id exists") from None
+    await deps.audit(request, principal, "room.create", room_id=room.id, title=title)
+    return JSONResponse(room_json(room, Role.owner), status_code=201)
+
+
+@deps.api_endpoint
+async def list_rooms(request: Request) -> Response:
+    """The rooms the caller is a member of."""
+    principal = await deps.require_principal(request, personal=True)
+    rooms = await deps.meta(request).list_rooms_for(principal.user_id)
+    page, cursor = deps.paginate(request, rooms, lambda pair: [pair[0].created_at, pair[0].id])
+    return deps.page_response([room_json(room, principal.cap(role)) for room, role in page], cursor)
+
+
+async def _room(request: Request, room_id: str) -> RoomRecord:
+    room = await deps.meta(request).get_room(room_id)
+    if room is None:
+        raise NotFound("no such room")
+    return room
+
+
+@deps.api_endpoint
+async def get_room(request: Request) -> Response:
+    """A room and the caller's role in it."""
+    principal = await deps.require_principal(request)
+    room_id = deps.room_param(request)
+    role = await deps.require_role(request, principal, room_id, Role.viewer)
+    return JSONResponse(room_json(await _room(request, room_id), role))
+
+
+@deps.api_endpoint
+async def update_room(request: Request) -> Response:
+    """Rename a room (owner)."""
+    principal = await deps.require_principal(request, personal=True)
+    room_id = deps.room_param(request)
+    role = await deps.require_role(request, principal, room_id, Role.owner)
+    title = _title(await deps.read_json(request))
+    await deps.meta(request).rename_room(room_id, title)
+    await deps.audit(request, principal, "room.rename", room_id=room_id, title=title)
+    return JSONResponse(room_json(await _room(request, room_id), role))
+
+
+async def delete_room_docs(store: DocumentStore, registry: RoomRegistry, room_id: str) -> None:
+    """Close every socket of the room (4404) and delete each of its docs."""
+    registry.close_room(room_id, 4404, "room deleted")
+    names = {info.name for info in await store.list_docs(room_id)}
+    for key in registry.loaded_keys(room_id):
+        await registry.drop(key, 4404, "room deleted")
+        names.add(key.doc)
+    for name in sorted(names):
+        await store.delete_doc(DocKey(room_id, name))
+
+
+@deps.api_endpoint
+async def delete_room(request: Request) -> Response:
+    """Delete a room, its documents and its memberships (owner); open sockets get 4404."""
+    principal = await deps.require_principal(request, personal=True)
+    room_id = deps.room_param(request)
+    await deps.require_role(request, principal, room_id, Role.owner)
+    await deps.meta(request).delete_room(room_id)  # first: nobody may rejoin meanwhile
+    await delete_room_docs(deps.store(request), deps.registry(request), room_id)
+    await deps.audit(request, principal, "room.delete", room_id=room_id)
+    return Response(status_code=204)

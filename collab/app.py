@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from collab.api import api_routes

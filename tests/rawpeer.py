@@ -54,11 +54,13 @@ class RawPeer:
                     self.changed.set()
                 elif message[0] == protocol.MSG_AWARENESS:
                     self.awareness_frames.append(message)
+                    self.changed.set()
                 elif message[0] == protocol.MSG_SAVED:
                     self.saved = protocol.decode_message(message).counter  # type: ignore[union-attr]
                     self.changed.set()
                 else:
                     self.other_frames.append(message)
+                    self.changed.set()
         except ConnectionClosed:
             pass
         finally:

@@ -1,0 +1,178 @@
+"""Access on the socket path, against a real server: read-only peers, tokens, Origin, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from collab.auth.keys import load_secret_keys
+from collab.auth.tokens import mint_room_token
+from collab.meta.base import MetaStore, Role
+from collab.settings import Settings
+from tests.jspeer import JsPeer
+from tests.pyclient import provider
+from tests.rawpeer import RawPeer
+from tests.server import CollabServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def close_code_of(url: str, **kw: object) -> int | None:
+    """Connect and return the close code the server sends (None: it stayed open)."""
+    async with connect(url, open_timeout=10, **kw) as ws:  # type: ignore[arg-type]
+        try:
+            with anyio.fail_after(3):
+                while True:
+                    await ws.recv()
+        except TimeoutError:
+            return None
+        except Exception:
+            pass
+        return ws.close_code
+
+
+@pytest.mark.node
+async def test_viewers_converge_and_leave_the_server_doc_unchanged(server: CollabServer) -> None:
+    editor = await RawPeer.connect(server.ws_url("ro", "d"))  # the dev user creates the room
+    viewer_token = server.mint_token("vic", "ro", "viewer")
+    params = {"token": viewer_token}
+    stop = asyncio.Event()
+
+    async def type_steadily() -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            await editor.insert(len(editor.text), f"<{k}>")
+            await asyncio.sleep(0.01)
+
+    typing = asyncio.get_running_loop().create_task(type_steadily())
+    with anyio.fail_after(60):
+        async with (
+            JsPeer(server.ws_base, "ro/d", params) as fresh,
+            JsPeer(server.ws_base, "ro/d", params) as offline,
+            provider(server.ws_url("ro", "d", token=viewer_token)) as (py_doc, _),
+        ):
+            from pycrdt import Text
+
+            py_text = py_doc.get("text", type=Text)
+            py_text += "python viewer edit"  # refused, and its echoes must be harmless
+            await offline.call({"op": "disconnect"})
+            await offline.call({"op": "insert", "index": 0, "text": "edited while offline"})
+            await offline.call({"op": "connect"})
+            await fresh.call({"op": "insert", "index": 0, "text": "fresh viewer edit"})
+            await asyncio.sleep(0.5)
+            stop.set()
+            await typing
+            expected = str(editor.text)
+
+            # Each viewer keeps its own refused edit locally (a CRDT cannot take it back; it
+            # may sit anywhere among the editor's concurrent inserts) and has all of the rest.
+            async def converged(text: Callable[[], Awaitable[str]], own: str) -> None:
+                deadline = time.monotonic() + 10
+                while (current := await text()).replace(own, "", 1) != expected:
+                    assert time.monotonic() < deadline, f"viewer has {current[:200]!r}"
+                    await asyncio.sleep(0.05)
+
+            async def py_current() -> str:
+                return str(py_text)
+
+            await converged(fresh.text, "fresh viewer edit")
+            await converged(offline.text, "edited while offline")
+            await converged(py_current, "python viewer edit")
+            assert fresh.count_events("close") == 0
+            assert offline.count_events("close") == 1  # its own disconnect, nothing else
+            for peer in (fresh, offline):
+                assert peer.count_events("permission-denied") == 1
+    fresh_reader = await RawPeer.connect(server.ws_url("ro", "d"))
+    assert str(fresh_reader.text) == expected
+    assert editor.close_code is None
+    for peer in (editor, fresh_reader):
+        await peer.close()
+
+
+async def test_token_cases(server: CollabServer) -> None:
+    editor_token = server.mint_token("eve", "t1", "editor")
+    server.mint_token("someone", "t2", "editor")  # another room
+    keys = load_secret_keys(Settings(store=server.store))
+
+    def eve_id(meta: MetaStore) -> object:
+        async def find() -> str:
+            users = await meta.list_users()
+            return next(u.id for u in users if u.subject == "eve")
+
+        return find()
+
+    user_id = server.with_meta(eve_id)  # type: ignore[arg-type]
+    expired = mint_room_token(
+        keys, user_id=user_id, room_id="t1", role=Role.editor, ttl=60, now=time.time() - 3600
+    )
+    forged = mint_room_token(
+        ["another-key-0123456789abcdef"], user_id=user_id, room_id="t1", role=Role.editor, ttl=60
+    )
+    tampered = editor_token[:-4] + ("AAAA" if not editor_token.endswith("AAAA") else "BBBB")
+    with anyio.fail_after(30):
+        writer = await RawPeer.connect(server.ws_url("t1", "d", token=editor_token))
+        await writer.insert(0, "by eve")
+        await writer.close()
+        assert await close_code_of(server.ws_url("t1", "d", token=editor_token)) is None
+        assert await close_code_of(server.ws_url("t1", "d", token=expired)) == 4401
+        assert await close_code_of(server.ws_url("t1", "d", token=forged)) == 4401
+        assert await close_code_of(server.ws_url("t1", "d", token=tampered)) == 4401
+        assert await close_code_of(server.ws_url("t1", "d", token="")) == 4401
+        assert await close_code_of(server.ws_url("t2", "d", token=editor_token)) == 4403
+
+        # Ceiling exceeded: a token claiming more than the member's role grants only the role.
+        server.with_meta(lambda meta: meta.set_member("t1", user_id, Role.viewer))
+        peer = await RawPeer.connect(server.ws_url("t1", "d", token=editor_token))
+        await peer.insert(0, "should not land")
+        await peer.wait_for(lambda: bool(peer.other_frames))
+        assert peer.other_frames[0][0] == 2  # permission denied
+        await peer.close()
+        reader = await RawPeer.connect(server.ws_url("t1", "d"))
+        assert "should not land" not in str(reader.text)
+        await reader.close()
+
+        # A single-use ticket works once.
+        ticket = server.with_meta(
+            lambda meta: meta.create_ticket(user_id, "t1", None, None, 30.0)
+        )
+        assert await close_code_of(server.ws_url("t1", "d", token=ticket)) is None
+        assert await close_code_of(server.ws_url("t1", "d", token=ticket)) == 4401
+    # Nothing minted here appears anywhere in the server's log.
+    log = server.log()
+    for secret in (editor_token, expired, forged, tampered, ticket):
+        assert secret not in log
+    # The dev token appears exactly once: in the login URL printed at start, as designed.
+    assert log.count(server.dev_token) == 1
+
+
+async def test_cookie_socket_from_a_foreign_origin_is_refused(server: CollabServer) -> None:
+    async def session(meta: MetaStore) -> str:
+        users = await meta.list_users()
+        dev = next(u for u in users if u.subject == "dev")
+        _, secret = await meta.create_session(dev.id, 3600)
+        return secret
+
+    secret = server.with_meta(session)
+    url = server.ws_url("cs", "d", token="")
+    cookie = {"Cookie": f"collab_session={secret}"}
+    with anyio.fail_after(20):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                url, additional_headers={**cookie, "Origin": "https://evil.example"}
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+        own = f"http://127.0.0.1:{server.port}"
+        assert (
+            await close_code_of(url, additional_headers={**cookie, "Origin": own}) is None
+        )
+        # Without the cookie (and without a token) the same socket is unauthenticated.
+        assert await close_code_of(url, additional_headers={"Origin": own}) == 4401
+    assert secret not in server.log()

@@ -23,6 +23,7 @@ from collab.endpoint import websocket_endpoint
 from collab.meta import open_meta_store
 from collab.meta.base import AuditEvent, MetaStore
 from collab.peer import Peer
+from collab.ratelimit import RateLimiter
 from collab.room import Room
 from collab.rooms import RoomRegistry
 from collab.settings import Settings
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.handshake_limiter = RateLimiter(settings.handshake_rate, settings.handshake_burst)
+    app.state.login_limiter = RateLimiter(settings.login_rate, settings.login_burst)
     app.state.dev_mode = is_dev_mode(settings)
     app.state.dev_token = resolve_dev_token(settings) if app.state.dev_mode else ""
     return app

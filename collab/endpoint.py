@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from collab.auth.authenticate import authenticate
@@ -29,6 +30,7 @@ from collab.errors import (
 from collab.meta.base import AuditEvent
 from collab.names import is_reserved_doc, parse_doc_path
 from collab.peer import Peer
+from collab.ratelimit import client_address
 from collab.rooms import RoomRegistry
 from collab.settings import Settings
 
@@ -41,6 +43,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     registry: RoomRegistry = state.registry
     principal: Principal | None = None
     refusal: CollabError | None = None
+    if not state.handshake_limiter.allow(client_address(websocket)):
+        # Before accept, so a reconnect storm costs one HTTP response per attempt.
+        await websocket.send_denial_response(
+            PlainTextResponse("too many connection attempts", status_code=429)
+        )
+        return
     try:
         principal = await authenticate(websocket)
     except Unauthorized as exc:

@@ -95,6 +95,12 @@ class Settings:
     forwarded_allow_ips: str = _opt(
         "127.0.0.1", "Proxies whose X-Forwarded-* headers are trusted (uvicorn's setting)."
     )
+    handshake_rate: float = _opt(
+        10.0, "WebSocket handshakes per second per client address (HTTP 429 past it)."
+    )
+    handshake_burst: int = _opt(60, "Handshakes a client address may make at once.")
+    login_rate: float = _opt(0.2, "Login attempts per second per client address (HTTP 429).")
+    login_burst: int = _opt(10, "Login attempts a client address may make at once.")
     auto_create_rooms: bool = _opt(True, "Create a room on the first join of a signed-in user.")
     max_rooms_per_user: int = _opt(100, "Rooms one user may create.")
     max_docs_per_room: int = _opt(1000, "Documents one room may hold.")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import anyio
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -176,3 +177,29 @@ async def test_cookie_socket_from_a_foreign_origin_is_refused(server: CollabServ
         # Without the cookie (and without a token) the same socket is unauthenticated.
         assert await close_code_of(url, additional_headers={"Origin": own}) == 4401
     assert secret not in server.log()
+
+
+async def test_handshakes_and_logins_are_rate_limited_per_real_address(
+    server_factory: type[CollabServer],
+) -> None:
+    server = server_factory(handshake_rate=0.01, handshake_burst=3, login_rate=0.01, login_burst=2)
+    url = server.ws_url("rl", "d")
+    behind_proxy = {"X-Forwarded-For": "203.0.113.7"}  # the proxy (loopback) is trusted
+    with anyio.fail_after(30):
+        for _ in range(3):
+            assert await close_code_of(url, additional_headers=behind_proxy) is None
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers=behind_proxy):
+                pass
+        assert refused.value.response.status_code == 429
+        # Another client behind the same proxy has its own budget.
+        other = {"X-Forwarded-For": "203.0.113.8"}
+        assert await close_code_of(url, additional_headers=other) is None
+
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            statuses = [
+                (await http.get("/login", params={"token": "guess"}, headers=behind_proxy))
+                .status_code
+                for _ in range(3)
+            ]
+        assert statuses[-1] == 429 and 429 not in statuses[:2]

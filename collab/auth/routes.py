@@ -24,6 +24,7 @@ from collab.auth import devmode, oidc
 from collab.auth.admins import is_admin
 from collab.auth.sessions import clear_session_cookie, read_session_secret, set_session_cookie
 from collab.meta.base import AuditEvent, MetaStore, Session, User
+from collab.ratelimit import client_address
 from collab.settings import Settings
 
 log = logging.getLogger("collab.auth.routes")
@@ -154,6 +155,8 @@ async def _start_session(request: Request, user: User, landing: str) -> tuple[Re
 
 async def login(request: Request) -> Response:
     state = request.app.state
+    if not state.login_limiter.allow(client_address(request)):
+        return json_error("rate_limited", "too many login attempts; try again later", 429)
     if devmode.is_dev_mode(state.settings):
         return await _dev_login(request)
     client = _client(request)
@@ -191,6 +194,8 @@ async def _dev_login(request: Request) -> Response:
 
 async def callback(request: Request) -> Response:
     state = request.app.state
+    if not state.login_limiter.allow(client_address(request)):
+        return json_error("rate_limited", "too many login attempts; try again later", 429)
     settings: Settings = state.settings
     if devmode.is_dev_mode(settings):
         return json_error("not_found", "no identity provider is configured (dev mode)", 404)

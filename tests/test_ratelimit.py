@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collab.ratelimit import RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_burst_then_refill_per_key() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=2, burst=3, clock=clock)
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b")  # another address has its own bucket
+    clock.now = 0.5  # one token back at 2/s
+    assert limiter.allow("a") and not limiter.allow("a")
+    clock.now = 100
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+
+
+def test_memory_is_bounded_by_evicting_the_least_recent() -> None:
+    limiter = RateLimiter(rate=1, burst=1, max_keys=100)
+    for i in range(1000):
+        limiter.allow(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) == 100

@@ -15,6 +15,7 @@ import time
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
+from collab.api.docs import may_create_doc
 from collab.auth.authenticate import authenticate
 from collab.auth.origin import origin_allowed
 from collab.auth.policy import doc_access, room_role
@@ -22,6 +23,7 @@ from collab.auth.principal import Principal
 from collab.errors import (
     BadName,
     CollabError,
+    Forbidden,
     NotFound,
     Unauthorized,
     UnsupportedData,
@@ -90,10 +92,16 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         opted_in=websocket.query_params.get("collab") == "1",
         principal=principal,
     )
-    if not access.can_write and not room.exists and not is_reserved_doc(key.doc):
-        registry.release(room)
-        await websocket.close(*close_code_for(NotFound("no such document")))
-        return
+    if not room.exists and not is_reserved_doc(key.doc):
+        refusal = None
+        if not access.can_write:
+            refusal = NotFound("no such document")
+        elif not await may_create_doc(state, key.room):
+            refusal = Forbidden("document limit of this room reached")
+        if refusal is not None:
+            registry.release(room)
+            await websocket.close(*close_code_for(refusal))
+            return
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     try:
         await room.join(peer)

@@ -203,3 +203,19 @@ async def test_handshakes_and_logins_are_rate_limited_per_real_address(
                 for _ in range(3)
             ]
         assert statuses[-1] == 429 and 429 not in statuses[:2]
+
+
+async def test_new_docs_past_the_rooms_cap_are_refused(
+    server_factory: type[CollabServer],
+) -> None:
+    server = server_factory(max_docs_per_room=2)
+    with anyio.fail_after(30):
+        for doc in ("d1", "d2"):
+            peer = await RawPeer.connect(server.ws_url("capped", doc))
+            await peer.insert(0, doc)
+            await peer.request_saved(1)
+            await peer.wait_for(lambda p=peer: p.saved == 1)
+            await peer.close()
+        assert await close_code_of(server.ws_url("capped", "d3")) == 4403
+        # Existing docs stay open to their editors.
+        assert await close_code_of(server.ws_url("capped", "d1")) is None

@@ -138,12 +138,22 @@ def _safe_next(value: str | None) -> str | None:
     return value
 
 
+def _close_session_sockets(request: Request, session_id: str) -> None:
+    """A revoked session's open sockets close at once (4401), not at their next reconnect."""
+    request.app.state.registry.close_matching(
+        4401,
+        "session revoked",
+        lambda peer: peer.principal is not None and peer.principal.session_id == session_id,
+    )
+
+
 async def _start_session(request: Request, user: User, landing: str) -> tuple[Response, Session]:
     settings: Settings = request.app.state.settings
     meta = _meta(request)
     previous = await current_user(request)
     if previous is not None:  # a new login replaces this browser's old session
         await meta.revoke_session(previous[0].id)
+        _close_session_sockets(request, previous[0].id)
     session, secret = await meta.create_session(user.id, settings.session_ttl)
     response = RedirectResponse(landing, status_code=303)
     set_session_cookie(response, secret, secure=_secure(request), max_age=int(settings.session_ttl))
@@ -238,6 +248,7 @@ async def logout(request: Request) -> Response:
         id_token = await meta.cache_get(ID_TOKEN_KEY + session.id)
         await meta.cache_delete(ID_TOKEN_KEY + session.id)
         await meta.revoke_session(session.id)
+        _close_session_sockets(request, session.id)
         await _audit(request, "logout", session.user_id, session=session.id[:12])
     request.session.clear()
     response: Response

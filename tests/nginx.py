@@ -1,0 +1,101 @@
+"""A real nginx on loopback in front of a collab server (Debian's package, run as a child)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import free_port
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def require_nginx() -> str:
+    if NGINX is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is required under CI=true (scripts/test installs it)")
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    return NGINX
+
+
+CONFIG = """
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log {root}/access.log;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 3600s;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, root: Path, upstream_port: int) -> None:
+        self.root = root
+        self.port = free_port()
+        self.upstream_port = upstream_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self) -> None:
+        binary = require_nginx()
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "nginx.conf"
+        conf.write_text(
+            CONFIG.format(root=self.root, port=self.port, upstream=self.upstream_port)
+        )
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf), "-p", str(self.root), "-e", str(self.root / "error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                error_log = self.root / "error.log"
+                log = error_log.read_text() if error_log.exists() else ""
+                raise RuntimeError(f"nginx exited {self.proc.returncode}: {log}")
+            try:
+                httpx.get(self.http_url + "/healthz", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -92,6 +92,15 @@ def migrate(store: str | None) -> None:
     click.echo(f"{path}: applied {', '.join(applied)}" if applied else f"{path}: up to date")
 
 
+def _register_admin_commands() -> None:
+    from collab.cli_admin import register
+
+    register(main)
+
+
+_register_admin_commands()
+
+
 def _server_class(base: type[Any]) -> type[Any]:
     """uvicorn's Server, calling ``on_started(port)`` once it listens (port 0 is resolved)."""
 

@@ -1,0 +1,102 @@
+"""`collab user|token|audit` against a running server's store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import anyio
+import pytest
+
+from tests.api.conftest import Api, assert_error
+from tests.rawpeer import RawPeer
+
+pytestmark = pytest.mark.anyio
+
+
+def collab(api: Api, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "collab", *args, "--store", api.server.store],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=api.server.workdir,
+    )
+    assert (result.returncode == 0) == ok, result.stdout + result.stderr
+    return result
+
+
+def test_user_list_disable_enable(api: Api) -> None:
+    alice = api.user("alice", email="alice@example.com", verified=True)
+    listed = [
+        json.loads(line) for line in collab(api, "user", "list", "--json").stdout.splitlines()
+    ]
+    assert {u["name"] for u in listed} >= {"alice", "Dev user"}
+    assert alice.user_id in collab(api, "user", "list").stdout
+    out = collab(api, "user", "disable", "alice@example.com").stdout
+    assert alice.user_id in out and "disabled" in out
+    assert_error(alice.http.get("/me"), 401, "unauthorized")
+    assert "disabled" in collab(api, "user", "list").stdout
+    collab(api, "user", "enable", alice.user_id)
+    assert alice.http.get("/me").status_code == 200
+    assert "no user" in collab(api, "user", "disable", "nobody", ok=False).stderr
+    actions = [
+        json.loads(line)["action"] for line in collab(api, "audit", "--json").stdout.splitlines()
+    ]
+    assert actions[:2] == ["user.enable", "user.disable"]
+
+
+async def test_token_create(api: Api) -> None:
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    secret = collab(api, "token", "create", "--user", alice.user_id).stdout.strip()
+    r = api.anonymous().get("/me", headers={"authorization": f"Bearer {secret}"})
+    assert r.status_code == 200 and r.json()["id"] == alice.user_id
+    jwt = collab(
+        api,
+        "token",
+        "create",
+        "--user",
+        alice.user_id,
+        "--room",
+        "r",
+        "--role",
+        "viewer",
+        "--ttl",
+        "60",
+    ).stdout.strip()
+    me = api.anonymous().get("/me", headers={"authorization": f"Bearer {jwt}"}).json()
+    assert me["room_scope"] == "r" and me["role_ceiling"] == "viewer"
+    with anyio.fail_after(10):
+        owner = await RawPeer.connect(api.server.ws_url("r", "d", token=alice.token))
+        await owner.insert(0, "hi")
+        await owner.request_saved(1)
+        await owner.wait_for(lambda: owner.saved == 1)
+        peer = await RawPeer.connect(api.server.ws_url("r", "d", token=jwt))
+        assert str(peer.text) == "hi"
+        await peer.close()
+        await owner.close()
+    bob = api.user("bob")
+    collab(api, "token", "create", "--user", bob.user_id, "--room", "r", ok=False)
+    collab(
+        api, "token", "create", "--user", alice.user_id, "--room", "r", "--ttl", "99999", ok=False
+    )
+    collab(api, "token", "create", "--user", alice.user_id, "--role", "viewer", ok=False)
+
+
+def test_audit_and_bots(api: Api) -> None:
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    api.room("s", owner=alice)
+    bot_id = collab(api, "user", "create-bot", "builder").stdout.strip()
+    assert (
+        alice.http.post("/rooms/r/members", json={"user_id": bot_id, "role": "editor"}).status_code
+        == 201
+    )
+    assert alice.http.post("/rooms/r/tokens", json={"user_id": bot_id}).status_code == 201
+    lines = collab(api, "audit", "--room", "r", "--limit", "2").stdout.splitlines()
+    assert len(lines) == 2 and "token.mint" in lines[0] and "member.add" in lines[1]
+    assert all("room=r" in line for line in lines)
+    everything = collab(api, "audit").stdout
+    assert "room=s" in everything and "room.create" in everything

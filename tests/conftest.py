@@ -27,6 +27,9 @@ def server_factory(tmp_path: Path) -> Iterator[type[CollabServer]]:
     yield make  # type: ignore[misc]
     for server in started:
         server.stop()
+    # Every credential a test minted through the helpers is grepped for in the whole log.
+    leaked = [secret[:8] + "..." for server in started for secret in server.leaked_secrets()]
+    assert not leaked, f"credentials in the server log: {leaked}"
 
 
 @pytest.fixture

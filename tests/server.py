@@ -46,6 +46,7 @@ class CollabServer:
         # Dev mode, as a developer runs it: every socket and request presents this token.
         self.dev_token = str(settings.get("dev_token", f"test-dev-token-{self.port}"))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.secrets: list[str] = []
 
     @property
     def http_url(self) -> str:
@@ -102,7 +103,7 @@ class CollabServer:
 
     def mint_token(self, user: str, room: str, role: str = "editor", ttl: float = 3600) -> str:
         """A room token for another user, made the way an admin would (MetaStore + key)."""
-        return _run_in_thread(self._mint_token(user, room, role, ttl))
+        return self.remember(_run_in_thread(self._mint_token(user, room, role, ttl)))
 
     async def _mint_token(self, name: str, room: str, role: str, ttl: float) -> str:
         from collab.auth.keys import load_secret_keys
@@ -162,7 +163,7 @@ class CollabServer:
             _, secret = await meta.create_api_token(user_id, name)
             return str(secret)
 
-        return self.with_meta(create)
+        return self.remember(self.with_meta(create))
 
     def session(self, user_id: str, ttl: float = 3600) -> str:
         """A login session for a user; returns the cookie value."""
@@ -171,7 +172,16 @@ class CollabServer:
             _, secret = await meta.create_session(user_id, ttl)
             return str(secret)
 
-        return self.with_meta(create)
+        return self.remember(self.with_meta(create))
+
+    def remember(self, secret: str) -> str:
+        """Note a credential a test minted: the fixture checks none of them reach the log."""
+        self.secrets.append(secret)
+        return secret
+
+    def leaked_secrets(self) -> list[str]:
+        log = self.log()
+        return [secret for secret in self.secrets if secret and secret in log]
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace") if self.log_path.exists() else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from tests.api.conftest import Api, assert_error
@@ -74,7 +76,7 @@ def test_pagination(api: Api) -> None:
     assert_error(alice.http.get("/rooms", params={"limit": "x"}), 400, "bad_request")
 
 
-def test_rooms_per_user_cap(server_factory: type[CollabServer]) -> None:
+def test_rooms_per_user_cap(server_factory: Callable[..., CollabServer]) -> None:
     server = server_factory(max_rooms_per_user=2)
     api = Api(server)
     try:

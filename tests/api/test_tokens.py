@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -140,7 +141,9 @@ def test_me(api: Api) -> None:
     assert api.dev.http.get("/me").json()["via"] == "dev"
 
 
-async def test_admin_disables_and_enables_users(server_factory: type[CollabServer]) -> None:
+async def test_admin_disables_and_enables_users(
+    server_factory: Callable[..., CollabServer],
+) -> None:
     server = server_factory(admins="collab:dev:dev")
     api = Api(server)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from collab.meta.base import Role
 from tests.api.conftest import Api, assert_error
 
@@ -64,3 +66,17 @@ def test_invite_refusals(api: Api) -> None:
     assert_error(alice.http.post("/rooms/r/invites", json={"role": "boss"}), 400, "bad_request")
     assert_error(alice.http.post("/rooms/r/invites", json={"email": "nope"}), 400, "bad_request")
     assert_error(api.anonymous().post("/invites/x/accept"), 401, "unauthorized")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="uvicorn's access log carries the path, and the route puts the invite code there: "
+    "collab/auth/redact.py should also mask /api/v1/invites/{code}/ (reported to the lead)",
+)
+def test_invite_codes_stay_out_of_the_log(api: Api) -> None:
+    alice, bob = api.user("alice"), api.user("bob")
+    api.room("r", owner=alice)
+    code = alice.http.post("/rooms/r/invites", json={"role": "viewer"}).json()["code"]
+    assert bob.http.post(f"/invites/{code}/accept").status_code == 200
+    api.server.terminate()
+    assert code not in api.server.log()

@@ -29,6 +29,8 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollabSe
     server.start()
     yield server
     server.stop()
+    leaked = [secret[:8] + "..." for secret in server.leaked_secrets()]
+    assert not leaked, f"credentials in the server log: {leaked}"
 
 
 @pytest.fixture

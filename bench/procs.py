@@ -133,7 +133,17 @@ SERVERS: dict[str, ServerSpec] = {
             True,
             False,
             _collab,
-            env={"COLLAB_DEV_TOKEN": DEV_TOKEN},
+            # Every load-generator client connects from 127.0.0.1 as the one dev user: lift
+            # the per-address and per-user caps meant for real clients.
+            env={
+                "COLLAB_DEV_TOKEN": DEV_TOKEN,
+                "COLLAB_HANDSHAKE_RATE": "100000",
+                "COLLAB_HANDSHAKE_BURST": "100000",
+                "COLLAB_MAX_CONNECTIONS_PER_USER": "100000",
+                "COLLAB_CONN_MESSAGES_PER_SECOND": "100000",
+                "COLLAB_CONN_MESSAGE_BURST": "100000",
+                "COLLAB_OVERLOAD_LAG_SECONDS": "0",
+            },
             params={"token": DEV_TOKEN},
         ),
         ServerSpec(

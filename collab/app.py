@@ -20,6 +20,7 @@ from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.keys import load_secret_keys
 from collab.auth.routes import LoginSessionMiddleware, auth_routes
 from collab.endpoint import websocket_endpoint
+from collab.limits import ConnectionLimits, LoopLag
 from collab.meta import open_meta_store
 from collab.meta.base import AuditEvent, MetaStore
 from collab.peer import Peer
@@ -88,9 +89,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, settings)
         if app.state.dev_mode:
             app.state.dev_user_id = (await ensure_dev_user(meta)).id
+        app.state.loop_lag.start()
         try:
             yield
         finally:
+            await app.state.loop_lag.stop()
             # uvicorn has closed every socket (1012) by now: wait for the last commit.
             await registry.close()
             await meta.close()
@@ -110,6 +113,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.handshake_limiter = RateLimiter(settings.handshake_rate, settings.handshake_burst)
+    app.state.connection_limits = ConnectionLimits(
+        settings.max_connections, settings.max_connections_per_user
+    )
+    app.state.loop_lag = LoopLag(settings.overload_lag_seconds)
     app.state.login_limiter = RateLimiter(settings.login_rate, settings.login_burst)
     app.state.dev_mode = is_dev_mode(settings)
     app.state.dev_token = resolve_dev_token(settings) if app.state.dev_mode else ""

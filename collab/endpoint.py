@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
@@ -25,10 +26,12 @@ from collab.errors import (
     CollabError,
     Forbidden,
     NotFound,
+    RateLimited,
     Unauthorized,
     UnsupportedData,
     close_code_for,
 )
+from collab.limits import ConnectionLimits, Throttle
 from collab.meta.base import AuditEvent
 from collab.names import is_reserved_doc, parse_doc_path
 from collab.peer import Peer
@@ -42,7 +45,6 @@ log = logging.getLogger("collab.endpoint")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
     settings: Settings = state.settings
-    registry: RoomRegistry = state.registry
     principal: Principal | None = None
     refusal: CollabError | None = None
     if not state.handshake_limiter.allow(client_address(websocket)):
@@ -69,6 +71,25 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         await websocket.close(1008)  # before accept: uvicorn answers HTTP 403
         return
+    limits: ConnectionLimits = state.connection_limits
+    user_id = principal.user_id if principal is not None else None
+    status = 503 if state.loop_lag.overloaded else limits.refusal(user_id)
+    if status is not None:
+        text = "server busy" if status == 503 else "too many open connections for this user"
+        await websocket.send_denial_response(PlainTextResponse(text, status_code=status))
+        return
+    limits.opened(user_id)
+    try:
+        await _serve(websocket, state, principal, refusal)
+    finally:
+        limits.closed(user_id)
+
+
+async def _serve(
+    websocket: WebSocket, state: Any, principal: Principal | None, refusal: CollabError | None
+) -> None:
+    settings: Settings = state.settings
+    registry: RoomRegistry = state.registry
     await websocket.accept()
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
@@ -78,6 +99,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(*close_code_for(refusal or Unauthorized("credentials required")))
         return
     try:
+        if not principal.allows(key.room, key.doc):
+            raise Forbidden("token not valid for this document")
         role = await room_role(state.meta, settings, principal, key.room, create=True)
         access = doc_access(role, key.doc)
         room = await registry.acquire(key)
@@ -102,6 +125,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             registry.release(room)
             await websocket.close(*close_code_for(refusal))
             return
+    throttle = Throttle(
+        settings.conn_messages_per_second,
+        settings.conn_bytes_per_second,
+        message_burst=settings.conn_message_burst,
+        byte_burst=settings.conn_byte_burst,
+        stall_seconds=settings.conn_stall_seconds,
+    )
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     try:
         await room.join(peer)
@@ -115,6 +145,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             if data is None:
                 raise UnsupportedData()
             await room.handle(peer, data)
+            pause = throttle.account(len(data))
+            if pause > 0:
+                if throttle.stalled:
+                    raise RateLimited()
+                # Over its rate: stop reading this socket for a while. Nothing is dropped;
+                # TCP backpressure slows the client down.
+                await asyncio.sleep(pause)
     except CollabError as exc:
         code, reason = close_code_for(exc)
         log.info("closing peer %s on %s: %s %s", peer.id, key, code, reason)

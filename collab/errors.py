@@ -13,6 +13,7 @@
     |   +-- UnsupportedData         1003  a text frame
     |   +-- HostileInput            1007  outside the bounded grammar or over a cap
     +-- Overloaded                  1013  slow consumer, pending budget, overload
+    +-- RateLimited                 1008  over its message/byte rate for too long
     +-- RoomFailed                  1011  the doc could not be loaded or committed
 
 Close reasons are short and never carry payload bytes, tokens or message text.
@@ -91,6 +92,11 @@ class HostileInput(BadInput):
 class Overloaded(CollabError):
     close_code = 1013
     reason = "try again later"
+
+
+class RateLimited(CollabError):
+    close_code = 1008
+    reason = "over the rate limit for too long"
 
 
 class RoomFailed(CollabError):

@@ -18,6 +18,8 @@ from starlette.websockets import WebSocket
 
 if TYPE_CHECKING:
     from collab.auth.principal import Principal
+    from collab.limits import Bucket
+    from collab.yupdate import AwarenessEntry
 
 log = logging.getLogger("collab.peer")
 
@@ -42,6 +44,10 @@ class Peer:
         self.opted_in = opted_in  # receives collab's own message types (>= 100)
         self.denied_once = False
         self.awareness_clients: set[int] = set()
+        # Awareness over the rate: the latest state per client id, sent when allowed.
+        self.awareness_bucket: Bucket | None = None
+        self.awareness_pending: dict[int, AwarenessEntry] = {}
+        self.awareness_flush_scheduled = False
         self.max_queue_bytes = max_queue_bytes
         self.send_timeout = send_timeout
         self._queue: deque[bytes] = deque()

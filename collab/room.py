@@ -28,12 +28,14 @@ from pycrdt import Doc
 
 from collab import protocol
 from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
+from collab.limits import Bucket
 from collab.names import DocKey, is_reserved_doc
 from collab.peer import Peer
 from collab.presence import Presence
 from collab.settings import Settings
 from collab.store.base import DocumentStore, StoredDoc
 from collab.yupdate import (
+    AwarenessEntry,
     DocIndex,
     Limits,
     MalformedInput,
@@ -341,7 +343,43 @@ class Room:
             self._healed.set()
 
     def _on_awareness(self, peer: Peer, payload: bytes) -> None:
-        entries = scan_awareness(payload, self.limits)
+        entries = scan_awareness(payload, self.limits)  # garbage closes the sender, always
+        bucket = peer.awareness_bucket
+        if bucket is None:
+            bucket = peer.awareness_bucket = Bucket(
+                self.settings.awareness_per_second, self.settings.awareness_burst
+            )
+        if not peer.awareness_pending and bucket.try_take():
+            self._apply_awareness(peer, entries)
+            return
+        # Over its awareness rate: keep only each client's latest state (every message is a
+        # whole state) and send it once the budget allows.
+        for entry in entries:
+            peer.awareness_pending[entry.client] = entry
+        if not peer.awareness_flush_scheduled:
+            peer.awareness_flush_scheduled = True
+            asyncio.get_running_loop().call_later(
+                bucket.wait_for(), self._flush_awareness, peer
+            )
+
+    def _flush_awareness(self, peer: Peer) -> None:
+        peer.awareness_flush_scheduled = False
+        if peer.id not in self.peers or not peer.awareness_pending:
+            peer.awareness_pending.clear()
+            return
+        bucket = peer.awareness_bucket
+        assert bucket is not None
+        if not bucket.try_take():
+            peer.awareness_flush_scheduled = True
+            asyncio.get_running_loop().call_later(
+                bucket.wait_for(), self._flush_awareness, peer
+            )
+            return
+        entries = list(peer.awareness_pending.values())
+        peer.awareness_pending.clear()
+        self._apply_awareness(peer, entries)
+
+    def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
         # Presence belongs to users: a user's reconnecting tab takes its client id over.
         owner = peer.principal.user_id if peer.principal else f"peer:{peer.id}"
         changed = self.presence.apply(peer.id, owner, entries)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from collab import protocol
 from collab.auth.policy import doc_access, effective_role
-from collab.errors import RoomFailed, must_propagate
+from collab.errors import Overloaded, RoomFailed, must_propagate
 from collab.meta.base import Role
 from collab.names import DocKey
 from collab.peer import Peer
@@ -47,6 +47,7 @@ class RoomRegistry:
         if room is None or room.failed is not None:
             future = self._loading.get(key)
             if future is None:
+                await self._make_room()
                 future = asyncio.get_running_loop().create_future()
                 self._loading[key] = future
                 try:
@@ -72,6 +73,19 @@ class RoomRegistry:
         if timer is not None:
             timer.cancel()
         return room
+
+    async def _make_room(self) -> None:
+        """Keep at most ``max_rooms_loaded`` docs in memory: evict idle ones first (oldest
+        idle first, each only after its commits), then refuse new loads with 1013."""
+        limit = self.settings.max_rooms_loaded
+        while len(self._rooms) + len(self._loading) >= limit and self._evictions:
+            key = next(iter(self._evictions))  # insertion order: the longest idle
+            self._evictions.pop(key).cancel()
+            room = self._rooms.get(key)
+            if room is not None and room.refs == 0:
+                await self._evict(room)
+        if len(self._rooms) + len(self._loading) >= limit:
+            raise Overloaded("too many documents loaded; try again later")
 
     def release(self, room: Room) -> None:
         room.refs -= 1

@@ -95,6 +95,33 @@ class Settings:
     forwarded_allow_ips: str = _opt(
         "127.0.0.1", "Proxies whose X-Forwarded-* headers are trusted (uvicorn's setting)."
     )
+    max_connections: int = _opt(
+        10_000, "Open sockets in total; new handshakes get HTTP 503 past it."
+    )
+    max_connections_per_user: int = _opt(
+        128, "Open sockets per user (tabs x open docs); HTTP 429 past it."
+    )
+    max_rooms_loaded: int = _opt(
+        10_000, "Documents held in memory; idle ones are evicted first, then joins get 1013."
+    )
+    conn_messages_per_second: float = _opt(
+        500.0, "Messages per second one socket may send; over it the server stops reading."
+    )
+    conn_message_burst: int = _opt(2_000, "Messages one socket may send at once.")
+    conn_bytes_per_second: float = _opt(
+        8 * 1024 * 1024, "Bytes per second one socket may send; over it the server stops reading."
+    )
+    conn_byte_burst: int = _opt(64 * 1024 * 1024, "Bytes one socket may send at once.")
+    conn_stall_seconds: float = _opt(
+        10.0, "Seconds a socket may stay over its rate before it is closed with 1008."
+    )
+    awareness_per_second: float = _opt(
+        10.0, "Awareness updates per second relayed per socket; past it only the latest is sent."
+    )
+    awareness_burst: int = _opt(30, "Awareness updates one socket may send at once.")
+    overload_lag_seconds: float = _opt(
+        1.0, "Event-loop lag past which new handshakes get HTTP 503 (0 turns it off)."
+    )
     handshake_rate: float = _opt(
         10.0, "WebSocket handshakes per second per client address (HTTP 429 past it)."
     )
@@ -119,8 +146,45 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    @classmethod
+    def from_sources(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        file_values: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Defaults, then a config file's values (collab.config), then ``COLLAB_*``
+        variables, then explicit overrides: command line > environment > file > default."""
+        sources = setting_sources(environ, file_values, **overrides)
+        return cls(**{name: value for name, (value, _) in sources.items()})
+
 
 SETTINGS_FIELDS = dataclasses.fields(Settings)
+
+
+def setting_sources(
+    environ: Mapping[str, str] | None = None,
+    file_values: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, tuple[Any, str]]:
+    """Every setting's effective value and where it came from: cli, env, file or default."""
+    environ = os.environ if environ is None else environ
+    file_values = file_values or {}
+    unknown = set(overrides) - {f.name for f in SETTINGS_FIELDS}
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    out: dict[str, tuple[Any, str]] = {}
+    for f in SETTINGS_FIELDS:
+        raw = environ.get(env_name(f.name))
+        if overrides.get(f.name) is not None:
+            out[f.name] = (overrides[f.name], "cli")
+        elif raw is not None:
+            out[f.name] = (parse_value(f, raw), "env")
+        elif f.name in file_values:
+            out[f.name] = (file_values[f.name], "file")
+        else:
+            out[f.name] = (f.default, "default")
+    return out
 
 
 def env_name(field_name: str) -> str:

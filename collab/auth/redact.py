@@ -16,8 +16,13 @@ REDACTED = "***"
 LOGGERS = ("uvicorn.access", "uvicorn.error")
 
 
+# Path segments that are credentials themselves (invite codes).
+_SECRET_SEGMENT = re.compile(r"(/invites/)[^/?#\s\"]+")
+
+
 def redact_url(text: str) -> str:
-    """``/login?token=abc&next=/`` -> ``/login?token=***&next=***``."""
+    """``/login?token=abc&next=/`` -> ``/login?token=***&next=***``; invite codes likewise."""
+    text = _SECRET_SEGMENT.sub(rf"\1{REDACTED}", text)
     if "?" not in text:
         return text
     path, _, query = text.partition("?")
@@ -27,7 +32,9 @@ def redact_url(text: str) -> str:
 class RedactQueryStrings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, str) and "?" in a for a in args):
+        if isinstance(args, tuple) and any(
+            isinstance(a, str) and ("?" in a or "/invites/" in a) for a in args
+        ):
             record.args = tuple(
                 redact_url(a) if isinstance(a, str) and a.startswith("/") else a for a in args
             )

@@ -64,11 +64,6 @@ async def test_room_token_limits(api: Api) -> None:
         await ok.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the socket path checks a token's room but not its doc pattern: endpoint.py must "
-    "also call principal.allows(room, doc) (reported to the lead)",
-)
 async def test_room_token_doc_pattern_on_sockets(api: Api) -> None:
     alice = api.user("alice")
     api.room("r", owner=alice)

@@ -18,9 +18,9 @@ from collab import protocol
 
 
 class RawPeer:
-    def __init__(self, websocket: ClientConnection) -> None:
+    def __init__(self, websocket: ClientConnection, doc: Doc[Any] | None = None) -> None:
         self.websocket = websocket
-        self.doc: Doc[Any] = Doc()
+        self.doc: Doc[Any] = doc if doc is not None else Doc()
         self.text = self.doc.get("text", type=Text)
         self.saved = 0
         self.synced = asyncio.Event()
@@ -32,9 +32,13 @@ class RawPeer:
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, *, sync: bool = True) -> RawPeer:
+    async def connect(
+        cls, url: str, *, sync: bool = True, doc: Doc[Any] | None = None
+    ) -> RawPeer:
+        """Connect and sync; pass a previous peer's ``doc`` to reconnect as y-websocket does
+        (the sync exchange then sends the server whatever it lacks)."""
         websocket = await connect(url, max_size=None, open_timeout=10)
-        peer = cls(websocket)
+        peer = cls(websocket, doc)
         peer._reader = asyncio.get_running_loop().create_task(peer._read())
         if sync:
             await peer.websocket.send(protocol.sync_step1(peer.doc.get_state()))

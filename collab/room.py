@@ -20,13 +20,15 @@ import bisect
 import dataclasses
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from pycrdt import Doc
 
-from collab import protocol
+from collab import logs, protocol
 from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
 from collab.limits import Bucket
 from collab.names import DocKey, is_reserved_doc
@@ -34,6 +36,10 @@ from collab.peer import Peer
 from collab.presence import Presence
 from collab.settings import Settings
 from collab.store.base import DocumentStore, StoredDoc
+
+if TYPE_CHECKING:
+    from collab.metrics import Metrics
+
 from collab.yupdate import (
     AwarenessEntry,
     DocIndex,
@@ -68,6 +74,20 @@ def _covered(ranges: list[tuple[int, int]], start: int, end: int) -> bool:
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
 _SYNC_REQUEST_BURST = 4
 _SYNC_REQUEST_REFILL = 2.0  # seconds per token
+
+
+def _build_doc(
+    stored: StoredDoc, uncommitted: list[bytes], limits: Limits
+) -> tuple[Doc[Any], DocIndex]:
+    doc: Doc[Any] = Doc()
+    with doc.transaction(origin="store"):
+        if stored.snapshot:
+            doc.apply_update(stored.snapshot)
+        for _, update in stored.updates:
+            doc.apply_update(update)
+        for update in uncommitted:
+            doc.apply_update(update)
+    return doc, DocIndex.from_update(doc.get_update(), limits)
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -114,6 +134,7 @@ class Room:
         self.log_rows = 0
         self.log_bytes = 0
         self.refs = 0
+        self.metrics: Metrics | None = None  # set by the RoomRegistry
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -121,20 +142,18 @@ class Room:
     async def load(cls, key: DocKey, store: DocumentStore, settings: Settings) -> Room:
         room = cls(key, store, settings)
         stored = await store.load(key)
-        room._rebuild(stored, [])
+        await room._rebuild(stored, [])
         return room
 
-    def _rebuild(self, stored: StoredDoc, uncommitted: list[bytes]) -> None:
-        """A fresh Doc and index from stored rows plus emitted-but-uncommitted updates."""
-        doc: Doc[Any] = Doc()
-        with doc.transaction(origin="store"):
-            if stored.snapshot:
-                doc.apply_update(stored.snapshot)
-            for _, update in stored.updates:
-                doc.apply_update(update)
-            for update in uncommitted:
-                doc.apply_update(update)
-        self.index = DocIndex.from_update(doc.get_update(), self.limits)
+    async def _rebuild(self, stored: StoredDoc, uncommitted: list[bytes]) -> None:
+        """A fresh Doc and index from stored rows plus emitted-but-uncommitted updates.
+
+        Built in a worker thread: a large doc takes a while to apply and index, and a cold
+        load or a heal must not stall every other room on the event loop.
+        """
+        doc, self.index = await anyio.to_thread.run_sync(
+            _build_doc, stored, list(uncommitted), self.limits
+        )
         doc.observe(self._on_emitted)
         self.doc = doc
         self._version += 1
@@ -156,6 +175,11 @@ class Room:
     def size(self) -> int:
         """Stored bytes of this doc, including what awaits commit."""
         return self.snapshot_bytes + self.log_bytes + self._uncommitted_bytes
+
+    @property
+    def pending_commit_bytes(self) -> int:
+        """Bytes applied to the Doc and waiting for their commit."""
+        return self._uncommitted_bytes
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -270,6 +294,8 @@ class Room:
         if self._adds_nothing(info):
             return
         self.refused_writes += 1
+        if self.metrics is not None:
+            self.metrics.refused["readonly"].inc()
         if not peer.denied_once:
             peer.denied_once = True
             peer.send(protocol.permission_denied("read-only document"))
@@ -304,14 +330,23 @@ class Room:
 
     def _apply(self, peer: Peer, update: bytes) -> list[bytes]:
         self._captured = []
+        started = time.perf_counter()
         try:
             with self.doc.transaction(origin=peer.id):
                 self.doc.apply_update(update)
+            if self.metrics is not None:
+                self.metrics.update_apply_seconds.observe(time.perf_counter() - started)
         except BaseException as exc:  # pyo3 PanicException is a BaseException
             if must_propagate(exc):
                 raise
             self._captured = []
-            log.warning("update from peer %s refused by yrs in %s: %r", peer.id, self.key, exc)
+            log.warning(
+                "update from peer %s refused by yrs in %s: %r",
+                peer.id,
+                self.key,
+                exc,
+                extra={**logs.doc_fields(self.key), "peer": peer.id},
+            )
             self._schedule_heal()
             raise HostileInput("update rejected") from None
         emitted, self._captured = self._captured, []
@@ -326,18 +361,20 @@ class Room:
         """
         if self._healed.is_set():
             self._healed.clear()
-            self._heal_task = asyncio.get_running_loop().create_task(self._heal())
+            self._heal_task = asyncio.get_running_loop().create_task(
+                self._heal(), context=logs.detached()
+            )
 
     async def _heal(self) -> None:
         try:
             await self.flush()
             stored = await self.store.load(self.key)
-            self._rebuild(stored, list(self._uncommitted))
-            log.warning("rebuilt %s from the store", self.key)
+            await self._rebuild(stored, list(self._uncommitted))
+            log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
         except BaseException as exc:
             if must_propagate(exc):
                 raise
-            log.exception("could not rebuild %s", self.key)
+            log.exception("could not rebuild %s", self.key, extra=logs.doc_fields(self.key))
             self._fail(exc)
         finally:
             self._healed.set()
@@ -401,13 +438,22 @@ class Room:
     def _kick_commit(self) -> None:
         if self._commit_task is None:
             self._drained.clear()
-            self._commit_task = asyncio.get_running_loop().create_task(self._commit_loop())
+            # No socket's log fields: the loop commits every peer's updates.
+            self._commit_task = asyncio.get_running_loop().create_task(
+                self._commit_loop(), context=logs.detached()
+            )
 
     async def _commit_loop(self) -> None:
         try:
             while self._uncommitted:
                 batch, upto = list(self._uncommitted), self._applied
+                started = time.perf_counter()
                 self._store_seq = await self.store.append(self.key, batch)
+                if self.metrics is not None:
+                    self.metrics.store_commit_seconds.observe(time.perf_counter() - started)
+                if self.generation is None:
+                    # The first commit created the doc: learn its generation (?gen= checks).
+                    self.generation = (await self.store.load(self.key)).generation
                 del self._uncommitted[: len(batch)]
                 batch_bytes = sum(len(u) for u in batch)
                 self._uncommitted_bytes -= batch_bytes
@@ -422,7 +468,7 @@ class Room:
         except BaseException as exc:
             if must_propagate(exc):
                 raise
-            log.exception("commit failed for %s", self.key)
+            log.exception("commit failed for %s", self.key, extra=logs.doc_fields(self.key))
             self._fail(exc)
         finally:
             self._commit_task = None
@@ -456,7 +502,11 @@ class Room:
         snapshot = self.doc.get_update()
         upto, rows, nbytes = self._store_seq, self.log_rows, self.log_bytes
         self._deleted_since_compaction = 0
+        started = time.perf_counter()
         await self.store.compact(self.key, snapshot, upto)
+        if self.metrics is not None:
+            self.metrics.compactions.inc()
+            self.metrics.compaction_seconds.observe(time.perf_counter() - started)
         self.snapshot_bytes = len(snapshot)
         self.log_rows -= rows
         self.log_bytes -= nbytes

@@ -758,11 +758,6 @@ async def test_any_tags_above_127_are_refused_by_the_scanner(server: CollabServe
     assert "refused by yrs" not in server.log()
 
 
-@pytest.mark.xfail(
-    strict=False,  # a wall-clock bound: a much faster machine may rebuild 5 MB in < 1 s
-    reason="every yrs refusal rebuilds the doc on the event loop: 1-2 s per 20-byte frame on "
-    "a 5 MB doc, stalling every room (DocIndex passes parent IDs of non-type items)",
-)
 async def test_yrs_refusals_on_a_large_doc_do_not_stall_other_rooms(
     server_factory: Callable[..., CollabServer],
 ) -> None:

@@ -42,11 +42,11 @@ class WebsocketChannel:
 
 @asynccontextmanager
 async def provider(
-    url: str, doc: Doc[Any] | None = None
+    url: str, doc: Doc[Any] | None = None, **kw: Any
 ) -> AsyncIterator[tuple[Doc[Any], Provider]]:
-    """A synced pycrdt Doc connected to ``url``."""
+    """A synced pycrdt Doc connected to ``url`` (``kw`` go to websockets' connect)."""
     doc = doc if doc is not None else Doc()
-    async with connect(url, max_size=None) as websocket:
+    async with connect(url, max_size=None, **kw) as websocket:
         async with Provider(doc, WebsocketChannel(websocket, url)) as prov:
             await prov.synced.wait()
             yield doc, prov

@@ -33,11 +33,11 @@ class RawPeer:
 
     @classmethod
     async def connect(
-        cls, url: str, *, sync: bool = True, doc: Doc[Any] | None = None
+        cls, url: str, *, sync: bool = True, doc: Doc[Any] | None = None, **kw: Any
     ) -> RawPeer:
         """Connect and sync; pass a previous peer's ``doc`` to reconnect as y-websocket does
         (the sync exchange then sends the server whatever it lacks)."""
-        websocket = await connect(url, max_size=None, open_timeout=10)
+        websocket = await connect(url, max_size=None, open_timeout=10, **kw)
         peer = cls(websocket, doc)
         peer._reader = asyncio.get_running_loop().create_task(peer._read())
         if sync:

@@ -7,6 +7,7 @@ import concurrent.futures
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -49,12 +50,16 @@ class CollabServer:
         self.secrets: list[str] = []
 
     @property
+    def tls(self) -> bool:
+        return bool(self.settings.get("ssl_certfile"))
+
+    @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
 
     @property
     def params(self) -> dict[str, str]:
@@ -94,7 +99,11 @@ class CollabServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collab serve exited {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.http_url + "/readyz", timeout=1).status_code == 200:
+                verify: ssl.SSLContext | bool = True
+                if self.tls:
+                    verify = ssl.create_default_context(cafile=str(self.settings["ssl_certfile"]))
+                ready = httpx.get(self.http_url + "/readyz", timeout=1, verify=verify)
+                if ready.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

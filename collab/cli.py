@@ -15,7 +15,11 @@ import click
 
 from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
+from collab.cli_ops import config_option
+from collab.config import load_settings
+from collab.ops.lock import hold_server_lock
 from collab.settings import SETTINGS_FIELDS, Settings, env_name
+from collab.store import StoreError
 
 
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,16 +43,19 @@ def main() -> None:
 
 @main.command()
 @_settings_options
-def serve(**options: Any) -> None:
+@config_option
+def serve(config_file: str | None, **options: Any) -> None:
     """Serve /ws/{room}/{doc}, /healthz and /readyz (applies pending migrations first)."""
     import uvicorn
 
     from collab.app import create_app
 
-    settings = _load_settings(options)
+    settings = _load_settings(options, config_file)
     try:
         check_dev_bind(settings)
-    except DevModeError as exc:
+        # Held until exit: `collab restore` refuses a database a server holds.
+        server_lock = hold_server_lock(settings)  # noqa: F841
+    except (DevModeError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -78,12 +85,13 @@ def serve(**options: Any) -> None:
 
 @main.command()
 @click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
-def migrate(store: str | None) -> None:
+@config_option
+def migrate(store: str | None, config_file: str | None) -> None:
     """Apply pending migrations (after an online backup of a non-empty database)."""
     from collab.store import sqlite_path
     from collab.store.sqlite import migrate_with_backup
 
-    settings = _load_settings({"store": store})
+    settings = _load_settings({"store": store}, config_file)
     path = sqlite_path(settings.store)
     if path is None:
         click.echo(f"{settings.store}: nothing to migrate")
@@ -99,6 +107,15 @@ def _register_admin_commands() -> None:
 
 
 _register_admin_commands()
+
+
+def _register_ops_commands() -> None:
+    from collab.cli_ops import register
+
+    register(main, _settings_options)
+
+
+_register_ops_commands()
 
 
 def _server_class(base: type[Any]) -> type[Any]:
@@ -128,8 +145,8 @@ def _announce(settings: Settings, app: Any, port: int) -> None:
     sys.stdout.flush()
 
 
-def _load_settings(options: dict[str, Any]) -> Settings:
+def _load_settings(options: dict[str, Any], config: str | None = None) -> Settings:
     try:
-        return Settings.from_env(**options)
+        return load_settings(config, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

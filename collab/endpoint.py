@@ -25,6 +25,7 @@ from collab.errors import (
     BadName,
     CollabError,
     Forbidden,
+    GenerationMismatch,
     NotFound,
     RateLimited,
     Unauthorized,
@@ -106,6 +107,13 @@ async def _serve(
         room = await registry.acquire(key)
     except CollabError as exc:
         await websocket.close(*close_code_for(exc))
+        return
+    gen = websocket.query_params.get("gen")
+    if gen and gen != room.generation:
+        # A tab from before a delete, re-create or restore --rollback: it must reload, not
+        # merge its state back (DESIGN.md, Storage). Nothing was sent or applied yet.
+        registry.release(room)
+        await websocket.close(*close_code_for(GenerationMismatch()))
         return
     peer = Peer(
         websocket,

@@ -1,0 +1,288 @@
+"""Operations commands: ``collab config check``, ``backup``, ``restore``, ``verify``,
+``compact``, ``stats``. Each reads its settings like ``serve`` does (``--config`` /
+``COLLAB_CONFIG``, then ``COLLAB_*``, then its own options) and never serialises a stored doc
+with ``str()``/``to_py()`` (collab.ops).
+
+Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage or config; 3 ``verify``
+found a bad document, a failed integrity check or a manifest mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from collab.config import CONFIG_ENV, describe, load_settings
+from collab.settings import Settings
+from collab.store import StoreError, sqlite_path
+
+EXIT_BAD_DATA = 3
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar=CONFIG_ENV,
+    default=None,
+    help=f"TOML config file; keys are setting names [env {CONFIG_ENV}]",
+)
+_store_option = click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
+
+
+def settings_from(config_file: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file, **overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _database(settings: Settings) -> Path:
+    try:
+        path = sqlite_path(settings.store)
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if path is None:
+        raise click.UsageError(f"{settings.store}: only a SQLite store has a database file")
+    return path
+
+
+def _limits(settings: Settings) -> Any:
+    from collab.room import limits_from
+
+    return limits_from(settings)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _check_command(settings_options: Callable[..., Any]) -> click.Command:
+    @click.command("check")
+    @settings_options
+    @config_option
+    def check(config_file: str | None, **options: Any) -> None:
+        """Print every effective setting and where it came from (secrets masked)."""
+        from collab.auth.devmode import DevModeError, check_dev_bind
+
+        try:
+            rows = describe(config_file, **options)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        click.echo(f"# config file: {config_file or 'none'}")
+        for name, value, source in rows:
+            shown = json.dumps(value) if isinstance(value, str | bool) else repr(value)
+            origin = f"env COLLAB_{name.upper()}" if source == "env" else source
+            click.echo(f"{name} = {shown}  # {origin}")
+        settings = settings_from(config_file, **options)
+        problems = []
+        try:
+            sqlite_path(settings.store)
+        except StoreError as exc:
+            problems.append(str(exc))
+        try:
+            check_dev_bind(settings)
+        except DevModeError as exc:
+            problems.append(str(exc))
+        for problem in problems:
+            click.echo(f"problem: {problem}", err=True)
+        if problems:
+            sys.exit(1)
+
+    return check
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the effective configuration."""
+
+
+@click.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@_store_option
+@config_option
+def backup(path: Path, store: str | None, config_file: str | None) -> None:
+    """Back the database up into the new directory PATH, also while a server runs.
+
+    PATH gets collab.db (a consistent copy: SQLite's online backup), the secret_key beside
+    the database, and manifest.json (versions, counts, checksums; written last).
+    """
+    from collab.ops.backup import backup as run_backup
+
+    db = _database(settings_from(config_file, store=store))
+    try:
+        manifest = run_backup(db, path)
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = manifest["counts"]
+    click.echo(
+        f"{db} -> {path}: {counts['rooms']} rooms, {counts['docs']} docs, "
+        f"{counts['log_rows']} log rows, {_human(counts['bytes'])} of documents"
+        + (", secret key" if "secret_key" in manifest["files"] else "")
+    )
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@_store_option
+@config_option
+@click.option("--force", is_flag=True, help="Restore even while a server holds the database.")
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="Renew every doc's generation: tabs presenting ?gen= with newer state must reload.",
+)
+def restore(
+    path: Path, store: str | None, config_file: str | None, force: bool, rollback: bool
+) -> None:
+    """Restore the backup PATH (a backup directory or a .db file) into the store's database.
+
+    The database that was there is kept beside it (<name>.pre-restore-<time>.bak).
+    """
+    from collab.ops.backup import restore as run_restore
+
+    db = _database(settings_from(config_file, store=store))
+    try:
+        result = run_restore(path, db, force=force, rollback=rollback)
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{path} -> {db}: restored")
+    if result.previous is not None:
+        click.echo(f"the previous database is kept as {result.previous}")
+    if result.secret_key:
+        click.echo(f"secret key restored into {db.parent / 'secret_key'}")
+    if rollback:
+        click.echo(f"renewed the generation of {result.renewed_generations} docs")
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON report on stdout.")
+def verify(path: Path, config_file: str | None, as_json: bool) -> None:
+    """Check the backup PATH (directory or .db file) read-only: checksums, SQLite integrity,
+    and every doc walked by the bounded scanner with the server's caps. Exit 3 if anything
+    is bad; every doc is checked either way.
+    """
+    from collab.ops.backup import backup_database_path, check_manifest
+    from collab.ops.inspect import verify_db
+
+    limits = _limits(settings_from(config_file))
+    manifest_problems = check_manifest(path)
+    try:
+        report = verify_db(backup_database_path(path), limits)
+    except (StoreError, OSError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # sqlite3.DatabaseError: not a database, corrupt header
+        raise click.ClickException(f"{path}: {exc}") from exc
+    ok = report.ok and not manifest_problems
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": ok,
+                    "integrity": report.integrity,
+                    "manifest_problems": manifest_problems,
+                    "checked": report.checked,
+                    "bad_docs": [
+                        {"room": r, "doc": d, "problem": p} for r, d, p in report.bad_docs
+                    ],
+                    "warnings": report.warnings,
+                    "stats": report.stats.as_json(),
+                }
+            )
+        )
+    else:
+        s = report.stats
+        for problem in manifest_problems:
+            click.echo(f"manifest: {problem}")
+        click.echo(f"integrity: {report.integrity}")
+        click.echo(
+            f"{s.rooms} rooms, {s.docs} docs, {s.log_rows} log rows, "
+            f"{_human(s.snapshot_bytes + s.log_bytes)} of documents"
+        )
+        click.echo(f"checked {report.checked} docs: {len(report.bad_docs)} bad")
+        for room, doc, problem in report.bad_docs:
+            click.echo(f"BAD {room}/{doc}: {problem}")
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}")
+    if not ok:
+        sys.exit(EXIT_BAD_DATA)
+
+
+@click.command()
+@_store_option
+@config_option
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds per doc.")
+def compact(store: str | None, config_file: str | None, timeout: float) -> None:
+    """Fold every doc's log into its snapshot; safe while a server runs.
+
+    Each doc is first checked by the bounded scanner (bad ones are skipped and reported),
+    then compacted in a child process.
+    """
+    from collab.ops.compact import compact_db
+
+    settings = settings_from(config_file, store=store)
+    db = _database(settings)
+    try:
+        report = compact_db(db, _limits(settings), timeout=timeout)
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    saved = sum(b for *_, b in report.compacted)
+    click.echo(
+        f"{db}: compacted {len(report.compacted)} docs ({_human(max(saved, 0))} saved), "
+        f"{report.untouched} already compact, {len(report.skipped)} skipped"
+    )
+    for room, doc, why in report.skipped:
+        click.echo(f"skipped {room}/{doc}: {why}")
+
+
+@click.command()
+@_store_option
+@config_option
+@click.option("--top", default=10, show_default=True, help="How many of the largest docs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def stats(store: str | None, config_file: str | None, top: int, as_json: bool) -> None:
+    """Rooms, docs, log rows, bytes and the largest docs (from SQL; no doc is loaded)."""
+    from collab.ops.inspect import open_readonly, read_stats
+
+    db = _database(settings_from(config_file, store=store))
+    try:
+        conn = open_readonly(db)
+        try:
+            s = read_stats(conn, db, top=top)
+        finally:
+            conn.close()
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(s.as_json()))
+        return
+    click.echo(f"database: {db} ({_human(s.file_bytes)} on disk)")
+    click.echo(f"rooms: {s.rooms} ({s.doc_rooms} with documents)")
+    click.echo(f"docs: {s.docs}")
+    click.echo(f"log rows: {s.log_rows} ({_human(s.log_bytes)})")
+    click.echo(f"snapshots: {_human(s.snapshot_bytes)}")
+    if s.largest:
+        click.echo("largest docs:")
+        for d in s.largest:
+            click.echo(
+                f"  {d.room}/{d.name}: {_human(d.size)} "
+                f"(snapshot {_human(d.snapshot_bytes)}, {d.log_rows} log rows)"
+            )
+
+
+def register(main: click.Group, settings_options: Callable[..., Any]) -> None:
+    """Add the commands to ``collab``; ``config check`` takes every ``serve`` option."""
+    config_group.add_command(_check_command(settings_options))
+    for command in (config_group, backup, restore, verify, compact, stats):
+        main.add_command(command)

@@ -1,0 +1,181 @@
+"""``stats`` and ``verify``: counts from SQL, doc contents only through the bounded scanner.
+
+A stored doc is its snapshot plus its log rows. ``check_doc`` walks them, in order, through
+``scan_update`` (iterative, every count bounded by the bytes left) and ``DocIndex`` (shared-type
+nesting across updates, YJS-WIRE §4) with the server's own caps: a doc that passes is one the
+server can load and tear down without deep recursion in yrs; one that fails is reported with
+the reason and the row, and the walk goes on with the next doc. No pycrdt Doc is built here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collab.nesting import DocIndex
+from collab.yupdate import Limits, MalformedInput, scan_update
+
+
+@dataclass(frozen=True)
+class DocStat:
+    room: str
+    name: str
+    generation: str
+    snapshot_bytes: int
+    log_rows: int
+    log_bytes: int
+
+    @property
+    def size(self) -> int:
+        return self.snapshot_bytes + self.log_bytes
+
+
+@dataclass
+class Stats:
+    rooms: int  # rooms the MetaStore knows (0 before the meta migration)
+    doc_rooms: int  # rooms holding at least one stored doc
+    docs: int
+    log_rows: int
+    snapshot_bytes: int
+    log_bytes: int
+    file_bytes: int
+    largest: list[DocStat] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        out = dataclasses.asdict(self)
+        out["largest"] = [{**dataclasses.asdict(d), "size": d.size} for d in self.largest]
+        return out
+
+
+def open_readonly(db: Path) -> sqlite3.Connection:
+    """A read-only connection: never creates, never writes, never runs a migration."""
+    if not db.is_file():
+        raise FileNotFoundError(f"{db}: no such database")
+    conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=30)
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+    return row.fetchone() is not None
+
+
+def read_stats(conn: sqlite3.Connection, db: Path, top: int = 10) -> Stats:
+    """Counts and the ``top`` largest docs, in one read transaction (a consistent view)."""
+    conn.execute("BEGIN")
+    try:
+        rooms = 0
+        if _has_table(conn, "rooms"):
+            (rooms,) = conn.execute("SELECT count(*) FROM rooms").fetchone()
+        docs, doc_rooms, snapshot_bytes = conn.execute(
+            "SELECT count(*), count(DISTINCT room), COALESCE(sum(length(snapshot)), 0) FROM docs"
+        ).fetchone()
+        log_rows, log_bytes = conn.execute(
+            "SELECT count(*), COALESCE(sum(length(data)), 0) FROM doc_updates"
+        ).fetchone()
+        largest = [
+            DocStat(*row)
+            for row in conn.execute(
+                "SELECT d.room, d.name, d.generation, COALESCE(length(d.snapshot), 0),"
+                " COALESCE(u.n, 0), COALESCE(u.b, 0) FROM docs d LEFT JOIN"
+                " (SELECT room, name, count(*) AS n, sum(length(data)) AS b FROM doc_updates"
+                "  GROUP BY room, name) u ON u.room = d.room AND u.name = d.name"
+                " ORDER BY COALESCE(length(d.snapshot), 0) + COALESCE(u.b, 0) DESC,"
+                " d.room, d.name LIMIT ?",
+                (top,),
+            )
+        ]
+    finally:
+        conn.execute("COMMIT")
+    file_bytes = sum(p.stat().st_size for p in _db_files(db))
+    return Stats(rooms, doc_rooms, docs, log_rows, snapshot_bytes, log_bytes, file_bytes, largest)
+
+
+def _db_files(db: Path) -> Iterator[Path]:
+    for suffix in ("", "-wal", "-shm"):
+        path = db.with_name(db.name + suffix)
+        if path.exists():
+            yield path
+
+
+def check_doc(parts: Iterable[tuple[str, bytes]], limits: Limits) -> tuple[str | None, int]:
+    """Walk a doc's (label, update) parts in order through the bounded scanner.
+
+    Returns (problem or None, structs left pending). Caps are the server's, except the ones
+    that bound a client frame rather than a stored doc (as ``DocIndex.from_update`` does).
+    """
+    stored = dataclasses.replace(limits, allow_bigint=True, allow_nonfinite_floats=True)
+    index = DocIndex(limits)
+    for label, data in parts:
+        own = dataclasses.replace(stored, max_elements=max(limits.max_elements, len(data)))
+        try:
+            delta = index.check(scan_update(bytes(data), own))
+        except MalformedInput as exc:
+            return f"{label}: {exc.reason}", index.pending_count
+        index.commit(delta)
+    return None, index.pending_count
+
+
+def doc_parts(
+    conn: sqlite3.Connection, room: str, name: str, snapshot_seq: int
+) -> Iterator[tuple[str, bytes]]:
+    """The snapshot, then the log rows after it, one at a time (bounded memory)."""
+    (snapshot,) = conn.execute(
+        "SELECT snapshot FROM docs WHERE room=? AND name=?", (room, name)
+    ).fetchone()
+    if snapshot:
+        yield "snapshot", bytes(snapshot)
+    rows = conn.execute(
+        "SELECT seq, data FROM doc_updates WHERE room=? AND name=? AND seq>? ORDER BY seq",
+        (room, name, snapshot_seq),
+    )
+    for seq, data in rows:
+        yield f"log seq {seq}", bytes(data)
+
+
+@dataclass
+class VerifyReport:
+    stats: Stats
+    integrity: str
+    checked: int = 0
+    bad_docs: list[tuple[str, str, str]] = field(default_factory=list)  # room, doc, problem
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity == "ok" and not self.bad_docs
+
+
+def verify_db(db: Path, limits: Limits) -> VerifyReport:
+    """Open ``db`` read-only, check SQLite's integrity, then walk every doc."""
+    conn = open_readonly(db)
+    try:
+        (integrity,) = conn.execute("PRAGMA quick_check").fetchone()
+        report = VerifyReport(read_stats(conn, db), str(integrity))
+        conn.execute("BEGIN")  # one consistent view, also of a live database
+        docs = conn.execute(
+            "SELECT room, name, snapshot_seq, last_seq FROM docs ORDER BY room, name"
+        ).fetchall()
+        for room, name, snapshot_seq, last_seq in docs:
+            report.checked += 1
+            problem, pending = check_doc(doc_parts(conn, room, name, snapshot_seq), limits)
+            if problem is None:
+                (max_seq,) = conn.execute(
+                    "SELECT max(seq) FROM doc_updates WHERE room=? AND name=?", (room, name)
+                ).fetchone()
+                if max_seq is not None and max_seq != last_seq:
+                    problem = f"log ends at seq {max_seq} but docs.last_seq is {last_seq}"
+            if problem is not None:
+                report.bad_docs.append((room, name, problem))
+            elif pending:
+                report.warnings.append(
+                    f"{room}/{name}: {pending} structs wait for dependencies that never arrived"
+                )
+        conn.execute("COMMIT")
+        return report
+    finally:
+        conn.close()

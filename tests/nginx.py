@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -39,14 +40,15 @@ http {{
     scgi_temp_path {root}/scgi;
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://127.0.0.1:{upstream};
+        listen 127.0.0.1:{port}{ssl};
+        {tls}
+        location {prefix} {{
+            proxy_pass http://127.0.0.1:{upstream}/;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For {forwarded_for};
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_read_timeout 3600s;
         }}
@@ -56,26 +58,56 @@ http {{
 
 
 class Nginx:
-    def __init__(self, root: Path, upstream_port: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        upstream_port: int,
+        *,
+        prefix: str = "/",
+        tls: tuple[Path, Path] | None = None,
+        forwarded_for: str = "$proxy_add_x_forwarded_for",
+    ) -> None:
+        """``prefix`` is the sub-path nginx serves collab under (stripped before proxying);
+        ``tls`` a (certificate, key) pair to terminate TLS at nginx."""
         self.root = root
         self.port = free_port()
         self.upstream_port = upstream_port
+        self.prefix = prefix
+        self.tls = tls
+        self.forwarded_for = forwarded_for
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def origin(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin + self.prefix.rstrip("/")
 
     @property
     def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}{self.prefix.rstrip('/')}/ws"
 
     def start(self) -> None:
         binary = require_nginx()
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root / "nginx.conf"
+        tls = ""
+        if self.tls:
+            cert, key = self.tls
+            tls = f"ssl_certificate {cert}; ssl_certificate_key {key};"
         conf.write_text(
-            CONFIG.format(root=self.root, port=self.port, upstream=self.upstream_port)
+            CONFIG.format(
+                root=self.root,
+                port=self.port,
+                upstream=self.upstream_port,
+                ssl=" ssl" if self.tls else "",
+                tls=tls,
+                prefix=self.prefix,
+                forwarded_for=self.forwarded_for,
+            )
         )
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf), "-p", str(self.root), "-e", str(self.root / "error.log")],
@@ -89,7 +121,10 @@ class Nginx:
                 log = error_log.read_text() if error_log.exists() else ""
                 raise RuntimeError(f"nginx exited {self.proc.returncode}: {log}")
             try:
-                httpx.get(self.http_url + "/healthz", timeout=1)
+                verify: ssl.SSLContext | bool = True
+                if self.tls:
+                    verify = ssl.create_default_context(cafile=str(self.tls[0]))
+                httpx.get(self.http_url + "/healthz", timeout=1, verify=verify)
                 return
             except httpx.HTTPError:
                 time.sleep(0.05)

@@ -278,3 +278,20 @@ async def test_verify_and_compact_survive_a_20000_deep_doc(
     fine = next(d for d in after["largest"] if d["name"] == "fine")
     assert fine["log_rows"] == 0 and fine["snapshot_bytes"] > 0
     assert str(stored_doc(db, "ops", "fine").get("text", type=Text)) == "line 0\nline 1\nline 2\n"
+
+
+async def test_gen_of_a_doc_created_on_this_server_is_accepted(server_factory: Any) -> None:
+    server: CollabServer = server_factory()
+    with anyio.fail_after(20):
+        first = await write(server, "ops", "new", "created here")
+        gen = generation(server, "ops", "new")  # the doc stays loaded: the in-memory check
+        same = await RawPeer.connect(server.ws_url("ops", "new", f"gen={gen}"))
+        assert str(same.text) == "created here"
+        stale = await RawPeer.connect(server.ws_url("ops", "new", "gen=0123abcd"), sync=False)
+        await stale.closed.wait()
+        assert stale.close_code == 4409
+        gone = await RawPeer.connect(server.ws_url("ops", "missing", f"gen={gen}"), sync=False)
+        await gone.closed.wait()
+        assert gone.close_code == 4409  # a deleted doc's old tab must not re-create it
+        for peer in (first, same):
+            await peer.close()

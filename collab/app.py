@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from collab import __version__
 from collab.api import api_routes
 from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.keys import load_secret_keys
@@ -23,6 +24,7 @@ from collab.endpoint import websocket_endpoint
 from collab.limits import ConnectionLimits, LoopLag
 from collab.meta import open_meta_store
 from collab.meta.base import AuditEvent, MetaStore
+from collab.metrics import Metrics, SocketObserver, metrics_endpoint
 from collab.peer import Peer
 from collab.ratelimit import RateLimiter
 from collab.room import Room
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await meta.open()
         registry = RoomRegistry(store, settings)
         registry.on_refused_write = _audit_refused_write(meta)
+        registry.metrics = metrics
+        metrics.watch(registry)
         app.state.store = store
         app.state.meta = meta
         app.state.registry = registry
@@ -100,18 +104,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await store.close()
             log.info("store closed")
 
+    metrics = Metrics(version=__version__)
+    # metrics_port set: /metrics is served there only (collab serve starts that server).
+    metrics_routes = [] if settings.metrics_port else [Route("/metrics", metrics_endpoint)]
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *metrics_routes,
             WebSocketRoute("/ws/{rest:path}", websocket_endpoint),
             Mount("/api/v1", routes=api_routes()),
             *auth_routes(settings),
         ],
-        middleware=[Middleware(LoginSessionMiddleware, settings=settings)],
+        middleware=[
+            Middleware(SocketObserver, metrics=metrics),
+            Middleware(LoginSessionMiddleware, settings=settings),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.handshake_limiter = RateLimiter(settings.handshake_rate, settings.handshake_burst)
     app.state.connection_limits = ConnectionLimits(
         settings.max_connections, settings.max_connections_per_user

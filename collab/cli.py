@@ -6,13 +6,13 @@ Every ``serve`` option is generated from ``collab.settings.Settings``, each with
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from collab import logs
 from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli_ops import config_option
@@ -57,9 +57,10 @@ def serve(config_file: str | None, **options: Any) -> None:
         server_lock = hold_server_lock(settings)  # noqa: F841
     except (DevModeError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    try:
+        logs.install(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -70,6 +71,7 @@ def serve(config_file: str | None, **options: Any) -> None:
         ws_ping_timeout=settings.ws_ping_timeout,
         timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown),
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's loggers propagate to collab.logs' handler
         lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
@@ -78,8 +80,11 @@ def serve(config_file: str | None, **options: Any) -> None:
     app = config.app
     server = _server_class(uvicorn.Server)(config)
     server.on_started = lambda port: _announce(settings, app, port)
+    metrics_server = _serve_metrics_port(settings, app)
     click.echo(f"collab: serving on http://{settings.host}:{settings.port} ({settings.store})")
     server.run()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     sys.exit(0 if server.started else 1)
 
 
@@ -130,6 +135,20 @@ def _server_class(base: type[Any]) -> type[Any]:
                 self.on_started(self.servers[0].sockets[0].getsockname()[1])
 
     return Server
+
+
+def _serve_metrics_port(settings: Settings, app: Any) -> Any:
+    """``metrics_port`` set: /metrics on that port (same host), not on the main one."""
+    if not settings.metrics_port:
+        return None
+    from collab.metrics import serve_metrics_port
+
+    try:
+        return serve_metrics_port(
+            app.state.metrics, settings.host, settings.metrics_port, settings.metrics_token
+        )
+    except OSError as exc:
+        raise click.ClickException(f"metrics port {settings.metrics_port}: {exc}") from exc
 
 
 def _announce(settings: Settings, app: Any, port: int) -> None:

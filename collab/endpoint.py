@@ -16,6 +16,7 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
+from collab import logs
 from collab.api.docs import may_create_doc
 from collab.auth.authenticate import authenticate
 from collab.auth.origin import origin_allowed
@@ -96,6 +97,7 @@ async def _serve(
     if key is None:
         await websocket.close(BadName.close_code, BadName.reason)
         return
+    logs.bind(room=key.room, doc=key.doc, user=principal.user_id if principal else None)
     if principal is None:
         await websocket.close(*close_code_for(refusal or Unauthorized("credentials required")))
         return
@@ -123,6 +125,8 @@ async def _serve(
         opted_in=websocket.query_params.get("collab") == "1",
         principal=principal,
     )
+    logs.bind(peer=peer.id)
+    peer.on_slow_consumer = state.metrics.slow_consumer_closes.inc
     if not room.exists and not is_reserved_doc(key.doc):
         refusal = None
         if not access.can_write:
@@ -162,7 +166,7 @@ async def _serve(
                 await asyncio.sleep(pause)
     except CollabError as exc:
         code, reason = close_code_for(exc)
-        log.info("closing peer %s on %s: %s %s", peer.id, key, code, reason)
+        log.info("closing peer %s on %s: %s %s", peer.id, key, code, reason, extra={"code": code})
         peer.close(code, reason)
     except Exception:
         log.exception("peer %s on %s failed", peer.id, key)

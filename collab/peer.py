@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("collab.peer")
 
 _ids = itertools.count(1)
+SLOW_CONSUMER = "slow consumer"  # the close reason
 
 
 class Peer:
@@ -56,6 +58,7 @@ class Peer:
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()  # set once the close frame was handed to the server
+        self.on_slow_consumer: Callable[[], None] | None = None  # metrics
 
     def __repr__(self) -> str:
         return f"<Peer {self.id}>"
@@ -73,11 +76,16 @@ class Peer:
         if self.closing:
             return
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queue:
-            self.close(1013, "slow consumer")
+            self._close_slow_consumer()
             return
         self._queue.append(data)
         self._queued_bytes += len(data)
         self._wake.set()
+
+    def _close_slow_consumer(self) -> None:
+        if not self.closing and self.on_slow_consumer is not None:
+            self.on_slow_consumer()
+        self.close(1013, SLOW_CONSUMER)
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask for the socket to close with ``code``; queued frames are dropped."""
@@ -103,7 +111,7 @@ class Peer:
                 done, _ = await asyncio.wait({send}, timeout=self.send_timeout)
                 if not done:
                     send.cancel()
-                    self.close(1013, "slow consumer")
+                    self._close_slow_consumer()
                     break
                 send.result()
         except Exception as exc:  # the client went away under us

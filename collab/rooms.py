@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from collab import protocol
+from collab import logs, protocol
 from collab.auth.policy import doc_access, effective_role
 from collab.errors import Overloaded, RoomFailed, must_propagate
 from collab.meta.base import Role
@@ -20,6 +21,9 @@ from collab.peer import Peer
 from collab.room import Room
 from collab.settings import Settings
 from collab.store.base import DocumentStore
+
+if TYPE_CHECKING:
+    from collab.metrics import Metrics
 
 log = logging.getLogger("collab.rooms")
 
@@ -34,9 +38,13 @@ class RoomRegistry:
         self._evicting: set[asyncio.Task[None]] = set()
         self.loads = 0  # how many times a doc was read from the store (tests: single flight)
         self.on_refused_write: Callable[[Room, Peer], None] | None = None
+        self.metrics: Metrics | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def loaded_rooms(self) -> list[Room]:
+        return list(self._rooms.values())
 
     def get(self, key: DocKey) -> Room | None:
         return self._rooms.get(key)
@@ -59,11 +67,12 @@ class RoomRegistry:
                     future.exception()  # retrieved: no "never retrieved" warning
                     if must_propagate(exc):
                         raise
-                    log.exception("could not load %s", key)
+                    log.exception("could not load %s", key, extra=logs.doc_fields(key))
                     raise RoomFailed("could not load document") from exc
                 finally:
                     del self._loading[key]
                 room.on_refused_write = self.on_refused_write
+                room.metrics = self.metrics
                 self._rooms[key] = room
                 future.set_result(room)
             else:
@@ -96,7 +105,10 @@ class RoomRegistry:
         if room.refs == 0 and room.key not in self._evictions:
             loop = asyncio.get_running_loop()
             self._evictions[room.key] = loop.call_later(
-                self.settings.room_idle_seconds, self._start_eviction, room
+                self.settings.room_idle_seconds,
+                self._start_eviction,
+                room,
+                context=logs.detached(),  # not the last leaver's connection
             )
 
     def _start_eviction(self, room: Room) -> None:
@@ -111,7 +123,9 @@ class RoomRegistry:
             if room.refs == 0:
                 await room.compact()
         except Exception:
-            log.exception("flush before evicting %s failed", room.key)
+            log.exception(
+                "flush before evicting %s failed", room.key, extra=logs.doc_fields(room.key)
+            )
         # Only drop it if nobody joined while we flushed.
         if room.refs == 0 and self._rooms.get(room.key) is room and room.failed is None:
             await room.flush()
@@ -190,6 +204,6 @@ class RoomRegistry:
             try:
                 await room.flush()
             except Exception:
-                log.exception("final flush of %s failed", room.key)
+                log.exception("final flush of %s failed", room.key, extra=logs.doc_fields(room.key))
         if self._evicting:
             await asyncio.gather(*self._evicting, return_exceptions=True)

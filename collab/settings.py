@@ -72,6 +72,15 @@ class Settings:
         8.0, "Seconds to wait for connections to close on SIGTERM before forcing them."
     )
     log_level: str = _opt("info", "Log level: debug, info, warning, error.")
+    log_format: str = _opt(
+        "json", "Log lines as json (one object per line, with room/doc/user/conn) or text."
+    )
+    metrics_token: str = _opt(
+        "", "Bearer token /metrics requires (unset: /metrics is open, like /healthz)."
+    )
+    metrics_port: int = _opt(
+        0, "Serve /metrics on this port (same host) instead of the main one (0: main port)."
+    )
     public_url: str = _opt(
         "",
         "The URL users reach collab at (https://collab.example.com/base): Origin allow-list, "

@@ -119,6 +119,9 @@ async def current_user(request: Request) -> tuple[Session, User] | None:
 
 async def _audit(request: Request, action: str, actor: str | None = None, **detail: Any) -> None:
     ip = request.client.host if request.client else None
+    metrics = getattr(request.app.state, "metrics", None)
+    if action == "login.failure" and metrics is not None:
+        metrics.login_failed(detail.get("via"))
     try:
         await _meta(request).record(
             AuditEvent(at=time.time(), action=action, actor=actor, detail=detail, ip=ip)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import httpx
@@ -200,3 +202,17 @@ def test_every_metric_is_named_collab_and_apps_do_not_share_a_registry() -> None
     assert message_type(protocol.sync_update(b"\x00\x00")) == "sync_update"
     assert message_type(protocol.saved(3)) == "saved"
     assert message_type(b"\x07") == "other"
+
+
+def test_dashboard_and_readme_cover_every_metric() -> None:
+    root = Path(__file__).resolve().parents[1]
+    dashboard = (root / "deploy" / "grafana-dashboard.json").read_text("utf-8")
+    model = json.loads(dashboard)
+    assert {v["name"] for v in model["templating"]["list"]} >= {"datasource", "instance"}
+    readme = (root / "README.md").read_text("utf-8")
+    families = text_string_to_metric_families(Metrics().exposition().decode())
+    skip = ("collab_process_",)  # process metrics, and counters' _created twins
+    names = [f.name for f in families if not f.name.startswith(skip) and "_created" not in f.name]
+    assert len(names) > 15
+    assert [n for n in names if n not in dashboard] == []
+    assert [n for n in names if f"`{n}" not in readme] == []

@@ -74,6 +74,8 @@ def serve(config_file: str | None, **options: Any) -> None:
         log_config=None,  # uvicorn's loggers propagate to collab.logs' handler
         lifespan="on",
         proxy_headers=True,
+        ssl_certfile=settings.ssl_certfile or None,
+        ssl_keyfile=settings.ssl_keyfile or None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     redact.install()
@@ -81,7 +83,8 @@ def serve(config_file: str | None, **options: Any) -> None:
     server = _server_class(uvicorn.Server)(config)
     server.on_started = lambda port: _announce(settings, app, port)
     metrics_server = _serve_metrics_port(settings, app)
-    click.echo(f"collab: serving on http://{settings.host}:{settings.port} ({settings.store})")
+    scheme = "https" if settings.ssl_certfile else "http"
+    click.echo(f"collab: serving on {scheme}://{settings.host}:{settings.port} ({settings.store})")
     server.run()
     if metrics_server is not None:
         metrics_server.shutdown()
@@ -156,7 +159,8 @@ def _announce(settings: Settings, app: Any, port: int) -> None:
     if not app.state.dev_mode:
         return
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    base = settings.public_url or f"http://{host}:{port}"
+    scheme = "https" if settings.ssl_certfile else "http"
+    base = settings.public_url or f"{scheme}://{host}:{port}"
     click.echo(
         "collab: DEV MODE (no identity provider configured): open this URL to log in:\n"
         f"    {login_url(base, app.state.dev_token)}"

@@ -27,6 +27,8 @@ class Settings:
         "Where all persistent state lives: sqlite:///relative.db, sqlite:////absolute.db, "
         "a bare path, or memory:// (tests).",
     )
+    ssl_certfile: str = _opt("", "TLS certificate (PEM) to serve https/wss directly (uvicorn).")
+    ssl_keyfile: str = _opt("", "TLS private key (PEM) for ssl_certfile.")
     sqlite_synchronous: str = _opt(
         "FULL",
         "SQLite synchronous mode: FULL (saved = on disk, survives power loss) or NORMAL "

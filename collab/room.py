@@ -16,8 +16,6 @@ updates; the store never holds raw client bytes, so the rebuild heals it.
 from __future__ import annotations
 
 import asyncio
-import bisect
-import dataclasses
 import functools
 import logging
 import time
@@ -29,6 +27,7 @@ import anyio.to_thread
 from pycrdt import Doc
 
 from collab import logs, protocol
+from collab.docstate import KnownState
 from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
 from collab.limits import Bucket
 from collab.names import DocKey, is_reserved_doc
@@ -53,22 +52,6 @@ from collab.yupdate import (
 )
 
 log = logging.getLogger("collab.room")
-
-
-def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for a, b in sorted(ranges):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
-
-
-def _covered(ranges: list[tuple[int, int]], start: int, end: int) -> bool:
-    """Whether merged, sorted [a, b) ranges cover [start, end)."""
-    i = bisect.bisect_right(ranges, (start, 1 << 62)) - 1
-    return i >= 0 and ranges[i][0] <= start and end <= ranges[i][1]
 
 
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
@@ -123,7 +106,7 @@ class Room:
         self._captured: list[bytes] = []
         self._heal_task: asyncio.Task[None] | None = None
         self._version = 0  # bumped whenever the Doc changes (cache key for _known_state)
-        self._known: tuple[int, dict[int, int], dict[int, list[tuple[int, int]]]] | None = None
+        self._known = KnownState(self.limits)
         self.refused_writes = 0
         self.on_refused_write: Callable[[Room, Peer], None] | None = None
         self._sync_tokens: dict[int, tuple[float, float]] = {}
@@ -291,7 +274,7 @@ class Room:
         An update that adds nothing (an echo of what we sent; pycrdt's Provider echoes every
         remote update) is dropped silently; any other gets one permission-denied per socket.
         """
-        if self._adds_nothing(info):
+        if self._known.adds_nothing(self.doc, self._version, info):
             return
         self.refused_writes += 1
         if self.metrics is not None:
@@ -301,32 +284,6 @@ class Room:
             peer.send(protocol.permission_denied("read-only document"))
             if self.on_refused_write is not None:
                 self.on_refused_write(self, peer)
-
-    def _adds_nothing(self, info: UpdateInfo) -> bool:
-        known = self._known_state()
-        state_vector, deleted = known
-        for client, (_, end) in info.clients.items():
-            if end > state_vector.get(client, 0):
-                return False
-        return all(_covered(deleted.get(c, []), clock, clock + n) for c, clock, n in info.deletes)
-
-    def _known_state(self) -> tuple[dict[int, int], dict[int, list[tuple[int, int]]]]:
-        """State vector and deleted ranges of the Doc, cached until the Doc changes."""
-        if self._known is None or self._known[0] != self._version:
-            trusted = dataclasses.replace(
-                self.limits,
-                max_elements=1 << 40,
-                allow_bigint=True,
-                allow_nonfinite_floats=True,
-            )
-            full = scan_update(self.doc.get_update(), trusted)
-            state_vector = scan_state_vector(self.doc.get_state(), trusted)
-            deleted: dict[int, list[tuple[int, int]]] = {}
-            for client, clock, length in (*full.deletes, *full.gc_ranges):
-                deleted.setdefault(client, []).append((clock, clock + length))
-            deleted = {client: _merged(ranges) for client, ranges in deleted.items()}
-            self._known = (self._version, state_vector, deleted)
-        return self._known[1], self._known[2]
 
     def _apply(self, peer: Peer, update: bytes) -> list[bytes]:
         self._captured = []

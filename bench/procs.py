@@ -140,6 +140,7 @@ SERVERS: dict[str, ServerSpec] = {
                 "COLLAB_HANDSHAKE_RATE": "100000",
                 "COLLAB_HANDSHAKE_BURST": "100000",
                 "COLLAB_MAX_CONNECTIONS_PER_USER": "100000",
+                "COLLAB_MAX_ROOMS_PER_USER": "100000",
                 "COLLAB_CONN_MESSAGES_PER_SECOND": "100000",
                 "COLLAB_CONN_MESSAGE_BURST": "100000",
                 "COLLAB_OVERLOAD_LAG_SECONDS": "0",

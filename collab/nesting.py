@@ -116,6 +116,16 @@ class DocIndex:
         index.commit(index.check(info))
         return index
 
+    def drop_pending(self) -> None:
+        """Forget the structs waiting on missing dependencies.
+
+        Called when the room rebuilt its Doc from the store, which holds only integrated
+        (emitted) content: yrs no longer holds those structs, so neither does the index. Every
+        committed struct stays, so the index still describes the rebuilt Doc exactly.
+        """
+        self._pending = ()
+        self._generation += 1
+
     def state_clock(self, client: int) -> int:
         """Next expected clock of ``client`` as the index knows it (0 if unknown)."""
         return self._state.get(client, 0)

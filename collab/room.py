@@ -60,8 +60,8 @@ _SYNC_REQUEST_REFILL = 2.0  # seconds per token
 
 
 def _build_doc(
-    stored: StoredDoc, uncommitted: list[bytes], limits: Limits
-) -> tuple[Doc[Any], DocIndex]:
+    stored: StoredDoc, uncommitted: list[bytes], limits: Limits, reindex: bool
+) -> tuple[Doc[Any], DocIndex | None]:
     doc: Doc[Any] = Doc()
     with doc.transaction(origin="store"):
         if stored.snapshot:
@@ -70,7 +70,7 @@ def _build_doc(
             doc.apply_update(update)
         for update in uncommitted:
             doc.apply_update(update)
-    return doc, DocIndex.from_update(doc.get_update(), limits)
+    return doc, DocIndex.from_update(doc.get_update(), limits) if reindex else None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -128,15 +128,23 @@ class Room:
         await room._rebuild(stored, [])
         return room
 
-    async def _rebuild(self, stored: StoredDoc, uncommitted: list[bytes]) -> None:
-        """A fresh Doc and index from stored rows plus emitted-but-uncommitted updates.
+    async def _rebuild(
+        self, stored: StoredDoc, uncommitted: list[bytes], *, reindex: bool = True
+    ) -> None:
+        """A fresh Doc (and index) from stored rows plus emitted-but-uncommitted updates.
 
         Built in a worker thread: a large doc takes a while to apply and index, and a cold
-        load or a heal must not stall every other room on the event loop.
+        load or a heal must not stall every other room on the event loop. A heal keeps the
+        index: it was only ever committed after successful applies, so it already describes
+        exactly what the store and the uncommitted updates hold (minus pending structs).
         """
-        doc, self.index = await anyio.to_thread.run_sync(
-            _build_doc, stored, list(uncommitted), self.limits
+        doc, index = await anyio.to_thread.run_sync(
+            _build_doc, stored, list(uncommitted), self.limits, reindex
         )
+        if index is not None:
+            self.index = index
+        else:
+            self.index.drop_pending()
         doc.observe(self._on_emitted)
         self.doc = doc
         self._version += 1
@@ -326,7 +334,7 @@ class Room:
         try:
             await self.flush()
             stored = await self.store.load(self.key)
-            await self._rebuild(stored, list(self._uncommitted))
+            await self._rebuild(stored, list(self._uncommitted), reindex=False)
             log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
         except BaseException as exc:
             if must_propagate(exc):

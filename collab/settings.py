@@ -1,17 +1,30 @@
-"""One frozen Settings object: every knob of the server, each with its ``COLLAB_*`` twin.
+"""One frozen Settings object, every knob of the server, and the one way to build it.
 
-Nothing is read at import. ``Settings.from_env()`` reads the environment once; the CLI builds
-its options from the same field table (``SETTINGS_FIELDS``), so a setting exists in exactly one
-place, with one help text, and README's settings table is checked against it by a test.
+Each setting is a field of ``Settings`` with a ``COLLAB_*`` environment twin and a key of the
+optional TOML config file (``port = 8080``). ``Settings.load`` is how every command builds one:
+command line > environment > config file > default; ``from_sources`` and ``from_env`` are the
+same resolution (``setting_sources``) for callers that already hold the file's values, or have
+no file. Nothing is read at import. The CLI builds its options from the same field table
+(``SETTINGS_FIELDS``), so a setting exists in exactly one place, with one help text, and
+README's settings table is checked against it by a test. A config file key that is not a
+setting is an error naming the key, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+CONFIG_ENV = "COLLAB_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The config file cannot be read, or names an unknown key or a value of the wrong type."""
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -146,16 +159,21 @@ class Settings:
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
 
     @classmethod
+    def load(
+        cls,
+        config: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Every command's loader: ``overrides`` (the command line, None = not given), then
+        ``COLLAB_*`` variables, then the TOML file ``config`` (if any), then the defaults."""
+        file_values = load_config_file(config) if config else None
+        return cls.from_sources(environ, file_values, **overrides)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then ``COLLAB_*`` variables, then explicit overrides (the CLI's)."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(env_name(f.name))
-            if raw is not None:
-                values[f.name] = parse_value(f, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Defaults, then ``COLLAB_*`` variables, then explicit overrides; no config file."""
+        return cls.from_sources(environ, None, **overrides)
 
     @classmethod
     def from_sources(
@@ -164,13 +182,14 @@ class Settings:
         file_values: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> Settings:
-        """Defaults, then a config file's values (collab.config), then ``COLLAB_*``
+        """Defaults, then a config file's values (``load_config_file``), then ``COLLAB_*``
         variables, then explicit overrides: command line > environment > file > default."""
         sources = setting_sources(environ, file_values, **overrides)
         return cls(**{name: value for name, (value, _) in sources.items()})
 
 
 SETTINGS_FIELDS = dataclasses.fields(Settings)
+_FIELDS = {f.name: f for f in SETTINGS_FIELDS}
 
 
 def setting_sources(
@@ -181,7 +200,7 @@ def setting_sources(
     """Every setting's effective value and where it came from: cli, env, file or default."""
     environ = os.environ if environ is None else environ
     file_values = file_values or {}
-    unknown = set(overrides) - {f.name for f in SETTINGS_FIELDS}
+    unknown = set(overrides) - set(_FIELDS)
     if unknown:
         raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
     out: dict[str, tuple[Any, str]] = {}
@@ -196,6 +215,64 @@ def setting_sources(
         else:
             out[f.name] = (f.default, "default")
     return out
+
+
+def describe(
+    config: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> list[tuple[str, Any, str]]:
+    """(name, masked value, source) for every setting: what ``collab config check`` prints."""
+    file_values = load_config_file(config) if config else None
+    sources = setting_sources(environ, file_values, **overrides)
+    Settings(**{name: value for name, (value, _) in sources.items()})  # validates the set
+    return [(name, masked(name, value), src) for name, (value, src) in sources.items()]
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings a TOML file sets, type-checked against the Settings fields."""
+    try:
+        with open(path, "rb") as stream:
+            data = tomllib.load(stream)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        f = _FIELDS.get(key)
+        if f is None:
+            close = difflib.get_close_matches(key.replace("-", "_"), _FIELDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"config file {path}: unknown setting {key!r}{hint}")
+        values[key] = _typed(f.name, type(f.default), value, path)
+    return values
+
+
+def _typed(name: str, kind: type[Any], value: Any, path: str | os.PathLike[str]) -> Any:
+    ok = (
+        isinstance(value, bool)
+        if kind is bool
+        else isinstance(value, int | float) and not isinstance(value, bool)
+        if kind is float
+        else isinstance(value, kind) and not isinstance(value, bool)
+    )
+    if not ok:
+        raise ConfigError(
+            f"config file {path}: {name} must be a {kind.__name__}, got {type(value).__name__}"
+        )
+    return float(value) if kind is float else value
+
+
+def is_secret(name: str) -> bool:
+    """Settings never printed: client secrets, signing keys, tokens (``token_max_ttl`` is not)."""
+    return "secret" in name or name.endswith("token")
+
+
+def masked(name: str, value: Any) -> Any:
+    if is_secret(name) and value:
+        return "********"
+    return value
 
 
 def env_name(field_name: str) -> str:

@@ -19,12 +19,11 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import deps
 from collab.api.errors import BadRequest
-from collab.auth.tokens import mint_room_token
+from collab.auth.tokens import BOT_ISSUER, mint_room_token
 from collab.errors import BadName, Forbidden, NotFound
 from collab.meta.base import ApiToken, Role
 from collab.names import is_valid_doc_name
 
-BOT_ISSUER = "collab:bot"  # users made by `collab user create-bot`
 TICKET_TTL = 30.0
 MAX_TOKEN_NAME = 100
 _PATTERN_CHARS = set("*?[]!")

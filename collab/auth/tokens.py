@@ -22,6 +22,7 @@ from collab.meta.base import Role
 
 ISSUER = "collab"
 AUDIENCE = "collab:room"
+BOT_ISSUER = "collab:bot"  # the `issuer` of users made by `collab user create-bot`
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Operations on a stored database: backup, restore, verify, compact, stats (``collab.cli_ops``).
+"""Operations on a stored database: backup, restore, verify, compact, stats (``collab.cli.ops``).
 
 None of them deserialises a stored doc in the calling process beyond the bounded scanner
 (``collab.yupdate.scan_update`` + ``collab.nesting.DocIndex``, both iterative with explicit

@@ -1,7 +1,8 @@
 """`collab serve | migrate`: a thin click layer over Settings and uvicorn.
 
 Every ``serve`` option is generated from ``collab.settings.Settings``, each with its
-``COLLAB_*`` environment twin; precedence is command line > environment > default.
+``COLLAB_*`` environment twin and config file key; precedence is command line > environment >
+config file > default.
 """
 
 from __future__ import annotations
@@ -15,34 +16,14 @@ import click
 from collab import logs
 from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
-from collab.cli_ops import config_option
-from collab.config import load_settings
+from collab.cli.options import config_option, load_settings, settings_options, store_option
 from collab.ops.lock import hold_server_lock
-from collab.settings import SETTINGS_FIELDS, Settings, env_name
+from collab.settings import Settings
 from collab.store import StoreError
 
 
-def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for f in reversed(SETTINGS_FIELDS):
-        flag = "--" + f.name.replace("_", "-")
-        kind = type(f.default)
-        help_text = f"{f.metadata['help']} [env {env_name(f.name)}; default {f.default!r}]"
-        if kind is bool:
-            decl = f"{flag}/--no-{f.name.replace('_', '-')}"
-            func = click.option(decl, f.name, default=None, help=help_text)(func)
-        else:
-            func = click.option(flag, f.name, type=kind, default=None, help=help_text)(func)
-    return func
-
-
-@click.group()
-@click.version_option(package_name="collab")
-def main() -> None:
-    """collab: rooms of Yjs documents, synced over WebSocket and kept durable."""
-
-
-@main.command()
-@_settings_options
+@click.command()
+@settings_options
 @config_option
 def serve(config_file: str | None, **options: Any) -> None:
     """Serve /ws/{room}/{doc}, /healthz and /readyz (applies pending migrations first)."""
@@ -50,7 +31,7 @@ def serve(config_file: str | None, **options: Any) -> None:
 
     from collab.app import create_app
 
-    settings = _load_settings(options, config_file)
+    settings = load_settings(config_file, **options)
     try:
         check_dev_bind(settings)
         # Held until exit: `collab restore` refuses a database a server holds.
@@ -91,39 +72,21 @@ def serve(config_file: str | None, **options: Any) -> None:
     sys.exit(0 if server.started else 1)
 
 
-@main.command()
-@click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
+@click.command()
+@store_option
 @config_option
 def migrate(store: str | None, config_file: str | None) -> None:
     """Apply pending migrations (after an online backup of a non-empty database)."""
     from collab.store import sqlite_path
     from collab.store.sqlite import migrate_with_backup
 
-    settings = _load_settings({"store": store}, config_file)
+    settings = load_settings(config_file, store=store)
     path = sqlite_path(settings.store)
     if path is None:
         click.echo(f"{settings.store}: nothing to migrate")
         return
     applied = migrate_with_backup(path)
     click.echo(f"{path}: applied {', '.join(applied)}" if applied else f"{path}: up to date")
-
-
-def _register_admin_commands() -> None:
-    from collab.cli_admin import register
-
-    register(main)
-
-
-_register_admin_commands()
-
-
-def _register_ops_commands() -> None:
-    from collab.cli_ops import register
-
-    register(main, _settings_options)
-
-
-_register_ops_commands()
 
 
 def _server_class(base: type[Any]) -> type[Any]:
@@ -166,10 +129,3 @@ def _announce(settings: Settings, app: Any, port: int) -> None:
         f"    {login_url(base, app.state.dev_token)}"
     )
     sys.stdout.flush()
-
-
-def _load_settings(options: dict[str, Any], config: str | None = None) -> Settings:
-    try:
-        return load_settings(config, **options)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc

@@ -1,4 +1,4 @@
-"""Operations commands: ``collab config check``, ``backup``, ``restore``, ``verify``,
+"""Operations commands on a stored database: ``collab backup``, ``restore``, ``verify``,
 ``compact``, ``stats``. Each reads its settings like ``serve`` does (``--config`` /
 ``COLLAB_CONFIG``, then ``COLLAB_*``, then its own options) and never serialises a stored doc
 with ``str()``/``to_py()`` (collab.ops).
@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from collab.config import CONFIG_ENV, describe, load_settings
+from collab.cli.options import config_option, load_settings, store_option
 from collab.settings import Settings
 from collab.store import StoreError, sqlite_path
 
 EXIT_BAD_DATA = 3
-
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    envvar=CONFIG_ENV,
-    default=None,
-    help=f"TOML config file; keys are setting names [env {CONFIG_ENV}]",
-)
-_store_option = click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
-
-
-def settings_from(config_file: str | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config_file, **overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
 
 
 def _database(settings: Settings) -> Path:
@@ -66,49 +48,9 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
-def _check_command(settings_options: Callable[..., Any]) -> click.Command:
-    @click.command("check")
-    @settings_options
-    @config_option
-    def check(config_file: str | None, **options: Any) -> None:
-        """Print every effective setting and where it came from (secrets masked)."""
-        from collab.auth.devmode import DevModeError, check_dev_bind
-
-        try:
-            rows = describe(config_file, **options)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
-        click.echo(f"# config file: {config_file or 'none'}")
-        for name, value, source in rows:
-            shown = json.dumps(value) if isinstance(value, str | bool) else repr(value)
-            origin = f"env COLLAB_{name.upper()}" if source == "env" else source
-            click.echo(f"{name} = {shown}  # {origin}")
-        settings = settings_from(config_file, **options)
-        problems = []
-        try:
-            sqlite_path(settings.store)
-        except StoreError as exc:
-            problems.append(str(exc))
-        try:
-            check_dev_bind(settings)
-        except DevModeError as exc:
-            problems.append(str(exc))
-        for problem in problems:
-            click.echo(f"problem: {problem}", err=True)
-        if problems:
-            sys.exit(1)
-
-    return check
-
-
-@click.group("config")
-def config_group() -> None:
-    """Inspect the effective configuration."""
-
-
 @click.command()
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
-@_store_option
+@store_option
 @config_option
 def backup(path: Path, store: str | None, config_file: str | None) -> None:
     """Back the database up into the new directory PATH, also while a server runs.
@@ -118,7 +60,7 @@ def backup(path: Path, store: str | None, config_file: str | None) -> None:
     """
     from collab.ops.backup import backup as run_backup
 
-    db = _database(settings_from(config_file, store=store))
+    db = _database(load_settings(config_file, store=store))
     try:
         manifest = run_backup(db, path)
     except (StoreError, OSError) as exc:
@@ -133,7 +75,7 @@ def backup(path: Path, store: str | None, config_file: str | None) -> None:
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@_store_option
+@store_option
 @config_option
 @click.option("--force", is_flag=True, help="Restore even while a server holds the database.")
 @click.option(
@@ -150,7 +92,7 @@ def restore(
     """
     from collab.ops.backup import restore as run_restore
 
-    db = _database(settings_from(config_file, store=store))
+    db = _database(load_settings(config_file, store=store))
     try:
         result = run_restore(path, db, force=force, rollback=rollback)
     except (StoreError, OSError) as exc:
@@ -176,7 +118,7 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
     from collab.ops.backup import backup_database_path, check_manifest
     from collab.ops.inspect import verify_db
 
-    limits = _limits(settings_from(config_file))
+    limits = _limits(load_settings(config_file))
     manifest_problems = check_manifest(path)
     try:
         report = verify_db(backup_database_path(path), limits)
@@ -220,7 +162,7 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@_store_option
+@store_option
 @config_option
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds per doc.")
 def compact(store: str | None, config_file: str | None, timeout: float) -> None:
@@ -231,7 +173,7 @@ def compact(store: str | None, config_file: str | None, timeout: float) -> None:
     """
     from collab.ops.compact import compact_db
 
-    settings = settings_from(config_file, store=store)
+    settings = load_settings(config_file, store=store)
     db = _database(settings)
     try:
         report = compact_db(db, _limits(settings), timeout=timeout)
@@ -247,7 +189,7 @@ def compact(store: str | None, config_file: str | None, timeout: float) -> None:
 
 
 @click.command()
-@_store_option
+@store_option
 @config_option
 @click.option("--top", default=10, show_default=True, help="How many of the largest docs.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
@@ -255,7 +197,7 @@ def stats(store: str | None, config_file: str | None, top: int, as_json: bool) -
     """Rooms, docs, log rows, bytes and the largest docs (from SQL; no doc is loaded)."""
     from collab.ops.inspect import open_readonly, read_stats
 
-    db = _database(settings_from(config_file, store=store))
+    db = _database(load_settings(config_file, store=store))
     try:
         conn = open_readonly(db)
         try:
@@ -279,10 +221,3 @@ def stats(store: str | None, config_file: str | None, top: int, as_json: bool) -
                 f"  {d.room}/{d.name}: {_human(d.size)} "
                 f"(snapshot {_human(d.snapshot_bytes)}, {d.log_rows} log rows)"
             )
-
-
-def register(main: click.Group, settings_options: Callable[..., Any]) -> None:
-    """Add the commands to ``collab``; ``config check`` takes every ``serve`` option."""
-    config_group.add_command(_check_command(settings_options))
-    for command in (config_group, backup, restore, verify, compact, stats):
-        main.add_command(command)

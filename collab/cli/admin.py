@@ -1,6 +1,7 @@
 """Admin commands: ``collab user list|disable|enable|create-bot``, ``collab token create``,
-``collab audit``. Each opens the MetaStore named by ``--store`` / ``COLLAB_STORE`` directly
-(the same database a running server uses; SQLite's WAL lets both write).
+``collab audit``. Each reads its settings like ``serve`` does (``--config`` / ``COLLAB_CONFIG``,
+then ``COLLAB_*``, then ``--store``) and opens that MetaStore directly (the same database a
+running server uses; SQLite's WAL lets both write).
 
 A user disabled here cannot authenticate again at once (every handshake and request checks),
 and their sessions are revoked; sockets already open on a running server stay open until they
@@ -19,21 +20,14 @@ from typing import Any, TypeVar
 
 import click
 
-from collab.api.tokens import BOT_ISSUER
+from collab.auth.tokens import BOT_ISSUER
+from collab.cli.options import config_option, load_settings, store_option
 from collab.meta import open_meta_store
 from collab.meta.base import AuditEvent, MetaStore, Role, User
 from collab.settings import Settings
 from collab.store import StoreError
 
 T = TypeVar("T")
-_store_option = click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
-
-
-def _settings(store: str | None) -> Settings:
-    try:
-        return Settings.from_env(store=store)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
 
 
 def _with_meta(settings: Settings, action: Callable[[MetaStore], Awaitable[T]]) -> T:
@@ -70,11 +64,13 @@ def user() -> None:
 
 
 @user.command("list")
-@_store_option
+@store_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def user_list(store: str | None, as_json: bool) -> None:
+def user_list(store: str | None, config_file: str | None, as_json: bool) -> None:
     """Every user: id, login identity, name, verified email, state."""
-    for u in _with_meta(_settings(store), lambda meta: meta.list_users()):
+    settings = load_settings(config_file, store=store)
+    for u in _with_meta(settings, lambda meta: meta.list_users()):
         if as_json:
             fields = ("id", "issuer", "subject", "name", "email", "email_verified", "disabled")
             click.echo(json.dumps({f: getattr(u, f) for f in fields}))
@@ -84,7 +80,7 @@ def user_list(store: str | None, as_json: bool) -> None:
         click.echo(f"{u.id}  {state:8}  {u.issuer}:{u.subject}  {u.name or '-'}  {email}")
 
 
-def _set_disabled(store: str | None, who: str, disabled: bool) -> None:
+def _set_disabled(settings: Settings, who: str, disabled: bool) -> None:
     async def run(meta: MetaStore) -> str:
         target = await _resolve_user(meta, who)
         await meta.set_user_disabled(target.id, disabled)
@@ -93,29 +89,32 @@ def _set_disabled(store: str | None, who: str, disabled: bool) -> None:
         suffix = f", {len(revoked)} session(s) revoked" if disabled else ""
         return f"{target.id}: {'disabled' if disabled else 'enabled'}{suffix}"
 
-    click.echo(_with_meta(_settings(store), run))
+    click.echo(_with_meta(settings, run))
 
 
 @user.command("disable")
-@_store_option
+@store_option
+@config_option
 @click.argument("who")
-def user_disable(store: str | None, who: str) -> None:
+def user_disable(store: str | None, config_file: str | None, who: str) -> None:
     """Disable WHO (user id or verified email) and revoke their sessions."""
-    _set_disabled(store, who, True)
+    _set_disabled(load_settings(config_file, store=store), who, True)
 
 
 @user.command("enable")
-@_store_option
+@store_option
+@config_option
 @click.argument("who")
-def user_enable(store: str | None, who: str) -> None:
+def user_enable(store: str | None, config_file: str | None, who: str) -> None:
     """Enable WHO (user id or verified email) again."""
-    _set_disabled(store, who, False)
+    _set_disabled(load_settings(config_file, store=store), who, False)
 
 
 @user.command("create-bot")
-@_store_option
+@store_option
+@config_option
 @click.argument("name")
-def user_create_bot(store: str | None, name: str) -> None:
+def user_create_bot(store: str | None, config_file: str | None, name: str) -> None:
     """Create a bot user (room owners may mint room tokens for bots); prints its id."""
 
     async def run(meta: MetaStore) -> str:
@@ -125,7 +124,7 @@ def user_create_bot(store: str | None, name: str) -> None:
         await _audit(meta, "user.create_bot", target=bot.id)
         return bot.id
 
-    click.echo(_with_meta(_settings(store), run))
+    click.echo(_with_meta(load_settings(config_file, store=store), run))
 
 
 @click.group()
@@ -134,7 +133,8 @@ def token() -> None:
 
 
 @token.command("create")
-@_store_option
+@store_option
+@config_option
 @click.option("--user", "who", required=True, help="User id or verified email.")
 @click.option("--room", default=None, help="Mint a room token for this room.")
 @click.option("--role", default=None, help="Room token's role ceiling (default: the member's).")
@@ -143,6 +143,7 @@ def token() -> None:
 @click.option("--name", default="cli", show_default=True, help="Personal API token's name.")
 def token_create(
     store: str | None,
+    config_file: str | None,
     who: str,
     room: str | None,
     role: str | None,
@@ -151,7 +152,7 @@ def token_create(
     name: str,
 ) -> None:
     """Print a new token once: a room token with --room, else a personal API token."""
-    settings = _settings(store)
+    settings = load_settings(config_file, store=store)
     if room is None:
         if role is not None or ttl is not None:
             raise click.UsageError("--role and --ttl apply to room tokens (--room)")
@@ -199,14 +200,18 @@ def _parse_role(name: str) -> Role:
 
 
 @click.command()
-@_store_option
+@store_option
+@config_option
 @click.option("--room", default=None, help="Only this room's events.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def audit(store: str | None, room: str | None, limit: int, as_json: bool) -> None:
+def audit(
+    store: str | None, config_file: str | None, room: str | None, limit: int, as_json: bool
+) -> None:
     """The audit log, newest first."""
     events = _with_meta(
-        _settings(store), lambda meta: meta.list_audit(room_id=room, limit=max(limit, 0))
+        load_settings(config_file, store=store),
+        lambda meta: meta.list_audit(room_id=room, limit=max(limit, 0)),
     )
     for e in events:
         if as_json:
@@ -232,7 +237,3 @@ def audit(store: str | None, room: str | None, limit: int, as_json: bool) -> Non
             f"  target={e.target or '-'}  {detail}".rstrip()
         )
 
-
-def register(main: click.Group) -> None:
-    for command in (user, token, audit):
-        main.add_command(command)

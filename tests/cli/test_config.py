@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from collab.cli import main
-from collab.config import ConfigError, is_secret, load_config_file
-from collab.settings import Settings
+from collab.settings import ConfigError, Settings, is_secret, load_config_file
 from tests.server import free_port
 
 

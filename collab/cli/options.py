@@ -1,0 +1,53 @@
+"""The click options several commands share, each defined once, and the one way a command
+turns what it was given into a Settings.
+
+``--config`` (env ``COLLAB_CONFIG``) and ``--store`` are taken by every command that reads
+settings; ``settings_options`` makes every Settings field an option (``serve``, ``config
+check``). ``load_settings`` applies the precedence command line > environment > config file >
+default (``Settings.load``) and turns a bad value into a usage error (exit 2) naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from collab.settings import CONFIG_ENV, SETTINGS_FIELDS, Settings, env_name
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar=CONFIG_ENV,
+    default=None,
+    help=f"TOML config file; keys are setting names [env {CONFIG_ENV}]",
+)
+store_option = click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
+
+
+def settings_options(func: F) -> F:
+    """One option per setting (``--ws-max-size``, ``--no-auto-create-rooms``...), each
+    defaulting to None so that an option not given leaves the environment and file in force."""
+    for f in reversed(SETTINGS_FIELDS):
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default)
+        help_text = f"{f.metadata['help']} [env {env_name(f.name)}; default {f.default!r}]"
+        if kind is bool:
+            decl = f"{flag}/--no-{f.name.replace('_', '-')}"
+            func = click.option(decl, f.name, default=None, help=help_text)(func)
+        else:
+            func = click.option(flag, f.name, type=kind, default=None, help=help_text)(func)
+    return func
+
+
+def load_settings(config_file: str | os.PathLike[str] | None, **overrides: Any) -> Settings:
+    """Settings from the command line's ``overrides``, ``COLLAB_*`` and the config file."""
+    try:
+        return Settings.load(config_file, **overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc

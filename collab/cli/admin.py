@@ -236,4 +236,3 @@ def audit(
             f"{e.id}  {at}  {e.action}  actor={e.actor or '-'}  room={e.room_id or '-'}"
             f"  target={e.target or '-'}  {detail}".rstrip()
         )
-

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
@@ -100,3 +102,42 @@ def test_audit_and_bots(api: Api) -> None:
     assert all("room=r" in line for line in lines)
     everything = collab(api, "audit").stdout
     assert "room=s" in everything and "room.create" in everything
+
+
+def test_admin_commands_read_the_config_file(api: Api, tmp_path: Path) -> None:
+    """`user`, `token create` and `audit` read --config / COLLAB_CONFIG like `serve` does."""
+    alice = api.user("alice", email="alice@example.com", verified=True)
+    api.room("r", owner=alice)
+    elsewhere = tmp_path / "elsewhere"  # its ./collab.db would be the default store
+    elsewhere.mkdir()
+    config = elsewhere / "collab.toml"
+    config.write_text(f'store = "{api.server.store}"\ntoken_max_ttl = 120\n', "utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COLLAB_")}
+
+    def run(*args: str, via_env: bool = False, ok: bool = True) -> str:
+        flags = [] if via_env else ["--config", str(config)]
+        result = subprocess.run(
+            [sys.executable, "-m", "collab", *args, *flags],
+            env={**clean, "COLLAB_CONFIG": str(config)} if via_env else clean,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=elsewhere,
+        )
+        assert (result.returncode == 0) == ok, result.stdout + result.stderr
+        return result.stdout if ok else result.stderr
+
+    listed = [json.loads(line) for line in run("user", "list", "--json").splitlines()]
+    assert alice.user_id in {u["id"] for u in listed}
+    assert "disabled" in run("user", "disable", "alice@example.com", via_env=True)
+    assert "enabled" in run("user", "enable", alice.user_id)
+    assert run("user", "create-bot", "builder", via_env=True).strip()
+    mint = ("token", "create", "--user", alice.user_id, "--room", "r", "--ttl")
+    # The file's token_max_ttl (120), not the default (3600), bounds --ttl.
+    assert "(0, 120]" in run(*mint, "200", ok=False)
+    jwt = run(*mint, "60", via_env=True).strip()
+    me = api.anonymous().get("/me", headers={"authorization": f"Bearer {jwt}"}).json()
+    assert me["id"] == alice.user_id and me["room_scope"] == "r"
+    actions = [json.loads(line)["action"] for line in run("audit", "--json").splitlines()]
+    assert actions[:4] == ["token.mint", "user.create_bot", "user.enable", "user.disable"]
+    assert not (elsewhere / "collab.db").exists()

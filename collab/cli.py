@@ -17,9 +17,9 @@ from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli_ops import config_option
 from collab.config import load_settings
+from collab.db import StoreError
 from collab.ops.lock import hold_server_lock
 from collab.settings import SETTINGS_FIELDS, Settings, env_name
-from collab.store import StoreError
 
 
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,8 +96,7 @@ def serve(config_file: str | None, **options: Any) -> None:
 @config_option
 def migrate(store: str | None, config_file: str | None) -> None:
     """Apply pending migrations (after an online backup of a non-empty database)."""
-    from collab.store import sqlite_path
-    from collab.store.sqlite import migrate_with_backup
+    from collab.db import migrate_with_backup, sqlite_path
 
     settings = _load_settings({"store": store}, config_file)
     path = sqlite_path(settings.store)

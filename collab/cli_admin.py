@@ -20,10 +20,9 @@ from typing import Any, TypeVar
 import click
 
 from collab.api.tokens import BOT_ISSUER
-from collab.meta import open_meta_store
-from collab.meta.base import AuditEvent, MetaStore, Role, User
+from collab.db import StoreError
+from collab.meta import AuditEvent, MetaStore, Role, User, open_meta_store
 from collab.settings import Settings
-from collab.store import StoreError
 
 T = TypeVar("T")
 _store_option = click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")

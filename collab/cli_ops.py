@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from collab.config import CONFIG_ENV, describe, load_settings
+from collab.db import StoreError, sqlite_path
 from collab.settings import Settings
-from collab.store import StoreError, sqlite_path
 
 EXIT_BAD_DATA = 3
 

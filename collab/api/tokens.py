@@ -21,7 +21,7 @@ from collab.api import deps
 from collab.api.errors import BadRequest
 from collab.auth.tokens import mint_room_token
 from collab.errors import BadName, Forbidden, NotFound
-from collab.meta.base import ApiToken, Role
+from collab.meta import ApiToken, Role
 from collab.names import is_valid_doc_name
 
 BOT_ISSUER = "collab:bot"  # users made by `collab user create-bot`

@@ -20,17 +20,17 @@ from collab.api import api_routes
 from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.keys import load_secret_keys
 from collab.auth.routes import LoginSessionMiddleware, auth_routes
+from collab.db import StoreError, sqlite_path
 from collab.endpoint import websocket_endpoint
 from collab.limits import ConnectionLimits, LoopLag
-from collab.meta import open_meta_store
-from collab.meta.base import AuditEvent, MetaStore
+from collab.meta import AuditEvent, MetaStore, open_meta_store
 from collab.metrics import Metrics, SocketObserver, metrics_endpoint
 from collab.peer import Peer
 from collab.ratelimit import RateLimiter
 from collab.room import Room
 from collab.rooms import RoomRegistry
 from collab.settings import Settings
-from collab.store import StoreError, open_store, sqlite_path
+from collab.store import open_store
 
 log = logging.getLogger("collab.app")
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         path = sqlite_path(settings.store)
         if path is not None:
-            from collab.store.sqlite import migrate_with_backup
+            from collab.db import migrate_with_backup
 
             applied = await anyio.to_thread.run_sync(migrate_with_backup, path)
             for name in applied:

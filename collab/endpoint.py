@@ -34,7 +34,7 @@ from collab.errors import (
     close_code_for,
 )
 from collab.limits import ConnectionLimits, Throttle
-from collab.meta.base import AuditEvent
+from collab.meta import AuditEvent
 from collab.names import is_reserved_doc, parse_doc_path
 from collab.peer import Peer
 from collab.ratelimit import client_address

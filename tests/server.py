@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 if TYPE_CHECKING:
-    from collab.meta.base import MetaStore
+    from collab.meta import MetaStore
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from collab.auth.keys import load_secret_keys
 from collab.auth.tokens import mint_room_token
-from collab.meta.base import MetaStore, Role
+from collab.meta import MetaStore, Role
 from collab.settings import Settings
 from tests.jspeer import JsPeer
 from tests.pyclient import provider

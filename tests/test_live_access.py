@@ -7,7 +7,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from collab.meta.base import MetaStore, Role
+from collab.meta import MetaStore, Role
 from tests.jspeer import JsPeer
 from tests.rawpeer import RawPeer
 from tests.server import CollabServer

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from collab.api import deps
-from collab.meta.base import AuditEvent, Role
+from collab.meta import AuditEvent, Role
 
 
 def event_json(event: AuditEvent) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collab.auth.origin import origin_allowed
 from collab.auth.policy import room_role
 from collab.auth.principal import Principal
 from collab.errors import BadName, Forbidden, Unauthorized
-from collab.meta.base import AuditEvent, MetaStore, Role
+from collab.meta import AuditEvent, MetaStore, Role
 from collab.names import is_valid_name
 from collab.rooms import RoomRegistry
 from collab.settings import Settings

@@ -16,7 +16,7 @@ from collab.api import deps
 from collab.api.errors import BadRequest, Conflict
 from collab.auth.principal import Principal
 from collab.errors import NotFound
-from collab.meta.base import Member, Role, User
+from collab.meta import Member, Role, User
 
 
 def member_json(member: Member, user: User | None) -> dict[str, Any]:

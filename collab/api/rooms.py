@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from collab.api import deps
 from collab.api.errors import BadRequest, Conflict, LimitReached
 from collab.errors import BadName, NotFound
+from collab.meta import Role, RoomRecord
 from collab.meta import base as meta_base
-from collab.meta.base import Role, RoomRecord
 from collab.names import DocKey, is_valid_name
 from collab.rooms import RoomRegistry
 from collab.store.base import DocumentStore

@@ -21,7 +21,7 @@ from collab.api import deps
 from collab.api.errors import BadRequest
 from collab.auth.tokens import BOT_ISSUER, mint_room_token
 from collab.errors import BadName, Forbidden, NotFound
-from collab.meta.base import ApiToken, Role
+from collab.meta import ApiToken, Role
 from collab.names import is_valid_doc_name
 
 TICKET_TTL = 30.0

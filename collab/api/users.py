@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from collab.api import deps
 from collab.api.errors import BadRequest
 from collab.errors import Forbidden, NotFound
-from collab.meta.base import User
+from collab.meta import User
 
 
 def user_json(user: User) -> dict[str, Any]:

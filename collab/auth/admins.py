@@ -7,7 +7,7 @@ address in an unverified profile. ``issuer:sub`` names one account at one provid
 
 from __future__ import annotations
 
-from collab.meta.base import User
+from collab.meta import User
 from collab.settings import Settings
 
 

@@ -16,7 +16,7 @@ from collab.auth.principal import Principal
 from collab.auth.sessions import read_session_secret
 from collab.auth.tokens import looks_like_jwt, verify_room_token
 from collab.errors import Unauthorized
-from collab.meta.base import MetaStore, User
+from collab.meta import MetaStore, User
 
 
 def presented_token(conn: HTTPConnection) -> str | None:

@@ -12,7 +12,7 @@ import ipaddress
 import secrets
 from typing import Any
 
-from collab.meta.base import MetaStore, User
+from collab.meta import MetaStore, User
 from collab.settings import Settings
 
 DEV_ISSUER = "collab:dev"

@@ -14,8 +14,8 @@ import os
 import secrets
 from pathlib import Path
 
+from collab.db import sqlite_path
 from collab.settings import Settings
-from collab.store import sqlite_path
 
 log = logging.getLogger("collab.auth.keys")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from collab.auth.principal import Principal
 from collab.errors import Forbidden, NotFound
-from collab.meta.base import Conflict, MetaStore, Role
+from collab.meta import Conflict, MetaStore, Role
 from collab.names import is_reserved_doc
 from collab.settings import Settings
 

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from collab.auth import devmode, oidc
 from collab.auth.admins import is_admin
 from collab.auth.sessions import clear_session_cookie, read_session_secret, set_session_cookie
-from collab.meta.base import AuditEvent, MetaStore, Session, User
+from collab.meta import AuditEvent, MetaStore, Session, User
 from collab.ratelimit import client_address
 from collab.settings import Settings
 

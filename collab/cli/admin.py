@@ -22,10 +22,9 @@ import click
 
 from collab.auth.tokens import BOT_ISSUER
 from collab.cli.options import config_option, load_settings, store_option
-from collab.meta import open_meta_store
-from collab.meta.base import AuditEvent, MetaStore, Role, User
+from collab.db import StoreError
+from collab.meta import AuditEvent, MetaStore, Role, User, open_meta_store
 from collab.settings import Settings
-from collab.store import StoreError
 
 T = TypeVar("T")
 

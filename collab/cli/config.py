@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from collab.cli.options import config_option, load_settings, settings_options
+from collab.db import StoreError, sqlite_path
 from collab.settings import describe, env_name
-from collab.store import StoreError, sqlite_path
 
 
 @click.group("config")

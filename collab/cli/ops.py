@@ -17,8 +17,8 @@ from typing import Any
 import click
 
 from collab.cli.options import config_option, load_settings, store_option
+from collab.db import StoreError, sqlite_path
 from collab.settings import Settings
-from collab.store import StoreError, sqlite_path
 
 EXIT_BAD_DATA = 3
 

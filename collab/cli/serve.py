@@ -17,9 +17,9 @@ from collab import logs
 from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli.options import config_option, load_settings, settings_options, store_option
+from collab.db import StoreError
 from collab.ops.lock import hold_server_lock
 from collab.settings import Settings
-from collab.store import StoreError
 
 
 @click.command()
@@ -77,8 +77,7 @@ def serve(config_file: str | None, **options: Any) -> None:
 @config_option
 def migrate(store: str | None, config_file: str | None) -> None:
     """Apply pending migrations (after an online backup of a non-empty database)."""
-    from collab.store import sqlite_path
-    from collab.store.sqlite import migrate_with_backup
+    from collab.db import migrate_with_backup, sqlite_path
 
     settings = load_settings(config_file, store=store)
     path = sqlite_path(settings.store)

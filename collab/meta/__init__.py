@@ -1,26 +1,55 @@
-"""Everything persistent that is not a Yjs document: users, sessions, rooms, members, tokens,
-audit. One small Protocol (``MetaStore``), a memory twin and a SQLite implementation, chosen by
-the same store URL as the documents (``open_meta_store``)."""
+"""Everything persistent that is not a Yjs document: users, sessions, rooms, members, invites,
+API tokens, tickets, a small cache, audit. One small Protocol per record kind, each with a memory
+twin and a SQLite implementation, chosen by the same store URL as the documents
+(``open_meta_store``).
+
+    base.py         Role, the refusals (MetaError, Conflict, NotFoundError), secret digests
+    users.py        User, Users             sessions.py     Session, Sessions
+    rooms.py        RoomRecord, Member, Rooms (members included)
+    invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
+    tickets.py      Ticket, Tickets         cache.py        Cache
+    audit.py        AuditEvent, Audit
+    metastore.py    MetaStore (all of the above in one), open_meta_store
+    memory/         MemoryMetaStore: one module per kind over shared in-process tables
+    sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
+"""
 
 from __future__ import annotations
 
-from collab.meta.base import MetaStore
-from collab.store import StoreError, sqlite_path
+from collab.meta.api_tokens import ApiToken, ApiTokens
+from collab.meta.audit import Audit, AuditEvent
+from collab.meta.base import Conflict, MetaError, NotFoundError, Role, digest, new_secret
+from collab.meta.cache import Cache
+from collab.meta.invites import Invite, Invites
+from collab.meta.metastore import MetaStore, open_meta_store
+from collab.meta.rooms import Member, RoomRecord, Rooms
+from collab.meta.sessions import Session, Sessions
+from collab.meta.tickets import Ticket, Tickets
+from collab.meta.users import User, Users
 
-__all__ = ["MetaStore", "open_meta_store"]
-
-
-def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
-    """The MetaStore a store URL names (not yet opened): the same URL as ``open_store``, so one
-    ``--store`` names all persistent state, in one SQLite file."""
-    if url in {"memory://", "memory:"}:
-        from collab.meta.memory import MemoryMetaStore
-
-        return MemoryMetaStore()
-    path = sqlite_path(url)
-    if path is not None:
-        from collab.meta.sqlite import SQLiteMetaStore
-
-        return SQLiteMetaStore(path, synchronous=synchronous)
-    scheme = url.split("://", 1)[0]
-    raise StoreError(f"unknown store scheme {scheme!r} (expected sqlite:/// or memory://)")
+__all__ = [
+    "ApiToken",
+    "ApiTokens",
+    "Audit",
+    "AuditEvent",
+    "Cache",
+    "Conflict",
+    "Invite",
+    "Invites",
+    "Member",
+    "MetaError",
+    "MetaStore",
+    "NotFoundError",
+    "Role",
+    "RoomRecord",
+    "Rooms",
+    "Session",
+    "Sessions",
+    "Ticket",
+    "Tickets",
+    "User",
+    "Users",
+    "digest",
+    "new_secret",
+    "open_meta_store",
+]

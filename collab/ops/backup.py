@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from collab.auth.keys import KEY_FILE
+from collab.db import StoreError, connect, migrate
 from collab.ops.inspect import open_readonly, read_stats
 from collab.ops.lock import DatabaseInUse, lock_path, try_exclusive
-from collab.store import StoreError, migrate
-from collab.store.sqlite import connect
 
 BACKUP_DB = "collab.db"
 MANIFEST = "manifest.json"

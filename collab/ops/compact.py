@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collab.db import StoreError, connect, migrate
 from collab.ops.inspect import check_doc, doc_parts
-from collab.store import StoreError, migrate
-from collab.store.sqlite import connect
 from collab.yupdate import Limits
 
 

@@ -12,8 +12,8 @@ import fcntl
 from pathlib import Path
 from typing import IO
 
+from collab.db import StoreError, sqlite_path
 from collab.settings import Settings
-from collab.store import StoreError, sqlite_path
 
 
 class DatabaseInUse(StoreError):

@@ -1,31 +1,16 @@
-"""Storage backends, chosen by URL and imported only when named.
+"""Document storage backends, chosen by URL and imported only when named.
 
-URL grammar (SQLAlchemy's convention): ``sqlite:///collab.db`` and ``sqlite:///./data/x.db`` are
-relative to the working directory, ``sqlite:////var/lib/collab/collab.db`` is absolute, a bare
-path means SQLite too, and ``memory://`` keeps everything in the process (tests).
+``memory://`` keeps everything in the process (tests); ``sqlite:///...`` or a bare path is a
+SQLite file (the URL grammar is ``collab.db.sqlite_path``'s). Failures are
+``collab.db.StoreError``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collab.db import StoreError, sqlite_path
+from collab.store.base import DocumentStore, StoredDoc
 
-from collab.store.base import DocumentStore, StoredDoc, StoreError
-
-__all__ = ["DocumentStore", "StoreError", "StoredDoc", "open_store", "sqlite_path"]
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file a store URL names, or None for a non-SQLite URL."""
-    if url.startswith("sqlite:///"):
-        rest = url[len("sqlite:///") :]
-        if not rest:
-            raise StoreError("sqlite URL without a path")
-        return Path(rest)
-    if url.startswith("sqlite:"):
-        raise StoreError(f"unsupported sqlite URL {url!r}: use sqlite:///relative or sqlite:////abs")
-    if "://" in url:
-        return None
-    return Path(url)
+__all__ = ["DocumentStore", "StoredDoc", "open_store"]
 
 
 def open_store(url: str, *, synchronous: str = "FULL") -> DocumentStore:

@@ -2,7 +2,8 @@
 
 Every backend (memory, SQLite, later PostgreSQL) implements this small Protocol and passes the
 same contract suite (tests/store/test_contract.py). Sequence numbers are per document and
-gapless, so a later multi-node fan-out can name any update by (doc, seq).
+gapless, so a later multi-node fan-out can name any update by (doc, seq). Failures are
+``collab.db.StoreError``.
 """
 
 from __future__ import annotations
@@ -48,10 +49,6 @@ class DocInfo:
     generation: str
     size: int  # stored bytes: snapshot plus log
     updated_seq: int  # the seq of its latest update
-
-
-class StoreError(Exception):
-    """The store could not do what was asked (I/O, corruption, version mismatch)."""
 
 
 class DocumentStore(Protocol):

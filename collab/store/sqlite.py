@@ -1,9 +1,10 @@
 """SQLite DocumentStore: WAL, one writer, group commit.
 
-Writes go through one connection guarded by one lock. Appends that arrive while a commit is in
-flight queue up and are written together by the next holder of the lock, in one transaction:
-one fsync for many updates (group commit) without a timer. Reads use a second connection, so a
-cold load never waits behind a commit (WAL readers do not block the writer).
+Writes go through ``collab.db.Database``: one connection guarded by one lock. Appends that
+arrive while a commit is in flight queue up and are written together by the next holder of the
+lock, in one transaction: one fsync for many updates (group commit) without a timer. Reads use
+the second connection, so a cold load never waits behind a commit (WAL readers do not block
+the writer).
 """
 
 from __future__ import annotations
@@ -16,14 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
-import anyio.to_thread
-
+from collab.db import Database, StoreError
 from collab.names import DocKey
-from collab.store import migrate
-from collab.store.base import DocInfo, StoredDoc, StoreError
-
-_SYNCHRONOUS = {"FULL", "NORMAL", "EXTRA"}
+from collab.store.base import DocInfo, StoredDoc
 
 
 @dataclass
@@ -35,106 +31,36 @@ class _Append:
     )
 
 
-def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with collab's pragmas."""
-    if synchronous.upper() not in _SYNCHRONOUS:
-        raise StoreError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
-def migrate_with_backup(path: Path) -> list[str]:
-    """Apply pending migrations, first taking an online backup of a non-empty database.
-
-    Returns the names applied. The backup sits beside the database as
-    ``<name>.pre-<version>.bak`` and is a consistent copy (SQLite's backup API).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    try:
-        todo = migrate.pending(conn)
-        if todo and migrate.applied_versions(conn):
-            backup_path = path.with_name(f"{path.name}.pre-{todo[0].version:04d}.bak")
-            backup(path, backup_path)
-        migrate.apply(conn, todo)
-        return [f"{m.version:04d}_{m.name}" for m in todo]
-    finally:
-        conn.close()
-
-
 class SQLiteStore:
     def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
-        self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
-        self._write_lock = asyncio.Lock()
-        self._read_limiter = anyio.CapacityLimiter(1)
+        self._db = Database(path, synchronous)
         self._queue: list[_Append] = []
 
     async def open(self) -> None:
-        def _open() -> tuple[sqlite3.Connection, sqlite3.Connection]:
-            writer = connect(self.path, self.synchronous)
-            if migrate.pending(writer):
-                writer.close()
-                raise StoreError(f"{self.path} has pending migrations: run `collab migrate`")
-            return writer, connect(self.path, self.synchronous)
-
-        self._writer, self._reader = await anyio.to_thread.run_sync(_open)
+        await self._db.open()
 
     async def close(self) -> None:
-        async with self._write_lock:
-            for conn in (self._writer, self._reader):
-                if conn is not None:
-                    conn.close()
-            self._writer = self._reader = None
+        await self._db.close()
 
     async def ping(self) -> None:
-        def _ping() -> None:
-            if self._reader is None:
-                raise StoreError("store is closed")
-            self._reader.execute("SELECT 1").fetchone()
-
         try:
-            await anyio.to_thread.run_sync(_ping, limiter=self._read_limiter)
+            await self._db.read(lambda conn: conn.execute("SELECT 1").fetchone())
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
 
     async def load(self, key: DocKey) -> StoredDoc:
-        def _load() -> StoredDoc:
-            conn = self._reader
-            if conn is None:
-                raise StoreError("store is closed")
-            conn.execute("BEGIN")
-            try:
-                row = conn.execute(
-                    "SELECT generation, snapshot, snapshot_seq FROM docs WHERE room=? AND name=?",
-                    key,
-                ).fetchone()
-                if row is None:
-                    return StoredDoc()
-                updates = conn.execute(
-                    "SELECT seq, data FROM doc_updates WHERE room=? AND name=? AND seq>?"
-                    " ORDER BY seq",
-                    (*key, row[2]),
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-            return StoredDoc(row[0], row[1], row[2], [(s, bytes(d)) for s, d in updates])
-
-        return await anyio.to_thread.run_sync(_load, limiter=self._read_limiter)
+        return await self._db.read(lambda conn: _load(conn, key))
 
     async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
         job = _Append(key, updates)
         self._queue.append(job)
-        async with self._write_lock:
+        async with self._db.write_lock:
             if not job.future.done():
                 batch, self._queue = self._queue, []
                 try:
-                    results = await anyio.to_thread.run_sync(self._write_batch, batch)
+                    results = await self._db.write_locked(lambda conn: _write_batch(conn, batch))
                 except BaseException as exc:
                     for other in batch:
                         if not other.future.done():
@@ -146,67 +72,20 @@ class SQLiteStore:
                         other.future.set_result(seq)
         return job.future.result()
 
-    def _write_batch(self, batch: list[_Append]) -> list[int]:
-        conn = self._writer
-        if conn is None:
-            raise StoreError("store is closed")
-        now = time.time()
-        results = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for job in batch:
-                conn.execute(
-                    "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (room, name) DO NOTHING",
-                    (*job.key, uuid.uuid4().hex, now),
-                )
-                (seq,) = conn.execute(
-                    "SELECT last_seq FROM docs WHERE room=? AND name=?", job.key
-                ).fetchone()
-                rows = []
-                for update in job.updates:
-                    seq += 1
-                    rows.append((*job.key, seq, update))
-                conn.executemany(
-                    "INSERT INTO doc_updates (room, name, seq, data) VALUES (?, ?, ?, ?)", rows
-                )
-                conn.execute(
-                    "UPDATE docs SET last_seq=? WHERE room=? AND name=?", (seq, *job.key)
-                )
-                results.append(seq)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return results
-
     async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
-        def _compact() -> None:
-            conn = self._writer
-            if conn is None:
-                raise StoreError("store is closed")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "UPDATE docs SET snapshot=?, snapshot_seq=? WHERE room=? AND name=?",
-                    (snapshot, upto_seq, *key),
-                )
-                conn.execute(
-                    "DELETE FROM doc_updates WHERE room=? AND name=? AND seq<=?", (*key, upto_seq)
-                )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        def _compact(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE docs SET snapshot=?, snapshot_seq=? WHERE room=? AND name=?",
+                (snapshot, upto_seq, *key),
+            )
+            conn.execute(
+                "DELETE FROM doc_updates WHERE room=? AND name=? AND seq<=?", (*key, upto_seq)
+            )
 
-        async with self._write_lock:
-            await anyio.to_thread.run_sync(_compact)
+        await self._db.write(_compact)
 
     async def list_docs(self, room: str) -> list[DocInfo]:
-        def _list() -> list[DocInfo]:
-            conn = self._reader
-            if conn is None:
-                raise StoreError("store is closed")
+        def _list(conn: sqlite3.Connection) -> list[DocInfo]:
             rows = conn.execute(
                 "SELECT d.name, d.generation, d.last_seq, COALESCE(length(d.snapshot), 0)"
                 " + COALESCE((SELECT sum(length(u.data)) FROM doc_updates u"
@@ -216,43 +95,63 @@ class SQLiteStore:
             ).fetchall()
             return [DocInfo(name, gen, size, seq) for name, gen, seq, size in rows]
 
-        return await anyio.to_thread.run_sync(_list, limiter=self._read_limiter)
+        return await self._db.read(_list)
 
     async def count_docs(self, room: str) -> int:
-        def _count() -> int:
-            conn = self._reader
-            if conn is None:
-                raise StoreError("store is closed")
+        def _count(conn: sqlite3.Connection) -> int:
             (n,) = conn.execute("SELECT count(*) FROM docs WHERE room=?", (room,)).fetchone()
             return int(n)
 
-        return await anyio.to_thread.run_sync(_count, limiter=self._read_limiter)
+        return await self._db.read(_count)
 
     async def delete_doc(self, key: DocKey) -> None:
-        def _delete() -> None:
-            conn = self._writer
-            if conn is None:
-                raise StoreError("store is closed")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("DELETE FROM doc_updates WHERE room=? AND name=?", key)
-                conn.execute("DELETE FROM docs WHERE room=? AND name=?", key)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        def _delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM doc_updates WHERE room=? AND name=?", key)
+            conn.execute("DELETE FROM docs WHERE room=? AND name=?", key)
 
-        async with self._write_lock:
-            await anyio.to_thread.run_sync(_delete)
+        await self._db.write(_delete)
 
 
-def backup(source: Path, target: Path) -> None:
-    """A consistent copy of a live database (SQLite's online backup API)."""
-    src = sqlite3.connect(source)
-    dst = sqlite3.connect(target)
+def _load(conn: sqlite3.Connection, key: DocKey) -> StoredDoc:
+    """The doc's snapshot and the rows after it, read in one transaction (one consistent view)."""
+    conn.execute("BEGIN")
     try:
-        with dst:
-            src.backup(dst)
+        row = conn.execute(
+            "SELECT generation, snapshot, snapshot_seq FROM docs WHERE room=? AND name=?",
+            key,
+        ).fetchone()
+        if row is None:
+            return StoredDoc()
+        updates = conn.execute(
+            "SELECT seq, data FROM doc_updates WHERE room=? AND name=? AND seq>?"
+            " ORDER BY seq",
+            (*key, row[2]),
+        ).fetchall()
     finally:
-        src.close()
-        dst.close()
+        conn.execute("COMMIT")
+    return StoredDoc(row[0], row[1], row[2], [(s, bytes(d)) for s, d in updates])
+
+
+def _write_batch(conn: sqlite3.Connection, batch: list[_Append]) -> list[int]:
+    """Append every job's updates (inside the caller's transaction); the last seq of each."""
+    now = time.time()
+    results = []
+    for job in batch:
+        conn.execute(
+            "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (room, name) DO NOTHING",
+            (*job.key, uuid.uuid4().hex, now),
+        )
+        (seq,) = conn.execute(
+            "SELECT last_seq FROM docs WHERE room=? AND name=?", job.key
+        ).fetchone()
+        rows = []
+        for update in job.updates:
+            seq += 1
+            rows.append((*job.key, seq, update))
+        conn.executemany(
+            "INSERT INTO doc_updates (room, name, seq, data) VALUES (?, ?, ?, ?)", rows
+        )
+        conn.execute("UPDATE docs SET last_seq=? WHERE room=? AND name=?", (seq, *job.key))
+        results.append(seq)
+    return results

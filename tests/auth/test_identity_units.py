@@ -13,7 +13,7 @@ from collab.auth.admins import is_admin
 from collab.auth.devmode import DevModeError, check_dev_bind, is_dev_token, is_loopback_host
 from collab.auth.keys import KEY_FILE, SecretKeyError, load_secret_keys
 from collab.auth.redact import RedactQueryStrings, redact_url
-from collab.meta.base import User
+from collab.meta import User
 from collab.settings import Settings
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from collab.db import StoreError, migrate_with_backup
 from collab.names import DocKey
-from collab.store import DocumentStore, StoreError, open_store, sqlite_path
-from collab.store.sqlite import migrate_with_backup
+from collab.store import DocumentStore, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -113,12 +113,5 @@ async def test_ping(store: DocumentStore) -> None:
 
 
 def test_store_urls(tmp_path: Path) -> None:
-    assert sqlite_path("sqlite:///collab.db") == Path("collab.db")
-    assert sqlite_path("sqlite:///./data/collab.db") == Path("data/collab.db")
-    assert sqlite_path("sqlite:////var/lib/collab/collab.db") == Path("/var/lib/collab/collab.db")
-    assert sqlite_path("/tmp/x.db") == Path("/tmp/x.db")
-    assert sqlite_path("memory://") is None
     with pytest.raises(StoreError):
         open_store("postgres://nope")
-    with pytest.raises(StoreError):
-        sqlite_path("sqlite://host/x.db")

@@ -3,6 +3,7 @@
 Files live in the top-level ``migrations/<dialect>/NNNN_name.sql`` of the source tree; the wheel
 carries them as ``collab/_migrations`` (pyproject's force-include). A database that has a
 migration the code does not know is refused with both versions named: never moved aside.
+One runner for the one file that both the document store and the meta store live in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from collab.store.base import StoreError
+from collab.db.connection import backup, connect
+from collab.db.errors import StoreError
 
 _FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
@@ -99,3 +101,22 @@ def apply(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def migrate_with_backup(path: Path) -> list[str]:
+    """Apply pending migrations, first taking an online backup of a non-empty database.
+
+    Returns the names applied. The backup sits beside the database as
+    ``<name>.pre-<version>.bak`` and is a consistent copy (SQLite's backup API).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        todo = pending(conn)
+        if todo and applied_versions(conn):
+            backup_path = path.with_name(f"{path.name}.pre-{todo[0].version:04d}.bak")
+            backup(path, backup_path)
+        apply(conn, todo)
+        return [f"{m.version:04d}_{m.name}" for m in todo]
+    finally:
+        conn.close()

@@ -1,3 +1,6 @@
+"""Forward-only migrations: each applied once, after a backup, all or nothing; a newer
+database is refused."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -5,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collab.store import StoreError
-from collab.store import migrate as m
-from collab.store.sqlite import migrate_with_backup
+from collab.db import StoreError, migrate_with_backup
+from collab.db import migrate as m
 
 
 def test_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:

@@ -1,0 +1,38 @@
+"""Opening a SQLite connection the way collab uses one, and copying a live database.
+
+Every connection is in autocommit mode (transactions are explicit ``BEGIN``s), in WAL (readers
+never wait for the writer), with the configured ``synchronous`` level and a busy timeout long
+enough for a backup or a compaction child holding the file for a moment.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from collab.db.errors import StoreError
+
+_SYNCHRONOUS = {"FULL", "NORMAL", "EXTRA"}
+
+
+def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with collab's pragmas."""
+    if synchronous.upper() not in _SYNCHRONOUS:
+        raise StoreError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def backup(source: Path, target: Path) -> None:
+    """A consistent copy of a live database (SQLite's online backup API)."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        with dst:
+            src.backup(dst)
+    finally:
+        src.close()
+        dst.close()

@@ -1,0 +1,28 @@
+"""Which SQLite file a store URL names.
+
+URL grammar (SQLAlchemy's convention): ``sqlite:///collab.db`` and ``sqlite:///./data/x.db`` are
+relative to the working directory, ``sqlite:////var/lib/collab/collab.db`` is absolute, a bare
+path means SQLite too, and any other ``scheme://`` is not SQLite (``memory://`` keeps
+everything in the process). One ``--store`` URL names the documents, the metadata and the data
+directory that holds the secret key, so every reader of it parses it here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collab.db.errors import StoreError
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file a store URL names, or None for a non-SQLite URL."""
+    if url.startswith("sqlite:///"):
+        rest = url[len("sqlite:///") :]
+        if not rest:
+            raise StoreError("sqlite URL without a path")
+        return Path(rest)
+    if url.startswith("sqlite:"):
+        raise StoreError(f"unsupported sqlite URL {url!r}: use sqlite:///relative or sqlite:////abs")
+    if "://" in url:
+        return None
+    return Path(url)

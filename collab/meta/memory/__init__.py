@@ -1,0 +1,44 @@
+"""MemoryMetaStore: the in-process twin (``memory://``) the contract suite also runs against.
+
+Each record kind (``users``, ``sessions``, ``rooms``, ...) is a class of its own over shared
+``Tables``; this composite inherits them all, so callers keep one ``meta`` object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from collab.meta.memory.api_tokens import MemoryApiTokens
+from collab.meta.memory.audit import MemoryAudit
+from collab.meta.memory.base import Tables
+from collab.meta.memory.cache import MemoryCache
+from collab.meta.memory.invites import MemoryInvites
+from collab.meta.memory.rooms import MemoryRooms
+from collab.meta.memory.sessions import MemorySessions
+from collab.meta.memory.tickets import MemoryTickets
+from collab.meta.memory.users import MemoryUsers
+
+__all__ = ["MemoryMetaStore"]
+
+
+class MemoryMetaStore(
+    MemoryUsers,
+    MemorySessions,
+    MemoryRooms,
+    MemoryInvites,
+    MemoryApiTokens,
+    MemoryTickets,
+    MemoryCache,
+    MemoryAudit,
+):
+    """Keeps everything in dicts; lost on exit. ``clock`` is injectable for expiry tests."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(Tables(), clock=clock)
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,53 @@
+"""What every record kind's memory half shares: the in-process tables and the clock.
+
+``Tables`` is the memory twin's database: one dict per SQL table, shared by every kind, so a
+step that spans kinds (deleting a room takes its members, invites and tickets; redeeming an
+invite adds a member) stays one step, as it is one transaction in SQLite. Every method runs
+without an ``await`` between its read and its write, so each is atomic on the event loop
+exactly as the SQLite store's transactions are. Records are frozen dataclasses, so handing
+them out never exposes internal state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collab.meta.api_tokens import ApiToken
+from collab.meta.audit import AuditEvent
+from collab.meta.invites import Invite
+from collab.meta.rooms import Member, RoomRecord
+from collab.meta.sessions import Session
+from collab.meta.tickets import Ticket
+from collab.meta.users import User
+
+
+@dataclass
+class StoredTicket:
+    ticket: Ticket
+    used: bool = False
+
+
+@dataclass
+class Tables:
+    """Everything, in dicts; lost on exit."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)  # by digest
+    rooms: dict[str, RoomRecord] = field(default_factory=dict)
+    members: dict[tuple[str, str], Member] = field(default_factory=dict)
+    invites: dict[str, Invite] = field(default_factory=dict)  # by digest
+    tokens: dict[str, tuple[ApiToken, str]] = field(default_factory=dict)  # by id: (token, digest)
+    tickets: dict[str, StoredTicket] = field(default_factory=dict)  # by digest
+    cache: dict[str, tuple[str, float]] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)
+
+
+class MemoryKind:
+    """The base of each kind's memory class; the composite ``MemoryMetaStore`` inherits every
+    kind, so all of them share its one ``Tables`` and clock."""
+
+    def __init__(self, tables: Tables, *, clock: Callable[[], float] = time.time) -> None:
+        self.tables = tables
+        self.clock = clock

@@ -1,0 +1,89 @@
+"""Rooms and members in memory. ``put_member`` is shared with invites: redeeming one adds a
+member in the same step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from collab.meta.base import Conflict, NotFoundError, Role
+from collab.meta.memory.base import MemoryKind, Tables
+from collab.meta.rooms import Member, RoomRecord
+
+
+def put_member(
+    tables: Tables,
+    clock: Callable[[], float],
+    room_id: str,
+    user_id: str,
+    role: Role,
+    *,
+    lower: bool,
+) -> Member:
+    """Insert or update a membership (keeping added_at); ``lower=False`` only raises it."""
+    current = tables.members.get((room_id, user_id))
+    if current is None:
+        member = Member(room_id, user_id, role, clock())
+    elif lower or role > current.role:
+        member = replace(current, role=role)
+    else:
+        member = current
+    tables.members[room_id, user_id] = member
+    return member
+
+
+class MemoryRooms(MemoryKind):
+    async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
+        if room_id in self.tables.rooms:
+            raise Conflict(f"room {room_id!r} exists")
+        now = self.clock()
+        room = RoomRecord(room_id, title, created_by=owner_id, created_at=now)
+        self.tables.rooms[room_id] = room
+        self.tables.members[room_id, owner_id] = Member(room_id, owner_id, Role.owner, now)
+        return room
+
+    async def get_room(self, room_id: str) -> RoomRecord | None:
+        return self.tables.rooms.get(room_id)
+
+    async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
+        rooms = self.tables.rooms
+        found = [
+            (rooms[m.room_id], m.role)
+            for m in self.tables.members.values()
+            if m.user_id == user_id and m.room_id in rooms
+        ]
+        return sorted(found, key=lambda pair: (pair[0].created_at, pair[0].id))
+
+    async def count_rooms_created_by(self, user_id: str) -> int:
+        return sum(1 for room in self.tables.rooms.values() if room.created_by == user_id)
+
+    async def rename_room(self, room_id: str, title: str) -> None:
+        room = self.tables.rooms.get(room_id)
+        if room is None:
+            raise NotFoundError(f"no room {room_id!r}")
+        self.tables.rooms[room_id] = replace(room, title=title)
+
+    async def delete_room(self, room_id: str) -> None:
+        t = self.tables
+        t.rooms.pop(room_id, None)
+        for member_key in [k for k in t.members if k[0] == room_id]:
+            del t.members[member_key]
+        for key in [k for k, invite in t.invites.items() if invite.room_id == room_id]:
+            del t.invites[key]
+        for key in [k for k, e in t.tickets.items() if e.ticket.room_id == room_id]:
+            del t.tickets[key]
+
+    async def get_member(self, room_id: str, user_id: str) -> Member | None:
+        return self.tables.members.get((room_id, user_id))
+
+    async def list_members(self, room_id: str) -> list[Member]:
+        found = [m for m in self.tables.members.values() if m.room_id == room_id]
+        return sorted(found, key=lambda m: (m.added_at, m.user_id))
+
+    async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
+        if room_id not in self.tables.rooms:
+            raise NotFoundError(f"no room {room_id!r}")
+        return put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
+
+    async def remove_member(self, room_id: str, user_id: str) -> None:
+        self.tables.members.pop((room_id, user_id), None)

@@ -1,0 +1,46 @@
+"""``MetaStore``: every record kind's Protocol in one, and the backend a store URL names.
+
+Each backend provides one composite object (``MemoryMetaStore``, ``SQLiteMetaStore``) with every
+method, so ``state.meta.get_user(...)`` works wherever the store is passed around; a consumer
+that needs one kind only can ask for its small Protocol (``Users``, ``Sessions``, ...) instead.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from collab.db import StoreError, sqlite_path
+from collab.meta.api_tokens import ApiTokens
+from collab.meta.audit import Audit
+from collab.meta.cache import Cache
+from collab.meta.invites import Invites
+from collab.meta.rooms import Rooms
+from collab.meta.sessions import Sessions
+from collab.meta.tickets import Tickets
+from collab.meta.users import Users
+
+
+class MetaStore(Users, Sessions, Rooms, Invites, ApiTokens, Tickets, Cache, Audit, Protocol):
+    """Everything persistent that is not a Yjs document, opened and closed as one."""
+
+    async def open(self) -> None:
+        """Connect (applying nothing: migrations are the caller's explicit step)."""
+
+    async def close(self) -> None:
+        """Wait for the write in flight, then release every resource."""
+
+
+def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
+    """The MetaStore a store URL names (not yet opened): the same URL as ``open_store``, so one
+    ``--store`` names all persistent state, in one SQLite file."""
+    if url in {"memory://", "memory:"}:
+        from collab.meta.memory import MemoryMetaStore
+
+        return MemoryMetaStore()
+    path = sqlite_path(url)
+    if path is not None:
+        from collab.meta.sqlite import SQLiteMetaStore
+
+        return SQLiteMetaStore(path, synchronous=synchronous)
+    scheme = url.split("://", 1)[0]
+    raise StoreError(f"unknown store scheme {scheme!r} (expected sqlite:/// or memory://)")

@@ -1,0 +1,51 @@
+"""SQLiteMetaStore: every record kind's SQLite class in one object, over one database.
+
+The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``); the
+app applies migrations before opening, and a database with pending ones is refused. Each kind
+(``users``, ``sessions``, ``rooms``, ...) is a class of its own over a shared
+``collab.db.Database``; this composite inherits them all, so callers keep one ``meta`` object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from collab.db import Database
+from collab.meta.sqlite.api_tokens import SQLiteApiTokens
+from collab.meta.sqlite.audit import SQLiteAudit
+from collab.meta.sqlite.cache import SQLiteCache
+from collab.meta.sqlite.invites import SQLiteInvites
+from collab.meta.sqlite.rooms import SQLiteRooms
+from collab.meta.sqlite.sessions import SQLiteSessions
+from collab.meta.sqlite.tickets import SQLiteTickets
+from collab.meta.sqlite.users import SQLiteUsers
+
+__all__ = ["SQLiteMetaStore"]
+
+
+class SQLiteMetaStore(
+    SQLiteUsers,
+    SQLiteSessions,
+    SQLiteRooms,
+    SQLiteInvites,
+    SQLiteApiTokens,
+    SQLiteTickets,
+    SQLiteCache,
+    SQLiteAudit,
+):
+    """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
+
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(Database(path, synchronous), clock=clock)
+        self.path = path
+        self.synchronous = synchronous
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()

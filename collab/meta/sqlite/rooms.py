@@ -1,0 +1,125 @@
+"""Rooms and members in SQLite.
+
+A room's members, invites and tickets are deleted in the room's own transaction (no foreign
+keys). ``put_member`` is shared with invites: redeeming one adds a member in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from collab.meta.base import Conflict, NotFoundError, Role
+from collab.meta.rooms import Member, RoomRecord
+from collab.meta.sqlite.base import SQLiteKind, as_row
+
+_ROOM = "id, title, created_by, created_at, gc"
+
+
+def _room(row: tuple[Any, ...]) -> RoomRecord:
+    return RoomRecord(row[0], row[1], row[2], row[3], bool(row[4]))
+
+
+def put_member(
+    db: sqlite_utils.Database,
+    clock: Callable[[], float],
+    room_id: str,
+    user_id: str,
+    role: Role,
+    *,
+    lower: bool,
+) -> Member:
+    """Insert or update a membership (keeping added_at); ``lower=False`` only raises it."""
+    row = db.execute(
+        "SELECT role, added_at FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+    ).fetchone()
+    if row is None:
+        member = Member(room_id, user_id, role, clock())
+    elif lower or role > Role[row[0]]:
+        member = Member(room_id, user_id, role, row[1])
+    else:
+        return Member(room_id, user_id, Role[row[0]], row[1])
+    db.table("members").upsert(as_row(member), pk=("room_id", "user_id"))
+    return member
+
+
+def room_exists(db: sqlite_utils.Database, room_id: str) -> bool:
+    return db.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone() is not None
+
+
+class SQLiteRooms(SQLiteKind):
+    async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
+        def _create(db: sqlite_utils.Database) -> RoomRecord:
+            if room_exists(db, room_id):
+                raise Conflict(f"room {room_id!r} exists")
+            room = RoomRecord(room_id, title, created_by=owner_id, created_at=self.clock())
+            db.table("rooms").insert(as_row(room))
+            owner = Member(room_id, owner_id, Role.owner, room.created_at)
+            db.table("members").upsert(as_row(owner), pk=("room_id", "user_id"))
+            return room
+
+        return await self._write(_create)
+
+    async def get_room(self, room_id: str) -> RoomRecord | None:
+        rows = await self._read(f"SELECT {_ROOM} FROM rooms WHERE id=?", (room_id,))
+        return _room(rows[0]) if rows else None
+
+    async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
+        rows = await self._read(
+            "SELECT r.id, r.title, r.created_by, r.created_at, r.gc, m.role"
+            " FROM members m JOIN rooms r ON r.id = m.room_id"
+            " WHERE m.user_id=? ORDER BY r.created_at, r.id",
+            (user_id,),
+        )
+        return [(_room(row), Role[row[5]]) for row in rows]
+
+    async def count_rooms_created_by(self, user_id: str) -> int:
+        rows = await self._read("SELECT count(*) FROM rooms WHERE created_by=?", (user_id,))
+        return int(rows[0][0])
+
+    async def rename_room(self, room_id: str, title: str) -> None:
+        def _rename(db: sqlite_utils.Database) -> None:
+            if db.execute("UPDATE rooms SET title=? WHERE id=?", (title, room_id)).rowcount == 0:
+                raise NotFoundError(f"no room {room_id!r}")
+
+        await self._write(_rename)
+
+    async def delete_room(self, room_id: str) -> None:
+        def _delete(db: sqlite_utils.Database) -> None:
+            for table in ("members", "invites", "tickets"):
+                db.execute(f"DELETE FROM {table} WHERE room_id=?", (room_id,))
+            db.execute("DELETE FROM rooms WHERE id=?", (room_id,))
+
+        await self._write(_delete)
+
+    async def get_member(self, room_id: str, user_id: str) -> Member | None:
+        rows = await self._read(
+            "SELECT role, added_at FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+        )
+        return Member(room_id, user_id, Role[rows[0][0]], rows[0][1]) if rows else None
+
+    async def list_members(self, room_id: str) -> list[Member]:
+        rows = await self._read(
+            "SELECT user_id, role, added_at FROM members WHERE room_id=?"
+            " ORDER BY added_at, user_id",
+            (room_id,),
+        )
+        return [Member(room_id, user, Role[role], added) for user, role, added in rows]
+
+    async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
+        def _set(db: sqlite_utils.Database) -> Member:
+            if not room_exists(db, room_id):
+                raise NotFoundError(f"no room {room_id!r}")
+            return put_member(db, self.clock, room_id, user_id, role, lower=True)
+
+        return await self._write(_set)
+
+    async def remove_member(self, room_id: str, user_id: str) -> None:
+        await self._write(
+            lambda db: db.execute(
+                "DELETE FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+            )
+        )

@@ -1,0 +1,92 @@
+"""SQLite only: the file itself (digests, not secrets, on disk; state across a reopen; purged
+rows; refusing pending migrations and use after close)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from collab.db import StoreError, migrate_with_backup
+from collab.meta import AuditEvent, Role, digest
+from collab.meta.sqlite import SQLiteMetaStore
+from tests.meta.support import T0, Clock, add_user
+
+pytestmark = pytest.mark.anyio
+
+
+def _db_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+async def test_sqlite_stores_digests_only(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    migrate_with_backup(path)
+    meta = SQLiteMetaStore(path)
+    await meta.open()
+    await meta.create_room("r", "R", "u1")
+    _, session_secret = await meta.create_session("u1", ttl=60)
+    _, token_secret = await meta.create_api_token("u1", "t")
+    _, invite_secret = await meta.create_invite("r", Role.viewer, "u1", ttl=60)
+    ticket_secret = await meta.create_ticket("u1", "r", None, None, ttl=60)
+    secrets = [session_secret, token_secret, invite_secret, ticket_secret]
+    for when in ("open", "closed"):
+        raw = _db_bytes(path)
+        for secret in secrets:
+            assert secret.encode() not in raw, f"a plain secret is in the database ({when})"
+            assert digest(secret).encode() in raw, "the check reads the right bytes"
+        await meta.close()
+
+
+async def test_sqlite_persists_across_reopen(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "c.db"
+    migrate_with_backup(path)
+    meta = SQLiteMetaStore(path, clock=clock)
+    await meta.open()
+    user_id = await add_user(meta)
+    await meta.create_room("r", "R", user_id)
+    _, session_secret = await meta.create_session(user_id, ttl=60)
+    await meta.cache_set("k", "v", ttl=60)
+    await meta.record(AuditEvent(at=T0, action="room.create", actor=user_id, room_id="r"))
+    await meta.close()
+
+    again = SQLiteMetaStore(path, synchronous="NORMAL", clock=clock)
+    await again.open()
+    try:
+        assert (u := await again.get_user(user_id)) is not None and u.name == "alice"
+        room = await again.get_room("r")
+        assert room is not None and room.created_by == user_id
+        assert await again.list_rooms_for(user_id) == [(room, Role.owner)]
+        assert (s := await again.get_session(session_secret)) is not None
+        assert s.user_id == user_id
+        assert await again.cache_get("k") == "v"
+        assert [e.action for e in await again.list_audit()] == ["room.create"]
+    finally:
+        await again.close()
+
+
+async def test_sqlite_purges_expired_cache_rows(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "c.db"
+    migrate_with_backup(path)
+    meta = SQLiteMetaStore(path, clock=clock)
+    await meta.open()
+    await meta.cache_set("old", "v", ttl=1)
+    clock.advance(2)
+    await meta.cache_set("new", "v", ttl=60)
+    await meta.close()
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT key FROM cache")] == ["new"]
+
+
+async def test_sqlite_refuses_pending_migrations_and_closed_use(tmp_path: Path) -> None:
+    meta = SQLiteMetaStore(tmp_path / "fresh.db")
+    with pytest.raises(StoreError, match="pending migrations"):
+        await meta.open()
+    migrate_with_backup(tmp_path / "fresh.db")
+    await meta.open()
+    await meta.close()
+    with pytest.raises(StoreError, match="closed"):
+        await meta.get_room("r")
+    with pytest.raises(StoreError, match="closed"):
+        await meta.create_room("r", "R", "u1")

@@ -1,4 +1,4 @@
-"""The registry and one room, in-process over the memory store: load once, evict after flush,
+"""The registry and its loaded docs, in-process over the memory store: load once, evict after flush,
 failures contained."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pycrdt import Doc, Text
 from collab import protocol
 from collab.errors import RoomFailed
 from collab.names import DocKey
-from collab.peer import Peer
-from collab.rooms import RoomRegistry
 from collab.settings import Settings
 from collab.store.base import StoredDoc
 from collab.store.memory import MemoryStore
+from collab.sync.peer import Peer
+from collab.sync.registry import RoomRegistry
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +53,7 @@ class GatedStore(MemoryStore):
 
 
 def make_peer() -> Peer:
-    return Peer(None, max_queue_bytes=1 << 20, send_timeout=1.0)  # type: ignore[arg-type]
+    return Peer(None, max_queue_bytes=1 << 20, send_timeout=1.0)
 
 
 def sent(peer: Peer) -> list[bytes]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -21,16 +21,16 @@ from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.keys import load_secret_keys
 from collab.auth.routes import LoginSessionMiddleware, auth_routes
 from collab.db import StoreError, sqlite_path
-from collab.endpoint import websocket_endpoint
-from collab.limits import ConnectionLimits, LoopLag
 from collab.meta import AuditEvent, MetaStore, open_meta_store
 from collab.metrics import Metrics, SocketObserver, metrics_endpoint
-from collab.peer import Peer
+from collab.names import DocKey
 from collab.ratelimit import RateLimiter
-from collab.room import Room
-from collab.rooms import RoomRegistry
 from collab.settings import Settings
 from collab.store import open_store
+from collab.sync.admission import ConnectionLimits, LoopLag
+from collab.sync.endpoint import websocket_endpoint
+from collab.sync.peer import Peer
+from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.app")
 
@@ -47,24 +47,43 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "rooms_loaded": len(request.app.state.registry)})
 
 
-def _audit_refused_write(meta: MetaStore) -> Callable[[Room, Peer], None]:
-    """Refused writes are audited once per socket (the first one; later ones are counted)."""
-    pending: set[asyncio.Task[None]] = set()
+class AppHooks:
+    """The update path's reports: metrics, and an audit record of the first refused write of
+    each socket (later ones are only counted)."""
 
-    def record(room: Room, peer: Peer) -> None:
+    def __init__(self, metrics: Metrics, meta: MetaStore) -> None:
+        self.metrics = metrics
+        self.meta = meta
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def update_applied(self, seconds: float) -> None:
+        self.metrics.update_apply_seconds.observe(seconds)
+
+    def committed(self, seconds: float) -> None:
+        self.metrics.store_commit_seconds.observe(seconds)
+
+    def compacted(self, seconds: float) -> None:
+        self.metrics.compactions.inc()
+        self.metrics.compaction_seconds.observe(seconds)
+
+    def slow_consumer(self) -> None:
+        self.metrics.slow_consumer_closes.inc()
+
+    def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
+        self.metrics.refused["readonly"].inc()
+        if not first:
+            return
         principal = peer.principal
         event = AuditEvent(
             at=time.time(),
             action="write.refused",
             actor=principal.user_id if principal else None,
-            room_id=room.key.room,
-            target=room.key.doc,
+            room_id=key.room,
+            target=key.doc,
         )
-        task = asyncio.get_running_loop().create_task(meta.record(event))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    return record
+        task = asyncio.get_running_loop().create_task(self.meta.record(event))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -83,9 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await store.open()
         meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
         await meta.open()
-        registry = RoomRegistry(store, settings)
-        registry.on_refused_write = _audit_refused_write(meta)
-        registry.metrics = metrics
+        registry = RoomRegistry(store, settings, AppHooks(metrics, meta))
         metrics.watch(registry)
         app.state.store = store
         app.state.meta = meta

@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collab import logs
 
 if TYPE_CHECKING:
-    from collab.rooms import RoomRegistry
+    from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.ws")
 
@@ -193,7 +193,7 @@ class _LiveCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         registry = self.rooms
         # A scrape on the metrics port runs in another thread: copy before reading.
-        loaded = registry.loaded_rooms() if registry is not None else []
+        loaded = registry.loaded_docs() if registry is not None else []
         peers = [peer for room in loaded for peer in list(room.peers.values())]
         queued = [peer.queued_bytes for peer in peers]
         max_size = registry.settings.max_doc_size if registry is not None else 0

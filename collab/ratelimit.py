@@ -1,8 +1,11 @@
-"""Token buckets per client address, bounded in memory.
+"""The one token bucket, and buckets per key (client address) bounded in memory.
 
-Used for WebSocket handshakes (HTTP 429 before accept) and login attempts. The address is the
-ASGI client, which uvicorn's proxy-headers handling sets from ``X-Forwarded-For`` when the
-proxy is in ``forwarded_allow_ips``, so the real address counts, not the proxy's.
+``Bucket`` may go into debt: ``take`` spends and says how long to wait until it is repaid
+(a socket over its byte rate stops being read for that long), ``try_take`` spends only what is
+there (awareness, sync requests). ``RateLimiter`` keeps one bucket per key, for WebSocket
+handshakes (HTTP 429 before accept) and login attempts. The address is the ASGI client, which
+uvicorn's proxy-headers handling sets from ``X-Forwarded-For`` when the proxy is in
+``forwarded_allow_ips``, so the real address counts, not the proxy's.
 """
 
 from __future__ import annotations
@@ -13,19 +16,57 @@ from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
 
+Clock = Callable[[], float]
+
+
+class Bucket:
+    """``burst`` tokens refilled at ``rate`` per second."""
+
+    __slots__ = ("burst", "clock", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = float(burst)
+        self.stamp = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self, amount: float) -> float:
+        """Spend ``amount``, going into debt if need be; the seconds until out of debt."""
+        self._refill()
+        self.tokens -= amount
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def try_take(self, amount: float = 1.0) -> bool:
+        """Spend ``amount`` only if it is there (never into debt)."""
+        self._refill()
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return True
+        return False
+
+    def wait_for(self, amount: float = 1.0) -> float:
+        """Seconds until ``amount`` is there."""
+        self._refill()
+        return 0.0 if self.tokens >= amount else (amount - self.tokens) / self.rate
+
 
 def client_address(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else "unknown"
 
 
 class RateLimiter:
+    """One ``Bucket`` per key; at most ``max_keys``, the least recently seen dropped first."""
+
     def __init__(
-        self,
-        rate: float,
-        burst: float,
-        *,
-        max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        self, rate: float, burst: float, *, max_keys: int = 100_000, clock: Clock = time.monotonic
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
@@ -33,19 +74,17 @@ class RateLimiter:
         self.burst = burst
         self.max_keys = max_keys
         self.clock = clock
-        # key -> (tokens, last refill); least recently used first, so eviction is O(1).
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
 
     def allow(self, key: str) -> bool:
         """Take one token for ``key``; False when its bucket is empty."""
-        now = self.clock()
-        tokens, stamp = self._buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
-        allowed = tokens >= 1
-        self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = Bucket(self.rate, self.burst, self.clock)
+        self._buckets[key] = bucket  # most recently seen last, so eviction is O(1)
         while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)  # the least recently seen address
-        return allowed
+            self._buckets.popitem(last=False)
+        return bucket.try_take()
 
     def __len__(self) -> int:
         return len(self._buckets)

@@ -25,9 +25,9 @@ from collab.auth.principal import Principal
 from collab.errors import BadName, Forbidden, Unauthorized
 from collab.meta import AuditEvent, MetaStore, Role
 from collab.names import is_valid_name
-from collab.rooms import RoomRegistry
 from collab.settings import Settings
 from collab.store.base import DocumentStore
+from collab.sync.registry import RoomRegistry
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")

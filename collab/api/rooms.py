@@ -18,8 +18,8 @@ from collab.errors import BadName, NotFound
 from collab.meta import Role, RoomRecord
 from collab.meta import base as meta_base
 from collab.names import DocKey, is_valid_name
-from collab.rooms import RoomRegistry
 from collab.store.base import DocumentStore
+from collab.sync.registry import RoomRegistry
 
 MAX_TITLE = 200
 

@@ -1,74 +1,21 @@
-"""The registry and one room, in-process over the memory store: load once, evict after flush,
+"""The registry and its loaded docs, in-process over the memory store: load once, evict after flush,
 failures contained."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
 
 import anyio
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Text
 
-from collab import protocol
 from collab.errors import RoomFailed
 from collab.names import DocKey
-from collab.peer import Peer
-from collab.rooms import RoomRegistry
-from collab.settings import Settings
-from collab.store.base import StoredDoc
-from collab.store.memory import MemoryStore
+from collab.sync.registry import RoomRegistry
+from collab.wire import framing
+from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings
 
 pytestmark = pytest.mark.anyio
-
-KEY = DocKey("r", "d")
-
-
-class GatedStore(MemoryStore):
-    """A memory store whose loads and appends wait for the test to open a gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loads = 0
-        self.load_gate = asyncio.Event()
-        self.load_gate.set()
-        self.append_gate = asyncio.Event()
-        self.append_gate.set()
-        self.fail_loads = False
-        self.fail_appends_for: set[DocKey] = set()
-
-    async def load(self, key: DocKey) -> StoredDoc:
-        self.loads += 1
-        await self.load_gate.wait()
-        if self.fail_loads:
-            raise OSError("disk on fire")
-        return await super().load(key)
-
-    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
-        await self.append_gate.wait()
-        if key in self.fail_appends_for:
-            raise OSError("disk full")
-        return await super().append(key, updates)
-
-
-def make_peer() -> Peer:
-    return Peer(None, max_queue_bytes=1 << 20, send_timeout=1.0)  # type: ignore[arg-type]
-
-
-def sent(peer: Peer) -> list[bytes]:
-    return list(peer._queue)
-
-
-def edit(text: str) -> bytes:
-    doc: Doc[Any] = Doc()
-    doc.get("text", type=Text).insert(0, text)
-    return protocol.sync_update(doc.get_update())
-
-
-def settings(**kw: Any) -> Settings:
-    return Settings(store="memory://", **kw)
-
 
 async def test_concurrent_joiners_share_one_load() -> None:
     store = GatedStore()
@@ -141,19 +88,19 @@ async def test_relay_and_sync_answers_wait_for_the_commit() -> None:
     before = len(sent(reader))
     store.append_gate.clear()
     await room.handle(writer, edit("x"))
-    await room.handle(writer, protocol.saved(7))
+    await room.handle(writer, framing.saved(7))
     joiner = make_peer()
     await room.join(joiner)
-    await room.handle(joiner, protocol.sync_step1(b"\x00"))
+    await room.handle(joiner, framing.sync_step1(b"\x00"))
     await asyncio.sleep(0.01)
     assert len(sent(reader)) == before, "relayed before commit"
-    assert protocol.saved(7) not in sent(writer)
+    assert framing.saved(7) not in sent(writer)
     assert not any(f[:2] == b"\x00\x01" for f in sent(joiner)), "answered with uncommitted state"
     store.append_gate.set()
     with anyio.fail_after(5):
         await room.flush()
     assert len(sent(reader)) == before + 1
-    assert protocol.saved(7) in sent(writer)
+    assert framing.saved(7) in sent(writer)
     assert any(f[:2] == b"\x00\x01" for f in sent(joiner))
 
 

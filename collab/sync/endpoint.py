@@ -1,4 +1,4 @@
-"""``/ws/{room}/{doc}``: authenticate -> authorize -> join -> read loop -> leave.
+"""``/ws/{room}/{doc}``: admit -> authenticate -> authorize -> join -> read loop -> leave.
 
 The route is ``/ws/{rest:path}`` so a malformed path is still accepted and closed with 4400
 (y-websocket >= 3.1 stops retrying on 44xx) instead of falling through to Starlette's 403.
@@ -20,7 +20,7 @@ from collab import logs
 from collab.api.docs import may_create_doc
 from collab.auth.authenticate import authenticate
 from collab.auth.origin import origin_allowed
-from collab.auth.policy import doc_access, room_role
+from collab.auth.policy import Access, doc_access, room_role
 from collab.auth.principal import Principal
 from collab.errors import (
     BadName,
@@ -33,13 +33,14 @@ from collab.errors import (
     UnsupportedData,
     close_code_for,
 )
-from collab.limits import ConnectionLimits, Throttle
 from collab.meta import AuditEvent
-from collab.names import is_reserved_doc, parse_doc_path
-from collab.peer import Peer
+from collab.names import DocKey, is_reserved_doc, parse_doc_path
 from collab.ratelimit import client_address
-from collab.rooms import RoomRegistry
 from collab.settings import Settings
+from collab.sync.admission import ConnectionLimits, Throttle
+from collab.sync.livedoc import LiveDoc
+from collab.sync.peer import Peer
+from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.endpoint")
 
@@ -60,18 +61,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     except Unauthorized as exc:
         refusal = exc
     if principal is not None and principal.by_cookie and not origin_allowed(websocket, settings):
-        origin = websocket.headers.get("origin", "")
-        log.warning("refused cookie socket from foreign origin %r", origin[:200])
-        await state.meta.record(
-            AuditEvent(
-                at=time.time(),
-                action="origin.refused",
-                actor=principal.user_id,
-                detail={"origin": origin[:200]},
-                ip=websocket.client.host if websocket.client else None,
-            )
-        )
-        await websocket.close(1008)  # before accept: uvicorn answers HTTP 403
+        await _refuse_foreign_origin(websocket, state, principal)
         return
     limits: ConnectionLimits = state.connection_limits
     user_id = principal.user_id if principal is not None else None
@@ -87,11 +77,24 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         limits.closed(user_id)
 
 
+async def _refuse_foreign_origin(websocket: WebSocket, state: Any, principal: Principal) -> None:
+    origin = websocket.headers.get("origin", "")
+    log.warning("refused cookie socket from foreign origin %r", origin[:200])
+    await state.meta.record(
+        AuditEvent(
+            at=time.time(),
+            action="origin.refused",
+            actor=principal.user_id,
+            detail={"origin": origin[:200]},
+            ip=websocket.client.host if websocket.client else None,
+        )
+    )
+    await websocket.close(1008)  # before accept: uvicorn answers HTTP 403
+
+
 async def _serve(
     websocket: WebSocket, state: Any, principal: Principal | None, refusal: CollabError | None
 ) -> None:
-    settings: Settings = state.settings
-    registry: RoomRegistry = state.registry
     await websocket.accept()
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
@@ -101,69 +104,26 @@ async def _serve(
     if principal is None:
         await websocket.close(*close_code_for(refusal or Unauthorized("credentials required")))
         return
+    registry: RoomRegistry = state.registry
     try:
-        if not principal.allows(key.room, key.doc):
-            raise Forbidden("token not valid for this document")
-        role = await room_role(state.meta, settings, principal, key.room, create=True)
-        access = doc_access(role, key.doc)
-        room = await registry.acquire(key)
+        live, access = await _open(websocket, state, principal, key)
     except CollabError as exc:
         await websocket.close(*close_code_for(exc))
         return
-    gen = websocket.query_params.get("gen")
-    if gen and gen != room.generation:
-        # A tab from before a delete, re-create or restore --rollback: it must reload, not
-        # merge its state back (DESIGN.md, Storage). Nothing was sent or applied yet.
-        registry.release(room)
-        await websocket.close(*close_code_for(GenerationMismatch()))
-        return
     peer = Peer(
         websocket,
-        max_queue_bytes=settings.outbound_queue_bytes,
-        send_timeout=settings.send_timeout,
+        max_queue_bytes=state.settings.outbound_queue_bytes,
+        send_timeout=state.settings.send_timeout,
         readonly=not access.can_write,
         opted_in=websocket.query_params.get("collab") == "1",
         principal=principal,
+        on_slow_consumer=registry.hooks.slow_consumer,
     )
     logs.bind(peer=peer.id)
-    peer.on_slow_consumer = state.metrics.slow_consumer_closes.inc
-    if not room.exists and not is_reserved_doc(key.doc):
-        refusal = None
-        if not access.can_write:
-            refusal = NotFound("no such document")
-        elif not await may_create_doc(state, key.room):
-            refusal = Forbidden("document limit of this room reached")
-        if refusal is not None:
-            registry.release(room)
-            await websocket.close(*close_code_for(refusal))
-            return
-    throttle = Throttle(
-        settings.conn_messages_per_second,
-        settings.conn_bytes_per_second,
-        message_burst=settings.conn_message_burst,
-        byte_burst=settings.conn_byte_burst,
-        stall_seconds=settings.conn_stall_seconds,
-    )
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     try:
-        await room.join(peer)
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            if peer.closing:
-                continue  # closing: discard until the close handshake ends
-            data = message.get("bytes")
-            if data is None:
-                raise UnsupportedData()
-            await room.handle(peer, data)
-            pause = throttle.account(len(data))
-            if pause > 0:
-                if throttle.stalled:
-                    raise RateLimited()
-                # Over its rate: stop reading this socket for a while. Nothing is dropped;
-                # TCP backpressure slows the client down.
-                await asyncio.sleep(pause)
+        await live.join(peer)
+        await _read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:
         code, reason = close_code_for(exc)
         log.info("closing peer %s on %s: %s %s", peer.id, key, code, reason, extra={"code": code})
@@ -172,7 +132,64 @@ async def _serve(
         log.exception("peer %s on %s failed", peer.id, key)
         peer.close(1011, "internal error")
     finally:
-        room.leave(peer)
-        registry.release(room)
+        live.leave(peer)
+        registry.release(live)
         peer.close(1006)  # no-op if a close was already asked for; else the client is gone
         await sender
+
+
+async def _open(
+    websocket: WebSocket, state: Any, principal: Principal, key: DocKey
+) -> tuple[LiveDoc, Access]:
+    """The loaded doc and what this principal may do in it, or a CollabError to close with.
+
+    Nothing is sent or applied before these checks pass.
+    """
+    if not principal.allows(key.room, key.doc):
+        raise Forbidden("token not valid for this document")
+    role = await room_role(state.meta, state.settings, principal, key.room, create=True)
+    access = doc_access(role, key.doc)
+    registry: RoomRegistry = state.registry
+    live = await registry.acquire(key)
+    try:
+        gen = websocket.query_params.get("gen")
+        if gen and gen != live.generation:
+            # A tab from before a delete, re-create or restore --rollback: it must reload, not
+            # merge its state back (DESIGN.md, Storage).
+            raise GenerationMismatch()
+        if not live.exists and not is_reserved_doc(key.doc):
+            if not access.can_write:
+                raise NotFound("no such document")
+            if not await may_create_doc(state, key.room):
+                raise Forbidden("document limit of this room reached")
+    except CollabError:
+        registry.release(live)
+        raise
+    return live, access
+
+
+async def _read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: Settings) -> None:
+    throttle = Throttle(
+        settings.conn_messages_per_second,
+        settings.conn_bytes_per_second,
+        message_burst=settings.conn_message_burst,
+        byte_burst=settings.conn_byte_burst,
+        stall_seconds=settings.conn_stall_seconds,
+    )
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if peer.closing:
+            continue  # closing: discard until the close handshake ends
+        data = message.get("bytes")
+        if data is None:
+            raise UnsupportedData()
+        await live.handle(peer, data)
+        pause = throttle.account(len(data))
+        if pause > 0:
+            if throttle.stalled:
+                raise RateLimited()
+            # Over its rate: stop reading this socket for a while. Nothing is dropped;
+            # TCP backpressure slows the client down.
+            await asyncio.sleep(pause)

@@ -10,14 +10,20 @@ The server keeps the latest state of every Yjs client id and who owns it:
   update back: those echoes carry old clocks and are dropped here, never relayed);
 - when a socket closes, its ids are removed and the removal is broadcast.
 
-Sans-IO: methods return the entries to broadcast; the caller encodes and sends them.
+``Presence`` is sans-IO: methods return the entries to broadcast; the caller encodes and sends
+them. ``AwarenessGate`` is each socket's awareness rate: within it a message passes at once;
+over it only each client id's latest state is kept (every awareness message is a whole state,
+so the ones in between carry nothing that is lost) and delivered once the budget allows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from collab.yupdate import AwarenessEntry
+from collab.ratelimit import Bucket
+from collab.wire import AwarenessEntry
 
 
 @dataclass
@@ -83,3 +89,62 @@ class Presence:
                 del self._states[client]
                 removed.append(AwarenessEntry(client, state.clock + 1, None))
         return removed
+
+
+@dataclass
+class _Lane:
+    bucket: Bucket
+    pending: dict[int, AwarenessEntry] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+
+
+class AwarenessGate:
+    """Awareness messages per peer, at most ``rate`` a second (``burst`` at once).
+
+    ``offer`` returns what to apply now; what is held back reaches ``deliver(peer_id, entries)``
+    later, from the event loop. ``forget`` (the socket closed) drops what is held.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        deliver: Callable[[int, list[AwarenessEntry]], None],
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._deliver = deliver
+        self._lanes: dict[int, _Lane] = {}
+
+    def offer(self, peer_id: int, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
+        lane = self._lanes.get(peer_id)
+        if lane is None:
+            lane = self._lanes[peer_id] = _Lane(Bucket(self.rate, self.burst))
+        if not lane.pending and lane.bucket.try_take():
+            return entries
+        for entry in entries:
+            lane.pending[entry.client] = entry
+        if lane.timer is None:
+            self._schedule(peer_id, lane)
+        return []
+
+    def _schedule(self, peer_id: int, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
+        lane.timer = loop.call_later(lane.bucket.wait_for(), self._release, peer_id)
+
+    def _release(self, peer_id: int) -> None:
+        lane = self._lanes.get(peer_id)
+        if lane is None:
+            return
+        lane.timer = None
+        if not lane.bucket.try_take():
+            self._schedule(peer_id, lane)
+            return
+        entries = list(lane.pending.values())
+        lane.pending.clear()
+        self._deliver(peer_id, entries)
+
+    def forget(self, peer_id: int) -> None:
+        lane = self._lanes.pop(peer_id, None)
+        if lane is not None and lane.timer is not None:
+            lane.timer.cancel()

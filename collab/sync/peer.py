@@ -3,7 +3,8 @@
 Rooms never await a socket: they call ``Peer.send`` (non-blocking) and move on. The queue is
 bounded in bytes; a consumer that lets it overflow, or blocks one send for ``send_timeout``, is
 a slow consumer: its queue is dropped at once (memory returns) and it is closed with 1013. It
-resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touch the socket.
+resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touch the socket
+(in-process tests pass none).
 """
 
 from __future__ import annotations
@@ -13,14 +14,9 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from starlette.websockets import WebSocket
-
-if TYPE_CHECKING:
-    from collab.auth.principal import Principal
-    from collab.limits import Bucket
-    from collab.yupdate import AwarenessEntry
+from collab.auth.principal import Principal
 
 log = logging.getLogger("collab.peer")
 
@@ -28,16 +24,28 @@ _ids = itertools.count(1)
 SLOW_CONSUMER = "slow consumer"  # the close reason
 
 
+class Socket(Protocol):
+    """What a peer needs of its WebSocket (Starlette's satisfies it; tests pass a fake)."""
+
+    async def send_bytes(self, data: bytes) -> None: ...
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+def _ignore() -> None:
+    return None
+
+
 class Peer:
     def __init__(
         self,
-        websocket: WebSocket,
+        websocket: Socket | None,
         *,
         max_queue_bytes: int,
         send_timeout: float,
         readonly: bool = False,
         opted_in: bool = False,
         principal: Principal | None = None,
+        on_slow_consumer: Callable[[], None] = _ignore,
     ) -> None:
         self.id = next(_ids)
         self.websocket = websocket
@@ -45,11 +53,6 @@ class Peer:
         self.readonly = readonly
         self.opted_in = opted_in  # receives collab's own message types (>= 100)
         self.denied_once = False
-        self.awareness_clients: set[int] = set()
-        # Awareness over the rate: the latest state per client id, sent when allowed.
-        self.awareness_bucket: Bucket | None = None
-        self.awareness_pending: dict[int, AwarenessEntry] = {}
-        self.awareness_flush_scheduled = False
         self.max_queue_bytes = max_queue_bytes
         self.send_timeout = send_timeout
         self._queue: deque[bytes] = deque()
@@ -58,10 +61,16 @@ class Peer:
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()  # set once the close frame was handed to the server
-        self.on_slow_consumer: Callable[[], None] | None = None  # metrics
+        self._on_slow_consumer = on_slow_consumer  # metrics
 
     def __repr__(self) -> str:
         return f"<Peer {self.id}>"
+
+    @property
+    def presence_owner(self) -> str:
+        """Who owns this socket's awareness client ids: its user (a reconnecting tab of the
+        same user takes its ids over), or the socket itself when unauthenticated (tests)."""
+        return self.principal.user_id if self.principal is not None else f"peer:{self.id}"
 
     @property
     def closing(self) -> bool:
@@ -83,8 +92,8 @@ class Peer:
         self._wake.set()
 
     def _close_slow_consumer(self) -> None:
-        if not self.closing and self.on_slow_consumer is not None:
-            self.on_slow_consumer()
+        if not self.closing:
+            self._on_slow_consumer()
         self.close(1013, SLOW_CONSUMER)
 
     def close(self, code: int, reason: str = "") -> None:
@@ -99,6 +108,7 @@ class Peer:
 
     async def run_sender(self) -> None:
         """Drain the queue until close() is called, then send the close frame."""
+        assert self.websocket is not None, "a peer without a socket has no sender"
         try:
             while not self.closing:
                 if not self._queue:
@@ -123,6 +133,7 @@ class Peer:
         await self._send_close()
 
     async def _send_close(self) -> None:
+        assert self.websocket is not None
         code = self.close_code or 1000
         if code == 1006:  # nothing to send: the transport is gone
             self.closed.set()

@@ -4,7 +4,7 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from collab.docstate import KnownState, covered, merged
+from collab.sync.known import KnownState, covered, merged
 from collab.yupdate import Limits, scan_update
 
 

@@ -1,4 +1,4 @@
-"""Limits that protect everyone from one client, none of which silently drops a Yjs update.
+"""Admission: limits that protect everyone from one client, none of which drops a Yjs update.
 
 - Connections: a total cap and a per-user cap, checked before accept (HTTP 503 / 429), and an
   overload signal (event-loop lag) that turns new handshakes away with 503 rather than letting
@@ -7,9 +7,7 @@
   the endpoint simply stops reading that socket until the debt is repaid: TCP backpressure
   slows the client down and nothing it sent is dropped. A client that stays over its rate for
   ``stall_seconds`` is closed with 1008; it resyncs on reconnect, losing nothing.
-- Awareness: a rate per connection; within it states are relayed at once, past it only the
-  latest state of each client id is kept and sent when the budget allows (every awareness
-  message is a whole state, so the intermediate ones carry nothing that is lost).
+- Awareness has its own rate, kept by ``collab.sync.presence.AwarenessGate``.
 """
 
 from __future__ import annotations
@@ -19,42 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-
-class Bucket:
-    """A token bucket that may go into debt: ``take`` returns how long to wait to repay it."""
-
-    def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.clock = clock
-        self.tokens = burst
-        self.stamp = clock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def take(self, amount: float) -> float:
-        """Spend ``amount``; the seconds until the bucket is out of debt (0: none)."""
-        self._refill()
-        self.tokens -= amount
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
-
-    def try_take(self, amount: float = 1.0) -> bool:
-        """Spend ``amount`` only if available (no debt)."""
-        self._refill()
-        if self.tokens >= amount:
-            self.tokens -= amount
-            return True
-        return False
-
-    def wait_for(self, amount: float = 1.0) -> float:
-        """Seconds until ``amount`` is available."""
-        self._refill()
-        return 0.0 if self.tokens >= amount else (amount - self.tokens) / self.rate
+from collab.ratelimit import Bucket
 
 
 class Throttle:

@@ -1,0 +1,25 @@
+"""Access changes on open sockets: a member's new role takes effect at once.
+
+Downgrade: later writes are refused, the socket stays open. Upgrade to a writer: the server
+sends SyncStep1 so the client's earlier refused edits are pulled. Removal: closed 4403.
+"""
+
+from __future__ import annotations
+
+from collab.auth.policy import doc_access, effective_role
+from collab.meta.base import Role
+from collab.sync.livedoc import LiveDoc
+from collab.sync.peer import Peer
+
+
+def follow_role(live: LiveDoc, peer: Peer, member_role: Role | None) -> None:
+    """Apply the peer's user's new room role (None: removed) to this one socket."""
+    assert peer.principal is not None
+    role = effective_role(peer.principal, member_role)
+    if role is None:
+        peer.close(4403, "removed from room")
+        return
+    can_write = doc_access(role, live.key.doc).can_write
+    if can_write and peer.readonly:
+        live.pull_refused_edits(peer)
+    peer.readonly = not can_write

@@ -1,0 +1,48 @@
+"""What the update path reports upward, as one small Protocol passed to constructors.
+
+The sync layer never imports metrics or the audit log: the app hands the registry one object
+implementing ``SyncHooks`` (``NoHooks`` when nothing listens, as in-process tests do).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from collab.names import DocKey
+
+if TYPE_CHECKING:
+    from collab.sync.peer import Peer
+
+
+class SyncHooks(Protocol):
+    def update_applied(self, seconds: float) -> None:
+        """One client update was applied to its Doc in ``seconds``."""
+
+    def committed(self, seconds: float) -> None:
+        """One group commit returned (durable) after ``seconds``."""
+
+    def compacted(self, seconds: float) -> None:
+        """One compaction ran for ``seconds``."""
+
+    def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
+        """A read-only peer's update was refused (``first``: the first on its socket)."""
+
+    def slow_consumer(self) -> None:
+        """A socket was closed 1013 because it did not read fast enough."""
+
+
+class NoHooks:
+    def update_applied(self, seconds: float) -> None:
+        pass
+
+    def committed(self, seconds: float) -> None:
+        pass
+
+    def compacted(self, seconds: float) -> None:
+        pass
+
+    def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
+        pass
+
+    def slow_consumer(self) -> None:
+        pass

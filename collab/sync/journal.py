@@ -1,0 +1,166 @@
+"""A document's journal: what is stored, what awaits its commit, and when to compact.
+
+Updates the replica emitted are ``record``-ed with increasing sequence numbers; one commit task
+per doc appends everything recorded so far in a single store transaction (group commit), then
+reports ``on_committed(upto)`` so the live doc releases what waited for that state. A failed
+commit reports ``on_failed(exc)`` and records nothing more: the doc can no longer promise
+durability. After a commit the compaction policy may fold the log into a GC'd snapshot.
+
+The store only ever receives updates the Doc emitted, never raw client bytes, so rebuilding a
+Doc from the store plus ``uncommitted`` heals whatever yrs left half-applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from collab import logs
+from collab.errors import must_propagate
+from collab.names import DocKey
+from collab.settings import Settings
+from collab.store.base import DocumentStore, StoredDoc
+from collab.sync.hooks import SyncHooks
+
+log = logging.getLogger("collab.sync.journal")
+
+
+class Journal:
+    def __init__(
+        self,
+        key: DocKey,
+        store: DocumentStore,
+        settings: Settings,
+        *,
+        snapshot: Callable[[], bytes],
+        on_committed: Callable[[int], None],
+        on_failed: Callable[[BaseException], None],
+        hooks: SyncHooks,
+    ) -> None:
+        self.key = key
+        self.store = store
+        self.settings = settings
+        self._snapshot = snapshot
+        self._on_committed = on_committed
+        self._on_failed = on_failed
+        self._hooks = hooks
+        self.generation: str | None = None
+        self.store_seq = 0
+        self.snapshot_bytes = 0
+        self.log_rows = 0
+        self.log_bytes = 0
+        self.uncommitted: list[bytes] = []
+        self.uncommitted_bytes = 0
+        # Clock units deleted since the last compaction: deleted content stays in the snapshot
+        # and the log until compaction drops it, so a large deletion is a reason to compact.
+        self.deleted_since_compaction = 0
+        self.recorded = 0  # sequence number of the last recorded update
+        self.committed = 0  # ... and of the last committed one
+        self.halted = False
+        self._task: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
+
+    def adopt(self, stored: StoredDoc) -> None:
+        """Take the store's facts from a (re)load."""
+        self.generation = stored.generation
+        self.store_seq = stored.last_seq
+        self.snapshot_bytes = len(stored.snapshot or b"")
+        self.log_rows = len(stored.updates)
+        self.log_bytes = stored.log_bytes
+
+    @property
+    def exists(self) -> bool:
+        """Whether the doc has ever stored an update (or is about to)."""
+        return self.generation is not None or self.recorded > 0
+
+    @property
+    def size(self) -> int:
+        """Stored bytes of the doc, including what awaits commit."""
+        return self.snapshot_bytes + self.log_bytes + self.uncommitted_bytes
+
+    def record(self, updates: list[bytes], deleted: int) -> int:
+        """Queue emitted updates for the next group commit; the sequence number they reach."""
+        self.deleted_since_compaction += deleted
+        for update in updates:
+            self.uncommitted.append(update)
+            self.uncommitted_bytes += len(update)
+            self.recorded += 1
+        if updates and self._task is None:
+            self._drained.clear()
+            # No socket's log fields: the loop commits every peer's updates.
+            self._task = asyncio.get_running_loop().create_task(
+                self._commit_loop(), context=logs.detached()
+            )
+        return self.recorded
+
+    def halt(self) -> None:
+        """No more compactions (the doc failed or is being deleted); commits in flight end."""
+        self.halted = True
+
+    async def _commit_loop(self) -> None:
+        try:
+            while self.uncommitted:
+                await self._commit_batch()
+                if self.should_compact():
+                    await self.compact()
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
+            log.exception("commit failed for %s", self.key, extra=logs.doc_fields(self.key))
+            self.halted = True
+            self._on_failed(exc)
+        finally:
+            self._task = None
+            self._drained.set()
+
+    async def _commit_batch(self) -> None:
+        batch, upto = list(self.uncommitted), self.recorded
+        started = asyncio.get_running_loop().time()
+        self.store_seq = await self.store.append(self.key, batch)
+        self._hooks.committed(asyncio.get_running_loop().time() - started)
+        if self.generation is None:
+            # The first commit created the doc: learn its generation (?gen= checks).
+            self.generation = (await self.store.load(self.key)).generation
+        del self.uncommitted[: len(batch)]
+        batch_bytes = sum(len(u) for u in batch)
+        self.uncommitted_bytes -= batch_bytes
+        self.log_rows += len(batch)
+        self.log_bytes += batch_bytes
+        self.committed = upto
+        self._on_committed(upto)
+
+    def should_compact(self) -> bool:
+        s = self.settings
+        threshold = max(s.compact_bytes, self.snapshot_bytes)
+        return (
+            self.log_rows >= s.compact_rows
+            or self.log_bytes > threshold
+            or self.deleted_since_compaction > threshold // 2
+        )
+
+    async def compact(self) -> None:
+        """Fold the log into a GC'd snapshot of the live Doc, in one store transaction.
+
+        The snapshot may already contain applied-but-uncommitted updates: writing them early is
+        harmless (they were validated and applied; their own rows follow with higher seqs and
+        re-apply as no-ops), and it lets compaction keep up under sustained write load.
+        """
+        if self.log_rows == 0 or self.halted:
+            return
+        # Snapshot, seq and counters are read together, with no await in between.
+        snapshot = self._snapshot()
+        upto, rows, nbytes = self.store_seq, self.log_rows, self.log_bytes
+        self.deleted_since_compaction = 0
+        started = asyncio.get_running_loop().time()
+        await self.store.compact(self.key, snapshot, upto)
+        self._hooks.compacted(asyncio.get_running_loop().time() - started)
+        self.snapshot_bytes = len(snapshot)
+        self.log_rows -= rows
+        self.log_bytes -= nbytes
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is committed (or the journal failed)."""
+        while self._task is not None:
+            await self._drained.wait()

@@ -1,0 +1,337 @@
+"""A loaded document and its sockets: join, leave, dispatch, and the path of one update.
+
+Every incoming update follows one order (DESIGN.md, The path of one update):
+
+    bounded scan -> write check -> size quota -> nesting/pending check
+    -> Replica.apply in doc.transaction(origin=peer), catching BaseException
+    -> what the Doc emitted (nothing: a duplicate) -> Journal.record (group commit)
+    -> on_committed: relay it, answer joiners, send "saved" echoes
+
+Everything a peer may observe is released from one ordered outbox only after the state it
+reflects is committed, so no client ever receives uncommitted state. A Doc that yrs refused
+(a panic) is rebuilt from the store plus the not-yet-committed emitted updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc
+
+from collab import logs
+from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
+from collab.names import DocKey, is_reserved_doc
+from collab.ratelimit import Bucket
+from collab.settings import Settings
+from collab.store.base import DocumentStore
+from collab.sync.hooks import NoHooks, SyncHooks
+from collab.sync.journal import Journal
+from collab.sync.peer import Peer
+from collab.sync.presence import AwarenessGate, Presence
+from collab.sync.replica import Replica
+from collab.wire import (
+    AwarenessEntry,
+    MalformedInput,
+    UpdateInfo,
+    encode_awareness,
+    framing,
+    limits_from,
+    scan_awareness,
+    scan_state_vector,
+    scan_update,
+)
+
+log = logging.getLogger("collab.sync")
+
+# SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
+SYNC_REQUEST_BURST = 4
+SYNC_REQUEST_RATE = 0.5  # per second
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A frame released once the state it reflects is committed: to one peer, or to every
+    peer but ``exclude`` when ``to`` is None."""
+
+    seq: int
+    frame: bytes
+    to: Peer | None = None
+    exclude: int | None = None
+
+
+class LiveDoc:
+    def __init__(
+        self, key: DocKey, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+    ) -> None:
+        self.key = key
+        self.settings = settings
+        self.limits = limits_from(settings)
+        self.readonly = is_reserved_doc(key.doc)
+        self.hooks: SyncHooks = hooks or NoHooks()
+        self.replica = Replica(self.limits)
+        self.journal = Journal(
+            key,
+            store,
+            settings,
+            snapshot=self.replica.snapshot,
+            on_committed=self._on_committed,
+            on_failed=self._fail,
+            hooks=self.hooks,
+        )
+        self.presence = Presence()
+        self._awareness_gate = AwarenessGate(
+            settings.awareness_per_second, settings.awareness_burst, self._release_awareness
+        )
+        self.peers: dict[int, Peer] = {}
+        self.failed: BaseException | None = None
+        self.refs = 0  # joined or joining sockets; counted by the registry
+        self.refused_writes = 0
+        self._outbox: deque[Delivery] = deque()
+        self._sync_requests: dict[int, Bucket] = {}
+        self._healed = asyncio.Event()
+        self._healed.set()
+
+    @classmethod
+    async def load(
+        cls, key: DocKey, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+    ) -> LiveDoc:
+        live = cls(key, store, settings, hooks)
+        stored = await store.load(key)
+        await live.replica.rebuild(stored, [])
+        live.journal.adopt(stored)
+        return live
+
+    @property
+    def doc(self) -> Doc[Any]:
+        return self.replica.doc
+
+    @property
+    def generation(self) -> str | None:
+        return self.journal.generation
+
+    @property
+    def exists(self) -> bool:
+        return self.journal.exists
+
+    @property
+    def size(self) -> int:
+        return self.journal.size
+
+    @property
+    def pending_commit_bytes(self) -> int:
+        return self.journal.uncommitted_bytes
+
+    # -- peers -----------------------------------------------------------------------------
+
+    async def join(self, peer: Peer) -> None:
+        """Greet a newcomer: our state vector (so it sends what we lack) and who is here."""
+        await self._usable()
+        self.peers[peer.id] = peer
+        peer.send(framing.sync_step1(self.replica.state_vector()))
+        self._send_presence(peer)
+
+    def leave(self, peer: Peer) -> None:
+        if self.peers.pop(peer.id, None) is None:
+            return
+        self._sync_requests.pop(peer.id, None)
+        self._awareness_gate.forget(peer.id)
+        removed = self.presence.remove_peer(peer.id)
+        if removed:
+            self.broadcast(framing.awareness(encode_awareness(removed)), exclude=peer.id)
+
+    def broadcast(self, frame: bytes, exclude: int | None = None) -> None:
+        for peer in list(self.peers.values()):
+            if peer.id != exclude:
+                peer.send(frame)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for peer in list(self.peers.values()):
+            peer.close(code, reason)
+
+    def retire(self, reason: str) -> None:
+        """Refuse every later frame (the doc is being deleted); never evicted."""
+        if self.failed is None:
+            self.failed = RoomFailed(reason)
+        self.journal.halt()
+
+    def pull_refused_edits(self, peer: Peer) -> None:
+        """``peer`` may write now: ask for what it has that we refused (a SyncStep1)."""
+        peer.readonly = False
+        peer.denied_once = False
+        peer.send(framing.sync_step1(self.replica.state_vector()))
+
+    async def _usable(self) -> None:
+        if not self._healed.is_set():
+            await self._healed.wait()
+        if self.failed is not None:
+            raise RoomFailed()
+
+    def _send_presence(self, peer: Peer) -> None:
+        present = self.presence.snapshot()
+        if present:
+            peer.send(framing.awareness(encode_awareness(present)))
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def handle(self, peer: Peer, frame: bytes) -> None:
+        """One frame from a peer. Raises CollabError to have that peer closed."""
+        await self._usable()
+        message = framing.decode_message(frame)
+        try:
+            if isinstance(message, framing.SyncStep1):
+                self._on_sync_step1(peer, message.state_vector)
+            elif isinstance(message, framing.SyncStep2 | framing.SyncUpdate):
+                self._on_update(peer, message.update)
+            elif isinstance(message, framing.Awareness):
+                self._on_awareness(peer, message.payload)
+            elif isinstance(message, framing.QueryAwareness):
+                self._send_presence(peer)
+            elif isinstance(message, framing.SavedRequest):
+                peer.opted_in = True
+                self._after_commit(peer, framing.saved(message.counter))
+        except MalformedInput as exc:
+            raise HostileInput(exc.reason) from None
+
+    def _on_sync_step1(self, peer: Peer, state_vector: bytes) -> None:
+        scan_state_vector(state_vector, self.limits)
+        bucket = self._sync_requests.get(peer.id)
+        if bucket is None:
+            bucket = self._sync_requests[peer.id] = Bucket(SYNC_REQUEST_RATE, SYNC_REQUEST_BURST)
+        if not bucket.try_take():
+            raise Overloaded("too many sync requests")
+        # Computed now, sent once the state it contains is committed.
+        reply = framing.sync_step2(self.replica.diff(state_vector))
+        self._after_commit(peer, reply)
+
+    def _on_update(self, peer: Peer, update: bytes) -> None:
+        info = scan_update(update, self.limits)
+        if info.is_empty:
+            return
+        if self.readonly or peer.readonly:
+            self._refuse_write(peer, info)
+            return
+        if self.size + len(update) > self.settings.max_doc_size:
+            raise DocTooLarge()
+        delta = self.replica.check(info)
+        if delta.pending_total > self.settings.max_pending_structs:
+            # yrs would keep these forever and retry them on every apply. Close the sender and
+            # rebuild the Doc from the store, which holds only integrated (emitted) updates:
+            # that drops whatever pending state earlier updates left behind.
+            self._schedule_heal()
+            raise Overloaded("too many updates with missing dependencies")
+        try:
+            emitted, seconds = self.replica.apply(update, delta, origin=peer.id)
+        except HostileInput as exc:
+            log.warning(
+                "update from peer %s refused by yrs in %s: %r",
+                peer.id,
+                self.key,
+                exc.__cause__,
+                extra={**logs.doc_fields(self.key), "peer": peer.id},
+            )
+            self._schedule_heal()
+            raise
+        self.hooks.update_applied(seconds)
+        deleted = sum(length for _, _, length in info.deletes)
+        first = self.journal.recorded + 1
+        self.journal.record(emitted, deleted)
+        for seq, update_out in enumerate(emitted, start=first):
+            self._outbox.append(Delivery(seq, framing.sync_update(update_out), exclude=peer.id))
+
+    def _refuse_write(self, peer: Peer, info: UpdateInfo) -> None:
+        """Read-only peers are never closed for writing.
+
+        An update that adds nothing (an echo of what we sent; pycrdt's Provider echoes every
+        remote update) is dropped silently; any other gets one permission-denied per socket.
+        """
+        if self.replica.adds_nothing(info):
+            return
+        self.refused_writes += 1
+        first = not peer.denied_once
+        if first:
+            peer.denied_once = True
+            peer.send(framing.permission_denied("read-only document"))
+        self.hooks.write_refused(self.key, peer, first)
+
+    # -- healing ---------------------------------------------------------------------------
+
+    def _schedule_heal(self) -> None:
+        """Rebuild the Doc from the store: yrs may have left it half-applied or poisoned.
+
+        Other peers' messages wait (``_usable`` awaits ``_healed``) rather than fail.
+        """
+        if self._healed.is_set():
+            self._healed.clear()
+            asyncio.get_running_loop().create_task(self._heal(), context=logs.detached())
+
+    async def _heal(self) -> None:
+        try:
+            await self.journal.flush()
+            stored = await self.journal.store.load(self.key)
+            await self.replica.rebuild(stored, self.journal.uncommitted, reindex=False)
+            self.journal.adopt(stored)
+            log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
+            log.exception("could not rebuild %s", self.key, extra=logs.doc_fields(self.key))
+            self._fail(exc)
+        finally:
+            self._healed.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The doc can no longer promise durability: close its peers; the registry drops it."""
+        self.failed = exc
+        self.journal.halt()
+        self._outbox.clear()
+        self.close_all(1011, "document unavailable")
+
+    # -- presence --------------------------------------------------------------------------
+
+    def _on_awareness(self, peer: Peer, payload: bytes) -> None:
+        entries = scan_awareness(payload, self.limits)  # garbage closes the sender, always
+        now = self._awareness_gate.offer(peer.id, entries)
+        if now:
+            self._apply_awareness(peer, now)
+
+    def _release_awareness(self, peer_id: int, entries: list[AwarenessEntry]) -> None:
+        peer = self.peers.get(peer_id)
+        if peer is not None:
+            self._apply_awareness(peer, entries)
+
+    def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
+        changed = self.presence.apply(peer.id, peer.presence_owner, entries)
+        if changed:
+            self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
+
+    # -- commits ---------------------------------------------------------------------------
+
+    def _after_commit(self, peer: Peer, frame: bytes) -> None:
+        """Send ``frame`` to ``peer`` once everything applied so far is committed."""
+        journal = self.journal
+        if journal.committed >= journal.recorded:
+            peer.send(frame)
+        else:
+            self._outbox.append(Delivery(journal.recorded, frame, to=peer))
+
+    def _on_committed(self, upto: int) -> None:
+        while self._outbox and self._outbox[0].seq <= upto:
+            self._deliver(self._outbox.popleft())
+
+    def _deliver(self, delivery: Delivery) -> None:
+        if delivery.to is not None:
+            delivery.to.send(delivery.frame)
+        else:
+            self.broadcast(delivery.frame, exclude=delivery.exclude)
+
+    async def compact(self) -> None:
+        if self.failed is None:
+            await self.journal.compact()
+
+    async def flush(self) -> None:
+        """Wait until everything applied so far is committed."""
+        await self.journal.flush()

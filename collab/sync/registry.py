@@ -1,0 +1,189 @@
+"""The registry of loaded documents: load once, count references, evict idle ones after a flush.
+
+Concurrent joiners of a cold doc share one load (single flight). A failed load leaves nothing
+behind: the next joiner tries again. A doc whose last peer left stays loaded for
+``room_idle_seconds``, then its commits are awaited, its log compacted, and it is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from collab import logs
+from collab.errors import Overloaded, RoomFailed, must_propagate
+from collab.meta.base import Role
+from collab.names import DocKey
+from collab.settings import Settings
+from collab.store.base import DocumentStore
+from collab.sync.access import follow_role
+from collab.sync.hooks import NoHooks, SyncHooks
+from collab.sync.livedoc import LiveDoc
+from collab.sync.peer import Peer
+
+log = logging.getLogger("collab.sync.registry")
+
+
+class RoomRegistry:
+    def __init__(
+        self, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.hooks: SyncHooks = hooks or NoHooks()
+        self._docs: dict[DocKey, LiveDoc] = {}
+        self._loading: dict[DocKey, asyncio.Future[LiveDoc]] = {}
+        self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
+        self._evicting: set[asyncio.Task[None]] = set()
+        self.loads = 0  # how many times a doc was read from the store (tests: single flight)
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def loaded_docs(self) -> list[LiveDoc]:
+        return list(self._docs.values())
+
+    def get(self, key: DocKey) -> LiveDoc | None:
+        return self._docs.get(key)
+
+    async def acquire(self, key: DocKey) -> LiveDoc:
+        """The loaded doc for ``key``, loading it once however many ask at the same time."""
+        live = self._docs.get(key)
+        if live is None or live.failed is not None:
+            future = self._loading.get(key)
+            if future is None:
+                await self._make_space()
+                future = asyncio.get_running_loop().create_future()
+                self._loading[key] = future
+                try:
+                    self.loads += 1
+                    live = await LiveDoc.load(key, self.store, self.settings, self.hooks)
+                except BaseException as exc:
+                    # Waiters must never hang, whatever happened (a panic, a cancellation).
+                    future.set_exception(RoomFailed("could not load document"))
+                    future.exception()  # retrieved: no "never retrieved" warning
+                    if must_propagate(exc):
+                        raise
+                    log.exception("could not load %s", key, extra=logs.doc_fields(key))
+                    raise RoomFailed("could not load document") from exc
+                finally:
+                    del self._loading[key]
+                self._docs[key] = live
+                future.set_result(live)
+            else:
+                live = await asyncio.shield(future)
+        live.refs += 1
+        timer = self._evictions.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        return live
+
+    async def _make_space(self) -> None:
+        """Keep at most ``max_rooms_loaded`` docs in memory: evict idle ones first (oldest
+        idle first, each only after its commits), then refuse new loads with 1013."""
+        limit = self.settings.max_rooms_loaded
+        while len(self._docs) + len(self._loading) >= limit and self._evictions:
+            key = next(iter(self._evictions))  # insertion order: the longest idle
+            self._evictions.pop(key).cancel()
+            live = self._docs.get(key)
+            if live is not None and live.refs == 0:
+                await self._evict(live)
+        if len(self._docs) + len(self._loading) >= limit:
+            raise Overloaded("too many documents loaded; try again later")
+
+    def release(self, live: LiveDoc) -> None:
+        live.refs -= 1
+        if live.failed is not None:
+            if self._docs.get(live.key) is live:
+                del self._docs[live.key]  # the next joiner loads a fresh copy from the store
+            return
+        if live.refs == 0 and live.key not in self._evictions:
+            loop = asyncio.get_running_loop()
+            self._evictions[live.key] = loop.call_later(
+                self.settings.room_idle_seconds,
+                self._start_eviction,
+                live,
+                context=logs.detached(),  # not the last leaver's connection
+            )
+
+    def _start_eviction(self, live: LiveDoc) -> None:
+        self._evictions.pop(live.key, None)
+        task = asyncio.get_running_loop().create_task(self._evict(live))
+        self._evicting.add(task)
+        task.add_done_callback(self._evicting.discard)
+
+    async def _evict(self, live: LiveDoc) -> None:
+        try:
+            await live.flush()
+            if live.refs == 0:
+                await live.compact()
+        except Exception:
+            log.exception(
+                "flush before evicting %s failed", live.key, extra=logs.doc_fields(live.key)
+            )
+        # Only drop it if nobody joined while we flushed.
+        if live.refs == 0 and self._docs.get(live.key) is live and live.failed is None:
+            await live.flush()
+            if live.refs == 0:
+                del self._docs[live.key]
+
+    # -- access changes on open sockets (collab.sync.access decides) -----------------------
+
+    def peers_of_room(self, room_id: str) -> list[tuple[LiveDoc, Peer]]:
+        return [
+            (live, peer)
+            for key, live in self._docs.items()
+            if key.room == room_id
+            for peer in list(live.peers.values())
+        ]
+
+    def apply_member_role(self, room_id: str, user_id: str, member_role: Role | None) -> None:
+        """A member's role changed (None: removed): every open socket of theirs follows."""
+        for live, peer in self.peers_of_room(room_id):
+            if peer.principal is not None and peer.principal.user_id == user_id:
+                follow_role(live, peer, member_role)
+
+    def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:
+        """Close every open socket whose peer matches (revoked session, disabled user...)."""
+        closed = 0
+        for live in list(self._docs.values()):
+            for peer in list(live.peers.values()):
+                if match(peer):
+                    peer.close(code, reason)
+                    closed += 1
+        return closed
+
+    def close_room(self, room_id: str, code: int, reason: str) -> None:
+        for _, peer in self.peers_of_room(room_id):
+            peer.close(code, reason)
+
+    async def drop(self, key: DocKey, code: int, reason: str) -> None:
+        """Forget a loaded doc that is being deleted: close its sockets, then wait for its
+        in-flight commits, so the caller's delete comes last and the next joiner starts fresh.
+        """
+        timer = self._evictions.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        live = self._docs.pop(key, None)
+        if live is None:
+            return
+        live.close_all(code, reason)
+        live.retire("document deleted")
+        await live.flush()
+
+    def loaded_keys(self, room_id: str) -> list[DocKey]:
+        return [key for key in self._docs if key.room == room_id]
+
+    async def close(self) -> None:
+        """Shutdown: wait for every doc's last commit."""
+        for timer in self._evictions.values():
+            timer.cancel()
+        self._evictions.clear()
+        for live in list(self._docs.values()):
+            try:
+                await live.flush()
+            except Exception:
+                log.exception("final flush of %s failed", live.key, extra=logs.doc_fields(live.key))
+        if self._evicting:
+            await asyncio.gather(*self._evicting, return_exceptions=True)

@@ -1,0 +1,203 @@
+"""LiveDoc in-process, over the memory store, with socketless peers: the path of one update.
+
+Each test holds or fails the store where it matters and reads what every peer was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import anyio
+import pytest
+from pycrdt import Doc, Text
+
+from collab.errors import HostileInput, RoomFailed
+from collab.names import DocKey
+from collab.sync.livedoc import LiveDoc
+from collab.sync.peer import Peer
+from collab.wire import AwarenessEntry, encode_awareness, framing, scan_update
+from tests._wire import any_item, id_parent_item, root_item, s, update
+from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings, text_update
+
+pytestmark = pytest.mark.anyio
+
+SYNC_UPDATE = b"\x00\x02"
+SYNC_STEP2 = b"\x00\x01"
+PERMISSION_DENIED = b"\x02\x00"
+
+
+async def load(store: GatedStore | None = None, key: DocKey = KEY, **kw: Any) -> LiveDoc:
+    return await LiveDoc.load(key, store or GatedStore(), settings(**kw))
+
+
+def text_of(live: LiveDoc) -> str:
+    return str(live.doc.get("text", type=Text))
+
+
+def frames(peer: Peer, prefix: bytes) -> list[bytes]:
+    return [f for f in sent(peer) if f.startswith(prefix)]
+
+
+async def test_apply_then_commit_then_relay() -> None:
+    store = GatedStore()
+    live = await load(store)
+    writer, reader = make_peer(), make_peer()
+    await live.join(writer)
+    await live.join(reader)
+    store.append_gate.clear()
+    await live.handle(writer, edit("hello"))
+    await live.handle(writer, framing.saved(1))
+    # Applied: the Doc has it; not yet committed: nobody has seen it, nothing is "saved".
+    assert text_of(live) == "hello"
+    assert live.pending_commit_bytes > 0
+    await asyncio.sleep(0.01)
+    assert frames(reader, SYNC_UPDATE) == []
+    assert framing.saved(1) not in sent(writer)
+    store.append_gate.set()
+    with anyio.fail_after(5):
+        await live.flush()
+    # Committed, then relayed to the others (never echoed to the writer), then "saved".
+    assert (await store.load(KEY)).updates
+    [relayed] = frames(reader, SYNC_UPDATE)
+    doc: Doc[Any] = Doc()
+    doc.apply_update(framing.decode_message(relayed).update)  # type: ignore[union-attr]
+    assert str(doc.get("text", type=Text)) == "hello"
+    assert frames(writer, SYNC_UPDATE) == []
+    assert sent(writer)[-1] == framing.saved(1)
+
+
+async def test_relays_keep_the_order_of_commits() -> None:
+    store = GatedStore()
+    live = await load(store)
+    writer, reader = make_peer(), make_peer()
+    await live.join(writer)
+    await live.join(reader)
+    source: Doc[Any] = Doc()
+    updates = [text_update(str(i), source) for i in range(5)]
+    store.append_gate.clear()
+    await live.handle(writer, framing.sync_update(updates[0]))
+    await asyncio.sleep(0.01)  # the first commit is in flight; the rest form the next group
+    for u in updates[1:]:
+        await live.handle(writer, framing.sync_update(u))
+    store.append_gate.set()
+    with anyio.fail_after(5):
+        await live.flush()
+    assert store.appends == 2  # group commit: one for the first, one for the other four
+    assert frames(reader, SYNC_UPDATE) == [framing.sync_update(u) for u in updates]
+
+
+async def test_a_failed_commit_relays_nothing_and_closes_the_doc() -> None:
+    store = GatedStore()
+    live = await load(store)
+    writer, reader = make_peer(), make_peer()
+    await live.join(writer)
+    await live.join(reader)
+    store.fail_appends_for.add(KEY)
+    await live.handle(writer, edit("lost"))
+    await live.handle(writer, framing.saved(3))
+    with anyio.fail_after(5):
+        await live.flush()
+    assert frames(reader, SYNC_UPDATE) == []
+    assert framing.saved(3) not in sent(writer)
+    assert writer.close_code == reader.close_code == 1011
+    assert live.failed is not None
+    with pytest.raises(RoomFailed):
+        await live.handle(make_peer(), edit("after"))
+
+
+async def test_an_update_yrs_refuses_closes_its_sender_and_the_doc_heals() -> None:
+    store = GatedStore()
+    live = await load(store)
+    honest, attacker, reader = make_peer(), make_peer(), make_peer()
+    for peer in (honest, attacker, reader):
+        await live.join(peer)
+    source: Doc[Any] = Doc()
+    await live.handle(honest, framing.sync_update(text_update("kept", source)))
+    with anyio.fail_after(5):
+        await live.flush()
+    # An Any item, then an item whose parent is that Any item: the scanner and the index
+    # pass it, yrs refuses it (InvalidParent), possibly after integrating part of it.
+    client = 4242
+    poison = update(
+        (client, 0, [root_item("m2", any_item(b"\x7e"), 8), id_parent_item(client, 0, s("x"), 4)])
+    )
+    with pytest.raises(HostileInput):
+        await live.handle(attacker, framing.sync_update(poison))
+    # Others wait for the rebuild instead of failing, then carry on from the stored state.
+    with anyio.fail_after(5):
+        await live.handle(honest, framing.sync_update(text_update("more ", source)))
+        await live.flush()
+    assert live.failed is None
+    assert text_of(live) == "more kept"
+    assert client not in scan_update(live.replica.snapshot(), live.limits).clients
+    stored: Doc[Any] = Doc()
+    saved = await store.load(KEY)
+    for _, u in saved.updates:
+        stored.apply_update(u)
+    assert str(stored.get("text", type=Text)) == "more kept"
+    assert len(frames(reader, SYNC_UPDATE)) == 2
+
+
+async def test_a_readonly_peers_echo_is_dropped_silently_and_a_write_refused_once() -> None:
+    store = GatedStore()
+    live = await load(store)
+    writer, viewer = make_peer(), make_peer(readonly=True)
+    await live.join(writer)
+    await live.join(viewer)
+    await live.handle(writer, edit("server text"))
+    with anyio.fail_after(5):
+        await live.flush()
+    [relayed] = frames(viewer, SYNC_UPDATE)
+    # pycrdt's Provider echoes every remote update back; y-websocket sends an empty step 2.
+    await live.handle(viewer, relayed)
+    await live.handle(viewer, framing.sync_step2(b"\x00\x00"))
+    assert frames(viewer, PERMISSION_DENIED) == []
+    assert live.refused_writes == 0
+    # A real edit is refused: not applied, not stored, not relayed, one denial per socket.
+    appends = store.appends
+    await live.handle(viewer, edit("vandal"))
+    await live.handle(viewer, edit("again"))
+    with anyio.fail_after(5):
+        await live.flush()
+    assert text_of(live) == "server text"
+    assert store.appends == appends
+    assert len(frames(writer, SYNC_UPDATE)) == 0
+    assert len(frames(viewer, PERMISSION_DENIED)) == 1
+    assert live.refused_writes == 2
+    assert viewer.close_code is None
+
+
+def awareness(client: int, clock: int, state: str) -> bytes:
+    entry = AwarenessEntry(client, clock, f'{{"n":"{state}"}}'.encode())
+    return framing.awareness(encode_awareness([entry]))
+
+
+async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
+    live = await load(awareness_per_second=20.0, awareness_burst=2)
+    talker, listener = make_peer(), make_peer()
+    await live.join(talker)
+    await live.join(listener)
+    for clock in range(1, 11):
+        await live.handle(talker, awareness(7, clock, f"s{clock}"))
+    # Within the burst: relayed at once. Over it: held, and only the latest survives.
+    assert len(frames(listener, b"\x01")) == 2
+    with anyio.fail_after(5):
+        while len(frames(listener, b"\x01")) < 3:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # well past the next token: nothing else was held
+    relayed = frames(listener, b"\x01")
+    assert len(relayed) == 3
+    assert b"s10" in relayed[-1] and not any(b"s3" in f or b"s9" in f for f in relayed)
+    # A newcomer sees the latest state; a leaver's held states are dropped with it.
+    newcomer = make_peer()
+    await live.join(newcomer)
+    assert b"s10" in frames(newcomer, b"\x01")[0]
+    for clock in range(11, 16):  # the burst refilled: two pass, three are held
+        await live.handle(talker, awareness(7, clock, f"s{clock}"))
+    live.leave(talker)
+    await asyncio.sleep(0.2)
+    after = frames(listener, b"\x01")[3:]
+    assert [b"s11" in after[0], b"s12" in after[1]] == [True, True]
+    assert len(after) == 3 and b"null" in after[2]  # then the removal, and nothing held
+

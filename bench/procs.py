@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,11 @@ class ServerSpec:
 DEV_TOKEN = "bench-dev-token"
 
 
+def _pythonpath(tree: Path) -> str:
+    """``tree`` first on the path: ``python -m collab`` imports the collab checked out there."""
+    return os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 def _collab(port: int, data: Path, deflate: bool) -> list[str]:
     flag = "--ws-per-message-deflate" if deflate else "--no-ws-per-message-deflate"
     store = f"sqlite:///{data / 'collab.db'}"
@@ -136,6 +141,8 @@ SERVERS: dict[str, ServerSpec] = {
             # Every load-generator client connects from 127.0.0.1 as the one dev user: lift
             # the per-address and per-user caps meant for real clients.
             env={
+                # The code of the checkout this runner belongs to, whatever the venv points at.
+                "PYTHONPATH": _pythonpath(ROOT),
                 "COLLAB_DEV_TOKEN": DEV_TOKEN,
                 "COLLAB_HANDSHAKE_RATE": "100000",
                 "COLLAB_HANDSHAKE_BURST": "100000",
@@ -160,6 +167,28 @@ SERVERS: dict[str, ServerSpec] = {
 }
 
 
+def collab_at(tree: Path, name: str) -> ServerSpec:
+    """collab started exactly as SERVERS["collab"] (same interpreter, flags, token and lifted
+    caps), but importing the code checked out at ``tree`` (a worktree of an earlier commit)."""
+    spec = SERVERS["collab"]
+    return replace(spec, name=name, env={**(spec.env or {}), "PYTHONPATH": _pythonpath(tree)})
+
+
+def server_env(spec: ServerSpec) -> dict[str, str]:
+    """The environment a server of ``spec`` is started with."""
+    return dict(os.environ, **(spec.env or {}))
+
+
+def imported_collab(spec: ServerSpec) -> Path:
+    """The collab package directory a process started like ``spec`` imports (same interpreter,
+    environment and working directory)."""
+    probe = [PYTHON, "-c", "import collab; print(collab.__file__)"]
+    out = subprocess.run(
+        probe, cwd=BENCH, env=server_env(spec), capture_output=True, text=True, check=True
+    )
+    return Path(out.stdout.strip()).resolve().parent
+
+
 class ServerProcess:
     """One server under test on a free loopback port with its own data directory."""
 
@@ -180,7 +209,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         argv = self.spec.command(self.port, self.data, self.deflate)
-        env = dict(os.environ, **(self.spec.env or {}))
+        env = server_env(self.spec)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 argv,

@@ -32,11 +32,11 @@ def one_line(rows: list[dict[str, Any]]) -> str:
             "frames_per_change",
         }:
             mark = "*" if row["saturated"] else ""
-            shown.append(f"{row['point']}:{row['metric']}={_num(row['value'])}{mark}")
+            shown.append(f"{row['point']}:{row['metric']}={num(row['value'])}{mark}")
     return " ".join(shown)
 
 
-def _num(value: float | None) -> str:
+def num(value: float | None) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and math.isinf(value):
@@ -48,13 +48,20 @@ def _num(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def _rank(server: str) -> tuple[int, bool, str]:
+    """SERVER_ORDER, an earlier build (``collab@<sha>``) right after its server, others last."""
+    name, at, _ = server.partition("@")
+    known = SERVER_ORDER.index(name) if name in SERVER_ORDER else len(SERVER_ORDER)
+    return known, bool(at), server
+
+
 class Index:
     def __init__(self, summary: dict[str, Any]) -> None:
         self.rows = {
             (r["workload"], r["point"], r["metric"], r["server"], r["deflate"]): r
             for r in summary["results"]
         }
-        self.servers = [s for s in SERVER_ORDER if s in summary["servers"]]
+        self.servers = sorted(summary["servers"], key=_rank)
 
     def get(self, *key: Any) -> dict[str, Any] | None:
         return self.rows.get(key)
@@ -67,12 +74,12 @@ class Index:
         return seen
 
 
-def _cell(row: dict[str, Any] | None, scale: float = 1.0) -> str:
+def cell(row: dict[str, Any] | None, scale: float = 1.0) -> str:
     if row is None or row["median"] is None:
         return "-"
-    text = _num(row["median"] * scale)
+    text = num(row["median"] * scale)
     if row["reps"] > 1 and row["min"] is not None:
-        text += f" ({_num(row['min'] * scale)}-{_num(row['max'] * scale)})"
+        text += f" ({num(row['min'] * scale)}-{num(row['max'] * scale)})"
     return text + (" *" if row["saturated"] else "")
 
 
@@ -86,7 +93,7 @@ def _ratio(row: dict[str, Any] | None, base: dict[str, Any] | None) -> str:
     return "inf" if math.isinf(a) else f"{a / b:.2f}x"
 
 
-def _table(header: list[str], body: list[list[str]]) -> list[str]:
+def table(header: list[str], body: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in body]
 
@@ -97,12 +104,19 @@ def render(summary: dict[str, Any]) -> str:
     out = [
         f"Run {summary['date']}: {summary['reps']} repetitions, {summary['elapsed_s'] / 60:.1f} "
         f"min, commit {m['commit']}, {m['platform']}, Python {m['python']}, node {m['node']}; "
-        f"{m['pinning']}.",
+        f"{m['pinning']}." + (" collab ran with uncommitted changes." if m.get("dirty") else ""),
         "",
         "Each cell: median of the repetitions (min-max). `*` = the load generator used more than "
         "75% of a core during that point: measured, not compared (ratio left blank). Ratios are "
         "this server's median over the uvicorn relay's (`/uv`) or Hocuspocus's (`/hp`).",
     ]
+    if summary.get("baseline"):
+        b = summary["baseline"]
+        out += [
+            "",
+            f"`{b['name']}` is collab at `{b['ref']}` ({b['commit']}), checked out in a throwaway "
+            "git worktree and started exactly like `collab`, interleaved with it.",
+        ]
     if summary["failures"]:
         out += ["", "Failures:", ""] + [
             f"- rep {f['rep'] + 1} {f['workload']} {f['server']} deflate={f['deflate']}: "
@@ -136,13 +150,13 @@ def _latency(ix: Index, deflate: bool) -> list[str]:
                 [
                     point,
                     server,
-                    _cell(ix.get("latency", point, "p50_ms", server, deflate)),
-                    _cell(p99),
+                    cell(ix.get("latency", point, "p50_ms", server, deflate)),
+                    cell(p99),
                     _ratio(p99, uv),
-                    _cell(ix.get("latency", point, "lost", server, deflate)),
-                    _cell(ix.get("latency", point, "deliveries_per_s", server, deflate)),
-                    _cell(ix.get("latency", point, "server_cores", server, deflate)),
-                    _cell(cpu),
+                    cell(ix.get("latency", point, "lost", server, deflate)),
+                    cell(ix.get("latency", point, "deliveries_per_s", server, deflate)),
+                    cell(ix.get("latency", point, "server_cores", server, deflate)),
+                    cell(cpu),
                     _ratio(cpu, hp_cpu),
                 ]
             )
@@ -158,7 +172,7 @@ def _latency(ix: Index, deflate: bool) -> list[str]:
         "CPU-s per 1k deliveries",
         "CPU /hp",
     ]
-    return ["", "#### Latency (one writer per room at 10 edits/s)", "", *_table(header, body)]
+    return ["", "#### Latency (one writer per room at 10 edits/s)", "", *table(header, body)]
 
 
 def _memory(ix: Index, deflate: bool) -> list[str]:
@@ -171,14 +185,14 @@ def _memory(ix: Index, deflate: bool) -> list[str]:
         body.append(
             [
                 server,
-                _cell(conn),
+                cell(conn),
                 _ratio(
                     conn, ix.get("connections", "idle", "kb_per_conn", "uvicorn-relay", deflate)
                 ),
-                _cell(room),
+                cell(room),
                 _ratio(room, ix.get("connections", "idle", "kb_per_room", "hocuspocus", deflate)),
-                _cell(ix.get("connections", "idle", "kb_per_client_10_per_room", server, deflate)),
-                _cell(ix.get("connections", "idle", "kb_per_client_1_per_room", server, deflate)),
+                cell(ix.get("connections", "idle", "kb_per_client_10_per_room", server, deflate)),
+                cell(ix.get("connections", "idle", "kb_per_client_1_per_room", server, deflate)),
             ]
         )
     if not body:
@@ -192,7 +206,7 @@ def _memory(ix: Index, deflate: bool) -> list[str]:
         "KB / client (10 per room)",
         "KB / client (1 per room)",
     ]
-    return ["", "#### Memory of idle synced clients (server RSS slopes)", "", *_table(header, body)]
+    return ["", "#### Memory of idle synced clients (server RSS slopes)", "", *table(header, body)]
 
 
 def _cold(ix: Index, deflate: bool) -> list[str]:
@@ -208,11 +222,11 @@ def _cold(ix: Index, deflate: bool) -> list[str]:
                 [
                     point,
                     server,
-                    _cell(ingest),
-                    _cell(ix.get("cold", point, "ingest_complete", server, deflate), 100),
-                    _cell(ix.get("cold", point, "persisted", server, deflate), 100),
-                    _cell(ix.get("cold", point, "synced_ms", server, deflate)),
-                    _cell(full),
+                    cell(ingest),
+                    cell(ix.get("cold", point, "ingest_complete", server, deflate), 100),
+                    cell(ix.get("cold", point, "persisted", server, deflate), 100),
+                    cell(ix.get("cold", point, "synced_ms", server, deflate)),
+                    cell(full),
                     _ratio(full, hp_full),
                 ]
             )
@@ -228,7 +242,7 @@ def _cold(ix: Index, deflate: bool) -> list[str]:
         "restart -> full content ms",
         "full /hp",
     ]
-    return ["", "#### Ingest, then cold sync after a clean restart", "", *_table(header, body)]
+    return ["", "#### Ingest, then cold sync after a clean restart", "", *table(header, body)]
 
 
 def _awareness(ix: Index, deflate: bool) -> list[str]:
@@ -237,11 +251,11 @@ def _awareness(ix: Index, deflate: bool) -> list[str]:
         for server in ix.servers:
             row = ix.get("awareness", point, "frames_per_change", server, deflate)
             if row is not None:
-                body.append([point, server, _cell(row), str(row.get("ideal", ""))])
+                body.append([point, server, cell(row), str(row.get("ideal", ""))])
     if not body:
         return []
     header = ["room", "server", "frames sent per awareness change", "ideal (clients - 1)"]
-    return ["", "#### Awareness fan-out", "", *_table(header, body)]
+    return ["", "#### Awareness fan-out", "", *table(header, body)]
 
 
 def _targets(ix: Index, deflate: bool) -> list[str]:
@@ -313,7 +327,7 @@ def _targets(ix: Index, deflate: bool) -> list[str]:
         body.append([f"cold sync of {point} <= Hocuspocus, every update persisted", verdict])
     if not body:
         return []
-    return ["", "#### collab against the targets", "", *_table(["target", "verdict"], body)]
+    return ["", "#### collab against the targets", "", *table(["target", "verdict"], body)]
 
 
 def replace_in_readme(readme: Path, tables: str) -> None:

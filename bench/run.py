@@ -1,20 +1,24 @@
 """Benchmark runner: collab side by side with its anchors (bench/README.md says what and how).
 
     /work/main/.venv/bin/python bench/run.py [--quick] [--servers a,b] [--workloads a,b]
-                                             [--deflate both|on|off] [--reps N]
+                                             [--deflate both|on|off] [--reps N] [--baseline REF]
 
 Runs every repetition x workload x deflate mode x server in that (rep-major, interleaved)
 order, each on a fresh server process; writes raw JSON to bench/results/raw/, a summary to
 bench/results/<date>.json, and the tables into bench/README.md between the result markers.
+With --baseline REF, collab as of REF (a throwaway git worktree) runs as one more server beside
+collab, and a comparison table of the two goes to the results and the terminal (not README.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -22,13 +26,16 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import baseline
+import compare
 import report
 import workloads
-from procs import BENCH, NODE, ROOT, SERVERS, Cores, ServerProcess
+from procs import BENCH, NODE, ROOT, SERVERS, Cores, ServerProcess, ServerSpec, collab_at
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; 1 quick)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server / load cores")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite bench/README.md")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run collab as of this git ref (a throwaway worktree), interleaved, and compare",
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="rewrite bench/README.md even with --baseline"
+    )
     args = parser.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
@@ -56,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in args.workloads:
         if name not in workloads.WORKLOADS:
             parser.error(f"unknown workload {name!r}; known: {', '.join(workloads.WORKLOADS)}")
+    if args.baseline and "collab" not in args.servers:
+        args.servers.insert(0, "collab")
     args.deflate = args.deflate or ("off" if args.quick else "both")
     args.reps = args.reps or (1 if args.quick else 3)
     return args
@@ -67,18 +84,17 @@ def deflate_modes(choice: str) -> list[bool]:
 
 def run_one(
     workload: str,
-    name: str,
+    spec: ServerSpec,
     deflate: bool,
     plan: workloads.Plan,
     cores: Cores,
     scratch: Path,
     raw_dir: Path,
 ) -> list[dict[str, Any]]:
-    spec = SERVERS[name]
     started: list[ServerProcess] = []
 
     def make_server(tag: str) -> ServerProcess:
-        server = ServerProcess(spec, scratch / f"{name}-{tag}", deflate, cores)
+        server = ServerProcess(spec, scratch / f"{spec.name}-{tag}", deflate, cores)
         started.append(server)
         server.start()
         return server
@@ -147,63 +163,78 @@ def machine(cores: Cores) -> dict[str, Any]:
         "python": platform.python_version(),
         "node": out([NODE, "--version"]),
         "commit": out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "dirty": bool(out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "collab"])),
         "platform": platform.platform(),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not (BENCH / "node_modules").is_dir():
-        print("bench/node_modules is missing: run `npm ci --prefix bench` first", file=sys.stderr)
-        return 2
+def specs_for(names: list[str], base: baseline.Baseline | None) -> dict[str, ServerSpec]:
+    """The servers of the run in their order; the baseline build right after collab."""
+    specs: dict[str, ServerSpec] = {}
+    for name in names:
+        specs[name] = SERVERS[name]
+        if base is not None and name == "collab":
+            specs[base.name] = collab_at(base.tree, base.name)
+    return specs
+
+
+def rep_order(names: list[str], rep: int, base: baseline.Baseline | None) -> list[str]:
+    """One repetition's server order: collab and its baseline swap places every other
+    repetition, so neither is always the one that runs first."""
+    order = list(names)
+    if base is not None and rep % 2:
+        i, j = order.index("collab"), order.index(base.name)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def measure(
+    args: argparse.Namespace,
+    specs: dict[str, ServerSpec],
+    base: baseline.Baseline | None,
+    raw_dir: Path,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every repetition x workload x deflate mode x server; (measurements, failures)."""
     plan = workloads.QUICK if args.quick else workloads.FULL
     cores = Cores.split(pin=not args.no_pin)
-    modes = deflate_modes(args.deflate)
-    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
-    raw_dir = BENCH / "results" / "raw" / stamp
-    raw_dir.mkdir(parents=True, exist_ok=True)
     raw: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    started = time.monotonic()
-    print(
-        f"bench: {len(args.servers)} servers x {len(args.workloads)} workloads x "
-        f"{len(modes)} deflate modes x {args.reps} reps; {cores.describe()}"
-    )
     scratch = Path(tempfile.mkdtemp(prefix="collab-bench-"))
     try:
         for rep in range(args.reps):
             for workload in args.workloads:
-                for deflate in modes:
-                    for name in args.servers:
+                for deflate in deflate_modes(args.deflate):
+                    for name in rep_order(list(specs), rep, base):
                         t0 = time.monotonic()
-                        mode = "on" if deflate else "off"
-                        label = f"rep {rep + 1} {workload:<11} {name:<16} deflate={mode}"
+                        where = {
+                            "rep": rep,
+                            "workload": workload,
+                            "server": name,
+                            "deflate": deflate,
+                        }
+                        label = (
+                            f"rep {rep + 1} {workload:<11} {name:<16} "
+                            f"deflate={'on' if deflate else 'off'}"
+                        )
                         try:
                             rows = run_one(
-                                workload, name, deflate, plan, cores, scratch / f"r{rep}", raw_dir
+                                workload,
+                                specs[name],
+                                deflate,
+                                plan,
+                                cores,
+                                scratch / f"r{rep}",
+                                raw_dir,
                             )
                         except Exception as exc:  # one broken server must not end the run
-                            failures.append(
-                                {
-                                    "rep": rep,
-                                    "workload": workload,
-                                    "server": name,
-                                    "deflate": deflate,
-                                    "error": repr(exc),
-                                }
-                            )
+                            failures.append(where | {"error": repr(exc)})
                             print(f"{label}  FAILED: {exc!r}", flush=True)
                             (raw_dir / f"error-{rep}-{workload}-{name}-{deflate}.txt").write_text(
                                 traceback.format_exc()
                             )
                             continue
                         for row in rows:
-                            row |= {
-                                "rep": rep,
-                                "workload": workload,
-                                "server": name,
-                                "deflate": deflate,
-                            }
+                            row |= where
                         raw += rows
                         (raw_dir / f"{rep}-{workload}-{name}-{deflate}.json").write_text(
                             json.dumps(rows, default=str)
@@ -216,32 +247,108 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: summarizing what was measured", file=sys.stderr)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    return raw, failures
+
+
+def write_outputs(
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    raw_dir: Path,
+    base: baseline.Baseline | None,
+) -> None:
+    """The summary JSON, the tables, the comparison; README.md only for a run meant for it."""
+    name = f"{summary['date']}-quick" if args.quick else summary["date"]
+    out_dir = raw_dir if args.quick else BENCH / "results"  # smoke runs are not results
+    (out_dir / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
+    tables = report.render(summary)
+    comparison = ""
+    if base is not None:
+        comparison = compare.render(summary["comparison"], "collab", base.name)
+        (out_dir / f"{name}-comparison.md").write_text(comparison)
+        tables += comparison
+    (raw_dir / "tables.md").write_text(tables)
+    if args.quick or args.no_readme or (base is not None and not args.readme):
+        print(f"tables: {raw_dir / 'tables.md'} (README untouched)")
+    else:
+        report.replace_in_readme(BENCH / "README.md", tables)
+        print("tables in bench/README.md")
+    print(f"summary: {out_dir / f'{name}.json'}")
+    if comparison:
+        print(comparison)
+        print(f"comparison: {out_dir / f'{name}-comparison.md'}")
+
+
+def run(
+    args: argparse.Namespace,
+    specs: dict[str, ServerSpec],
+    base: baseline.Baseline | None,
+    code: dict[str, str],
+) -> int:
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    raw_dir = BENCH / "results" / "raw" / stamp
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    cores = Cores.split(pin=not args.no_pin)
+    print(
+        f"bench: {len(specs)} servers x {len(args.workloads)} workloads x "
+        f"{len(deflate_modes(args.deflate))} deflate modes x {args.reps} reps; {cores.describe()}"
+    )
+    for name, where in code.items():
+        print(f"  {name} imports collab from {where}")
+    host = machine(cores)  # before measuring: the commit and tree state the run started from
+    raw, failures = measure(args, specs, base, raw_dir)
     elapsed = time.monotonic() - started
     summary = {
         "date": stamp,
         "quick": args.quick,
         "elapsed_s": round(elapsed, 1),
         "reps": args.reps,
-        "servers": args.servers,
+        "servers": list(specs),
         "workloads": args.workloads,
         "deflate": args.deflate,
-        "plan": plan.__dict__,
-        "machine": machine(cores),
+        "plan": (workloads.QUICK if args.quick else workloads.FULL).__dict__,
+        "machine": host,
+        "code": code,
         "failures": failures,
         "results": summarize(raw),
     }
-    name = f"{stamp}-quick.json" if args.quick else f"{stamp}.json"
-    out_dir = raw_dir if args.quick else BENCH / "results"  # smoke runs are not results
-    (out_dir / name).write_text(json.dumps(summary, indent=1, default=str))
-    tables = report.render(summary)
-    if args.quick or args.no_readme:
-        (raw_dir / "tables.md").write_text(tables)
-        print(f"tables: {raw_dir / 'tables.md'} (README untouched)")
-    else:
-        report.replace_in_readme(BENCH / "README.md", tables)
-        print(f"summary: {out_dir / name}; tables in bench/README.md")
+    if base is not None:
+        summary["baseline"] = {
+            "name": base.name,
+            "ref": base.ref,
+            "commit": base.commit,
+            "tree": str(base.tree),
+        }
+        summary["comparison"] = compare.rows(summary, "collab", base.name)
+    write_outputs(args, summary, raw_dir, base)
     print(f"done in {elapsed / 60:.1f} min; {len(failures)} failures")
     return 1 if failures else 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not (BENCH / "node_modules").is_dir():
+        print("bench/node_modules is missing: run `npm ci --prefix bench` first", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)  # a kill unwinds like Ctrl-C: nothing left behind
+    try:
+        with contextlib.ExitStack() as stack:
+            base = stack.enter_context(baseline.checkout(args.baseline)) if args.baseline else None
+            specs = specs_for(args.servers, base)
+            trees = {"collab": ROOT} if "collab" in specs else {}
+            if base is not None:
+                trees[base.name] = base.tree
+            return run(args, specs, base, baseline.check_code(specs, trees))
+    except baseline.BaselineError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

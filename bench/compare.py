@@ -1,0 +1,160 @@
+"""collab against an earlier build of itself: every metric's median side by side, with the ratio.
+
+A row per (deflate mode, workload, point, metric) that either build reported. The ratio is
+collab's median over the baseline's; a row is flagged when collab is more than LIMIT worse:
+ratio > LIMIT where higher is worse (latency, CPU, memory, lost deliveries, frames), ratio <
+1 / LIMIT where higher is better (deliveries/s, ingest rate, completeness, persistence).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from report import Index, cell, num, table
+
+LIMIT = 1.10
+HIGHER_IS_BETTER = frozenset({"deliveries_per_s", "ingest_per_s", "ingest_complete", "persisted"})
+LABELS = {
+    "p50_ms": "p50 ms",
+    "p99_ms": "p99 ms",
+    "lost": "lost deliveries",
+    "deliveries_per_s": "deliveries/s",
+    "server_cores": "server cores",
+    "cpu_s_per_1k": "CPU-s per 1k deliveries",
+    "kb_per_conn": "KB / connection",
+    "kb_per_room": "KB / room",
+    "kb_per_client_10_per_room": "KB / client (10 per room)",
+    "kb_per_client_1_per_room": "KB / client (1 per room)",
+    "ingest_per_s": "ingest updates/s",
+    "ingest_complete": "ingest complete",
+    "persisted": "persisted",
+    "synced_ms": "restart -> synced ms",
+    "full_ms": "restart -> full content ms",
+    "frames_per_change": "frames per awareness change",
+}
+
+
+def ratio(current: float | None, base: float | None) -> float | None:
+    """current / base; None where no ratio means anything (a value missing or not positive)."""
+    if current is None or base is None:
+        return None
+    if current == base:  # 0 and 0 (nothing lost), inf and inf (both lost deliveries)
+        return 1.0
+    if current < 0 or base < 0:  # a memory slope below zero is noise, not a size
+        return None
+    if base == 0 or math.isinf(current):
+        return math.inf
+    return current / base
+
+
+def worse_by(metric: str, r: float | None) -> float | None:
+    """How many times worse collab is (> 1: worse), whichever way the metric points."""
+    if r is None:
+        return None
+    if metric not in HIGHER_IS_BETTER:
+        return r
+    return math.inf if r == 0 else 1 / r
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a["reps"] < 2 or b["reps"] < 2 or None in (a["min"], a["max"], b["min"], b["max"]):
+        return False
+    return bool(a["min"] <= b["max"] and b["min"] <= a["max"])
+
+
+def rows(summary: dict[str, Any], current: str, baseline: str) -> list[dict[str, Any]]:
+    """The comparison, JSON-ready: one dict per (deflate, workload, point, metric)."""
+    ix = Index(summary)
+    keys: list[tuple[bool, str, str, str]] = []
+    for workload, point, metric, server, deflate in ix.rows:
+        key = (deflate, workload, point, metric)
+        if server in (current, baseline) and key not in keys:
+            keys.append(key)
+    keys.sort(key=lambda k: (k[0], summary["workloads"].index(k[1])))  # stable: points in order
+    out = []
+    for deflate, workload, point, metric in keys:
+        a = ix.get(workload, point, metric, current, deflate)
+        b = ix.get(workload, point, metric, baseline, deflate)
+        r = ratio(a["median"] if a else None, b["median"] if b else None)
+        by = worse_by(metric, r)
+        out.append(
+            {
+                "deflate": deflate,
+                "workload": workload,
+                "point": point,
+                "metric": metric,
+                "higher_is_better": metric in HIGHER_IS_BETTER,
+                current: a,
+                baseline: b,
+                "ratio": r,
+                "worse": by is not None and by > LIMIT,
+                "saturated": bool((a and a["saturated"]) or (b and b["saturated"])),
+                "spreads_overlap": a is not None and b is not None and _overlap(a, b),
+            }
+        )
+    return out
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row["ratio"] is None:
+        return "-"
+    by = worse_by(row["metric"], row["ratio"])
+    assert by is not None
+    text = f"**WORSE** (+{num((by - 1) * 100)}%)" if row["worse"] else "ok"
+    notes = [n for n in ("saturated", "spreads overlap") if row[n.replace(" ", "_")]]
+    return text + (f"; {', '.join(notes)}" if notes else "")
+
+
+def _label(row: dict[str, Any]) -> str:
+    label = LABELS.get(row["metric"], str(row["metric"]))
+    return label + " (higher is better)" if row["higher_is_better"] else label
+
+
+def render(compared: list[dict[str, Any]], current: str, baseline: str) -> str:
+    """The comparison table (markdown), with a one-line verdict above it."""
+    worse = [r for r in compared if r["worse"]]
+    limit = f"{(LIMIT - 1) * 100:.0f}%"
+    head = [
+        "",
+        f"### {current} against {baseline}",
+        "",
+        f"Medians of the repetitions (min-max). Ratio = {current} / {baseline}; **WORSE** = "
+        f"{current} more than {limit} worse (ratio above {LIMIT:.2f}, or below "
+        f"{1 / LIMIT:.2f} where higher is better: deliveries/s, ingest, persisted). `*` = the "
+        'load generator saturated (the point measured the load generator); "spreads overlap" '
+        "= the min-max ranges of the two builds overlap.",
+        "",
+    ]
+    if worse:
+        head.append(f"{len(worse)} of {len(compared)} rows more than {limit} worse:")
+        head.append("")
+        head += [
+            f"- {'on' if r['deflate'] else 'off'} {r['workload']} {r['point']} "
+            f"{_label(r)}: {num(r['ratio'])}x"
+            for r in worse
+        ]
+    else:
+        head.append(f"No row more than {limit} worse.")
+    blank = sum(r["ratio"] is None for r in compared)
+    if blank:
+        head += [
+            "",
+            f"{blank} of {len(compared)} rows have no ratio (`-`): a build has no value there "
+            "(failed, or not measured), or a value below zero.",
+        ]
+    body = [
+        [
+            "on" if r["deflate"] else "off",
+            r["workload"],
+            r["point"],
+            _label(r),
+            cell(r[current]),
+            cell(r[baseline]),
+            "-" if r["ratio"] is None else f"{num(r['ratio'])}x",
+            _verdict(r),
+        ]
+        for r in compared
+    ]
+    header = ["deflate", "workload", "point", "metric", current, baseline, "ratio", "verdict"]
+    return "\n".join([*head, "", *table(header, body)]) + "\n"

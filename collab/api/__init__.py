@@ -12,9 +12,8 @@ from starlette.routing import BaseRoute, Match, Route
 
 from collab.api import audit, docs, invites, members, openapi, rooms, tokens, users
 from collab.api.deps import api_endpoint
-from collab.api.errors import MethodNotAllowed
 from collab.api.openapi import Operation
-from collab.errors import NotFound
+from collab.errors import MethodNotAllowed, NotFound
 
 _ROOM = "/rooms/{room}"
 

@@ -17,12 +17,11 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab.api.errors import BadRequest, error_response
 from collab.auth.authenticate import authenticate
 from collab.auth.origin import origin_allowed
 from collab.auth.policy import room_role
 from collab.auth.principal import Principal
-from collab.errors import BadName, Forbidden, Unauthorized
+from collab.errors import BadName, BadRequest, Forbidden, Unauthorized, error_response
 from collab.meta.base import AuditEvent, MetaStore, Role
 from collab.names import is_valid_name
 from collab.rooms import RoomRegistry

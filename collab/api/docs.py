@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from collab.api import deps
-from collab.api.errors import BadRequest
-from collab.errors import BadName, NotFound
+from collab.errors import BadName, BadRequest, NotFound
 from collab.meta.base import Role
 from collab.names import DocKey, is_reserved_doc, is_valid_doc_name
 from collab.store.base import DocInfo, DocumentStore

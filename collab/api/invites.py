@@ -12,9 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab.api import deps
-from collab.api.errors import BadRequest
-from collab.errors import Forbidden, NotFound
-from collab.meta import base as meta_base
+from collab.errors import BadRequest, Forbidden, NotFound
 from collab.meta.base import Role, digest
 
 DEFAULT_TTL = 7 * 24 * 3600.0
@@ -82,7 +80,7 @@ async def accept_invite(request: Request) -> Response:
         raise Forbidden("this invite is for another (verified) email address")
     try:
         member = await meta.redeem_invite(code, principal.user_id)
-    except meta_base.NotFoundError:
+    except NotFound:
         raise NotFound("unknown, used or expired invite") from None
     await meta.cache_delete(_EMAIL_KEY + digest(code))
     deps.registry(request).apply_member_role(member.room_id, member.user_id, member.role)

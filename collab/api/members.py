@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab.api import deps
-from collab.api.errors import BadRequest, Conflict
 from collab.auth.principal import Principal
-from collab.errors import NotFound
+from collab.errors import BadRequest, Conflict, NotFound
 from collab.meta.base import Member, Role, User
 
 

@@ -13,9 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab.api import deps
-from collab.api.errors import BadRequest, Conflict, LimitReached
-from collab.errors import BadName, NotFound
-from collab.meta import base as meta_base
+from collab.errors import BadName, BadRequest, Conflict, LimitReached, NotFound, Quota
 from collab.meta.base import Role, RoomRecord
 from collab.names import DocKey, is_valid_name
 from collab.rooms import RoomRegistry
@@ -56,10 +54,10 @@ async def create_room(request: Request) -> Response:
     meta = deps.meta(request)
     limit = deps.settings(request).max_rooms_per_user
     if await meta.count_rooms_created_by(principal.user_id) >= limit:
-        raise LimitReached(f"room limit reached ({limit} per user)")
+        raise LimitReached(Quota.rooms_per_user, f"room limit reached ({limit} per user)")
     try:
         room = await meta.create_room(room_id, title, principal.user_id)
-    except meta_base.Conflict:
+    except Conflict:
         raise Conflict("a room with this id exists") from None
     await deps.audit(request, principal, "room.create", room_id=room.id, title=title)
     return JSONResponse(room_json(room, Role.owner), status_code=201)

@@ -18,9 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab.api import deps
-from collab.api.errors import BadRequest
 from collab.auth.tokens import mint_room_token
-from collab.errors import BadName, Forbidden, NotFound
+from collab.errors import BadName, BadRequest, Forbidden, NotFound
 from collab.meta.base import ApiToken, Role
 from collab.names import is_valid_doc_name
 

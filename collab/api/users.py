@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab.api import deps
-from collab.api.errors import BadRequest
-from collab.errors import Forbidden, NotFound
+from collab.errors import BadRequest, Forbidden, NotFound
 from collab.meta.base import User
 
 

@@ -20,6 +20,7 @@ from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
 from starlette.requests import Request
 
+from collab.errors import LoginRefused
 from collab.settings import Settings
 
 log = logging.getLogger("collab.auth.oidc")
@@ -49,16 +50,6 @@ class MetaStoreCache:
 
     async def delete(self, key: str) -> None:
         await self._state.meta.cache_delete(CACHE_PREFIX + key)
-
-
-class LoginRefused(Exception):
-    """A callback that does not complete a login; answered as a JSON error."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)

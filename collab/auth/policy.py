@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collab.auth.principal import Principal
-from collab.errors import Forbidden, NotFound
-from collab.meta.base import Conflict, MetaStore, Role
+from collab.errors import Conflict, Forbidden, LimitReached, NotFound, Quota
+from collab.meta.base import MetaStore, Role
 from collab.names import is_reserved_doc
 from collab.settings import Settings
 
@@ -46,7 +46,7 @@ async def room_role(
         if not (create and settings.auto_create_rooms and principal.via in _MAY_CREATE):
             raise NotFound("no such room")
         if await meta.count_rooms_created_by(principal.user_id) >= settings.max_rooms_per_user:
-            raise Forbidden("room limit reached")
+            raise LimitReached(Quota.rooms_per_user, "room limit reached")
         try:
             await meta.create_room(room_id, room_id, principal.user_id)
         except Conflict:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from collab.auth import devmode, oidc
 from collab.auth.admins import is_admin
 from collab.auth.sessions import clear_session_cookie, read_session_secret, set_session_cookie
+from collab.errors import LoginRefused, error_response, json_error
 from collab.meta.base import AuditEvent, MetaStore, Session, User
 from collab.ratelimit import client_address
 from collab.settings import Settings
@@ -130,10 +131,6 @@ async def _audit(request: Request, action: str, actor: str | None = None, **deta
         log.exception("could not record audit event %s", action)
 
 
-def json_error(code: str, message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
 def _safe_next(value: str | None) -> str | None:
     """A same-site path to return to after login; anything else (//evil, https://...) is dropped."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
@@ -169,14 +166,14 @@ async def _start_session(request: Request, user: User, landing: str) -> tuple[Re
 async def login(request: Request) -> Response:
     state = request.app.state
     if not state.login_limiter.allow(client_address(request)):
-        return json_error("rate_limited", "too many login attempts; try again later", 429)
+        return json_error(429, "rate_limited", "too many login attempts; try again later")
     if devmode.is_dev_mode(state.settings):
         return await _dev_login(request)
     client = _client(request)
     try:
         await oidc.provider_metadata(client, state.settings)
-    except oidc.LoginRefused as exc:
-        return json_error(exc.code, exc.message, exc.status)
+    except LoginRefused as exc:
+        return error_response(exc)
     landing = _safe_next(request.query_params.get("next"))
     request.session.pop(NEXT_KEY, None)
     if landing:
@@ -208,16 +205,16 @@ async def _dev_login(request: Request) -> Response:
 async def callback(request: Request) -> Response:
     state = request.app.state
     if not state.login_limiter.allow(client_address(request)):
-        return json_error("rate_limited", "too many login attempts; try again later", 429)
+        return json_error(429, "rate_limited", "too many login attempts; try again later")
     settings: Settings = state.settings
     if devmode.is_dev_mode(settings):
-        return json_error("not_found", "no identity provider is configured (dev mode)", 404)
+        return json_error(404, "not_found", "no identity provider is configured (dev mode)")
     try:
         identity = await oidc.complete_login(_client(request), settings, request)
-    except oidc.LoginRefused as exc:
+    except LoginRefused as exc:
         log.info("login refused: %s", exc.code)
         await _audit(request, "login.failure", via="oidc", reason=exc.code)
-        return json_error(exc.code, exc.message, exc.status)
+        return error_response(exc)
     meta = _meta(request)
     user = await meta.upsert_oidc_user(
         identity.issuer,
@@ -229,7 +226,7 @@ async def callback(request: Request) -> Response:
     )
     if user.disabled:
         await _audit(request, "login.failure", user.id, via="oidc", reason="user_disabled")
-        return json_error("user_disabled", "this account is disabled", 403)
+        return json_error(403, "user_disabled", "this account is disabled")
     landing = base_url(request) + (request.session.pop(NEXT_KEY, None) or "/")
     response, session = await _start_session(request, user, landing)
     await meta.cache_set(ID_TOKEN_KEY + session.id, identity.id_token, settings.session_ttl)
@@ -300,7 +297,7 @@ async def home(request: Request) -> Response:
 async def session_info(request: Request) -> Response:
     current = await current_user(request)
     if current is None:
-        return json_error("unauthorized", "not signed in", 401)
+        return json_error(401, "unauthorized", "not signed in")
     session, user = current
     return JSONResponse(
         {

@@ -34,18 +34,6 @@ class Role(enum.IntEnum):
         return self >= Role.editor
 
 
-class MetaError(Exception):
-    """Base of the MetaStore's refusals."""
-
-
-class Conflict(MetaError):
-    """A unique thing already exists (room id, member)."""
-
-
-class NotFoundError(MetaError):
-    """The record does not exist (or is no longer valid)."""
-
-
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -180,7 +168,7 @@ class MetaStore(Protocol):
         self, room_id: str, role: Role, created_by: str, ttl: float
     ) -> tuple[Invite, str]: ...
     async def redeem_invite(self, secret: str, user_id: str) -> Member:
-        """Single use, atomically; NotFoundError when unknown, used or expired."""
+        """Single use, atomically; errors.NotFound when unknown, used or expired."""
 
     # personal API tokens
     async def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]: ...

@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from collab.errors import Conflict, NotFound
 from collab.meta.base import (
     ApiToken,
     AuditEvent,
-    Conflict,
     Invite,
     Member,
-    NotFoundError,
     Role,
     RoomRecord,
     Session,
@@ -122,7 +121,7 @@ class MemoryMetaStore:
     async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
         user = self._users.get(user_id)
         if user is None:
-            raise NotFoundError(f"no user {user_id!r}")
+            raise NotFound(f"no user {user_id!r}")
         self._users[user_id] = replace(user, disabled=disabled)
 
     # sessions
@@ -182,7 +181,7 @@ class MemoryMetaStore:
     async def rename_room(self, room_id: str, title: str) -> None:
         room = self._rooms.get(room_id)
         if room is None:
-            raise NotFoundError(f"no room {room_id!r}")
+            raise NotFound(f"no room {room_id!r}")
         self._rooms[room_id] = replace(room, title=title)
 
     async def delete_room(self, room_id: str) -> None:
@@ -203,7 +202,7 @@ class MemoryMetaStore:
 
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         if room_id not in self._rooms:
-            raise NotFoundError(f"no room {room_id!r}")
+            raise NotFound(f"no room {room_id!r}")
         return self._put_member(room_id, user_id, role, lower=True)
 
     def _put_member(self, room_id: str, user_id: str, role: Role, *, lower: bool) -> Member:
@@ -226,7 +225,7 @@ class MemoryMetaStore:
         self, room_id: str, role: Role, created_by: str, ttl: float
     ) -> tuple[Invite, str]:
         if room_id not in self._rooms:
-            raise NotFoundError(f"no room {room_id!r}")
+            raise NotFound(f"no room {room_id!r}")
         secret = new_secret()
         invite = Invite(uuid.uuid4().hex, room_id, role, created_by, self.clock() + ttl)
         self._invites[digest(secret)] = invite
@@ -236,11 +235,11 @@ class MemoryMetaStore:
         key = digest(secret)
         invite = self._invites.get(key)
         if invite is None:
-            raise NotFoundError("unknown invite")
+            raise NotFound("unknown invite")
         if invite.used_by is not None or invite.expires_at <= self.clock():
-            raise NotFoundError("invite used or expired")
+            raise NotFound("invite used or expired")
         if invite.room_id not in self._rooms:
-            raise NotFoundError("invite's room is gone")
+            raise NotFound("invite's room is gone")
         self._invites[key] = replace(invite, used_by=user_id)
         return self._put_member(invite.room_id, user_id, invite.role, lower=False)
 

@@ -27,13 +27,12 @@ import anyio
 import anyio.to_thread
 import sqlite_utils
 
+from collab.errors import Conflict, NotFound
 from collab.meta.base import (
     ApiToken,
     AuditEvent,
-    Conflict,
     Invite,
     Member,
-    NotFoundError,
     Role,
     RoomRecord,
     Session,
@@ -193,7 +192,7 @@ class SQLiteMetaStore:
         def _set(db: sqlite_utils.Database) -> None:
             cur = db.execute("UPDATE users SET disabled=? WHERE id=?", (disabled, user_id))
             if cur.rowcount == 0:
-                raise NotFoundError(f"no user {user_id!r}")
+                raise NotFound(f"no user {user_id!r}")
 
         await self._write(_set)
 
@@ -267,7 +266,7 @@ class SQLiteMetaStore:
     async def rename_room(self, room_id: str, title: str) -> None:
         def _rename(db: sqlite_utils.Database) -> None:
             if db.execute("UPDATE rooms SET title=? WHERE id=?", (title, room_id)).rowcount == 0:
-                raise NotFoundError(f"no room {room_id!r}")
+                raise NotFound(f"no room {room_id!r}")
 
         await self._write(_rename)
 
@@ -296,7 +295,7 @@ class SQLiteMetaStore:
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         def _set(db: sqlite_utils.Database) -> Member:
             if not db.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone():
-                raise NotFoundError(f"no room {room_id!r}")
+                raise NotFound(f"no room {room_id!r}")
             return self._put_member(db, room_id, user_id, role, lower=True)
 
         return await self._write(_set)
@@ -333,7 +332,7 @@ class SQLiteMetaStore:
 
         def _create(db: sqlite_utils.Database) -> Invite:
             if not db.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone():
-                raise NotFoundError(f"no room {room_id!r}")
+                raise NotFound(f"no room {room_id!r}")
             invite = Invite(uuid.uuid4().hex, room_id, role, created_by, self.clock() + ttl)
             db.table("invites").insert(_row(invite, digest=digest(secret)))
             return invite
@@ -349,7 +348,7 @@ class SQLiteMetaStore:
                 (digest(secret), now),
             ).fetchone()
             if row is None:
-                raise NotFoundError("unknown, used or expired invite")
+                raise NotFound("unknown, used or expired invite")
             db.execute("UPDATE invites SET used_by=?, used_at=? WHERE id=?", (user_id, now, row[0]))
             return self._put_member(db, row[1], user_id, Role[row[2]], lower=False)
 

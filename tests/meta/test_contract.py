@@ -9,16 +9,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from collab.errors import Conflict, NotFound
 from collab.meta import MetaStore, open_meta_store
-from collab.meta.base import (
-    AuditEvent,
-    Conflict,
-    Member,
-    NotFoundError,
-    Role,
-    Ticket,
-    digest,
-)
+from collab.meta.base import AuditEvent, Member, Role, Ticket, digest
 from collab.meta.memory import MemoryMetaStore
 from collab.meta.sqlite import SQLiteMetaStore
 from collab.names import DocKey
@@ -124,7 +117,7 @@ async def test_set_user_disabled(meta: MetaStore) -> None:
     assert (u := await meta.get_user(user_id)) is not None and u.disabled
     await meta.set_user_disabled(user_id, False)
     assert (u := await meta.get_user(user_id)) is not None and not u.disabled
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.set_user_disabled("nobody", True)
 
 
@@ -191,7 +184,7 @@ async def test_rooms_for_a_user_and_counts(meta: MetaStore, clock: Clock) -> Non
     assert await meta.count_rooms_created_by("u3") == 0
     await meta.rename_room("a", "A renamed")
     assert (r := await meta.get_room("a")) is not None and r.title == "A renamed"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.rename_room("nope", "x")
 
 
@@ -209,7 +202,7 @@ async def test_set_member_upserts_and_keeps_added_at(meta: MetaStore, clock: Clo
     await meta.remove_member("r", "u2")  # idempotent
     assert await meta.get_member("r", "u2") is None
     assert await meta.list_members("r") == [Member("r", "u1", Role.owner, T0)]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.set_member("nope", "u2", Role.viewer)
 
 
@@ -224,7 +217,7 @@ async def test_delete_room_deletes_its_members_invites_and_tickets(meta: MetaSto
     assert await meta.get_room("r") is None
     assert await meta.list_members("r") == []
     assert await meta.get_member("r", "u2") is None
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(invite_secret, "u3")
     assert await meta.consume_ticket(ticket_secret) is None
     assert [r.id for r, _ in await meta.list_rooms_for("u1")] == ["keep"]
@@ -251,11 +244,11 @@ async def test_invite_grants_a_role_once(meta: MetaStore, clock: Clock) -> None:
     member = await meta.redeem_invite(secret, "u2")
     assert member == Member("r", "u2", Role.editor, T0)
     assert await meta.get_member("r", "u2") == member
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(secret, "u3")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite("unknown", "u3")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.create_invite("nope", Role.viewer, "u1", ttl=60)
 
 
@@ -263,7 +256,7 @@ async def test_expired_invite_is_refused(meta: MetaStore, clock: Clock) -> None:
     await meta.create_room("r", "R", "u1")
     _, secret = await meta.create_invite("r", Role.viewer, "u1", ttl=60)
     clock.advance(60)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(secret, "u2")
     assert await meta.get_member("r", "u2") is None
 
@@ -275,7 +268,7 @@ async def test_redeeming_never_lowers_a_role(meta: MetaStore, clock: Clock) -> N
     _, editor_invite = await meta.create_invite("r", Role.editor, "u1", ttl=60)
     clock.advance(1)
     assert await meta.redeem_invite(viewer_invite, "u1") == Member("r", "u1", Role.owner, T0)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(viewer_invite, "u3")  # consumed all the same
     raised = await meta.redeem_invite(editor_invite, "u2")
     assert raised == Member("r", "u2", Role.editor, T0), "raised, added_at kept"
@@ -290,7 +283,7 @@ async def test_concurrent_redeems_exactly_one_wins(meta: MetaStore) -> None:
     async def redeem(user_id: str) -> None:
         try:
             winners.append(await meta.redeem_invite(secret, user_id))
-        except NotFoundError:
+        except NotFound:
             refused.append(user_id)
 
     with anyio.fail_after(10):

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from collab import logs
-from collab.api.docs import may_create_doc
 from collab.auth.authenticate import authenticate
 from collab.auth.origin import origin_allowed
-from collab.auth.policy import doc_access, room_role
+from collab.auth.policy import check_doc_quota, doc_access, room_role
 from collab.auth.principal import Principal
 from collab.errors import (
     BadName,
@@ -33,36 +31,35 @@ from collab.errors import (
     UnsupportedData,
     close_code_for,
 )
-from collab.limits import ConnectionLimits, Throttle
+from collab.limits import Throttle
 from collab.meta.base import AuditEvent
 from collab.names import is_reserved_doc, parse_doc_path
 from collab.peer import Peer
 from collab.ratelimit import client_address
-from collab.rooms import RoomRegistry
-from collab.settings import Settings
+from collab.services import Services, services
 
 log = logging.getLogger("collab.endpoint")
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    state = websocket.app.state
-    settings: Settings = state.settings
+    shared = services(websocket)
+    settings = shared.settings
     principal: Principal | None = None
     refusal: CollabError | None = None
-    if not state.handshake_limiter.allow(client_address(websocket)):
+    if not shared.handshake_limiter.allow(client_address(websocket)):
         # Before accept, so a reconnect storm costs one HTTP response per attempt.
         await websocket.send_denial_response(
             PlainTextResponse("too many connection attempts", status_code=429)
         )
         return
     try:
-        principal = await authenticate(websocket)
+        principal = await authenticate(websocket, shared)
     except Unauthorized as exc:
         refusal = exc
     if principal is not None and principal.by_cookie and not origin_allowed(websocket, settings):
         origin = websocket.headers.get("origin", "")
         log.warning("refused cookie socket from foreign origin %r", origin[:200])
-        await state.meta.record(
+        await shared.meta.record(
             AuditEvent(
                 at=time.time(),
                 action="origin.refused",
@@ -73,49 +70,55 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         await websocket.close(1008)  # before accept: uvicorn answers HTTP 403
         return
-    limits: ConnectionLimits = state.connection_limits
+    limits = shared.connection_limits
     user_id = principal.user_id if principal is not None else None
-    status = 503 if state.loop_lag.overloaded else limits.refusal(user_id)
+    status = 503 if shared.loop_lag.overloaded else limits.refusal(user_id)
     if status is not None:
         text = "server busy" if status == 503 else "too many open connections for this user"
         await websocket.send_denial_response(PlainTextResponse(text, status_code=status))
         return
     limits.opened(user_id)
     try:
-        await _serve(websocket, state, principal, refusal)
+        await _serve(websocket, shared, principal, refusal)
     finally:
         limits.closed(user_id)
 
 
+async def _refuse(websocket: WebSocket, shared: Services, exc: CollabError) -> None:
+    """Close an accepted socket that may not join, counting a refusal at a quota."""
+    shared.metrics.refusal(exc)
+    await websocket.close(*close_code_for(exc))
+
+
 async def _serve(
-    websocket: WebSocket, state: Any, principal: Principal | None, refusal: CollabError | None
+    websocket: WebSocket, shared: Services, principal: Principal | None, refusal: CollabError | None
 ) -> None:
-    settings: Settings = state.settings
-    registry: RoomRegistry = state.registry
+    settings = shared.settings
+    registry = shared.registry
     await websocket.accept()
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
-        await websocket.close(BadName.close_code, BadName.reason)
+        await _refuse(websocket, shared, BadName())
         return
     logs.bind(room=key.room, doc=key.doc, user=principal.user_id if principal else None)
     if principal is None:
-        await websocket.close(*close_code_for(refusal or Unauthorized("credentials required")))
+        await _refuse(websocket, shared, refusal or Unauthorized("credentials required"))
         return
     try:
         if not principal.allows(key.room, key.doc):
             raise Forbidden("token not valid for this document")
-        role = await room_role(state.meta, settings, principal, key.room, create=True)
+        role = await room_role(shared.meta, settings, principal, key.room, create=True)
         access = doc_access(role, key.doc)
         room = await registry.acquire(key)
     except CollabError as exc:
-        await websocket.close(*close_code_for(exc))
+        await _refuse(websocket, shared, exc)
         return
     gen = websocket.query_params.get("gen")
     if gen and gen != room.generation:
         # A tab from before a delete, re-create or restore --rollback: it must reload, not
         # merge its state back (DESIGN.md, Storage). Nothing was sent or applied yet.
         registry.release(room)
-        await websocket.close(*close_code_for(GenerationMismatch()))
+        await _refuse(websocket, shared, GenerationMismatch())
         return
     peer = Peer(
         websocket,
@@ -126,16 +129,15 @@ async def _serve(
         principal=principal,
     )
     logs.bind(peer=peer.id)
-    peer.on_slow_consumer = state.metrics.slow_consumer_closes.inc
+    peer.on_slow_consumer = shared.metrics.slow_consumer_closes.inc
     if not room.exists and not is_reserved_doc(key.doc):
-        refusal = None
-        if not access.can_write:
-            refusal = NotFound("no such document")
-        elif not await may_create_doc(state, key.room):
-            refusal = Forbidden("document limit of this room reached")
-        if refusal is not None:
+        try:
+            if not access.can_write:
+                raise NotFound("no such document")
+            await check_doc_quota(shared.store, settings, key.room)
+        except CollabError as exc:
             registry.release(room)
-            await websocket.close(*close_code_for(refusal))
+            await _refuse(websocket, shared, exc)
             return
     throttle = Throttle(
         settings.conn_messages_per_second,
@@ -165,6 +167,7 @@ async def _serve(
                 # TCP backpressure slows the client down.
                 await asyncio.sleep(pause)
     except CollabError as exc:
+        shared.metrics.refusal(exc)
         code, reason = close_code_for(exc)
         log.info("closing peer %s on %s: %s %s", peer.id, key, code, reason, extra={"code": code})
         peer.close(code, reason)

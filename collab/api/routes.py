@@ -1,4 +1,4 @@
-"""The JSON API under ``/api/v1``: one table of operations, routed and documented from it.
+"""The operations of ``/api/v1``: one table, routed and documented from it.
 
 ``api_routes()`` is mounted at ``/api/v1`` by ``collab.app``; ``openapi.json`` is generated
 from the same table (``OPERATIONS``), so every route is documented by construction.
@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
 from collab.api import audit, docs, invites, members, openapi, rooms, tokens, users
-from collab.api.deps import api_endpoint
+from collab.api.handler import api_endpoint
 from collab.api.openapi import Operation
 from collab.errors import MethodNotAllowed, NotFound
 

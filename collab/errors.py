@@ -1,32 +1,64 @@
-"""The error tree, and the one place that maps it to WebSocket close codes.
+"""The error tree, and the one place that maps it to WebSocket close codes and HTTP responses.
 
-    CollabError                     1011  server bug (the default)
-    +-- Refusal                     a client asked for something it may not have
-    |   +-- BadName                 4400  malformed room or doc name
-    |   +-- Unauthorized            4401  missing, expired or forged credentials
-    |   +-- Forbidden               4403  not a member, role too low
-    |   +-- NotFound                4404  room or doc does not exist
-    |   +-- GenerationMismatch      4409  the doc was reset or restored: reload
-    |   +-- DocTooLarge             4413  the doc would grow past max_doc_size
-    +-- BadInput                    the bytes themselves are wrong
-    |   +-- ProtocolViolation       1002  framing: bad varint, truncated, trailing bytes
-    |   +-- UnsupportedData         1003  a text frame
-    |   +-- HostileInput            1007  outside the bounded grammar or over a cap
-    +-- Overloaded                  1013  slow consumer, pending budget, overload
-    +-- RateLimited                 1008  over its message/byte rate for too long
-    +-- RoomFailed                  1011  the doc could not be loaded or committed
+    class                      close http code                 meaning
+    CollabError                1011  -                         server bug (the default)
+    +-- Refusal                4403  403  forbidden            a client asked for what it may not
+    |   +-- BadName            4400  400  bad_name             malformed room or doc name
+    |   +-- BadRequest         -     400  bad_request          malformed JSON, role, field
+    |   +-- Unauthorized       4401  401  unauthorized         missing, expired, forged credentials
+    |   +-- Forbidden          4403  403  forbidden            not a member, role too low
+    |   |   +-- LimitReached   4403  403  limit_reached        a cap: rooms per user, docs per room
+    |   +-- NotFound           4404  404  not_found            no such room, doc, user or record
+    |   +-- MethodNotAllowed   -     405  method_not_allowed   a known API path, another method
+    |   +-- Conflict           -     409  conflict             exists already; the last owner
+    |   +-- GenerationMismatch 4409  409  generation_mismatch  the doc was reset or restored
+    |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
+    |   +-- LoginRefused       -     400* (its own)            a login that does not complete
+    +-- BadInput               1007  -                         the bytes themselves are wrong
+    |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
+    |   +-- UnsupportedData    1003  -                         a text frame
+    |   +-- HostileInput       1007  -                         outside the grammar, over a cap
+    +-- Overloaded             1013  -                         slow consumer, pending budget
+    +-- RateLimited            1008  -                         over its message/byte rate too long
+    +-- RoomFailed             1011  -                         doc could not be loaded or committed
 
-Close reasons are short and never carry payload bytes, tokens or message text.
+``-``: the error never travels that way (an HTTP-only error has no close code, a socket-only one
+no status); if it does anyway, that is a server bug: 1011, or HTTP 500 ``internal``. LoginRefused
+carries its code and status per instance (``invalid_state`` 400, ``provider_unavailable`` 502...).
+An error raised at a configured cap carries ``quota`` (a :class:`Quota`), which metrics count:
+never the reason text. Close reasons and messages are short and never carry payload bytes, tokens
+or message text.
+
+:func:`close_code_for` is the one mapping to a close code, :func:`error_response` the one mapping
+to an HTTP response, and :func:`json_error` the one builder of the JSON error body
+``{"error": {"code": ..., "message": ...}}`` that the API, the login routes and /metrics answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import logging
+
+from starlette.responses import JSONResponse
+
+log = logging.getLogger("collab.errors")
+
+
+class Quota(enum.StrEnum):
+    """The configured caps a refusal can be raised at (the ``quota`` metric label)."""
+
+    doc_size = "doc_size"  # max_doc_size
+    docs_per_room = "docs_per_room"  # max_docs_per_room
+    rooms_per_user = "rooms_per_user"  # max_rooms_per_user
 
 
 class CollabError(Exception):
-    close_code = 1011
+    close_code: int | None = 1011
+    http_status: int | None = None
+    code = "internal"  # the API's stable error code
     reason = "internal error"
+    quota: Quota | None = None
 
     def __init__(self, reason: str | None = None) -> None:
         super().__init__(reason or self.reason)
@@ -35,38 +67,97 @@ class CollabError(Exception):
 
 
 class Refusal(CollabError):
-    close_code = 4403
+    close_code: int | None = 4403
+    http_status: int | None = 403
+    code = "forbidden"
     reason = "forbidden"
 
 
 class BadName(Refusal):
     close_code = 4400
+    http_status = 400
+    code = "bad_name"
     reason = "bad room or document name"
+
+
+class BadRequest(Refusal):
+    close_code = None
+    http_status = 400
+    code = "bad_request"
+    reason = "bad request"
 
 
 class Unauthorized(Refusal):
     close_code = 4401
+    http_status = 401
+    code = "unauthorized"
     reason = "unauthorized"
 
 
 class Forbidden(Refusal):
     close_code = 4403
+    http_status = 403
+    code = "forbidden"
     reason = "forbidden"
+
+
+class LimitReached(Forbidden):
+    code = "limit_reached"
+    reason = "limit reached"
+
+    def __init__(self, quota: Quota, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.quota = quota
 
 
 class NotFound(Refusal):
     close_code = 4404
+    http_status = 404
+    code = "not_found"
     reason = "not found"
+
+
+class MethodNotAllowed(Refusal):
+    close_code = None
+    http_status = 405
+    code = "method_not_allowed"
+    reason = "method not allowed"
+
+
+class Conflict(Refusal):
+    close_code = None
+    http_status = 409
+    code = "conflict"
+    reason = "conflict"
 
 
 class GenerationMismatch(Refusal):
     close_code = 4409
+    http_status = 409
+    code = "generation_mismatch"
     reason = "document was reset: reload"
 
 
 class DocTooLarge(Refusal):
     close_code = 4413
+    http_status = 413
+    code = "too_large"
     reason = "document too large"
+    quota = Quota.doc_size
+
+
+class LoginRefused(Refusal):
+    """A login that does not complete; its code and status name why (OIDC callback checks)."""
+
+    close_code = None
+    http_status = 400
+    code = "login_refused"
+    reason = "login refused"
+
+    def __init__(self, code: str, reason: str, http_status: int = 400) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.http_status = http_status
 
 
 class BadInput(CollabError):
@@ -115,6 +206,33 @@ def must_propagate(exc: BaseException) -> bool:
 
 def close_code_for(exc: BaseException) -> tuple[int, str]:
     """(close code, reason) for any exception; unknown ones are server bugs (1011)."""
-    if isinstance(exc, CollabError):
+    if isinstance(exc, CollabError) and exc.close_code is not None:
         return exc.close_code, exc.reason[:120]
     return 1011, "internal error"
+
+
+def http_error_for(exc: BaseException) -> tuple[int, str, str] | None:
+    """(status, code, message) of a client-facing error; None for a server bug (500)."""
+    if isinstance(exc, CollabError) and exc.http_status is not None:
+        return exc.http_status, exc.code, exc.reason[:200]
+    return None
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def json_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The JSON error every HTTP refusal answers: ``{"error": {"code", "message"}}``."""
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """The HTTP answer to any exception: its status and code, or a logged 500 ``internal``."""
+    mapped = http_error_for(exc)
+    if mapped is None:
+        log.error("request failed", exc_info=exc)
+        return json_error(500, "internal", "internal error")
+    return json_error(*mapped)

@@ -117,8 +117,9 @@ class CollabServer:
     async def _mint_token(self, name: str, room: str, role: str, ttl: float) -> str:
         from collab.auth.keys import load_secret_keys
         from collab.auth.tokens import mint_room_token
+        from collab.errors import Conflict
         from collab.meta import open_meta_store
-        from collab.meta.base import Conflict, Role
+        from collab.meta.base import Role
         from collab.settings import Settings
 
         meta = open_meta_store(self.store)

@@ -7,8 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from collab.api import deps
+from collab.api import access, parsing
+from collab.api.handler import api_endpoint
 from collab.meta import AuditEvent, Role
+from collab.services import services
 
 
 def event_json(event: AuditEvent) -> dict[str, Any]:
@@ -23,17 +25,18 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@deps.api_endpoint
+@api_endpoint
 async def room_audit(request: Request) -> Response:
     """The room's audit events (owner), newest first."""
-    principal = await deps.require_principal(request)
-    room_id = deps.room_param(request)
-    await deps.require_role(request, principal, room_id, Role.owner)
-    limit = deps.int_param(request, "limit", deps.DEFAULT_LIMIT, 1, deps.MAX_LIMIT)
-    cursor = deps.decode_cursor(request.query_params.get("cursor"))
+    principal = await access.require_principal(request)
+    room_id = parsing.room_param(request)
+    await access.require_role(request, principal, room_id, Role.owner)
+    limit = parsing.int_param(request, "limit", parsing.DEFAULT_LIMIT, 1, parsing.MAX_LIMIT)
+    cursor = parsing.decode_cursor(request.query_params.get("cursor"))
     before = cursor[0] if cursor and isinstance(cursor[0], int) else None
-    events = await deps.meta(request).list_audit(room_id=room_id, limit=limit + 1, before_id=before)
+    meta = services(request).meta
+    events = await meta.list_audit(room_id=room_id, limit=limit + 1, before_id=before)
     page = events[:limit]
     more = len(events) > limit and page and page[-1].id is not None
-    next_cursor = deps.encode_cursor([page[-1].id]) if more else None
-    return deps.page_response([event_json(e) for e in page], next_cursor)
+    next_cursor = parsing.encode_cursor([page[-1].id]) if more else None
+    return parsing.page_response([event_json(e) for e in page], next_cursor)

@@ -1,4 +1,4 @@
-"""Docs: list (any member), delete (owner), and the per-room doc cap the socket path asks.
+"""Docs: list (any member), delete (owner). The per-room doc cap is ``auth.policy``'s.
 
 Deleting a doc closes its open sockets (4404), drops the loaded copy after its in-flight
 commits, then deletes its rows: the next first update re-creates it with a new generation, so
@@ -12,22 +12,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from collab.api import deps
-from collab.api.errors import BadRequest
-from collab.errors import BadName, NotFound
-from collab.meta.base import Role
+from collab.api import access, parsing
+from collab.api.handler import api_endpoint
+from collab.errors import BadName, BadRequest, NotFound
+from collab.meta import Role
 from collab.names import DocKey, is_reserved_doc, is_valid_doc_name
-from collab.store.base import DocInfo, DocumentStore
-
-
-async def may_create_doc(state: Any, room_id: str) -> bool:
-    """Whether the room may gain one more doc (``max_docs_per_room``).
-
-    The socket path calls this before a doc's first update is stored; ``state`` is
-    ``app.state``. Docs loaded but not yet stored do not count.
-    """
-    store: DocumentStore = state.store
-    return bool(await store.count_docs(room_id) < state.settings.max_docs_per_room)
+from collab.services import services
+from collab.store.base import DocInfo
 
 
 def doc_json(info: DocInfo) -> dict[str, Any]:
@@ -39,31 +30,31 @@ def doc_json(info: DocInfo) -> dict[str, Any]:
     }
 
 
-@deps.api_endpoint
+@api_endpoint
 async def list_docs(request: Request) -> Response:
     """The room's stored documents."""
-    principal = await deps.require_principal(request)
-    room_id = deps.room_param(request)
-    await deps.require_role(request, principal, room_id, Role.viewer)
-    stored = await deps.store(request).list_docs(room_id)
+    principal = await access.require_principal(request)
+    room_id = parsing.room_param(request)
+    await access.require_role(request, principal, room_id, Role.viewer)
+    stored = await services(request).store.list_docs(room_id)
     docs = [d for d in stored if principal.allows(room_id, d.name)]
-    page, cursor = deps.paginate(request, docs, lambda d: [d.name])
-    return deps.page_response([doc_json(d) for d in page], cursor)
+    page, cursor = parsing.paginate(request, docs, lambda d: [d.name])
+    return parsing.page_response([doc_json(d) for d in page], cursor)
 
 
-@deps.api_endpoint
+@api_endpoint
 async def delete_doc(request: Request) -> Response:
     """Delete a document (owner); its open sockets close 4404 and its generation is renewed."""
-    principal = await deps.require_principal(request, personal=True)
-    room_id = deps.room_param(request)
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
     name = str(request.path_params["doc"])
     if not is_valid_doc_name(name):
         raise BadName("bad document name")
-    await deps.require_role(request, principal, room_id, Role.owner)
+    await access.require_role(request, principal, room_id, Role.owner)
     if is_reserved_doc(name):
         raise BadRequest("reserved documents are managed by the server")
     key = DocKey(room_id, name)
-    store, registry = deps.store(request), deps.registry(request)
+    store, registry = services(request).store, services(request).registry
     loaded = registry.get(key)
     stored = {d.name: d for d in await store.list_docs(room_id)}.get(name)
     if stored is None and (loaded is None or not loaded.exists):
@@ -71,7 +62,7 @@ async def delete_doc(request: Request) -> Response:
     await registry.drop(key, 4404, "document deleted")
     await store.delete_doc(key)
     generation = stored.generation if stored else None
-    await deps.audit(
+    await access.audit(
         request, principal, "doc.delete", room_id=room_id, target=name, generation=generation
     )
     return Response(status_code=204)

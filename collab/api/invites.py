@@ -11,11 +11,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab.api import deps
-from collab.api.errors import BadRequest
-from collab.errors import Forbidden, NotFound
-from collab.meta import base as meta_base
-from collab.meta.base import Role, digest
+from collab.api import access, parsing
+from collab.api.handler import api_endpoint
+from collab.errors import BadRequest, Forbidden, NotFound
+from collab.meta import Role, digest
+from collab.services import services
 
 DEFAULT_TTL = 7 * 24 * 3600.0
 MAX_TTL = 30 * 24 * 3600.0
@@ -23,30 +23,30 @@ _EMAIL_KEY = "invite-email:"
 
 
 def _invite_url(request: Request, code: str) -> str:
-    base = deps.settings(request).public_url or str(request.base_url)
+    base = services(request).settings.public_url or str(request.base_url)
     return f"{base.rstrip('/')}/invite/{code}"
 
 
-@deps.api_endpoint
+@api_endpoint
 async def create_invite(request: Request) -> Response:
     """Create an invite link for a role (owner); the code is shown once."""
-    principal = await deps.require_principal(request, personal=True)
-    room_id = deps.room_param(request)
-    await deps.require_role(request, principal, room_id, Role.owner)
-    body = await deps.read_json(request)
-    role = deps.role_field(body, default=Role.editor)
-    ttl = deps.get_field(body, "ttl", float, DEFAULT_TTL)
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
+    await access.require_role(request, principal, room_id, Role.owner)
+    body = await parsing.read_json(request)
+    role = parsing.role_field(body, default=Role.editor)
+    ttl = parsing.get_field(body, "ttl", float, DEFAULT_TTL)
     assert ttl is not None
     if not 0 < ttl <= MAX_TTL:
         raise BadRequest(f"'ttl' must be between 1 and {int(MAX_TTL)} seconds")
-    email = deps.get_field(body, "email", str)
+    email = parsing.get_field(body, "email", str)
     if email is not None and ("@" not in email or len(email) > 320):
         raise BadRequest("'email' is not an email address")
-    meta = deps.meta(request)
+    meta = services(request).meta
     invite, code = await meta.create_invite(room_id, role, principal.user_id, ttl)
     if email is not None:
         await meta.cache_set(_EMAIL_KEY + digest(code), email.strip(), ttl)
-    await deps.audit(
+    await access.audit(
         request,
         principal,
         "invite.create",
@@ -69,12 +69,12 @@ async def create_invite(request: Request) -> Response:
     )
 
 
-@deps.api_endpoint
+@api_endpoint
 async def accept_invite(request: Request) -> Response:
     """Accept an invite: the caller joins the room with its role (never lowering theirs)."""
-    principal = await deps.require_principal(request, personal=True)
+    principal = await access.require_principal(request, personal=True)
     code = str(request.path_params["code"])
-    meta = deps.meta(request)
+    meta = services(request).meta
     bound = await meta.cache_get(_EMAIL_KEY + digest(code))
     if bound is not None and (
         principal.email is None or principal.email.casefold() != bound.casefold()
@@ -82,11 +82,11 @@ async def accept_invite(request: Request) -> Response:
         raise Forbidden("this invite is for another (verified) email address")
     try:
         member = await meta.redeem_invite(code, principal.user_id)
-    except meta_base.NotFoundError:
+    except NotFound:
         raise NotFound("unknown, used or expired invite") from None
     await meta.cache_delete(_EMAIL_KEY + digest(code))
-    deps.registry(request).apply_member_role(member.room_id, member.user_id, member.role)
-    await deps.audit(
+    services(request).registry.apply_member_role(member.room_id, member.user_id, member.role)
+    await access.audit(
         request,
         principal,
         "invite.accept",

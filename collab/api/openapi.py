@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab.api.deps import Handler
+from collab.api.handler import Handler
 
 ROLE = {"type": "string", "enum": ["viewer", "commenter", "editor", "owner"]}
 BODIES: dict[str, dict[str, Any]] = {

@@ -12,12 +12,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab.api import deps
-from collab.api.errors import BadRequest, Conflict, LimitReached
-from collab.errors import BadName, NotFound
+from collab.api import access, parsing
+from collab.api.handler import api_endpoint
+from collab.errors import BadName, BadRequest, Conflict, LimitReached, NotFound, Quota
 from collab.meta import Role, RoomRecord
-from collab.meta import base as meta_base
 from collab.names import DocKey, is_valid_name
+from collab.services import services
 from collab.store.base import DocumentStore
 from collab.sync.registry import RoomRegistry
 
@@ -35,7 +35,7 @@ def room_json(room: RoomRecord, role: Role | None) -> dict[str, Any]:
 
 
 def _title(body: dict[str, Any], default: str | None = None) -> str:
-    title = deps.get_field(body, "title", str, default)
+    title = parsing.get_field(body, "title", str, default)
     if title is None:
         raise BadRequest("'title' is required")
     title = title.strip()
@@ -44,61 +44,62 @@ def _title(body: dict[str, Any], default: str | None = None) -> str:
     return title
 
 
-@deps.api_endpoint
+@api_endpoint
 async def create_room(request: Request) -> Response:
     """Create a room; the caller becomes its owner."""
-    principal = await deps.require_principal(request, personal=True)
-    body = await deps.read_json(request)
-    room_id = deps.get_field(body, "id", str) or uuid.uuid4().hex[:16]
+    principal = await access.require_principal(request, personal=True)
+    body = await parsing.read_json(request)
+    room_id = parsing.get_field(body, "id", str) or uuid.uuid4().hex[:16]
     if not is_valid_name(room_id):
         raise BadName("bad room id")
     title = _title(body, room_id)
-    meta = deps.meta(request)
-    limit = deps.settings(request).max_rooms_per_user
+    shared = services(request)
+    meta, limit = shared.meta, shared.settings.max_rooms_per_user
     if await meta.count_rooms_created_by(principal.user_id) >= limit:
-        raise LimitReached(f"room limit reached ({limit} per user)")
+        raise LimitReached(Quota.rooms_per_user, f"room limit reached ({limit} per user)")
     try:
         room = await meta.create_room(room_id, title, principal.user_id)
-    except meta_base.Conflict:
+    except Conflict:
         raise Conflict("a room with this id exists") from None
-    await deps.audit(request, principal, "room.create", room_id=room.id, title=title)
+    await access.audit(request, principal, "room.create", room_id=room.id, title=title)
     return JSONResponse(room_json(room, Role.owner), status_code=201)
 
 
-@deps.api_endpoint
+@api_endpoint
 async def list_rooms(request: Request) -> Response:
     """The rooms the caller is a member of."""
-    principal = await deps.require_principal(request, personal=True)
-    rooms = await deps.meta(request).list_rooms_for(principal.user_id)
-    page, cursor = deps.paginate(request, rooms, lambda pair: [pair[0].created_at, pair[0].id])
-    return deps.page_response([room_json(room, principal.cap(role)) for room, role in page], cursor)
+    principal = await access.require_principal(request, personal=True)
+    rooms = await services(request).meta.list_rooms_for(principal.user_id)
+    page, cursor = parsing.paginate(request, rooms, lambda pair: [pair[0].created_at, pair[0].id])
+    items = [room_json(room, principal.cap(role)) for room, role in page]
+    return parsing.page_response(items, cursor)
 
 
 async def _room(request: Request, room_id: str) -> RoomRecord:
-    room = await deps.meta(request).get_room(room_id)
+    room = await services(request).meta.get_room(room_id)
     if room is None:
         raise NotFound("no such room")
     return room
 
 
-@deps.api_endpoint
+@api_endpoint
 async def get_room(request: Request) -> Response:
     """A room and the caller's role in it."""
-    principal = await deps.require_principal(request)
-    room_id = deps.room_param(request)
-    role = await deps.require_role(request, principal, room_id, Role.viewer)
+    principal = await access.require_principal(request)
+    room_id = parsing.room_param(request)
+    role = await access.require_role(request, principal, room_id, Role.viewer)
     return JSONResponse(room_json(await _room(request, room_id), role))
 
 
-@deps.api_endpoint
+@api_endpoint
 async def update_room(request: Request) -> Response:
     """Rename a room (owner)."""
-    principal = await deps.require_principal(request, personal=True)
-    room_id = deps.room_param(request)
-    role = await deps.require_role(request, principal, room_id, Role.owner)
-    title = _title(await deps.read_json(request))
-    await deps.meta(request).rename_room(room_id, title)
-    await deps.audit(request, principal, "room.rename", room_id=room_id, title=title)
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
+    role = await access.require_role(request, principal, room_id, Role.owner)
+    title = _title(await parsing.read_json(request))
+    await services(request).meta.rename_room(room_id, title)
+    await access.audit(request, principal, "room.rename", room_id=room_id, title=title)
     return JSONResponse(room_json(await _room(request, room_id), role))
 
 
@@ -113,13 +114,13 @@ async def delete_room_docs(store: DocumentStore, registry: RoomRegistry, room_id
         await store.delete_doc(DocKey(room_id, name))
 
 
-@deps.api_endpoint
+@api_endpoint
 async def delete_room(request: Request) -> Response:
     """Delete a room, its documents and its memberships (owner); open sockets get 4404."""
-    principal = await deps.require_principal(request, personal=True)
-    room_id = deps.room_param(request)
-    await deps.require_role(request, principal, room_id, Role.owner)
-    await deps.meta(request).delete_room(room_id)  # first: nobody may rejoin meanwhile
-    await delete_room_docs(deps.store(request), deps.registry(request), room_id)
-    await deps.audit(request, principal, "room.delete", room_id=room_id)
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
+    await access.require_role(request, principal, room_id, Role.owner)
+    await services(request).meta.delete_room(room_id)  # first: nobody may rejoin meanwhile
+    await delete_room_docs(services(request).store, services(request).registry, room_id)
+    await access.audit(request, principal, "room.delete", room_id=room_id)
     return Response(status_code=204)

@@ -17,12 +17,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab.api import deps
-from collab.api.errors import BadRequest
+from collab.api import access, parsing
+from collab.api.handler import api_endpoint
 from collab.auth.tokens import BOT_ISSUER, mint_room_token
-from collab.errors import BadName, Forbidden, NotFound
+from collab.errors import BadName, BadRequest, Forbidden, NotFound
 from collab.meta import ApiToken, Role
 from collab.names import is_valid_doc_name
+from collab.services import services
 
 TICKET_TTL = 30.0
 MAX_TOKEN_NAME = 100
@@ -30,7 +31,7 @@ _PATTERN_CHARS = set("*?[]!")
 
 
 def _doc_pattern(body: dict[str, Any]) -> str:
-    pattern = deps.get_field(body, "docs", str, "*")
+    pattern = parsing.get_field(body, "docs", str, "*")
     assert pattern is not None
     literal = "".join("a" if c in _PATTERN_CHARS else c for c in pattern)
     if len(pattern) > 128 or not (pattern == "*" or is_valid_doc_name(literal)):
@@ -38,15 +39,16 @@ def _doc_pattern(body: dict[str, Any]) -> str:
     return pattern
 
 
-@deps.api_endpoint
+@api_endpoint
 async def mint_token(request: Request) -> Response:
     """Mint a room token: for oneself (role <= one's own), or for a room's bot (owner)."""
-    principal = await deps.require_principal(request, personal=True)
-    room_id = deps.room_param(request)
-    own = await deps.require_role(request, principal, room_id, Role.viewer)
-    body = await deps.read_json(request)
-    meta, settings = deps.meta(request), deps.settings(request)
-    user_id = deps.get_field(body, "user_id", str) or principal.user_id
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
+    own = await access.require_role(request, principal, room_id, Role.viewer)
+    body = await parsing.read_json(request)
+    shared = services(request)
+    meta, settings = shared.meta, shared.settings
+    user_id = parsing.get_field(body, "user_id", str) or principal.user_id
     ceiling = own
     if user_id != principal.user_id:
         if own < Role.owner:
@@ -58,23 +60,23 @@ async def mint_token(request: Request) -> Response:
         if user.issuer != BOT_ISSUER:
             raise Forbidden("owners mint tokens for the room's bots only")
         ceiling = member.role
-    role = deps.role_field(body, default=ceiling)
+    role = parsing.role_field(body, default=ceiling)
     if role > ceiling:
         raise Forbidden(f"a token cannot grant more than {ceiling.name}")
-    ttl = deps.get_field(body, "ttl", float, settings.token_max_ttl)
+    ttl = parsing.get_field(body, "ttl", float, settings.token_max_ttl)
     assert ttl is not None
     if not 0 < ttl <= settings.token_max_ttl:
         raise BadRequest(f"'ttl' must be between 1 and {int(settings.token_max_ttl)} seconds")
     pattern = _doc_pattern(body)
     token = mint_room_token(
-        request.app.state.secret_keys,
+        shared.secret_keys,
         user_id=user_id,
         room_id=room_id,
         role=role,
         ttl=ttl,
         doc_pattern=pattern,
     )
-    await deps.audit(
+    await access.audit(
         request,
         principal,
         "token.mint",
@@ -98,20 +100,20 @@ async def mint_token(request: Request) -> Response:
     )
 
 
-@deps.api_endpoint
+@api_endpoint
 async def create_ticket(request: Request) -> Response:
     """A single-use socket ticket for the caller, valid for seconds."""
-    principal = await deps.require_principal(request, personal=True)
-    room_id = deps.room_param(request)
-    own = await deps.require_role(request, principal, room_id, Role.viewer)
-    body = await deps.read_json(request)
-    doc = deps.get_field(body, "doc", str)
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
+    own = await access.require_role(request, principal, room_id, Role.viewer)
+    body = await parsing.read_json(request)
+    doc = parsing.get_field(body, "doc", str)
     if doc is not None and not is_valid_doc_name(doc):
         raise BadName("bad document name")
-    role = deps.role_field(body, default=own)
+    role = parsing.role_field(body, default=own)
     if role > own:
         raise Forbidden(f"a ticket cannot grant more than {own.name}")
-    ticket = await deps.meta(request).create_ticket(
+    ticket = await services(request).meta.create_ticket(
         principal.user_id, room_id, doc, role, TICKET_TTL
     )
     return JSONResponse(
@@ -136,42 +138,42 @@ def api_token_json(token: ApiToken) -> dict[str, Any]:
     }
 
 
-@deps.api_endpoint
+@api_endpoint
 async def list_api_tokens(request: Request) -> Response:
     """The caller's personal API tokens (never their secrets)."""
-    principal = await deps.require_principal(request, personal=True)
-    tokens = await deps.meta(request).list_api_tokens(principal.user_id)
-    page, cursor = deps.paginate(request, tokens, lambda t: [t.created_at, t.id])
-    return deps.page_response([api_token_json(t) for t in page], cursor)
+    principal = await access.require_principal(request, personal=True)
+    tokens = await services(request).meta.list_api_tokens(principal.user_id)
+    page, cursor = parsing.paginate(request, tokens, lambda t: [t.created_at, t.id])
+    return parsing.page_response([api_token_json(t) for t in page], cursor)
 
 
-@deps.api_endpoint
+@api_endpoint
 async def create_api_token(request: Request) -> Response:
     """Create a personal API token; the secret is in this response only."""
-    principal = await deps.require_principal(request, personal=True)
-    name = deps.get_field(await deps.read_json(request), "name", str, "api token")
+    principal = await access.require_principal(request, personal=True)
+    name = parsing.get_field(await parsing.read_json(request), "name", str, "api token")
     assert name is not None
     if not name.strip() or len(name) > MAX_TOKEN_NAME:
         raise BadRequest(f"'name' must be 1 to {MAX_TOKEN_NAME} characters")
-    token, secret = await deps.meta(request).create_api_token(principal.user_id, name.strip())
-    await deps.audit(request, principal, "token.create", target=token.id, name=token.name)
+    token, secret = await services(request).meta.create_api_token(principal.user_id, name.strip())
+    await access.audit(request, principal, "token.create", target=token.id, name=token.name)
     return JSONResponse({**api_token_json(token), "token": secret}, status_code=201)
 
 
-@deps.api_endpoint
+@api_endpoint
 async def revoke_api_token(request: Request) -> Response:
     """Revoke one of the caller's API tokens; sockets opened with it close 4401."""
-    principal = await deps.require_principal(request, personal=True)
+    principal = await access.require_principal(request, personal=True)
     token_id = str(request.path_params["token_id"])
-    meta = deps.meta(request)
+    meta = services(request).meta
     mine = {t.id: t for t in await meta.list_api_tokens(principal.user_id)}
     if token_id not in mine:
         raise NotFound("no such token")
     await meta.revoke_api_token(token_id, principal.user_id)
-    deps.registry(request).close_matching(
+    services(request).registry.close_matching(
         4401,
         "token revoked",
         lambda peer: peer.principal is not None and peer.principal.token_id == token_id,
     )
-    await deps.audit(request, principal, "token.revoke", target=token_id)
+    await access.audit(request, principal, "token.revoke", target=token_id)
     return Response(status_code=204)

@@ -12,10 +12,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab.api import deps
-from collab.api.errors import BadRequest
-from collab.errors import Forbidden, NotFound
+from collab.api import access, parsing
+from collab.api.handler import api_endpoint
+from collab.errors import BadRequest, Forbidden, NotFound
 from collab.meta import User
+from collab.services import services
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -29,11 +30,11 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-@deps.api_endpoint
+@api_endpoint
 async def me(request: Request) -> Response:
     """Who the caller is, and how they authenticated."""
-    principal = await deps.require_principal(request)
-    user = await deps.meta(request).get_user(principal.user_id)
+    principal = await access.require_principal(request)
+    user = await services(request).meta.get_user(principal.user_id)
     assert user is not None  # authenticate() only returns live users
     return JSONResponse(
         {
@@ -46,17 +47,17 @@ async def me(request: Request) -> Response:
     )
 
 
-@deps.api_endpoint
+@api_endpoint
 async def update_user(request: Request) -> Response:
     """Disable or enable a user (site admins)."""
-    principal = await deps.require_principal(request, personal=True)
+    principal = await access.require_principal(request, personal=True)
     if not principal.is_admin:
         raise Forbidden("site admins only")
     user_id = str(request.path_params["user"])
-    disabled = deps.get_field(await deps.read_json(request), "disabled", bool)
+    disabled = parsing.get_field(await parsing.read_json(request), "disabled", bool)
     if disabled is None:
         raise BadRequest("'disabled' (true or false) is required")
-    meta = deps.meta(request)
+    meta = services(request).meta
     if await meta.get_user(user_id) is None:
         raise NotFound("no such user")
     if disabled and user_id == principal.user_id:
@@ -64,13 +65,13 @@ async def update_user(request: Request) -> Response:
     await meta.set_user_disabled(user_id, disabled)
     if disabled:
         await meta.revoke_user_sessions(user_id)
-        deps.registry(request).close_matching(
+        services(request).registry.close_matching(
             4401,
             "user disabled",
             lambda peer: peer.principal is not None and peer.principal.user_id == user_id,
         )
     action = "user.disable" if disabled else "user.enable"
-    await deps.audit(request, principal, action, target=user_id)
+    await access.audit(request, principal, action, target=user_id)
     user = await meta.get_user(user_id)
     assert user is not None
     return JSONResponse(user_json(user))

@@ -8,15 +8,35 @@ returns None, and the caller decides (WebSocket: 4401; the login page: offer to 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import HTTPConnection
 
+from collab.auth.admins import is_admin
+from collab.auth.devmode import is_dev_token
 from collab.auth.principal import Principal
 from collab.auth.sessions import read_session_secret
 from collab.auth.tokens import looks_like_jwt, verify_room_token
 from collab.errors import Unauthorized
 from collab.meta import MetaStore, User
+from collab.settings import Settings
+
+
+class Verifier(Protocol):
+    """What checking a credential needs: the app's Services provide it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def meta(self) -> MetaStore: ...
+    @property
+    def secret_keys(self) -> list[str]: ...
+    @property
+    def dev_mode(self) -> bool: ...
+    @property
+    def dev_token(self) -> str: ...
+    @property
+    def dev_user_id(self) -> str: ...
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
@@ -27,14 +47,12 @@ def presented_token(conn: HTTPConnection) -> str | None:
     return conn.query_params.get("token") or None
 
 
-def _principal(user: User, state: Any, **kw: Any) -> Principal:
-    from collab.auth.admins import is_admin
-
+def _principal(user: User, settings: Settings, **kw: Any) -> Principal:
     return Principal(
         user_id=user.id,
         name=user.name,
         email=user.email if user.email_verified else None,
-        is_admin=is_admin(user, state.settings),
+        is_admin=is_admin(user, settings),
         **kw,
     )
 
@@ -46,12 +64,11 @@ async def _active_user(meta: MetaStore, user_id: str) -> User:
     return user
 
 
-async def authenticate(conn: HTTPConnection) -> Principal | None:
-    state = conn.app.state
-    meta: MetaStore = state.meta
+async def authenticate(conn: HTTPConnection, verifier: Verifier) -> Principal | None:
+    meta = verifier.meta
     token = presented_token(conn)
     if token is not None:
-        return await principal_for_token(state, meta, token)
+        return await principal_for_token(verifier, token)
     secret = read_session_secret(conn.cookies)
     if secret is None:
         return None
@@ -59,21 +76,20 @@ async def authenticate(conn: HTTPConnection) -> Principal | None:
     if session is None:
         raise Unauthorized("session expired or revoked")
     user = await _active_user(meta, session.user_id)
-    return _principal(user, state, via="session", session_id=session.id)
+    return _principal(user, verifier.settings, via="session", session_id=session.id)
 
 
-async def principal_for_token(state: Any, meta: MetaStore, token: str) -> Principal:
-    from collab.auth.devmode import is_dev_token
-
-    if state.dev_mode and is_dev_token(state, token):
-        user = await _active_user(meta, state.dev_user_id)
-        return _principal(user, state, via="dev")
+async def principal_for_token(verifier: Verifier, token: str) -> Principal:
+    meta, settings = verifier.meta, verifier.settings
+    if verifier.dev_mode and is_dev_token(verifier, token):
+        user = await _active_user(meta, verifier.dev_user_id)
+        return _principal(user, settings, via="dev")
     if looks_like_jwt(token):
-        claims = verify_room_token(state.secret_keys, token)
+        claims = verify_room_token(verifier.secret_keys, token)
         user = await _active_user(meta, claims.user_id)
         return _principal(
             user,
-            state,
+            settings,
             via="room_token",
             room_scope=claims.room_id,
             doc_pattern=claims.doc_pattern,
@@ -82,13 +98,13 @@ async def principal_for_token(state: Any, meta: MetaStore, token: str) -> Princi
     api_token = await meta.find_api_token(token)
     if api_token is not None:
         user = await _active_user(meta, api_token.user_id)
-        return _principal(user, state, via="api_token", token_id=api_token.id)
+        return _principal(user, settings, via="api_token", token_id=api_token.id)
     ticket = await meta.consume_ticket(token)
     if ticket is not None:
         user = await _active_user(meta, ticket.user_id)
         return _principal(
             user,
-            state,
+            settings,
             via="ticket",
             room_scope=ticket.room_id,
             doc_pattern=ticket.doc,

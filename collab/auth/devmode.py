@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from typing import Any
+from typing import Protocol
 
 from collab.meta import MetaStore, User
 from collab.settings import Settings
@@ -21,7 +21,17 @@ DEV_NAME = "Dev user"
 
 
 class DevModeError(Exception):
-    """Dev mode cannot start as configured (a non-loopback bind)."""
+    """Dev mode cannot start as configured (a non-loopback bind): a startup error, never a
+    client's, so it stays outside ``collab.errors``' tree."""
+
+
+class DevTokenHolder(Protocol):
+    """What knows this process's dev token: the app's Services (or any look-alike)."""
+
+    @property
+    def dev_token(self) -> str: ...
+    @property
+    def settings(self) -> Settings: ...
 
 
 def is_dev_mode(settings: Settings) -> bool:
@@ -33,16 +43,16 @@ def resolve_dev_token(settings: Settings) -> str:
     return settings.dev_token or secrets.token_urlsafe(32)
 
 
-def is_dev_token(source: Any, token: str | None) -> bool:
+def is_dev_token(source: DevTokenHolder | Settings, token: str | None) -> bool:
     """Whether ``token`` is the dev token, in constant time.
 
-    ``source`` is the app state (``request.app.state``: ``dev_token`` holds this process's token,
-    random or fixed) or a Settings (only a fixed ``COLLAB_DEV_TOKEN`` then). Always False once
+    ``source`` is the app's Services (``dev_token`` holds this process's token, random or
+    fixed) or a Settings (only a fixed ``COLLAB_DEV_TOKEN`` then). Always False once
     an identity provider is configured.
     """
-    expected = getattr(source, "dev_token", "") or ""
-    settings = source if isinstance(source, Settings) else getattr(source, "settings", None)
-    if isinstance(settings, Settings) and not is_dev_mode(settings):
+    expected = source.dev_token or ""
+    settings = source if isinstance(source, Settings) else source.settings
+    if not is_dev_mode(settings):
         return False
     if not expected or not token:
         return False

@@ -24,7 +24,8 @@ MIN_KEY_LENGTH = 16
 
 
 class SecretKeyError(Exception):
-    """The configured or stored key cannot be used (too short, unreadable)."""
+    """The configured or stored key cannot be used (too short, unreadable): a startup error,
+    never a client's, so it stays outside ``collab.errors``' tree."""
 
 
 def load_secret_keys(settings: Settings) -> list[str]:

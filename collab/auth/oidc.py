@@ -20,6 +20,8 @@ from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
 from starlette.requests import Request
 
+from collab.errors import LoginRefused
+from collab.meta import MetaStore
 from collab.settings import Settings
 
 log = logging.getLogger("collab.auth.oidc")
@@ -33,32 +35,20 @@ LOGIN_TTL = 600  # seconds between /login and its callback
 class MetaStoreCache:
     """Authlib's cache interface (async ``get``/``set``/``delete``) over the MetaStore's cache.
 
-    ``state`` is the app state; ``state.meta`` is read per call because the MetaStore opens in
-    the lifespan, after the routes are built.
+    The MetaStore may be opened after the client is built: it is only used once a login runs.
     """
 
-    def __init__(self, state: Any) -> None:
-        self._state = state
+    def __init__(self, meta: MetaStore) -> None:
+        self._meta = meta
 
     async def get(self, key: str) -> str | None:
-        value: str | None = await self._state.meta.cache_get(CACHE_PREFIX + key)
-        return value
+        return await self._meta.cache_get(CACHE_PREFIX + key)
 
     async def set(self, key: str, value: str, expires_in: float | None = None) -> None:
-        await self._state.meta.cache_set(CACHE_PREFIX + key, value, expires_in or LOGIN_TTL)
+        await self._meta.cache_set(CACHE_PREFIX + key, value, expires_in or LOGIN_TTL)
 
     async def delete(self, key: str) -> None:
-        await self._state.meta.cache_delete(CACHE_PREFIX + key)
-
-
-class LoginRefused(Exception):
-    """A callback that does not complete a login; answered as a JSON error."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+        await self._meta.cache_delete(CACHE_PREFIX + key)
 
 
 @dataclass(frozen=True)
@@ -75,11 +65,11 @@ class Identity:
     id_token: str
 
 
-def build_client(settings: Settings, state: Any) -> Any:
+def build_client(settings: Settings, meta: MetaStore) -> Any:
     """The Authlib Starlette client for the configured provider (discovery, PKCE S256)."""
     # Authlib logs the PKCE verifier at DEBUG: keep secrets out of logs at every level.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
-    oauth = OAuth(cache=MetaStoreCache(state))
+    oauth = OAuth(cache=MetaStoreCache(meta))
     issuer = settings.oidc_issuer.rstrip("/")
     oauth.register(
         CLIENT_NAME,

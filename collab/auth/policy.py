@@ -3,7 +3,8 @@
 Roles come from membership (site admins act as owners; the dev user is at least an editor),
 capped by a token's ceiling and scope. A room that does not exist is created on the first join
 of a signed-in user while auto-create is on (the joiner becomes its owner), within the per-user
-cap; otherwise it is NotFound.
+cap; otherwise it is NotFound. A room gains a doc only within ``max_docs_per_room``. Refusals at
+a cap are ``LimitReached`` carrying their ``Quota``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collab.auth.principal import Principal
-from collab.errors import Forbidden, NotFound
-from collab.meta import Conflict, MetaStore, Role
+from collab.errors import Conflict, Forbidden, LimitReached, NotFound, Quota
+from collab.meta import MetaStore, Role
 from collab.names import is_reserved_doc
 from collab.settings import Settings
+from collab.store.base import DocumentStore
 
 # Credentials that stand for the user themself (not a narrowed token) may create rooms.
 _MAY_CREATE = {"session", "dev", "api_token"}
@@ -46,7 +48,7 @@ async def room_role(
         if not (create and settings.auto_create_rooms and principal.via in _MAY_CREATE):
             raise NotFound("no such room")
         if await meta.count_rooms_created_by(principal.user_id) >= settings.max_rooms_per_user:
-            raise Forbidden("room limit reached")
+            raise LimitReached(Quota.rooms_per_user, "room limit reached")
         try:
             await meta.create_room(room_id, room_id, principal.user_id)
         except Conflict:
@@ -66,3 +68,18 @@ def effective_role(principal: Principal, member_role: Role | None) -> Role | Non
     if principal.via == "dev" and (role is None or role < Role.editor):
         role = Role.editor
     return None if role is None else principal.cap(role)
+
+
+async def may_create_doc(store: DocumentStore, settings: Settings, room_id: str) -> bool:
+    """Whether the room may gain one more doc (``max_docs_per_room``).
+
+    The socket path asks before a doc's first update is stored. Docs loaded but not yet stored
+    do not count.
+    """
+    return await store.count_docs(room_id) < settings.max_docs_per_room
+
+
+async def check_doc_quota(store: DocumentStore, settings: Settings, room_id: str) -> None:
+    """LimitReached (docs_per_room) unless the room may gain one more doc."""
+    if not await may_create_doc(store, settings, room_id):
+        raise LimitReached(Quota.docs_per_room, "document limit of this room reached")

@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-from collab.meta.base import Role
+from collab.meta import Role
 
 Via = Literal["session", "dev", "room_token", "ticket", "api_token"]
 

@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from collab.errors import Unauthorized
-from collab.meta.base import Role
+from collab.meta import Role
 
 ISSUER = "collab"
 AUDIENCE = "collab:room"

@@ -110,7 +110,7 @@ def _serve_metrics_port(settings: Settings, app: Any) -> Any:
 
     try:
         return serve_metrics_port(
-            app.state.metrics, settings.host, settings.metrics_port, settings.metrics_token
+            app.state.services.metrics, settings.host, settings.metrics_port, settings.metrics_token
         )
     except OSError as exc:
         raise click.ClickException(f"metrics port {settings.metrics_port}: {exc}") from exc
@@ -118,13 +118,13 @@ def _serve_metrics_port(settings: Settings, app: Any) -> Any:
 
 def _announce(settings: Settings, app: Any, port: int) -> None:
     """Dev mode: print the login URL (on stdout, like Jupyter; never into the logs)."""
-    if not app.state.dev_mode:
+    if not app.state.services.dev_mode:
         return
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     scheme = "https" if settings.ssl_certfile else "http"
     base = settings.public_url or f"{scheme}://{host}:{port}"
     click.echo(
         "collab: DEV MODE (no identity provider configured): open this URL to log in:\n"
-        f"    {login_url(base, app.state.dev_token)}"
+        f"    {login_url(base, app.state.services.dev_token)}"
     )
     sys.stdout.flush()

@@ -3,7 +3,7 @@ API tokens, tickets, a small cache, audit. One small Protocol per record kind, e
 twin and a SQLite implementation, chosen by the same store URL as the documents
 (``open_meta_store``).
 
-    base.py         Role, the refusals (MetaError, Conflict, NotFoundError), secret digests
+    base.py         Role, secret digests (refusals are collab.errors.Conflict / NotFound)
     users.py        User, Users             sessions.py     Session, Sessions
     rooms.py        RoomRecord, Member, Rooms (members included)
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
-from collab.meta.base import Conflict, MetaError, NotFoundError, Role, digest, new_secret
+from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
 from collab.meta.invites import Invite, Invites
 from collab.meta.metastore import MetaStore, open_meta_store
@@ -33,13 +33,10 @@ __all__ = [
     "Audit",
     "AuditEvent",
     "Cache",
-    "Conflict",
     "Invite",
     "Invites",
     "Member",
-    "MetaError",
     "MetaStore",
-    "NotFoundError",
     "Role",
     "RoomRecord",
     "Rooms",

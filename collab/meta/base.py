@@ -1,4 +1,4 @@
-"""What every kind of meta record shares: room roles, the MetaStore's refusals, secrets.
+"""What every kind of meta record shares: room roles, secrets.
 
 Each record kind has its own module (``users``, ``sessions``, ``rooms``, ...) holding its
 records and its small Protocol; ``collab.meta.metastore.MetaStore`` is all of them in one.
@@ -33,18 +33,6 @@ class Role(enum.IntEnum):
     @property
     def can_write_docs(self) -> bool:
         return self >= Role.editor
-
-
-class MetaError(Exception):
-    """Base of the MetaStore's refusals."""
-
-
-class Conflict(MetaError):
-    """A unique thing already exists (room id, member)."""
-
-
-class NotFoundError(MetaError):
-    """The record does not exist (or is no longer valid)."""
 
 
 def new_secret() -> str:

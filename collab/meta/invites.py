@@ -26,8 +26,8 @@ class Invites(Protocol):
     async def create_invite(
         self, room_id: str, role: Role, created_by: str, ttl: float
     ) -> tuple[Invite, str]:
-        """A new invite and its secret (the link's code); NotFoundError when there is no such
+        """A new invite and its secret (the link's code); errors.NotFound when there is no such
         room."""
 
     async def redeem_invite(self, secret: str, user_id: str) -> Member:
-        """Single use, atomically; NotFoundError when unknown, used or expired."""
+        """Single use, atomically; errors.NotFound when unknown, used or expired."""

@@ -42,7 +42,7 @@ class Rooms(Protocol):
     async def count_rooms_created_by(self, user_id: str) -> int: ...
 
     async def rename_room(self, room_id: str, title: str) -> None:
-        """NotFoundError when there is no such room."""
+        """errors.NotFound when there is no such room."""
 
     async def delete_room(self, room_id: str) -> None:
         """Delete the room with its members, invites and tickets (idempotent)."""
@@ -53,7 +53,7 @@ class Rooms(Protocol):
         """The room's members, earliest added first."""
 
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
-        """Add or change a membership (may lower a role; keeps added_at); NotFoundError
+        """Add or change a membership (may lower a role; keeps added_at); errors.NotFound
         when there is no such room."""
 
     async def remove_member(self, room_id: str, user_id: str) -> None:

@@ -45,4 +45,4 @@ class Users(Protocol):
         """Every user, oldest first."""
 
     async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
-        """NotFoundError when there is no such user."""
+        """errors.NotFound when there is no such user."""

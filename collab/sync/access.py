@@ -7,7 +7,7 @@ sends SyncStep1 so the client's earlier refused edits are pulled. Removal: close
 from __future__ import annotations
 
 from collab.auth.policy import doc_access, effective_role
-from collab.meta.base import Role
+from collab.meta import Role
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 

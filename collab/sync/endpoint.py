@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Protocol
 
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from collab import logs
-from collab.api.docs import may_create_doc
-from collab.auth.authenticate import authenticate
+from collab.auth.authenticate import Verifier, authenticate
 from collab.auth.origin import origin_allowed
-from collab.auth.policy import Access, doc_access, room_role
+from collab.auth.policy import Access, check_doc_quota, doc_access, room_role
 from collab.auth.principal import Principal
 from collab.errors import (
     BadName,
@@ -35,9 +34,10 @@ from collab.errors import (
 )
 from collab.meta import AuditEvent
 from collab.names import DocKey, is_reserved_doc, parse_doc_path
-from collab.ratelimit import client_address
+from collab.ratelimit import RateLimiter, client_address
 from collab.settings import Settings
-from collab.sync.admission import ConnectionLimits, Throttle
+from collab.store.base import DocumentStore
+from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
@@ -45,9 +45,29 @@ from collab.sync.registry import RoomRegistry
 log = logging.getLogger("collab.endpoint")
 
 
+class SocketServices(Verifier, Protocol):
+    """What a socket needs of the app's shared services (``collab.services.Services``)."""
+
+    @property
+    def store(self) -> DocumentStore: ...
+    @property
+    def registry(self) -> RoomRegistry: ...
+    @property
+    def handshake_limiter(self) -> RateLimiter: ...
+    @property
+    def connection_limits(self) -> ConnectionLimits: ...
+    @property
+    def loop_lag(self) -> LoopLag: ...
+
+
+def socket_services(websocket: WebSocket) -> SocketServices:
+    shared: SocketServices = websocket.app.state.services
+    return shared
+
+
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    state = websocket.app.state
-    settings: Settings = state.settings
+    state = socket_services(websocket)
+    settings = state.settings
     principal: Principal | None = None
     refusal: CollabError | None = None
     if not state.handshake_limiter.allow(client_address(websocket)):
@@ -57,13 +77,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         return
     try:
-        principal = await authenticate(websocket)
+        principal = await authenticate(websocket, state)
     except Unauthorized as exc:
         refusal = exc
     if principal is not None and principal.by_cookie and not origin_allowed(websocket, settings):
         await _refuse_foreign_origin(websocket, state, principal)
         return
-    limits: ConnectionLimits = state.connection_limits
+    limits = state.connection_limits
     user_id = principal.user_id if principal is not None else None
     status = 503 if state.loop_lag.overloaded else limits.refusal(user_id)
     if status is not None:
@@ -77,7 +97,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         limits.closed(user_id)
 
 
-async def _refuse_foreign_origin(websocket: WebSocket, state: Any, principal: Principal) -> None:
+async def _refuse_foreign_origin(
+    websocket: WebSocket, state: SocketServices, principal: Principal
+) -> None:
     origin = websocket.headers.get("origin", "")
     log.warning("refused cookie socket from foreign origin %r", origin[:200])
     await state.meta.record(
@@ -93,22 +115,25 @@ async def _refuse_foreign_origin(websocket: WebSocket, state: Any, principal: Pr
 
 
 async def _serve(
-    websocket: WebSocket, state: Any, principal: Principal | None, refusal: CollabError | None
+    websocket: WebSocket,
+    state: SocketServices,
+    principal: Principal | None,
+    refusal: CollabError | None,
 ) -> None:
+    registry = state.registry
     await websocket.accept()
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
-        await websocket.close(BadName.close_code, BadName.reason)
+        await _refuse(websocket, registry, BadName())
         return
     logs.bind(room=key.room, doc=key.doc, user=principal.user_id if principal else None)
     if principal is None:
-        await websocket.close(*close_code_for(refusal or Unauthorized("credentials required")))
+        await _refuse(websocket, registry, refusal or Unauthorized("credentials required"))
         return
-    registry: RoomRegistry = state.registry
     try:
         live, access = await _open(websocket, state, principal, key)
     except CollabError as exc:
-        await websocket.close(*close_code_for(exc))
+        await _refuse(websocket, registry, exc)
         return
     peer = Peer(
         websocket,
@@ -125,6 +150,7 @@ async def _serve(
         await live.join(peer)
         await _read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:
+        registry.hooks.refused(exc)
         code, reason = close_code_for(exc)
         log.info("closing peer %s on %s: %s %s", peer.id, key, code, reason, extra={"code": code})
         peer.close(code, reason)
@@ -138,8 +164,14 @@ async def _serve(
         await sender
 
 
+async def _refuse(websocket: WebSocket, registry: RoomRegistry, exc: CollabError) -> None:
+    """Close an accepted socket that may not join (counted: a quota refusal, say)."""
+    registry.hooks.refused(exc)
+    await websocket.close(*close_code_for(exc))
+
+
 async def _open(
-    websocket: WebSocket, state: Any, principal: Principal, key: DocKey
+    websocket: WebSocket, state: SocketServices, principal: Principal, key: DocKey
 ) -> tuple[LiveDoc, Access]:
     """The loaded doc and what this principal may do in it, or a CollabError to close with.
 
@@ -149,7 +181,7 @@ async def _open(
         raise Forbidden("token not valid for this document")
     role = await room_role(state.meta, state.settings, principal, key.room, create=True)
     access = doc_access(role, key.doc)
-    registry: RoomRegistry = state.registry
+    registry = state.registry
     live = await registry.acquire(key)
     try:
         gen = websocket.query_params.get("gen")
@@ -160,8 +192,7 @@ async def _open(
         if not live.exists and not is_reserved_doc(key.doc):
             if not access.can_write:
                 raise NotFound("no such document")
-            if not await may_create_doc(state, key.room):
-                raise Forbidden("document limit of this room reached")
+            await check_doc_quota(state.store, state.settings, key.room)
     except CollabError:
         registry.release(live)
         raise

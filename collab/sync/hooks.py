@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from collab.errors import CollabError
 from collab.names import DocKey
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ class SyncHooks(Protocol):
     def slow_consumer(self) -> None:
         """A socket was closed 1013 because it did not read fast enough."""
 
+    def refused(self, exc: CollabError) -> None:
+        """A socket is being closed for ``exc`` (a refusal at a quota is counted by its enum)."""
+
 
 class NoHooks:
     def update_applied(self, seconds: float) -> None:
@@ -45,4 +49,7 @@ class NoHooks:
         pass
 
     def slow_consumer(self) -> None:
+        pass
+
+    def refused(self, exc: CollabError) -> None:
         pass

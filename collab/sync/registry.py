@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from collab import logs
 from collab.errors import Overloaded, RoomFailed, must_propagate
-from collab.meta.base import Role
+from collab.meta import Role
 from collab.names import DocKey
 from collab.settings import Settings
 from collab.store.base import DocumentStore

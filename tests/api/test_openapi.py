@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from collab.api import api_routes
+from collab.api.routes import api_routes
 from tests.api.conftest import Api
 
 

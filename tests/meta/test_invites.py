@@ -5,7 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from collab.meta import Member, MetaStore, NotFoundError, Role
+from collab.errors import NotFound
+from collab.meta import Member, MetaStore, Role
 from tests.meta.support import T0, Clock
 
 pytestmark = pytest.mark.anyio
@@ -24,11 +25,11 @@ async def test_invite_grants_a_role_once(meta: MetaStore, clock: Clock) -> None:
     member = await meta.redeem_invite(secret, "u2")
     assert member == Member("r", "u2", Role.editor, T0)
     assert await meta.get_member("r", "u2") == member
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(secret, "u3")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite("unknown", "u3")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.create_invite("nope", Role.viewer, "u1", ttl=60)
 
 
@@ -36,7 +37,7 @@ async def test_expired_invite_is_refused(meta: MetaStore, clock: Clock) -> None:
     await meta.create_room("r", "R", "u1")
     _, secret = await meta.create_invite("r", Role.viewer, "u1", ttl=60)
     clock.advance(60)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(secret, "u2")
     assert await meta.get_member("r", "u2") is None
 
@@ -48,7 +49,7 @@ async def test_redeeming_never_lowers_a_role(meta: MetaStore, clock: Clock) -> N
     _, editor_invite = await meta.create_invite("r", Role.editor, "u1", ttl=60)
     clock.advance(1)
     assert await meta.redeem_invite(viewer_invite, "u1") == Member("r", "u1", Role.owner, T0)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(viewer_invite, "u3")  # consumed all the same
     raised = await meta.redeem_invite(editor_invite, "u2")
     assert raised == Member("r", "u2", Role.editor, T0), "raised, added_at kept"
@@ -63,7 +64,7 @@ async def test_concurrent_redeems_exactly_one_wins(meta: MetaStore) -> None:
     async def redeem(user_id: str) -> None:
         try:
             winners.append(await meta.redeem_invite(secret, user_id))
-        except NotFoundError:
+        except NotFound:
             refused.append(user_id)
 
     with anyio.fail_after(10):

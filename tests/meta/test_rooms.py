@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from collab.meta import Conflict, Member, MetaStore, NotFoundError, Role, Rooms
+from collab.errors import Conflict, NotFound
+from collab.meta import Member, MetaStore, Role, Rooms
 from tests.meta.support import T0, Clock
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +41,7 @@ async def test_rooms_for_a_user_and_counts(meta: Rooms, clock: Clock) -> None:
     assert await meta.count_rooms_created_by("u3") == 0
     await meta.rename_room("a", "A renamed")
     assert (r := await meta.get_room("a")) is not None and r.title == "A renamed"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.rename_room("nope", "x")
 
 
@@ -58,7 +59,7 @@ async def test_set_member_upserts_and_keeps_added_at(meta: Rooms, clock: Clock) 
     await meta.remove_member("r", "u2")  # idempotent
     assert await meta.get_member("r", "u2") is None
     assert await meta.list_members("r") == [Member("r", "u1", Role.owner, T0)]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.set_member("nope", "u2", Role.viewer)
 
 
@@ -73,7 +74,7 @@ async def test_delete_room_deletes_its_members_invites_and_tickets(meta: MetaSto
     assert await meta.get_room("r") is None
     assert await meta.list_members("r") == []
     assert await meta.get_member("r", "u2") is None
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.redeem_invite(invite_secret, "u3")
     assert await meta.consume_ticket(ticket_secret) is None
     assert [r.id for r, _ in await meta.list_rooms_for("u1")] == ["keep"]

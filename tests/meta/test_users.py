@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collab.meta import NotFoundError, Users
+from collab.errors import NotFound
+from collab.meta import Users
 from tests.meta.support import T0, Clock, add_user
 
 pytestmark = pytest.mark.anyio
@@ -63,5 +64,5 @@ async def test_set_user_disabled(meta: Users) -> None:
     assert (u := await meta.get_user(user_id)) is not None and u.disabled
     await meta.set_user_disabled(user_id, False)
     assert (u := await meta.get_user(user_id)) is not None and not u.disabled
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFound):
         await meta.set_user_disabled("nobody", True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from collab.meta.base import NotFoundError, Role, digest, new_secret
+from collab.errors import NotFound
+from collab.meta.base import Role, digest, new_secret
 from collab.meta.invites import Invite
 from collab.meta.memory.base import MemoryKind
 from collab.meta.memory.rooms import put_member
@@ -17,7 +18,7 @@ class MemoryInvites(MemoryKind):
         self, room_id: str, role: Role, created_by: str, ttl: float
     ) -> tuple[Invite, str]:
         if room_id not in self.tables.rooms:
-            raise NotFoundError(f"no room {room_id!r}")
+            raise NotFound(f"no room {room_id!r}")
         secret = new_secret()
         invite = Invite(uuid.uuid4().hex, room_id, role, created_by, self.clock() + ttl)
         self.tables.invites[digest(secret)] = invite
@@ -27,11 +28,11 @@ class MemoryInvites(MemoryKind):
         key = digest(secret)
         invite = self.tables.invites.get(key)
         if invite is None:
-            raise NotFoundError("unknown invite")
+            raise NotFound("unknown invite")
         if invite.used_by is not None or invite.expires_at <= self.clock():
-            raise NotFoundError("invite used or expired")
+            raise NotFound("invite used or expired")
         if invite.room_id not in self.tables.rooms:
-            raise NotFoundError("invite's room is gone")
+            raise NotFound("invite's room is gone")
         self.tables.invites[key] = replace(invite, used_by=user_id)
         return put_member(
             self.tables, self.clock, invite.room_id, user_id, invite.role, lower=False

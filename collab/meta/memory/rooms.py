@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from collab.meta.base import Conflict, NotFoundError, Role
+from collab.errors import Conflict, NotFound
+from collab.meta.base import Role
 from collab.meta.memory.base import MemoryKind, Tables
 from collab.meta.rooms import Member, RoomRecord
 
@@ -60,7 +61,7 @@ class MemoryRooms(MemoryKind):
     async def rename_room(self, room_id: str, title: str) -> None:
         room = self.tables.rooms.get(room_id)
         if room is None:
-            raise NotFoundError(f"no room {room_id!r}")
+            raise NotFound(f"no room {room_id!r}")
         self.tables.rooms[room_id] = replace(room, title=title)
 
     async def delete_room(self, room_id: str) -> None:
@@ -82,7 +83,7 @@ class MemoryRooms(MemoryKind):
 
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         if room_id not in self.tables.rooms:
-            raise NotFoundError(f"no room {room_id!r}")
+            raise NotFound(f"no room {room_id!r}")
         return put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
 
     async def remove_member(self, room_id: str, user_id: str) -> None:

@@ -6,7 +6,7 @@ import string
 import uuid
 from dataclasses import replace
 
-from collab.meta.base import NotFoundError
+from collab.errors import NotFound
 from collab.meta.memory.base import MemoryKind
 from collab.meta.users import User
 
@@ -68,5 +68,5 @@ class MemoryUsers(MemoryKind):
     async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
         user = self.tables.users.get(user_id)
         if user is None:
-            raise NotFoundError(f"no user {user_id!r}")
+            raise NotFound(f"no user {user_id!r}")
         self.tables.users[user_id] = replace(user, disabled=disabled)

@@ -7,7 +7,8 @@ import uuid
 
 import sqlite_utils
 
-from collab.meta.base import NotFoundError, Role, digest, new_secret
+from collab.errors import NotFound
+from collab.meta.base import Role, digest, new_secret
 from collab.meta.invites import Invite
 from collab.meta.rooms import Member
 from collab.meta.sqlite.base import SQLiteKind, as_row
@@ -22,7 +23,7 @@ class SQLiteInvites(SQLiteKind):
 
         def _create(db: sqlite_utils.Database) -> Invite:
             if not room_exists(db, room_id):
-                raise NotFoundError(f"no room {room_id!r}")
+                raise NotFound(f"no room {room_id!r}")
             invite = Invite(uuid.uuid4().hex, room_id, role, created_by, self.clock() + ttl)
             db.table("invites").insert(as_row(invite, digest=digest(secret)))
             return invite
@@ -38,7 +39,7 @@ class SQLiteInvites(SQLiteKind):
                 (digest(secret), now),
             ).fetchone()
             if row is None:
-                raise NotFoundError("unknown, used or expired invite")
+                raise NotFound("unknown, used or expired invite")
             db.execute("UPDATE invites SET used_by=?, used_at=? WHERE id=?", (user_id, now, row[0]))
             return put_member(db, self.clock, row[1], user_id, Role[row[2]], lower=False)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import sqlite_utils
 
-from collab.meta.base import Conflict, NotFoundError, Role
+from collab.errors import Conflict, NotFound
+from collab.meta.base import Role
 from collab.meta.rooms import Member, RoomRecord
 from collab.meta.sqlite.base import SQLiteKind, as_row
 
@@ -83,7 +84,7 @@ class SQLiteRooms(SQLiteKind):
     async def rename_room(self, room_id: str, title: str) -> None:
         def _rename(db: sqlite_utils.Database) -> None:
             if db.execute("UPDATE rooms SET title=? WHERE id=?", (title, room_id)).rowcount == 0:
-                raise NotFoundError(f"no room {room_id!r}")
+                raise NotFound(f"no room {room_id!r}")
 
         await self._write(_rename)
 
@@ -112,7 +113,7 @@ class SQLiteRooms(SQLiteKind):
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         def _set(db: sqlite_utils.Database) -> Member:
             if not room_exists(db, room_id):
-                raise NotFoundError(f"no room {room_id!r}")
+                raise NotFound(f"no room {room_id!r}")
             return put_member(db, self.clock, room_id, user_id, role, lower=True)
 
         return await self._write(_set)

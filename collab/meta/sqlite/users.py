@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from collab.meta.base import NotFoundError
+from collab.errors import NotFound
 from collab.meta.sqlite.base import SQLiteKind
 from collab.meta.users import User
 
@@ -66,6 +66,6 @@ class SQLiteUsers(SQLiteKind):
         def _set(db: sqlite_utils.Database) -> None:
             cur = db.execute("UPDATE users SET disabled=? WHERE id=?", (disabled, user_id))
             if cur.rowcount == 0:
-                raise NotFoundError(f"no user {user_id!r}")
+                raise NotFound(f"no user {user_id!r}")
 
         await self._write(_set)

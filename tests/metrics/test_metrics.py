@@ -205,7 +205,7 @@ def test_every_metric_is_named_collab_and_apps_do_not_share_a_registry() -> None
 
 
 def test_dashboard_and_readme_cover_every_metric() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     dashboard = (root / "deploy" / "grafana-dashboard.json").read_text("utf-8")
     model = json.loads(dashboard)
     assert {v["name"] for v in model["templating"]["list"]} >= {"datasource", "instance"}

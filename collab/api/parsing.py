@@ -1,96 +1,27 @@
-"""What every /api/v1 handler needs: the principal, its role, CSRF, JSON bodies, pagination.
-
-Handlers are wrapped by :func:`api_endpoint`, which turns any exception into the JSON error of
-``collab.api.errors`` (the one mapping). Room roles come only from ``collab.auth.policy``.
+"""Reading an /api/v1 request: JSON bodies, typed fields, roles, path and query parameters,
+and cursor pagination. Anything malformed is a ``BadRequest`` (400) or ``BadName`` (400).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
-from collab.api.errors import BadRequest, error_response
-from collab.auth.authenticate import authenticate
-from collab.auth.origin import origin_allowed
-from collab.auth.policy import room_role
-from collab.auth.principal import Principal
-from collab.errors import BadName, Forbidden, Unauthorized
-from collab.meta import AuditEvent, MetaStore, Role
+from collab.errors import BadName, BadRequest
+from collab.meta import Role
 from collab.names import is_valid_name
-from collab.settings import Settings
-from collab.store.base import DocumentStore
-from collab.sync.registry import RoomRegistry
 
-Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
 
-UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Credentials that stand for the user themself; room tokens and tickets are narrowed to a room.
-PERSONAL_VIA = {"session", "dev", "api_token"}
 MAX_BODY = 64 * 1024
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-
-
-def api_endpoint(handler: Handler) -> Handler:
-    """Wrap a handler so every exception becomes its JSON error response."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Exception as exc:
-            return error_response(exc)
-
-    return wrapped
-
-
-def meta(request: Request) -> MetaStore:
-    store: MetaStore = request.app.state.meta
-    return store
-
-
-def store(request: Request) -> DocumentStore:
-    docs: DocumentStore = request.app.state.store
-    return docs
-
-
-def registry(request: Request) -> RoomRegistry:
-    loaded: RoomRegistry = request.app.state.registry
-    return loaded
-
-
-def settings(request: Request) -> Settings:
-    current: Settings = request.app.state.settings
-    return current
-
-
-async def require_principal(request: Request, *, personal: bool = False) -> Principal:
-    """The authenticated caller; 401 without credentials, 403 for a cross-site cookie call.
-
-    ``personal``: the call acts for the user at large (their rooms, their tokens), so a room
-    token or ticket, which only stands for the user within one room, is refused.
-    """
-    principal = await authenticate(request)
-    if principal is None:
-        raise Unauthorized("credentials required")
-    if (
-        principal.by_cookie
-        and request.method in UNSAFE_METHODS
-        and not origin_allowed(request, settings(request))
-    ):
-        raise Forbidden("cross-origin request refused")
-    if personal and principal.via not in PERSONAL_VIA:
-        raise Forbidden("this credential is limited to one room")
-    return principal
 
 
 def room_param(request: Request) -> str:
@@ -98,14 +29,6 @@ def room_param(request: Request) -> str:
     if not is_valid_name(room_id):
         raise BadName("bad room name")
     return room_id
-
-
-async def require_role(request: Request, principal: Principal, room_id: str, minimum: Role) -> Role:
-    """The caller's role in the room (via the policy every door uses), at least ``minimum``."""
-    role = await room_role(meta(request), settings(request), principal, room_id)
-    if role < minimum:
-        raise Forbidden(f"requires the {minimum.name} role")
-    return role
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -202,25 +125,3 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
 
 def page_response(items: list[dict[str, Any]], next_cursor: str | None) -> JSONResponse:
     return JSONResponse({"items": items, "next_cursor": next_cursor})
-
-
-async def audit(
-    request: Request,
-    actor: Principal | None,
-    action: str,
-    *,
-    room_id: str | None = None,
-    target: str | None = None,
-    **detail: Any,
-) -> None:
-    await meta(request).record(
-        AuditEvent(
-            at=time.time(),
-            action=action,
-            actor=actor.user_id if actor else None,
-            room_id=room_id,
-            target=target,
-            detail=detail,
-            ip=request.client.host if request.client else None,
-        )
-    )

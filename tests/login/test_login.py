@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from tests.auth.conftest import OidcSetup
+from tests.login.conftest import OidcSetup
 from tests.oidcprovider import walk_provider
 
 

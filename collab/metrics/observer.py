@@ -1,0 +1,105 @@
+"""``SocketObserver``: pure ASGI middleware that sees every WebSocket from the outside.
+
+It gives each socket a connection id (``collab.logs``), counts frames and bytes by type both
+ways, open connections, handshakes refused before accept and each close (by code; refused
+messages follow from the server's close code), then logs one line per closed socket. No code
+runs in the read loop for this; HTTP passes straight through.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collab import logs
+from collab.metrics.definitions import Metrics, message_type
+
+log = logging.getLogger("collab.ws")
+
+
+class SocketObserver:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        logs.start_connection()
+        watch = _Watch(self.metrics)
+        started = time.monotonic()
+        try:
+            await self.app(scope, watch.receive(receive), watch.send(send))
+        finally:
+            watch.finish(time.monotonic() - started)
+
+
+class _Watch:
+    """One socket's observed life: accepted yet, and who closed it with which code."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.accepted = False
+        self.close: tuple[int, bool] | None = None  # code, sent by the server
+
+    def receive(self, receive: Receive) -> Receive:
+        incoming = self.metrics.incoming
+
+        async def observed() -> Message:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                data = message.get("bytes")
+                if data is not None:
+                    msgs, nbytes = incoming[message_type(data)]
+                    nbytes.inc(len(data))
+                else:
+                    msgs, nbytes = incoming["text"]
+                    nbytes.inc(len(message.get("text") or ""))
+                msgs.inc()
+            elif kind == "websocket.disconnect" and self.close is None and self.accepted:
+                self.close = (int(message.get("code", 1005)), False)
+            return message
+
+        return observed
+
+    def send(self, send: Send) -> Send:
+        m = self.metrics
+
+        async def observed(message: Message) -> None:
+            kind = message["type"]
+            if kind == "websocket.send":
+                data = message.get("bytes")
+                if data is not None:
+                    msgs, nbytes = m.outgoing[message_type(data)]
+                    msgs.inc()
+                    nbytes.inc(len(data))
+            elif kind == "websocket.accept":
+                self.accepted = True
+                m.connections.inc()
+            elif kind == "websocket.close":
+                if not self.accepted:
+                    m.handshake_refused(403)  # uvicorn answers a close before accept with 403
+                elif self.close is None:
+                    self.close = (int(message.get("code", 1000)), True)
+            elif kind == "websocket.http.response.start":
+                m.handshake_refused(int(message.get("status", 0)))
+            await send(message)
+
+        return observed
+
+    def finish(self, seconds: float) -> None:
+        if not self.accepted:
+            return
+        self.metrics.connections.dec()
+        code, by_server = self.close or (1006, False)
+        self.metrics.closed(code, by_server)
+        log.info(
+            "socket closed by %s after %.1fs",
+            "server" if by_server else "client",
+            seconds,
+            extra={"code": code},
+        )

@@ -1,0 +1,159 @@
+"""``Services``: everything one app shares between requests and sockets, typed, in one object.
+
+Built once by :meth:`Services.create` (no I/O: stores and the OIDC client are constructed, not
+opened), kept as ``app.state.services``, opened and closed by the app's lifespan. Handlers reach
+it through :func:`services`, never through loose attributes of ``app.state``. What needs I/O to
+know (the secret keys, the dev user's id) is filled in by :meth:`Services.open`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import HTTPConnection
+
+from collab import __version__
+from collab.auth import oidc
+from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
+from collab.auth.keys import load_secret_keys
+from collab.db import migrate_with_backup, sqlite_path
+from collab.errors import CollabError
+from collab.meta import AuditEvent, MetaStore, open_meta_store
+from collab.metrics import Metrics
+from collab.names import DocKey
+from collab.ratelimit import RateLimiter
+from collab.settings import Settings
+from collab.store import open_store
+from collab.store.base import DocumentStore
+from collab.sync.admission import ConnectionLimits, LoopLag
+from collab.sync.peer import Peer
+from collab.sync.registry import RoomRegistry
+
+log = logging.getLogger("collab.app")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: DocumentStore
+    meta: MetaStore
+    registry: RoomRegistry
+    metrics: Metrics
+    handshake_limiter: RateLimiter
+    login_limiter: RateLimiter
+    connection_limits: ConnectionLimits
+    loop_lag: LoopLag
+    dev_mode: bool
+    dev_token: str  # this process's dev login token ("" unless dev mode)
+    oidc_client: Any | None  # Authlib's Starlette client; None in dev mode
+    secret_keys: list[str] = field(default_factory=list)  # the signing key first; by open()
+    dev_user_id: str = ""  # the dev user's id in dev mode; by open()
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        """Every service for ``settings``, wired, none opened yet."""
+        store = open_store(settings.store, synchronous=settings.sqlite_synchronous)
+        meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
+        metrics = Metrics(version=__version__)
+        registry = RoomRegistry(store, settings, SyncReports(metrics, meta))
+        metrics.watch(registry)
+        dev_mode = is_dev_mode(settings)
+        return cls(
+            settings=settings,
+            store=store,
+            meta=meta,
+            registry=registry,
+            metrics=metrics,
+            handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
+            login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
+            connection_limits=ConnectionLimits(
+                settings.max_connections, settings.max_connections_per_user
+            ),
+            loop_lag=LoopLag(settings.overload_lag_seconds),
+            dev_mode=dev_mode,
+            dev_token=resolve_dev_token(settings) if dev_mode else "",
+            oidc_client=None if dev_mode else oidc.build_client(settings, meta),
+        )
+
+    def oidc(self) -> Any:
+        """The OIDC client; only called on paths that dev mode never takes."""
+        if self.oidc_client is None:
+            raise RuntimeError("no identity provider is configured (dev mode)")
+        return self.oidc_client
+
+    async def open(self) -> None:
+        """Apply pending migrations, open the stores, load the keys, start the lag probe."""
+        path = sqlite_path(self.settings.store)
+        if path is not None:
+            applied = await anyio.to_thread.run_sync(migrate_with_backup, path)
+            for name in applied:
+                log.info("applied migration %s to %s", name, path)
+        await self.store.open()
+        await self.meta.open()
+        self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
+        if self.dev_mode:
+            self.dev_user_id = (await ensure_dev_user(self.meta)).id
+        self.loop_lag.start()
+
+    async def close(self) -> None:
+        """Shutdown, after uvicorn closed every socket (1012): wait for the last commit."""
+        await self.loop_lag.stop()
+        await self.registry.close()
+        await self.meta.close()
+        await self.store.close()
+        log.info("store closed")
+
+
+def services(conn: HTTPConnection) -> Services:
+    """The app's Services, from any request or socket."""
+    found = conn.app.state.services
+    if not isinstance(found, Services):
+        raise RuntimeError("app.state.services is not set: build the app with create_app")
+    return found
+
+
+class SyncReports:
+    """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, and an audit
+    record of the first refused write of each socket (later ones are only counted)."""
+
+    def __init__(self, metrics: Metrics, meta: MetaStore) -> None:
+        self.metrics = metrics
+        self.meta = meta
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def update_applied(self, seconds: float) -> None:
+        self.metrics.update_apply_seconds.observe(seconds)
+
+    def committed(self, seconds: float) -> None:
+        self.metrics.store_commit_seconds.observe(seconds)
+
+    def compacted(self, seconds: float) -> None:
+        self.metrics.compactions.inc()
+        self.metrics.compaction_seconds.observe(seconds)
+
+    def slow_consumer(self) -> None:
+        self.metrics.slow_consumer_closes.inc()
+
+    def refused(self, exc: CollabError) -> None:
+        self.metrics.refusal(exc)
+
+    def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
+        self.metrics.refused["readonly"].inc()
+        if not first:
+            return
+        principal = peer.principal
+        event = AuditEvent(
+            at=time.time(),
+            action="write.refused",
+            actor=principal.user_id if principal else None,
+            room_id=key.room,
+            target=key.doc,
+        )
+        task = asyncio.get_running_loop().create_task(self.meta.record(event))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)

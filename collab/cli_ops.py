@@ -52,7 +52,7 @@ def _database(settings: Settings) -> Path:
 
 
 def _limits(settings: Settings) -> Any:
-    from collab.room import limits_from
+    from collab.wire import limits_from
 
     return limits_from(settings)
 

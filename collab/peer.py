@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket
 if TYPE_CHECKING:
     from collab.auth.principal import Principal
     from collab.limits import Bucket
-    from collab.yupdate import AwarenessEntry
+    from collab.wire import AwarenessEntry
 
 log = logging.getLogger("collab.peer")
 

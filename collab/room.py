@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 from pycrdt import Doc
 
-from collab import logs, protocol
+from collab import logs
 from collab.docstate import KnownState
 from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
 from collab.limits import Bucket
@@ -39,13 +39,15 @@ from collab.store.base import DocumentStore, StoredDoc
 if TYPE_CHECKING:
     from collab.metrics import Metrics
 
-from collab.yupdate import (
+from collab.wire import (
     AwarenessEntry,
     DocIndex,
     Limits,
     MalformedInput,
     UpdateInfo,
     encode_awareness,
+    framing,
+    limits_from,
     scan_awareness,
     scan_state_vector,
     scan_update,
@@ -71,10 +73,6 @@ def _build_doc(
         for update in uncommitted:
             doc.apply_update(update)
     return doc, DocIndex.from_update(doc.get_update(), limits) if reindex else None
-
-
-def limits_from(settings: Settings) -> Limits:
-    return Limits(max_any_depth=settings.max_any_depth, max_type_depth=settings.max_type_depth)
 
 
 class Room:
@@ -181,10 +179,10 @@ class Room:
         if self.failed is not None:
             raise RoomFailed()
         self.peers[peer.id] = peer
-        peer.send(protocol.sync_step1(self.doc.get_state()))
+        peer.send(framing.sync_step1(self.doc.get_state()))
         present = self.presence.snapshot()
         if present:
-            peer.send(protocol.awareness(encode_awareness(present)))
+            peer.send(framing.awareness(encode_awareness(present)))
 
     def leave(self, peer: Peer) -> None:
         if self.peers.pop(peer.id, None) is None:
@@ -192,7 +190,7 @@ class Room:
         self._sync_tokens.pop(peer.id, None)
         removed = self.presence.remove_peer(peer.id)
         if removed:
-            self._broadcast(protocol.awareness(encode_awareness(removed)), exclude=peer.id)
+            self._broadcast(framing.awareness(encode_awareness(removed)), exclude=peer.id)
 
     def _broadcast(self, frame: bytes, exclude: int | None = None) -> None:
         for peer in list(self.peers.values()):
@@ -211,22 +209,22 @@ class Room:
             await self._healed.wait()
         if self.failed is not None:
             raise RoomFailed()
-        message = protocol.decode_message(frame)
+        message = framing.decode_message(frame)
         try:
-            if isinstance(message, protocol.SyncStep1):
+            if isinstance(message, framing.SyncStep1):
                 self._on_sync_step1(peer, message.state_vector)
-            elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
+            elif isinstance(message, framing.SyncStep2 | framing.SyncUpdate):
                 self._on_update(peer, message.update)
-            elif isinstance(message, protocol.Awareness):
+            elif isinstance(message, framing.Awareness):
                 self._on_awareness(peer, message.payload)
-            elif isinstance(message, protocol.QueryAwareness):
+            elif isinstance(message, framing.QueryAwareness):
                 present = self.presence.snapshot()
                 if present:
-                    peer.send(protocol.awareness(encode_awareness(present)))
-            elif isinstance(message, protocol.SavedRequest):
+                    peer.send(framing.awareness(encode_awareness(present)))
+            elif isinstance(message, framing.SavedRequest):
                 peer.opted_in = True
                 counter = message.counter
-                self._after_commit(lambda: peer.send(protocol.saved(counter)))
+                self._after_commit(lambda: peer.send(framing.saved(counter)))
         except MalformedInput as exc:
             raise HostileInput(exc.reason) from None
 
@@ -245,7 +243,7 @@ class Room:
         if not self._take_sync_token(peer):
             raise Overloaded("too many sync requests")
         # Computed now, sent once the state it contains is committed.
-        reply = protocol.sync_step2(self.doc.get_update(state_vector))
+        reply = framing.sync_step2(self.doc.get_update(state_vector))
         self._after_commit(lambda: peer.send(reply))
 
     def _on_update(self, peer: Peer, update: bytes) -> None:
@@ -271,7 +269,7 @@ class Room:
             self._uncommitted.append(update_out)
             self._uncommitted_bytes += len(update_out)
             self._applied += 1
-            relay = functools.partial(self._broadcast, protocol.sync_update(update_out), peer.id)
+            relay = functools.partial(self._broadcast, framing.sync_update(update_out), peer.id)
             self._outbox.append((self._applied, relay))
         if emitted:
             self._kick_commit()
@@ -289,7 +287,7 @@ class Room:
             self.metrics.refused["readonly"].inc()
         if not peer.denied_once:
             peer.denied_once = True
-            peer.send(protocol.permission_denied("read-only document"))
+            peer.send(framing.permission_denied("read-only document"))
             if self.on_refused_write is not None:
                 self.on_refused_write(self, peer)
 
@@ -389,7 +387,7 @@ class Room:
             if entry.state is not None:
                 peer.awareness_clients.add(entry.client)
         if changed:
-            self._broadcast(protocol.awareness(encode_awareness(changed)), exclude=peer.id)
+            self._broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
 
     # -- commits ---------------------------------------------------------------------------
 

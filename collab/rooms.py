@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from collab import logs, protocol
+from collab import logs
 from collab.auth.policy import doc_access, effective_role
 from collab.errors import Overloaded, RoomFailed, must_propagate
 from collab.meta.base import Role
@@ -21,6 +21,7 @@ from collab.peer import Peer
 from collab.room import Room
 from collab.settings import Settings
 from collab.store.base import DocumentStore
+from collab.wire import framing
 
 if TYPE_CHECKING:
     from collab.metrics import Metrics
@@ -160,7 +161,7 @@ class RoomRegistry:
             if can_write and peer.readonly:
                 peer.readonly = False
                 peer.denied_once = False
-                peer.send(protocol.sync_step1(room.doc.get_state()))
+                peer.send(framing.sync_step1(room.doc.get_state()))
             peer.readonly = not can_write
 
     def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:

@@ -11,7 +11,6 @@ import anyio
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol
 from collab.errors import RoomFailed
 from collab.names import DocKey
 from collab.peer import Peer
@@ -19,6 +18,7 @@ from collab.rooms import RoomRegistry
 from collab.settings import Settings
 from collab.store.base import StoredDoc
 from collab.store.memory import MemoryStore
+from collab.wire import framing
 
 pytestmark = pytest.mark.anyio
 
@@ -63,7 +63,7 @@ def sent(peer: Peer) -> list[bytes]:
 def edit(text: str) -> bytes:
     doc: Doc[Any] = Doc()
     doc.get("text", type=Text).insert(0, text)
-    return protocol.sync_update(doc.get_update())
+    return framing.sync_update(doc.get_update())
 
 
 def settings(**kw: Any) -> Settings:
@@ -141,19 +141,19 @@ async def test_relay_and_sync_answers_wait_for_the_commit() -> None:
     before = len(sent(reader))
     store.append_gate.clear()
     await room.handle(writer, edit("x"))
-    await room.handle(writer, protocol.saved(7))
+    await room.handle(writer, framing.saved(7))
     joiner = make_peer()
     await room.join(joiner)
-    await room.handle(joiner, protocol.sync_step1(b"\x00"))
+    await room.handle(joiner, framing.sync_step1(b"\x00"))
     await asyncio.sleep(0.01)
     assert len(sent(reader)) == before, "relayed before commit"
-    assert protocol.saved(7) not in sent(writer)
+    assert framing.saved(7) not in sent(writer)
     assert not any(f[:2] == b"\x00\x01" for f in sent(joiner)), "answered with uncommitted state"
     store.append_gate.set()
     with anyio.fail_after(5):
         await room.flush()
     assert len(sent(reader)) == before + 1
-    assert protocol.saved(7) in sent(writer)
+    assert framing.saved(7) in sent(writer)
     assert any(f[:2] == b"\x00\x01" for f in sent(joiner))
 
 

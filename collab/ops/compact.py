@@ -28,7 +28,7 @@ from typing import Any
 from collab.ops.inspect import check_doc, doc_parts
 from collab.store import StoreError, migrate
 from collab.store.sqlite import connect
-from collab.yupdate import Limits
+from collab.wire import Limits
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """y-websocket framing, sans-IO: bytes in, message objects out, and the encoders back.
 
 Only framing lives here: the payloads (Yjs updates, state vectors, awareness states) are
-checked by ``collab.yupdate`` before anything else reads them. Frame layout (YJS-WIRE §1.2):
+checked by ``collab.wire.update`` and ``collab.wire.awareness`` before anything else reads
+them. Frame layout (YJS-WIRE §1.2):
 
     0 sync       0 0 buf(state vector) | 0 1 buf(update) | 0 2 buf(update)
     1 awareness  1 buf(awareness update)
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collab.errors import ProtocolViolation
-from collab.yupdate import MalformedInput, read_varuint
+from collab.wire.lib0 import MalformedInput, encode_varuint, read_varuint
 
 MSG_SYNC = 0
 MSG_AWARENESS = 1
@@ -106,18 +107,6 @@ def decode_message(frame: bytes) -> Message:
         return Ignored(kind)
     except MalformedInput as exc:
         raise ProtocolViolation(exc.reason) from None
-
-
-def encode_varuint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def _with_buf(prefix: bytes, payload: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""collab.awareness_wire: awareness payloads (YJS-WIRE §1.8, §2)."""
+"""collab.wire.awareness: awareness payloads (YJS-WIRE §1.8, §2)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import json
 import pycrdt
 import pytest
 
-from collab.awareness_wire import AwarenessEntry, encode_awareness, scan_awareness
-from collab.yupdate import Limits, MalformedInput
+from collab.wire import AwarenessEntry, Limits, MalformedInput, encode_awareness, scan_awareness
 from tests._wire import s, vu
 
 L = Limits()

@@ -1,14 +1,13 @@
-"""collab.nesting.DocIndex: shared-type depth and pending structs across updates (YJS-WIRE §4)."""
+"""collab.wire.index.DocIndex: shared-type depth and pending structs across updates (§4)."""
 
 from __future__ import annotations
 
 import pycrdt
 import pytest
 
-from collab.nesting import DocIndex
-from collab.yupdate import Limits, MalformedInput, UnresolvedReference, scan_update
+from collab.wire import DocIndex, Limits, MalformedInput, UnresolvedReference, scan_update
 from tests._wire import MAP_TYPE, any_item, id_parent_item, origin_item, root_item, s, update
-from tests.test_yupdate import PY_UPDATES, YJS_VECTORS
+from tests.wire.test_update import PY_UPDATES, YJS_VECTORS
 
 L = Limits()
 

@@ -1,4 +1,4 @@
-"""collab.yupdate: the bounded update / state-vector scanner (YJS-WIRE §1, §2)."""
+"""collab.wire.update: the bounded update / state-vector scanner (YJS-WIRE §1, §2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pycrdt
 import pytest
 
-from collab.yupdate import (
+from collab.wire import (
     DocIndex,
     Limits,
     MalformedInput,

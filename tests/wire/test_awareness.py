@@ -62,30 +62,47 @@ def test_limits_at_the_edge_accepted() -> None:
     scan_awareness(payload((2**53 - 1, 2**53 - 1, "{}")), L)
 
 
-REJECTED: list[tuple[bytes, str]] = [
-    (payload((1, 1, "[1,2]")), "list"),
-    (payload((1, 1, "3")), "number"),
-    (payload((1, 1, '"s"')), "string"),
-    (payload((1, 1, "")), "empty string"),
-    (payload((1, 1, '{"a":"' + "x" * (16 * 1024) + '"}')), "too big"),
-    (payload((1, 1, '{"a":' * 17 + "1" + "}" * 17)), "too deep"),
-    (payload((1, 1, "[" * 100_000)), "very deep, never parsed"),
-    (payload((1, 1, '{"a":NaN}')), "NaN"),
-    (payload((1, 1, '{"a":-Infinity}')), "Infinity"),
-    (payload((1, 1, '{"__proto__":{"admin":true}}')), "__proto__"),
-    (payload((1, 1, '{"a":"\\udc00"}')), "lone surrogate"),
-    (payload((1, 1, b'{"a":"\xff"}')), "invalid UTF-8"),
-    (payload((1, 1, "{}")) + b"\x00", "trailing bytes"),
-    (payload((1, 1, "{}"))[:-1], "truncated"),
-    (payload(*[(i, 1, "{}") for i in range(9)]), "more than 8 entries"),
-    (payload((1, 1, "{}"), (1, 2, "{}")), "duplicate client"),
-    (b"\x01" + vu(2**53) + b"\x01\x02{}", "client above 2**53-1"),
-    (b"\xff\xff\xff\xff\x0f\x01\x01\x02{}", "count exceeds input"),
-    (b"", "empty"),
+NOT_OBJECT = "awareness state is not an object or null"
+COUNT = "awareness count exceeds input"
+
+# (input, test id, why it is refused): the exact MalformedInput.reason. Entries shorter than
+# 5 bytes (client, clock, length, "{}") are refused by the count check before anything else.
+REJECTED: list[tuple[bytes, str, str]] = [
+    (payload((1, 1, "[1,2]")), "list", NOT_OBJECT),
+    (payload((1, 1, "12")), "number", NOT_OBJECT),
+    (payload((1, 1, "3")), "4-byte entry", COUNT),
+    (payload((1, 1, '"s"')), "string", NOT_OBJECT),
+    (payload((300, 300, "")), "empty string", "invalid JSON in awareness state"),
+    (payload((1, 1, "")), "empty string in a 3-byte entry", COUNT),
+    (payload((1, 1, '{"a":"' + "x" * (16 * 1024) + '"}')), "too big", "awareness state too large"),
+    (payload((1, 1, '{"a":' * 17 + "1" + "}" * 17)), "too deep", "awareness state nested too deep"),
+    (payload((1, 1, "[" * 100_000)), "very deep, never parsed", "awareness state too large"),
+    (payload((1, 1, '{"a":NaN}')), "NaN", "NaN/Infinity in JSON"),
+    (payload((1, 1, '{"a":-Infinity}')), "Infinity", "NaN/Infinity in JSON"),
+    (payload((1, 1, '{"__proto__":{"admin":true}}')), "__proto__", '"__proto__" key'),
+    (payload((1, 1, '{"a":"\\udc00"}')), "lone surrogate", "lone surrogate in awareness state"),
+    (payload((1, 1, b'{"a":"\xff"}')), "invalid UTF-8", "invalid UTF-8 in awareness state"),
+    (payload((1, 1, "{}")) + b"\x00", "trailing bytes", "trailing bytes after awareness entries"),
+    (b"\x01\x01\x01\x05{}", "truncated", "truncated awareness state"),
+    (payload((1, 1, "{}"))[:-1], "truncated to 4 bytes", COUNT),
+    (
+        payload(*[(i, 1, "{}") for i in range(9)]),
+        "more than 8 entries",
+        "too many awareness entries",
+    ),
+    (payload((1, 1, "{}"), (1, 2, "{}")), "duplicate client", "duplicate awareness client"),
+    (b"\x01" + vu(2**53) + b"\x01\x02{}", "client above 2**53-1", "varint above 2**53-1"),
+    (b"\xff\xff\xff\xff\x0f\x01\x01\x02{}", "count exceeds input", COUNT),
+    (b"", "empty", "truncated varint"),
 ]
 
 
-@pytest.mark.parametrize(("data", "why"), REJECTED, ids=[w for _, w in REJECTED])
-def test_rejected(data: bytes, why: str) -> None:
-    with pytest.raises(MalformedInput):
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(data, reason) for data, _, reason in REJECTED],
+    ids=[r[1] for r in REJECTED],
+)
+def test_rejected(data: bytes, reason: str) -> None:
+    with pytest.raises(MalformedInput) as exc:
         scan_awareness(data, L)
+    assert exc.value.reason == reason

@@ -14,7 +14,7 @@ from pycrdt import Doc, Text, handle_sync_message
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from collab import protocol
+from collab.wire import framing
 
 
 class RawPeer:
@@ -41,7 +41,7 @@ class RawPeer:
         peer = cls(websocket, doc)
         peer._reader = asyncio.get_running_loop().create_task(peer._read())
         if sync:
-            await peer.websocket.send(protocol.sync_step1(peer.doc.get_state()))
+            await peer.websocket.send(framing.sync_step1(peer.doc.get_state()))
             await asyncio.wait_for(peer.synced.wait(), 10)
         return peer
 
@@ -49,18 +49,18 @@ class RawPeer:
         try:
             async for message in self.websocket:
                 assert isinstance(message, bytes)
-                if message[0] == protocol.MSG_SYNC:
+                if message[0] == framing.MSG_SYNC:
                     reply = handle_sync_message(message[1:], self.doc)
-                    if message[1] == protocol.SYNC_STEP2:
+                    if message[1] == framing.SYNC_STEP2:
                         self.synced.set()
                     if reply is not None:
                         await self.websocket.send(reply)
                     self.changed.set()
-                elif message[0] == protocol.MSG_AWARENESS:
+                elif message[0] == framing.MSG_AWARENESS:
                     self.awareness_frames.append(message)
                     self.changed.set()
-                elif message[0] == protocol.MSG_SAVED:
-                    self.saved = protocol.decode_message(message).counter  # type: ignore[union-attr]
+                elif message[0] == framing.MSG_SAVED:
+                    self.saved = framing.decode_message(message).counter  # type: ignore[union-attr]
                     self.changed.set()
                 else:
                     self.other_frames.append(message)
@@ -77,16 +77,16 @@ class RawPeer:
         before = self.doc.get_state()
         self.text.insert(index, chunk)
         update = self.doc.get_update(before)
-        await self.websocket.send(protocol.sync_update(update))
+        await self.websocket.send(framing.sync_update(update))
         return update
 
     async def delete(self, index: int, length: int) -> None:
         before = self.doc.get_state()
         del self.text[index : index + length]
-        await self.websocket.send(protocol.sync_update(self.doc.get_update(before)))
+        await self.websocket.send(framing.sync_update(self.doc.get_update(before)))
 
     async def request_saved(self, counter: int) -> None:
-        await self.websocket.send(protocol.saved(counter))
+        await self.websocket.send(framing.saved(counter))
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
         async def loop() -> None:

@@ -6,8 +6,8 @@ server process (no SIGSEGV, no abort), the other room still round-tripping, the 
 the targeted doc still connected and syncing, a fresh client served exactly the honest content,
 and no traceback in the server log (refusals are logged as one-line warnings / infos).
 
-The unit-level refusals are in tests/test_yupdate.py, test_nesting.py and
-test_awareness_wire.py; here each hazard class of YJS-WIRE.md goes over a real socket.
+The unit-level refusals are in tests/wire/ (test_update.py, test_index.py and
+test_awareness.py); here each hazard class of YJS-WIRE.md goes over a real socket.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from collab import protocol
-from collab.yupdate import DocIndex, Limits, MalformedInput, read_varuint, scan_update
+from collab.wire import DocIndex, Limits, MalformedInput, framing, read_varuint, scan_update
 from tests._wire import MAP_TYPE, any_item, id_parent_item, root_item, s, update, vu
 from tests.rawpeer import RawPeer
 from tests.server import CollabServer
-from tests.test_yupdate import _corpus
+from tests.wire.test_update import _corpus
 
 pytestmark = pytest.mark.anyio
 
@@ -140,7 +139,7 @@ async def refused(
 
 async def ack(ws: ClientConnection, counter: int) -> None:
     """Everything sent before this was handled (and committed) without closing the socket."""
-    await ws.send(protocol.saved(counter))
+    await ws.send(framing.saved(counter))
     with anyio.fail_after(10):
         while True:
             try:
@@ -148,7 +147,7 @@ async def ack(ws: ClientConnection, counter: int) -> None:
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else None
                 raise AssertionError(f"socket closed with {code}, expected it to stay") from None
-            if frame == protocol.saved(counter):
+            if frame == framing.saved(counter):
                 return
 
 
@@ -165,7 +164,7 @@ async def accepted(
 
 
 def sync_update(u: bytes) -> bytes:
-    return protocol.sync_update(u)
+    return framing.sync_update(u)
 
 
 # --- deep Any / JSON in one update ---------------------------------------------------------
@@ -180,7 +179,7 @@ def _deep_any(opener: bytes) -> bytes:
 DEEP_FRAMES = {
     "any-arrays": sync_update(_deep_any(b"\x75\x01")),  # 100 KB
     "any-maps": sync_update(_deep_any(b"\x76\x01\x00")),  # 150 KB
-    "any-maps-in-step2": protocol.sync_step2(_deep_any(b"\x76\x01\x00")),
+    "any-maps-in-step2": framing.sync_step2(_deep_any(b"\x76\x01\x00")),
     "embed-json": sync_update(update((31337, 0, [root_item("t", s("[" * DEEP + "]" * DEEP), 5)]))),
     "format-json": sync_update(
         update((31337, 0, [root_item("t", s("b") + s('{"a":' * 20_000 + "1" + "}" * 20_000), 6)]))
@@ -280,7 +279,7 @@ async def test_panic_inputs_are_refused_before_yrs(server: CollabServer, name: s
     with anyio.fail_after(30):
         scene = await Scene.start(server)
         assert await refused(server, [sync_update(PANICS[name])]) == 1007
-        assert await refused(server, [protocol.sync_step2(PANICS[name])]) == 1007
+        assert await refused(server, [framing.sync_step2(PANICS[name])]) == 1007
         await scene.verify()
         await scene.close()
     assert "refused by yrs" not in server.log()  # the scanner stopped them, not yrs
@@ -376,10 +375,10 @@ async def test_updates_yrs_refuses_close_1007_and_the_room_heals(server: CollabS
 
 AMPLIFIERS: list[tuple[str, bytes, int]] = [
     ("numClients 2^32-1", sync_update(b"\xff\xff\xff\xff\x0f\x00"), 1007),
-    ("numClients 2^31 step2", protocol.sync_step2(b"\xff\xff\xff\xff\x07\x00"), 1007),
+    ("numClients 2^31 step2", framing.sync_step2(b"\xff\xff\xff\xff\x07\x00"), 1007),
     ("numStructs 2^31", sync_update(b"\x01\xff\xff\xff\x07\x01\x00\x00"), 1007),
-    ("SV count 2^32-1", protocol.sync_step1(b"\xff\xff\xff\xff\x0f"), 1007),
-    ("SV count 2^28", protocol.sync_step1(b"\xff\xff\xff\x7f\x01\x01"), 1007),
+    ("SV count 2^32-1", framing.sync_step1(b"\xff\xff\xff\xff\x0f"), 1007),
+    ("SV count 2^28", framing.sync_step1(b"\xff\xff\xff\x7f\x01\x01"), 1007),
     ("DS clients 2^31", sync_update(b"\x00\xff\xff\xff\x07\x00"), 1007),
     ("DS ranges 2^31", sync_update(b"\x00\x01\x01\xff\xff\xff\x07"), 1007),
     (
@@ -389,9 +388,9 @@ AMPLIFIERS: list[tuple[str, bytes, int]] = [
     ),
     ("Any count", sync_update(update((9, 0, [root_item("m", vu(2**31 - 1), 8)]))), 1007),
     ("400 KB 0xff update", sync_update(b"\xff" * 400_000), 1007),
-    ("400 KB 0xff SV", protocol.sync_step1(b"\xff" * 400_000), 1007),
+    ("400 KB 0xff SV", framing.sync_step1(b"\xff" * 400_000), 1007),
     ("400 KB 0xff frame", b"\xff" * 400_000, 1002),
-    ("400 KB 0xff awareness", protocol.awareness(b"\xff" * 400_000), 1007),
+    ("400 KB 0xff awareness", framing.awareness(b"\xff" * 400_000), 1007),
 ]
 
 
@@ -463,7 +462,7 @@ async def test_sync_step1_flood_is_rate_limited_1013(server: CollabServer) -> No
     sv = vu(100_000) + b"".join(vu(c) + b"\x01" for c in range(1, 100_001))
     with anyio.fail_after(30):
         scene = await Scene.start(server)
-        assert await refused(server, [protocol.sync_step1(sv)] * 50) == 1013
+        assert await refused(server, [framing.sync_step1(sv)] * 50) == 1013
         await scene.verify()
         await scene.close()
 
@@ -536,7 +535,7 @@ def awareness(*entries: tuple[int, int, bytes]) -> bytes:
     payload = vu(len(entries)) + b"".join(
         vu(c) + vu(k) + vu(len(state)) + state for c, k, state in entries
     )
-    return protocol.awareness(payload)
+    return framing.awareness(payload)
 
 
 AWARENESS_GARBAGE = {
@@ -553,7 +552,7 @@ AWARENESS_GARBAGE = {
     "infinity": awareness((2001, 1, b'{"EVIL":-Infinity}')),
     "proto": awareness((2001, 1, b'{"__proto__":{"EVIL":1}}')),
     "too-many-entries": awareness(*((3000 + i, 1, b'{"EVIL":1}') for i in range(9))),
-    "count-past-bytes": protocol.awareness(vu(2**31) + b"\x01\x01\x02{}"),
+    "count-past-bytes": framing.awareness(vu(2**31) + b"\x01\x01\x02{}"),
     "duplicate-client": awareness((2001, 1, b'{"EVIL":1}'), (2001, 2, b'{"EVIL":2}')),
     "client-2^53": awareness((2**53, 1, b'{"EVIL":1}')),
 }
@@ -584,7 +583,7 @@ async def test_awareness_garbage_is_refused_and_never_relayed(server: CollabServ
         # A newcomer (and a query) is told the honest state, and nothing else.
         newcomer = await RawPeer.connect(server.ws_url(*TARGET))
         await newcomer.websocket.send(b"\x03")
-        await newcomer.websocket.send(protocol.sync_step1(newcomer.doc.get_state()))
+        await newcomer.websocket.send(framing.sync_step1(newcomer.doc.get_state()))
         await newcomer.wait_for(lambda: len(newcomer.awareness_frames) >= 2)
         for frame in newcomer.awareness_frames:
             assert honest in frame
@@ -605,7 +604,7 @@ async def test_message_over_ws_max_size_closes_1009(
     with anyio.fail_after(30):
         scene = await Scene.start(server)
         assert await refused(server, [sync_update(big_update)]) == 1009
-        assert await refused(server, [protocol.awareness(b"\x00" * 100_000)]) == 1009
+        assert await refused(server, [framing.awareness(b"\x00" * 100_000)]) == 1009
         assert await refused(server, [b"\x00" * (64 * 1024 + 1)]) == 1009
         await accepted(server, [b"\x07" + b"\x00" * (60 * 1024)])  # under the cap: ignored
         await scene.verify()
@@ -624,15 +623,15 @@ FUZZ_CLOSE_CODES = {1002, 1007, 1009, 1013, 4413}
 
 def _fuzz_seeds() -> list[bytes]:
     """Real frames: sync step 1/2/update with real pycrdt and Yjs updates, awareness, others."""
-    from tests.test_yupdate import PY_UPDATES
+    from tests.wire.test_update import PY_UPDATES
 
-    frames = [b"\x00\x00\x01\x00", b"\x03", protocol.saved(7), b"\x02\x00\x02no", b"\x07\x01"]
+    frames = [b"\x00\x00\x01\x00", b"\x03", framing.saved(7), b"\x02\x00\x02no", b"\x07\x01"]
     for u in _corpus():
-        frames += [protocol.sync_update(u), protocol.sync_step2(u)]
+        frames += [framing.sync_update(u), framing.sync_step2(u)]
     for *_, full, state in PY_UPDATES.values():
-        frames.append(protocol.sync_step1(state))
+        frames.append(framing.sync_step1(state))
         if len(full) < 4096:
-            frames.append(protocol.sync_step2(full))
+            frames.append(framing.sync_step2(full))
     for client in (1, 2, 3, 2**32 + 5):
         frames.append(awareness((client, 1, b'{"user":{"name":"fuzz","color":"#ff0"}}')))
         frames.append(awareness((client, 2, b"null"), (client + 1, 3, b'{"a":[1,{"b":null}]}')))
@@ -736,10 +735,10 @@ async def test_mutation_fuzz_keeps_the_server_alive_and_the_doc_honest(
 
 
 def scan_awareness_frame(frame: bytes) -> None:
-    from collab.awareness_wire import scan_awareness
+    from collab.wire import scan_awareness
 
-    message = protocol.decode_message(frame)
-    assert isinstance(message, protocol.Awareness)
+    message = framing.decode_message(frame)
+    assert isinstance(message, framing.Awareness)
     scan_awareness(message.payload, Limits())
 
 

@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from collab import protocol
+from collab.wire import framing
 from tests.rawpeer import RawPeer
 from tests.server import CollabServer
 from tests.test_access import close_code_of
@@ -133,13 +133,13 @@ async def test_a_long_stall_closes_1008_and_a_resync_loses_nothing(
 def awareness_frame(client: int, clock: int, state: dict[str, object]) -> bytes:
     body = json.dumps(state).encode()
     payload = (
-        protocol.encode_varuint(1)
-        + protocol.encode_varuint(client)
-        + protocol.encode_varuint(clock)
-        + protocol.encode_varuint(len(body))
+        framing.encode_varuint(1)
+        + framing.encode_varuint(client)
+        + framing.encode_varuint(clock)
+        + framing.encode_varuint(len(body))
         + body
     )
-    return protocol.awareness(payload)
+    return framing.awareness(payload)
 
 
 async def test_awareness_over_its_rate_keeps_only_the_latest_state(

@@ -12,7 +12,7 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from collab import protocol
+from collab.wire import framing
 from tests.rawpeer import RawPeer
 from tests.server import CollabServer
 
@@ -25,7 +25,7 @@ async def test_edit_and_disconnect_burst_loses_nothing(server: CollabServer) -> 
         text = doc.get("text", type=Text)
         text += f"<{i}>"
         async with connect(server.ws_url("burst", "d")) as ws:
-            await ws.send(protocol.sync_update(doc.get_update()))
+            await ws.send(framing.sync_update(doc.get_update()))
         # closed at once, without waiting for anything
 
     with anyio.fail_after(20):
@@ -68,7 +68,7 @@ async def test_slow_consumer_is_closed_1013_without_hurting_others(
     with anyio.fail_after(120):
         # A consumer that never reads: its client buffers one frame, then TCP fills up.
         slow = await connect(url, max_size=None, max_queue=1)
-        await slow.send(protocol.sync_step1(b"\x00"))
+        await slow.send(framing.sync_step1(b"\x00"))
         writer = await RawPeer.connect(url)
         ping_a = await RawPeer.connect(server.ws_url("other", "d"))
         ping_b = await RawPeer.connect(server.ws_url("other", "d"))

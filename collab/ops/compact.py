@@ -27,7 +27,7 @@ from typing import Any
 
 from collab.db import StoreError, connect, migrate
 from collab.ops.inspect import check_doc, doc_parts
-from collab.yupdate import Limits
+from collab.wire import Limits
 
 
 @dataclass

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collab.nesting import DocIndex
-from collab.yupdate import Limits, MalformedInput, scan_update
+from collab.wire import DocIndex, Limits, MalformedInput, scan_update
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from collab.yupdate import Limits, UpdateInfo, scan_state_vector, scan_update
+from collab.wire import Limits, UpdateInfo, scan_state_vector, scan_update
 
 Ranges = list[tuple[int, int]]  # sorted, merged [start, end) clock ranges
 

@@ -5,7 +5,7 @@ The server keeps the latest state of every Yjs client id and who owns it:
 - an id belongs to one principal; a later connection of the same principal takes it over
   (a reconnecting tab keeps its client id), another principal may neither set nor remove it;
 - one connection owns at most ``max_clients_per_peer`` ids;
-- states were validated by ``collab.yupdate.scan_awareness`` (a JSON object or null, bounded);
+- states were validated by ``collab.wire.scan_awareness`` (a JSON object or null, bounded);
 - a state is accepted only when its clock moves forward (y-websocket clients echo every remote
   update back: those echoes carry old clocks and are dropped here, never relayed);
 - when a socket closes, its ids are removed and the removal is broadcast.

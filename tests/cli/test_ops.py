@@ -19,8 +19,7 @@ import httpx
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol
-from collab.yupdate import Limits, scan_state_vector
+from collab.wire import Limits, framing, scan_state_vector
 from tests._wire import MAP_TYPE, id_parent_item, root_item, update
 from tests.rawpeer import RawPeer
 from tests.server import CollabServer
@@ -216,7 +215,7 @@ async def test_rollback_renews_generations_and_old_tabs_reload(
         # The old tab reconnects presenting its generation: told to reload, nothing merged.
         old = await RawPeer.connect(server.ws_url("ops", "notes", f"gen={old_gen}"), sync=False)
         with contextlib.suppress(Exception):
-            await old.websocket.send(protocol.sync_update(newer_state))
+            await old.websocket.send(framing.sync_update(newer_state))
         await old.closed.wait()
         assert old.close_code == 4409
         assert old.other_frames == [] and str(old.text) == ""

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from collab import protocol
 from collab.metrics import Metrics, message_type
+from collab.wire import framing
 from tests.rawpeer import RawPeer
 from tests.server import CollabServer, free_port
 
@@ -149,7 +149,7 @@ async def test_slow_consumer_close_is_counted(server_factory: Callable[..., Coll
     url = server.ws_url("slowroom", "d")
     with anyio.fail_after(60):
         slow = await connect(url, max_size=None, max_queue=1)  # never reads
-        await slow.send(protocol.sync_step1(b"\x00"))
+        await slow.send(framing.sync_step1(b"\x00"))
         writer = await RawPeer.connect(url)
         # Loopback buffers absorb tens of MB (tcp_rmem autotuning) before the queue fills.
         chunk = "y" * 1_000_000
@@ -199,8 +199,8 @@ def test_every_metric_is_named_collab_and_apps_do_not_share_a_registry() -> None
     assert b"collab_connections 0.0" in second.exposition()
     for family in text_string_to_metric_families(first.exposition().decode()):
         assert family.name.startswith("collab_"), family.name
-    assert message_type(protocol.sync_update(b"\x00\x00")) == "sync_update"
-    assert message_type(protocol.saved(3)) == "saved"
+    assert message_type(framing.sync_update(b"\x00\x00")) == "sync_update"
+    assert message_type(framing.saved(3)) == "saved"
     assert message_type(b"\x07") == "other"
 
 

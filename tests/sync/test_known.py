@@ -5,7 +5,7 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from collab.sync.known import KnownState, covered, merged
-from collab.yupdate import Limits, scan_update
+from collab.wire import Limits, scan_update
 
 
 def test_merged_and_covered() -> None:

@@ -7,15 +7,14 @@ re-encoding from :func:`encode_awareness`. States must be a JSON object or ``nul
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from collab.yupdate import Limits, MalformedInput, read_varuint, strict_json
+from collab.wire.caps import Limits
+from collab.wire.lib0 import MalformedInput, read_varuint, write_varuint
+from collab.wire.strictjson import canonical_json, strict_json
 
 __all__ = ["AwarenessEntry", "encode_awareness", "scan_awareness"]
-
-_MAX_SAFE_INT = 2**53 - 1
 
 
 @dataclass(frozen=True)
@@ -25,11 +24,6 @@ class AwarenessEntry:
     client: int
     clock: int
     state: bytes | None
-
-
-def canonical_json(value: object) -> bytes:
-    """The one spelling collab relays: compact separators, UTF-8, no ASCII escaping."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def scan_awareness(payload: bytes, limits: Limits) -> list[AwarenessEntry]:
@@ -85,24 +79,15 @@ def scan_awareness(payload: bytes, limits: Limits) -> list[AwarenessEntry]:
     return entries
 
 
-def _write_varuint(out: bytearray, value: int) -> None:
-    if not 0 <= value <= _MAX_SAFE_INT:
-        raise ValueError("varuint out of range")
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-
-
 def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
     """Encode the awareness payload (§1.8) for re-broadcast; ``None`` is written as ``null``."""
     items = list(entries)
     out = bytearray()
-    _write_varuint(out, len(items))
+    write_varuint(out, len(items))
     for entry in items:
-        _write_varuint(out, entry.client)
-        _write_varuint(out, entry.clock)
+        write_varuint(out, entry.client)
+        write_varuint(out, entry.clock)
         state = b"null" if entry.state is None else entry.state
-        _write_varuint(out, len(state))
+        write_varuint(out, len(state))
         out += state
     return bytes(out)

@@ -1,4 +1,4 @@
-"""collab.yupdate: the bounded update / state-vector scanner (YJS-WIRE §1, §2)."""
+"""collab.wire.update: the bounded update / state-vector scanner (YJS-WIRE §1, §2)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import time
 import pycrdt
 import pytest
 
-from collab.yupdate import (
+from collab.wire import (
     DocIndex,
     Limits,
     MalformedInput,
-    read_varuint,
     scan_state_vector,
     scan_update,
 )
@@ -211,20 +210,10 @@ def test_empty_update() -> None:
 # --- varints -------------------------------------------------------------------------------
 
 
-def test_read_varuint() -> None:
-    assert read_varuint(b"\x7f", 0) == (127, 1)
-    assert read_varuint(b"\x00\x80\x01", 1) == (128, 3)
-    assert read_varuint(vu(2**53 - 1), 0) == (2**53 - 1, 8)
-    for bad in (b"", b"\x80", vu(2**53), b"\xff" * 9, b"\x80\x00", b"\xff" * 7 + b"\x7f"):
-        with pytest.raises(MalformedInput):
-            read_varuint(bad, 0)
-
-
 def test_varint_run_of_ff_rejected_fast() -> None:
     for data in (b"\xff" * 400_000, b"\x01\x01\x01\x00\x08" + b"\xff" * 400_000):
         t0 = time.perf_counter()
-        with pytest.raises(MalformedInput):
-            scan_update(data, L)
+        assert rejects(data) == "varint longer than 8 bytes"
         assert time.perf_counter() - t0 < 1.0
 
 
@@ -256,69 +245,95 @@ def test_good_item_baseline() -> None:
     scan_update(update((1, 0, [GOOD_ITEM])), L)
 
 
-REJECTED: list[tuple[bytes, str]] = [
-    (one(GOOD_ITEM) + b"\x00", "trailing"),
-    (update((1, 0, [GOOD_ITEM]), (1, 1, [GOOD_ITEM])), "duplicate client in structs"),
-    (update(ds=b"\x02\x01\x01\x00\x01\x01\x01\x01\x01"), "duplicate client in delete set"),
-    (update((2**53, 0, [GOOD_ITEM])), "client"),
-    (update((1, 2**31, [GOOD_ITEM])), "clock"),
-    (update((1, 2**31 - 1, [GOOD_ITEM])), "clock+len"),
-    (update((1, 0, [b"\x00" + vu(2**31)])), "clock+len"),
-    (one(root_item("t", vu(2**31), 1)), "Deleted len"),
-    (update(ds=b"\x01\x01\x01" + vu(2**31 - 1) + b"\x01"), "DS clock+len"),
-    (update(ds=b"\x01\x01\x01\x00\x00"), "DS len 0"),
-    (update((1, 0, [b"\x00\x00"])), "GC len 0"),
-    (update((1, 0, [b"\x0a\x00"])), "Skip len 0"),
-    (update((1, 0, [b"\x80\x01"])), "GC with flags"),
-    (update((1, 0, [b"\x8a\x01"])), "Skip with flags"),
-    (one(root_item("t", s("a"), 0x14)), "bit 0x10"),
-    (one(root_item("t", b"\x01" + s("1"), 2)), "ContentJSON"),
-    (one(root_item("t", s("g") + b"\x76\x00", 9)), "ContentDoc"),
-    (one(root_item("t", s("a"), 11)), "ref 11"),
-    (one(root_item("t", b"\x05" + s("hook"), 7)), "typeRef 5"),
-    (one(root_item("t", b"\x07", 7)), "typeRef 7"),
-    (one(root_item("t", b"\x09", 7)), "typeRef 9"),
-    (one(root_item("t", b"\x0f", 7)), "typeRef 15"),
-    (one(root_item("t", b"\x80\x00", 7)), "typeRef as 2-byte vu"),
-    (update((1, 0, [b"\x04\x02" + s("t") + s("a")])), "parentInfo 2"),
-    (one(root_item("t", s(b"\xff"), 4)), "invalid UTF-8 string"),
-    (one(root_item("t", s(b"\xed\xa0\x80"), 4)), "surrogate in UTF-8"),
-    (update((1, 0, [b"\x04\x01" + s(b"\xc0\xaf") + s("a")])), "overlong UTF-8 root name"),
-    (one(root_item("r" * 65, s("a"), 4)), "root name too long"),
-    (one(root_item("m", any_item(b"\x7e"), 8, sub="k" * 257)), "parentSub"),
-    (anys(b"\x76\x01" + s("__proto__") + b"\x78"), "__proto__"),
-    (anys(b"\x76\x01" + s("k" * 257) + b"\x78"), "key"),
-    (anys(b"\x77" + s(b"\xfe")), "Any UTF-8"),
-    (anys(b"\x70"), "Any tag"),
-    (anys(b"\x7d" + b"\xff" * 8), "Any vi"),
-    (anys(b"\x7b" + NAN64), "NaN f64"),
-    (anys(b"\x7c" + INF32), "Inf f32"),
-    (anys(b"\x7a" + b"\x00" * 8), "bigint"),
-    (anys(b"\x75" + vu(2**30)), "array count"),
-    (one(root_item("m", any_item(b"\x76" + vu(1000)) + b"\x00" * 1000, 8)), "map count"),
-    (one(root_item("m", vu(10**6), 8)), "Any count"),
-    (one(root_item("t", s('{"a":NaN}'), 5)), "NaN in embed"),
-    (one(root_item("t", s('{"a":Infinity}'), 5)), "Infinity in embed"),
-    (one(root_item("t", s("1e400"), 5)), "overflow in embed"),
-    (one(root_item("t", s('{"a":'), 5)), "bad JSON embed"),
-    (one(root_item("t", s('"\\ud800"'), 5)), "lone surrogate embed"),
-    (one(root_item("t", s('{"__proto__":1}'), 5)), "__proto__ embed"),
-    (one(root_item("t", s("[" * 33 + "]" * 33), 5)), "deep embed"),
-    (one(root_item("t", s("b") + s("NaN"), 6)), "NaN in format"),
-    (one(root_item("t", s("b" * 65) + s("true"), 6)), "format key"),
-    (one(root_item("t", s(" " * (64 * 1024 + 1)), 5)), "embed size"),
-    (one(root_item("t", MIB1, 3)), "binary size"),
-    (anys(b"\x74" + MIB1), "Any binary size"),
-    (one(root_item("x", b"\x03" + s("n" * 65), 7)), "node name"),
-    (b"\x01\x01\x01\x00" + GOOD_ITEM[:-1], "truncated"),
-    (b"\x01\x01\x01\x00" + GOOD_ITEM, "missing delete set"),
-    (b"", "empty input"),
+# (input, test id, why it is refused): the exact MalformedInput.reason, the text that reaches the
+# logs and the close reason, so an input refused by an earlier check than the one named fails.
+REJECTED: list[tuple[bytes, str, str]] = [
+    (one(GOOD_ITEM) + b"\x00", "trailing", "trailing bytes after delete set"),
+    (
+        update((1, 0, [GOOD_ITEM]), (1, 1, [GOOD_ITEM])),
+        "duplicate client in structs",
+        "duplicate client in structs",
+    ),
+    (
+        update(ds=b"\x02\x01\x01\x00\x01\x01\x01\x01\x01"),
+        "duplicate client in delete set",
+        "duplicate client in delete set",
+    ),
+    (update((2**53, 0, [GOOD_ITEM])), "client", "varint above 2**53-1"),
+    (update((1, 2**31, [GOOD_ITEM])), "clock", "clock above 2**31-1"),
+    (update((1, 2**31 - 1, [GOOD_ITEM])), "clock+len", "clock+len above 2**31-1"),
+    (update((1, 0, [b"\x00" + vu(2**31)])), "clock+len", "clock+len above 2**31-1"),
+    (one(root_item("t", vu(2**31), 1)), "Deleted len", "clock+len above 2**31-1"),
+    (
+        update(ds=b"\x01\x01\x01" + vu(2**31 - 1) + b"\x01"),
+        "DS clock+len",
+        "clock+len above 2**31-1",
+    ),
+    (update(ds=b"\x01\x01\x01\x00\x00"), "DS len 0", "zero-length delete range"),
+    (update((1, 0, [b"\x00\x00"])), "GC len 0", "zero-length GC/Skip"),
+    (update((1, 0, [b"\x0a\x00"])), "Skip len 0", "zero-length GC/Skip"),
+    (update((1, 0, [b"\x80\x01"])), "GC with flags", "GC/Skip with flag bits"),
+    (update((1, 0, [b"\x8a\x01"])), "Skip with flags", "GC/Skip with flag bits"),
+    (one(root_item("t", s("a"), 0x14)), "bit 0x10", "content ref 20 refused"),
+    (one(root_item("t", b"\x01" + s("1"), 2)), "ContentJSON", "content ref 2 refused"),
+    (one(root_item("t", s("g") + b"\x76\x00", 9)), "ContentDoc", "content ref 9 refused"),
+    (one(root_item("t", s("a"), 11)), "ref 11", "content ref 11 refused"),
+    (one(root_item("t", b"\x05" + s("hook"), 7)), "typeRef 5", "typeRef 5 refused"),
+    (one(root_item("t", b"\x07", 7)), "typeRef 7", "typeRef 7 refused"),
+    (one(root_item("t", b"\x09", 7)), "typeRef 9", "typeRef 9 refused"),
+    (one(root_item("t", b"\x0f", 7)), "typeRef 15", "typeRef 15 refused"),
+    (one(root_item("t", b"\x80\x00", 7)), "typeRef as 2-byte vu", "typeRef 128 refused"),
+    (update((1, 0, [b"\x04\x02" + s("t") + s("a")])), "parentInfo 2", "parentInfo not 0/1"),
+    (one(root_item("t", s(b"\xff"), 4)), "invalid UTF-8 string", "invalid UTF-8 in string"),
+    (one(root_item("t", s(b"\xed\xa0\x80"), 4)), "surrogate in UTF-8", "invalid UTF-8 in string"),
+    (
+        update((1, 0, [b"\x04\x01" + s(b"\xc0\xaf") + s("a")])),
+        "overlong UTF-8 root name",
+        "invalid UTF-8 in root name",
+    ),
+    (one(root_item("r" * 65, s("a"), 4)), "root name too long", "root name too long"),
+    (one(root_item("m", any_item(b"\x7e"), 8, sub="k" * 257)), "parentSub", "parentSub too long"),
+    (anys(b"\x76\x01" + s("__proto__") + b"\x78"), "__proto__", '"__proto__" key'),
+    (anys(b"\x76\x01" + s("k" * 257) + b"\x78"), "key", "map key too long"),
+    (anys(b"\x77" + s(b"\xfe")), "Any UTF-8", "invalid UTF-8 in Any string"),
+    (anys(b"\x70"), "Any tag", "unknown Any tag"),
+    (anys(b"\x7d" + b"\xff" * 8), "Any vi", "varint longer than 8 bytes"),
+    (anys(b"\x7b" + NAN64), "NaN f64", "non-finite float in Any"),
+    (anys(b"\x7c" + INF32), "Inf f32", "non-finite float in Any"),
+    (anys(b"\x7a" + b"\x00" * 8), "bigint", "bigint in Any"),
+    (anys(b"\x75" + vu(2**30)), "array count", "Any container count exceeds input"),
+    (
+        one(root_item("m", any_item(b"\x76" + vu(1000)) + b"\x00" * 1000, 8)),
+        "map count",
+        "Any container count exceeds input",
+    ),
+    (one(root_item("m", vu(10**6), 8)), "Any count", "Any count exceeds input"),
+    (one(root_item("t", s('{"a":NaN}'), 5)), "NaN in embed", "NaN/Infinity in JSON"),
+    (one(root_item("t", s('{"a":Infinity}'), 5)), "Infinity in embed", "NaN/Infinity in JSON"),
+    (one(root_item("t", s("1e400"), 5)), "overflow in embed", "non-finite number in JSON"),
+    (one(root_item("t", s('{"a":'), 5)), "bad JSON embed", "invalid JSON in embed"),
+    (one(root_item("t", s('"\\ud800"'), 5)), "lone surrogate embed", "lone surrogate in embed"),
+    (one(root_item("t", s('{"__proto__":1}'), 5)), "__proto__ embed", '"__proto__" key'),
+    (one(root_item("t", s("[" * 33 + "]" * 33), 5)), "deep embed", "embed nested too deep"),
+    (one(root_item("t", s("b") + s("NaN"), 6)), "NaN in format", "NaN/Infinity in JSON"),
+    (one(root_item("t", s("b" * 65) + s("true"), 6)), "format key", "format key too long"),
+    (one(root_item("t", s(" " * (64 * 1024 + 1)), 5)), "embed size", "embed too long"),
+    (one(root_item("t", MIB1, 3)), "binary size", "binary too long"),
+    (anys(b"\x74" + MIB1), "Any binary size", "Any binary too long"),
+    (one(root_item("x", b"\x03" + s("n" * 65), 7)), "node name", "XML node name too long"),
+    (b"\x01\x01\x01\x00" + GOOD_ITEM[:-1], "truncated", "truncated string"),
+    (b"\x01\x01\x01\x00" + GOOD_ITEM, "missing delete set", "truncated varint"),
+    (b"", "empty input", "truncated varint"),
 ]
 
 
-@pytest.mark.parametrize(("data", "why"), REJECTED, ids=[why for _, why in REJECTED])
-def test_rejected(data: bytes, why: str) -> None:
-    rejects(data)
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(data, reason) for data, _, reason in REJECTED],
+    ids=[r[1] for r in REJECTED],
+)
+def test_rejected(data: bytes, reason: str) -> None:
+    assert rejects(data) == reason
 
 
 def test_ref_4_with_astral_counts_utf16() -> None:
@@ -375,20 +390,23 @@ def test_state_vector() -> None:
 
 
 @pytest.mark.parametrize(
-    "sv",
+    ("sv", "reason"),
     [
-        b"\xff\xff\xff\xff\x0f",  # huge count, 5 bytes (1 GB in yrs, §2)
-        b"\x01\x01\x02\x00",  # trailing
-        b"\x02\x01\x02\x01\x03",  # duplicate
-        b"\x01\x01" + vu(2**31),  # clock
-        b"\x01" + vu(2**53) + b"\x01",  # client
-        b"\x01\x01",  # truncated
-        b"",
+        # huge count, 5 bytes (1 GB in yrs, §2)
+        (b"\xff\xff\xff\xff\x0f", "state vector count exceeds input"),
+        (b"\x01\x01\x02\x00", "trailing bytes after state vector"),
+        (b"\x02\x01\x02\x01\x03", "duplicate client in state vector"),
+        (b"\x01\x01" + vu(2**31), "clock above 2**31-1"),
+        (b"\x01" + vu(2**53) + b"\x01", "varint above 2**53-1"),  # client
+        (b"\x01\x01", "state vector count exceeds input"),  # truncated: 1 entry, 1 byte left
+        (b"\x01\x01\x80", "truncated varint"),  # truncated inside the clock
+        (b"", "truncated varint"),
     ],
 )
-def test_state_vector_rejected(sv: bytes) -> None:
-    with pytest.raises(MalformedInput):
+def test_state_vector_rejected(sv: bytes, reason: str) -> None:
+    with pytest.raises(MalformedInput) as exc:
         scan_state_vector(sv, L)
+    assert exc.value.reason == reason
 
 
 # --- performance ---------------------------------------------------------------------------

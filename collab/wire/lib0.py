@@ -159,6 +159,7 @@ _F32 = struct.Struct(">f")
 _F64 = struct.Struct(">d")
 
 
+# long: the single iterative loop over every Any value; a call per value costs float-heavy data
 def scan_any(data: bytes, pos: int, count: int, limits: Limits, budget: int) -> tuple[int, int]:
     """Walk ``count`` Any values with an explicit stack; return ``(pos, budget left)``.
 

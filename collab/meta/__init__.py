@@ -8,6 +8,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     rooms.py        RoomRecord, Member, Rooms (members included)
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     tickets.py      Ticket, Tickets         cache.py        Cache
+    room_tokens.py  RoomTokenRevocations (revoked room token ids)
     audit.py        AuditEvent, Audit
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
@@ -22,6 +23,7 @@ from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
 from collab.meta.invites import Invite, Invites
 from collab.meta.metastore import MetaStore, open_meta_store
+from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Member, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
 from collab.meta.tickets import Ticket, Tickets
@@ -39,6 +41,7 @@ __all__ = [
     "MetaStore",
     "Role",
     "RoomRecord",
+    "RoomTokenRevocations",
     "Rooms",
     "Session",
     "Sessions",

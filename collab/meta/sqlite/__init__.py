@@ -17,6 +17,7 @@ from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.invites import SQLiteInvites
+from collab.meta.sqlite.room_tokens import SQLiteRoomTokenRevocations
 from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
 from collab.meta.sqlite.tickets import SQLiteTickets
@@ -32,6 +33,7 @@ class SQLiteMetaStore(
     SQLiteInvites,
     SQLiteApiTokens,
     SQLiteTickets,
+    SQLiteRoomTokenRevocations,
     SQLiteCache,
     SQLiteAudit,
 ):

@@ -6,6 +6,8 @@
     |   +-- BadName            4400  400  bad_name             malformed room or doc name
     |   +-- BadRequest         -     400  bad_request          malformed JSON, role, field
     |   +-- Unauthorized       4401  401  unauthorized         missing, expired, forged credentials
+    |   +-- TokenExpired       4001  401  token_expired        an open socket's room token ran out
+    |   +-- TooManyRequests    -     429  rate_limited         too many failed credentials
     |   +-- Forbidden          4403  403  forbidden            not a member, role too low
     |   |   +-- LimitReached   4403  403  limit_reached        a cap: rooms per user, docs per room
     |   +-- NotFound           4404  404  not_found            no such room, doc, user or record
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 
 from starlette.responses import JSONResponse
 
@@ -92,6 +95,31 @@ class Unauthorized(Refusal):
     http_status = 401
     code = "unauthorized"
     reason = "unauthorized"
+
+
+class TokenExpired(Refusal):
+    """The room token behind an open socket expired. Its close code is outside 4400-4499, which
+    y-websocket >= 3.1 treats as final: the client reconnects with its current
+    ``provider.params``, so one that renewed its token there carries on (DESIGN.md, Identity)."""
+
+    close_code = 4001
+    http_status = 401
+    code = "token_expired"
+    reason = "token expired: reconnect with a fresh one"
+
+
+class TooManyRequests(Refusal):
+    """Over a rate per client address (failed credentials); ``retry_after`` seconds until the
+    next attempt may be made (the HTTP answer's ``Retry-After``)."""
+
+    close_code = None
+    http_status = 429
+    code = "rate_limited"
+    reason = "too many failed attempts; try again later"
+
+    def __init__(self, retry_after: float, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class Forbidden(Refusal):
@@ -235,4 +263,11 @@ def error_response(exc: BaseException) -> JSONResponse:
     if mapped is None:
         log.error("request failed", exc_info=exc)
         return json_error(500, "internal", "internal error")
+    if isinstance(exc, TooManyRequests):
+        return json_error(*mapped, headers={"Retry-After": retry_after_header(exc.retry_after)})
     return json_error(*mapped)
+
+
+def retry_after_header(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(seconds)))

@@ -29,6 +29,8 @@ from collab.errors import (
     RateLimited,
     Refusal,
     RoomFailed,
+    TokenExpired,
+    TooManyRequests,
     Unauthorized,
     UnsupportedData,
     close_code_for,
@@ -42,6 +44,8 @@ TREE: list[tuple[CollabError, int | None, int | None, str]] = [
     (BadName(), 4400, 400, "bad_name"),
     (BadRequest(), None, 400, "bad_request"),
     (Unauthorized(), 4401, 401, "unauthorized"),
+    (TokenExpired(), 4001, 401, "token_expired"),
+    (TooManyRequests(2.5), None, 429, "rate_limited"),
     (Forbidden(), 4403, 403, "forbidden"),
     (LimitReached(Quota.rooms_per_user), 4403, 403, "limit_reached"),
     (NotFound(), 4404, 404, "not_found"),
@@ -128,6 +132,13 @@ def test_quotas_are_carried_by_the_errors_raised_at_a_cap() -> None:
     assert LimitReached(Quota.rooms_per_user).reason == "limit reached"
     assert Forbidden().quota is None and NotFound().quota is None
     assert [q.value for q in Quota] == ["doc_size", "docs_per_room", "rooms_per_user"]
+
+
+def test_too_many_requests_says_when_to_retry() -> None:
+    assert error_response(TooManyRequests(2.1)).headers["retry-after"] == "3"
+    assert error_response(TooManyRequests(0.0)).headers["retry-after"] == "1"
+    # y-websocket >= 3.1 stops retrying on 4400-4499: an expired token's close must not.
+    assert not 4400 <= TokenExpired().close_code < 4500  # type: ignore[operator]
 
 
 def test_json_error_is_the_one_body() -> None:

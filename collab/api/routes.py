@@ -32,6 +32,7 @@ OPERATIONS: list[Operation] = [
     Operation(_ROOM + "/invites", "POST", invites.create_invite, 201, body="invite_create"),
     Operation("/invites/{code}/accept", "POST", invites.accept_invite),
     Operation(_ROOM + "/tokens", "POST", tokens.mint_token, 201, body="room_token"),
+    Operation(_ROOM + "/tokens/{token_id}", "DELETE", tokens.revoke_room_token, 204),
     Operation(_ROOM + "/tickets", "POST", tokens.create_ticket, 201, body="ticket"),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),

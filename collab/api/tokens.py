@@ -1,10 +1,14 @@
 """Room tokens, single-use tickets, and personal API tokens.
 
 - Room token (``POST /rooms/{room}/tokens``): a signed JWT naming user, room, doc pattern, role
-  ceiling and expiry. Any member mints one for themself, role <= their own, lifetime <=
-  ``token_max_ttl``; owners may also mint for the room's bots (users created as bots).
+  ceiling and expiry, and its id (``jti``, answered as ``id`` and kept in the audit log).
+  Any member mints one for themself, role <= their own, lifetime <= ``token_max_ttl``; owners
+  may also mint for the room's bots (users created as bots). Owners revoke any token of their
+  room by its id (``DELETE /rooms/{room}/tokens/{id}``): its sockets close 4401 and it is
+  refused from then on.
 - Ticket (``POST /rooms/{room}/tickets``): single use, valid for seconds, for browsers that
-  cannot send the cookie on a socket.
+  cannot send the cookie on a socket. It bounds the handshake only: the socket lives on the
+  session or personal API token that minted the ticket (its expiry, its revocation).
 - Personal API token (``/tokens``): for the user's scripts; shown once, stored as a digest,
   listed, revocable (revoking closes the sockets it opened, 4401).
 """
@@ -19,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
-from collab.auth.tokens import BOT_ISSUER, mint_room_token
+from collab.auth.tokens import BOT_ISSUER, is_token_id, mint_room_token, new_token_id
 from collab.errors import BadName, BadRequest, Forbidden, NotFound
 from collab.meta import ApiToken, Role
 from collab.names import is_valid_doc_name
@@ -68,6 +72,8 @@ async def mint_token(request: Request) -> Response:
     if not 0 < ttl <= settings.token_max_ttl:
         raise BadRequest(f"'ttl' must be between 1 and {int(settings.token_max_ttl)} seconds")
     pattern = _doc_pattern(body)
+    now = time.time()
+    jti = new_token_id()
     token = mint_room_token(
         shared.secret_keys,
         user_id=user_id,
@@ -75,6 +81,8 @@ async def mint_token(request: Request) -> Response:
         role=role,
         ttl=ttl,
         doc_pattern=pattern,
+        now=now,
+        jti=jti,
     )
     await access.audit(
         request,
@@ -85,19 +93,49 @@ async def mint_token(request: Request) -> Response:
         role=role.name,
         ttl=ttl,
         docs=pattern,
+        id=jti,  # what an owner revokes it by; the token itself is never recorded
     )
-    expires_at = time.time() + ttl
     return JSONResponse(
         {
+            "id": jti,
             "token": token,
             "user_id": user_id,
             "room": room_id,
             "docs": pattern,
             "role": role.name,
-            "expires_at": expires_at,
+            "expires_at": float(int(now + ttl)),  # the token's own exp (whole seconds)
         },
         status_code=201,
     )
+
+
+@api_endpoint
+async def revoke_room_token(request: Request) -> Response:
+    """Revoke a room token by its id (owners): its sockets close 4401, it is refused after."""
+    principal = await access.require_principal(request, personal=True)
+    room_id = parsing.room_param(request)
+    await access.require_role(request, principal, room_id, Role.owner)
+    jti = str(request.path_params["token_id"])
+    if not is_token_id(jti):
+        raise NotFound("no such token")
+    shared = services(request)
+    # Tokens are not stored, so any well-formed id is accepted (idempotent, reveals nothing);
+    # the revocation is kept as long as a token of this room minted now could live.
+    until = time.time() + shared.settings.token_max_ttl
+    await shared.meta.revoke_room_token(room_id, jti, principal.user_id, until)
+    closed = shared.registry.close_matching(
+        4401,
+        "token revoked",
+        lambda peer: (
+            peer.principal is not None
+            and peer.principal.jti == jti
+            and peer.principal.room_scope == room_id
+        ),
+    )
+    await access.audit(
+        request, principal, "room_token.revoke", room_id=room_id, target=jti, sockets=closed
+    )
+    return Response(status_code=204)
 
 
 @api_endpoint
@@ -113,8 +151,15 @@ async def create_ticket(request: Request) -> Response:
     role = parsing.role_field(body, default=own)
     if role > own:
         raise Forbidden(f"a ticket cannot grant more than {own.name}")
+    # The socket this ticket opens lives on the caller's own credential (none: the dev token).
     ticket = await services(request).meta.create_ticket(
-        principal.user_id, room_id, doc, role, TICKET_TTL
+        principal.user_id,
+        room_id,
+        doc,
+        role,
+        TICKET_TTL,
+        session_id=principal.session_id,
+        api_token_id=principal.token_id,
     )
     return JSONResponse(
         {

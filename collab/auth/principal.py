@@ -1,4 +1,9 @@
-"""The authenticated party behind a request or socket, however it proved itself."""
+"""The authenticated party behind a request or socket, however it proved itself.
+
+A principal also says how long the credential behind it lives (``expires_at``) and which
+revocable credential it rests on (``session_id``, ``token_id``, ``jti``): an open socket is
+closed when any of them ends (``collab.sync.expiry``, ``RoomRegistry.close_matching``).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ class Principal:
     is_admin: bool = False
     session_id: str | None = None  # revoking it closes the sockets it opened (4401)
     token_id: str | None = None  # API token id, likewise
+    jti: str | None = None  # a room token's id: revoking it closes its sockets (4401)
+    expires_at: float | None = None  # Unix time the credential behind it ends (None: never)
     room_scope: str | None = None  # room tokens and tickets are bound to one room
     doc_pattern: str | None = None  # fnmatch pattern of docs a room token may open
     role_ceiling: Role | None = None  # a token never grants more than this

@@ -4,6 +4,10 @@ A room token names a user, one room, a doc pattern and a role ceiling, and expir
 holding it connects as that user with at most that role (still never more than the user's own
 role in the room, checked at every connect). Keys come from the secret key list: the first
 signs, every key verifies (rotation); the ``kid`` header says which one signed.
+
+Every token carries a ``jti`` (its id): owners revoke one by it
+(``DELETE /api/v1/rooms/{room}/tokens/{jti}``). A token is valid while ``now < exp``; the
+socket it opened is closed at ``exp`` (``collab.sync.expiry``), with a code y-websocket retries.
 """
 
 from __future__ import annotations
@@ -39,6 +43,16 @@ def _kid(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def new_token_id() -> str:
+    """A fresh ``jti``: 32 hex digits (128 random bits)."""
+    return uuid.uuid4().hex
+
+
+def is_token_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a ``jti`` this server mints."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("eyJ")
 
@@ -52,7 +66,9 @@ def mint_room_token(
     ttl: float,
     doc_pattern: str = "*",
     now: float | None = None,
+    jti: str | None = None,
 ) -> str:
+    """A signed room token; ``jti`` names it (a fresh id unless the caller chose one)."""
     now = time.time() if now is None else now
     claims = {
         "iss": ISSUER,
@@ -63,34 +79,42 @@ def mint_room_token(
         "role": role.name,
         "iat": int(now),
         "exp": int(now + ttl),
-        "jti": uuid.uuid4().hex,
+        "jti": jti or new_token_id(),
     }
     key = keys[0]
     return jwt.encode({"alg": "HS256", "kid": _kid(key)}, claims, OctKey.import_key(key))
 
 
 def verify_room_token(keys: list[str], token: str, now: float | None = None) -> RoomTokenClaims:
-    """The claims of a valid token; Unauthorized for a forged, expired or malformed one."""
+    """The claims of a valid token; Unauthorized for a forged, expired or malformed one.
+
+    Valid while ``now < exp`` (joserfc alone accepts the whole second of ``exp``): the same
+    instant the timer of a socket opened with it closes that socket.
+    """
     by_kid = {_kid(k): k for k in keys}
+    now = time.time() if now is None else now
     try:
         header = jwt.decode(token, lambda obj: OctKey.import_key(by_kid[obj.headers()["kid"]]),
                             algorithms=["HS256"])
         claims = header.claims
         registry = jwt.JWTClaimsRegistry(
-            now=int(time.time() if now is None else now),
+            now=int(now),
             iss={"essential": True, "value": ISSUER},
             aud={"essential": True, "value": AUDIENCE},
             exp={"essential": True},
             sub={"essential": True},
+            jti={"essential": True},
         )
         registry.validate(claims)
+        if not float(claims["exp"]) > now:
+            raise ValueError("expired")
         return RoomTokenClaims(
             user_id=str(claims["sub"]),
             room_id=str(claims["room"]),
             doc_pattern=str(claims.get("docs", "*")),
             role=Role.parse(str(claims["role"])),
             expires_at=float(claims["exp"]),
-            token_id=str(claims.get("jti", "")),
+            token_id=str(claims["jti"]),
         )
     except (JoseError, KeyError, ValueError, TypeError) as exc:
         raise Unauthorized("invalid or expired token") from exc

@@ -3,7 +3,9 @@
 The route is ``/ws/{rest:path}`` so a malformed path is still accepted and closed with 4400
 (y-websocket >= 3.1 stops retrying on 44xx) instead of falling through to Starlette's 403.
 Refusals follow DESIGN.md's table: a foreign Origin on a cookie-authenticated handshake is an
-HTTP 403 before accept; everything else is accepted and closed with its 44xx code.
+HTTP 403 before accept, as is a client address over its failed-credential budget (HTTP 429);
+everything else is accepted and closed with its 44xx code. An admitted socket lives no longer
+than the credential behind it (``collab.sync.expiry``).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from collab.errors import (
     GenerationMismatch,
     NotFound,
     RateLimited,
+    TooManyRequests,
     Unauthorized,
     UnsupportedData,
     close_code_for,
+    retry_after_header,
 )
 from collab.meta import AuditEvent
 from collab.names import DocKey, is_reserved_doc, parse_doc_path
@@ -38,6 +42,7 @@ from collab.ratelimit import RateLimiter, client_address
 from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
+from collab.sync.expiry import ExpiryTimer
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
@@ -80,6 +85,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         principal = await authenticate(websocket, state)
     except Unauthorized as exc:
         refusal = exc
+    except TooManyRequests as exc:
+        # Before accept and before the credential is looked at: guessing costs a 429 each.
+        headers = {"Retry-After": retry_after_header(exc.retry_after)}
+        await websocket.send_denial_response(
+            PlainTextResponse(exc.reason, status_code=429, headers=headers)
+        )
+        return
     if principal is not None and principal.by_cookie and not origin_allowed(websocket, settings):
         await _refuse_foreign_origin(websocket, state, principal)
         return
@@ -146,6 +158,8 @@ async def _serve(
     )
     logs.bind(peer=peer.id)
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    expiry = ExpiryTimer(peer)
+    expiry.start()
     try:
         await live.join(peer)
         await _read_loop(websocket, live, peer, state.settings)
@@ -158,6 +172,7 @@ async def _serve(
         log.exception("peer %s on %s failed", peer.id, key)
         peer.close(1011, "internal error")
     finally:
+        expiry.cancel()
         live.leave(peer)
         registry.release(live)
         peer.close(1006)  # no-op if a close was already asked for; else the client is gone

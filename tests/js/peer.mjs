@@ -142,6 +142,8 @@ const ops = {
     )
     return { states: statesObject() }
   },
+  // What an app does before its token expires: the next reconnect uses the new params.
+  set_params: ({ params }) => { provider.params = params; return {} },
   disconnect: () => { provider.disconnect(); return {} },
   connect: () => { provider.connect(); return {} },
   exit: () => {

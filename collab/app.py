@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from collab.api.routes import api_routes
+from collab.auth.hosts import HostCheck
 from collab.db import StoreError
 from collab.login.middleware import LoginSessionMiddleware
 from collab.login.routes import login_routes
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *login_routes(),
         ],
         middleware=[
+            Middleware(HostCheck, settings=settings),  # first: a foreign Host reaches nothing
             Middleware(SocketObserver, metrics=shared.metrics),
             Middleware(LoginSessionMiddleware, services=shared),
         ],

@@ -3,9 +3,9 @@
 ``Bucket`` may go into debt: ``take`` spends and says how long to wait until it is repaid
 (a socket over its byte rate stops being read for that long), ``try_take`` spends only what is
 there (awareness, sync requests). ``RateLimiter`` keeps one bucket per key, for WebSocket
-handshakes (HTTP 429 before accept) and login attempts. The address is the ASGI client, which
-uvicorn's proxy-headers handling sets from ``X-Forwarded-For`` when the proxy is in
-``forwarded_allow_ips``, so the real address counts, not the proxy's.
+handshakes (HTTP 429 before accept), login attempts and failed credentials. The address is the
+ASGI client, which uvicorn's proxy-headers handling sets from ``X-Forwarded-For`` when the
+proxy is in ``forwarded_allow_ips``, so the real address counts, not the proxy's.
 """
 
 from __future__ import annotations
@@ -85,6 +85,11 @@ class RateLimiter:
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return bucket.try_take()
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key``'s bucket holds a token again (0: it holds one); spends none."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait_for(1.0)
 
     def __len__(self) -> int:
         return len(self._buckets)

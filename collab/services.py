@@ -19,7 +19,8 @@ from starlette.requests import HTTPConnection
 
 from collab import __version__
 from collab.auth import oidc
-from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
+from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, resolve_dev_token
+from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
 from collab.db import migrate_with_backup, sqlite_path
 from collab.errors import CollabError
@@ -46,6 +47,7 @@ class Services:
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
+    credential_guard: CredentialGuard
     connection_limits: ConnectionLimits
     loop_lag: LoopLag
     dev_mode: bool
@@ -71,6 +73,9 @@ class Services:
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
+            credential_guard=CredentialGuard(
+                settings.auth_failure_rate, settings.auth_failure_burst, reports=metrics
+            ),
             connection_limits=ConnectionLimits(
                 settings.max_connections, settings.max_connections_per_user
             ),
@@ -98,6 +103,8 @@ class Services:
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
+            if await adopt_dev_token(self.meta, self.dev_user_id, self.dev_token):
+                log.warning("a new dev token: the old one's sessions and API tokens are revoked")
         self.loop_lag.start()
 
     async def close(self) -> None:

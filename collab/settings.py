@@ -116,6 +116,11 @@ class Settings:
     allowed_origins: str = _opt(
         "", "Extra Origins allowed for cookie-authenticated sockets, comma-separated."
     )
+    allowed_hosts: str = _opt(
+        "",
+        "Host names served besides the public URL's (and loopback in dev mode), "
+        "comma-separated; *.example.com matches subdomains, * any host. HTTP 400 otherwise.",
+    )
     forwarded_allow_ips: str = _opt(
         "127.0.0.1", "Proxies whose X-Forwarded-* headers are trusted (uvicorn's setting)."
     )
@@ -152,6 +157,12 @@ class Settings:
     handshake_burst: int = _opt(60, "Handshakes a client address may make at once.")
     login_rate: float = _opt(0.2, "Login attempts per second per client address (HTTP 429).")
     login_burst: int = _opt(10, "Login attempts a client address may make at once.")
+    auth_failure_rate: float = _opt(
+        0.5,
+        "Failed credentials per second per client address on the API and sockets; past the "
+        "burst, credentials from that address get HTTP 429 unchecked.",
+    )
+    auth_failure_burst: int = _opt(20, "Failed credentials a client address may make at once.")
     auto_create_rooms: bool = _opt(True, "Create a room on the first join of a signed-in user.")
     max_rooms_per_user: int = _opt(100, "Rooms one user may create.")
     max_docs_per_room: int = _opt(1000, "Documents one room may hold.")

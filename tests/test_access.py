@@ -219,3 +219,60 @@ async def test_new_docs_past_the_rooms_cap_are_refused(
         assert await close_code_of(server.ws_url("capped", "d3")) == 4403
         # Existing docs stay open to their editors.
         assert await close_code_of(server.ws_url("capped", "d1")) is None
+
+
+async def test_failed_credentials_are_rate_limited_per_address(server: CollabServer) -> None:
+    """300 wrong bearer tokens: 429 past the budget, counted, audited without the token, and
+    the same on the socket (issue 8, item 6)."""
+    guesser = {"X-Forwarded-For": "198.51.100.7"}  # the real address behind a trusted proxy
+    guesses = [f"guess-{i:04d}-of-a-token" for i in range(300)]
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        statuses = []
+        for guess in guesses:
+            headers = {**guesser, "Authorization": f"Bearer {guess}"}
+            statuses.append((await http.get("/api/v1/me", headers=headers)).status_code)
+        burst = Settings().auth_failure_burst
+        assert statuses[:burst] == [401] * burst
+        assert statuses.count(401) <= burst + 3  # a refill or two while guessing
+        assert statuses[-1] == 429 and statuses.count(429) >= 300 - burst - 3
+        limited = await http.get("/api/v1/me", headers={**guesser, "Authorization": "Bearer x"})
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert int(limited.headers["retry-after"]) >= 1
+        # The right token from that address is refused unchecked too: no right-or-wrong oracle.
+        right = {**guesser, "Authorization": f"Bearer {server.dev_token}"}
+        assert (await http.get("/api/v1/me", headers=right)).status_code == 429
+        # Another client keeps its own budget; requests without credentials guess nothing.
+        other = {"X-Forwarded-For": "198.51.100.8", "Authorization": f"Bearer {server.dev_token}"}
+        assert (await http.get("/api/v1/me", headers=other)).status_code == 200
+        assert (await http.get("/api/v1/me", headers=guesser)).status_code == 401
+        metrics = (await http.get("/metrics")).text
+    with anyio.fail_after(30):
+        # The socket: the limited address is refused before accept, right token or not.
+        for token in ("another-guess-of-a-token", server.dev_token):
+            url = server.ws_url("g", "d", token=token)
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url, additional_headers=guesser):
+                    pass
+            assert refused.value.response.status_code == 429
+        # Socket failures spend the same budget: a fresh address gets 4401s, then 429.
+        fresh = {"X-Forwarded-For": "198.51.100.9"}
+        for i in range(burst):
+            url = server.ws_url("g", "d", token=f"socket-guess-{i}")
+            assert await close_code_of(url, additional_headers=fresh) == 4401
+        url = server.ws_url("g", "d", token="one-more")
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers=fresh):
+                pass
+        assert refused.value.response.status_code == 429
+    def counted(door: str, outcome: str) -> float:
+        name = f'collab_credential_failures_total{{door="{door}",outcome="{outcome}"}} '
+        return float(metrics.split(name, 1)[1].split()[0])
+
+    assert counted("api", "failed") == statuses.count(401)
+    assert counted("api", "limited") == statuses.count(429) + 2
+    failures = server.with_meta(lambda meta: meta.list_audit(limit=500))
+    audited = [e for e in failures if e.action == "auth.failure"]
+    assert {e.ip for e in audited} == {"198.51.100.7", "198.51.100.9"}
+    assert {e.detail["door"] for e in audited} == {"api", "socket"}
+    text = str([(e.detail, e.target, e.actor) for e in audited])
+    assert not any(guess in text for guess in guesses) and "socket-guess" not in text

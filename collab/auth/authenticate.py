@@ -4,22 +4,34 @@ Credentials, in order: a bearer token (``Authorization: Bearer`` or ``?token=``)
 token in dev mode, a room token (JWT), a personal API token, or a single-use ticket — else the
 session cookie. Presented-but-invalid credentials raise Unauthorized (4401 / 401); none at all
 returns None, and the caller decides (WebSocket: 4401; the login page: offer to log in).
+
+A presented credential is first checked against its address's failure budget
+(``collab.auth.failures``: TooManyRequests, 429, while it is spent), and each one that fails is
+spent from it and audited (``auth.failure``: the door, the kind of credential, the reason; never
+the credential itself). The principal carries what the socket it may open lives on: the
+session's or room token's end (``expires_at``) and the ids revoking closes it by.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Protocol
 
 from starlette.requests import HTTPConnection
 
 from collab.auth.admins import is_admin
 from collab.auth.devmode import is_dev_token
+from collab.auth.failures import CredentialGuard, Door
 from collab.auth.principal import Principal
 from collab.auth.sessions import read_session_secret
 from collab.auth.tokens import looks_like_jwt, verify_room_token
 from collab.errors import Unauthorized
-from collab.meta import MetaStore, User
+from collab.meta import AuditEvent, MetaStore, User
+from collab.ratelimit import client_address
 from collab.settings import Settings
+
+log = logging.getLogger("collab.auth")
 
 
 class Verifier(Protocol):
@@ -37,6 +49,8 @@ class Verifier(Protocol):
     def dev_token(self) -> str: ...
     @property
     def dev_user_id(self) -> str: ...
+    @property
+    def credential_guard(self) -> CredentialGuard: ...
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
@@ -65,18 +79,44 @@ async def _active_user(meta: MetaStore, user_id: str) -> User:
 
 
 async def authenticate(conn: HTTPConnection, verifier: Verifier) -> Principal | None:
-    meta = verifier.meta
+    """The principal behind ``conn``'s credential; None without one (see the module doc)."""
     token = presented_token(conn)
-    if token is not None:
-        return await principal_for_token(verifier, token)
-    secret = read_session_secret(conn.cookies)
-    if secret is None:
+    secret = read_session_secret(conn.cookies) if token is None else None
+    if token is None and secret is None:
         return None
+    address = client_address(conn)
+    door: Door = "socket" if conn.scope["type"] == "websocket" else "api"
+    verifier.credential_guard.check(address, door)
+    try:
+        if token is not None:
+            return await principal_for_token(verifier, token)
+        assert secret is not None
+        return await _session_principal(verifier, secret)
+    except Unauthorized as exc:
+        verifier.credential_guard.failed(address, door)
+        kind = "session" if token is None else "room_token" if looks_like_jwt(token) else "token"
+        detail = {"door": door, "credential": kind, "reason": exc.reason}
+        event = AuditEvent(at=time.time(), action="auth.failure", detail=detail, ip=address)
+        try:
+            await verifier.meta.record(event)
+        except Exception:
+            log.exception("could not record a failed credential")
+        raise
+
+
+async def _session_principal(verifier: Verifier, secret: str) -> Principal:
+    meta = verifier.meta
     session = await meta.get_session(secret)
     if session is None:
         raise Unauthorized("session expired or revoked")
     user = await _active_user(meta, session.user_id)
-    return _principal(user, verifier.settings, via="session", session_id=session.id)
+    return _principal(
+        user,
+        verifier.settings,
+        via="session",
+        session_id=session.id,
+        expires_at=session.expires_at,
+    )
 
 
 async def principal_for_token(verifier: Verifier, token: str) -> Principal:
@@ -86,6 +126,8 @@ async def principal_for_token(verifier: Verifier, token: str) -> Principal:
         return _principal(user, settings, via="dev")
     if looks_like_jwt(token):
         claims = verify_room_token(verifier.secret_keys, token)
+        if await meta.room_token_revoked(claims.room_id, claims.token_id):
+            raise Unauthorized("token revoked")
         user = await _active_user(meta, claims.user_id)
         return _principal(
             user,
@@ -94,6 +136,8 @@ async def principal_for_token(verifier: Verifier, token: str) -> Principal:
             room_scope=claims.room_id,
             doc_pattern=claims.doc_pattern,
             role_ceiling=claims.role,
+            jti=claims.token_id,
+            expires_at=claims.expires_at,
         )
     api_token = await meta.find_api_token(token)
     if api_token is not None:
@@ -102,6 +146,7 @@ async def principal_for_token(verifier: Verifier, token: str) -> Principal:
     ticket = await meta.consume_ticket(token)
     if ticket is not None:
         user = await _active_user(meta, ticket.user_id)
+        # The ticket bounds the handshake only: the socket lives on whatever minted it.
         return _principal(
             user,
             settings,
@@ -109,5 +154,8 @@ async def principal_for_token(verifier: Verifier, token: str) -> Principal:
             room_scope=ticket.room_id,
             doc_pattern=ticket.doc,
             role_ceiling=ticket.role_ceiling,
+            session_id=ticket.session_id,
+            token_id=ticket.api_token_id,
+            expires_at=ticket.session_expires_at,
         )
     raise Unauthorized("invalid or expired token")

@@ -3,6 +3,12 @@
 Jupyter-style: ``collab serve`` binds loopback only, prints a login URL carrying a random token
 (or ``COLLAB_DEV_TOKEN``), and whoever presents it (``/login?token=``, ``?token=`` on a socket)
 is the dev user. Every check of that token goes through :func:`is_dev_token`.
+
+A fixed ``COLLAB_DEV_TOKEN`` needs :data:`MIN_DEV_TOKEN_LENGTH` characters: it is all that
+guards the server. Whatever the dev token let someone mint lives no longer than the token: when
+a server starts with another dev token than the database last saw (a random one at each start,
+or a new ``COLLAB_DEV_TOKEN``), the dev user's sessions and personal API tokens are revoked
+(:func:`adopt_dev_token`), so changing a leaked token locks its holder out.
 """
 
 from __future__ import annotations
@@ -10,14 +16,18 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import time
 from typing import Protocol
 
-from collab.meta import MetaStore, User
+from collab.meta import AuditEvent, MetaStore, User, digest
 from collab.settings import Settings
 
 DEV_ISSUER = "collab:dev"
 DEV_SUBJECT = "dev"
 DEV_NAME = "Dev user"
+MIN_DEV_TOKEN_LENGTH = 16
+DEV_TOKEN_MARK = "collab:dev_token_digest"  # MetaStore cache key: the last dev token's digest
+_MARK_TTL = 100 * 365 * 24 * 3600.0  # the cache's entries expire; this one effectively never
 
 
 class DevModeError(Exception):
@@ -39,8 +49,19 @@ def is_dev_mode(settings: Settings) -> bool:
 
 
 def resolve_dev_token(settings: Settings) -> str:
-    """``COLLAB_DEV_TOKEN`` when set, else a fresh random token for this process."""
+    """``COLLAB_DEV_TOKEN`` when set (and long enough), else a fresh random token."""
+    check_dev_token(settings)
     return settings.dev_token or secrets.token_urlsafe(32)
+
+
+def check_dev_token(settings: Settings) -> None:
+    """Refuse a fixed dev token too short to guard the server (the token itself is never
+    part of the message)."""
+    if is_dev_mode(settings) and 0 < len(settings.dev_token) < MIN_DEV_TOKEN_LENGTH:
+        raise DevModeError(
+            f"COLLAB_DEV_TOKEN (--dev-token) has {len(settings.dev_token)} characters: it needs "
+            f"at least {MIN_DEV_TOKEN_LENGTH}, or leave it unset for a random one"
+        )
 
 
 def is_dev_token(source: DevTokenHolder | Settings, token: str | None) -> bool:
@@ -70,7 +91,9 @@ def is_loopback_host(host: str) -> bool:
 
 
 def check_dev_bind(settings: Settings) -> None:
-    """Refuse a non-loopback bind in dev mode: the token is all that guards the server."""
+    """Refuse what dev mode cannot start with: a non-loopback bind (the token is all that
+    guards the server), or a fixed dev token that is too short."""
+    check_dev_token(settings)
     if is_dev_mode(settings) and not is_loopback_host(settings.host):
         raise DevModeError(
             f"refusing to bind {settings.host!r} in dev mode: without an identity provider "
@@ -89,3 +112,30 @@ async def ensure_dev_user(meta: MetaStore) -> User:
     return await meta.upsert_oidc_user(
         DEV_ISSUER, DEV_SUBJECT, name=DEV_NAME, email=None, email_verified=False, picture=None
     )
+
+
+async def adopt_dev_token(meta: MetaStore, dev_user_id: str, token: str) -> bool:
+    """Remember ``token`` as the dev token; if the database last saw another, revoke what the
+    old one minted (the dev user's sessions and personal API tokens), audited. True if so.
+
+    Only a digest of the token is stored. Room tokens the dev user minted are signed, not
+    stored: they last until they expire (at most ``token_max_ttl``).
+    """
+    mark = digest(token)
+    previous = await meta.cache_get(DEV_TOKEN_MARK)
+    await meta.cache_set(DEV_TOKEN_MARK, mark, _MARK_TTL)
+    if previous is None or hmac.compare_digest(previous, mark):
+        return False
+    sessions = await meta.revoke_user_sessions(dev_user_id)
+    tokens = [t for t in await meta.list_api_tokens(dev_user_id) if not t.revoked]
+    for api_token in tokens:
+        await meta.revoke_api_token(api_token.id, dev_user_id)
+    await meta.record(
+        AuditEvent(
+            at=time.time(),
+            action="dev_token.changed",
+            target=dev_user_id,
+            detail={"sessions_revoked": len(sessions), "api_tokens_revoked": len(tokens)},
+        )
+    )
+    return True

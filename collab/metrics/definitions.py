@@ -34,7 +34,7 @@ MESSAGE_TYPES = (*_SYNC_TYPES.values(), *_TYPES.values(), "other", "text")
 # Close codes the server sends or a client commonly does; anything else is "other".
 CLOSE_CODES = frozenset(
     {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 1012, 1013}
-    | {4400, 4401, 4403, 4404, 4409, 4413}
+    | {4001, 4400, 4401, 4403, 4404, 4409, 4413}
 )
 # A refused message closes its socket with a code that names why (DESIGN.md's table).
 REFUSAL_BY_CODE = {
@@ -46,6 +46,12 @@ REFUSAL_BY_CODE = {
     4413: "doc_too_large",
 }
 REFUSAL_REASONS = ("readonly", *REFUSAL_BY_CODE.values())
+CREDENTIAL_DOORS = ("api", "socket")
+
+
+def _door(door: str) -> str:
+    return door if door in CREDENTIAL_DOORS else "api"
+
 
 _FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _STORE = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -98,6 +104,19 @@ class Metrics:
         )
         login = Counter("collab_login_failures", "Failed logins, by method.", ["via"], registry=r)
         self._login_failures = {via: login.labels(via) for via in ("dev", "oidc", "other")}
+        credentials = Counter(
+            "collab_credential_failures",
+            "Presented credentials that failed (outcome=failed: 401/4401) or were refused "
+            "unchecked because their address had failed too often (outcome=limited: 429), "
+            "by door (api, socket).",
+            ["door", "outcome"],
+            registry=r,
+        )
+        self._credentials = {
+            (door, outcome): credentials.labels(door, outcome)
+            for door in CREDENTIAL_DOORS
+            for outcome in ("failed", "limited")
+        }
         quota = Counter(
             "collab_quota_refusals",
             "Refusals at a configured cap, by quota.",
@@ -136,6 +155,14 @@ class Metrics:
     def watch(self, docs: LoadedDocs) -> None:
         """Report the loaded docs, peers and queues of ``docs`` at each scrape."""
         self._live.docs = docs
+
+    def credential_failed(self, door: str) -> None:
+        """A presented credential did not check out (``collab.auth.failures``)."""
+        self._credentials[(_door(door), "failed")].inc()
+
+    def credential_refused(self, door: str) -> None:
+        """A credential was refused unchecked: its address is over its failure budget."""
+        self._credentials[(_door(door), "limited")].inc()
 
     def login_failed(self, via: object) -> None:
         self._login_failures.get(str(via), self._login_failures["other"]).inc()

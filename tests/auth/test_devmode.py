@@ -58,7 +58,8 @@ def test_token_logs_in_the_dev_user(server_factory: ServerFactory) -> None:
         assert me["dev_mode"] is True and me["user"]["name"] == "Dev user"
         # Signed in already: /login without the token goes home instead of refusing.
         assert client.get(server.http_url + "/login").status_code == 303
-        assert client.post(server.http_url + "/logout").status_code == 200
+        logout = client.post(server.http_url + "/logout", headers={"Origin": server.http_url})
+        assert logout.status_code == 200
         assert client.get(server.http_url + "/").status_code == 401
     path = server.store.removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
@@ -148,3 +149,43 @@ def _audit(server: CollabServer) -> list[tuple[str, dict[str, object]]]:
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT action, detail FROM audit ORDER BY id").fetchall()
     return [(action, json.loads(detail)) for action, detail in rows]
+
+
+def test_a_short_dev_token_is_refused_at_start(
+    serve_process: Callable[..., subprocess.Popen[str]],
+) -> None:
+    proc = serve_process(
+        "--port", str(free_port()), "--store", "memory://", COLLAB_DEV_TOKEN="hunter2-short"
+    )
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    problem = [line for line in stderr.splitlines() if "COLLAB_DEV_TOKEN" in line]
+    assert len(problem) == 1 and "at least 16" in problem[0], stderr
+    assert "hunter2-short" not in stdout + stderr
+    assert "/login?token=" not in stdout
+
+
+def test_a_new_dev_token_locks_out_what_the_old_one_minted(
+    server_factory: ServerFactory,
+) -> None:
+    """What happens to personal tokens minted in dev mode when the dev token changes: they
+    are revoked with the old token's sessions (README, Dev mode)."""
+    server = server_factory(dev_token="the-first-dev-token-value")
+    api = server.http_url + "/api/v1"
+    dev = {"Authorization": f"Bearer {server.dev_token}"}
+    with httpx.Client(timeout=10) as client:
+        minted = client.post(api + "/tokens", headers=dev, json={"name": "script"}).json()
+        personal = {"Authorization": f"Bearer {server.remember(minted['token'])}"}
+        login = client.get(server.http_url + "/login", params={"token": server.dev_token})
+        assert login.status_code == 303
+    cookie = {"Cookie": f"collab_session={login.cookies['collab_session']}"}
+    server.restart()  # the same token: everything it minted lives on
+    assert httpx.get(api + "/me", headers=personal, timeout=10).status_code == 200
+    assert httpx.get(api + "/me", headers=cookie, timeout=10).status_code == 200
+    server.dev_token = "a-second-dev-token-value"
+    server.restart()
+    assert httpx.get(api + "/me", headers=personal, timeout=10).status_code == 401
+    assert httpx.get(api + "/me", headers=cookie, timeout=10).status_code == 401
+    new = {"Authorization": f"Bearer {server.dev_token}"}
+    assert httpx.get(api + "/me", headers=new, timeout=10).status_code == 200
+    assert "dev_token.changed" in [a for a, _ in _audit(server)]

@@ -1,6 +1,7 @@
 """The few HTML pages of the login flow, until the workspace (web/) takes over ``/``.
 
-Every page is ``no-store`` and escapes whatever it shows; dev mode carries a banner.
+Every page is ``no-store``, may not be framed (a framed page could be clicked through by the
+page around it), and escapes whatever it shows; dev mode carries a banner.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ def page(title: str, body: str, *, dev: bool, status: int = 200) -> HTMLResponse
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"</head><body>{banner}<h1>{html.escape(title)}</h1>{body}</body></html>",
         status_code=status,
-        headers={"Cache-Control": "no-store"},
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "frame-ancestors 'none'",
+        },
     )
 
 
@@ -56,3 +61,31 @@ def dev_signed_out_page() -> HTMLResponse:
         "to sign in again.</p>",
         dev=True,
     )
+
+
+def logout_confirm_page(user: User, *, dev: bool) -> HTMLResponse:
+    """GET /logout: ask first. Only the form's POST (Origin-checked) ends the session, so a
+    link or image elsewhere cannot log anyone out."""
+    who = html.escape(user.name or user.email or user.id)
+    body = (
+        f"<p>Log out <strong id='user-name'>{who}</strong>? Open documents of this browser "
+        "are disconnected.</p>"
+        "<form method='post' action='logout'><button type='submit'>Log out</button></form>"
+    )
+    return page("Log out", body, dev=dev)
+
+
+def signed_out_page(*, dev: bool) -> HTMLResponse:
+    """GET /logout without a live session: nothing to confirm."""
+    if dev:
+        return dev_signed_out_page()
+    return page("Signed out", "<p>You are not signed in. <a href='login'>Log in</a></p>", dev=False)
+
+
+def logout_refused_page() -> HTMLResponse:
+    """403: a POST /logout from another site (or without an Origin) changes nothing."""
+    body = (
+        "<p>This logout request did not come from this site, so nothing changed. "
+        "Use the <a href='logout'>logout page</a> to log out.</p>"
+    )
+    return page("Logout refused", body, dev=False, status=403)

@@ -1,8 +1,9 @@
 """Login, callback, logout and the signed-in landing page (OIDC, or dev mode's token).
 
 ``GET /login`` starts an OIDC login (or, in dev mode, trades ``?token=`` for a session);
-``GET /auth/callback`` finishes it; ``GET``/``POST /logout`` revoke the server-side session and,
-where the provider offers it, log out there too (RP-initiated logout). ``GET /auth/session``
+``GET /auth/callback`` finishes it; ``GET /logout`` only asks to confirm, and ``POST /logout``
+(its Origin checked like every cookie-authenticated change) revokes the server-side session
+and, where the provider offers it, logs out there too (RP-initiated logout). ``GET /auth/session``
 tells a front end who is signed in. Refusals of a callback are JSON errors (``LoginRefused``);
 every login, failed login and logout is audited. Nothing here logs a token, code or cookie.
 """
@@ -17,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from collab.auth import devmode, oidc
 from collab.auth.admins import is_admin
+from collab.auth.origin import origin_allowed
 from collab.auth.sessions import clear_session_cookie, read_session_secret
 from collab.errors import LoginRefused, error_response, json_error
 from collab.login import pages
@@ -44,7 +46,8 @@ def login_routes() -> list[BaseRoute]:
         Route("/login", login, methods=["GET"], name="login"),
         Route("/auth/callback", callback, methods=["GET"], name="auth_callback"),
         Route("/auth/session", session_info, methods=["GET"], name="auth_session"),
-        Route("/logout", logout, methods=["GET", "POST"], name="logout"),
+        Route("/logout", logout_page, methods=["GET"], name="logout_page"),
+        Route("/logout", logout, methods=["POST"], name="logout"),
     ]
 
 
@@ -124,9 +127,24 @@ async def callback(request: Request) -> Response:
     return response
 
 
+async def logout_page(request: Request) -> Response:
+    """GET /logout: a confirmation page; nothing changes (a cross-site link cannot log out)."""
+    dev = services(request).dev_mode
+    current = await current_user(request)
+    if current is None:
+        return pages.signed_out_page(dev=dev)
+    return pages.logout_confirm_page(current[1], dev=dev)
+
+
 async def logout(request: Request) -> Response:
-    """GET/POST /logout: revoke the session, close its sockets, log out at the provider."""
+    """POST /logout: revoke the session, close its sockets, log out at the provider.
+
+    Only from this site's own pages: a POST without an allowed Origin changes nothing (403).
+    """
     shared = services(request)
+    if not origin_allowed(request, shared.settings):
+        log.info("refused a logout from origin %r", request.headers.get("origin", "")[:200])
+        return pages.logout_refused_page()
     meta = shared.meta
     secret = read_session_secret(request.cookies)
     session = await meta.get_session(secret) if secret else None

@@ -244,7 +244,7 @@ def test_logout_revokes_the_session_and_logs_out_at_the_provider(oidc_setup: Oid
         login(client, oidc_setup)
         old = httpx.Cookies({"collab_session": client.cookies["collab_session"]})
         assert whoami(oidc_setup, old).status_code == 200
-        response = client.post(base + "/logout")
+        response = client.post(base + "/logout", headers={"Origin": base})
         assert response.status_code == 303
         end_session = response.headers["location"]
         params = dict(parse_qsl(urlsplit(end_session).query))
@@ -262,7 +262,13 @@ def test_logout_revokes_the_session_and_logs_out_at_the_provider(oidc_setup: Oid
     with browser_client() as client:
         login(client, oidc_setup)
         old = httpx.Cookies({"collab_session": client.cookies["collab_session"]})
-        assert client.get(base + "/logout").status_code == 303  # GET ends the session too
+        # GET only asks (a cross-site link logs nobody out); a foreign POST changes nothing.
+        assert client.get(base + "/logout").status_code == 200
+        assert whoami(oidc_setup, old).status_code == 200
+        foreign = client.post(base + "/logout", headers={"Origin": "https://attacker.example"})
+        assert foreign.status_code == 403
+        assert whoami(oidc_setup, old).status_code == 200
+        assert client.post(base + "/logout", headers={"Origin": base}).status_code == 303
         assert whoami(oidc_setup, old).status_code == 401
     actions = [a for a, _ in audit_actions(oidc_setup)]
     assert actions.count("logout") == 2

@@ -84,17 +84,9 @@ async def mint_token(request: Request) -> Response:
         now=now,
         jti=jti,
     )
-    await access.audit(
-        request,
-        principal,
-        "token.mint",
-        room_id=room_id,
-        target=user_id,
-        role=role.name,
-        ttl=ttl,
-        docs=pattern,
-        id=jti,  # what an owner revokes it by; the token itself is never recorded
-    )
+    # The id is what an owner revokes the token by; the token itself is never recorded.
+    detail: dict[str, Any] = {"role": role.name, "ttl": ttl, "docs": pattern, "id": jti}
+    await access.audit(request, principal, "token.mint", room_id=room_id, target=user_id, **detail)
     return JSONResponse(
         {
             "id": jti,

@@ -70,8 +70,11 @@ def test_dev_mode_serves_loopback_names_only() -> None:
     policy = HostPolicy.from_settings(Settings())
     for host in ("localhost", "127.0.0.1", "127.3.4.5", "::1"):
         assert policy.allows(host), host
-    for host in ("attacker.example", "10.0.0.1", "0.0.0.0", "localhost.attacker.example", None):
-        assert not policy.allows(host), host
+    refused: tuple[str | None, ...] = (
+        "attacker.example", "10.0.0.1", "0.0.0.0", "localhost.attacker.example", None
+    )
+    for name in refused:
+        assert not policy.allows(name), name
     behind_proxy = HostPolicy.from_settings(
         Settings(public_url="https://Collab.Example.com/base", allowed_hosts="alt.example")
     )
@@ -81,13 +84,24 @@ def test_dev_mode_serves_loopback_names_only() -> None:
 
 
 def test_with_an_identity_provider_only_the_public_host_and_allowed_hosts() -> None:
-    oidc = {"oidc_issuer": "https://idp.example", "public_url": "https://collab.example.com"}
-    policy = HostPolicy.from_settings(Settings(**oidc, allowed_hosts="[::1]:8000, *.team.example"))
+    def oidc(allowed_hosts: str) -> HostPolicy:
+        return HostPolicy.from_settings(
+            Settings(
+                oidc_issuer="https://idp.example",
+                public_url="https://collab.example.com",
+                allowed_hosts=allowed_hosts,
+            )
+        )
+
+    policy = oidc("[::1]:8000, *.team.example")
     for host in ("collab.example.com", "::1", "a.team.example", "a.b.team.example"):
         assert policy.allows(host), host
-    for host in ("localhost", "127.0.0.1", "team.example", "collab.example.com.evil", None):
-        assert not policy.allows(host), host
-    assert HostPolicy.from_settings(Settings(**oidc, allowed_hosts="*")).allows("anything")
+    refused: tuple[str | None, ...] = (
+        "localhost", "127.0.0.1", "team.example", "collab.example.com.evil", None
+    )
+    for name in refused:
+        assert not policy.allows(name), name
+    assert oidc("*").allows("anything")
     # Without a public URL or allowed_hosts the names are unknown: every Host is served.
     assert HostPolicy.from_settings(Settings(oidc_issuer="https://idp.example")).allows("x")
 

@@ -46,7 +46,8 @@ def test_user_list_disable_enable(api: Api) -> None:
     actions = [
         json.loads(line)["action"] for line in collab(api, "audit", "--json").stdout.splitlines()
     ]
-    assert actions[:2] == ["user.enable", "user.disable"]
+    # Between them, alice's refused request is audited as a failed credential (issue 8, 6).
+    assert actions[:3] == ["user.enable", "auth.failure", "user.disable"]
 
 
 async def test_token_create(api: Api) -> None:

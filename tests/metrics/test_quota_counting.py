@@ -50,7 +50,8 @@ def app_client() -> Iterator[tuple[TestClient, Services]]:
     settings = Settings(store="memory://", max_rooms_per_user=1, dev_token="dev-token-for-tests")
     app = create_app(settings)
     shared: Services = app.state.services
-    with TestClient(app) as client:
+    # A loopback name: dev mode serves no other Host (TestClient says "testserver").
+    with TestClient(app, base_url="http://localhost") as client:
         client.headers["authorization"] = f"Bearer {shared.dev_token}"
         yield client, shared
 
@@ -74,7 +75,7 @@ def test_socket_refusal_at_the_room_cap_is_counted(
     client, shared = app_client
     assert client.post("/api/v1/rooms", json={"id": "mine"}).status_code == 201
     token = shared.dev_token
-    with client.websocket_connect(f"/ws/other/doc?token={token}") as ws:
+    with client.websocket_connect(f"ws://localhost/ws/other/doc?token={token}") as ws:
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_bytes()
     assert closed.value.code == 4403 and closed.value.reason == "room limit reached"

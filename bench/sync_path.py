@@ -5,8 +5,8 @@ most points); instruction counts are not: the same code and inputs give the same
 This drives N text updates through one loaded doc (memory store, two socketless peers:
 scan, check, apply, group commit, relay), under ``valgrind --tool=callgrind`` for two values
 of N, and reports (count(N2) - count(N1)) / (N2 - N1): the instructions one update costs,
-startup excluded (the median of three hash seeds). ``--baseline REF`` measures a git ref the same way (a throwaway worktree on
-PYTHONPATH) and prints the ratio.
+startup excluded (the median of three hash seeds). ``--baseline REF`` measures a git ref the
+same way (a throwaway worktree on PYTHONPATH) and prints the ratio.
 
     python bench/sync_path.py [--baseline f318630] [--n1 200 --n2 1200]
 """

@@ -4,6 +4,7 @@ decline."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.api.conftest import Actor, Api, assert_error
@@ -159,3 +160,25 @@ def test_routes_refuse_who_may_not(api: Api) -> None:
     huge = owner.http.post("/rooms/r/members", content=b"{" + b" " * 70_000 + b"}")
     assert huge.status_code in (400, 413), huge.text  # 413 once bodies are streamed (item 3)
     assert owner.http.get("/rooms/r/invites").json()["items"] == []
+
+
+def test_guessing_invitation_ids_is_a_cheap_404(api: Api) -> None:
+    """A flood of guesses on the new routes: each a 404 like any unknown id, nothing changes,
+    and the listings keep answering."""
+    alice = api.user("alice")
+    dana = api.user("dana", email="dana@example.com", verified=True)
+    mallory = api.user("mallory", email="mallory@example.com", verified=True)
+    api.room("r", owner=alice)
+    real = _invite(alice, "dana@example.com")
+    started = time.monotonic()
+    for i in range(100):
+        for verb in ("accept", "decline"):
+            assert (
+                mallory.http.post(f"/me/invites/{real['id'][:-2]}{i:02d}/{verb}").status_code == 404
+            )
+        assert mallory.http.post(f"/me/invites/{real['id']}/accept").status_code == 404
+        assert mallory.http.get("/me/invites").json()["items"] == []
+        assert alice.http.get("/rooms/r/invites").status_code == 200
+    assert time.monotonic() - started < 60
+    assert [i["id"] for i in dana.http.get("/me/invites").json()["items"]] == [real["id"]]
+    assert mallory.user_id not in _members(alice)

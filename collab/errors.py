@@ -7,12 +7,13 @@
     |   +-- BadRequest         -     400  bad_request          malformed JSON, role, field
     |   +-- Unauthorized       4401  401  unauthorized         missing, expired, forged credentials
     |   +-- TokenExpired       4001  401  token_expired        an open socket's room token ran out
-    |   +-- TooManyRequests    -     429  rate_limited         too many failed credentials
     |   +-- Forbidden          4403  403  forbidden            not a member, role too low
     |   |   +-- LimitReached   4403  403  limit_reached        a cap: rooms per user, docs per room
     |   +-- NotFound           4404  404  not_found            no such room, doc, user or record
     |   +-- MethodNotAllowed   -     405  method_not_allowed   a known API path, another method
     |   +-- Conflict           -     409  conflict             exists already; the last owner
+    |   +-- TooManyRequests    -     429  rate_limited         a per-user creation rate; failed
+    |                                                          credentials per address
     |   +-- GenerationMismatch 4409  409  generation_mismatch  the doc was reset or restored
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
@@ -28,8 +29,10 @@
 no status); if it does anyway, that is a server bug: 1011, or HTTP 500 ``internal``. LoginRefused
 carries its code and status per instance (``invalid_state`` 400, ``provider_unavailable`` 502...).
 An error raised at a configured cap carries ``quota`` (a :class:`Quota`), which metrics count:
-never the reason text. Close reasons and messages are short and never carry payload bytes, tokens
-or message text.
+never the reason text; one raised at a per-user rate carries ``rate`` (a :class:`Rate`) and
+``retry_after``, answered as the ``Retry-After`` header (an address over its failed-credential
+budget is refused with ``rate`` None: ``collab.auth.failures`` counts those). Close reasons and
+messages are short and never carry payload bytes, tokens or message text.
 
 :func:`close_code_for` is the one mapping to a close code, :func:`error_response` the one mapping
 to an HTTP response, and :func:`json_error` the one builder of the JSON error body
@@ -54,6 +57,17 @@ class Quota(enum.StrEnum):
     doc_size = "doc_size"  # max_doc_size
     docs_per_room = "docs_per_room"  # max_docs_per_room
     rooms_per_user = "rooms_per_user"  # max_rooms_per_user
+
+
+class Rate(enum.StrEnum):
+    """The per-user rates of creating things through the API (the ``kind`` metric label)."""
+
+    rooms = "rooms"
+    members = "members"  # adding one, or inviting an email address
+    invites = "invites"
+    room_tokens = "room_tokens"
+    tickets = "tickets"
+    api_tokens = "api_tokens"
 
 
 class CollabError(Exception):
@@ -108,20 +122,6 @@ class TokenExpired(Refusal):
     reason = "token expired: reconnect with a fresh one"
 
 
-class TooManyRequests(Refusal):
-    """Over a rate per client address (failed credentials); ``retry_after`` seconds until the
-    next attempt may be made (the HTTP answer's ``Retry-After``)."""
-
-    close_code = None
-    http_status = 429
-    code = "rate_limited"
-    reason = "too many failed attempts; try again later"
-
-    def __init__(self, retry_after: float, reason: str | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
 class Forbidden(Refusal):
     close_code = 4403
     http_status = 403
@@ -157,6 +157,18 @@ class Conflict(Refusal):
     http_status = 409
     code = "conflict"
     reason = "conflict"
+
+
+class TooManyRequests(Refusal):
+    close_code = None
+    http_status = 429
+    code = "rate_limited"
+    reason = "too many requests: retry later"
+
+    def __init__(self, rate: Rate | None, retry_after: float, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.rate = rate  # None: not a creation rate (failed credentials per address)
+        self.retry_after = retry_after
 
 
 class GenerationMismatch(Refusal):

@@ -26,6 +26,7 @@ from collab.errors import (
     Overloaded,
     ProtocolViolation,
     Quota,
+    Rate,
     RateLimited,
     Refusal,
     RoomFailed,
@@ -45,12 +46,12 @@ TREE: list[tuple[CollabError, int | None, int | None, str]] = [
     (BadRequest(), None, 400, "bad_request"),
     (Unauthorized(), 4401, 401, "unauthorized"),
     (TokenExpired(), 4001, 401, "token_expired"),
-    (TooManyRequests(2.5), None, 429, "rate_limited"),
     (Forbidden(), 4403, 403, "forbidden"),
     (LimitReached(Quota.rooms_per_user), 4403, 403, "limit_reached"),
     (NotFound(), 4404, 404, "not_found"),
     (MethodNotAllowed(), None, 405, "method_not_allowed"),
     (Conflict(), None, 409, "conflict"),
+    (TooManyRequests(Rate.rooms, 2.5), None, 429, "rate_limited"),
     (GenerationMismatch(), 4409, 409, "generation_mismatch"),
     (DocTooLarge(), 4413, 413, "too_large"),
     (LoginRefused("invalid_state", "no state"), None, 400, "invalid_state"),
@@ -96,6 +97,12 @@ def test_every_class_of_the_module_is_in_the_table() -> None:
     assert classes == {type(exc) for exc, *_ in TREE}
 
 
+def test_a_rate_refusal_says_when_to_retry() -> None:
+    response = error_response(TooManyRequests(Rate.api_tokens, 2.1))
+    assert response.status_code == 429 and response.headers["retry-after"] == "3"
+    assert error_response(TooManyRequests(Rate.rooms, 0.01)).headers["retry-after"] == "1"
+
+
 def test_reasons_are_given_or_default_and_bounded() -> None:
     assert Forbidden("token not valid for this room").reason == "token not valid for this room"
     assert NotFound().reason == "not found" and str(NotFound()) == "not found"
@@ -134,9 +141,9 @@ def test_quotas_are_carried_by_the_errors_raised_at_a_cap() -> None:
     assert [q.value for q in Quota] == ["doc_size", "docs_per_room", "rooms_per_user"]
 
 
-def test_too_many_requests_says_when_to_retry() -> None:
-    assert error_response(TooManyRequests(2.1)).headers["retry-after"] == "3"
-    assert error_response(TooManyRequests(0.0)).headers["retry-after"] == "1"
+def test_failed_credentials_say_when_to_retry_and_expiry_is_retried() -> None:
+    limited = TooManyRequests(None, 0.0)  # an address over its failed-credential budget
+    assert error_response(limited).headers["retry-after"] == "1"
     # y-websocket >= 3.1 stops retrying on 4400-4499: an expired token's close must not.
     code = TokenExpired().close_code
     assert code is not None and not 4400 <= code < 4500

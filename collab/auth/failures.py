@@ -59,7 +59,7 @@ class CredentialGuard:
         wait = self._limiter.retry_after(address)
         if wait > 0:
             self.reports.credential_refused(door)
-            raise TooManyRequests(wait, "too many failed credentials; try again later")
+            raise TooManyRequests(None, wait, "too many failed credentials; try again later")
 
     def failed(self, address: str, door: Door) -> None:
         """Spend one of ``address``'s failures."""

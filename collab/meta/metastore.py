@@ -14,6 +14,7 @@ from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.invites import Invites
+from collab.meta.purge import Purge
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
@@ -31,6 +32,7 @@ class MetaStore(
     RoomTokenRevocations,
     Cache,
     Audit,
+    Purge,
     Protocol,
 ):
     """Everything persistent that is not a Yjs document, opened and closed as one."""

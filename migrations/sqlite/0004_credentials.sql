@@ -10,7 +10,7 @@ CREATE TABLE revoked_room_tokens (
     revoked_at REAL NOT NULL,
     expires_at REAL NOT NULL,
     PRIMARY KEY (room_id, jti)
-) WITHOUT ROWID;
+);  -- a rowid table: the purge deletes expired rows in batches by rowid
 CREATE INDEX revoked_room_tokens_by_expiry ON revoked_room_tokens (expires_at);
 
 -- A ticket only bounds its handshake: the socket it opens lives on the session or personal API

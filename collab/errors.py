@@ -13,6 +13,7 @@
     |   +-- Conflict           -     409  conflict             exists already; the last owner
     |   +-- GenerationMismatch 4409  409  generation_mismatch  the doc was reset or restored
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
+    |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
     +-- BadInput               1007  -                         the bytes themselves are wrong
     |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
@@ -146,6 +147,16 @@ class DocTooLarge(Refusal):
     quota = Quota.doc_size
 
 
+class BodyTooLarge(Refusal):
+    """A request body past its route's cap (``collab.api.parsing.read_body``); the answer
+    closes the connection, so the client stops sending the rest."""
+
+    close_code = None
+    http_status = 413
+    code = "body_too_large"
+    reason = "request body too large"
+
+
 class LoginRefused(Refusal):
     """A login that does not complete; its code and status name why (OIDC callback checks)."""
 
@@ -235,4 +246,6 @@ def error_response(exc: BaseException) -> JSONResponse:
     if mapped is None:
         log.error("request failed", exc_info=exc)
         return json_error(500, "internal", "internal error")
-    return json_error(*mapped)
+    # An unread body stays on the connection: close it rather than read the rest.
+    headers = {"connection": "close"} if isinstance(exc, BodyTooLarge) else None
+    return json_error(*mapped, headers=headers)

@@ -30,7 +30,7 @@ def head_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
     than ``seconds`` to arrive. uvicorn is imported here, when ``serve`` runs, not with the CLI."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class HeadTimeoutProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    class HeadTimeoutProtocol(HttpToolsProtocol):
         header_timeout = seconds
         _head_timer: asyncio.TimerHandle | None = None
 

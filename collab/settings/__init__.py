@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from collab.settings import sources
 from collab.settings.sources import (
     ConfigError,
     Resolved,
@@ -31,6 +30,8 @@ from collab.settings.sources import (
     is_secret,
     masked,
 )
+from collab.settings.sources import load_config_file as _load_config_file
+from collab.settings.sources import resolve as _resolve
 
 __all__ = [
     "CONFIG_ENV",
@@ -228,7 +229,7 @@ def resolve(
     **overrides: Any,
 ) -> Resolved:
     """Every setting's value and source, and every problem (``collab.settings.sources``)."""
-    return sources.resolve(SETTINGS_FIELDS, environ, file_values, config, overrides)
+    return _resolve(SETTINGS_FIELDS, environ, file_values, config, overrides)
 
 
 def setting_sources(
@@ -257,4 +258,4 @@ def describe(
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The settings a TOML file sets, type-checked against the Settings fields."""
-    return sources.load_config_file(path, SETTINGS_FIELDS)
+    return _load_config_file(path, SETTINGS_FIELDS)

@@ -1,10 +1,10 @@
 """Where each setting's value comes from, and the one place every value is checked.
 
 ``resolve`` walks the fields once: the command line (a value that is not None), then the
-``COLLAB_*`` environment variable, then the TOML config file, then the default; each value is
-then checked (``checks.CHECKS``, then the cross-field checks). A bad value becomes one line
-naming the setting, the value (secrets masked) and its source, so an operator knows what to
-fix and where:
+``COLLAB_*`` environment variable, then the TOML config file, then the default; each value
+is then checked (``collab.settings.checks.CHECKS``, then the cross-field checks). A bad
+value becomes one line naming the setting, the value (secrets masked) and its source, so an
+operator knows what to fix and where:
 
     port = 99999 (from --port): must be a TCP port, 1-65535 (0 picks a free one)
     store = "postgresql://app:********@db/collab" (from COLLAB_STORE): unknown store scheme...
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collab.settings import checks
+from collab.settings.checks import CHECKS, cross_problems, finite
 
 Fields = Sequence[dataclasses.Field[Any]]
 FilePath = str | os.PathLike[str]
@@ -87,11 +87,11 @@ def resolve(
         else:
             sources[f.name] = (f.default, "default")
         value, source = sources[f.name]
-        problem = checks.finite(value) or checks.CHECKS[f.name](value)
+        problem = finite(value) or CHECKS[f.name](value)
         if problem:
             problems.append(_problem(f.name, value, source, config, problem))
     if not problems:
-        for name, why in checks.cross_problems({k: v for k, (v, _) in sources.items()}):
+        for name, why in cross_problems({k: v for k, (v, _) in sources.items()}):
             problems.append(_problem(name, sources[name][0], sources[name][1], config, why))
     return Resolved(sources, problems)
 

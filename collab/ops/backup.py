@@ -203,10 +203,10 @@ def check_manifest(path: Path) -> list[str]:
 def _member(backup_dir: Path, name: str) -> tuple[Path, str | None]:
     """The file a manifest names, and why it must not be read, if so.
 
-    A manifest is input: a crafted one could name ``/dev/zero`` (hashed forever), a FIFO
-    (blocks), ``../../etc/shadow`` or a symlink to it (its checksum confirms a guess). Only a
-    relative name without ``..``, that resolves inside the backup directory to a regular file,
-    is hashed.
+    A manifest is input: a crafted one could name ``/etc/shadow``, ``../../etc/shadow`` or a
+    symlink to it, and "matches its checksum" would confirm a guess of its content to whoever
+    reads the report (and make verify or restore read any file, of any size). Only a relative
+    name without ``..`` that resolves inside the backup directory to a regular file is hashed.
     """
     file = backup_dir / name
     if not name or "\x00" in name or os.path.isabs(name) or ".." in Path(name).parts:

@@ -98,7 +98,8 @@ def test_verify_opens_a_path_with_hash_and_question_mark_read_only(
     server_factory: Callable[..., CollabServer], tmp_path: Path
 ) -> None:
     """Before: ``file:/.../we#ird?dir/collab.db?mode=ro`` opened ``/.../we`` read-write (and
-    created it), so verify checked an empty new database instead of the backup."""
+    created it), so the backup's own stats step and verify read an empty new database instead
+    of the backup (the backup command itself failed: "no such table")."""
     server = server_factory()
     anyio.run(write_doc, server, "hash and question")
     dest = tmp_path / "we#ird?dir"
@@ -115,8 +116,9 @@ def test_verify_opens_a_path_with_hash_and_question_mark_read_only(
 def test_verify_hashes_only_files_inside_the_backup(
     server_factory: Callable[..., CollabServer], tmp_path: Path
 ) -> None:
-    """A crafted manifest names /dev/zero (before: hashed forever), a FIFO (blocks), a file
-    outside through ``..`` and through a symlink (its checksum would confirm a guess)."""
+    """A crafted manifest names files outside the backup: absolute, through ``..``, through a
+    symlink. Before, each was hashed and "matched its checksum", confirming the guess; now
+    each is reported and never read (so are a FIFO and a device)."""
     server = server_factory()
     anyio.run(write_doc, server, "crafted manifest")
     dest = tmp_path / "backup"

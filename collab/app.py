@@ -6,6 +6,7 @@ Everything the routes share is one typed ``Services`` on ``app.state.services``.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -23,17 +24,22 @@ from collab.services import Services, services
 from collab.settings import Settings
 from collab.sync.endpoint import websocket_endpoint
 
+log = logging.getLogger("collab.app")
+
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """Whether the store answers. Anyone may ask (balancers probe it), so the failure's detail
+    (paths, SQLite's words) goes to the log, never into the answer."""
     found = services(request)
     try:
         await found.store.ping()
-    except StoreError as exc:
-        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+    except StoreError:
+        log.warning("not ready: the store does not answer", exc_info=True)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ready", "rooms_loaded": len(found.registry)})
 
 

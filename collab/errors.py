@@ -11,6 +11,7 @@
     |   +-- NotFound           4404  404  not_found            no such room, doc, user or record
     |   +-- MethodNotAllowed   -     405  method_not_allowed   a known API path, another method
     |   +-- Conflict           -     409  conflict             exists already; the last owner
+    |   +-- TooManyRequests    -     429  rate_limited         over a per-user creation rate
     |   +-- GenerationMismatch 4409  409  generation_mismatch  the doc was reset or restored
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
     |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
@@ -27,8 +28,9 @@
 no status); if it does anyway, that is a server bug: 1011, or HTTP 500 ``internal``. LoginRefused
 carries its code and status per instance (``invalid_state`` 400, ``provider_unavailable`` 502...).
 An error raised at a configured cap carries ``quota`` (a :class:`Quota`), which metrics count:
-never the reason text. Close reasons and messages are short and never carry payload bytes, tokens
-or message text.
+never the reason text; one raised at a per-user rate carries ``rate`` (a :class:`Rate`) and
+``retry_after``, answered as the ``Retry-After`` header. Close reasons and messages are short
+and never carry payload bytes, tokens or message text.
 
 :func:`close_code_for` is the one mapping to a close code, :func:`error_response` the one mapping
 to an HTTP response, and :func:`json_error` the one builder of the JSON error body
@@ -40,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 
 from starlette.responses import JSONResponse
 
@@ -52,6 +55,17 @@ class Quota(enum.StrEnum):
     doc_size = "doc_size"  # max_doc_size
     docs_per_room = "docs_per_room"  # max_docs_per_room
     rooms_per_user = "rooms_per_user"  # max_rooms_per_user
+
+
+class Rate(enum.StrEnum):
+    """The per-user rates of creating things through the API (the ``kind`` metric label)."""
+
+    rooms = "rooms"
+    members = "members"  # adding one, or inviting an email address
+    invites = "invites"
+    room_tokens = "room_tokens"
+    tickets = "tickets"
+    api_tokens = "api_tokens"
 
 
 class CollabError(Exception):
@@ -130,6 +144,18 @@ class Conflict(Refusal):
     http_status = 409
     code = "conflict"
     reason = "conflict"
+
+
+class TooManyRequests(Refusal):
+    close_code = None
+    http_status = 429
+    code = "rate_limited"
+    reason = "too many requests: retry later"
+
+    def __init__(self, rate: Rate, retry_after: float, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.rate = rate
+        self.retry_after = retry_after
 
 
 class GenerationMismatch(Refusal):
@@ -246,6 +272,9 @@ def error_response(exc: BaseException) -> JSONResponse:
     if mapped is None:
         log.error("request failed", exc_info=exc)
         return json_error(500, "internal", "internal error")
-    # An unread body stays on the connection: close it rather than read the rest.
-    headers = {"connection": "close"} if isinstance(exc, BodyTooLarge) else None
-    return json_error(*mapped, headers=headers)
+    if isinstance(exc, TooManyRequests):
+        return json_error(*mapped, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+    if isinstance(exc, BodyTooLarge):
+        # An unread body stays on the connection: close it rather than read the rest.
+        return json_error(*mapped, headers={"connection": "close"})
+    return json_error(*mapped)

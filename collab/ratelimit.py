@@ -76,15 +76,24 @@ class RateLimiter:
         self.clock = clock
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
 
-    def allow(self, key: str) -> bool:
-        """Take one token for ``key``; False when its bucket is empty."""
+    def _bucket(self, key: str) -> Bucket:
         bucket = self._buckets.pop(key, None)
         if bucket is None:
             bucket = Bucket(self.rate, self.burst, self.clock)
         self._buckets[key] = bucket  # most recently seen last, so eviction is O(1)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
-        return bucket.try_take()
+        return bucket
+
+    def allow(self, key: str) -> bool:
+        """Take one token for ``key``; False when its bucket is empty."""
+        return self._bucket(key).try_take()
+
+    def acquire(self, key: str) -> float:
+        """Take one token for ``key``: 0.0 when taken, else the seconds until one is there
+        (nothing taken; an HTTP ``Retry-After``)."""
+        bucket = self._bucket(key)
+        return 0.0 if bucket.try_take() else bucket.wait_for()
 
     def __len__(self) -> int:
         return len(self._buckets)

@@ -9,6 +9,7 @@ know (the secret keys, the dev user's id) is filled in by :meth:`Services.open`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from collab.auth import oidc
 from collab.auth.devmode import ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.keys import load_secret_keys
 from collab.db import migrate_with_backup, sqlite_path
-from collab.errors import CollabError
-from collab.meta import AuditEvent, MetaStore, open_meta_store
+from collab.errors import CollabError, Rate
+from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
@@ -46,6 +47,7 @@ class Services:
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
+    api_limits: dict[Rate, RateLimiter]  # per user id, by kind of thing created
     connection_limits: ConnectionLimits
     loop_lag: LoopLag
     dev_mode: bool
@@ -53,6 +55,7 @@ class Services:
     oidc_client: Any | None  # Authlib's Starlette client; None in dev mode
     secret_keys: list[str] = field(default_factory=list)  # the signing key first; by open()
     dev_user_id: str = ""  # the dev user's id in dev mode; by open()
+    purger: asyncio.Task[None] | None = None  # every purge_interval seconds; by open()
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -71,6 +74,7 @@ class Services:
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
+            api_limits=api_limits(settings),
             connection_limits=ConnectionLimits(
                 settings.max_connections, settings.max_connections_per_user
             ),
@@ -99,14 +103,47 @@ class Services:
         if self.dev_mode:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
         self.loop_lag.start()
+        if self.settings.purge_interval > 0:
+            self.purger = asyncio.get_running_loop().create_task(self._purge_forever())
+
+    async def purge(self) -> Purged:
+        """Delete used or expired invites, sessions and tickets, and audit rows older than
+        ``audit_retention``; logged when anything went."""
+        retention = self.settings.audit_retention
+        purged = await self.meta.purge(audit_before=time.time() - retention if retention else None)
+        if purged.total:
+            log.info("purged %s", purged)
+        return purged
+
+    async def _purge_forever(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except Exception:  # a failed purge is retried at the next interval
+                log.exception("purge failed")
+            await asyncio.sleep(self.settings.purge_interval)
 
     async def close(self) -> None:
         """Shutdown, after uvicorn closed every socket (1012): wait for the last commit."""
+        if self.purger is not None:
+            self.purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.purger
         await self.loop_lag.stop()
         await self.registry.close()
         await self.meta.close()
         await self.store.close()
         log.info("store closed")
+
+
+def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
+    """One limiter per kind of thing a user creates. Tickets share the handshake rate: a page
+    mints one per socket it opens, so it may mint as many at once as it may open."""
+    limits = {
+        kind: RateLimiter(settings.api_create_rate, settings.api_create_burst) for kind in Rate
+    }
+    limits[Rate.tickets] = RateLimiter(settings.handshake_rate, settings.handshake_burst)
+    return limits
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -27,9 +27,11 @@ from collab.errors import (
     Overloaded,
     ProtocolViolation,
     Quota,
+    Rate,
     RateLimited,
     Refusal,
     RoomFailed,
+    TooManyRequests,
     Unauthorized,
     UnsupportedData,
     close_code_for,
@@ -48,6 +50,7 @@ TREE: list[tuple[CollabError, int | None, int | None, str]] = [
     (NotFound(), 4404, 404, "not_found"),
     (MethodNotAllowed(), None, 405, "method_not_allowed"),
     (Conflict(), None, 409, "conflict"),
+    (TooManyRequests(Rate.rooms, 2.5), None, 429, "rate_limited"),
     (GenerationMismatch(), 4409, 409, "generation_mismatch"),
     (DocTooLarge(), 4413, 413, "too_large"),
     (BodyTooLarge(), None, 413, "body_too_large"),
@@ -92,6 +95,12 @@ def test_every_class_of_the_module_is_in_the_table() -> None:
         if isinstance(value, type) and issubclass(value, CollabError)
     }
     assert classes == {type(exc) for exc, *_ in TREE}
+
+
+def test_a_rate_refusal_says_when_to_retry() -> None:
+    response = error_response(TooManyRequests(Rate.api_tokens, 2.1))
+    assert response.status_code == 429 and response.headers["retry-after"] == "3"
+    assert error_response(TooManyRequests(Rate.rooms, 0.01)).headers["retry-after"] == "1"
 
 
 def test_reasons_are_given_or_default_and_bounded() -> None:

@@ -27,3 +27,14 @@ def test_memory_is_bounded_by_evicting_the_least_recent() -> None:
     for i in range(1000):
         limiter.allow(f"10.0.{i // 256}.{i % 256}")
     assert len(limiter) == 100
+
+
+def test_acquire_says_how_long_until_the_next_token() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=0.5, burst=2, clock=clock)
+    assert [limiter.acquire("u") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.acquire("u") == 2.0  # nothing taken: a refusal spends no token
+    clock.now = 1.5
+    assert limiter.acquire("u") == 0.5
+    clock.now = 2.0
+    assert limiter.acquire("u") == 0.0

@@ -1,12 +1,20 @@
-"""Members: list (any member), add by user id or verified email, change role, remove (owner).
+"""Members: list (any member), add by user id, invite by email, change role, remove (owner).
 
 Every change is written to the MetaStore first, then applied to open sockets at once through
 ``RoomRegistry.apply_member_role`` (a removal closes them 4403), then audited. A room always
-keeps an owner: the last one can be neither demoted nor removed.
+keeps an owner: the last one can be neither demoted nor removed, checked and written in one
+step (``MetaStore.update_member``), so two owners demoting each other at once cannot both
+succeed. A demotion or removal voids the invites the member created.
+
+Adding by email adds nobody: it records a pending invitation for that address (202), which the
+user whose identity provider verified it sees at ``GET /api/v1/me/invites`` after logging in
+and may accept or decline. The answer is the same whether or not an account has that address,
+so an owner cannot learn who has one; no email is sent.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -14,9 +22,10 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
+from collab.api.invites import DEFAULT_TTL, email_field, invite_json
 from collab.auth.principal import Principal
 from collab.errors import BadRequest, Conflict, NotFound
-from collab.meta import Member, Role, User
+from collab.meta import Member, MemberChange, Role, User
 from collab.services import services
 
 
@@ -42,48 +51,32 @@ async def list_members(request: Request) -> Response:
     return parsing.page_response(items, cursor)
 
 
-async def _find_user(request: Request, body: dict[str, Any]) -> User:
-    meta = services(request).meta
-    user_id = parsing.get_field(body, "user_id", str)
-    email = parsing.get_field(body, "email", str)
-    if (user_id is None) == (email is None):
-        raise BadRequest("give exactly one of 'user_id' and 'email'")
-    if user_id is not None:
-        user = await meta.get_user(user_id)
-    else:
-        assert email is not None
-        user = await meta.find_user_by_verified_email(email.strip())
-    if user is None:
-        what = "user" if user_id is not None else "user with this verified email"
-        raise NotFound(f"no such {what}")
-    return user
-
-
-async def _guard_last_owner(request: Request, room_id: str, current: Member) -> None:
-    if current.role != Role.owner:
-        return
-    owners = [m for m in await services(request).meta.list_members(room_id) if m.role == Role.owner]
-    if len(owners) <= 1:
-        raise Conflict("a room keeps at least one owner")
-
-
 def _apply(request: Request, room_id: str, user_id: str, role: Role | None) -> None:
     services(request).registry.apply_member_role(room_id, user_id, role)
 
 
 @api_endpoint
 async def add_member(request: Request) -> Response:
-    """Add a user (by id, or by an email their identity provider verified) with a role."""
+    """Add a user by id (201), or invite an email address (202: a pending invitation)."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
     await access.require_role(request, principal, room_id, Role.owner)
     body = await parsing.read_json(request)
     role = parsing.role_field(body)
-    user = await _find_user(request, body)
+    user_id, email = parsing.get_field(body, "user_id", str), email_field(body)
+    if (user_id is None) == (email is None):
+        raise BadRequest("give exactly one of 'user_id' and 'email'")
+    if email is not None:
+        return await _invite_email(request, principal, room_id, role, email)
+    assert user_id is not None
     meta = services(request).meta
-    if await meta.get_member(room_id, user.id) is not None:
-        raise Conflict("already a member: PATCH the member to change the role")
-    member = await meta.set_member(room_id, user.id, role)
+    user = await meta.get_user(user_id)
+    if user is None:
+        raise NotFound("no such user")
+    try:
+        member = await meta.add_member(room_id, user.id, role)
+    except Conflict:
+        raise Conflict("already a member: PATCH the member to change the role") from None
     _apply(request, room_id, user.id, role)
     await access.audit(
         request, principal, "member.add", room_id=room_id, target=user.id, role=role.name
@@ -91,12 +84,16 @@ async def add_member(request: Request) -> Response:
     return JSONResponse(member_json(member, user), status_code=201)
 
 
-async def _member(request: Request, room_id: str) -> Member:
-    user_id = str(request.path_params["user"])
-    member = await services(request).meta.get_member(room_id, user_id)
-    if member is None:
-        raise NotFound("not a member of this room")
-    return member
+async def _invite_email(
+    request: Request, principal: Principal, room_id: str, role: Role, email: str
+) -> Response:
+    """Record a pending invitation for ``email``, answering alike whoever has the address."""
+    meta = services(request).meta
+    invite, _ = await meta.create_invite(room_id, role, principal.user_id, DEFAULT_TTL, email=email)
+    await access.audit(
+        request, principal, "member.invite", room_id=room_id, target=invite.id, role=role.name
+    )
+    return JSONResponse(invite_json(invite, time.time()), status_code=202)
 
 
 @api_endpoint
@@ -106,22 +103,31 @@ async def update_member(request: Request) -> Response:
     room_id = parsing.room_param(request)
     await access.require_role(request, principal, room_id, Role.owner)
     role = parsing.role_field(await parsing.read_json(request))
-    current = await _member(request, room_id)
-    if role != Role.owner:
-        await _guard_last_owner(request, room_id, current)
-    meta = services(request).meta
-    member = await meta.set_member(room_id, current.user_id, role)
-    _apply(request, room_id, member.user_id, role)
+    change = await _change(request, room_id, role)
+    assert change.current is not None
     await access.audit(
         request,
         principal,
         "member.role",
         room_id=room_id,
-        target=member.user_id,
+        target=change.current.user_id,
         role=role.name,
-        previous=current.role.name,
+        previous=change.previous.role.name,
+        invites_voided=change.voided_invites,
     )
-    return JSONResponse(member_json(member, await meta.get_user(member.user_id)))
+    user = await services(request).meta.get_user(change.current.user_id)
+    return JSONResponse(member_json(change.current, user))
+
+
+async def _change(request: Request, room_id: str, role: Role | None) -> MemberChange:
+    """Change or remove the path's member in one checked step, then follow on open sockets."""
+    user_id = str(request.path_params["user"])
+    try:
+        change = await services(request).meta.update_member(room_id, user_id, role)
+    except NotFound:
+        raise NotFound("not a member of this room") from None
+    _apply(request, room_id, user_id, role)
+    return change
 
 
 async def _may_remove(request: Request, principal: Principal, room_id: str, user_id: str) -> None:
@@ -138,16 +144,14 @@ async def remove_member(request: Request) -> Response:
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
     await _may_remove(request, principal, room_id, str(request.path_params["user"]))
-    current = await _member(request, room_id)
-    await _guard_last_owner(request, room_id, current)
-    await services(request).meta.remove_member(room_id, current.user_id)
-    _apply(request, room_id, current.user_id, None)
+    change = await _change(request, room_id, None)
     await access.audit(
         request,
         principal,
         "member.remove",
         room_id=room_id,
-        target=current.user_id,
-        previous=current.role.name,
+        target=change.previous.user_id,
+        previous=change.previous.role.name,
+        invites_voided=change.voided_invites,
     )
     return Response(status_code=204)

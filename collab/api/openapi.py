@@ -15,12 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab.api.handler import Handler
+from collab.errors import Rate
 
 ROLE = {"type": "string", "enum": ["viewer", "commenter", "editor", "owner"]}
 BODIES: dict[str, dict[str, Any]] = {
     "room_create": {"id": {"type": "string"}, "title": {"type": "string"}},
     "room_update": {"title": {"type": "string"}},
-    "member_add": {"user_id": {"type": "string"}, "email": {"type": "string"}, "role": ROLE},
+    "member_add": {
+        "user_id": {"type": "string"},
+        "email": {"type": "string", "description": "records a pending invitation (202)"},
+        "role": ROLE,
+    },
     "member_update": {"role": ROLE},
     "invite_create": {"role": ROLE, "ttl": {"type": "number"}, "email": {"type": "string"}},
     "room_token": {
@@ -54,6 +59,8 @@ class Operation:
     status: int = 200
     body: str | None = None  # a key of BODIES
     paginated: bool = False
+    rate: Rate | None = None  # creates a thing of this kind: the caller's per-user rate
+    also: tuple[int, ...] = ()  # other success statuses (a member added by email: 202)
 
 
 def _operation(op: Operation) -> dict[str, Any]:
@@ -67,20 +74,27 @@ def _operation(op: Operation) -> dict[str, Any]:
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
         ]
-    success: dict[str, Any] = {"description": "OK"}
-    if op.status != 204:
-        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    responses: dict[str, Any] = {}
+    for status in (op.status, *op.also):
+        success: dict[str, Any] = {"description": "OK"}
+        if status != 204:
+            success["content"] = {"application/json": {"schema": {"type": "object"}}}
+        responses[str(status)] = success
+    responses["4XX"] = {
+        "description": "Refused",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if op.rate is not None:
+        responses["429"] = {
+            "description": f"Too many {op.rate.value.replace('_', ' ')} created: see Retry-After",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     spec: dict[str, Any] = {
         "operationId": op.handler.__name__,
         "summary": doc,
         "parameters": params,
-        "responses": {
-            str(op.status): success,
-            "4XX": {
-                "description": "Refused",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
-        },
+        "responses": responses,
     }
     if op.body is not None:
         schema = {"type": "object", "properties": BODIES[op.body]}

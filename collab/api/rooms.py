@@ -1,7 +1,7 @@
 """Rooms: create (the creator becomes owner), list mine, get, rename, delete (owner).
 
-Deleting a room closes its open sockets (4404), deletes its documents, then its record with
-its members, invites and tickets.
+Deleting a room deletes its record with its members, invites and tickets (recording the
+deletion in the same step), then closes its open sockets (4404) and deletes its documents.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ async def list_rooms(request: Request) -> Response:
 async def _room(request: Request, room_id: str) -> RoomRecord:
     room = await services(request).meta.get_room(room_id)
     if room is None:
-        raise NotFound("no such room")
+        raise NotFound(access.NO_SUCH_ROOM)
     return room
 
 
@@ -120,7 +120,9 @@ async def delete_room(request: Request) -> Response:
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
     await access.require_role(request, principal, room_id, Role.owner)
-    await services(request).meta.delete_room(room_id)  # first: nobody may rejoin meanwhile
+    # First, nobody may rejoin meanwhile; its event is recorded in the same step, so it can
+    # never land after someone else re-creates the id (and show in that room's log).
+    event = access.event(request, principal, "room.delete", room_id=room_id)
+    await services(request).meta.delete_room(room_id, event)
     await delete_room_docs(services(request).store, services(request).registry, room_id)
-    await access.audit(request, principal, "room.delete", room_id=room_id)
     return Response(status_code=204)

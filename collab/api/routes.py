@@ -1,7 +1,9 @@
 """The operations of ``/api/v1``: one table, routed and documented from it.
 
 ``api_routes()`` is mounted at ``/api/v1`` by ``collab.app``; ``openapi.json`` is generated
-from the same table (``OPERATIONS``), so every route is documented by construction.
+from the same table (``OPERATIONS``), so every route is documented by construction. A row
+with a ``rate`` creates things of that kind: its handler is wrapped once here to spend a token
+of the caller's per-user bucket first (429 with ``Retry-After`` when empty).
 """
 
 from __future__ import annotations
@@ -10,43 +12,95 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
-from collab.api import audit, docs, invites, members, openapi, rooms, tokens, users
-from collab.api.handler import api_endpoint
+from collab.api import (
+    access,
+    audit,
+    docs,
+    invites,
+    members,
+    my_invites,
+    openapi,
+    rooms,
+    tokens,
+    users,
+)
+from collab.api.handler import Handler, api_endpoint
 from collab.api.openapi import Operation
-from collab.errors import MethodNotAllowed, NotFound
+from collab.errors import MethodNotAllowed, NotFound, Rate
 
 _ROOM = "/rooms/{room}"
+_MINE = "/me/invites/{invite}"
 
 OPERATIONS: list[Operation] = [
-    Operation("/rooms", "POST", rooms.create_room, 201, body="room_create"),
+    Operation("/rooms", "POST", rooms.create_room, 201, body="room_create", rate=Rate.rooms),
     Operation("/rooms", "GET", rooms.list_rooms, paginated=True),
     Operation(_ROOM, "GET", rooms.get_room),
     Operation(_ROOM, "PATCH", rooms.update_room, body="room_update"),
     Operation(_ROOM, "DELETE", rooms.delete_room, 204),
     Operation(_ROOM + "/members", "GET", members.list_members, paginated=True),
-    Operation(_ROOM + "/members", "POST", members.add_member, 201, body="member_add"),
+    Operation(
+        _ROOM + "/members",
+        "POST",
+        members.add_member,
+        201,
+        body="member_add",
+        rate=Rate.members,
+        also=(202,),
+    ),
     Operation(_ROOM + "/members/{user}", "PATCH", members.update_member, body="member_update"),
     Operation(_ROOM + "/members/{user}", "DELETE", members.remove_member, 204),
     Operation(_ROOM + "/docs", "GET", docs.list_docs, paginated=True),
     Operation(_ROOM + "/docs/{doc}", "DELETE", docs.delete_doc, 204),
-    Operation(_ROOM + "/invites", "POST", invites.create_invite, 201, body="invite_create"),
+    Operation(
+        _ROOM + "/invites",
+        "POST",
+        invites.create_invite,
+        201,
+        body="invite_create",
+        rate=Rate.invites,
+    ),
+    Operation(_ROOM + "/invites", "GET", invites.list_invites, paginated=True),
+    Operation(_ROOM + "/invites/{invite}", "DELETE", invites.revoke_invite, 204),
     Operation("/invites/{code}/accept", "POST", invites.accept_invite),
-    Operation(_ROOM + "/tokens", "POST", tokens.mint_token, 201, body="room_token"),
-    Operation(_ROOM + "/tickets", "POST", tokens.create_ticket, 201, body="ticket"),
+    Operation(
+        _ROOM + "/tokens", "POST", tokens.mint_token, 201, body="room_token", rate=Rate.room_tokens
+    ),
+    Operation(
+        _ROOM + "/tickets", "POST", tokens.create_ticket, 201, body="ticket", rate=Rate.tickets
+    ),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),
-    Operation("/tokens", "POST", tokens.create_api_token, 201, body="api_token"),
+    Operation(
+        "/tokens", "POST", tokens.create_api_token, 201, body="api_token", rate=Rate.api_tokens
+    ),
     Operation("/tokens/{token_id}", "DELETE", tokens.revoke_api_token, 204),
     Operation("/me", "GET", users.me),
+    Operation("/me/invites", "GET", my_invites.list_my_invites, paginated=True),
+    Operation(_MINE + "/accept", "POST", my_invites.accept_my_invite),
+    Operation(_MINE + "/decline", "POST", my_invites.decline_my_invite, 204),
     Operation("/users/{user}", "PATCH", users.update_user, body="user_update"),
     Operation("/openapi.json", "GET", openapi.openapi_endpoint(lambda: OPERATIONS)),
 ]
 
 
+def _limited(op: Operation) -> Handler:
+    """The row's handler, spending the caller's token for its ``rate`` first (if it has one)."""
+    handler, kind = op.handler, op.rate
+    if kind is None:
+        return handler
+
+    @api_endpoint
+    async def limited(request: Request) -> Response:
+        await access.spend(request, kind)
+        return await handler(request)
+
+    return limited
+
+
 def api_routes() -> list[BaseRoute]:
     """Every API route, then a fallback answering unknown paths and methods in JSON."""
     routes: list[BaseRoute] = [
-        Route(op.path, op.handler, methods=[op.method], name=op.handler.__name__)
+        Route(op.path, _limited(op), methods=[op.method], name=op.handler.__name__)
         for op in OPERATIONS
     ]
 

@@ -7,14 +7,14 @@ one option per setting) are defined once in ``collab.cli.options``.
     serve, migrate                              collab.cli.serve
     config check                                collab.cli.config
     backup, restore, verify, compact, stats     collab.cli.ops
-    user, token, audit                          collab.cli.admin
+    user, token, audit, purge                   collab.cli.admin
 """
 
 from __future__ import annotations
 
 import click
 
-from collab.cli.admin import audit, token, user
+from collab.cli.admin import audit, purge, token, user
 from collab.cli.config import config_group
 from collab.cli.ops import backup, compact, restore, stats, verify
 from collab.cli.serve import migrate, serve
@@ -32,6 +32,7 @@ for _command in (
     user,
     token,
     audit,
+    purge,
     config_group,
     backup,
     restore,

@@ -1,7 +1,7 @@
 """Admin commands: ``collab user list|disable|enable|create-bot``, ``collab token create``,
-``collab audit``. Each reads its settings like ``serve`` does (``--config`` / ``COLLAB_CONFIG``,
-then ``COLLAB_*``, then ``--store``) and opens that MetaStore directly (the same database a
-running server uses; SQLite's WAL lets both write).
+``collab audit``, ``collab purge``. Each reads its settings like ``serve`` does (``--config`` /
+``COLLAB_CONFIG``, then ``COLLAB_*``, then ``--store``) and opens that MetaStore directly (the
+same database a running server uses; SQLite's WAL lets both write).
 
 A user disabled here cannot authenticate again at once (every handshake and request checks),
 and their sessions are revoked; sockets already open on a running server stay open until they
@@ -235,3 +235,27 @@ def audit(
             f"{e.id}  {at}  {e.action}  actor={e.actor or '-'}  room={e.room_id or '-'}"
             f"  target={e.target or '-'}  {detail}".rstrip()
         )
+
+
+@click.command()
+@store_option
+@config_option
+@click.option(
+    "--audit-retention",
+    type=float,
+    default=None,
+    help="Seconds of audit rows to keep (0: all) [env COLLAB_AUDIT_RETENTION]",
+)
+def purge(store: str | None, config_file: str | None, audit_retention: float | None) -> None:
+    """Delete used or expired invites, sessions and tickets, and old audit rows.
+
+    A running server does the same every ``purge_interval`` seconds.
+    """
+    settings = load_settings(config_file, store=store, audit_retention=audit_retention)
+    retention = settings.audit_retention
+    before = time.time() - retention if retention > 0 else None
+    purged = _with_meta(settings, lambda meta: meta.purge(audit_before=before))
+    click.echo(
+        f"purged {purged.invites} invites, {purged.sessions} sessions, {purged.tickets} tickets,"
+        f" {purged.cache} cache entries, {purged.audit} audit rows"
+    )

@@ -8,7 +8,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     rooms.py        RoomRecord, Member, Rooms (members included)
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     tickets.py      Ticket, Tickets         cache.py        Cache
-    audit.py        AuditEvent, Audit
+    audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
     sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
@@ -20,9 +20,10 @@ from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
-from collab.meta.invites import Invite, Invites
+from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.metastore import MetaStore, open_meta_store
-from collab.meta.rooms import Member, RoomRecord, Rooms
+from collab.meta.purge import Purge, Purged
+from collab.meta.rooms import Member, MemberChange, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
 from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
@@ -36,7 +37,10 @@ __all__ = [
     "Invite",
     "Invites",
     "Member",
+    "MemberChange",
     "MetaStore",
+    "Purge",
+    "Purged",
     "Role",
     "RoomRecord",
     "Rooms",
@@ -47,6 +51,7 @@ __all__ = [
     "User",
     "Users",
     "digest",
+    "grantable",
     "new_secret",
     "open_meta_store",
 ]

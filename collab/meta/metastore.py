@@ -14,13 +14,14 @@ from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.invites import Invites
+from collab.meta.purge import Purge
 from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
 from collab.meta.tickets import Tickets
 from collab.meta.users import Users
 
 
-class MetaStore(Users, Sessions, Rooms, Invites, ApiTokens, Tickets, Cache, Audit, Protocol):
+class MetaStore(Users, Sessions, Rooms, Invites, ApiTokens, Tickets, Cache, Audit, Purge, Protocol):
     """Everything persistent that is not a Yjs document, opened and closed as one."""
 
     async def open(self) -> None:

@@ -2,7 +2,13 @@
 
 A room is created with its owner in one step, and deleting it deletes its members, invites and
 tickets with it (in the same transaction, in SQLite), so a room re-created under the same id
-starts clean.
+starts clean. Its audit rows stay (the site's history), but a room sees only the rows newer
+than its own creation: ``audit_floor`` is the highest audit id that existed then.
+
+Membership changes that an owner makes go through :meth:`Rooms.update_member`, which checks
+"a room keeps at least one owner" and writes in one step (one transaction in SQLite), so two
+owners demoting each other at once cannot both succeed; a demotion or removal voids the
+invites the member created, in the same step.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
 
 
@@ -20,6 +27,7 @@ class RoomRecord:
     created_by: str
     created_at: float
     gc: bool = True
+    audit_floor: int = 0  # audit rows with a larger id are this room's
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,16 @@ class Member:
     user_id: str
     role: Role
     added_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """What :meth:`Rooms.update_member` did: the membership before and after (None: removed),
+    and how many pending invites the member had created that it voided."""
+
+    previous: Member
+    current: Member | None
+    voided_invites: int = 0
 
 
 class Rooms(Protocol):
@@ -44,8 +62,10 @@ class Rooms(Protocol):
     async def rename_room(self, room_id: str, title: str) -> None:
         """errors.NotFound when there is no such room."""
 
-    async def delete_room(self, room_id: str) -> None:
-        """Delete the room with its members, invites and tickets (idempotent)."""
+    async def delete_room(self, room_id: str, event: AuditEvent | None = None) -> None:
+        """Delete the room with its members, invites and tickets (idempotent), recording
+        ``event`` in the same step: recorded later, it could land after a re-creation of the
+        id and be shown to the new room."""
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None: ...
 
@@ -54,7 +74,17 @@ class Rooms(Protocol):
 
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         """Add or change a membership (may lower a role; keeps added_at); errors.NotFound
-        when there is no such room."""
+        when there is no such room. Checks nothing else: the API uses ``add_member`` and
+        ``update_member``."""
+
+    async def add_member(self, room_id: str, user_id: str, role: Role) -> Member:
+        """Add a new member; errors.Conflict when already one, errors.NotFound when there is
+        no such room."""
+
+    async def update_member(self, room_id: str, user_id: str, role: Role | None) -> MemberChange:
+        """Change a member's role, or remove them (``role`` None), in one step that keeps an
+        owner: errors.NotFound when not a member, errors.Conflict when the room would be left
+        without an owner. A lower role or a removal voids their pending invites."""
 
     async def remove_member(self, room_id: str, user_id: str) -> None:
-        """Remove a membership (idempotent)."""
+        """Remove a membership (idempotent; checks nothing: see ``update_member``)."""

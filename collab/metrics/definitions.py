@@ -24,7 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from collab.errors import CollabError, Quota
+from collab.errors import CollabError, Quota, Rate, TooManyRequests
 from collab.metrics.collector import LiveCollector, LoadedDocs
 
 _SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
@@ -105,6 +105,13 @@ class Metrics:
             registry=r,
         )
         self.quota_refusals = {q: quota.labels(q.value) for q in Quota}
+        limited = Counter(
+            "collab_api_rate_limited",
+            "API calls refused (429) at a per-user rate of creating things, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.api_rate_limited = {kind: limited.labels(kind.value) for kind in Rate}
         Info("collab_build", "collab's version.", registry=r).info({"version": version})
         ProcessCollector(namespace="collab", registry=r)
         self._live = LiveCollector()
@@ -144,10 +151,12 @@ class Metrics:
         """A refusal is being answered (socket close or HTTP error): count its quota, if any.
 
         Call it once where the error is turned into a close code or a response; errors without
-        a ``quota`` (and non-collab exceptions) count nothing here.
+        a ``quota`` or a ``rate`` (and non-collab exceptions) count nothing here.
         """
         if isinstance(exc, CollabError) and exc.quota is not None:
             self.quota_refusals[exc.quota].inc()
+        if isinstance(exc, TooManyRequests):
+            self.api_rate_limited[exc.rate].inc()
 
     def closed(self, code: int, by_server: bool) -> None:
         """A socket closed with ``code``; refusals by code (1009 is the ws library's own)."""

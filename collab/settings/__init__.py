@@ -186,6 +186,20 @@ class Settings:
     max_rooms_per_user: int = _opt(100, "Rooms one user may create.")
     max_docs_per_room: int = _opt(1000, "Documents one room may hold.")
     session_ttl: float = _opt(14 * 24 * 3600.0, "Seconds a login session lasts.")
+    api_create_rate: float = _opt(
+        1.0,
+        "Things one user may create per second through the API, per kind (rooms, members, "
+        "invites, room tokens, API tokens); HTTP 429 with Retry-After past it.",
+    )
+    api_create_burst: int = _opt(60, "Things of one kind a user may create at once.")
+    audit_retention: float = _opt(
+        365 * 24 * 3600.0, "Seconds audit rows are kept before the purge deletes them (0: forever)."
+    )
+    purge_interval: float = _opt(
+        3600.0,
+        "Seconds between the server's purges of used or expired invites, sessions, tickets and "
+        "old audit rows (0: only `collab purge`).",
+    )
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
 
     @classmethod

@@ -197,6 +197,10 @@ CHECKS: dict[str, Check] = {
     "max_rooms_per_user": at_least(0),
     "max_docs_per_room": at_least(0),
     "session_ttl": _SECONDS,
+    "api_create_rate": positive,
+    "api_create_burst": _COUNT,
+    "audit_retention": at_least(0, " (0 keeps every row)"),
+    "purge_interval": at_least(0, " (0: only collab purge)"),
     "token_max_ttl": _SECONDS,
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from collab import logs
@@ -117,9 +118,9 @@ class Journal:
 
     async def _commit_batch(self) -> None:
         batch, upto = list(self.uncommitted), self.recorded
-        started = asyncio.get_running_loop().time()
+        started = time.perf_counter()
         self.store_seq = await self.store.append(self.key, batch)
-        self._hooks.committed(asyncio.get_running_loop().time() - started)
+        self._hooks.committed(time.perf_counter() - started)
         if self.generation is None:
             # The first commit created the doc: learn its generation (?gen= checks).
             self.generation = (await self.store.load(self.key)).generation
@@ -153,9 +154,9 @@ class Journal:
         snapshot = self._snapshot()
         upto, rows, nbytes = self.store_seq, self.log_rows, self.log_bytes
         self.deleted_since_compaction = 0
-        started = asyncio.get_running_loop().time()
+        started = time.perf_counter()
         await self.store.compact(self.key, snapshot, upto)
-        self._hooks.compacted(asyncio.get_running_loop().time() - started)
+        self._hooks.compacted(time.perf_counter() - started)
         self.snapshot_bytes = len(snapshot)
         self.log_rows -= rows
         self.log_bytes -= nbytes

@@ -179,7 +179,8 @@ class LiveDoc:
 
     async def handle(self, peer: Peer, frame: bytes) -> None:
         """One frame from a peer. Raises CollabError to have that peer closed."""
-        await self._usable()
+        if self.failed is not None or not self._healed.is_set():  # rare: no await otherwise
+            await self._usable()
         message = framing.decode_message(frame)
         try:
             if isinstance(message, framing.SyncStep1):

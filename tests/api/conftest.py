@@ -43,6 +43,10 @@ class Api:
     def anonymous(self) -> httpx.Client:
         return self._client()
 
+    def bearer(self, token: str) -> httpx.Client:
+        """A client presenting any bearer credential (a room token, a ticket...)."""
+        return self._client({"authorization": f"Bearer {token}"})
+
     def cookie_client(self, user_id: str, origin: str | None) -> httpx.Client:
         """A browser-like client: the session cookie, and an Origin header if given."""
         client = self._client({"origin": origin} if origin else {})

@@ -46,8 +46,9 @@ def test_refusals(api: Api) -> None:
     assert_error(bob.http.patch("/rooms/r", json={"title": "t"}), 403, "forbidden")
     assert_error(bob.http.delete("/rooms/r"), 403, "forbidden")
     carol = api.user("carol")
-    assert_error(carol.http.get("/rooms/r"), 403, "forbidden")
-    assert_error(carol.http.get("/rooms/missing"), 404, "not_found")
+    # A non-member learns nothing about which rooms exist (issue 8, item 5).
+    assert carol.http.get("/rooms/r").json() == carol.http.get("/rooms/missing").json()
+    assert_error(carol.http.get("/rooms/r"), 404, "not_found")
     assert_error(alice.http.get("/rooms/bad!name"), 400, "bad_name")
     assert_error(alice.http.get("/no-such-route"), 404, "not_found")
     assert_error(alice.http.put("/rooms"), 405, "method_not_allowed")

@@ -68,6 +68,7 @@ def test_an_unknown_store_scheme_stops_every_command_naming_its_source(tmp_path:
         ["user", "list"],
         ["token", "create", "--user", "someone"],
         ["audit"],
+        ["purge"],
     ]
     for command in commands:
         result = collab(*command, cwd=tmp_path, env=env)
@@ -155,6 +156,8 @@ def test_every_setting_has_a_check_and_the_defaults_pass() -> None:
         ("max_rooms_per_user", -1, 0),
         ("handshake_burst", 0, 1),
         ("token_max_ttl", float("inf"), 60.0),
+        ("api_create_rate", 0.0, 0.5),
+        ("purge_interval", -1.0, 0.0),
     ],
 )
 def test_bounds(name: str, bad: object, good: object) -> None:

@@ -10,9 +10,7 @@ from tests.meta.support import T0, Clock
 pytestmark = pytest.mark.anyio
 
 
-async def test_audit_newest_first_with_room_filter_and_cursor(
-    meta: Audit, clock: Clock
-) -> None:
+async def test_audit_newest_first_with_room_filter_and_cursor(meta: Audit, clock: Clock) -> None:
     for i in range(5):
         await meta.record(
             AuditEvent(
@@ -49,3 +47,14 @@ async def test_audit_newest_first_with_room_filter_and_cursor(
     await meta.record(AuditEvent(at=T0, action="login.failure"))
     bare = (await meta.list_audit(limit=1))[0]
     assert (bare.action, bare.actor, bare.room_id, bare.detail) == ("login.failure", None, None, {})
+
+
+async def test_audit_after_id_bounds_from_below(meta: Audit, clock: Clock) -> None:
+    for i in range(4):
+        await meta.record(AuditEvent(at=T0 + i, action="a", room_id="r", target=str(i)))
+    ids = [e.id for e in await meta.list_audit()]
+    assert ids[0] is not None and ids[2] is not None
+    above = await meta.list_audit(after_id=ids[2])
+    assert [e.target for e in above] == ["3", "2"]
+    window = await meta.list_audit(room_id="r", after_id=ids[2], before_id=ids[0])
+    assert [e.target for e in window] == ["2"]

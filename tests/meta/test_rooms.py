@@ -3,10 +3,11 @@ that hangs off them."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from collab.errors import Conflict, NotFound
-from collab.meta import Member, MetaStore, Role, Rooms
+from collab.meta import AuditEvent, Member, MetaStore, Role, Rooms
 from tests.meta.support import T0, Clock
 
 pytestmark = pytest.mark.anyio
@@ -83,3 +84,83 @@ async def test_delete_room_deletes_its_members_invites_and_tickets(meta: MetaSto
     assert [m.user_id for m in await meta.list_members("r")] == ["u9"]
     assert (await meta.redeem_invite(kept_invite, "u3")).role == Role.viewer
     await meta.delete_room("never-existed")  # idempotent
+
+
+async def test_add_member_refuses_an_existing_member(meta: Rooms, clock: Clock) -> None:
+    await meta.create_room("r", "R", "u1")
+    assert await meta.add_member("r", "u2", Role.viewer) == Member("r", "u2", Role.viewer, T0)
+    with pytest.raises(Conflict):
+        await meta.add_member("r", "u1", Role.viewer)  # never lowers the owner
+    assert (m := await meta.get_member("r", "u1")) is not None and m.role == Role.owner
+    with pytest.raises(NotFound):
+        await meta.add_member("nope", "u2", Role.viewer)
+
+
+async def test_update_member_keeps_an_owner(meta: Rooms, clock: Clock) -> None:
+    await meta.create_room("r", "R", "u1")
+    await meta.add_member("r", "u2", Role.editor)
+    with pytest.raises(Conflict):
+        await meta.update_member("r", "u1", Role.editor)
+    with pytest.raises(Conflict):
+        await meta.update_member("r", "u1", None)
+    with pytest.raises(NotFound):
+        await meta.update_member("r", "u9", Role.viewer)
+    change = await meta.update_member("r", "u2", Role.owner)
+    assert change.previous == Member("r", "u2", Role.editor, T0)
+    assert change.current == Member("r", "u2", Role.owner, T0)
+    assert (await meta.update_member("r", "u1", None)).current is None
+    assert [m.user_id for m in await meta.list_members("r")] == ["u2"]
+    with pytest.raises(Conflict):
+        await meta.update_member("r", "u2", Role.viewer)
+
+
+async def test_owners_demoting_each_other_at_once_leave_an_owner(meta: Rooms) -> None:
+    """Issue 8, item 4: the check and the write are one step; of two owners demoting each
+    other at the same moment, exactly one succeeds, in every one of 50 rooms."""
+    rooms = [f"r{i}" for i in range(50)]
+    for room in rooms:
+        await meta.create_room(room, room, "a")
+        await meta.add_member(room, "b", Role.owner)
+    outcomes: list[str] = []
+
+    async def demote(room: str, user: str) -> None:
+        try:
+            await meta.update_member(room, user, Role.editor)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for room in rooms:
+                tg.start_soon(demote, room, "a")
+                tg.start_soon(demote, room, "b")
+    for room in rooms:
+        owners = [m for m in await meta.list_members(room) if m.role == Role.owner]
+        assert len(owners) == 1, room
+    assert outcomes.count("ok") == 50 and outcomes.count("conflict") == 50
+
+
+async def test_a_recreated_room_sees_no_older_audit_rows(meta: MetaStore, clock: Clock) -> None:
+    """Item 5: the room keeps the highest audit id there was when it was created, and the
+    deletion's event is recorded in the deletion's own step."""
+    await meta.record(AuditEvent(at=T0, action="before", room_id="r"))
+    first = await meta.create_room("r", "Secret title", "u1")
+    await meta.record(AuditEvent(at=T0, action="room.create", room_id="r"))
+    await meta.delete_room("r", AuditEvent(at=T0, action="room.delete", actor="u1", room_id="r"))
+    assert [e.action for e in await meta.list_audit(room_id="r")] == [
+        "room.delete",
+        "room.create",
+        "before",
+    ]
+    assert [e.action for e in await meta.list_audit(room_id="r", after_id=first.audit_floor)] == [
+        "room.delete",
+        "room.create",
+    ]
+    again = await meta.create_room("r", "Mine", "u2")
+    assert again.audit_floor > first.audit_floor
+    assert (r := await meta.get_room("r")) is not None and r.audit_floor == again.audit_floor
+    assert await meta.list_audit(room_id="r", after_id=again.audit_floor) == []
+    await meta.record(AuditEvent(at=T0, action="room.create", actor="u2", room_id="r"))
+    mine = await meta.list_audit(room_id="r", after_id=again.audit_floor)
+    assert [(e.action, e.actor) for e in mine] == [("room.create", "u2")]

@@ -90,3 +90,40 @@ async def test_sqlite_refuses_pending_migrations_and_closed_use(tmp_path: Path) 
         await meta.get_room("r")
     with pytest.raises(StoreError, match="closed"):
         await meta.create_room("r", "R", "u1")
+
+
+async def test_migration_0003_keeps_invites_and_hides_earlier_rooms(tmp_path: Path) -> None:
+    """A database made before 0003: an email-bound invite (its binding was a cache entry) keeps
+    its email, and a room re-created after a deletion starts its audit after that deletion."""
+    from collab.db import migrate as m
+
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    m.applied_versions(conn)  # creates the bookkeeping table
+    m.apply(conn, [mig for mig in m.load_migrations() if mig.version <= 2])
+    conn.executescript(
+        """
+        INSERT INTO rooms VALUES ('r', 'R', 'u2', 10.0, 1);
+        INSERT INTO members VALUES ('r', 'u2', 'owner', 10.0);
+        INSERT INTO invites (id, digest, room_id, role, created_by, expires_at)
+            VALUES ('i1', 'dg', 'r', 'editor', 'u2', 9e9);
+        INSERT INTO cache VALUES ('invite-email:dg', 'dana@example.com', 9e9);
+        INSERT INTO audit (at, action, room_id) VALUES (1.0, 'room.create', 'r');
+        INSERT INTO audit (at, action, room_id) VALUES (2.0, 'room.delete', 'r');
+        INSERT INTO audit (at, action, room_id) VALUES (3.0, 'room.create', 'r');
+        """
+    )
+    conn.close()
+    assert migrate_with_backup(path) == ["0003_invites_and_audit"]
+    meta = SQLiteMetaStore(path)
+    await meta.open()
+    try:
+        invite = await meta.get_invite("i1")
+        assert invite is not None and invite.email == "dana@example.com"
+        assert await meta.cache_get("invite-email:dg") is None
+        room = await meta.get_room("r")
+        assert room is not None and room.audit_floor == 2
+        shown = await meta.list_audit(room_id="r", after_id=room.audit_floor)
+        assert [e.at for e in shown] == [3.0]
+    finally:
+        await meta.close()

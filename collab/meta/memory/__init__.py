@@ -14,6 +14,7 @@ from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.invites import MemoryInvites
+from collab.meta.memory.purge import MemoryPurge
 from collab.meta.memory.rooms import MemoryRooms
 from collab.meta.memory.sessions import MemorySessions
 from collab.meta.memory.tickets import MemoryTickets
@@ -31,6 +32,7 @@ class MemoryMetaStore(
     MemoryTickets,
     MemoryCache,
     MemoryAudit,
+    MemoryPurge,
 ):
     """Keeps everything in dicts; lost on exit. ``clock`` is injectable for expiry tests."""
 

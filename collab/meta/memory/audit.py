@@ -1,4 +1,4 @@
-"""The audit log in memory: a list in insertion order, ids from 1."""
+"""The audit log in memory: a list in insertion order, ids from 1, never reused."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from collab.meta.audit import AuditEvent
-from collab.meta.memory.base import MemoryKind
+from collab.meta.memory.base import MemoryKind, Tables
 
 
 def _json_copy(detail: dict[str, Any]) -> dict[str, Any]:
@@ -16,14 +16,24 @@ def _json_copy(detail: dict[str, Any]) -> dict[str, Any]:
     return copied
 
 
+def append_event(tables: Tables, event: AuditEvent) -> None:
+    """Append ``event`` with the next id (shared with rooms: a deletion records its event)."""
+    detail = _json_copy(event.detail)
+    tables.audit_seq += 1
+    tables.audit.append(replace(event, id=tables.audit_seq, detail=detail))
+
+
 class MemoryAudit(MemoryKind):
     async def record(self, event: AuditEvent) -> None:
-        detail = _json_copy(event.detail)
-        audit = self.tables.audit
-        audit.append(replace(event, id=len(audit) + 1, detail=detail))
+        append_event(self.tables, event)
 
     async def list_audit(
-        self, *, room_id: str | None = None, limit: int = 100, before_id: int | None = None
+        self,
+        *,
+        room_id: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[AuditEvent]:
         found: list[AuditEvent] = []
         if limit <= 0:
@@ -32,6 +42,8 @@ class MemoryAudit(MemoryKind):
             assert event.id is not None
             if before_id is not None and event.id >= before_id:
                 continue
+            if after_id is not None and event.id <= after_id:
+                break  # newest first: every later one is older still
             if room_id is not None and event.room_id != room_id:
                 continue
             found.append(replace(event, detail=_json_copy(event.detail)))

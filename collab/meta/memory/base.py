@@ -42,6 +42,7 @@ class Tables:
     tickets: dict[str, StoredTicket] = field(default_factory=dict)  # by digest
     cache: dict[str, tuple[str, float]] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
+    audit_seq: int = 0  # the last audit id given: ids only grow, even after a purge
 
 
 class MemoryKind:

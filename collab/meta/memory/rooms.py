@@ -1,5 +1,6 @@
 """Rooms and members in memory. ``put_member`` is shared with invites: redeeming one adds a
-member in the same step."""
+member in the same step. No method awaits between its reads and its writes, so each is one
+atomic step on the event loop, as the SQLite store's transactions are."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from collab.errors import Conflict, NotFound
+from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
+from collab.meta.memory.audit import append_event
 from collab.meta.memory.base import MemoryKind, Tables
-from collab.meta.rooms import Member, RoomRecord
+from collab.meta.rooms import Member, MemberChange, RoomRecord
 
 
 def put_member(
@@ -33,12 +36,24 @@ def put_member(
     return member
 
 
+def void_invites(tables: Tables, room_id: str, created_by: str, now: float) -> int:
+    """End the pending invites ``created_by`` made in the room (they may no longer grant)."""
+    voided = 0
+    for key, invite in list(tables.invites.items()):
+        if (invite.room_id, invite.created_by) == (room_id, created_by) and (
+            invite.status(now) == "pending"
+        ):
+            tables.invites[key] = replace(invite, closed_at=now, closed_reason="voided")
+            voided += 1
+    return voided
+
+
 class MemoryRooms(MemoryKind):
     async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
         if room_id in self.tables.rooms:
             raise Conflict(f"room {room_id!r} exists")
         now = self.clock()
-        room = RoomRecord(room_id, title, created_by=owner_id, created_at=now)
+        room = RoomRecord(room_id, title, owner_id, now, audit_floor=self.tables.audit_seq)
         self.tables.rooms[room_id] = room
         self.tables.members[room_id, owner_id] = Member(room_id, owner_id, Role.owner, now)
         return room
@@ -64,8 +79,10 @@ class MemoryRooms(MemoryKind):
             raise NotFound(f"no room {room_id!r}")
         self.tables.rooms[room_id] = replace(room, title=title)
 
-    async def delete_room(self, room_id: str) -> None:
+    async def delete_room(self, room_id: str, event: AuditEvent | None = None) -> None:
         t = self.tables
+        if event is not None:
+            append_event(t, event)
         t.rooms.pop(room_id, None)
         for member_key in [k for k in t.members if k[0] == room_id]:
             del t.members[member_key]
@@ -85,6 +102,31 @@ class MemoryRooms(MemoryKind):
         if room_id not in self.tables.rooms:
             raise NotFound(f"no room {room_id!r}")
         return put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
+
+    async def add_member(self, room_id: str, user_id: str, role: Role) -> Member:
+        if room_id not in self.tables.rooms:
+            raise NotFound(f"no room {room_id!r}")
+        if (room_id, user_id) in self.tables.members:
+            raise Conflict("already a member")
+        return put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
+
+    async def update_member(self, room_id: str, user_id: str, role: Role | None) -> MemberChange:
+        members = self.tables.members
+        previous = members.get((room_id, user_id))
+        if previous is None:
+            raise NotFound("not a member of this room")
+        if previous.role == Role.owner and role != Role.owner:
+            owners = [m for m in members.values() if m.room_id == room_id and m.role == Role.owner]
+            if len(owners) <= 1:
+                raise Conflict("a room keeps at least one owner")
+        current = None
+        if role is None:
+            del members[room_id, user_id]
+        else:
+            current = put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
+        lowered = current is None or current.role < previous.role
+        voided = void_invites(self.tables, room_id, user_id, self.clock()) if lowered else 0
+        return MemberChange(previous, current, voided)
 
     async def remove_member(self, room_id: str, user_id: str) -> None:
         self.tables.members.pop((room_id, user_id), None)

@@ -17,6 +17,7 @@ from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.invites import SQLiteInvites
+from collab.meta.sqlite.purge import SQLitePurge
 from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
 from collab.meta.sqlite.tickets import SQLiteTickets
@@ -34,6 +35,7 @@ class SQLiteMetaStore(
     SQLiteTickets,
     SQLiteCache,
     SQLiteAudit,
+    SQLitePurge,
 ):
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 

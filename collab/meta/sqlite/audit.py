@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlite_utils
+
 from collab.meta.audit import AuditEvent
 from collab.meta.sqlite.base import SQLiteKind, as_row
 
@@ -14,13 +16,23 @@ def _audit(row: tuple[Any, ...]) -> AuditEvent:
     return AuditEvent(at, action, actor, room_id, target, json.loads(detail), ip, i)
 
 
+def insert_event(db: sqlite_utils.Database, event: AuditEvent) -> None:
+    """Append ``event`` inside the caller's transaction (its id assigned by SQLite)."""
+    db.table("audit").insert(as_row(event, id=None, detail=json.dumps(event.detail)))
+
+
 class SQLiteAudit(SQLiteKind):
     async def record(self, event: AuditEvent) -> None:
-        row = as_row(event, id=None, detail=json.dumps(event.detail))
-        await self._write(lambda db: db.table("audit").insert(row))
+        json.dumps(event.detail)  # refuse what cannot be stored before taking the writer
+        await self._write(lambda db: insert_event(db, event))
 
     async def list_audit(
-        self, *, room_id: str | None = None, limit: int = 100, before_id: int | None = None
+        self,
+        *,
+        room_id: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[AuditEvent]:
         where: list[str] = ["1"]
         params: list[Any] = []
@@ -30,6 +42,9 @@ class SQLiteAudit(SQLiteKind):
         if before_id is not None:
             where.append("id<?")
             params.append(before_id)
+        if after_id is not None:
+            where.append("id>?")
+            params.append(after_id)
         rows = await self._read(
             "SELECT id, at, action, actor, room_id, target, detail, ip FROM audit"
             f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",

@@ -2,7 +2,8 @@
 
 A room's members, invites and tickets are deleted in the room's own transaction (no foreign
 keys). ``put_member`` is shared with invites: redeeming one adds a member in the same
-transaction.
+transaction. ``update_member`` reads the owners and writes in one IMMEDIATE transaction on the
+one writer, so "at least one owner" cannot be raced.
 """
 
 from __future__ import annotations
@@ -13,15 +14,34 @@ from typing import Any
 import sqlite_utils
 
 from collab.errors import Conflict, NotFound
+from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
-from collab.meta.rooms import Member, RoomRecord
+from collab.meta.rooms import Member, MemberChange, RoomRecord
+from collab.meta.sqlite.audit import insert_event
 from collab.meta.sqlite.base import SQLiteKind, as_row
 
-_ROOM = "id, title, created_by, created_at, gc"
+_ROOM = "id, title, created_by, created_at, gc, audit_floor"
 
 
 def _room(row: tuple[Any, ...]) -> RoomRecord:
-    return RoomRecord(row[0], row[1], row[2], row[3], bool(row[4]))
+    return RoomRecord(row[0], row[1], row[2], row[3], bool(row[4]), int(row[5]))
+
+
+def _member(db: sqlite_utils.Database, room_id: str, user_id: str) -> Member | None:
+    row = db.execute(
+        "SELECT role, added_at FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
+    ).fetchone()
+    return Member(room_id, user_id, Role[row[0]], row[1]) if row else None
+
+
+def void_invites(db: sqlite_utils.Database, room_id: str, created_by: str, now: float) -> int:
+    """End the pending invites ``created_by`` made in the room (they may no longer grant)."""
+    cur = db.execute(
+        "UPDATE invites SET closed_at=?, closed_reason='voided' WHERE room_id=? AND"
+        " created_by=? AND used_by IS NULL AND closed_reason IS NULL AND expires_at>?",
+        (now, room_id, created_by, now),
+    )
+    return int(cur.rowcount)
 
 
 def put_member(
@@ -34,15 +54,13 @@ def put_member(
     lower: bool,
 ) -> Member:
     """Insert or update a membership (keeping added_at); ``lower=False`` only raises it."""
-    row = db.execute(
-        "SELECT role, added_at FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
-    ).fetchone()
-    if row is None:
+    current = _member(db, room_id, user_id)
+    if current is None:
         member = Member(room_id, user_id, role, clock())
-    elif lower or role > Role[row[0]]:
-        member = Member(room_id, user_id, role, row[1])
+    elif lower or role > current.role:
+        member = Member(room_id, user_id, role, current.added_at)
     else:
-        return Member(room_id, user_id, Role[row[0]], row[1])
+        return current
     db.table("members").upsert(as_row(member), pk=("room_id", "user_id"))
     return member
 
@@ -56,7 +74,10 @@ class SQLiteRooms(SQLiteKind):
         def _create(db: sqlite_utils.Database) -> RoomRecord:
             if room_exists(db, room_id):
                 raise Conflict(f"room {room_id!r} exists")
-            room = RoomRecord(room_id, title, created_by=owner_id, created_at=self.clock())
+            # Ids only grow, so rows above today's highest are this room's (not an earlier
+            # room's of the same id).
+            floor = db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
+            room = RoomRecord(room_id, title, owner_id, self.clock(), audit_floor=int(floor))
             db.table("rooms").insert(as_row(room))
             owner = Member(room_id, owner_id, Role.owner, room.created_at)
             db.table("members").upsert(as_row(owner), pk=("room_id", "user_id"))
@@ -70,12 +91,12 @@ class SQLiteRooms(SQLiteKind):
 
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
         rows = await self._read(
-            "SELECT r.id, r.title, r.created_by, r.created_at, r.gc, m.role"
+            "SELECT r.id, r.title, r.created_by, r.created_at, r.gc, r.audit_floor, m.role"
             " FROM members m JOIN rooms r ON r.id = m.room_id"
             " WHERE m.user_id=? ORDER BY r.created_at, r.id",
             (user_id,),
         )
-        return [(_room(row), Role[row[5]]) for row in rows]
+        return [(_room(row), Role[row[6]]) for row in rows]
 
     async def count_rooms_created_by(self, user_id: str) -> int:
         rows = await self._read("SELECT count(*) FROM rooms WHERE created_by=?", (user_id,))
@@ -88,11 +109,13 @@ class SQLiteRooms(SQLiteKind):
 
         await self._write(_rename)
 
-    async def delete_room(self, room_id: str) -> None:
+    async def delete_room(self, room_id: str, event: AuditEvent | None = None) -> None:
         def _delete(db: sqlite_utils.Database) -> None:
             for table in ("members", "invites", "tickets"):
                 db.execute(f"DELETE FROM {table} WHERE room_id=?", (room_id,))
             db.execute("DELETE FROM rooms WHERE id=?", (room_id,))
+            if event is not None:
+                insert_event(db, event)
 
         await self._write(_delete)
 
@@ -117,6 +140,38 @@ class SQLiteRooms(SQLiteKind):
             return put_member(db, self.clock, room_id, user_id, role, lower=True)
 
         return await self._write(_set)
+
+    async def add_member(self, room_id: str, user_id: str, role: Role) -> Member:
+        def _add(db: sqlite_utils.Database) -> Member:
+            if not room_exists(db, room_id):
+                raise NotFound(f"no room {room_id!r}")
+            if _member(db, room_id, user_id) is not None:
+                raise Conflict("already a member")
+            return put_member(db, self.clock, room_id, user_id, role, lower=True)
+
+        return await self._write(_add)
+
+    async def update_member(self, room_id: str, user_id: str, role: Role | None) -> MemberChange:
+        def _update(db: sqlite_utils.Database) -> MemberChange:
+            previous = _member(db, room_id, user_id)
+            if previous is None:
+                raise NotFound("not a member of this room")
+            if previous.role == Role.owner and role != Role.owner:
+                owners = db.execute(
+                    "SELECT count(*) FROM members WHERE room_id=? AND role='owner'", (room_id,)
+                ).fetchone()[0]
+                if owners <= 1:
+                    raise Conflict("a room keeps at least one owner")
+            current = None
+            if role is None:
+                db.execute("DELETE FROM members WHERE room_id=? AND user_id=?", (room_id, user_id))
+            else:
+                current = put_member(db, self.clock, room_id, user_id, role, lower=True)
+            lowered = current is None or current.role < previous.role
+            voided = void_invites(db, room_id, user_id, self.clock()) if lowered else 0
+            return MemberChange(previous, current, voided)
+
+        return await self._write(_update)
 
     async def remove_member(self, room_id: str, user_id: str) -> None:
         await self._write(

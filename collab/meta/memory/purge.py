@@ -1,0 +1,26 @@
+"""The purge in memory: the same rules as SQLite's, in one step."""
+
+from __future__ import annotations
+
+from collab.meta.memory.base import MemoryKind
+from collab.meta.purge import BATCH, Purged
+
+
+class MemoryPurge(MemoryKind):
+    async def purge(self, *, audit_before: float | None, batch: int = BATCH) -> Purged:
+        t, now = self.tables, self.clock()
+        invites = [k for k, i in t.invites.items() if i.status(now) != "pending"]
+        sessions = [k for k, s in t.sessions.items() if s.revoked or s.expires_at <= now]
+        tickets = [k for k, e in t.tickets.items() if e.used or e.ticket.expires_at <= now]
+        cache = [k for k, (_, expires_at) in t.cache.items() if expires_at <= now]
+        for key in invites:
+            del t.invites[key]
+        for key in sessions:
+            del t.sessions[key]
+        for key in tickets:
+            del t.tickets[key]
+        for key in cache:
+            del t.cache[key]
+        kept = t.audit if audit_before is None else [e for e in t.audit if e.at >= audit_before]
+        audit, t.audit = len(t.audit) - len(kept), kept
+        return Purged(len(invites), len(sessions), len(tickets), len(cache), audit)

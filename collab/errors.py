@@ -16,6 +16,7 @@
     |                                                          credentials per address
     |   +-- GenerationMismatch 4409  409  generation_mismatch  the doc was reset or restored
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
+    |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
     +-- BadInput               1007  -                         the bytes themselves are wrong
     |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
@@ -186,6 +187,16 @@ class DocTooLarge(Refusal):
     quota = Quota.doc_size
 
 
+class BodyTooLarge(Refusal):
+    """A request body past its route's cap (``collab.api.parsing.read_body``); the answer
+    closes the connection, so the client stops sending the rest."""
+
+    close_code = None
+    http_status = 413
+    code = "body_too_large"
+    reason = "request body too large"
+
+
 class LoginRefused(Refusal):
     """A login that does not complete; its code and status name why (OIDC callback checks)."""
 
@@ -277,6 +288,9 @@ def error_response(exc: BaseException) -> JSONResponse:
         return json_error(500, "internal", "internal error")
     if isinstance(exc, TooManyRequests):
         return json_error(*mapped, headers={"Retry-After": retry_after_header(exc.retry_after)})
+    if isinstance(exc, BodyTooLarge):
+        # An unread body stays on the connection: close it rather than read the rest.
+        return json_error(*mapped, headers={"connection": "close"})
     return json_error(*mapped)
 
 

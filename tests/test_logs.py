@@ -5,15 +5,25 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
+import subprocess
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from collab import logs
+from collab.auth import redact
+from tests.api.conftest import Api
+from tests.conftest import dev_token_leaked
+from tests.nginx import require_nginx
 from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.server import CollabServer, free_port
+from tests.tls import client_context, self_signed
 
 pytestmark = pytest.mark.anyio
 
@@ -103,3 +113,146 @@ def test_formatter_merges_context_and_extra_fields() -> None:
     assert "conn" not in logs.detached().run(lambda: logs.current())
     with pytest.raises(ValueError, match="log_format"):
         logs.install("xml", "info")
+
+
+async def test_debug_level_logs_no_credentials_and_no_doc_text(
+    server_factory: Callable[..., CollabServer],
+) -> None:
+    """At --log-level debug the websockets library logs every handshake header and frame:
+    Authorization, Cookie, ?token= and invite codes in paths come out masked, frames as their
+    type and size. The fixture then greps the log for every credential minted here."""
+    server = server_factory(log_level="debug")
+    api = Api(server)
+    try:
+        alice, bob = api.user("alice-debug"), api.user("bob-debug")
+        api.room(ROOM, owner=alice)
+        invite = alice.http.post(f"/rooms/{ROOM}/invites", json={"role": "editor"})
+        assert invite.status_code == 201, invite.text
+        code = server.remember(invite.json()["code"])
+        # The invite link as a browser opens it, then the API call that redeems it.
+        async with httpx.AsyncClient(timeout=10) as browser:
+            await browser.get(f"{server.http_url}/invite/{code}")
+        assert bob.http.post(f"/invites/{code}/accept").status_code == 200
+        room_token = server.mint_token("ibis-debug", ROOM, "editor")
+        session = server.session(alice.user_id)
+        with anyio.fail_after(30):
+            by_query = await RawPeer.connect(server.ws_url(ROOM, DOC, token=room_token))
+            await by_query.insert(0, TEXT)
+            await by_query.request_saved(1)
+            await by_query.wait_for(lambda: by_query.saved == 1)
+            await by_query.close()
+            by_header = await RawPeer.connect(
+                server.ws_url(ROOM, DOC, token=""),
+                additional_headers={"authorization": f"Bearer {bob.token}"},
+            )
+            await by_header.close()
+            by_cookie = await RawPeer.connect(
+                server.ws_url(ROOM, DOC, token=""),
+                additional_headers={
+                    "cookie": f"collab_session={session}",
+                    "origin": server.http_url,
+                },
+            )
+            await by_cookie.close()
+        assert api.cookie_client(alice.user_id, None).get("/me").status_code == 200
+    finally:
+        api.close()
+    server.stop()  # every line is written
+    records = json_lines(server)
+    # The debug lines are there (the test sees what it means to), with the values masked.
+    header_lines = [r["msg"] for r in records if r["level"] == "debug" and r["msg"][:2] == "< "]
+    assert any(m.lower() == "< authorization: ***" for m in header_lines), header_lines[:20]
+    assert any(m.lower() == "< cookie: ***" for m in header_lines)
+    assert any(m.startswith("< GET /ws/") and "token=***" in m for m in header_lines)
+    assert any(m.startswith("< BINARY [") for m in header_lines)  # a frame, size only
+    text = server.log()
+    assert f"/invite/{redact.REDACTED}" in text and f"/invites/{redact.REDACTED}/accept" in text
+    for secret in (code, room_token, session, bob.token, alice.token):
+        assert secret not in text
+    assert TEXT not in text and "platypus" not in text
+    assert not dev_token_leaked(server)
+
+
+SHIPPED_NGINX = Path(__file__).resolve().parents[1] / "deploy" / "nginx-collab.conf"
+NGINX_MAIN = """
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {root}/default.access.log;  # what nginx.conf's http{{}} sets on Debian
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {root}/collab.conf;
+}}
+"""
+
+
+def shipped_nginx(root: Path, upstream: int, https: int, http: int, tls: tuple[Path, Path]) -> str:
+    """deploy/nginx-collab.conf as shipped, with this machine's ports, paths and certificate."""
+    text = SHIPPED_NGINX.read_text("utf-8")
+    for old, new in (
+        ("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;"),
+        ("listen [::]:443 ssl;", ""),
+        ("listen 80;", f"listen 127.0.0.1:{http};"),
+        ("listen [::]:80;", ""),
+        ("/etc/letsencrypt/live/collab.example.com/fullchain.pem", str(tls[0])),
+        ("/etc/letsencrypt/live/collab.example.com/privkey.pem", str(tls[1])),
+        ("http://127.0.0.1:8000/", f"http://127.0.0.1:{upstream}/"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return re.sub(r"/var/log/nginx/", f"{root}/", text)
+
+
+def test_shipped_nginx_configuration_logs_no_credentials(
+    server: CollabServer, tmp_path: Path
+) -> None:
+    """Item 7: the shipped nginx configuration logged ``?token=`` (its default format logs the
+    whole request line). Run it, as shipped, in front of a real server, and grep its logs."""
+    binary = require_nginx()
+    root = tmp_path / "nginx"
+    root.mkdir()
+    tls = self_signed(root)
+    https, http = free_port(), free_port()
+    (root / "collab.conf").write_text(shipped_nginx(root, server.port, https, http, tls))
+    (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
+    proc = subprocess.Popen(
+        [binary, "-c", str(root / "nginx.conf"), "-p", str(root), "-e", str(root / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    secrets = {"token": "q-token-secret-8841", "code": "invite-code-secret-7730"}
+    try:
+        base = f"https://127.0.0.1:{https}/collab"
+        with httpx.Client(verify=client_context(tls[0]), timeout=5) as client:
+            deadline = time.monotonic() + 15
+            while True:
+                assert proc.poll() is None, (root / "error.log").read_text()
+                try:
+                    client.get(f"{base}/healthz")
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            client.get(f"{base}/api/v1/me?token={secrets['token']}&x=1")
+            client.get(f"{base}/invite/{secrets['code']}")
+            client.post(f"{base}/api/v1/invites/{secrets['code']}/accept?token={server.dev_token}")
+        plain = httpx.get(f"http://127.0.0.1:{http}/collab/ws/r/d?token={secrets['token']}")
+        assert plain.status_code == 301
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    logs_text = "".join(log.read_text() for log in root.glob("*.log"))
+    for secret in [*secrets.values(), server.dev_token]:
+        assert secret not in logs_text
+    access = (root / "collab.access.log").read_text()
+    assert len(access.splitlines()) == 5, access
+    assert '"GET /collab/api/v1/me?*** HTTP/1.1"' in access
+    assert '"GET /collab/invite/*** HTTP/1.1"' in access
+    assert '"GET /collab/ws/r/d?*** HTTP/1.1" 301' in access
+    assert '"POST /collab/api/v1/invites/***/accept?*** HTTP/1.1"' in access

@@ -4,18 +4,19 @@ turns what it was given into a Settings.
 ``--config`` (env ``COLLAB_CONFIG``) and ``--store`` are taken by every command that reads
 settings; ``settings_options`` makes every Settings field an option (``serve``, ``config
 check``). ``load_settings`` applies the precedence command line > environment > config file >
-default (``Settings.load``) and turns a bad value into a usage error (exit 2) naming it.
+default (``Settings.load``) and turns every bad value into one ``Error:`` line naming the
+setting, the value and where it came from, and exit 2, before the command does anything.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
-from collab.settings import CONFIG_ENV, SETTINGS_FIELDS, Settings, env_name
+from collab.settings import CONFIG_ENV, SETTINGS_FIELDS, Settings, SettingsError, env_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,9 +46,27 @@ def settings_options(func: F) -> F:
     return func
 
 
+class BadSettings(click.ClickException):
+    """Settings the command cannot run with: one ``Error:`` line each, exit 2 (a bad flag's
+    code), without click's usage banner, which would bury the line that matters."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        for problem in self.problems:
+            click.echo(f"Error: {problem}", err=True, file=file)
+
+
 def load_settings(config_file: str | os.PathLike[str] | None, **overrides: Any) -> Settings:
-    """Settings from the command line's ``overrides``, ``COLLAB_*`` and the config file."""
+    """Settings from the command line's ``overrides``, ``COLLAB_*`` and the config file;
+    ``BadSettings`` for an unreadable config file or any bad value."""
     try:
         return Settings.load(config_file, **overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    except SettingsError as exc:
+        raise BadSettings(exc.problems) from exc
+    except ValueError as exc:  # ConfigError: the file cannot be read or has an unknown key
+        raise BadSettings([str(exc)]) from exc

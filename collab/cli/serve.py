@@ -7,6 +7,7 @@ config file > default.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,10 +17,11 @@ import click
 from collab import logs
 from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
+from collab.cli.headtimeout import head_timeout_protocol
 from collab.cli.options import config_option, load_settings, settings_options, store_option
 from collab.db import StoreError
 from collab.ops.lock import hold_server_lock
-from collab.settings import Settings
+from collab.settings import Settings, masked
 
 
 @click.command()
@@ -42,10 +44,13 @@ def serve(config_file: str | None, **options: Any) -> None:
         logs.install(settings.log_format, settings.log_level)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    # Every record reaching collab's handler, from any logger, loses its credentials.
+    redact.install(logging.getLogger().handlers)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=head_timeout_protocol(settings.header_timeout),
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval,
@@ -59,13 +64,13 @@ def serve(config_file: str | None, **options: Any) -> None:
         ssl_keyfile=settings.ssl_keyfile or None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    redact.install()
     app = config.app
     server = _server_class(uvicorn.Server)(config)
     server.on_started = lambda port: _announce(settings, app, port)
     metrics_server = _serve_metrics_port(settings, app)
     scheme = "https" if settings.ssl_certfile else "http"
-    click.echo(f"collab: serving on {scheme}://{settings.host}:{settings.port} ({settings.store})")
+    store = masked("store", settings.store)
+    click.echo(f"collab: serving on {scheme}://{settings.host}:{settings.port} ({store})")
     server.run()
     if metrics_server is not None:
         metrics_server.shutdown()

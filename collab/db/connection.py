@@ -7,6 +7,7 @@ enough for a backup or a compaction child holding the file for a moment.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -27,7 +28,12 @@ def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
 
 
 def backup(source: Path, target: Path) -> None:
-    """A consistent copy of a live database (SQLite's online backup API)."""
+    """A consistent copy of a live database (SQLite's online backup API) into ``target``,
+    made 0600 before its first byte whatever the umask (SQLite opens an empty file as a new
+    database and gives its journal the same mode; an existing copy is overwritten)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)
     try:

@@ -19,8 +19,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -60,8 +60,49 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def private_dir(path: Path) -> None:
+    """Create the directory ``path`` and its missing parents, each 0700 from the start.
+
+    ``mkdir``'s mode can only lose bits to the umask, never gain any, so nothing is ever
+    readable by others; the chmod puts back bits an unusual umask (0o200...) took away.
+    """
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs, left as it is
+        os.chmod(directory, 0o700)
+
+
+def create_private(path: Path) -> int:
+    """A new file, 0600 before its first byte whatever the umask, open for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """``data`` into the new file ``path`` (0600 from the start), flushed to disk."""
+    with os.fdopen(create_private(path), "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def copy_database(source: sqlite3.Connection, target: Path) -> None:
-    """A consistent single-file copy (rollback journal, no -wal to lose) of an open database."""
+    """A consistent single-file copy (rollback journal, no -wal to lose) of an open database.
+
+    ``target`` is made 0600 before SQLite writes to it (created empty if missing: SQLite
+    opens an empty file as a new database and gives its journal the database's mode), so no
+    copy is ever readable by others.
+    """
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
     dst = sqlite3.connect(target)
     try:
         source.backup(dst)
@@ -87,7 +128,7 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
         raise StoreError(f"{db}: no such database")
     if dest.exists() and any(dest.iterdir()):
         raise StoreError(f"{dest} exists and is not empty: choose a new backup directory")
-    dest.mkdir(parents=True, exist_ok=True)
+    private_dir(dest)  # an existing empty one keeps its mode; every file in it is 0600
     partial = dest / (BACKUP_DB + ".partial")
     src = sqlite3.connect(db, timeout=30)
     try:
@@ -99,8 +140,7 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
     files = {BACKUP_DB: _digest(dest / BACKUP_DB)}
     key = db.parent / KEY_FILE
     if key.is_file():
-        shutil.copyfile(key, dest / KEY_FILE)
-        os.chmod(dest / KEY_FILE, 0o600)
+        write_private(dest / KEY_FILE, key.read_bytes())
         files[KEY_FILE] = _digest(dest / KEY_FILE)
     conn = open_readonly(dest / BACKUP_DB)
     try:
@@ -123,8 +163,7 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
         },
         "files": files,
     }
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-    _fsync(dest / MANIFEST)
+    write_private(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return manifest
 
 
@@ -146,14 +185,40 @@ def check_manifest(path: Path) -> list[str]:
         return [f"{manifest_path}: {exc}"]
     if manifest.get("format") != FORMAT:
         return [f"{manifest_path}: unknown format {manifest.get('format')!r}"]
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return [f"{manifest_path}: 'files' is not an object"]
     problems = []
-    for name, expected in manifest.get("files", {}).items():
-        file = path / name
-        if not file.is_file():
+    for name, expected in files.items():
+        file, problem = _member(path, name)
+        if problem:
+            problems.append(f"{name!r} {problem}: not checked")
+        elif not file.is_file():
             problems.append(f"{name} is missing")
         elif _digest(file) != expected:
             problems.append(f"{name} does not match its checksum in the manifest")
     return problems
+
+
+def _member(backup_dir: Path, name: str) -> tuple[Path, str | None]:
+    """The file a manifest names, and why it must not be read, if so.
+
+    A manifest is input: a crafted one could name ``/etc/shadow``, ``../../etc/shadow`` or a
+    symlink to it, and "matches its checksum" would confirm a guess of its content to whoever
+    reads the report (and make verify or restore read any file, of any size). Only a relative
+    name without ``..`` that resolves inside the backup directory to a regular file is hashed.
+    """
+    file = backup_dir / name
+    if not name or "\x00" in name or os.path.isabs(name) or ".." in Path(name).parts:
+        return file, "is not a plain name inside the backup directory"
+    if not file.exists():
+        return file, None  # reported as missing
+    root = backup_dir.resolve()
+    if not file.resolve().is_relative_to(root):
+        return file, "leads outside the backup directory"
+    if not stat.S_ISREG(file.stat().st_mode):
+        return file, "is not a regular file"
+    return file, None
 
 
 @dataclass
@@ -238,9 +303,5 @@ def _install_key(source: Path, target: Path) -> None:
     tmp = target.with_name(target.name + ".restoring")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(source.read_bytes())
-        f.flush()
-        os.fsync(f.fileno())
+    write_private(tmp, source.read_bytes())
     os.replace(tmp, target)

@@ -50,10 +50,15 @@ class Stats:
 
 
 def open_readonly(db: Path) -> sqlite3.Connection:
-    """A read-only connection: never creates, never writes, never runs a migration."""
+    """A read-only connection: never creates, never writes, never runs a migration.
+
+    The URI is built by pathlib (``as_uri`` percent-encodes ``#``, ``?`` and ``%``): pasted
+    raw into ``file:...?mode=ro``, a ``#`` in the path would end it there and drop
+    ``mode=ro``, so SQLite would open (or create) another file read-write.
+    """
     if not db.is_file():
         raise FileNotFoundError(f"{db}: no such database")
-    conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=30)
+    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
 

@@ -36,7 +36,7 @@ def test_refusals(api: Api) -> None:
     assert_error(alice.http.post("/rooms", json={"id": 5}), 400, "bad_request")
     assert_error(alice.http.post("/rooms", content=b"{nope"), 400, "bad_request")
     assert_error(alice.http.post("/rooms", content=b"[1]"), 400, "bad_request")
-    assert_error(alice.http.post("/rooms", content=b"x" * 70_000), 400, "bad_request")
+    assert_error(alice.http.post("/rooms", content=b"x" * 70_000), 413, "body_too_large")
     assert_error(api.anonymous().get("/rooms"), 401, "unauthorized")
     bad = httpx.Client(
         base_url=api.server.http_url + "/api/v1", headers={"authorization": "Bearer nope"}

@@ -3,28 +3,53 @@
 Each setting is a field of ``Settings`` with a ``COLLAB_*`` environment twin and a key of the
 optional TOML config file (``port = 8080``). ``Settings.load`` is how every command builds one:
 command line > environment > config file > default; ``from_sources`` and ``from_env`` are the
-same resolution (``setting_sources``) for callers that already hold the file's values, or have
-no file. Nothing is read at import. The CLI builds its options from the same field table
-(``SETTINGS_FIELDS``), so a setting exists in exactly one place, with one help text, and
-README's settings table is checked against it by a test. A config file key that is not a
-setting is an error naming the key, so a typo never silently falls back to a default.
+same resolution (``resolve``) for callers that already hold the file's values, or have no
+file. That resolution is also the one place every value is checked (each setting's check in
+``collab.settings.checks.CHECKS``): a bad value raises ``SettingsError``, one line per value
+naming the setting, the value and where it came from, before any command does anything.
+``Settings(...)`` itself checks nothing (tests build partial ones). Nothing is read at import.
+The CLI builds its options from the same field table (``SETTINGS_FIELDS``), so a setting
+exists in exactly one place, with one help text, and README's settings table is checked
+against it by a test. A config file key that is not a setting is an error naming the key, so
+a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from collab.settings.sources import (
+    ConfigError,
+    Resolved,
+    SettingsError,
+    env_name,
+    is_secret,
+    masked,
+)
+from collab.settings.sources import load_config_file as _load_config_file
+from collab.settings.sources import resolve as _resolve
+
+__all__ = [
+    "CONFIG_ENV",
+    "SETTINGS_FIELDS",
+    "ConfigError",
+    "Resolved",
+    "Settings",
+    "SettingsError",
+    "describe",
+    "env_name",
+    "is_secret",
+    "load_config_file",
+    "masked",
+    "resolve",
+    "setting_sources",
+]
+
 CONFIG_ENV = "COLLAB_CONFIG"
-
-
-class ConfigError(ValueError):
-    """The config file cannot be read, or names an unknown key or a value of the wrong type."""
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -86,7 +111,12 @@ class Settings:
     timeout_graceful_shutdown: float = _opt(
         8.0, "Seconds to wait for connections to close on SIGTERM before forcing them."
     )
-    log_level: str = _opt("info", "Log level: debug, info, warning, error.")
+    header_timeout: float = _opt(
+        10.0,
+        "Seconds a client has to send a request's line and headers before the connection is "
+        "closed (slowloris); open WebSockets are not affected.",
+    )
+    log_level: str = _opt("info", "Log level: debug, info, warning, error, critical.")
     log_format: str = _opt(
         "json", "Log lines as json (one object per line, with room/doc/user/conn) or text."
     )
@@ -191,9 +221,11 @@ class Settings:
         **overrides: Any,
     ) -> Settings:
         """Every command's loader: ``overrides`` (the command line, None = not given), then
-        ``COLLAB_*`` variables, then the TOML file ``config`` (if any), then the defaults."""
+        ``COLLAB_*`` variables, then the TOML file ``config`` (if any), then the defaults.
+        Raises ``ConfigError`` for an unreadable file, ``SettingsError`` naming every bad
+        value with where it came from."""
         file_values = load_config_file(config) if config else None
-        return cls.from_sources(environ, file_values, **overrides)
+        return cls(**resolve(environ, file_values, config, **overrides).values())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -209,12 +241,20 @@ class Settings:
     ) -> Settings:
         """Defaults, then a config file's values (``load_config_file``), then ``COLLAB_*``
         variables, then explicit overrides: command line > environment > file > default."""
-        sources = setting_sources(environ, file_values, **overrides)
-        return cls(**{name: value for name, (value, _) in sources.items()})
+        return cls(**resolve(environ, file_values, None, **overrides).values())
 
 
 SETTINGS_FIELDS = dataclasses.fields(Settings)
-_FIELDS = {f.name: f for f in SETTINGS_FIELDS}
+
+
+def resolve(
+    environ: Mapping[str, str] | None = None,
+    file_values: Mapping[str, Any] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> Resolved:
+    """Every setting's value and source, and every problem (``collab.settings.sources``)."""
+    return _resolve(SETTINGS_FIELDS, environ, file_values, config, overrides)
 
 
 def setting_sources(
@@ -223,97 +263,24 @@ def setting_sources(
     **overrides: Any,
 ) -> dict[str, tuple[Any, str]]:
     """Every setting's effective value and where it came from: cli, env, file or default."""
-    environ = os.environ if environ is None else environ
-    file_values = file_values or {}
-    unknown = set(overrides) - set(_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-    out: dict[str, tuple[Any, str]] = {}
-    for f in SETTINGS_FIELDS:
-        raw = environ.get(env_name(f.name))
-        if overrides.get(f.name) is not None:
-            out[f.name] = (overrides[f.name], "cli")
-        elif raw is not None:
-            out[f.name] = (parse_value(f, raw), "env")
-        elif f.name in file_values:
-            out[f.name] = (file_values[f.name], "file")
-        else:
-            out[f.name] = (f.default, "default")
-    return out
+    resolved = resolve(environ, file_values, None, **overrides)
+    resolved.values()  # raises SettingsError on a bad value
+    return resolved.sources
 
 
 def describe(
     config: str | os.PathLike[str] | None,
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
-) -> list[tuple[str, Any, str]]:
-    """(name, masked value, source) for every setting: what ``collab config check`` prints."""
+) -> tuple[list[tuple[str, Any, str]], list[str]]:
+    """(name, masked value, source) for every setting, and one line per bad value: what
+    ``collab config check`` prints. Only an unreadable config file raises (``ConfigError``)."""
     file_values = load_config_file(config) if config else None
-    sources = setting_sources(environ, file_values, **overrides)
-    Settings(**{name: value for name, (value, _) in sources.items()})  # validates the set
-    return [(name, masked(name, value), src) for name, (value, src) in sources.items()]
+    resolved = resolve(environ, file_values, config, **overrides)
+    rows = [(name, masked(name, value), src) for name, (value, src) in resolved.sources.items()]
+    return rows, resolved.problems
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The settings a TOML file sets, type-checked against the Settings fields."""
-    try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from exc
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        f = _FIELDS.get(key)
-        if f is None:
-            close = difflib.get_close_matches(key.replace("-", "_"), _FIELDS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"config file {path}: unknown setting {key!r}{hint}")
-        values[key] = _typed(f.name, type(f.default), value, path)
-    return values
-
-
-def _typed(name: str, kind: type[Any], value: Any, path: str | os.PathLike[str]) -> Any:
-    ok = (
-        isinstance(value, bool)
-        if kind is bool
-        else isinstance(value, int | float) and not isinstance(value, bool)
-        if kind is float
-        else isinstance(value, kind) and not isinstance(value, bool)
-    )
-    if not ok:
-        raise ConfigError(
-            f"config file {path}: {name} must be a {kind.__name__}, got {type(value).__name__}"
-        )
-    return float(value) if kind is float else value
-
-
-def is_secret(name: str) -> bool:
-    """Settings never printed: client secrets, signing keys, tokens (``token_max_ttl`` is not)."""
-    return "secret" in name or name.endswith("token")
-
-
-def masked(name: str, value: Any) -> Any:
-    if is_secret(name) and value:
-        return "********"
-    return value
-
-
-def env_name(field_name: str) -> str:
-    return "COLLAB_" + field_name.upper()
-
-
-def parse_value(f: dataclasses.Field[Any], raw: str) -> Any:
-    kind: type[Any] = type(f.default)
-    if kind is bool:
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ValueError(f"{env_name(f.name)}: expected true/false, got {raw!r}")
-    try:
-        return kind(raw)
-    except ValueError as exc:
-        raise ValueError(f"{env_name(f.name)}: expected {kind.__name__}, got {raw!r}") from exc
+    return _load_config_file(path, SETTINGS_FIELDS)

@@ -9,6 +9,7 @@ concern, each importing only modules listed before it:
     lib0        varints, strings, Any values; MalformedInput, UnresolvedReference
     strictjson  JSON that JSON.parse, serde_json and Python read alike (Embed, Format, awareness)
     update      Yjs update v1 and state-vector scan -> UpdateInfo (§1.3-§1.6, §1.9)
+    tombstones  the deleted clock ranges of a document (a deleted parent is legitimate)
     integrate   one DocIndex check: an update's structs integrated in yrs' order (§4)
     index       DocIndex: shared-type depth and pending structs across updates (§4)
     awareness   awareness payload scan and canonical re-encoding (§1.8)

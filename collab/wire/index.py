@@ -27,12 +27,19 @@ is also reachable, the live parent is used, so depth is never under-counted.
 What raises and what is counted:
 
 - **raises** ``MalformedInput("type nesting too deep")``; ``MalformedInput("too many root
-  types")`` beyond ``max_roots``; ``UnresolvedReference`` for a reference to the item's *own*
-  client at a clock >= the item's clock (no encoder can produce it: a neighbour or parent
-  always exists before the item; yrs does not treat it as missing and integrates it in an
-  undefined way);
-- **counts** (``IndexDelta.pending_structs``): structs after a clock gap, structs waiting on a
-  cross-client reference that is neither in the index nor in this update, and delete ranges on
+  types")`` beyond ``max_roots``; ``MalformedInput`` for a parent ID naming a live item that is
+  not a shared type (yrs refuses the whole update with ``InvalidParent``, which would cost the
+  room a rebuild; a *deleted* parent is accepted, as yrs does: GC'd ranges, Deleted content and
+  everything a delete set named are kept in :class:`collab.wire.tombstones.Tombstones`), and
+  for an item left pending whose parent ID is not known yet (once known it might be such an
+  item, and yrs would then fail the update of whoever completed it: see
+  ``Integration._check_parked_parent``); ``UnresolvedReference`` for a reference to the
+  item's *own* client at a clock > the item's clock (no encoder can produce it), or *at* the
+  item's clock: pycrdt 0.14.13 names a zero-length item it emitted there as right origin,
+  which yrs parks for ever (even when the zero-length item travels in the same update) and
+  Yjs throws on;
+- **counts** (``IndexDelta.pending_structs``): structs after a clock gap, structs waiting on an
+  origin or right origin that is neither in the index nor in this update, and delete ranges on
   content not known yet. These are exactly what yrs parks as pending; legitimate peers produce
   them rarely (a SyncStep2 carrying their own pending structs, tab races), so the caller
   charges them to a per-room budget and closes the offender when it runs out.
@@ -49,7 +56,8 @@ from dataclasses import dataclass, replace
 
 from collab.wire.caps import Limits
 from collab.wire.integrate import ID, Integration
-from collab.wire.update import Parent, StructRef, UpdateInfo, scan_update
+from collab.wire.tombstones import Tombstones
+from collab.wire.update import Parent, Range, StructRef, UpdateInfo, scan_update
 
 __all__ = ["DocIndex", "IndexDelta"]
 
@@ -69,6 +77,7 @@ class IndexDelta:
     integrated_structs: int  # structs (incl. earlier pending ones) adding new clock ranges
     resolved_pending: int  # earlier pending structs that integrate now
     max_depth: int  # deepest ContentType item integrated by this update (0 if none)
+    deleted: tuple[Range, ...] = ()  # GC ranges, Deleted items and delete-set ranges
 
     @property
     def pending_total(self) -> int:
@@ -87,6 +96,7 @@ class DocIndex:
         self._types: dict[ID, int] = {}
         self._roots: set[str] = set()
         self._pending: tuple[StructRef, ...] = ()
+        self._tombstones = Tombstones()
         self._generation = 0
 
     @classmethod
@@ -102,7 +112,11 @@ class DocIndex:
         own = replace(limits, allow_bigint=True, allow_nonfinite_floats=True)
         info = scan_update(data, own, max_elements=max(limits.max_elements, len(data)))
         index = cls(limits)
-        index.commit(index.check(info))
+        delta = index.check(info)
+        # A whole document's delete set is large and unordered across sources: build the
+        # tombstones in one sorted pass rather than range by range.
+        index._tombstones = Tombstones.from_ranges(delta.deleted)
+        index.commit(replace(delta, deleted=()))
         return index
 
     def drop_pending(self) -> None:
@@ -124,6 +138,11 @@ class DocIndex:
         return len(self._pending)
 
     @property
+    def tombstone_count(self) -> int:
+        """Deleted ranges held (merged; 16 bytes each)."""
+        return self._tombstones.range_count
+
+    @property
     def run_count(self) -> int:
         """Number of clock runs held (memory grows with this, not with characters)."""
         return sum(len(s) for s in self._starts.values())
@@ -141,6 +160,7 @@ class DocIndex:
             types=self._types,
             roots=self._roots,
             pending=self._pending,
+            tombstones=self._tombstones,
         )
         run.run(info)
         return IndexDelta(
@@ -155,6 +175,7 @@ class DocIndex:
             integrated_structs=run.integrated,
             resolved_pending=run.resolved,
             max_depth=run.max_depth,
+            deleted=(*run.dead_ranges(), *info.deletes) if run.new_dead else info.deletes,
         )
 
     def commit(self, delta: IndexDelta) -> None:
@@ -170,5 +191,7 @@ class DocIndex:
                 parents.append(parent)
         self._types.update(delta.types)
         self._roots.update(delta.roots)
+        if delta.deleted:
+            self._tombstones.add_all(delta.deleted)
         self._pending = delta.pending
         self._generation += 1

@@ -19,6 +19,7 @@ from typing import TypeAlias
 
 from collab.wire.caps import Limits
 from collab.wire.lib0 import MalformedInput, UnresolvedReference
+from collab.wire.tombstones import Tombstones
 from collab.wire.update import Parent, Range, StructRef, UpdateInfo
 
 __all__ = ["ID", "Integration"]
@@ -26,6 +27,14 @@ __all__ = ["ID", "Integration"]
 ID: TypeAlias = tuple[int, int]
 
 _NO_RUN = object()
+
+# Refusal reasons (they become the 1007 close reason the sender sees).
+NOT_A_TYPE = "parent ID names an item that is not a shared type"
+PARENT_UNKNOWN = "parent ID names an item the document does not hold"
+OWN_FUTURE = "reference to own future clock"
+OWN_CLOCK = (
+    "item names its own clock as a neighbour (pycrdt 0.14.13 empty item): yrs never integrates it"
+)
 
 
 class Integration:
@@ -41,6 +50,7 @@ class Integration:
         "integrated",
         "limits",
         "max_depth",
+        "new_dead",
         "new_parents",
         "new_roots",
         "new_starts",
@@ -56,6 +66,7 @@ class Integration:
         "roots",
         "starts",
         "state",
+        "tombstones",
         "types",
     )
 
@@ -69,14 +80,17 @@ class Integration:
         types: Mapping[ID, int],
         roots: Set[str],
         pending: tuple[StructRef, ...],
+        tombstones: Tombstones,
     ) -> None:
-        """The committed index: per client state clock and runs, type depths, roots, pending."""
+        """The committed index: per client state clock and runs, type depths, roots, pending,
+        and the deleted ranges (read only)."""
         self.limits = limits
         self.base = state
         self.starts = starts
         self.parents = parents
         self.types = types
         self.roots = roots
+        self.tombstones = tombstones
         self.old = {id(s) for s in pending}  # structs pending before this update
         self.queues: dict[int, list[StructRef]] = {}
         self.ptr: dict[int, int] = {}  # client -> first struct not integrated
@@ -86,6 +100,8 @@ class Integration:
         self.new_parents: dict[int, list[Parent]] = {}
         self.new_types: dict[ID, int] = {}
         self.new_roots: set[str] = set()
+        # GC ranges and Deleted items this update integrates: per client, sorted [start, end)
+        self.new_dead: dict[int, tuple[list[int], list[int]]] = {}
         self.pending: tuple[StructRef, ...] = pending
         self.pending_structs = self.pending_deletes = 0  # new from this update
         self.integrated = self.resolved = self.max_depth = 0
@@ -128,6 +144,8 @@ class Integration:
                 if end <= f:
                     continue  # already known (reconnect SyncStep2 overlap)
                 self._extend(c, f, self._place(s, c))
+                if s.content_ref < 2:  # GC range or Deleted content: a legitimate parent ID
+                    self._mark_dead(c, f, end)
                 state[c] = end
                 integrated += 1
                 if id(s) in old:
@@ -146,11 +164,13 @@ class Integration:
                 rc, rk = ref
                 if rc == c:
                     if rk > s.clock:
-                        raise UnresolvedReference("reference to own future clock")
+                        raise UnresolvedReference(OWN_FUTURE)
                     if rk == s.clock:
-                        # pycrdt names the zero-length item it emits at this clock as
-                        # right origin (§1.4); yrs drops that item and parks this one.
-                        return ref
+                        # pycrdt 0.14.13 names the zero-length item it emits at this clock as
+                        # right origin (§1.4). yrs drops that item at decode and parks this one
+                        # for ever, even when the zero-length item travels with it; Yjs throws
+                        # on the incremental update. Refused, so the sender learns at once.
+                        raise UnresolvedReference(OWN_CLOCK)
                 elif rk >= self.state.get(rc, self.base.get(rc, 0)):
                     return ref
         return None
@@ -188,11 +208,65 @@ class Integration:
                     raise MalformedInput("too many root types")
                 self.new_roots.add(p)
             return p
-        if p is not None and (p in self.new_types or p in self.types):
+        if p is None or p in self.new_types or p in self.types:
             return p
-        # else: the parent ID is GC'd or not a type: yrs makes the item GC
-        # (or refuses the update with InvalidParent).
-        return None
+        if self._is_dead(*p):
+            return None  # a deleted or collected parent: yrs integrates the item as deleted
+        # A live item that is not a type: yrs refuses the whole update (InvalidParent) and the
+        # room would rebuild its Doc for it; Yjs would leave the item without a parent.
+        raise MalformedInput(NOT_A_TYPE)
+
+    def _check_parked(self, s: StructRef, c: int) -> None:
+        """What an item left pending is refused for now rather than when it resolves.
+
+        yrs retries its pending items on every later update, and one whose parent turns out to
+        be a live non-type item makes *that* update fail (half-applied: the room rebuilds), so
+        a pending item with an unknown parent ID would let anyone spoil the next edit of the
+        client whose future clock it names. A parent already known as a type or a deleted item
+        stays one; anything else is refused now, from its sender. So is a reference to the
+        item's own clock (behind a clock gap, ``_blocker`` has not seen it).
+        """
+        for ref in (s.origin, s.right_origin, s.parent):
+            if type(ref) is tuple and ref[0] == c and ref[1] >= s.clock:
+                raise UnresolvedReference(OWN_CLOCK if ref[1] == s.clock else OWN_FUTURE)
+        p = s.parent
+        if type(p) is not tuple or p in self.new_types or p in self.types or self._is_dead(*p):
+            return
+        pc, pk = p
+        known = self.state.get(pc)
+        if pk < (known if known is not None else self.base.get(pc, 0)):
+            raise MalformedInput(NOT_A_TYPE)
+        raise MalformedInput(PARENT_UNKNOWN)
+
+    def _is_dead(self, c: int, k: int) -> bool:
+        """Whether ``(c, k)`` is deleted: committed tombstones, or this update's GC/Deleted."""
+        if self.tombstones.covers(c, k):
+            return True
+        spans = self.new_dead.get(c)
+        if spans is None:
+            return False
+        starts, ends = spans
+        i = bisect_right(ends, k)
+        return i < len(ends) and starts[i] <= k
+
+    def _mark_dead(self, c: int, start: int, end: int) -> None:
+        """This update's GC range or Deleted item ``[start, end)`` of ``c`` (in clock order)."""
+        spans = self.new_dead.get(c)
+        if spans is None:
+            self.new_dead[c] = ([start], [end])
+        elif spans[1][-1] == start:
+            spans[1][-1] = end
+        else:
+            spans[0].append(start)
+            spans[1].append(end)
+
+    def dead_ranges(self) -> list[Range]:
+        """The GC ranges and Deleted items this update integrated, as ``(client, clock, len)``."""
+        return [
+            (c, start, end - start)
+            for c, (starts, ends) in self.new_dead.items()
+            for start, end in zip(starts, ends, strict=True)
+        ]
 
     def _known_parent(self, c: int, k: int) -> Parent:
         """The parent of the run holding ``(c, k)``, from this update's runs or the index."""
@@ -226,6 +300,7 @@ class Integration:
                 pending.append(s)
                 if id(s) not in self.old:
                     self.pending_structs += 1
+                    self._check_parked(s, c)
         for c, k, n in deletes:
             if k + n > self.state.get(c, self.base.get(c, 0)):
                 self.pending_deletes += 1

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pycrdt
 import pytest
 
 from collab.wire import DocIndex, Limits, MalformedInput, UnresolvedReference, scan_update
-from tests._wire import MAP_TYPE, any_item, id_parent_item, origin_item, root_item, s, update
+from tests._wire import MAP_TYPE, any_item, id_parent_item, origin_item, root_item, s, update, vu
 from tests.wire.test_update import PY_UPDATES, YJS_VECTORS
 
 L = Limits()
@@ -43,14 +45,25 @@ def test_pycrdt_sequences_and_full_state(name: str) -> None:
     assert delta.pending_structs == 0 and delta.integrated_structs == 0
 
 
-def test_pycrdt_zero_length_string_quirk_is_counted_not_refused() -> None:
+def test_pycrdt_zero_length_string_quirk_is_refused_with_one_clear_error() -> None:
     # pycrdt 0.14.13 emits an empty ContentString and names it as right origin of the next
-    # insert (§1.4); yrs parks that insert for ever. The index counts it instead of raising.
+    # insert (§1.4). yrs never integrates that insert: not from the incremental update, not
+    # from a whole state that carries the empty item too (the text stays without it). So the
+    # index refuses it (issue 8 item 16) instead of counting it pending for ever.
     *ups, full, _ = PY_UPDATES["unicode"]
     index = DocIndex(L)
-    pending = [feed(index, u) for u in ups]
-    assert pending[-1] == 1
-    DocIndex.from_update(full, L)
+    for u in ups[:-1]:
+        assert feed(index, u) == 0
+    with pytest.raises(UnresolvedReference, match=r"^item names its own clock as a neighbour"):
+        index.check(scan_update(ups[-1], L))
+    with pytest.raises(UnresolvedReference, match=r"pycrdt 0\.14\.13 empty item"):
+        DocIndex.from_update(full, L)
+    # why refusing loses nothing yrs would have kept: it integrates neither form
+    for sequence in (ups, [full]):
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        for u in sequence:
+            doc.apply_update(u)
+        assert str(doc.get("t", type=pycrdt.Text)) == "a"
 
 
 @pytest.mark.parametrize("name", ["text_insert", "map_any", "nested", "xml", "two_clients"])
@@ -201,16 +214,17 @@ def test_implicit_parent_through_origin_counts() -> None:
 
 def test_clock_gap_is_pending_then_resolved_and_checked() -> None:
     index = DocIndex(L)
-    feed(index, update((9, 0, [level(9, n) for n in range(1, 64)])))  # depth 63, clocks 0..62
-    # clocks 64 and 65 arrive before 63: pending, depth unknown yet
-    later = update((9, 64, [level(9, 65), level(9, 66)]))
+    feed(index, update((9, 0, [level(9, n) for n in range(1, 65)])))  # depth 64, clocks 0..63
+    # clock 65 arrives before 64: pending; its parent comes from its origin, unknown yet
+    later = update((9, 65, [origin_item(MAP_TYPE, 7, origin=(9, 64))]))
     delta = index.check(scan_update(later, L))
-    assert delta.pending_structs == 2 and delta.pending_total == 2 and delta.max_depth == 0
+    assert delta.pending_structs == 1 and delta.pending_total == 1 and delta.max_depth == 0
     index.commit(delta)
-    assert index.state_clock(9) == 63
-    # the gap-filling update makes them integrate: their depth is checked now
+    assert index.state_clock(9) == 64
+    # the gap filler (a value in the level-64 map) makes it integrate: depth 65, checked now
+    filler = update((9, 64, [id_parent_item(9, 63, any_item(b"\x7e"), 8, sub="v")]))
     with pytest.raises(MalformedInput, match=r"^type nesting too deep$"):
-        index.check(scan_update(update((9, 63, [level(9, 64)])), L))
+        index.check(scan_update(filler, L))
     # a harmless gap filler resolves pending items
     index2 = DocIndex(L)
     feed(index2, update((5, 0, [root_item("t", s("a"), 4)])))
@@ -221,13 +235,20 @@ def test_clock_gap_is_pending_then_resolved_and_checked() -> None:
     assert index2.state_clock(5) == 3
 
 
-def test_unknown_cross_client_reference_is_pending() -> None:
+def test_unknown_cross_client_origin_is_pending_an_unknown_parent_id_refused() -> None:
     index = DocIndex(L)
     u = update((5, 0, [origin_item(s("x"), 4, origin=(77, 3))]))
     delta = index.check(scan_update(u, L))
     assert delta.pending_structs == 1
+    # A parked item whose parent ID is unknown could turn into a bad parent once that clock
+    # arrives, failing the update of whoever sent it (see test_parked_parent_cannot_spoil...).
     u2 = update((6, 0, [id_parent_item(77, 0, MAP_TYPE, 7, sub="k")]))
-    assert index.check(scan_update(u2, L)).pending_structs == 1
+    with pytest.raises(MalformedInput, match=r"^parent ID names an item the document does not"):
+        index.check(scan_update(u2, L))
+    # its own client's, behind a clock gap: the same
+    u3 = update((6, 5, [id_parent_item(6, 2, s("x"), 4, sub="k")]))
+    with pytest.raises(MalformedInput, match=r"^parent ID names an item the document does not"):
+        index.check(scan_update(u3, L))
 
 
 def test_own_future_reference_raises() -> None:
@@ -255,13 +276,129 @@ def test_too_many_roots() -> None:
         index.check(scan_update(update((5, 4, [root_item("d", s("x"), 4)])), L))
 
 
-def test_gc_neighbour_and_non_type_parent() -> None:
+def test_gc_neighbour_and_gc_parent() -> None:
     index = DocIndex(L)
     # GC at client 5 clocks 0..2, then items referencing it
     feed(index, update((5, 0, [b"\x00\x03"])))
     u = update((6, 0, [origin_item(MAP_TYPE, 7, origin=(5, 1)), id_parent_item(5, 0, MAP_TYPE, 7)]))
     delta = index.check(scan_update(u, L))
     assert delta.pending_structs == 0 and delta.max_depth == 1
+
+
+# --- parent IDs that are not shared types (issue 8 item 15) --------------------------------
+
+
+def _text_and_map() -> tuple[pycrdt.Doc[Any], int]:
+    """A doc with text "abcdef" (clocks 0..5), map m.x = Y.Map (6) holding y=1 (7), m.a=5 (8)."""
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.get("t", type=pycrdt.Text).insert(0, "abcdef")
+    m = doc.get("m", type=pycrdt.Map)
+    m["x"] = pycrdt.Map({"y": 1})
+    m["a"] = 5
+    return doc, doc.client_id
+
+
+def _child_of(parent: tuple[int, int], client: int = 777) -> bytes:
+    return update((client, 0, [id_parent_item(*parent, s("z"), 4, sub="q")]))
+
+
+def _yrs_accepts(state: bytes, u: bytes) -> bool:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.apply_update(state)
+    try:
+        doc.apply_update(u)
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def test_parent_id_of_a_live_non_type_item_is_refused_as_yrs_would() -> None:
+    doc, c = _text_and_map()
+    state = doc.get_update()
+    fed = DocIndex(L)
+    feed(fed, state)
+    loaded = DocIndex.from_update(state, L)
+    cases = {
+        (c, 1): False,  # inside the live text item
+        (c, 6): True,  # the nested map: a type
+        (c, 7): False,  # the Any value y=1 inside it
+        (c, 8): False,  # the Any value m.a
+    }
+    for parent, ok in cases.items():
+        u = _child_of(parent)
+        assert _yrs_accepts(state, u) is ok, parent  # the premise: what yrs 0.28 does
+        for index in (fed, loaded):
+            if ok:
+                index.check(scan_update(u, L))
+            else:
+                with pytest.raises(MalformedInput, match=r"^parent ID names an item that is not"):
+                    index.check(scan_update(u, L))
+
+
+def test_parent_id_of_a_deleted_or_collected_item_is_accepted_as_yrs_does() -> None:
+    # An offline client may still insert into a map someone deleted (and the server collected)
+    # meanwhile: yrs accepts a parent that is deleted, so must the index.
+    doc, c = _text_and_map()
+    ups: list[bytes] = []
+    index = DocIndex.from_update(doc.get_update(), L)
+    doc.observe(lambda e: ups.append(e.update))
+    del doc.get("t", type=pycrdt.Text)[1:3]  # clocks 1, 2 deleted (Deleted content after GC)
+    del doc.get("m", type=pycrdt.Map)["x"]  # the map (6) deleted, its child y (7) collected
+    for u in ups:
+        feed(index, u)
+    state = doc.get_update()
+    loaded = DocIndex.from_update(state, L)
+    assert loaded.tombstone_count >= 2
+    for parent in ((c, 1), (c, 2), (c, 6), (c, 7)):
+        u = _child_of(parent)
+        assert _yrs_accepts(state, u), parent
+        index.check(scan_update(u, L))
+        loaded.check(scan_update(u, L))
+    for parent in ((c, 0), (c, 3), (c, 8)):  # still live, still not types
+        assert not _yrs_accepts(state, _child_of(parent)), parent
+        with pytest.raises(MalformedInput, match=r"^parent ID names an item that is not"):
+            loaded.check(scan_update(_child_of(parent), L))
+
+
+def test_parent_id_inside_the_same_update() -> None:
+    client = 4242
+    any_then_child = update(
+        (client, 0, [root_item("m2", any_item(b"\x7e"), 8), id_parent_item(client, 0, s("x"), 4)])
+    )
+    assert not _yrs_accepts(b"\x00\x00", any_then_child)
+    with pytest.raises(MalformedInput, match=r"^parent ID names an item that is not"):
+        DocIndex(L).check(scan_update(any_then_child, L))
+    # a Deleted item, or a GC range, of the same update is a legitimate parent
+    for dead in (root_item("m2", b"\x01", 1), b"\x00\x01"):
+        u = update((client, 0, [dead, id_parent_item(client, 0, s("x"), 4, sub="k")]))
+        assert _yrs_accepts(b"\x00\x00", u)
+        DocIndex(L).check(scan_update(u, L))
+    # deleted by this update's own delete set: too late, yrs checks before applying it
+    doc, c = _text_and_map()
+    ds = b"\x01" + vu(c) + b"\x01\x04\x01"
+    late = update((777, 0, [id_parent_item(c, 4, s("z"), 4, sub="q")]), ds=ds)
+    assert not _yrs_accepts(doc.get_update(), late)
+    with pytest.raises(MalformedInput, match=r"^parent ID names an item that is not"):
+        DocIndex.from_update(doc.get_update(), L).check(scan_update(late, L))
+
+
+def test_parked_parent_cannot_spoil_the_next_update_of_its_client() -> None:
+    # Why an unknown parent ID is refused rather than counted pending: yrs would park the item
+    # and retry it on every update; the honest client whose future clock it names would then
+    # have its next edit fail in yrs (and half-applied), costing a rebuild and its socket.
+    honest = update((5, 0, [root_item("t", s("hello"), 4)]))
+    parked = _child_of((5, 6), client=9)
+    typing = update((5, 5, [origin_item(s("abc"), 4, origin=(5, 4))]))
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.apply_update(honest)
+    doc.apply_update(parked)  # yrs takes it, pending
+    with pytest.raises(RuntimeError, match="must be deleted or shared ref type"):
+        doc.apply_update(typing)
+    index = DocIndex(L)
+    feed(index, honest)
+    with pytest.raises(MalformedInput, match=r"^parent ID names an item the document does not"):
+        index.check(scan_update(parked, L))
+    assert feed(index, typing) == 0
 
 
 def test_stale_delta_refused() -> None:

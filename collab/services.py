@@ -186,6 +186,9 @@ class SyncReports:
     def refused(self, exc: CollabError) -> None:
         self.metrics.refusal(exc)
 
+    def rebuilt(self) -> None:
+        self.metrics.doc_rebuilds.inc()
+
     def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
         self.metrics.refused["readonly"].inc()
         if not first:

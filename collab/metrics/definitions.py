@@ -102,6 +102,11 @@ class Metrics:
             "Sockets closed 1013 because they did not read fast enough.",
             registry=r,
         )
+        self.doc_rebuilds = Counter(
+            "collab_doc_rebuilds",
+            "Loaded documents rebuilt from the store: yrs refused an update, or too much pending.",
+            registry=r,
+        )
         login = Counter("collab_login_failures", "Failed logins, by method.", ["via"], registry=r)
         self._login_failures = {via: login.labels(via) for via in ("dev", "oidc", "other")}
         self._credential_failures(r)

@@ -34,6 +34,10 @@ class SyncHooks(Protocol):
     def refused(self, exc: CollabError) -> None:
         """A socket is being closed for ``exc`` (a refusal at a quota is counted by its enum)."""
 
+    def rebuilt(self) -> None:
+        """A loaded Doc is being rebuilt from the store (yrs refused an update, or too much
+        was pending): the costly path the index exists to keep rare."""
+
 
 class NoHooks:
     def update_applied(self, seconds: float) -> None:
@@ -52,4 +56,7 @@ class NoHooks:
         pass
 
     def refused(self, exc: CollabError) -> None:
+        pass
+
+    def rebuilt(self) -> None:
         pass

@@ -61,6 +61,7 @@ class Delivery:
     frame: bytes
     to: Peer | None = None
     exclude: int | None = None
+    initial: bool = False  # the answer to ``to``'s first SyncStep1 (Peer.send_initial)
 
 
 class LiveDoc:
@@ -204,9 +205,11 @@ class LiveDoc:
             bucket = self._sync_requests[peer.id] = Bucket(SYNC_REQUEST_RATE, SYNC_REQUEST_BURST)
         if not bucket.try_take():
             raise Overloaded("too many sync requests")
-        # Computed now, sent once the state it contains is committed.
+        # Computed now, sent once the state it contains is committed. The first one a peer
+        # asks for is its initial sync (the whole doc for a new client): judged apart from the
+        # backlog rule, so a doc larger than the outbound queue still opens.
         reply = framing.sync_step2(self.replica.diff(state_vector))
-        self._after_commit(peer, reply)
+        self._after_commit(peer, reply, initial=True)
 
     def _on_update(self, peer: Peer, update: bytes) -> None:
         info = scan_update(update, self.limits)
@@ -270,6 +273,7 @@ class LiveDoc:
             asyncio.get_running_loop().create_task(self._heal(), context=logs.detached())
 
     async def _heal(self) -> None:
+        self.hooks.rebuilt()
         try:
             await self.journal.flush()
             stored = await self.journal.store.load(self.key)
@@ -311,20 +315,24 @@ class LiveDoc:
 
     # -- commits ---------------------------------------------------------------------------
 
-    def _after_commit(self, peer: Peer, frame: bytes) -> None:
+    def _after_commit(self, peer: Peer, frame: bytes, *, initial: bool = False) -> None:
         """Send ``frame`` to ``peer`` once everything applied so far is committed."""
         journal = self.journal
-        if journal.committed >= journal.recorded:
-            peer.send(frame)
+        if journal.committed < journal.recorded:
+            self._outbox.append(Delivery(journal.recorded, frame, to=peer, initial=initial))
+        elif initial:
+            peer.send_initial(frame)
         else:
-            self._outbox.append(Delivery(journal.recorded, frame, to=peer))
+            peer.send(frame)
 
     def _on_committed(self, upto: int) -> None:
         while self._outbox and self._outbox[0].seq <= upto:
             self._deliver(self._outbox.popleft())
 
     def _deliver(self, delivery: Delivery) -> None:
-        if delivery.to is not None:
+        if delivery.initial and delivery.to is not None:
+            delivery.to.send_initial(delivery.frame)
+        elif delivery.to is not None:
             delivery.to.send(delivery.frame)
         else:
             self.broadcast(delivery.frame, exclude=delivery.exclude)

@@ -5,6 +5,14 @@ bounded in bytes; a consumer that lets it overflow, or blocks one send for ``sen
 a slow consumer: its queue is dropped at once (memory returns) and it is closed with 1013. It
 resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touch the socket
 (in-process tests pass none).
+
+The initial sync is judged apart (``send_initial``): the answer to a peer's first SyncStep1 is
+the whole document for a new client, and any document up to ``max_doc_size`` must open, also
+one larger than the queue. That one frame is admitted beyond the cap and not counted in it, and
+the consumer gets time to take it in proportion to its size: ``send_timeout`` for every
+``max_queue_bytes`` (the rate the backlog rule already asks of everyone), on top of the usual
+``send_timeout``. Frames queued after it are judged as always, so a joiner that stops reading
+is still closed 1013, and a room's backlog for one socket stays bounded.
 """
 
 from __future__ import annotations
@@ -56,7 +64,10 @@ class Peer:
         self.max_queue_bytes = max_queue_bytes
         self.send_timeout = send_timeout
         self._queue: deque[bytes] = deque()
-        self._queued_bytes = 0
+        self._queued_bytes = 0  # what the cap counts: everything but the initial sync
+        self._initial: bytes | None = None  # the initial-sync frame while it is queued
+        self._initial_used = False
+        self._grace_until = 0.0  # loop time until which sends may take longer (initial sync)
         self._wake = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
@@ -78,17 +89,37 @@ class Peer:
 
     @property
     def queued_bytes(self) -> int:
-        return self._queued_bytes
+        """Bytes waiting to be sent, the initial sync included (the metrics' view)."""
+        return self._queued_bytes + (len(self._initial) if self._initial is not None else 0)
 
     def send(self, data: bytes) -> None:
-        """Queue a frame; never blocks. Overflow closes the socket with 1013."""
+        """Queue a frame; never blocks. Overflow closes the socket with 1013.
+
+        A frame larger than the cap still goes when nothing counted is queued before it.
+        """
         if self.closing:
             return
-        if self._queued_bytes + len(data) > self.max_queue_bytes and self._queue:
+        if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()
             return
         self._queue.append(data)
         self._queued_bytes += len(data)
+        self._wake.set()
+
+    def send_initial(self, data: bytes) -> None:
+        """Queue the answer to the peer's first SyncStep1, judged apart (see the module doc).
+
+        Only the first call is: a later full-state request is an ordinary frame, so one socket
+        cannot make the server hold more than one document's worth beyond its cap.
+        """
+        if self._initial_used:
+            self.send(data)
+            return
+        self._initial_used = True
+        if self.closing:
+            return
+        self._initial = data
+        self._queue.append(data)
         self._wake.set()
 
     def _close_slow_consumer(self) -> None:
@@ -104,11 +135,13 @@ class Peer:
         self.close_reason = reason
         self._queue.clear()
         self._queued_bytes = 0
+        self._initial = None
         self._wake.set()
 
     async def run_sender(self) -> None:
         """Drain the queue until close() is called, then send the close frame."""
         assert self.websocket is not None, "a peer without a socket has no sender"
+        loop = asyncio.get_running_loop()
         try:
             while not self.closing:
                 if not self._queue:
@@ -116,9 +149,18 @@ class Peer:
                     await self._wake.wait()
                     continue
                 data = self._queue.popleft()
-                self._queued_bytes -= len(data)
+                if data is self._initial:
+                    self._initial = None
+                    # send_timeout per max_queue_bytes of it, on top of the usual send_timeout:
+                    # it covers this send and the ones waiting behind it for the bytes to drain
+                    # (uvicorn writes a frame at once and makes the *next* send wait).
+                    size_share = len(data) / self.max_queue_bytes
+                    self._grace_until = loop.time() + self.send_timeout * (1 + size_share)
+                else:
+                    self._queued_bytes -= len(data)
+                timeout = max(self.send_timeout, self._grace_until - loop.time())
                 send = asyncio.ensure_future(self.websocket.send_bytes(data))
-                done, _ = await asyncio.wait({send}, timeout=self.send_timeout)
+                done, _ = await asyncio.wait({send}, timeout=timeout)
                 if not done:
                     send.cancel()
                     self._close_slow_consumer()

@@ -11,6 +11,7 @@ import { WebsocketProvider } from 'y-websocket'
 import * as authProtocol from 'y-protocols/auth'
 import WebSocket from 'ws'
 import * as readline from 'node:readline'
+import { createHash } from 'node:crypto'
 
 const [base, roomname, paramsJson] = process.argv.slice(2)
 if (!base || !roomname) {
@@ -121,6 +122,16 @@ const ops = {
         (contains === undefined || s.includes(contains))
     }, timeoutMs, () => `text is ${JSON.stringify(ytext.toString().slice(0, 200))} (length ${ytext.length})`)
     return { text: ytext.toString() }
+  },
+  // The text's length and SHA-256, once it has `length` (or `at_least` that many): a large
+  // doc's text would not fit one JSON line back to the driver.
+  digest: async ({ length, at_least: atLeast = 0, timeout_ms: timeoutMs = 5000 }) => {
+    await waitFor(
+      () => ytext.length >= atLeast && (length === undefined || ytext.length === length),
+      timeoutMs,
+      () => `length is ${ytext.length}`
+    )
+    return { length: ytext.length, sha256: createHash('sha256').update(ytext.toString()).digest('hex') }
   },
   wait_synced: async ({ timeout_ms: timeoutMs = 5000 }) => {
     await waitFor(() => provider.synced, timeoutMs, () => 'not synced')

@@ -1,0 +1,106 @@
+"""Peer's outbound queue and sender in-process, over a fake socket the test slows or stalls.
+
+The fake behaves like uvicorn's WebSocket: a send returns once its bytes are handed over, and
+*waits* while earlier bytes have not drained (``drain_seconds`` per byte handed over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import pytest
+
+from collab.sync.peer import SLOW_CONSUMER, Peer
+
+pytestmark = pytest.mark.anyio
+
+CAP = 1000
+
+
+class FakeSocket:
+    """Drains ``rate`` bytes a second once unstalled; a send waits for the earlier bytes."""
+
+    def __init__(self, rate: float = 1e9) -> None:
+        self.rate = rate
+        self.stalled = asyncio.Event()  # set: nothing drains at all
+        self.sent: list[bytes] = []
+        self.closed_with: tuple[int, str | None] | None = None
+        self._drained_at = 0.0
+
+    async def send_bytes(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        while self.stalled.is_set():
+            await asyncio.sleep(0.01)
+        if self._drained_at > loop.time():
+            await asyncio.sleep(self._drained_at - loop.time())
+        self.sent.append(data)
+        self._drained_at = max(self._drained_at, loop.time()) + len(data) / self.rate
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed_with = (code, reason)
+
+
+def peer_on(socket: FakeSocket, send_timeout: float = 0.2) -> Peer:
+    return Peer(socket, max_queue_bytes=CAP, send_timeout=send_timeout)
+
+
+async def test_the_initial_sync_is_admitted_beyond_the_cap_once() -> None:
+    peer = peer_on(FakeSocket())  # sender not running: everything stays queued
+    peer.send(b"s" * 10)
+    peer.send_initial(b"D" * (5 * CAP))
+    assert not peer.closing and peer.queued_bytes == 10 + 5 * CAP
+    peer.send(b"r" * (CAP - 10))  # what follows counts as always: up to the cap...
+    assert not peer.closing
+    peer.send(b"r")  # ...and not one byte past it
+    assert peer.close_code == 1013 and peer.close_reason == SLOW_CONSUMER
+    again = peer_on(FakeSocket())
+    again.send(b"s" * 10)
+    again.send_initial(b"D" * 10)
+    again.send_initial(b"D" * (5 * CAP))  # a second full-state answer is an ordinary frame
+    assert again.close_code == 1013
+
+
+async def test_a_slow_reader_gets_time_in_proportion_to_the_initial_sync() -> None:
+    # 5 caps of initial sync at 2 caps a second: 2.5 s to drain, send_timeout 0.2 s.
+    # The grace is send_timeout per cap (1 s) on top of send_timeout: 1.2 s. Too little:
+    socket = FakeSocket(rate=2 * CAP)
+    peer = peer_on(socket, send_timeout=0.2)
+    sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    peer.send_initial(b"D" * (5 * CAP))
+    peer.send(b"relay")
+    with anyio.fail_after(5):
+        await peer.closed.wait()
+        await sender
+    assert peer.close_code == 1013
+    # 5 caps at 10 caps a second: 0.5 s, within the grace though past send_timeout.
+    socket = FakeSocket(rate=10 * CAP)
+    peer = peer_on(socket, send_timeout=0.2)
+    sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    peer.send_initial(b"D" * (5 * CAP))
+    peer.send(b"relay")
+    with anyio.fail_after(5):
+        while len(socket.sent) < 2:
+            await asyncio.sleep(0.01)
+    assert not peer.closing and socket.sent[1] == b"relay"
+    peer.close(1000)
+    await sender
+
+
+async def test_a_send_blocked_past_send_timeout_closes_1013_within_about_send_timeout() -> None:
+    socket = FakeSocket()
+    peer = Peer(socket, max_queue_bytes=1 << 30, send_timeout=0.3)  # the cap never trips
+    sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    peer.send(b"first")
+    with anyio.fail_after(2):
+        while not socket.sent:
+            await asyncio.sleep(0.01)
+    socket.stalled.set()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    peer.send(b"blocked")
+    with anyio.fail_after(2):
+        await peer.closed.wait()
+    took = loop.time() - started
+    assert peer.close_code == 1013 and 0.25 <= took < 0.8, took
+    await sender

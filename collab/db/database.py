@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -39,6 +40,11 @@ class Database:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_limiter = anyio.CapacityLimiter(1)
+        # Held by the worker thread while it uses a connection, and by ``close``: a task
+        # cancelled while its thread still runs SQL (asyncio's cancel does not wait for the
+        # thread) must never see its connection closed under it (seen: a segfault in sqlite3).
+        self._writer_busy = threading.Lock()
+        self._reader_busy = threading.Lock()
 
     async def open(self) -> None:
         """Connect both; StoreError when the schema has pending migrations or is too new."""
@@ -58,6 +64,10 @@ class Database:
     async def close(self) -> None:
         """Wait for the write in flight, then close both connections (idempotent)."""
         async with self.write_lock:
+            await anyio.to_thread.run_sync(self._close_connections)
+
+    def _close_connections(self) -> None:
+        with self._writer_busy, self._reader_busy:
             for conn in (self._writer, self._reader):
                 if conn is not None:
                     conn.close()
@@ -73,26 +83,28 @@ class Database:
         return await anyio.to_thread.run_sync(self._transaction, fn)
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._writer
-        if conn is None:
-            raise StoreError("store is closed")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+        with self._writer_busy:
+            conn = self._writer
+            if conn is None:
+                raise StoreError("store is closed")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the reader (one read at a time); it opens a transaction if it needs a
         consistent view across statements."""
 
         def _run() -> T:
-            conn = self._reader
-            if conn is None:
-                raise StoreError("store is closed")
-            return fn(conn)
+            with self._reader_busy:
+                conn = self._reader
+                if conn is None:
+                    raise StoreError("store is closed")
+                return fn(conn)
 
         return await anyio.to_thread.run_sync(_run, limiter=self._read_limiter)

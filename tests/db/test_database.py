@@ -120,3 +120,41 @@ async def test_the_servers_stores_use_the_sqlite_synchronous_setting(
             assert await database.read(_synchronous) == SYNCHRONOUS_LEVEL[level], name
     finally:
         await services.close()
+
+
+@pytest.mark.parametrize("side", ["write", "read"])
+async def test_close_waits_for_a_cancelled_tasks_thread_to_let_go_of_its_connection(
+    db: Database, side: str
+) -> None:
+    # asyncio's task.cancel() does not wait for a worker thread: the purge task, cancelled at
+    # shutdown mid-batch, let close() shut the writer while its thread still ran SQL (a
+    # segfault in sqlite3 in the full suite). close() must wait for the thread.
+    import asyncio
+    import threading
+    import time
+
+    inside, finished = threading.Event(), threading.Event()
+    errors: list[sqlite3.Error] = []
+
+    def slow(conn: sqlite3.Connection) -> None:
+        inside.set()
+        time.sleep(0.3)
+        try:
+            conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    task = asyncio.ensure_future(db.write(slow) if side == "write" else db.read(slow))
+    with anyio.fail_after(5):
+        while not inside.is_set():
+            await anyio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await db.close()
+        assert finished.is_set(), "closed while the thread still held the connection"
+        await anyio.to_thread.run_sync(finished.wait)
+    assert errors == []
+    with pytest.raises(StoreError):
+        await db.write(_count)

@@ -79,7 +79,7 @@ class ServerSpec:
 
 
 # collab runs in dev mode (no identity provider): its sockets need the dev token.
-DEV_TOKEN = "bench-dev-token"
+DEV_TOKEN = "bench-dev-token-0001"  # at least 16 characters (issue 8: dev token minimum)
 
 
 def _pythonpath(tree: Path) -> str:

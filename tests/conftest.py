@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import CollabServer
+from tests.support.server import CollabServer
 
 
 @pytest.fixture

@@ -16,26 +16,12 @@ from collab.auth.keys import load_secret_keys
 from collab.auth.tokens import mint_room_token
 from collab.meta import MetaStore, Role
 from collab.settings import Settings
-from tests.jspeer import JsPeer
-from tests.pyclient import provider
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.jspeer import JsPeer
+from tests.support.pyclient import provider
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
-
-
-async def close_code_of(url: str, **kw: object) -> int | None:
-    """Connect and return the close code the server sends (None: it stayed open)."""
-    async with connect(url, open_timeout=10, **kw) as ws:  # type: ignore[arg-type]
-        try:
-            with anyio.fail_after(3):
-                while True:
-                    await ws.recv()
-        except TimeoutError:
-            return None
-        except Exception:
-            pass
-        return ws.close_code
 
 
 @pytest.mark.node

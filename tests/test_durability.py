@@ -12,8 +12,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

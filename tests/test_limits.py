@@ -5,7 +5,6 @@ updates once it slows down; an honest client in the same room keeps a round trip
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import anyio
@@ -13,10 +12,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from collab.wire import framing
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.test_access import close_code_of
+from tests.support.frames import awareness_frame
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 
@@ -130,18 +128,6 @@ async def test_a_long_stall_closes_1008_and_a_resync_loses_nothing(
     await pinger.close()
 
 
-def awareness_frame(client: int, clock: int, state: dict[str, object]) -> bytes:
-    body = json.dumps(state).encode()
-    payload = (
-        framing.encode_varuint(1)
-        + framing.encode_varuint(client)
-        + framing.encode_varuint(clock)
-        + framing.encode_varuint(len(body))
-        + body
-    )
-    return framing.awareness(payload)
-
-
 async def test_awareness_over_its_rate_keeps_only_the_latest_state(
     server_factory: type[CollabServer],
 ) -> None:
@@ -153,7 +139,7 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state(
 
             async def cursor_storm() -> None:
                 for clock in range(1, 201):
-                    await offender.send(awareness_frame(777, clock, {"cursor": clock}))
+                    await offender.send(awareness_frame((777, clock, {"cursor": clock})))
 
             await pinger.ping_while(asyncio.ensure_future(cursor_storm()))
 

@@ -8,9 +8,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from collab.meta import MetaStore, Role
-from tests.jspeer import JsPeer
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.jspeer import JsPeer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

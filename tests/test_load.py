@@ -13,8 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.wire import framing
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from collab import logs
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

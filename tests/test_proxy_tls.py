@@ -16,11 +16,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.jspeer import JsPeer
-from tests.nginx import Nginx, require_nginx
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.tls import client_context, self_signed
+from tests.support.jspeer import JsPeer
+from tests.support.nginx import Nginx, require_nginx
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
+from tests.support.tls import client_context, self_signed
 
 pytestmark = pytest.mark.anyio
 

@@ -8,10 +8,10 @@ import anyio
 import pytest
 from pycrdt import Text
 
-from tests.pyclient import provider
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.tls import client_context, self_signed
+from tests.support.pyclient import provider
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
+from tests.support.tls import client_context, self_signed
 
 pytestmark = pytest.mark.anyio
 

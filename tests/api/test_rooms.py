@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from tests.api.conftest import Api, assert_error
-from tests.server import CollabServer
+from tests.support.server import CollabServer
 
 
 def test_create_get_rename_list(api: Api) -> None:

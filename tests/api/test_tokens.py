@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from tests.api.conftest import Api, assert_error
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

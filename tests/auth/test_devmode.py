@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import CollabServer, free_port
+from tests.support.server import CollabServer, free_port
 
 ServerFactory = Callable[..., CollabServer]
 

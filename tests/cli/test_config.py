@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from collab.cli import main
 from collab.settings import ConfigError, Settings, is_secret, load_config_file
-from tests.server import free_port
+from tests.support.server import free_port
 
 
 def _toml(tmp_path: Path, text: str) -> Path:

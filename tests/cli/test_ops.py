@@ -20,9 +20,9 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab.wire import Limits, framing, scan_state_vector
-from tests._wire import MAP_TYPE, id_parent_item, root_item, update
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
+from tests.support.ybytes import MAP_TYPE, id_parent_item, root_item, update
 
 pytestmark = pytest.mark.anyio
 

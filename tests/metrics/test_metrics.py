@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed
 
 from collab.metrics import Metrics, message_type
 from collab.wire import framing
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer, free_port
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, free_port
 
 pytestmark = pytest.mark.anyio
 

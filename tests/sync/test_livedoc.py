@@ -16,8 +16,9 @@ from collab.errors import HostileInput, RoomFailed
 from collab.names import DocKey
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
-from collab.wire import AwarenessEntry, encode_awareness, framing, scan_update
-from tests._wire import any_item, id_parent_item, root_item, s, update
+from collab.wire import framing, scan_update
+from tests.support.frames import awareness_frame
+from tests.support.ybytes import any_item, id_parent_item, root_item, s, update
 from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings, text_update
 
 pytestmark = pytest.mark.anyio
@@ -168,18 +169,13 @@ async def test_a_readonly_peers_echo_is_dropped_silently_and_a_write_refused_onc
     assert viewer.close_code is None
 
 
-def awareness(client: int, clock: int, state: str) -> bytes:
-    entry = AwarenessEntry(client, clock, f'{{"n":"{state}"}}'.encode())
-    return framing.awareness(encode_awareness([entry]))
-
-
 async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
     live = await load(awareness_per_second=20.0, awareness_burst=2)
     talker, listener = make_peer(), make_peer()
     await live.join(talker)
     await live.join(listener)
     for clock in range(1, 11):
-        await live.handle(talker, awareness(7, clock, f"s{clock}"))
+        await live.handle(talker, awareness_frame((7, clock, {"n": f"s{clock}"})))
     # Within the burst: relayed at once. Over it: held, and only the latest survives.
     assert len(frames(listener, b"\x01")) == 2
     with anyio.fail_after(5):
@@ -194,7 +190,7 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
     await live.join(newcomer)
     assert b"s10" in frames(newcomer, b"\x01")[0]
     for clock in range(11, 16):  # the burst refilled: two pass, three are held
-        await live.handle(talker, awareness(7, clock, f"s{clock}"))
+        await live.handle(talker, awareness_frame((7, clock, {"n": f"s{clock}"})))
     live.leave(talker)
     await asyncio.sleep(0.2)
     after = frames(listener, b"\x01")[3:]

@@ -8,7 +8,7 @@ import pycrdt
 import pytest
 
 from collab.wire import AwarenessEntry, Limits, MalformedInput, encode_awareness, scan_awareness
-from tests._wire import s, vu
+from tests.support.ybytes import s, vu
 
 L = Limits()
 

@@ -6,7 +6,15 @@ import pycrdt
 import pytest
 
 from collab.wire import DocIndex, Limits, MalformedInput, UnresolvedReference, scan_update
-from tests._wire import MAP_TYPE, any_item, id_parent_item, origin_item, root_item, s, update
+from tests.support.ybytes import (
+    MAP_TYPE,
+    any_item,
+    id_parent_item,
+    origin_item,
+    root_item,
+    s,
+    update,
+)
 from tests.wire.test_update import PY_UPDATES, YJS_VECTORS
 
 L = Limits()

@@ -17,7 +17,7 @@ from collab.wire import (
     scan_state_vector,
     scan_update,
 )
-from tests._wire import MAP_TYPE, any_item, origin_item, root_item, s, update, vu
+from tests.support.ybytes import MAP_TYPE, any_item, origin_item, root_item, s, update, vu
 
 L = Limits()
 

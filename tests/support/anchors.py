@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from tests.server import CollabServer, free_port
+from tests.support.server import CollabServer, free_port
 
 ANCHOR_SCRIPT = Path(__file__).with_name("anchors_pycrdt_ws.py")
 

@@ -21,9 +21,9 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.server import free_port
+from tests.support.server import free_port
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # tests/
 PROVIDER_SCRIPT = ROOT / "oidc" / "provider.mjs"
 PACKAGE_DIR = ROOT / "js" / "node_modules" / "oidc-provider"
 

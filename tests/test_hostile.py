@@ -407,7 +407,7 @@ async def test_amplification_keeps_memory_and_latency_flat(
         scene = await Scene.start(server)
         for i in range(20):  # warm up the other room's round trip path
             await scene.other.round_trip(f"<warm {i}>")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # let the warm-up's garbage settle before the RSS baseline
         baseline = proc.memory_info().rss
         stop = asyncio.Event()
         peak = baseline
@@ -418,14 +418,14 @@ async def test_amplification_keeps_memory_and_latency_flat(
             nonlocal peak
             while not stop.is_set():
                 peak = max(peak, proc.memory_info().rss)
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # the sampling period
 
         async def measure() -> None:
             i = 0
             while not stop.is_set():
                 round_trips.append(await scene.other.round_trip(f"<rt {i}>"))
                 i += 1
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # pacing: an honest client's steady edits
 
         async def attacker(offset: int) -> None:
             nonlocal sent
@@ -712,7 +712,7 @@ async def test_mutation_fuzz_keeps_the_server_alive_and_the_doc_honest(
                 await scene.target.round_trip(f"<t{i}>")
                 await scene.other.round_trip(f"<o{i}>")
                 i += 1
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # pacing: honest edits all through the fuzzing
 
         server_cpu, client_cpu = psutil.Process(server.pid).cpu_times(), time.process_time()
         await asyncio.gather(honest_traffic(), *(fuzzer() for _ in range(FUZZ_SOCKETS)))

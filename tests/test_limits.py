@@ -45,7 +45,7 @@ class Pinger:
     async def ping_while(self, busy: asyncio.Task[object]) -> None:
         while not busy.done():
             await self.ping()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # pacing: an honest user's edits, timed
         await busy
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from collab.wire import framing
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -48,12 +49,16 @@ async def test_connect_disconnect_cycles_return_files_and_memory(
             peer = await RawPeer.connect(server.ws_url("churn", f"d{i % 7}"))
             await peer.close()
 
+    def server_closed(n: int) -> bool:
+        """The server has finished with ``n`` sockets (one "socket closed" line each)."""
+        return server.log().count("socket closed") >= n
+
     with anyio.fail_after(120):
         await cycles(100)  # warm up: imports, allocator pools, loaded docs
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: server_closed(100), 10, interval=0.05)
         fds, rss = proc.num_fds(), proc.memory_info().rss
         await cycles(1000)
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: server_closed(1100), 10, interval=0.05)
     assert proc.num_fds() <= fds + 2
     growth = proc.memory_info().rss - rss
     assert growth < 10 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB over 1,000 cycles"

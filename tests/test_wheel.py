@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.server import free_port
+from tests.support.waiting import poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,18 +49,16 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
          "--dev-token", "wheel-test-token"],
         cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
+
+    def ready() -> bool:
+        assert proc.poll() is None, "collab serve exited"
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                if response.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the installed wheel did not serve"
-            assert proc.poll() is None, "collab serve exited"
-            time.sleep(0.1)
+        assert poll_until(ready, 20, interval=0.1), "the installed wheel did not serve"
         script = (
             "import asyncio\n"
             "from websockets.asyncio.client import connect\n"

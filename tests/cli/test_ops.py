@@ -22,6 +22,7 @@ from pycrdt import Doc, Text
 from collab.wire import Limits, framing, scan_state_vector
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer
+from tests.support.waiting import wait_until
 from tests.support.ybytes import MAP_TYPE, id_parent_item, root_item, update
 
 pytestmark = pytest.mark.anyio
@@ -116,7 +117,7 @@ async def test_backup_under_write_load_then_restore_elsewhere(
             while not stop.is_set():
                 await peer.insert(len(str(peer.text)), f"{written},")
                 written += 1
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(0.002)  # pacing: a fast typist, writing all through the backup
             await peer.request_saved(1)
             await peer.wait_for(lambda: peer.saved == 1)
         finally:
@@ -125,12 +126,12 @@ async def test_backup_under_write_load_then_restore_elsewhere(
     with anyio.fail_after(90):
         await (await write(server, "ops", "static", "unchanged text")).close()
         task = asyncio.get_running_loop().create_task(writer())
-        while written < 50:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: written >= 50)
         before = written
         code, out = await acollab("backup", str(tmp_path / "bk"), "--store", str(db), cwd=tmp_path)
         during = written - before
-        await asyncio.sleep(0.2)
+        after = written
+        await wait_until(lambda: written >= after + 20)  # writes after the backup, too
         stop.set()
         await task
     assert code == 0, out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from collab.metrics import Metrics, message_type
 from collab.wire import framing
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -54,12 +54,16 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 async def wait_metric(
     server: CollabServer, check: Callable[[Samples], bool], timeout: float = 10
 ) -> Samples:
-    with anyio.fail_after(timeout):
-        while True:
-            _, samples = await ascrape(server.http_url + "/metrics")
-            if check(samples):
-                return samples
-            await asyncio.sleep(0.05)
+    """The first scrape whose samples pass ``check``."""
+    samples: Samples = {}
+
+    async def passes() -> bool:
+        nonlocal samples
+        _, samples = await ascrape(server.http_url + "/metrics")
+        return check(samples)
+
+    await wait_until(passes, timeout, interval=0.05)
+    return samples
 
 
 async def test_metrics_move_with_traffic_and_carry_no_names(server: CollabServer) -> None:

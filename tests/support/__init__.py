@@ -10,4 +10,5 @@
     anchors     the servers collab is measured against (pycrdt-websocket: anchors_pycrdt_ws)
     frames      y-websocket frames built with collab.wire's encoders (awareness_frame)
     ybytes      crafted Yjs update bytes (YJS-WIRE §1), malformed ones included
+    waiting     wait_until / poll_until: a condition under a deadline, never a bare sleep
 """

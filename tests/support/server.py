@@ -10,12 +10,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+
+from tests.support.waiting import poll_until
 
 if TYPE_CHECKING:
     from collab.meta import MetaStore
@@ -94,21 +95,20 @@ class CollabServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collab serve exited {self.proc.returncode}:\n{self.log()}")
-            try:
-                verify: ssl.SSLContext | bool = True
-                if self.tls:
-                    verify = ssl.create_default_context(cafile=str(self.settings["ssl_certfile"]))
-                ready = httpx.get(self.http_url + "/readyz", timeout=1, verify=verify)
-                if ready.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"collab serve did not become ready:\n{self.log()}")
+        if not poll_until(self._ready, timeout):
+            raise RuntimeError(f"collab serve did not become ready:\n{self.log()}")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"collab serve exited {self.proc.returncode}:\n{self.log()}")
+        verify: ssl.SSLContext | bool = True
+        if self.tls:
+            verify = ssl.create_default_context(cafile=str(self.settings["ssl_certfile"]))
+        try:
+            return httpx.get(self.http_url + "/readyz", timeout=1, verify=verify).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def mint_token(self, user: str, room: str, role: str = "editor", ttl: float = 3600) -> str:
         """A room token for another user, made the way an admin would (MetaStore + key)."""

@@ -10,6 +10,7 @@ from pycrdt import Doc, Text
 
 from collab.sync.hooks import NoHooks
 from collab.sync.journal import Journal
+from tests.support.waiting import wait_until
 from tests.sync.conftest import KEY, GatedStore, settings, text_update
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +42,8 @@ async def test_group_commit_reports_each_commit_in_order() -> None:
     assert not j.exists
     store.append_gate.clear()
     assert j.record([text_update("a", doc)], deleted=0) == 1
-    await anyio.sleep(0.01)  # the first commit waits at the gate; the next two form one group
+    await wait_until(lambda: store.appends == 1)  # the first commit waits at the gate ...
+    # ... so the next two form one group
     j.record([text_update("b", doc)], deleted=0)
     j.record([text_update("c", doc)], deleted=0)
     assert j.exists and j.uncommitted_bytes > 0 and reports.committed == []

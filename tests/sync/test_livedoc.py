@@ -18,6 +18,7 @@ from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.wire import framing, scan_update
 from tests.support.frames import awareness_frame
+from tests.support.waiting import wait_until
 from tests.support.ybytes import any_item, id_parent_item, root_item, s, update
 from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings, text_update
 
@@ -52,7 +53,7 @@ async def test_apply_then_commit_then_relay() -> None:
     # Applied: the Doc has it; not yet committed: nobody has seen it, nothing is "saved".
     assert text_of(live) == "hello"
     assert live.pending_commit_bytes > 0
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: store.appends == 1)  # the commit is in flight, held at the gate
     assert frames(reader, SYNC_UPDATE) == []
     assert framing.saved(1) not in sent(writer)
     store.append_gate.set()
@@ -78,7 +79,8 @@ async def test_relays_keep_the_order_of_commits() -> None:
     updates = [text_update(str(i), source) for i in range(5)]
     store.append_gate.clear()
     await live.handle(writer, framing.sync_update(updates[0]))
-    await asyncio.sleep(0.01)  # the first commit is in flight; the rest form the next group
+    await wait_until(lambda: store.appends == 1)  # the first commit is in flight ...
+    # ... so the rest form the next group
     for u in updates[1:]:
         await live.handle(writer, framing.sync_update(u))
     store.append_gate.set()
@@ -178,10 +180,8 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
         await live.handle(talker, awareness_frame((7, clock, {"n": f"s{clock}"})))
     # Within the burst: relayed at once. Over it: held, and only the latest survives.
     assert len(frames(listener, b"\x01")) == 2
-    with anyio.fail_after(5):
-        while len(frames(listener, b"\x01")) < 3:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)  # well past the next token: nothing else was held
+    await wait_until(lambda: len(frames(listener, b"\x01")) >= 3, 5)
+    await asyncio.sleep(0.2)  # time passes well past the next token: nothing else was held
     relayed = frames(listener, b"\x01")
     assert len(relayed) == 3
     assert b"s10" in relayed[-1] and not any(b"s3" in f or b"s9" in f for f in relayed)
@@ -192,7 +192,8 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
     for clock in range(11, 16):  # the burst refilled: two pass, three are held
         await live.handle(talker, awareness_frame((7, clock, {"n": f"s{clock}"})))
     live.leave(talker)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: len(frames(listener, b"\x01")) >= 6, 5)  # the two, the removal
+    await asyncio.sleep(0.2)  # time passes well past the next token: the held ones were dropped
     after = frames(listener, b"\x01")[3:]
     assert [b"s11" in after[0], b"s12" in after[1]] == [True, True]
     assert len(after) == 3 and b"null" in after[2]  # then the removal, and nothing held

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 
 
 @pytest.fixture
@@ -14,17 +15,17 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[type[CollabServer]]:
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start ``collab serve`` processes; every one is killed at teardown."""
     started: list[CollabServer] = []
 
-    def make(**settings: object) -> CollabServer:
-        server = CollabServer(tmp_path, **settings)  # type: ignore[arg-type]
+    def make(**settings: Any) -> CollabServer:
+        server = CollabServer(tmp_path, **settings)
         server.start()
         started.append(server)
         return server
 
-    yield make  # type: ignore[misc]
+    yield make
     for server in started:
         server.stop()
     # Every credential a test minted through the helpers is grepped for in the whole log.
@@ -33,5 +34,5 @@ def server_factory(tmp_path: Path) -> Iterator[type[CollabServer]]:
 
 
 @pytest.fixture
-def server(server_factory: type[CollabServer]) -> CollabServer:
+def server(server_factory: ServerFactory) -> CollabServer:
     return server_factory()

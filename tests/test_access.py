@@ -19,7 +19,7 @@ from collab.settings import Settings
 from tests.support.jspeer import JsPeer
 from tests.support.pyclient import provider
 from tests.support.rawpeer import RawPeer, close_code_of
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -81,8 +81,8 @@ async def test_viewers_converge_and_leave_the_server_doc_unchanged(server: Colla
             await converged(py_current, "python viewer edit")
             assert fresh.count_events("close") == 0
             assert offline.count_events("close") == 1  # its own disconnect, nothing else
-            for peer in (fresh, offline):
-                assert peer.count_events("permission-denied") == 1
+            for viewer in (fresh, offline):
+                assert viewer.count_events("permission-denied") == 1
     fresh_reader = await RawPeer.connect(server.ws_url("ro", "d"))
     assert str(fresh_reader.text) == expected
     assert editor.close_code is None
@@ -95,14 +95,11 @@ async def test_token_cases(server: CollabServer) -> None:
     server.mint_token("someone", "t2", "editor")  # another room
     keys = load_secret_keys(Settings(store=server.store))
 
-    def eve_id(meta: MetaStore) -> object:
-        async def find() -> str:
-            users = await meta.list_users()
-            return next(u.id for u in users if u.subject == "eve")
+    async def eve_id(meta: MetaStore) -> str:
+        users = await meta.list_users()
+        return next(u.id for u in users if u.subject == "eve")
 
-        return find()
-
-    user_id = server.with_meta(eve_id)  # type: ignore[arg-type]
+    user_id = server.with_meta(eve_id)
     expired = mint_room_token(
         keys, user_id=user_id, room_id="t1", role=Role.editor, ttl=60, now=time.time() - 3600
     )
@@ -173,7 +170,7 @@ async def test_cookie_socket_from_a_foreign_origin_is_refused(server: CollabServ
 
 
 async def test_handshakes_and_logins_are_rate_limited_per_real_address(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(handshake_rate=0.01, handshake_burst=3, login_rate=0.01, login_burst=2)
     url = server.ws_url("rl", "d")
@@ -199,7 +196,7 @@ async def test_handshakes_and_logins_are_rate_limited_per_real_address(
 
 
 async def test_new_docs_past_the_rooms_cap_are_refused(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_docs_per_room=2)
     with anyio.fail_after(30):

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +52,7 @@ async def write_burst(writer: RawPeer, round_: int, stop: asyncio.Event) -> None
 
 
 async def test_kill9_under_write_load_loses_nothing_received_or_saved(
-    server_factory: type[CollabServer], tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     # compact_rows small: compaction runs all the time, so some kills land inside one.
     server = server_factory(compact_rows=7, compact_bytes=4096)
@@ -128,7 +128,7 @@ def stored_bytes(db: Path, room: str, doc: str) -> int:
 
 
 async def test_type_and_delete_keeps_storage_within_twice_the_live_content(
-    server_factory: type[CollabServer], tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     compact_bytes = 256 * 1024
     server = server_factory(compact_bytes=compact_bytes)

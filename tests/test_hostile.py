@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from collab.wire import DocIndex, Limits, MalformedInput, framing, read_varuint, scan_update
 from tests.support.frames import awareness_frame
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.ybytes import MAP_TYPE, any_item, id_parent_item, root_item, s, update, vu
 from tests.wire.test_update import _corpus
 
@@ -250,7 +250,7 @@ async def _chain_attack(server: CollabServer, max_depth: int) -> None:
 
 
 async def test_type_chain_one_level_per_update_small_cap(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     with anyio.fail_after(60):
         await _chain_attack(server_factory(max_type_depth=8), 8)
@@ -399,7 +399,7 @@ UNTHROTTLED = {"handshake_rate": 100_000, "handshake_burst": 100_000}
 
 
 async def test_amplification_keeps_memory_and_latency_flat(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(**UNTHROTTLED)
     proc = psutil.Process(server.pid)
@@ -482,7 +482,7 @@ def orphaned(client: int, n: int) -> bytes:
 
 
 async def test_pending_from_one_connection_closes_1013_and_heals(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_pending_structs=200)
     with anyio.fail_after(60):
@@ -503,7 +503,7 @@ async def test_pending_from_one_connection_closes_1013_and_heals(
 
 
 async def test_pending_from_many_connections_closes_the_one_past_the_budget(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_pending_structs=200)
     with anyio.fail_after(60):
@@ -592,7 +592,7 @@ async def test_awareness_garbage_is_refused_and_never_relayed(server: CollabServ
 
 
 async def test_message_over_ws_max_size_closes_1009(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(ws_max_size=64 * 1024)
     big_update = update((8080, 0, [root_item("t", s("z" * 70_000), 4)]))
@@ -665,7 +665,7 @@ def _mutate_fuzz(rng: random.Random, data: bytearray) -> None:
 
 @pytest.mark.slow  # 45-90 s: most mutants close the socket, so handshakes dominate
 async def test_mutation_fuzz_keeps_the_server_alive_and_the_doc_honest(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     """Seeded mutants of real frames from many sockets in lockstep: each input is followed
     by a "saved" probe, so every counted input was read by the server (echo) or closed it."""
@@ -762,7 +762,7 @@ async def test_any_tags_above_127_are_refused_by_the_scanner(server: CollabServe
     "(no rebuild needed) or rebuild without holding the GIL.",
 )
 async def test_yrs_refusals_on_a_large_doc_do_not_stall_other_rooms(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     # overload_lag_seconds=0: the lag guard would answer the next handshakes 503 during a
     # stall; it cannot shorten the stall one frame has already caused.

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.support.frames import awareness_frame
 from tests.support.rawpeer import RawPeer, close_code_of
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +64,7 @@ async def flood(peer: RawPeer, n: int, prefix: str, size: int = 0) -> None:
 
 
 async def test_message_rate_stalls_the_offender_and_loses_nothing(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(conn_messages_per_second=100, conn_message_burst=50)
     with anyio.fail_after(60):
@@ -86,7 +86,7 @@ async def test_message_rate_stalls_the_offender_and_loses_nothing(
 
 
 async def test_byte_rate_stalls_the_offender_and_loses_nothing(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(conn_bytes_per_second=200_000, conn_byte_burst=100_000)
     with anyio.fail_after(60):
@@ -107,7 +107,7 @@ async def test_byte_rate_stalls_the_offender_and_loses_nothing(
 
 
 async def test_a_long_stall_closes_1008_and_a_resync_loses_nothing(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(
         conn_messages_per_second=50, conn_message_burst=20, conn_stall_seconds=1
@@ -129,7 +129,7 @@ async def test_a_long_stall_closes_1008_and_a_resync_loses_nothing(
 
 
 async def test_awareness_over_its_rate_keeps_only_the_latest_state(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(awareness_per_second=5, awareness_burst=5)
     with anyio.fail_after(30):
@@ -156,7 +156,7 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state(
     await pinger.close()
 
 
-async def test_connection_caps_refuse_before_accept(server_factory: type[CollabServer]) -> None:
+async def test_connection_caps_refuse_before_accept(server_factory: ServerFactory) -> None:
     server = server_factory(max_connections_per_user=3, max_connections=5)
     with anyio.fail_after(30):
         mine = [await RawPeer.connect(server.ws_url("cap", "d")) for _ in range(3)]
@@ -181,7 +181,7 @@ async def test_connection_caps_refuse_before_accept(server_factory: type[CollabS
             await peer.close()
 
 
-async def test_rooms_loaded_cap_evicts_idle_docs_first(server_factory: type[CollabServer]) -> None:
+async def test_rooms_loaded_cap_evicts_idle_docs_first(server_factory: ServerFactory) -> None:
     server = server_factory(max_rooms_loaded=2, room_idle_seconds=60)
     with anyio.fail_after(30):
         busy = await RawPeer.connect(server.ws_url("rl", "busy"))

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from collab.wire import framing
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +38,7 @@ async def test_edit_and_disconnect_burst_loses_nothing(server: CollabServer) -> 
 
 
 async def test_connect_disconnect_cycles_return_files_and_memory(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     # One address opening 1,100 sockets quickly: lift the handshake rate limit for this test.
     server = server_factory(handshake_rate=10_000, handshake_burst=10_000)
@@ -65,7 +65,7 @@ async def test_connect_disconnect_cycles_return_files_and_memory(
 
 
 async def test_slow_consumer_is_closed_1013_without_hurting_others(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(outbound_queue_bytes=2 * 1024 * 1024)
     proc = psutil.Process(server.pid)
@@ -103,7 +103,7 @@ async def test_slow_consumer_is_closed_1013_without_hurting_others(
 
 
 async def test_doc_over_max_size_closes_the_writer_4413_and_keeps_the_doc(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_doc_size=64 * 1024)
     with anyio.fail_after(20):

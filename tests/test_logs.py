@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -13,7 +12,7 @@ import pytest
 
 from collab import logs
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -68,7 +67,7 @@ async def test_log_lines_are_json_with_socket_fields_and_no_secrets(
     assert token not in text  # the fixture checks this too (every minted credential)
 
 
-async def test_text_format_keeps_the_fields(server_factory: Callable[..., CollabServer]) -> None:
+async def test_text_format_keeps_the_fields(server_factory: ServerFactory) -> None:
     server = server_factory(log_format="text")
     with anyio.fail_after(20):
         peer = await RawPeer.connect(server.ws_url(ROOM, DOC))

@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 from tests.support.jspeer import JsPeer
 from tests.support.nginx import Nginx, require_nginx
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.tls import client_context, self_signed
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +37,7 @@ class Deployment:
 
 @pytest.fixture
 def deployment(
-    server_factory: type[CollabServer], tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> Iterator[Deployment]:
     require_nginx()
     cert, key = self_signed(tmp_path)

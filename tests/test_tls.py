@@ -10,7 +10,7 @@ from pycrdt import Text
 
 from tests.support.pyclient import provider
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import ServerFactory
 from tests.support.tls import client_context, self_signed
 from tests.support.waiting import wait_until
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_wss_sync_with_a_self_signed_certificate(
-    server_factory: type[CollabServer], tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
     server = server_factory(ssl_certfile=cert, ssl_keyfile=key)

@@ -21,7 +21,7 @@ from pycrdt import Doc, Text
 
 from collab.wire import Limits, framing, scan_state_vector
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 from tests.support.ybytes import MAP_TYPE, id_parent_item, root_item, update
 
@@ -103,7 +103,7 @@ def state(doc: Doc[Any]) -> dict[int, int]:
 
 
 async def test_backup_under_write_load_then_restore_elsewhere(
-    server_factory: Any, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     server: CollabServer = server_factory()
     db = tmp_path / "collab.db"
@@ -171,7 +171,9 @@ async def test_backup_under_write_load_then_restore_elsewhere(
         second.stop()
 
 
-async def test_restore_refuses_a_live_database(server_factory: Any, tmp_path: Path) -> None:
+async def test_restore_refuses_a_live_database(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     server: CollabServer = server_factory()
     with anyio.fail_after(20):
         await (await write(server, "ops", "d", "x")).close()
@@ -188,7 +190,7 @@ async def test_restore_refuses_a_live_database(server_factory: Any, tmp_path: Pa
 
 
 async def test_rollback_renews_generations_and_old_tabs_reload(
-    server_factory: Any, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     server: CollabServer = server_factory()
     db = tmp_path / "collab.db"
@@ -250,7 +252,7 @@ def _seed_deep_chain(db: Path, depth: int) -> None:
 
 
 async def test_verify_and_compact_survive_a_20000_deep_doc(
-    server_factory: Any, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     server: CollabServer = server_factory()
     with anyio.fail_after(20):
@@ -280,7 +282,9 @@ async def test_verify_and_compact_survive_a_20000_deep_doc(
     assert str(stored_doc(db, "ops", "fine").get("text", type=Text)) == "line 0\nline 1\nline 2\n"
 
 
-async def test_gen_of_a_doc_created_on_this_server_is_accepted(server_factory: Any) -> None:
+async def test_gen_of_a_doc_created_on_this_server_is_accepted(
+    server_factory: ServerFactory,
+) -> None:
     server: CollabServer = server_factory()
     with anyio.fail_after(20):
         first = await write(server, "ops", "new", "created here")

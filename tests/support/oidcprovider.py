@@ -152,7 +152,8 @@ def walk_provider(
     """Follow redirects and submit the dev login / consent forms until a redirect leaves for
     ``stop_at`` (collab's callback, returned unvisited) or a page has no form to submit."""
     walk = ProviderWalk(final=httpx.Response(0))
-    method, data = "GET", None
+    method = "GET"
+    data: dict[str, str] | None = None
     for _ in range(max_steps):
         response = client.request(method, url, data=data)
         walk.final = response

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
@@ -34,6 +34,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ServerFactory(Protocol):
+    """The ``server_factory`` fixture: start a ``collab serve`` with these settings (any
+    ``COLLAB_*`` name, lower case, any value: each is passed as ``str(value)``)."""
+
+    def __call__(self, **settings: Any) -> CollabServer: ...
 
 
 class CollabServer:

@@ -6,6 +6,7 @@ import contextlib
 import random
 import struct
 import time
+from typing import Any
 
 import pycrdt
 import pytest
@@ -94,7 +95,7 @@ def _pycrdt_updates() -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {}
 
     def record(name: str, build: object) -> None:
-        doc = pycrdt.Doc()
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()
         ups: list[bytes] = []
         doc.observe(lambda e: ups.append(e.update))
         build(doc)  # type: ignore[operator]
@@ -102,13 +103,13 @@ def _pycrdt_updates() -> dict[str, list[bytes]]:
         ups.append(doc.get_state())
         out[name] = ups
 
-    def text(doc: pycrdt.Doc) -> None:
+    def text(doc: pycrdt.Doc[Any]) -> None:
         t = doc.get("t", type=pycrdt.Text)
         t += "hello world"
         del t[2:7]
         t.insert(1, "X")
 
-    def any_values(doc: pycrdt.Doc) -> None:
+    def any_values(doc: pycrdt.Doc[Any]) -> None:
         m = doc.get("m", type=pycrdt.Map)
         m["i"] = 1
         m["f"] = 1.25
@@ -119,30 +120,30 @@ def _pycrdt_updates() -> dict[str, list[bytes]]:
         a = doc.get("a", type=pycrdt.Array)
         a.extend([1, "two", {"three": 3}, [4]])
 
-    def nested(doc: pycrdt.Doc) -> None:
+    def nested(doc: pycrdt.Doc[Any]) -> None:
         m = doc.get("m", type=pycrdt.Map)
         m["arr"] = pycrdt.Array([pycrdt.Map({"inner": pycrdt.Map({"x": 1})})])
         m["arr"][0]["inner"]["y"] = pycrdt.Text("deep")
 
-    def xml(doc: pycrdt.Doc) -> None:
+    def xml(doc: pycrdt.Doc[Any]) -> None:
         f = doc.get("x", type=pycrdt.XmlFragment)
         el = f.children.append(pycrdt.XmlElement("p", {"class": "c"}))
         t = el.children.append(pycrdt.XmlText("hi"))
         t.format(0, 1, {"bold": True})
         t.insert_embed(1, {"img": "a.png"})
 
-    def large(doc: pycrdt.Doc) -> None:
+    def large(doc: pycrdt.Doc[Any]) -> None:
         t = doc.get("t", type=pycrdt.Text)
         t += "x" * 200_000
         t += "é😀" * 5_000
 
-    def unicode(doc: pycrdt.Doc) -> None:
+    def unicode(doc: pycrdt.Doc[Any]) -> None:
         t = doc.get("t", type=pycrdt.Text)
         t += "a😀b𝄞c"
         del t[1:3]
         t.insert(1, "🎉")
 
-    def deletions(doc: pycrdt.Doc) -> None:
+    def deletions(doc: pycrdt.Doc[Any]) -> None:
         a = doc.get("a", type=pycrdt.Array)
         a.append(pycrdt.Map({"k": pycrdt.Text("gone")}))
         a.append("keep")
@@ -180,7 +181,7 @@ def test_pycrdt_updates_accepted_with_exact_clocks(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(YJS_VECTORS))
 def test_yjs_vectors_accepted_and_applied(name: str) -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     for h in YJS_VECTORS[name]:
         u = bytes.fromhex(h)
         scan_update(u, L)
@@ -382,7 +383,7 @@ def test_element_budget() -> None:
 
 
 def test_state_vector() -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     doc.get("t", type=pycrdt.Text).insert(0, "abc")
     assert scan_state_vector(doc.get_state(), L) == {doc.client_id: 3}
     assert scan_state_vector(b"\x00", L) == {}

@@ -44,21 +44,23 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     assert (work / "data" / "c.db").exists()
 
     port = free_port()
-    proc = subprocess.Popen(
-        [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db",
-         "--dev-token", "wheel-test-token"],
-        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    log_path = work / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db",
+             "--dev-token", "wheel-test-token"],
+            cwd=work, stdout=log, stderr=subprocess.STDOUT,
+        )
 
     def ready() -> bool:
-        assert proc.poll() is None, "collab serve exited"
+        assert proc.poll() is None, f"collab serve exited:\n{log_path.read_text()}"
         try:
             return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        assert poll_until(ready, 20, interval=0.1), "the installed wheel did not serve"
+        assert poll_until(ready, 20, interval=0.1), f"did not serve:\n{log_path.read_text()}"
         script = (
             "import asyncio\n"
             "from websockets.asyncio.client import connect\n"

@@ -27,6 +27,7 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     (wheel,) = dist.glob("collab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "collab/_migrations/sqlite/0001_documents.sql" in names
+    assert "collab/py.typed" in names  # PEP 561: type checkers read collab's hints
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)

@@ -9,6 +9,30 @@ import pytest
 from tests.support.server import CollabServer, ServerFactory
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--timing",
+        choices=("all", "skip", "only"),
+        default="all",
+        help="run the tests marked `timing` with the rest (all), not at all (skip), or alone "
+        "(only): scripts/test runs them in a pass of their own, untraced by coverage",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    choice = config.getoption("--timing")
+    if choice == "all":
+        return
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        timing = item.get_closest_marker("timing") is not None
+        (selected if timing == (choice == "only") else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -16,7 +40,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start ``collab serve`` processes; every one is killed at teardown."""
+    """Start ``collab serve`` processes; every one is stopped at teardown."""
     started: list[CollabServer] = []
 
     def make(**settings: Any) -> CollabServer:

@@ -211,6 +211,7 @@ def test_empty_update() -> None:
 # --- varints -------------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_varint_run_of_ff_rejected_fast() -> None:
     for data in (b"\xff" * 400_000, b"\x01\x01\x01\x00\x08" + b"\xff" * 400_000):
         t0 = time.perf_counter()
@@ -347,6 +348,7 @@ def test_bigint_allowed_by_limit() -> None:
     scan_update(u, Limits(allow_bigint=True))
 
 
+@pytest.mark.timing
 def test_num_clients_huge_with_few_bytes() -> None:
     t0 = time.perf_counter()
     assert "numClients" in rejects(b"\xff\xff\xff\xff\x0f\x00")
@@ -356,6 +358,7 @@ def test_num_clients_huge_with_few_bytes() -> None:
     assert time.perf_counter() - t0 < 0.1
 
 
+@pytest.mark.timing
 def test_any_depth() -> None:
     def deep(n: int) -> bytes:
         return update((1, 0, [root_item("m", any_item(b"\x75\x01" * n + b"\x7e"), 8)]))
@@ -413,6 +416,7 @@ def test_state_vector_rejected(sv: bytes, reason: str) -> None:
 # --- performance ---------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_scan_1mb_string_fast() -> None:
     u = update((1, 0, [root_item("t", s("x" * (1 << 20)), 4)]))
     u2 = update((1, 0, [root_item("t", s("é😀" * (1 << 18)), 4)]))
@@ -423,6 +427,7 @@ def test_scan_1mb_string_fast() -> None:
         assert time.perf_counter() - t0 < 0.05
 
 
+@pytest.mark.timing
 def test_scan_1mb_dense_any_under_1s() -> None:
     n = 500_000
     u = update((1, 0, [root_item("m", any_item(*[b"\x7d\x01"] * n), 8)]))
@@ -449,6 +454,7 @@ def _corpus() -> list[bytes]:
     return out
 
 
+@pytest.mark.timing
 def test_mutations_never_reach_a_panic() -> None:
     rng = random.Random(20261127)
     corpus = _corpus()

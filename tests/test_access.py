@@ -130,9 +130,7 @@ async def test_token_cases(server: CollabServer) -> None:
         await reader.close()
 
         # A single-use ticket works once.
-        ticket = server.with_meta(
-            lambda meta: meta.create_ticket(user_id, "t1", None, None, 30.0)
-        )
+        ticket = server.with_meta(lambda meta: meta.create_ticket(user_id, "t1", None, None, 30.0))
         assert await close_code_of(server.ws_url("t1", "d", token=ticket)) is None
         assert await close_code_of(server.ws_url("t1", "d", token=ticket)) == 4401
     # Nothing minted here appears anywhere in the server's log.
@@ -161,9 +159,7 @@ async def test_cookie_socket_from_a_foreign_origin_is_refused(server: CollabServ
                 pass
         assert refused.value.response.status_code == 403
         own = f"http://127.0.0.1:{server.port}"
-        assert (
-            await close_code_of(url, additional_headers={**cookie, "Origin": own}) is None
-        )
+        assert await close_code_of(url, additional_headers={**cookie, "Origin": own}) is None
         # Without the cookie (and without a token) the same socket is unauthenticated.
         assert await close_code_of(url, additional_headers={"Origin": own}) == 4401
     assert secret not in server.log()
@@ -188,8 +184,9 @@ async def test_handshakes_and_logins_are_rate_limited_per_real_address(
 
         async with httpx.AsyncClient(base_url=server.http_url) as http:
             statuses = [
-                (await http.get("/login", params={"token": "guess"}, headers=behind_proxy))
-                .status_code
+                (
+                    await http.get("/login", params={"token": "guess"}, headers=behind_proxy)
+                ).status_code
                 for _ in range(3)
             ]
         assert statuses[-1] == 429 and 429 not in statuses[:2]

@@ -69,9 +69,7 @@ def layer_of(module: str) -> tuple[int, str]:
     for index, layer in enumerate(LAYERS):
         for entry in layer:
             inside = module == entry or (entry != "collab" and module.startswith(entry + "."))
-            if inside and (
-                best is None or len(entry) > len(best[1])
-            ):
+            if inside and (best is None or len(entry) > len(best[1])):
                 best = (index, entry)
     assert best is not None, f"{module} belongs to no layer: add it to LAYERS"
     return best

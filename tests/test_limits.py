@@ -165,9 +165,7 @@ async def test_connection_caps_refuse_before_accept(server_factory: ServerFactor
                 pass
         assert refused.value.response.status_code == 429
         other = server.mint_token("olga", "cap", "editor")
-        theirs = [
-            await RawPeer.connect(server.ws_url("cap", "d", token=other)) for _ in range(2)
-        ]
+        theirs = [await RawPeer.connect(server.ws_url("cap", "d", token=other)) for _ in range(2)]
         with pytest.raises(InvalidStatus) as full:
             async with connect(server.ws_url("cap", "d", token=other)):
                 pass

@@ -39,7 +39,11 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     work.mkdir()
     out = subprocess.run(
         [collab, "migrate", "--store", "sqlite:///data/c.db"],
-        cwd=work, capture_output=True, text=True, check=True, timeout=60,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert "applied 0001_documents" in out.stdout
     assert (work / "data" / "c.db").exists()
@@ -48,9 +52,19 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     log_path = work / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db",
-             "--dev-token", "wheel-test-token"],
-            cwd=work, stdout=log, stderr=subprocess.STDOUT,
+            [
+                collab,
+                "serve",
+                "--port",
+                str(port),
+                "--store",
+                "sqlite:///data/c.db",
+                "--dev-token",
+                "wheel-test-token",
+            ],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def ready() -> bool:

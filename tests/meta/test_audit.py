@@ -10,9 +10,7 @@ from tests.meta.support import T0, Clock
 pytestmark = pytest.mark.anyio
 
 
-async def test_audit_newest_first_with_room_filter_and_cursor(
-    meta: Audit, clock: Clock
-) -> None:
+async def test_audit_newest_first_with_room_filter_and_cursor(meta: Audit, clock: Clock) -> None:
     for i in range(5):
         await meta.record(
             AuditEvent(

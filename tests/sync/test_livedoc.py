@@ -197,4 +197,3 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
     after = frames(listener, b"\x01")[3:]
     assert [b"s11" in after[0], b"s12" in after[1]] == [True, True]
     assert len(after) == 3 and b"null" in after[2]  # then the removal, and nothing held
-

@@ -18,6 +18,7 @@ from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings
 
 pytestmark = pytest.mark.anyio
 
+
 async def test_concurrent_joiners_share_one_load() -> None:
     store = GatedStore()
     store.load_gate.clear()

@@ -2,10 +2,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--timing",
+        choices=("all", "skip", "only"),
+        default="all",
+        help="run the tests marked `timing` with the rest (all), not at all (skip), or alone "
+        "(only): scripts/test runs them in a pass of their own, untraced by coverage",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    choice = config.getoption("--timing")
+    if choice == "all":
+        return
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        timing = item.get_closest_marker("timing") is not None
+        (selected if timing == (choice == "only") else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 @pytest.fixture
@@ -14,17 +39,17 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[type[CollabServer]]:
-    """Start ``collab serve`` processes; every one is killed at teardown."""
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start ``collab serve`` processes; every one is stopped at teardown."""
     started: list[CollabServer] = []
 
-    def make(**settings: object) -> CollabServer:
-        server = CollabServer(tmp_path, **settings)  # type: ignore[arg-type]
+    def make(**settings: Any) -> CollabServer:
+        server = CollabServer(tmp_path, **settings)
         server.start()
         started.append(server)
         return server
 
-    yield make  # type: ignore[misc]
+    yield make
     for server in started:
         server.stop()
     # Every credential a test minted through the helpers is grepped for in the whole log, at
@@ -44,5 +69,5 @@ def dev_token_leaked(server: CollabServer) -> bool:
 
 
 @pytest.fixture
-def server(server_factory: type[CollabServer]) -> CollabServer:
+def server(server_factory: ServerFactory) -> CollabServer:
     return server_factory()

@@ -16,26 +16,13 @@ from collab.auth.keys import load_secret_keys
 from collab.auth.tokens import mint_room_token
 from collab.meta import MetaStore, Role
 from collab.settings import Settings
-from tests.jspeer import JsPeer
-from tests.pyclient import provider
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.jspeer import JsPeer
+from tests.support.pyclient import provider
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer, ServerFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
-
-
-async def close_code_of(url: str, **kw: object) -> int | None:
-    """Connect and return the close code the server sends (None: it stayed open)."""
-    async with connect(url, open_timeout=10, **kw) as ws:  # type: ignore[arg-type]
-        try:
-            with anyio.fail_after(3):
-                while True:
-                    await ws.recv()
-        except TimeoutError:
-            return None
-        except Exception:
-            pass
-        return ws.close_code
 
 
 @pytest.mark.node
@@ -50,7 +37,7 @@ async def test_viewers_converge_and_leave_the_server_doc_unchanged(server: Colla
         while not stop.is_set():
             k += 1
             await editor.insert(len(editor.text), f"<{k}>")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: a person typing, concurrently with the viewers
 
     typing = asyncio.get_running_loop().create_task(type_steadily())
     with anyio.fail_after(60):
@@ -67,7 +54,7 @@ async def test_viewers_converge_and_leave_the_server_doc_unchanged(server: Colla
             await offline.call({"op": "insert", "index": 0, "text": "edited while offline"})
             await offline.call({"op": "connect"})
             await fresh.call({"op": "insert", "index": 0, "text": "fresh viewer edit"})
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the scenario: the editor types on around the refused edits
             stop.set()
             await typing
             expected = str(editor.text)
@@ -75,10 +62,16 @@ async def test_viewers_converge_and_leave_the_server_doc_unchanged(server: Colla
             # Each viewer keeps its own refused edit locally (a CRDT cannot take it back; it
             # may sit anywhere among the editor's concurrent inserts) and has all of the rest.
             async def converged(text: Callable[[], Awaitable[str]], own: str) -> None:
-                deadline = time.monotonic() + 10
-                while (current := await text()).replace(own, "", 1) != expected:
-                    assert time.monotonic() < deadline, f"viewer has {current[:200]!r}"
-                    await asyncio.sleep(0.05)
+                current = ""
+
+                async def has_the_rest() -> bool:
+                    nonlocal current
+                    current = await text()
+                    return current.replace(own, "", 1) == expected
+
+                await wait_until(
+                    has_the_rest, 10, interval=0.05, what=lambda: f"viewer has {current[:200]!r}"
+                )
 
             async def py_current() -> str:
                 return str(py_text)
@@ -88,8 +81,8 @@ async def test_viewers_converge_and_leave_the_server_doc_unchanged(server: Colla
             await converged(py_current, "python viewer edit")
             assert fresh.count_events("close") == 0
             assert offline.count_events("close") == 1  # its own disconnect, nothing else
-            for peer in (fresh, offline):
-                assert peer.count_events("permission-denied") == 1
+            for viewer in (fresh, offline):
+                assert viewer.count_events("permission-denied") == 1
     fresh_reader = await RawPeer.connect(server.ws_url("ro", "d"))
     assert str(fresh_reader.text) == expected
     assert editor.close_code is None
@@ -102,14 +95,11 @@ async def test_token_cases(server: CollabServer) -> None:
     server.mint_token("someone", "t2", "editor")  # another room
     keys = load_secret_keys(Settings(store=server.store))
 
-    def eve_id(meta: MetaStore) -> object:
-        async def find() -> str:
-            users = await meta.list_users()
-            return next(u.id for u in users if u.subject == "eve")
+    async def eve_id(meta: MetaStore) -> str:
+        users = await meta.list_users()
+        return next(u.id for u in users if u.subject == "eve")
 
-        return find()
-
-    user_id = server.with_meta(eve_id)  # type: ignore[arg-type]
+    user_id = server.with_meta(eve_id)
     expired = mint_room_token(
         keys, user_id=user_id, room_id="t1", role=Role.editor, ttl=60, now=time.time() - 3600
     )
@@ -140,9 +130,7 @@ async def test_token_cases(server: CollabServer) -> None:
         await reader.close()
 
         # A single-use ticket works once.
-        ticket = server.with_meta(
-            lambda meta: meta.create_ticket(user_id, "t1", None, None, 30.0)
-        )
+        ticket = server.with_meta(lambda meta: meta.create_ticket(user_id, "t1", None, None, 30.0))
         assert await close_code_of(server.ws_url("t1", "d", token=ticket)) is None
         assert await close_code_of(server.ws_url("t1", "d", token=ticket)) == 4401
     # Nothing minted here appears anywhere in the server's log.
@@ -171,16 +159,14 @@ async def test_cookie_socket_from_a_foreign_origin_is_refused(server: CollabServ
                 pass
         assert refused.value.response.status_code == 403
         own = f"http://127.0.0.1:{server.port}"
-        assert (
-            await close_code_of(url, additional_headers={**cookie, "Origin": own}) is None
-        )
+        assert await close_code_of(url, additional_headers={**cookie, "Origin": own}) is None
         # Without the cookie (and without a token) the same socket is unauthenticated.
         assert await close_code_of(url, additional_headers={"Origin": own}) == 4401
     assert secret not in server.log()
 
 
 async def test_handshakes_and_logins_are_rate_limited_per_real_address(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(handshake_rate=0.01, handshake_burst=3, login_rate=0.01, login_burst=2)
     url = server.ws_url("rl", "d")
@@ -198,15 +184,16 @@ async def test_handshakes_and_logins_are_rate_limited_per_real_address(
 
         async with httpx.AsyncClient(base_url=server.http_url) as http:
             statuses = [
-                (await http.get("/login", params={"token": "guess"}, headers=behind_proxy))
-                .status_code
+                (
+                    await http.get("/login", params={"token": "guess"}, headers=behind_proxy)
+                ).status_code
                 for _ in range(3)
             ]
         assert statuses[-1] == 429 and 429 not in statuses[:2]
 
 
 async def test_new_docs_past_the_rooms_cap_are_refused(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_docs_per_room=2)
     with anyio.fail_after(30):
@@ -264,6 +251,7 @@ async def test_failed_credentials_are_rate_limited_per_address(server: CollabSer
             async with connect(url, additional_headers=fresh):
                 pass
         assert refused.value.response.status_code == 429
+
     def counted(door: str, outcome: str) -> float:
         name = f'collab_credential_failures_total{{door="{door}",outcome="{outcome}"}} '
         return float(metrics.split(name, 1)[1].split()[0])

@@ -20,9 +20,7 @@ import pytest
 from pycrdt import (
     Decoder,
     Doc,
-    Encoder,
     Text,
-    create_awareness_message,
     create_sync_message,
     create_update_message,
     handle_sync_message,
@@ -31,8 +29,9 @@ from pycrdt import (
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.anchors import CollabUnderTest, PycrdtWebsocketServer, ServerUnderTest
-from tests.server import CollabServer
+from tests.support.anchors import CollabUnderTest, PycrdtWebsocketServer, ServerUnderTest
+from tests.support.frames import awareness_frame
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 
@@ -83,15 +82,6 @@ def start_server(target: str, tmp_path: Path) -> Iterator[Callable[[], ServerUnd
 
 
 # -- a y-websocket peer over a raw socket -----------------------------------------------------
-
-
-def awareness_frame(client: int, clock: int, state: dict[str, Any] | None) -> bytes:
-    encoder = Encoder()
-    encoder.write_var_uint(1)
-    encoder.write_var_uint(client)
-    encoder.write_var_uint(clock)
-    encoder.write_var_string(json.dumps(state))
-    return create_awareness_message(encoder.to_bytes())
 
 
 class Peer:
@@ -278,7 +268,7 @@ async def test_presence_on_join_and_after_abrupt_close(
         try:
             with anyio.fail_after(SYNC_DEADLINE):
                 await closed_tab.recv()  # the server's SyncStep1: alice's tab has joined
-            await closed_tab.send(awareness_frame(alice_id, 1, alice))
+            await closed_tab.send(awareness_frame((alice_id, 1, alice)))
             with anyio.fail_after(SYNC_DEADLINE):
                 await observer.until(lambda: observer.present.get(alice_id) == alice)
 

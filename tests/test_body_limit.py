@@ -18,7 +18,7 @@ import pytest
 from anyio.abc import SocketStream
 
 from collab.api.parsing import MAX_BODY
-from tests.server import CollabServer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

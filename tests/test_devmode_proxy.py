@@ -9,10 +9,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.nginx import Nginx
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.test_access import close_code_of
+from tests.support.nginx import Nginx
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

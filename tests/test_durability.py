@@ -12,8 +12,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,7 @@ async def write_burst(writer: RawPeer, round_: int, stop: asyncio.Event) -> None
 
 
 async def test_kill9_under_write_load_loses_nothing_received_or_saved(
-    server_factory: type[CollabServer], tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     # compact_rows small: compaction runs all the time, so some kills land inside one.
     server = server_factory(compact_rows=7, compact_bytes=4096)
@@ -63,6 +64,8 @@ async def test_kill9_under_write_load_loses_nothing_received_or_saved(
             observer = await RawPeer.connect(server.ws_url("dur", "d"))
             stop = asyncio.Event()
             burst = asyncio.get_running_loop().create_task(write_burst(writer, round_, stop))
+            # The scenario's timing: a joiner arrives mid-burst, and the kill lands at a random
+            # moment of the load (inside a commit, a compaction, a sync answer...).
             await asyncio.sleep(rng.uniform(0.05, 0.15))
             joiner = await RawPeer.connect(server.ws_url("dur", "d"))  # joins mid-burst
             await asyncio.sleep(rng.uniform(0.02, 0.2))
@@ -125,12 +128,13 @@ def stored_bytes(db: Path, room: str, doc: str) -> int:
 
 
 async def test_type_and_delete_keeps_storage_within_twice_the_live_content(
-    server_factory: type[CollabServer], tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     compact_bytes = 256 * 1024
     server = server_factory(compact_bytes=compact_bytes)
     db = tmp_path / "collab.db"
     chunk = "x" * 1000
+    bound = 2 * compact_bytes + 64 * 1024  # after each compaction
     with anyio.fail_after(120):
         peer = await RawPeer.connect(server.ws_url("gc", "d"))
         for cycle in range(5):
@@ -144,10 +148,7 @@ async def test_type_and_delete_keeps_storage_within_twice_the_live_content(
             await peer.request_saved(2 * cycle + 2)
             await peer.wait_for(lambda c=cycle: peer.saved == 2 * c + 2, 30)
             # Compaction runs right after the commit that crossed its threshold, just after
-            # the saved echo went out: give it a moment.
-            bound = 2 * compact_bytes + 64 * 1024
-            with anyio.fail_after(10):
-                while stored_bytes(db, "gc", "d") > bound:
-                    await asyncio.sleep(0.05)
+            # the saved echo went out: wait for it.
+            await wait_until(lambda: stored_bytes(db, "gc", "d") <= bound, 10, interval=0.05)
         await peer.close()
     assert await fresh_text(server, "gc", "d") == ""

@@ -17,37 +17,22 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.pyclient import provider
-from tests.server import CollabServer
+from collab.wire import encode_varuint, framing
+from tests.support.frames import awareness_frame
+from tests.support.pyclient import provider
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 
 SYNC_STEP1_EMPTY = b"\x00\x00\x01\x00"  # sync, step1, buf(state vector with 0 clients)
 
 
-def varuint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def buf(payload: bytes) -> bytes:
-    return varuint(len(payload)) + payload
-
-
-def sync_update(update: bytes) -> bytes:
-    return b"\x00\x02" + buf(update)
+    return encode_varuint(len(payload)) + payload
 
 
 def saved(counter: int) -> bytes:
-    return varuint(100) + varuint(counter)
-
-
-def awareness_frame(client: int, clock: int, state: str) -> bytes:
-    return b"\x01" + buf(varuint(1) + varuint(client) + varuint(clock) + buf(state.encode()))
+    return encode_varuint(100) + encode_varuint(counter)
 
 
 def text_update(doc: Doc[Any], edit: Any) -> bytes:
@@ -131,7 +116,7 @@ async def test_garbage_update_closes_1007(server: CollabServer, update: bytes) -
     async with raw(server) as bystander:
         await assert_still_syncs(bystander)
         async with raw(server) as ws:
-            await ws.send(sync_update(update))
+            await ws.send(framing.sync_update(update))
             assert await close_code(ws) == 1007
         await assert_still_syncs(bystander)  # one peer's garbage is its own problem
 
@@ -144,7 +129,7 @@ async def test_unknown_message_types_are_ignored(server: CollabServer) -> None:
         await assert_still_syncs(ws)
         # ... and it still writes: an update after them reaches the doc.
         update = text_update(Doc(), lambda t: t.insert(0, "after unknowns"))
-        await ws.send(sync_update(update))
+        await ws.send(framing.sync_update(update))
         await ws.send(saved(1))
         assert await next_frame(ws, b"\x64") == saved(1)
     async with provider(server.ws_url("room", "doc")) as (doc, _prov):
@@ -153,7 +138,7 @@ async def test_unknown_message_types_are_ignored(server: CollabServer) -> None:
 
 async def test_query_awareness_is_answered(server: CollabServer) -> None:
     async with raw(server) as present:
-        await present.send(awareness_frame(1234, 1, '{"name":"present"}'))
+        await present.send(awareness_frame((1234, 1, {"name": "present"})))
         async with raw(server) as asker:
             # On join the server tells who is here; a query (type 3) asks it again.
             on_join = await next_frame(asker, b"\x01")
@@ -161,15 +146,15 @@ async def test_query_awareness_is_answered(server: CollabServer) -> None:
             answer = await next_frame(asker, b"\x01")
         assert answer == on_join
         assert b'{"name":"present"}' in answer
-        assert answer == awareness_frame(1234, 1, '{"name":"present"}')
+        assert answer == awareness_frame((1234, 1, {"name": "present"}))
 
 
 async def test_saved_echo_follows_commit(server: CollabServer) -> None:
     doc: Doc[Any] = Doc()
     async with raw(server) as ws:
-        await ws.send(sync_update(text_update(doc, lambda t: t.insert(0, "hello world"))))
+        await ws.send(framing.sync_update(text_update(doc, lambda t: t.insert(0, "hello world"))))
         await ws.send(saved(1))
-        await ws.send(sync_update(text_update(doc, lambda t: t.__delitem__(slice(0, 6)))))
+        await ws.send(framing.sync_update(text_update(doc, lambda t: t.__delitem__(slice(0, 6)))))
         await ws.send(saved(300))  # a multi-byte counter
         assert await next_frame(ws, b"\x64") == saved(1)
         assert await next_frame(ws, b"\x64") == saved(300)

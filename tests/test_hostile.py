@@ -29,7 +29,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.wire import DocIndex, Limits, MalformedInput, framing, read_varuint, scan_update
-from tests._wire import (
+from tests.support.frames import awareness_frame
+from tests.support.jspeer import JsPeer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory
+from tests.support.ybytes import (
     MAP_TYPE,
     any_item,
     id_parent_item,
@@ -39,9 +43,6 @@ from tests._wire import (
     update,
     vu,
 )
-from tests.jspeer import JsPeer
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
 from tests.wire.test_update import _corpus
 
 pytestmark = pytest.mark.anyio
@@ -175,10 +176,6 @@ async def accepted(
         await ws.close()
 
 
-def sync_update(u: bytes) -> bytes:
-    return framing.sync_update(u)
-
-
 # --- deep Any / JSON in one update ---------------------------------------------------------
 
 DEEP = 50_000  # yrs SIGSEGVs in apply_update at this depth on the main thread (YJS-WIRE §2)
@@ -189,14 +186,16 @@ def _deep_any(opener: bytes) -> bytes:
 
 
 DEEP_FRAMES = {
-    "any-arrays": sync_update(_deep_any(b"\x75\x01")),  # 100 KB
-    "any-maps": sync_update(_deep_any(b"\x76\x01\x00")),  # 150 KB
+    "any-arrays": framing.sync_update(_deep_any(b"\x75\x01")),  # 100 KB
+    "any-maps": framing.sync_update(_deep_any(b"\x76\x01\x00")),  # 150 KB
     "any-maps-in-step2": framing.sync_step2(_deep_any(b"\x76\x01\x00")),
-    "embed-json": sync_update(update((31337, 0, [root_item("t", s("[" * DEEP + "]" * DEEP), 5)]))),
-    "format-json": sync_update(
+    "embed-json": framing.sync_update(
+        update((31337, 0, [root_item("t", s("[" * DEEP + "]" * DEEP), 5)]))
+    ),
+    "format-json": framing.sync_update(
         update((31337, 0, [root_item("t", s("b") + s('{"a":' * 20_000 + "1" + "}" * 20_000), 6)]))
     ),
-    "type-chain-in-one-update": sync_update(
+    "type-chain-in-one-update": framing.sync_update(
         update(
             (
                 31337,
@@ -245,17 +244,17 @@ async def _chain_attack(server: CollabServer, max_depth: int) -> None:
     sockets = [await _open(server) for _ in range(4)]
     for n in range(1, max_depth + 1):
         ws = sockets[n % len(sockets)]
-        await ws.send(sync_update(chain_level(n)))
+        await ws.send(framing.sync_update(chain_level(n)))
         await ack(ws, n)
     over = sockets[(max_depth + 1) % len(sockets)]
-    await over.send(sync_update(chain_level(max_depth + 1)))
+    await over.send(framing.sync_update(chain_level(max_depth + 1)))
     assert await _close_code(over) == 1007
     for ws in sockets:
         if ws is not over:
             await ack(ws, 10_000)  # the honest-looking levels' senders stay connected
     # The chain up to the cap is in the doc (and in the honest peers' docs, which got it
     # relayed). A tiny delete of its root makes yrs tear the whole chain down recursively.
-    await accepted(server, [sync_update(CHAIN_ROOT_DELETE)])
+    await accepted(server, [framing.sync_update(CHAIN_ROOT_DELETE)])
     for ws in sockets:
         await ws.close()
     await scene.verify()
@@ -263,7 +262,7 @@ async def _chain_attack(server: CollabServer, max_depth: int) -> None:
 
 
 async def test_type_chain_one_level_per_update_small_cap(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     with anyio.fail_after(60):
         await _chain_attack(server_factory(max_type_depth=8), 8)
@@ -290,7 +289,7 @@ PANICS = {  # YJS-WIRE §3.3 / §2: pyo3 PanicException in pycrdt 0.14.13, a poi
 async def test_panic_inputs_are_refused_before_yrs(server: CollabServer, name: str) -> None:
     with anyio.fail_after(30):
         scene = await Scene.start(server)
-        assert await refused(server, [sync_update(PANICS[name])]) == 1007
+        assert await refused(server, [framing.sync_update(PANICS[name])]) == 1007
         assert await refused(server, [framing.sync_step2(PANICS[name])]) == 1007
         await scene.verify()
         await scene.close()
@@ -368,17 +367,19 @@ async def test_updates_yrs_would_refuse_close_1007_and_cost_no_rebuild(
         # Parent IDs naming a non-type item (an honest writer's text item, one of the
         # attacker's own): yrs would refuse them, half-applied, and the room would rebuild.
         honest_item = (scene.target.writer.doc.client_id, 0)
+        # Seconds of CPU: in a worker thread, so this client keeps answering the server's pings.
+        found = await anyio.to_thread.run_sync(yrs_refused_mutants, state, 3)
         mutants = [
             update((4141, 0, [id_parent_item(*honest_item, s("x"), 4)])),
             invalid_parent(4242),
         ]
         for mutant in mutants:
-            assert await refused(server, [sync_update(mutant)]) == 1007
+            assert await refused(server, [framing.sync_update(mutant)]) == 1007
             await scene.target.round_trip(f"<after mutant {mutant[:6].hex()}>")
         # Two at once from separate sockets, while the honest writer keeps writing.
         codes = await asyncio.gather(
-            refused(server, [sync_update(mutants[0])]),
-            refused(server, [sync_update(mutants[1])]),
+            refused(server, [framing.sync_update(mutants[0])]),
+            refused(server, [framing.sync_update(mutants[1])]),
             scene.target.round_trip("<during concurrent mutants>"),
         )
         assert codes[0] == codes[1] == 1007
@@ -395,20 +396,20 @@ async def test_updates_yrs_would_refuse_close_1007_and_cost_no_rebuild(
 # --- amplification: tiny counts that make yrs reserve hundreds of MB ------------------------
 
 AMPLIFIERS: list[tuple[str, bytes, int]] = [
-    ("numClients 2^32-1", sync_update(b"\xff\xff\xff\xff\x0f\x00"), 1007),
+    ("numClients 2^32-1", framing.sync_update(b"\xff\xff\xff\xff\x0f\x00"), 1007),
     ("numClients 2^31 step2", framing.sync_step2(b"\xff\xff\xff\xff\x07\x00"), 1007),
-    ("numStructs 2^31", sync_update(b"\x01\xff\xff\xff\x07\x01\x00\x00"), 1007),
+    ("numStructs 2^31", framing.sync_update(b"\x01\xff\xff\xff\x07\x01\x00\x00"), 1007),
     ("SV count 2^32-1", framing.sync_step1(b"\xff\xff\xff\xff\x0f"), 1007),
     ("SV count 2^28", framing.sync_step1(b"\xff\xff\xff\x7f\x01\x01"), 1007),
-    ("DS clients 2^31", sync_update(b"\x00\xff\xff\xff\x07\x00"), 1007),
-    ("DS ranges 2^31", sync_update(b"\x00\x01\x01\xff\xff\xff\x07"), 1007),
+    ("DS clients 2^31", framing.sync_update(b"\x00\xff\xff\xff\x07\x00"), 1007),
+    ("DS ranges 2^31", framing.sync_update(b"\x00\x01\x01\xff\xff\xff\x07"), 1007),
     (
         "Any map count",
-        sync_update(update((9, 0, [root_item("m", b"\x01\x76\xff\xff\xff\x07", 8)]))),
+        framing.sync_update(update((9, 0, [root_item("m", b"\x01\x76\xff\xff\xff\x07", 8)]))),
         1007,
     ),
-    ("Any count", sync_update(update((9, 0, [root_item("m", vu(2**31 - 1), 8)]))), 1007),
-    ("400 KB 0xff update", sync_update(b"\xff" * 400_000), 1007),
+    ("Any count", framing.sync_update(update((9, 0, [root_item("m", vu(2**31 - 1), 8)]))), 1007),
+    ("400 KB 0xff update", framing.sync_update(b"\xff" * 400_000), 1007),
     ("400 KB 0xff SV", framing.sync_step1(b"\xff" * 400_000), 1007),
     ("400 KB 0xff frame", b"\xff" * 400_000, 1002),
     ("400 KB 0xff awareness", framing.awareness(b"\xff" * 400_000), 1007),
@@ -421,7 +422,7 @@ UNTHROTTLED = {"handshake_rate": 100_000, "handshake_burst": 100_000}
 
 
 async def test_amplification_keeps_memory_and_latency_flat(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(**UNTHROTTLED)
     proc = psutil.Process(server.pid)
@@ -429,7 +430,7 @@ async def test_amplification_keeps_memory_and_latency_flat(
         scene = await Scene.start(server)
         for i in range(20):  # warm up the other room's round trip path
             await scene.other.round_trip(f"<warm {i}>")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # let the warm-up's garbage settle before the RSS baseline
         baseline = proc.memory_info().rss
         stop = asyncio.Event()
         peak = baseline
@@ -440,14 +441,14 @@ async def test_amplification_keeps_memory_and_latency_flat(
             nonlocal peak
             while not stop.is_set():
                 peak = max(peak, proc.memory_info().rss)
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # the sampling period
 
         async def measure() -> None:
             i = 0
             while not stop.is_set():
                 round_trips.append(await scene.other.round_trip(f"<rt {i}>"))
                 i += 1
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # pacing: an honest client's steady edits
 
         async def attacker(offset: int) -> None:
             nonlocal sent
@@ -504,21 +505,21 @@ def orphaned(client: int, n: int) -> bytes:
 
 
 async def test_pending_from_one_connection_closes_1013_and_heals(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_pending_structs=200)
     with anyio.fail_after(60):
         scene = await Scene.start(server)
         ws = await _open(server)
         for i in range(4):  # 50, 100, 150, 200 pending: at the budget, not past it
-            await ws.send(sync_update(gapped(4242, 1000 + 50 * i, 50)))
+            await ws.send(framing.sync_update(gapped(4242, 1000 + 50 * i, 50)))
             await ack(ws, i + 1)
             await scene.target.round_trip(f"<pending {i}>")
-        await ws.send(sync_update(gapped(4242, 1200, 50)))
+        await ws.send(framing.sync_update(gapped(4242, 1200, 50)))
         assert await _close_code(ws) == 1013
         # The heal dropped the pending state: the budget is whole again for someone else.
-        await accepted(server, [sync_update(gapped(5353, 500, 150))])
-        await accepted(server, [sync_update(orphaned(5454, 40))])
+        await accepted(server, [framing.sync_update(gapped(5353, 500, 150))])
+        await accepted(server, [framing.sync_update(orphaned(5454, 40))])
         assert await _rebuilds(server) == 1  # counted where the rebuild happens
         await scene.verify()
         await scene.close()
@@ -526,7 +527,7 @@ async def test_pending_from_one_connection_closes_1013_and_heals(
 
 
 async def test_pending_from_many_connections_closes_the_one_past_the_budget(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_pending_structs=200)
     with anyio.fail_after(60):
@@ -535,14 +536,14 @@ async def test_pending_from_many_connections_closes_the_one_past_the_budget(
         for k in range(6):  # 6 x 30 = 180 pending, from six connections and two kinds
             ws = await _open(server)
             u = gapped(6000 + k, 77, 30) if k % 2 else orphaned(6000 + k, 30)
-            await ws.send(sync_update(u))
+            await ws.send(framing.sync_update(u))
             await ack(ws, 1)
             sockets.append(ws)
-        assert await refused(server, [sync_update(gapped(6100, 77, 30))]) == 1013
+        assert await refused(server, [framing.sync_update(gapped(6100, 77, 30))]) == 1013
         for ws in sockets:  # the earlier senders were under budget: they stay
             await ack(ws, 2)
             await ws.close()
-        await accepted(server, [sync_update(gapped(6200, 77, 150))])
+        await accepted(server, [framing.sync_update(gapped(6200, 77, 150))])
         await scene.verify()
         await scene.close()
 
@@ -553,30 +554,26 @@ HONEST_CLIENT = 1111
 EVIL = b"EVIL"
 
 
-def awareness(*entries: tuple[int, int, bytes]) -> bytes:
-    payload = vu(len(entries)) + b"".join(
-        vu(c) + vu(k) + vu(len(state)) + state for c, k, state in entries
-    )
-    return framing.awareness(payload)
-
-
 AWARENESS_GARBAGE = {
-    "number": awareness((2001, 1, b"1")),
-    "array": awareness((2001, 1, b'["EVIL"]')),
-    "string": awareness((2001, 1, b'"EVIL"')),
-    "true": awareness((2001, 1, b"true")),
-    "empty-string": awareness((2001, 1, b"")),
-    "invalid-json": awareness((2001, 1, b'{"EVIL":')),
-    "invalid-utf8": awareness((2001, 1, b'{"EVIL":"\xff"}')),
-    "1MB-state": awareness((2001, 1, b'{"EVIL":"' + b"x" * MB + b'"}')),
-    "deep-nesting": awareness((2001, 1, b'{"EVIL":' + b"[" * 100_000 + b"]" * 100_000 + b"}")),
-    "nan": awareness((2001, 1, b'{"EVIL":NaN}')),
-    "infinity": awareness((2001, 1, b'{"EVIL":-Infinity}')),
-    "proto": awareness((2001, 1, b'{"__proto__":{"EVIL":1}}')),
-    "too-many-entries": awareness(*((3000 + i, 1, b'{"EVIL":1}') for i in range(9))),
+    "number": awareness_frame((2001, 1, b"1")),
+    "array": awareness_frame((2001, 1, b'["EVIL"]')),
+    "string": awareness_frame((2001, 1, b'"EVIL"')),
+    "true": awareness_frame((2001, 1, b"true")),
+    "empty-string": awareness_frame((2001, 1, b"")),
+    "invalid-json": awareness_frame((2001, 1, b'{"EVIL":')),
+    "invalid-utf8": awareness_frame((2001, 1, b'{"EVIL":"\xff"}')),
+    "1MB-state": awareness_frame((2001, 1, b'{"EVIL":"' + b"x" * MB + b'"}')),
+    "deep-nesting": awareness_frame(
+        (2001, 1, b'{"EVIL":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    ),
+    "nan": awareness_frame((2001, 1, b'{"EVIL":NaN}')),
+    "infinity": awareness_frame((2001, 1, b'{"EVIL":-Infinity}')),
+    "proto": awareness_frame((2001, 1, b'{"__proto__":{"EVIL":1}}')),
+    "too-many-entries": awareness_frame(*((3000 + i, 1, b'{"EVIL":1}') for i in range(9))),
     "count-past-bytes": framing.awareness(vu(2**31) + b"\x01\x01\x02{}"),
-    "duplicate-client": awareness((2001, 1, b'{"EVIL":1}'), (2001, 2, b'{"EVIL":2}')),
-    "client-2^53": awareness((2**53, 1, b'{"EVIL":1}')),
+    "duplicate-client": awareness_frame((2001, 1, b'{"EVIL":1}'), (2001, 2, b'{"EVIL":2}')),
+    # Past what collab's encoder writes: crafted.
+    "client-2^53": framing.awareness(vu(1) + vu(2**53) + vu(1) + s(b'{"EVIL":1}')),
 }
 
 
@@ -585,7 +582,7 @@ async def test_awareness_garbage_is_refused_and_never_relayed(server: CollabServ
         scene = await Scene.start(server)
         writer, reader = scene.target.writer, scene.target.reader
         honest = b'{"user":{"name":"honest"}}'
-        await writer.websocket.send(awareness((HONEST_CLIENT, 1, honest)))
+        await writer.websocket.send(awareness_frame((HONEST_CLIENT, 1, honest)))
         # RawPeer wakes waiters on sync frames only; a round trip after the awareness frame
         # proves the reader has it (one socket's frames are relayed in order).
         await scene.target.round_trip("<after awareness>")
@@ -597,8 +594,8 @@ async def test_awareness_garbage_is_refused_and_never_relayed(server: CollabServ
         # id over by design: a reconnecting tab keeps its client id.)
         mallory = server.mint_token("mallory", TARGET[0], "editor")
         ws = await connect(server.ws_url(*TARGET, token=mallory), open_timeout=10)
-        await ws.send(awareness((HONEST_CLIENT, 99, b'{"user":{"name":"EVIL"}}')))
-        await ws.send(awareness((HONEST_CLIENT, 100, b"null")))
+        await ws.send(awareness_frame((HONEST_CLIENT, 99, b'{"user":{"name":"EVIL"}}')))
+        await ws.send(awareness_frame((HONEST_CLIENT, 100, b"null")))
         await ack(ws, 1)
         await ws.close()
         await scene.verify()
@@ -619,13 +616,13 @@ async def test_awareness_garbage_is_refused_and_never_relayed(server: CollabServ
 
 
 async def test_message_over_ws_max_size_closes_1009(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(ws_max_size=64 * 1024)
     big_update = update((8080, 0, [root_item("t", s("z" * 70_000), 4)]))
     with anyio.fail_after(30):
         scene = await Scene.start(server)
-        assert await refused(server, [sync_update(big_update)]) == 1009
+        assert await refused(server, [framing.sync_update(big_update)]) == 1009
         assert await refused(server, [framing.awareness(b"\x00" * 100_000)]) == 1009
         assert await refused(server, [b"\x00" * (64 * 1024 + 1)]) == 1009
         await accepted(server, [b"\x07" + b"\x00" * (60 * 1024)])  # under the cap: ignored
@@ -655,8 +652,10 @@ def _fuzz_seeds() -> list[bytes]:
         if len(full) < 4096:
             frames.append(framing.sync_step2(full))
     for client in (1, 2, 3, 2**32 + 5):
-        frames.append(awareness((client, 1, b'{"user":{"name":"fuzz","color":"#ff0"}}')))
-        frames.append(awareness((client, 2, b"null"), (client + 1, 3, b'{"a":[1,{"b":null}]}')))
+        frames.append(awareness_frame((client, 1, b'{"user":{"name":"fuzz","color":"#ff0"}}')))
+        frames.append(
+            awareness_frame((client, 2, b"null"), (client + 1, 3, b'{"a":[1,{"b":null}]}'))
+        )
     return frames
 
 
@@ -689,8 +688,9 @@ def _mutate_fuzz(rng: random.Random, data: bytearray) -> None:
 
 
 @pytest.mark.slow  # 45-90 s: most mutants close the socket, so handshakes dominate
+@pytest.mark.timing  # FUZZ_INPUTS within FUZZ_SECONDS: the server's own throughput
 async def test_mutation_fuzz_keeps_the_server_alive_and_the_doc_honest(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     """Seeded mutants of real frames from many sockets in lockstep: each input is followed
     by a "saved" probe, so every counted input was read by the server (echo) or closed it."""
@@ -737,7 +737,7 @@ async def test_mutation_fuzz_keeps_the_server_alive_and_the_doc_honest(
                 await scene.target.round_trip(f"<t{i}>")
                 await scene.other.round_trip(f"<o{i}>")
                 i += 1
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # pacing: honest edits all through the fuzzing
 
         server_cpu, client_cpu = psutil.Process(server.pid).cpu_times(), time.process_time()
         await asyncio.gather(honest_traffic(), *(fuzzer() for _ in range(FUZZ_SOCKETS)))
@@ -773,7 +773,7 @@ async def test_any_tags_above_127_are_refused_by_the_scanner(server: CollabServe
         scene = await Scene.start(server)
         for tag in (0x80, 0xA0, 0xFF):
             u = update((4040, 0, [root_item("m", any_item(bytes([tag])), 8, sub="k")]))
-            assert await refused(server, [sync_update(u)]) == 1007
+            assert await refused(server, [framing.sync_update(u)]) == 1007
         await scene.verify()
         await scene.close()
     assert "refused by yrs" not in server.log()
@@ -805,11 +805,11 @@ def offending_frames(honest_item: tuple[int, int], count: int) -> list[bytes]:
         lambda c: update((c, 0, [id_parent_item(c + 77_777, 3, MAP_TYPE, 7, sub="k")])),  # unknown
         own_clock_right_origin,
     ]
-    return [sync_update(kinds[k % len(kinds)](90_000 + 2 * k)) for k in range(count)]
+    return [framing.sync_update(kinds[k % len(kinds)](90_000 + 2 * k)) for k in range(count)]
 
 
 async def test_yrs_refusals_on_a_large_doc_do_not_stall_other_rooms(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     # Each of these frames used to reach yrs, which refused it (InvalidParent), and the room
     # rebuilt its 6 MB Doc (~0.5 s holding the GIL) once per frame, stalling every room.
@@ -824,7 +824,7 @@ async def test_yrs_refusals_on_a_large_doc_do_not_stall_other_rooms(
             with doc.transaction():
                 for i in range(50_000):
                     entries[f"k{chunk}.{i}"] = i
-            await accepted(server, [sync_update(doc.get_update())])
+            await accepted(server, [framing.sync_update(doc.get_update())])
         round_trips: list[float] = []
         attacking = True
 

@@ -1,8 +1,8 @@
 """Interop against a real ``collab serve``: y-websocket 3.1 under node, pycrdt, raw frames.
 
 Each test drives real clients no one here wrote (tests/js/peer.mjs wraps y-websocket's
-WebsocketProvider; tests/pyclient.py wraps pycrdt's Provider). Every wait is event-based under
-a deadline; the only plain sleep watches for something that must *not* happen (retries).
+WebsocketProvider; tests/support/pyclient.py wraps pycrdt's Provider). Every wait is event-based
+under a deadline; the only plain sleep watches for something that must *not* happen (retries).
 """
 
 from __future__ import annotations
@@ -21,43 +21,16 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.jspeer import JsPeer
-from tests.pyclient import provider
-from tests.server import CollabServer
+from collab.wire import read_varuint
+from tests.support.frames import awareness_frame
+from tests.support.jspeer import JsPeer
+from tests.support.pyclient import provider
+from tests.support.server import CollabServer
 
 pytestmark = [pytest.mark.node, pytest.mark.anyio]
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def varuint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def read_varuint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
-def awareness_frame(entries: list[tuple[int, int, Any]]) -> bytes:
-    """``01 buf(vu n, (vu client, vu clock, str json)*)``, by hand."""
-    body = varuint(len(entries))
-    for client, clock, state in entries:
-        encoded = json.dumps(state).encode()
-        body += varuint(client) + varuint(clock) + varuint(len(encoded)) + encoded
-    return b"\x01" + varuint(len(body)) + body
 
 
 def parse_awareness(frame: bytes) -> dict[int, Any]:
@@ -230,12 +203,12 @@ async def test_awareness_spoofing_changes_nothing(server: CollabServer) -> None:
         victim = bob.client_id
 
         async with raw_socket(url) as evil:
-            await evil.send(awareness_frame([(victim, 1_000_000, {"user": "evil"})]))
-            await evil.send(awareness_frame([(victim, 1_000_001, None)]))
-            await evil.send(awareness_frame([(victim, 1_000_000, None)]))
+            await evil.send(awareness_frame((victim, 1_000_000, {"user": "evil"})))
+            await evil.send(awareness_frame((victim, 1_000_001, None)))
+            await evil.send(awareness_frame((victim, 1_000_000, None)))
             # A barrier: the spoofer's own, legitimate state. The server handles one socket's
             # frames in order, so once alice sees this, any relay of the spoof came first.
-            await evil.send(awareness_frame([(424242, 1, {"name": "evil-but-honest"})]))
+            await evil.send(awareness_frame((424242, 1, {"name": "evil-but-honest"})))
             await alice.call(
                 {"op": "wait_states", "has": [424242], "state": {"name": "evil-but-honest"}}
             )

@@ -48,11 +48,12 @@ def imports_of(path: pathlib.Path, known: set[str]) -> Iterator[tuple[str, int]]
     """Every collab module ``path`` imports, with its line (``from a import b`` may name a
     module ``a.b`` or a name in ``a``: the longest known module wins)."""
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
         for name in names:
             if not (name == "collab" or name.startswith("collab.")):
                 continue
@@ -68,9 +69,7 @@ def layer_of(module: str) -> tuple[int, str]:
     for index, layer in enumerate(LAYERS):
         for entry in layer:
             inside = module == entry or (entry != "collab" and module.startswith(entry + "."))
-            if inside and (
-                best is None or len(entry) > len(best[1])
-            ):
+            if inside and (best is None or len(entry) > len(best[1])):
                 best = (index, entry)
     assert best is not None, f"{module} belongs to no layer: add it to LAYERS"
     return best

@@ -5,7 +5,6 @@ updates once it slows down; an honest client in the same room keeps a round trip
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import anyio
@@ -13,10 +12,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from collab.wire import framing
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.test_access import close_code_of
+from tests.support.frames import awareness_frame
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +45,7 @@ class Pinger:
     async def ping_while(self, busy: asyncio.Task[object]) -> None:
         while not busy.done():
             await self.ping()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # pacing: an honest user's edits, timed
         await busy
 
     async def close(self) -> None:
@@ -66,7 +64,7 @@ async def flood(peer: RawPeer, n: int, prefix: str, size: int = 0) -> None:
 
 
 async def test_message_rate_stalls_the_offender_and_loses_nothing(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(conn_messages_per_second=100, conn_message_burst=50)
     with anyio.fail_after(60):
@@ -88,7 +86,7 @@ async def test_message_rate_stalls_the_offender_and_loses_nothing(
 
 
 async def test_byte_rate_stalls_the_offender_and_loses_nothing(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(conn_bytes_per_second=200_000, conn_byte_burst=100_000)
     with anyio.fail_after(60):
@@ -109,7 +107,7 @@ async def test_byte_rate_stalls_the_offender_and_loses_nothing(
 
 
 async def test_a_long_stall_closes_1008_and_a_resync_loses_nothing(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(
         conn_messages_per_second=50, conn_message_burst=20, conn_stall_seconds=1
@@ -130,20 +128,8 @@ async def test_a_long_stall_closes_1008_and_a_resync_loses_nothing(
     await pinger.close()
 
 
-def awareness_frame(client: int, clock: int, state: dict[str, object]) -> bytes:
-    body = json.dumps(state).encode()
-    payload = (
-        framing.encode_varuint(1)
-        + framing.encode_varuint(client)
-        + framing.encode_varuint(clock)
-        + framing.encode_varuint(len(body))
-        + body
-    )
-    return framing.awareness(payload)
-
-
 async def test_awareness_over_its_rate_keeps_only_the_latest_state(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(awareness_per_second=5, awareness_burst=5)
     with anyio.fail_after(30):
@@ -153,7 +139,7 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state(
 
             async def cursor_storm() -> None:
                 for clock in range(1, 201):
-                    await offender.send(awareness_frame(777, clock, {"cursor": clock}))
+                    await offender.send(awareness_frame((777, clock, {"cursor": clock})))
 
             await pinger.ping_while(asyncio.ensure_future(cursor_storm()))
 
@@ -170,7 +156,7 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state(
     await pinger.close()
 
 
-async def test_connection_caps_refuse_before_accept(server_factory: type[CollabServer]) -> None:
+async def test_connection_caps_refuse_before_accept(server_factory: ServerFactory) -> None:
     server = server_factory(max_connections_per_user=3, max_connections=5)
     with anyio.fail_after(30):
         mine = [await RawPeer.connect(server.ws_url("cap", "d")) for _ in range(3)]
@@ -179,9 +165,7 @@ async def test_connection_caps_refuse_before_accept(server_factory: type[CollabS
                 pass
         assert refused.value.response.status_code == 429
         other = server.mint_token("olga", "cap", "editor")
-        theirs = [
-            await RawPeer.connect(server.ws_url("cap", "d", token=other)) for _ in range(2)
-        ]
+        theirs = [await RawPeer.connect(server.ws_url("cap", "d", token=other)) for _ in range(2)]
         with pytest.raises(InvalidStatus) as full:
             async with connect(server.ws_url("cap", "d", token=other)):
                 pass
@@ -195,7 +179,7 @@ async def test_connection_caps_refuse_before_accept(server_factory: type[CollabS
             await peer.close()
 
 
-async def test_rooms_loaded_cap_evicts_idle_docs_first(server_factory: type[CollabServer]) -> None:
+async def test_rooms_loaded_cap_evicts_idle_docs_first(server_factory: ServerFactory) -> None:
     server = server_factory(max_rooms_loaded=2, room_idle_seconds=60)
     with anyio.fail_after(30):
         busy = await RawPeer.connect(server.ws_url("rl", "busy"))

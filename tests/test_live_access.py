@@ -9,10 +9,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from collab.meta import MetaStore, Role
-from tests.jspeer import JsPeer
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.test_access import close_code_of
+from tests.support.jspeer import JsPeer
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 
@@ -138,9 +137,7 @@ async def test_a_client_that_renews_its_token_in_params_reconnects_and_loses_no_
                 {"op": "set_params", "params": {"token": server.remember(fresh["token"])}}
             )
             # Type steadily across the expiry (about 5 s of edits, one every 40 ms).
-            await peer.call(
-                {"op": "burst", "tag": "e", "count": count, "every_ms": 40}, within=30
-            )
+            await peer.call({"op": "burst", "tag": "e", "count": count, "every_ms": 40}, within=30)
             close = await peer.wait_event("close")
             assert close["code"] == 4001
             assert peer.count_events("closed") == 0, "y-websocket must not give up on 4001"
@@ -162,9 +159,12 @@ async def test_a_sessions_expiry_closes_its_sockets_4401(server: CollabServer) -
             server.ws_url("sessions", "d", token=""), additional_headers=headers
         )
         assert await closed_with(peer, within=5) == 4401
-        assert await close_code_of(
-            server.ws_url("sessions", "d", token=""), additional_headers=headers
-        ) == 4401
+        assert (
+            await close_code_of(
+                server.ws_url("sessions", "d", token=""), additional_headers=headers
+            )
+            == 4401
+        )
 
 
 async def test_a_ticket_bounds_its_handshake_and_the_socket_lives_on_its_minter(

@@ -22,9 +22,10 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from collab.wire import AwarenessEntry, encode_awareness, framing
-from tests.jspeer import JsPeer
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.jspeer import JsPeer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +50,7 @@ async def test_edit_and_disconnect_burst_loses_nothing(server: CollabServer) -> 
 
 
 async def test_connect_disconnect_cycles_return_files_and_memory(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     # One address opening 1,100 sockets quickly: lift the handshake rate limit for this test.
     server = server_factory(handshake_rate=10_000, handshake_burst=10_000)
@@ -60,19 +61,23 @@ async def test_connect_disconnect_cycles_return_files_and_memory(
             peer = await RawPeer.connect(server.ws_url("churn", f"d{i % 7}"))
             await peer.close()
 
+    def server_closed(n: int) -> bool:
+        """The server has finished with ``n`` sockets (one "socket closed" line each)."""
+        return server.log().count("socket closed") >= n
+
     with anyio.fail_after(120):
         await cycles(100)  # warm up: imports, allocator pools, loaded docs
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: server_closed(100), 10, interval=0.05)
         fds, rss = proc.num_fds(), proc.memory_info().rss
         await cycles(1000)
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: server_closed(1100), 10, interval=0.05)
     assert proc.num_fds() <= fds + 2
     growth = proc.memory_info().rss - rss
     assert growth < 10 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB over 1,000 cycles"
 
 
 async def test_slow_consumer_is_closed_1013_without_hurting_others(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(outbound_queue_bytes=2 * 1024 * 1024)
     proc = psutil.Process(server.pid)
@@ -113,7 +118,7 @@ async def test_slow_consumer_is_closed_1013_without_hurting_others(
 
 
 async def test_doc_over_max_size_closes_the_writer_4413_and_keeps_the_doc(
-    server_factory: type[CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(max_doc_size=64 * 1024)
     with anyio.fail_after(20):

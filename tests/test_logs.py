@@ -20,10 +20,11 @@ from collab import logs
 from collab.auth import redact
 from tests.api.conftest import Api
 from tests.conftest import dev_token_leaked
-from tests.nginx import require_nginx
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer, free_port
-from tests.tls import client_context, self_signed
+from tests.support.nginx import require_nginx
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory, free_port
+from tests.support.tls import client_context, self_signed
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -49,15 +50,15 @@ async def test_log_lines_are_json_with_socket_fields_and_no_secrets(
         await writer.closed.wait()
     assert writer.close_code == 1002
 
-    async def closed_line() -> dict[str, Any]:
-        while True:
-            for record in json_lines(server):
-                if record["logger"] == "collab.ws" and record.get("code") == 1002:
-                    return record
-            await anyio.sleep(0.05)
+    def closed_line() -> dict[str, Any] | None:
+        for record in json_lines(server):
+            if record["logger"] == "collab.ws" and record.get("code") == 1002:
+                return record
+        return None
 
-    with anyio.fail_after(10):
-        closed = await closed_line()
+    await wait_until(lambda: closed_line() is not None, 10, interval=0.05)
+    closed = closed_line()
+    assert closed is not None
     assert closed["room"] == ROOM and closed["doc"] == DOC
     assert closed["user"] and closed["peer"] and closed["conn"]
     assert closed["level"] == "info" and closed["ts"].endswith("Z")
@@ -77,7 +78,7 @@ async def test_log_lines_are_json_with_socket_fields_and_no_secrets(
     assert token not in text  # the fixture checks this too (every minted credential)
 
 
-async def test_text_format_keeps_the_fields(server_factory: Callable[..., CollabServer]) -> None:
+async def test_text_format_keeps_the_fields(server_factory: ServerFactory) -> None:
     server = server_factory(log_format="text")
     with anyio.fail_after(20):
         peer = await RawPeer.connect(server.ws_url(ROOM, DOC))
@@ -86,9 +87,7 @@ async def test_text_format_keeps_the_fields(server_factory: Callable[..., Collab
     def closed_line() -> str | None:
         return next((ln for ln in server.log().splitlines() if "socket closed" in ln), None)
 
-    with anyio.fail_after(10):
-        while closed_line() is None:
-            await anyio.sleep(0.05)
+    await wait_until(lambda: closed_line() is not None, 10, interval=0.05)
     line = closed_line()
     assert line is not None and not line.startswith("{")
     assert f"room={ROOM}" in line and f"doc={DOC}" in line and "conn=" in line

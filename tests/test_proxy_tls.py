@@ -16,11 +16,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.jspeer import JsPeer
-from tests.nginx import Nginx, require_nginx
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
-from tests.tls import client_context, self_signed
+from tests.support.jspeer import JsPeer
+from tests.support.nginx import Nginx, require_nginx
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory
+from tests.support.tls import client_context, self_signed
 
 pytestmark = pytest.mark.anyio
 
@@ -36,13 +36,12 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(
-    server_factory: type[CollabServer], tmp_path: Path
-) -> Iterator[Deployment]:
+def deployment(server_factory: ServerFactory, tmp_path: Path) -> Iterator[Deployment]:
     require_nginx()
     cert, key = self_signed(tmp_path)
-    nginx = Nginx(tmp_path / "nginx", 0, prefix="/collab/", tls=(cert, key),
-                  forwarded_for="$remote_addr")
+    nginx = Nginx(
+        tmp_path / "nginx", 0, prefix="/collab/", tls=(cert, key), forwarded_for="$remote_addr"
+    )
     server = server_factory(
         public_url=f"https://127.0.0.1:{nginx.port}/collab",
         forwarded_allow_ips="127.0.0.1",
@@ -77,9 +76,7 @@ async def test_secure_cookie_login_and_origin_check_follow_the_public_url(
 ) -> None:
     nginx, server = deployment.nginx, deployment.server
     async with httpx.AsyncClient(verify=deployment.context) as http:
-        response = await http.get(
-            f"{nginx.http_url}/login", params={"token": server.dev_token}
-        )
+        response = await http.get(f"{nginx.http_url}/login", params={"token": server.dev_token})
     assert response.status_code == 303
     assert response.headers["location"] == f"{nginx.origin}/collab/"
     cookie = response.headers["set-cookie"]

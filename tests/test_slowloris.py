@@ -16,8 +16,8 @@ import httpx
 import pytest
 from anyio.abc import SocketStream
 
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.server import free_port
+from tests.support.server import free_port
+from tests.support.waiting import poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,7 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     (wheel,) = dist.glob("collab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "collab/_migrations/sqlite/0001_documents.sql" in names
+    assert "collab/py.typed" in names  # PEP 561: type checkers read collab's hints
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -38,29 +39,43 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     work.mkdir()
     out = subprocess.run(
         [collab, "migrate", "--store", "sqlite:///data/c.db"],
-        cwd=work, capture_output=True, text=True, check=True, timeout=60,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert "applied 0001_documents" in out.stdout
     assert (work / "data" / "c.db").exists()
 
     port = free_port()
-    proc = subprocess.Popen(
-        [collab, "serve", "--port", str(port), "--store", "sqlite:///data/c.db",
-         "--dev-token", "wheel-test-token"],
-        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    log_path = work / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                collab,
+                "serve",
+                "--port",
+                str(port),
+                "--store",
+                "sqlite:///data/c.db",
+                "--dev-token",
+                "wheel-test-token",
+            ],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def ready() -> bool:
+        assert proc.poll() is None, f"collab serve exited:\n{log_path.read_text()}"
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                if response.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the installed wheel did not serve"
-            assert proc.poll() is None, "collab serve exited"
-            time.sleep(0.1)
+        assert poll_until(ready, 20, interval=0.1), f"did not serve:\n{log_path.read_text()}"
         script = (
             "import asyncio\n"
             "from websockets.asyncio.client import connect\n"

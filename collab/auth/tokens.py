@@ -94,8 +94,9 @@ def verify_room_token(keys: list[str], token: str, now: float | None = None) -> 
     by_kid = {_kid(k): k for k in keys}
     now = time.time() if now is None else now
     try:
-        header = jwt.decode(token, lambda obj: OctKey.import_key(by_kid[obj.headers()["kid"]]),
-                            algorithms=["HS256"])
+        header = jwt.decode(
+            token, lambda obj: OctKey.import_key(by_kid[obj.headers()["kid"]]), algorithms=["HS256"]
+        )
         claims = header.claims
         registry = jwt.JWTClaimsRegistry(
             now=int(now),

@@ -22,7 +22,9 @@ def sqlite_path(url: str) -> Path | None:
             raise StoreError("sqlite URL without a path")
         return Path(rest)
     if url.startswith("sqlite:"):
-        raise StoreError(f"unsupported sqlite URL {url!r}: use sqlite:///relative or sqlite:////abs")
+        raise StoreError(
+            f"unsupported sqlite URL {url!r}: use sqlite:///relative or sqlite:////abs"
+        )
     if "://" in url:
         return None
     return Path(url)

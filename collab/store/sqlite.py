@@ -123,8 +123,7 @@ def _load(conn: sqlite3.Connection, key: DocKey) -> StoredDoc:
         if row is None:
             return StoredDoc()
         updates = conn.execute(
-            "SELECT seq, data FROM doc_updates WHERE room=? AND name=? AND seq>?"
-            " ORDER BY seq",
+            "SELECT seq, data FROM doc_updates WHERE room=? AND name=? AND seq>? ORDER BY seq",
             (*key, row[2]),
         ).fetchall()
     finally:

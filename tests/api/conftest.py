@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.server import CollabServer
+from tests.support.server import CollabServer
 
 
 @dataclass

@@ -21,7 +21,7 @@ from collab.api.routes import OPERATIONS
 from collab.errors import Rate
 from collab.meta import AuditEvent, MetaStore, Role
 from tests.api.conftest import Api, assert_error
-from tests.server import CollabServer
+from tests.support.server import CollabServer
 
 
 def _limited(server: CollabServer, kind: str) -> float:

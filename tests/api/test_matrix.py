@@ -13,8 +13,8 @@ import anyio
 import pytest
 
 from tests.api.conftest import Actor, Api
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api, assert_error
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

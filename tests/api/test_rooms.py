@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 
 from tests.api.conftest import Api, assert_error
-from tests.server import CollabServer
+from tests.support.server import ServerFactory
 
 
 def test_create_get_rename_list(api: Api) -> None:
@@ -77,7 +75,7 @@ def test_pagination(api: Api) -> None:
     assert_error(alice.http.get("/rooms", params={"limit": "x"}), 400, "bad_request")
 
 
-def test_rooms_per_user_cap(server_factory: Callable[..., CollabServer]) -> None:
+def test_rooms_per_user_cap(server_factory: ServerFactory) -> None:
     server = server_factory(max_rooms_per_user=2)
     api = Api(server)
     try:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 
 from tests.api.conftest import Api, assert_error
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -138,7 +137,7 @@ def test_me(api: Api) -> None:
 
 
 async def test_admin_disables_and_enables_users(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     server = server_factory(admins="collab:dev:dev")
     api = Api(server)

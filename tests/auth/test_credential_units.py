@@ -71,7 +71,11 @@ def test_dev_mode_serves_loopback_names_only() -> None:
     for host in ("localhost", "127.0.0.1", "127.3.4.5", "::1"):
         assert policy.allows(host), host
     refused: tuple[str | None, ...] = (
-        "attacker.example", "10.0.0.1", "0.0.0.0", "localhost.attacker.example", None
+        "attacker.example",
+        "10.0.0.1",
+        "0.0.0.0",
+        "localhost.attacker.example",
+        None,
     )
     for name in refused:
         assert not policy.allows(name), name
@@ -97,7 +101,11 @@ def test_with_an_identity_provider_only_the_public_host_and_allowed_hosts() -> N
     for host in ("collab.example.com", "::1", "a.team.example", "a.b.team.example"):
         assert policy.allows(host), host
     refused: tuple[str | None, ...] = (
-        "localhost", "127.0.0.1", "team.example", "collab.example.com.evil", None
+        "localhost",
+        "127.0.0.1",
+        "team.example",
+        "collab.example.com.evil",
+        None,
     )
     for name in refused:
         assert not policy.allows(name), name

@@ -14,9 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import CollabServer, free_port
-
-ServerFactory = Callable[..., CollabServer]
+from tests.support.server import CollabServer, ServerFactory, free_port
 
 
 def _env(**extra: str) -> dict[str, str]:

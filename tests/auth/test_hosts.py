@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.server import CollabServer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

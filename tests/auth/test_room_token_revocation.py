@@ -17,8 +17,8 @@ from collab.auth.tokens import mint_room_token
 from collab.meta import Role
 from collab.settings import Settings
 from tests.api.conftest import Api, assert_error
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.api.conftest import Api, assert_error
-from tests.rawpeer import RawPeer
+from tests.support.rawpeer import RawPeer
 
 pytestmark = pytest.mark.anyio
 

@@ -21,8 +21,8 @@ import pytest
 
 from collab.db import migrate_with_backup
 from collab.ops import backup as backup_module
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 
 def collab(*args: str, cwd: Path, umask: int = 0o022) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,8 @@ from click.testing import CliRunner
 
 from collab.cli import main
 from collab.settings import ConfigError, Settings, is_secret, load_config_file
-from tests.server import free_port
+from tests.support.server import free_port
+from tests.support.waiting import poll_until
 
 
 def _toml(tmp_path: Path, text: str) -> Path:
@@ -100,17 +100,16 @@ def test_serve_reads_the_config_file(tmp_path: Path) -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+    def ready() -> bool:
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.05)
+        assert poll_until(ready, 15), (tmp_path / "serve.log").read_text()
         me = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/me",
             headers={"authorization": "Bearer config-file-dev-token"},

@@ -20,9 +20,10 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab.wire import Limits, framing, scan_state_vector
-from tests._wire import MAP_TYPE, id_parent_item, root_item, update
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory
+from tests.support.waiting import wait_until
+from tests.support.ybytes import MAP_TYPE, id_parent_item, root_item, update
 
 pytestmark = pytest.mark.anyio
 
@@ -102,7 +103,7 @@ def state(doc: Doc[Any]) -> dict[int, int]:
 
 
 async def test_backup_under_write_load_then_restore_elsewhere(
-    server_factory: Any, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     server: CollabServer = server_factory()
     db = tmp_path / "collab.db"
@@ -116,7 +117,7 @@ async def test_backup_under_write_load_then_restore_elsewhere(
             while not stop.is_set():
                 await peer.insert(len(str(peer.text)), f"{written},")
                 written += 1
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(0.002)  # pacing: a fast typist, writing all through the backup
             await peer.request_saved(1)
             await peer.wait_for(lambda: peer.saved == 1)
         finally:
@@ -125,12 +126,12 @@ async def test_backup_under_write_load_then_restore_elsewhere(
     with anyio.fail_after(90):
         await (await write(server, "ops", "static", "unchanged text")).close()
         task = asyncio.get_running_loop().create_task(writer())
-        while written < 50:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: written >= 50)
         before = written
         code, out = await acollab("backup", str(tmp_path / "bk"), "--store", str(db), cwd=tmp_path)
         during = written - before
-        await asyncio.sleep(0.2)
+        after = written
+        await wait_until(lambda: written >= after + 20)  # writes after the backup, too
         stop.set()
         await task
     assert code == 0, out
@@ -170,7 +171,9 @@ async def test_backup_under_write_load_then_restore_elsewhere(
         second.stop()
 
 
-async def test_restore_refuses_a_live_database(server_factory: Any, tmp_path: Path) -> None:
+async def test_restore_refuses_a_live_database(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     server: CollabServer = server_factory()
     with anyio.fail_after(20):
         await (await write(server, "ops", "d", "x")).close()
@@ -187,7 +190,7 @@ async def test_restore_refuses_a_live_database(server_factory: Any, tmp_path: Pa
 
 
 async def test_rollback_renews_generations_and_old_tabs_reload(
-    server_factory: Any, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     server: CollabServer = server_factory()
     db = tmp_path / "collab.db"
@@ -249,7 +252,7 @@ def _seed_deep_chain(db: Path, depth: int) -> None:
 
 
 async def test_verify_and_compact_survive_a_20000_deep_doc(
-    server_factory: Any, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     server: CollabServer = server_factory()
     with anyio.fail_after(20):
@@ -279,7 +282,9 @@ async def test_verify_and_compact_survive_a_20000_deep_doc(
     assert str(stored_doc(db, "ops", "fine").get("text", type=Text)) == "line 0\nline 1\nline 2\n"
 
 
-async def test_gen_of_a_doc_created_on_this_server_is_accepted(server_factory: Any) -> None:
+async def test_gen_of_a_doc_created_on_this_server_is_accepted(
+    server_factory: ServerFactory,
+) -> None:
     server: CollabServer = server_factory()
     with anyio.fail_after(20):
         first = await write(server, "ops", "new", "created here")

@@ -16,7 +16,7 @@ import pytest
 
 from collab.settings import SETTINGS_FIELDS, Settings, SettingsError
 from collab.settings.checks import CHECKS
-from tests.server import free_port
+from tests.support.server import free_port
 
 STORE = "postgresql://app:hunter2-db-password@db.example/collab"
 

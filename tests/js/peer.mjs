@@ -1,4 +1,4 @@
-// A y-websocket peer scripted over stdin/stdout with JSON lines (driven by tests/jspeer.py).
+// A y-websocket peer scripted over stdin/stdout with JSON lines (driven by tests/support/jspeer.py).
 //
 //   node peer.mjs <ws base, e.g. ws://127.0.0.1:8000/ws> <room/doc> [params as JSON]
 //

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.oidcprovider import OidcProvider, oidc_provider_factory
-from tests.server import CollabServer
+from tests.support.oidcprovider import OidcProvider, oidc_provider_factory
+from tests.support.server import CollabServer
 
 __all__ = ["oidc_provider_factory"]
 

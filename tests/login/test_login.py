@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from tests.login.conftest import OidcSetup
-from tests.oidcprovider import walk_provider
+from tests.support.oidcprovider import walk_provider
 
 
 @contextmanager
@@ -275,7 +275,7 @@ def test_logout_revokes_the_session_and_logs_out_at_the_provider(oidc_setup: Oid
 
 
 def test_login_in_headless_chromium(oidc_setup: OidcSetup) -> None:
-    from tests.browser import launch_chromium
+    from tests.support.browser import launch_chromium
 
     with launch_chromium() as browser:
         page = browser.new_page()

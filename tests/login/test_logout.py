@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from collab.meta import MetaStore
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
 
 pytestmark = pytest.mark.anyio
 

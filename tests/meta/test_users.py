@@ -11,9 +11,7 @@ from tests.meta.support import T0, Clock, add_user
 pytestmark = pytest.mark.anyio
 
 
-async def test_upsert_oidc_user_creates_then_updates_the_profile(
-    meta: Users, clock: Clock
-) -> None:
+async def test_upsert_oidc_user_creates_then_updates_the_profile(meta: Users, clock: Clock) -> None:
     user = await meta.upsert_oidc_user(
         "https://idp", "sub-1", name="Ann", email="a@x.org", email_verified=False, picture=None
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +15,9 @@ from websockets.exceptions import ConnectionClosed
 
 from collab.metrics import Metrics, message_type
 from collab.wire import framing
-from tests.rawpeer import RawPeer
-from tests.server import CollabServer, free_port
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer, ServerFactory, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -54,12 +54,16 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 async def wait_metric(
     server: CollabServer, check: Callable[[Samples], bool], timeout: float = 10
 ) -> Samples:
-    with anyio.fail_after(timeout):
-        while True:
-            _, samples = await ascrape(server.http_url + "/metrics")
-            if check(samples):
-                return samples
-            await asyncio.sleep(0.05)
+    """The first scrape whose samples pass ``check``."""
+    samples: Samples = {}
+
+    async def passes() -> bool:
+        nonlocal samples
+        _, samples = await ascrape(server.http_url + "/metrics")
+        return check(samples)
+
+    await wait_until(passes, timeout, interval=0.05)
+    return samples
 
 
 async def test_metrics_move_with_traffic_and_carry_no_names(server: CollabServer) -> None:
@@ -109,7 +113,7 @@ async def test_metrics_move_with_traffic_and_carry_no_names(server: CollabServer
     assert [s for s in secrets if s in text] == []
 
 
-async def test_refusals_and_quotas_are_counted(server_factory: Callable[..., CollabServer]) -> None:
+async def test_refusals_and_quotas_are_counted(server_factory: ServerFactory) -> None:
     server = server_factory(max_docs_per_room=1, max_doc_size=64 * 1024)
     _, before = await ascrape(server.http_url + "/metrics")
     with anyio.fail_after(30):
@@ -144,7 +148,7 @@ async def test_refusals_and_quotas_are_counted(server_factory: Callable[..., Col
         assert value(after, name, **labels) == value(before, name, **labels) + 1, (name, labels)
 
 
-async def test_slow_consumer_close_is_counted(server_factory: Callable[..., CollabServer]) -> None:
+async def test_slow_consumer_close_is_counted(server_factory: ServerFactory) -> None:
     server = server_factory(outbound_queue_bytes=256 * 1024)
     url = server.ws_url("slowroom", "d")
     with anyio.fail_after(60):
@@ -168,7 +172,7 @@ async def test_slow_consumer_close_is_counted(server_factory: Callable[..., Coll
             pass
 
 
-def test_metrics_token_is_required_when_set(server_factory: Callable[..., CollabServer]) -> None:
+def test_metrics_token_is_required_when_set(server_factory: ServerFactory) -> None:
     token = "metrics-token-7f3a9c"
     server = server_factory(metrics_token=token)
     server.remember(token)  # the fixture fails the test if it reaches the log
@@ -182,7 +186,7 @@ def test_metrics_token_is_required_when_set(server_factory: Callable[..., Collab
 
 
 def test_metrics_port_moves_metrics_off_the_main_port(
-    server_factory: Callable[..., CollabServer],
+    server_factory: ServerFactory,
 ) -> None:
     port = free_port()
     server = server_factory(metrics_port=port)

@@ -20,9 +20,7 @@ from collab.settings import Settings
 
 
 def count(metrics: Metrics, quota: Quota) -> float:
-    value = metrics.registry.get_sample_value(
-        "collab_quota_refusals_total", {"quota": quota.value}
-    )
+    value = metrics.registry.get_sample_value("collab_quota_refusals_total", {"quota": quota.value})
     return value or 0.0
 
 

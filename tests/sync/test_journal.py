@@ -10,6 +10,7 @@ from pycrdt import Doc, Text
 
 from collab.sync.hooks import NoHooks
 from collab.sync.journal import Journal
+from tests.support.waiting import wait_until
 from tests.sync.conftest import KEY, GatedStore, settings, text_update
 
 pytestmark = pytest.mark.anyio
@@ -36,12 +37,14 @@ def journal(store: GatedStore, doc: Doc[Any], **kw: Any) -> tuple[Journal, Repor
 
 
 async def test_group_commit_reports_each_commit_in_order() -> None:
-    store, doc = GatedStore(), Doc()
+    store, doc = GatedStore(), Doc[Any]()
     j, reports = journal(store, doc)
-    assert not j.exists
+    fresh_exists = j.exists  # read once: mypy would keep it False after the records below
+    assert not fresh_exists
     store.append_gate.clear()
     assert j.record([text_update("a", doc)], deleted=0) == 1
-    await anyio.sleep(0.01)  # the first commit waits at the gate; the next two form one group
+    await wait_until(lambda: store.appends == 1)  # the first commit waits at the gate ...
+    # ... so the next two form one group
     j.record([text_update("b", doc)], deleted=0)
     j.record([text_update("c", doc)], deleted=0)
     assert j.exists and j.uncommitted_bytes > 0 and reports.committed == []
@@ -55,7 +58,7 @@ async def test_group_commit_reports_each_commit_in_order() -> None:
 
 
 async def test_a_failed_commit_reports_once_and_commits_nothing() -> None:
-    store, doc = GatedStore(), Doc()
+    store, doc = GatedStore(), Doc[Any]()
     store.fail_appends_for.add(KEY)
     j, reports = journal(store, doc)
     j.record([text_update("x", doc)], deleted=0)
@@ -67,7 +70,7 @@ async def test_a_failed_commit_reports_once_and_commits_nothing() -> None:
 
 
 async def test_compaction_folds_the_log_into_one_snapshot() -> None:
-    store, doc = GatedStore(), Doc()
+    store, doc = GatedStore(), Doc[Any]()
     j, _ = journal(store, doc, compact_rows=3)
     for i in range(3):
         j.record([text_update(str(i), doc)], deleted=0)
@@ -82,7 +85,7 @@ async def test_compaction_folds_the_log_into_one_snapshot() -> None:
 
 
 async def test_a_large_deletion_is_a_reason_to_compact() -> None:
-    store, doc = GatedStore(), Doc()
+    store, doc = GatedStore(), Doc[Any]()
     j, _ = journal(store, doc, compact_bytes=1000, compact_rows=1000)
     j.record([text_update("x", doc)], deleted=0)
     with anyio.fail_after(5):

@@ -18,14 +18,14 @@ from collab.sync.hooks import NoHooks
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.wire import (
-    AwarenessEntry,
     IndexDelta,
     UpdateInfo,
-    encode_awareness,
     framing,
     scan_update,
 )
-from tests._wire import any_item, id_parent_item, root_item, s, update
+from tests.support.frames import awareness_frame
+from tests.support.waiting import wait_until
+from tests.support.ybytes import any_item, id_parent_item, root_item, s, update
 from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings, text_update
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +59,7 @@ async def test_apply_then_commit_then_relay() -> None:
     # Applied: the Doc has it; not yet committed: nobody has seen it, nothing is "saved".
     assert text_of(live) == "hello"
     assert live.pending_commit_bytes > 0
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: store.appends == 1)  # the commit is in flight, held at the gate
     assert frames(reader, SYNC_UPDATE) == []
     assert framing.saved(1) not in sent(writer)
     store.append_gate.set()
@@ -85,7 +85,8 @@ async def test_relays_keep_the_order_of_commits() -> None:
     updates = [text_update(str(i), source) for i in range(5)]
     store.append_gate.clear()
     await live.handle(writer, framing.sync_update(updates[0]))
-    await asyncio.sleep(0.01)  # the first commit is in flight; the rest form the next group
+    await wait_until(lambda: store.appends == 1)  # the first commit is in flight ...
+    # ... so the rest form the next group
     for u in updates[1:]:
         await live.handle(writer, framing.sync_update(u))
     store.append_gate.set()
@@ -218,24 +219,17 @@ async def test_a_readonly_peers_echo_is_dropped_silently_and_a_write_refused_onc
     assert viewer.close_code is None
 
 
-def awareness(client: int, clock: int, state: str) -> bytes:
-    entry = AwarenessEntry(client, clock, f'{{"n":"{state}"}}'.encode())
-    return framing.awareness(encode_awareness([entry]))
-
-
 async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
     live = await load(awareness_per_second=20.0, awareness_burst=2)
     talker, listener = make_peer(), make_peer()
     await live.join(talker)
     await live.join(listener)
     for clock in range(1, 11):
-        await live.handle(talker, awareness(7, clock, f"s{clock}"))
+        await live.handle(talker, awareness_frame((7, clock, {"n": f"s{clock}"})))
     # Within the burst: relayed at once. Over it: held, and only the latest survives.
     assert len(frames(listener, b"\x01")) == 2
-    with anyio.fail_after(5):
-        while len(frames(listener, b"\x01")) < 3:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)  # well past the next token: nothing else was held
+    await wait_until(lambda: len(frames(listener, b"\x01")) >= 3, 5)
+    await asyncio.sleep(0.2)  # time passes well past the next token: nothing else was held
     relayed = frames(listener, b"\x01")
     assert len(relayed) == 3
     assert b"s10" in relayed[-1] and not any(b"s3" in f or b"s9" in f for f in relayed)
@@ -244,9 +238,10 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state() -> None:
     await live.join(newcomer)
     assert b"s10" in frames(newcomer, b"\x01")[0]
     for clock in range(11, 16):  # the burst refilled: two pass, three are held
-        await live.handle(talker, awareness(7, clock, f"s{clock}"))
+        await live.handle(talker, awareness_frame((7, clock, {"n": f"s{clock}"})))
     live.leave(talker)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: len(frames(listener, b"\x01")) >= 6, 5)  # the two, the removal
+    await asyncio.sleep(0.2)  # time passes well past the next token: the held ones were dropped
     after = frames(listener, b"\x01")[3:]
     assert [b"s11" in after[0], b"s12" in after[1]] == [True, True]
     assert len(after) == 3 and b"null" in after[2]  # then the removal, and nothing held

@@ -13,9 +13,11 @@ from collab.errors import RoomFailed
 from collab.names import DocKey
 from collab.sync.registry import RoomRegistry
 from collab.wire import framing
+from tests.support.waiting import wait_until
 from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings
 
 pytestmark = pytest.mark.anyio
+
 
 async def test_concurrent_joiners_share_one_load() -> None:
     store = GatedStore()
@@ -23,7 +25,9 @@ async def test_concurrent_joiners_share_one_load() -> None:
     registry = RoomRegistry(store, settings())
     with anyio.fail_after(5):
         tasks = [asyncio.ensure_future(registry.acquire(KEY)) for _ in range(10)]
-        await asyncio.sleep(0.01)
+        # The first joiner's load waits at the gate; the other nine, started in the same turn
+        # of the loop, are waiting on it by then.
+        await wait_until(lambda: store.loads == 1)
         store.load_gate.set()
         rooms = await asyncio.gather(*tasks)
     assert store.loads == 1
@@ -37,7 +41,7 @@ async def test_failed_load_leaves_nothing_behind_and_is_retried() -> None:
     registry = RoomRegistry(store, settings())
     with anyio.fail_after(5):
         tasks = [asyncio.ensure_future(registry.acquire(KEY)) for _ in range(3)]
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: store.loads == 1)  # all three wait on the one load
         store.load_gate.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, RoomFailed) for r in results)
@@ -57,12 +61,11 @@ async def test_idle_room_is_evicted_only_after_its_commit() -> None:
     await room.handle(peer, edit("kept"))
     room.leave(peer)
     registry.release(room)
-    await asyncio.sleep(0.1)  # well past room_idle_seconds
+    # Time passes well past room_idle_seconds, to show that the eviction did not happen.
+    await asyncio.sleep(0.1)
     assert registry.get(KEY) is room, "evicted with an uncommitted update"
     store.append_gate.set()
-    with anyio.fail_after(5):
-        while registry.get(KEY) is not None:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: registry.get(KEY) is None, 5)
     stored = await store.load(KEY)
     assert stored.updates or stored.snapshot
     again = await registry.acquire(KEY)
@@ -74,7 +77,7 @@ async def test_rejoin_during_idle_period_keeps_the_room() -> None:
     room = await registry.acquire(KEY)
     registry.release(room)
     assert await registry.acquire(KEY) is room
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # past room_idle_seconds: the cancelled eviction does not happen
     assert registry.get(KEY) is room
 
 
@@ -92,7 +95,7 @@ async def test_relay_and_sync_answers_wait_for_the_commit() -> None:
     joiner = make_peer()
     await room.join(joiner)
     await room.handle(joiner, framing.sync_step1(b"\x00"))
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: store.appends == 1)  # the commit is in flight, held at the gate
     assert len(sent(reader)) == before, "relayed before commit"
     assert framing.saved(7) not in sent(writer)
     assert not any(f[:2] == b"\x00\x01" for f in sent(joiner)), "answered with uncommitted state"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pycrdt
 import pytest
 
 from collab.wire import AwarenessEntry, Limits, MalformedInput, encode_awareness, scan_awareness
-from tests._wire import s, vu
+from tests.support.ybytes import s, vu
 
 L = Limits()
 
@@ -29,7 +30,7 @@ def test_wire_examples() -> None:
 
 
 def test_pycrdt_payload_round_trip() -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     aw = pycrdt.Awareness(doc)
     aw.set_local_state({"user": {"name": "Zoë 😀", "color": "#f00"}, "cursor": None})
     raw = aw.encode_awareness_update([doc.client_id])

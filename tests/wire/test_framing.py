@@ -10,7 +10,7 @@ import pytest
 
 from collab.errors import ProtocolViolation
 from collab.wire import framing
-from tests._wire import vu
+from tests.support.ybytes import vu
 
 # --- what is accepted, and the encoders' round trip -----------------------------------------
 

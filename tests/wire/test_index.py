@@ -8,7 +8,16 @@ import pycrdt
 import pytest
 
 from collab.wire import DocIndex, Limits, MalformedInput, UnresolvedReference, scan_update
-from tests._wire import MAP_TYPE, any_item, id_parent_item, origin_item, root_item, s, update, vu
+from tests.support.ybytes import (
+    MAP_TYPE,
+    any_item,
+    id_parent_item,
+    origin_item,
+    root_item,
+    s,
+    update,
+    vu,
+)
 from tests.wire.test_update import PY_UPDATES, YJS_VECTORS
 
 L = Limits()
@@ -84,7 +93,7 @@ def test_yjs_full_states_and_skip() -> None:
 
 
 def test_from_gc_state_then_more_updates() -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     arr = doc.get("a", type=pycrdt.Array)
     arr.append(pycrdt.Map({"inner": pycrdt.Map({"t": pycrdt.Text("x" * 50)})}))
     text = doc.get("t", type=pycrdt.Text)
@@ -97,7 +106,7 @@ def test_from_gc_state_then_more_updates() -> None:
     arr.append(pycrdt.Map({"again": pycrdt.Array([pycrdt.Map({"deep": 1})])}))
     text.insert(0, "HELLO ")
     del text[3:5]
-    other = pycrdt.Doc()
+    other: pycrdt.Doc[Any] = pycrdt.Doc()
     other.apply_update(doc.get_update())
     other.get("t", type=pycrdt.Text).insert(2, "from other")
     ups.append(other.get_update(doc.get_state()))
@@ -110,7 +119,7 @@ def test_from_gc_state_then_more_updates() -> None:
 
 
 def test_reconnect_sync_step2_overlapping_content_passes() -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     text = doc.get("t", type=pycrdt.Text)
     text += "abc"
     index = DocIndex.from_update(doc.get_update(), L)
@@ -128,7 +137,7 @@ def test_reconnect_sync_step2_overlapping_content_passes() -> None:
 
 
 def test_runs_grow_with_sessions_not_characters() -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     text = doc.get("t", type=pycrdt.Text)
     ups: list[bytes] = []
     doc.observe(lambda e: ups.append(e.update))
@@ -146,7 +155,7 @@ def test_runs_grow_with_sessions_not_characters() -> None:
 
 def test_map_chain_one_level_per_update_refused_at_65() -> None:
     index = DocIndex(L)
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     for n in range(1, 65):
         u = update((9, n - 1, [level(9, n)]))
         assert feed(index, u) == 0

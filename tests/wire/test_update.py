@@ -6,6 +6,7 @@ import contextlib
 import random
 import struct
 import time
+from typing import Any
 
 import pycrdt
 import pytest
@@ -17,7 +18,7 @@ from collab.wire import (
     scan_state_vector,
     scan_update,
 )
-from tests._wire import MAP_TYPE, any_item, origin_item, root_item, s, update, vu
+from tests.support.ybytes import MAP_TYPE, any_item, origin_item, root_item, s, update, vu
 
 L = Limits()
 
@@ -94,7 +95,7 @@ def _pycrdt_updates() -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {}
 
     def record(name: str, build: object) -> None:
-        doc = pycrdt.Doc()
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()
         ups: list[bytes] = []
         doc.observe(lambda e: ups.append(e.update))
         build(doc)  # type: ignore[operator]
@@ -102,13 +103,13 @@ def _pycrdt_updates() -> dict[str, list[bytes]]:
         ups.append(doc.get_state())
         out[name] = ups
 
-    def text(doc: pycrdt.Doc) -> None:
+    def text(doc: pycrdt.Doc[Any]) -> None:
         t = doc.get("t", type=pycrdt.Text)
         t += "hello world"
         del t[2:7]
         t.insert(1, "X")
 
-    def any_values(doc: pycrdt.Doc) -> None:
+    def any_values(doc: pycrdt.Doc[Any]) -> None:
         m = doc.get("m", type=pycrdt.Map)
         m["i"] = 1
         m["f"] = 1.25
@@ -119,30 +120,30 @@ def _pycrdt_updates() -> dict[str, list[bytes]]:
         a = doc.get("a", type=pycrdt.Array)
         a.extend([1, "two", {"three": 3}, [4]])
 
-    def nested(doc: pycrdt.Doc) -> None:
+    def nested(doc: pycrdt.Doc[Any]) -> None:
         m = doc.get("m", type=pycrdt.Map)
         m["arr"] = pycrdt.Array([pycrdt.Map({"inner": pycrdt.Map({"x": 1})})])
         m["arr"][0]["inner"]["y"] = pycrdt.Text("deep")
 
-    def xml(doc: pycrdt.Doc) -> None:
+    def xml(doc: pycrdt.Doc[Any]) -> None:
         f = doc.get("x", type=pycrdt.XmlFragment)
         el = f.children.append(pycrdt.XmlElement("p", {"class": "c"}))
         t = el.children.append(pycrdt.XmlText("hi"))
         t.format(0, 1, {"bold": True})
         t.insert_embed(1, {"img": "a.png"})
 
-    def large(doc: pycrdt.Doc) -> None:
+    def large(doc: pycrdt.Doc[Any]) -> None:
         t = doc.get("t", type=pycrdt.Text)
         t += "x" * 200_000
         t += "é😀" * 5_000
 
-    def unicode(doc: pycrdt.Doc) -> None:
+    def unicode(doc: pycrdt.Doc[Any]) -> None:
         t = doc.get("t", type=pycrdt.Text)
         t += "a😀b𝄞c"
         del t[1:3]
         t.insert(1, "🎉")
 
-    def deletions(doc: pycrdt.Doc) -> None:
+    def deletions(doc: pycrdt.Doc[Any]) -> None:
         a = doc.get("a", type=pycrdt.Array)
         a.append(pycrdt.Map({"k": pycrdt.Text("gone")}))
         a.append("keep")
@@ -180,7 +181,7 @@ def test_pycrdt_updates_accepted_with_exact_clocks(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(YJS_VECTORS))
 def test_yjs_vectors_accepted_and_applied(name: str) -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     for h in YJS_VECTORS[name]:
         u = bytes.fromhex(h)
         scan_update(u, L)
@@ -210,6 +211,7 @@ def test_empty_update() -> None:
 # --- varints -------------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_varint_run_of_ff_rejected_fast() -> None:
     for data in (b"\xff" * 400_000, b"\x01\x01\x01\x00\x08" + b"\xff" * 400_000):
         t0 = time.perf_counter()
@@ -346,6 +348,7 @@ def test_bigint_allowed_by_limit() -> None:
     scan_update(u, Limits(allow_bigint=True))
 
 
+@pytest.mark.timing
 def test_num_clients_huge_with_few_bytes() -> None:
     t0 = time.perf_counter()
     assert "numClients" in rejects(b"\xff\xff\xff\xff\x0f\x00")
@@ -355,6 +358,7 @@ def test_num_clients_huge_with_few_bytes() -> None:
     assert time.perf_counter() - t0 < 0.1
 
 
+@pytest.mark.timing
 def test_any_depth() -> None:
     def deep(n: int) -> bytes:
         return update((1, 0, [root_item("m", any_item(b"\x75\x01" * n + b"\x7e"), 8)]))
@@ -382,7 +386,7 @@ def test_element_budget() -> None:
 
 
 def test_state_vector() -> None:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     doc.get("t", type=pycrdt.Text).insert(0, "abc")
     assert scan_state_vector(doc.get_state(), L) == {doc.client_id: 3}
     assert scan_state_vector(b"\x00", L) == {}
@@ -412,6 +416,7 @@ def test_state_vector_rejected(sv: bytes, reason: str) -> None:
 # --- performance ---------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_scan_1mb_string_fast() -> None:
     u = update((1, 0, [root_item("t", s("x" * (1 << 20)), 4)]))
     u2 = update((1, 0, [root_item("t", s("é😀" * (1 << 18)), 4)]))
@@ -422,6 +427,7 @@ def test_scan_1mb_string_fast() -> None:
         assert time.perf_counter() - t0 < 0.05
 
 
+@pytest.mark.timing
 def test_scan_1mb_dense_any_under_1s() -> None:
     n = 500_000
     u = update((1, 0, [root_item("m", any_item(*[b"\x7d\x01"] * n), 8)]))
@@ -448,6 +454,7 @@ def _corpus() -> list[bytes]:
     return out
 
 
+@pytest.mark.timing
 def test_mutations_never_reach_a_panic() -> None:
     rng = random.Random(20261127)
     corpus = _corpus()

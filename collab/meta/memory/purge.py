@@ -26,6 +26,4 @@ class MemoryPurge(MemoryKind):
             del t.revoked_room_tokens[pair]
         kept = t.audit if audit_before is None else [e for e in t.audit if e.at >= audit_before]
         audit, t.audit = len(t.audit) - len(kept), kept
-        return Purged(
-            len(invites), len(sessions), len(tickets), len(cache), audit, len(revoked)
-        )
+        return Purged(len(invites), len(sessions), len(tickets), len(cache), audit, len(revoked))

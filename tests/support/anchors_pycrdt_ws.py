@@ -1,6 +1,6 @@
 """pycrdt-websocket 0.16.5 as a server, the way its documentation wires it: the anchor.
 
-Run as ``python tests/anchors_pycrdt_ws.py PORT DB_PATH [--no-auto-clean-rooms]``. One
+Run as ``python tests/support/anchors_pycrdt_ws.py PORT DB_PATH [--no-auto-clean-rooms]``. One
 ``WebsocketServer`` behind ``ASGIServer`` on uvicorn; every room gets its own ``SQLiteYStore``
 (one shared database file, keyed by the room's path) and is loaded from it before it syncs.
 Nothing here works around the library's defects: tests/test_anchor_defects.py shows them.

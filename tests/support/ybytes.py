@@ -1,15 +1,19 @@
-"""Byte builders for crafted Yjs updates in tests (YJS-WIRE §1)."""
+"""Byte builders for crafted Yjs updates in tests (YJS-WIRE §1).
+
+Crafted by hand so a test says exactly which bytes it sends, malformed ones included.
+"""
 
 from __future__ import annotations
 
+from collab.wire import MAX_SAFE_INT, encode_varuint
+
 
 def vu(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    """``n`` as a lib0 varuint: collab's own encoder, except past 2**53-1, which that encoder
+    refuses to write and tests send to check the reader refuses it too."""
+    if n > MAX_SAFE_INT:
+        return bytes([0x80 | (n & 0x7F)]) + vu(n >> 7)
+    return encode_varuint(n)
 
 
 def s(text: str | bytes) -> bytes:

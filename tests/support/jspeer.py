@@ -26,7 +26,7 @@ import pytest
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-JS_DIR = Path(__file__).parent / "js"
+JS_DIR = Path(__file__).resolve().parent.parent / "js"
 PEER_JS = JS_DIR / "peer.mjs"
 
 

@@ -12,11 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Protocol
 
-from tests.server import CollabServer, free_port
+from tests.support.server import CollabServer, free_port
+from tests.support.waiting import poll_until
 
 ANCHOR_SCRIPT = Path(__file__).with_name("anchors_pycrdt_ws.py")
 
@@ -82,17 +82,19 @@ class PycrdtWebsocketServer:
             self.proc = subprocess.Popen(
                 args, cwd=self.workdir, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"anchor exited {self.proc.returncode}:\n{self.log()}")
-            # No health route: a TCP accept means uvicorn is serving.
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"anchor did not start:\n{self.log()}")
+        if not poll_until(self._serving, timeout):
+            raise RuntimeError(f"anchor did not start:\n{self.log()}")
+
+    def _serving(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"anchor exited {self.proc.returncode}:\n{self.log()}")
+        # No health route: a TCP accept means uvicorn is serving.
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace") if self.log_path.exists() else ""

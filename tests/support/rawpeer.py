@@ -1,7 +1,8 @@
 """A scripted Yjs peer over raw `websockets`: a pycrdt Doc plus the y-websocket framing.
 
 Unlike pycrdt.Provider it exposes what tests need to see: the "saved" echoes, awareness frames,
-the close code, and exactly which frames were sent.
+the close code, and exactly which frames were sent. ``close_code_of`` only connects and reports
+how the server closed the socket.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import anyio
 from pycrdt import Doc, Text, handle_sync_message
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -107,3 +109,17 @@ class RawPeer:
         """Drop the TCP connection with no closing handshake (a killed tab)."""
         transport = self.websocket.transport
         transport.abort()
+
+
+async def close_code_of(url: str, **kw: object) -> int | None:
+    """Connect and return the close code the server sends (None: it stayed open)."""
+    async with connect(url, open_timeout=10, **kw) as ws:  # type: ignore[arg-type]
+        try:
+            with anyio.fail_after(3):
+                while True:
+                    await ws.recv()
+        except TimeoutError:
+            return None
+        except Exception:
+            pass
+        return ws.close_code

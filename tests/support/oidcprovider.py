@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,10 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.server import free_port
+from tests.support.server import free_port
+from tests.support.waiting import poll_until
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # tests/
 PROVIDER_SCRIPT = ROOT / "oidc" / "provider.mjs"
 PACKAGE_DIR = ROOT / "js" / "node_modules" / "oidc-provider"
 
@@ -98,17 +98,18 @@ def start_provider(
             [node, str(PROVIDER_SCRIPT)], env=env, stdout=log, stderr=subprocess.STDOUT
         )
     provider = OidcProvider(port, client_id, client_secret, proc, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def discoverable() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"oidc-provider exited {proc.returncode}:\n{provider.log()}")
         try:
             url = provider.issuer + "/.well-known/openid-configuration"
-            if httpx.get(url, timeout=1).status_code == 200:
-                return provider
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+            return False
+
+    if poll_until(discoverable, timeout):
+        return provider
     provider.stop()
     raise RuntimeError(f"oidc-provider did not start:\n{provider.log()}")
 
@@ -151,7 +152,8 @@ def walk_provider(
     """Follow redirects and submit the dev login / consent forms until a redirect leaves for
     ``stop_at`` (collab's callback, returned unvisited) or a page has no form to submit."""
     walk = ProviderWalk(final=httpx.Response(0))
-    method, data = "GET", None
+    method = "GET"
+    data: dict[str, str] | None = None
     for _ in range(max_steps):
         response = client.request(method, url, data=data)
         walk.final = response

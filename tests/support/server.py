@@ -10,12 +10,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
+
+from tests.support.waiting import poll_until
 
 if TYPE_CHECKING:
     from collab.meta import MetaStore
@@ -33,6 +34,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ServerFactory(Protocol):
+    """The ``server_factory`` fixture: start a ``collab serve`` with these settings (any
+    ``COLLAB_*`` name, lower case, any value: each is passed as ``str(value)``)."""
+
+    def __call__(self, **settings: Any) -> CollabServer: ...
 
 
 class CollabServer:
@@ -94,21 +102,20 @@ class CollabServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collab serve exited {self.proc.returncode}:\n{self.log()}")
-            try:
-                verify: ssl.SSLContext | bool = True
-                if self.tls:
-                    verify = ssl.create_default_context(cafile=str(self.settings["ssl_certfile"]))
-                ready = httpx.get(self.http_url + "/readyz", timeout=1, verify=verify)
-                if ready.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"collab serve did not become ready:\n{self.log()}")
+        if not poll_until(self._ready, timeout):
+            raise RuntimeError(f"collab serve did not become ready:\n{self.log()}")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"collab serve exited {self.proc.returncode}:\n{self.log()}")
+        verify: ssl.SSLContext | bool = True
+        if self.tls:
+            verify = ssl.create_default_context(cafile=str(self.settings["ssl_certfile"]))
+        try:
+            return httpx.get(self.http_url + "/readyz", timeout=1, verify=verify).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def mint_token(self, user: str, room: str, role: str = "editor", ttl: float = 3600) -> str:
         """A room token for another user, made the way an admin would (MetaStore + key)."""
@@ -212,6 +219,12 @@ class CollabServer:
         self.start()
 
     def stop(self) -> None:
+        """Teardown: SIGTERM, so the server exits as in production (and a coverage run saves
+        its data); SIGKILL if it is still running after ``timeout_graceful_shutdown`` and more."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

@@ -1,0 +1,30 @@
+"""y-websocket frames tests send, built with collab's own encoders (collab.wire).
+
+Updates and "saved" requests need no helper here: ``framing.sync_update(update)`` and
+``framing.saved(counter)`` are the frames. Awareness needs one step more, JSON states to bytes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from collab.wire import AwarenessEntry, encode_awareness, framing
+
+
+def awareness_frame(*entries: tuple[int, int, object]) -> bytes:
+    """One awareness frame of ``(client, clock, state)`` entries.
+
+    A state is a JSON-able value, sent in the compact spelling y-protocols' ``JSON.stringify``
+    uses; ``None`` is a removal (``null``); ``bytes`` are sent exactly as given, for the tests
+    that send what no honest client would (malformed JSON, invalid UTF-8, a 1 MB state).
+    """
+    payload = encode_awareness(
+        AwarenessEntry(client, clock, _state_bytes(state)) for client, clock, state in entries
+    )
+    return framing.awareness(payload)
+
+
+def _state_bytes(state: object) -> bytes | None:
+    if state is None or isinstance(state, bytes):
+        return state
+    return json.dumps(state, separators=(",", ":")).encode()

@@ -28,6 +28,37 @@ from typing import Any
 from pycrdt import Doc, Text
 
 N = int(sys.argv[1])
+READERS = int(sys.argv[2])  # 0: one reader without a socket (frames stay queued)
+
+
+class Socket:  # takes every frame at once: what is left is the sender task's side
+    def __init__(self, all_sent: "Counter") -> None:
+        self.all_sent = all_sent
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.all_sent.add()
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        pass
+
+
+class Counter:  # frames sent by every socket; wakes the driver when a target is reached
+    def __init__(self) -> None:
+        self.sent = 0
+        self.target = 0
+        self.reached = asyncio.Event()
+
+    def add(self) -> None:
+        self.sent += 1
+        if self.sent == self.target:
+            self.reached.set()
+
+    async def wait(self, target: int) -> None:
+        self.target = target
+        if self.sent < target:
+            self.reached.clear()
+            await self.reached.wait()
+
 
 async def main() -> None:
     from collab.names import DocKey
@@ -44,9 +75,15 @@ async def main() -> None:
     registry = RoomRegistry(MemoryStore(), Settings(store="memory://"))
     live = await registry.acquire(DocKey("r", "d"))
     writer = Peer(None, max_queue_bytes=1 << 30, send_timeout=1.0)
-    reader = Peer(None, max_queue_bytes=1 << 30, send_timeout=1.0)
     await live.join(writer)
-    await live.join(reader)
+    all_sent = Counter()
+    sockets = [Socket(all_sent) for _ in range(READERS)]
+    readers = [Peer(s, max_queue_bytes=1 << 30, send_timeout=1.0) for s in sockets]
+    if not readers:
+        readers.append(Peer(None, max_queue_bytes=1 << 30, send_timeout=1.0))
+    senders = [asyncio.create_task(p.run_sender()) for p in readers if sockets]
+    for reader in readers:
+        await live.join(reader)
     source: Doc[Any] = Doc()
     text = source.get("t", type=Text)
     frames = []
@@ -54,16 +91,24 @@ async def main() -> None:
         before = source.get_state()
         text.insert(len(text), "x")
         frames.append(framing.sync_update(source.get_update(before)))
-    for frame in frames:
+    if sockets:
+        await all_sent.wait(READERS)  # each one's SyncStep1 from join
+    for n, frame in enumerate(frames, start=2):
         await live.handle(writer, frame)
         await live.flush()
-    assert len(reader._queue) == N + 1
+        if sockets:
+            await all_sent.wait(n * READERS)
+    if not sockets:
+        assert len(readers[0]._queue) == N + 1
+    for reader in readers:
+        reader.close(1000)
+    await asyncio.gather(*senders)
 
 asyncio.run(main())
 """
 
 
-def count(pythonpath: Path, n: int, seed: int) -> int:
+def count(pythonpath: Path, n: int, seed: int, readers: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         driver = Path(tmp) / "driver.py"
@@ -76,6 +121,7 @@ def count(pythonpath: Path, n: int, seed: int) -> int:
                 sys.executable,
                 str(driver),
                 str(n),
+                str(readers),
             ],
             cwd=tmp,
             env={
@@ -93,14 +139,31 @@ def count(pythonpath: Path, n: int, seed: int) -> int:
     return int(found.group(1))
 
 
-def per_update(pythonpath: Path, n1: int, n2: int) -> float:
+def per_update(pythonpath: Path, n1: int, n2: int, readers: int = 0) -> float:
     """The median over three hash seeds: a seed changes dict and set layouts, and one seed in
     a few makes a very different count (seen: 239k against 381k for the same code)."""
     runs = sorted(
-        (count(pythonpath, n2, seed) - count(pythonpath, n1, seed)) / (n2 - n1)
+        (count(pythonpath, n2, seed, readers) - count(pythonpath, n1, seed, readers)) / (n2 - n1)
         for seed in (1, 2, 3)
     )
     return runs[1]
+
+
+def measure(pythonpath: Path, args: argparse.Namespace) -> dict[str, float]:
+    """The figures for one tree: per update; with --fanout also per update to FANOUT sockets
+    and per delivery (the difference between FANOUT sockets and one, per extra socket)."""
+    figures = {"update": per_update(pythonpath, args.n1, args.n2)}
+    if args.fanout:
+        one = per_update(pythonpath, args.n1, args.n2, readers=1)
+        many = per_update(pythonpath, args.n1, args.n2, readers=args.fanout)
+        figures[f"update to {args.fanout} sockets"] = many
+        figures["delivery"] = (many - one) / (args.fanout - 1)
+    return figures
+
+
+def show(name: str, figures: dict[str, float]) -> None:
+    for what, value in figures.items():
+        print(f"{name}: {value:,.0f} instructions per {what}")
 
 
 def main() -> int:
@@ -108,9 +171,18 @@ def main() -> int:
     parser.add_argument("--baseline", help="a git ref to compare with")
     parser.add_argument("--n1", type=int, default=200)
     parser.add_argument("--n2", type=int, default=1200)
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also relay each update to K sockets (K >= 2) through their sender tasks",
+    )
     args = parser.parse_args()
-    here = per_update(REPO, args.n1, args.n2)
-    print(f"collab (this checkout): {here:,.0f} instructions per update")
+    if args.fanout == 1 or args.fanout < 0:
+        parser.error("--fanout needs at least 2 sockets")
+    here = measure(REPO, args)
+    show("collab (this checkout)", here)
     if args.baseline:
         with tempfile.TemporaryDirectory() as tmp:
             tree = Path(tmp) / "baseline"
@@ -129,14 +201,15 @@ def main() -> int:
                 check=True,
             )
             try:
-                base = per_update(tree, args.n1, args.n2)
+                base = measure(tree, args)
             finally:
                 subprocess.run(
                     ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
                     check=False,
                 )
-        print(f"collab@{args.baseline}: {base:,.0f} instructions per update")
-        print(f"ratio: {here / base:.3f}x")
+        show(f"collab@{args.baseline}", base)
+        for what, value in here.items():
+            print(f"ratio per {what}: {value / base[what]:.3f}x")
     return 0
 
 

@@ -52,10 +52,11 @@ SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
     """A frame released once the state it reflects is committed: to one peer, or to every
-    peer but ``exclude`` when ``to`` is None."""
+    peer but ``exclude`` when ``to`` is None. (Not frozen: one per update, and a frozen
+    dataclass pays an ``object.__setattr__`` call per field.)"""
 
     seq: int
     frame: bytes

@@ -241,7 +241,7 @@ class LiveDoc:
             self._schedule_heal()
             raise
         self.hooks.update_applied(seconds)
-        deleted = sum(length for _, _, length in info.deletes)
+        deleted = sum(length for _, _, length in info.deletes) if info.deletes else 0
         first = self.journal.recorded + 1
         self.journal.record(emitted, deleted)
         for seq, update_out in enumerate(emitted, start=first):

@@ -62,9 +62,13 @@ class StructRef:
         return self.type_ref is not None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UpdateInfo:
-    """What :func:`scan_update` found; ranges are ``(client, clock, len)``."""
+    """What :func:`scan_update` found; ranges are ``(client, clock, len)``.
+
+    Not frozen (nor is :class:`StructRef`): these are built for every inbound update, and a
+    frozen dataclass pays an ``object.__setattr__`` call per field. Nothing changes them.
+    """
 
     structs: tuple[StructRef, ...]
     gc_ranges: tuple[Range, ...]

@@ -43,7 +43,7 @@ the parent is inherited from the origin / right origin (§1.4)."""
 Range: TypeAlias = tuple[int, int, int]  # (client, clock, length)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StructRef:
     """One item (not GC/Skip) as DocIndex needs it (§1.4, §4)."""
 

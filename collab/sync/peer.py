@@ -74,7 +74,7 @@ class Peer:
         self._initial: bytes | None = None  # the initial-sync frame while it is queued
         self._initial_used = False
         self._grace_until = 0.0  # loop time until which sends may take longer (initial sync)
-        self._wake = asyncio.Event()
+        self._idle: asyncio.Future[None] | None = None  # the sender waits on it for frames
         self._sender: asyncio.Task[None] | None = None
         self._sends = 0  # sends started so far, which numbers them
         self._in_flight = 0  # the number of the send being awaited (0: none)
@@ -109,14 +109,21 @@ class Peer:
 
         A frame larger than the cap still goes when nothing counted is queued before it.
         """
-        if self.closing:
+        if self.close_code is not None:
             return
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()
             return
         self._queue.append(data)
         self._queued_bytes += len(data)
-        self._wake.set()
+        if self._idle is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the sender waiting for frames (a bare future: asyncio.Event costs more)."""
+        idle, self._idle = self._idle, None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
 
     def send_initial(self, data: bytes) -> None:
         """Queue the answer to the peer's first SyncStep1, judged apart (see the module doc).
@@ -132,7 +139,7 @@ class Peer:
             return
         self._initial = data
         self._queue.append(data)
-        self._wake.set()
+        self._wake()
 
     def _close_slow_consumer(self) -> None:
         if not self.closing:
@@ -148,7 +155,7 @@ class Peer:
         self._queue.clear()
         self._queued_bytes = 0
         self._initial = None
-        self._wake.set()
+        self._wake()
 
     async def run_sender(self) -> None:
         """Drain the queue until close() is called, then send the close frame."""
@@ -177,10 +184,10 @@ class Peer:
 
     async def _send_queued(self, websocket: Socket) -> None:
         loop = asyncio.get_running_loop()
-        while not self.closing:
+        while self.close_code is None:
             if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
+                self._idle = loop.create_future()
+                await self._idle
                 continue
             data = self._queue.popleft()
             now = loop.time()

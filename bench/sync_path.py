@@ -2,13 +2,20 @@
 
 Wall-clock latency on a shared 2-core machine is noisy (bench/run.py's spreads overlap at
 most points); instruction counts are not: the same code and inputs give the same count.
-This drives N text updates through one loaded doc (memory store, two socketless peers:
-scan, check, apply, group commit, relay), under ``valgrind --tool=callgrind`` for two values
-of N, and reports (count(N2) - count(N1)) / (N2 - N1): the instructions one update costs,
-startup excluded (the median of three hash seeds). ``--baseline REF`` measures a git ref the
-same way (a throwaway worktree on PYTHONPATH) and prints the ratio.
+This drives N text updates through one loaded doc (memory store: scan, check, apply, group
+commit, relay), under ``valgrind --tool=callgrind`` for two values of N, and reports
+(count(N2) - count(N1)) / (N2 - N1): the instructions one update costs, startup excluded (the
+median of three hash seeds). The N frames are made beforehand, outside valgrind, so the count
+is the server's alone. ``--baseline REF`` measures a git ref the same way (a throwaway
+worktree on PYTHONPATH) and prints the ratio.
 
-    python bench/sync_path.py [--baseline f318630] [--n1 200 --n2 1200]
+- Update path: the writer's peer and one reader's, without sockets (relayed frames stay
+  queued): what one update costs up to the reader's queue.
+- ``--fanout K`` also relays each update to K sockets (fakes that take every frame at once)
+  through their sender tasks, and to one socket: the instructions per update to K sockets,
+  and per delivery, (K sockets - 1 socket) / (K - 1).
+
+    python bench/sync_path.py [--baseline f318630] [--fanout 10] [--n1 200 --n2 1200]
 """
 
 from __future__ import annotations
@@ -22,12 +29,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-DRIVER = r"""
-import asyncio, sys
+FRAMES = r"""
+import sys
 from typing import Any
 from pycrdt import Doc, Text
 
-N = int(sys.argv[1])
+with open(sys.argv[2], "wb") as out:
+    source: Doc[Any] = Doc(client_id=3_141_592_653)  # fixed (a 5-byte varint, like Yjs's)
+    text = source.get("t", type=Text)
+    for _ in range(int(sys.argv[1])):  # one keystroke each, as y-websocket frames it
+        before = source.get_state()
+        text.insert(len(text), "x")
+        update = source.get_update(before)
+        assert len(update) < 0x80
+        frame = bytes((0, 2, len(update))) + update
+        out.write(len(frame).to_bytes(4, "little") + frame)
+"""
+
+DRIVER = r"""
+import asyncio, sys
+
+with open(sys.argv[1], "rb") as f:
+    DATA = f.read()
 READERS = int(sys.argv[2])  # 0: one reader without a socket (frames stay queued)
 
 
@@ -67,9 +90,7 @@ async def main() -> None:
     try:
         from collab.sync.peer import Peer
         from collab.sync.registry import RoomRegistry
-        from collab.wire import framing
     except ImportError:  # before the redesign (issue 7)
-        from collab import protocol as framing  # type: ignore[no-redef]
         from collab.peer import Peer  # type: ignore[no-redef]
         from collab.rooms import RoomRegistry  # type: ignore[no-redef]
     registry = RoomRegistry(MemoryStore(), Settings(store="memory://"))
@@ -84,13 +105,12 @@ async def main() -> None:
     senders = [asyncio.create_task(p.run_sender()) for p in readers if sockets]
     for reader in readers:
         await live.join(reader)
-    source: Doc[Any] = Doc()
-    text = source.get("t", type=Text)
     frames = []
-    for _ in range(N):
-        before = source.get_state()
-        text.insert(len(text), "x")
-        frames.append(framing.sync_update(source.get_update(before)))
+    pos = 0
+    while pos < len(DATA):
+        size = int.from_bytes(DATA[pos : pos + 4], "little")
+        frames.append(DATA[pos + 4 : pos + 4 + size])
+        pos += 4 + size
     if sockets:
         await all_sent.wait(READERS)  # each one's SyncStep1 from join
     for n, frame in enumerate(frames, start=2):
@@ -99,7 +119,7 @@ async def main() -> None:
         if sockets:
             await all_sent.wait(n * READERS)
     if not sockets:
-        assert len(readers[0]._queue) == N + 1
+        assert len(readers[0]._queue) == len(frames) + 1
     for reader in readers:
         reader.close(1000)
     await asyncio.gather(*senders)
@@ -113,6 +133,10 @@ def count(pythonpath: Path, n: int, seed: int, readers: int) -> int:
         out = Path(tmp) / "cg.out"
         driver = Path(tmp) / "driver.py"
         driver.write_text(DRIVER)
+        frames = Path(tmp) / "frames"
+        make = Path(tmp) / "frames.py"
+        make.write_text(FRAMES)
+        subprocess.run([sys.executable, str(make), str(n), str(frames)], cwd=tmp, check=True)
         result = subprocess.run(
             [
                 "valgrind",
@@ -120,7 +144,7 @@ def count(pythonpath: Path, n: int, seed: int, readers: int) -> int:
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 str(driver),
-                str(n),
+                str(frames),
                 str(readers),
             ],
             cwd=tmp,

@@ -15,7 +15,8 @@ worktree on PYTHONPATH) and prints the ratio.
   through their sender tasks, and to one socket: the instructions per update to K sockets,
   and per delivery, (K sockets - 1 socket) / (K - 1).
 
-    python bench/sync_path.py [--baseline f318630] [--fanout 10] [--n1 200 --n2 1200]
+    python bench/sync_path.py [--baseline f318630] [--fanout 10] [--loop uvloop]
+                              [--n1 200 --n2 1200]
 """
 
 from __future__ import annotations
@@ -124,11 +125,15 @@ async def main() -> None:
         reader.close(1000)
     await asyncio.gather(*senders)
 
-asyncio.run(main())
+if sys.argv[3] == "uvloop":
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
 """
 
 
-def count(pythonpath: Path, n: int, seed: int, readers: int) -> int:
+def count(pythonpath: Path, n: int, seed: int, readers: int, loop: str = "asyncio") -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         driver = Path(tmp) / "driver.py"
@@ -146,6 +151,7 @@ def count(pythonpath: Path, n: int, seed: int, readers: int) -> int:
                 str(driver),
                 str(frames),
                 str(readers),
+                loop,
             ],
             cwd=tmp,
             env={
@@ -163,11 +169,15 @@ def count(pythonpath: Path, n: int, seed: int, readers: int) -> int:
     return int(found.group(1))
 
 
-def per_update(pythonpath: Path, n1: int, n2: int, readers: int = 0) -> float:
+def per_update(
+    pythonpath: Path, n1: int, n2: int, readers: int = 0, loop: str = "asyncio"
+) -> float:
     """The median over three hash seeds: a seed changes dict and set layouts, and one seed in
-    a few makes a very different count (seen: 239k against 381k for the same code)."""
+    a few makes a very different count (seen: 239k against 381k for the same code; a full
+    garbage collection more or less in one of the two runs is worth tens of thousands)."""
     runs = sorted(
-        (count(pythonpath, n2, seed, readers) - count(pythonpath, n1, seed, readers)) / (n2 - n1)
+        (count(pythonpath, n2, seed, readers, loop) - count(pythonpath, n1, seed, readers, loop))
+        / (n2 - n1)
         for seed in (1, 2, 3)
     )
     return runs[1]
@@ -176,10 +186,10 @@ def per_update(pythonpath: Path, n1: int, n2: int, readers: int = 0) -> float:
 def measure(pythonpath: Path, args: argparse.Namespace) -> dict[str, float]:
     """The figures for one tree: per update; with --fanout also per update to FANOUT sockets
     and per delivery (the difference between FANOUT sockets and one, per extra socket)."""
-    figures = {"update": per_update(pythonpath, args.n1, args.n2)}
+    figures = {"update": per_update(pythonpath, args.n1, args.n2, loop=args.loop)}
     if args.fanout:
-        one = per_update(pythonpath, args.n1, args.n2, readers=1)
-        many = per_update(pythonpath, args.n1, args.n2, readers=args.fanout)
+        one = per_update(pythonpath, args.n1, args.n2, readers=1, loop=args.loop)
+        many = per_update(pythonpath, args.n1, args.n2, readers=args.fanout, loop=args.loop)
         figures[f"update to {args.fanout} sockets"] = many
         figures["delivery"] = (many - one) / (args.fanout - 1)
     return figures
@@ -201,6 +211,12 @@ def main() -> int:
         default=0,
         metavar="K",
         help="also relay each update to K sockets (K >= 2) through their sender tasks",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop (collab serve runs on uvloop when it is installed: uvicorn's auto)",
     )
     args = parser.parse_args()
     if args.fanout == 1 or args.fanout < 0:

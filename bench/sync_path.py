@@ -133,7 +133,10 @@ else:
 """
 
 
-def count(pythonpath: Path, n: int, seed: int, readers: int, loop: str = "asyncio") -> int:
+def count(
+    pythonpath: Path, n: int, seed: int, readers: int, loop: str = "asyncio", traced: bool = True
+) -> int:
+    """Instructions of one driver run over ``n`` frames (``traced=False``: run it untraced)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         driver = Path(tmp) / "driver.py"
@@ -142,11 +145,10 @@ def count(pythonpath: Path, n: int, seed: int, readers: int, loop: str = "asynci
         make = Path(tmp) / "frames.py"
         make.write_text(FRAMES)
         subprocess.run([sys.executable, str(make), str(n), str(frames)], cwd=tmp, check=True)
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
         result = subprocess.run(
             [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
+                *(valgrind if traced else []),
                 sys.executable,
                 str(driver),
                 str(frames),
@@ -163,6 +165,8 @@ def count(pythonpath: Path, n: int, seed: int, readers: int, loop: str = "asynci
             text=True,
             check=True,
         )
+    if not traced:
+        return 0
     found = re.search(r"Collected : (\d+)", result.stderr)
     if found is None:
         raise RuntimeError(result.stderr[-2000:])
@@ -172,9 +176,8 @@ def count(pythonpath: Path, n: int, seed: int, readers: int, loop: str = "asynci
 def per_update(
     pythonpath: Path, n1: int, n2: int, readers: int = 0, loop: str = "asyncio"
 ) -> float:
-    """The median over three hash seeds: a seed changes dict and set layouts, and one seed in
-    a few makes a very different count (seen: 239k against 381k for the same code; a full
-    garbage collection more or less in one of the two runs is worth tens of thousands)."""
+    """The median over three hash seeds (they agree within a few dozen instructions once the
+    bytecode is cached: see ``measure``)."""
     runs = sorted(
         (count(pythonpath, n2, seed, readers, loop) - count(pythonpath, n1, seed, readers, loop))
         / (n2 - n1)
@@ -185,7 +188,13 @@ def per_update(
 
 def measure(pythonpath: Path, args: argparse.Namespace) -> dict[str, float]:
     """The figures for one tree: per update; with --fanout also per update to FANOUT sockets
-    and per delivery (the difference between FANOUT sockets and one, per extra socket)."""
+    and per delivery (the difference between FANOUT sockets and one, per extra socket).
+
+    One untraced run first writes the tree's bytecode cache: otherwise the first traced run
+    compiles every module it imports, or every one edited since, and its count is off by
+    that (a module is worth thousands of instructions per update over N2 - N1 frames).
+    """
+    count(pythonpath, 2, 0, 1, args.loop, traced=False)
     figures = {"update": per_update(pythonpath, args.n1, args.n2, loop=args.loop)}
     if args.fanout:
         one = per_update(pythonpath, args.n1, args.n2, readers=1, loop=args.loop)

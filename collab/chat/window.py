@@ -19,7 +19,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from collab.chat import schema
+from collab.chat.schema import drop_messages, live_seqs, put_message, set_info
 from collab.meta import Message, Messages
 from collab.names import DocKey
 from collab.sync.livedoc import LiveDoc
@@ -62,11 +62,11 @@ class LiveWindow:
         )
 
         def change(doc: Doc[Any]) -> None:
-            stale = [i for i in schema.live_seqs(doc) if i not in window.ids]
-            schema.drop_messages(doc, stale)
+            stale = [i for i in live_seqs(doc) if i not in window.ids]
+            drop_messages(doc, stale)
             for message in rows:
-                schema.put_message(doc, message)
-            schema.set_info(doc, window.last_seq, window.archived_through)
+                put_message(doc, message)
+            set_info(doc, window.last_seq, window.archived_through)
 
         await (await live.author(change))
         self._windows[live] = window
@@ -86,9 +86,9 @@ class LiveWindow:
         def change(doc: Doc[Any]) -> None:
             for message in changed:
                 if message.id in window.ids:
-                    schema.put_message(doc, message)
+                    put_message(doc, message)
                 elif message.seq > window.last_seq:
-                    schema.put_message(doc, message)
+                    put_message(doc, message)
                     window.live.append((message.seq, message.id))
                     window.ids.add(message.id)
                     window.last_seq = message.seq
@@ -97,8 +97,8 @@ class LiveWindow:
                 window.ids.discard(message_id)
                 window.archived_through = seq
                 dropped.append(message_id)
-            schema.drop_messages(doc, dropped)
-            schema.set_info(doc, window.last_seq, window.archived_through)
+            drop_messages(doc, dropped)
+            set_info(doc, window.last_seq, window.archived_through)
 
         committed = await live.author(change)
         line = window.archived_through if window.archived_through != moved_from else 0

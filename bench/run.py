@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -32,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline
+import chat
 import compare
 import report
 import workloads
@@ -62,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--readme", action="store_true", help="rewrite bench/README.md even with --baseline"
     )
+    parser.add_argument(
+        "--chat-paths",
+        default=None,
+        help="how collab posts in the chat workload: api (HTTP), ws (type 101); default both",
+    )
     args = parser.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
@@ -75,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.servers.insert(0, "collab")
     args.deflate = args.deflate or ("off" if args.quick else "both")
     args.reps = args.reps or (1 if args.quick else 3)
+    args.plan = workloads.QUICK if args.quick else workloads.FULL
+    if args.chat_paths is not None:
+        chosen = tuple(p for p in args.chat_paths.split(",") if p)
+        if not chosen or not set(chosen) <= {"api", "ws"}:
+            parser.error("--chat-paths takes api, ws or api,ws")
+        args.plan = dataclasses.replace(args.plan, chat_paths=chosen)
     return args
 
 
@@ -109,6 +122,7 @@ def run_one(
             "latency": workloads.latency,
             "cold": workloads.cold,
             "awareness": workloads.awareness,
+            "chat": chat.chat,
         }[workload]
         return fn(server, plan, cores)
     except Exception:
@@ -195,7 +209,7 @@ def measure(
     raw_dir: Path,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every repetition x workload x deflate mode x server; (measurements, failures)."""
-    plan = workloads.QUICK if args.quick else workloads.FULL
+    plan = args.plan
     cores = Cores.split(pin=not args.no_pin)
     raw: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
@@ -260,7 +274,7 @@ def write_outputs(
     name = f"{summary['date']}-quick" if args.quick else summary["date"]
     out_dir = raw_dir if args.quick else BENCH / "results"  # smoke runs are not results
     (out_dir / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
-    tables = report.render(summary)
+    tables = report.render(summary, sections=[chat.render])
     comparison = ""
     if base is not None:
         comparison = compare.render(summary["comparison"], "collab", base.name)
@@ -273,6 +287,11 @@ def write_outputs(
         report.replace_in_readme(BENCH / "README.md", tables)
         print("tables in bench/README.md")
     print(f"summary: {out_dir / f'{name}.json'}")
+    for deflate in (False, True):  # the chat ratios on the terminal too
+        chat_lines = chat.render(report.Index(summary), deflate, summary)
+        if chat_lines:
+            print(f"\nchat, permessage-deflate {'accepted' if deflate else 'off'}:")
+            print("\n".join(chat_lines).strip("\n"))
     if comparison:
         print(comparison)
         print(f"comparison: {out_dir / f'{name}-comparison.md'}")
@@ -306,7 +325,7 @@ def run(
         "servers": list(specs),
         "workloads": args.workloads,
         "deflate": args.deflate,
-        "plan": (workloads.QUICK if args.quick else workloads.FULL).__dict__,
+        "plan": args.plan.__dict__,
         "machine": host,
         "code": code,
         "failures": failures,

@@ -130,15 +130,16 @@ export async function chatLoad (rooms, { mode, rate = 1, warmupMs = 1000, measur
     if (ok) { answered++; answers.push(performance.now() - post.t) } else errors.push(detail)
   }
   const offs = []
-  const pendingReplies = new Map() // client_id -> post (mode ws)
+  const pendingReplies = new Map() // `${room}:${client_id}` -> post (mode ws)
   for (const name of names) {
     for (const client of rooms.get(name)) {
       offs.push(watch(mode, client, name, seen))
       if (mode === 'ws') {
         acceptCollabMessages(client, (reply) => {
-          const post = pendingReplies.get(reply.client_id)
+          const key = `${name}:${reply.client_id}`
+          const post = pendingReplies.get(key)
           if (!post) return
-          pendingReplies.delete(reply.client_id)
+          pendingReplies.delete(key)
           answer(post, !reply.error, JSON.stringify(reply.error))
         })
       }
@@ -162,7 +163,7 @@ export async function chatLoad (rooms, { mode, rate = 1, warmupMs = 1000, measur
     }
     inflight++
     if (mode === 'ws') {
-      pendingReplies.set(clientId, post)
+      pendingReplies.set(`${name}:${clientId}`, post)
       clients[from].provider.ws.send(requestFrame({ op: 'post', client_id: clientId, text }))
       return
     }

@@ -2,6 +2,7 @@
 
     /work/main/.venv/bin/python bench/run.py [--quick] [--servers a,b] [--workloads a,b]
                                              [--deflate both|on|off] [--reps N] [--baseline REF]
+                                             [--chat-paths api,ws]
 
 Runs every repetition x workload x deflate mode x server in that (rep-major, interleaved)
 order, each on a fresh server process; writes raw JSON to bench/results/raw/, a summary to

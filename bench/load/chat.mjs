@@ -102,6 +102,22 @@ const watch = (mode, client, room, seen) => {
 }
 
 /**
+ * Whether the server answers type 101 at all (a build without it does not): the first client
+ * sends a request with an unknown op, which collab answers with a 102 error and carries out
+ * nothing, and waits up to timeoutMs for any 102.
+ */
+export async function chatProbe (rooms, { timeoutMs = 3000 }) {
+  const [client] = rooms.values().next().value ?? []
+  if (!client) throw new Error('chat probe: no client')
+  let reply = null
+  acceptCollabMessages(client, (r) => { reply = r })
+  client.provider.ws.send(requestFrame({ op: 'bench-probe', client_id: 'bench-probe' }))
+  const start = performance.now()
+  while (reply === null && performance.now() - start < timeoutMs) await sleep(10)
+  return { answered: reply !== null, reply, cpu: { cores: 0 } }
+}
+
+/**
  * Posts for warmupMs + measureMs; only posts sent inside the measured window count. Returns
  * post -> seen latencies (every expected delivery of a counted post; one still missing drainMs
  * after the last post is lost), post -> answer latencies (api, ws), posts, errors and CPU.

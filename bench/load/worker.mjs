@@ -7,12 +7,13 @@
 // stdin:  {"id": n, "op": "...", ...}, one command at a time
 // stdout: {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}
 //
-// Ops: connect (clients into rooms), latency, chat (chat.mjs), awareness, ingest, coldsync,
-// close, exit. Every op reports this process's own CPU use (process.cpuUsage) over its measured
-// phase, so the runner can mark points where the load generator, not the server, was the limit.
+// Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), awareness, ingest,
+// coldsync, close, exit. Every op reports this process's own CPU use (process.cpuUsage) over
+// its measured phase, so the runner can mark points where the load generator, not the server,
+// was the limit.
 import * as readline from 'node:readline'
 import { BenchClient, cpuSince, sleep, waitUntil } from './clients.mjs'
-import { chatLoad } from './chat.mjs'
+import { chatLoad, chatProbe } from './chat.mjs'
 
 const [kind, base, paramsJson] = process.argv.slice(2)
 const params = paramsJson ? JSON.parse(paramsJson) : {}
@@ -238,8 +239,9 @@ async function close () {
 
 /** The chat workload (chat.mjs) over this process's rooms. */
 const chat = (args) => chatLoad(rooms, args)
+const chatprobe = (args) => chatProbe(rooms, args)
 
-const ops = { connect, latency, chat, awareness, ingest, coldsync, close }
+const ops = { connect, latency, chat, chatprobe, awareness, ingest, coldsync, close }
 
 // --- command loop --------------------------------------------------------------------------
 

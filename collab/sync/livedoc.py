@@ -34,6 +34,7 @@ from collab.sync.journal import Journal
 from collab.sync.peer import Peer
 from collab.sync.presence import AwarenessGate, Presence
 from collab.sync.replica import Replica
+from collab.sync.requests import not_served_here
 from collab.wire import (
     AwarenessEntry,
     MalformedInput,
@@ -41,6 +42,8 @@ from collab.wire import (
     encode_awareness,
     framing,
     limits_from,
+    read_request,
+    request_cap,
     scan_awareness,
     scan_state_vector,
     scan_update,
@@ -72,6 +75,7 @@ class LiveDoc:
         self.key = key
         self.settings = settings
         self.limits = limits_from(settings)
+        self.request_cap = request_cap(settings.max_message_length)
         self.readonly = is_reserved_doc(key.doc)
         self.hooks: SyncHooks = hooks or NoHooks()
         self.replica = Replica(self.limits)
@@ -197,6 +201,13 @@ class LiveDoc:
             elif isinstance(message, framing.SavedRequest):
                 peer.opted_in = True
                 self._after_commit(peer, framing.saved(message.counter))
+            elif isinstance(message, framing.ChatRequest):
+                peer.opted_in = True  # a request is a hello too, like a "saved" request
+                request = read_request(message.body, self.request_cap)
+                if peer.requests is not None:
+                    peer.requests.submit(request)  # answered from its own task
+                else:
+                    peer.send(not_served_here(request))
         except MalformedInput as exc:
             raise HostileInput(exc.reason) from None
 

@@ -279,13 +279,18 @@ class LiveDoc:
     async def author(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
         """Apply a change the server itself makes (``chat``: no client may write it) and
         relay it to every peer once committed. Returns the future of that commit: what the
-        caller answers after awaiting it is durable (it raises RoomFailed if the doc cannot
-        promise that). Changes are recorded in call order."""
+        caller answers after awaiting it is durable, with every change before it (it raises
+        RoomFailed if the doc cannot promise that). Changes are recorded in call order."""
         await self._usable()
         emitted, deleted = self.replica.author(change, origin="server")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not emitted:
-            waiter.set_result(None)
+            # Nothing new, but what it found may be an earlier change still committing (a
+            # replayed post): its caller must not answer before that is durable either.
+            if self.journal.committed < self.journal.recorded:
+                self._waiters.append((self.journal.recorded, waiter))
+            else:
+                waiter.set_result(None)
             return waiter
         first = self.journal.recorded + 1
         upto = self.journal.record(emitted, deleted)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from pycrdt import Map
 
 from collab.auth.principal import Principal
 from collab.errors import (
@@ -160,3 +161,27 @@ async def test_replies_are_type_102_frames_of_compact_json() -> None:
         {"client_id": "é", "id": "m-é", "seq": 1}, separators=(",", ":"), ensure_ascii=False
     )
     assert out == [framing.chat_reply(body.encode())]
+
+
+async def test_a_change_that_adds_nothing_still_waits_for_the_changes_before_it() -> None:
+    # A replayed post writes nothing new into the doc, but the post it replays may still be
+    # committing: its reply must wait for that commit too, or it would answer a message that
+    # a crash could still lose.
+    store = GatedStore()
+    live = await LiveDoc.load(DocKey("r", "chat"), store, settings())
+    store.append_gate.clear()
+
+    def put(doc: Any) -> None:
+        doc.get("info", type=Map)["last_seq"] = 1
+
+    def nothing(doc: Any) -> None:
+        return None  # what put_message does for a message the doc already shows
+
+    first = await live.author(put)
+    replay = await live.author(nothing)
+    await asyncio.sleep(0.05)
+    assert not first.done() and not replay.done()
+    store.append_gate.set()
+    await asyncio.wait_for(asyncio.gather(first, replay), 5)
+    idle = await live.author(nothing)  # nothing pending: at once
+    assert idle.done()

@@ -19,7 +19,9 @@ from tests.test_chat import doc_messages, post, rendered, wait_doc
 pytestmark = pytest.mark.anyio
 
 
-async def chat_socket(server: CollabServer, room: str, token: str, query: str = "collab=1") -> Any:
+async def chat_socket(
+    server: CollabServer, room: str, token: str, query: str = "collab=1"
+) -> RawPeer:
     return await RawPeer.connect(server.ws_url(room, "chat", query, token=token))
 
 
@@ -199,4 +201,23 @@ async def test_other_docs_answer_requests_bad_request(server: CollabServer) -> N
     await notes.close()
     api = Api(server)
     assert api.dev.http.get("/rooms/r/messages").json()["items"] == []
+    api.close()
+
+
+async def test_a_revoked_credential_closes_the_socket_and_its_requests_do_nothing(
+    server: CollabServer,
+) -> None:
+    api = Api(server)
+    alice = api.user("alice")
+    room = api.room("r", owner=api.dev, **{alice.user_id: "commenter"})
+    a = await chat_socket(server, room, alice.token)
+    ok(await a.ask({"op": "post", "client_id": "a1", "text": "before"}), "a1")
+    [token] = alice.http.get("/tokens").json()["items"]  # the token this socket presents
+    assert alice.http.delete(f"/tokens/{token['id']}").status_code == 204
+    with contextlib.suppress(ConnectionClosed):  # closing or closed: either way nothing lands
+        await a.send_request({"op": "post", "client_id": "a2", "text": "after"})
+    await a.wait_for(lambda: a.closed.is_set())
+    assert a.close_code == 4401 and a.replies("a2") == []
+    items = api.dev.http.get(f"/rooms/{room}/messages").json()["items"]
+    assert [m["text"] for m in items] == ["before"]
     api.close()

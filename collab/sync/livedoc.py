@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ log = logging.getLogger("collab.sync")
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
 SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
+# A stale ``typing`` is cleared up to this late, so one sweep serves states that expire together.
+TYPING_SWEEP_GRAIN = 0.2  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,8 @@ class LiveDoc:
             on_failed=self._fail,
             hooks=self.hooks,
         )
-        self.presence = Presence()
+        self.presence = Presence(typing_timeout=settings.typing_timeout)
+        self._typing_sweep: asyncio.TimerHandle | None = None
         self._awareness_gate = AwarenessGate(
             settings.awareness_per_second, settings.awareness_burst, self._release_awareness
         )
@@ -309,9 +313,26 @@ class LiveDoc:
             self._apply_awareness(peer, entries)
 
     def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
-        changed = self.presence.apply(peer.id, peer.presence_owner, entries)
+        changed = self.presence.apply(peer.id, peer.presence_owner, entries, peer.principal)
         if changed:
             self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
+            if self._typing_sweep is None:
+                self._schedule_typing_sweep()
+
+    def _schedule_typing_sweep(self) -> None:
+        """One timer per doc, at the next stale ``typing`` (none while nobody types)."""
+        deadline = self.presence.next_typing_deadline()
+        if deadline is not None:
+            delay = max(deadline - time.monotonic(), 0.0) + TYPING_SWEEP_GRAIN
+            loop = asyncio.get_running_loop()
+            self._typing_sweep = loop.call_later(delay, self._sweep_typing)
+
+    def _sweep_typing(self) -> None:
+        self._typing_sweep = None
+        cleared = self.presence.expire_typing()
+        if cleared:  # to everyone, the owner included (Presence.expire_typing says why)
+            self.broadcast(framing.awareness(encode_awareness(cleared)))
+        self._schedule_typing_sweep()
 
     # -- commits ---------------------------------------------------------------------------
 

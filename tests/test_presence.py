@@ -126,21 +126,22 @@ async def test_a_claimed_user_is_replaced_by_the_senders_own(
 
 async def test_typing_goes_stale_after_five_seconds_without_refresh(server: CollabServer) -> None:
     users = Users(server)
+    # Bob, a commenter, may not write the chat doc; his awareness is his to set all the same.
     async with users.js(users.alice_token) as alice, users.js(users.bob_token) as bob:
         await alice.wait_event("synced")
         await bob.wait_event("synced")
         started = time.monotonic()
-        await alice.call({"op": "awareness", "state": {"typing": True}})
-        await until_state(bob, alice.client_id, typing(True), 5)
+        await bob.call({"op": "awareness", "state": {"typing": True}})
+        await until_state(alice, bob.client_id, typing(True), 5)
         # The default timeout is 5 s: cleared once they are up, well within 8 s.
-        cleared = await until_state(bob, alice.client_id, typing(False), 8)
+        cleared = await until_state(alice, bob.client_id, typing(False), 8)
         assert time.monotonic() - started >= 4.9
-        assert cleared["user"]["id"] == users.alice_id
-        # Alice's own Awareness took the server's state (newer clock) as her local state ...
-        await until_state(alice, alice.client_id, typing(False), 5)
-        # ... so her next state is numbered past it and accepted: typing in a thread.
-        await alice.call({"op": "awareness", "state": {"typing": "thread-7"}})
-        await until_state(bob, alice.client_id, typing("thread-7"), 5)
+        assert cleared["user"]["id"] == users.bob_id
+        # Bob's own Awareness took the server's state (newer clock) as his local state ...
+        await until_state(bob, bob.client_id, typing(False), 5)
+        # ... so his next state is numbered past it and accepted: typing in a thread.
+        await bob.call({"op": "awareness", "state": {"typing": "thread-7"}})
+        await until_state(alice, bob.client_id, typing("thread-7"), 5)
 
 
 async def test_a_refresh_keeps_typing(server_factory: ServerFactory) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -59,6 +60,22 @@ def test_user_is_stamped_from_the_principal_whatever_the_client_claims() -> None
     assert stamp(b'{"a":1}', None).state == b'{"a":1}'
 
 
+@dataclass(frozen=True)
+class HandledPrincipal(Principal):
+    """A principal that knows the user's handle (users gain handles with issue 9)."""
+
+    handle: str | None = None
+
+
+def test_the_handle_is_stamped_once_the_principal_has_one() -> None:
+    ada = HandledPrincipal(user_id="u-ada", name="Ada", via="session", handle="ada")
+    user = json.loads(stamp(b'{"user":{"handle":"root"}}', ada).state)["user"]
+    assert user == {"id": "u-ada", "name": "Ada", "handle": "ada", "color": derived_color("u-ada")}
+    nameless = HandledPrincipal(user_id="u-x", name="", via="room_token", handle="")
+    user = json.loads(stamp(b'{"user":{"handle":"root"}}', nameless).state)["user"]
+    assert user == {"id": "u-x", "name": "", "color": derived_color("u-x")}
+
+
 def test_derived_colours_are_stable_hex_and_differ_between_users() -> None:
     colours = {derived_color(f"user-{i}") for i in range(50)}
     assert all(len(c) == 7 and c.startswith("#") and int(c[1:], 16) >= 0 for c in colours)
@@ -95,7 +112,11 @@ def test_ownership_rules_still_hold() -> None:
     assert presence.apply(2, BOB.user_id, [entry(7, 9, claim), entry(7, 10, None)], BOB) == []
     assert presence.apply(1, ALICE.user_id, [entry(7, 5, {"typing": "echo"})], ALICE) == []
     assert len(presence) == 1
-    assert parsed(presence.remove_peer(1)) == [(7, 6, None)]
+    # At most four ids per socket; removing an unknown id is nothing to relay.
+    more = [entry(c, 1, {"typing": True}) for c in (20, 21, 22, 23)] + [entry(24, 1, None)]
+    assert [e.client for e in presence.apply(1, ALICE.user_id, more, ALICE)] == [20, 21, 22]
+    assert parsed(presence.apply(1, ALICE.user_id, [entry(20, 2, None)], ALICE)) == [(20, 2, None)]
+    assert sorted(parsed(presence.remove_peer(1))) == [(7, 6, None), (21, 2, None), (22, 2, None)]
     assert presence.next_typing_deadline() is None
 
 

@@ -14,6 +14,7 @@ from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.invites import Invites
+from collab.meta.messages import Messages
 from collab.meta.purge import Purge
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
@@ -27,6 +28,7 @@ class MetaStore(
     Sessions,
     Rooms,
     Invites,
+    Messages,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,

@@ -14,6 +14,7 @@ from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.invites import MemoryInvites
+from collab.meta.memory.messages import MemoryMessages
 from collab.meta.memory.purge import MemoryPurge
 from collab.meta.memory.room_tokens import MemoryRoomTokenRevocations
 from collab.meta.memory.rooms import MemoryRooms
@@ -29,6 +30,7 @@ class MemoryMetaStore(
     MemorySessions,
     MemoryRooms,
     MemoryInvites,
+    MemoryMessages,
     MemoryApiTokens,
     MemoryTickets,
     MemoryRoomTokenRevocations,

@@ -17,6 +17,7 @@ from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.invites import SQLiteInvites
+from collab.meta.sqlite.messages import SQLiteMessages
 from collab.meta.sqlite.purge import SQLitePurge
 from collab.meta.sqlite.room_tokens import SQLiteRoomTokenRevocations
 from collab.meta.sqlite.rooms import SQLiteRooms
@@ -32,6 +33,7 @@ class SQLiteMetaStore(
     SQLiteSessions,
     SQLiteRooms,
     SQLiteInvites,
+    SQLiteMessages,
     SQLiteApiTokens,
     SQLiteTickets,
     SQLiteRoomTokenRevocations,

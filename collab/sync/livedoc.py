@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from collab.store.base import DocumentStore
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.journal import Journal
 from collab.sync.peer import Peer
-from collab.sync.presence import AwarenessGate, Presence
+from collab.sync.presence import AwarenessGate, Presence, TypingSweep
 from collab.sync.replica import Replica
 from collab.wire import (
     AwarenessEntry,
@@ -52,8 +51,6 @@ log = logging.getLogger("collab.sync")
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
 SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
-# A stale ``typing`` is cleared up to this late, so one sweep serves states that expire together.
-TYPING_SWEEP_GRAIN = 0.2  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +85,7 @@ class LiveDoc:
             hooks=self.hooks,
         )
         self.presence = Presence(typing_timeout=settings.typing_timeout)
-        self._typing_sweep: asyncio.TimerHandle | None = None
+        self.typing_sweep = TypingSweep(self.presence, self._broadcast_presence)
         self._awareness_gate = AwarenessGate(
             settings.awareness_per_second, settings.awareness_burst, self._release_awareness
         )
@@ -342,23 +339,11 @@ class LiveDoc:
         changed = self.presence.apply(peer.id, peer.presence_owner, entries, peer.principal)
         if changed:
             self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
-            if self._typing_sweep is None:
-                self._schedule_typing_sweep()
+            self.typing_sweep.arm()
 
-    def _schedule_typing_sweep(self) -> None:
-        """One timer per doc, at the next stale ``typing`` (none while nobody types)."""
-        deadline = self.presence.next_typing_deadline()
-        if deadline is not None:
-            delay = max(deadline - time.monotonic(), 0.0) + TYPING_SWEEP_GRAIN
-            loop = asyncio.get_running_loop()
-            self._typing_sweep = loop.call_later(delay, self._sweep_typing)
-
-    def _sweep_typing(self) -> None:
-        self._typing_sweep = None
-        cleared = self.presence.expire_typing()
-        if cleared:  # to everyone, the owner included (Presence.expire_typing says why)
-            self.broadcast(framing.awareness(encode_awareness(cleared)))
-        self._schedule_typing_sweep()
+    def _broadcast_presence(self, entries: list[AwarenessEntry]) -> None:
+        """The server's own awareness changes (cleared typing): to every peer."""
+        self.broadcast(framing.awareness(encode_awareness(entries)))
 
     # -- commits ---------------------------------------------------------------------------
 

@@ -56,8 +56,9 @@ class Presence:
     ) -> None:
         self.max_clients_per_peer = max_clients_per_peer
         self.typing_timeout = typing_timeout
-        self._clock = clock
+        self.now = clock
         self._states: dict[int, _State] = {}
+        self._anyone_typed = False  # since the last look: keeps the no-typing path O(1)
 
     def __len__(self) -> int:
         return sum(1 for s in self._states.values() if s.state is not None)
@@ -119,12 +120,16 @@ class Presence:
             current.sent, current.stamped_for = entry.state, identity
             current.stamped, current.typing = stamped.state, stamped.typing
         current.state = current.stamped
-        current.typing_since = self._clock() if current.typing else None
+        current.typing_since = self.now() if current.typing else None
+        self._anyone_typed = self._anyone_typed or current.typing
         return AwarenessEntry(entry.client, entry.clock, current.state)
 
     def next_typing_deadline(self) -> float | None:
         """When the next ``typing`` goes stale (the clock's time), or None: nobody types."""
+        if not self._anyone_typed:
+            return None
         since = [s.typing_since for s in self._states.values() if s.typing_since is not None]
+        self._anyone_typed = bool(since)
         return min(since) + self.typing_timeout if since else None
 
     def expire_typing(self) -> list[AwarenessEntry]:
@@ -134,7 +139,7 @@ class Presence:
         owners included: a y-protocols client adopts a newer state of its own id as its local
         state (so it stops saying typing too) and numbers its next state past that clock.
         """
-        now = self._clock()
+        now = self.now()
         expired: list[AwarenessEntry] = []
         for client, s in self._states.items():
             if s.typing_since is None or now - s.typing_since < self.typing_timeout:
@@ -154,6 +159,37 @@ class Presence:
                 del self._states[client]
                 removed.append(AwarenessEntry(client, state.clock + 1, None))
         return removed
+
+
+class TypingSweep:
+    """One timer per doc that clears stale ``typing`` (``Presence.expire_typing``) and hands
+    the cleared states to ``deliver`` (to broadcast to every peer, their owners included).
+
+    ``arm`` after each applied change; idle while nobody types. A clear comes up to ``GRAIN``
+    seconds late, so one sweep serves the states that go stale together.
+    """
+
+    GRAIN = 0.2  # seconds
+
+    def __init__(self, presence: Presence, deliver: Callable[[list[AwarenessEntry]], None]) -> None:
+        self._presence = presence
+        self._deliver = deliver
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        if self.timer is not None:
+            return  # it fires no later than any deadline set since (each is now + timeout)
+        deadline = self._presence.next_typing_deadline()
+        if deadline is not None:
+            delay = max(deadline - self._presence.now(), 0.0) + self.GRAIN
+            self.timer = asyncio.get_running_loop().call_later(delay, self._sweep)
+
+    def _sweep(self) -> None:
+        self.timer = None
+        cleared = self._presence.expire_typing()
+        if cleared:
+            self._deliver(cleared)
+        self.arm()
 
 
 @dataclass

@@ -164,7 +164,7 @@ def awareness_sent(peer: Peer) -> list[tuple[int, int, Any]]:
 
 
 def typing_sweep(live: LiveDoc) -> asyncio.TimerHandle | None:
-    return live._typing_sweep
+    return live.typing_sweep.timer
 
 
 @pytest.mark.anyio

@@ -159,7 +159,8 @@ async def _serve(
         principal=principal,
         on_slow_consumer=registry.hooks.slow_consumer,
     )
-    peer.requests = _chat_requests(websocket, state, principal, key, peer)
+    if key.doc == CHAT_DOC and state.chat_requests is not None:
+        peer.requests = _chat_requests(websocket, state, state.chat_requests, principal, key, peer)
     logs.bind(peer=peer.id)
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     expiry = ExpiryTimer(peer)
@@ -181,18 +182,20 @@ async def _serve(
         registry.release(live)
         peer.close(1006)  # no-op if a close was already asked for; else the client is gone
         await sender
-        if peer.requests is not None:
-            await peer.requests.drain()  # what was asked is carried out, socket or not
+        await peer.requests.drain()  # what was asked is carried out, socket or not
 
 
 def _chat_requests(
-    websocket: WebSocket, state: SocketServices, principal: Principal, key: DocKey, peer: Peer
-) -> SocketRequests | None:
-    """The chat socket takes requests (type 101); any other answers them ``bad_request``."""
-    if key.doc != CHAT_DOC or state.chat_requests is None:
-        return None
+    websocket: WebSocket,
+    state: SocketServices,
+    handler: ChatRequests,
+    principal: Principal,
+    key: DocKey,
+    peer: Peer,
+) -> SocketRequests:
+    """The chat socket takes requests (type 101); others answer them ``bad_request``."""
     return SocketRequests(
-        state.chat_requests,
+        handler,
         key.room,
         principal,
         peer.send,

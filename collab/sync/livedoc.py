@@ -32,9 +32,8 @@ from collab.store.base import DocumentStore
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.journal import Journal
 from collab.sync.peer import Peer
-from collab.sync.presence import AwarenessGate, Presence
+from collab.sync.presence import AwarenessGate, Presence, TypingSweep
 from collab.sync.replica import Replica
-from collab.sync.requests import not_served_here
 from collab.wire import (
     AwarenessEntry,
     MalformedInput,
@@ -88,7 +87,8 @@ class LiveDoc:
             on_failed=self._fail,
             hooks=self.hooks,
         )
-        self.presence = Presence()
+        self.presence = Presence(typing_timeout=settings.typing_timeout)
+        self.typing_sweep = TypingSweep(self.presence, self._broadcast_presence)
         self._awareness_gate = AwarenessGate(
             settings.awareness_per_second, settings.awareness_burst, self._release_awareness
         )
@@ -203,11 +203,7 @@ class LiveDoc:
                 self._after_commit(peer, framing.saved(message.counter))
             elif isinstance(message, framing.ChatRequest):
                 peer.opted_in = True  # a request is a hello too, like a "saved" request
-                request = read_request(message.body, self.request_cap)
-                if peer.requests is not None:
-                    peer.requests.submit(request)  # answered from its own task
-                else:
-                    peer.send(not_served_here(request))
+                peer.requests.submit(read_request(message.body, self.request_cap))
         except MalformedInput as exc:
             raise HostileInput(exc.reason) from None
 
@@ -351,9 +347,14 @@ class LiveDoc:
             self._apply_awareness(peer, entries)
 
     def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
-        changed = self.presence.apply(peer.id, peer.presence_owner, entries)
+        changed = self.presence.apply(peer.id, peer.presence_owner, entries, peer.principal)
         if changed:
             self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
+            self.typing_sweep.arm()
+
+    def _broadcast_presence(self, entries: list[AwarenessEntry]) -> None:
+        """The server's own awareness changes (cleared typing): to every peer."""
+        self.broadcast(framing.awareness(encode_awareness(entries)))
 
     # -- commits ---------------------------------------------------------------------------
 

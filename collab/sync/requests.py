@@ -58,10 +58,18 @@ def error_reply(client_id: str | None, exc: BaseException) -> bytes:
     return framing.chat_reply(encode_reply({"client_id": client_id, "error": error}))
 
 
-def not_served_here(request: Mapping[str, Any]) -> bytes:
-    """The answer to a request sent on a socket that takes none (any doc but ``chat``)."""
-    refusal = BadRequest("chat requests go to the room's chat socket (/ws/{room}/chat)")
-    return error_reply(client_id_of(request), refusal)
+class Unserved:
+    """The requests of a socket that takes none (any doc but ``chat``): ``bad_request``."""
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
+        self._send = send
+
+    def submit(self, request: Mapping[str, Any]) -> None:
+        refusal = BadRequest("chat requests go to the room's chat socket (/ws/{room}/chat)")
+        self._send(error_reply(client_id_of(request), refusal))
+
+    async def drain(self) -> None:
+        return None
 
 
 class SocketRequests:

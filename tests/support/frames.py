@@ -10,7 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collab.wire import AwarenessEntry, encode_awareness, framing, read_varuint
+from collab.wire import (
+    AwarenessEntry,
+    Limits,
+    encode_awareness,
+    framing,
+    read_varuint,
+    scan_awareness,
+)
 
 
 def awareness_frame(*entries: tuple[int, int, object]) -> bytes:
@@ -48,3 +55,14 @@ def chat_replies(frames: list[bytes]) -> list[dict[str, Any]]:
             assert length == len(frame) - pos, "a reply is exactly one varString"
             found.append(json.loads(frame[pos:].decode("utf-8")))
     return found
+
+
+def awareness_states(frame: bytes) -> list[tuple[int, int, Any]]:
+    """The ``(client, clock, state)`` entries of an awareness frame the server sent (a state is
+    the parsed JSON object, or None for a removal)."""
+    message = framing.decode_message(frame)
+    assert isinstance(message, framing.Awareness), frame[:20]
+    return [
+        (e.client, e.clock, None if e.state is None else json.loads(e.state))
+        for e in scan_awareness(message.payload, Limits())
+    ]

@@ -30,6 +30,9 @@ from collab.names import is_valid_doc_name
 from collab.services import services
 
 TICKET_TTL = 30.0
+# A DM is its two users' own: a token would let a program act there for one of them without
+# their personal credential. Tickets (a browser's socket) are fine.
+NO_DM_TOKENS = "room tokens are not issued for direct messages"
 MAX_TOKEN_NAME = 100
 _PATTERN_CHARS = set("*?[]!")
 
@@ -48,7 +51,9 @@ async def mint_token(request: Request) -> Response:
     """Mint a room token: for oneself (role <= one's own), or for a room's bot (owner)."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    own = await access.require_role(request, principal, room_id, Role.viewer)
+    own = await access.require_role_outside_dm(
+        request, principal, room_id, Role.viewer, NO_DM_TOKENS
+    )
     body = await parsing.read_json(request)
     shared = services(request)
     meta, settings = shared.meta, shared.settings

@@ -181,6 +181,9 @@ def token_create(
 
     async def for_room(meta: MetaStore) -> tuple[str, Role]:
         target = await _resolve_user(meta, who)
+        found = await meta.get_room(room)
+        if found is not None and found.is_dm:
+            raise click.ClickException("room tokens are not issued for direct messages")
         member = await meta.get_member(room, target.id)
         if member is None:
             raise click.ClickException(f"{target.id} is not a member of {room!r}")

@@ -3,7 +3,8 @@
 - Room token (``POST /rooms/{room}/tokens``): a signed JWT naming user, room, doc pattern, role
   ceiling and expiry, and its id (``jti``, answered as ``id`` and kept in the audit log).
   Any member mints one for themself, role <= their own, lifetime <= ``token_max_ttl``; owners
-  may also mint for the room's bots (users created as bots). Owners revoke any token of their
+  may also mint for the room's bots (users created as bots); none for a direct message (409:
+  a DM is its two users' own). Owners revoke any token of their
   room by its id (``DELETE /rooms/{room}/tokens/{id}``): its sockets close 4401 and it is
   refused from then on.
 - Ticket (``POST /rooms/{room}/tickets``): single use, valid for seconds, for browsers that

@@ -37,6 +37,13 @@ def is_valid_handle(handle: str) -> bool:
     return handle.isascii() and _VALID.fullmatch(handle) is not None
 
 
+def lookup_key(handle: str) -> str | None:
+    """What a lookup by ``handle`` matches (case folded as SQLite's NOCASE does: ASCII only),
+    or None when no handle could match it."""
+    key = handle.lower() if handle.isascii() else handle
+    return key if is_valid_handle(key) else None
+
+
 def parse_handle(raw: str) -> str:
     """A handle a user typed, lower-cased; BadHandle when malformed or reserved."""
     handle = raw.strip().lower()

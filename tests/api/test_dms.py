@@ -15,6 +15,7 @@ import pytest
 
 from collab.meta import MetaStore
 from tests.api.conftest import Actor, Api, assert_error
+from tests.cli.test_admin import collab
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer, ServerFactory
 
@@ -175,6 +176,8 @@ def test_nobody_else_is_ever_added(api: Api) -> None:
     members = ann.http.get(base + "/members").json()["items"]
     assert sorted(m["user_id"] for m in members) == sorted([ann.user_id, bob.user_id])
     assert ann.http.post(base + "/tickets", json={}).status_code == 201  # a browser's socket
+    refused = collab(api, "token", "create", "--user", ann.user_id, "--room", room, ok=False)
+    assert "not issued for direct messages" in refused.stderr
 
 
 async def test_strangers_and_room_credentials(api: Api) -> None:

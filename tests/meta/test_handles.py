@@ -111,7 +111,9 @@ async def test_lookup_by_handle_is_case_insensitive(meta: Users) -> None:
     assert await meta.get_user_by_handle("nobody") is None
     assert await meta.get_user_by_handle("not a handle") is None
     assert await meta.get_user_by_handle("") is None
-    batch = await meta.get_users_by_handles(["Ann", "bob", "BOB", "ghost", "", "x y"])
+    await add_user(meta, "k")
+    assert await meta.get_user_by_handle("\u212a") is None, "ASCII case folding only"
+    batch = await meta.get_users_by_handles(["Ann", "bob", "BOB", "ghost", "", "x y", "\u212a"])
     assert {h: u.id for h, u in batch.items()} == {"ann": ann, "bob": bob}
     many = await meta.get_users_by_handles([f"u{i}" for i in range(1200)] + ["ann"])
     assert list(many) == ["ann"], "batches past the query's bound"

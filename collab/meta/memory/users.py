@@ -14,6 +14,7 @@ from collab.meta.handles import (
     existing_user_base,
     handle_base,
     handle_candidates,
+    lookup_key,
     parse_handle,
 )
 from collab.meta.memory.base import MemoryKind
@@ -87,15 +88,17 @@ class MemoryUsers(MemoryKind):
         self.tables.users[user_id] = replace(user, disabled=disabled)
 
     def _by_handle(self, handle: str) -> User | None:
-        wanted = _email_key(handle)
-        return next((u for u in self.tables.users.values() if u.handle == wanted), None)
+        key = lookup_key(handle)
+        if key is None:
+            return None
+        return next((u for u in self.tables.users.values() if u.handle == key), None)
 
     async def get_user_by_handle(self, handle: str) -> User | None:
-        return self._by_handle(handle) if handle else None
+        return self._by_handle(handle)
 
     async def get_users_by_handles(self, handles: Iterable[str]) -> dict[str, User]:
-        wanted = {_email_key(h) for h in handles}
-        return {u.handle: u for u in self.tables.users.values() if u.handle and u.handle in wanted}
+        wanted = {k for k in map(lookup_key, handles) if k is not None}
+        return {u.handle: u for u in self.tables.users.values() if u.handle in wanted}
 
     async def set_handle(self, user_id: str, handle: str) -> User:
         wanted = parse_handle(handle)

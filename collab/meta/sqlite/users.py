@@ -21,7 +21,7 @@ from collab.meta.handles import (
     existing_user_base,
     handle_base,
     handle_candidates,
-    is_valid_handle,
+    lookup_key,
     parse_handle,
 )
 from collab.meta.sqlite.base import SQLiteKind
@@ -123,13 +123,14 @@ class SQLiteUsers(SQLiteKind):
         await self._write(_set)
 
     async def get_user_by_handle(self, handle: str) -> User | None:
-        if not is_valid_handle(handle.lower()):
+        key = lookup_key(handle)
+        if key is None:
             return None
-        rows = await self._read(f"SELECT {_USER} FROM users WHERE handle=?", (handle,))
+        rows = await self._read(f"SELECT {_USER} FROM users WHERE handle=?", (key,))
         return _user(rows[0]) if rows else None
 
     async def get_users_by_handles(self, handles: Iterable[str]) -> dict[str, User]:
-        wanted = sorted({h.lower() for h in handles if is_valid_handle(h.lower())})
+        wanted = sorted({k for k in map(lookup_key, handles) if k is not None})
         found: dict[str, User] = {}
         for start in range(0, len(wanted), _BATCH):
             batch = wanted[start : start + _BATCH]

@@ -16,6 +16,7 @@
     |                                                          credentials per address
     |   +-- GenerationMismatch 4409  409  generation_mismatch  the doc was reset or restored
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
+    |   +-- MessageTooLong     -     413  too_large            chat text past max_message_length
     |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
     +-- BadInput               1007  -                         the bytes themselves are wrong
@@ -58,6 +59,7 @@ class Quota(enum.StrEnum):
     doc_size = "doc_size"  # max_doc_size
     docs_per_room = "docs_per_room"  # max_docs_per_room
     rooms_per_user = "rooms_per_user"  # max_rooms_per_user
+    message_length = "message_length"  # max_message_length
 
 
 class Rate(enum.StrEnum):
@@ -71,6 +73,7 @@ class Rate(enum.StrEnum):
     room_tokens = "room_tokens"
     tickets = "tickets"
     api_tokens = "api_tokens"
+    chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
 
 
 class CollabError(Exception):
@@ -187,6 +190,16 @@ class DocTooLarge(Refusal):
     code = "too_large"
     reason = "document too large"
     quota = Quota.doc_size
+
+
+class MessageTooLong(Refusal):
+    """A chat message's text past ``max_message_length`` characters."""
+
+    close_code = None
+    http_status = 413
+    code = "too_large"
+    reason = "message too long"
+    quota = Quota.message_length
 
 
 class BodyTooLarge(Refusal):

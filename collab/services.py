@@ -23,6 +23,7 @@ from collab.auth import oidc
 from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
+from collab.chat import ChatService, LiveWindow
 from collab.db import migrate_with_backup, sqlite_path
 from collab.errors import CollabError, Rate
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
@@ -45,6 +46,7 @@ class Services:
     store: DocumentStore
     meta: MetaStore
     registry: RoomRegistry
+    chat: ChatService
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -65,7 +67,8 @@ class Services:
         store = open_store(settings.store, synchronous=settings.sqlite_synchronous)
         meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
         metrics = Metrics(version=__version__)
-        registry = RoomRegistry(store, settings, SyncReports(metrics, meta))
+        window = LiveWindow(meta, settings.chat_live_messages)
+        registry = RoomRegistry(store, settings, SyncReports(metrics, meta), window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
         return cls(
@@ -73,6 +76,7 @@ class Services:
             store=store,
             meta=meta,
             registry=registry,
+            chat=ChatService(meta, registry, window, settings),
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
@@ -150,6 +154,7 @@ def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
         kind: RateLimiter(settings.api_create_rate, settings.api_create_burst) for kind in Rate
     }
     limits[Rate.tickets] = RateLimiter(settings.handshake_rate, settings.handshake_burst)
+    limits[Rate.chat] = RateLimiter(settings.chat_write_rate, settings.chat_write_burst)
     return limits
 
 

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.app",),
     ("collab.api", "collab.login"),
     ("collab.services",),
+    ("collab.chat",),
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),
     ("collab.auth",),

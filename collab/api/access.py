@@ -74,7 +74,8 @@ async def spend(request: Request, kind: Rate) -> None:
         return
     wait = services(request).api_limits[kind].acquire(principal.user_id)
     if wait > 0:
-        raise TooManyRequests(kind, wait, f"too many {kind.value.replace('_', ' ')} created")
+        what = "chat writes" if kind is Rate.chat else f"{kind.value.replace('_', ' ')} created"
+        raise TooManyRequests(kind, wait, f"too many {what}")
 
 
 async def require_role(request: Request, principal: Principal, room_id: str, minimum: Role) -> Role:

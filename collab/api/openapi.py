@@ -42,6 +42,12 @@ BODIES: dict[str, dict[str, Any]] = {
         "private_read_markers": {"type": "boolean"},
     },
     "dm_open": {"user": {"type": "string", "description": "a user id or handle"}},
+    "message_post": {
+        "text": {"type": "string"},
+        "client_id": {"type": "string", "description": "idempotency key, per room and author"},
+        "thread": {"type": "string", "description": "the parent message's id: a reply"},
+    },
+    "message_edit": {"text": {"type": "string"}},
 }
 ERROR = {
     "type": "object",
@@ -66,6 +72,7 @@ class Operation:
     paginated: bool = False
     rate: Rate | None = None  # creates a thing of this kind: the caller's per-user rate
     also: tuple[int, ...] = ()  # other success statuses (a member added by email: 202)
+    query: tuple[tuple[str, str], ...] = ()  # (name, JSON type) beyond cursor and limit
 
 
 def _operation(op: Operation) -> dict[str, Any]:
@@ -79,6 +86,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
         ]
+    params += [{"name": name, "in": "query", "schema": {"type": kind}} for name, kind in op.query]
     responses: dict[str, Any] = {}
     for status in (op.status, *op.also):
         success: dict[str, Any] = {"description": "OK"}
@@ -91,7 +99,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
     if op.rate is not None:
         responses["429"] = {
-            "description": f"Too many {op.rate.value.replace('_', ' ')} created: see Retry-After",
+            "description": f"Over the {op.rate.value.replace('_', ' ')} rate: see Retry-After",
             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }

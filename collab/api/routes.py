@@ -19,6 +19,7 @@ from collab.api import (
     docs,
     invites,
     members,
+    messages,
     my_invites,
     openapi,
     rooms,
@@ -31,6 +32,8 @@ from collab.errors import MethodNotAllowed, NotFound, Rate
 
 _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
+_MESSAGE = _ROOM + "/messages/{message}"
+_HISTORY = (("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
     Operation("/rooms", "POST", rooms.create_room, 201, body="room_create", rate=Rate.rooms),
@@ -77,6 +80,21 @@ OPERATIONS: list[Operation] = [
     Operation(
         _ROOM + "/tickets", "POST", tokens.create_ticket, 201, body="ticket", rate=Rate.tickets
     ),
+    Operation(
+        _ROOM + "/messages",
+        "POST",
+        messages.post_message,
+        201,
+        body="message_post",
+        rate=Rate.chat,
+        also=(200,),
+    ),
+    Operation(_ROOM + "/messages", "GET", messages.list_messages, paginated=True, query=_HISTORY),
+    Operation(_MESSAGE, "GET", messages.get_message),
+    Operation(_MESSAGE, "PATCH", messages.edit_message, body="message_edit", rate=Rate.chat),
+    Operation(_MESSAGE, "DELETE", messages.delete_message, 204, rate=Rate.chat),
+    Operation(_MESSAGE + "/reactions/{emoji}", "PUT", messages.add_reaction, rate=Rate.chat),
+    Operation(_MESSAGE + "/reactions/{emoji}", "DELETE", messages.remove_reaction, rate=Rate.chat),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),
     Operation(

@@ -9,6 +9,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     rooms.py        RoomRecord, Member, Rooms (members included)
     dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
+    messages.py     Message, Messages (chat messages, live or archived)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
@@ -25,6 +26,7 @@ from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.invites import Invite, Invites, grantable
+from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
 from collab.meta.room_tokens import RoomTokenRevocations
@@ -45,7 +47,10 @@ __all__ = [
     "Invites",
     "Member",
     "MemberChange",
+    "Message",
+    "Messages",
     "MetaStore",
+    "NewMessage",
     "Purge",
     "Purged",
     "Role",
@@ -54,6 +59,7 @@ __all__ = [
     "Rooms",
     "Session",
     "Sessions",
+    "ThreadProblem",
     "Ticket",
     "Tickets",
     "User",

@@ -15,6 +15,7 @@ from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.invites import Invites
+from collab.meta.messages import Messages
 from collab.meta.purge import Purge
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
@@ -29,6 +30,7 @@ class MetaStore(
     Rooms,
     Dms,
     Invites,
+    Messages,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,

@@ -203,6 +203,20 @@ class Settings:
         "invites, room tokens, API tokens); HTTP 429 with Retry-After past it.",
     )
     api_create_burst: int = _opt(60, "Things of one kind a user may create at once.")
+    max_message_length: int = _opt(
+        10_000, "Longest chat message text (characters); HTTP 413 too_large past it."
+    )
+    chat_live_messages: int = _opt(
+        1000,
+        "Chat messages a room's `chat` doc keeps; older ones move to the archive (still served "
+        "by the history API).",
+    )
+    chat_write_rate: float = _opt(
+        10.0,
+        "Chat writes (posts, edits, deletes, reactions, read markers) one user may make per "
+        "second, API and socket together; HTTP 429 with Retry-After past it.",
+    )
+    chat_write_burst: int = _opt(60, "Chat writes one user may make at once.")
     audit_retention: float = _opt(
         365 * 24 * 3600.0, "Seconds audit rows are kept before the purge deletes them (0: forever)."
     )

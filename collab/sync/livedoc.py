@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,7 @@ class LiveDoc:
         self.refs = 0  # joined or joining sockets; counted by the registry
         self.refused_writes = 0
         self._outbox: deque[Delivery] = deque()
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()  # by journal seq
         self._sync_requests: dict[int, Bucket] = {}
         self._healed = asyncio.Event()
         self._healed.set()
@@ -261,6 +263,26 @@ class LiveDoc:
             peer.send(framing.permission_denied("read-only document"))
         self.hooks.write_refused(self.key, peer, first)
 
+    # -- server-authored changes (the chat doc) ------------------------------------------
+
+    async def author(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+        """Apply a change the server itself makes (``chat``: no client may write it) and
+        relay it to every peer once committed. Returns the future of that commit: what the
+        caller answers after awaiting it is durable (it raises RoomFailed if the doc cannot
+        promise that). Changes are recorded in call order."""
+        await self._usable()
+        emitted, deleted = self.replica.author(change, origin="server")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not emitted:
+            waiter.set_result(None)
+            return waiter
+        first = self.journal.recorded + 1
+        upto = self.journal.record(emitted, deleted)
+        for seq, update in enumerate(emitted, start=first):
+            self._outbox.append(Delivery(seq, framing.sync_update(update)))
+        self._waiters.append((upto, waiter))
+        return waiter
+
     # -- healing ---------------------------------------------------------------------------
 
     def _schedule_heal(self) -> None:
@@ -293,6 +315,10 @@ class LiveDoc:
         self.failed = exc
         self.journal.halt()
         self._outbox.clear()
+        while self._waiters:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RoomFailed())
         self.close_all(1011, "document unavailable")
 
     # -- presence --------------------------------------------------------------------------
@@ -328,6 +354,10 @@ class LiveDoc:
     def _on_committed(self, upto: int) -> None:
         while self._outbox and self._outbox[0].seq <= upto:
             self._deliver(self._outbox.popleft())
+        while self._waiters and self._waiters[0][0] <= upto:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _deliver(self, delivery: Delivery) -> None:
         if delivery.initial and delivery.to is not None:

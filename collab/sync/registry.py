@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from collab import logs
 from collab.errors import Overloaded, RoomFailed, must_propagate
@@ -25,13 +25,24 @@ from collab.sync.peer import Peer
 log = logging.getLogger("collab.sync.registry")
 
 
+Prepare = Callable[[LiveDoc], Awaitable[None]]
+
+
 class RoomRegistry:
+    """``prepare`` runs on every freshly loaded doc before anyone sees it (the chat window
+    makes a ``chat`` doc equal to its messages table); if it fails, so does the load."""
+
     def __init__(
-        self, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+        self,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: SyncHooks | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.hooks: SyncHooks = hooks or NoHooks()
+        self._prepare = prepare
         self._docs: dict[DocKey, LiveDoc] = {}
         self._loading: dict[DocKey, asyncio.Future[LiveDoc]] = {}
         self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
@@ -59,6 +70,8 @@ class RoomRegistry:
                 try:
                     self.loads += 1
                     live = await LiveDoc.load(key, self.store, self.settings, self.hooks)
+                    if self._prepare is not None:
+                        await self._prepare(live)
                 except BaseException as exc:
                     # Waiters must never hang, whatever happened (a panic, a cancellation).
                     future.set_exception(RoomFailed("could not load document"))

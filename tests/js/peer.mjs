@@ -104,6 +104,12 @@ const ops = {
     return { length: ytext.length }
   },
   text: () => ({ text: ytext.toString() }),
+  // A root Y.Map as JSON (the chat doc: `messages`, `reads`, `info`), once it has `size` keys.
+  map: async ({ name, size, timeout_ms: timeoutMs = 5000 }) => {
+    const map = ydoc.getMap(name)
+    await waitFor(() => size === undefined || map.size === size, timeoutMs, () => `${name} has ${map.size} keys`)
+    return { value: map.toJSON() }
+  },
   // `count` tokens "<tag>.<i>;", each at a random token boundary, `every_ms` apart.
   burst: async ({ tag, count, every_ms: everyMs = 1, seed = 1 }) => {
     const random = prng(seed)

@@ -15,6 +15,7 @@ from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
 from collab.meta.memory.invites import MemoryInvites
+from collab.meta.memory.messages import MemoryMessages
 from collab.meta.memory.purge import MemoryPurge
 from collab.meta.memory.room_tokens import MemoryRoomTokenRevocations
 from collab.meta.memory.rooms import MemoryRooms
@@ -31,6 +32,7 @@ class MemoryMetaStore(
     MemoryRooms,
     MemoryDms,
     MemoryInvites,
+    MemoryMessages,
     MemoryApiTokens,
     MemoryTickets,
     MemoryRoomTokenRevocations,

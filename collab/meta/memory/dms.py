@@ -13,14 +13,14 @@ from collab.meta.rooms import Member, RoomRecord, dm_key
 
 
 class MemoryDms(MemoryKind):
-    def _find(self, key: str) -> RoomRecord | None:
+    def _find_dm(self, key: str) -> RoomRecord | None:
         return next((r for r in self.tables.rooms.values() if r.dm_key == key), None)
 
     async def open_dm(self, opener: str, peer: str, room_id: str) -> tuple[RoomRecord, bool]:
         if opener == peer:
             raise ValueError("a direct message needs two users")
         key = dm_key(opener, peer)
-        found = self._find(key)
+        found = self._find_dm(key)
         if found is not None:
             return found, False
         t = self.tables
@@ -34,7 +34,7 @@ class MemoryDms(MemoryKind):
         return room, True
 
     async def find_dm(self, user_a: str, user_b: str) -> RoomRecord | None:
-        return self._find(dm_key(user_a, user_b))
+        return self._find_dm(dm_key(user_a, user_b))
 
     async def list_dms_for(self, user_id: str) -> list[RoomRecord]:
         t = self.tables

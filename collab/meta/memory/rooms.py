@@ -102,6 +102,11 @@ class MemoryRooms(MemoryKind):
             del t.invites[key]
         for key in [k for k, e in t.tickets.items() if e.ticket.room_id == room_id]:
             del t.tickets[key]
+        t.messages.pop(room_id, None)
+        for seq_key in [k for k in t.message_seqs if k[0] == room_id]:
+            del t.message_seqs[seq_key]
+        for client_key in [k for k in t.message_clients if k[0] == room_id]:
+            del t.message_clients[client_key]
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None:
         return self.tables.members.get((room_id, user_id))

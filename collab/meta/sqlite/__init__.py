@@ -18,6 +18,7 @@ from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.dms import SQLiteDms
 from collab.meta.sqlite.invites import SQLiteInvites
+from collab.meta.sqlite.messages import SQLiteMessages
 from collab.meta.sqlite.purge import SQLitePurge
 from collab.meta.sqlite.room_tokens import SQLiteRoomTokenRevocations
 from collab.meta.sqlite.rooms import SQLiteRooms
@@ -34,6 +35,7 @@ class SQLiteMetaStore(
     SQLiteRooms,
     SQLiteDms,
     SQLiteInvites,
+    SQLiteMessages,
     SQLiteApiTokens,
     SQLiteTickets,
     SQLiteRoomTokenRevocations,

@@ -266,3 +266,18 @@ def test_opening_is_rate_limited(server_factory: ServerFactory) -> None:
         assert ann.http.post("/rooms", json={"id": "still"}).status_code == 201
     finally:
         api.close()
+
+
+def test_both_chat_in_a_dm_and_a_disabled_peer_stays_readable(api: Api) -> None:
+    ann, bob, eve = api.user("ann"), api.user("bob"), api.user("eve")
+    room = _open(ann, "bob")["id"]
+    chat = f"/rooms/{room}/messages"
+    first = ann.http.post(chat, json={"text": "hi bob", "client_id": "a1"})
+    assert first.status_code == 201, first.text
+    reply = bob.http.post(chat, json={"text": "hi", "client_id": "b1"})
+    assert reply.status_code == 201 and reply.json()["author"]["handle"] == "bob"
+    assert_error(eve.http.get(chat), 404, "not_found")
+    assert_error(eve.http.post(chat, json={"text": "x", "client_id": "e"}), 404, "not_found")
+    api.server.with_meta(lambda meta: meta.set_user_disabled(bob.user_id, True))
+    history = ann.http.get(chat).json()["items"]
+    assert [m["text"] for m in history] == ["hi bob", "hi"]

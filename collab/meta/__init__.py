@@ -10,6 +10,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     messages.py     Message, Messages (chat messages, live or archived)
+    files.py        FileRecord, Files (a room's references to uploaded bytes)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
@@ -25,6 +26,7 @@ from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.files import FileRecord, Files
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
@@ -43,6 +45,8 @@ __all__ = [
     "AuditEvent",
     "Cache",
     "Dms",
+    "FileRecord",
+    "Files",
     "Invite",
     "Invites",
     "Member",

@@ -14,6 +14,7 @@ from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.files import Files
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
@@ -31,6 +32,7 @@ class MetaStore(
     Dms,
     Invites,
     Messages,
+    Files,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,

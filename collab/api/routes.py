@@ -17,6 +17,7 @@ from collab.api import (
     audit,
     dms,
     docs,
+    files,
     invites,
     members,
     messages,
@@ -33,6 +34,7 @@ from collab.errors import MethodNotAllowed, NotFound, Rate
 _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
 _MESSAGE = _ROOM + "/messages/{message}"
+_FILE = _ROOM + "/files/{file}"
 _HISTORY = (("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
@@ -95,6 +97,13 @@ OPERATIONS: list[Operation] = [
     Operation(_MESSAGE, "DELETE", messages.delete_message, 204, rate=Rate.chat),
     Operation(_MESSAGE + "/reactions/{emoji}", "PUT", messages.add_reaction, rate=Rate.chat),
     Operation(_MESSAGE + "/reactions/{emoji}", "DELETE", messages.remove_reaction, rate=Rate.chat),
+    Operation(
+        _ROOM + "/files", "POST", files.upload_file, 201, body="file_upload", rate=Rate.files
+    ),
+    Operation(_ROOM + "/files", "GET", files.list_files, paginated=True),
+    Operation(_FILE, "GET", files.download_file, also=(206, 304)),
+    Operation(_FILE, "DELETE", files.delete_file, 204),
+    Operation(_FILE + "/preview", "GET", files.preview_file, also=(304,)),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),
     Operation(

@@ -20,11 +20,12 @@ from python_multipart.multipart import parse_options_header
 from collab.errors import BadRequest
 
 FIELD = "file"
-MAX_PARTS = 16
-MAX_HEADERS = 16
-MAX_HEADER_BYTES = 8 * 1024
-MAX_OTHER_BYTES = 64 * 1024
-# The most a body may hold besides the file's bytes: boundaries, part headers, other fields.
+MAX_PARTS = 8
+MAX_HEADERS = 8
+MAX_HEADER_BYTES = 4 * 1024
+MAX_OTHER_BYTES = 16 * 1024
+# The most a body may hold besides the file's bytes: boundaries, part headers, other fields
+# (about 275 KiB), so a declared length past max_upload_size plus this is refused unread.
 MAX_OVERHEAD = MAX_OTHER_BYTES + MAX_PARTS * (MAX_HEADERS * (MAX_HEADER_BYTES + 4) + 256)
 
 

@@ -28,6 +28,8 @@ def sanitise_name(raw: str | None) -> str:
     """The name to store and show; ``FALLBACK`` when nothing usable is left."""
     name = unicodedata.normalize("NFC", raw or "")
     name = _SEPARATORS.split(name)[-1]
+    # Whitespace controls (tab, newline...) separate words: spaces; other controls go.
+    name = "".join(" " if c.isspace() else c for c in name)
     name = "".join(c for c in name if unicodedata.category(c) not in _DROPPED)
     name = " ".join(name.split())  # every run of spaces (of any kind) becomes one
     name = name.rstrip(" .")  # Windows drops trailing dots and spaces: "a.exe." is "a.exe"
@@ -41,6 +43,8 @@ def _shorten(name: str) -> str:
     if not dot or not stem or len(extension) > MAX_EXTENSION:
         stem, extension = name, ""
     suffix = "." + extension if extension else ""
+    if len(name) <= MAX_NAME_CHARS and len(name.encode()) <= MAX_NAME_BYTES:
+        return name
     while (
         len(stem) + len(suffix) > MAX_NAME_CHARS or len((stem + suffix).encode()) > MAX_NAME_BYTES
     ):

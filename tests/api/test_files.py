@@ -169,7 +169,7 @@ def test_hostile_files_are_attachments_never_pages(api: Api) -> None:
         ("../../etc/passwd", "passwd"),
         ("C:\\Users\\me\\secret.docx", "secret.docx"),
         ("evil\x00.exe.png", "evil.exe.png"),
-        ("tab\there\x1b[31m\x7f.txt", "tabhere[31m.txt"),
+        ("tab\there\x1b[31m\x7f.txt", "tab here[31m.txt"),
         ("invoice\u202egpj.exe", "invoicegpj.exe"),
         ("x" * 300 + ".tar.gz", "x" * 197 + ".gz"),
         ("é" * 300, "é" * 127),

@@ -217,7 +217,7 @@ class Settings:
     api_create_rate: float = _opt(
         1.0,
         "Things one user may create per second through the API, per kind (rooms, members, "
-        "invites, room tokens, API tokens); HTTP 429 with Retry-After past it.",
+        "invites, room tokens, API tokens, file uploads); HTTP 429 with Retry-After past it.",
     )
     api_create_burst: int = _opt(60, "Things of one kind a user may create at once.")
     max_message_length: int = _opt(
@@ -240,7 +240,8 @@ class Settings:
     purge_interval: float = _opt(
         3600.0,
         "Seconds between the server's purges of used or expired invites, sessions, tickets and "
-        "old audit rows (0: only `collab purge`).",
+        "old audit rows, and collections of unreferenced files (0: only `collab purge` and "
+        "`collab files gc`).",
     )
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
 

@@ -327,3 +327,17 @@ def test_openapi_documents_the_file_routes(server: CollabServer) -> None:
     one = spec["paths"]["/api/v1/rooms/{room}/files/{file}"]
     assert set(one) == {"get", "delete"} and "206" in one["get"]["responses"]
     assert "/api/v1/rooms/{room}/files/{file}/preview" in spec["paths"]
+
+
+def test_a_browser_uploads_with_its_session_only_from_our_origin(api: Api) -> None:
+    """A multipart POST is what any site's form may send cross-site: a cookie upload needs our
+    Origin; the download a page embeds (<img>) needs none."""
+    alice = api.user("alice")
+    room = api.room("r", owner=api.dev, **{alice.user_id: "commenter"})
+    foreign = api.cookie_client(alice.user_id, "https://evil.example")
+    assert_error(upload(foreign, room, b"x"), 403, "forbidden")
+    assert_error(upload(api.cookie_client(alice.user_id, None), room, b"x"), 403, "forbidden")
+    same = api.cookie_client(alice.user_id, api.server.http_url)
+    found = uploaded(same, room, image("PNG"), "pic.png")
+    shown = api.cookie_client(alice.user_id, None).get(f"/rooms/{room}/files/{found['id']}")
+    assert shown.status_code == 200 and shown.headers["content-disposition"].startswith("inline")

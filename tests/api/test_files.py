@@ -137,6 +137,12 @@ def test_who_may_upload_and_download(api: Api) -> None:
     # A room token for another room opens nothing here.
     elsewhere_token = api.server.mint_token("carol", "elsewhere", "editor")
     assert_error(api.bearer(elsewhere_token).get(path), 403)
+    # Expired credentials: a session, a room token of this very room.
+    expired_session = api.cookie_client(viewer.user_id, None)
+    expired_session.cookies.set("collab_session", api.server.session(viewer.user_id, ttl=-1))
+    assert_error(expired_session.get(path), 401)
+    assert_error(api.bearer(api.server.mint_token("dave", room, "editor", ttl=-5)).get(path), 401)
+    assert api.bearer(api.server.mint_token("erin", room, "editor")).get(path).status_code == 200
 
 
 def test_hostile_files_are_attachments_never_pages(api: Api) -> None:
@@ -304,17 +310,20 @@ def test_the_room_quota_and_the_upload_rate(server_factory: ServerFactory) -> No
         over = upload(api.dev.http, room, b"b" * 600)  # refused while it streams
         assert_error(over, 403, "limit_reached")
         assert "quota" in over.json()["error"]["message"]
+        big = upload(api.dev.http, room, b"z" * 400_000)  # its length alone cannot fit
+        assert_error(big, 403, "limit_reached")
+        assert big.headers["connection"] == "close"
         uploaded(api.dev.http, room, b"c" * 400)  # exactly at the quota
         assert_error(upload(api.dev.http, room, b"d"), 403, "limit_reached")  # full: at once
         assert len(blobs_on_disk(server)) == 2 and temps_on_disk(server) == []
         codes = [upload(api.dev.http, "r2", b"e").status_code for _ in range(3)]
         assert codes[-1] == 429  # six uploads spent the burst: refused before any byte
         metrics = httpx.get(server.http_url + "/metrics").text
-        assert 'collab_file_uploads_refused_total{reason="quota"} 2.0' in metrics
+        assert 'collab_file_uploads_refused_total{reason="quota"} 3.0' in metrics
         assert "collab_file_uploads_total 2.0" in metrics
         assert "collab_file_stored_bytes 1000.0" in metrics
         assert 'collab_api_rate_limited_total{kind="files"}' in metrics
-        assert 'collab_quota_refusals_total{quota="room_files"} 2.0' in metrics
+        assert 'collab_quota_refusals_total{quota="room_files"} 3.0' in metrics
     finally:
         api.close()
 
@@ -341,3 +350,16 @@ def test_a_browser_uploads_with_its_session_only_from_our_origin(api: Api) -> No
     found = uploaded(same, room, image("PNG"), "pic.png")
     shown = api.cookie_client(alice.user_id, None).get(f"/rooms/{room}/files/{found['id']}")
     assert shown.status_code == 200 and shown.headers["content-disposition"].startswith("inline")
+
+
+def test_odd_ids_and_lost_bytes(api: Api, server: CollabServer) -> None:
+    room = api.room("r")
+    for odd in ("x" * 65, "a-b", "%2E%2E", "é"):
+        assert_error(api.dev.http.get(f"/rooms/{room}/files/{odd}"), 404, "not_found")
+    found = uploaded(api.dev.http, room, image("PNG"), "pic.png")
+    for blob in blobs_on_disk(server):
+        blob.unlink()  # the bytes vanish under the server (a disk fault, a hand at work)
+    for suffix in ("", "/preview"):
+        assert_error(api.dev.http.get(f"/rooms/{room}/files/{found['id']}{suffix}"), 500)
+    assert "the bytes of file" in server.log()
+    assert api.dev.http.get(f"/rooms/{room}/files").status_code == 200

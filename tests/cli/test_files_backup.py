@@ -93,6 +93,8 @@ async def test_a_backup_under_upload_load_restores_every_referenced_file(
                 assert hashlib.sha256(r.content).hexdigest() == sha256
     finally:
         second.stop()
+    again = collab("restore", str(backup), "--store", str(other / "collab.db"), cwd=tmp_path)
+    assert again.returncode == 0 and f"with {len(in_backup)} files" in again.stdout
 
     stats = collab("stats", "--store", str(other / "collab.db"), "--json", cwd=tmp_path)
     counted = json.loads(stats.stdout)

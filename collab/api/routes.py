@@ -23,6 +23,7 @@ from collab.api import (
     my_invites,
     openapi,
     rooms,
+    server_info,
     tokens,
     users,
 )
@@ -102,6 +103,7 @@ OPERATIONS: list[Operation] = [
     ),
     Operation("/tokens/{token_id}", "DELETE", tokens.revoke_api_token, 204),
     Operation("/me", "GET", users.me),
+    Operation("/server", "GET", server_info.server_info),
     Operation("/me", "PATCH", users.update_me, body="me_update", rate=Rate.profile),
     Operation("/dms", "POST", dms.open_dm, 201, body="dm_open", rate=Rate.dms, also=(200,)),
     Operation("/dms", "GET", dms.list_dms, paginated=True),

@@ -126,7 +126,8 @@ class SyncedDoc:
                 self._reload()
                 wait = min(backoff.next(), 1.0)  # at once, yet never a tight loop
             wait = backoff.next() if wait is None else wait
-            log.info("%s/%s: closed %s; reconnecting in %.2fs", self.room, self.name, code, wait)
+            how = f"closed {code}" if code else "no connection"
+            log.info("%s/%s: %s; reconnecting in %.2fs", self.room, self.name, how, wait)
             await anyio.sleep(wait)
 
     async def _session(self, url: str, token: str) -> tuple[int, str, bool]:

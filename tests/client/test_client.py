@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import anyio
 import pytest
 from pycrdt import Text
@@ -58,12 +60,9 @@ async def test_messages_yields_new_ones_once(server: CollabServer) -> None:
                 while chat.cursor is None:  # messages() has started: later posts are new
                     await anyio.sleep(0.01)
                 for i in range(3):
-                    r = await anyio.to_thread.run_sync(
-                        lambda i=i: alice.http.post(
-                            f"/rooms/{room}/messages",
-                            json={"text": f"m{i}", "client_id": f"a{i + 1}"},
-                        )
-                    )
+                    body = {"text": f"m{i}", "client_id": f"a{i + 1}"}
+                    send = functools.partial(alice.http.post, f"/rooms/{room}/messages", json=body)
+                    r = await anyio.to_thread.run_sync(send)
                     assert r.status_code == 201
         assert seen == ["m0", "m1", "m2"]
     api.close()

@@ -1,9 +1,10 @@
 """The credential a client presents: a fixed token, or a callback that fetches a fresh one.
 
-A room token (a JWT) says when it expires; a callback-backed credential is refreshed that many
-seconds before (``margin``), so an HTTP call never presents a token about to die, and a socket
-closed at the token's expiry (4001) reconnects at once with the next one. A personal API token
-does not expire: it is fetched once and reused until the server refuses it.
+A room token (a JWT) says when it expires; a callback-backed credential is refreshed
+``margin`` seconds before (in its last quarter, for a short one), so an HTTP call never
+presents a token about to die, and a socket closed at the token's expiry (4001) reconnects at
+once with the next one. A personal API token does not expire: it is fetched once and reused
+until the server refuses it.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import binascii
 import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeGuard
 
 import anyio
 
 TokenSource = Callable[[], Awaitable[str]]
 
 
-def token_expiry(token: str) -> float | None:
-    """A JWT's ``exp`` claim (unverified: only to know when to refresh), else None."""
+def token_lifetime(token: str) -> tuple[float, float] | None:
+    """A JWT's ``(iat, exp)`` (unverified: only to know when to refresh), else None."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -28,8 +30,16 @@ def token_expiry(token: str) -> float | None:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
-    exp = payload.get("exp") if isinstance(payload, dict) else None
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    if not isinstance(payload, dict):
+        return None
+    iat, exp = payload.get("iat", 0), payload.get("exp")
+    if not (_is_number(iat) and _is_number(exp)):
+        return None
+    return float(iat), float(exp)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Credentials:
@@ -75,8 +85,13 @@ class Credentials:
     def _stale(self, token: str) -> bool:
         if self._source is None:
             return False
-        expiry = token_expiry(token)
-        return expiry is not None and expiry - self._margin <= self._clock()
+        lifetime = token_lifetime(token)
+        if lifetime is None:
+            return False
+        issued, expires = lifetime
+        # A short-lived token is refreshed in its last quarter, a long one `margin` before.
+        margin = min(self._margin, max(0.0, expires - issued) / 4)
+        return expires - margin <= self._clock()
 
     async def _fetch(self) -> None:
         assert self._source is not None

@@ -10,7 +10,6 @@ from typing import Any
 
 from collab.client.backoff import Backoff
 from collab.client.credentials import Credentials
-from collab.client.errors import NotFound
 from collab.client.http import Api
 
 # Used until the server says (GET /api/v1/server): its default max_doc_size and some slack.
@@ -49,8 +48,6 @@ class Link:
                 cursor = page.get("next_cursor")
                 if not cursor:
                     return None
-        except NotFound:
-            raise
         except Exception:  # the socket will say what is wrong; a missing gen only weakens 4409
             return None
 

@@ -48,6 +48,12 @@ BODIES: dict[str, dict[str, Any]] = {
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
     },
     "message_edit": {"text": {"type": "string"}},
+    "bot_create": {"name": {"type": "string"}, "role": ROLE},
+    "hook_create": {"name": {"type": "string", "description": "the bot it posts as"}},
+    "hook_post": {
+        "text": {"type": "string"},
+        "client_id": {"type": "string", "description": "idempotency key: a retry posts once"},
+    },
 }
 ERROR = {
     "type": "object",

@@ -15,8 +15,10 @@ from starlette.routing import BaseRoute, Match, Route
 from collab.api import (
     access,
     audit,
+    bots,
     dms,
     docs,
+    hooks,
     invites,
     members,
     messages,
@@ -34,6 +36,7 @@ from collab.errors import MethodNotAllowed, NotFound, Rate
 _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
 _MESSAGE = _ROOM + "/messages/{message}"
+_BOT = _ROOM + "/bots/{bot}"
 _HISTORY = (("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
@@ -97,6 +100,17 @@ OPERATIONS: list[Operation] = [
     Operation(_MESSAGE + "/reactions/{emoji}", "PUT", messages.add_reaction, rate=Rate.chat),
     Operation(_MESSAGE + "/reactions/{emoji}", "DELETE", messages.remove_reaction, rate=Rate.chat),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
+    Operation(_ROOM + "/bots", "POST", bots.create_bot, 201, body="bot_create", rate=Rate.members),
+    Operation(_ROOM + "/bots", "GET", bots.list_bots, paginated=True),
+    Operation(_BOT, "DELETE", bots.delete_bot, 204),
+    Operation(_BOT + "/tokens", "POST", bots.mint_bot_token, 201, rate=Rate.api_tokens),
+    Operation(
+        _ROOM + "/hooks", "POST", hooks.create_hook, 201, body="hook_create", rate=Rate.members
+    ),
+    Operation(_ROOM + "/hooks", "GET", hooks.list_hooks, paginated=True),
+    Operation(_ROOM + "/hooks/{hook}", "DELETE", hooks.revoke_hook, 204),
+    # The URL is the credential (collab.auth.redact.SECRET_PATHS keeps it out of the logs).
+    Operation("/hooks/{token}", "POST", hooks.post_by_hook, 201, body="hook_post", also=(200,)),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),
     Operation(
         "/tokens", "POST", tokens.create_api_token, 201, body="api_token", rate=Rate.api_tokens

@@ -13,6 +13,8 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
+    bots.py         BotRecord, Bots (bots made through the API, by room)
+    incoming_hooks.py  IncomingHook, IncomingHooks (post into a room's chat by URL)
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
     sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
@@ -23,8 +25,10 @@ from __future__ import annotations
 from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
+from collab.meta.bots import BotRecord, Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
@@ -41,8 +45,12 @@ __all__ = [
     "ApiTokens",
     "Audit",
     "AuditEvent",
+    "BotRecord",
+    "Bots",
     "Cache",
     "Dms",
+    "IncomingHook",
+    "IncomingHooks",
     "Invite",
     "Invites",
     "Member",

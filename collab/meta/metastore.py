@@ -12,8 +12,10 @@ from typing import Protocol
 from collab.db import StoreError, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
+from collab.meta.bots import Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.incoming_hooks import IncomingHooks
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
@@ -37,6 +39,8 @@ class MetaStore(
     Cache,
     Audit,
     Purge,
+    Bots,
+    IncomingHooks,
     Protocol,
 ):
     """Everything persistent that is not a Yjs document, opened and closed as one."""

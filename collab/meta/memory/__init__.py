@@ -12,6 +12,7 @@ from collections.abc import Callable
 from collab.meta.memory.api_tokens import MemoryApiTokens
 from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
+from collab.meta.memory.bots import MemoryBots, MemoryIncomingHooks
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
 from collab.meta.memory.invites import MemoryInvites
@@ -39,6 +40,8 @@ class MemoryMetaStore(
     MemoryCache,
     MemoryAudit,
     MemoryPurge,
+    MemoryBots,
+    MemoryIncomingHooks,
 ):
     """Keeps everything in dicts; lost on exit. ``clock`` is injectable for expiry tests."""
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from collab.meta.api_tokens import ApiToken
 from collab.meta.audit import AuditEvent
+from collab.meta.bots import BotRecord
+from collab.meta.incoming_hooks import IncomingHook
 from collab.meta.invites import Invite
 from collab.meta.messages import Message
 from collab.meta.rooms import Member, RoomRecord
@@ -48,6 +50,8 @@ class Tables:
     messages: dict[str, list[Message]] = field(default_factory=dict)  # by room, in seq order
     message_seqs: dict[tuple[str, str], int] = field(default_factory=dict)  # (room, id) -> seq
     message_clients: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> id
+    bots: dict[str, BotRecord] = field(default_factory=dict)  # by user id
+    incoming_hooks: dict[str, tuple[IncomingHook, str]] = field(default_factory=dict)  # by id
 
 
 class MemoryKind:

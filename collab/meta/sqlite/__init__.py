@@ -15,6 +15,7 @@ from pathlib import Path
 from collab.db import Database
 from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
+from collab.meta.sqlite.bots import SQLiteBots, SQLiteIncomingHooks
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.dms import SQLiteDms
 from collab.meta.sqlite.invites import SQLiteInvites
@@ -42,6 +43,8 @@ class SQLiteMetaStore(
     SQLiteCache,
     SQLiteAudit,
     SQLitePurge,
+    SQLiteBots,
+    SQLiteIncomingHooks,
 ):
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 

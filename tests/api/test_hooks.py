@@ -49,7 +49,7 @@ async def test_a_post_by_url_appears_in_chat_as_the_bot(server_factory: ServerFa
     async with provider(server.ws_url(room, "chat")) as (doc, _):
         messages = doc.get("messages", type=Map).to_py() or {}
         assert [m["text"] for m in messages.values()] == ["build #12 passed ✅"]
-        assert list(messages.values())[0]["author"]["id"] == hook["bot"]
+        assert next(iter(messages.values()))["author"]["id"] == hook["bot"]
     members = api.dev.http.get(f"/rooms/{room}/members").json()["items"]
     assert {"user_id": hook["bot"], "role": "commenter"}.items() <= next(
         m for m in members if m["user_id"] == hook["bot"]

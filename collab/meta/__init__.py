@@ -15,6 +15,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
     bots.py         BotRecord, Bots (bots made through the API, by room)
     incoming_hooks.py  IncomingHook, IncomingHooks (post into a room's chat by URL)
+    webhooks.py     Endpoint, Delivery, Attempt, Health, Webhooks (outgoing webhooks' outbox)
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
     sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
@@ -38,17 +39,22 @@ from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, Room
 from collab.meta.sessions import Session, Sessions
 from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
+from collab.meta.webhooks import Attempt, Delivery, Endpoint, Health, Webhooks
 
 __all__ = [
     "DM_MEMBERS",
     "ApiToken",
     "ApiTokens",
+    "Attempt",
     "Audit",
     "AuditEvent",
     "BotRecord",
     "Bots",
     "Cache",
+    "Delivery",
     "Dms",
+    "Endpoint",
+    "Health",
     "IncomingHook",
     "IncomingHooks",
     "Invite",
@@ -72,6 +78,7 @@ __all__ = [
     "Tickets",
     "User",
     "Users",
+    "Webhooks",
     "digest",
     "grantable",
     "new_secret",

@@ -24,6 +24,7 @@ from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
 from collab.meta.tickets import Tickets
 from collab.meta.users import Users
+from collab.meta.webhooks import Webhooks
 
 
 class MetaStore(
@@ -41,6 +42,7 @@ class MetaStore(
     Purge,
     Bots,
     IncomingHooks,
+    Webhooks,
     Protocol,
 ):
     """Everything persistent that is not a Yjs document, opened and closed as one."""

@@ -58,6 +58,7 @@ CREATE TABLE webhook_deliveries (
     event TEXT NOT NULL,
     payload TEXT NOT NULL,
     created_at REAL NOT NULL,
+    window_start REAL NOT NULL,  -- retries give up a day after this (a redelivery renews it)
     due REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),

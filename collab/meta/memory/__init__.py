@@ -23,6 +23,7 @@ from collab.meta.memory.rooms import MemoryRooms
 from collab.meta.memory.sessions import MemorySessions
 from collab.meta.memory.tickets import MemoryTickets
 from collab.meta.memory.users import MemoryUsers
+from collab.meta.memory.webhooks import MemoryWebhooks
 
 __all__ = ["MemoryMetaStore"]
 
@@ -42,6 +43,7 @@ class MemoryMetaStore(
     MemoryPurge,
     MemoryBots,
     MemoryIncomingHooks,
+    MemoryWebhooks,
 ):
     """Keeps everything in dicts; lost on exit. ``clock`` is injectable for expiry tests."""
 

@@ -24,6 +24,7 @@ from collab.meta.rooms import Member, RoomRecord
 from collab.meta.sessions import Session
 from collab.meta.tickets import Ticket
 from collab.meta.users import User
+from collab.meta.webhooks import Attempt, Delivery, Endpoint
 
 
 @dataclass
@@ -52,6 +53,10 @@ class Tables:
     message_clients: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> id
     bots: dict[str, BotRecord] = field(default_factory=dict)  # by user id
     incoming_hooks: dict[str, tuple[IncomingHook, str]] = field(default_factory=dict)  # by id
+    webhooks: dict[str, Endpoint] = field(default_factory=dict)  # by id
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # by id
+    delivery_claims: dict[str, tuple[str, float]] = field(default_factory=dict)  # (who, until)
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by delivery id
 
 
 class MemoryKind:

@@ -26,6 +26,7 @@ from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
 from collab.meta.sqlite.tickets import SQLiteTickets
 from collab.meta.sqlite.users import SQLiteUsers
+from collab.meta.sqlite.webhooks import SQLiteWebhooks
 
 __all__ = ["SQLiteMetaStore"]
 
@@ -45,6 +46,7 @@ class SQLiteMetaStore(
     SQLitePurge,
     SQLiteBots,
     SQLiteIncomingHooks,
+    SQLiteWebhooks,
 ):
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 

@@ -75,6 +75,7 @@ class Rate(enum.StrEnum):
     tickets = "tickets"
     api_tokens = "api_tokens"
     chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
+    webhooks = "webhooks"  # outgoing webhook endpoints registered, deliveries redone
 
 
 class CollabError(Exception):

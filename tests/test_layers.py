@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.app",),
     ("collab.api", "collab.login"),
     ("collab.services",),
-    ("collab.chat",),
+    ("collab.chat", "collab.webhooks"),
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),
     ("collab.auth",),

@@ -48,6 +48,14 @@ BODIES: dict[str, dict[str, Any]] = {
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
     },
     "message_edit": {"text": {"type": "string"}},
+    "webhook_create": {
+        "url": {"type": "string", "description": "https://, a public address"},
+        "events": {"type": "array", "items": {"type": "string"}},
+    },
+    "webhook_update": {
+        "events": {"type": "array", "items": {"type": "string"}},
+        "enabled": {"type": "boolean", "description": "true: enable a disabled endpoint"},
+    },
     "bot_create": {"name": {"type": "string"}, "role": ROLE},
     "hook_create": {"name": {"type": "string", "description": "the bot it posts as"}},
     "hook_post": {

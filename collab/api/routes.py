@@ -28,6 +28,7 @@ from collab.api import (
     server_info,
     tokens,
     users,
+    webhooks,
 )
 from collab.api.handler import Handler, api_endpoint
 from collab.api.openapi import Operation
@@ -37,6 +38,8 @@ _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
 _MESSAGE = _ROOM + "/messages/{message}"
 _BOT = _ROOM + "/bots/{bot}"
+_HOOK = _ROOM + "/webhooks/{hook}"
+_DELIVERY = _HOOK + "/deliveries/{delivery}"
 _HISTORY = (("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
@@ -109,6 +112,21 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(_ROOM + "/hooks", "GET", hooks.list_hooks, paginated=True),
     Operation(_ROOM + "/hooks/{hook}", "DELETE", hooks.revoke_hook, 204),
+    Operation(
+        _ROOM + "/webhooks",
+        "POST",
+        webhooks.create_webhook,
+        201,
+        body="webhook_create",
+        rate=Rate.webhooks,
+    ),
+    Operation(_ROOM + "/webhooks", "GET", webhooks.list_webhooks, paginated=True),
+    Operation(_HOOK, "GET", webhooks.get_webhook),
+    Operation(_HOOK, "PATCH", webhooks.update_webhook, body="webhook_update"),
+    Operation(_HOOK, "DELETE", webhooks.delete_webhook, 204),
+    Operation(_HOOK + "/deliveries", "GET", webhooks.list_deliveries, paginated=True),
+    Operation(_DELIVERY, "GET", webhooks.list_attempts),
+    Operation(_DELIVERY + "/redeliver", "POST", webhooks.redeliver, 202, rate=Rate.webhooks),
     # The URL is the credential (collab.auth.redact.SECRET_PATHS keeps it out of the logs).
     Operation("/hooks/{token}", "POST", hooks.post_by_hook, 201, body="hook_post", also=(200,)),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),

@@ -27,6 +27,10 @@ from collab.sync.registry import RoomRegistry
 MAX_CLIENT_ID = 128
 MAX_EMOJI = 32
 
+# Told of every new, edited or deleted message once it is durable: (event, room, message),
+# event being "message.posted", "message.edited" or "message.deleted" (outgoing webhooks).
+Observer = Callable[[str, str, Message], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -54,6 +58,7 @@ class ChatService:
         self.settings = settings
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.observers: list[Observer] = []
 
     # -- writes ------------------------------------------------------------------------
 
@@ -90,6 +95,8 @@ class ChatService:
             return [message] if parent is None else [parent, message]
 
         changed = await self._write(room_id, store)
+        if created:
+            await self._tell("message.posted", room_id, changed[-1])
         return changed[-1], created
 
     async def edit(self, room_id: str, actor: Actor, message_id: str, text: str) -> Message:
@@ -103,7 +110,9 @@ class ChatService:
         async def store() -> list[Message]:
             return [await self.meta.edit_message(room_id, message_id, text, self.clock())]
 
-        return (await self._write(room_id, store))[0]
+        edited = (await self._write(room_id, store))[0]
+        await self._tell("message.edited", room_id, edited)
+        return edited
 
     async def delete(self, room_id: str, actor: Actor, message_id: str) -> tuple[Message, bool]:
         """Tombstone the message: its author may, and an owner may (moderation: the second
@@ -116,7 +125,9 @@ class ChatService:
         async def store() -> list[Message]:
             return [await self.meta.delete_message(room_id, message_id, self.clock())]
 
-        return (await self._write(room_id, store))[0], not own
+        deleted = (await self._write(room_id, store))[0]
+        await self._tell("message.deleted", room_id, deleted)
+        return deleted, not own
 
     async def react(
         self, room_id: str, actor: Actor, message_id: str, emoji: str, add: bool
@@ -147,6 +158,10 @@ class ChatService:
         if after > before:
             await self.meta.archive_messages(room_id, after, since_seq=before)
         return changed
+
+    async def _tell(self, event: str, room_id: str, message: Message) -> None:
+        for observer in self.observers:
+            await observer(event, room_id, message)
 
     # -- reads -------------------------------------------------------------------------
 

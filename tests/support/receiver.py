@@ -89,8 +89,8 @@ class Receiver:
             status, extra = 302, f"location: {answer[1]}\r\n"
         else:
             status = int(answer)
-        head = f"HTTP/1.1 {status} X\r\n{extra}content-length: 2\r\nconnection: close\r\n\r\n"
-        writer.write(head.encode() + b"ok")
+        reply = f"HTTP/1.1 {status} X\r\n{extra}content-length: 2\r\nconnection: close\r\n\r\n"
+        writer.write(reply.encode() + b"ok")
         try:
             await writer.drain()
         finally:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
+import anyio.abc
 
 import collab.webhooks.policy as rules
 import collab.webhooks.signing as signing
@@ -85,20 +86,29 @@ class Dispatcher:
     async def run_forever(self) -> None:
         async with anyio.create_task_group() as tg:
             while True:
-                self._wake = anyio.Event()
-                free = self.policy.concurrency - self._in_flight
-                claimed = []
-                if free > 0:
-                    claimed = await self.meta.claim_webhook_deliveries(
-                        self.clock(), self.worker, self.policy.lease, free
-                    )
-                for delivery, endpoint in claimed:
-                    self._in_flight += 1
-                    tg.start_soon(self._attempt_task, delivery, endpoint)
-                if claimed:
-                    continue
-                with anyio.move_on_after(await self._idle_for()):
+                try:
+                    if await self._claim_into(tg):
+                        continue
+                    idle = await self._idle_for()
+                except Exception:  # the store failed: the outbox is still there, try again
+                    log.exception("the webhook worker could not read the outbox")
+                    idle = POLL
+                with anyio.move_on_after(idle):
                     await self._wake.wait()
+
+    async def _claim_into(self, tg: anyio.abc.TaskGroup) -> bool:
+        """Start an attempt for every delivery claimed now; whether there was any."""
+        self._wake = anyio.Event()
+        free = self.policy.concurrency - self._in_flight
+        if free <= 0:
+            return False
+        claimed = await self.meta.claim_webhook_deliveries(
+            self.clock(), self.worker, self.policy.lease, free
+        )
+        for delivery, endpoint in claimed:
+            self._in_flight += 1
+            tg.start_soon(self._attempt_task, delivery, endpoint)
+        return bool(claimed)
 
     async def _idle_for(self) -> float:
         now = self.clock()

@@ -22,6 +22,7 @@ from collab.cli.options import config_option, load_settings, settings_options, s
 from collab.db import StoreError
 from collab.ops.lock import hold_server_lock
 from collab.settings import Settings, masked
+from collab.web.bundle import BundleError, ensure_bundle
 
 
 @click.command()
@@ -38,7 +39,10 @@ def serve(config_file: str | None, **options: Any) -> None:
         check_dev_bind(settings)
         # Held until exit: `collab restore` refuses a database a server holds.
         server_lock = hold_server_lock(settings)  # noqa: F841
-    except (DevModeError, StoreError) as exc:
+        # Never a stale or missing workspace: rebuilt from a checkout's changed sources, or
+        # a refusal saying what to run.
+        bundle = ensure_bundle()
+    except (DevModeError, StoreError, BundleError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         logs.install(settings.log_format, settings.log_level)
@@ -47,7 +51,7 @@ def serve(config_file: str | None, **options: Any) -> None:
     # Every record reaching collab's handler, from any logger, loses its credentials.
     redact.install(logging.getLogger().handlers)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, bundle),
         host=settings.host,
         port=settings.port,
         http=head_timeout_protocol(settings.header_timeout),

@@ -42,7 +42,6 @@ _TOO_MANY = (429, "rate_limited", "too many login attempts; try again later")
 
 def login_routes() -> list[BaseRoute]:
     return [
-        Route("/", home, methods=["GET"], name="home"),
         Route("/login", login, methods=["GET"], name="login"),
         Route("/auth/callback", callback, methods=["GET"], name="auth_callback"),
         Route("/auth/session", session_info, methods=["GET"], name="auth_session"),
@@ -169,17 +168,6 @@ async def logout(request: Request) -> Response:
         response = RedirectResponse(base_url(request) + "/", status_code=303)
     clear_session_cookie(response, secure=is_secure(request))
     return response
-
-
-async def home(request: Request) -> Response:
-    """GET /: the landing page until the workspace (web/) takes over ``/``."""
-    dev = services(request).dev_mode
-    current = await current_user(request)
-    if current is None:
-        if dev:
-            return pages.dev_refusal_page()
-        return RedirectResponse(base_url(request) + "/login", status_code=303)
-    return pages.signed_in_page(current[1], dev=dev)
 
 
 async def session_info(request: Request) -> Response:

@@ -7,6 +7,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     users.py        User, Users             sessions.py     Session, Sessions
     rooms.py        RoomRecord, Member, Rooms (members included)
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
+    doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
     messages.py     Message, Messages (chat messages, live or archived)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
@@ -22,6 +23,7 @@ from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
+from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
@@ -33,11 +35,14 @@ from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
 
 __all__ = [
+    "DOC_KINDS",
     "ApiToken",
     "ApiTokens",
     "Audit",
     "AuditEvent",
     "Cache",
+    "DocMeta",
+    "DocMetas",
     "Invite",
     "Invites",
     "Member",

@@ -13,6 +13,7 @@ from collab.db import StoreError, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
+from collab.meta.doc_meta import DocMetas
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
@@ -28,6 +29,7 @@ class MetaStore(
     Sessions,
     Rooms,
     Invites,
+    DocMetas,
     Messages,
     ApiTokens,
     Tickets,

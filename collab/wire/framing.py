@@ -9,6 +9,7 @@ them. Frame layout (YJS-WIRE §1.2):
     2 auth       server -> client only: 2 0 str(reason)
     3 query      3
     100 saved    collab's own: 100 vu(counter), both ways (clients that opted in only)
+    103 access   collab's own, server -> client: 103 str(JSON {"role", "write"}) (opted in)
 
 A frame is exactly one message: a length that runs past the end, or bytes after the payload,
 is a protocol violation (pycrdt's reader would truncate silently; lib0 would throw).
@@ -16,6 +17,7 @@ is a protocol violation (pycrdt's reader would truncate silently; lib0 would thr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from collab.errors import ProtocolViolation
@@ -26,6 +28,7 @@ MSG_AWARENESS = 1
 MSG_AUTH = 2
 MSG_QUERY_AWARENESS = 3
 MSG_SAVED = 100
+MSG_ACCESS = 103  # 101 and 102 are the chat socket's requests and answers (docs/chat.md)
 
 SYNC_STEP1 = 0
 SYNC_STEP2 = 1
@@ -135,3 +138,10 @@ def permission_denied(reason: str) -> bytes:
 
 def saved(counter: int) -> bytes:
     return encode_varuint(MSG_SAVED) + encode_varuint(counter)
+
+
+def access_changed(role: str, write: bool) -> bytes:
+    """Tell an opted-in socket that its user's role in the room changed, and whether it may
+    now write this doc: an open tab switches its editor (or chat box) at once."""
+    payload = json.dumps({"role": role, "write": write}, separators=(",", ":")).encode("utf-8")
+    return _with_buf(encode_varuint(MSG_ACCESS), payload)

@@ -16,6 +16,7 @@ from collab.db import Database
 from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
+from collab.meta.sqlite.doc_meta import SQLiteDocMetas
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
 from collab.meta.sqlite.purge import SQLitePurge
@@ -33,6 +34,7 @@ class SQLiteMetaStore(
     SQLiteSessions,
     SQLiteRooms,
     SQLiteInvites,
+    SQLiteDocMetas,
     SQLiteMessages,
     SQLiteApiTokens,
     SQLiteTickets,

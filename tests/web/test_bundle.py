@@ -53,7 +53,7 @@ def test_a_checkout_rebuilds_changed_sources_and_refuses_what_it_cannot_build(
         bundle.ensure_bundle(sources, dist)
     # An installation (no web/ beside it) serves what it carries, or says how to get one.
     assert bundle.ensure_bundle(tmp_path / "absent", dist) == second
-    with pytest.raises(bundle.BundleError, match="reinstall collab with Node.js"):
+    with pytest.raises(bundle.BundleError, match=r"reinstall collab with Node\.js"):
         bundle.ensure_bundle(tmp_path / "absent", tmp_path / "empty")
 
 

@@ -11,12 +11,16 @@
   its name is fixed and it is revalidated on every load.
 
 Every answer carries the CSP below: scripts only from this origin (the shell has no inline
-script), nothing may frame the app.
+script), nothing may frame the app. The shell's CSP also names a nonce, fresh per answer, for
+``<style>`` elements: CodeMirror mounts its themes as a ``<style>`` element in the document head
+(style-mod; only shadow roots get constructable sheets) and puts the nonce the shell carries
+(``<meta name="csp-nonce">``, read by the app: ``EditorView.cspNonce``) on it.
 """
 
 from __future__ import annotations
 
 import html
+import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,22 +33,29 @@ from collab.login.session import current_user
 from collab.services import services
 from collab.web.bundle import BUILD_COMMAND, Manifest
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # Relaxed for style *attributes* only: the editors' remote cursors carry each user's
-        # colour in a style attribute (y-codemirror.next's decorations, CodeMirror's own
-        # layout). <style> elements and stylesheets from elsewhere stay refused.
-        "style-src-attr 'unsafe-inline'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def csp(style_nonce: str | None = None) -> str:
+    """The workspace's Content-Security-Policy (with the shell's ``<style>`` nonce, if any)."""
+    nonce = f" 'nonce-{style_nonce}'" if style_nonce else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            f"style-src 'self'{nonce}",
+            # Relaxed for style *attributes* only: the editors' remote cursors carry each
+            # user's colour in a style attribute (y-codemirror.next's decorations, CodeMirror's
+            # own layout). Inline <style> elements still need the nonce.
+            "style-src-attr 'unsafe-inline'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CSP = csp()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -62,8 +73,14 @@ def base_path(request: Request) -> str:
 
 
 def shell(request: Request, manifest: Manifest) -> Response:
+    nonce = secrets.token_urlsafe(18)
     page = manifest.index_template.replace("{{base}}", html.escape(base_path(request)))
-    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    page = page.replace("{{nonce}}", nonce)
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": csp(nonce),
+        "Cache-Control": "no-store",
+    }
     return HTMLResponse(page, headers=headers)
 
 

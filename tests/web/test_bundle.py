@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from collab.web import bundle
-from collab.web.routes import CSP
+from collab.web.routes import CSP, csp
 from tests.support.server import CollabServer, free_port
 from tests.support.waiting import poll_until
 
@@ -83,9 +83,13 @@ def test_hashed_assets_csp_and_an_uncached_shell(server: CollabServer) -> None:
         shell = http.get("/")
         assert shell.status_code == 200
         assert shell.headers["cache-control"] == "no-store"
-        assert shell.headers["content-security-policy"] == CSP
-        assert "default-src 'self'" in CSP and "frame-ancestors 'none'" in CSP
-        assert "script-src 'self'" in CSP and "unsafe-inline" not in CSP.split("style-src-attr")[0]
+        policy = shell.headers["content-security-policy"]
+        nonce = re.findall(r'<meta name="csp-nonce" content="([^"]+)">', shell.text)[0]
+        assert policy == csp(nonce) and len(nonce) >= 24
+        assert http.get("/").headers["content-security-policy"] != policy  # fresh each time
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "script-src 'self';" in policy
+        assert "unsafe-inline" not in policy.split("style-src-attr")[0]
         assert shell.headers["x-frame-options"] == "DENY"
         # No inline script: every <script> loads a file; no inline handlers or styles either.
         scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", shell.text, re.S)
@@ -103,7 +107,10 @@ def test_hashed_assets_csp_and_an_uncached_shell(server: CollabServer) -> None:
         assert http.get("/assets/main-NOTBUILT.js").status_code == 404
         assert http.get("/sw.js").headers["cache-control"] == "no-cache"
         # The app's own paths answer the same shell (the app routes in the browser).
-        assert http.get("/r/some-room/d/doc").text == shell.text
+        other = http.get("/r/some-room/d/doc").text
+        assert other.replace(re.findall(r'csp-nonce" content="([^"]+)"', other)[0], nonce) == (
+            shell.text
+        )
     # Signed out, dev mode shows the dev login page, never the app.
     assert httpx.get(server.http_url + "/r/x", timeout=10).status_code == 401
 

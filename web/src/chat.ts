@@ -47,7 +47,8 @@ export class ChatPanel {
       class: 'composer-input',
       rows: '1',
       'aria-label': 'Message',
-      placeholder: 'Write a message… (Enter sends, Shift+Enter breaks a line)',
+      placeholder: 'Write a message…',
+      title: 'Enter sends, Shift+Enter breaks a line',
       onkeydown: (e: Event) => this.onKey(e as KeyboardEvent),
       oninput: () => this.grow(),
     })

@@ -1,4 +1,4 @@
-// Plain text and markdown: CodeMirror 6 bound to the doc's Y.Text "content" (y-codemirror.next),
+// Plain text and markdown: CodeMirror 6 bound to the doc's Y.Text "text" (y-codemirror.next),
 // remote cursors with names from awareness; read-only through a compartment, switchable live.
 import { EditorState, Compartment } from '@codemirror/state'
 import { EditorView, keymap, lineNumbers, highlightActiveLine, drawSelection } from '@codemirror/view'
@@ -13,7 +13,7 @@ export interface Editor {
 }
 
 export function textEditor(parent: HTMLElement, link: DocLink, readOnly: boolean): Editor {
-  const ytext = link.doc.getText('content')
+  const ytext = link.doc.getText('text') // the name pycrdt peers and tests read too
   const mode = new Compartment()
   const editable = (ro: boolean) => [EditorState.readOnly.of(ro), EditorView.editable.of(!ro)]
   const view = new EditorView({
@@ -30,6 +30,8 @@ export function textEditor(parent: HTMLElement, link: DocLink, readOnly: boolean
         mode.of(editable(readOnly)),
         yCollab(ytext, link.provider.awareness),
         EditorView.contentAttributes.of({ 'aria-label': 'Document text' }),
+        // CodeMirror mounts its theme as a <style> element: the CSP lets it in with this nonce.
+        EditorView.cspNonce.of(document.querySelector<HTMLMetaElement>('meta[name=csp-nonce]')?.content ?? ''),
       ],
     }),
   })

@@ -138,7 +138,8 @@ export class RoomView {
       banner.hidden = this.canWrite
       banner.lastChild!.textContent = ` Read only: you are a ${this.role} in this room; editing needs the editor role.`
     }
-    this.renderDocs()
+    this.renderHeader()
+    this.renderSaved()
   }
 
   private renderSaved(): void {

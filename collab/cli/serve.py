@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +29,15 @@ from collab.web.bundle import BundleError, ensure_bundle
 @click.command()
 @settings_options
 @config_option
-def serve(config_file: str | None, **options: Any) -> None:
-    """Serve /ws/{room}/{doc}, /healthz and /readyz (applies pending migrations first)."""
+@click.option(
+    "--open",
+    "open_browser",
+    is_flag=True,
+    help="Open the workspace in a web browser once serving (dev mode: the login URL).",
+)
+def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
+    """Serve the workspace at /, /ws/{room}/{doc}, the API, /healthz and /readyz (applies
+    pending migrations first)."""
     import uvicorn
 
     from collab.app import create_app
@@ -70,7 +78,7 @@ def serve(config_file: str | None, **options: Any) -> None:
     )
     app = config.app
     server = _server_class(uvicorn.Server)(config)
-    server.on_started = lambda port: _announce(settings, app, port)
+    server.on_started = lambda port: _announce(settings, app, port, open_browser)
     metrics_server = _serve_metrics_port(settings, app)
     scheme = "https" if settings.ssl_certfile else "http"
     store = masked("store", settings.store)
@@ -125,15 +133,24 @@ def _serve_metrics_port(settings: Settings, app: Any) -> Any:
         raise click.ClickException(f"metrics port {settings.metrics_port}: {exc}") from exc
 
 
-def _announce(settings: Settings, app: Any, port: int) -> None:
-    """Dev mode: print the login URL (on stdout, like Jupyter; never into the logs)."""
-    if not app.state.services.dev_mode:
-        return
+def _announce(settings: Settings, app: Any, port: int, open_browser: bool = False) -> None:
+    """Where to go, printed last (after uvicorn's lines) where the eye lands; on stdout, like
+    Jupyter, never into the logs (dev mode's URL carries the token). ``--open`` opens it."""
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     scheme = "https" if settings.ssl_certfile else "http"
     base = settings.public_url or f"{scheme}://{host}:{port}"
-    click.echo(
-        "collab: DEV MODE (no identity provider configured): open this URL to log in:\n"
-        f"    {login_url(base, app.state.services.dev_token)}"
-    )
+    url = base.rstrip("/") + "/"
+    if app.state.services.dev_mode:
+        url = login_url(base, app.state.services.dev_token)
+        click.echo(
+            "collab: DEV MODE (no identity provider configured). To sign in as another "
+            "person on this machine, add &name=TheirName to the URL. Open this URL to log in:\n"
+            f"    {url}"
+        )
+    else:
+        click.echo(f"collab: the workspace is at {url}")
     sys.stdout.flush()
+    if open_browser:
+        import webbrowser
+
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

@@ -88,7 +88,19 @@ async def _dev_login(request: Request) -> Response:
     if not devmode.is_dev_token(shared, token):
         await audit(request, "login.failure", via="dev", reason="wrong dev token")
         return pages.dev_refusal_page("That login token is not this server's.")
-    user = await devmode.ensure_dev_user(shared.meta)
+    raw_name = request.query_params.get("name", "").strip()
+    if raw_name:
+        # Named dev users are for trying collaboration on this machine: loopback only (behind
+        # a trusted proxy, the client's real address decides).
+        name = devmode.dev_display_name(raw_name)
+        if not devmode.is_loopback_host(client_address(request)):
+            return pages.dev_refusal_page("Named dev users can sign in from this machine only.")
+        if name is None:
+            reason = f"A display name has 1 to {devmode.MAX_DEV_NAME} printable characters."
+            return pages.dev_refusal_page(reason)
+        user = await devmode.ensure_named_dev_user(shared.meta, name)
+    else:
+        user = await devmode.ensure_dev_user(shared.meta)
     response, session = await start_session(request, user, base_url(request) + "/")
     await audit(request, "login.success", user.id, via="dev", session=session.id[:12])
     return response

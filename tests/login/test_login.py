@@ -278,7 +278,9 @@ def test_login_in_headless_chromium(oidc_setup: OidcSetup) -> None:
 
     with launch_chromium() as browser:
         page = browser.new_page()
-        page.goto(oidc_setup.server.http_url + "/login")
+        # The workspace's login page: one button to the identity provider.
+        page.goto(oidc_setup.server.http_url + "/")
+        page.click("#login-button")
         page.fill("input[name=login]", "carol")
         page.fill("input[name=password]", "any-password")
         page.click("button[type=submit]")

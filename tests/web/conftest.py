@@ -30,14 +30,17 @@ def shots(tmp_path: Path) -> Path:
 class Person:
     """One user in their own browser context (own cookies), signed in with a session."""
 
-    def __init__(self, browser: Any, server: CollabServer, name: str, **context: Any) -> None:
+    def __init__(
+        self, browser: Any, server: CollabServer, name: str, *, base_url: str = "", **context: Any
+    ) -> None:
         self.server = server
         self.name = name
+        self.base_url = base_url or server.http_url  # another address: a proxy in front
         self.user_id = server.create_user(name)
         self.context = browser.new_context(viewport={"width": 1280, "height": 800}, **context)
         secret = server.session(self.user_id)
         self.context.add_cookies(
-            [{"name": "collab_session", "value": secret, "url": server.http_url}]
+            [{"name": "collab_session", "value": secret, "url": self.base_url}]
         )
         self.csp_violations: list[str] = []
         self.errors: list[str] = []
@@ -51,7 +54,7 @@ class Person:
             self.csp_violations.append(text)
 
     def goto(self, path: str = "/") -> None:
-        self.page.goto(self.server.http_url + path)
+        self.page.goto(self.base_url + path)
 
     def shot(self, folder: Path, name: str) -> None:
         self.page.screenshot(path=str(folder / f"{name}.png"))

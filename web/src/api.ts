@@ -66,6 +66,25 @@ export interface DocInfo {
   updated_at: number | null
 }
 
+// What the last successful answers said, so a reload while offline still opens the
+// workspace (with the outbox) instead of only saying the server is unreachable.
+const CACHE_PREFIX = 'collab-cache:'
+export const offlineCache = {
+  get<T>(key: string): T | null {
+    try {
+      return JSON.parse(localStorage.getItem(CACHE_PREFIX + key) ?? 'null') as T | null
+    } catch {
+      return null
+    }
+  },
+  set(key: string, value: unknown): void {
+    localStorage.setItem(CACHE_PREFIX + key, JSON.stringify(value))
+  },
+  clear(): void {
+    for (const key of Object.keys(localStorage)) if (key.startsWith(CACHE_PREFIX)) localStorage.removeItem(key)
+  },
+}
+
 export async function session(): Promise<Session | null> {
   let response: Response
   try {
@@ -73,9 +92,16 @@ export async function session(): Promise<Session | null> {
   } catch (err) {
     throw new Unreachable(String(err))
   }
-  if (response.status === 401) return null
+  if (response.status === 401) {
+    offlineCache.clear() // signed out: nothing of the last user stays behind
+    return null
+  }
   if (!response.ok) throw new Unreachable(`HTTP ${response.status}`)
-  return (await response.json()) as Session
+  const found = (await response.json()) as Session
+  const previous = offlineCache.get<Session>('session')
+  if (previous && previous.user.id !== found.user.id) offlineCache.clear()
+  offlineCache.set('session', found)
+  return found
 }
 
 export async function listAll<T>(path: string): Promise<T[]> {

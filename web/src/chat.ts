@@ -199,7 +199,11 @@ export class ChatPanel {
       const id = this.confirmed.get(p.client_id)
       return !(id && inDoc.has(id))
     })
-    for (const item of this.pending) rows.push(this.pendingRow(item))
+    let mineBefore = previous?.author.id === this.me.id
+    for (const item of this.pending) {
+      rows.push(this.pendingRow(item, mineBefore))
+      mineBefore = true
+    }
     if (rows.length === 0) {
       rows.push(h('div', { class: 'empty' }, h('p', {}, 'No messages yet.'), h('p', { class: 'muted' }, 'Say hello: everyone in this room will see it.')))
     }
@@ -246,7 +250,7 @@ export class ChatPanel {
     )
   }
 
-  private pendingRow(item: Pending): HTMLElement {
+  private pendingRow(item: Pending, grouped: boolean): HTMLElement {
     const sent = this.confirmed.has(item.client_id)
     const state = sent ? 'sent' : item.failed !== null ? 'failed' : 'sending'
     const status =
@@ -263,12 +267,12 @@ export class ChatPanel {
           : h('span', { class: 'state state-sent', title: 'Sent' }, icon(Check, 'sent'))
     return h(
       'article',
-      { class: `message mine pending ${state}`, 'data-client-id': item.client_id, 'data-state': state },
-      avatar(this.me.id, this.me.name),
+      { class: `message mine pending ${state}${grouped ? ' grouped' : ''}`, 'data-client-id': item.client_id, 'data-state': state },
+      grouped ? h('span', { class: 'gutter' }) : avatar(this.me.id, this.me.name),
       h(
         'div',
         { class: 'message-body' },
-        h('header', { class: 'message-header' }, h('strong', { class: 'author' }, this.me.name)),
+        grouped ? null : h('header', { class: 'message-header' }, h('strong', { class: 'author' }, this.me.name)),
         h('p', { class: 'message-text' }, item.text),
       ),
       status,

@@ -1,6 +1,6 @@
 // The workspace's entry: who am I (or the login page), then the shell and the route.
 import './styles.css'
-import { session, Unreachable, type Session } from './api'
+import { offlineCache, session, Unreachable, type Session } from './api'
 import { linkExpiredPage, loginPage, unreachablePage } from './pages'
 import { Shell } from './shell'
 import { initTheme } from './theme'
@@ -23,6 +23,13 @@ async function boot(): Promise<void> {
   } catch (err) {
     if (!(err instanceof Unreachable)) throw err
     root.removeAttribute('aria-busy')
+    const known = offlineCache.get<Session>('session')
+    if (known !== null) {
+      // Offline with a known user: open the workspace from what was cached (the outbox
+      // included); its sockets retry, and the banner counts down.
+      await new Shell(root, known).start()
+      return
+    }
     stopCountdown = unreachablePage(root, () => void boot(), attempts++)
     return
   }

@@ -44,6 +44,9 @@ export class RoomView {
     this.chatLink.provider.awareness.setLocalStateField('user', { id: me.id, name: me.name || me.id, color: colourOf(me.id) })
     this.chatLink.provider.awareness.on('change', () => this.renderPresence())
     this.chatLink.subscribe(() => this.renderBanner())
+    this.chatLink.provider.on('status', ({ status }: { status: string }) => {
+      if (status === 'connected') void this.loadDocs() // what changed while away (or offline)
+    })
     this.body.append(this.primary, this.side)
     clear(root, this.header, this.banner, this.body)
     this.renderHeader()

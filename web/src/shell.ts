@@ -1,7 +1,7 @@
 // The workspace shell: sidebar (my rooms, create, join by invite link, me), the main pane
 // (a room), the Ctrl+K switcher; routes r/{room}[/d/{doc}] and invite/{code}.
 import { Hash, LogOut, Menu, Moon, Plus, Search, Sun, SunMoon, UserPlus } from 'lucide'
-import { api, ApiError, listAll, Unreachable, type Room, type Session } from './api'
+import { api, ApiError, listAll, offlineCache, Unreachable, type Room, type Session } from './api'
 import { avatar, clear, h, icon } from './dom'
 import { linkExpiredPage, notMemberPage } from './pages'
 import { RoomView } from './room'
@@ -73,8 +73,10 @@ export class Shell {
   async loadRooms(): Promise<void> {
     try {
       this.rooms = await listAll<Room>('/rooms')
+      offlineCache.set('rooms', this.rooms)
     } catch (err) {
       if (!(err instanceof Unreachable)) throw err
+      this.rooms = offlineCache.get<Room[]>('rooms') ?? this.rooms
     }
     this.renderRooms()
   }
@@ -120,7 +122,9 @@ export class Shell {
             this.renderRooms()
             return
           }
-          throw err
+          const cached = this.rooms.find((r) => r.id === room)
+          if (!(err instanceof Unreachable) || !cached) throw err
+          info = cached // offline: what the room list said last
         }
         this.view = new RoomView(this, this.main, info)
         this.view.open(doc)

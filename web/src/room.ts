@@ -214,7 +214,8 @@ export class RoomView {
 
   async loadDocs(): Promise<void> {
     try {
-      this.docs = await listAll<DocInfo>(`/rooms/${encodeURIComponent(this.room)}/docs`)
+      const all = await listAll<DocInfo>(`/rooms/${encodeURIComponent(this.room)}/docs`)
+      this.docs = all.filter((d) => d.name !== 'chat' && !d.name.startsWith('_')) // the server's own
     } catch (err) {
       if (!(err instanceof ApiError)) return
     }

@@ -141,11 +141,11 @@ class ChatService:
             async with lock:
                 changed = await store()
                 committed = await self.window.write(live, changed)
-            archived_through = await committed
+            before, after = await committed
         finally:
             self.registry.release(live)
-        if archived_through:
-            await self.meta.archive_messages(room_id, archived_through)
+        if after > before:
+            await self.meta.archive_messages(room_id, after, since_seq=before)
         return changed
 
     # -- reads -------------------------------------------------------------------------

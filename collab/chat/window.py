@@ -70,12 +70,12 @@ class LiveWindow:
 
         await (await live.author(change))
         self._windows[live] = window
-        if window.archived_through:
-            await self.messages.archive_messages(room_id, window.archived_through)
+        await self.messages.archive_messages(room_id, window.archived_through)
 
-    async def write(self, live: LiveDoc, changed: list[Message]) -> asyncio.Future[int]:
+    async def write(self, live: LiveDoc, changed: list[Message]) -> asyncio.Future[tuple[int, int]]:
         """Show ``changed`` (new or updated rows, in seq order) in the doc. Returns what to
-        await for the doc's commit: it yields the archive line (0 if it did not move)."""
+        await for the doc's commit: it yields the archive line before and after (equal when
+        it did not move)."""
         window = self._windows.get(live)
         if window is None:  # loaded without the hook (cannot happen once wired): load it now
             await self.prepare(live)
@@ -101,12 +101,13 @@ class LiveWindow:
             set_info(doc, window.last_seq, window.archived_through)
 
         committed = await live.author(change)
-        line = window.archived_through if window.archived_through != moved_from else 0
-        return _then(committed, line)
+        return _then(committed, (moved_from, window.archived_through))
 
 
-def _then(committed: asyncio.Future[None], value: int) -> asyncio.Future[int]:
-    result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+def _then(
+    committed: asyncio.Future[None], value: tuple[int, int]
+) -> asyncio.Future[tuple[int, int]]:
+    result: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
 
     def done(future: asyncio.Future[None]) -> None:
         if result.done():

@@ -152,6 +152,7 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
             f"{s.rooms} rooms, {s.docs} docs, {s.log_rows} log rows, "
             f"{_human(s.snapshot_bytes + s.log_bytes)} of documents"
         )
+        click.echo(f"{s.messages} chat messages ({s.archived_messages} archived)")
         click.echo(f"checked {report.checked} docs: {len(report.bad_docs)} bad")
         for room, doc, problem in report.bad_docs:
             click.echo(f"BAD {room}/{doc}: {problem}")

@@ -97,8 +97,10 @@ class Messages(Protocol):
     async def last_seq(self, room_id: str) -> int:
         """The room's highest seq (0: no message yet)."""
 
-    async def archive_messages(self, room_id: str, through_seq: int) -> None:
-        """Mark every message with seq <= ``through_seq`` as out of the live doc."""
+    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+        """Mark the messages with ``since_seq`` < seq <= ``through_seq`` as out of the live
+        doc; with ``since_seq`` 0 (a doc's load), also mark every later one as in it again
+        (a larger window brings archived messages back into the doc)."""
 
 
 def reactions_after(

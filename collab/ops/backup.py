@@ -160,6 +160,7 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
             "docs": stats.docs,
             "log_rows": stats.log_rows,
             "bytes": stats.snapshot_bytes + stats.log_bytes,
+            "messages": stats.messages,
         },
         "files": files,
     }

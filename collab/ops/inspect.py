@@ -42,6 +42,8 @@ class Stats:
     log_bytes: int
     file_bytes: int
     largest: list[DocStat] = field(default_factory=list)
+    messages: int = 0  # chat messages, live and archived (0 before the chat migration)
+    archived_messages: int = 0
 
     def as_json(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
@@ -93,10 +95,39 @@ def read_stats(conn: sqlite3.Connection, db: Path, top: int = 10) -> Stats:
                 (top,),
             )
         ]
+        messages = archived = 0
+        if _has_table(conn, "messages"):
+            messages, archived = conn.execute(
+                "SELECT count(*), COALESCE(sum(archived), 0) FROM messages"
+            ).fetchone()
     finally:
         conn.execute("COMMIT")
     file_bytes = sum(p.stat().st_size for p in _db_files(db))
-    return Stats(rooms, doc_rooms, docs, log_rows, snapshot_bytes, log_bytes, file_bytes, largest)
+    found = Stats(rooms, doc_rooms, docs, log_rows, snapshot_bytes, log_bytes, file_bytes, largest)
+    found.messages, found.archived_messages = messages, archived
+    return found
+
+
+def chat_problems(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """Rooms whose messages are not numbered 1..n without a gap (the history API and the
+    live window rely on it), and messages of rooms that no longer exist."""
+    if not _has_table(conn, "messages"):
+        return []
+    problems = [
+        (room, "chat", f"messages: {count} rows but seq runs {low}..{high}")
+        for room, count, low, high in conn.execute(
+            "SELECT room_id, count(*), min(seq), max(seq) FROM messages GROUP BY room_id"
+            " HAVING min(seq) != 1 OR max(seq) != count(*) ORDER BY room_id"
+        )
+    ]
+    problems += [
+        (room, "chat", f"{count} messages of a room that does not exist")
+        for room, count in conn.execute(
+            "SELECT room_id, count(*) FROM messages WHERE room_id NOT IN (SELECT id FROM rooms)"
+            " GROUP BY room_id ORDER BY room_id"
+        )
+    ]
+    return problems
 
 
 def _db_files(db: Path) -> Iterator[Path]:
@@ -179,6 +210,7 @@ def verify_db(db: Path, limits: Limits) -> VerifyReport:
                 report.warnings.append(
                     f"{room}/{name}: {pending} structs wait for dependencies that never arrived"
                 )
+        report.bad_docs += chat_problems(conn)
         conn.execute("COMMIT")
         return report
     finally:

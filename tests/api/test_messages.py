@@ -4,6 +4,9 @@ both ways, idempotency, and every refusal (roles, non-members, sizes, malformed,
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import socket
+import time
 from typing import Any
 
 import httpx
@@ -178,3 +181,25 @@ def test_openapi_documents_the_message_routes(server: CollabServer, route: str) 
     spec = httpx.get(server.http_url + "/api/v1/openapi.json").json()
     path = "/api/v1/rooms/{room}/" + route.replace("x", "{message}").replace("y", "{emoji}")
     assert path in spec["paths"]
+
+
+def test_a_retry_after_a_dropped_connection_posts_once(api: Api) -> None:
+    room = api.room("r")
+    body = json.dumps({"text": "sent into the void", "client_id": "lost-1"}).encode()
+    request = (
+        f"POST /api/v1/rooms/{room}/messages HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: Bearer {api.server.dev_token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    port = int(api.server.http_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)  # and hang up before the answer: the client never learns
+    retry = post(api.dev.http, room, "sent into the void", "lost-1")
+    assert retry.status_code in (200, 201), retry.text
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:  # the first request may still be in flight
+        items = api.dev.http.get(f"/rooms/{room}/messages").json()["items"]
+        again = post(api.dev.http, room, "sent into the void", "lost-1")
+        assert again.status_code == 200 and again.json()["id"] == retry.json()["id"]
+        time.sleep(0.05)
+    assert [m["id"] for m in items] == [retry.json()["id"]]

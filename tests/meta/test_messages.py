@@ -119,6 +119,12 @@ async def test_paging_backwards_and_forwards_and_archiving(meta: MetaStore) -> N
     await meta.archive_messages("r", 4)
     archived = [m.archived for m in await meta.list_messages("r", limit=10)]
     assert archived == [True] * 4 + [False] * 6
+    await meta.archive_messages("r", 6, since_seq=4)
+    archived = [m.archived for m in await meta.list_messages("r", limit=10)]
+    assert archived == [True] * 6 + [False] * 4
+    await meta.archive_messages("r", 2)  # a load with a larger window: 3.. are live again
+    archived = [m.archived for m in await meta.list_messages("r", limit=10)]
+    assert archived == [True] * 2 + [False] * 8
 
 
 async def test_deleting_the_room_deletes_its_messages(meta: MetaStore) -> None:

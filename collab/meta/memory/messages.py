@@ -104,7 +104,8 @@ class MemoryMessages(MemoryKind):
     async def last_seq(self, room_id: str) -> int:
         return len(self._room(room_id))
 
-    async def archive_messages(self, room_id: str, through_seq: int) -> None:
-        for message in self._room(room_id)[:through_seq]:
-            if not message.archived:
-                self._put(replace(message, archived=True))
+    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+        for message in self._room(room_id)[since_seq:]:
+            archived = message.seq <= through_seq
+            if message.archived != archived and (archived or since_seq == 0):
+                self._put(replace(message, archived=archived))

@@ -186,10 +186,17 @@ class SQLiteMessages(SQLiteKind):
         )
         return int(rows[0][0])
 
-    async def archive_messages(self, room_id: str, through_seq: int) -> None:
-        await self._write(
-            lambda db: db.execute(
-                "UPDATE messages SET archived=1 WHERE room_id=? AND seq<=? AND NOT archived",
-                (room_id, through_seq),
+    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+        def _archive(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "UPDATE messages SET archived=1 WHERE room_id=? AND seq>? AND seq<=?"
+                " AND NOT archived",
+                (room_id, since_seq, through_seq),
             )
-        )
+            if since_seq == 0:
+                db.execute(
+                    "UPDATE messages SET archived=0 WHERE room_id=? AND seq>? AND archived",
+                    (room_id, through_seq),
+                )
+
+        await self._write(_archive)

@@ -48,6 +48,10 @@ BODIES: dict[str, dict[str, Any]] = {
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
     },
     "message_edit": {"text": {"type": "string"}},
+    "doc_update": {
+        "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["text", "rich"], "description": "set once"},
+    },
 }
 ERROR = {
     "type": "object",

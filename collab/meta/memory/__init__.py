@@ -14,6 +14,7 @@ from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
+from collab.meta.memory.doc_meta import MemoryDocMetas
 from collab.meta.memory.invites import MemoryInvites
 from collab.meta.memory.messages import MemoryMessages
 from collab.meta.memory.purge import MemoryPurge
@@ -32,6 +33,7 @@ class MemoryMetaStore(
     MemoryRooms,
     MemoryDms,
     MemoryInvites,
+    MemoryDocMetas,
     MemoryMessages,
     MemoryApiTokens,
     MemoryTickets,

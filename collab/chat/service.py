@@ -146,6 +146,7 @@ class ChatService:
             self.registry.release(live)
         if after > before:
             await self.meta.archive_messages(room_id, after, since_seq=before)
+        self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
         return changed
 
     # -- reads -------------------------------------------------------------------------

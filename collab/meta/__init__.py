@@ -8,6 +8,8 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     rooms.py        RoomRecord, Member, Rooms (members included)
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     messages.py     Message, Messages (chat messages, live or archived)
+    reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
+    inbox.py        InboxEntry, Inbox (mentions)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
@@ -22,10 +24,12 @@ from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
+from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
+from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Member, MemberChange, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
@@ -33,11 +37,14 @@ from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
 
 __all__ = [
+    "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
     "Audit",
     "AuditEvent",
     "Cache",
+    "Inbox",
+    "InboxEntry",
     "Invite",
     "Invites",
     "Member",
@@ -48,6 +55,8 @@ __all__ = [
     "NewMessage",
     "Purge",
     "Purged",
+    "ReadMarker",
+    "Reads",
     "Role",
     "RoomRecord",
     "RoomTokenRevocations",
@@ -57,6 +66,7 @@ __all__ = [
     "ThreadProblem",
     "Ticket",
     "Tickets",
+    "Unread",
     "User",
     "Users",
     "digest",

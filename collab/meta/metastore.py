@@ -13,9 +13,11 @@ from collab.db import StoreError, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
+from collab.meta.inbox import Inbox
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
+from collab.meta.reads import Reads
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
@@ -29,6 +31,8 @@ class MetaStore(
     Rooms,
     Invites,
     Messages,
+    Reads,
+    Inbox,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,

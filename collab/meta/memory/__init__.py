@@ -13,9 +13,11 @@ from collab.meta.memory.api_tokens import MemoryApiTokens
 from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
+from collab.meta.memory.inbox import MemoryInbox
 from collab.meta.memory.invites import MemoryInvites
 from collab.meta.memory.messages import MemoryMessages
 from collab.meta.memory.purge import MemoryPurge
+from collab.meta.memory.reads import MemoryReads
 from collab.meta.memory.room_tokens import MemoryRoomTokenRevocations
 from collab.meta.memory.rooms import MemoryRooms
 from collab.meta.memory.sessions import MemorySessions
@@ -31,6 +33,8 @@ class MemoryMetaStore(
     MemoryRooms,
     MemoryInvites,
     MemoryMessages,
+    MemoryReads,
+    MemoryInbox,
     MemoryApiTokens,
     MemoryTickets,
     MemoryRoomTokenRevocations,

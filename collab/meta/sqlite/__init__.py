@@ -16,9 +16,11 @@ from collab.db import Database
 from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
+from collab.meta.sqlite.inbox import SQLiteInbox
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
 from collab.meta.sqlite.purge import SQLitePurge
+from collab.meta.sqlite.reads import SQLiteReads
 from collab.meta.sqlite.room_tokens import SQLiteRoomTokenRevocations
 from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
@@ -34,6 +36,8 @@ class SQLiteMetaStore(
     SQLiteRooms,
     SQLiteInvites,
     SQLiteMessages,
+    SQLiteReads,
+    SQLiteInbox,
     SQLiteApiTokens,
     SQLiteTickets,
     SQLiteRoomTokenRevocations,

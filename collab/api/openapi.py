@@ -43,6 +43,11 @@ BODIES: dict[str, dict[str, Any]] = {
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
     },
     "message_edit": {"text": {"type": "string"}},
+    "read_marker": {"up_to": {"type": "integer", "description": "the last seq read"}},
+    "inbox_read": {
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "all": {"type": "boolean"},
+    },
 }
 ERROR = {
     "type": "object",

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
 from collab.errors import BadName, BadRequest, Conflict, LimitReached, NotFound, Quota
-from collab.meta import Role, RoomRecord
+from collab.meta import Role, RoomRecord, Unread
 from collab.names import DocKey, is_valid_name
 from collab.services import services
 from collab.store.base import DocumentStore
@@ -32,6 +32,12 @@ def room_json(room: RoomRecord, role: Role | None) -> dict[str, Any]:
         "created_at": room.created_at,
         "role": role.name if role is not None else None,
     }
+
+
+def with_unread(item: dict[str, Any], counts: Unread | None) -> dict[str, Any]:
+    """A listed room with the caller's ``unread`` and ``mentions`` there (capped)."""
+    counts = counts or Unread()
+    return {**item, "unread": counts.unread, "mentions": counts.mentions}
 
 
 def _title(body: dict[str, Any], default: str | None = None) -> str:
@@ -67,11 +73,16 @@ async def create_room(request: Request) -> Response:
 
 @api_endpoint
 async def list_rooms(request: Request) -> Response:
-    """The rooms the caller is a member of."""
+    """The rooms the caller is a member of, with their unread messages and mentions."""
     principal = await access.require_principal(request, personal=True)
-    rooms = await services(request).meta.list_rooms_for(principal.user_id)
+    meta = services(request).meta
+    rooms = await meta.list_rooms_for(principal.user_id)
     page, cursor = parsing.paginate(request, rooms, lambda pair: [pair[0].created_at, pair[0].id])
-    items = [room_json(room, principal.cap(role)) for room, role in page]
+    counts = await meta.unread_counts(principal.user_id, [room.id for room, _ in page])
+    items = [
+        with_unread(room_json(room, principal.cap(role)), counts.get(room.id))
+        for room, role in page
+    ]
     return parsing.page_response(items, cursor)
 
 

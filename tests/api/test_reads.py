@@ -69,10 +69,8 @@ def test_the_reads_list_shows_each_members_marker(api: Api) -> None:
         post(api.dev.http, "r", f"m{n}", f"c{n}")
     mark(alice.http, "r", 3)
     mark(bob.http, "r", 1)
-    expected = sorted(
-        [{"user_id": alice.user_id, "up_to": 3}, {"user_id": bob.user_id, "up_to": 1}],
-        key=lambda i: i["user_id"],
-    )
+    marked = {alice.user_id: 3, bob.user_id: 1}
+    expected = [{"user_id": user, "up_to": marked[user]} for user in sorted(marked)]
     listed = carol.http.get("/rooms/r/reads")
     assert_error(listed, 404, "not_found")
     page = api.dev.http.get("/rooms/r/reads").json()

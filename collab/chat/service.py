@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from collab.chat.mentions import mentioned_users
 from collab.chat.reads import MarkerBatches, private_readers
 from collab.chat.window import LiveWindow, chat_key
 from collab.errors import BadRequest, Forbidden, MessageTooLong, NotFound
@@ -80,6 +81,7 @@ class ChatService:
         check_client_id(client_id)
         if thread is not None and not (0 < len(thread) <= MAX_CLIENT_ID):
             raise BadRequest("'thread' must be a message id")
+        mentions = await mentioned_users(self.meta, room_id, actor.user_id, text)
         new = NewMessage(
             room_id=room_id,
             id=uuid.uuid4().hex,
@@ -90,6 +92,7 @@ class ChatService:
             text=text,
             created_at=self.clock(),
             thread=thread,
+            mentions=mentions,
         )
         created = False
 
@@ -103,6 +106,8 @@ class ChatService:
             return [message] if parent is None else [parent, message]
 
         changed = await self._write(room_id, store)
+        # A retry notifies too: the entries may be all that a crash kept from the first try.
+        await self._notify(changed[-1], changed[-1].created_at)
         return changed[-1], created
 
     async def edit(self, room_id: str, actor: Actor, message_id: str, text: str) -> Message:
@@ -113,10 +118,15 @@ class ChatService:
         if current.author != actor.user_id:
             raise Forbidden("only the author may edit a message")
 
-        async def store() -> list[Message]:
-            return [await self.meta.edit_message(room_id, message_id, text, self.clock())]
+        mentions = await mentioned_users(self.meta, room_id, actor.user_id, text)
 
-        return (await self._write(room_id, store))[0]
+        async def store() -> list[Message]:
+            at = self.clock()
+            return [await self.meta.edit_message(room_id, message_id, text, at, mentions)]
+
+        edited = (await self._write(room_id, store))[0]
+        await self._notify(edited, edited.edited_at or self.clock())
+        return edited
 
     async def delete(self, room_id: str, actor: Actor, message_id: str) -> tuple[Message, bool]:
         """Tombstone the message: its author may, and an owner may (moderation: the second
@@ -142,6 +152,11 @@ class ChatService:
             return [await self.meta.react(room_id, message_id, emoji, actor.user_id, add)]
 
         return (await self._write(room_id, store))[0]
+
+    async def _notify(self, message: Message, at: float) -> None:
+        """An inbox entry for each user the message mentions who has none for it yet."""
+        if message.mentions and not message.deleted:
+            await self.meta.add_inbox_entries(message, message.mentions, at)
 
     async def _write(
         self, room_id: str, store: Callable[[], Awaitable[list[Message]]]

@@ -119,6 +119,11 @@ async def test_inbox_hides_rooms_left_and_drops_deleted_messages(meta: MetaStore
     await meta.delete_message("r", gone.id, 300.0)
     assert [m.id for _, m in await meta.list_inbox("u1")] == [there.id, kept.id]
     assert (await meta.unread_counts("u1", ["r"]))["r"].mentions == 1
+    deleted = await meta.get_message("r", gone.id)
+    assert deleted is not None  # a late entry for it (a race with the deletion) shows nowhere
+    await meta.add_inbox_entries(deleted, ["u1"], 301.0)
+    assert [m.id for _, m in await meta.list_inbox("u1")] == [there.id, kept.id]
+    assert (await meta.unread_counts("u1", ["r"]))["r"].mentions == 1
     await meta.remove_member("s", "u1")
     assert [m.id for _, m in await meta.list_inbox("u1")] == [kept.id]
     await meta.add_member("s", "u1", Role.viewer)  # back: its entries show again

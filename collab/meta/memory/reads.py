@@ -51,7 +51,9 @@ class MemoryReads(MemoryKind):
             mentions = sum(
                 1
                 for e in t.inbox.values()
-                if (e.user_id, e.room_id) == (user_id, room_id) and not e.read
+                if (e.user_id, e.room_id) == (user_id, room_id)
+                and not e.read
+                and not t.messages[room_id][t.message_seqs[room_id, e.message_id] - 1].deleted
             )
             found[room_id] = Unread(min(unread, MAX_UNREAD), min(mentions, MAX_UNREAD))
         return found

@@ -32,8 +32,8 @@ SELECT w.room_id,
             (SELECT up_to FROM read_markers r WHERE r.room_id = w.room_id AND r.user_id = ?), 0)
         LIMIT ?)),
     (SELECT count(*) FROM (
-        SELECT 1 FROM inbox i
-        WHERE i.user_id = ? AND i.room_id = w.room_id AND NOT i.read
+        SELECT 1 FROM inbox i JOIN messages m ON m.room_id = i.room_id AND m.id = i.message_id
+        WHERE i.user_id = ? AND i.room_id = w.room_id AND NOT i.read AND NOT m.deleted
         LIMIT ?))
 FROM wanted w
 """

@@ -178,6 +178,9 @@ class Settings:
         10.0, "Awareness updates per second relayed per socket; past it only the latest is sent."
     )
     awareness_burst: int = _opt(30, "Awareness updates one socket may send at once.")
+    typing_timeout: float = _opt(
+        5.0, "Seconds an awareness `typing` field lives unrefreshed; then the server clears it."
+    )
     overload_lag_seconds: float = _opt(
         1.0, "Event-loop lag past which new handshakes get HTTP 503 (0 turns it off)."
     )

@@ -205,6 +205,7 @@ CHECKS: dict[str, Check] = {
     "conn_stall_seconds": _SECONDS,
     "awareness_per_second": positive,
     "awareness_burst": _COUNT,
+    "typing_timeout": _SECONDS,
     "overload_lag_seconds": at_least(0, " (0 turns it off)"),
     "handshake_rate": positive,
     "handshake_burst": _COUNT,

@@ -32,7 +32,7 @@ from collab.store.base import DocumentStore
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.journal import Journal
 from collab.sync.peer import Peer
-from collab.sync.presence import AwarenessGate, Presence
+from collab.sync.presence import AwarenessGate, Presence, TypingSweep
 from collab.sync.replica import Replica
 from collab.wire import (
     AwarenessEntry,
@@ -84,7 +84,8 @@ class LiveDoc:
             on_failed=self._fail,
             hooks=self.hooks,
         )
-        self.presence = Presence()
+        self.presence = Presence(typing_timeout=settings.typing_timeout)
+        self.typing_sweep = TypingSweep(self.presence, self._broadcast_presence)
         self._awareness_gate = AwarenessGate(
             settings.awareness_per_second, settings.awareness_burst, self._release_awareness
         )
@@ -335,9 +336,14 @@ class LiveDoc:
             self._apply_awareness(peer, entries)
 
     def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
-        changed = self.presence.apply(peer.id, peer.presence_owner, entries)
+        changed = self.presence.apply(peer.id, peer.presence_owner, entries, peer.principal)
         if changed:
             self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
+            self.typing_sweep.arm()
+
+    def _broadcast_presence(self, entries: list[AwarenessEntry]) -> None:
+        """The server's own awareness changes (cleared typing): to every peer."""
+        self.broadcast(framing.awareness(encode_awareness(entries)))
 
     # -- commits ---------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ Updates and "saved" requests need no helper here: ``framing.sync_update(update)`
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from collab.wire import AwarenessEntry, encode_awareness, framing
+from collab.wire import AwarenessEntry, Limits, encode_awareness, framing, scan_awareness
 
 
 def awareness_frame(*entries: tuple[int, int, object]) -> bytes:
@@ -28,3 +29,14 @@ def _state_bytes(state: object) -> bytes | None:
     if state is None or isinstance(state, bytes):
         return state
     return json.dumps(state, separators=(",", ":")).encode()
+
+
+def awareness_states(frame: bytes) -> list[tuple[int, int, Any]]:
+    """The ``(client, clock, state)`` entries of an awareness frame the server sent (a state is
+    the parsed JSON object, or None for a removal)."""
+    message = framing.decode_message(frame)
+    assert isinstance(message, framing.Awareness), frame[:20]
+    return [
+        (e.client, e.clock, None if e.state is None else json.loads(e.state))
+        for e in scan_awareness(message.payload, Limits())
+    ]

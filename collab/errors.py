@@ -66,6 +66,8 @@ class Rate(enum.StrEnum):
     """The per-user rates of creating things through the API (the ``kind`` metric label)."""
 
     rooms = "rooms"
+    dms = "dms"  # opening a direct message
+    profile = "profile"  # changing one's handle or settings (PATCH /me)
     members = "members"  # adding one, or inviting an email address
     invites = "invites"
     room_tokens = "room_tokens"

@@ -37,6 +37,11 @@ BODIES: dict[str, dict[str, Any]] = {
     "ticket": {"doc": {"type": "string"}, "role": ROLE},
     "api_token": {"name": {"type": "string"}},
     "user_update": {"disabled": {"type": "boolean"}},
+    "me_update": {
+        "handle": {"type": "string", "description": "1-32 of a-z 0-9 . _ -, unique"},
+        "private_read_markers": {"type": "boolean"},
+    },
+    "dm_open": {"user": {"type": "string", "description": "a user id or handle"}},
     "message_post": {
         "text": {"type": "string"},
         "client_id": {"type": "string", "description": "idempotency key, per room and author"},

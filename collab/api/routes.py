@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Match, Route
 from collab.api import (
     access,
     audit,
+    dms,
     docs,
     invites,
     members,
@@ -104,6 +105,9 @@ OPERATIONS: list[Operation] = [
     ),
     Operation("/tokens/{token_id}", "DELETE", tokens.revoke_api_token, 204),
     Operation("/me", "GET", users.me),
+    Operation("/me", "PATCH", users.update_me, body="me_update", rate=Rate.profile),
+    Operation("/dms", "POST", dms.open_dm, 201, body="dm_open", rate=Rate.dms, also=(200,)),
+    Operation("/dms", "GET", dms.list_dms, paginated=True),
     Operation("/me/invites", "GET", my_invites.list_my_invites, paginated=True),
     Operation("/me/inbox", "GET", reads.list_inbox, paginated=True, query=(("unread", "integer"),)),
     Operation("/me/inbox/read", "POST", reads.mark_inbox_read, body="inbox_read", rate=Rate.chat),

@@ -20,9 +20,9 @@ import time
 from typing import Protocol
 
 from collab.meta import AuditEvent, MetaStore, User, digest
+from collab.meta.handles import DEV_ISSUER
 from collab.settings import Settings
 
-DEV_ISSUER = "collab:dev"
 DEV_SUBJECT = "dev"
 DEV_NAME = "Dev user"
 MIN_DEV_TOKEN_LENGTH = 16
@@ -108,9 +108,16 @@ def login_url(base_url: str, token: str) -> str:
 
 
 async def ensure_dev_user(meta: MetaStore) -> User:
-    """The dev user's MetaStore row (issuer ``collab:dev``, subject ``dev``), created once."""
+    """The dev user's MetaStore row (issuer ``collab:dev``, subject ``dev``, handle ``dev``
+    unless someone has it), created once."""
     return await meta.upsert_oidc_user(
-        DEV_ISSUER, DEV_SUBJECT, name=DEV_NAME, email=None, email_verified=False, picture=None
+        DEV_ISSUER,
+        DEV_SUBJECT,
+        name=DEV_NAME,
+        email=None,
+        email_verified=False,
+        picture=None,
+        preferred_handle="dev",
     )
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from collab.meta import MetaStore
 
@@ -85,8 +84,5 @@ async def mentioned_users(meta: MetaStore, room_id: str, author: str, text: str)
 async def _holders(meta: MetaStore, handles: Iterable[str]) -> dict[str, str]:
     """handle -> the id of the user who has it."""
     wanted = sorted(handles)
-    lookup: Any = getattr(meta, "get_users_by_handles", None)
-    if not wanted or lookup is None:  # a store without handles: nobody is named
-        return {}
-    users = await lookup(wanted)
+    users = await meta.get_users_by_handles(wanted) if wanted else {}
     return {handle: user.id for handle, user in users.items()}

@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from collab import logs
 from collab.errors import RoomFailed, must_propagate
@@ -32,11 +31,8 @@ Flush = Callable[[str, dict[str, int]], Awaitable[dict[str, int]]]
 
 async def private_readers(meta: MetaStore, user_ids: Iterable[str]) -> set[str]:
     """Which of these users keep their read markers private."""
-    lookup: Any = getattr(meta, "get_private_read_markers", None)
-    if lookup is None:  # a store without the per-user setting: every marker is public
-        return set()
-    found: set[str] = await lookup(list(user_ids))
-    return found
+    wanted = list(user_ids)
+    return await meta.get_private_read_markers(wanted) if wanted else set()
 
 
 @dataclass

@@ -206,7 +206,8 @@ class ChatService:
         """After the user's markers turned private (or public again): remove them from (or
         put them back into) the ``reads`` of every loaded chat doc of their rooms; a doc loaded
         later is made right by its load."""
-        for room, _ in await self.meta.list_rooms_for(user_id):
+        rooms = [room for room, _ in await self.meta.list_rooms_for(user_id)]
+        for room in [*rooms, *await self.meta.list_dms_for(user_id)]:
             live = self.registry.get(chat_key(room.id))
             if live is None:
                 continue

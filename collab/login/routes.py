@@ -115,6 +115,7 @@ async def callback(request: Request) -> Response:
         email=identity.email,
         email_verified=identity.email_verified,
         picture=identity.picture,
+        preferred_handle=identity.preferred_username,
     )
     if user.disabled:
         await audit(request, "login.failure", user.id, via="oidc", reason="user_disabled")

@@ -5,7 +5,9 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
 
     base.py         Role, secret digests (refusals are collab.errors.Conflict / NotFound)
     users.py        User, Users             sessions.py     Session, Sessions
+    handles.py      users' handles: parse, normalize, candidates (pure)
     rooms.py        RoomRecord, Member, Rooms (members included)
+    dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     messages.py     Message, Messages (chat messages, live or archived)
     reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
@@ -24,6 +26,7 @@ from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
+from collab.meta.dms import Dms
 from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
@@ -31,18 +34,20 @@ from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
 from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
 from collab.meta.room_tokens import RoomTokenRevocations
-from collab.meta.rooms import Member, MemberChange, RoomRecord, Rooms
+from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
 from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
 
 __all__ = [
+    "DM_MEMBERS",
     "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
     "Audit",
     "AuditEvent",
     "Cache",
+    "Dms",
     "Inbox",
     "InboxEntry",
     "Invite",

@@ -13,6 +13,7 @@ from collab.db import StoreError, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
+from collab.meta.dms import Dms
 from collab.meta.inbox import Inbox
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
@@ -29,6 +30,7 @@ class MetaStore(
     Users,
     Sessions,
     Rooms,
+    Dms,
     Invites,
     Messages,
     Reads,

@@ -13,6 +13,7 @@ from collab.meta.memory.api_tokens import MemoryApiTokens
 from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
+from collab.meta.memory.dms import MemoryDms
 from collab.meta.memory.inbox import MemoryInbox
 from collab.meta.memory.invites import MemoryInvites
 from collab.meta.memory.messages import MemoryMessages
@@ -31,6 +32,7 @@ class MemoryMetaStore(
     MemoryUsers,
     MemorySessions,
     MemoryRooms,
+    MemoryDms,
     MemoryInvites,
     MemoryMessages,
     MemoryReads,

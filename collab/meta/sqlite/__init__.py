@@ -16,6 +16,7 @@ from collab.db import Database
 from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
+from collab.meta.sqlite.dms import SQLiteDms
 from collab.meta.sqlite.inbox import SQLiteInbox
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
@@ -34,6 +35,7 @@ class SQLiteMetaStore(
     SQLiteUsers,
     SQLiteSessions,
     SQLiteRooms,
+    SQLiteDms,
     SQLiteInvites,
     SQLiteMessages,
     SQLiteReads,
@@ -55,7 +57,9 @@ class SQLiteMetaStore(
         self.synchronous = synchronous
 
     async def open(self) -> None:
+        """Connect, then give a handle to users made before handles existed (0006)."""
         await self.db.open()
+        await self.assign_missing_handles()
 
     async def close(self) -> None:
         await self.db.close()

@@ -56,6 +56,26 @@ def test_room_mentions_reach_every_member_but_the_author(api: Api) -> None:
     assert quoted["mentions"] == [] and len(inbox(api.dev)) == 1
 
 
+def test_a_handle_mention_reaches_that_member_only(api: Api) -> None:
+    alice, bob, carol, outsider = (api.user(n) for n in ("alice", "bob", "carol", "outsider"))
+    roles = {alice.user_id: "commenter", bob.user_id: "viewer", carol.user_id: "editor"}
+    api.room("r", owner=api.dev, **roles)
+    api.room("o", owner=outsider)
+    assert bob.http.get("/me").json()["handle"] == "bob"
+    text = "@Bob see this, @outsider too; mail carol@example.com, `@carol` and @alice"
+    message = post(alice.http, "r", text, "a1")
+    assert message["mentions"] == [bob.user_id]  # not the outsider, not the author, no carol
+    assert [i["message"]["id"] for i in inbox(bob)] == [message["id"]]
+    for actor in (alice, carol, outsider, api.dev):
+        assert inbox(actor) == [], actor.user_id
+    assert mentions_in(bob, "r") == 1 and mentions_in(carol, "r") == 0
+    # A handle changed since: the new one names the member, the old one nobody.
+    assert carol.http.patch("/me", json={"handle": "caro.l"}).status_code == 200
+    again = post(alice.http, "r", "@carol? @caro.l. @nobody", "a2")
+    assert again["mentions"] == [carol.user_id]
+    assert [i["message"]["id"] for i in inbox(carol)] == [again["id"]]
+
+
 def test_an_edit_that_adds_a_mention_notifies_once(api: Api) -> None:
     alice, bob = api.user("alice"), api.user("bob")
     api.room("r", owner=api.dev, **{alice.user_id: "commenter", bob.user_id: "viewer"})

@@ -198,3 +198,67 @@ def test_a_flood_of_markers_gets_429(server_factory: ServerFactory) -> None:
 def test_openapi_documents_the_marker_routes(server: CollabServer, path: str) -> None:
     spec = httpx.get(server.http_url + "/api/v1/openapi.json").json()
     assert "/api/v1" + path in spec["paths"]
+
+
+def listed(actor: Any, room: str) -> dict[str, int]:
+    items = actor.http.get(f"/rooms/{room}/reads").json()["items"]
+    return {i["user_id"]: i["up_to"] for i in items}
+
+
+@pytest.mark.anyio
+async def test_private_markers_are_not_shown_yet_lower_ones_own_counts(
+    server: CollabServer,
+) -> None:
+    api = Api(server)
+    try:
+        alice, bob = api.user("alice"), api.user("bob")
+        api.room("r", owner=api.dev, **{alice.user_id: "viewer", bob.user_id: "viewer"})
+        for n in range(4):
+            post(api.dev.http, "r", f"m{n}", f"d{n}")
+        r = alice.http.patch("/me", json={"private_read_markers": True})
+        assert r.status_code == 200 and r.json()["private_read_markers"] is True
+        async with provider(server.ws_url("r", "chat", token=bob.token)) as (doc, _):
+            assert mark(alice.http, "r", 3).json() == {"up_to": 3}
+            assert counts(alice.http)["r"] == (1, 0)  # her own counts follow her marker
+            mark(bob.http, "r", 1)
+            await wait_reads(doc, lambda reads: reads == {bob.user_id: 1})
+            mark(alice.http, "r", 4)
+            mark(bob.http, "r", 2)  # a later write: still nothing of alice's
+            await wait_reads(doc, lambda reads: reads == {bob.user_id: 2})
+            assert counts(alice.http)["r"] == (0, 0)
+            assert listed(bob, "r") == {bob.user_id: 2}  # not shown to others
+            assert listed(api.dev, "r") == {bob.user_id: 2}
+            assert listed(alice, "r") == {alice.user_id: 4, bob.user_id: 2}  # her own: yes
+
+            # Public again: her marker shows at once; private again: gone at once.
+            alice.http.patch("/me", json={"private_read_markers": False})
+            await wait_reads(doc, lambda reads: reads == {bob.user_id: 2, alice.user_id: 4})
+            assert listed(bob, "r") == {bob.user_id: 2, alice.user_id: 4}
+            bob.http.patch("/me", json={"private_read_markers": True})
+            await wait_reads(doc, lambda reads: reads == {alice.user_id: 4})
+            assert listed(alice, "r") == {alice.user_id: 4}
+            assert counts(bob.http)["r"] == (2, 0)
+        # Loaded afresh, the doc shows only the public markers.
+        server.terminate()
+        server.start()
+        async with provider(server.ws_url("r", "chat", token=alice.token)) as (doc, _):
+            await wait_reads(doc, lambda reads: reads == {alice.user_id: 4})
+            alice.http.patch("/me", json={"private_read_markers": True})
+            await wait_reads(doc, lambda reads: reads == {})
+    finally:
+        api.close()
+
+
+def test_unread_counts_in_direct_messages(api: Api) -> None:
+    alice, bob = api.user("alice"), api.user("bob")
+    dm = alice.http.post("/dms", json={"user": bob.user_id}).json()["id"]
+    post(alice.http, dm, "hi bob", "a1")
+    post(alice.http, dm, "you there, @bob?", "a2")
+    items = bob.http.get("/dms").json()["items"]
+    assert [(i["id"], i["unread"], i["mentions"]) for i in items] == [(dm, 2, 1)]
+    assert mark(bob.http, dm, 2).json() == {"up_to": 2}
+    items = bob.http.get("/dms").json()["items"]
+    assert [(i["unread"], i["mentions"]) for i in items] == [(0, 0)]
+    assert [(i["unread"], i["mentions"]) for i in alice.http.get("/dms").json()["items"]] == [
+        (0, 0)
+    ]

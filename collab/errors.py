@@ -23,6 +23,7 @@
     |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
     |   +-- UnsupportedData    1003  -                         a text frame
     |   +-- HostileInput       1007  -                         outside the grammar, over a cap
+    |   +-- MessageTooBig      1009  -                         a collab message past its size cap
     +-- Overloaded             1013  -                         slow consumer, pending budget
     +-- RateLimited            1008  -                         over its message/byte rate too long
     +-- RoomFailed             1011  -                         doc could not be loaded or committed
@@ -244,6 +245,14 @@ class UnsupportedData(BadInput):
 class HostileInput(BadInput):
     close_code = 1007
     reason = "invalid data"
+
+
+class MessageTooBig(BadInput):
+    """A collab message (a chat request, type 101) longer than its cap; frames past
+    ``ws_max_size`` get the same code from the WebSocket library itself."""
+
+    close_code = 1009
+    reason = "message too big"
 
 
 class Overloaded(CollabError):

@@ -23,7 +23,7 @@ from collab.auth import oidc
 from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
-from collab.chat import ChatService, LiveWindow
+from collab.chat import ChatService, LiveWindow, SocketChat
 from collab.db import migrate_with_backup, sqlite_path
 from collab.errors import CollabError, Rate
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
@@ -36,6 +36,7 @@ from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
+from collab.sync.requests import ChatRequests
 
 log = logging.getLogger("collab.app")
 
@@ -47,6 +48,7 @@ class Services:
     meta: MetaStore
     registry: RoomRegistry
     chat: ChatService
+    chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -71,16 +73,19 @@ class Services:
         registry = RoomRegistry(store, settings, SyncReports(metrics, meta), window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
+        chat = ChatService(meta, registry, window, settings)
+        limits = api_limits(settings)
         return cls(
             settings=settings,
             store=store,
             meta=meta,
             registry=registry,
-            chat=ChatService(meta, registry, window, settings),
+            chat=chat,
+            chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
-            api_limits=api_limits(settings),
+            api_limits=limits,
             credential_guard=CredentialGuard(
                 settings.auth_failure_rate, settings.auth_failure_burst, reports=metrics
             ),

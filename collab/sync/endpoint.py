@@ -37,7 +37,7 @@ from collab.errors import (
     retry_after_header,
 )
 from collab.meta import AuditEvent
-from collab.names import DocKey, is_reserved_doc, parse_doc_path
+from collab.names import CHAT_DOC, DocKey, is_reserved_doc, parse_doc_path
 from collab.ratelimit import RateLimiter, client_address
 from collab.settings import Settings
 from collab.store.base import DocumentStore
@@ -46,6 +46,7 @@ from collab.sync.expiry import ExpiryTimer
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
+from collab.sync.requests import ChatRequests, SocketRequests
 
 log = logging.getLogger("collab.endpoint")
 
@@ -63,6 +64,8 @@ class SocketServices(Verifier, Protocol):
     def connection_limits(self) -> ConnectionLimits: ...
     @property
     def loop_lag(self) -> LoopLag: ...
+    @property
+    def chat_requests(self) -> ChatRequests | None: ...
 
 
 def socket_services(websocket: WebSocket) -> SocketServices:
@@ -156,6 +159,8 @@ async def _serve(
         principal=principal,
         on_slow_consumer=registry.hooks.slow_consumer,
     )
+    if key.doc == CHAT_DOC and state.chat_requests is not None:
+        peer.requests = _chat_requests(websocket, state, state.chat_requests, principal, key, peer)
     logs.bind(peer=peer.id)
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     expiry = ExpiryTimer(peer)
@@ -177,6 +182,26 @@ async def _serve(
         registry.release(live)
         peer.close(1006)  # no-op if a close was already asked for; else the client is gone
         await sender
+        await peer.requests.drain()  # what was asked is carried out, socket or not
+
+
+def _chat_requests(
+    websocket: WebSocket,
+    state: SocketServices,
+    handler: ChatRequests,
+    principal: Principal,
+    key: DocKey,
+    peer: Peer,
+) -> SocketRequests:
+    """The chat socket takes requests (type 101); others answer them ``bad_request``."""
+    return SocketRequests(
+        handler,
+        key.room,
+        principal,
+        peer.send,
+        address=websocket.client.host if websocket.client else None,
+        on_refused=state.registry.hooks.refused,
+    )
 
 
 async def _refuse(websocket: WebSocket, registry: RoomRegistry, exc: CollabError) -> None:

@@ -16,6 +16,7 @@ from pycrdt import Doc, Map
 
 from tests.api.conftest import Api, assert_error
 from tests.support.pyclient import provider
+from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer, ServerFactory
 
 
@@ -262,3 +263,30 @@ def test_unread_counts_in_direct_messages(api: Api) -> None:
     assert [(i["unread"], i["mentions"]) for i in alice.http.get("/dms").json()["items"]] == [
         (0, 0)
     ]
+
+
+@pytest.mark.anyio
+async def test_read_markers_over_the_chat_socket(server: CollabServer) -> None:
+    api = Api(server)
+    try:
+        viewer, bob = api.user("viewer"), api.user("bob")
+        api.room("r", owner=api.dev, **{viewer.user_id: "viewer", bob.user_id: "viewer"})
+        for n in range(3):
+            post(api.dev.http, "r", f"m{n}", f"d{n}")
+        peer = await RawPeer.connect(server.ws_url("r", "chat", "collab=1", token=viewer.token))
+        try:
+            assert await peer.ask({"op": "read", "client_id": "k1", "up_to": 2}) == {
+                "client_id": "k1",
+                "up_to": 2,
+            }
+            reply = await peer.ask({"op": "read", "client_id": "k2", "up_to": 1})
+            assert reply == {"client_id": "k2", "up_to": 2}  # backwards: unchanged
+            reply = await peer.ask({"op": "read", "client_id": "k3", "up_to": 99})
+            assert reply == {"client_id": "k3", "up_to": 3}
+            await wait_reads(peer.doc, lambda reads: reads == {viewer.user_id: 3})
+            assert counts(viewer.http)["r"] == (0, 0) and counts(bob.http)["r"] == (3, 0)
+            assert listed(bob, "r") == {viewer.user_id: 3}
+        finally:
+            await peer.close()
+    finally:
+        api.close()

@@ -214,6 +214,7 @@ async def test_private_markers_are_not_shown_yet_lower_ones_own_counts(
     try:
         alice, bob = api.user("alice"), api.user("bob")
         api.room("r", owner=api.dev, **{alice.user_id: "viewer", bob.user_id: "viewer"})
+        api.room("idle", owner=api.dev, **{alice.user_id: "viewer"})  # its chat never loaded
         for n in range(4):
             post(api.dev.http, "r", f"m{n}", f"d{n}")
         r = alice.http.patch("/me", json={"private_read_markers": True})

@@ -53,6 +53,10 @@ BODIES: dict[str, dict[str, Any]] = {
         "ids": {"type": "array", "items": {"type": "string"}},
         "all": {"type": "boolean"},
     },
+    "doc_update": {
+        "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["text", "rich"], "description": "set once"},
+    },
 }
 ERROR = {
     "type": "object",

@@ -55,6 +55,14 @@ OPERATIONS: list[Operation] = [
     Operation(_ROOM + "/members/{user}", "PATCH", members.update_member, body="member_update"),
     Operation(_ROOM + "/members/{user}", "DELETE", members.remove_member, 204),
     Operation(_ROOM + "/docs", "GET", docs.list_docs, paginated=True),
+    Operation(
+        _ROOM + "/docs/{doc}",
+        "PATCH",
+        docs.update_doc,
+        body="doc_update",
+        rate=Rate.docs,
+        also=(201,),
+    ),
     Operation(_ROOM + "/docs/{doc}", "DELETE", docs.delete_doc, 204),
     Operation(
         _ROOM + "/invites",

@@ -9,6 +9,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     rooms.py        RoomRecord, Member, Rooms (members included)
     dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
+    doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
     messages.py     Message, Messages (chat messages, live or archived)
     reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
     inbox.py        InboxEntry, Inbox (mentions)
@@ -27,6 +28,7 @@ from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
 from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
@@ -41,6 +43,7 @@ from collab.meta.users import User, Users
 
 __all__ = [
     "DM_MEMBERS",
+    "DOC_KINDS",
     "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
@@ -48,6 +51,8 @@ __all__ = [
     "AuditEvent",
     "Cache",
     "Dms",
+    "DocMeta",
+    "DocMetas",
     "Inbox",
     "InboxEntry",
     "Invite",

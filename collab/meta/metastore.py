@@ -14,6 +14,7 @@ from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.doc_meta import DocMetas
 from collab.meta.inbox import Inbox
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
@@ -32,6 +33,7 @@ class MetaStore(
     Rooms,
     Dms,
     Invites,
+    DocMetas,
     Messages,
     Reads,
     Inbox,

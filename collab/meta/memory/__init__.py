@@ -14,6 +14,7 @@ from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
+from collab.meta.memory.doc_meta import MemoryDocMetas
 from collab.meta.memory.inbox import MemoryInbox
 from collab.meta.memory.invites import MemoryInvites
 from collab.meta.memory.messages import MemoryMessages
@@ -34,6 +35,7 @@ class MemoryMetaStore(
     MemoryRooms,
     MemoryDms,
     MemoryInvites,
+    MemoryDocMetas,
     MemoryMessages,
     MemoryReads,
     MemoryInbox,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from collab.meta.api_tokens import ApiToken
 from collab.meta.audit import AuditEvent
+from collab.meta.doc_meta import DocMeta
 from collab.meta.inbox import InboxEntry
 from collab.meta.invites import Invite
 from collab.meta.messages import Message
@@ -47,6 +48,7 @@ class Tables:
     audit: list[AuditEvent] = field(default_factory=list)
     audit_seq: int = 0  # the last audit id given: ids only grow, even after a purge
     revoked_room_tokens: dict[tuple[str, str], float] = field(default_factory=dict)
+    doc_meta: dict[tuple[str, str], DocMeta] = field(default_factory=dict)
     messages: dict[str, list[Message]] = field(default_factory=dict)  # by room, in seq order
     message_seqs: dict[tuple[str, str], int] = field(default_factory=dict)  # (room, id) -> seq
     message_clients: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> id

@@ -103,6 +103,8 @@ class MemoryRooms(MemoryKind):
         for key in [k for k, e in t.tickets.items() if e.ticket.room_id == room_id]:
             del t.tickets[key]
         t.messages.pop(room_id, None)
+        for meta_key in [k for k in t.doc_meta if k[0] == room_id]:
+            del t.doc_meta[meta_key]
         for seq_key in [k for k in t.message_seqs if k[0] == room_id]:
             del t.message_seqs[seq_key]
         for client_key in [k for k in t.message_clients if k[0] == room_id]:

@@ -17,6 +17,7 @@ from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.dms import SQLiteDms
+from collab.meta.sqlite.doc_meta import SQLiteDocMetas
 from collab.meta.sqlite.inbox import SQLiteInbox
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
@@ -37,6 +38,7 @@ class SQLiteMetaStore(
     SQLiteRooms,
     SQLiteDms,
     SQLiteInvites,
+    SQLiteDocMetas,
     SQLiteMessages,
     SQLiteReads,
     SQLiteInbox,

@@ -52,7 +52,11 @@ async def test_invalid_requests_are_answered_and_the_socket_stays(
         ({"op": "react", "client_id": "c", "id": mine["id"]}, "bad_request"),
         ({"op": "react", "client_id": "c", "id": mine["id"], "emoji": "a b"}, "bad_request"),
         ({"op": "unreact", "client_id": "c", "id": mine["id"], "emoji": ""}, "bad_request"),
-        ({"op": "read", "client_id": "c", "up_to": 1}, "bad_request"),
+        ({"op": "read", "client_id": "c"}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": "1"}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": True}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": -1}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": 2**63}, "bad_request"),
     ]
     for request, code in cases:
         seen = len(a.replies())

@@ -11,6 +11,8 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
     messages.py     Message, Messages (chat messages, live or archived)
+    reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
+    inbox.py        InboxEntry, Inbox (mentions)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
@@ -27,10 +29,12 @@ from collab.meta.base import Role, digest, new_secret
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
+from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
+from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
@@ -40,6 +44,7 @@ from collab.meta.users import User, Users
 __all__ = [
     "DM_MEMBERS",
     "DOC_KINDS",
+    "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
     "Audit",
@@ -48,6 +53,8 @@ __all__ = [
     "Dms",
     "DocMeta",
     "DocMetas",
+    "Inbox",
+    "InboxEntry",
     "Invite",
     "Invites",
     "Member",
@@ -58,6 +65,8 @@ __all__ = [
     "NewMessage",
     "Purge",
     "Purged",
+    "ReadMarker",
+    "Reads",
     "Role",
     "RoomRecord",
     "RoomTokenRevocations",
@@ -67,6 +76,7 @@ __all__ = [
     "ThreadProblem",
     "Ticket",
     "Tickets",
+    "Unread",
     "User",
     "Users",
     "digest",

@@ -15,9 +15,11 @@ from collab.meta.audit import Audit
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.doc_meta import DocMetas
+from collab.meta.inbox import Inbox
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
+from collab.meta.reads import Reads
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
@@ -33,6 +35,8 @@ class MetaStore(
     Invites,
     DocMetas,
     Messages,
+    Reads,
+    Inbox,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,

@@ -47,6 +47,12 @@ def here(frame: dict[str, Any], room: str) -> list[tuple[str, list[str]]] | None
     return None
 
 
+def counts(frame: dict[str, Any], room: str) -> tuple[int, int] | None:
+    if frame["type"] == "room" and frame["room"]["id"] == room:
+        return frame["room"]["unread"], frame["room"]["mentions"]
+    return None
+
+
 class Users:
     def __init__(self, server: CollabServer) -> None:
         self.server = server
@@ -88,9 +94,16 @@ async def test_rooms_then_presence_posts_new_rooms_and_dms(server: CollabServer)
                 await chat.close()
                 await stream.next(lambda f: here(f, "team") == [])
 
-                # A post looks at the room again (its counts); nothing else is resent.
+                # Bob's posts: Alice's unread count and mentions rise; her marker clears them.
                 body = {"text": "hello", "client_id": "c1"}
                 assert (await bob.post("/rooms/team/messages", json=body)).status_code == 201
+                await stream.next(lambda f: counts(f, "team") == (1, 0))
+                body = {"text": "@alice look", "client_id": "c2"}
+                assert (await bob.post("/rooms/team/messages", json=body)).status_code == 201
+                await stream.next(lambda f: counts(f, "team") == (2, 1))
+                marked = await alice.post("/rooms/team/read", json={"up_to": 2})
+                assert marked.status_code == 200
+                await stream.next(lambda f: counts(f, "team") == (0, 0))
 
                 # Bob adds Alice to a room of his, then opens a DM with her: listed at once.
                 assert (

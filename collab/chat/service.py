@@ -195,6 +195,7 @@ class ChatService:
             await committed
         finally:
             self.registry.release(live)
+        self.registry.feeds.room_changed(room_id)  # those readers' unread counts
         return found
 
     async def read_markers(self, room_id: str, viewer_id: str) -> list[ReadMarker]:

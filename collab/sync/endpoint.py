@@ -43,7 +43,7 @@ from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
-from collab.sync.feedserve import FeedSource, no_counts, serve_feed
+from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
@@ -203,7 +203,7 @@ async def _serve_feed(
         await _refuse(websocket, state.registry, refusal or Unauthorized("credentials required"))
         return
     logs.bind(user=principal.user_id, stream="me")
-    source = FeedSource(state.meta, state.registry, no_counts)
+    source = FeedSource(state.meta, state.registry, meta_counts(state.meta))
     await serve_feed(websocket, principal, state.registry, source, state.settings)
 
 

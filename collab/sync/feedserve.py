@@ -35,13 +35,19 @@ from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.feeds")
 
-# (user id, room ids) -> {room id: (unread, mentions)}; zeros until read markers exist.
+# (user id, room ids) -> {room id: (unread, mentions)}
 Counts = Callable[[str, Sequence[str]], Awaitable[dict[str, tuple[int, int]]]]
 PERSONAL = {"session", "dev", "api_token"}
 
 
-async def no_counts(user_id: str, room_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-    return {}
+def meta_counts(meta: MetaStore) -> Counts:
+    """The counts ``GET /rooms`` shows (``Reads.unread_counts``: one query, capped)."""
+
+    async def counts(user_id: str, room_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        found = await meta.unread_counts(user_id, room_ids) if room_ids else {}
+        return {room: (c.unread, c.mentions) for room, c in found.items()}
+
+    return counts
 
 
 class TextSocket:

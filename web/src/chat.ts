@@ -40,6 +40,7 @@ export class ChatView {
   private editing: { id: string; box: HTMLElement } | null = null
   private readSent = 0
   private readTimer = 0
+  private readPending = 0 // a marker waiting for its debounce (sent at once on leaving)
   private frame = 0
   private rendered = 0
   private unsubscribe: () => void
@@ -81,12 +82,14 @@ export class ChatView {
     awareness.on('change', onAwareness)
     const offPoster = deps.poster.subscribe(onDoc)
     window.addEventListener('focus', this.onFocus)
+    document.addEventListener('visibilitychange', this.onFocus)
     this.unsubscribe = () => {
       messages.unobserveDeep(onDoc)
       deps.link.doc.getMap('reads').unobserve(onDoc)
       awareness.off('change', onAwareness)
       offPoster()
       window.removeEventListener('focus', this.onFocus)
+      document.removeEventListener('visibilitychange', this.onFocus)
     }
     this.setRole(role)
     if (thread) void this.loadReplies()
@@ -99,6 +102,7 @@ export class ChatView {
     this.unsubscribe()
     this.composer.destroy()
     clearTimeout(this.readTimer)
+    if (this.readPending) this.sendRead() // leaving the room right after reading it
     cancelAnimationFrame(this.frame)
   }
 
@@ -261,18 +265,23 @@ export class ChatView {
 
   /** Move my read marker to the latest message once I can see it. */
   private markRead(): void {
-    if (this.thread || !this.el.isConnected || document.visibilityState !== 'visible' || !document.hasFocus()) return
+    if (this.thread || !this.el.isConnected || document.visibilityState !== 'visible') return
     const list = this.list
     if (list.scrollHeight - list.scrollTop - list.clientHeight > 40) return
     const upTo = lastSeq(this.deps.link.doc)
     if (upTo <= this.readSent) return
     clearTimeout(this.readTimer)
-    this.readTimer = window.setTimeout(() => {
-      const mine = readMarkers(this.deps.link.doc).get(this.deps.me.id) ?? 0
-      if (upTo <= mine) return void (this.readSent = upTo)
-      this.readSent = upTo
-      this.deps.writer.write({ op: 'read', up_to: upTo }).catch(() => (this.readSent = 0))
-    }, 400)
+    this.readPending = upTo
+    this.readTimer = window.setTimeout(() => this.sendRead(), 400)
+  }
+
+  private sendRead(): void {
+    const upTo = this.readPending
+    this.readPending = 0
+    if (upTo <= this.readSent) return
+    const mine = readMarkers(this.deps.link.doc).get(this.deps.me.id) ?? 0
+    this.readSent = upTo
+    if (upTo > mine) this.deps.writer.write({ op: 'read', up_to: upTo }).catch(() => (this.readSent = 0))
   }
 
   private write(op: Parameters<ChatWriter['write']>[0]): void {

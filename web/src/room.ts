@@ -40,7 +40,7 @@ export class RoomView {
   private saveMark = h('span', { class: 'save-mark', role: 'status' })
   private tick = 0
 
-  constructor(private shell: Shell, private root: HTMLElement, private info: Room) {
+  constructor(private shell: Shell, root: HTMLElement, private info: Room) {
     this.room = info.id
     this.role = info.role
     const me = shell.me.user

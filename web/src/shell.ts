@@ -50,7 +50,7 @@ export class Shell {
         avatar(user.id, user.name || 'Me'),
         h('span', { class: 'me-name', id: 'user-name' }, user.name || user.email || user.id),
         themeButton,
-        h('form', { method: 'post', action: 'logout', class: 'logout' }, h('button', { class: 'icon-button', type: 'submit', 'aria-label': 'Log out', title: 'Log out' }, icon(LogOut), h('span', { class: 'visually-hidden' }, 'Log out'))),
+        h('form', { method: 'post', action: 'logout', class: 'logout', onsubmit: () => this.feed?.stop() }, h('button', { class: 'icon-button', type: 'submit', 'aria-label': 'Log out', title: 'Log out' }, icon(LogOut), h('span', { class: 'visually-hidden' }, 'Log out'))),
       ),
     )
     const drawerToggle = h('button', { class: 'icon-button drawer-toggle', type: 'button', 'aria-label': 'Rooms', onclick: () => root.classList.toggle('drawer-open') }, icon(Menu))

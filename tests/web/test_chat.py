@@ -130,6 +130,19 @@ def test_threads_reactions_typing_edit_delete(
     assert alice.page.locator(f'{message("Sounds good")} button[aria-label="Edit"]').count() == 0
     alice.shot(shots, "6-deleted")
 
+    # At 400 px in the dark theme, a thread is a drawer over the channel; Esc closes it.
+    bob.page.set_viewport_size({"width": 400, "height": 800})
+    bob.page.emulate_media(color_scheme="dark")
+    bob.page.wait_for_selector(".chat.thread .composer-input", timeout=TIMEOUT)  # still open
+    bob.page.wait_for_timeout(400)  # the drawers' 0.15 s slide, for the picture only
+    bob.shot(shots, "7-thread-narrow-dark")
+    bob.page.click(".chat.thread .composer-input")
+    bob.page.keyboard.press("Escape")
+    bob.page.wait_for_selector(".chat.thread", state="detached", timeout=TIMEOUT)
+    bob.page.wait_for_timeout(400)
+    bob.shot(shots, "8-channel-narrow-dark")
+    assert bob.page.evaluate("document.documentElement.scrollWidth") <= 400
+
     # Every write went over the chat socket, none through the API.
     assert alice_api == [] and bob_api == [], alice_api + bob_api
     for person in (alice, bob):

@@ -56,7 +56,7 @@ def test_threads_reactions_typing_edit_delete(
     alice.page.wait_for_selector(
         f'{message("Lunch at noon, @bob ?")}[data-state="sent"]', timeout=TIMEOUT
     )
-    bob.page.wait_for_selector(f"{message('Lunch at noon')} .mention.me", timeout=TIMEOUT)
+    bob.page.wait_for_selector(f"{message('Lunch at noon')} .mention.mention-me", timeout=TIMEOUT)
     assert bob.page.locator(".day-divider:has-text('Today')").count() == 1
 
     # Typing: Bob types without sending; Alice sees it, and it goes once he sends.

@@ -53,6 +53,13 @@ def test_badges_presence_and_dms_from_the_live_stream(
     alice.page.click(other)
     alice.page.wait_for_selector('.message-text:text("can you look?")', timeout=TIMEOUT)
     bob.page.wait_for_selector('.seen-by:text("Seen by Alice")', timeout=TIMEOUT)  # her marker
+    first_new = """() => {
+      let el = document.querySelector('.new-divider')
+      while (el && !el.classList.contains('message')) el = el.nextElementSibling
+      return el && el.querySelector('.message-text').textContent
+    }"""
+    assert alice.page.evaluate(first_new) == "Anyone here?"  # the "New" line above the unread
+    alice.shot(shots, "2-read-with-new-line")
     alice.page.click('.room-link[data-room="team"]')
     alice.page.wait_for_selector('.room-header h1:text("Team")', timeout=TIMEOUT)
     alice.page.wait_for_selector(f"{other} .badge", state="detached", timeout=TIMEOUT)
@@ -72,8 +79,8 @@ def test_badges_presence_and_dms_from_the_live_stream(
     dm = '.dm-list .room-link:has-text("Alice")'
     bob.page.wait_for_selector(f'{dm} .badge[data-unread="1"]', timeout=TIMEOUT)
     bob.page.wait_for_selector(f"{dm} .here-dot", timeout=TIMEOUT)  # Alice is in it
-    bob.shot(shots, "2-dm-listed-bob")
-    alice.shot(shots, "2-dm-alice")
+    bob.shot(shots, "3-dm-listed-bob")
+    alice.shot(shots, "3-dm-alice")
     bob.page.click(dm)
     bob.page.wait_for_selector('.message-text:text("Hi Bob, a private word.")', timeout=TIMEOUT)
     assert bob.page.locator('.room-link[data-room="team"]').count() == 1

@@ -101,7 +101,7 @@ export function renderText(text: string, myHandle: string | null): Node[] {
     } else if (token.startsWith('@')) {
       const name = token.slice(1).toLowerCase().replace(/[._-]+$/, '')
       const me = name === myHandle?.toLowerCase() || ['room', 'here', 'channel', 'everyone'].includes(name)
-      nodes.push(h('span', { class: `mention${me ? ' me' : ''}` }, token))
+      nodes.push(h('span', { class: `mention${me ? ' mention-me' : ''}` }, token))
     } else {
       nodes.push(h('a', { href: token, target: '_blank', rel: 'noopener noreferrer nofollow' }, token))
     }

@@ -40,6 +40,7 @@ export class ChatView {
   private editing: { id: string; box: HTMLElement } | null = null
   private readSent = 0
   private readTimer = 0
+  private newAfter: number | null | undefined = undefined // my marker when the room opened
   private readPending = 0 // a marker waiting for its debounce (sent at once on leaving)
   private frame = 0
   private rendered = 0
@@ -93,6 +94,7 @@ export class ChatView {
     }
     this.setRole(role)
     if (thread) void this.loadReplies()
+    else void this.loadMarker()
     this.schedule()
   }
 
@@ -161,11 +163,16 @@ export class ChatView {
     const seen = this.seenBy(messages[messages.length - 1], ctx)
     const rows: HTMLElement[] = []
     if (!this.thread && this.olderDone && messages.length) rows.push(h('div', { class: 'history-start muted' }, 'This is the start of the room’s history.'))
+    const firstNew = this.thread || this.newAfter == null ? undefined : messages.find((m) => m.seq > this.newAfter! && m.author.id !== this.deps.me.id)
     let previous: Message | null = null
     for (const message of messages) {
       if (!previous || !sameDay(previous.created_at, message.created_at)) {
         rows.push(h('div', { class: 'day-divider', role: 'separator' }, h('span', {}, dayLabel(message.created_at))))
         previous = null
+      }
+      if (message === firstNew) {
+        rows.push(h('div', { class: 'new-divider', role: 'separator', 'aria-label': 'New messages' }, h('span', {}, 'New')))
+        previous = null // the first new message shows its header
       }
       const grouped = previous !== null && previous.author.id === message.author.id && message.created_at - previous.created_at < GROUP_SECONDS && !previous.deleted
       const row = messageRow(message, grouped, ctx, message === messages[messages.length - 1] ? seen : [])
@@ -263,9 +270,21 @@ export class ChatView {
     }
   }
 
+  /** Where I had read to when the room opened (my marker, private or not): the "New" line
+   * stays above the first message after it while the room is open. */
+  private async loadMarker(): Promise<void> {
+    try {
+      const page = await api<{ items: { user_id: string; up_to: number }[] }>('GET', `/rooms/${encodeURIComponent(this.deps.room)}/reads`)
+      this.newAfter = page.items.find((m) => m.user_id === this.deps.me.id)?.up_to ?? 0
+    } catch {
+      this.newAfter = null // offline: no line
+    }
+    this.schedule()
+  }
+
   /** Move my read marker to the latest message once I can see it. */
   private markRead(): void {
-    if (this.thread || !this.el.isConnected || document.visibilityState !== 'visible') return
+    if (this.thread || this.newAfter === undefined || !this.el.isConnected || document.visibilityState !== 'visible') return
     const list = this.list
     if (list.scrollHeight - list.scrollTop - list.clientHeight > 40) return
     const upTo = lastSeq(this.deps.link.doc)

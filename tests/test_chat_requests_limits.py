@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -172,6 +173,18 @@ async def test_a_flooder_does_not_slow_anyone_else_down(server: CollabServer) ->
             worst = max(worst, time.perf_counter() - started)
         return worst
 
+    try:
+        await _flooded_round_trips(f, b, round_trips, stop)
+    finally:
+        stop.set()
+        for peer in (f, b):
+            await peer.close()
+        api.close()
+
+
+async def _flooded_round_trips(
+    f: RawPeer, b: RawPeer, round_trips: Callable[[str], Awaitable[float]], stop: asyncio.Event
+) -> None:
     quiet = await round_trips("q")
 
     async def flood() -> None:
@@ -194,6 +207,3 @@ async def test_a_flooder_does_not_slow_anyone_else_down(server: CollabServer) ->
     finally:
         stop.set()
         await task
-    for peer in (f, b):
-        await peer.close()
-    api.close()

@@ -53,6 +53,8 @@ async def open_dm(request: Request) -> Response:
     room, created = await meta.open_dm(principal.user_id, peer.id, "dm-" + uuid.uuid4().hex)
     if created:
         await access.audit(request, principal, "dm.open", room_id=room.id, target=peer.id)
+        for user_id in (principal.user_id, peer.id):  # their sidebars list it at once
+            services(request).registry.feeds.user_changed(user_id)
     role = effective_role(principal, Role.editor)  # a DM's members are editors
     return JSONResponse(room_json(room, role, peer), status_code=201 if created else 200)
 

@@ -105,4 +105,6 @@ async def mark_inbox_read(request: Request) -> Response:
     principal = await access.require_principal(request, personal=True)
     ids = _ids(await parsing.read_json(request))
     changed = await services(request).meta.mark_inbox_read(principal.user_id, ids)
+    if changed:
+        services(request).registry.feeds.user_changed(principal.user_id)  # mention counts
     return JSONResponse({"marked": changed})

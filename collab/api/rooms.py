@@ -85,6 +85,7 @@ async def create_room(request: Request) -> Response:
     except Conflict:
         raise Conflict("a room with this id exists") from None
     await access.audit(request, principal, "room.create", room_id=room.id, title=title)
+    services(request).registry.feeds.user_changed(principal.user_id)  # the creator's other tabs
     return JSONResponse(room_json(room, Role.owner), status_code=201)
 
 

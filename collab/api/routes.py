@@ -34,7 +34,7 @@ from collab.errors import MethodNotAllowed, NotFound, Rate
 _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
 _MESSAGE = _ROOM + "/messages/{message}"
-_HISTORY = (("after_seq", "integer"), ("thread", "string"))
+_HISTORY = (("before_seq", "integer"), ("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
     Operation("/rooms", "POST", rooms.create_room, 201, body="room_create", rate=Rate.rooms),

@@ -171,6 +171,7 @@ class ChatService:
             self.registry.release(live)
         if after > before:
             await self.meta.archive_messages(room_id, after, since_seq=before)
+        self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
         return changed
 
     # -- read markers ------------------------------------------------------------------
@@ -194,6 +195,7 @@ class ChatService:
             await committed
         finally:
             self.registry.release(live)
+        self.registry.feeds.room_changed(room_id)  # those readers' unread counts
         return found
 
     async def read_markers(self, room_id: str, viewer_id: str) -> list[ReadMarker]:

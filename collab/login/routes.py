@@ -195,6 +195,7 @@ async def session_info(request: Request) -> Response:
             "user": {
                 "id": user.id,
                 "name": user.name,
+                "handle": user.handle,
                 "email": user.email if user.email_verified else None,
                 "picture": user.picture,
                 "is_admin": is_admin(user, settings),

@@ -1,4 +1,5 @@
-"""Two people in two browser contexts (issue 10, Done means 2 and 4): both see a posted
+"""Two people in two browser contexts (issue 10, Done means 2 and 4; in 2, two named dev users
+signed in through the dev login URL with &name=): both see a posted
 message, whose state goes to "sent"; they co-edit a CodeMirror doc and a Tiptap doc (equal in
 both browsers and on the server); each sees the other's presence and cursor, with no CSP
 violation (Done means 6). An owner's downgrade to viewer turns the other's editor read-only and
@@ -73,7 +74,9 @@ def setup_room(server: CollabServer, alice: Person, bob: Person, bob_role: str) 
 
 
 def test_two_people_chat_and_co_edit(server: CollabServer, browser: Any, shots: Path) -> None:
-    alice, bob = Person(browser, server, "Alice"), Person(browser, server, "Bob")
+    # Two named dev users, signed in through the dev login URL as a newcomer would.
+    alice = Person(browser, server, "Alice", dev_login=True)
+    bob = Person(browser, server, "Bob", dev_login=True)
     setup_room(server, alice, bob, "editor").close()
     for person in (alice, bob):
         person.goto("/r/team")

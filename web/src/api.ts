@@ -37,6 +37,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
 export interface User {
   id: string
   name: string
+  handle?: string | null
   email: string | null
   is_admin: boolean
 }
@@ -56,6 +57,8 @@ export interface Room {
   role: Role
   unread?: number
   mentions?: number
+  kind?: 'room' | 'dm'
+  peer?: { id: string; name: string; handle: string | null } | null
 }
 export interface DocInfo {
   name: string

@@ -1,165 +1,125 @@
-// The chat panel: the room's `chat` doc (server-written, synced read-only) rendered in seq
-// order, grouped by author and day; posts go through the API with a client id, through the
-// IndexedDB outbox, and show their state: sending -> sent, or failed with a retry.
-import * as Y from 'yjs'
-import { Check, CircleAlert, Clock, RotateCw, SendHorizontal } from 'lucide'
+// A chat view: the room's channel, or one thread (its parent and replies) in the side panel.
+// Both render the server-written `chat` doc in seq order, grouped by author and day, with my
+// outbox's messages (sending -> sent, or failed with a retry) after them. The channel also pages
+// back through the archive when scrolled past the doc's oldest message, moves my read marker
+// when I see the latest, and shows who has seen it.
+import { ArrowDown, X } from 'lucide'
 import { api, ApiError, atLeast, type Role } from './api'
+import { archivedThrough, dayLabel, docMessage, docMessages, lastSeq, readMarkers, sameDay, type Member, type Message } from './chat-model'
+import { editBox, messageRow, pendingRow, type RowContext } from './chat-row'
+import type { ChatWriter, Poster } from './chat-send'
+import { Composer, typingLine } from './composer'
 import type { DocLink } from './connection'
-import { absoluteTime, announce, avatar, clear, h, icon, relativeTime } from './dom'
-import { newClientId, outbox, type Pending } from './outbox'
-
-interface Message {
-  id: string
-  seq: number
-  author: { id: string; name: string; handle: string | null }
-  created_at: number
-  edited_at: number | null
-  text: string
-  deleted: boolean
-  thread: string | null
-  reactions: Record<string, string[]>
-}
+import { formDialog } from './dialog'
+import { announce, clear, h, icon } from './dom'
 
 const GROUP_SECONDS = 5 * 60
+const PAGE = 50
 
-export class ChatPanel {
+export interface ChatDeps {
+  room: string
+  link: DocLink
+  writer: ChatWriter
+  poster: Poster
+  me: { id: string; name: string; handle: string | null }
+  members: () => Member[]
+  openThread: (message: Message) => void
+}
+
+export class ChatView {
   readonly el: HTMLElement
-  private list: HTMLElement
-  private input: HTMLTextAreaElement
-  private sendButton: HTMLButtonElement
-  private notice: HTMLElement
-  private pending: Pending[] = []
-  private confirmed = new Map<string, string>() // client id -> message id, posted this session
-  private flushing = false
-  private retryTimer = 0
+  private list = h('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', tabindex: '0' })
+  private composer: Composer
+  private typing = h('div', { class: 'typing', 'aria-live': 'polite' })
+  private notice = h('p', { class: 'composer-notice', hidden: true })
+  private error = h('p', { class: 'chat-error', role: 'alert', hidden: true })
+  private jump: HTMLButtonElement
+  private older: Message[] = [] // from the archive (seq <= archived_through), oldest first
+  private olderDone = false
+  private loadingOlder = false
+  private editing: { id: string; box: HTMLElement } | null = null
+  private readSent = 0
+  private readTimer = 0
+  private newAfter: number | null | undefined = undefined // my marker when the room opened
+  private readPending = 0 // a marker waiting for its debounce (sent at once on leaving)
   private frame = 0
-  private role: Role
+  private rendered = 0
+  private unsubscribe: () => void
+  private role: Role = 'viewer'
 
-  constructor(
-    private room: string,
-    private link: DocLink,
-    private me: { id: string; name: string },
-    role: Role,
-  ) {
-    this.role = role
-    this.list = h('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', tabindex: '0' })
-    this.input = h('textarea', {
-      class: 'composer-input',
-      rows: '1',
-      'aria-label': 'Message',
-      placeholder: 'Write a message…',
-      title: 'Enter sends, Shift+Enter breaks a line',
-      onkeydown: (e: Event) => this.onKey(e as KeyboardEvent),
-      oninput: () => this.grow(),
+  constructor(private deps: ChatDeps, role: Role, readonly thread: string | null = null, onClose?: () => void) {
+    const awareness = deps.link.provider.awareness
+    this.composer = new Composer({
+      label: thread ? 'Reply' : 'Message',
+      placeholder: thread ? 'Reply in thread…' : 'Write a message…',
+      thread,
+      awareness,
+      members: deps.members,
+      onSend: (text) => void deps.poster.post(text, thread),
+      onEditLast: () => this.editLast(),
+      onEscape: onClose,
     })
-    this.sendButton = h('button', { class: 'icon-button primary', type: 'submit', 'aria-label': 'Send' }, icon(SendHorizontal))
-    this.notice = h('p', { class: 'composer-notice', hidden: true })
-    const form = h(
-      'form',
-      { class: 'composer', onsubmit: (e: Event) => (e.preventDefault(), this.send()) },
-      this.input,
-      this.sendButton,
+    this.jump = h('button', { class: 'jump-latest button', type: 'button', hidden: true, onclick: () => this.toBottom() }, icon(ArrowDown), ' Jump to latest')
+    const head = thread
+      ? h('header', { class: 'thread-header' }, h('h2', {}, 'Thread'), h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Close the thread', title: 'Close (Esc)', onclick: () => onClose?.() }, icon(X)))
+      : null
+    this.el = h(
+      'section',
+      { class: thread ? 'chat thread' : 'chat', 'aria-label': thread ? 'Thread' : 'Chat', 'data-thread': thread },
+      head,
+      h('div', { class: 'messages-wrap' }, this.list, this.jump),
+      this.error,
+      this.typing,
+      this.notice,
+      this.composer.el,
     )
-    this.el = h('section', { class: 'chat', 'aria-label': 'Chat' }, this.list, this.notice, form)
-    const messages = link.doc.getMap<Y.Map<unknown>>('messages')
-    messages.observeDeep(() => this.schedule())
+    if (thread) this.el.addEventListener('keydown', (e) => e.key === 'Escape' && !e.defaultPrevented && onClose?.())
+    this.list.addEventListener('scroll', () => this.onScroll())
+    const messages = deps.link.doc.getMap('messages')
+    const onDoc = () => this.schedule()
+    messages.observeDeep(onDoc)
+    deps.link.doc.getMap('reads').observe(onDoc)
+    const onAwareness = () => this.renderTyping()
+    awareness.on('change', onAwareness)
+    const offPoster = deps.poster.subscribe(onDoc)
+    window.addEventListener('focus', this.onFocus)
+    document.addEventListener('visibilitychange', this.onFocus)
+    this.unsubscribe = () => {
+      messages.unobserveDeep(onDoc)
+      deps.link.doc.getMap('reads').unobserve(onDoc)
+      awareness.off('change', onAwareness)
+      offPoster()
+      window.removeEventListener('focus', this.onFocus)
+      document.removeEventListener('visibilitychange', this.onFocus)
+    }
     this.setRole(role)
-    void this.loadOutbox()
-    link.provider.on('status', ({ status }: { status: string }) => {
-      if (status === 'connected') void this.flush()
-    })
-    window.addEventListener('online', this.onOnline)
+    if (thread) void this.loadReplies()
+    else void this.loadMarker()
+    this.schedule()
   }
 
-  private onOnline = () => void this.flush()
+  private onFocus = () => this.markRead()
 
   destroy(): void {
-    window.removeEventListener('online', this.onOnline)
-    clearTimeout(this.retryTimer)
+    this.unsubscribe()
+    this.composer.destroy()
+    clearTimeout(this.readTimer)
+    if (this.readPending) this.sendRead() // leaving the room right after reading it
     cancelAnimationFrame(this.frame)
   }
 
   setRole(role: Role): void {
     this.role = role
     const canPost = atLeast(role, 'commenter')
-    this.input.disabled = !canPost
-    this.sendButton.disabled = !canPost
+    this.composer.disabled = !canPost
     this.notice.hidden = canPost
     this.notice.textContent = canPost ? '' : `You are a ${role} here: you can read this room but not post.`
     this.el.classList.toggle('read-only', !canPost)
+    this.schedule()
   }
 
   focus(): void {
-    this.input.focus()
-  }
-
-  private grow(): void {
-    this.input.style.height = 'auto'
-    this.input.style.height = Math.min(this.input.scrollHeight, 200) + 'px'
-  }
-
-  private onKey(event: KeyboardEvent): void {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-      event.preventDefault()
-      void this.send()
-    }
-  }
-
-  private async loadOutbox(): Promise<void> {
-    this.pending = await outbox.list(this.room)
-    this.schedule()
-    void this.flush()
-  }
-
-  async send(): Promise<void> {
-    const text = this.input.value.trim()
-    if (!text || this.input.disabled) return
-    this.input.value = ''
-    this.grow()
-    const item: Pending = { client_id: newClientId(), room: this.room, text, thread: null, created: Date.now(), failed: null }
-    this.pending.push(item)
-    this.render() // at once, as "sending"
-    await outbox.put(item)
-    void this.flush()
-  }
-
-  /** Post what waits, in order, one at a time; stop at the first that cannot go yet. */
-  async flush(): Promise<void> {
-    if (this.flushing) return
-    this.flushing = true
-    clearTimeout(this.retryTimer)
-    try {
-      for (const item of [...this.pending]) {
-        if (item.failed !== null || this.confirmed.has(item.client_id)) continue
-        try {
-          const body: Record<string, unknown> = { text: item.text, client_id: item.client_id }
-          if (item.thread) body.thread = item.thread
-          const message = await api<Message>('POST', `/rooms/${encodeURIComponent(this.room)}/messages`, body)
-          this.confirmed.set(item.client_id, message.id)
-          await outbox.remove(item.client_id)
-        } catch (err) {
-          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
-            item.failed = err.message
-            await outbox.put(item)
-            continue
-          }
-          // Unreachable, 5xx or 429: keep it (and everything after it) for the next try.
-          this.retryTimer = window.setTimeout(() => void this.flush(), 3000)
-          break
-        }
-        this.schedule()
-      }
-    } finally {
-      this.flushing = false
-      this.schedule()
-    }
-  }
-
-  private async retry(item: Pending): Promise<void> {
-    item.failed = null
-    await outbox.put(item)
-    this.schedule()
-    void this.flush()
+    this.composer.focus()
   }
 
   private schedule(): void {
@@ -167,124 +127,210 @@ export class ChatPanel {
     this.frame = requestAnimationFrame(() => this.render())
   }
 
-  private messages(): Message[] {
-    const found: Message[] = []
-    this.link.doc.getMap<Y.Map<unknown>>('messages').forEach((entry) => {
-      const message = entry.toJSON() as Message
-      if (typeof message.seq === 'number' && !message.thread) found.push(message)
-    })
-    return found.sort((a, b) => a.seq - b.seq)
+  private visible(): Message[] {
+    const doc = this.deps.link.doc
+    const inDoc = docMessages(doc)
+    if (this.thread) {
+      const parent = docMessage(doc, this.thread) ?? this.older.find((m) => m.id === this.thread) ?? null
+      const replies = new Map(this.older.filter((m) => m.thread === this.thread).map((m) => [m.id, m]))
+      for (const m of inDoc) if (m.thread === this.thread) replies.set(m.id, m)
+      return [...(parent ? [parent] : []), ...[...replies.values()].sort((a, b) => a.seq - b.seq)]
+    }
+    const ids = new Set(inDoc.map((m) => m.id))
+    return [...this.older.filter((m) => !ids.has(m.id)), ...inDoc].filter((m) => m.thread === null)
+  }
+
+  private context(): RowContext {
+    const names = new Map(this.deps.members().map((m) => [m.user_id, m.name || m.handle || m.user_id]))
+    return {
+      me: this.deps.me,
+      role: this.role,
+      inThread: this.thread !== null,
+      react: (m, emoji, add) => this.write({ op: add ? 'react' : 'unreact', id: m.id, emoji }),
+      reply: (m) => this.deps.openThread(m),
+      edit: (m) => this.startEdit(m),
+      remove: (m) => this.remove(m),
+      names: (id) => names.get(id) ?? (id === this.deps.me.id ? this.deps.me.name : 'someone'),
+    }
   }
 
   render(): void {
-    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40
-    const messages = this.messages()
-    const inDoc = new Set(messages.map((m) => m.id))
-    const before = this.list.querySelectorAll('.message').length
+    const list = this.list
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
+    const focused = this.editing && this.editing.box.contains(document.activeElement)
+    const messages = this.visible()
+    const ctx = this.context()
+    const seen = this.seenBy(messages[messages.length - 1], ctx)
     const rows: HTMLElement[] = []
+    if (!this.thread && this.olderDone && messages.length) rows.push(h('div', { class: 'history-start muted' }, 'This is the start of the room’s history.'))
+    const firstNew = this.thread || this.newAfter == null ? undefined : messages.find((m) => m.seq > this.newAfter! && m.author.id !== this.deps.me.id)
     let previous: Message | null = null
     for (const message of messages) {
-      const day = new Date(message.created_at * 1000).toDateString()
-      if (!previous || new Date(previous.created_at * 1000).toDateString() !== day) {
+      if (!previous || !sameDay(previous.created_at, message.created_at)) {
         rows.push(h('div', { class: 'day-divider', role: 'separator' }, h('span', {}, dayLabel(message.created_at))))
         previous = null
       }
-      const grouped =
-        previous !== null && previous.author.id === message.author.id && message.created_at - previous.created_at < GROUP_SECONDS
-      rows.push(this.row(message, grouped))
+      if (message === firstNew) {
+        rows.push(h('div', { class: 'new-divider', role: 'separator', 'aria-label': 'New messages' }, h('span', {}, 'New')))
+        previous = null // the first new message shows its header
+      }
+      const grouped = previous !== null && previous.author.id === message.author.id && message.created_at - previous.created_at < GROUP_SECONDS && !previous.deleted
+      const row = messageRow(message, grouped, ctx, message === messages[messages.length - 1] ? seen : [])
+      if (this.editing?.id === message.id) row.querySelector('.message-text')?.replaceWith(this.editing.box)
+      rows.push(row)
+      if (this.thread && message.id === this.thread) rows.push(h('div', { class: 'thread-divider muted' }, `${messages.length - 1} ${messages.length === 2 ? 'reply' : 'replies'}`))
       previous = message
     }
-    // Mine that the doc does not show yet: sending, failed, or sent (the doc is on its way).
-    this.pending = this.pending.filter((p) => {
-      const id = this.confirmed.get(p.client_id)
-      return !(id && inDoc.has(id))
-    })
-    let mineBefore = previous?.author.id === this.me.id
-    for (const item of this.pending) {
-      rows.push(this.pendingRow(item, mineBefore))
+    const poster = this.deps.poster
+    poster.settle(new Set(docMessages(this.deps.link.doc).map((m) => m.id)))
+    let mineBefore = previous?.author.id === this.deps.me.id
+    for (const item of poster.pending.filter((p) => p.thread === this.thread)) {
+      rows.push(pendingRow(item, poster.state(item), mineBefore, this.deps.me, () => void poster.retry(item)))
       mineBefore = true
     }
-    if (rows.length === 0) {
-      rows.push(h('div', { class: 'empty' }, h('p', {}, 'No messages yet.'), h('p', { class: 'muted' }, 'Say hello: everyone in this room will see it.')))
-    }
-    clear(this.list, rows)
-    if (atBottom || rows.length !== before) this.list.scrollTop = this.list.scrollHeight
+    if (rows.length === 0) rows.push(this.empty())
+    const count = rows.length
+    clear(list, rows)
+    if (focused) (this.editing!.box.querySelector('textarea') as HTMLTextAreaElement).focus()
+    if ((atBottom || count > this.rendered) && !this.loadingOlder) list.scrollTop = list.scrollHeight
     const last = messages[messages.length - 1]
-    if (last && last.author.id !== this.me.id && rows.length > before) announce(`${last.author.name}: ${last.text}`)
+    if (last && last.author.id !== this.deps.me.id && count > this.rendered && this.rendered > 0) announce(`${last.author.name}: ${last.text}`)
+    this.rendered = count
+    this.jump.hidden = list.scrollHeight - list.scrollTop - list.clientHeight < 80
+    this.markRead()
+    if (!this.thread && list.scrollHeight <= list.clientHeight + 4) void this.loadOlder() // nothing to scroll yet
   }
 
-  private row(message: Message, grouped: boolean): HTMLElement {
-    const mine = message.author.id === this.me.id
-    const text = message.deleted
-      ? h('p', { class: 'message-text deleted' }, 'This message was deleted.')
-      : h('p', { class: 'message-text' }, message.text)
-    const reactions = Object.entries(message.reactions ?? {}).filter(([, users]) => users.length > 0)
-    return h(
-      'article',
-      {
-        class: `message${grouped ? ' grouped' : ''}${mine ? ' mine' : ''}`,
-        'data-id': message.id,
-        'data-seq': message.seq,
-        'data-state': mine ? 'sent' : null,
-      },
-      grouped ? h('span', { class: 'gutter' }) : avatar(message.author.id, message.author.name),
-      h(
-        'div',
-        { class: 'message-body' },
-        grouped
-          ? null
-          : h(
-              'header',
-              { class: 'message-header' },
-              h('strong', { class: 'author' }, message.author.name),
-              h('time', { title: absoluteTime(message.created_at), datetime: new Date(message.created_at * 1000).toISOString() }, relativeTime(message.created_at)),
-            ),
-        text,
-        message.edited_at && !message.deleted ? h('span', { class: 'edited', title: absoluteTime(message.edited_at) }, '(edited)') : null,
-        reactions.length
-          ? h('div', { class: 'reactions' }, reactions.map(([emoji, users]) =>
-              h('span', { class: `reaction${users.includes(this.me.id) ? ' mine' : ''}`, title: `${users.length}` }, `${emoji} ${users.length}`)))
-          : null,
-      ),
-      mine ? h('span', { class: 'state state-sent', title: 'Sent' }, icon(Check, 'sent')) : null,
-    )
+  private empty(): HTMLElement {
+    if (this.thread) return h('div', { class: 'empty' }, h('p', { class: 'muted' }, 'This message is no longer here.'))
+    return h('div', { class: 'empty' }, h('p', {}, 'No messages yet.'), h('p', { class: 'muted' }, 'Say hello: everyone in this room will see it.'))
   }
 
-  private pendingRow(item: Pending, grouped: boolean): HTMLElement {
-    const sent = this.confirmed.has(item.client_id)
-    const state = sent ? 'sent' : item.failed !== null ? 'failed' : 'sending'
-    const status =
-      state === 'failed'
-        ? h(
-            'span',
-            { class: 'state state-failed' },
-            icon(CircleAlert),
-            ` Failed: ${item.failed} `,
-            h('button', { class: 'link-button', type: 'button', onclick: () => void this.retry(item) }, icon(RotateCw), ' Retry'),
-          )
-        : state === 'sending'
-          ? h('span', { class: 'state state-sending' }, icon(Clock), ' Sending…')
-          : h('span', { class: 'state state-sent', title: 'Sent' }, icon(Check, 'sent'))
-    return h(
-      'article',
-      { class: `message mine pending ${state}${grouped ? ' grouped' : ''}`, 'data-client-id': item.client_id, 'data-state': state },
-      grouped ? h('span', { class: 'gutter' }) : avatar(this.me.id, this.me.name),
-      h(
-        'div',
-        { class: 'message-body' },
-        grouped ? null : h('header', { class: 'message-header' }, h('strong', { class: 'author' }, this.me.name)),
-        h('p', { class: 'message-text' }, item.text),
-      ),
-      status,
-    )
+  private seenBy(last: Message | undefined, ctx: RowContext): string[] {
+    if (!last || this.thread) return []
+    const seen: string[] = []
+    readMarkers(this.deps.link.doc).forEach((seq, user) => {
+      if (seq >= last.seq && user !== last.author.id && user !== this.deps.me.id) seen.push(ctx.names(user))
+    })
+    return seen
   }
-}
 
-function dayLabel(seconds: number): string {
-  const date = new Date(seconds * 1000)
-  const today = new Date()
-  const yesterday = new Date(Date.now() - 86400000)
-  if (date.toDateString() === today.toDateString()) return 'Today'
-  if (date.toDateString() === yesterday.toDateString()) return 'Yesterday'
-  return date.toLocaleDateString(undefined, { weekday: 'long', month: 'long', day: 'numeric' })
+  private renderTyping(): void {
+    const line = typingLine(this.deps.link.provider.awareness, this.deps.me.id, this.thread)
+    if (this.typing.textContent !== line) this.typing.textContent = line
+  }
+
+  private toBottom(): void {
+    this.list.scrollTop = this.list.scrollHeight
+  }
+
+  private onScroll(): void {
+    const list = this.list
+    this.jump.hidden = list.scrollHeight - list.scrollTop - list.clientHeight < 80
+    if (list.scrollTop < 120 && !this.thread) void this.loadOlder()
+    this.markRead()
+  }
+
+  /** The archive's page before the oldest message shown (the doc holds only the latest). */
+  private async loadOlder(): Promise<void> {
+    const doc = this.deps.link.doc
+    const boundary = archivedThrough(doc)
+    if (this.loadingOlder || this.olderDone || !this.deps.link.provider.synced) return
+    if (boundary === 0) return
+    const oldest = this.older.length ? this.older[0].seq : boundary + 1
+    if (oldest <= 1) {
+      this.olderDone = true
+      return
+    }
+    this.loadingOlder = true
+    try {
+      const path = `/rooms/${encodeURIComponent(this.deps.room)}/messages?before_seq=${oldest}&limit=${PAGE}`
+      const page = await api<{ items: Message[]; next_cursor: string | null }>('GET', path)
+      const before = this.list.scrollHeight - this.list.scrollTop
+      this.older = [...page.items, ...this.older]
+      if (!page.next_cursor || !page.items.length) this.olderDone = true
+      this.render()
+      this.list.scrollTop = this.list.scrollHeight - before // keep what the reader looks at
+    } catch {
+      // offline or refused: try again on the next scroll
+    } finally {
+      this.loadingOlder = false
+    }
+  }
+
+  private async loadReplies(): Promise<void> {
+    try {
+      const path = `/rooms/${encodeURIComponent(this.deps.room)}/messages?thread=${encodeURIComponent(this.thread!)}&limit=200`
+      const page = await api<{ items: Message[] }>('GET', path)
+      const parent = docMessage(this.deps.link.doc, this.thread!) ? [] : [await api<Message>('GET', `/rooms/${encodeURIComponent(this.deps.room)}/messages/${encodeURIComponent(this.thread!)}`)]
+      this.older = [...parent, ...page.items]
+      this.schedule()
+    } catch {
+      // the doc's replies are shown anyway
+    }
+  }
+
+  /** Where I had read to when the room opened (my marker, private or not): the "New" line
+   * stays above the first message after it while the room is open. */
+  private async loadMarker(): Promise<void> {
+    try {
+      const page = await api<{ items: { user_id: string; up_to: number }[] }>('GET', `/rooms/${encodeURIComponent(this.deps.room)}/reads`)
+      this.newAfter = page.items.find((m) => m.user_id === this.deps.me.id)?.up_to ?? 0
+    } catch {
+      this.newAfter = null // offline: no line
+    }
+    this.schedule()
+  }
+
+  /** Move my read marker to the latest message once I can see it. */
+  private markRead(): void {
+    if (this.thread || this.newAfter === undefined || !this.el.isConnected || document.visibilityState !== 'visible') return
+    const list = this.list
+    if (list.scrollHeight - list.scrollTop - list.clientHeight > 40) return
+    const upTo = lastSeq(this.deps.link.doc)
+    if (upTo <= this.readSent) return
+    clearTimeout(this.readTimer)
+    this.readPending = upTo
+    this.readTimer = window.setTimeout(() => this.sendRead(), 400)
+  }
+
+  private sendRead(): void {
+    const upTo = this.readPending
+    this.readPending = 0
+    if (upTo <= this.readSent) return
+    const mine = readMarkers(this.deps.link.doc).get(this.deps.me.id) ?? 0
+    this.readSent = upTo
+    if (upTo > mine) this.deps.writer.write({ op: 'read', up_to: upTo }).catch(() => (this.readSent = 0))
+  }
+
+  private write(op: Parameters<ChatWriter['write']>[0]): void {
+    this.error.hidden = true
+    this.deps.writer.write(op).catch((err) => {
+      this.error.hidden = false
+      this.error.textContent = err instanceof ApiError ? `Not done: ${err.message}` : 'Not done: the server could not be reached. Try again.'
+    })
+  }
+
+  private editLast(): void {
+    const mine = this.visible().filter((m) => m.author.id === this.deps.me.id && !m.deleted && m.id !== this.thread)
+    const last = mine[mine.length - 1]
+    if (last) this.startEdit(last)
+  }
+
+  private startEdit(message: Message): void {
+    const done = () => {
+      this.editing = null
+      this.render()
+      this.composer.focus()
+    }
+    const box = editBox(message, (text) => (this.write({ op: 'edit', id: message.id, text }), done()), done)
+    this.editing = { id: message.id, box }
+    this.render()
+  }
+
+  private remove(message: Message): void {
+    formDialog('Delete this message?', [], 'Delete', async () => {
+      await this.deps.writer.write({ op: 'delete', id: message.id })
+    })
+  }
 }

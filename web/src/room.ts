@@ -2,7 +2,9 @@
 // open document), the documents panel, the editor, and the connection banner.
 import { FileText, MessageSquare, Files, PanelRight, Pencil, Plus, Trash2, Type, ArrowLeft, Lock } from 'lucide'
 import { api, ApiError, atLeast, listAll, type DocInfo, type Role, type Room } from './api'
-import { ChatPanel } from './chat'
+import { ChatView } from './chat'
+import type { Member, Message } from './chat-model'
+import { ChatWriter, Poster } from './chat-send'
 import { DocLink, type Access } from './connection'
 import { formDialog } from './dialog'
 import { avatar, clear, colourOf, h, icon, relativeTime } from './dom'
@@ -19,7 +21,11 @@ export class RoomView {
   readonly room: string
   private role: Role
   private chatLink: DocLink
-  private chat: ChatPanel
+  private chat: ChatView
+  private thread: ChatView | null = null
+  readonly writer: ChatWriter
+  private poster: Poster
+  private members: Member[] = []
   private docLink: DocLink | null = null
   private editor: Editor | null = null
   private docName: string | null = null
@@ -34,19 +40,31 @@ export class RoomView {
   private saveMark = h('span', { class: 'save-mark', role: 'status' })
   private tick = 0
 
-  constructor(private shell: Shell, private root: HTMLElement, private info: Room) {
+  constructor(private shell: Shell, root: HTMLElement, private info: Room) {
     this.room = info.id
     this.role = info.role
     const me = shell.me.user
     this.chatLink = new DocLink(this.room, 'chat', null)
-    this.chat = new ChatPanel(this.room, this.chatLink, { id: me.id, name: me.name || me.id }, this.role)
+    this.writer = new ChatWriter(this.room, this.chatLink)
+    this.poster = new Poster(this.room, this.writer)
+    this.chat = new ChatView(this.chatDeps(), this.role)
+    void this.poster.load()
     this.chatLink.onAccess = (access) => this.accessChanged(access)
     this.chatLink.provider.awareness.setLocalStateField('user', { id: me.id, name: me.name || me.id, color: colourOf(me.id) })
     this.chatLink.provider.awareness.on('change', () => this.renderPresence())
     this.chatLink.subscribe(() => this.renderBanner())
     this.chatLink.provider.on('status', ({ status }: { status: string }) => {
-      if (status === 'connected') void this.loadDocs() // what changed while away (or offline)
+      if (status === 'connected') {
+        void this.loadDocs() // what changed while away (or offline)
+        if (!this.members.length) void this.loadMembers()
+      }
     })
+    this.chatLink.provider.on('sync', (synced: boolean) => {
+      if (synced) void this.poster.flush() // the outbox goes out, over this socket now
+    })
+    window.addEventListener('online', this.onOnline)
+    document.addEventListener('keydown', this.onKey)
+    void this.loadMembers()
     this.body.append(this.primary, this.side)
     clear(root, this.header, this.banner, this.body)
     this.renderHeader()
@@ -54,17 +72,68 @@ export class RoomView {
     void this.loadDocs()
   }
 
+  private onOnline = () => void this.poster.flush()
+  private onKey = (e: KeyboardEvent) => {
+    if (e.key === 'Escape' && this.thread && !e.defaultPrevented && !document.querySelector('dialog[open]')) this.closeThread()
+  }
+
   destroy(): void {
     window.clearInterval(this.tick)
+    window.removeEventListener('online', this.onOnline)
+    document.removeEventListener('keydown', this.onKey)
     this.closeDoc()
+    this.thread?.destroy()
     this.chat.destroy()
+    this.poster.destroy()
     this.chatLink.destroy()
+  }
+
+  private chatDeps() {
+    const me = this.shell.me.user
+    return {
+      room: this.room,
+      link: this.chatLink,
+      writer: this.writer,
+      poster: this.poster,
+      me: { id: me.id, name: me.name || me.id, handle: me.handle ?? null },
+      members: () => this.members,
+      openThread: (m: Message) => this.openThread(m),
+    }
+  }
+
+  private async loadMembers(): Promise<void> {
+    try {
+      this.members = await listAll<Member>(`/rooms/${encodeURIComponent(this.room)}/members`)
+    } catch {
+      // offline: autocomplete waits for the next connection
+    }
+  }
+
+  /** A thread beside the channel (or beside the document), in the side panel; Esc closes it. */
+  openThread(message: Message): void {
+    this.thread?.destroy()
+    this.thread = new ChatView(this.chatDeps(), this.role, message.id, () => this.closeThread())
+    clear(this.side, this.thread.el)
+    this.body.classList.add('side-open', 'thread-open')
+    this.thread.focus()
+  }
+
+  closeThread(): void {
+    if (!this.thread) return
+    this.thread.destroy()
+    this.thread = null
+    this.body.classList.remove('side-open', 'thread-open')
+    clear(this.side, this.docName === null ? this.docsPanel : this.chat.el)
+    this.chat.focus()
   }
 
   /** Show the chat (doc null) or a document with the chat beside it. */
   open(doc: string | null): void {
     if (doc === this.docName && (doc === null ? this.chat.el.isConnected : this.editor !== null)) return
     this.closeDoc()
+    this.thread?.destroy()
+    this.thread = null
+    this.body.classList.remove('thread-open')
     this.docName = doc
     this.chatLink.provider.awareness.setLocalStateField('doc', doc)
     if (doc === null) {
@@ -135,6 +204,7 @@ export class RoomView {
     this.role = access.role
     this.shell.roleChanged(this.room, access.role)
     this.chat.setRole(access.role)
+    this.thread?.setRole(access.role)
     this.editor?.setReadOnly(!this.canWrite)
     const banner = this.primary.querySelector('.readonly-banner') as HTMLElement | null
     if (banner) {

@@ -1,16 +1,21 @@
 // The workspace shell: sidebar (my rooms, create, join by invite link, me), the main pane
 // (a room), the Ctrl+K switcher; routes r/{room}[/d/{doc}] and invite/{code}.
-import { Hash, LogOut, Menu, Moon, Plus, Search, Sun, SunMoon, UserPlus } from 'lucide'
+import { AtSign, Hash, LogOut, Menu, Moon, Plus, Search, Sun, SunMoon, UserPlus } from 'lucide'
 import { api, ApiError, listAll, offlineCache, Unreachable, type Room, type Session } from './api'
 import { avatar, clear, h, icon } from './dom'
 import { linkExpiredPage, notMemberPage } from './pages'
 import { RoomView } from './room'
 import { currentTheme, setTheme, type Theme } from './theme'
 import { openDialog, formDialog } from './dialog'
+import { Feed, type FeedRoom, type Here } from './feed'
 
 export class Shell {
   private rooms: Room[] = []
+  private dms: Room[] = []
+  private here = new Map<string, Here[]>() // room id -> who has it open (the live stream)
   private roomList = h('ul', { class: 'room-list', 'aria-label': 'Rooms' })
+  private dmList = h('ul', { class: 'room-list dm-list', 'aria-label': 'Direct messages' })
+  private feed: Feed | null = null
   private main = h('main', { class: 'main', id: 'main' })
   private sidebar: HTMLElement
   private view: RoomView | null = null
@@ -34,11 +39,18 @@ export class Shell {
       h('button', { class: 'sidebar-action', type: 'button', onclick: () => this.joinRoom() }, icon(UserPlus), ' Join with an invite link'),
       h(
         'div',
+        { class: 'section-title' },
+        h('span', {}, 'Direct messages'),
+        h('button', { class: 'icon-button small', type: 'button', 'aria-label': 'Message someone', title: 'Message someone', onclick: () => this.openDm() }, icon(Plus)),
+      ),
+      this.dmList,
+      h(
+        'div',
         { class: 'me' },
         avatar(user.id, user.name || 'Me'),
         h('span', { class: 'me-name', id: 'user-name' }, user.name || user.email || user.id),
         themeButton,
-        h('form', { method: 'post', action: 'logout', class: 'logout' }, h('button', { class: 'icon-button', type: 'submit', 'aria-label': 'Log out', title: 'Log out' }, icon(LogOut), h('span', { class: 'visually-hidden' }, 'Log out'))),
+        h('form', { method: 'post', action: 'logout', class: 'logout', onsubmit: () => this.feed?.stop() }, h('button', { class: 'icon-button', type: 'submit', 'aria-label': 'Log out', title: 'Log out' }, icon(LogOut), h('span', { class: 'visually-hidden' }, 'Log out'))),
       ),
     )
     const drawerToggle = h('button', { class: 'icon-button drawer-toggle', type: 'button', 'aria-label': 'Rooms', onclick: () => root.classList.toggle('drawer-open') }, icon(Menu))
@@ -61,7 +73,36 @@ export class Shell {
 
   async start(): Promise<void> {
     await this.loadRooms()
+    this.feed = new Feed({
+      rooms: (rooms, dms) => this.fromFeed(rooms, dms),
+      room: (change) => this.roomFromFeed(change),
+    })
     await this.navigate()
+  }
+
+  private fromFeed(rooms: FeedRoom[], dms: FeedRoom[]): void {
+    const strip = ({ here, ...room }: FeedRoom): Room => room
+    this.rooms = rooms.map(strip)
+    this.dms = dms.map(strip)
+    this.here = new Map([...rooms, ...dms].map((r) => [r.id, r.here]))
+    offlineCache.set('rooms', this.rooms)
+    offlineCache.set('dms', this.dms)
+    this.renderRooms()
+  }
+
+  private roomFromFeed(change: Pick<FeedRoom, 'id' | 'unread' | 'mentions' | 'here'>): void {
+    const room = [...this.rooms, ...this.dms].find((r) => r.id === change.id)
+    if (room) {
+      room.unread = change.unread
+      room.mentions = change.mentions
+    }
+    this.here.set(change.id, change.here)
+    this.renderRooms()
+  }
+
+  /** A room's or DM's name as the sidebar shows it (a DM: the other person). */
+  titleOf(room: Room): string {
+    return room.kind === 'dm' && room.peer ? room.peer.name || room.peer.handle || 'Direct message' : room.title
   }
 
   go(href: string): void {
@@ -73,31 +114,63 @@ export class Shell {
   async loadRooms(): Promise<void> {
     try {
       this.rooms = await listAll<Room>('/rooms')
+      this.dms = await listAll<Room>('/dms')
       offlineCache.set('rooms', this.rooms)
+      offlineCache.set('dms', this.dms)
     } catch (err) {
       if (!(err instanceof Unreachable)) throw err
       this.rooms = offlineCache.get<Room[]>('rooms') ?? this.rooms
+      this.dms = offlineCache.get<Room[]>('dms') ?? this.dms
     }
     this.renderRooms()
   }
 
   private renderRooms(): void {
+    const items = this.rooms.map((room) => this.roomItem(room))
+    clear(this.roomList, items.length ? items : h('li', { class: 'muted empty-rooms' }, 'No rooms yet: create one, or join with an invite link.'))
+    const dms = this.dms.map((room) => this.roomItem(room))
+    clear(this.dmList, dms.length ? dms : h('li', { class: 'muted empty-rooms' }, 'No direct messages yet.'))
+  }
+
+  private roomItem(room: Room): HTMLElement {
     const current = this.view?.room
-    const items = this.rooms.map((room) =>
+    const unread = room.id === current ? 0 : room.unread ?? 0 // the open room is read as it comes
+    const mentions = room.id === current ? 0 : room.mentions ?? 0
+    const others = (this.here.get(room.id) ?? []).filter((p) => p.id !== this.me.user.id)
+    const dm = room.kind === 'dm'
+    const title = this.titleOf(room)
+    const presence = others.length
+      ? h('span', { class: 'here-dot', title: `Here now: ${others.map((p) => p.name).join(', ')}`, 'data-here': others.length }, dm ? '' : String(others.length))
+      : null
+    return h(
+      'li',
+      {},
       h(
-        'li',
-        {},
-        h(
-          'a',
-          { href: `r/${encodeURIComponent(room.id)}`, 'data-route': '', class: `room-link${room.id === current ? ' active' : ''}`, 'aria-current': room.id === current ? 'page' : null },
-          icon(Hash),
-          h('span', { class: 'room-title' }, room.title),
-          room.mentions ? h('span', { class: 'badge mention', title: 'Mentions' }, `@${room.mentions}`) : null,
-          room.unread ? h('span', { class: 'badge', title: 'Unread' }, String(room.unread)) : null,
-        ),
+        'a',
+        {
+          href: `r/${encodeURIComponent(room.id)}`,
+          'data-route': '',
+          'data-room': room.id,
+          class: `room-link${room.id === current ? ' active' : ''}${unread ? ' unread' : ''}`,
+          'aria-current': room.id === current ? 'page' : null,
+          'aria-label': `${title}${unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} mentions` : ''}`,
+        },
+        dm && room.peer ? avatar(room.peer.id, title, 'xs') : icon(Hash),
+        h('span', { class: 'room-title' }, title),
+        presence,
+        mentions ? h('span', { class: 'badge mention', title: 'Mentions', 'data-mentions': mentions }, `@${mentions}`) : null,
+        unread ? h('span', { class: 'badge', title: 'Unread', 'data-unread': unread }, unread >= 1000 ? '999+' : String(unread)) : null,
       ),
     )
-    clear(this.roomList, items.length ? items : h('li', { class: 'muted empty-rooms' }, 'No rooms yet: create one, or join with an invite link.'))
+  }
+
+  openDm(): void {
+    formDialog('Message someone', [{ name: 'user', label: 'Their handle', placeholder: 'e.g. ann', required: true }], 'Open', async (values) => {
+      const room = await api<Room>('POST', '/dms', { user: values.user.trim().replace(/^@/, '') })
+      if (!this.dms.some((d) => d.id === room.id)) this.dms.push(room)
+      this.renderRooms()
+      this.go(`r/${encodeURIComponent(room.id)}`)
+    })
   }
 
   async navigate(): Promise<void> {
@@ -122,11 +195,11 @@ export class Shell {
             this.renderRooms()
             return
           }
-          const cached = this.rooms.find((r) => r.id === room)
+          const cached = [...this.rooms, ...this.dms].find((r) => r.id === room)
           if (!(err instanceof Unreachable) || !cached) throw err
           info = cached // offline: what the room list said last
         }
-        this.view = new RoomView(this, this.main, info)
+        this.view = new RoomView(this, this.main, { ...info, title: this.titleOf(info) })
         this.view.open(doc)
       }
       this.renderRooms()
@@ -193,9 +266,9 @@ export class Shell {
     let matches: Room[] = []
     const render = () => {
       const q = input.value.toLowerCase()
-      matches = this.rooms.filter((r) => r.title.toLowerCase().includes(q) || r.id.toLowerCase().includes(q))
+      matches = [...this.rooms, ...this.dms].filter((r) => this.titleOf(r).toLowerCase().includes(q) || r.id.toLowerCase().includes(q))
       selected = Math.min(selected, Math.max(matches.length - 1, 0))
-      clear(list, matches.map((r, i) => h('li', { role: 'option', 'aria-selected': i === selected ? 'true' : 'false', class: i === selected ? 'selected' : '', onclick: () => pick(r) }, icon(Hash), ' ', r.title)))
+      clear(list, matches.map((r, i) => h('li', { role: 'option', 'aria-selected': i === selected ? 'true' : 'false', class: i === selected ? 'selected' : '', onclick: () => pick(r) }, icon(r.kind === 'dm' ? AtSign : Hash), ' ', this.titleOf(r))))
       if (!matches.length) list.append(h('li', { class: 'muted' }, 'No room matches.'))
     }
     const dialog = openDialog('Switch room', h('div', { class: 'switcher' }, input, list))
@@ -223,6 +296,16 @@ export class Shell {
     const order: Theme[] = ['system', 'light', 'dark']
     setTheme(order[(order.indexOf(currentTheme()) + 1) % order.length])
     this.themeIcon(button)
+  }
+
+  /** The open room was read: its badge goes. */
+  readRoom(room: string): void {
+    const found = [...this.rooms, ...this.dms].find((r) => r.id === room)
+    if (found && (found.unread || found.mentions)) {
+      found.unread = 0
+      found.mentions = 0
+      this.renderRooms()
+    }
   }
 
   roleChanged(room: string, role: Room['role']): void {

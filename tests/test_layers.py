@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.__main__",),
     ("collab.cli",),
     ("collab.app",),
+    ("collab.web",),
     ("collab.api", "collab.login"),
     ("collab.services",),
     ("collab.chat", "collab.webhooks"),

@@ -88,6 +88,7 @@ async def create_bot(request: Request) -> Response:
     meta = services(request).meta
     user = await make_bot_user(request, name)
     await meta.add_member(room_id, user.id, role)
+    services(request).registry.apply_member_role(room_id, user.id, role)  # members' streams
     bot = BotRecord(user.id, room_id, name, principal.user_id, time.time())
     await meta.add_bot(bot)
     token, secret = await meta.create_api_token(user.id, f"bot of {room_id}")
@@ -144,6 +145,7 @@ async def delete_bot(request: Request) -> Response:
         "bot removed",
         lambda peer: peer.principal is not None and peer.principal.user_id == bot.user_id,
     )
+    shared.registry.apply_member_role(room_id, bot.user_id, None)
     await access.audit(
         request, principal, "bot.delete", room_id=room_id, target=bot.user_id, sockets=closed
     )

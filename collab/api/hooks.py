@@ -61,6 +61,7 @@ async def create_hook(request: Request) -> Response:
     meta = services(request).meta
     bot = await make_bot_user(request, name)
     await meta.add_member(room_id, bot.id, Role.commenter)
+    services(request).registry.apply_member_role(room_id, bot.id, Role.commenter)
     hook, secret = await meta.create_incoming_hook(room_id, bot.id, name, principal.user_id)
     await access.audit(request, principal, "hook.create", room_id=room_id, target=hook.id)
     path = f"{HOOK_PATH}{hook.id}.{secret}"

@@ -48,6 +48,15 @@ BODIES: dict[str, dict[str, Any]] = {
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
     },
     "message_edit": {"text": {"type": "string"}},
+    "read_marker": {"up_to": {"type": "integer", "description": "the last seq read"}},
+    "inbox_read": {
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "all": {"type": "boolean"},
+    },
+    "doc_update": {
+        "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["text", "rich"], "description": "set once"},
+    },
     "webhook_create": {
         "url": {"type": "string", "description": "https://, a public address"},
         "events": {"type": "array", "items": {"type": "string"}},

@@ -24,6 +24,7 @@ from collab.api import (
     messages,
     my_invites,
     openapi,
+    reads,
     rooms,
     server_info,
     tokens,
@@ -40,7 +41,7 @@ _MESSAGE = _ROOM + "/messages/{message}"
 _BOT = _ROOM + "/bots/{bot}"
 _HOOK = _ROOM + "/webhooks/{hook}"
 _DELIVERY = _HOOK + "/deliveries/{delivery}"
-_HISTORY = (("after_seq", "integer"), ("thread", "string"))
+_HISTORY = (("before_seq", "integer"), ("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
     Operation("/rooms", "POST", rooms.create_room, 201, body="room_create", rate=Rate.rooms),
@@ -61,6 +62,14 @@ OPERATIONS: list[Operation] = [
     Operation(_ROOM + "/members/{user}", "PATCH", members.update_member, body="member_update"),
     Operation(_ROOM + "/members/{user}", "DELETE", members.remove_member, 204),
     Operation(_ROOM + "/docs", "GET", docs.list_docs, paginated=True),
+    Operation(
+        _ROOM + "/docs/{doc}",
+        "PATCH",
+        docs.update_doc,
+        body="doc_update",
+        rate=Rate.docs,
+        also=(201,),
+    ),
     Operation(_ROOM + "/docs/{doc}", "DELETE", docs.delete_doc, 204),
     Operation(
         _ROOM + "/invites",
@@ -102,6 +111,8 @@ OPERATIONS: list[Operation] = [
     Operation(_MESSAGE, "DELETE", messages.delete_message, 204, rate=Rate.chat),
     Operation(_MESSAGE + "/reactions/{emoji}", "PUT", messages.add_reaction, rate=Rate.chat),
     Operation(_MESSAGE + "/reactions/{emoji}", "DELETE", messages.remove_reaction, rate=Rate.chat),
+    Operation(_ROOM + "/read", "POST", reads.mark_read, body="read_marker", rate=Rate.chat),
+    Operation(_ROOM + "/reads", "GET", reads.list_reads, paginated=True),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
     Operation(_ROOM + "/bots", "POST", bots.create_bot, 201, body="bot_create", rate=Rate.members),
     Operation(_ROOM + "/bots", "GET", bots.list_bots, paginated=True),
@@ -140,6 +151,8 @@ OPERATIONS: list[Operation] = [
     Operation("/dms", "POST", dms.open_dm, 201, body="dm_open", rate=Rate.dms, also=(200,)),
     Operation("/dms", "GET", dms.list_dms, paginated=True),
     Operation("/me/invites", "GET", my_invites.list_my_invites, paginated=True),
+    Operation("/me/inbox", "GET", reads.list_inbox, paginated=True, query=(("unread", "integer"),)),
+    Operation("/me/inbox/read", "POST", reads.mark_inbox_read, body="inbox_read", rate=Rate.chat),
     Operation(_MINE + "/accept", "POST", my_invites.accept_my_invite),
     Operation(_MINE + "/decline", "POST", my_invites.decline_my_invite, 204),
     Operation("/users/{user}", "PATCH", users.update_user, body="user_update"),

@@ -9,7 +9,10 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     rooms.py        RoomRecord, Member, Rooms (members included)
     dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
+    doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
     messages.py     Message, Messages (chat messages, live or archived)
+    reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
+    inbox.py        InboxEntry, Inbox (mentions)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
@@ -29,11 +32,14 @@ from collab.meta.base import Role, digest, new_secret
 from collab.meta.bots import BotRecord, Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
+from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
+from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
@@ -43,6 +49,8 @@ from collab.meta.webhooks import Attempt, Delivery, Endpoint, Health, Webhooks
 
 __all__ = [
     "DM_MEMBERS",
+    "DOC_KINDS",
+    "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
     "Attempt",
@@ -53,8 +61,12 @@ __all__ = [
     "Cache",
     "Delivery",
     "Dms",
+    "DocMeta",
+    "DocMetas",
     "Endpoint",
     "Health",
+    "Inbox",
+    "InboxEntry",
     "IncomingHook",
     "IncomingHooks",
     "Invite",
@@ -67,6 +79,8 @@ __all__ = [
     "NewMessage",
     "Purge",
     "Purged",
+    "ReadMarker",
+    "Reads",
     "Role",
     "RoomRecord",
     "RoomTokenRevocations",
@@ -76,6 +90,7 @@ __all__ = [
     "ThreadProblem",
     "Ticket",
     "Tickets",
+    "Unread",
     "User",
     "Users",
     "Webhooks",

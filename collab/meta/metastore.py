@@ -15,10 +15,13 @@ from collab.meta.audit import Audit
 from collab.meta.bots import Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
+from collab.meta.doc_meta import DocMetas
+from collab.meta.inbox import Inbox
 from collab.meta.incoming_hooks import IncomingHooks
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
+from collab.meta.reads import Reads
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
@@ -33,7 +36,10 @@ class MetaStore(
     Rooms,
     Dms,
     Invites,
+    DocMetas,
     Messages,
+    Reads,
+    Inbox,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,

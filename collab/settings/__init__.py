@@ -118,7 +118,9 @@ class Settings:
     )
     log_level: str = _opt("info", "Log level: debug, info, warning, error, critical.")
     log_format: str = _opt(
-        "json", "Log lines as json (one object per line, with room/doc/user/conn) or text."
+        "auto",
+        "Log lines as json (one object per line, with room/doc/user/conn) or text; auto: text "
+        "when stderr is a terminal (a person is reading), json otherwise (services, pipes).",
     )
     metrics_token: str = _opt(
         "", "Bearer token /metrics requires (unset: /metrics is open, like /healthz)."

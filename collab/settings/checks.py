@@ -21,7 +21,7 @@ Check = Callable[[Any], str | None]
 # The store URL schemes collab can open (collab.store, collab.meta); a bare path is SQLite.
 STORE_SCHEMES = ("sqlite", "memory")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LOG_FORMATS = ("json", "text")
+LOG_FORMATS = ("auto", "json", "text")
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 # Shorter signing keys are guessable offline from any signed cookie or room token.
 MIN_SECRET_KEY_LENGTH = 16

@@ -15,9 +15,12 @@ from collab.meta.memory.base import Tables
 from collab.meta.memory.bots import MemoryBots, MemoryIncomingHooks
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
+from collab.meta.memory.doc_meta import MemoryDocMetas
+from collab.meta.memory.inbox import MemoryInbox
 from collab.meta.memory.invites import MemoryInvites
 from collab.meta.memory.messages import MemoryMessages
 from collab.meta.memory.purge import MemoryPurge
+from collab.meta.memory.reads import MemoryReads
 from collab.meta.memory.room_tokens import MemoryRoomTokenRevocations
 from collab.meta.memory.rooms import MemoryRooms
 from collab.meta.memory.sessions import MemorySessions
@@ -34,7 +37,10 @@ class MemoryMetaStore(
     MemoryRooms,
     MemoryDms,
     MemoryInvites,
+    MemoryDocMetas,
     MemoryMessages,
+    MemoryReads,
+    MemoryInbox,
     MemoryApiTokens,
     MemoryTickets,
     MemoryRoomTokenRevocations,

@@ -18,9 +18,12 @@ from collab.meta.sqlite.audit import SQLiteAudit
 from collab.meta.sqlite.bots import SQLiteBots, SQLiteIncomingHooks
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.dms import SQLiteDms
+from collab.meta.sqlite.doc_meta import SQLiteDocMetas
+from collab.meta.sqlite.inbox import SQLiteInbox
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
 from collab.meta.sqlite.purge import SQLitePurge
+from collab.meta.sqlite.reads import SQLiteReads
 from collab.meta.sqlite.room_tokens import SQLiteRoomTokenRevocations
 from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
@@ -37,7 +40,10 @@ class SQLiteMetaStore(
     SQLiteRooms,
     SQLiteDms,
     SQLiteInvites,
+    SQLiteDocMetas,
     SQLiteMessages,
+    SQLiteReads,
+    SQLiteInbox,
     SQLiteApiTokens,
     SQLiteTickets,
     SQLiteRoomTokenRevocations,

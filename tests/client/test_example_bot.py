@@ -123,7 +123,7 @@ async def test_the_example_bot_answers_edits_and_survives_a_restart(
         return want <= set(runner.handled())
 
     # Within the bot's backoff, not its 30 s poll: the chat socket reconnected and woke it.
-    await wait_until(all_answered, 15, what=runner.text)
+    await wait_until(all_answered, 25, what=runner.text)
     assert "reconnecting" in runner.text()
     handled = runner.handled()
     assert len(handled) == len(set(handled)), f"a command was handled twice: {handled}"

@@ -293,3 +293,33 @@ async def test_a_name_resolving_to_loopback_is_refused_when_sent(meta: MetaStore
     assert got.headers["host"] == f"rebound.example:{port}"
     first = (await meta.list_webhook_attempts(delivery.id))[0]
     assert first.status is None and "127.0.0.1, not a public address" in (first.error or "")
+
+
+async def test_two_nodes_never_claim_one_delivery(tmp_path: Path) -> None:
+    """Two stores on one database (two `collab serve` nodes): their claims never overlap."""
+    path = tmp_path / "shared.db"
+    migrate_with_backup(path)
+    nodes = [SQLiteMetaStore(path), SQLiteMetaStore(path)]
+    for node in nodes:
+        await node.open()
+    try:
+        for i in range(30):
+            await add_endpoint(nodes[0], f"https://e{i}.example/")
+        made = await nodes[0].enqueue_webhook_event(
+            "r", "message.posted", "{}", time.time(), [f"msg_{i}" for i in range(30)]
+        )
+        claims: list[list[str]] = [[], []]
+
+        async def claim(n: int) -> None:
+            for _ in range(10):
+                found = await nodes[n].claim_webhook_deliveries(time.time(), f"w{n}", 60, 2)
+                claims[n] += [d.id for d, _ in found]
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(claim, 0)
+            tg.start_soon(claim, 1)
+        assert not set(claims[0]) & set(claims[1])
+        assert sorted(claims[0] + claims[1]) == sorted(d.id for d in made)
+    finally:
+        for node in nodes:
+            await node.close()

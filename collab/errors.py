@@ -76,6 +76,7 @@ class Rate(enum.StrEnum):
     api_tokens = "api_tokens"
     chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
     docs = "docs"  # document metadata writes (create, rename)
+    webhooks = "webhooks"  # outgoing webhook endpoints registered, deliveries redone
 
 
 class CollabError(Exception):

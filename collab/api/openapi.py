@@ -57,6 +57,20 @@ BODIES: dict[str, dict[str, Any]] = {
         "title": {"type": "string"},
         "kind": {"type": "string", "enum": ["text", "rich"], "description": "set once"},
     },
+    "webhook_create": {
+        "url": {"type": "string", "description": "https://, a public address"},
+        "events": {"type": "array", "items": {"type": "string"}},
+    },
+    "webhook_update": {
+        "events": {"type": "array", "items": {"type": "string"}},
+        "enabled": {"type": "boolean", "description": "true: enable a disabled endpoint"},
+    },
+    "bot_create": {"name": {"type": "string"}, "role": ROLE},
+    "hook_create": {"name": {"type": "string", "description": "the bot it posts as"}},
+    "hook_post": {
+        "text": {"type": "string"},
+        "client_id": {"type": "string", "description": "idempotency key: a retry posts once"},
+    },
 }
 ERROR = {
     "type": "object",

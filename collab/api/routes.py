@@ -15,8 +15,10 @@ from starlette.routing import BaseRoute, Match, Route
 from collab.api import (
     access,
     audit,
+    bots,
     dms,
     docs,
+    hooks,
     invites,
     members,
     messages,
@@ -24,8 +26,10 @@ from collab.api import (
     openapi,
     reads,
     rooms,
+    server_info,
     tokens,
     users,
+    webhooks,
 )
 from collab.api.handler import Handler, api_endpoint
 from collab.api.openapi import Operation
@@ -34,6 +38,9 @@ from collab.errors import MethodNotAllowed, NotFound, Rate
 _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
 _MESSAGE = _ROOM + "/messages/{message}"
+_BOT = _ROOM + "/bots/{bot}"
+_HOOK = _ROOM + "/webhooks/{hook}"
+_DELIVERY = _HOOK + "/deliveries/{delivery}"
 _HISTORY = (("before_seq", "integer"), ("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
@@ -107,12 +114,39 @@ OPERATIONS: list[Operation] = [
     Operation(_ROOM + "/read", "POST", reads.mark_read, body="read_marker", rate=Rate.chat),
     Operation(_ROOM + "/reads", "GET", reads.list_reads, paginated=True),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
+    Operation(_ROOM + "/bots", "POST", bots.create_bot, 201, body="bot_create", rate=Rate.members),
+    Operation(_ROOM + "/bots", "GET", bots.list_bots, paginated=True),
+    Operation(_BOT, "DELETE", bots.delete_bot, 204),
+    Operation(_BOT + "/tokens", "POST", bots.mint_bot_token, 201, rate=Rate.api_tokens),
+    Operation(
+        _ROOM + "/hooks", "POST", hooks.create_hook, 201, body="hook_create", rate=Rate.members
+    ),
+    Operation(_ROOM + "/hooks", "GET", hooks.list_hooks, paginated=True),
+    Operation(_ROOM + "/hooks/{hook}", "DELETE", hooks.revoke_hook, 204),
+    Operation(
+        _ROOM + "/webhooks",
+        "POST",
+        webhooks.create_webhook,
+        201,
+        body="webhook_create",
+        rate=Rate.webhooks,
+    ),
+    Operation(_ROOM + "/webhooks", "GET", webhooks.list_webhooks, paginated=True),
+    Operation(_HOOK, "GET", webhooks.get_webhook),
+    Operation(_HOOK, "PATCH", webhooks.update_webhook, body="webhook_update"),
+    Operation(_HOOK, "DELETE", webhooks.delete_webhook, 204),
+    Operation(_HOOK + "/deliveries", "GET", webhooks.list_deliveries, paginated=True),
+    Operation(_DELIVERY, "GET", webhooks.list_attempts),
+    Operation(_DELIVERY + "/redeliver", "POST", webhooks.redeliver, 202, rate=Rate.webhooks),
+    # The URL is the credential (collab.auth.redact.SECRET_PATHS keeps it out of the logs).
+    Operation("/hooks/{token}", "POST", hooks.post_by_hook, 201, body="hook_post", also=(200,)),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),
     Operation(
         "/tokens", "POST", tokens.create_api_token, 201, body="api_token", rate=Rate.api_tokens
     ),
     Operation("/tokens/{token_id}", "DELETE", tokens.revoke_api_token, 204),
     Operation("/me", "GET", users.me),
+    Operation("/server", "GET", server_info.server_info),
     Operation("/me", "PATCH", users.update_me, body="me_update", rate=Rate.profile),
     Operation("/dms", "POST", dms.open_dm, 201, body="dm_open", rate=Rate.dms, also=(200,)),
     Operation("/dms", "GET", dms.list_dms, paginated=True),

@@ -31,6 +31,10 @@ from collab.sync.registry import RoomRegistry
 
 MAX_CLIENT_ID = 128
 MAX_EMOJI = 32
+
+# Told of every new, edited or deleted message once it is durable: (event, room, message),
+# event being "message.posted", "message.edited" or "message.deleted" (outgoing webhooks).
+Observer = Callable[[str, str, Message], Awaitable[None]]
 MAX_SEQ = 2**62
 
 
@@ -60,6 +64,7 @@ class ChatService:
         self.settings = settings
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.observers: list[Observer] = []
         self._markers = MarkerBatches(self._write_reads)
 
     def _lock(self, room_id: str) -> asyncio.Lock:
@@ -108,6 +113,8 @@ class ChatService:
         changed = await self._write(room_id, store)
         # A retry notifies too: the entries may be all that a crash kept from the first try.
         await self._notify(changed[-1], changed[-1].created_at)
+        if created:
+            await self._tell("message.posted", room_id, changed[-1])
         return changed[-1], created
 
     async def edit(self, room_id: str, actor: Actor, message_id: str, text: str) -> Message:
@@ -126,6 +133,7 @@ class ChatService:
 
         edited = (await self._write(room_id, store))[0]
         await self._notify(edited, edited.edited_at or self.clock())
+        await self._tell("message.edited", room_id, edited)
         return edited
 
     async def delete(self, room_id: str, actor: Actor, message_id: str) -> tuple[Message, bool]:
@@ -139,7 +147,9 @@ class ChatService:
         async def store() -> list[Message]:
             return [await self.meta.delete_message(room_id, message_id, self.clock())]
 
-        return (await self._write(room_id, store))[0], not own
+        deleted = (await self._write(room_id, store))[0]
+        await self._tell("message.deleted", room_id, deleted)
+        return deleted, not own
 
     async def react(
         self, room_id: str, actor: Actor, message_id: str, emoji: str, add: bool
@@ -173,6 +183,10 @@ class ChatService:
             await self.meta.archive_messages(room_id, after, since_seq=before)
         self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
         return changed
+
+    async def _tell(self, event: str, room_id: str, message: Message) -> None:
+        for observer in self.observers:
+            await observer(event, room_id, message)
 
     # -- read markers ------------------------------------------------------------------
 

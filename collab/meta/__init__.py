@@ -16,6 +16,9 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
+    bots.py         BotRecord, Bots (bots made through the API, by room)
+    incoming_hooks.py  IncomingHook, IncomingHooks (post into a room's chat by URL)
+    webhooks.py     Endpoint, Delivery, Attempt, Health, Webhooks (outgoing webhooks' outbox)
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
     sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
@@ -26,10 +29,12 @@ from __future__ import annotations
 from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
+from collab.meta.bots import BotRecord, Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
 from collab.meta.inbox import Inbox, InboxEntry
+from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
@@ -40,6 +45,7 @@ from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, Room
 from collab.meta.sessions import Session, Sessions
 from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
+from collab.meta.webhooks import Attempt, Delivery, Endpoint, Health, Webhooks
 
 __all__ = [
     "DM_MEMBERS",
@@ -47,14 +53,22 @@ __all__ = [
     "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
+    "Attempt",
     "Audit",
     "AuditEvent",
+    "BotRecord",
+    "Bots",
     "Cache",
+    "Delivery",
     "Dms",
     "DocMeta",
     "DocMetas",
+    "Endpoint",
+    "Health",
     "Inbox",
     "InboxEntry",
+    "IncomingHook",
+    "IncomingHooks",
     "Invite",
     "Invites",
     "Member",
@@ -79,6 +93,7 @@ __all__ = [
     "Unread",
     "User",
     "Users",
+    "Webhooks",
     "digest",
     "grantable",
     "new_secret",

@@ -231,6 +231,14 @@ class Settings:
         "old audit rows (0: only `collab purge`).",
     )
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
+    webhook_allow_http: bool = _opt(
+        False, "Let outgoing webhooks use http:// URLs (default: https:// only)."
+    )
+    webhook_allow_networks: str = _opt(
+        "",
+        "Networks outgoing webhooks may reach although not public (loopback, private, "
+        "link-local...), comma-separated: 10.0.0.0/8,127.0.0.1. Default: public addresses only.",
+    )
 
     @classmethod
     def load(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from collab.meta.memory.api_tokens import MemoryApiTokens
 from collab.meta.memory.audit import MemoryAudit
 from collab.meta.memory.base import Tables
+from collab.meta.memory.bots import MemoryBots, MemoryIncomingHooks
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
 from collab.meta.memory.doc_meta import MemoryDocMetas
@@ -25,6 +26,7 @@ from collab.meta.memory.rooms import MemoryRooms
 from collab.meta.memory.sessions import MemorySessions
 from collab.meta.memory.tickets import MemoryTickets
 from collab.meta.memory.users import MemoryUsers
+from collab.meta.memory.webhooks import MemoryWebhooks
 
 __all__ = ["MemoryMetaStore"]
 
@@ -45,6 +47,9 @@ class MemoryMetaStore(
     MemoryCache,
     MemoryAudit,
     MemoryPurge,
+    MemoryBots,
+    MemoryIncomingHooks,
+    MemoryWebhooks,
 ):
     """Keeps everything in dicts; lost on exit. ``clock`` is injectable for expiry tests."""
 

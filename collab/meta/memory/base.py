@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from collab.meta.api_tokens import ApiToken
 from collab.meta.audit import AuditEvent
+from collab.meta.bots import BotRecord
 from collab.meta.doc_meta import DocMeta
 from collab.meta.inbox import InboxEntry
+from collab.meta.incoming_hooks import IncomingHook
 from collab.meta.invites import Invite
 from collab.meta.messages import Message
 from collab.meta.reads import ReadMarker
@@ -25,6 +27,7 @@ from collab.meta.rooms import Member, RoomRecord
 from collab.meta.sessions import Session
 from collab.meta.tickets import Ticket
 from collab.meta.users import User
+from collab.meta.webhooks import Attempt, Delivery, Endpoint
 
 
 @dataclass
@@ -56,6 +59,12 @@ class Tables:
     inbox: dict[int, InboxEntry] = field(default_factory=dict)  # by id, ids only grow
     inbox_seq: int = 0  # the last inbox id given
     inbox_keys: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, message) -> id
+    bots: dict[str, BotRecord] = field(default_factory=dict)  # by user id
+    incoming_hooks: dict[str, tuple[IncomingHook, str]] = field(default_factory=dict)  # by id
+    webhooks: dict[str, Endpoint] = field(default_factory=dict)  # by id
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # by id
+    delivery_claims: dict[str, tuple[str, float]] = field(default_factory=dict)  # (who, until)
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by delivery id
 
 
 class MemoryKind:

@@ -15,6 +15,7 @@ from pathlib import Path
 from collab.db import Database
 from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
+from collab.meta.sqlite.bots import SQLiteBots, SQLiteIncomingHooks
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.dms import SQLiteDms
 from collab.meta.sqlite.doc_meta import SQLiteDocMetas
@@ -28,6 +29,7 @@ from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
 from collab.meta.sqlite.tickets import SQLiteTickets
 from collab.meta.sqlite.users import SQLiteUsers
+from collab.meta.sqlite.webhooks import SQLiteWebhooks
 
 __all__ = ["SQLiteMetaStore"]
 
@@ -48,6 +50,9 @@ class SQLiteMetaStore(
     SQLiteCache,
     SQLiteAudit,
     SQLitePurge,
+    SQLiteBots,
+    SQLiteIncomingHooks,
+    SQLiteWebhooks,
 ):
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 

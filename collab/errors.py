@@ -79,6 +79,8 @@ class Rate(enum.StrEnum):
     api_tokens = "api_tokens"
     chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
     files = "files"  # file uploads
+    docs = "docs"  # document metadata writes (create, rename)
+    webhooks = "webhooks"  # outgoing webhook endpoints registered, deliveries redone
 
 
 class CollabError(Exception):

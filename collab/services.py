@@ -40,6 +40,7 @@ from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests
+from collab.webhooks import WebhookService
 
 log = logging.getLogger("collab.app")
 
@@ -53,6 +54,7 @@ class Services:
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
+    webhooks: WebhookService  # outgoing webhooks: events in, the outbox's worker
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -74,10 +76,13 @@ class Services:
         meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
-        registry = RoomRegistry(store, settings, SyncReports(metrics, meta), window.prepare)
+        webhooks = WebhookService.create(meta, settings)
+        reports = SyncReports(metrics, meta, webhooks)
+        registry = RoomRegistry(store, settings, reports, window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
         chat = ChatService(meta, registry, window, settings)
+        chat.observers.append(webhooks.chat_event)
         limits = api_limits(settings)
         return cls(
             settings=settings,
@@ -92,6 +97,7 @@ class Services:
                 settings,
                 FileMetrics(metrics.registry),
             ),
+            webhooks=webhooks,
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
@@ -130,6 +136,7 @@ class Services:
             if await adopt_dev_token(self.meta, self.dev_user_id, self.dev_token):
                 log.warning("a new dev token: the old one's sessions and API tokens are revoked")
         self.loop_lag.start()
+        self.webhooks.start()
         if self.settings.purge_interval > 0:
             self.purger = asyncio.get_running_loop().create_task(self._purge_forever())
 
@@ -161,6 +168,7 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.purger
         await self.loop_lag.stop()
+        await self.webhooks.stop()
         await self.registry.close()
         await self.files.close()
         await self.meta.close()
@@ -191,9 +199,10 @@ class SyncReports:
     """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, and an audit
     record of the first refused write of each socket (later ones are only counted)."""
 
-    def __init__(self, metrics: Metrics, meta: MetaStore) -> None:
+    def __init__(self, metrics: Metrics, meta: MetaStore, webhooks: WebhookService) -> None:
         self.metrics = metrics
         self.meta = meta
+        self.webhooks = webhooks
         self._pending: set[asyncio.Task[None]] = set()
 
     def update_applied(self, seconds: float) -> None:
@@ -214,6 +223,9 @@ class SyncReports:
 
     def rebuilt(self) -> None:
         self.metrics.doc_rebuilds.inc()
+
+    def doc_changed(self, key: DocKey) -> None:
+        self.webhooks.doc_changed(key.room, key.doc)
 
     def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
         self.metrics.refused["readonly"].inc()

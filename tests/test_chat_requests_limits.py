@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -52,7 +53,11 @@ async def test_invalid_requests_are_answered_and_the_socket_stays(
         ({"op": "react", "client_id": "c", "id": mine["id"]}, "bad_request"),
         ({"op": "react", "client_id": "c", "id": mine["id"], "emoji": "a b"}, "bad_request"),
         ({"op": "unreact", "client_id": "c", "id": mine["id"], "emoji": ""}, "bad_request"),
-        ({"op": "read", "client_id": "c", "up_to": 1}, "bad_request"),
+        ({"op": "read", "client_id": "c"}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": "1"}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": True}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": -1}, "bad_request"),
+        ({"op": "read", "client_id": "c", "up_to": 2**63}, "bad_request"),
     ]
     for request, code in cases:
         seen = len(a.replies())
@@ -168,6 +173,18 @@ async def test_a_flooder_does_not_slow_anyone_else_down(server: CollabServer) ->
             worst = max(worst, time.perf_counter() - started)
         return worst
 
+    try:
+        await _flooded_round_trips(f, b, round_trips, stop)
+    finally:
+        stop.set()
+        for peer in (f, b):
+            await peer.close()
+        api.close()
+
+
+async def _flooded_round_trips(
+    f: RawPeer, b: RawPeer, round_trips: Callable[[str], Awaitable[float]], stop: asyncio.Event
+) -> None:
     quiet = await round_trips("q")
 
     async def flood() -> None:
@@ -190,6 +207,3 @@ async def test_a_flooder_does_not_slow_anyone_else_down(server: CollabServer) ->
     finally:
         stop.set()
         await task
-    for peer in (f, b):
-        await peer.close()
-    api.close()

@@ -121,7 +121,10 @@ async def audit(
     target: str | None = None,
     **detail: Any,
 ) -> None:
-    await services(request).meta.record(event(request, actor, action, room_id, target, **detail))
+    shared = services(request)
+    recorded = event(request, actor, action, room_id, target, **detail)
+    await shared.meta.record(recorded)
+    await shared.webhooks.audited(recorded)  # membership changes are webhook events too
 
 
 def event(

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
-from collab.api.rooms import room_json
+from collab.api.rooms import room_json, with_unread
 from collab.auth.policy import effective_role
 from collab.errors import BadRequest, NotFound
 from collab.meta import MetaStore, Role, User
@@ -53,20 +53,24 @@ async def open_dm(request: Request) -> Response:
     room, created = await meta.open_dm(principal.user_id, peer.id, "dm-" + uuid.uuid4().hex)
     if created:
         await access.audit(request, principal, "dm.open", room_id=room.id, target=peer.id)
+        for user_id in (principal.user_id, peer.id):  # their sidebars list it at once
+            services(request).registry.feeds.user_changed(user_id)
     role = effective_role(principal, Role.editor)  # a DM's members are editors
     return JSONResponse(room_json(room, role, peer), status_code=201 if created else 200)
 
 
 @api_endpoint
 async def list_dms(request: Request) -> Response:
-    """The caller's direct messages, oldest first, each with its peer."""
+    """The caller's direct messages, oldest first, each with its peer and unread counts."""
     principal = await access.require_principal(request, personal=True)
     meta = services(request).meta
     dms = await meta.list_dms_for(principal.user_id)
     page, cursor = parsing.paginate(request, dms, lambda room: [room.created_at, room.id])
+    counts = await meta.unread_counts(principal.user_id, [room.id for room in page])
     items = []
     for room in page:
         peer_id = room.dm_peer(principal.user_id)
         peer = await meta.get_user(peer_id) if peer_id else None
-        items.append(room_json(room, effective_role(principal, Role.editor), peer))
+        item = room_json(room, effective_role(principal, Role.editor), peer)
+        items.append(with_unread(item, counts.get(room.id)))
     return parsing.page_response(items, cursor)

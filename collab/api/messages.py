@@ -91,7 +91,8 @@ async def post_message(request: Request) -> Response:
 
 @api_endpoint
 async def list_messages(request: Request) -> Response:
-    """Messages in seq order: ``cursor`` pages back (older), ``after_seq`` catches up."""
+    """Messages in seq order: ``cursor`` pages back (older), ``before_seq`` starts paging back
+    below a seq (the workspace, past its ``chat`` doc's oldest), ``after_seq`` catches up."""
     actor, room_id = await chat_actor(request)
     limit = parsing.int_param(request, "limit", parsing.DEFAULT_LIMIT, 1, parsing.MAX_LIMIT)
     after_seq = request.query_params.get("after_seq")
@@ -102,6 +103,10 @@ async def list_messages(request: Request) -> Response:
         if after_seq is not None or len(cursor) != 1 or not isinstance(cursor[0], int):
             raise BadRequest("bad cursor")
         before = cursor[0]
+    elif request.query_params.get("before_seq"):
+        if after_seq is not None:
+            raise BadRequest("'before_seq' and 'after_seq' do not go together")
+        before = parsing.int_param(request, "before_seq", 1, 1, 2**62)
     after = parsing.int_param(request, "after_seq", 0, 0, 2**62) if after_seq else None
     found = await services(request).chat.history(
         room_id, before_seq=before, after_seq=after, thread=thread, limit=limit + 1

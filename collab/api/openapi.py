@@ -53,6 +53,29 @@ BODIES: dict[str, dict[str, Any]] = {
         },
     },
     "message_edit": {"text": {"type": "string"}},
+    "read_marker": {"up_to": {"type": "integer", "description": "the last seq read"}},
+    "inbox_read": {
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "all": {"type": "boolean"},
+    },
+    "doc_update": {
+        "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["text", "rich"], "description": "set once"},
+    },
+    "webhook_create": {
+        "url": {"type": "string", "description": "https://, a public address"},
+        "events": {"type": "array", "items": {"type": "string"}},
+    },
+    "webhook_update": {
+        "events": {"type": "array", "items": {"type": "string"}},
+        "enabled": {"type": "boolean", "description": "true: enable a disabled endpoint"},
+    },
+    "bot_create": {"name": {"type": "string"}, "role": ROLE},
+    "hook_create": {"name": {"type": "string", "description": "the bot it posts as"}},
+    "hook_post": {
+        "text": {"type": "string"},
+        "client_id": {"type": "string", "description": "idempotency key: a retry posts once"},
+    },
     "file_upload": {"file": {"type": "string", "format": "binary"}},
 }
 MULTIPART = {"file_upload"}  # bodies sent as multipart/form-data (a browser's file upload)

@@ -19,7 +19,7 @@ from collab.api.handler import api_endpoint
 from collab.api.users import user_ref
 from collab.auth.principal import Principal
 from collab.errors import BadName, BadRequest, Conflict, LimitReached, NotFound, Quota
-from collab.meta import Role, RoomRecord, User
+from collab.meta import Role, RoomRecord, Unread, User
 from collab.names import DocKey, is_valid_name
 from collab.services import services
 from collab.store.base import DocumentStore
@@ -51,6 +51,12 @@ async def dm_peer(request: Request, principal: Principal, room: RoomRecord) -> U
     return None if peer_id is None else await services(request).meta.get_user(peer_id)
 
 
+def with_unread(item: dict[str, Any], counts: Unread | None) -> dict[str, Any]:
+    """A listed room with the caller's ``unread`` and ``mentions`` there (capped)."""
+    counts = counts or Unread()
+    return {**item, "unread": counts.unread, "mentions": counts.mentions}
+
+
 def _title(body: dict[str, Any], default: str | None = None) -> str:
     title = parsing.get_field(body, "title", str, default)
     if title is None:
@@ -79,16 +85,22 @@ async def create_room(request: Request) -> Response:
     except Conflict:
         raise Conflict("a room with this id exists") from None
     await access.audit(request, principal, "room.create", room_id=room.id, title=title)
+    services(request).registry.feeds.user_changed(principal.user_id)  # the creator's other tabs
     return JSONResponse(room_json(room, Role.owner), status_code=201)
 
 
 @api_endpoint
 async def list_rooms(request: Request) -> Response:
-    """The rooms the caller is a member of."""
+    """The rooms the caller is a member of, with their unread messages and mentions."""
     principal = await access.require_principal(request, personal=True)
-    rooms = await services(request).meta.list_rooms_for(principal.user_id)
+    meta = services(request).meta
+    rooms = await meta.list_rooms_for(principal.user_id)
     page, cursor = parsing.paginate(request, rooms, lambda pair: [pair[0].created_at, pair[0].id])
-    items = [room_json(room, principal.cap(role)) for room, role in page]
+    counts = await meta.unread_counts(principal.user_id, [room.id for room, _ in page])
+    items = [
+        with_unread(room_json(room, principal.cap(role)), counts.get(room.id))
+        for room, role in page
+    ]
     return parsing.page_response(items, cursor)
 
 

@@ -121,6 +121,31 @@ async def ensure_dev_user(meta: MetaStore) -> User:
     )
 
 
+MAX_DEV_NAME = 64
+NAMED_SUBJECT = "name:"  # a named dev user's subject: this prefix and the casefolded name
+
+
+def dev_display_name(raw: str) -> str | None:
+    """A named dev user's display name (trimmed), or None when it is not a usable one."""
+    name = " ".join(raw.split())
+    if not 0 < len(name) <= MAX_DEV_NAME or not name.isprintable():
+        return None
+    return name
+
+
+async def ensure_named_dev_user(meta: MetaStore, name: str) -> User:
+    """A distinct dev user per display name (case-insensitive), for trying collaboration in
+    two windows. An ordinary user: only memberships give it rights (unlike the dev token)."""
+    return await meta.upsert_oidc_user(
+        DEV_ISSUER,
+        NAMED_SUBJECT + name.casefold(),
+        name=name,
+        email=None,
+        email_verified=False,
+        picture=None,
+    )
+
+
 async def adopt_dev_token(meta: MetaStore, dev_user_id: str, token: str) -> bool:
     """Remember ``token`` as the dev token; if the database last saw another, revoke what the
     old one minted (the dev user's sessions and personal API tokens), audited. True if so.

@@ -3,11 +3,12 @@ API's semantics and refusals (``collab.api.messages`` is the HTTP door to the sa
 
 A request is ``{"op", "client_id", ...}`` with the API's fields: ``post`` (``text``, optional
 ``thread`` and ``attachments``), ``edit`` (``id``, ``text``), ``delete`` (``id``), ``react``
-and ``unreact`` (``id``, ``emoji``), ``read`` (``up_to``; not served yet: ``bad_request``).
-Each spends one of the user's chat writes (the same bucket as the API's), then the role is
-looked up through the policy at request time, so a member downgraded a moment ago is refused
-at once. A post is idempotent by ``client_id`` across the socket and the API alike; a delete
-is audited as the API's is.
+and ``unreact`` (``id``, ``emoji``), ``read`` (``up_to``: the reply is ``{"client_id",
+"up_to"}``, the marker after, as the API answers; any member may). Each spends one of the
+user's chat writes (the same bucket as the API's), then the role is looked up through the
+policy at request time, so a member downgraded a moment ago is refused at once. A post is
+idempotent by ``client_id`` across the socket and the API alike; a delete is audited as the
+API's is.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def _message_id(request: Mapping[str, Any]) -> str:
     return message_id
 
 
+def _up_to(request: Mapping[str, Any]) -> int:
+    value = request.get("up_to")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest("'up_to' must be an integer" if "up_to" in request else "'up_to' missing")
+    return value
+
+
 class SocketChat:
     """``collab.sync.requests.ChatRequests`` over a ChatService."""
 
@@ -73,9 +81,9 @@ class SocketChat:
         if not isinstance(op, str) or op not in OPS:
             raise BadRequest(f"'op' must be one of {', '.join(OPS)}")
         _field(request, "client_id")  # every request has one: its reply echoes it
-        if op == "read":
-            raise BadRequest("read markers are not available on this server yet")
         actor = await self._actor(room_id, principal)
+        if op == "read":
+            return {"up_to": await self.chat.mark_read(room_id, actor, _up_to(request))}
         if op == "delete":
             message = await self._delete(room_id, actor, request, address)
         else:

@@ -118,7 +118,9 @@ class Settings:
     )
     log_level: str = _opt("info", "Log level: debug, info, warning, error, critical.")
     log_format: str = _opt(
-        "json", "Log lines as json (one object per line, with room/doc/user/conn) or text."
+        "auto",
+        "Log lines as json (one object per line, with room/doc/user/conn) or text; auto: text "
+        "when stderr is a terminal (a person is reading), json otherwise (services, pipes).",
     )
     metrics_token: str = _opt(
         "", "Bearer token /metrics requires (unset: /metrics is open, like /healthz)."
@@ -244,6 +246,14 @@ class Settings:
         "`collab files gc`).",
     )
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
+    webhook_allow_http: bool = _opt(
+        False, "Let outgoing webhooks use http:// URLs (default: https:// only)."
+    )
+    webhook_allow_networks: str = _opt(
+        "",
+        "Networks outgoing webhooks may reach although not public (loopback, private, "
+        "link-local...), comma-separated: 10.0.0.0/8,127.0.0.1. Default: public addresses only.",
+    )
 
     @classmethod
     def load(

@@ -43,12 +43,14 @@ from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
+from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests, SocketRequests
 
 log = logging.getLogger("collab.endpoint")
+FEED_PATH = "_me"  # /ws/_me: the user's live stream (collab.sync.feeds), not a room
 
 
 class SocketServices(Verifier, Protocol):
@@ -137,6 +139,9 @@ async def _serve(
 ) -> None:
     registry = state.registry
     await websocket.accept()
+    if websocket.path_params.get("rest") == FEED_PATH:
+        await _serve_feed(websocket, state, principal, refusal)
+        return
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
         await _refuse(websocket, registry, BadName())
@@ -167,6 +172,7 @@ async def _serve(
     expiry.start()
     try:
         await live.join(peer)
+        registry.feeds.room_changed(key.room)  # presence: who is where
         await _read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:
         registry.hooks.refused(exc)
@@ -179,10 +185,26 @@ async def _serve(
     finally:
         expiry.cancel()
         live.leave(peer)
+        registry.feeds.room_changed(key.room)
         registry.release(live)
         peer.close(1006)  # no-op if a close was already asked for; else the client is gone
         await sender
         await peer.requests.drain()  # what was asked is carried out, socket or not
+
+
+async def _serve_feed(
+    websocket: WebSocket,
+    state: SocketServices,
+    principal: Principal | None,
+    refusal: CollabError | None,
+) -> None:
+    """``/ws/_me``: the user's live stream (``collab.sync.feedserve``)."""
+    if principal is None:
+        await _refuse(websocket, state.registry, refusal or Unauthorized("credentials required"))
+        return
+    logs.bind(user=principal.user_id, stream="me")
+    source = FeedSource(state.meta, state.registry, meta_counts(state.meta))
+    await serve_feed(websocket, principal, state.registry, source, state.settings)
 
 
 def _chat_requests(

@@ -252,6 +252,7 @@ class LiveDoc:
         deleted = sum(length for _, _, length in info.deletes)
         first = self.journal.recorded + 1
         self.journal.record(emitted, deleted)
+        self.hooks.doc_changed(self.key)
         for seq, update_out in enumerate(emitted, start=first):
             self._outbox.append(Delivery(seq, framing.sync_update(update_out), exclude=peer.id))
 

@@ -11,6 +11,7 @@ them. Frame layout (YJS-WIRE §1.2):
     100 saved    collab's own: 100 vu(counter), both ways (clients that opted in only)
     101 request  collab's own, client -> server: 101 str(JSON request) (chat: post, edit...)
     102 reply    collab's own, server -> client: 102 str(JSON reply) (clients that opted in only)
+    103 access   collab's own, server -> client: 103 str(JSON {"role", "write"}) (opted in)
 
 A frame is exactly one message: a length that runs past the end, or bytes after the payload,
 is a protocol violation (pycrdt's reader would truncate silently; lib0 would throw).
@@ -18,6 +19,7 @@ is a protocol violation (pycrdt's reader would truncate silently; lib0 would thr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from collab.errors import ProtocolViolation
@@ -30,6 +32,7 @@ MSG_QUERY_AWARENESS = 3
 MSG_SAVED = 100
 MSG_CHAT_REQUEST = 101
 MSG_CHAT_REPLY = 102
+MSG_ACCESS = 103
 
 SYNC_STEP1 = 0
 SYNC_STEP2 = 1
@@ -168,3 +171,10 @@ def chat_reply(body: bytes) -> bytes:
 def chat_request(body: bytes) -> bytes:
     """A request (type 101): what a client sends (tests and the bench build theirs here)."""
     return _with_buf(encode_varuint(MSG_CHAT_REQUEST), body)
+
+
+def access_changed(role: str, write: bool) -> bytes:
+    """Tell an opted-in socket that its user's role in the room changed, and whether it may
+    now write this doc: an open tab switches its editor (or chat box) at once."""
+    payload = json.dumps({"role": role, "write": write}, separators=(",", ":")).encode("utf-8")
+    return _with_buf(encode_varuint(MSG_ACCESS), payload)

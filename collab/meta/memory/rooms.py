@@ -12,7 +12,7 @@ from collab.errors import Conflict, NotFound
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
 from collab.meta.memory.audit import append_event
-from collab.meta.memory.base import MemoryKind, Tables
+from collab.meta.memory.base import MemoryKind, Tables, drop_inbox_entries
 from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
 
 
@@ -103,10 +103,15 @@ class MemoryRooms(MemoryKind):
         for key in [k for k, e in t.tickets.items() if e.ticket.room_id == room_id]:
             del t.tickets[key]
         t.messages.pop(room_id, None)
+        for meta_key in [k for k in t.doc_meta if k[0] == room_id]:
+            del t.doc_meta[meta_key]
         for seq_key in [k for k in t.message_seqs if k[0] == room_id]:
             del t.message_seqs[seq_key]
         for client_key in [k for k in t.message_clients if k[0] == room_id]:
             del t.message_clients[client_key]
+        for marker_key in [k for k in t.read_markers if k[0] == room_id]:
+            del t.read_markers[marker_key]
+        drop_inbox_entries(t, lambda entry: entry.room_id == room_id)
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None:
         return self.tables.members.get((room_id, user_id))

@@ -122,7 +122,15 @@ class SQLiteRooms(SQLiteKind):
 
     async def delete_room(self, room_id: str, event: AuditEvent | None = None) -> None:
         def _delete(db: sqlite_utils.Database) -> None:
-            for table in ("members", "invites", "tickets", "messages"):
+            for table in (
+                "members",
+                "invites",
+                "tickets",
+                "messages",
+                "doc_meta",
+                "read_markers",
+                "inbox",
+            ):
                 db.execute(f"DELETE FROM {table} WHERE room_id=?", (room_id,))
             db.execute("DELETE FROM rooms WHERE id=?", (room_id,))
             if event is not None:

@@ -18,6 +18,7 @@
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
     |   +-- MessageTooLong     -     413  too_large            chat text past max_message_length
     |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
+    |   |   +-- FileTooLarge   -     413  too_large            an upload past max_upload_size
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
     +-- BadInput               1007  -                         the bytes themselves are wrong
     |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
@@ -61,6 +62,8 @@ class Quota(enum.StrEnum):
     docs_per_room = "docs_per_room"  # max_docs_per_room
     rooms_per_user = "rooms_per_user"  # max_rooms_per_user
     message_length = "message_length"  # max_message_length
+    upload_size = "upload_size"  # max_upload_size
+    room_files = "room_files"  # max_room_files_bytes
 
 
 class Rate(enum.StrEnum):
@@ -75,6 +78,7 @@ class Rate(enum.StrEnum):
     tickets = "tickets"
     api_tokens = "api_tokens"
     chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
+    files = "files"  # file uploads
     docs = "docs"  # document metadata writes (create, rename)
     webhooks = "webhooks"  # outgoing webhook endpoints registered, deliveries redone
 
@@ -213,6 +217,15 @@ class BodyTooLarge(Refusal):
     http_status = 413
     code = "body_too_large"
     reason = "request body too large"
+
+
+class FileTooLarge(BodyTooLarge):
+    """An upload past ``max_upload_size``, refused while it streams in (the partial file is
+    removed); the answer closes the connection, as for any body past its cap."""
+
+    code = "too_large"
+    reason = "file too large"
+    quota = Quota.upload_size
 
 
 class LoginRefused(Refusal):

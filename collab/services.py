@@ -26,13 +26,16 @@ from collab.auth.keys import load_secret_keys
 from collab.chat import ChatService, LiveWindow, SocketChat
 from collab.db import migrate_with_backup, sqlite_path
 from collab.errors import CollabError, Rate
+from collab.files import FileService
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
+from collab.metrics.files import FileMetrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
 from collab.settings import Settings
 from collab.store import open_store
 from collab.store.base import DocumentStore
+from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
@@ -50,6 +53,7 @@ class Services:
     registry: RoomRegistry
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
+    files: FileService  # uploads: bytes in the blob store, references in ``meta``
     webhooks: WebhookService  # outgoing webhooks: events in, the outbox's worker
     metrics: Metrics
     handshake_limiter: RateLimiter
@@ -87,6 +91,12 @@ class Services:
             registry=registry,
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
+            files=FileService(
+                meta,
+                open_blob_store(settings.store, settings.files_dir),
+                settings,
+                FileMetrics(metrics.registry),
+            ),
             webhooks=webhooks,
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
@@ -119,6 +129,7 @@ class Services:
                 log.info("applied migration %s to %s", name, path)
         await self.store.open()
         await self.meta.open()
+        await self.files.open()
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
@@ -144,6 +155,10 @@ class Services:
                 await self.purge()
             except Exception:  # a failed purge is retried at the next interval
                 log.exception("purge failed")
+            try:
+                await self.files.collect()
+            except Exception:  # likewise
+                log.exception("collecting unreferenced files failed")
             await asyncio.sleep(self.settings.purge_interval)
 
     async def close(self) -> None:
@@ -155,6 +170,7 @@ class Services:
         await self.loop_lag.stop()
         await self.webhooks.stop()
         await self.registry.close()
+        await self.files.close()
         await self.meta.close()
         await self.store.close()
         log.info("store closed")

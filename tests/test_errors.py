@@ -17,6 +17,7 @@ from collab.errors import (
     CollabError,
     Conflict,
     DocTooLarge,
+    FileTooLarge,
     Forbidden,
     GenerationMismatch,
     HostileInput,
@@ -58,6 +59,7 @@ TREE: list[tuple[CollabError, int | None, int | None, str]] = [
     (GenerationMismatch(), 4409, 409, "generation_mismatch"),
     (DocTooLarge(), 4413, 413, "too_large"),
     (BodyTooLarge(), None, 413, "body_too_large"),
+    (FileTooLarge(), None, 413, "too_large"),
     (MessageTooLong(), None, 413, "too_large"),
     (LoginRefused("invalid_state", "no state"), None, 400, "invalid_state"),
     (BadInput(), 1007, None, "internal"),
@@ -145,11 +147,14 @@ def test_quotas_are_carried_by_the_errors_raised_at_a_cap() -> None:
     assert LimitReached(Quota.rooms_per_user).reason == "limit reached"
     assert Forbidden().quota is None and NotFound().quota is None
     assert MessageTooLong().quota is Quota.message_length
+    assert FileTooLarge().quota is Quota.upload_size
     assert [q.value for q in Quota] == [
         "doc_size",
         "docs_per_room",
         "rooms_per_user",
         "message_length",
+        "upload_size",
+        "room_files",
     ]
 
 

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.web",),
     ("collab.api", "collab.login"),
     ("collab.services",),
-    ("collab.chat", "collab.webhooks"),
+    ("collab.chat", "collab.files", "collab.webhooks"),
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),
     ("collab.auth",),

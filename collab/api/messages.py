@@ -82,7 +82,10 @@ async def post_message(request: Request) -> Response:
     if text is None or client_id is None:
         raise BadRequest("'text' and 'client_id' are required")
     thread = parsing.get_field(body, "thread", str)
-    message, created = await services(request).chat.post(room_id, actor, text, client_id, thread)
+    attachments = body.get("attachments", ())
+    message, created = await services(request).chat.post(
+        room_id, actor, text, client_id, thread, attachments
+    )
     return JSONResponse(message_json(message, actor.user_id), status_code=201 if created else 200)
 
 

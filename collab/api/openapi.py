@@ -46,6 +46,11 @@ BODIES: dict[str, dict[str, Any]] = {
         "text": {"type": "string"},
         "client_id": {"type": "string", "description": "idempotency key, per room and author"},
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
+        "attachments": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "ids of files the room references (uploads), at most 10",
+        },
     },
     "message_edit": {"text": {"type": "string"}},
     "read_marker": {"up_to": {"type": "integer", "description": "the last seq read"}},
@@ -71,7 +76,9 @@ BODIES: dict[str, dict[str, Any]] = {
         "text": {"type": "string"},
         "client_id": {"type": "string", "description": "idempotency key: a retry posts once"},
     },
+    "file_upload": {"file": {"type": "string", "format": "binary"}},
 }
+MULTIPART = {"file_upload"}  # bodies sent as multipart/form-data (a browser's file upload)
 ERROR = {
     "type": "object",
     "properties": {
@@ -113,7 +120,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status in (op.status, *op.also):
         success: dict[str, Any] = {"description": "OK"}
-        if status != 204:
+        if status not in (204, 304):
             success["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses[str(status)] = success
     responses["4XX"] = {
@@ -134,7 +141,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
     if op.body is not None:
         schema = {"type": "object", "properties": BODIES[op.body]}
-        spec["requestBody"] = {"content": {"application/json": {"schema": schema}}}
+        media = "multipart/form-data" if op.body in MULTIPART else "application/json"
+        spec["requestBody"] = {"content": {media: {"schema": schema}}}
     return spec
 
 

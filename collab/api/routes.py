@@ -18,6 +18,7 @@ from collab.api import (
     bots,
     dms,
     docs,
+    files,
     hooks,
     invites,
     members,
@@ -41,6 +42,7 @@ _MESSAGE = _ROOM + "/messages/{message}"
 _BOT = _ROOM + "/bots/{bot}"
 _HOOK = _ROOM + "/webhooks/{hook}"
 _DELIVERY = _HOOK + "/deliveries/{delivery}"
+_FILE = _ROOM + "/files/{file}"
 _HISTORY = (("before_seq", "integer"), ("after_seq", "integer"), ("thread", "string"))
 
 OPERATIONS: list[Operation] = [
@@ -113,6 +115,13 @@ OPERATIONS: list[Operation] = [
     Operation(_MESSAGE + "/reactions/{emoji}", "DELETE", messages.remove_reaction, rate=Rate.chat),
     Operation(_ROOM + "/read", "POST", reads.mark_read, body="read_marker", rate=Rate.chat),
     Operation(_ROOM + "/reads", "GET", reads.list_reads, paginated=True),
+    Operation(
+        _ROOM + "/files", "POST", files.upload_file, 201, body="file_upload", rate=Rate.files
+    ),
+    Operation(_ROOM + "/files", "GET", files.list_files, paginated=True),
+    Operation(_FILE, "GET", files.download_file, also=(206, 304)),
+    Operation(_FILE, "DELETE", files.delete_file, 204),
+    Operation(_FILE + "/preview", "GET", files.preview_file, also=(304,)),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
     Operation(_ROOM + "/bots", "POST", bots.create_bot, 201, body="bot_create", rate=Rate.members),
     Operation(_ROOM + "/bots", "GET", bots.list_bots, paginated=True),

@@ -25,5 +25,6 @@ async def server_info(request: Request) -> Response:
         "max_doc_size": settings.max_doc_size,
         "max_message_length": settings.max_message_length,
         "token_max_ttl": settings.token_max_ttl,
+        "max_upload_size": settings.max_upload_size,  # a client refuses a larger file at once
     }
     return JSONResponse({"version": __version__, "limits": limits})

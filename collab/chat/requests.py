@@ -2,12 +2,13 @@
 API's semantics and refusals (``collab.api.messages`` is the HTTP door to the same service).
 
 A request is ``{"op", "client_id", ...}`` with the API's fields: ``post`` (``text``, optional
-``thread``), ``edit`` (``id``, ``text``), ``delete`` (``id``), ``react`` and ``unreact`` (``id``,
-``emoji``), ``read`` (``up_to``: the reply is ``{"client_id", "up_to"}``, the marker after, as
-the API answers; any member may). Each spends one of the user's
-chat writes (the same bucket as the API's), then the role is looked up through the policy at
-request time, so a member downgraded a moment ago is refused at once. A post is idempotent by
-``client_id`` across the socket and the API alike; a delete is audited as the API's is.
+``thread`` and ``attachments``), ``edit`` (``id``, ``text``), ``delete`` (``id``), ``react``
+and ``unreact`` (``id``, ``emoji``), ``read`` (``up_to``: the reply is ``{"client_id",
+"up_to"}``, the marker after, as the API answers; any member may). Each spends one of the
+user's chat writes (the same bucket as the API's), then the role is looked up through the
+policy at request time, so a member downgraded a moment ago is refused at once. A post is
+idempotent by ``client_id`` across the socket and the API alike; a delete is audited as the
+API's is.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class SocketChat:
     async def _post(self, room_id: str, actor: Actor, request: Mapping[str, Any]) -> Message:
         text, client_id = _field(request, "text"), _field(request, "client_id")
         thread = _optional(request, "thread")
-        message, _ = await self.chat.post(room_id, actor, text, client_id, thread)
+        attachments = request.get("attachments", ())
+        message, _ = await self.chat.post(room_id, actor, text, client_id, thread, attachments)
         return message
 
     async def _edit(self, room_id: str, actor: Actor, request: Mapping[str, Any]) -> Message:

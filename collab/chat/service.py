@@ -18,8 +18,9 @@ import asyncio
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collab.chat.mentions import mentioned_users
 from collab.chat.reads import MarkerBatches, private_readers
@@ -31,6 +32,7 @@ from collab.sync.registry import RoomRegistry
 
 MAX_CLIENT_ID = 128
 MAX_EMOJI = 32
+MAX_ATTACHMENTS = 10
 
 # Told of every new, edited or deleted message once it is durable: (event, room, message),
 # event being "message.posted", "message.edited" or "message.deleted" (outgoing webhooks).
@@ -77,12 +79,21 @@ class ChatService:
     # -- writes ------------------------------------------------------------------------
 
     async def post(
-        self, room_id: str, actor: Actor, text: str, client_id: str, thread: str | None = None
+        self,
+        room_id: str,
+        actor: Actor,
+        text: str,
+        client_id: str,
+        thread: str | None = None,
+        attachments: object = (),
     ) -> tuple[Message, bool]:
         """(the message, True) or, for a client id this author already posted here, (that
-        message, False): a retry after a lost answer posts nothing twice."""
+        message, False): a retry after a lost answer posts nothing twice. ``attachments``
+        are ids of files the room references (docs/files.md); with some, the text may be
+        blank."""
         _require(actor, Role.commenter, "posting")
-        self.check_text(text)
+        files = await self.attachments(room_id, attachments)
+        self.check_text(text, blank=bool(files))
         check_client_id(client_id)
         if thread is not None and not (0 < len(thread) <= MAX_CLIENT_ID):
             raise BadRequest("'thread' must be a message id")
@@ -97,6 +108,7 @@ class ChatService:
             text=text,
             created_at=self.clock(),
             thread=thread,
+            attachments=files,
             mentions=mentions,
         )
         created = False
@@ -262,8 +274,25 @@ class ChatService:
 
     # -- checks ------------------------------------------------------------------------
 
-    def check_text(self, text: str) -> None:
-        if not text.strip():
+    async def attachments(self, room_id: str, ids: object) -> tuple[dict[str, Any], ...]:
+        """The files ``ids`` name, as messages carry them; only files the room references
+        (another room's file id is refused like one that does not exist)."""
+        if not isinstance(ids, Sequence) or isinstance(ids, str):
+            raise BadRequest("'attachments' must be a list of file ids")
+        if len(ids) > MAX_ATTACHMENTS:
+            raise BadRequest(f"at most {MAX_ATTACHMENTS} attachments")
+        if not all(isinstance(file_id, str) for file_id in ids):
+            raise BadRequest("'attachments' must be a list of file ids")
+        found = []
+        for file_id in dict.fromkeys(ids):
+            record = await self.meta.get_file(room_id, file_id) if len(file_id) <= 64 else None
+            if record is None:
+                raise BadRequest(f"no such file in this room: {file_id[:64]!r}")
+            found.append(record.attachment())
+        return tuple(found)
+
+    def check_text(self, text: str, *, blank: bool = False) -> None:
+        if not blank and not text.strip():
             raise BadRequest("'text' must not be empty")
         if len(text) > self.settings.max_message_length:
             raise MessageTooLong(f"text longer than {self.settings.max_message_length} characters")

@@ -11,6 +11,7 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
     messages.py     Message, Messages (chat messages, live or archived)
+    files.py        FileRecord, Files (a room's references to uploaded bytes)
     reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
     inbox.py        InboxEntry, Inbox (mentions)
     tickets.py      Ticket, Tickets         cache.py        Cache
@@ -33,6 +34,7 @@ from collab.meta.bots import BotRecord, Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
+from collab.meta.files import FileRecord, Files
 from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
@@ -64,6 +66,8 @@ __all__ = [
     "DocMeta",
     "DocMetas",
     "Endpoint",
+    "FileRecord",
+    "Files",
     "Health",
     "Inbox",
     "InboxEntry",

@@ -29,6 +29,7 @@ class NewMessage:
     created_at: float
     thread: str | None = None
     mentions: tuple[str, ...] = ()
+    attachments: tuple[dict[str, Any], ...] = ()  # FileRecord.attachment() of the room's files
 
 
 @dataclass(frozen=True)

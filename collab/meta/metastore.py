@@ -16,6 +16,7 @@ from collab.meta.bots import Bots
 from collab.meta.cache import Cache
 from collab.meta.dms import Dms
 from collab.meta.doc_meta import DocMetas
+from collab.meta.files import Files
 from collab.meta.inbox import Inbox
 from collab.meta.incoming_hooks import IncomingHooks
 from collab.meta.invites import Invites
@@ -38,6 +39,7 @@ class MetaStore(
     Invites,
     DocMetas,
     Messages,
+    Files,
     Reads,
     Inbox,
     ApiTokens,

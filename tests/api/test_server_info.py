@@ -8,7 +8,7 @@ from tests.support.server import ServerFactory
 
 
 def test_any_credential_reads_the_limits(server_factory: ServerFactory) -> None:
-    server = server_factory(max_doc_size=1234567, ws_max_size=7654321)
+    server = server_factory(max_doc_size=1234567, ws_max_size=7654321, max_upload_size=4242)
     api = Api(server)
     alice = api.user("alice")
     api.room("r", owner=alice)
@@ -17,6 +17,7 @@ def test_any_credential_reads_the_limits(server_factory: ServerFactory) -> None:
         found = client.get("/server").json()
         assert found["limits"]["max_doc_size"] == 1234567
         assert found["limits"]["ws_max_size"] == 7654321
+        assert found["limits"]["max_upload_size"] == 4242
         assert isinstance(found["version"], str)
     assert_error(api.anonymous().get("/server"), 401)
     assert_error(api.bearer("forged").get("/server"), 401)

@@ -16,6 +16,7 @@ from collab.meta.memory.bots import MemoryBots, MemoryIncomingHooks
 from collab.meta.memory.cache import MemoryCache
 from collab.meta.memory.dms import MemoryDms
 from collab.meta.memory.doc_meta import MemoryDocMetas
+from collab.meta.memory.files import MemoryFiles
 from collab.meta.memory.inbox import MemoryInbox
 from collab.meta.memory.invites import MemoryInvites
 from collab.meta.memory.messages import MemoryMessages
@@ -39,6 +40,7 @@ class MemoryMetaStore(
     MemoryInvites,
     MemoryDocMetas,
     MemoryMessages,
+    MemoryFiles,
     MemoryReads,
     MemoryInbox,
     MemoryApiTokens,

@@ -18,6 +18,7 @@ from collab.meta.api_tokens import ApiToken
 from collab.meta.audit import AuditEvent
 from collab.meta.bots import BotRecord
 from collab.meta.doc_meta import DocMeta
+from collab.meta.files import FileRecord
 from collab.meta.inbox import InboxEntry
 from collab.meta.incoming_hooks import IncomingHook
 from collab.meta.invites import Invite
@@ -55,6 +56,7 @@ class Tables:
     messages: dict[str, list[Message]] = field(default_factory=dict)  # by room, in seq order
     message_seqs: dict[tuple[str, str], int] = field(default_factory=dict)  # (room, id) -> seq
     message_clients: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> id
+    files: dict[str, FileRecord] = field(default_factory=dict)  # by id
     read_markers: dict[tuple[str, str], ReadMarker] = field(default_factory=dict)  # (room, user)
     inbox: dict[int, InboxEntry] = field(default_factory=dict)  # by id, ids only grow
     inbox_seq: int = 0  # the last inbox id given

@@ -53,6 +53,7 @@ class MemoryMessages(MemoryKind):
             new.created_at,
             new.thread,
             mentions=new.mentions,
+            attachments=new.attachments,
         )
         room.append(message)
         t.message_seqs[(new.room_id, new.id)] = message.seq

@@ -19,6 +19,7 @@ from collab.meta.sqlite.bots import SQLiteBots, SQLiteIncomingHooks
 from collab.meta.sqlite.cache import SQLiteCache
 from collab.meta.sqlite.dms import SQLiteDms
 from collab.meta.sqlite.doc_meta import SQLiteDocMetas
+from collab.meta.sqlite.files import SQLiteFiles
 from collab.meta.sqlite.inbox import SQLiteInbox
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
@@ -42,6 +43,7 @@ class SQLiteMetaStore(
     SQLiteInvites,
     SQLiteDocMetas,
     SQLiteMessages,
+    SQLiteFiles,
     SQLiteReads,
     SQLiteInbox,
     SQLiteApiTokens,

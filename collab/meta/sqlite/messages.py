@@ -84,8 +84,8 @@ class SQLiteMessages(SQLiteKind):
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO messages (room_id, seq, id, author, author_name, author_handle,"
-                " client_id, text, created_at, thread, mentions)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " client_id, text, created_at, thread, mentions, attachments)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.room_id,
                     seq,
@@ -98,6 +98,7 @@ class SQLiteMessages(SQLiteKind):
                     new.created_at,
                     new.thread,
                     json.dumps(list(new.mentions)),
+                    json.dumps(list(new.attachments)),
                 ),
             )
             return _existing(db, new.room_id, new.id), True

@@ -23,18 +23,24 @@ from collab.auth import oidc
 from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
+from collab.chat import ChatService, LiveWindow, SocketChat
 from collab.db import migrate_with_backup, sqlite_path
 from collab.errors import CollabError, Rate
+from collab.files import FileService
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
+from collab.metrics.files import FileMetrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
 from collab.settings import Settings
 from collab.store import open_store
 from collab.store.base import DocumentStore
+from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
+from collab.sync.requests import ChatRequests
+from collab.webhooks import WebhookService
 
 log = logging.getLogger("collab.app")
 
@@ -45,6 +51,10 @@ class Services:
     store: DocumentStore
     meta: MetaStore
     registry: RoomRegistry
+    chat: ChatService
+    chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
+    files: FileService  # uploads: bytes in the blob store, references in ``meta``
+    webhooks: WebhookService  # outgoing webhooks: events in, the outbox's worker
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -65,18 +75,33 @@ class Services:
         store = open_store(settings.store, synchronous=settings.sqlite_synchronous)
         meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
         metrics = Metrics(version=__version__)
-        registry = RoomRegistry(store, settings, SyncReports(metrics, meta))
+        window = LiveWindow(meta, settings.chat_live_messages)
+        webhooks = WebhookService.create(meta, settings)
+        reports = SyncReports(metrics, meta, webhooks)
+        registry = RoomRegistry(store, settings, reports, window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
+        chat = ChatService(meta, registry, window, settings)
+        chat.observers.append(webhooks.chat_event)
+        limits = api_limits(settings)
         return cls(
             settings=settings,
             store=store,
             meta=meta,
             registry=registry,
+            chat=chat,
+            chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
+            files=FileService(
+                meta,
+                open_blob_store(settings.store, settings.files_dir),
+                settings,
+                FileMetrics(metrics.registry),
+            ),
+            webhooks=webhooks,
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
-            api_limits=api_limits(settings),
+            api_limits=limits,
             credential_guard=CredentialGuard(
                 settings.auth_failure_rate, settings.auth_failure_burst, reports=metrics
             ),
@@ -104,12 +129,14 @@ class Services:
                 log.info("applied migration %s to %s", name, path)
         await self.store.open()
         await self.meta.open()
+        await self.files.open()
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
             if await adopt_dev_token(self.meta, self.dev_user_id, self.dev_token):
                 log.warning("a new dev token: the old one's sessions and API tokens are revoked")
         self.loop_lag.start()
+        self.webhooks.start()
         if self.settings.purge_interval > 0:
             self.purger = asyncio.get_running_loop().create_task(self._purge_forever())
 
@@ -128,6 +155,10 @@ class Services:
                 await self.purge()
             except Exception:  # a failed purge is retried at the next interval
                 log.exception("purge failed")
+            try:
+                await self.files.collect()
+            except Exception:  # likewise
+                log.exception("collecting unreferenced files failed")
             await asyncio.sleep(self.settings.purge_interval)
 
     async def close(self) -> None:
@@ -137,7 +168,9 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.purger
         await self.loop_lag.stop()
+        await self.webhooks.stop()
         await self.registry.close()
+        await self.files.close()
         await self.meta.close()
         await self.store.close()
         log.info("store closed")
@@ -150,6 +183,7 @@ def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
         kind: RateLimiter(settings.api_create_rate, settings.api_create_burst) for kind in Rate
     }
     limits[Rate.tickets] = RateLimiter(settings.handshake_rate, settings.handshake_burst)
+    limits[Rate.chat] = RateLimiter(settings.chat_write_rate, settings.chat_write_burst)
     return limits
 
 
@@ -165,9 +199,10 @@ class SyncReports:
     """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, and an audit
     record of the first refused write of each socket (later ones are only counted)."""
 
-    def __init__(self, metrics: Metrics, meta: MetaStore) -> None:
+    def __init__(self, metrics: Metrics, meta: MetaStore, webhooks: WebhookService) -> None:
         self.metrics = metrics
         self.meta = meta
+        self.webhooks = webhooks
         self._pending: set[asyncio.Task[None]] = set()
 
     def update_applied(self, seconds: float) -> None:
@@ -188,6 +223,9 @@ class SyncReports:
 
     def rebuilt(self) -> None:
         self.metrics.doc_rebuilds.inc()
+
+    def doc_changed(self, key: DocKey) -> None:
+        self.webhooks.doc_changed(key.room, key.doc)
 
     def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
         self.metrics.refused["readonly"].inc()

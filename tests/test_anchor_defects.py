@@ -262,7 +262,13 @@ async def test_presence_on_join_and_after_abrupt_close(
     clients drop them after their own 30 s timeout."""
     server = start_server()
     url = server.url("presence")
-    alice_id, alice = 424242, {"user": {"name": "alice"}}
+    # collab stamps ``user`` from the socket's principal: alice is told apart by another field.
+    alice_id, alice = 424242, {"user": {"name": "alice"}, "tab": "alice"}
+
+    def sees_alice(seen: Peer) -> bool:
+        state = seen.present.get(alice_id)
+        return isinstance(state, dict) and state.get("tab") == "alice"
+
     async with peer(url) as observer:
         closed_tab = await connect(url, max_size=None)
         try:
@@ -270,12 +276,12 @@ async def test_presence_on_join_and_after_abrupt_close(
                 await closed_tab.recv()  # the server's SyncStep1: alice's tab has joined
             await closed_tab.send(awareness_frame((alice_id, 1, alice)))
             with anyio.fail_after(SYNC_DEADLINE):
-                await observer.until(lambda: observer.present.get(alice_id) == alice)
+                await observer.until(lambda: sees_alice(observer))
 
             # A newcomer learns who is here without asking (no query-awareness).
             async with peer(url) as newcomer:
                 with anyio.fail_after(1.0):
-                    await newcomer.until(lambda: newcomer.present.get(alice_id) == alice)
+                    await newcomer.until(lambda: sees_alice(newcomer))
 
                 # Alice's tab dies: no awareness removal, no close handshake.
                 closed_tab.transport.abort()

@@ -17,8 +17,9 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from collab.auth.devmode import DEV_NAME as DEV
 from collab.wire import encode_varuint, framing
-from tests.support.frames import awareness_frame
+from tests.support.frames import awareness_frame, awareness_states
 from tests.support.pyclient import provider
 from tests.support.server import CollabServer
 
@@ -145,8 +146,9 @@ async def test_query_awareness_is_answered(server: CollabServer) -> None:
             await asker.send(b"\x03")
             answer = await next_frame(asker, b"\x01")
         assert answer == on_join
-        assert b'{"name":"present"}' in answer
-        assert answer == awareness_frame((1234, 1, {"name": "present"}))
+        # As sent, plus the ``user`` the server stamps from the socket's principal.
+        ((client, clock, state),) = awareness_states(answer)
+        assert (client, clock, state["name"], state["user"]["name"]) == (1234, 1, "present", DEV)
 
 
 async def test_saved_echo_follows_commit(server: CollabServer) -> None:

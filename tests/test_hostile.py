@@ -581,8 +581,11 @@ async def test_awareness_garbage_is_refused_and_never_relayed(server: CollabServ
     with anyio.fail_after(60):
         scene = await Scene.start(server)
         writer, reader = scene.target.writer, scene.target.reader
-        honest = b'{"user":{"name":"honest"}}'
-        await writer.websocket.send(awareness_frame((HONEST_CLIENT, 1, honest)))
+        # The server stamps ``user`` (the dev user here): the honest state is told by "mark".
+        honest = b'"mark":"honest"'
+        await writer.websocket.send(
+            awareness_frame((HONEST_CLIENT, 1, b'{"user":{"name":"honest"},' + honest + b"}"))
+        )
         # RawPeer wakes waiters on sync frames only; a round trip after the awareness frame
         # proves the reader has it (one socket's frames are relayed in order).
         await scene.target.round_trip("<after awareness>")

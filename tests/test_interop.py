@@ -21,6 +21,10 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from collab.auth.devmode import DEV_NAME, DEV_SUBJECT
+from collab.meta import MetaStore
+from collab.meta.handles import DEV_ISSUER
+from collab.sync.stamps import derived_color
 from collab.wire import read_varuint
 from tests.support.frames import awareness_frame
 from tests.support.jspeer import JsPeer
@@ -46,6 +50,25 @@ def parse_awareness(frame: bytes) -> dict[int, Any]:
         result[client] = json.loads(frame[pos : pos + length])
         pos += length
     return result
+
+
+def stamped(user_id: str, user_name: str) -> Callable[[str], dict[str, Any]]:
+    """The state ``{"name": name}`` as others see it: the server stamps ``user`` from the
+    sender's principal (docs/awareness.md)."""
+    user = {"id": user_id, "name": user_name, "color": derived_color(user_id)}
+    return lambda name: {"name": name, "user": user}
+
+
+def dev_user(server: CollabServer) -> Callable[[str], dict[str, Any]]:
+    """``stamped`` for the dev user, the principal behind ``server.params``."""
+
+    async def find(meta: MetaStore) -> str:
+        user = await meta.upsert_oidc_user(
+            DEV_ISSUER, DEV_SUBJECT, name=DEV_NAME, email=None, email_verified=False, picture=None
+        )
+        return user.id
+
+    return stamped(server.with_meta(find), DEV_NAME)
 
 
 TOKEN_SEPARATOR = ";"
@@ -140,28 +163,29 @@ async def test_two_yjs_peers_and_pycrdt_converge_and_survive_restart(server: Col
 
 
 async def test_newcomer_sees_present_users(server: CollabServer) -> None:
+    seen = dev_user(server)
     async with (
         JsPeer(server.ws_base, "room/doc", server.params) as alice,
         JsPeer(server.ws_base, "room/doc", server.params) as bob,
     ):
         await alice.call({"op": "awareness", "state": {"name": "alice"}})
         await bob.call({"op": "awareness", "state": {"name": "bob"}})
-        await alice.call({"op": "wait_states", "has": [bob.client_id], "state": {"name": "bob"}})
-        await bob.call({"op": "wait_states", "has": [alice.client_id], "state": {"name": "alice"}})
+        await alice.call({"op": "wait_states", "has": [bob.client_id], "state": seen("bob")})
+        await bob.call({"op": "wait_states", "has": [alice.client_id], "state": seen("alice")})
 
         # A raw newcomer that sends nothing is told who is here on join. (y-websocket clients
         # renew their state only every 15 s, so anything sooner came from the server.)
         async with raw_socket(server.ws_url("room", "doc")) as newcomer:
             with anyio.fail_after(3):
                 present = await next_awareness(newcomer)
-        assert present == {alice.client_id: {"name": "alice"}, bob.client_id: {"name": "bob"}}
+        assert present == {alice.client_id: seen("alice"), bob.client_id: seen("bob")}
 
         async with JsPeer(server.ws_base, "room/doc", server.params) as carol:
             await carol.call(
                 {
                     "op": "wait_states",
                     "has": [alice.client_id],
-                    "state": {"name": "alice"},
+                    "state": seen("alice"),
                     "timeout_ms": 3000,
                 }
             )
@@ -169,19 +193,20 @@ async def test_newcomer_sees_present_users(server: CollabServer) -> None:
                 {
                     "op": "wait_states",
                     "has": [bob.client_id],
-                    "state": {"name": "bob"},
+                    "state": seen("bob"),
                     "timeout_ms": 3000,
                 }
             )
 
 
 async def test_abrupt_drop_is_cleared_within_3s(server: CollabServer) -> None:
+    seen = dev_user(server)
     async with (
         JsPeer(server.ws_base, "room/doc", server.params) as alice,
         JsPeer(server.ws_base, "room/doc", server.params) as bob,
     ):
         await alice.call({"op": "awareness", "state": {"name": "alice"}})
-        await bob.call({"op": "wait_states", "has": [alice.client_id], "state": {"name": "alice"}})
+        await bob.call({"op": "wait_states", "has": [alice.client_id], "state": seen("alice")})
         alice.kill()  # SIGKILL: no awareness removal, no close frame
         await alice.wait_killed()
         started = time.monotonic()
@@ -193,12 +218,13 @@ async def test_abrupt_drop_is_cleared_within_3s(server: CollabServer) -> None:
 async def test_awareness_spoofing_changes_nothing(server: CollabServer) -> None:
     # The spoofer is another user of the room (presence ids belong to users).
     url = server.ws_url("room", "doc", token=server.mint_token("mallory", "room", "editor"))
+    seen, mallory = dev_user(server), stamped(server.create_user("mallory"), "mallory")
     async with (
         JsPeer(server.ws_base, "room/doc", server.params) as alice,
         JsPeer(server.ws_base, "room/doc", server.params) as bob,
     ):
         await bob.call({"op": "awareness", "state": {"name": "bob"}})
-        await alice.call({"op": "wait_states", "has": [bob.client_id], "state": {"name": "bob"}})
+        await alice.call({"op": "wait_states", "has": [bob.client_id], "state": seen("bob")})
         assert bob.client_id is not None
         victim = bob.client_id
 
@@ -210,17 +236,17 @@ async def test_awareness_spoofing_changes_nothing(server: CollabServer) -> None:
             # frames in order, so once alice sees this, any relay of the spoof came first.
             await evil.send(awareness_frame((424242, 1, {"name": "evil-but-honest"})))
             await alice.call(
-                {"op": "wait_states", "has": [424242], "state": {"name": "evil-but-honest"}}
+                {"op": "wait_states", "has": [424242], "state": mallory("evil-but-honest")}
             )
-            assert (await alice.states())[victim] == {"name": "bob"}
+            assert (await alice.states())[victim] == seen("bob")
 
         # A newcomer is told bob's real state, and the spoofer left with its own id only.
         await alice.call({"op": "wait_states", "lacks": [424242]})
         async with raw_socket(url) as newcomer:
             with anyio.fail_after(3):
                 present = await next_awareness(newcomer)
-        assert present[victim] == {"name": "bob"}
-        assert (await alice.states())[victim] == {"name": "bob"}
+        assert present[victim] == seen("bob")
+        assert (await alice.states())[victim] == seen("bob")
         assert alice.count_events("close") == bob.count_events("close") == 0
 
 
@@ -259,6 +285,7 @@ async def test_y_websocket_stops_retrying_after_4400(server: CollabServer) -> No
 @pytest.mark.parametrize("doc_name", ["chat", "_meta"])
 async def test_reserved_doc_is_read_only(server: CollabServer, doc_name: str) -> None:
     room = f"room/{doc_name}"
+    seen = dev_user(server)
     async with (
         JsPeer(server.ws_base, room, server.params) as writer,
         JsPeer(server.ws_base, room, server.params) as reader,
@@ -272,15 +299,11 @@ async def test_reserved_doc_is_read_only(server: CollabServer, doc_name: str) ->
 
         # Barrier: the writer's awareness goes through the server after its updates.
         await writer.call({"op": "awareness", "state": {"name": "writer"}})
-        await reader.call(
-            {"op": "wait_states", "has": [writer.client_id], "state": {"name": "writer"}}
-        )
+        await reader.call({"op": "wait_states", "has": [writer.client_id], "state": seen("writer")})
         assert await reader.text() == ""
         # Still open, still served: the reader's presence reaches the writer.
         await reader.call({"op": "awareness", "state": {"name": "reader"}})
-        await writer.call(
-            {"op": "wait_states", "has": [reader.client_id], "state": {"name": "reader"}}
-        )
+        await writer.call({"op": "wait_states", "has": [reader.client_id], "state": seen("reader")})
         assert writer.count_events("close") == 0
         assert writer.count_events("permission-denied") == 1
         assert (await writer.call({"op": "info"}))["synced"] is True

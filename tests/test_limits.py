@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.support.frames import awareness_frame
+from tests.support.frames import awareness_frame, awareness_states
 from tests.support.rawpeer import RawPeer, close_code_of
 from tests.support.server import CollabServer, ServerFactory
 
@@ -145,8 +145,9 @@ async def test_awareness_over_its_rate_keeps_only_the_latest_state(
 
             def last_seen() -> int:
                 for frame in reversed(watcher.awareness_frames):
-                    if b'"cursor"' in frame:
-                        return int(frame.rsplit(b'"cursor":', 1)[1].rstrip(b"}"))
+                    for client, _clock, state in awareness_states(frame):
+                        if client == 777 and state is not None:
+                            return int(state["cursor"])
                 return 0
 
             await watcher.wait_for(lambda: last_seen() == 200, 10)

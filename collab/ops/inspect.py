@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collab.ops.blobs import BlobReport, verify_blobs
 from collab.wire import DocIndex, Limits, MalformedInput, scan_update
 
 
@@ -42,6 +43,12 @@ class Stats:
     log_bytes: int
     file_bytes: int
     largest: list[DocStat] = field(default_factory=list)
+    messages: int = 0  # chat messages, live and archived (0 before the chat migration)
+    archived_messages: int = 0
+    uploads: int = 0  # uploaded files' references, one per upload into a room
+    upload_bytes: int = 0  # their sizes (what the rooms' quotas count)
+    stored_files: int = 0  # distinct stored files (the blob store deduplicates)
+    stored_file_bytes: int = 0
 
     def as_json(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
@@ -93,10 +100,47 @@ def read_stats(conn: sqlite3.Connection, db: Path, top: int = 10) -> Stats:
                 (top,),
             )
         ]
+        messages = archived = 0
+        if _has_table(conn, "messages"):
+            messages, archived = conn.execute(
+                "SELECT count(*), COALESCE(sum(archived), 0) FROM messages"
+            ).fetchone()
+        uploads = (0, 0, 0, 0)
+        if _has_table(conn, "files"):
+            uploads = conn.execute(
+                "SELECT (SELECT count(*) FROM files), (SELECT COALESCE(sum(size), 0) FROM files),"
+                " count(*), COALESCE(sum(size), 0)"
+                " FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)"
+            ).fetchone()
     finally:
         conn.execute("COMMIT")
     file_bytes = sum(p.stat().st_size for p in _db_files(db))
-    return Stats(rooms, doc_rooms, docs, log_rows, snapshot_bytes, log_bytes, file_bytes, largest)
+    found = Stats(rooms, doc_rooms, docs, log_rows, snapshot_bytes, log_bytes, file_bytes, largest)
+    found.messages, found.archived_messages = messages, archived
+    found.uploads, found.upload_bytes, found.stored_files, found.stored_file_bytes = uploads
+    return found
+
+
+def chat_problems(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """Rooms whose messages are not numbered 1..n without a gap (the history API and the
+    live window rely on it), and messages of rooms that no longer exist."""
+    if not _has_table(conn, "messages"):
+        return []
+    problems = [
+        (room, "chat", f"messages: {count} rows but seq runs {low}..{high}")
+        for room, count, low, high in conn.execute(
+            "SELECT room_id, count(*), min(seq), max(seq) FROM messages GROUP BY room_id"
+            " HAVING min(seq) != 1 OR max(seq) != count(*) ORDER BY room_id"
+        )
+    ]
+    problems += [
+        (room, "chat", f"{count} messages of a room that does not exist")
+        for room, count in conn.execute(
+            "SELECT room_id, count(*) FROM messages WHERE room_id NOT IN (SELECT id FROM rooms)"
+            " GROUP BY room_id ORDER BY room_id"
+        )
+    ]
+    return problems
 
 
 def _db_files(db: Path) -> Iterator[Path]:
@@ -148,14 +192,16 @@ class VerifyReport:
     checked: int = 0
     bad_docs: list[tuple[str, str, str]] = field(default_factory=list)  # room, doc, problem
     warnings: list[str] = field(default_factory=list)
+    files: BlobReport = field(default_factory=BlobReport)  # uploaded files, re-hashed
 
     @property
     def ok(self) -> bool:
-        return self.integrity == "ok" and not self.bad_docs
+        return self.integrity == "ok" and not self.bad_docs and not self.files.problems
 
 
-def verify_db(db: Path, limits: Limits) -> VerifyReport:
-    """Open ``db`` read-only, check SQLite's integrity, then walk every doc."""
+def verify_db(db: Path, limits: Limits, files: Path | None = None) -> VerifyReport:
+    """Open ``db`` read-only, check SQLite's integrity, walk every doc, then re-hash every
+    uploaded file its records reference (under ``files``; none checked when None)."""
     conn = open_readonly(db)
     try:
         (integrity,) = conn.execute("PRAGMA quick_check").fetchone()
@@ -179,6 +225,9 @@ def verify_db(db: Path, limits: Limits) -> VerifyReport:
                 report.warnings.append(
                     f"{room}/{name}: {pending} structs wait for dependencies that never arrived"
                 )
+        report.bad_docs += chat_problems(conn)
+        if files is not None:
+            report.files = verify_blobs(conn, files)
         conn.execute("COMMIT")
         return report
     finally:

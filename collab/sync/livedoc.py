@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from collab.store.base import DocumentStore
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.journal import Journal
 from collab.sync.peer import Peer
-from collab.sync.presence import AwarenessGate, Presence
+from collab.sync.presence import AwarenessGate, Presence, TypingSweep
 from collab.sync.replica import Replica
 from collab.wire import (
     AwarenessEntry,
@@ -40,6 +41,8 @@ from collab.wire import (
     encode_awareness,
     framing,
     limits_from,
+    read_request,
+    request_cap,
     scan_awareness,
     scan_state_vector,
     scan_update,
@@ -72,6 +75,7 @@ class LiveDoc:
         self.key = key
         self.settings = settings
         self.limits = limits_from(settings)
+        self.request_cap = request_cap(settings.max_message_length)
         self.readonly = is_reserved_doc(key.doc)
         self.hooks: SyncHooks = hooks or NoHooks()
         self.replica = Replica(self.limits)
@@ -84,7 +88,8 @@ class LiveDoc:
             on_failed=self._fail,
             hooks=self.hooks,
         )
-        self.presence = Presence()
+        self.presence = Presence(typing_timeout=settings.typing_timeout)
+        self.typing_sweep = TypingSweep(self.presence, self._broadcast_presence)
         self._awareness_gate = AwarenessGate(
             settings.awareness_per_second, settings.awareness_burst, self._release_awareness
         )
@@ -93,6 +98,7 @@ class LiveDoc:
         self.refs = 0  # joined or joining sockets; counted by the registry
         self.refused_writes = 0
         self._outbox: deque[Delivery] = deque()
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()  # by journal seq
         self._sync_requests: dict[int, Bucket] = {}
         self._healed = asyncio.Event()
         self._healed.set()
@@ -196,6 +202,9 @@ class LiveDoc:
             elif isinstance(message, framing.SavedRequest):
                 peer.opted_in = True
                 self._after_commit(peer, framing.saved(message.counter))
+            elif isinstance(message, framing.ChatRequest):
+                peer.opted_in = True  # a request is a hello too, like a "saved" request
+                peer.requests.submit(read_request(message.body, self.request_cap))
         except MalformedInput as exc:
             raise HostileInput(exc.reason) from None
 
@@ -244,6 +253,7 @@ class LiveDoc:
         deleted = sum(length for _, _, length in info.deletes) if info.deletes else 0
         first = self.journal.recorded + 1
         self.journal.record(emitted, deleted)
+        self.hooks.doc_changed(self.key)
         for seq, update_out in enumerate(emitted, start=first):
             self._outbox.append(Delivery(seq, framing.sync_update(update_out), exclude=peer.id))
 
@@ -261,6 +271,31 @@ class LiveDoc:
             peer.denied_once = True
             peer.send(framing.permission_denied("read-only document"))
         self.hooks.write_refused(self.key, peer, first)
+
+    # -- server-authored changes (the chat doc) ------------------------------------------
+
+    async def author(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+        """Apply a change the server itself makes (``chat``: no client may write it) and
+        relay it to every peer once committed. Returns the future of that commit: what the
+        caller answers after awaiting it is durable, with every change before it (it raises
+        RoomFailed if the doc cannot promise that). Changes are recorded in call order."""
+        await self._usable()
+        emitted, deleted = self.replica.author(change, origin="server")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not emitted:
+            # Nothing new, but what it found may be an earlier change still committing (a
+            # replayed post): its caller must not answer before that is durable either.
+            if self.journal.committed < self.journal.recorded:
+                self._waiters.append((self.journal.recorded, waiter))
+            else:
+                waiter.set_result(None)
+            return waiter
+        first = self.journal.recorded + 1
+        upto = self.journal.record(emitted, deleted)
+        for seq, update in enumerate(emitted, start=first):
+            self._outbox.append(Delivery(seq, framing.sync_update(update)))
+        self._waiters.append((upto, waiter))
+        return waiter
 
     # -- healing ---------------------------------------------------------------------------
 
@@ -294,6 +329,10 @@ class LiveDoc:
         self.failed = exc
         self.journal.halt()
         self._outbox.clear()
+        while self._waiters:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RoomFailed())
         self.close_all(1011, "document unavailable")
 
     # -- presence --------------------------------------------------------------------------
@@ -310,9 +349,14 @@ class LiveDoc:
             self._apply_awareness(peer, entries)
 
     def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
-        changed = self.presence.apply(peer.id, peer.presence_owner, entries)
+        changed = self.presence.apply(peer.id, peer.presence_owner, entries, peer.principal)
         if changed:
             self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
+            self.typing_sweep.arm()
+
+    def _broadcast_presence(self, entries: list[AwarenessEntry]) -> None:
+        """The server's own awareness changes (cleared typing): to every peer."""
+        self.broadcast(framing.awareness(encode_awareness(entries)))
 
     # -- commits ---------------------------------------------------------------------------
 
@@ -329,6 +373,10 @@ class LiveDoc:
     def _on_committed(self, upto: int) -> None:
         while self._outbox and self._outbox[0].seq <= upto:
             self._deliver(self._outbox.popleft())
+        while self._waiters and self._waiters[0][0] <= upto:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _deliver(self, delivery: Delivery) -> None:
         if delivery.initial and delivery.to is not None:

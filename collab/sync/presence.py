@@ -8,7 +8,12 @@ The server keeps the latest state of every Yjs client id and who owns it:
 - states were validated by ``collab.wire.scan_awareness`` (a JSON object or null, bounded);
 - a state is accepted only when its clock moves forward (y-websocket clients echo every remote
   update back: those echoes carry old clocks and are dropped here, never relayed);
-- when a socket closes, its ids are removed and the removal is broadcast.
+- when a socket closes, its ids are removed and the removal is broadcast;
+- the server owns two fields (``collab.sync.stamps``, docs/awareness.md): ``user`` is stamped
+  from the socket's principal on every state set, and ``typing`` not refreshed within
+  ``typing_timeout`` seconds is cleared by ``expire_typing`` (one sweep per doc, not a timer per
+  client). Stamping re-encodes a state, so it runs only when a client's state changed: a renewal
+  (the same state with a new clock) reuses the stamped bytes.
 
 ``Presence`` is sans-IO: methods return the entries to broadcast; the caller encodes and sends
 them. ``AwarenessGate`` is each socket's awareness rate: within it a message passes at once;
@@ -19,10 +24,13 @@ so the ones in between carry nothing that is lost) and delivered once the budget
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from collab.auth.principal import Principal
 from collab.ratelimit import Bucket
+from collab.sync.stamps import clear_typing, stamp
 from collab.wire import AwarenessEntry
 
 
@@ -32,12 +40,25 @@ class _State:
     principal: str
     clock: int
     state: bytes | None
+    sent: bytes | None = None  # the client's state before stamping, as last received
+    stamped: bytes = b""  # what ``sent`` became once stamped ...
+    stamped_for: Principal | None = None  # ... for this principal
+    typing: bool = False  # ``sent`` says typing
+    typing_since: float | None = None  # when typing was last set or refreshed; None: not typing
 
 
 class Presence:
-    def __init__(self, max_clients_per_peer: int = 4) -> None:
+    def __init__(
+        self,
+        max_clients_per_peer: int = 4,
+        typing_timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_clients_per_peer = max_clients_per_peer
+        self.typing_timeout = typing_timeout
+        self.now = clock
         self._states: dict[int, _State] = {}
+        self._anyone_typed = False  # since the last look: keeps the no-typing path O(1)
 
     def __len__(self) -> int:
         return sum(1 for s in self._states.values() if s.state is not None)
@@ -51,9 +72,16 @@ class Presence:
         ]
 
     def apply(
-        self, peer_id: int, principal: str, entries: list[AwarenessEntry]
+        self,
+        peer_id: int,
+        principal: str,
+        entries: list[AwarenessEntry],
+        identity: Principal | None = None,
     ) -> list[AwarenessEntry]:
-        """Apply a peer's entries; return those that changed something (to relay)."""
+        """Apply a peer's entries; return those that changed something (to relay).
+
+        ``principal`` owns the ids; ``identity`` (the socket's principal) is stamped as ``user``.
+        """
         changed: list[AwarenessEntry] = []
         for entry in entries:
             current = self._states.get(entry.client)
@@ -63,8 +91,9 @@ class Presence:
                 owned = sum(1 for s in self._states.values() if s.owner == peer_id)
                 if owned >= self.max_clients_per_peer:
                     continue
-                self._states[entry.client] = _State(peer_id, principal, entry.clock, entry.state)
-                changed.append(entry)
+                current = _State(peer_id, principal, entry.clock, None)
+                self._states[entry.client] = current
+                changed.append(self._set(entry, current, identity))
                 continue
             if current.principal != principal:
                 continue  # someone else's id: spoofing changes nothing
@@ -76,10 +105,51 @@ class Presence:
             current.clock = entry.clock
             if entry.state is None:
                 del self._states[entry.client]
+                changed.append(entry)
             else:
-                current.state = entry.state
-            changed.append(entry)
+                changed.append(self._set(entry, current, identity))
         return changed
+
+    def _set(
+        self, entry: AwarenessEntry, current: _State, identity: Principal | None
+    ) -> AwarenessEntry:
+        """Store the entry's state stamped; a renewal of the same state is not stamped again."""
+        assert entry.state is not None
+        if entry.state != current.sent or identity is not current.stamped_for:
+            stamped = stamp(entry.state, identity)
+            current.sent, current.stamped_for = entry.state, identity
+            current.stamped, current.typing = stamped.state, stamped.typing
+        current.state = current.stamped
+        current.typing_since = self.now() if current.typing else None
+        self._anyone_typed = self._anyone_typed or current.typing
+        return AwarenessEntry(entry.client, entry.clock, current.state)
+
+    def next_typing_deadline(self) -> float | None:
+        """When the next ``typing`` goes stale (the clock's time), or None: nobody types."""
+        if not self._anyone_typed:
+            return None
+        since = [s.typing_since for s in self._states.values() if s.typing_since is not None]
+        self._anyone_typed = bool(since)
+        return min(since) + self.typing_timeout if since else None
+
+    def expire_typing(self) -> list[AwarenessEntry]:
+        """Clear every ``typing`` not refreshed within ``typing_timeout``.
+
+        Returns the cleared states with their clock bumped, to broadcast to every peer, their
+        owners included: a y-protocols client adopts a newer state of its own id as its local
+        state (so it stops saying typing too) and numbers its next state past that clock.
+        """
+        now = self.now()
+        expired: list[AwarenessEntry] = []
+        for client, s in self._states.items():
+            if s.typing_since is None or now - s.typing_since < self.typing_timeout:
+                continue
+            assert s.state is not None
+            s.typing_since = None
+            s.clock += 1
+            s.state = clear_typing(s.state)
+            expired.append(AwarenessEntry(client, s.clock, s.state))
+        return expired
 
     def remove_peer(self, peer_id: int) -> list[AwarenessEntry]:
         """Drop every id the closing socket owns; return the removals to broadcast."""
@@ -89,6 +159,37 @@ class Presence:
                 del self._states[client]
                 removed.append(AwarenessEntry(client, state.clock + 1, None))
         return removed
+
+
+class TypingSweep:
+    """One timer per doc that clears stale ``typing`` (``Presence.expire_typing``) and hands
+    the cleared states to ``deliver`` (to broadcast to every peer, their owners included).
+
+    ``arm`` after each applied change; idle while nobody types. A clear comes up to ``GRAIN``
+    seconds late, so one sweep serves the states that go stale together.
+    """
+
+    GRAIN = 0.2  # seconds
+
+    def __init__(self, presence: Presence, deliver: Callable[[list[AwarenessEntry]], None]) -> None:
+        self._presence = presence
+        self._deliver = deliver
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        if self.timer is not None:
+            return  # it fires no later than any deadline set since (each is now + timeout)
+        deadline = self._presence.next_typing_deadline()
+        if deadline is not None:
+            delay = max(deadline - self._presence.now(), 0.0) + self.GRAIN
+            self.timer = asyncio.get_running_loop().call_later(delay, self._sweep)
+
+    def _sweep(self) -> None:
+        self.timer = None
+        cleared = self._presence.expire_typing()
+        if cleared:
+            self._deliver(cleared)
+        self.arm()
 
 
 @dataclass

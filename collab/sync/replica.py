@@ -10,6 +10,7 @@ doc takes a while to apply and a cold load or a heal must not stall every other 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -18,7 +19,7 @@ from pycrdt import Doc, TransactionEvent
 from collab.errors import HostileInput, must_propagate
 from collab.store.base import StoredDoc
 from collab.sync.known import KnownState
-from collab.wire import DocIndex, IndexDelta, Limits, UpdateInfo
+from collab.wire import DocIndex, IndexDelta, Limits, UpdateInfo, scan_update
 
 
 def _build_doc(
@@ -111,3 +112,20 @@ class Replica:
         if emitted:
             self.version += 1
         return emitted, elapsed
+
+    def author(self, change: Callable[[Doc[Any]], None], origin: object) -> tuple[list[bytes], int]:
+        """Run a server-authored ``change`` in one transaction: (the updates the Doc emitted,
+        clock units it deleted). What the server writes is indexed like any update, so the
+        nesting index keeps describing the whole Doc."""
+        self._emitted = []
+        with self.doc.transaction(origin=origin):
+            change(self.doc)
+        emitted, self._emitted = self._emitted, []
+        deleted = 0
+        for update in emitted:
+            info = scan_update(update, self.limits)
+            self.index.commit(self.index.check(info))
+            deleted += sum(length for _, _, length in info.deletes)
+        if emitted:
+            self.version += 1
+        return emitted, deleted

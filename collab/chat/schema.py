@@ -1,0 +1,114 @@
+"""The ``chat`` doc's schema (docs/chat.md), and the server's writes into it.
+
+Roots: ``messages`` (Y.Map: message id -> Y.Map of the fields below), ``reads`` (Y.Map: user id
+-> the seq of their public read marker) and ``info`` (Y.Map: ``last_seq``,
+``archived_through``). Display order is ``seq``, never the map's. Every write sets only the keys
+whose value differs, so an edit sends the text and its time, not the whole message; a message
+the live window lets go is deleted from ``messages`` (a Yjs deletion, which compaction then
+drops from the stored doc).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycrdt import Doc, Map
+
+from collab.meta import Message
+
+MESSAGES = "messages"
+READS = "reads"
+INFO = "info"
+
+
+def fields(message: Message) -> dict[str, Any]:
+    """The message as the doc holds it (plain JSON values)."""
+    return {
+        "id": message.id,
+        "seq": message.seq,
+        "author": {
+            "id": message.author,
+            "name": message.author_name,
+            "handle": message.author_handle,
+        },
+        "created_at": message.created_at,
+        "edited_at": message.edited_at,
+        "text": message.text,
+        "deleted": message.deleted,
+        "thread": message.thread,
+        "reply_count": message.reply_count,
+        "last_reply_at": message.last_reply_at,
+        "reactions": {emoji: list(users) for emoji, users in message.reactions.items()},
+        "mentions": list(message.mentions),
+        "attachments": list(message.attachments),
+    }
+
+
+def messages_map(doc: Doc[Any]) -> Map[Any]:
+    found: Map[Any] = doc.get(MESSAGES, type=Map)
+    return found
+
+
+def put_message(doc: Doc[Any], message: Message) -> None:
+    """Insert the message, or set the fields that changed (call inside a transaction)."""
+    messages = messages_map(doc)
+    wanted = fields(message)
+    current = messages.get(message.id)
+    if not isinstance(current, Map):
+        messages[message.id] = Map(wanted)
+        return
+    for key, value in wanted.items():
+        if not _same(current.get(key), value):
+            current[key] = value
+
+
+def _same(held: Any, wanted: Any) -> bool:
+    # Numbers come back as floats (JavaScript numbers): 3 and 3.0 are the same value.
+    if isinstance(wanted, int | float) and not isinstance(wanted, bool):
+        return isinstance(held, int | float) and not isinstance(held, bool) and held == wanted
+    return bool(held == wanted)
+
+
+def drop_messages(doc: Doc[Any], ids: list[str]) -> None:
+    messages = messages_map(doc)
+    for message_id in ids:
+        if message_id in messages:
+            del messages[message_id]
+
+
+def set_info(doc: Doc[Any], last_seq: int, archived_through: int) -> None:
+    info = doc.get(INFO, type=Map)
+    for key, value in (("last_seq", last_seq), ("archived_through", archived_through)):
+        if not _same(info.get(key), value):
+            info[key] = value
+
+
+def info_value(doc: Doc[Any], key: str) -> int:
+    value = doc.get(INFO, type=Map).get(key)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def set_read(doc: Doc[Any], user_id: str, seq: int) -> None:
+    reads = doc.get(READS, type=Map)
+    if not _same(reads.get(user_id), seq):
+        reads[user_id] = seq
+
+
+def drop_read(doc: Doc[Any], user_id: str) -> None:
+    reads = doc.get(READS, type=Map)
+    if user_id in reads:
+        del reads[user_id]
+
+
+def read_users(doc: Doc[Any]) -> set[str]:
+    """The users with a marker in the doc's ``reads``."""
+    return set(doc.get(READS, type=Map).keys())
+
+
+def live_seqs(doc: Doc[Any]) -> dict[str, int]:
+    """Every message id in the doc with its seq."""
+    found: dict[str, int] = {}
+    for message_id, entry in messages_map(doc).items():
+        seq = entry.get("seq") if isinstance(entry, Map) else None
+        found[message_id] = int(seq) if isinstance(seq, int | float) else 0
+    return found

@@ -1,0 +1,125 @@
+"""Chat messages in memory: per room, a list in seq order (seq n at index n - 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from collab.errors import Conflict, NotFound
+from collab.meta.memory.base import MemoryKind, drop_inbox_entries
+from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
+
+
+class MemoryMessages(MemoryKind):
+    def _room(self, room_id: str) -> list[Message]:
+        return self.tables.messages.setdefault(room_id, [])
+
+    def _find(self, room_id: str, message_id: str) -> Message | None:
+        seq = self.tables.message_seqs.get((room_id, message_id))
+        return None if seq is None else self._room(room_id)[seq - 1]
+
+    def _existing(self, room_id: str, message_id: str) -> Message:
+        found = self._find(room_id, message_id)
+        if found is None:
+            raise NotFound("no such message")
+        return found
+
+    def _put(self, message: Message) -> Message:
+        self._room(message.room_id)[message.seq - 1] = message
+        return message
+
+    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
+        t = self.tables
+        known = t.message_clients.get((new.room_id, new.author, new.client_id))
+        if known is not None:
+            return self._existing(new.room_id, known), False
+        if new.thread is not None:
+            parent = self._find(new.room_id, new.thread)
+            if parent is None or parent.thread is not None:
+                raise ThreadProblem(missing=parent is None)
+            self._put(
+                replace(parent, reply_count=parent.reply_count + 1, last_reply_at=new.created_at)
+            )
+        room = self._room(new.room_id)
+        message = Message(
+            new.room_id,
+            len(room) + 1,
+            new.id,
+            new.author,
+            new.author_name,
+            new.author_handle,
+            new.client_id,
+            new.text,
+            new.created_at,
+            new.thread,
+            mentions=new.mentions,
+            attachments=new.attachments,
+        )
+        room.append(message)
+        t.message_seqs[(new.room_id, new.id)] = message.seq
+        t.message_clients[(new.room_id, new.author, new.client_id)] = new.id
+        return message, True
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        return self._find(room_id, message_id)
+
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        at: float,
+        mentions: Sequence[str] | None = None,
+    ) -> Message:
+        current = self._existing(room_id, message_id)
+        if current.deleted:
+            raise Conflict("the message was deleted")
+        mentioned = current.mentions if mentions is None else tuple(mentions)
+        return self._put(replace(current, text=text, edited_at=at, mentions=mentioned))
+
+    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
+        current = self._existing(room_id, message_id)
+        if current.deleted:
+            return current
+        tombstone = replace(
+            current, text="", deleted=True, edited_at=at, reactions={}, mentions=(), attachments=()
+        )
+        # Its mentions went with its text: so do the inbox entries they made.
+        drop_inbox_entries(
+            self.tables, lambda e: (e.room_id, e.message_id) == (room_id, message_id)
+        )
+        return self._put(tombstone)
+
+    async def react(
+        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+    ) -> Message:
+        current = self._existing(room_id, message_id)
+        if current.deleted and add:
+            raise Conflict("the message was deleted")
+        reactions = reactions_after(current.reactions, emoji, user_id, add)
+        return self._put(replace(current, reactions=reactions))
+
+    async def list_messages(
+        self,
+        room_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        thread: str | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        found = [m for m in self._room(room_id) if thread is None or m.thread == thread]
+        if after_seq is not None:
+            return [m for m in found if m.seq > after_seq][:limit]
+        if before_seq is not None:
+            found = [m for m in found if m.seq < before_seq]
+        return found[-limit:] if limit > 0 else []
+
+    async def last_seq(self, room_id: str) -> int:
+        return len(self._room(room_id))
+
+    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+        for message in self._room(room_id)[since_seq:]:
+            archived = message.seq <= through_seq
+            if message.archived != archived and (archived or since_seq == 0):
+                self._put(replace(message, archived=archived))

@@ -1,0 +1,130 @@
+"""Chat messages: every message of every room, live or archived, one row each.
+
+The row is the message's record of truth; the room's ``chat`` Yjs doc shows the latest ones
+(``collab.chat``). ``seq`` is per room, gapless, from 1, given in the posting transaction, and
+is the display order. A post is idempotent by (room, author, client id) for as long as the row
+exists, and rows are never deleted while their room exists: a deleted message is a tombstone
+(text, reactions and mentions emptied). A reply names its parent in ``thread`` (one level deep);
+posting it bumps the parent's ``reply_count`` in the same step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A post as the server stamps it, before it has a seq."""
+
+    room_id: str
+    id: str
+    author: str
+    author_name: str
+    author_handle: str | None
+    client_id: str
+    text: str
+    created_at: float
+    thread: str | None = None
+    mentions: tuple[str, ...] = ()
+    attachments: tuple[dict[str, Any], ...] = ()  # FileRecord.attachment() of the room's files
+
+
+@dataclass(frozen=True)
+class Message:
+    room_id: str
+    seq: int
+    id: str
+    author: str
+    author_name: str
+    author_handle: str | None
+    client_id: str
+    text: str
+    created_at: float
+    thread: str | None = None
+    edited_at: float | None = None
+    deleted: bool = False
+    # emoji -> user ids in reaction order; never mutated (every change makes a new record)
+    reactions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    mentions: tuple[str, ...] = ()
+    attachments: tuple[Any, ...] = ()
+    reply_count: int = 0
+    last_reply_at: float | None = None
+    archived: bool = False
+
+
+class ThreadProblem(Exception):
+    """A reply's parent is missing from the room (``missing``), or is itself a reply."""
+
+    def __init__(self, missing: bool) -> None:
+        super().__init__("no such message" if missing else "replies are one level deep")
+        self.missing = missing
+
+
+class Messages(Protocol):
+    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
+        """Store ``new`` with the room's next seq: (the message, True). If the author already
+        posted this client id in the room: (that message, False), nothing written.
+        Raises ThreadProblem when ``new.thread`` names no top-level message of the room."""
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
+
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        at: float,
+        mentions: Sequence[str] | None = None,
+    ) -> Message:
+        """New text (and ``edited_at``, and ``mentions`` when given: what the new text
+        mentions); errors.NotFound if missing, Conflict if deleted."""
+
+    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
+        """Make the message a tombstone (idempotent), deleting its inbox entries
+        (``collab.meta.inbox``) in the same step; errors.NotFound if missing."""
+
+    async def react(
+        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+    ) -> Message:
+        """Add or remove one user's reaction (idempotent either way); NotFound if missing,
+        Conflict when adding to a deleted message."""
+
+    async def list_messages(
+        self,
+        room_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        thread: str | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        """Messages in seq order: the newest ``limit`` before ``before_seq``, or the oldest
+        ``limit`` after ``after_seq`` (``thread``: only that parent's replies)."""
+
+    async def last_seq(self, room_id: str) -> int:
+        """The room's highest seq (0: no message yet)."""
+
+    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+        """Mark the messages with ``since_seq`` < seq <= ``through_seq`` as out of the live
+        doc; with ``since_seq`` 0 (a doc's load), also mark every later one as in it again
+        (a larger window brings archived messages back into the doc)."""
+
+
+def reactions_after(
+    reactions: Mapping[str, Sequence[str]], emoji: str, user_id: str, add: bool
+) -> dict[str, tuple[str, ...]]:
+    """``reactions`` with one user's ``emoji`` added or removed (an emptied emoji goes)."""
+    changed = {key: tuple(users) for key, users in reactions.items()}
+    users = changed.get(emoji, ())
+    if add and user_id not in users:
+        changed[emoji] = (*users, user_id)
+    elif not add and user_id in users:
+        remaining = tuple(u for u in users if u != user_id)
+        if remaining:
+            changed[emoji] = remaining
+        else:
+            del changed[emoji]
+    return changed

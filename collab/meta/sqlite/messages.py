@@ -1,0 +1,218 @@
+"""Chat messages in SQLite (``migrations/sqlite/0005_chat.sql``).
+
+A post's idempotency check, seq and parent update happen in one IMMEDIATE transaction on the
+one writer, so the seq is gapless and two posts of one client id store one row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlite_utils
+
+from collab.errors import Conflict, NotFound
+from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
+from collab.meta.sqlite.base import SQLiteKind
+
+COLUMNS = (
+    "room_id, seq, id, author, author_name, author_handle, client_id, text, created_at, thread,"
+    " edited_at, deleted, reactions, mentions, attachments, reply_count, last_reply_at, archived"
+)
+
+
+def message_record(row: tuple[Any, ...]) -> Message:
+    (room, seq, i, author, name, handle, client, text, created, thread, edited, deleted) = row[:12]
+    reactions, mentions, attachments, replies, last_reply, archived = row[12:]
+    return Message(
+        room,
+        seq,
+        i,
+        author,
+        name,
+        handle,
+        client,
+        text,
+        created,
+        thread,
+        edited,
+        bool(deleted),
+        {emoji: tuple(users) for emoji, users in json.loads(reactions).items()},
+        tuple(json.loads(mentions)),
+        tuple(json.loads(attachments)),
+        replies,
+        last_reply,
+        bool(archived),
+    )
+
+
+def _get(db: sqlite_utils.Database, room_id: str, message_id: str) -> Message | None:
+    row = db.execute(
+        f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND id=?", (room_id, message_id)
+    ).fetchone()
+    return message_record(row) if row else None
+
+
+def _existing(db: sqlite_utils.Database, room_id: str, message_id: str) -> Message:
+    found = _get(db, room_id, message_id)
+    if found is None:
+        raise NotFound("no such message")
+    return found
+
+
+class SQLiteMessages(SQLiteKind):
+    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
+        def _post(db: sqlite_utils.Database) -> tuple[Message, bool]:
+            row = db.execute(
+                f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
+                (new.room_id, new.author, new.client_id),
+            ).fetchone()
+            if row:
+                return message_record(row), False
+            if new.thread is not None:
+                parent = _get(db, new.room_id, new.thread)
+                if parent is None or parent.thread is not None:
+                    raise ThreadProblem(missing=parent is None)
+                db.execute(
+                    "UPDATE messages SET reply_count=reply_count+1, last_reply_at=?"
+                    " WHERE room_id=? AND id=?",
+                    (new.created_at, new.room_id, new.thread),
+                )
+            seq = db.execute(
+                "SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE room_id=?", (new.room_id,)
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO messages (room_id, seq, id, author, author_name, author_handle,"
+                " client_id, text, created_at, thread, mentions, attachments)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new.room_id,
+                    seq,
+                    new.id,
+                    new.author,
+                    new.author_name,
+                    new.author_handle,
+                    new.client_id,
+                    new.text,
+                    new.created_at,
+                    new.thread,
+                    json.dumps(list(new.mentions)),
+                    json.dumps(list(new.attachments)),
+                ),
+            )
+            return _existing(db, new.room_id, new.id), True
+
+        return await self._write(_post)
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        rows = await self._read(
+            f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND id=?",
+            (room_id, message_id),
+        )
+        return message_record(rows[0]) if rows else None
+
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        at: float,
+        mentions: Sequence[str] | None = None,
+    ) -> Message:
+        def _edit(db: sqlite_utils.Database) -> Message:
+            current = _existing(db, room_id, message_id)
+            if current.deleted:
+                raise Conflict("the message was deleted")
+            mentioned = current.mentions if mentions is None else mentions
+            db.execute(
+                "UPDATE messages SET text=?, edited_at=?, mentions=? WHERE room_id=? AND id=?",
+                (text, at, json.dumps(list(mentioned)), room_id, message_id),
+            )
+            return _existing(db, room_id, message_id)
+
+        return await self._write(_edit)
+
+    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
+        def _delete(db: sqlite_utils.Database) -> Message:
+            if not _existing(db, room_id, message_id).deleted:
+                db.execute(
+                    "UPDATE messages SET text='', deleted=1, edited_at=?, reactions='{}',"
+                    " mentions='[]', attachments='[]' WHERE room_id=? AND id=?",
+                    (at, room_id, message_id),
+                )
+                # Its mentions went with its text: so do the inbox entries they made.
+                db.execute(
+                    "DELETE FROM inbox WHERE room_id=? AND message_id=?", (room_id, message_id)
+                )
+            return _existing(db, room_id, message_id)
+
+        return await self._write(_delete)
+
+    async def react(
+        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+    ) -> Message:
+        def _react(db: sqlite_utils.Database) -> Message:
+            current = _existing(db, room_id, message_id)
+            if current.deleted and add:
+                raise Conflict("the message was deleted")
+            reactions = reactions_after(current.reactions, emoji, user_id, add)
+            db.execute(
+                "UPDATE messages SET reactions=? WHERE room_id=? AND id=?",
+                (json.dumps({k: list(v) for k, v in reactions.items()}), room_id, message_id),
+            )
+            return _existing(db, room_id, message_id)
+
+        return await self._write(_react)
+
+    async def list_messages(
+        self,
+        room_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        thread: str | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        where: list[str] = ["room_id=?"]
+        params: list[Any] = [room_id]
+        if thread is not None:
+            where.append("thread=?")
+            params.append(thread)
+        if after_seq is not None:
+            where.append("seq>?")
+            params.append(after_seq)
+            order = "ASC"
+        else:
+            if before_seq is not None:
+                where.append("seq<?")
+                params.append(before_seq)
+            order = "DESC"
+        rows = await self._read(
+            f"SELECT {COLUMNS} FROM messages WHERE {' AND '.join(where)}"
+            f" ORDER BY seq {order} LIMIT ?",
+            (*params, limit),
+        )
+        found = [message_record(row) for row in rows]
+        return found if order == "ASC" else found[::-1]
+
+    async def last_seq(self, room_id: str) -> int:
+        rows = await self._read(
+            "SELECT coalesce(max(seq), 0) FROM messages WHERE room_id=?", (room_id,)
+        )
+        return int(rows[0][0])
+
+    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+        def _archive(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "UPDATE messages SET archived=1 WHERE room_id=? AND seq>? AND seq<=?"
+                " AND NOT archived",
+                (room_id, since_seq, through_seq),
+            )
+            if since_seq == 0:
+                db.execute(
+                    "UPDATE messages SET archived=0 WHERE room_id=? AND seq>? AND archived",
+                    (room_id, through_seq),
+                )
+
+        await self._write(_archive)

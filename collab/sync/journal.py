@@ -125,7 +125,7 @@ class Journal:
             # The first commit created the doc: learn its generation (?gen= checks).
             self.generation = (await self.store.load(self.key)).generation
         del self.uncommitted[: len(batch)]
-        batch_bytes = sum(len(u) for u in batch)
+        batch_bytes = sum(map(len, batch))
         self.uncommitted_bytes -= batch_bytes
         self.log_rows += len(batch)
         self.log_bytes += batch_bytes

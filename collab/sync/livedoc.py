@@ -55,10 +55,11 @@ SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
     """A frame released once the state it reflects is committed: to one peer, or to every
-    peer but ``exclude`` when ``to`` is None."""
+    peer but ``exclude`` when ``to`` is None. (Not frozen: one per update, and a frozen
+    dataclass pays an ``object.__setattr__`` call per field.)"""
 
     seq: int
     frame: bytes
@@ -249,7 +250,7 @@ class LiveDoc:
             self._schedule_heal()
             raise
         self.hooks.update_applied(seconds)
-        deleted = sum(length for _, _, length in info.deletes)
+        deleted = sum(length for _, _, length in info.deletes) if info.deletes else 0
         first = self.journal.recorded + 1
         self.journal.record(emitted, deleted)
         self.hooks.doc_changed(self.key)

@@ -62,9 +62,13 @@ from collab.wire.update import Parent, Range, StructRef, UpdateInfo, scan_update
 __all__ = ["DocIndex", "IndexDelta"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IndexDelta:
-    """Tentative changes from :meth:`DocIndex.check`, applied by :meth:`DocIndex.commit`."""
+    """Tentative changes from :meth:`DocIndex.check`, applied by :meth:`DocIndex.commit`.
+
+    Not frozen: one is built for every inbound update, and a frozen dataclass pays an
+    ``object.__setattr__`` call per field. Nothing changes it after ``check``.
+    """
 
     generation: int
     states: dict[int, int]  # client -> new state clock

@@ -91,7 +91,7 @@ class Integration:
         self.types = types
         self.roots = roots
         self.tombstones = tombstones
-        self.old = {id(s) for s in pending}  # structs pending before this update
+        self.old = set(map(id, pending))  # structs pending before this update
         self.queues: dict[int, list[StructRef]] = {}
         self.ptr: dict[int, int] = {}  # client -> first struct not integrated
         # Results: this update's changes, and what is left pending after it.
@@ -115,6 +115,8 @@ class Integration:
 
     def runs(self) -> dict[int, list[tuple[int, Parent]]]:
         """Per client, the runs ``(start, parent)`` this update appends."""
+        if not self.new_starts:
+            return {}  # the common case: every item continued its client's last run
         return {
             c: list(zip(ns, self.new_parents[c], strict=True)) for c, ns in self.new_starts.items()
         }
@@ -324,5 +326,6 @@ def _queues(pending: tuple[StructRef, ...], info: UpdateInfo) -> dict[int, list[
         queues.setdefault(client, []).append(gc)
     # Skips only mark holes; yrs ignores them (update.rs:335).
     for q in queues.values():
-        q.sort(key=_clock_of)
+        if len(q) > 1:
+            q.sort(key=_clock_of)
     return queues

@@ -65,28 +65,25 @@ def read_varuint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     yrs folds bits of u32 fields. Non-minimal forms (a trailing ``0x00`` group) are refused:
     no encoder emits them and they are a second spelling of the same value.
     """
-    end = len(data)
-    if pos >= end:
-        raise MalformedInput("truncated varint")
-    b = data[pos]
-    if b < 0x80:
+    try:
+        b = data[pos]
+    except IndexError:
+        raise MalformedInput("truncated varint") from None
+    if b < 0x80:  # most varints: one byte, no more work
         return b, pos + 1
     value = b & 0x7F
     shift = 7
-    i = pos + 1
-    limit = pos + 8 if pos + 8 < end else end
-    while i < limit:
-        b = data[i]
-        i += 1
+    # Iterating a slice costs fewer bytecodes per byte than indexing (client ids take 5).
+    for b in data[pos + 1 : pos + 8]:
         value |= (b & 0x7F) << shift
         if b < 0x80:
             if b == 0:
                 raise MalformedInput("non-minimal varint")
             if value > MAX_SAFE_INT:
                 raise MalformedInput("varint above 2**53-1")
-            return value, i
+            return value, pos + 1 + shift // 7
         shift += 7
-    if i - pos < 8:
+    if len(data) - pos < 8:
         raise MalformedInput("truncated varint")
     raise MalformedInput("varint longer than 8 bytes")
 

@@ -43,7 +43,7 @@ the parent is inherited from the origin / right origin (§1.4)."""
 Range: TypeAlias = tuple[int, int, int]  # (client, clock, length)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StructRef:
     """One item (not GC/Skip) as DocIndex needs it (§1.4, §4)."""
 
@@ -62,9 +62,13 @@ class StructRef:
         return self.type_ref is not None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UpdateInfo:
-    """What :func:`scan_update` found; ranges are ``(client, clock, len)``."""
+    """What :func:`scan_update` found; ranges are ``(client, clock, len)``.
+
+    Not frozen (nor is :class:`StructRef`): these are built for every inbound update, and a
+    frozen dataclass pays an ``object.__setattr__`` call per field. Nothing changes them.
+    """
 
     structs: tuple[StructRef, ...]
     gc_ranges: tuple[Range, ...]

@@ -104,3 +104,39 @@ async def test_a_send_blocked_past_send_timeout_closes_1013_within_about_send_ti
     took = loop.time() - started
     assert peer.close_code == 1013 and 0.25 <= took < 0.8, took
     await sender
+
+
+async def test_sends_each_quicker_than_send_timeout_are_never_slow_however_many() -> None:
+    # Each send waits about 0.1 s for the one before it to drain, send_timeout is 0.3 s: the
+    # watchdog (armed by the first send) finds later sends in flight at its deadline, looks
+    # again at theirs, and never closes, over a stream four deadlines long.
+    socket = FakeSocket(rate=1000)
+    peer = Peer(socket, max_queue_bytes=1 << 30, send_timeout=0.3)
+    sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    frames = [bytes([n]) * 100 for n in range(12)]
+    for frame in frames:
+        peer.send(frame)
+    with anyio.fail_after(5):
+        while len(socket.sent) < len(frames):
+            await asyncio.sleep(0.01)
+    assert not peer.closing and socket.sent == frames
+    peer.close(1000)
+    with anyio.fail_after(2):
+        await sender
+    assert socket.closed_with == (1000, "")
+
+
+async def test_a_sender_cancelled_by_others_stays_cancelled() -> None:
+    socket = FakeSocket()
+    socket.stalled.set()
+    peer = Peer(socket, max_queue_bytes=1 << 30, send_timeout=0.2)
+    sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    peer.send(b"blocked")
+    with anyio.fail_after(2):
+        while peer.queued_bytes:  # taken from the queue: the send is in flight
+            await asyncio.sleep(0.01)
+    sender.cancel()
+    with pytest.raises(asyncio.CancelledError), anyio.fail_after(2):
+        await sender
+    await asyncio.sleep(0.3)  # nothing to wait for: past the send's deadline, nothing fired
+    assert not peer.closing and socket.closed_with is None

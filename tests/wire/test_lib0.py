@@ -14,6 +14,18 @@ L = Limits()
 # --- varints -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("size", range(1, 9))
+def test_read_varuint_between_other_bytes(size: int) -> None:
+    value = 1 << (7 * size - 1) if size < 8 else 2**53 - 1  # takes exactly ``size`` bytes
+    encoded = vu(value)
+    assert len(encoded) == size
+    data = b"\xff\xff" + encoded + b"\x81\x01"
+    assert read_varuint(data, 2) == (value, 2 + size)
+    assert read_varuint(data, 2 + size) == (129, 4 + size)
+    with pytest.raises(MalformedInput, match="truncated varint"):
+        read_varuint(data[: 2 + size - 1], 2)
+
+
 def test_read_varuint() -> None:
     assert read_varuint(b"\x7f", 0) == (127, 1)
     assert read_varuint(b"\x00\x80\x01", 1) == (128, 3)
@@ -23,6 +35,8 @@ def test_read_varuint() -> None:
         (b"\x80", "truncated varint"),
         (vu(2**53), "varint above 2**53-1"),
         (b"\xff" * 9, "varint longer than 8 bytes"),
+        (b"\xff" * 8, "varint longer than 8 bytes"),  # 8 bytes there, none of them the last
+        (b"\xff" * 7, "truncated varint"),
         (b"\x80\x00", "non-minimal varint"),
         (b"\xff" * 7 + b"\x7f", "varint above 2**53-1"),
     ]:
@@ -72,6 +86,8 @@ def test_skip_varint() -> None:
         (b"\x80\x00", "non-minimal varint"),
         (b"\xbf" + b"\xff" * 6 + b"\x7f", "varint above 2**53-1"),
         (b"\xff" * 9, "varint longer than 8 bytes"),
+        (b"\xff" * 8, "varint longer than 8 bytes"),  # 8 bytes there, none of them the last
+        (b"\xff" * 7, "truncated varint"),
     ]:
         with pytest.raises(MalformedInput) as exc:
             skip_varint(bad, 0)

@@ -63,7 +63,8 @@ class Quota(enum.StrEnum):
 
 
 class Rate(enum.StrEnum):
-    """The per-user rates of creating things through the API (the ``kind`` metric label)."""
+    """The per-user rates of the API: of creating things, of chat writes, of searches (the
+    ``kind`` metric label)."""
 
     rooms = "rooms"
     members = "members"  # adding one, or inviting an email address
@@ -72,6 +73,7 @@ class Rate(enum.StrEnum):
     tickets = "tickets"
     api_tokens = "api_tokens"
     chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
+    search = "search"  # searches (GET /api/v1/search)
 
 
 class CollabError(Exception):

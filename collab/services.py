@@ -30,12 +30,14 @@ from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
+from collab.search import Search, open_search_index
 from collab.settings import Settings
 from collab.store import open_store
 from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
+from collab.wire import limits_from
 
 log = logging.getLogger("collab.app")
 
@@ -47,6 +49,7 @@ class Services:
     meta: MetaStore
     registry: RoomRegistry
     chat: ChatService
+    search: Search
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -68,7 +71,15 @@ class Services:
         meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
-        registry = RoomRegistry(store, settings, SyncReports(metrics, meta), window.prepare)
+        search = Search(
+            open_search_index(settings.store),
+            meta,
+            store,
+            limits_from(settings),
+            delay=settings.search_index_delay,
+        )
+        reports = SyncReports(metrics, meta, search)
+        registry = RoomRegistry(store, settings, reports, window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
         return cls(
@@ -76,7 +87,8 @@ class Services:
             store=store,
             meta=meta,
             registry=registry,
-            chat=ChatService(meta, registry, window, settings),
+            chat=ChatService(meta, registry, window, settings, observer=search.indexer),
+            search=search,
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
@@ -108,6 +120,7 @@ class Services:
                 log.info("applied migration %s to %s", name, path)
         await self.store.open()
         await self.meta.open()
+        await self.search.open()
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
@@ -142,6 +155,7 @@ class Services:
                 await self.purger
         await self.loop_lag.stop()
         await self.registry.close()
+        await self.search.close()
         await self.meta.close()
         await self.store.close()
         log.info("store closed")
@@ -155,6 +169,7 @@ def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
     }
     limits[Rate.tickets] = RateLimiter(settings.handshake_rate, settings.handshake_burst)
     limits[Rate.chat] = RateLimiter(settings.chat_write_rate, settings.chat_write_burst)
+    limits[Rate.search] = RateLimiter(settings.search_rate, settings.search_burst)
     return limits
 
 
@@ -167,12 +182,14 @@ def services(conn: HTTPConnection) -> Services:
 
 
 class SyncReports:
-    """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, and an audit
-    record of the first refused write of each socket (later ones are only counted)."""
+    """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, an audit
+    record of the first refused write of each socket (later ones are only counted), and each
+    doc's commits to the search index."""
 
-    def __init__(self, metrics: Metrics, meta: MetaStore) -> None:
+    def __init__(self, metrics: Metrics, meta: MetaStore, search: Search) -> None:
         self.metrics = metrics
         self.meta = meta
+        self.search = search
         self._pending: set[asyncio.Task[None]] = set()
 
     def update_applied(self, seconds: float) -> None:
@@ -180,6 +197,9 @@ class SyncReports:
 
     def committed(self, seconds: float) -> None:
         self.metrics.store_commit_seconds.observe(seconds)
+
+    def stored(self, key: DocKey) -> None:
+        self.search.indexer.doc_stored(key)
 
     def compacted(self, seconds: float) -> None:
         self.metrics.compactions.inc()

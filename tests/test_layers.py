@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.app",),
     ("collab.api", "collab.login"),
     ("collab.services",),
+    ("collab.search",),
     ("collab.chat",),
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),

@@ -1,8 +1,9 @@
 """Docs: list (any member), delete (owner). The per-room doc cap is ``auth.policy``'s.
 
 Deleting a doc closes its open sockets (4404), drops the loaded copy after its in-flight
-commits, then deletes its rows: the next first update re-creates it with a new generation, so
-old tabs presenting ``?gen=`` are told to reload (4409) instead of resurrecting it.
+commits, then deletes its rows and its search entry: the next first update re-creates it with a new
+generation, so old tabs presenting ``?gen=`` are told to reload (4409) instead of
+resurrecting it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ async def delete_doc(request: Request) -> Response:
         raise NotFound("no such document")
     await registry.drop(key, 4404, "document deleted")
     await store.delete_doc(key)
+    await services(request).search.indexer.drop_doc(key)
     generation = stored.generation if stored else None
     await access.audit(
         request, principal, "doc.delete", room_id=room_id, target=name, generation=generation

@@ -22,6 +22,7 @@ from collab.api import (
     my_invites,
     openapi,
     rooms,
+    search,
     tokens,
     users,
 )
@@ -33,6 +34,7 @@ _ROOM = "/rooms/{room}"
 _MINE = "/me/invites/{invite}"
 _MESSAGE = _ROOM + "/messages/{message}"
 _HISTORY = (("after_seq", "integer"), ("thread", "string"))
+_SEARCH = (("q", "string"), ("room", "string"), ("kind", "string"))
 
 OPERATIONS: list[Operation] = [
     Operation("/rooms", "POST", rooms.create_room, 201, body="room_create", rate=Rate.rooms),
@@ -95,6 +97,7 @@ OPERATIONS: list[Operation] = [
     Operation(_MESSAGE + "/reactions/{emoji}", "PUT", messages.add_reaction, rate=Rate.chat),
     Operation(_MESSAGE + "/reactions/{emoji}", "DELETE", messages.remove_reaction, rate=Rate.chat),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
+    Operation("/search", "GET", search.search, paginated=True, query=_SEARCH, rate=Rate.search),
     Operation("/tokens", "GET", tokens.list_api_tokens, paginated=True),
     Operation(
         "/tokens", "POST", tokens.create_api_token, 201, body="api_token", rate=Rate.api_tokens

@@ -10,12 +10,13 @@ projection, which any Yjs client can render read-only.
 
 from __future__ import annotations
 
-from collab.chat.service import Actor, ChatService, check_client_id, check_emoji
+from collab.chat.service import Actor, ChatObserver, ChatService, check_client_id, check_emoji
 from collab.chat.window import CHAT, LiveWindow, chat_key
 
 __all__ = [
     "CHAT",
     "Actor",
+    "ChatObserver",
     "ChatService",
     "LiveWindow",
     "chat_key",

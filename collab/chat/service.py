@@ -6,7 +6,9 @@ lock, write the row (the record of truth: idempotency, seq, tombstone) and recor
 the live ``chat`` doc; then, outside the lock, wait for the doc's commit. What the caller then
 answers is durable in both (DESIGN.md, "posted" survives kill -9). The lock keeps the doc's
 changes in the order of the rows' transactions, so a slower write can never overwrite a newer
-state of the same message; it is held for one row write, never for a doc commit.
+state of the same message; it is held for one row write, never for a doc commit. Every row
+written is also handed to the ``ChatObserver`` (the search index's feed), right after it is
+written.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import asyncio
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from collab.chat.window import LiveWindow, chat_key
 from collab.errors import BadRequest, Forbidden, MessageTooLong, NotFound
@@ -38,6 +41,18 @@ class Actor:
     role: Role
 
 
+class ChatObserver(Protocol):
+    async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
+        """Rows just written (new, edited, deleted, reacted to), as the table now holds them.
+        Called under the room's lock, in the order of the writes; it may wait (backpressure)
+        but must not fail the write."""
+
+
+class _Nobody:
+    async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
+        pass
+
+
 class ChatService:
     def __init__(
         self,
@@ -47,12 +62,14 @@ class ChatService:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        observer: ChatObserver | None = None,
     ) -> None:
         self.meta = meta
         self.registry = registry
         self.window = window
         self.settings = settings
         self.clock = clock
+        self.observer: ChatObserver = observer or _Nobody()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- writes ------------------------------------------------------------------------
@@ -140,6 +157,7 @@ class ChatService:
                 lock = self._locks[room_id] = asyncio.Lock()
             async with lock:
                 changed = await store()
+                await self.observer.messages_written(room_id, changed)
                 committed = await self.window.write(live, changed)
             before, after = await committed
         finally:

@@ -98,6 +98,12 @@ class SQLiteRooms(SQLiteKind):
         )
         return [(_room(row), Role[row[6]]) for row in rows]
 
+    async def list_room_ids(self, after: str = "", limit: int = 1000) -> list[str]:
+        rows = await self._read(
+            "SELECT id FROM rooms WHERE id>? ORDER BY id LIMIT ?", (after, limit)
+        )
+        return [str(room_id) for (room_id,) in rows]
+
     async def count_rooms_created_by(self, user_id: str) -> int:
         rows = await self._read("SELECT count(*) FROM rooms WHERE created_by=?", (user_id,))
         return int(rows[0][0])

@@ -122,6 +122,8 @@ class _Walk:
             if isinstance(item, str) and len(item) == 1:
                 run.append(item)
                 continue
+            if not isinstance(item, str) and not _is_shared(item):
+                continue  # an embed or a plain value: not text, and not a break in the text
             if run:
                 yield "".join(run)
                 run = []

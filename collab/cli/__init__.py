@@ -8,6 +8,7 @@ one option per setting) are defined once in ``collab.cli.options``.
     config check                                collab.cli.config
     backup, restore, verify, compact, stats     collab.cli.ops
     user, token, audit, purge                   collab.cli.admin
+    search reindex                              collab.cli.search
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 from collab.cli.admin import audit, purge, token, user
 from collab.cli.config import config_group
 from collab.cli.ops import backup, compact, restore, stats, verify
+from collab.cli.search import search_group
 from collab.cli.serve import migrate, serve
 
 
@@ -39,6 +41,7 @@ for _command in (
     verify,
     compact,
     stats,
+    search_group,
 ):
     main.add_command(_command)
 

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from collab.cli.options import config_option, load_settings, store_option
-from collab.db import StoreError, sqlite_path
+from collab.db import StoreError, search_index_path, sqlite_path
 from collab.settings import Settings
 
 EXIT_BAD_DATA = 3
@@ -55,9 +55,11 @@ def _human(n: int) -> str:
 def backup(path: Path, store: str | None, config_file: str | None) -> None:
     """Back the database up into the new directory PATH, also while a server runs.
 
-    PATH gets collab.db (a consistent copy: SQLite's online backup), the secret_key beside
-    the database, and manifest.json (versions, counts, checksums; written last).
+    PATH gets collab.db (a consistent copy: SQLite's online backup), the search index and the
+    secret_key beside the database, and manifest.json (versions, counts, checksums; written
+    last).
     """
+    from collab.ops.backup import BACKUP_INDEX
     from collab.ops.backup import backup as run_backup
 
     db = _database(load_settings(config_file, store=store))
@@ -69,6 +71,7 @@ def backup(path: Path, store: str | None, config_file: str | None) -> None:
     click.echo(
         f"{db} -> {path}: {counts['rooms']} rooms, {counts['docs']} docs, "
         f"{counts['log_rows']} log rows, {_human(counts['bytes'])} of documents"
+        + (", search index" if BACKUP_INDEX in manifest["files"] else "")
         + (", secret key" if "secret_key" in manifest["files"] else "")
     )
 
@@ -112,21 +115,25 @@ def restore(
 @click.option("--json", "as_json", is_flag=True, help="One JSON report on stdout.")
 def verify(path: Path, config_file: str | None, as_json: bool) -> None:
     """Check the backup PATH (directory or .db file) read-only: checksums, SQLite integrity,
-    and every doc walked by the bounded scanner with the server's caps. Exit 3 if anything
+    every doc walked by the bounded scanner with the server's caps, and the search index
+    beside the database (its integrity, its counts against the database). Exit 3 if anything
     is bad; every doc is checked either way.
     """
     from collab.ops.backup import backup_database_path, check_manifest
     from collab.ops.inspect import verify_db
+    from collab.search.verify import verify_index
 
     limits = _limits(load_settings(config_file))
     manifest_problems = check_manifest(path)
+    db = backup_database_path(path)
     try:
-        report = verify_db(backup_database_path(path), limits)
+        report = verify_db(db, limits)
+        index = verify_index(search_index_path(db), db)
     except (StoreError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:  # sqlite3.DatabaseError: not a database, corrupt header
         raise click.ClickException(f"{path}: {exc}") from exc
-    ok = report.ok and not manifest_problems
+    ok = report.ok and not manifest_problems and not index.problems
     if as_json:
         click.echo(
             json.dumps(
@@ -140,6 +147,7 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
                     ],
                     "warnings": report.warnings,
                     "stats": report.stats.as_json(),
+                    "search_index": index.as_json(),
                 }
             )
         )
@@ -158,8 +166,24 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
             click.echo(f"BAD {room}/{doc}: {problem}")
         for warning in report.warnings:
             click.echo(f"warning: {warning}")
+        _echo_index(index)
     if not ok:
         sys.exit(EXIT_BAD_DATA)
+
+
+def _echo_index(index: Any) -> None:
+    if index.counts is not None:
+        c = index.counts
+        click.echo(
+            f"search index: integrity {index.integrity}, {c.chat} messages, {c.docs} docs, "
+            f"{c.tombstones} tombstones"
+        )
+    elif index.present:
+        click.echo(f"search index: integrity {index.integrity}")
+    for problem in index.problems:
+        click.echo(f"BAD search index: {problem}")
+    for warning in index.warnings:
+        click.echo(f"warning: search index: {warning}")
 
 
 @click.command()

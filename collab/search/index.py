@@ -104,6 +104,7 @@ class IndexState:
     clean: bool
     complete: bool
     pending_docs: tuple[tuple[str, str], ...] = ()
+    new: bool = False  # created by this open (none was there, or of another schema version)
 
 
 class SearchIndex(Protocol):

@@ -53,8 +53,11 @@ class Search:
             for room, doc in state.pending_docs:
                 self.indexer.doc_stored(DocKey(room, doc))
             return
-        why = "was not closed cleanly" if state.complete else "is not completely built"
-        log.warning("the search index %s: rebuilding it in the background", why)
+        if state.new:
+            log.info("building the search index in the background")
+        else:
+            why = "was not closed cleanly" if state.complete else "was never completely built"
+            log.warning("the search index %s: rebuilding it in the background", why)
         self.rebuilding = asyncio.get_running_loop().create_task(
             self._rebuild(), context=logs.detached()
         )

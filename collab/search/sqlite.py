@@ -116,8 +116,12 @@ def ensure_schema(conn: sqlite3.Connection) -> bool:
 
 
 class SQLiteIndex:
-    def __init__(self, path: Path) -> None:
+    """``claim``: this process owns the index's clean flag (the server does; ``collab search
+    reindex`` only when no server runs): open marks it in use, close marks it clean."""
+
+    def __init__(self, path: Path, *, claim: bool = True) -> None:
         self.path = path
+        self.claim = claim
         self._writer: sqlite3.Connection | None = None
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._reader_limit = anyio.CapacityLimiter(READERS)
@@ -132,7 +136,7 @@ class SQLiteIndex:
                 created = ensure_schema(writer)
                 state = dict(writer.execute("SELECT key, value FROM state").fetchall())
                 pending = writer.execute("SELECT room, doc FROM pending_docs").fetchall()
-                with writer:  # BEGIN ... COMMIT: in use, so a crash is seen at the next open
+                if self.claim:  # in use: a crash is seen at the next open
                     writer.execute("DELETE FROM pending_docs")
                     writer.execute("INSERT OR REPLACE INTO state VALUES ('clean', '0')")
             except BaseException:
@@ -145,6 +149,7 @@ class SQLiteIndex:
                 clean=not created and state.get("clean") == "1",
                 complete=not created and state.get("complete") == "1",
                 pending_docs=tuple((room, doc) for room, doc in pending),
+                new=created,
             )
 
         return await anyio.to_thread.run_sync(_open)
@@ -156,7 +161,8 @@ class SQLiteIndex:
 
         if self._writer is None:
             return
-        await self._write(_mark)
+        if self.claim:
+            await self._write(_mark)
         async with self._write_lock:
             await anyio.to_thread.run_sync(self._close_connections)
 

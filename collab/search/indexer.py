@@ -7,8 +7,8 @@
   ``delay`` seconds after the first commit of a burst (later commits of the burst wait for the
   same run, so a doc typed into without pause is still re-indexed every ``delay``) the doc is
   read from the store and its text extracted on a worker thread (``collab.search.extract``),
-  one doc at a time. A doc whose extraction took long waits longer before the next (at most a
-  fifth of a thread's time goes to any one doc).
+  one doc at a time (the read too). A doc whose extraction took long waits longer before the
+  next (at most a fifth of a thread's time goes to any one doc).
 - **Deletions** (``drop_doc``, ``drop_room``) are written before the API answers.
 
 One writer task applies what is queued in batches, one short transaction each, off the event
@@ -206,19 +206,22 @@ class Indexer:
             del self._docs[key]
 
     async def reindex_doc(self, key: DocKey) -> None:
-        """Read the doc from the store, extract its text off the loop, queue its entry."""
-        at = self.clock()  # before the read: whatever it sees is at least this recent
-        stored = await self.store.load(key)
-        if not stored.exists:
-            self.enqueue([doc_tombstone(key, at)])
-            return
-        try:
-            text = await anyio.to_thread.run_sync(
-                lambda: doc_text(stored, self.limits), limiter=self._extracting
-            )
-        except ExtractError as exc:
-            log.warning("%s is not indexed: %s", key, exc, extra=logs.doc_fields(key))
-            return
+        """Read the doc from the store, extract its text off the loop, queue its entry.
+
+        One doc at a time, read included: the store's reader also serves the cold loads of
+        joining clients, which must not queue behind a burst of re-indexing.
+        """
+        async with self._extracting:
+            at = self.clock()  # before the read: whatever it sees is at least this recent
+            stored = await self.store.load(key)
+            if not stored.exists:
+                self.enqueue([doc_tombstone(key, at)])
+                return
+            try:
+                text = await anyio.to_thread.run_sync(lambda: doc_text(stored, self.limits))
+            except ExtractError as exc:
+                log.warning("%s is not indexed: %s", key, exc, extra=logs.doc_fields(key))
+                return
         self.enqueue([Entry("doc", key.room, key.doc, text, at=at, version=at)])
 
     def _forget(self, match: Callable[[DocKey], bool]) -> None:

@@ -15,6 +15,8 @@ a quoted FTS5 string, so nothing a user types is FTS5 syntax. The SQL of a searc
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import queue
 import sqlite3
@@ -47,6 +49,7 @@ from collab.search.snippets import clean_text
 from collab.search.sqlsearch import run_search
 
 T = TypeVar("T")
+log = logging.getLogger("collab.search")
 
 SCHEMA_VERSION = 1
 READERS = 2
@@ -129,30 +132,43 @@ class SQLiteIndex:
         self._busy = threading.Lock()  # held by the thread using the writer, and by close
 
     async def open(self) -> IndexState:
-        def _open() -> IndexState:
-            _create_private(self.path)
-            writer = connect(self.path, "NORMAL")
-            try:
-                created = ensure_schema(writer)
-                state = dict(writer.execute("SELECT key, value FROM state").fetchall())
-                pending = writer.execute("SELECT room, doc FROM pending_docs").fetchall()
-                if self.claim:  # in use: a crash is seen at the next open
-                    writer.execute("DELETE FROM pending_docs")
-                    writer.execute("INSERT OR REPLACE INTO state VALUES ('clean', '0')")
-            except BaseException:
-                writer.close()
-                raise
-            self._writer = writer
-            for _ in range(READERS):
-                self._readers.put(connect(self.path, "NORMAL"))
-            return IndexState(
-                clean=not created and state.get("clean") == "1",
-                complete=not created and state.get("complete") == "1",
-                pending_docs=tuple((room, doc) for room, doc in pending),
-                new=created,
-            )
+        try:
+            return await anyio.to_thread.run_sync(self._open)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # locked, unreadable: not the index's fault, not a reason to lose it
+            # A corrupt index is derived data: keep it aside for a look, start a new one.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.error("search index %s is corrupt (%s): moved to %s", self.path, exc, aside)
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.with_name(self.path.name + suffix).rename(
+                        aside.with_name(aside.name + suffix)
+                    )
+            return await anyio.to_thread.run_sync(self._open)
 
-        return await anyio.to_thread.run_sync(_open)
+    def _open(self) -> IndexState:
+        _create_private(self.path)
+        writer = connect(self.path, "NORMAL")
+        try:
+            created = ensure_schema(writer)
+            state = dict(writer.execute("SELECT key, value FROM state").fetchall())
+            pending = writer.execute("SELECT room, doc FROM pending_docs").fetchall()
+            if self.claim:  # in use: a crash is seen at the next open
+                writer.execute("DELETE FROM pending_docs")
+                writer.execute("INSERT OR REPLACE INTO state VALUES ('clean', '0')")
+        except BaseException:
+            writer.close()
+            raise
+        self._writer = writer
+        for _ in range(READERS):
+            self._readers.put(connect(self.path, "NORMAL"))
+        return IndexState(
+            clean=not created and state.get("clean") == "1",
+            complete=not created and state.get("complete") == "1",
+            pending_docs=tuple((room, doc) for room, doc in pending),
+            new=created,
+        )
 
     async def close(self, pending_docs: Sequence[tuple[str, str]] = ()) -> None:
         def _mark(conn: sqlite3.Connection) -> None:

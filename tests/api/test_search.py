@@ -154,13 +154,15 @@ async def test_archived_messages_are_found(server_factory: ServerFactory) -> Non
 
 async def test_only_rooms_the_caller_may_read_now(api: Api, server: CollabServer) -> None:
     viewer, commenter, outsider = api.user("viewer"), api.user("commenter"), api.user("out")
-    room = api.room("r", api.dev, **{viewer.user_id: "viewer", commenter.user_id: "commenter"})
+    editor = api.user("editor")
+    members = {viewer.user_id: "viewer", commenter.user_id: "commenter", editor.user_id: "editor"}
+    room = api.room("r", api.dev, **members)
     other = api.room("other", owner=outsider)
     mine = post(api.dev.http, room, "quarterly numbers", "c1")
     theirs = post(outsider.http, other, "quarterly secrets", "c2")
     await write_doc(server, room, "notes", plain("quarterly notes"))
     await until_found(api.dev.http, "quarterly", ["notes", mine["id"]])
-    for member in (viewer, commenter):
+    for member in (viewer, commenter, editor, api.dev):  # every role reads; the dev owns
         assert keys(search(member.http, "quarterly")) == ["notes", mine["id"]]
     assert keys(search(outsider.http, "quarterly")) == [theirs["id"]]
     assert_error(search(outsider.http, "quarterly", room=room), 404, "not_found")
@@ -193,6 +195,10 @@ async def test_a_room_token_finds_only_its_docs(api: Api, server: CollabServer) 
     assert len(keys(search(api.bearer(whole["token"]), "launch"))) == 3  # chat and both docs
     assert alice.http.delete(f"/rooms/{room}/tokens/{token['id']}").status_code == 204
     assert_error(search(notes_only, "launch"), 401, "unauthorized")
+    brief = alice.http.post(f"/rooms/{room}/tokens", json={"ttl": 1, "role": "viewer"}).json()
+    assert len(keys(search(api.bearer(brief["token"]), "launch"))) == 3
+    await anyio.sleep(1.5)  # the scenario: the token's one second runs out
+    assert_error(search(api.bearer(brief["token"]), "launch"), 401)
     personal = alice.http.post("/tokens", json={"name": "script"}).json()
     assert len(keys(search(api.bearer(personal["token"]), "launch"))) == 4
     assert alice.http.delete(f"/tokens/{personal['id']}").status_code == 204
@@ -264,6 +270,20 @@ def test_fts_syntax_is_never_syntax(api: Api) -> None:
         ({"room": "bad room"}, "bad_name"),
     ]:
         assert_error(search(api.dev.http, "launch", **params), 400, code)
+
+
+async def test_memory_store(server_factory: ServerFactory) -> None:
+    server = server_factory(store="memory://", search_index_delay=0.05)
+    api = Api(server)
+    try:
+        room = api.room("r")
+        message = post(api.dev.http, room, MESSAGE, "c1")
+        await write_doc(server, room, "notes", tiptap(PARAGRAPH))
+        await until_found(api.dev.http, "消息", ["notes", message["id"]])
+        assert api.dev.http.delete(f"/rooms/{room}/docs/notes").status_code == 204
+        assert keys(search(api.dev.http, "消息推")) == [message["id"]]
+    finally:
+        api.close()
 
 
 async def test_a_flood_of_searches_is_rate_limited(server_factory: ServerFactory) -> None:

@@ -217,3 +217,20 @@ async def test_counts_and_the_clean_flag_across_a_reopen(tmp_path: Path) -> None
     index = SQLiteIndex(path)
     assert (await index.open()).pending_docs == ()
     await index.close()
+
+
+async def test_a_corrupt_index_is_moved_aside_and_started_anew(tmp_path: Path) -> None:
+    path = tmp_path / "x.search.db"
+    path.write_bytes(b"this is not a database, whatever it was" * 100)
+    index = SQLiteIndex(path)
+    state = await index.open()
+    assert state.new and not state.complete
+    await index.apply([msg("r", "m1", "works again", T0)])
+    assert await find(index, "again") == ["m1"]
+    await index.close()
+    assert set_aside(tmp_path).startswith(b"this is not a database")
+
+
+def set_aside(directory: Path) -> bytes:
+    (aside,) = directory.glob("x.search.db.corrupt-*")
+    return aside.read_bytes()

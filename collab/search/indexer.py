@@ -94,6 +94,13 @@ class Indexer:
         self._extracting = anyio.CapacityLimiter(1)
         self._closing = False
         self.failed = False  # a batch could not be written: the index needs a rebuild
+        self._last = 0.0
+
+    def now(self) -> float:
+        """The clock, never going back within this process: a doc's version is when it was
+        read, and a read after a clock step back must still outrank the one before."""
+        self._last = max(self.clock(), self._last + 1e-6)
+        return self._last
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(
@@ -212,7 +219,7 @@ class Indexer:
         joining clients, which must not queue behind a burst of re-indexing.
         """
         async with self._extracting:
-            at = self.clock()  # before the read: whatever it sees is at least this recent
+            at = self.now()  # before the read: whatever it sees is at least this recent
             stored = await self.store.load(key)
             if not stored.exists:
                 self.enqueue([doc_tombstone(key, at)])
@@ -235,13 +242,13 @@ class Indexer:
         """The doc was deleted: its entry goes now (and a read still in flight cannot bring
         it back: it is older than the tombstone)."""
         self._forget(lambda k: k == key)
-        self.enqueue([doc_tombstone(key, self.clock())])
+        self.enqueue([doc_tombstone(key, self.now())])
         await self.flush()
 
     async def drop_room(self, room_id: str) -> None:
         """The room was deleted (after its docs): every entry of it goes now."""
         self._forget(lambda k: k.room == room_id)
-        self.enqueue([Drop(room_id, self.clock())])
+        self.enqueue([Drop(room_id, self.now())])
         await self.flush()
 
     def pending_docs(self) -> int:

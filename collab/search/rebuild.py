@@ -50,7 +50,7 @@ async def rebuild(
     started = time.monotonic()
     index = indexer.index
     await index.set_complete(False)
-    at_start = indexer.clock()
+    at_start = indexer.now()
     held = set(await index.rooms())
     existing: set[str] = set()
     after = ""
@@ -88,7 +88,7 @@ async def _room(
         await indexer.messages_written(room_id, rows)
         report.messages += len(rows)
         seq = rows[-1].seq
-    listed_at = indexer.clock()
+    listed_at = indexer.now()
     names = {info.name for info in await store.list_docs(room_id)}
     names = {name for name in names if not is_reserved_doc(name)}
     for name in sorted(names):

@@ -103,6 +103,8 @@ class Indexer:
         return self._last
 
     def start(self) -> None:
+        if self._writer is not None:
+            return
         self._writer = asyncio.get_running_loop().create_task(
             self._write_forever(), context=logs.detached()
         )
@@ -121,8 +123,8 @@ class Indexer:
                     await job.task
             pending.append((key.room, key.doc))
         self._docs.clear()
-        await self.flush()
         if self._writer is not None:
+            await self.flush()
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer

@@ -3,6 +3,7 @@ versioned writes (late, repeated, out of order), drops, cursors and snippets."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -234,3 +235,29 @@ async def test_a_corrupt_index_is_moved_aside_and_started_anew(tmp_path: Path) -
 def set_aside(directory: Path) -> bytes:
     (aside,) = directory.glob("x.search.db.corrupt-*")
     return aside.read_bytes()
+
+
+def test_plans_walk_newest_first_without_sorting(tmp_path: Path) -> None:
+    """The plans the latency depends on: FTS5 drives and yields ids in order; a scan of one
+    room reads its index backwards; a scan of many rooms walks the table by id. None sorts."""
+    from collab.search.sqlite import SCHEMA
+    from collab.search.sqlsearch import run_search
+
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    conn.executescript(SCHEMA)
+    for q in ("word", "wo", "word wo"):
+        for scopes in ([Scope("a")], [Scope("a"), Scope("b")], [Scope("a", docs=("d",))]):
+            statements: list[str] = []
+            conn.set_trace_callback(statements.append)
+            run_search(conn, parse_query(q), scopes, None, None, 20)
+            conn.set_trace_callback(None)
+            selects = [s for s in statements if s.startswith("SELECT")]  # not FTS5's own
+            assert selects
+            for sql in selects:
+                plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+                assert "TEMP B-TREE" not in plan, (q, scopes, plan)
+                if "MATCH" in sql:
+                    assert plan.startswith("SCAN fts VIRTUAL TABLE"), plan
+                elif len(scopes) == 1:
+                    assert "entries_by_room" in plan, plan
+    conn.close()

@@ -14,7 +14,16 @@ from typing import Any
 from report import Index, cell, num, table
 
 LIMIT = 1.10
-HIGHER_IS_BETTER = frozenset({"deliveries_per_s", "ingest_per_s", "ingest_complete", "persisted"})
+HIGHER_IS_BETTER = frozenset(
+    {
+        "deliveries_per_s",
+        "ingest_per_s",
+        "ingest_complete",
+        "persisted",
+        "posts_per_s",
+        "posts_per_cpu_s",
+    }
+)
 LABELS = {
     "p50_ms": "p50 ms",
     "p99_ms": "p99 ms",
@@ -32,6 +41,11 @@ LABELS = {
     "synced_ms": "restart -> synced ms",
     "full_ms": "restart -> full content ms",
     "frames_per_change": "frames per awareness change",
+    "errors": "failed posts",
+    "posts_per_s": "posts/s",
+    "posts_per_cpu_s": "posts/s per core",
+    "answer_p50_ms": "post -> answer p50 ms",
+    "answer_p99_ms": "post -> answer p99 ms",
 }
 
 
@@ -121,9 +135,9 @@ def render(compared: list[dict[str, Any]], current: str, baseline: str) -> str:
         "",
         f"Medians of the repetitions (min-max). Ratio = {current} / {baseline}; **WORSE** = "
         f"{current} more than {limit} worse (ratio above {LIMIT:.2f}, or below "
-        f"{1 / LIMIT:.2f} where higher is better: deliveries/s, ingest, persisted). `*` = the "
-        'load generator saturated (the point measured the load generator); "spreads overlap" '
-        "= the min-max ranges of the two builds overlap.",
+        f"{1 / LIMIT:.2f} where higher is better: deliveries/s, ingest, persisted, posts/s). "
+        '`*` = the load generator saturated (the point measured the load generator); "spreads '
+        'overlap" = the min-max ranges of the two builds overlap.',
         "",
     ]
     if worse:

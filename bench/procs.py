@@ -76,6 +76,7 @@ class ServerSpec:
     command: Callable[[int, Path, bool], list[str]]  # (port, data dir, deflate) -> argv
     env: dict[str, str] | None = None
     params: dict[str, str] | None = None  # query parameters of every client's socket URL
+    chat_api: bool = False  # has collab's chat (rooms made through the API, posts, type 101)
 
 
 # collab runs in dev mode (no identity provider): its sockets need the dev token.
@@ -151,8 +152,15 @@ SERVERS: dict[str, ServerSpec] = {
                 "COLLAB_CONN_MESSAGES_PER_SECOND": "100000",
                 "COLLAB_CONN_MESSAGE_BURST": "100000",
                 "COLLAB_OVERLOAD_LAG_SECONDS": "0",
+                # The chat workload: the one dev user creates every room (POST /rooms) and
+                # makes every post of every room (default: 1 room/s, 10 chat writes/s).
+                "COLLAB_API_CREATE_RATE": "100000",
+                "COLLAB_API_CREATE_BURST": "100000",
+                "COLLAB_CHAT_WRITE_RATE": "100000",
+                "COLLAB_CHAT_WRITE_BURST": "100000",
             },
             params={"token": DEV_TOKEN},
+            chat_api=True,
         ),
         ServerSpec(
             "y-websocket", "y-websocket", True, False, _node("y_websocket_server.mjs", "leveldb")
@@ -206,6 +214,11 @@ class ServerProcess:
     @property
     def ws_base(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def api_base(self) -> str:
+        """collab's HTTP API (servers with ``chat_api``)."""
+        return f"http://127.0.0.1:{self.port}/api/v1"
 
     def start(self, timeout: float = 30.0) -> None:
         argv = self.spec.command(self.port, self.data, self.deflate)

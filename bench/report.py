@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+# A section of a workload rendered elsewhere (chat.render): (index, deflate, summary) -> lines.
+Section = Callable[["Index", bool, dict[str, Any]], list[str]]
 
 START = "<!-- results:start (written by bench/run.py; edits here are replaced) -->"
 END = "<!-- results:end -->"
@@ -30,6 +34,7 @@ def one_line(rows: list[dict[str, Any]]) -> str:
             "full_ms",
             "persisted",
             "frames_per_change",
+            "errors",
         }:
             mark = "*" if row["saturated"] else ""
             shown.append(f"{row['point']}:{row['metric']}={num(row['value'])}{mark}")
@@ -98,7 +103,8 @@ def table(header: list[str], body: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in body]
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(summary: dict[str, Any], sections: Sequence[Section] = ()) -> str:
+    """Every table of the run; ``sections`` go into each deflate mode before the targets."""
     ix = Index(summary)
     m = summary["machine"]
     out = [
@@ -129,7 +135,10 @@ def render(summary: dict[str, Any]) -> str:
         mode = "permessage-deflate accepted" if deflate else "permessage-deflate off"
         out += ["", f"### {mode}"]
         out += _latency(ix, deflate) + _memory(ix, deflate) + _cold(ix, deflate)
-        out += _awareness(ix, deflate) + _targets(ix, deflate)
+        out += _awareness(ix, deflate)
+        for section in sections:
+            out += section(ix, deflate, summary)
+        out += _targets(ix, deflate)
     return "\n".join(out) + "\n"
 
 

@@ -2,6 +2,7 @@
 
     /work/main/.venv/bin/python bench/run.py [--quick] [--servers a,b] [--workloads a,b]
                                              [--deflate both|on|off] [--reps N] [--baseline REF]
+                                             [--chat-paths api,ws]
 
 Runs every repetition x workload x deflate mode x server in that (rep-major, interleaved)
 order, each on a fresh server process; writes raw JSON to bench/results/raw/, a summary to
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -32,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline
+import chat
 import compare
 import report
 import workloads
@@ -62,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--readme", action="store_true", help="rewrite bench/README.md even with --baseline"
     )
+    parser.add_argument(
+        "--chat-paths",
+        default=None,
+        help="how collab posts in the chat workload: api (HTTP), ws (type 101); default both",
+    )
     args = parser.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
@@ -75,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.servers.insert(0, "collab")
     args.deflate = args.deflate or ("off" if args.quick else "both")
     args.reps = args.reps or (1 if args.quick else 3)
+    args.plan = workloads.QUICK if args.quick else workloads.FULL
+    if args.chat_paths is not None:
+        chosen = tuple(p for p in args.chat_paths.split(",") if p)
+        if not chosen or not set(chosen) <= {"api", "ws"}:
+            parser.error("--chat-paths takes api, ws or api,ws")
+        args.plan = dataclasses.replace(args.plan, chat_paths=chosen)
     return args
 
 
@@ -109,6 +123,7 @@ def run_one(
             "latency": workloads.latency,
             "cold": workloads.cold,
             "awareness": workloads.awareness,
+            "chat": chat.chat,
         }[workload]
         return fn(server, plan, cores)
     except Exception:
@@ -195,7 +210,7 @@ def measure(
     raw_dir: Path,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every repetition x workload x deflate mode x server; (measurements, failures)."""
-    plan = workloads.QUICK if args.quick else workloads.FULL
+    plan = args.plan
     cores = Cores.split(pin=not args.no_pin)
     raw: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
@@ -260,7 +275,7 @@ def write_outputs(
     name = f"{summary['date']}-quick" if args.quick else summary["date"]
     out_dir = raw_dir if args.quick else BENCH / "results"  # smoke runs are not results
     (out_dir / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
-    tables = report.render(summary)
+    tables = report.render(summary, sections=[chat.render])
     comparison = ""
     if base is not None:
         comparison = compare.render(summary["comparison"], "collab", base.name)
@@ -273,6 +288,11 @@ def write_outputs(
         report.replace_in_readme(BENCH / "README.md", tables)
         print("tables in bench/README.md")
     print(f"summary: {out_dir / f'{name}.json'}")
+    for deflate in (False, True):  # the chat ratios on the terminal too
+        chat_lines = chat.render(report.Index(summary), deflate, summary)
+        if chat_lines:
+            print(f"\nchat, permessage-deflate {'accepted' if deflate else 'off'}:")
+            print("\n".join(chat_lines).strip("\n"))
     if comparison:
         print(comparison)
         print(f"comparison: {out_dir / f'{name}-comparison.md'}")
@@ -306,7 +326,7 @@ def run(
         "servers": list(specs),
         "workloads": args.workloads,
         "deflate": args.deflate,
-        "plan": (workloads.QUICK if args.quick else workloads.FULL).__dict__,
+        "plan": args.plan.__dict__,
         "machine": host,
         "code": code,
         "failures": failures,

@@ -29,6 +29,10 @@ class Plan:
     awareness_clients: tuple[int, ...]
     awareness_changes: int
     workers: int  # load-generator processes for multi-room points
+    # chat (bench/chat.py): (rooms, readers per room, posts/s per reader), as the anchors'
+    # chat workload has every client append 1 message/s; and collab's posting paths
+    chat_points: tuple[tuple[int, int, float], ...]
+    chat_paths: tuple[str, ...]  # "api" (HTTP POST), "ws" (type 101 on the chat socket)
 
 
 FULL = Plan(
@@ -43,6 +47,8 @@ FULL = Plan(
     awareness_clients=(10, 50),
     awareness_changes=5,
     workers=2,
+    chat_points=((1, 50, 1.0), (20, 50, 0.1)),
+    chat_paths=("api", "ws"),
 )
 
 QUICK = Plan(
@@ -57,6 +63,8 @@ QUICK = Plan(
     awareness_clients=(10,),
     awareness_changes=3,
     workers=2,
+    chat_points=((1, 10, 1.0), (20, 5, 0.2)),
+    chat_paths=("api", "ws"),
 )
 
 
@@ -96,47 +104,59 @@ def latency(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, A
     for rooms_n, clients in plan.latency_points:
         point = f"{rooms_n}x{clients}"
         rooms = [f"lat{point}-{i}/doc" for i in range(rooms_n)]
-        shares = _split(rooms, plan.workers)
-        pool = WorkerPool(len(shares), server, cores)
-        try:
-            wait = _wait_for(server)
-            pool.run("connect", [{"rooms": s, "perRoom": clients, "wait": wait} for s in shares])
-            time.sleep(0.3)
-            args = {
-                "warmupMs": plan.warmup_ms,
-                "measureMs": plan.measure_ms,
-                "drainMs": plan.drain_ms,
-            }
-            ids = [w.send("latency", **args) for w in pool.workers]
-            time.sleep(plan.warmup_ms / 1000)
-            cpu0 = server.cpu_seconds()
-            time.sleep(plan.measure_ms / 1000)
-            cpu1 = server.cpu_seconds()
-            timeout = (plan.drain_ms + 10_000) / 1000
-            results = [w.result(i, timeout) for w, i in zip(pool.workers, ids, strict=True)]
-            pool.run("close", [{}] * len(pool))
-        finally:
-            pool.close()
-        expected = sum(r["expected"] for r in results)
-        received = sum(r["received"] for r in results)
-        values = sorted(x for r in results for x in r["latencies_ms"])
-        values += [math.inf] * (expected - received)
-        sat, busiest, total = saturated(results, cores)
-        server_cpu = cpu1 - cpu0
-        window = plan.measure_ms / 1000
-        extra = {"load_cores": round(total, 3), "load_busiest": round(busiest, 3)}
-        out += [
-            measurement(point, "p50_ms", percentile(values, 0.50), sat, **extra),
-            measurement(point, "p99_ms", percentile(values, 0.99), sat, **extra),
-            measurement(point, "lost", expected - received, sat),
-            measurement(point, "deliveries_per_s", received / window, sat),
-            measurement(point, "server_cores", server_cpu / window, sat),
-            measurement(
-                point, "cpu_s_per_1k", server_cpu / received * 1000 if received else None, sat
-            ),
-        ]
+        out += latency_point(server, plan, cores, point, rooms, clients, rate=10)
         time.sleep(0.5)
     return out
+
+
+def latency_point(
+    server: ServerProcess,
+    plan: Plan,
+    cores: Cores,
+    point: str,
+    rooms: list[str],
+    clients: int,
+    rate: float,
+) -> list[dict[str, Any]]:
+    """One writer per room at ``rate`` edits/s, the room's other clients timing each delivery."""
+    shares = _split(rooms, plan.workers)
+    pool = WorkerPool(len(shares), server, cores)
+    try:
+        wait = _wait_for(server)
+        pool.run("connect", [{"rooms": s, "perRoom": clients, "wait": wait} for s in shares])
+        time.sleep(0.3)
+        args = {
+            "rate": rate,
+            "warmupMs": plan.warmup_ms,
+            "measureMs": plan.measure_ms,
+            "drainMs": plan.drain_ms,
+        }
+        ids = [w.send("latency", **args) for w in pool.workers]
+        time.sleep(plan.warmup_ms / 1000)
+        cpu0 = server.cpu_seconds()
+        time.sleep(plan.measure_ms / 1000)
+        cpu1 = server.cpu_seconds()
+        timeout = (plan.drain_ms + 10_000) / 1000
+        results = [w.result(i, timeout) for w, i in zip(pool.workers, ids, strict=True)]
+        pool.run("close", [{}] * len(pool))
+    finally:
+        pool.close()
+    expected = sum(r["expected"] for r in results)
+    received = sum(r["received"] for r in results)
+    values = sorted(x for r in results for x in r["latencies_ms"])
+    values += [math.inf] * (expected - received)
+    sat, busiest, total = saturated(results, cores)
+    server_cpu = cpu1 - cpu0
+    window = plan.measure_ms / 1000
+    extra = {"load_cores": round(total, 3), "load_busiest": round(busiest, 3)}
+    return [
+        measurement(point, "p50_ms", percentile(values, 0.50), sat, **extra),
+        measurement(point, "p99_ms", percentile(values, 0.99), sat, **extra),
+        measurement(point, "lost", expected - received, sat),
+        measurement(point, "deliveries_per_s", received / window, sat),
+        measurement(point, "server_cores", server_cpu / window, sat),
+        measurement(point, "cpu_s_per_1k", server_cpu / received * 1000 if received else None, sat),
+    ]
 
 
 def _rss_slope(server: ServerProcess, plan: Plan, cores: Cores, per_room: int) -> dict[str, Any]:
@@ -270,4 +290,4 @@ def awareness(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str,
     return out
 
 
-WORKLOADS = ("latency", "connections", "cold", "awareness")
+WORKLOADS = ("latency", "connections", "cold", "awareness", "chat")

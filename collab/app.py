@@ -24,6 +24,8 @@ from collab.metrics import SocketObserver, metrics_endpoint
 from collab.services import Services, services
 from collab.settings import Settings
 from collab.sync.endpoint import websocket_endpoint
+from collab.web.bundle import Manifest, read_manifest
+from collab.web.routes import web_routes
 
 log = logging.getLogger("collab.app")
 
@@ -44,7 +46,9 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "rooms_loaded": len(found.registry)})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, bundle: Manifest | None = None) -> Starlette:
+    """The app; ``bundle`` is the workspace to serve (``collab serve`` checks and builds it
+    first), else whatever bundle is built beside the package."""
     settings = settings or Settings.from_env()
     shared = Services.create(settings)
 
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/ws/{rest:path}", websocket_endpoint),
             Mount("/api/v1", routes=api_routes()),
             *login_routes(),
+            *web_routes(bundle or read_manifest()),
         ],
         middleware=[
             Middleware(HostCheck, settings=settings),  # first: a foreign Host reaches nothing

@@ -18,11 +18,13 @@
     |   +-- DocTooLarge        4413  413  too_large            past max_doc_size (quota doc_size)
     |   +-- MessageTooLong     -     413  too_large            chat text past max_message_length
     |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
+    |   |   +-- FileTooLarge   -     413  too_large            an upload past max_upload_size
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
     +-- BadInput               1007  -                         the bytes themselves are wrong
     |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
     |   +-- UnsupportedData    1003  -                         a text frame
     |   +-- HostileInput       1007  -                         outside the grammar, over a cap
+    |   +-- MessageTooBig      1009  -                         a collab message past its size cap
     +-- Overloaded             1013  -                         slow consumer, pending budget
     +-- RateLimited            1008  -                         over its message/byte rate too long
     +-- RoomFailed             1011  -                         doc could not be loaded or committed
@@ -60,6 +62,8 @@ class Quota(enum.StrEnum):
     docs_per_room = "docs_per_room"  # max_docs_per_room
     rooms_per_user = "rooms_per_user"  # max_rooms_per_user
     message_length = "message_length"  # max_message_length
+    upload_size = "upload_size"  # max_upload_size
+    room_files = "room_files"  # max_room_files_bytes
 
 
 class Rate(enum.StrEnum):
@@ -67,12 +71,17 @@ class Rate(enum.StrEnum):
     ``kind`` metric label)."""
 
     rooms = "rooms"
+    dms = "dms"  # opening a direct message
+    profile = "profile"  # changing one's handle or settings (PATCH /me)
     members = "members"  # adding one, or inviting an email address
     invites = "invites"
     room_tokens = "room_tokens"
     tickets = "tickets"
     api_tokens = "api_tokens"
     chat = "chat"  # chat writes (posts, edits, deletes, reactions, read markers)
+    files = "files"  # file uploads
+    docs = "docs"  # document metadata writes (create, rename)
+    webhooks = "webhooks"  # outgoing webhook endpoints registered, deliveries redone
     search = "search"  # searches (GET /api/v1/search)
 
 
@@ -212,6 +221,15 @@ class BodyTooLarge(Refusal):
     reason = "request body too large"
 
 
+class FileTooLarge(BodyTooLarge):
+    """An upload past ``max_upload_size``, refused while it streams in (the partial file is
+    removed); the answer closes the connection, as for any body past its cap."""
+
+    code = "too_large"
+    reason = "file too large"
+    quota = Quota.upload_size
+
+
 class LoginRefused(Refusal):
     """A login that does not complete; its code and status name why (OIDC callback checks)."""
 
@@ -244,6 +262,14 @@ class UnsupportedData(BadInput):
 class HostileInput(BadInput):
     close_code = 1007
     reason = "invalid data"
+
+
+class MessageTooBig(BadInput):
+    """A collab message (a chat request, type 101) longer than its cap; frames past
+    ``ws_max_size`` get the same code from the WebSocket library itself."""
+
+    close_code = 1009
+    reason = "message too big"
 
 
 class Overloaded(CollabError):

@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 FIELDS = ("conn", "room", "doc", "user", "peer", "code", "status")
-FORMATS = ("json", "text")
+FORMATS = ("auto", "json", "text")  # auto: text on a terminal, json elsewhere
 
 _fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "collab_log_fields", default=None
@@ -119,6 +119,8 @@ def install(log_format: str, level: str) -> None:
     fmt = log_format.strip().lower()
     if fmt not in FORMATS:
         raise ValueError(f"log_format must be one of {', '.join(FORMATS)}, not {log_format!r}")
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

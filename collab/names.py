@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+CHAT_DOC = "chat"  # every room's server-written chat log (collab.chat)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -37,4 +38,4 @@ def parse_doc_path(rest: str) -> DocKey | None:
 
 def is_reserved_doc(doc: str) -> bool:
     """``chat`` and ``_*`` docs are written by the server only."""
-    return doc == "chat" or doc.startswith("_")
+    return doc == CHAT_DOC or doc.startswith("_")

@@ -23,20 +23,25 @@ from collab.auth import oidc
 from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, resolve_dev_token
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
-from collab.chat import ChatService, LiveWindow
+from collab.chat import ChatService, LiveWindow, SocketChat
 from collab.db import migrate_with_backup, sqlite_path
 from collab.errors import CollabError, Rate
+from collab.files import FileService
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
+from collab.metrics.files import FileMetrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
 from collab.search import Search, open_search_index
 from collab.settings import Settings
 from collab.store import open_store
 from collab.store.base import DocumentStore
+from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
+from collab.sync.requests import ChatRequests
+from collab.webhooks import WebhookService
 from collab.wire import limits_from
 
 log = logging.getLogger("collab.app")
@@ -49,7 +54,10 @@ class Services:
     meta: MetaStore
     registry: RoomRegistry
     chat: ChatService
-    search: Search
+    chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
+    files: FileService  # uploads: bytes in the blob store, references in ``meta``
+    webhooks: WebhookService  # outgoing webhooks: events in, the outbox's worker
+    search: Search  # the search index, fed by chat rows and doc commits
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -71,6 +79,7 @@ class Services:
         meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
+        webhooks = WebhookService.create(meta, settings)
         search = Search(
             open_search_index(settings.store),
             meta,
@@ -78,21 +87,32 @@ class Services:
             limits_from(settings),
             delay=settings.search_index_delay,
         )
-        reports = SyncReports(metrics, meta, search)
+        reports = SyncReports(metrics, meta, webhooks, search)
         registry = RoomRegistry(store, settings, reports, window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
+        chat = ChatService(meta, registry, window, settings, row_observer=search.indexer)
+        chat.observers.append(webhooks.chat_event)
+        limits = api_limits(settings)
         return cls(
             settings=settings,
             store=store,
             meta=meta,
             registry=registry,
-            chat=ChatService(meta, registry, window, settings, observer=search.indexer),
+            chat=chat,
+            chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
+            files=FileService(
+                meta,
+                open_blob_store(settings.store, settings.files_dir),
+                settings,
+                FileMetrics(metrics.registry),
+            ),
+            webhooks=webhooks,
             search=search,
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
-            api_limits=api_limits(settings),
+            api_limits=limits,
             credential_guard=CredentialGuard(
                 settings.auth_failure_rate, settings.auth_failure_burst, reports=metrics
             ),
@@ -120,6 +140,7 @@ class Services:
                 log.info("applied migration %s to %s", name, path)
         await self.store.open()
         await self.meta.open()
+        await self.files.open()
         await self.search.open()
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:
@@ -127,6 +148,7 @@ class Services:
             if await adopt_dev_token(self.meta, self.dev_user_id, self.dev_token):
                 log.warning("a new dev token: the old one's sessions and API tokens are revoked")
         self.loop_lag.start()
+        self.webhooks.start()
         if self.settings.purge_interval > 0:
             self.purger = asyncio.get_running_loop().create_task(self._purge_forever())
 
@@ -145,6 +167,10 @@ class Services:
                 await self.purge()
             except Exception:  # a failed purge is retried at the next interval
                 log.exception("purge failed")
+            try:
+                await self.files.collect()
+            except Exception:  # likewise
+                log.exception("collecting unreferenced files failed")
             await asyncio.sleep(self.settings.purge_interval)
 
     async def close(self) -> None:
@@ -154,7 +180,9 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.purger
         await self.loop_lag.stop()
+        await self.webhooks.stop()
         await self.registry.close()
+        await self.files.close()
         await self.search.close()
         await self.meta.close()
         await self.store.close()
@@ -186,9 +214,12 @@ class SyncReports:
     record of the first refused write of each socket (later ones are only counted), and each
     doc's commits to the search index."""
 
-    def __init__(self, metrics: Metrics, meta: MetaStore, search: Search) -> None:
+    def __init__(
+        self, metrics: Metrics, meta: MetaStore, webhooks: WebhookService, search: Search
+    ) -> None:
         self.metrics = metrics
         self.meta = meta
+        self.webhooks = webhooks
         self.search = search
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -213,6 +244,9 @@ class SyncReports:
 
     def rebuilt(self) -> None:
         self.metrics.doc_rebuilds.inc()
+
+    def doc_changed(self, key: DocKey) -> None:
+        self.webhooks.doc_changed(key.room, key.doc)
 
     def write_refused(self, key: DocKey, peer: Peer, first: bool) -> None:
         self.metrics.refused["readonly"].inc()

@@ -17,11 +17,13 @@ from collab.errors import (
     CollabError,
     Conflict,
     DocTooLarge,
+    FileTooLarge,
     Forbidden,
     GenerationMismatch,
     HostileInput,
     LimitReached,
     LoginRefused,
+    MessageTooBig,
     MessageTooLong,
     MethodNotAllowed,
     NotFound,
@@ -57,12 +59,14 @@ TREE: list[tuple[CollabError, int | None, int | None, str]] = [
     (GenerationMismatch(), 4409, 409, "generation_mismatch"),
     (DocTooLarge(), 4413, 413, "too_large"),
     (BodyTooLarge(), None, 413, "body_too_large"),
+    (FileTooLarge(), None, 413, "too_large"),
     (MessageTooLong(), None, 413, "too_large"),
     (LoginRefused("invalid_state", "no state"), None, 400, "invalid_state"),
     (BadInput(), 1007, None, "internal"),
     (ProtocolViolation(), 1002, None, "internal"),
     (UnsupportedData(), 1003, None, "internal"),
     (HostileInput(), 1007, None, "internal"),
+    (MessageTooBig(), 1009, None, "internal"),
     (Overloaded(), 1013, None, "internal"),
     (RateLimited(), 1008, None, "internal"),
     (RoomFailed(), 1011, None, "internal"),
@@ -143,11 +147,14 @@ def test_quotas_are_carried_by_the_errors_raised_at_a_cap() -> None:
     assert LimitReached(Quota.rooms_per_user).reason == "limit reached"
     assert Forbidden().quota is None and NotFound().quota is None
     assert MessageTooLong().quota is Quota.message_length
+    assert FileTooLarge().quota is Quota.upload_size
     assert [q.value for q in Quota] == [
         "doc_size",
         "docs_per_room",
         "rooms_per_user",
         "message_length",
+        "upload_size",
+        "room_files",
     ]
 
 

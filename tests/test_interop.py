@@ -21,8 +21,9 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from collab.auth.devmode import DEV_ISSUER, DEV_NAME, DEV_SUBJECT
+from collab.auth.devmode import DEV_NAME, DEV_SUBJECT
 from collab.meta import MetaStore
+from collab.meta.handles import DEV_ISSUER
 from collab.sync.stamps import derived_color
 from collab.wire import read_varuint
 from tests.support.frames import awareness_frame

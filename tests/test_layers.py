@@ -20,15 +20,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.__main__",),
     ("collab.cli",),
     ("collab.app",),
+    ("collab.web",),
     ("collab.api", "collab.login"),
     ("collab.services",),
     ("collab.search",),
-    ("collab.chat",),
+    ("collab.chat", "collab.files", "collab.webhooks"),
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),
     ("collab.auth",),
     ("collab.meta", "collab.store"),
     ("collab.db",),
+    ("collab.client",),  # the Python client library: see test_the_client_stands_alone
     ("collab.wire",),
     ("collab.errors", "collab.names", "collab.logs", "collab.settings", "collab.ratelimit"),
     ("collab",),
@@ -143,3 +145,19 @@ def test_no_import_cycle() -> None:
 def test_find_cycle_finds_one() -> None:
     assert find_cycle({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": 1}, "b": {}, "c": {"a": 1}}) is None
+
+
+def test_the_client_stands_alone() -> None:
+    """``collab.client`` is a library for programs, not part of the server: it imports no
+    server module (collab.wire's sans-IO framing at most), and no server module imports it."""
+    allowed = ("collab.client", "collab.wire")
+    wrong = []
+    for source, edges in graph().items():
+        client = source == "collab.client" or source.startswith("collab.client.")
+        for target, line in edges.items():
+            target_client = target == "collab.client" or target.startswith("collab.client.")
+            if client and not any(target == a or target.startswith(a + ".") for a in allowed):
+                wrong.append(f"{source}:{line} imports {target}")
+            if not client and target_client:
+                wrong.append(f"{source}:{line} imports the client ({target})")
+    assert not wrong, "\n".join(sorted(wrong))

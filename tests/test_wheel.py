@@ -28,6 +28,10 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "collab/_migrations/sqlite/0001_documents.sql" in names
     assert "collab/py.typed" in names  # PEP 561: type checkers read collab's hints
+    # The workspace bundle, built by the hatch hook (Node is on every machine that runs this).
+    assert "collab/web/dist/manifest.json" in names and "collab/web/dist/index.html" in names
+    assert any(n.startswith("collab/web/dist/assets/main-") for n in names)
+    assert not any("node_modules" in n for n in names)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -88,6 +92,13 @@ def test_wheel_in_a_fresh_venv_migrates_and_serves(tmp_path: Path) -> None:
             "asyncio.run(main())\n"
         )
         subprocess.run([str(venv / "bin" / "python"), "-c", script], check=True, timeout=30)
+        # The dev login URL opens the workspace the wheel carries.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.get("/login", params={"token": "wheel-test-token"}).status_code == 303
+            shell = http.get("/")
+            assert shell.status_code == 200 and 'id="app"' in shell.text
+            script_src = shell.text.split('<script type="module" src="')[1].split('"')[0]
+            assert http.get("/" + script_src).status_code == 200
     finally:
         proc.terminate()
         proc.wait(15)

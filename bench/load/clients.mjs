@@ -63,6 +63,14 @@ export class BenchClient {
   }
 }
 
+/** This process's CPU use since `start` (process.cpuUsage) over the wall time since wallStart. */
+export const cpuSince = (start, wallStart) => {
+  const used = process.cpuUsage(start)
+  const wallMs = performance.now() - wallStart
+  return { user_s: used.user / 1e6, system_s: used.system / 1e6, wall_s: wallMs / 1000,
+    cores: (used.user + used.system) / 1e3 / wallMs }
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Polls `check` every 5 ms until true; rejects after timeoutMs. */

@@ -7,11 +7,13 @@
 // stdin:  {"id": n, "op": "...", ...}, one command at a time
 // stdout: {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}
 //
-// Ops: connect (clients into rooms), latency, awareness, ingest, coldsync, close, exit. Every
-// op reports this process's own CPU use (process.cpuUsage) over its measured phase, so the
-// runner can mark points where the load generator, not the server, was the limit.
+// Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), awareness, ingest,
+// coldsync, close, exit. Every op reports this process's own CPU use (process.cpuUsage) over
+// its measured phase, so the runner can mark points where the load generator, not the server,
+// was the limit.
 import * as readline from 'node:readline'
-import { BenchClient, sleep, waitUntil } from './clients.mjs'
+import { BenchClient, cpuSince, sleep, waitUntil } from './clients.mjs'
+import { chatLoad, chatProbe } from './chat.mjs'
 
 const [kind, base, paramsJson] = process.argv.slice(2)
 const params = paramsJson ? JSON.parse(paramsJson) : {}
@@ -26,15 +28,8 @@ const rooms = new Map()
 const frameObservers = new Set()
 const onFrame = (buffer) => { for (const observe of frameObservers) observe(buffer) }
 
-const cpuSince = (start, wallStart) => {
-  const used = process.cpuUsage(start)
-  const wallMs = performance.now() - wallStart
-  return { user_s: used.user / 1e6, system_s: used.system / 1e6, wall_s: wallMs / 1000,
-    cores: (used.user + used.system) / 1e3 / wallMs }
-}
-
-const newClient = (room) => {
-  const client = new BenchClient({ kind, base, name: room, onFrame, params })
+const newClient = (room, extraParams = {}) => {
+  const client = new BenchClient({ kind, base, name: room, onFrame, params: { ...params, ...extraParams } })
   if (!rooms.has(room)) rooms.set(room, [])
   rooms.get(room).push(client)
   return client
@@ -42,16 +37,19 @@ const newClient = (room) => {
 
 // --- ops -----------------------------------------------------------------------------------
 
-/** Opens perRoom clients in each room, batch by batch, each batch awaited. */
+/**
+ * Opens perRoom clients in each room, batch by batch, each batch awaited. `params`: more query
+ * parameters for these clients' sockets (collab's `collab=1` opt-in to its own message types).
+ */
 async function connect ({ rooms: names, perRoom, wait = 'synced', batch = 50, seed = false,
-  timeoutMs = 30000 }) {
+  timeoutMs = 30000, params: extraParams = {} }) {
   const wallStart = performance.now()
   const cpuStart = process.cpuUsage()
   const pending = []
   for (const room of names) for (let i = 0; i < perRoom; i++) pending.push(room)
   let opened = 0
   for (let i = 0; i < pending.length; i += batch) {
-    const clients = pending.slice(i, i + batch).map(newClient)
+    const clients = pending.slice(i, i + batch).map((room) => newClient(room, extraParams))
     const check = wait === 'synced' ? (c) => c.synced : (c) => c.connected
     await waitUntil(() => clients.every(check), timeoutMs,
       `${clients.filter(check).length}/${clients.length} clients ${wait}`)
@@ -239,7 +237,11 @@ async function close () {
   return { closed: count }
 }
 
-const ops = { connect, latency, awareness, ingest, coldsync, close }
+/** The chat workload (chat.mjs) over this process's rooms. */
+const chat = (args) => chatLoad(rooms, args)
+const chatprobe = (args) => chatProbe(rooms, args)
+
+const ops = { connect, latency, chat, chatprobe, awareness, ingest, coldsync, close }
 
 // --- command loop --------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ A caller who is not a member of a room gets the same answer whether the room exi
 (404 ``not_found``, as for a room that does not exist), so room ids cannot be probed; a member
 whose role is too low gets 403. Operations that create things spend a token of the caller's
 per-user bucket for their kind first (:func:`spend`, wired from the ``OPERATIONS`` table):
-429 with ``Retry-After`` past it.
+429 with ``Retry-After`` past it. What never happens in a direct message (adding members,
+invites, room tokens...) is refused there with 409 by :func:`require_role_outside_dm`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collab.auth.authenticate import authenticate
 from collab.auth.origin import origin_allowed
 from collab.auth.policy import room_role
 from collab.auth.principal import Principal
-from collab.errors import Forbidden, NotFound, Rate, TooManyRequests, Unauthorized
+from collab.errors import Conflict, Forbidden, NotFound, Rate, TooManyRequests, Unauthorized
 from collab.meta import AuditEvent, Role
 from collab.services import services
 
@@ -103,6 +104,20 @@ async def require_role(request: Request, principal: Principal, room_id: str, min
     return role
 
 
+async def require_role_outside_dm(
+    request: Request, principal: Principal, room_id: str, minimum: Role, refusal: str
+) -> Role:
+    """As :func:`require_role`, for what never happens in a direct message: there, any member
+    (and a site admin) gets 409 ``refusal``, whatever their role (a DM has no owner)."""
+    role = await require_role(request, principal, room_id, Role.viewer)
+    room = await services(request).meta.get_room(room_id)
+    if room is not None and room.is_dm:
+        raise Conflict(refusal)
+    if role < minimum:
+        raise Forbidden(f"requires the {minimum.name} role")
+    return role
+
+
 async def audit(
     request: Request,
     actor: Principal | None,
@@ -112,7 +127,10 @@ async def audit(
     target: str | None = None,
     **detail: Any,
 ) -> None:
-    await services(request).meta.record(event(request, actor, action, room_id, target, **detail))
+    shared = services(request)
+    recorded = event(request, actor, action, room_id, target, **detail)
+    await shared.meta.record(recorded)
+    await shared.webhooks.audited(recorded)  # membership changes are webhook events too
 
 
 def event(

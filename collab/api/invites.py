@@ -9,6 +9,9 @@ at most ``MAX_TTL`` (7 days).
 An invite may be bound to an email address; then only a user whose identity provider
 *verified* that address may accept it (anyone can type any address into a profile), by its
 code or from their list of invitations (``collab.api.my_invites``).
+
+A direct message takes no invites: creating one is 409, and so is accepting one (the store
+refuses to add a third member, whatever got the invite there).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collab.api.handler import api_endpoint
 from collab.auth.admins import is_admin
 from collab.auth.principal import Principal
 from collab.errors import BadRequest, Forbidden, NotFound
-from collab.meta import Invite, Member, Role
+from collab.meta import DM_MEMBERS, Invite, Member, Role
 from collab.services import services
 
 DEFAULT_TTL = 7 * 24 * 3600.0
@@ -71,7 +74,7 @@ async def create_invite(request: Request) -> Response:
     """Create an invite link for a role (owner); the code is shown once."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    await access.require_role(request, principal, room_id, Role.owner)
+    await access.require_role_outside_dm(request, principal, room_id, Role.owner, DM_MEMBERS)
     body = await parsing.read_json(request)
     role = parsing.role_field(body, default=Role.editor)
     ttl = parsing.get_field(body, "ttl", float, DEFAULT_TTL)

@@ -4,7 +4,8 @@ Every change is written to the MetaStore first, then applied to open sockets at 
 ``RoomRegistry.apply_member_role`` (a removal closes them 4403), then audited. A room always
 keeps an owner: the last one can be neither demoted nor removed, checked and written in one
 step (``MetaStore.update_member``), so two owners demoting each other at once cannot both
-succeed. A demotion or removal voids the invites the member created.
+succeed. A demotion or removal voids the invites the member created. In a direct message
+nobody is added, removed (nor leaves) or has their role changed: 409 (``meta.DM_MEMBERS``).
 
 Adding by email adds nobody: it records a pending invitation for that address (202), which the
 user whose identity provider verified it sees at ``GET /api/v1/me/invites`` after logging in
@@ -25,7 +26,7 @@ from collab.api.handler import api_endpoint
 from collab.api.invites import DEFAULT_TTL, email_field, invite_json
 from collab.auth.principal import Principal
 from collab.errors import BadRequest, Conflict, NotFound
-from collab.meta import Member, MemberChange, Role, User
+from collab.meta import DM_MEMBERS, Member, MemberChange, Role, User
 from collab.services import services
 
 
@@ -33,6 +34,7 @@ def member_json(member: Member, user: User | None) -> dict[str, Any]:
     return {
         "user_id": member.user_id,
         "name": user.name if user else "",
+        "handle": user.handle if user else None,
         "role": member.role.name,
         "added_at": member.added_at,
     }
@@ -60,7 +62,7 @@ async def add_member(request: Request) -> Response:
     """Add a user by id (201), or invite an email address (202: a pending invitation)."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    await access.require_role(request, principal, room_id, Role.owner)
+    await access.require_role_outside_dm(request, principal, room_id, Role.owner, DM_MEMBERS)
     body = await parsing.read_json(request)
     role = parsing.role_field(body)
     user_id, email = parsing.get_field(body, "user_id", str), email_field(body)
@@ -101,7 +103,7 @@ async def update_member(request: Request) -> Response:
     """Change a member's role (owner); open sockets follow at once."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    await access.require_role(request, principal, room_id, Role.owner)
+    await access.require_role_outside_dm(request, principal, room_id, Role.owner, DM_MEMBERS)
     role = parsing.role_field(await parsing.read_json(request))
     change = await _change(request, room_id, role)
     assert change.current is not None
@@ -131,11 +133,9 @@ async def _change(request: Request, room_id: str, role: Role | None) -> MemberCh
 
 
 async def _may_remove(request: Request, principal: Principal, room_id: str, user_id: str) -> None:
-    """Owners remove anyone; any member may leave."""
-    if user_id == principal.user_id:
-        await access.require_role(request, principal, room_id, Role.viewer)
-    else:
-        await access.require_role(request, principal, room_id, Role.owner)
+    """Owners remove anyone; any member may leave (but for a direct message: 409)."""
+    minimum = Role.viewer if user_id == principal.user_id else Role.owner
+    await access.require_role_outside_dm(request, principal, room_id, minimum, DM_MEMBERS)
 
 
 @api_endpoint

@@ -82,13 +82,17 @@ async def post_message(request: Request) -> Response:
     if text is None or client_id is None:
         raise BadRequest("'text' and 'client_id' are required")
     thread = parsing.get_field(body, "thread", str)
-    message, created = await services(request).chat.post(room_id, actor, text, client_id, thread)
+    attachments = body.get("attachments", ())
+    message, created = await services(request).chat.post(
+        room_id, actor, text, client_id, thread, attachments
+    )
     return JSONResponse(message_json(message, actor.user_id), status_code=201 if created else 200)
 
 
 @api_endpoint
 async def list_messages(request: Request) -> Response:
-    """Messages in seq order: ``cursor`` pages back (older), ``after_seq`` catches up."""
+    """Messages in seq order: ``cursor`` pages back (older), ``before_seq`` starts paging back
+    below a seq (the workspace, past its ``chat`` doc's oldest), ``after_seq`` catches up."""
     actor, room_id = await chat_actor(request)
     limit = parsing.int_param(request, "limit", parsing.DEFAULT_LIMIT, 1, parsing.MAX_LIMIT)
     after_seq = request.query_params.get("after_seq")
@@ -99,6 +103,10 @@ async def list_messages(request: Request) -> Response:
         if after_seq is not None or len(cursor) != 1 or not isinstance(cursor[0], int):
             raise BadRequest("bad cursor")
         before = cursor[0]
+    elif request.query_params.get("before_seq"):
+        if after_seq is not None:
+            raise BadRequest("'before_seq' and 'after_seq' do not go together")
+        before = parsing.int_param(request, "before_seq", 1, 1, 2**62)
     after = parsing.int_param(request, "after_seq", 0, 0, 2**62) if after_seq else None
     found = await services(request).chat.history(
         room_id, before_seq=before, after_seq=after, thread=thread, limit=limit + 1

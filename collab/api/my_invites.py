@@ -56,6 +56,7 @@ async def list_my_invites(request: Request) -> Response:
                 **invite_json(invite, now),
                 "room_title": room.title if room else "",
                 "invited_by_name": inviter.name if inviter else "",
+                "invited_by_handle": inviter.handle if inviter else None,
             }
         )
     return parsing.page_response(items, cursor)

@@ -37,13 +37,48 @@ BODIES: dict[str, dict[str, Any]] = {
     "ticket": {"doc": {"type": "string"}, "role": ROLE},
     "api_token": {"name": {"type": "string"}},
     "user_update": {"disabled": {"type": "boolean"}},
+    "me_update": {
+        "handle": {"type": "string", "description": "1-32 of a-z 0-9 . _ -, unique"},
+        "private_read_markers": {"type": "boolean"},
+    },
+    "dm_open": {"user": {"type": "string", "description": "a user id or handle"}},
     "message_post": {
         "text": {"type": "string"},
         "client_id": {"type": "string", "description": "idempotency key, per room and author"},
         "thread": {"type": "string", "description": "the parent message's id: a reply"},
+        "attachments": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "ids of files the room references (uploads), at most 10",
+        },
     },
     "message_edit": {"text": {"type": "string"}},
+    "read_marker": {"up_to": {"type": "integer", "description": "the last seq read"}},
+    "inbox_read": {
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "all": {"type": "boolean"},
+    },
+    "doc_update": {
+        "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["text", "rich"], "description": "set once"},
+    },
+    "webhook_create": {
+        "url": {"type": "string", "description": "https://, a public address"},
+        "events": {"type": "array", "items": {"type": "string"}},
+    },
+    "webhook_update": {
+        "events": {"type": "array", "items": {"type": "string"}},
+        "enabled": {"type": "boolean", "description": "true: enable a disabled endpoint"},
+    },
+    "bot_create": {"name": {"type": "string"}, "role": ROLE},
+    "hook_create": {"name": {"type": "string", "description": "the bot it posts as"}},
+    "hook_post": {
+        "text": {"type": "string"},
+        "client_id": {"type": "string", "description": "idempotency key: a retry posts once"},
+    },
+    "file_upload": {"file": {"type": "string", "format": "binary"}},
 }
+MULTIPART = {"file_upload"}  # bodies sent as multipart/form-data (a browser's file upload)
 ERROR = {
     "type": "object",
     "properties": {
@@ -85,7 +120,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status in (op.status, *op.also):
         success: dict[str, Any] = {"description": "OK"}
-        if status != 204:
+        if status not in (204, 304):
             success["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses[str(status)] = success
     responses["4XX"] = {
@@ -106,7 +141,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
     if op.body is not None:
         schema = {"type": "object", "properties": BODIES[op.body]}
-        spec["requestBody"] = {"content": {"application/json": {"schema": schema}}}
+        media = "multipart/form-data" if op.body in MULTIPART else "application/json"
+        spec["requestBody"] = {"content": {media: {"schema": schema}}}
     return spec
 
 

@@ -3,6 +3,8 @@
 Deleting a room deletes its record with its members, invites and tickets (recording the
 deletion in the same step), then closes its open sockets (4404), deletes its documents, and
 then its search entries (a doc read before that is older than the drop: it cannot return).
+A direct message (``collab.api.dms``) is a room of ``kind`` ``dm`` with a ``peer``: it is not
+listed here, and is neither renamed nor deleted (409).
 """
 
 from __future__ import annotations
@@ -15,24 +17,45 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
+from collab.api.users import user_ref
+from collab.auth.principal import Principal
 from collab.errors import BadName, BadRequest, Conflict, LimitReached, NotFound, Quota
-from collab.meta import Role, RoomRecord
+from collab.meta import Role, RoomRecord, Unread, User
 from collab.names import DocKey, is_valid_name
 from collab.services import services
 from collab.store.base import DocumentStore
 from collab.sync.registry import RoomRegistry
 
 MAX_TITLE = 200
+NOT_IN_DM = "a direct message is neither renamed nor deleted"
 
 
-def room_json(room: RoomRecord, role: Role | None) -> dict[str, Any]:
-    return {
+def room_json(room: RoomRecord, role: Role | None, peer: User | None = None) -> dict[str, Any]:
+    """A room as its members see it; a DM also names the ``peer`` (the other user; None for
+    someone outside it, such as a site admin)."""
+    found: dict[str, Any] = {
         "id": room.id,
         "title": room.title,
+        "kind": room.kind,
         "created_by": room.created_by,
         "created_at": room.created_at,
         "role": role.name if role is not None else None,
     }
+    if room.is_dm:
+        found["peer"] = user_ref(peer) if peer is not None else None
+    return found
+
+
+async def dm_peer(request: Request, principal: Principal, room: RoomRecord) -> User | None:
+    """The other user of a DM the principal is in (None otherwise)."""
+    peer_id = room.dm_peer(principal.user_id)
+    return None if peer_id is None else await services(request).meta.get_user(peer_id)
+
+
+def with_unread(item: dict[str, Any], counts: Unread | None) -> dict[str, Any]:
+    """A listed room with the caller's ``unread`` and ``mentions`` there (capped)."""
+    counts = counts or Unread()
+    return {**item, "unread": counts.unread, "mentions": counts.mentions}
 
 
 def _title(body: dict[str, Any], default: str | None = None) -> str:
@@ -63,16 +86,22 @@ async def create_room(request: Request) -> Response:
     except Conflict:
         raise Conflict("a room with this id exists") from None
     await access.audit(request, principal, "room.create", room_id=room.id, title=title)
+    services(request).registry.feeds.user_changed(principal.user_id)  # the creator's other tabs
     return JSONResponse(room_json(room, Role.owner), status_code=201)
 
 
 @api_endpoint
 async def list_rooms(request: Request) -> Response:
-    """The rooms the caller is a member of."""
+    """The rooms the caller is a member of, with their unread messages and mentions."""
     principal = await access.require_principal(request, personal=True)
-    rooms = await services(request).meta.list_rooms_for(principal.user_id)
+    meta = services(request).meta
+    rooms = await meta.list_rooms_for(principal.user_id)
     page, cursor = parsing.paginate(request, rooms, lambda pair: [pair[0].created_at, pair[0].id])
-    items = [room_json(room, principal.cap(role)) for room, role in page]
+    counts = await meta.unread_counts(principal.user_id, [room.id for room, _ in page])
+    items = [
+        with_unread(room_json(room, principal.cap(role)), counts.get(room.id))
+        for room, role in page
+    ]
     return parsing.page_response(items, cursor)
 
 
@@ -89,7 +118,8 @@ async def get_room(request: Request) -> Response:
     principal = await access.require_principal(request)
     room_id = parsing.room_param(request)
     role = await access.require_role(request, principal, room_id, Role.viewer)
-    return JSONResponse(room_json(await _room(request, room_id), role))
+    room = await _room(request, room_id)
+    return JSONResponse(room_json(room, role, await dm_peer(request, principal, room)))
 
 
 @api_endpoint
@@ -97,7 +127,7 @@ async def update_room(request: Request) -> Response:
     """Rename a room (owner)."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    role = await access.require_role(request, principal, room_id, Role.owner)
+    role = await access.require_role_outside_dm(request, principal, room_id, Role.owner, NOT_IN_DM)
     title = _title(await parsing.read_json(request))
     await services(request).meta.rename_room(room_id, title)
     await access.audit(request, principal, "room.rename", room_id=room_id, title=title)
@@ -120,7 +150,7 @@ async def delete_room(request: Request) -> Response:
     """Delete a room, its documents and its memberships (owner); open sockets get 4404."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    await access.require_role(request, principal, room_id, Role.owner)
+    await access.require_role_outside_dm(request, principal, room_id, Role.owner, NOT_IN_DM)
     # First, nobody may rejoin meanwhile; its event is recorded in the same step, so it can
     # never land after someone else re-creates the id (and show in that room's log).
     event = access.event(request, principal, "room.delete", room_id=room_id)

@@ -2,11 +2,12 @@
 
 Where the caller may look is decided at query time, through the policy every door uses
 (``collab.auth.policy``), never from what the index remembers: without ``room``, the rooms
-the caller is a member of now (a removed member finds nothing of the room from the next
-query on); with ``room``, that room if the caller may read it (404 otherwise, as every room
-route answers a non-member). A room token or ticket looks only in its room, and, when it is
-limited to some docs, only in those docs (and in the chat only if ``chat`` is one of them).
-The query's grammar and its refusals are ``collab.search.query``'s (docs/search.md).
+and direct messages the caller is a member of now (a removed member finds nothing of the
+room from the next query on); with ``room``, that room if the caller may read it (404
+otherwise, as every room route answers a non-member). A room token or ticket looks only in
+its room, and, when it is limited to some docs, only in those docs (and in the chat only if
+``chat`` is one of them). The query's grammar and its refusals are ``collab.search.query``'s
+(docs/search.md).
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ async def readable_rooms(request: Request, principal: Principal, room: str | Non
     if room is not None:
         await access.require_role(request, principal, room, Role.viewer)  # 404 otherwise
         return [room]
-    memberships = await services(request).meta.list_rooms_for(principal.user_id)
-    return [r.id for r, role in memberships if effective_role(principal, role) is not None]
+    meta = services(request).meta
+    memberships = await meta.list_rooms_for(principal.user_id)
+    rooms = [r.id for r, role in memberships if effective_role(principal, role) is not None]
+    if effective_role(principal, Role.editor) is not None:  # both people of a DM are editors
+        rooms += [dm.id for dm in await meta.list_dms_for(principal.user_id)]
+    return rooms
 
 
 async def scopes_for(request: Request, principal: Principal, rooms: list[str]) -> list[Scope]:

@@ -3,7 +3,8 @@
 - Room token (``POST /rooms/{room}/tokens``): a signed JWT naming user, room, doc pattern, role
   ceiling and expiry, and its id (``jti``, answered as ``id`` and kept in the audit log).
   Any member mints one for themself, role <= their own, lifetime <= ``token_max_ttl``; owners
-  may also mint for the room's bots (users created as bots). Owners revoke any token of their
+  may also mint for the room's bots (users created as bots); none for a direct message (409:
+  a DM is its two users' own). Owners revoke any token of their
   room by its id (``DELETE /rooms/{room}/tokens/{id}``): its sockets close 4401 and it is
   refused from then on.
 - Ticket (``POST /rooms/{room}/tickets``): single use, valid for seconds, for browsers that
@@ -30,6 +31,9 @@ from collab.names import is_valid_doc_name
 from collab.services import services
 
 TICKET_TTL = 30.0
+# A DM is its two users' own: a token would let a program act there for one of them without
+# their personal credential. Tickets (a browser's socket) are fine.
+NO_DM_TOKENS = "room tokens are not issued for direct messages"
 MAX_TOKEN_NAME = 100
 _PATTERN_CHARS = set("*?[]!")
 
@@ -48,7 +52,9 @@ async def mint_token(request: Request) -> Response:
     """Mint a room token: for oneself (role <= one's own), or for a room's bot (owner)."""
     principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
-    own = await access.require_role(request, principal, room_id, Role.viewer)
+    own = await access.require_role_outside_dm(
+        request, principal, room_id, Role.viewer, NO_DM_TOKENS
+    )
     body = await parsing.read_json(request)
     shared = services(request)
     meta, settings = shared.meta, shared.settings

@@ -20,9 +20,9 @@ import time
 from typing import Protocol
 
 from collab.meta import AuditEvent, MetaStore, User, digest
+from collab.meta.handles import DEV_ISSUER
 from collab.settings import Settings
 
-DEV_ISSUER = "collab:dev"
 DEV_SUBJECT = "dev"
 DEV_NAME = "Dev user"
 MIN_DEV_TOKEN_LENGTH = 16
@@ -108,9 +108,41 @@ def login_url(base_url: str, token: str) -> str:
 
 
 async def ensure_dev_user(meta: MetaStore) -> User:
-    """The dev user's MetaStore row (issuer ``collab:dev``, subject ``dev``), created once."""
+    """The dev user's MetaStore row (issuer ``collab:dev``, subject ``dev``, handle ``dev``
+    unless someone has it), created once."""
     return await meta.upsert_oidc_user(
-        DEV_ISSUER, DEV_SUBJECT, name=DEV_NAME, email=None, email_verified=False, picture=None
+        DEV_ISSUER,
+        DEV_SUBJECT,
+        name=DEV_NAME,
+        email=None,
+        email_verified=False,
+        picture=None,
+        preferred_handle="dev",
+    )
+
+
+MAX_DEV_NAME = 64
+NAMED_SUBJECT = "name:"  # a named dev user's subject: this prefix and the casefolded name
+
+
+def dev_display_name(raw: str) -> str | None:
+    """A named dev user's display name (trimmed), or None when it is not a usable one."""
+    name = " ".join(raw.split())
+    if not 0 < len(name) <= MAX_DEV_NAME or not name.isprintable():
+        return None
+    return name
+
+
+async def ensure_named_dev_user(meta: MetaStore, name: str) -> User:
+    """A distinct dev user per display name (case-insensitive), for trying collaboration in
+    two windows. An ordinary user: only memberships give it rights (unlike the dev token)."""
+    return await meta.upsert_oidc_user(
+        DEV_ISSUER,
+        NAMED_SUBJECT + name.casefold(),
+        name=name,
+        email=None,
+        email_verified=False,
+        picture=None,
     )
 
 

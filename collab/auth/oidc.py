@@ -63,6 +63,7 @@ class Identity:
     email_verified: bool
     picture: str | None
     id_token: str
+    preferred_username: str | None = None  # the base of a new user's handle
 
 
 def build_client(settings: Settings, meta: MetaStore) -> Any:
@@ -181,7 +182,12 @@ async def _identity(client: Any, token: dict[str, Any]) -> Identity:
         email_verified=email is not None and merged.get("email_verified") is True,
         picture=merged.get("picture") if isinstance(merged.get("picture"), str) else None,
         id_token=str(token["id_token"]),
+        preferred_username=_text(merged.get("preferred_username")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 async def logout_url(

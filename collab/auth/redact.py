@@ -28,6 +28,7 @@ REDACTED = "***"
 SECRET_PATHS: tuple[str, ...] = (
     "/invite/{secret}",  # the invite link a room owner shares (collab.api.invites)
     "/invites/{secret}",  # POST /api/v1/invites/{code}/accept
+    "/hooks/{secret}",  # POST /api/v1/hooks/{id}.{secret}: an incoming webhook (collab.api.hooks)
 )
 
 # Request and response headers whose values are credentials.

@@ -100,6 +100,11 @@ def drop_read(doc: Doc[Any], user_id: str) -> None:
         del reads[user_id]
 
 
+def read_users(doc: Doc[Any]) -> set[str]:
+    """The users with a marker in the doc's ``reads``."""
+    return set(doc.get(READS, type=Map).keys())
+
+
 def live_seqs(doc: Doc[Any]) -> dict[str, int]:
     """Every message id in the doc with its seq."""
     found: dict[str, int] = {}

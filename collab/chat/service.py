@@ -7,8 +7,12 @@ the live ``chat`` doc; then, outside the lock, wait for the doc's commit. What t
 answers is durable in both (DESIGN.md, "posted" survives kill -9). The lock keeps the doc's
 changes in the order of the rows' transactions, so a slower write can never overwrite a newer
 state of the same message; it is held for one row write, never for a doc commit. Every row
-written is also handed to the ``ChatObserver`` (the search index's feed), right after it is
-written.
+written is also handed to the ``RowObserver`` (the search index's feed), right after it is
+written, retries included; the ``observers`` (outgoing webhooks) are told of each new, edited
+or deleted message once, when it is durable.
+
+Read markers take the same path, in batches (``collab.chat.reads``): any member may mark, and
+the doc's ``reads`` shows the markers that are not private.
 """
 
 from __future__ import annotations
@@ -19,16 +23,24 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from collab.chat.mentions import mentioned_users
+from collab.chat.reads import MarkerBatches, private_readers
 from collab.chat.window import LiveWindow, chat_key
 from collab.errors import BadRequest, Forbidden, MessageTooLong, NotFound
-from collab.meta import Message, MetaStore, NewMessage, Role, ThreadProblem
+from collab.meta import Message, MetaStore, NewMessage, ReadMarker, Role, ThreadProblem
 from collab.settings import Settings
 from collab.sync.registry import RoomRegistry
 
 MAX_CLIENT_ID = 128
 MAX_EMOJI = 32
+MAX_ATTACHMENTS = 10
+
+# Told of every new, edited or deleted message once it is durable: (event, room, message),
+# event being "message.posted", "message.edited" or "message.deleted" (outgoing webhooks).
+Observer = Callable[[str, str, Message], Awaitable[None]]
+MAX_SEQ = 2**62
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class Actor:
     role: Role
 
 
-class ChatObserver(Protocol):
+class RowObserver(Protocol):
     async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
         """Rows just written (new, edited, deleted, reacted to), as the table now holds them.
         Called under the room's lock, in the order of the writes; it may wait (backpressure)
@@ -62,28 +74,47 @@ class ChatService:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
-        observer: ChatObserver | None = None,
+        row_observer: RowObserver | None = None,
     ) -> None:
         self.meta = meta
         self.registry = registry
         self.window = window
         self.settings = settings
         self.clock = clock
-        self.observer: ChatObserver = observer or _Nobody()
+        self.row_observer: RowObserver = row_observer or _Nobody()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.observers: list[Observer] = []
+        self._markers = MarkerBatches(self._write_reads)
+
+    def _lock(self, room_id: str) -> asyncio.Lock:
+        """The room's lock: doc changes in the order of the rows' transactions."""
+        lock = self._locks.get(room_id)
+        if lock is None:
+            lock = self._locks[room_id] = asyncio.Lock()
+        return lock
 
     # -- writes ------------------------------------------------------------------------
 
     async def post(
-        self, room_id: str, actor: Actor, text: str, client_id: str, thread: str | None = None
+        self,
+        room_id: str,
+        actor: Actor,
+        text: str,
+        client_id: str,
+        thread: str | None = None,
+        attachments: object = (),
     ) -> tuple[Message, bool]:
         """(the message, True) or, for a client id this author already posted here, (that
-        message, False): a retry after a lost answer posts nothing twice."""
+        message, False): a retry after a lost answer posts nothing twice. ``attachments``
+        are ids of files the room references (docs/files.md); with some, the text may be
+        blank."""
         _require(actor, Role.commenter, "posting")
-        self.check_text(text)
+        files = await self.attachments(room_id, attachments)
+        self.check_text(text, blank=bool(files))
         check_client_id(client_id)
         if thread is not None and not (0 < len(thread) <= MAX_CLIENT_ID):
             raise BadRequest("'thread' must be a message id")
+        mentions = await mentioned_users(self.meta, room_id, actor.user_id, text)
         new = NewMessage(
             room_id=room_id,
             id=uuid.uuid4().hex,
@@ -94,6 +125,8 @@ class ChatService:
             text=text,
             created_at=self.clock(),
             thread=thread,
+            attachments=files,
+            mentions=mentions,
         )
         created = False
 
@@ -107,6 +140,10 @@ class ChatService:
             return [message] if parent is None else [parent, message]
 
         changed = await self._write(room_id, store)
+        # A retry notifies too: the entries may be all that a crash kept from the first try.
+        await self._notify(changed[-1], changed[-1].created_at)
+        if created:
+            await self._tell("message.posted", room_id, changed[-1])
         return changed[-1], created
 
     async def edit(self, room_id: str, actor: Actor, message_id: str, text: str) -> Message:
@@ -117,10 +154,16 @@ class ChatService:
         if current.author != actor.user_id:
             raise Forbidden("only the author may edit a message")
 
-        async def store() -> list[Message]:
-            return [await self.meta.edit_message(room_id, message_id, text, self.clock())]
+        mentions = await mentioned_users(self.meta, room_id, actor.user_id, text)
 
-        return (await self._write(room_id, store))[0]
+        async def store() -> list[Message]:
+            at = self.clock()
+            return [await self.meta.edit_message(room_id, message_id, text, at, mentions)]
+
+        edited = (await self._write(room_id, store))[0]
+        await self._notify(edited, edited.edited_at or self.clock())
+        await self._tell("message.edited", room_id, edited)
+        return edited
 
     async def delete(self, room_id: str, actor: Actor, message_id: str) -> tuple[Message, bool]:
         """Tombstone the message: its author may, and an owner may (moderation: the second
@@ -133,7 +176,9 @@ class ChatService:
         async def store() -> list[Message]:
             return [await self.meta.delete_message(room_id, message_id, self.clock())]
 
-        return (await self._write(room_id, store))[0], not own
+        deleted = (await self._write(room_id, store))[0]
+        await self._tell("message.deleted", room_id, deleted)
+        return deleted, not own
 
     async def react(
         self, room_id: str, actor: Actor, message_id: str, emoji: str, add: bool
@@ -147,24 +192,81 @@ class ChatService:
 
         return (await self._write(room_id, store))[0]
 
+    async def _notify(self, message: Message, at: float) -> None:
+        """An inbox entry for each user the message mentions who has none for it yet."""
+        if message.mentions and not message.deleted:
+            await self.meta.add_inbox_entries(message, message.mentions, at)
+
     async def _write(
         self, room_id: str, store: Callable[[], Awaitable[list[Message]]]
     ) -> list[Message]:
         live = await self.registry.acquire(chat_key(room_id))
         try:
-            lock = self._locks.get(room_id)
-            if lock is None:
-                lock = self._locks[room_id] = asyncio.Lock()
-            async with lock:
+            async with self._lock(room_id):
                 changed = await store()
-                await self.observer.messages_written(room_id, changed)
+                await self.row_observer.messages_written(room_id, changed)
                 committed = await self.window.write(live, changed)
             before, after = await committed
         finally:
             self.registry.release(live)
         if after > before:
             await self.meta.archive_messages(room_id, after, since_seq=before)
+        self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
         return changed
+
+    async def _tell(self, event: str, room_id: str, message: Message) -> None:
+        for observer in self.observers:
+            await observer(event, room_id, message)
+
+    # -- read markers ------------------------------------------------------------------
+
+    async def mark_read(self, room_id: str, actor: Actor, up_to: int) -> int:
+        """Move the actor's read marker forward to ``up_to`` (any member may; past the last
+        message: to it); the marker after, durable, and shown in the doc unless private."""
+        if not 0 <= up_to <= MAX_SEQ:
+            raise BadRequest(f"'up_to' must be between 0 and {MAX_SEQ}")
+        return await self._markers.submit(room_id, actor.user_id, up_to)
+
+    async def _write_reads(self, room_id: str, wanted: dict[str, int]) -> dict[str, int]:
+        """One batch of markers: one transaction, one doc change (``collab.chat.reads``)."""
+        live = await self.registry.acquire(chat_key(room_id))
+        try:
+            async with self._lock(room_id):
+                found = await self.meta.set_read_markers(room_id, wanted)
+                private = await private_readers(self.meta, found)
+                shown = {u: seq for u, seq in found.items() if u not in private and seq > 0}
+                committed = await self.window.show_reads(live, shown, sorted(private))
+            await committed
+        finally:
+            self.registry.release(live)
+        self.registry.feeds.room_changed(room_id)  # those readers' unread counts
+        return found
+
+    async def read_markers(self, room_id: str, viewer_id: str) -> list[ReadMarker]:
+        """The room's markers a member may see: the public ones and their own."""
+        markers = await self.meta.list_read_markers(room_id)
+        private = await private_readers(self.meta, (m.user_id for m in markers))
+        return [m for m in markers if m.user_id == viewer_id or m.user_id not in private]
+
+    async def show_read_markers(self, user_id: str, public: bool) -> None:
+        """After the user's markers turned private (or public again): remove them from (or
+        put them back into) the ``reads`` of every loaded chat doc of their rooms; a doc loaded
+        later is made right by its load."""
+        rooms = [room for room, _ in await self.meta.list_rooms_for(user_id)]
+        for room in [*rooms, *await self.meta.list_dms_for(user_id)]:
+            live = self.registry.get(chat_key(room.id))
+            if live is None:
+                continue
+            live = await self.registry.acquire(chat_key(room.id))
+            try:
+                async with self._lock(room.id):
+                    seq = await self.meta.get_read_marker(room.id, user_id)
+                    shown = {user_id: seq} if public and seq > 0 else {}
+                    hidden = [] if shown else [user_id]
+                    committed = await self.window.show_reads(live, shown, hidden)
+                await committed
+            finally:
+                self.registry.release(live)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -190,8 +292,25 @@ class ChatService:
 
     # -- checks ------------------------------------------------------------------------
 
-    def check_text(self, text: str) -> None:
-        if not text.strip():
+    async def attachments(self, room_id: str, ids: object) -> tuple[dict[str, Any], ...]:
+        """The files ``ids`` name, as messages carry them; only files the room references
+        (another room's file id is refused like one that does not exist)."""
+        if not isinstance(ids, Sequence) or isinstance(ids, str):
+            raise BadRequest("'attachments' must be a list of file ids")
+        if len(ids) > MAX_ATTACHMENTS:
+            raise BadRequest(f"at most {MAX_ATTACHMENTS} attachments")
+        if not all(isinstance(file_id, str) for file_id in ids):
+            raise BadRequest("'attachments' must be a list of file ids")
+        found = []
+        for file_id in dict.fromkeys(ids):
+            record = await self.meta.get_file(room_id, file_id) if len(file_id) <= 64 else None
+            if record is None:
+                raise BadRequest(f"no such file in this room: {file_id[:64]!r}")
+            found.append(record.attachment())
+        return tuple(found)
+
+    def check_text(self, text: str, *, blank: bool = False) -> None:
+        if not blank and not text.strip():
             raise BadRequest("'text' must not be empty")
         if len(text) > self.settings.max_message_length:
             raise MessageTooLong(f"text longer than {self.settings.max_message_length} characters")

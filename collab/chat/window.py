@@ -7,6 +7,9 @@ change goes through ``write``: the message's fields are set in the doc, and a po
 the window past its size deletes the oldest messages from the doc (a Yjs deletion in the same
 doc, never a replacement), raising ``info.archived_through``. A message at or below that line
 lives only in the table (the history API), and its later edits stay there.
+
+The doc's ``reads`` is made equal to the members' public read markers on load too, and changed
+through ``show_reads`` (``collab.chat.reads`` batches them).
 """
 
 from __future__ import annotations
@@ -19,8 +22,17 @@ from typing import Any
 
 from pycrdt import Doc
 
-from collab.chat.schema import drop_messages, live_seqs, put_message, set_info
-from collab.meta import Message, Messages
+from collab.chat.reads import private_readers
+from collab.chat.schema import (
+    drop_messages,
+    drop_read,
+    live_seqs,
+    put_message,
+    read_users,
+    set_info,
+    set_read,
+)
+from collab.meta import Message, MetaStore
 from collab.names import DocKey
 from collab.sync.livedoc import LiveDoc
 
@@ -42,7 +54,7 @@ class _Window:
 
 
 class LiveWindow:
-    def __init__(self, messages: Messages, size: int) -> None:
+    def __init__(self, messages: MetaStore, size: int) -> None:
         self.messages = messages
         self.size = size
         self._windows: weakref.WeakKeyDictionary[LiveDoc, _Window] = weakref.WeakKeyDictionary()
@@ -61,12 +73,18 @@ class LiveWindow:
             last_seq,
         )
 
+        reads = await self._public_reads(room_id)
+
         def change(doc: Doc[Any]) -> None:
             stale = [i for i in live_seqs(doc) if i not in window.ids]
             drop_messages(doc, stale)
             for message in rows:
                 put_message(doc, message)
             set_info(doc, window.last_seq, window.archived_through)
+            for user_id in read_users(doc) - reads.keys():
+                drop_read(doc, user_id)
+            for user_id, seq in reads.items():
+                set_read(doc, user_id, seq)
 
         await (await live.author(change))
         self._windows[live] = window
@@ -102,6 +120,26 @@ class LiveWindow:
 
         committed = await live.author(change)
         return _then(committed, (moved_from, window.archived_through))
+
+    async def _public_reads(self, room_id: str) -> dict[str, int]:
+        """The room's members' read markers, but for the private ones."""
+        markers = await self.messages.list_read_markers(room_id)
+        private = await private_readers(self.messages, (m.user_id for m in markers))
+        return {m.user_id: m.up_to for m in markers if m.user_id not in private and m.up_to > 0}
+
+    async def show_reads(
+        self, live: LiveDoc, shown: dict[str, int], hidden: list[str]
+    ) -> asyncio.Future[None]:
+        """Set these users' markers in the doc's ``reads`` and remove those of ``hidden``
+        (private ones). Returns what to await for the doc's commit."""
+
+        def change(doc: Doc[Any]) -> None:
+            for user_id in hidden:
+                drop_read(doc, user_id)
+            for user_id, seq in shown.items():
+                set_read(doc, user_id, seq)
+
+        return await live.author(change)
 
 
 def _then(

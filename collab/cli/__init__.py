@@ -8,6 +8,7 @@ one option per setting) are defined once in ``collab.cli.options``.
     config check                                collab.cli.config
     backup, restore, verify, compact, stats     collab.cli.ops
     user, token, audit, purge                   collab.cli.admin
+    files gc                                    collab.cli.files
     search reindex                              collab.cli.search
 """
 
@@ -17,6 +18,7 @@ import click
 
 from collab.cli.admin import audit, purge, token, user
 from collab.cli.config import config_group
+from collab.cli.files import files_group
 from collab.cli.ops import backup, compact, restore, stats, verify
 from collab.cli.search import search_group
 from collab.cli.serve import migrate, serve
@@ -35,6 +37,7 @@ for _command in (
     token,
     audit,
     purge,
+    files_group,
     config_group,
     backup,
     restore,

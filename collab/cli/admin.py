@@ -71,12 +71,15 @@ def user_list(store: str | None, config_file: str | None, as_json: bool) -> None
     settings = load_settings(config_file, store=store)
     for u in _with_meta(settings, lambda meta: meta.list_users()):
         if as_json:
-            fields = ("id", "issuer", "subject", "name", "email", "email_verified", "disabled")
+            fields: tuple[str, ...] = ("id", "handle", "issuer", "subject", "name", "email")
+            fields += ("email_verified", "disabled")
             click.echo(json.dumps({f: getattr(u, f) for f in fields}))
             continue
         email = f"{u.email}{'' if u.email_verified else ' (unverified)'}" if u.email else "-"
         state = "disabled" if u.disabled else "active"
-        click.echo(f"{u.id}  {state:8}  {u.issuer}:{u.subject}  {u.name or '-'}  {email}")
+        click.echo(
+            f"{u.id}  {state:8}  @{u.handle}  {u.issuer}:{u.subject}  {u.name or '-'}  {email}"
+        )
 
 
 def _set_disabled(settings: Settings, who: str, disabled: bool) -> None:
@@ -114,11 +117,19 @@ def user_enable(store: str | None, config_file: str | None, who: str) -> None:
 @config_option
 @click.argument("name")
 def user_create_bot(store: str | None, config_file: str | None, name: str) -> None:
-    """Create a bot user (room owners may mint room tokens for bots); prints its id."""
+    """Create a bot user (room owners may mint room tokens for bots); prints its id.
+
+    Its handle comes from NAME (made unique): ``collab user list`` shows it."""
 
     async def run(meta: MetaStore) -> str:
         bot = await meta.upsert_oidc_user(
-            BOT_ISSUER, uuid.uuid4().hex, name=name, email=None, email_verified=False, picture=None
+            BOT_ISSUER,
+            uuid.uuid4().hex,
+            name=name,
+            email=None,
+            email_verified=False,
+            picture=None,
+            preferred_handle=name,
         )
         await _audit(meta, "user.create_bot", target=bot.id)
         return bot.id
@@ -170,6 +181,9 @@ def token_create(
 
     async def for_room(meta: MetaStore) -> tuple[str, Role]:
         target = await _resolve_user(meta, who)
+        found = await meta.get_room(room)
+        if found is not None and found.is_dm:
+            raise click.ClickException("room tokens are not issued for direct messages")
         member = await meta.get_member(room, target.id)
         if member is None:
             raise click.ClickException(f"{target.id} is not a member of {room!r}")

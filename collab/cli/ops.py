@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from collab.cli.options import config_option, load_settings, store_option
 from collab.db import StoreError, search_index_path, sqlite_path
 from collab.settings import Settings
+
+if TYPE_CHECKING:
+    from collab.ops.inspect import VerifyReport
 
 EXIT_BAD_DATA = 3
 
@@ -31,6 +34,13 @@ def _database(settings: Settings) -> Path:
     if path is None:
         raise click.UsageError(f"{settings.store}: only a SQLite store has a database file")
     return path
+
+
+def _files(settings: Settings, db: Path) -> Path:
+    """Where the uploaded files of the store's database live (the ``files_dir`` setting)."""
+    from collab.store.blobs import files_root
+
+    return files_root(settings.store, settings.files_dir) or db.parent / "files"
 
 
 def _limits(settings: Settings) -> Any:
@@ -56,24 +66,28 @@ def backup(path: Path, store: str | None, config_file: str | None) -> None:
     """Back the database up into the new directory PATH, also while a server runs.
 
     PATH gets collab.db (a consistent copy: SQLite's online backup), the search index and the
-    secret_key beside the database, and manifest.json (versions, counts, checksums; written
-    last).
+    secret_key beside the database, files/ (every uploaded file the copy references, re-hashed
+    on the way) and manifest.json (versions, counts, checksums; written last).
     """
     from collab.ops.backup import BACKUP_INDEX
     from collab.ops.backup import backup as run_backup
 
-    db = _database(load_settings(config_file, store=store))
+    settings = load_settings(config_file, store=store)
+    db = _database(settings)
     try:
-        manifest = run_backup(db, path)
+        manifest = run_backup(db, path, _files(settings, db))
     except (StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     counts = manifest["counts"]
     click.echo(
         f"{db} -> {path}: {counts['rooms']} rooms, {counts['docs']} docs, "
-        f"{counts['log_rows']} log rows, {_human(counts['bytes'])} of documents"
+        f"{counts['log_rows']} log rows, {_human(counts['bytes'])} of documents, "
+        f"{counts['files']} files ({_human(counts['file_bytes'])})"
         + (", search index" if BACKUP_INDEX in manifest["files"] else "")
         + (", secret key" if "secret_key" in manifest["files"] else "")
     )
+    for problem in manifest["files_problems"]:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @click.command()
@@ -95,12 +109,15 @@ def restore(
     """
     from collab.ops.backup import restore as run_restore
 
-    db = _database(load_settings(config_file, store=store))
+    settings = load_settings(config_file, store=store)
+    db = _database(settings)
     try:
-        result = run_restore(path, db, force=force, rollback=rollback)
+        result = run_restore(path, db, force=force, rollback=rollback, files=_files(settings, db))
     except (StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{path} -> {db}: restored")
+    click.echo(f"{path} -> {db}: restored, with {result.files.count} files")
+    for problem in result.files.problems:
+        click.echo(f"warning: {problem}", err=True)
     if result.previous is not None:
         click.echo(f"the previous database is kept as {result.previous}")
     if result.secret_key:
@@ -115,19 +132,22 @@ def restore(
 @click.option("--json", "as_json", is_flag=True, help="One JSON report on stdout.")
 def verify(path: Path, config_file: str | None, as_json: bool) -> None:
     """Check the backup PATH (directory or .db file) read-only: checksums, SQLite integrity,
-    every doc walked by the bounded scanner with the server's caps, and the search index
-    beside the database (its integrity, its counts against the database). Exit 3 if anything
-    is bad; every doc is checked either way.
+    every doc walked by the bounded scanner with the server's caps, every uploaded file
+    re-hashed (a backup's files/, or the store's for a .db file), and the search index beside
+    the database (its integrity, its counts against the database). Exit 3 if anything is bad;
+    everything is checked either way.
     """
     from collab.ops.backup import backup_database_path, check_manifest
     from collab.ops.inspect import verify_db
     from collab.search.verify import verify_index
 
-    limits = _limits(load_settings(config_file))
+    settings = load_settings(config_file)
+    limits = _limits(settings)
     manifest_problems = check_manifest(path)
     db = backup_database_path(path)
+    files = path / "files" if path.is_dir() else Path(settings.files_dir or db.parent / "files")
     try:
-        report = verify_db(db, limits)
+        report = verify_db(db, limits, files)
         index = verify_index(search_index_path(db), db)
     except (StoreError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -137,35 +157,11 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {
-                    "ok": ok,
-                    "integrity": report.integrity,
-                    "manifest_problems": manifest_problems,
-                    "checked": report.checked,
-                    "bad_docs": [
-                        {"room": r, "doc": d, "problem": p} for r, d, p in report.bad_docs
-                    ],
-                    "warnings": report.warnings,
-                    "stats": report.stats.as_json(),
-                    "search_index": index.as_json(),
-                }
+                {**_verify_json(report, manifest_problems, ok), "search_index": index.as_json()}
             )
         )
     else:
-        s = report.stats
-        for problem in manifest_problems:
-            click.echo(f"manifest: {problem}")
-        click.echo(f"integrity: {report.integrity}")
-        click.echo(
-            f"{s.rooms} rooms, {s.docs} docs, {s.log_rows} log rows, "
-            f"{_human(s.snapshot_bytes + s.log_bytes)} of documents"
-        )
-        click.echo(f"{s.messages} chat messages ({s.archived_messages} archived)")
-        click.echo(f"checked {report.checked} docs: {len(report.bad_docs)} bad")
-        for room, doc, problem in report.bad_docs:
-            click.echo(f"BAD {room}/{doc}: {problem}")
-        for warning in report.warnings:
-            click.echo(f"warning: {warning}")
+        _verify_text(report, manifest_problems)
         _echo_index(index)
     if not ok:
         sys.exit(EXIT_BAD_DATA)
@@ -184,6 +180,47 @@ def _echo_index(index: Any) -> None:
         click.echo(f"BAD search index: {problem}")
     for warning in index.warnings:
         click.echo(f"warning: search index: {warning}")
+
+
+def _verify_json(report: VerifyReport, manifest_problems: list[str], ok: bool) -> dict[str, Any]:
+    return {
+        "ok": ok,
+        "integrity": report.integrity,
+        "manifest_problems": manifest_problems,
+        "checked": report.checked,
+        "bad_docs": [{"room": r, "doc": d, "problem": p} for r, d, p in report.bad_docs],
+        "warnings": report.warnings,
+        "files": {
+            "checked": report.files.count,
+            "bytes": report.files.bytes,
+            "missing": report.files.missing,
+            "corrupt": report.files.corrupt,
+        },
+        "stats": report.stats.as_json(),
+    }
+
+
+def _verify_text(report: VerifyReport, manifest_problems: list[str]) -> None:
+    s = report.stats
+    for problem in manifest_problems:
+        click.echo(f"manifest: {problem}")
+    click.echo(f"integrity: {report.integrity}")
+    click.echo(
+        f"{s.rooms} rooms, {s.docs} docs, {s.log_rows} log rows, "
+        f"{_human(s.snapshot_bytes + s.log_bytes)} of documents"
+    )
+    click.echo(f"{s.messages} chat messages ({s.archived_messages} archived)")
+    click.echo(f"checked {report.checked} docs: {len(report.bad_docs)} bad")
+    for room, doc, problem in report.bad_docs:
+        click.echo(f"BAD {room}/{doc}: {problem}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(
+        f"checked {report.files.count} files ({_human(report.files.bytes)}): "
+        f"{len(report.files.problems)} bad"
+    )
+    for problem in report.files.problems:
+        click.echo(f"BAD {problem}")
 
 
 @click.command()
@@ -239,6 +276,10 @@ def stats(store: str | None, config_file: str | None, top: int, as_json: bool) -
     click.echo(f"docs: {s.docs}")
     click.echo(f"log rows: {s.log_rows} ({_human(s.log_bytes)})")
     click.echo(f"snapshots: {_human(s.snapshot_bytes)}")
+    click.echo(
+        f"files: {s.uploads} uploads ({_human(s.upload_bytes)}), "
+        f"{s.stored_files} stored ({_human(s.stored_file_bytes)})"
+    )
     if s.largest:
         click.echo("largest docs:")
         for d in s.largest:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +23,21 @@ from collab.cli.options import config_option, load_settings, settings_options, s
 from collab.db import StoreError
 from collab.ops.lock import hold_server_lock
 from collab.settings import Settings, masked
+from collab.web.bundle import BundleError, ensure_bundle
 
 
 @click.command()
 @settings_options
 @config_option
-def serve(config_file: str | None, **options: Any) -> None:
-    """Serve /ws/{room}/{doc}, /healthz and /readyz (applies pending migrations first)."""
+@click.option(
+    "--open",
+    "open_browser",
+    is_flag=True,
+    help="Open the workspace in a web browser once serving (dev mode: the login URL).",
+)
+def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
+    """Serve the workspace at /, /ws/{room}/{doc}, the API, /healthz and /readyz (applies
+    pending migrations first)."""
     import uvicorn
 
     from collab.app import create_app
@@ -38,7 +47,10 @@ def serve(config_file: str | None, **options: Any) -> None:
         check_dev_bind(settings)
         # Held until exit: `collab restore` refuses a database a server holds.
         server_lock = hold_server_lock(settings)  # noqa: F841
-    except (DevModeError, StoreError) as exc:
+        # Never a stale or missing workspace: rebuilt from a checkout's changed sources, or
+        # a refusal saying what to run.
+        bundle = ensure_bundle()
+    except (DevModeError, StoreError, BundleError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         logs.install(settings.log_format, settings.log_level)
@@ -47,7 +59,7 @@ def serve(config_file: str | None, **options: Any) -> None:
     # Every record reaching collab's handler, from any logger, loses its credentials.
     redact.install(logging.getLogger().handlers)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, bundle),
         host=settings.host,
         port=settings.port,
         http=head_timeout_protocol(settings.header_timeout),
@@ -66,7 +78,7 @@ def serve(config_file: str | None, **options: Any) -> None:
     )
     app = config.app
     server = _server_class(uvicorn.Server)(config)
-    server.on_started = lambda port: _announce(settings, app, port)
+    server.on_started = lambda port: _announce(settings, app, port, open_browser)
     metrics_server = _serve_metrics_port(settings, app)
     scheme = "https" if settings.ssl_certfile else "http"
     store = masked("store", settings.store)
@@ -121,15 +133,24 @@ def _serve_metrics_port(settings: Settings, app: Any) -> Any:
         raise click.ClickException(f"metrics port {settings.metrics_port}: {exc}") from exc
 
 
-def _announce(settings: Settings, app: Any, port: int) -> None:
-    """Dev mode: print the login URL (on stdout, like Jupyter; never into the logs)."""
-    if not app.state.services.dev_mode:
-        return
+def _announce(settings: Settings, app: Any, port: int, open_browser: bool = False) -> None:
+    """Where to go, printed last (after uvicorn's lines) where the eye lands; on stdout, like
+    Jupyter, never into the logs (dev mode's URL carries the token). ``--open`` opens it."""
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     scheme = "https" if settings.ssl_certfile else "http"
     base = settings.public_url or f"{scheme}://{host}:{port}"
-    click.echo(
-        "collab: DEV MODE (no identity provider configured): open this URL to log in:\n"
-        f"    {login_url(base, app.state.services.dev_token)}"
-    )
+    url = base.rstrip("/") + "/"
+    if app.state.services.dev_mode:
+        url = login_url(base, app.state.services.dev_token)
+        click.echo(
+            "collab: DEV MODE (no identity provider configured). To sign in as another "
+            "person on this machine, add &name=TheirName to the URL. Open this URL to log in:\n"
+            f"    {url}"
+        )
+    else:
+        click.echo(f"collab: the workspace is at {url}")
     sys.stdout.flush()
+    if open_browser:
+        import webbrowser
+
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

@@ -40,6 +40,14 @@ def dev_refusal_page(reason: str = "") -> HTMLResponse:
         "holds its login token. Open the login URL that <code>collab serve</code> printed in "
         "its terminal when it started (it ends in <code>/login?token=...</code>). Set "
         "<code>COLLAB_DEV_TOKEN</code> to keep the same token across restarts.</p>"
+        "<p>To try collaboration as several people on this machine, sign in with a display "
+        "name in each browser (or private window): each name is a user of its own.</p>"
+        "<form method='get' action='login'>"
+        "<p><label>Login token <input name='token' type='password' required "
+        "autocomplete='off'></label></p>"
+        "<p><label>Display name (optional) <input name='name' maxlength='64' "
+        "autocomplete='nickname'></label></p>"
+        "<p><button type='submit'>Sign in</button></p></form>"
     )
     return page("Login required", body, dev=True, status=401)
 

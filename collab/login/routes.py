@@ -42,7 +42,6 @@ _TOO_MANY = (429, "rate_limited", "too many login attempts; try again later")
 
 def login_routes() -> list[BaseRoute]:
     return [
-        Route("/", home, methods=["GET"], name="home"),
         Route("/login", login, methods=["GET"], name="login"),
         Route("/auth/callback", callback, methods=["GET"], name="auth_callback"),
         Route("/auth/session", session_info, methods=["GET"], name="auth_session"),
@@ -89,7 +88,19 @@ async def _dev_login(request: Request) -> Response:
     if not devmode.is_dev_token(shared, token):
         await audit(request, "login.failure", via="dev", reason="wrong dev token")
         return pages.dev_refusal_page("That login token is not this server's.")
-    user = await devmode.ensure_dev_user(shared.meta)
+    raw_name = request.query_params.get("name", "").strip()
+    if raw_name:
+        # Named dev users are for trying collaboration on this machine: loopback only (behind
+        # a trusted proxy, the client's real address decides).
+        name = devmode.dev_display_name(raw_name)
+        if not devmode.is_loopback_host(client_address(request)):
+            return pages.dev_refusal_page("Named dev users can sign in from this machine only.")
+        if name is None:
+            reason = f"A display name has 1 to {devmode.MAX_DEV_NAME} printable characters."
+            return pages.dev_refusal_page(reason)
+        user = await devmode.ensure_named_dev_user(shared.meta, name)
+    else:
+        user = await devmode.ensure_dev_user(shared.meta)
     response, session = await start_session(request, user, base_url(request) + "/")
     await audit(request, "login.success", user.id, via="dev", session=session.id[:12])
     return response
@@ -115,6 +126,7 @@ async def callback(request: Request) -> Response:
         email=identity.email,
         email_verified=identity.email_verified,
         picture=identity.picture,
+        preferred_handle=identity.preferred_username,
     )
     if user.disabled:
         await audit(request, "login.failure", user.id, via="oidc", reason="user_disabled")
@@ -171,17 +183,6 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def home(request: Request) -> Response:
-    """GET /: the landing page until the workspace (web/) takes over ``/``."""
-    dev = services(request).dev_mode
-    current = await current_user(request)
-    if current is None:
-        if dev:
-            return pages.dev_refusal_page()
-        return RedirectResponse(base_url(request) + "/login", status_code=303)
-    return pages.signed_in_page(current[1], dev=dev)
-
-
 async def session_info(request: Request) -> Response:
     """GET /auth/session: who is signed in on this browser (401 when nobody)."""
     current = await current_user(request)
@@ -194,6 +195,7 @@ async def session_info(request: Request) -> Response:
             "user": {
                 "id": user.id,
                 "name": user.name,
+                "handle": user.handle,
                 "email": user.email if user.email_verified else None,
                 "picture": user.picture,
                 "is_admin": is_admin(user, settings),

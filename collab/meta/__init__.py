@@ -5,12 +5,21 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
 
     base.py         Role, secret digests (refusals are collab.errors.Conflict / NotFound)
     users.py        User, Users             sessions.py     Session, Sessions
+    handles.py      users' handles: parse, normalize, candidates (pure)
     rooms.py        RoomRecord, Member, Rooms (members included)
+    dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
+    doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
     messages.py     Message, Messages (chat messages, live or archived)
+    files.py        FileRecord, Files (a room's references to uploaded bytes)
+    reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
+    inbox.py        InboxEntry, Inbox (mentions)
     tickets.py      Ticket, Tickets         cache.py        Cache
     audit.py        AuditEvent, Audit       purge.py        Purged, Purge
     room_tokens.py  RoomTokenRevocations (revoked room token ids)
+    bots.py         BotRecord, Bots (bots made through the API, by room)
+    incoming_hooks.py  IncomingHook, IncomingHooks (post into a room's chat by URL)
+    webhooks.py     Endpoint, Delivery, Attempt, Health, Webhooks (outgoing webhooks' outbox)
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
     sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
@@ -21,23 +30,49 @@ from __future__ import annotations
 from collab.meta.api_tokens import ApiToken, ApiTokens
 from collab.meta.audit import Audit, AuditEvent
 from collab.meta.base import Role, digest, new_secret
+from collab.meta.bots import BotRecord, Bots
 from collab.meta.cache import Cache
+from collab.meta.dms import Dms
+from collab.meta.doc_meta import DOC_KINDS, DocMeta, DocMetas
+from collab.meta.files import FileRecord, Files
+from collab.meta.inbox import Inbox, InboxEntry
+from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
+from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
 from collab.meta.room_tokens import RoomTokenRevocations
-from collab.meta.rooms import Member, MemberChange, RoomRecord, Rooms
+from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, Rooms
 from collab.meta.sessions import Session, Sessions
 from collab.meta.tickets import Ticket, Tickets
 from collab.meta.users import User, Users
+from collab.meta.webhooks import Attempt, Delivery, Endpoint, Health, Webhooks
 
 __all__ = [
+    "DM_MEMBERS",
+    "DOC_KINDS",
+    "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",
+    "Attempt",
     "Audit",
     "AuditEvent",
+    "BotRecord",
+    "Bots",
     "Cache",
+    "Delivery",
+    "Dms",
+    "DocMeta",
+    "DocMetas",
+    "Endpoint",
+    "FileRecord",
+    "Files",
+    "Health",
+    "Inbox",
+    "InboxEntry",
+    "IncomingHook",
+    "IncomingHooks",
     "Invite",
     "Invites",
     "Member",
@@ -48,6 +83,8 @@ __all__ = [
     "NewMessage",
     "Purge",
     "Purged",
+    "ReadMarker",
+    "Reads",
     "Role",
     "RoomRecord",
     "RoomTokenRevocations",
@@ -57,8 +94,10 @@ __all__ = [
     "ThreadProblem",
     "Ticket",
     "Tickets",
+    "Unread",
     "User",
     "Users",
+    "Webhooks",
     "digest",
     "grantable",
     "new_secret",

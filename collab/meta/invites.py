@@ -58,8 +58,8 @@ class Invites(Protocol):
         self, room_id: str, role: Role, created_by: str, ttl: float, *, email: str | None = None
     ) -> tuple[Invite, str]:
         """A new invite and its secret (the link's code); errors.NotFound when there is no such
-        room. With ``email``, the room's earlier pending invites for that email end
-        (``replaced``), so an invitee sees one invitation per room."""
+        room, errors.Conflict when it is a DM. With ``email``, the room's earlier pending
+        invites for that email end (``replaced``), so an invitee sees one invitation per room."""
 
     async def find_invite(self, secret: str) -> Invite | None:
         """The invite of a code, whatever its state; None when unknown."""
@@ -79,7 +79,8 @@ class Invites(Protocol):
     ) -> Member:
         """Use a code, atomically: errors.NotFound when unknown, used, ended or expired, or when
         its creator may no longer grant (``creator_is_admin``: the creator is a site admin,
-        who acts as an owner in every room without being a member)."""
+        who acts as an owner in every room without being a member); errors.Conflict when its
+        room is a DM (which never gains a member)."""
 
     async def redeem_invite_by_id(
         self, invite_id: str, user_id: str, *, creator_is_admin: bool = False

@@ -29,6 +29,7 @@ class NewMessage:
     created_at: float
     thread: str | None = None
     mentions: tuple[str, ...] = ()
+    attachments: tuple[dict[str, Any], ...] = ()  # FileRecord.attachment() of the room's files
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,20 @@ class Messages(Protocol):
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
 
-    async def edit_message(self, room_id: str, message_id: str, text: str, at: float) -> Message:
-        """New text (and ``edited_at``); errors.NotFound if missing, Conflict if deleted."""
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        at: float,
+        mentions: Sequence[str] | None = None,
+    ) -> Message:
+        """New text (and ``edited_at``, and ``mentions`` when given: what the new text
+        mentions); errors.NotFound if missing, Conflict if deleted."""
 
     async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
-        """Make the message a tombstone (idempotent); errors.NotFound if missing."""
+        """Make the message a tombstone (idempotent), deleting its inbox entries
+        (``collab.meta.inbox``) in the same step; errors.NotFound if missing."""
 
     async def react(
         self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool

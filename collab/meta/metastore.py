@@ -12,29 +12,45 @@ from typing import Protocol
 from collab.db import StoreError, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
+from collab.meta.bots import Bots
 from collab.meta.cache import Cache
+from collab.meta.dms import Dms
+from collab.meta.doc_meta import DocMetas
+from collab.meta.files import Files
+from collab.meta.inbox import Inbox
+from collab.meta.incoming_hooks import IncomingHooks
 from collab.meta.invites import Invites
 from collab.meta.messages import Messages
 from collab.meta.purge import Purge
+from collab.meta.reads import Reads
 from collab.meta.room_tokens import RoomTokenRevocations
 from collab.meta.rooms import Rooms
 from collab.meta.sessions import Sessions
 from collab.meta.tickets import Tickets
 from collab.meta.users import Users
+from collab.meta.webhooks import Webhooks
 
 
 class MetaStore(
     Users,
     Sessions,
     Rooms,
+    Dms,
     Invites,
+    DocMetas,
     Messages,
+    Files,
+    Reads,
+    Inbox,
     ApiTokens,
     Tickets,
     RoomTokenRevocations,
     Cache,
     Audit,
     Purge,
+    Bots,
+    IncomingHooks,
+    Webhooks,
     Protocol,
 ):
     """Everything persistent that is not a Yjs document, opened and closed as one."""

@@ -9,15 +9,22 @@ Membership changes that an owner makes go through :meth:`Rooms.update_member`, w
 "a room keeps at least one owner" and writes in one step (one transaction in SQLite), so two
 owners demoting each other at once cannot both succeed; a demotion or removal voids the
 invites the member created, in the same step.
+
+A room is of a ``kind``: ``room``, or ``dm``, a direct message between two users
+(``collab.meta.dms``): its two members are editors, it has no owner, and nobody is added,
+removed or has their role changed there (errors.Conflict, :data:`DM_MEMBERS`), nor invited.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
+
+RoomKind = Literal["room", "dm"]
+DM_MEMBERS = "a direct message has exactly two members"
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,24 @@ class RoomRecord:
     created_at: float
     gc: bool = True
     audit_floor: int = 0  # audit rows with a larger id are this room's
+    kind: RoomKind = "room"
+    dm_key: str | None = None  # a DM's two user ids, sorted, joined by a space (dm_key())
+
+    @property
+    def is_dm(self) -> bool:
+        return self.kind == "dm"
+
+    def dm_peer(self, user_id: str) -> str | None:
+        """In a DM, the user who is not ``user_id`` (None outside a DM or for a stranger)."""
+        if self.dm_key is None:
+            return None
+        a, b = self.dm_key.split(" ")
+        return b if user_id == a else a if user_id == b else None
+
+
+def dm_key(user_a: str, user_b: str) -> str:
+    """The key of the DM between two users: the same whichever opens it."""
+    return " ".join(sorted((user_a, user_b)))
 
 
 @dataclass(frozen=True)
@@ -55,9 +80,11 @@ class Rooms(Protocol):
     async def get_room(self, room_id: str) -> RoomRecord | None: ...
 
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
-        """The user's rooms with their role there, oldest room first."""
+        """The user's rooms (not DMs: ``Dms.list_dms_for``) with their role there, oldest
+        room first."""
 
-    async def count_rooms_created_by(self, user_id: str) -> int: ...
+    async def count_rooms_created_by(self, user_id: str) -> int:
+        """How many rooms (not DMs) the user created: ``max_rooms_per_user``."""
 
     async def list_room_ids(self, after: str = "", limit: int = 1000) -> list[str]:
         """Every room's id, in order, the first ``limit`` after ``after`` (a search rebuild
@@ -79,16 +106,17 @@ class Rooms(Protocol):
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         """Add or change a membership (may lower a role; keeps added_at); errors.NotFound
         when there is no such room. Checks nothing else: the API uses ``add_member`` and
-        ``update_member``."""
+        ``update_member``. errors.Conflict in a DM."""
 
     async def add_member(self, room_id: str, user_id: str, role: Role) -> Member:
-        """Add a new member; errors.Conflict when already one, errors.NotFound when there is
-        no such room."""
+        """Add a new member; errors.Conflict when already one or in a DM, errors.NotFound when
+        there is no such room."""
 
     async def update_member(self, room_id: str, user_id: str, role: Role | None) -> MemberChange:
         """Change a member's role, or remove them (``role`` None), in one step that keeps an
         owner: errors.NotFound when not a member, errors.Conflict when the room would be left
-        without an owner. A lower role or a removal voids their pending invites."""
+        without an owner, or in a DM (whose two editors stay as they are, without an owner).
+        A lower role or a removal voids their pending invites."""
 
     async def remove_member(self, room_id: str, user_id: str) -> None:
         """Remove a membership (idempotent; checks nothing: see ``update_member``)."""

@@ -28,7 +28,14 @@ from collab.errors import CollabError, Quota, Rate, TooManyRequests
 from collab.metrics.collector import LiveCollector, LoadedDocs
 
 _SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
-_TYPES = {1: "awareness", 2: "auth", 3: "query_awareness", 100: "saved"}
+_TYPES = {
+    1: "awareness",
+    2: "auth",
+    3: "query_awareness",
+    100: "saved",
+    101: "chat_request",
+    102: "chat_reply",
+}
 MESSAGE_TYPES = (*_SYNC_TYPES.values(), *_TYPES.values(), "other", "text")
 
 # Close codes the server sends or a client commonly does; anything else is "other".

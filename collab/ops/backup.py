@@ -4,8 +4,9 @@ A backup is a directory: ``collab.db`` (SQLite's online backup API: one consiste
 taken while the server keeps writing, turned into a single self-contained file), the search
 index ``collab.db.search.db`` beside it if there is one (copied the same way, just after), the
 ``secret_key`` beside the database if there is one (sessions and room tokens stay valid after a
-restore), and ``manifest.json`` (versions, counts, checksums), written last, so a directory
-without it is an unfinished backup.
+restore), ``files/`` (the bytes of every uploaded file the copy references, each re-hashed on
+the way: ``collab.ops.blobs``) and ``manifest.json`` (versions, counts, checksums), written
+last, so a directory without it is an unfinished backup.
 
 A restore copies the backup into the target database through the same API, after taking the
 exclusive lock that every running ``collab serve`` prevents (``collab.ops.lock``); the previous
@@ -32,6 +33,7 @@ from typing import Any
 
 from collab.auth.keys import KEY_FILE
 from collab.db import StoreError, connect, migrate, search_index_path
+from collab.ops.blobs import BACKUP_FILES, BlobReport, copy_blobs, restore_blobs
 from collab.ops.inspect import open_readonly, read_stats
 from collab.ops.lock import DatabaseInUse, lock_path, try_exclusive
 
@@ -126,8 +128,10 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(v)
 
 
-def backup(db: Path, dest: Path) -> dict[str, Any]:
-    """Back ``db`` (live or not) up into the directory ``dest``; returns the manifest."""
+def backup(db: Path, dest: Path, files: Path | None = None) -> dict[str, Any]:
+    """Back ``db`` (live or not) and the uploaded files its copy references (from ``files``,
+    by default ``files/`` beside ``db``) up into the directory ``dest``; returns the manifest
+    (``files_problems`` lists referenced files that were missing or corrupt)."""
     if not db.is_file():
         raise StoreError(f"{db}: no such database")
     if dest.exists() and any(dest.iterdir()):
@@ -141,17 +145,18 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
     finally:
         src.close()
     partial.rename(dest / BACKUP_DB)
-    files = {BACKUP_DB: _digest(dest / BACKUP_DB)}
+    checksums = {BACKUP_DB: _digest(dest / BACKUP_DB)}
     if _copy_index(search_index_path(db), dest / BACKUP_INDEX):
-        files[BACKUP_INDEX] = _digest(dest / BACKUP_INDEX)
+        checksums[BACKUP_INDEX] = _digest(dest / BACKUP_INDEX)
     key = db.parent / KEY_FILE
     if key.is_file():
         write_private(dest / KEY_FILE, key.read_bytes())
-        files[KEY_FILE] = _digest(dest / KEY_FILE)
+        checksums[KEY_FILE] = _digest(dest / KEY_FILE)
     conn = open_readonly(dest / BACKUP_DB)
     try:
         stats = read_stats(conn, dest / BACKUP_DB, top=0)
         schema = schema_version(conn)
+        blobs = copy_blobs(conn, files or db.parent / BACKUP_FILES, dest / BACKUP_FILES)
     finally:
         conn.close()
     manifest = {
@@ -167,8 +172,11 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
             "log_rows": stats.log_rows,
             "bytes": stats.snapshot_bytes + stats.log_bytes,
             "messages": stats.messages,
+            "files": blobs.count,
+            "file_bytes": blobs.bytes,
         },
-        "files": files,
+        "files": checksums,
+        "files_problems": blobs.problems,
     }
     write_private(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return manifest
@@ -249,12 +257,19 @@ class RestoreResult:
     previous: Path | None  # the database that was there, kept aside
     renewed_generations: int
     secret_key: bool
+    files: BlobReport  # the uploaded files put back (or found whole already)
 
 
 def restore(
-    source: Path, target: Path, *, force: bool = False, rollback: bool = False
+    source: Path,
+    target: Path,
+    *,
+    force: bool = False,
+    rollback: bool = False,
+    files: Path | None = None,
 ) -> RestoreResult:
-    """Copy a backup (directory or .db file) into ``target``.
+    """Copy a backup (directory or .db file) into ``target``, and its uploaded files into
+    ``files`` (by default ``files/`` beside ``target``).
 
     Refuses while a server holds ``target`` (its lock) unless ``force``; refuses a backup
     whose checksums fail or whose schema is newer than this collab.
@@ -281,15 +296,7 @@ def restore(
                 "stop it first, or pass --force to restore under it"
             )
         try:
-            previous = None
-            if target.is_file() and target.stat().st_size > 0:
-                stamp = time.strftime("%Y%m%dT%H%M%S")
-                previous = target.with_name(f"{target.name}.pre-restore-{stamp}.bak")
-                live = connect(target)
-                try:
-                    copy_database(live, previous)
-                finally:
-                    live.close()
+            previous = _keep_aside(target)
             dst = connect(target)
             try:
                 src.backup(dst)
@@ -302,12 +309,31 @@ def restore(
             restored_key = key is not None and key.is_file()
             if key is not None and restored_key:
                 _install_key(key, target.parent / KEY_FILE)
+            blobs = BlobReport()
+            if source.is_dir():
+                blobs = restore_blobs(
+                    src, source / BACKUP_FILES, files or target.parent / BACKUP_FILES
+                )
         finally:
             if held is not None:
                 held.close()
     finally:
         src.close()
-    return RestoreResult(target, previous, renewed, restored_key)
+    return RestoreResult(target, previous, renewed, restored_key, blobs)
+
+
+def _keep_aside(target: Path) -> Path | None:
+    """A copy of the database a restore is about to replace, if there is one."""
+    if not (target.is_file() and target.stat().st_size > 0):
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    previous = target.with_name(f"{target.name}.pre-restore-{stamp}.bak")
+    live = connect(target)
+    try:
+        copy_database(live, previous)
+    finally:
+        live.close()
+    return previous
 
 
 def _restore_index(backup_dir: Path | None, target: Path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collab.ops.blobs import BlobReport, verify_blobs
 from collab.wire import DocIndex, Limits, MalformedInput, scan_update
 
 
@@ -44,6 +45,10 @@ class Stats:
     largest: list[DocStat] = field(default_factory=list)
     messages: int = 0  # chat messages, live and archived (0 before the chat migration)
     archived_messages: int = 0
+    uploads: int = 0  # uploaded files' references, one per upload into a room
+    upload_bytes: int = 0  # their sizes (what the rooms' quotas count)
+    stored_files: int = 0  # distinct stored files (the blob store deduplicates)
+    stored_file_bytes: int = 0
 
     def as_json(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
@@ -100,11 +105,19 @@ def read_stats(conn: sqlite3.Connection, db: Path, top: int = 10) -> Stats:
             messages, archived = conn.execute(
                 "SELECT count(*), COALESCE(sum(archived), 0) FROM messages"
             ).fetchone()
+        uploads = (0, 0, 0, 0)
+        if _has_table(conn, "files"):
+            uploads = conn.execute(
+                "SELECT (SELECT count(*) FROM files), (SELECT COALESCE(sum(size), 0) FROM files),"
+                " count(*), COALESCE(sum(size), 0)"
+                " FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)"
+            ).fetchone()
     finally:
         conn.execute("COMMIT")
     file_bytes = sum(p.stat().st_size for p in _db_files(db))
     found = Stats(rooms, doc_rooms, docs, log_rows, snapshot_bytes, log_bytes, file_bytes, largest)
     found.messages, found.archived_messages = messages, archived
+    found.uploads, found.upload_bytes, found.stored_files, found.stored_file_bytes = uploads
     return found
 
 
@@ -179,14 +192,16 @@ class VerifyReport:
     checked: int = 0
     bad_docs: list[tuple[str, str, str]] = field(default_factory=list)  # room, doc, problem
     warnings: list[str] = field(default_factory=list)
+    files: BlobReport = field(default_factory=BlobReport)  # uploaded files, re-hashed
 
     @property
     def ok(self) -> bool:
-        return self.integrity == "ok" and not self.bad_docs
+        return self.integrity == "ok" and not self.bad_docs and not self.files.problems
 
 
-def verify_db(db: Path, limits: Limits) -> VerifyReport:
-    """Open ``db`` read-only, check SQLite's integrity, then walk every doc."""
+def verify_db(db: Path, limits: Limits, files: Path | None = None) -> VerifyReport:
+    """Open ``db`` read-only, check SQLite's integrity, walk every doc, then re-hash every
+    uploaded file its records reference (under ``files``; none checked when None)."""
     conn = open_readonly(db)
     try:
         (integrity,) = conn.execute("PRAGMA quick_check").fetchone()
@@ -211,6 +226,8 @@ def verify_db(db: Path, limits: Limits) -> VerifyReport:
                     f"{room}/{name}: {pending} structs wait for dependencies that never arrived"
                 )
         report.bad_docs += chat_problems(conn)
+        if files is not None:
+            report.files = verify_blobs(conn, files)
         conn.execute("COMMIT")
         return report
     finally:

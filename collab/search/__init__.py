@@ -13,7 +13,7 @@
     verify.py     the index's checks for ``collab verify``
 
 It sits above ``collab.chat`` and below ``collab.services``: chat and sync report through the
-small hooks they define (``ChatObserver``, ``SyncHooks.stored``), which ``collab.services``
+small hooks they define (``RowObserver``, ``SyncHooks.stored``), which ``collab.services``
 connects to the ``Indexer``; nothing below imports search.
 """
 

@@ -1,7 +1,7 @@
 """The live feed into the index: chat rows and doc commits in, versioned writes out.
 
 - **Chat**: ``ChatService`` hands every row it writes (post, edit, delete, reaction) to
-  ``messages_written`` (``collab.chat.ChatObserver``); the row's state becomes an ``Entry``
+  ``messages_written`` (``collab.chat.RowObserver``); the row's state becomes an ``Entry``
   whose version is its last edit (``DELETED`` once deleted).
 - **Docs**: every group commit of a shared doc reports ``doc_stored`` (``SyncHooks.stored``);
   ``delay`` seconds after the first commit of a burst (later commits of the burst wait for the
@@ -171,7 +171,7 @@ class Indexer:
     # -- chat --------------------------------------------------------------------------
 
     async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
-        """Rows ChatService just wrote (``collab.chat.ChatObserver``)."""
+        """Rows ChatService just wrote (``collab.chat.RowObserver``)."""
         self.enqueue([message_entry(m) for m in messages])
         if len(self._queue) > HIGH_WATER:
             target = self._queued - HIGH_WATER

@@ -118,7 +118,9 @@ class Settings:
     )
     log_level: str = _opt("info", "Log level: debug, info, warning, error, critical.")
     log_format: str = _opt(
-        "json", "Log lines as json (one object per line, with room/doc/user/conn) or text."
+        "auto",
+        "Log lines as json (one object per line, with room/doc/user/conn) or text; auto: text "
+        "when stderr is a terminal (a person is reading), json otherwise (services, pipes).",
     )
     metrics_token: str = _opt(
         "", "Bearer token /metrics requires (unset: /metrics is open, like /healthz)."
@@ -199,11 +201,25 @@ class Settings:
     auto_create_rooms: bool = _opt(True, "Create a room on the first join of a signed-in user.")
     max_rooms_per_user: int = _opt(100, "Rooms one user may create.")
     max_docs_per_room: int = _opt(1000, "Documents one room may hold.")
+    max_upload_size: int = _opt(
+        100 * 1024 * 1024,
+        "Largest uploaded file (bytes); refused with HTTP 413 while it streams in, past it.",
+    )
+    max_room_files_bytes: int = _opt(
+        10 * 1024 * 1024 * 1024,
+        "Bytes of files one room may hold (the sum of its uploads); HTTP 403 limit_reached past "
+        "it.",
+    )
+    files_dir: str = _opt(
+        "",
+        "Directory of the uploaded files' bytes (content-addressed). Unset: `files` beside the "
+        "SQLite database (a temporary directory for memory://).",
+    )
     session_ttl: float = _opt(14 * 24 * 3600.0, "Seconds a login session lasts.")
     api_create_rate: float = _opt(
         1.0,
         "Things one user may create per second through the API, per kind (rooms, members, "
-        "invites, room tokens, API tokens); HTTP 429 with Retry-After past it.",
+        "invites, room tokens, API tokens, file uploads); HTTP 429 with Retry-After past it.",
     )
     api_create_burst: int = _opt(60, "Things of one kind a user may create at once.")
     max_message_length: int = _opt(
@@ -235,9 +251,18 @@ class Settings:
     purge_interval: float = _opt(
         3600.0,
         "Seconds between the server's purges of used or expired invites, sessions, tickets and "
-        "old audit rows (0: only `collab purge`).",
+        "old audit rows, and collections of unreferenced files (0: only `collab purge` and "
+        "`collab files gc`).",
     )
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
+    webhook_allow_http: bool = _opt(
+        False, "Let outgoing webhooks use http:// URLs (default: https:// only)."
+    )
+    webhook_allow_networks: str = _opt(
+        "",
+        "Networks outgoing webhooks may reach although not public (loopback, private, "
+        "link-local...), comma-separated: 10.0.0.0/8,127.0.0.1. Default: public addresses only.",
+    )
 
     @classmethod
     def load(

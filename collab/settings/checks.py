@@ -8,6 +8,7 @@ names its check in its declaration, so a new setting is validated where it is de
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -20,7 +21,7 @@ Check = Callable[[Any], str | None]
 # The store URL schemes collab can open (collab.store, collab.meta); a bare path is SQLite.
 STORE_SCHEMES = ("sqlite", "memory")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LOG_FORMATS = ("json", "text")
+LOG_FORMATS = ("auto", "json", "text")
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 # Shorter signing keys are guessable offline from any signed cookie or room token.
 MIN_SECRET_KEY_LENGTH = 16
@@ -111,6 +112,18 @@ def origins(value: Any) -> str | None:
             problem = "must be an origin, scheme://host[:port], without a path"
         if problem is not None:
             return f"{item!r} {problem}"
+    return None
+
+
+def networks(value: Any) -> str | None:
+    """Comma-separated IP addresses or networks (``10.0.0.0/8``, ``::1``)."""
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not an IP address or network"
     return None
 
 
@@ -216,6 +229,9 @@ CHECKS: dict[str, Check] = {
     "auto_create_rooms": _free_text,
     "max_rooms_per_user": at_least(0),
     "max_docs_per_room": at_least(0),
+    "max_upload_size": _COUNT,
+    "max_room_files_bytes": _COUNT,
+    "files_dir": _free_text,
     "session_ttl": _SECONDS,
     "api_create_rate": positive,
     "api_create_burst": _COUNT,
@@ -229,6 +245,8 @@ CHECKS: dict[str, Check] = {
     "audit_retention": at_least(0, " (0 keeps every row)"),
     "purge_interval": at_least(0, " (0: only collab purge)"),
     "token_max_ttl": _SECONDS,
+    "webhook_allow_http": _free_text,
+    "webhook_allow_networks": networks,
 }
 
 

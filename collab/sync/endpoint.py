@@ -37,17 +37,20 @@ from collab.errors import (
     retry_after_header,
 )
 from collab.meta import AuditEvent
-from collab.names import DocKey, is_reserved_doc, parse_doc_path
+from collab.names import CHAT_DOC, DocKey, is_reserved_doc, parse_doc_path
 from collab.ratelimit import RateLimiter, client_address
 from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
+from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
+from collab.sync.requests import ChatRequests, SocketRequests
 
 log = logging.getLogger("collab.endpoint")
+FEED_PATH = "_me"  # /ws/_me: the user's live stream (collab.sync.feeds), not a room
 
 
 class SocketServices(Verifier, Protocol):
@@ -63,6 +66,8 @@ class SocketServices(Verifier, Protocol):
     def connection_limits(self) -> ConnectionLimits: ...
     @property
     def loop_lag(self) -> LoopLag: ...
+    @property
+    def chat_requests(self) -> ChatRequests | None: ...
 
 
 def socket_services(websocket: WebSocket) -> SocketServices:
@@ -134,6 +139,9 @@ async def _serve(
 ) -> None:
     registry = state.registry
     await websocket.accept()
+    if websocket.path_params.get("rest") == FEED_PATH:
+        await _serve_feed(websocket, state, principal, refusal)
+        return
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
         await _refuse(websocket, registry, BadName())
@@ -156,12 +164,15 @@ async def _serve(
         principal=principal,
         on_slow_consumer=registry.hooks.slow_consumer,
     )
+    if key.doc == CHAT_DOC and state.chat_requests is not None:
+        peer.requests = _chat_requests(websocket, state, state.chat_requests, principal, key, peer)
     logs.bind(peer=peer.id)
     sender = asyncio.get_running_loop().create_task(peer.run_sender())
     expiry = ExpiryTimer(peer)
     expiry.start()
     try:
         await live.join(peer)
+        registry.feeds.room_changed(key.room)  # presence: who is where
         await _read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:
         registry.hooks.refused(exc)
@@ -174,9 +185,45 @@ async def _serve(
     finally:
         expiry.cancel()
         live.leave(peer)
+        registry.feeds.room_changed(key.room)
         registry.release(live)
         peer.close(1006)  # no-op if a close was already asked for; else the client is gone
         await sender
+        await peer.requests.drain()  # what was asked is carried out, socket or not
+
+
+async def _serve_feed(
+    websocket: WebSocket,
+    state: SocketServices,
+    principal: Principal | None,
+    refusal: CollabError | None,
+) -> None:
+    """``/ws/_me``: the user's live stream (``collab.sync.feedserve``)."""
+    if principal is None:
+        await _refuse(websocket, state.registry, refusal or Unauthorized("credentials required"))
+        return
+    logs.bind(user=principal.user_id, stream="me")
+    source = FeedSource(state.meta, state.registry, meta_counts(state.meta))
+    await serve_feed(websocket, principal, state.registry, source, state.settings)
+
+
+def _chat_requests(
+    websocket: WebSocket,
+    state: SocketServices,
+    handler: ChatRequests,
+    principal: Principal,
+    key: DocKey,
+    peer: Peer,
+) -> SocketRequests:
+    """The chat socket takes requests (type 101); others answer them ``bad_request``."""
+    return SocketRequests(
+        handler,
+        key.room,
+        principal,
+        peer.send,
+        address=websocket.client.host if websocket.client else None,
+        on_refused=state.registry.hooks.refused,
+    )
 
 
 async def _refuse(websocket: WebSocket, registry: RoomRegistry, exc: CollabError) -> None:

@@ -37,6 +37,9 @@ class SyncHooks(Protocol):
     def refused(self, exc: CollabError) -> None:
         """A socket is being closed for ``exc`` (a refusal at a quota is counted by its enum)."""
 
+    def doc_changed(self, key: DocKey) -> None:
+        """A client's update changed the doc (called per applied update: debounce it)."""
+
     def rebuilt(self) -> None:
         """A loaded Doc is being rebuilt from the store (yrs refused an update, or too much
         was pending): the costly path the index exists to keep rare."""
@@ -62,6 +65,9 @@ class NoHooks:
         pass
 
     def refused(self, exc: CollabError) -> None:
+        pass
+
+    def doc_changed(self, key: DocKey) -> None:
         pass
 
     def rebuilt(self) -> None:

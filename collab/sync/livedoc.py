@@ -41,6 +41,8 @@ from collab.wire import (
     encode_awareness,
     framing,
     limits_from,
+    read_request,
+    request_cap,
     scan_awareness,
     scan_state_vector,
     scan_update,
@@ -72,6 +74,7 @@ class LiveDoc:
         self.key = key
         self.settings = settings
         self.limits = limits_from(settings)
+        self.request_cap = request_cap(settings.max_message_length)
         self.readonly = is_reserved_doc(key.doc)
         self.hooks: SyncHooks = hooks or NoHooks()
         self.replica = Replica(self.limits)
@@ -198,6 +201,9 @@ class LiveDoc:
             elif isinstance(message, framing.SavedRequest):
                 peer.opted_in = True
                 self._after_commit(peer, framing.saved(message.counter))
+            elif isinstance(message, framing.ChatRequest):
+                peer.opted_in = True  # a request is a hello too, like a "saved" request
+                peer.requests.submit(read_request(message.body, self.request_cap))
         except MalformedInput as exc:
             raise HostileInput(exc.reason) from None
 
@@ -246,6 +252,7 @@ class LiveDoc:
         deleted = sum(length for _, _, length in info.deletes)
         first = self.journal.recorded + 1
         self.journal.record(emitted, deleted)
+        self.hooks.doc_changed(self.key)
         for seq, update_out in enumerate(emitted, start=first):
             self._outbox.append(Delivery(seq, framing.sync_update(update_out), exclude=peer.id))
 
@@ -269,13 +276,18 @@ class LiveDoc:
     async def author(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
         """Apply a change the server itself makes (``chat``: no client may write it) and
         relay it to every peer once committed. Returns the future of that commit: what the
-        caller answers after awaiting it is durable (it raises RoomFailed if the doc cannot
-        promise that). Changes are recorded in call order."""
+        caller answers after awaiting it is durable, with every change before it (it raises
+        RoomFailed if the doc cannot promise that). Changes are recorded in call order."""
         await self._usable()
         emitted, deleted = self.replica.author(change, origin="server")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not emitted:
-            waiter.set_result(None)
+            # Nothing new, but what it found may be an earlier change still committing (a
+            # replayed post): its caller must not answer before that is durable either.
+            if self.journal.committed < self.journal.recorded:
+                self._waiters.append((self.journal.recorded, waiter))
+            else:
+                waiter.set_result(None)
             return waiter
         first = self.journal.recorded + 1
         upto = self.journal.record(emitted, deleted)

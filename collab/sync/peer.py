@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from collab.auth.principal import Principal
+from collab.sync.requests import SocketRequests, Unserved
 
 log = logging.getLogger("collab.peer")
 
@@ -60,6 +61,7 @@ class Peer:
         self.principal = principal
         self.readonly = readonly
         self.opted_in = opted_in  # receives collab's own message types (>= 100)
+        self.requests: SocketRequests | Unserved = Unserved(self.send)  # chat requests (101)
         self.denied_once = False
         self.max_queue_bytes = max_queue_bytes
         self.send_timeout = send_timeout

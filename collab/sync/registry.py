@@ -18,6 +18,7 @@ from collab.names import DocKey
 from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.access import follow_role
+from collab.sync.feeds import FeedHub
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
@@ -48,6 +49,7 @@ class RoomRegistry:
         self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
         self._evicting: set[asyncio.Task[None]] = set()
         self.loads = 0  # how many times a doc was read from the store (tests: single flight)
+        self.feeds = FeedHub()  # the users' live streams (/ws/_me)
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -152,14 +154,17 @@ class RoomRegistry:
         ]
 
     def apply_member_role(self, room_id: str, user_id: str, member_role: Role | None) -> None:
-        """A member's role changed (None: removed): every open socket of theirs follows."""
+        """A member's role changed (None: removed): every open socket of theirs follows, and
+        their live streams reload their room list."""
+        self.feeds.user_changed(user_id)
         for live, peer in self.peers_of_room(room_id):
             if peer.principal is not None and peer.principal.user_id == user_id:
                 follow_role(live, peer, member_role)
 
     def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:
-        """Close every open socket whose peer matches (revoked session, disabled user...)."""
-        closed = 0
+        """Close every open socket whose peer matches (revoked session, disabled user...),
+        live streams included."""
+        closed = self.feeds.close_matching(code, reason, match)
         for live in list(self._docs.values()):
             for peer in list(live.peers.values()):
                 if match(peer):
@@ -170,6 +175,7 @@ class RoomRegistry:
     def close_room(self, room_id: str, code: int, reason: str) -> None:
         for _, peer in self.peers_of_room(room_id):
             peer.close(code, reason)
+        self.feeds.room_gone(room_id)
 
     async def drop(self, key: DocKey, code: int, reason: str) -> None:
         """Forget a loaded doc that is being deleted: close its sockets, then wait for its

@@ -14,6 +14,7 @@ concern, each importing only modules listed before it:
     index       DocIndex: shared-type depth and pending structs across updates (§4)
     awareness   awareness payload scan and canonical re-encoding (§1.8)
     framing     y-websocket messages: decode_message and the frame encoders (§1.2)
+    request     collab's chat requests (type 101): a bounded JSON object, and the reply's text
 
 The names below are the package's public surface; ``framing`` is used as a module
 (``framing.decode_message``, ``framing.sync_update(u)``...).
@@ -34,6 +35,7 @@ from collab.wire.lib0 import (
     read_varuint,
     write_varuint,
 )
+from collab.wire.request import encode_reply, read_request, request_cap
 from collab.wire.strictjson import canonical_json, strict_json
 from collab.wire.update import StructRef, UpdateInfo, scan_state_vector, scan_update
 
@@ -50,10 +52,13 @@ __all__ = [
     "UpdateInfo",
     "canonical_json",
     "encode_awareness",
+    "encode_reply",
     "encode_varuint",
     "framing",
     "limits_from",
+    "read_request",
     "read_varuint",
+    "request_cap",
     "scan_awareness",
     "scan_state_vector",
     "scan_update",

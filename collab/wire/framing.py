@@ -9,6 +9,9 @@ them. Frame layout (YJS-WIRE §1.2):
     2 auth       server -> client only: 2 0 str(reason)
     3 query      3
     100 saved    collab's own: 100 vu(counter), both ways (clients that opted in only)
+    101 request  collab's own, client -> server: 101 str(JSON request) (chat: post, edit...)
+    102 reply    collab's own, server -> client: 102 str(JSON reply) (clients that opted in only)
+    103 access   collab's own, server -> client: 103 str(JSON {"role", "write"}) (opted in)
 
 A frame is exactly one message: a length that runs past the end, or bytes after the payload,
 is a protocol violation (pycrdt's reader would truncate silently; lib0 would throw).
@@ -16,6 +19,7 @@ is a protocol violation (pycrdt's reader would truncate silently; lib0 would thr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from collab.errors import ProtocolViolation
@@ -26,6 +30,9 @@ MSG_AWARENESS = 1
 MSG_AUTH = 2
 MSG_QUERY_AWARENESS = 3
 MSG_SAVED = 100
+MSG_CHAT_REQUEST = 101
+MSG_CHAT_REPLY = 102
+MSG_ACCESS = 103
 
 SYNC_STEP1 = 0
 SYNC_STEP2 = 1
@@ -63,13 +70,30 @@ class SavedRequest:
 
 
 @dataclass(frozen=True)
+class ChatRequest:
+    """The UTF-8 bytes of a request's JSON text, length-checked only: read them with
+    ``collab.wire.request.read_request``, which knows the size cap."""
+
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Ignored:
     """A message type collab does not handle (auth from a client, JupyterLab's 2, future)."""
 
     type: int
 
 
-Message = SyncStep1 | SyncStep2 | SyncUpdate | Awareness | QueryAwareness | SavedRequest | Ignored
+Message = (
+    SyncStep1
+    | SyncStep2
+    | SyncUpdate
+    | Awareness
+    | QueryAwareness
+    | SavedRequest
+    | ChatRequest
+    | Ignored
+)
 
 
 def _buf(frame: bytes, pos: int) -> bytes:
@@ -104,6 +128,8 @@ def decode_message(frame: bytes) -> Message:
             if pos != len(frame):
                 raise ProtocolViolation("trailing bytes after saved counter")
             return SavedRequest(counter)
+        if kind == MSG_CHAT_REQUEST:
+            return ChatRequest(_buf(frame, pos))
         return Ignored(kind)
     except MalformedInput as exc:
         raise ProtocolViolation(exc.reason) from None
@@ -135,3 +161,20 @@ def permission_denied(reason: str) -> bytes:
 
 def saved(counter: int) -> bytes:
     return encode_varuint(MSG_SAVED) + encode_varuint(counter)
+
+
+def chat_reply(body: bytes) -> bytes:
+    """A reply (type 102) carrying ``body``, the UTF-8 bytes of its JSON text."""
+    return _with_buf(encode_varuint(MSG_CHAT_REPLY), body)
+
+
+def chat_request(body: bytes) -> bytes:
+    """A request (type 101): what a client sends (tests and the bench build theirs here)."""
+    return _with_buf(encode_varuint(MSG_CHAT_REQUEST), body)
+
+
+def access_changed(role: str, write: bool) -> bytes:
+    """Tell an opted-in socket that its user's role in the room changed, and whether it may
+    now write this doc: an open tab switches its editor (or chat box) at once."""
+    payload = json.dumps({"role": role, "write": write}, separators=(",", ":")).encode("utf-8")
+    return _with_buf(encode_varuint(MSG_ACCESS), payload)

@@ -145,6 +145,13 @@ def test_paging_backwards_with_cursor_and_forwards_with_after_seq(api: Api) -> N
     assert seen == list(range(1, 8))
     forward = api.dev.http.get(f"/rooms/{room}/messages", params={"after_seq": 5}).json()
     assert [m["seq"] for m in forward["items"]] == [6, 7] and forward["next_cursor"] is None
+    below = api.dev.http.get(f"/rooms/{room}/messages", params={"before_seq": 6, "limit": 3})
+    page = below.json()
+    assert [m["seq"] for m in page["items"]] == [3, 4, 5] and page["next_cursor"] is not None
+    rest = api.dev.http.get(f"/rooms/{room}/messages", params={"cursor": page["next_cursor"]})
+    assert [m["seq"] for m in rest.json()["items"]] == [1, 2]
+    for bad in ({"before_seq": 0}, {"before_seq": "x"}, {"before_seq": 3, "after_seq": 1}):
+        assert_error(api.dev.http.get(f"/rooms/{room}/messages", params=bad), 400, "bad_request")
 
 
 def test_one_client_id_is_one_message_however_often_it_is_sent(api: Api) -> None:

@@ -45,7 +45,8 @@ def test_a_recreated_room_sees_nothing_older_than_itself(api: Api) -> None:
 
 def _concrete(path: str, room: str, user_id: str) -> str:
     values = {"room": room, "user": user_id, "doc": "d", "invite": "0" * 32, "token_id": "0" * 32}
-    values |= {"message": "0" * 32, "emoji": "x"}
+    values |= {"message": "0" * 32, "emoji": "x", "bot": "0" * 32, "hook": "0" * 32}
+    values |= {"delivery": "msg_0", "file": "0" * 32}
     return re.sub(r"{(\w+)}", lambda m: values[m[1]], path)
 
 

@@ -51,7 +51,8 @@ def test_token_logs_in_the_dev_user(server_factory: ServerFactory) -> None:
         assert client.cookies["collab_session"] != server.dev_token
         home = client.get(server.http_url + "/")
         assert home.status_code == 200
-        assert "DEV MODE" in home.text and "Dev user" in home.text
+        # Signed in: the workspace's shell (it shows the dev banner and the user's name).
+        assert 'id="app"' in home.text and home.headers["cache-control"] == "no-store"
         me = client.get(server.http_url + "/auth/session").json()
         assert me["dev_mode"] is True and me["user"]["name"] == "Dev user"
         # Signed in already: /login without the token goes home instead of refusing.

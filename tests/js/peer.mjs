@@ -6,9 +6,15 @@
 // stdout: one line per command, {"id": n, "ok": true, ...} or {"id": n, "ok": false,
 //         "error": "..."}, and events {"event": "status" | "synced" | "close" | "closed" |
 //         "permission-denied" | "ready", ...}. Library warnings go to stderr.
+//
+// With params {"collab": "1"} the peer is a collab-aware app: it registers a handler for chat
+// replies (type 102) and may send chat requests (type 101, op "chat_request"). Without, it is a
+// standard y-websocket client, which logs "Unable to compute message" for any type it lacks.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import * as authProtocol from 'y-protocols/auth'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
 import WebSocket from 'ws'
 import * as readline from 'node:readline'
 import { createHash } from 'node:crypto'
@@ -52,6 +58,17 @@ provider.messageHandlers[2] = (_enc, decoder, prov) => {
     permissionDenied = reason
     out({ event: 'permission-denied', reason })
   })
+}
+
+// collab's chat requests and replies: varUint(type) + varString(JSON), lib0 encoding.
+const CHAT_REQUEST = 101
+const CHAT_REPLY = 102
+const chatReplies = []
+if (provider.params.collab === '1') {
+  provider.messageHandlers[CHAT_REPLY] = (_enc, decoder) => {
+    chatReplies.push(JSON.parse(decoding.readVarString(decoder)))
+    notify()
+  }
 }
 
 // Resolves once check() is true, re-checked on every doc / awareness / status change.
@@ -158,6 +175,19 @@ const ops = {
       () => `states are ${JSON.stringify(statesObject())}`
     )
     return { states: statesObject() }
+  },
+  // Send one chat request (type 101) on the open socket.
+  chat_request: ({ request }) => {
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, CHAT_REQUEST)
+    encoding.writeVarString(encoder, JSON.stringify(request))
+    provider.ws.send(encoding.toUint8Array(encoder))
+    return {}
+  },
+  // The chat replies (type 102) received so far, once there are `count` of them.
+  chat_replies: async ({ count = 0, timeout_ms: timeoutMs = 5000 }) => {
+    await waitFor(() => chatReplies.length >= count, timeoutMs, () => `${chatReplies.length} replies`)
+    return { replies: chatReplies }
   },
   // What an app does before its token expires: the next reconnect uses the new params.
   set_params: ({ params }) => { provider.params = params; return {} },

@@ -127,3 +127,57 @@ async def test_migration_0003_keeps_invites_and_hides_earlier_rooms(tmp_path: Pa
         assert [e.at for e in shown] == [3.0]
     finally:
         await meta.close()
+
+
+async def test_migration_0006_gives_existing_users_handles_at_open(tmp_path: Path) -> None:
+    """Users made before 0006 get unique handles when the store is opened (SQL alone cannot
+    normalize names), oldest first; rooms become rooms of kind 'room'."""
+    from collab.db import migrate as m
+
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    m.applied_versions(conn)
+    m.apply(conn, [mig for mig in m.load_migrations() if mig.version < 6])
+    conn.executescript(
+        """
+        INSERT INTO users (id, issuer, subject, name, email, created_at) VALUES
+            ('u1', 'i', 's1', 'Ann Lee', NULL, 1.0),
+            ('u2', 'i', 's2', 'Someone', 'ann.lee@x.org', 2.0),
+            ('u3', 'i', 's3', 'Ann Lee', NULL, 3.0),
+            ('u4', 'collab:dev', 'dev', 'Dev user', NULL, 4.0),
+            ('u5', 'i', 's5', 'Zoë', NULL, 5.0),
+            ('u6', 'i', 's6', '', NULL, 6.0),
+            ('u7', 'i', 's7', 'Everyone', NULL, 7.0);
+        INSERT INTO rooms (id, title, created_by, created_at) VALUES ('r', 'R', 'u1', 1.0);
+        INSERT INTO members VALUES ('r', 'u1', 'owner', 1.0);
+        """
+    )
+    conn.close()
+    assert "0006_people" in migrate_with_backup(path)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM users WHERE handle IS NULL").fetchone()[0] == 7
+    meta = SQLiteMetaStore(path)
+    await meta.open()
+    try:
+        handles = {u.id: u.handle for u in await meta.list_users()}
+        assert handles == {
+            "u1": "ann-lee",
+            "u2": "ann.lee",
+            "u3": "ann-lee-2",
+            "u4": "dev",
+            "u5": "zoe",
+            "u6": "user",
+            "u7": "everyone-2",
+        }
+        assert await meta.assign_missing_handles() == 0
+        room = await meta.get_room("r")
+        assert room is not None and room.kind == "room" and room.dm_key is None
+        assert await meta.list_rooms_for("u1") == [(room, Role.owner)]
+        added = await meta.upsert_oidc_user(
+            "i", "s8", name="Ann Lee", email=None, email_verified=False, picture=None
+        )
+        assert added.handle == "ann-lee-3"
+    finally:
+        await meta.close()
+    with sqlite3.connect(path) as raw, pytest.raises(sqlite3.IntegrityError):
+        raw.execute("UPDATE users SET handle='ANN-LEE' WHERE id='u2'")

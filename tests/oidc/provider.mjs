@@ -1,7 +1,8 @@
 // A real OpenID provider on loopback for collab's login tests: oidc-provider 9.13.3 (pinned in
 // tests/js/package.json), one confidential client, PKCE required, dev login/consent pages,
 // RP-initiated logout, in-memory storage, ephemeral keys. Any login name and password sign in;
-// the account's claims are derived from the login name.
+// the account's claims are derived from the login name (its preferred_username is the part
+// before any "+", so "ann" and "ann+2" are two accounts that prefer one username).
 //
 // Environment: PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS and POST_LOGOUT_REDIRECT_URIS
 // (comma-separated). Prints "ready <issuer>" once listening.
@@ -44,7 +45,7 @@ const provider = new Provider(issuer, {
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['name', 'picture'],
+    profile: ['name', 'picture', 'preferred_username'],
   },
   cookies: { keys: ['collab-test-cookie-key'] },
   async findAccount(ctx, id) {
@@ -56,6 +57,7 @@ const provider = new Provider(issuer, {
           email: `${id}@example.test`,
           email_verified: true,
           name: `User ${id}`,
+          preferred_username: id.split('+')[0],
           picture: `https://example.test/${id}.png`,
         };
       },

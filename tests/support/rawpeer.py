@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.wire import framing
+from tests.support.frames import chat_replies, chat_request
 
 
 class RawPeer:
@@ -89,6 +90,23 @@ class RawPeer:
 
     async def request_saved(self, counter: int) -> None:
         await self.websocket.send(framing.saved(counter))
+
+    async def send_request(self, request: object) -> None:
+        """Send a chat request (type 101): a JSON-able object, or ``bytes`` as the body."""
+        await self.websocket.send(chat_request(request))
+
+    def replies(self, client_id: object = ...) -> list[dict[str, Any]]:
+        """The chat replies (type 102) received so far (those echoing ``client_id`` if given)."""
+        found = chat_replies(self.other_frames)
+        return found if client_id is ... else [r for r in found if r["client_id"] == client_id]
+
+    async def ask(self, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Send a request and return its reply (the next one echoing its ``client_id``)."""
+        client_id = request.get("client_id")
+        seen = len(self.replies(client_id))
+        await self.send_request(request)
+        await self.wait_for(lambda: len(self.replies(client_id)) > seen, timeout)
+        return self.replies(client_id)[seen]
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
         async def loop() -> None:

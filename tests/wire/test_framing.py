@@ -24,6 +24,8 @@ def test_encoders_round_trip() -> None:
     assert framing.decode_message(framing.saved(7)) == framing.SavedRequest(7)
     assert framing.decode_message(framing.saved(2**40)) == framing.SavedRequest(2**40)
     assert framing.decode_message(b"\x03") == framing.QueryAwareness()
+    body = b'{"op":"post"}'
+    assert framing.decode_message(framing.chat_request(body)) == framing.ChatRequest(body)
 
 
 def test_encoded_bytes() -> None:
@@ -33,6 +35,8 @@ def test_encoded_bytes() -> None:
     assert framing.awareness(b"ab") == b"\x01\x02ab"
     assert framing.saved(300) == b"\x64\xac\x02"
     assert framing.permission_denied("read-only") == b"\x02\x00\x09read-only"
+    assert framing.chat_request(b"{}") == b"\x65\x02{}"  # varUint(101) + varString
+    assert framing.chat_reply(b"x" * 200) == b"\x66\xc8\x01" + b"x" * 200
 
 
 def test_empty_payloads_are_framing_not_content() -> None:
@@ -47,7 +51,7 @@ def test_empty_payloads_are_framing_not_content() -> None:
         (framing.permission_denied("x"), 2),  # auth is server -> client only
         (b"\x02\x00\x02no", 2),
         (b"\x07\x01", 7),  # unknown types are ignored whatever follows
-        (b"\x65", 101),
+        (b"\x66\x02{}", 102),  # a reply is server -> client only
         (vu(2**53 - 1), 2**53 - 1),
     ],
 )
@@ -79,6 +83,11 @@ REFUSED: list[tuple[bytes, str, str]] = [
     (b"\x64", "saved without a counter", "truncated varint"),
     (b"\x64\x07\x00", "saved with a trailing byte", "trailing bytes after saved counter"),
     (b"\x64\x80\x00", "non-minimal saved counter", "non-minimal varint"),
+    (b"\x65", "chat request without a length", "truncated varint"),
+    (b"\x65\xff", "chat request length cut short", "truncated varint"),
+    (b"\x65\x05{}", "chat request length past the end", LENGTH),
+    (b"\x65\x01{}", "chat request with a trailing byte", LENGTH),
+    (b"\x65\x81\x00{}", "non-minimal chat request length", "non-minimal varint"),
 ]
 
 

@@ -16,12 +16,19 @@ from dataclasses import dataclass, field
 
 from collab.meta.api_tokens import ApiToken
 from collab.meta.audit import AuditEvent
+from collab.meta.bots import BotRecord
+from collab.meta.doc_meta import DocMeta
+from collab.meta.files import FileRecord
+from collab.meta.inbox import InboxEntry
+from collab.meta.incoming_hooks import IncomingHook
 from collab.meta.invites import Invite
 from collab.meta.messages import Message
+from collab.meta.reads import ReadMarker
 from collab.meta.rooms import Member, RoomRecord
 from collab.meta.sessions import Session
 from collab.meta.tickets import Ticket
 from collab.meta.users import User
+from collab.meta.webhooks import Attempt, Delivery, Endpoint
 
 
 @dataclass
@@ -45,9 +52,21 @@ class Tables:
     audit: list[AuditEvent] = field(default_factory=list)
     audit_seq: int = 0  # the last audit id given: ids only grow, even after a purge
     revoked_room_tokens: dict[tuple[str, str], float] = field(default_factory=dict)
+    doc_meta: dict[tuple[str, str], DocMeta] = field(default_factory=dict)
     messages: dict[str, list[Message]] = field(default_factory=dict)  # by room, in seq order
     message_seqs: dict[tuple[str, str], int] = field(default_factory=dict)  # (room, id) -> seq
     message_clients: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> id
+    files: dict[str, FileRecord] = field(default_factory=dict)  # by id
+    read_markers: dict[tuple[str, str], ReadMarker] = field(default_factory=dict)  # (room, user)
+    inbox: dict[int, InboxEntry] = field(default_factory=dict)  # by id, ids only grow
+    inbox_seq: int = 0  # the last inbox id given
+    inbox_keys: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, message) -> id
+    bots: dict[str, BotRecord] = field(default_factory=dict)  # by user id
+    incoming_hooks: dict[str, tuple[IncomingHook, str]] = field(default_factory=dict)  # by id
+    webhooks: dict[str, Endpoint] = field(default_factory=dict)  # by id
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # by id
+    delivery_claims: dict[str, tuple[str, float]] = field(default_factory=dict)  # (who, until)
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)  # by delivery id
 
 
 class MemoryKind:
@@ -57,3 +76,11 @@ class MemoryKind:
     def __init__(self, tables: Tables, *, clock: Callable[[], float] = time.time) -> None:
         self.tables = tables
         self.clock = clock
+
+
+def drop_inbox_entries(tables: Tables, which: Callable[[InboxEntry], bool]) -> None:
+    """Delete the inbox entries ``which`` selects (a deleted message's, a deleted room's)."""
+    for entry_id, entry in list(tables.inbox.items()):
+        if which(entry):
+            del tables.inbox[entry_id]
+            del tables.inbox_keys[entry.user_id, entry.message_id]

@@ -10,7 +10,7 @@ from collab.errors import NotFound
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.invites import ClosedReason, Invite, grantable
 from collab.meta.memory.base import MemoryKind
-from collab.meta.memory.rooms import put_member
+from collab.meta.memory.rooms import put_member, refuse_dm
 from collab.meta.rooms import Member
 
 _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -27,6 +27,7 @@ class MemoryInvites(MemoryKind):
     ) -> tuple[Invite, str]:
         if room_id not in self.tables.rooms:
             raise NotFound(f"no room {room_id!r}")
+        refuse_dm(self.tables, room_id)
         now = self.clock()
         invites = self.tables.invites
         if email is not None:
@@ -82,6 +83,7 @@ class MemoryInvites(MemoryKind):
         invite = t.invites.get(key)
         if invite is None or invite.status(now) != "pending" or invite.room_id not in t.rooms:
             raise NotFound("unknown, used or expired invite")
+        refuse_dm(t, invite.room_id)
         creator = t.members.get((invite.room_id, invite.created_by))
         ceiling = grantable(Role.owner if admin else creator.role if creator else None)
         if ceiling is None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from collab.errors import Conflict, NotFound
-from collab.meta.memory.base import MemoryKind
+from collab.meta.memory.base import MemoryKind, drop_inbox_entries
 from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
 
 
@@ -52,6 +53,7 @@ class MemoryMessages(MemoryKind):
             new.created_at,
             new.thread,
             mentions=new.mentions,
+            attachments=new.attachments,
         )
         room.append(message)
         t.message_seqs[(new.room_id, new.id)] = message.seq
@@ -61,11 +63,19 @@ class MemoryMessages(MemoryKind):
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         return self._find(room_id, message_id)
 
-    async def edit_message(self, room_id: str, message_id: str, text: str, at: float) -> Message:
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        at: float,
+        mentions: Sequence[str] | None = None,
+    ) -> Message:
         current = self._existing(room_id, message_id)
         if current.deleted:
             raise Conflict("the message was deleted")
-        return self._put(replace(current, text=text, edited_at=at))
+        mentioned = current.mentions if mentions is None else tuple(mentions)
+        return self._put(replace(current, text=text, edited_at=at, mentions=mentioned))
 
     async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
         current = self._existing(room_id, message_id)
@@ -73,6 +83,10 @@ class MemoryMessages(MemoryKind):
             return current
         tombstone = replace(
             current, text="", deleted=True, edited_at=at, reactions={}, mentions=(), attachments=()
+        )
+        # Its mentions went with its text: so do the inbox entries they made.
+        drop_inbox_entries(
+            self.tables, lambda e: (e.room_id, e.message_id) == (room_id, message_id)
         )
         return self._put(tombstone)
 

@@ -1,6 +1,7 @@
 """Rooms and members in memory. ``put_member`` is shared with invites: redeeming one adds a
 member in the same step. No method awaits between its reads and its writes, so each is one
-atomic step on the event loop, as the SQLite store's transactions are."""
+atomic step on the event loop, as the SQLite store's transactions are. Membership changes in
+a DM are refused (:func:`refuse_dm`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collab.errors import Conflict, NotFound
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
 from collab.meta.memory.audit import append_event
-from collab.meta.memory.base import MemoryKind, Tables
-from collab.meta.rooms import Member, MemberChange, RoomRecord
+from collab.meta.memory.base import MemoryKind, Tables, drop_inbox_entries
+from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
 
 
 def put_member(
@@ -34,6 +35,13 @@ def put_member(
         member = current
     tables.members[room_id, user_id] = member
     return member
+
+
+def refuse_dm(tables: Tables, room_id: str) -> None:
+    """errors.Conflict when the room is a DM: its two members are all it ever has."""
+    room = tables.rooms.get(room_id)
+    if room is not None and room.is_dm:
+        raise Conflict(DM_MEMBERS)
 
 
 def void_invites(tables: Tables, room_id: str, created_by: str, now: float) -> int:
@@ -66,7 +74,7 @@ class MemoryRooms(MemoryKind):
         found = [
             (rooms[m.room_id], m.role)
             for m in self.tables.members.values()
-            if m.user_id == user_id and m.room_id in rooms
+            if m.user_id == user_id and m.room_id in rooms and not rooms[m.room_id].is_dm
         ]
         return sorted(found, key=lambda pair: (pair[0].created_at, pair[0].id))
 
@@ -74,7 +82,11 @@ class MemoryRooms(MemoryKind):
         return sorted(room_id for room_id in self.tables.rooms if room_id > after)[:limit]
 
     async def count_rooms_created_by(self, user_id: str) -> int:
-        return sum(1 for room in self.tables.rooms.values() if room.created_by == user_id)
+        return sum(
+            1
+            for room in self.tables.rooms.values()
+            if room.created_by == user_id and not room.is_dm
+        )
 
     async def rename_room(self, room_id: str, title: str) -> None:
         room = self.tables.rooms.get(room_id)
@@ -94,10 +106,15 @@ class MemoryRooms(MemoryKind):
         for key in [k for k, e in t.tickets.items() if e.ticket.room_id == room_id]:
             del t.tickets[key]
         t.messages.pop(room_id, None)
+        for meta_key in [k for k in t.doc_meta if k[0] == room_id]:
+            del t.doc_meta[meta_key]
         for seq_key in [k for k in t.message_seqs if k[0] == room_id]:
             del t.message_seqs[seq_key]
         for client_key in [k for k in t.message_clients if k[0] == room_id]:
             del t.message_clients[client_key]
+        for marker_key in [k for k in t.read_markers if k[0] == room_id]:
+            del t.read_markers[marker_key]
+        drop_inbox_entries(t, lambda entry: entry.room_id == room_id)
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None:
         return self.tables.members.get((room_id, user_id))
@@ -109,11 +126,13 @@ class MemoryRooms(MemoryKind):
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
         if room_id not in self.tables.rooms:
             raise NotFound(f"no room {room_id!r}")
+        refuse_dm(self.tables, room_id)
         return put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
 
     async def add_member(self, room_id: str, user_id: str, role: Role) -> Member:
         if room_id not in self.tables.rooms:
             raise NotFound(f"no room {room_id!r}")
+        refuse_dm(self.tables, room_id)
         if (room_id, user_id) in self.tables.members:
             raise Conflict("already a member")
         return put_member(self.tables, self.clock, room_id, user_id, role, lower=True)
@@ -123,6 +142,7 @@ class MemoryRooms(MemoryKind):
         previous = members.get((room_id, user_id))
         if previous is None:
             raise NotFound("not a member of this room")
+        refuse_dm(self.tables, room_id)
         if previous.role == Role.owner and role != Role.owner:
             owners = [m for m in members.values() if m.room_id == room_id and m.role == Role.owner]
             if len(owners) <= 1:

@@ -1,12 +1,22 @@
-"""Users in memory; email matching folds ASCII case only, as SQLite's NOCASE does."""
+"""Users in memory; email and handle matching fold ASCII case only, as SQLite's NOCASE does
+(handles are stored lower-case, so folding the one asked for is enough)."""
 
 from __future__ import annotations
 
 import string
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 
-from collab.errors import NotFound
+from collab.errors import Conflict, NotFound
+from collab.meta.handles import (
+    email_local_part,
+    existing_user_base,
+    handle_base,
+    handle_candidates,
+    lookup_key,
+    parse_handle,
+)
 from collab.meta.memory.base import MemoryKind
 from collab.meta.users import User
 
@@ -28,6 +38,7 @@ class MemoryUsers(MemoryKind):
         email: str | None,
         email_verified: bool,
         picture: str | None,
+        preferred_handle: str | None = None,
     ) -> User:
         users = self.tables.users
         for user in users.values():
@@ -46,9 +57,14 @@ class MemoryUsers(MemoryKind):
             email_verified=email_verified,
             picture=picture,
             created_at=self.clock(),
+            handle=self._free_handle(handle_base(preferred_handle, email_local_part(email), name)),
         )
         users[user.id] = user
         return user
+
+    def _free_handle(self, base: str) -> str:
+        taken = {u.handle for u in self.tables.users.values()}
+        return next(c for c in handle_candidates(base) if c not in taken)
 
     async def get_user(self, user_id: str) -> User | None:
         return self.tables.users.get(user_id)
@@ -70,3 +86,47 @@ class MemoryUsers(MemoryKind):
         if user is None:
             raise NotFound(f"no user {user_id!r}")
         self.tables.users[user_id] = replace(user, disabled=disabled)
+
+    def _by_handle(self, handle: str) -> User | None:
+        key = lookup_key(handle)
+        if key is None:
+            return None
+        return next((u for u in self.tables.users.values() if u.handle == key), None)
+
+    async def get_user_by_handle(self, handle: str) -> User | None:
+        return self._by_handle(handle)
+
+    async def get_users_by_handles(self, handles: Iterable[str]) -> dict[str, User]:
+        wanted = {k for k in map(lookup_key, handles) if k is not None}
+        return {u.handle: u for u in self.tables.users.values() if u.handle in wanted}
+
+    async def set_handle(self, user_id: str, handle: str) -> User:
+        wanted = parse_handle(handle)
+        holder = self._by_handle(wanted)
+        if holder is not None and holder.id != user_id:
+            raise Conflict("this handle is taken")
+        user = self.tables.users.get(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        updated = self.tables.users[user_id] = replace(user, handle=wanted)
+        return updated
+
+    async def set_private_read_markers(self, user_id: str, private: bool) -> None:
+        user = self.tables.users.get(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        self.tables.users[user_id] = replace(user, private_read_markers=private)
+
+    async def get_private_read_markers(self, user_ids: Iterable[str]) -> set[str]:
+        users = self.tables.users
+        return {i for i in set(user_ids) if i in users and users[i].private_read_markers}
+
+    async def assign_missing_handles(self) -> int:
+        missing = sorted(
+            (u for u in self.tables.users.values() if not u.handle),
+            key=lambda u: (u.created_at, u.id),
+        )
+        for user in missing:
+            handle = self._free_handle(existing_user_base(user.issuer, user.email, user.name))
+            self.tables.users[user.id] = replace(user, handle=handle)
+        return len(missing)

@@ -15,15 +15,22 @@ from pathlib import Path
 from collab.db import Database
 from collab.meta.sqlite.api_tokens import SQLiteApiTokens
 from collab.meta.sqlite.audit import SQLiteAudit
+from collab.meta.sqlite.bots import SQLiteBots, SQLiteIncomingHooks
 from collab.meta.sqlite.cache import SQLiteCache
+from collab.meta.sqlite.dms import SQLiteDms
+from collab.meta.sqlite.doc_meta import SQLiteDocMetas
+from collab.meta.sqlite.files import SQLiteFiles
+from collab.meta.sqlite.inbox import SQLiteInbox
 from collab.meta.sqlite.invites import SQLiteInvites
 from collab.meta.sqlite.messages import SQLiteMessages
 from collab.meta.sqlite.purge import SQLitePurge
+from collab.meta.sqlite.reads import SQLiteReads
 from collab.meta.sqlite.room_tokens import SQLiteRoomTokenRevocations
 from collab.meta.sqlite.rooms import SQLiteRooms
 from collab.meta.sqlite.sessions import SQLiteSessions
 from collab.meta.sqlite.tickets import SQLiteTickets
 from collab.meta.sqlite.users import SQLiteUsers
+from collab.meta.sqlite.webhooks import SQLiteWebhooks
 
 __all__ = ["SQLiteMetaStore"]
 
@@ -32,14 +39,22 @@ class SQLiteMetaStore(
     SQLiteUsers,
     SQLiteSessions,
     SQLiteRooms,
+    SQLiteDms,
     SQLiteInvites,
+    SQLiteDocMetas,
     SQLiteMessages,
+    SQLiteFiles,
+    SQLiteReads,
+    SQLiteInbox,
     SQLiteApiTokens,
     SQLiteTickets,
     SQLiteRoomTokenRevocations,
     SQLiteCache,
     SQLiteAudit,
     SQLitePurge,
+    SQLiteBots,
+    SQLiteIncomingHooks,
+    SQLiteWebhooks,
 ):
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 
@@ -51,7 +66,9 @@ class SQLiteMetaStore(
         self.synchronous = synchronous
 
     async def open(self) -> None:
+        """Connect, then give a handle to users made before handles existed (0006)."""
         await self.db.open()
+        await self.assign_missing_handles()
 
     async def close(self) -> None:
         await self.db.close()

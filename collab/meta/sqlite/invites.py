@@ -13,7 +13,7 @@ from collab.meta.base import Role, digest, new_secret
 from collab.meta.invites import ClosedReason, Invite, grantable
 from collab.meta.rooms import Member
 from collab.meta.sqlite.base import SQLiteKind, as_row
-from collab.meta.sqlite.rooms import put_member, room_exists
+from collab.meta.sqlite.rooms import put_member, refuse_dm, room_exists
 
 _INVITE = (
     "id, room_id, role, created_by, expires_at, used_by, email, created_at, used_at,"
@@ -42,6 +42,7 @@ def _redeem(
     if row is None:
         raise NotFound("unknown, used or expired invite")
     invite_id, room_id, role, created_by = row
+    refuse_dm(db, room_id)
     creator = db.execute(
         "SELECT role FROM members WHERE room_id=? AND user_id=?", (room_id, created_by)
     ).fetchone()
@@ -62,6 +63,7 @@ class SQLiteInvites(SQLiteKind):
         def _create(db: sqlite_utils.Database) -> Invite:
             if not room_exists(db, room_id):
                 raise NotFound(f"no room {room_id!r}")
+            refuse_dm(db, room_id)
             now = self.clock()
             if email is not None:
                 db.execute(

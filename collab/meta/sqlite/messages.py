@@ -7,6 +7,7 @@ one writer, so the seq is gapless and two posts of one client id store one row.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlite_utils
@@ -15,13 +16,13 @@ from collab.errors import Conflict, NotFound
 from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
 from collab.meta.sqlite.base import SQLiteKind
 
-_COLUMNS = (
+COLUMNS = (
     "room_id, seq, id, author, author_name, author_handle, client_id, text, created_at, thread,"
     " edited_at, deleted, reactions, mentions, attachments, reply_count, last_reply_at, archived"
 )
 
 
-def _message(row: tuple[Any, ...]) -> Message:
+def message_record(row: tuple[Any, ...]) -> Message:
     (room, seq, i, author, name, handle, client, text, created, thread, edited, deleted) = row[:12]
     reactions, mentions, attachments, replies, last_reply, archived = row[12:]
     return Message(
@@ -48,9 +49,9 @@ def _message(row: tuple[Any, ...]) -> Message:
 
 def _get(db: sqlite_utils.Database, room_id: str, message_id: str) -> Message | None:
     row = db.execute(
-        f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id=?", (room_id, message_id)
+        f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND id=?", (room_id, message_id)
     ).fetchone()
-    return _message(row) if row else None
+    return message_record(row) if row else None
 
 
 def _existing(db: sqlite_utils.Database, room_id: str, message_id: str) -> Message:
@@ -64,11 +65,11 @@ class SQLiteMessages(SQLiteKind):
     async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
         def _post(db: sqlite_utils.Database) -> tuple[Message, bool]:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
+                f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
                 (new.room_id, new.author, new.client_id),
             ).fetchone()
             if row:
-                return _message(row), False
+                return message_record(row), False
             if new.thread is not None:
                 parent = _get(db, new.room_id, new.thread)
                 if parent is None or parent.thread is not None:
@@ -83,8 +84,8 @@ class SQLiteMessages(SQLiteKind):
             ).fetchone()[0]
             db.execute(
                 "INSERT INTO messages (room_id, seq, id, author, author_name, author_handle,"
-                " client_id, text, created_at, thread, mentions)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " client_id, text, created_at, thread, mentions, attachments)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.room_id,
                     seq,
@@ -97,6 +98,7 @@ class SQLiteMessages(SQLiteKind):
                     new.created_at,
                     new.thread,
                     json.dumps(list(new.mentions)),
+                    json.dumps(list(new.attachments)),
                 ),
             )
             return _existing(db, new.room_id, new.id), True
@@ -105,17 +107,27 @@ class SQLiteMessages(SQLiteKind):
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         rows = await self._read(
-            f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id=?", (room_id, message_id)
+            f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND id=?",
+            (room_id, message_id),
         )
-        return _message(rows[0]) if rows else None
+        return message_record(rows[0]) if rows else None
 
-    async def edit_message(self, room_id: str, message_id: str, text: str, at: float) -> Message:
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        at: float,
+        mentions: Sequence[str] | None = None,
+    ) -> Message:
         def _edit(db: sqlite_utils.Database) -> Message:
-            if _existing(db, room_id, message_id).deleted:
+            current = _existing(db, room_id, message_id)
+            if current.deleted:
                 raise Conflict("the message was deleted")
+            mentioned = current.mentions if mentions is None else mentions
             db.execute(
-                "UPDATE messages SET text=?, edited_at=? WHERE room_id=? AND id=?",
-                (text, at, room_id, message_id),
+                "UPDATE messages SET text=?, edited_at=?, mentions=? WHERE room_id=? AND id=?",
+                (text, at, json.dumps(list(mentioned)), room_id, message_id),
             )
             return _existing(db, room_id, message_id)
 
@@ -128,6 +140,10 @@ class SQLiteMessages(SQLiteKind):
                     "UPDATE messages SET text='', deleted=1, edited_at=?, reactions='{}',"
                     " mentions='[]', attachments='[]' WHERE room_id=? AND id=?",
                     (at, room_id, message_id),
+                )
+                # Its mentions went with its text: so do the inbox entries they made.
+                db.execute(
+                    "DELETE FROM inbox WHERE room_id=? AND message_id=?", (room_id, message_id)
                 )
             return _existing(db, room_id, message_id)
 
@@ -173,11 +189,11 @@ class SQLiteMessages(SQLiteKind):
                 params.append(before_seq)
             order = "DESC"
         rows = await self._read(
-            f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)}"
+            f"SELECT {COLUMNS} FROM messages WHERE {' AND '.join(where)}"
             f" ORDER BY seq {order} LIMIT ?",
             (*params, limit),
         )
-        found = [_message(row) for row in rows]
+        found = [message_record(row) for row in rows]
         return found if order == "ASC" else found[::-1]
 
     async def last_seq(self, room_id: str) -> int:

@@ -3,7 +3,8 @@
 A room's members, invites and tickets are deleted in the room's own transaction (no foreign
 keys). ``put_member`` is shared with invites: redeeming one adds a member in the same
 transaction. ``update_member`` reads the owners and writes in one IMMEDIATE transaction on the
-one writer, so "at least one owner" cannot be raced.
+one writer, so "at least one owner" cannot be raced. Membership changes in a DM are refused
+in the same transaction (:func:`refuse_dm`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import sqlite_utils
 from collab.errors import Conflict, NotFound
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
-from collab.meta.rooms import Member, MemberChange, RoomRecord
+from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
 from collab.meta.sqlite.audit import insert_event
 from collab.meta.sqlite.base import SQLiteKind, as_row
 
-_ROOM = "id, title, created_by, created_at, gc, audit_floor"
+ROOM_COLUMNS = "id, title, created_by, created_at, gc, audit_floor, kind, dm_key"
 
 
-def _room(row: tuple[Any, ...]) -> RoomRecord:
-    return RoomRecord(row[0], row[1], row[2], row[3], bool(row[4]), int(row[5]))
+def room_record(row: tuple[Any, ...]) -> RoomRecord:
+    """A RoomRecord from the columns of ``ROOM_COLUMNS``, in order."""
+    i, title, by, at, gc, floor, kind, key = row[:8]
+    return RoomRecord(i, title, by, at, bool(gc), int(floor), kind, key)
 
 
 def _member(db: sqlite_utils.Database, room_id: str, user_id: str) -> Member | None:
@@ -69,6 +72,12 @@ def room_exists(db: sqlite_utils.Database, room_id: str) -> bool:
     return db.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone() is not None
 
 
+def refuse_dm(db: sqlite_utils.Database, room_id: str) -> None:
+    """errors.Conflict when the room is a DM: its two members are all it ever has."""
+    if db.execute("SELECT 1 FROM rooms WHERE id=? AND kind='dm'", (room_id,)).fetchone():
+        raise Conflict(DM_MEMBERS)
+
+
 class SQLiteRooms(SQLiteKind):
     async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
         def _create(db: sqlite_utils.Database) -> RoomRecord:
@@ -86,17 +95,17 @@ class SQLiteRooms(SQLiteKind):
         return await self._write(_create)
 
     async def get_room(self, room_id: str) -> RoomRecord | None:
-        rows = await self._read(f"SELECT {_ROOM} FROM rooms WHERE id=?", (room_id,))
-        return _room(rows[0]) if rows else None
+        rows = await self._read(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id=?", (room_id,))
+        return room_record(rows[0]) if rows else None
 
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
+        columns = ", ".join("r." + c for c in ROOM_COLUMNS.split(", "))
         rows = await self._read(
-            "SELECT r.id, r.title, r.created_by, r.created_at, r.gc, r.audit_floor, m.role"
-            " FROM members m JOIN rooms r ON r.id = m.room_id"
-            " WHERE m.user_id=? ORDER BY r.created_at, r.id",
+            f"SELECT {columns}, m.role FROM members m JOIN rooms r ON r.id = m.room_id"
+            " WHERE m.user_id=? AND r.kind='room' ORDER BY r.created_at, r.id",
             (user_id,),
         )
-        return [(_room(row), Role[row[6]]) for row in rows]
+        return [(room_record(row), Role[row[8]]) for row in rows]
 
     async def list_room_ids(self, after: str = "", limit: int = 1000) -> list[str]:
         rows = await self._read(
@@ -105,7 +114,9 @@ class SQLiteRooms(SQLiteKind):
         return [str(room_id) for (room_id,) in rows]
 
     async def count_rooms_created_by(self, user_id: str) -> int:
-        rows = await self._read("SELECT count(*) FROM rooms WHERE created_by=?", (user_id,))
+        rows = await self._read(
+            "SELECT count(*) FROM rooms WHERE created_by=? AND kind='room'", (user_id,)
+        )
         return int(rows[0][0])
 
     async def rename_room(self, room_id: str, title: str) -> None:
@@ -117,7 +128,15 @@ class SQLiteRooms(SQLiteKind):
 
     async def delete_room(self, room_id: str, event: AuditEvent | None = None) -> None:
         def _delete(db: sqlite_utils.Database) -> None:
-            for table in ("members", "invites", "tickets", "messages"):
+            for table in (
+                "members",
+                "invites",
+                "tickets",
+                "messages",
+                "doc_meta",
+                "read_markers",
+                "inbox",
+            ):
                 db.execute(f"DELETE FROM {table} WHERE room_id=?", (room_id,))
             db.execute("DELETE FROM rooms WHERE id=?", (room_id,))
             if event is not None:
@@ -143,6 +162,7 @@ class SQLiteRooms(SQLiteKind):
         def _set(db: sqlite_utils.Database) -> Member:
             if not room_exists(db, room_id):
                 raise NotFound(f"no room {room_id!r}")
+            refuse_dm(db, room_id)
             return put_member(db, self.clock, room_id, user_id, role, lower=True)
 
         return await self._write(_set)
@@ -151,6 +171,7 @@ class SQLiteRooms(SQLiteKind):
         def _add(db: sqlite_utils.Database) -> Member:
             if not room_exists(db, room_id):
                 raise NotFound(f"no room {room_id!r}")
+            refuse_dm(db, room_id)
             if _member(db, room_id, user_id) is not None:
                 raise Conflict("already a member")
             return put_member(db, self.clock, room_id, user_id, role, lower=True)
@@ -162,6 +183,7 @@ class SQLiteRooms(SQLiteKind):
             previous = _member(db, room_id, user_id)
             if previous is None:
                 raise NotFound("not a member of this room")
+            refuse_dm(db, room_id)
             if previous.role == Role.owner and role != Role.owner:
                 owners = db.execute(
                     "SELECT count(*) FROM members WHERE room_id=? AND role='owner'", (room_id,)

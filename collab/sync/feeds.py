@@ -1,0 +1,113 @@
+"""One live stream per signed-in user (``/ws/_me``): unread counts, mentions and room presence
+for every room and DM of theirs, so a sidebar needs no socket per room.
+
+The hub only knows which streams are open and which rooms each one watches; changes are
+signalled, never computed, where they happen (a message posted, a marker moved, a socket
+joining or leaving a doc, a membership changing): :meth:`FeedHub.room_changed` marks the room
+dirty on every stream that watches it and wakes them; :meth:`FeedHub.user_changed` asks that
+user's streams to reload their room list. Each stream's own task then does the work, at most
+once per ``COALESCE`` seconds however many signals came (``collab.sync.feedserve``). Streams
+are bounded per user (``MAX_FEEDS_PER_USER``, on top of ``max_connections_per_user``) and
+close like any socket when their credential ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+from collab.sync.peer import Peer
+
+MAX_FEEDS_PER_USER = 8  # live streams per user (tabs); past it a new one is closed 1013
+COALESCE = 0.1  # seconds a stream waits after a signal, so a burst costs one update
+
+
+class Feed:
+    """One open stream: its user, its socket's peer, the rooms it watches, what changed."""
+
+    def __init__(self, user_id: str, peer: Peer) -> None:
+        self.user_id = user_id
+        self.peer = peer
+        self.rooms: set[str] = set()
+        self.dirty: set[str] = set()
+        self.reload = True  # the room list itself must be (re)read
+        self.wake = asyncio.Event()
+        self.wake.set()
+
+    def mark(self, room_id: str | None) -> None:
+        if room_id is None:
+            self.reload = True
+        else:
+            self.dirty.add(room_id)
+        self.wake.set()
+
+
+class FeedHub:
+    """The open streams, by user and by watched room."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[str, list[Feed]] = defaultdict(list)
+        self._by_room: dict[str, set[Feed]] = defaultdict(set)
+
+    def __len__(self) -> int:
+        return sum(len(feeds) for feeds in self._by_user.values())
+
+    def __iter__(self) -> Iterator[Feed]:
+        for feeds in list(self._by_user.values()):
+            yield from list(feeds)
+
+    def count(self, user_id: str) -> int:
+        return len(self._by_user.get(user_id, ()))
+
+    def add(self, feed: Feed) -> bool:
+        """Register a stream; False when its user already has ``MAX_FEEDS_PER_USER``."""
+        feeds = self._by_user[feed.user_id]
+        if len(feeds) >= MAX_FEEDS_PER_USER:
+            return False
+        feeds.append(feed)
+        return True
+
+    def remove(self, feed: Feed) -> None:
+        feeds = self._by_user.get(feed.user_id)
+        if feeds is not None and feed in feeds:
+            feeds.remove(feed)
+            if not feeds:
+                del self._by_user[feed.user_id]
+        self.watch(feed, set())
+
+    def watch(self, feed: Feed, rooms: set[str]) -> None:
+        """Set the rooms a stream watches (its user's rooms and DMs)."""
+        for room_id in feed.rooms - rooms:
+            watchers = self._by_room.get(room_id)
+            if watchers is not None:
+                watchers.discard(feed)
+                if not watchers:
+                    del self._by_room[room_id]
+        for room_id in rooms - feed.rooms:
+            self._by_room[room_id].add(feed)
+        feed.rooms = set(rooms)
+
+    def room_changed(self, room_id: str) -> None:
+        """Something in the room changed (messages, markers, presence): its watchers look."""
+        for feed in list(self._by_room.get(room_id, ())):
+            feed.mark(room_id)
+
+    def room_gone(self, room_id: str) -> None:
+        """The room was deleted: its watchers reload their lists."""
+        for feed in list(self._by_room.get(room_id, ())):
+            feed.mark(None)
+
+    def user_changed(self, user_id: str) -> None:
+        """The user's rooms changed (added, removed, a role, a new DM): reload their list."""
+        for feed in list(self._by_user.get(user_id, ())):
+            feed.mark(None)
+
+    def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:
+        """Close the streams whose peer matches (``RoomRegistry.close_matching``'s rule)."""
+        closed = 0
+        for feed in self:
+            if match(feed.peer):
+                feed.peer.close(code, reason)
+                closed += 1
+        return closed

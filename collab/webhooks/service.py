@@ -1,0 +1,93 @@
+"""``WebhookService``: what the rest of the server tells the webhooks, and the worker's life.
+
+The chat service reports each post, edit and deletion (``chat_event``); the API's audit step
+reports membership changes (``audited``); the update path reports a changed doc
+(``doc_changed``), delivered at most once per ``DEBOUNCE`` seconds per doc, after the changes
+settle. Each becomes one delivery per interested endpoint in the outbox, written before the
+change is answered (a failure to enqueue is logged, never the caller's error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import collab.webhooks.events as events
+from collab.meta import AuditEvent, Message, Webhooks
+from collab.names import is_reserved_doc
+from collab.settings import Settings
+from collab.webhooks.dispatcher import Dispatcher
+from collab.webhooks.targets import parse_networks
+
+log = logging.getLogger("collab.webhooks")
+
+DEBOUNCE = 5.0
+MESSAGE_FIELDS = ("id", "seq", "text", "thread", "created_at", "edited_at", "deleted", "mentions")
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    found = {k: v for k, v in asdict(message).items() if k in MESSAGE_FIELDS}
+    author = {"id": message.author, "name": message.author_name, "handle": message.author_handle}
+    return {"message": {**found, "author": author}}
+
+
+class WebhookService:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._worker: asyncio.Task[None] | None = None
+        self._debounced: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    @classmethod
+    def create(cls, meta: Webhooks, settings: Settings) -> WebhookService:
+        allowed = parse_networks(settings.webhook_allow_networks)
+        return cls(Dispatcher(meta, allow_http=settings.webhook_allow_http, allowed=allowed))
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self.dispatcher.run_forever())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._worker, *self._debounced.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def chat_event(self, event: str, room_id: str, message: Message) -> None:
+        await self._enqueue(room_id, event, message_data(message))
+        if event in (events.MESSAGE_POSTED, events.MESSAGE_EDITED) and message.mentions:
+            data = {**message_data(message), "mentioned": list(message.mentions)}
+            await self._enqueue(room_id, events.MENTION, data)
+
+    async def audited(self, event: AuditEvent) -> None:
+        kind = events.MEMBER_ACTIONS.get(event.action)
+        if kind is None or event.room_id is None or event.target is None:
+            return
+        data = {"user": event.target, "by": event.actor}
+        if "role" in event.detail:
+            data["role"] = event.detail["role"]
+        await self._enqueue(event.room_id, kind, data)
+
+    def doc_changed(self, room_id: str, doc: str) -> None:
+        key = (room_id, doc)
+        if is_reserved_doc(doc):
+            return
+        if key not in self._debounced:
+            task = asyncio.get_running_loop().create_task(self._settle(key))
+            self._debounced[key] = task
+
+    async def _settle(self, key: tuple[str, str]) -> None:
+        try:
+            await asyncio.sleep(DEBOUNCE)
+        finally:
+            self._debounced.pop(key, None)
+        await self._enqueue(key[0], events.DOC_CHANGED, {"doc": key[1]})
+
+    async def _enqueue(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        try:
+            await self.dispatcher.enqueue(room_id, event, data)
+        except Exception:
+            log.exception("could not enqueue the webhook event %s", event, extra={"room": room_id})

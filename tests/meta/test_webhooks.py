@@ -1,0 +1,105 @@
+"""The outgoing webhooks' outbox: the contract both stores keep (claims, leases, attempts)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from collab.meta import Attempt, Endpoint, Health, MetaStore
+from tests.meta.support import T0
+
+pytestmark = pytest.mark.anyio
+
+_ids = itertools.count()
+
+
+def ids(n: int = 10) -> list[str]:
+    return [f"msg_{next(_ids)}" for _ in range(n)]
+
+
+def endpoint(name: str, room: str = "r", events: tuple[str, ...] = ("*",)) -> Endpoint:
+    created = T0 + next(_ids) / 1000  # in the order the test makes them
+    return Endpoint(name, room, f"https://{name}.example/hook", events, "whsec_x", "o", created)
+
+
+async def test_events_are_enqueued_for_matching_live_endpoints(meta: MetaStore) -> None:
+    await meta.create_webhook(endpoint("all"))
+    await meta.create_webhook(endpoint("posts", events=("message.posted",)))
+    await meta.create_webhook(endpoint("members", events=("member.added",)))
+    await meta.create_webhook(endpoint("other", room="elsewhere"))
+    assert [e.id for e in await meta.list_webhooks("r")] == ["all", "posts", "members"]
+    made = await meta.enqueue_webhook_event("r", "message.posted", '{"a":1}', T0, ids())
+    assert sorted(d.endpoint_id for d in made) == ["all", "posts"]
+    assert all(d.state == "pending" and d.due == T0 and d.payload == '{"a":1}' for d in made)
+    assert await meta.get_webhook("elsewhere", "all") is None
+    updated = await meta.update_webhook("r", "members", events=("*",), enable=False)
+    assert updated is not None and updated.events == ("*",)
+    assert len(await meta.enqueue_webhook_event("r", "doc.changed", "{}", T0, ids())) == 2
+    assert await meta.delete_webhook("r", "members", T0)
+    assert not await meta.delete_webhook("r", "members", T0)
+    assert [e.id for e in await meta.list_webhooks("r")] == ["all", "posts"]
+    gone = await meta.list_webhook_deliveries("members", 10)
+    assert [d.state for d in gone] == ["failed"], "a deleted endpoint's deliveries fail"
+
+
+async def test_claims_take_one_per_endpoint_and_respect_leases_and_the_breaker(
+    meta: MetaStore,
+) -> None:
+    for name in ("a", "b", "c"):
+        await meta.create_webhook(endpoint(name))
+    first = await meta.enqueue_webhook_event("r", "e", "1", T0, ids())
+    await meta.enqueue_webhook_event("r", "e", "2", T0 + 1, ids())
+    claimed = await meta.claim_webhook_deliveries(T0 + 1, "w1", 30, 10)
+    assert sorted(e.id for _, e in claimed) == ["a", "b", "c"]
+    assert {d.id for d, _ in claimed} == {d.id for d in first}, "oldest due first"
+    assert await meta.claim_webhook_deliveries(T0 + 2, "w2", 30, 10) == [], "one in flight each"
+    # A claim whose worker died expires: the delivery is claimed again.
+    again = await meta.claim_webhook_deliveries(T0 + 32, "w2", 30, 1)
+    assert len(again) == 1 and again[0][0].id in {d.id for d in first}
+    # Recording an attempt releases the claim and moves the delivery on.
+    delivery, end = again[0]
+    attempt = Attempt(delivery.id, 1, T0 + 33, 0.2, 500, "HTTP 500")
+    opened = Health(failures=5, failing_since=T0, open_until=T0 + 100)
+    await meta.record_webhook_attempt(attempt, "pending", T0 + 40, opened)
+    assert (await meta.get_webhook("r", end.id)).health == opened  # type: ignore[union-attr]
+    assert await meta.list_webhook_attempts(delivery.id) == [attempt]
+    stored = await meta.get_webhook_delivery(end.id, delivery.id)
+    assert stored is not None and stored.attempts == 1 and stored.due == T0 + 40
+    # The open endpoint is skipped until open_until, then probed with one delivery.
+    others = await meta.claim_webhook_deliveries(T0 + 70, "w3", 30, 10)
+    assert end.id not in {e.id for _, e in others}
+    probe = await meta.claim_webhook_deliveries(T0 + 100, "w3", 30, 10)
+    assert [e.id for _, e in probe if e.id == end.id] == [end.id]
+
+
+async def test_next_due_delivered_failed_and_redelivered(meta: MetaStore) -> None:
+    await meta.create_webhook(endpoint("a"))
+    assert await meta.next_webhook_due(T0) is None
+    [delivery] = await meta.enqueue_webhook_event("r", "e", "{}", T0, ids())
+    assert await meta.next_webhook_due(T0) == T0
+    await meta.claim_webhook_deliveries(T0, "w", 30, 1)
+    assert await meta.next_webhook_due(T0) == T0 + 30, "claimed: due when the lease ends"
+    ok = Attempt(delivery.id, 1, T0 + 1, 0.1, 204)
+    await meta.record_webhook_attempt(ok, "delivered", T0 + 1, Health())
+    assert await meta.next_webhook_due(T0) is None
+    done = await meta.get_webhook_delivery("a", delivery.id)
+    assert done is not None and done.state == "delivered" and done.finished_at == T0 + 1
+    again = await meta.redeliver_webhook("a", delivery.id, T0 + 50)
+    assert again is not None and again.state == "pending" and again.window_start == T0 + 50
+    assert await meta.redeliver_webhook("other", delivery.id, T0) is None
+    [(claimed, _)] = await meta.claim_webhook_deliveries(T0 + 50, "w", 30, 1)
+    assert claimed.attempts == 1
+    disabled = Health(failures=9, failing_since=T0, disabled_at=T0 + 60, disabled_reason="x")
+    await meta.record_webhook_attempt(
+        Attempt(delivery.id, 2, T0 + 60, 5.0, None, "timeout"), "pending", T0 + 61, disabled
+    )
+    assert await meta.next_webhook_due(T0 + 61) is None, "a disabled endpoint waits"
+    assert await meta.claim_webhook_deliveries(T0 + 99, "w", 30, 1) == []
+    assert await meta.enqueue_webhook_event("r", "e", "{}", T0, ids()) == []
+    enabled = await meta.update_webhook("r", "a", events=None, enable=True)
+    assert enabled is not None and enabled.health == Health()
+    assert len(await meta.claim_webhook_deliveries(T0 + 99, "w", 30, 1)) == 1
+    listed = await meta.list_webhook_deliveries("a", 10)
+    assert [d.id for d in listed] == [delivery.id]
+    assert [a.n for a in await meta.list_webhook_attempts(delivery.id)] == [1, 2]

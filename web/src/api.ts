@@ -1,0 +1,123 @@
+// The HTTP API (/api/v1), with the session cookie; errors carry the server's code.
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string) {
+    super(message)
+  }
+}
+
+/** The server could not be reached at all (offline, refused, cut). */
+export class Unreachable extends Error {}
+
+export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response
+  try {
+    response = await fetch('api/v1' + path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  } catch (err) {
+    throw new Unreachable(String(err))
+  }
+  if (response.status === 204) return undefined as T
+  let data: any = null
+  try {
+    data = await response.json()
+  } catch {
+    if (response.status >= 500 || response.status === 0) throw new Unreachable(`HTTP ${response.status}`)
+  }
+  if (!response.ok) {
+    const error = data?.error ?? {}
+    throw new ApiError(response.status, error.code ?? 'error', error.message ?? `HTTP ${response.status}`)
+  }
+  return data as T
+}
+
+export interface User {
+  id: string
+  name: string
+  handle?: string | null
+  email: string | null
+  is_admin: boolean
+}
+export interface Session {
+  user: User
+  dev_mode: boolean
+  expires_at: number
+}
+export type Role = 'viewer' | 'commenter' | 'editor' | 'owner'
+export const ROLES: Role[] = ['viewer', 'commenter', 'editor', 'owner']
+export const atLeast = (role: Role | null, minimum: Role) =>
+  role !== null && ROLES.indexOf(role) >= ROLES.indexOf(minimum)
+
+export interface Room {
+  id: string
+  title: string
+  role: Role
+  unread?: number
+  mentions?: number
+  kind?: 'room' | 'dm'
+  peer?: { id: string; name: string; handle: string | null } | null
+}
+export interface DocInfo {
+  name: string
+  title: string
+  kind: 'text' | 'rich'
+  generation: string | null
+  size: number
+  updated_at: number | null
+}
+
+// What the last successful answers said, so a reload while offline still opens the
+// workspace (with the outbox) instead of only saying the server is unreachable.
+const CACHE_PREFIX = 'collab-cache:'
+export const offlineCache = {
+  get<T>(key: string): T | null {
+    try {
+      return JSON.parse(localStorage.getItem(CACHE_PREFIX + key) ?? 'null') as T | null
+    } catch {
+      return null
+    }
+  },
+  set(key: string, value: unknown): void {
+    localStorage.setItem(CACHE_PREFIX + key, JSON.stringify(value))
+  },
+  clear(): void {
+    for (const key of Object.keys(localStorage)) if (key.startsWith(CACHE_PREFIX)) localStorage.removeItem(key)
+  },
+}
+
+export async function session(): Promise<Session | null> {
+  let response: Response
+  try {
+    response = await fetch('auth/session', { credentials: 'same-origin' })
+  } catch (err) {
+    throw new Unreachable(String(err))
+  }
+  if (response.status === 401) {
+    offlineCache.clear() // signed out: nothing of the last user stays behind
+    return null
+  }
+  if (!response.ok) throw new Unreachable(`HTTP ${response.status}`)
+  const found = (await response.json()) as Session
+  const previous = offlineCache.get<Session>('session')
+  if (previous && previous.user.id !== found.user.id) offlineCache.clear()
+  offlineCache.set('session', found)
+  return found
+}
+
+export async function listAll<T>(path: string): Promise<T[]> {
+  const items: T[] = []
+  let cursor: string | null = null
+  do {
+    const sep = path.includes('?') ? '&' : '?'
+    const page: { items: T[]; next_cursor: string | null } = await api(
+      'GET',
+      path + sep + 'limit=200' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''),
+    )
+    items.push(...page.items)
+    cursor = page.next_cursor
+  } while (cursor)
+  return items
+}

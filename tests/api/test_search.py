@@ -115,7 +115,7 @@ async def test_found_by_a_word_a_prefix_a_phrase_and_a_chinese_substring(
 async def test_edits_and_deletions(api: Api, server: CollabServer) -> None:
     room = api.room("r")
     first = post(api.dev.http, room, "draft wording about apples", "c1")
-    assert keys(search(api.dev.http, "apples")) == [first["id"]]
+    await until_found(api.dev.http, "apples", [first["id"]])
     edited = api.dev.http.patch(f"/rooms/{room}/messages/{first['id']}", json={"text": "pears"})
     assert edited.status_code == 200
     await until_found(api.dev.http, "pears", [first["id"]])
@@ -173,6 +173,16 @@ async def test_only_rooms_the_caller_may_read_now(api: Api, server: CollabServer
     assert keys(search(viewer.http, "quarterly")) == []  # at once
     assert_error(search(viewer.http, "quarterly", room=room), 404, "not_found")
     assert keys(search(commenter.http, "quarterly")) == ["notes", mine["id"]]
+
+
+async def test_direct_messages_are_searched_by_their_two_people(api: Api) -> None:
+    alice, bob, carol = api.user("alice"), api.user("bob"), api.user("carol")
+    dm = alice.http.post("/dms", json={"user": bob.user_id}).json()["id"]
+    said = post(bob.http, dm, "the 私信 password hint", "c1")
+    await until_found(alice.http, "私信", [said["id"]])
+    assert keys(search(bob.http, "password hint")) == [said["id"]]
+    assert keys(search(carol.http, "password")) == []
+    assert_error(search(carol.http, "password", room=dm), 404, "not_found")
 
 
 async def test_a_room_token_finds_only_its_docs(api: Api, server: CollabServer) -> None:
@@ -237,10 +247,11 @@ HOSTILE = [
 ]
 
 
-def test_fts_syntax_is_never_syntax(api: Api) -> None:
+async def test_fts_syntax_is_never_syntax(api: Api) -> None:
     """400 or results for each, never a 500; a hang would fail the client's 10 s timeout."""
     room = api.room("r")
-    post(api.dev.http, room, 'launch "NEAR(a b)" text:launch 100% a_b', "c1")
+    said = post(api.dev.http, room, 'launch "NEAR(a b)" text:launch 100% a_b', "c1")
+    await until_found(api.dev.http, "launch", [said["id"]])
     for q in HOSTILE:
         r = search(api.dev.http, q)
         assert r.status_code in (200, 400), (q, r.text)

@@ -67,7 +67,8 @@ class Quota(enum.StrEnum):
 
 
 class Rate(enum.StrEnum):
-    """The per-user rates of creating things through the API (the ``kind`` metric label)."""
+    """The per-user rates of the API: of creating things, of chat writes, of searches (the
+    ``kind`` metric label)."""
 
     rooms = "rooms"
     dms = "dms"  # opening a direct message
@@ -81,6 +82,7 @@ class Rate(enum.StrEnum):
     files = "files"  # file uploads
     docs = "docs"  # document metadata writes (create, rename)
     webhooks = "webhooks"  # outgoing webhook endpoints registered, deliveries redone
+    search = "search"  # searches (GET /api/v1/search)
 
 
 class CollabError(Exception):

@@ -32,6 +32,7 @@ from collab.metrics import Metrics
 from collab.metrics.files import FileMetrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
+from collab.search import Search, open_search_index
 from collab.settings import Settings
 from collab.store import open_store
 from collab.store.base import DocumentStore
@@ -41,6 +42,7 @@ from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests
 from collab.webhooks import WebhookService
+from collab.wire import limits_from
 
 log = logging.getLogger("collab.app")
 
@@ -55,6 +57,7 @@ class Services:
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
     webhooks: WebhookService  # outgoing webhooks: events in, the outbox's worker
+    search: Search  # the search index, fed by chat rows and doc commits
     metrics: Metrics
     handshake_limiter: RateLimiter
     login_limiter: RateLimiter
@@ -77,11 +80,18 @@ class Services:
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
         webhooks = WebhookService.create(meta, settings)
-        reports = SyncReports(metrics, meta, webhooks)
+        search = Search(
+            open_search_index(settings.store),
+            meta,
+            store,
+            limits_from(settings),
+            delay=settings.search_index_delay,
+        )
+        reports = SyncReports(metrics, meta, webhooks, search)
         registry = RoomRegistry(store, settings, reports, window.prepare)
         metrics.watch(registry)
         dev_mode = is_dev_mode(settings)
-        chat = ChatService(meta, registry, window, settings)
+        chat = ChatService(meta, registry, window, settings, row_observer=search.indexer)
         chat.observers.append(webhooks.chat_event)
         limits = api_limits(settings)
         return cls(
@@ -98,6 +108,7 @@ class Services:
                 FileMetrics(metrics.registry),
             ),
             webhooks=webhooks,
+            search=search,
             metrics=metrics,
             handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
             login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
@@ -130,6 +141,7 @@ class Services:
         await self.store.open()
         await self.meta.open()
         await self.files.open()
+        await self.search.open()
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
@@ -171,6 +183,7 @@ class Services:
         await self.webhooks.stop()
         await self.registry.close()
         await self.files.close()
+        await self.search.close()
         await self.meta.close()
         await self.store.close()
         log.info("store closed")
@@ -184,6 +197,7 @@ def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
     }
     limits[Rate.tickets] = RateLimiter(settings.handshake_rate, settings.handshake_burst)
     limits[Rate.chat] = RateLimiter(settings.chat_write_rate, settings.chat_write_burst)
+    limits[Rate.search] = RateLimiter(settings.search_rate, settings.search_burst)
     return limits
 
 
@@ -196,13 +210,17 @@ def services(conn: HTTPConnection) -> Services:
 
 
 class SyncReports:
-    """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, and an audit
-    record of the first refused write of each socket (later ones are only counted)."""
+    """What the update path reports (``collab.sync.hooks.SyncHooks``): metrics, an audit
+    record of the first refused write of each socket (later ones are only counted), and each
+    doc's commits to the search index."""
 
-    def __init__(self, metrics: Metrics, meta: MetaStore, webhooks: WebhookService) -> None:
+    def __init__(
+        self, metrics: Metrics, meta: MetaStore, webhooks: WebhookService, search: Search
+    ) -> None:
         self.metrics = metrics
         self.meta = meta
         self.webhooks = webhooks
+        self.search = search
         self._pending: set[asyncio.Task[None]] = set()
 
     def update_applied(self, seconds: float) -> None:
@@ -210,6 +228,9 @@ class SyncReports:
 
     def committed(self, seconds: float) -> None:
         self.metrics.store_commit_seconds.observe(seconds)
+
+    def stored(self, key: DocKey) -> None:
+        self.search.indexer.doc_stored(key)
 
     def compacted(self, seconds: float) -> None:
         self.metrics.compactions.inc()

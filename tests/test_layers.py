@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.web",),
     ("collab.api", "collab.login"),
     ("collab.services",),
+    ("collab.search",),
     ("collab.chat", "collab.files", "collab.webhooks"),
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),

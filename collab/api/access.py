@@ -64,6 +64,13 @@ async def require_principal(request: Request, *, personal: bool = False) -> Prin
     return principal
 
 
+_RATE_WHAT = {Rate.chat: "chat writes", Rate.search: "searches"}
+
+
+def _created(kind: Rate) -> str:
+    return f"{kind.value.replace('_', ' ')} created"
+
+
 async def spend(request: Request, kind: Rate) -> None:
     """Take one of the caller's tokens for creating a ``kind``; 429 when there is none.
 
@@ -74,8 +81,7 @@ async def spend(request: Request, kind: Rate) -> None:
         return
     wait = services(request).api_limits[kind].acquire(principal.user_id)
     if wait > 0:
-        what = "chat writes" if kind is Rate.chat else f"{kind.value.replace('_', ' ')} created"
-        raise TooManyRequests(kind, wait, f"too many {what}")
+        raise TooManyRequests(kind, wait, f"too many {_RATE_WHAT.get(kind) or _created(kind)}")
 
 
 async def require_role(request: Request, principal: Principal, room_id: str, minimum: Role) -> Role:

@@ -7,9 +7,9 @@ list shows stored docs and docs that only have metadata yet. Creating metadata f
 counts against ``max_docs_per_room`` like a new doc (``auth.policy``).
 
 Deleting a doc closes its open sockets (4404), drops the loaded copy after its in-flight
-commits, then deletes its rows and metadata: the next first update re-creates it with a new
-generation, so old tabs presenting ``?gen=`` are told to reload (4409) instead of resurrecting
-it.
+commits, then deletes its rows, metadata and search entry: the next first update re-creates it
+with a new generation, so old tabs presenting ``?gen=`` are told to reload (4409) instead of
+resurrecting it.
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ async def delete_doc(request: Request) -> Response:
     await registry.drop(key, 4404, "document deleted")
     await store.delete_doc(key)
     await meta.delete_doc_meta(room_id, name)
+    await shared.search.indexer.drop_doc(key)
     generation = stored.generation if stored else None
     await access.audit(
         request, principal, "doc.delete", room_id=room_id, target=name, generation=generation

@@ -1,7 +1,8 @@
 """Rooms: create (the creator becomes owner), list mine, get, rename, delete (owner).
 
 Deleting a room deletes its record with its members, invites and tickets (recording the
-deletion in the same step), then closes its open sockets (4404) and deletes its documents.
+deletion in the same step), then closes its open sockets (4404), deletes its documents, and
+then its search entries (a doc read before that is older than the drop: it cannot return).
 A direct message (``collab.api.dms``) is a room of ``kind`` ``dm`` with a ``peer``: it is not
 listed here, and is neither renamed nor deleted (409).
 """
@@ -155,4 +156,5 @@ async def delete_room(request: Request) -> Response:
     event = access.event(request, principal, "room.delete", room_id=room_id)
     await services(request).meta.delete_room(room_id, event)
     await delete_room_docs(services(request).store, services(request).registry, room_id)
+    await services(request).search.indexer.drop_room(room_id)
     return Response(status_code=204)

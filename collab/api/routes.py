@@ -27,6 +27,7 @@ from collab.api import (
     openapi,
     reads,
     rooms,
+    search,
     server_info,
     tokens,
     users,
@@ -44,6 +45,7 @@ _HOOK = _ROOM + "/webhooks/{hook}"
 _DELIVERY = _HOOK + "/deliveries/{delivery}"
 _FILE = _ROOM + "/files/{file}"
 _HISTORY = (("before_seq", "integer"), ("after_seq", "integer"), ("thread", "string"))
+_SEARCH = (("q", "string"), ("room", "string"), ("kind", "string"))
 
 OPERATIONS: list[Operation] = [
     Operation("/rooms", "POST", rooms.create_room, 201, body="room_create", rate=Rate.rooms),
@@ -123,6 +125,7 @@ OPERATIONS: list[Operation] = [
     Operation(_FILE, "DELETE", files.delete_file, 204),
     Operation(_FILE + "/preview", "GET", files.preview_file, also=(304,)),
     Operation(_ROOM + "/audit", "GET", audit.room_audit, paginated=True),
+    Operation("/search", "GET", search.search, paginated=True, query=_SEARCH, rate=Rate.search),
     Operation(_ROOM + "/bots", "POST", bots.create_bot, 201, body="bot_create", rate=Rate.members),
     Operation(_ROOM + "/bots", "GET", bots.list_bots, paginated=True),
     Operation(_BOT, "DELETE", bots.delete_bot, 204),

@@ -12,7 +12,7 @@ projection, which any Yjs client can render read-only.
 from __future__ import annotations
 
 from collab.chat.requests import SocketChat
-from collab.chat.service import Actor, ChatService, check_client_id, check_emoji
+from collab.chat.service import Actor, ChatService, RowObserver, check_client_id, check_emoji
 from collab.chat.window import CHAT, LiveWindow, chat_key
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Actor",
     "ChatService",
     "LiveWindow",
+    "RowObserver",
     "SocketChat",
     "chat_key",
     "check_client_id",

@@ -6,7 +6,10 @@ lock, write the row (the record of truth: idempotency, seq, tombstone) and recor
 the live ``chat`` doc; then, outside the lock, wait for the doc's commit. What the caller then
 answers is durable in both (DESIGN.md, "posted" survives kill -9). The lock keeps the doc's
 changes in the order of the rows' transactions, so a slower write can never overwrite a newer
-state of the same message; it is held for one row write, never for a doc commit.
+state of the same message; it is held for one row write, never for a doc commit. Every row
+written is also handed to the ``RowObserver`` (the search index's feed), right after it is
+written, retries included; the ``observers`` (outgoing webhooks) are told of each new, edited
+or deleted message once, when it is durable.
 
 Read markers take the same path, in batches (``collab.chat.reads``): any member may mark, and
 the doc's ``reads`` shows the markers that are not private.
@@ -20,7 +23,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from collab.chat.mentions import mentioned_users
 from collab.chat.reads import MarkerBatches, private_readers
@@ -50,6 +53,18 @@ class Actor:
     role: Role
 
 
+class RowObserver(Protocol):
+    async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
+        """Rows just written (new, edited, deleted, reacted to), as the table now holds them.
+        Called under the room's lock, in the order of the writes; it may wait (backpressure)
+        but must not fail the write."""
+
+
+class _Nobody:
+    async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
+        pass
+
+
 class ChatService:
     def __init__(
         self,
@@ -59,12 +74,14 @@ class ChatService:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        row_observer: RowObserver | None = None,
     ) -> None:
         self.meta = meta
         self.registry = registry
         self.window = window
         self.settings = settings
         self.clock = clock
+        self.row_observer: RowObserver = row_observer or _Nobody()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.observers: list[Observer] = []
         self._markers = MarkerBatches(self._write_reads)
@@ -187,6 +204,7 @@ class ChatService:
         try:
             async with self._lock(room_id):
                 changed = await store()
+                await self.row_observer.messages_written(room_id, changed)
                 committed = await self.window.write(live, changed)
             before, after = await committed
         finally:

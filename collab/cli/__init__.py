@@ -9,6 +9,7 @@ one option per setting) are defined once in ``collab.cli.options``.
     backup, restore, verify, compact, stats     collab.cli.ops
     user, token, audit, purge                   collab.cli.admin
     files gc                                    collab.cli.files
+    search reindex                              collab.cli.search
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collab.cli.admin import audit, purge, token, user
 from collab.cli.config import config_group
 from collab.cli.files import files_group
 from collab.cli.ops import backup, compact, restore, stats, verify
+from collab.cli.search import search_group
 from collab.cli.serve import migrate, serve
 
 
@@ -42,6 +44,7 @@ for _command in (
     verify,
     compact,
     stats,
+    search_group,
 ):
     main.add_command(_command)
 

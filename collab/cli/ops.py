@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from collab.cli.options import config_option, load_settings, store_option
-from collab.db import StoreError, sqlite_path
+from collab.db import StoreError, search_index_path, sqlite_path
 from collab.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,10 +65,11 @@ def _human(n: int) -> str:
 def backup(path: Path, store: str | None, config_file: str | None) -> None:
     """Back the database up into the new directory PATH, also while a server runs.
 
-    PATH gets collab.db (a consistent copy: SQLite's online backup), the secret_key beside
-    the database, files/ (every uploaded file the copy references, re-hashed on the way) and
-    manifest.json (versions, counts, checksums; written last).
+    PATH gets collab.db (a consistent copy: SQLite's online backup), the search index and the
+    secret_key beside the database, files/ (every uploaded file the copy references, re-hashed
+    on the way) and manifest.json (versions, counts, checksums; written last).
     """
+    from collab.ops.backup import BACKUP_INDEX
     from collab.ops.backup import backup as run_backup
 
     settings = load_settings(config_file, store=store)
@@ -82,6 +83,7 @@ def backup(path: Path, store: str | None, config_file: str | None) -> None:
         f"{db} -> {path}: {counts['rooms']} rooms, {counts['docs']} docs, "
         f"{counts['log_rows']} log rows, {_human(counts['bytes'])} of documents, "
         f"{counts['files']} files ({_human(counts['file_bytes'])})"
+        + (", search index" if BACKUP_INDEX in manifest["files"] else "")
         + (", secret key" if "secret_key" in manifest["files"] else "")
     )
     for problem in manifest["files_problems"]:
@@ -130,12 +132,14 @@ def restore(
 @click.option("--json", "as_json", is_flag=True, help="One JSON report on stdout.")
 def verify(path: Path, config_file: str | None, as_json: bool) -> None:
     """Check the backup PATH (directory or .db file) read-only: checksums, SQLite integrity,
-    every doc walked by the bounded scanner with the server's caps, and every uploaded file
-    re-hashed (a backup's files/, or the store's for a .db file). Exit 3 if anything is bad;
+    every doc walked by the bounded scanner with the server's caps, every uploaded file
+    re-hashed (a backup's files/, or the store's for a .db file), and the search index beside
+    the database (its integrity, its counts against the database). Exit 3 if anything is bad;
     everything is checked either way.
     """
     from collab.ops.backup import backup_database_path, check_manifest
     from collab.ops.inspect import verify_db
+    from collab.search.verify import verify_index
 
     settings = load_settings(config_file)
     limits = _limits(settings)
@@ -144,17 +148,38 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
     files = path / "files" if path.is_dir() else Path(settings.files_dir or db.parent / "files")
     try:
         report = verify_db(db, limits, files)
+        index = verify_index(search_index_path(db), db)
     except (StoreError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:  # sqlite3.DatabaseError: not a database, corrupt header
         raise click.ClickException(f"{path}: {exc}") from exc
-    ok = report.ok and not manifest_problems
+    ok = report.ok and not manifest_problems and not index.problems
     if as_json:
-        click.echo(json.dumps(_verify_json(report, manifest_problems, ok)))
+        click.echo(
+            json.dumps(
+                {**_verify_json(report, manifest_problems, ok), "search_index": index.as_json()}
+            )
+        )
     else:
         _verify_text(report, manifest_problems)
+        _echo_index(index)
     if not ok:
         sys.exit(EXIT_BAD_DATA)
+
+
+def _echo_index(index: Any) -> None:
+    if index.counts is not None:
+        c = index.counts
+        click.echo(
+            f"search index: integrity {index.integrity}, {c.chat} messages, {c.docs} docs, "
+            f"{c.tombstones} tombstones"
+        )
+    elif index.present:
+        click.echo(f"search index: integrity {index.integrity}")
+    for problem in index.problems:
+        click.echo(f"BAD search index: {problem}")
+    for warning in index.warnings:
+        click.echo(f"warning: search index: {warning}")
 
 
 def _verify_json(report: VerifyReport, manifest_problems: list[str], ok: bool) -> dict[str, Any]:

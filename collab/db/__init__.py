@@ -2,7 +2,8 @@
 (``collab.meta``) live in one file, opened, migrated and written the same way.
 
     errors.py      StoreError, what every store raises when the database fails it
-    url.py         sqlite_path: the file a ``sqlite:///...`` store URL names
+    url.py         sqlite_path: the file a ``sqlite:///...`` store URL names (and its search
+                   index's, search_index_path)
     connection.py  connect (collab's pragmas) and backup (a consistent online copy)
     migrate.py     forward-only migrations, one transaction each; migrate_with_backup
     database.py    Database: one writer behind a lock, one reader, work on threads
@@ -16,6 +17,14 @@ from collab.db.connection import backup, connect
 from collab.db.database import Database
 from collab.db.errors import StoreError
 from collab.db.migrate import migrate_with_backup
-from collab.db.url import sqlite_path
+from collab.db.url import search_index_path, sqlite_path
 
-__all__ = ["Database", "StoreError", "backup", "connect", "migrate_with_backup", "sqlite_path"]
+__all__ = [
+    "Database",
+    "StoreError",
+    "backup",
+    "connect",
+    "migrate_with_backup",
+    "search_index_path",
+    "sqlite_path",
+]

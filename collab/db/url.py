@@ -28,3 +28,9 @@ def sqlite_path(url: str) -> Path | None:
     if "://" in url:
         return None
     return Path(url)
+
+
+def search_index_path(db: Path) -> Path:
+    """The search index beside a database (``collab.db`` -> ``collab.db.search.db``): a file
+    of its own, so indexing never holds the main file's one writer (``collab.search``)."""
+    return db.with_name(db.name + ".search.db")

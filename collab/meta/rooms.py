@@ -86,6 +86,10 @@ class Rooms(Protocol):
     async def count_rooms_created_by(self, user_id: str) -> int:
         """How many rooms (not DMs) the user created: ``max_rooms_per_user``."""
 
+    async def list_room_ids(self, after: str = "", limit: int = 1000) -> list[str]:
+        """Every room's id, in order, the first ``limit`` after ``after`` (a search rebuild
+        pages through them)."""
+
     async def rename_room(self, room_id: str, title: str) -> None:
         """errors.NotFound when there is no such room."""
 

@@ -1,7 +1,8 @@
 """``collab backup`` and ``collab restore``: consistent copies of a live database.
 
 A backup is a directory: ``collab.db`` (SQLite's online backup API: one consistent snapshot,
-taken while the server keeps writing, turned into a single self-contained file), the
+taken while the server keeps writing, turned into a single self-contained file), the search
+index ``collab.db.search.db`` beside it if there is one (copied the same way, just after), the
 ``secret_key`` beside the database if there is one (sessions and room tokens stay valid after a
 restore), ``files/`` (the bytes of every uploaded file the copy references, each re-hashed on
 the way: ``collab.ops.blobs``) and ``manifest.json`` (versions, counts, checksums), written
@@ -11,7 +12,9 @@ A restore copies the backup into the target database through the same API, after
 exclusive lock that every running ``collab serve`` prevents (``collab.ops.lock``); the previous
 database is first kept beside it as ``<name>.pre-restore-<time>.bak``. ``rollback`` renews every
 doc's generation, so tabs that hold newer state and present ``?gen=`` are told to reload (4409)
-instead of writing the rolled-back content back.
+instead of writing the rolled-back content back. The search index is derived data: the
+backup's copy replaces the target's, or, without one, the target's is deleted; either way a
+server started on the restored database rebuilds whatever is not known to be complete.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from collab.auth.keys import KEY_FILE
-from collab.db import StoreError, connect, migrate
+from collab.db import StoreError, connect, migrate, search_index_path
 from collab.ops.blobs import BACKUP_FILES, BlobReport, copy_blobs, restore_blobs
 from collab.ops.inspect import open_readonly, read_stats
 from collab.ops.lock import DatabaseInUse, lock_path, try_exclusive
 
 BACKUP_DB = "collab.db"
+BACKUP_INDEX = search_index_path(Path(BACKUP_DB)).name
 MANIFEST = "manifest.json"
 FORMAT = "collab-backup/1"
 
@@ -142,6 +146,8 @@ def backup(db: Path, dest: Path, files: Path | None = None) -> dict[str, Any]:
         src.close()
     partial.rename(dest / BACKUP_DB)
     checksums = {BACKUP_DB: _digest(dest / BACKUP_DB)}
+    if _copy_index(search_index_path(db), dest / BACKUP_INDEX):
+        checksums[BACKUP_INDEX] = _digest(dest / BACKUP_INDEX)
     key = db.parent / KEY_FILE
     if key.is_file():
         write_private(dest / KEY_FILE, key.read_bytes())
@@ -174,6 +180,21 @@ def backup(db: Path, dest: Path, files: Path | None = None) -> dict[str, Any]:
     }
     write_private(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return manifest
+
+
+def _copy_index(index: Path, target: Path) -> bool:
+    """The search index into ``target`` (a consistent copy, like the database's), if any."""
+    if not index.is_file():
+        return False
+    partial = target.with_name(target.name + ".partial")
+    src = sqlite3.connect(index, timeout=30)
+    try:
+        src.execute("PRAGMA busy_timeout=30000")
+        copy_database(src, partial)
+    finally:
+        src.close()
+    partial.rename(target)
+    return True
 
 
 def backup_database_path(path: Path) -> Path:
@@ -283,6 +304,7 @@ def restore(
                 renewed = renew_generations(dst) if rollback else 0
             finally:
                 dst.close()
+            _restore_index(source if source.is_dir() else None, search_index_path(target))
             key = src_db.parent / KEY_FILE if source.is_dir() else None
             restored_key = key is not None and key.is_file()
             if key is not None and restored_key:
@@ -312,6 +334,21 @@ def _keep_aside(target: Path) -> Path | None:
     finally:
         live.close()
     return previous
+
+
+def _restore_index(backup_dir: Path | None, target: Path) -> None:
+    """The backup's search index in place of the target's, or none (the server rebuilds)."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            target.with_name(target.name + suffix).unlink()
+    index = backup_dir / BACKUP_INDEX if backup_dir is not None else None
+    if index is None or not index.is_file():
+        return
+    src = sqlite3.connect(index.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        copy_database(src, target)
+    finally:
+        src.close()
 
 
 def renew_generations(conn: sqlite3.Connection) -> int:

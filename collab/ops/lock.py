@@ -3,7 +3,7 @@
 ``flock`` locks die with their process (also on ``kill -9``), so a stale lock cannot refuse a
 restore forever, and several servers may share one database (shared locks). ``collab restore``
 takes the exclusive lock: it fails while any server runs, and a server started during a restore
-refuses to start.
+refuses to start (``collab search reindex`` takes it too when it can, to own the index).
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def hold_server_lock(settings: Settings) -> IO[str] | None:
         return None
     f = _lock(db, fcntl.LOCK_SH)
     if f is None:
-        raise DatabaseInUse(f"{db} is being restored (lock {lock_path(db)}): start after it ends")
+        raise DatabaseInUse(
+            f"{db} is being restored or reindexed (lock {lock_path(db)}): start after it ends"
+        )
     return f
 
 

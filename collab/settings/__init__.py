@@ -236,6 +236,15 @@ class Settings:
         "second, API and socket together; HTTP 429 with Retry-After past it.",
     )
     chat_write_burst: int = _opt(60, "Chat writes one user may make at once.")
+    search_rate: float = _opt(
+        2.0, "Searches one user may run per second; HTTP 429 with Retry-After past it."
+    )
+    search_burst: int = _opt(20, "Searches one user may run at once.")
+    search_index_delay: float = _opt(
+        1.0,
+        "Seconds after a document's commit before its text is re-indexed for search (a doc "
+        "edited without pause is re-indexed once per this interval).",
+    )
     audit_retention: float = _opt(
         365 * 24 * 3600.0, "Seconds audit rows are kept before the purge deletes them (0: forever)."
     )

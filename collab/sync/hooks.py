@@ -22,6 +22,9 @@ class SyncHooks(Protocol):
     def committed(self, seconds: float) -> None:
         """One group commit returned (durable) after ``seconds``."""
 
+    def stored(self, key: DocKey) -> None:
+        """A group commit of ``key`` returned: its stored content changed (search re-indexes)."""
+
     def compacted(self, seconds: float) -> None:
         """One compaction ran for ``seconds``."""
 
@@ -47,6 +50,9 @@ class NoHooks:
         pass
 
     def committed(self, seconds: float) -> None:
+        pass
+
+    def stored(self, key: DocKey) -> None:
         pass
 
     def compacted(self, seconds: float) -> None:

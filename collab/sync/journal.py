@@ -131,6 +131,7 @@ class Journal:
         self.log_bytes += batch_bytes
         self.committed = upto
         self._on_committed(upto)
+        self._hooks.stored(self.key)
 
     def should_compact(self) -> bool:
         s = self.settings

@@ -52,6 +52,7 @@ rebuild with ``from_update(doc.get_update())``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 
 from collab.wire.caps import Limits
@@ -150,6 +151,14 @@ class DocIndex:
     def run_count(self) -> int:
         """Number of clock runs held (memory grows with this, not with characters)."""
         return sum(len(s) for s in self._starts.values())
+
+    def parent_of(self, client: int, clock: int) -> Parent:
+        """The parent of the committed item at ``(client, clock)``: a root name, a type's ID,
+        or None (not committed, a GC'd range, or a parent that is gone)."""
+        starts = self._starts.get(client)
+        if not starts or clock >= self._state.get(client, 0):
+            return None
+        return self._parents[client][bisect_right(starts, clock) - 1]
 
     def type_depth(self, client: int, clock: int) -> int | None:
         return self._types.get((client, clock))

@@ -58,9 +58,10 @@ def test_backup_and_restore_files_are_private_under_umask_022(
     dest = tmp_path / "backups" / "today"  # the parent is created too
     result = collab("backup", str(dest), "--store", server.store, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in dest.iterdir()) == ["collab.db", "manifest.json", "secret_key"]
+    files = ["collab.db", "collab.db.search.db", "manifest.json", "secret_key"]
+    assert sorted(p.name for p in dest.iterdir()) == files
     assert mode(dest) == 0o700 and mode(dest.parent) == 0o700
-    for name in ("collab.db", "manifest.json", "secret_key"):
+    for name in files:
         assert mode(dest / name) == 0o600, name
     # A restore keeps the database it replaces, and installs the key: both private too.
     server.stop()
@@ -68,6 +69,7 @@ def test_backup_and_restore_files_are_private_under_umask_022(
     assert restored.returncode == 0, restored.stderr
     (kept,) = tmp_path.glob("collab.db.pre-restore-*.bak")
     assert mode(kept) == 0o600 and mode(tmp_path / "secret_key") == 0o600
+    assert mode(tmp_path / "collab.db.search.db") == 0o600  # the backup's index, put in place
 
 
 def test_modes_come_from_creation_not_a_later_chmod(
@@ -110,7 +112,13 @@ def test_verify_opens_a_path_with_hash_and_question_mark_read_only(
     report = json.loads(result.stdout)
     assert report["ok"] and report["checked"] == 1 and report["stats"]["docs"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created beside it
-    assert sorted(p.name for p in dest.iterdir()) == ["collab.db", "manifest.json", "secret_key"]
+    assert report["search_index"]["integrity"] == "ok"
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "collab.db",
+        "collab.db.search.db",
+        "manifest.json",
+        "secret_key",
+    ]
 
 
 def test_verify_hashes_only_files_inside_the_backup(

@@ -31,6 +31,18 @@ async def test_create_room_makes_the_owner_atomically(meta: Rooms, clock: Clock)
     assert await meta.get_room("nope") is None
 
 
+async def test_every_room_id_in_pages(meta: Rooms) -> None:
+    assert await meta.list_room_ids() == []
+    for room_id in ("c", "a", "b", "d"):
+        await meta.create_room(room_id, room_id.upper(), "u1")
+    assert await meta.list_room_ids() == ["a", "b", "c", "d"]
+    assert await meta.list_room_ids(limit=2) == ["a", "b"]
+    assert await meta.list_room_ids(after="b", limit=2) == ["c", "d"]
+    assert await meta.list_room_ids(after="d") == []
+    await meta.delete_room("b")
+    assert await meta.list_room_ids() == ["a", "c", "d"]
+
+
 async def test_rooms_for_a_user_and_counts(meta: Rooms, clock: Clock) -> None:
     a = await meta.create_room("a", "A", "u1")
     clock.advance(1)

@@ -417,3 +417,26 @@ def test_stale_delta_refused() -> None:
     index.commit(d1)
     with pytest.raises(RuntimeError, match="stale IndexDelta"):
         index.commit(d2)
+
+
+def test_parent_of_a_committed_item() -> None:
+    """The parent runs answer for any committed clock: explicit, inherited through an
+    origin, nested; unknown clocks have none."""
+    index = DocIndex(L)
+    feed(
+        index,
+        update(
+            (
+                7,
+                0,
+                [
+                    root_item("r", MAP_TYPE, 7, sub="k"),  # (7, 0): a map under root r
+                    id_parent_item(7, 0, s("ab"), 4, sub="x"),  # (7, 1-2): in that map
+                    origin_item(s("c"), 4, origin=(7, 2)),  # (7, 3): inherits the map
+                ],
+            )
+        ),
+    )
+    assert index.parent_of(7, 0) == "r"
+    assert index.parent_of(7, 1) == index.parent_of(7, 2) == index.parent_of(7, 3) == (7, 0)
+    assert index.parent_of(7, 4) is None and index.parent_of(8, 0) is None

@@ -78,6 +78,9 @@ class MemoryRooms(MemoryKind):
         ]
         return sorted(found, key=lambda pair: (pair[0].created_at, pair[0].id))
 
+    async def list_room_ids(self, after: str = "", limit: int = 1000) -> list[str]:
+        return sorted(room_id for room_id in self.tables.rooms if room_id > after)[:limit]
+
     async def count_rooms_created_by(self, user_id: str) -> int:
         return sum(
             1

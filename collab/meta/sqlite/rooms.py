@@ -107,6 +107,12 @@ class SQLiteRooms(SQLiteKind):
         )
         return [(room_record(row), Role[row[8]]) for row in rows]
 
+    async def list_room_ids(self, after: str = "", limit: int = 1000) -> list[str]:
+        rows = await self._read(
+            "SELECT id FROM rooms WHERE id>? ORDER BY id LIMIT ?", (after, limit)
+        )
+        return [str(room_id) for (room_id,) in rows]
+
     async def count_rooms_created_by(self, user_id: str) -> int:
         rows = await self._read(
             "SELECT count(*) FROM rooms WHERE created_by=? AND kind='room'", (user_id,)

@@ -1,0 +1,179 @@
+"""A stored doc's plain text, for the index: bounded at every step, never ``to_py()``.
+
+1. The doc's parts (snapshot, then log rows) go through collab's bounded scanner and nesting
+   index first (``collab.wire``, the server's caps, as ``collab verify`` walks them): a doc
+   that fails is not built at all (``ExtractError``). The same walk tells each root's kind: a
+   decoded root has no type until someone asks for one, so the index's parent runs say which
+   roots hold text (strings, embeds, formats: a Y.Text or Y.XmlText), which hold XML
+   elements (an XmlFragment), and the rest (a Y.Array, a Y.Map, or both).
+2. A pycrdt Doc is built from the parts, on the calling (worker) thread, and walked with an
+   explicit stack, never recursion, each root read as its kind (a text root is never read as
+   a sequence: yrs can spin for ever indexing a Y.Text's characters as array items). Nested
+   shared types carry their own type.
+3. What is kept: the text of Y.Text and Y.XmlText (without formatting), and strings in
+   sequences; one line per text node. Map values that are plain strings, XML attributes and
+   embeds are not text a user wrote in the document, and are skipped.
+
+The walk stops at ``max_nodes`` shared types and ``max_chars`` characters (the rest of a huge
+doc is not indexed) and never goes deeper than the server's ``max_type_depth``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
+
+from collab.errors import must_propagate
+from collab.store.base import StoredDoc
+from collab.wire import DocIndex, Limits, MalformedInput, scan_update
+
+MAX_CHARS = 1_000_000
+MAX_NODES = 100_000
+_TEXT_CONTENT = frozenset((4, 5, 6))  # String, Embed, Format: only a Y.Text holds these
+_XML_TYPES = frozenset((3, 6))  # XmlElement, XmlText children: an XmlFragment
+_TEXT_TYPES = frozenset((2, 6))  # Y.Text, Y.XmlText: the types text content may sit in
+
+
+class ExtractError(Exception):
+    """The doc cannot be indexed (it fails the bounded scan, or yrs refused it)."""
+
+
+def parts_of(stored: StoredDoc) -> list[tuple[str, bytes]]:
+    parts = [("snapshot", stored.snapshot)] if stored.snapshot else []
+    return parts + [(f"log seq {seq}", data) for seq, data in stored.updates]
+
+
+def doc_text(
+    stored: StoredDoc,
+    limits: Limits,
+    *,
+    max_chars: int = MAX_CHARS,
+    max_nodes: int = MAX_NODES,
+) -> str:
+    """The plain text of a stored doc ("" for an empty one); ExtractError if it cannot be."""
+    parts = parts_of(stored)
+    if not parts:
+        return ""
+    kinds = root_kinds(parts, limits)
+    try:
+        doc: Doc[Any] = Doc()
+        with doc.transaction(origin="search"):
+            for _, data in parts:
+                doc.apply_update(data)
+        return _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes).text()
+    except BaseException as exc:  # pycrdt panics are BaseExceptions
+        if must_propagate(exc):
+            raise
+        raise ExtractError(f"yrs refused the doc: {exc!r}") from None
+
+
+def root_kinds(parts: list[tuple[str, bytes]], limits: Limits) -> dict[str, str]:
+    """Each root's kind ("text", "xml", else absent) from the bounded walk of the parts, with
+    the server's caps but those that bound a client frame rather than a stored doc (as
+    ``collab verify`` does); ExtractError for a doc that breaks one.
+
+    Also refused: text content (strings, embeds, formats) inside a nested type that is not
+    a Y.Text or Y.XmlText. No Yjs client writes that, and pycrdt 0.14.13 reading a Y.Array
+    whose items are such content can make yrs spin for ever holding the GIL.
+    """
+    stored = dataclasses.replace(limits, allow_bigint=True, allow_nonfinite_floats=True)
+    index = DocIndex(limits)
+    kinds: dict[str, str] = {}
+    types: dict[tuple[int, int], int] = {}  # a nested type's ID -> its typeRef
+    for label, data in parts:
+        own = dataclasses.replace(stored, max_elements=max(limits.max_elements, len(data)))
+        try:
+            info = scan_update(bytes(data), own)
+            delta = index.check(info)
+        except MalformedInput as exc:
+            raise ExtractError(f"{label}: {exc.reason}") from None
+        index.commit(delta)
+        for item in info.structs:
+            if item.type_ref is not None:
+                types[(item.client, item.clock)] = item.type_ref
+        for item in info.structs:
+            if not item.length:
+                continue  # yrs drops zero-length items at decode (YJS-WIRE §1.4)
+            if item.content_ref in _TEXT_CONTENT:
+                kind = "text"
+            elif item.type_ref in _XML_TYPES and item.parent_sub is None:
+                kind = "xml"
+            else:
+                continue
+            parent = index.parent_of(item.client, item.clock)
+            if isinstance(parent, str):
+                if kinds.get(parent) != "text":
+                    kinds[parent] = kind
+            elif kind == "text" and parent is not None and types.get(parent) not in _TEXT_TYPES:
+                raise ExtractError(f"{label}: text content inside a type that is not text")
+    return kinds
+
+
+class _Walk:
+    def __init__(
+        self, doc: Doc[Any], kinds: dict[str, str], max_depth: int, max_chars: int, max_nodes: int
+    ) -> None:
+        self.doc = doc
+        self.kinds = kinds
+        self.max_depth = max_depth
+        self.max_chars = max_chars
+        self.nodes_left = max_nodes
+        self.lines: list[str] = []
+        self.chars = 0
+
+    def text(self) -> str:
+        stack: list[tuple[Any, int]] = []
+        for name in sorted(self.doc.keys(), reverse=True):
+            kind = self.kinds.get(name)
+            if kind == "text":
+                stack.append((self.doc.get(name, type=Text), 1))
+            elif kind == "xml":
+                stack.append((self.doc.get(name, type=XmlFragment), 1))
+            else:
+                stack.append((self.doc.get(name, type=Map), 1))
+                stack.append((self.doc.get(name, type=Array), 1))
+        while stack and self.chars < self.max_chars and self.nodes_left > 0:
+            node, depth = stack.pop()
+            if isinstance(node, str):  # a line of a sequence, in its place among the nodes
+                self._add(node)
+                continue
+            self.nodes_left -= 1
+            children = list(self._visit(node, depth))
+            stack.extend((child, depth + 1) for child in reversed(children))
+        return "\n".join(self.lines)[: self.max_chars]
+
+    def _add(self, text: str) -> None:
+        if text:
+            self.lines.append(text)
+            self.chars += len(text) + 1
+
+    def _visit(self, node: Any, depth: int) -> Iterator[Any]:
+        """Take ``node``'s own text; yield its shared-type children (none past the depth)."""
+        deeper = depth < self.max_depth
+        if isinstance(node, XmlText):
+            self._add("".join(c for c, _ in node.diff() if isinstance(c, str)))
+        elif isinstance(node, Text):
+            self._add(str(node))
+        elif isinstance(node, XmlFragment | XmlElement):
+            if deeper:
+                yield from node.children
+        elif isinstance(node, Array):
+            yield from self._sequence(node, deeper)
+        elif isinstance(node, Map) and deeper:
+            for key in sorted(node.keys()):
+                value = node.get(key)
+                if _is_shared(value):
+                    yield value
+
+    def _sequence(self, array: Array[Any], deeper: bool) -> Iterator[Any]:
+        """A Y.Array's strings (a line each) and shared types; other values are not text."""
+        for item in array:
+            if isinstance(item, str) or (deeper and _is_shared(item)):
+                yield item
+
+
+def _is_shared(value: Any) -> bool:
+    return isinstance(value, Text | XmlText | XmlElement | XmlFragment | Array | Map)

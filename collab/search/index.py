@@ -1,0 +1,164 @@
+"""The SearchIndex seam: what the server indexes and asks, whatever engine answers.
+
+SQLite answers with FTS5 and its trigram tokenizer (``collab.search.sqlite``, a database file
+of its own beside the main one); ``memory://`` with a plain Python twin
+(``collab.search.memory``); a PostgreSQL backend would bring its own (pg_trgm). Both run the
+same contract suite (tests/search/test_index.py).
+
+Every write is **versioned**, so writes may arrive late, twice or out of order (the live feed
+and a rebuild race freely) and the index still converges on the newest state:
+
+- an ``Entry`` replaces the stored one of the same (kind, room, key) only when its ``version``
+  is greater (a message: its last edit's time, or ``DELETED`` once deleted, which nothing
+  outranks; a doc: when its text was read from the store);
+- a deleted message or doc stays as a tombstone (``deleted``, no text) so that an older write
+  arriving after the deletion cannot bring it back;
+- a ``Drop`` of a room removes every entry of the room older than ``at`` and refuses every
+  later write older than ``at``: a write of the deleted room that was still in flight cannot
+  resurface in a new room created under the same id.
+
+Entries are ordered newest first by an integer ``id`` the index derives from ``at``
+(microseconds); the cursor of a page is the last id returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from collab.search.query import Query
+
+Kind = Literal["chat", "doc"]
+KINDS: tuple[Kind, ...] = ("chat", "doc")
+DELETED = 1e300  # a deleted message's version: final
+SCAN_ROWS = 20_000  # entries a query of only short terms examines per page (docs/search.md)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One indexed thing: a chat message (key: its id) or a shared doc (key: its name)."""
+
+    kind: Kind
+    room: str
+    key: str
+    text: str  # "" for a tombstone
+    at: float  # the time shown: when posted, or when the doc's text was read
+    version: float
+    deleted: bool = False
+    author: str | None = None  # chat: the author's user id
+    seq: int | None = None  # chat: the message's seq in its room
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Forget a room's entries older than ``at`` (and refuse older writes from now on)."""
+
+    room: str
+    at: float
+
+
+Write = Entry | Drop
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one room lets the caller find: its chat, and every doc or only ``docs``."""
+
+    room: str
+    chat: bool = True
+    docs: tuple[str, ...] | None = None  # None: every doc of the room
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int  # the cursor
+    kind: Kind
+    room: str
+    key: str
+    at: float
+    author: str | None
+    seq: int | None
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    hits: list[Hit]
+    next_before: int | None  # pass as ``before`` for the next page; None: nothing more
+
+
+@dataclass(frozen=True)
+class Counts:
+    chat: int  # live (not deleted) messages
+    docs: int  # live docs
+    tombstones: int
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """What ``open`` found: whether the last server closed the index cleanly, whether a
+    rebuild ever completed, and the docs whose re-indexing a clean close left pending."""
+
+    clean: bool
+    complete: bool
+    pending_docs: tuple[tuple[str, str], ...] = ()
+    new: bool = False  # created by this open (none was there, or of another schema version)
+
+
+class SearchIndex(Protocol):
+    async def open(self) -> IndexState:
+        """Open (creating an empty index if there is none) and mark it in use (not clean)."""
+
+    async def close(self, pending_docs: Sequence[tuple[str, str]] = ()) -> None:
+        """Mark it closed cleanly, remembering docs still to re-index; release everything."""
+
+    async def apply(self, writes: Sequence[Write]) -> None:
+        """Apply versioned writes, in order, in one short transaction."""
+
+    async def search(
+        self,
+        query: Query,
+        scopes: Sequence[Scope],
+        *,
+        kind: Kind | None = None,
+        before: int | None = None,
+        limit: int = 20,
+        deadline: float | None = None,
+    ) -> Page:
+        """Live entries in ``scopes`` matching every term, newest first, ids below ``before``.
+
+        ``deadline`` (``time.monotonic()``): past it, raise ``QueryTooSlow``."""
+
+    async def doc_names(self, room: str) -> list[str]:
+        """The live docs indexed for ``room``."""
+
+    async def rooms(self) -> list[str]:
+        """Every room with an entry (tombstones included)."""
+
+    async def set_complete(self, complete: bool) -> None:
+        """Record whether a full rebuild has completed (a rebuild starts by clearing it)."""
+
+    async def counts(self) -> Counts: ...
+
+
+class QueryTooSlow(Exception):
+    """A search ran past its deadline and was interrupted."""
+
+
+def accepts(entry: Entry, current_version: float | None, dropped_at: float | None) -> bool:
+    """Whether ``entry`` replaces what is stored (the versioning rules of the module doc)."""
+    if dropped_at is not None and entry.at <= dropped_at:
+        return False
+    return current_version is None or entry.version > current_version
+
+
+def keeps_id(entry: Entry) -> bool:
+    """A message keeps its place (posting time) when edited; a doc moves to its latest read."""
+    return entry.kind == "chat"
+
+
+def entry_id(at: float) -> int:
+    """The id an entry written at ``at`` would like (the index makes it unique)."""
+    return max(1, int(at * 1_000_000))

@@ -1,0 +1,257 @@
+"""The live feed into the index: chat rows and doc commits in, versioned writes out.
+
+- **Chat**: ``ChatService`` hands every row it writes (post, edit, delete, reaction) to
+  ``messages_written`` (``collab.chat.RowObserver``); the row's state becomes an ``Entry``
+  whose version is its last edit (``DELETED`` once deleted).
+- **Docs**: every group commit of a shared doc reports ``doc_stored`` (``SyncHooks.stored``);
+  ``delay`` seconds after the first commit of a burst (later commits of the burst wait for the
+  same run, so a doc typed into without pause is still re-indexed every ``delay``) the doc is
+  read from the store and its text extracted on a worker thread (``collab.search.extract``),
+  one doc at a time (the read too). A doc whose extraction took long waits longer before the
+  next (at most a fifth of a thread's time goes to any one doc).
+- **Deletions** (``drop_doc``, ``drop_room``) are written before the API answers.
+
+One writer task applies what is queued in batches, one short transaction each, off the event
+loop; whatever arrives meanwhile makes the next batch (group commit without a timer). The
+queue is bounded: past ``HIGH_WATER`` a chat write waits for the writer to catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+import anyio.to_thread
+
+from collab import logs
+from collab.meta import Message
+from collab.names import DocKey, is_reserved_doc
+from collab.search.extract import ExtractError, doc_text
+from collab.search.index import DELETED, Drop, Entry, SearchIndex, Write
+from collab.store.base import DocumentStore
+from collab.wire import Limits
+
+log = logging.getLogger("collab.search")
+
+HIGH_WATER = 10_000  # queued writes past which chat writers wait
+BATCH = 2_000  # writes per transaction
+SLOWDOWN = 4.0  # a doc waits at least this many times its last extraction before the next
+
+
+def message_entry(message: Message) -> Entry:
+    return Entry(
+        kind="chat",
+        room=message.room_id,
+        key=message.id,
+        text="" if message.deleted else message.text,
+        at=message.created_at,
+        version=DELETED if message.deleted else (message.edited_at or message.created_at),
+        deleted=message.deleted,
+        author=message.author,
+        seq=message.seq,
+    )
+
+
+def doc_tombstone(key: DocKey, at: float) -> Entry:
+    return Entry("doc", key.room, key.doc, "", at=at, version=at, deleted=True)
+
+
+@dataclass
+class _DocJob:
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task[None] | None = None
+    again: bool = False  # committed again while being indexed
+    delay: float = 0.0
+
+
+class Indexer:
+    def __init__(
+        self,
+        index: SearchIndex,
+        store: DocumentStore,
+        limits: Limits,
+        *,
+        delay: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.limits = limits
+        self.delay = delay
+        self.clock = clock
+        self._queue: list[Write] = []
+        self._queued = 0  # writes ever queued ...
+        self._written = 0  # ... and ever applied (or given up on)
+        self._progress = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._docs: dict[DocKey, _DocJob] = {}
+        self._extracting = anyio.CapacityLimiter(1)
+        self._closing = False
+        self.failed = False  # a batch could not be written: the index needs a rebuild
+        self._last = 0.0
+
+    def now(self) -> float:
+        """The clock, never going back within this process: a doc's version is when it was
+        read, and a read after a clock step back must still outrank the one before."""
+        self._last = max(self.clock(), self._last + 1e-6)
+        return self._last
+
+    def start(self) -> None:
+        if self._writer is not None:
+            return
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_forever(), context=logs.detached()
+        )
+
+    async def close(self) -> list[tuple[str, str]]:
+        """Stop: write what is queued; the docs still waiting to be re-indexed are returned
+        (the index remembers them for the next start)."""
+        self._closing = True
+        pending: list[tuple[str, str]] = []
+        for key, job in list(self._docs.items()):
+            if job.timer is not None:
+                job.timer.cancel()
+            if job.task is not None:
+                job.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job.task
+            pending.append((key.room, key.doc))
+        self._docs.clear()
+        if self._writer is not None:
+            await self.flush()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        return pending
+
+    # -- the queue and its writer ------------------------------------------------------
+
+    def enqueue(self, writes: Sequence[Write]) -> int:
+        """Queue versioned writes for the writer task (never waits)."""
+        self._queue.extend(writes)
+        self._queued += len(writes)
+        self._wake.set()
+        return self._queued
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        target = self._queued
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._written >= target)
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+                try:
+                    await self.index.apply(batch)
+                except Exception:
+                    log.exception("search index write failed: %d writes lost", len(batch))
+                    await self._give_up()
+                async with self._progress:
+                    self._written += len(batch)
+                    self._progress.notify_all()
+
+    async def _give_up(self) -> None:
+        """A lost batch: the index no longer matches; the next start rebuilds it."""
+        self.failed = True
+        try:
+            await self.index.set_complete(False)
+        except Exception:
+            log.exception("could not mark the search index for a rebuild")
+
+    # -- chat --------------------------------------------------------------------------
+
+    async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
+        """Rows ChatService just wrote (``collab.chat.RowObserver``)."""
+        self.enqueue([message_entry(m) for m in messages])
+        if len(self._queue) > HIGH_WATER:
+            target = self._queued - HIGH_WATER
+            async with self._progress:
+                await self._progress.wait_for(lambda: self._written >= target)
+
+    # -- docs --------------------------------------------------------------------------
+
+    def doc_stored(self, key: DocKey) -> None:
+        """A group commit of ``key`` returned: re-index it soon (``SyncHooks.stored``)."""
+        if is_reserved_doc(key.doc) or self._closing:
+            return
+        job = self._docs.get(key)
+        if job is None:
+            job = self._docs[key] = _DocJob(delay=self.delay)
+        if job.task is not None:
+            job.again = True
+        elif job.timer is None:
+            loop = asyncio.get_running_loop()
+            job.timer = loop.call_later(job.delay, self._start, key, job, context=logs.detached())
+
+    def _start(self, key: DocKey, job: _DocJob) -> None:
+        job.timer = None
+        job.task = asyncio.get_running_loop().create_task(self._run(key, job))
+
+    async def _run(self, key: DocKey, job: _DocJob) -> None:
+        started = time.monotonic()
+        try:
+            await self.reindex_doc(key)
+        except Exception:
+            log.exception("could not re-index %s", key, extra=logs.doc_fields(key))
+        job.task = None
+        job.delay = max(self.delay, SLOWDOWN * (time.monotonic() - started))
+        if self._docs.get(key) is not job:
+            return
+        if job.again and not self._closing:
+            job.again = False
+            loop = asyncio.get_running_loop()
+            job.timer = loop.call_later(job.delay, self._start, key, job, context=logs.detached())
+        else:
+            del self._docs[key]
+
+    async def reindex_doc(self, key: DocKey) -> None:
+        """Read the doc from the store, extract its text off the loop, queue its entry.
+
+        One doc at a time, read included: the store's reader also serves the cold loads of
+        joining clients, which must not queue behind a burst of re-indexing.
+        """
+        async with self._extracting:
+            at = self.now()  # before the read: whatever it sees is at least this recent
+            stored = await self.store.load(key)
+            if not stored.exists:
+                self.enqueue([doc_tombstone(key, at)])
+                return
+            try:
+                text = await anyio.to_thread.run_sync(lambda: doc_text(stored, self.limits))
+            except ExtractError as exc:
+                log.warning("%s is not indexed: %s", key, exc, extra=logs.doc_fields(key))
+                return
+        self.enqueue([Entry("doc", key.room, key.doc, text, at=at, version=at)])
+
+    def _forget(self, match: Callable[[DocKey], bool]) -> None:
+        for key, job in list(self._docs.items()):
+            if match(key):
+                if job.timer is not None:
+                    job.timer.cancel()
+                del self._docs[key]
+
+    async def drop_doc(self, key: DocKey) -> None:
+        """The doc was deleted: its entry goes now (and a read still in flight cannot bring
+        it back: it is older than the tombstone)."""
+        self._forget(lambda k: k == key)
+        self.enqueue([doc_tombstone(key, self.now())])
+        await self.flush()
+
+    async def drop_room(self, room_id: str) -> None:
+        """The room was deleted (after its docs): every entry of it goes now."""
+        self._forget(lambda k: k.room == room_id)
+        self.enqueue([Drop(room_id, self.now())])
+        await self.flush()
+
+    def pending_docs(self) -> int:
+        return len(self._docs)

@@ -1,0 +1,98 @@
+"""Rebuild the index from the records of truth: the messages table and the stored docs.
+
+Run by ``collab search reindex``, and by the server in the background when it opens an index
+that is new, was never completely built, or was not closed cleanly (a crash may have lost the
+last queued writes). It goes through the live feed's own ``Indexer``, and every write is
+versioned (``collab.search.index``), so it runs alongside live indexing, in another process
+too, without either undoing the other: a stale write of one is refused by the newer one.
+
+For each room (in id order): every message, live or archived, deleted ones as tombstones;
+every stored doc, read and extracted like after a commit; a doc the index holds but the store
+no longer does is tombstoned. Rooms the index held when the rebuild started that no longer
+exist are dropped. Then the index is marked complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collab.meta import MetaStore
+from collab.names import DocKey, is_reserved_doc
+from collab.search.index import Drop
+from collab.search.indexer import Indexer, doc_tombstone
+from collab.store.base import DocumentStore
+
+log = logging.getLogger("collab.search")
+
+PAGE = 500
+
+
+@dataclass
+class RebuildReport:
+    rooms: int = 0
+    messages: int = 0
+    docs: int = 0
+    dropped_rooms: int = 0
+    seconds: float = 0.0
+
+
+async def rebuild(
+    indexer: Indexer,
+    meta: MetaStore,
+    store: DocumentStore,
+    *,
+    progress: Callable[[RebuildReport], None] | None = None,
+) -> RebuildReport:
+    report = RebuildReport()
+    started = time.monotonic()
+    index = indexer.index
+    await index.set_complete(False)
+    at_start = indexer.now()
+    held = set(await index.rooms())
+    existing: set[str] = set()
+    after = ""
+    while ids := await meta.list_room_ids(after=after, limit=PAGE):
+        for room_id in ids:
+            existing.add(room_id)
+            await _room(indexer, meta, store, room_id, report)
+            report.rooms += 1
+            if progress is not None:
+                progress(report)
+        after = ids[-1]
+    gone = sorted(held - existing)
+    for room_id in gone:
+        indexer.enqueue([Drop(room_id, at_start)])
+    report.dropped_rooms = len(gone)
+    await indexer.flush()
+    if not indexer.failed:
+        await index.set_complete(True)
+    report.seconds = time.monotonic() - started
+    log.info(
+        "search index rebuilt: %d rooms, %d messages, %d docs in %.1fs",
+        report.rooms,
+        report.messages,
+        report.docs,
+        report.seconds,
+    )
+    return report
+
+
+async def _room(
+    indexer: Indexer, meta: MetaStore, store: DocumentStore, room_id: str, report: RebuildReport
+) -> None:
+    seq = 0
+    while rows := await meta.list_messages(room_id, after_seq=seq, limit=PAGE):
+        await indexer.messages_written(room_id, rows)
+        report.messages += len(rows)
+        seq = rows[-1].seq
+    listed_at = indexer.now()
+    names = {info.name for info in await store.list_docs(room_id)}
+    names = {name for name in names if not is_reserved_doc(name)}
+    for name in sorted(names):
+        await indexer.reindex_doc(DocKey(room_id, name))
+        report.docs += 1
+    stale = set(await indexer.index.doc_names(room_id)) - names
+    indexer.enqueue([doc_tombstone(DocKey(room_id, name), listed_at) for name in sorted(stale)])

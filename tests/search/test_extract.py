@@ -1,0 +1,124 @@
+"""A stored doc's text: every kind of root, formatting and embeds left out, bounded, and a
+hostile or broken doc refused before yrs builds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
+
+from collab.search.extract import ExtractError, doc_text
+from collab.store.base import StoredDoc
+from collab.wire import Limits
+from tests.support.ybytes import id_parent_item, root_item, s, update
+
+
+def stored(doc: Doc[Any], *later: bytes) -> StoredDoc:
+    return StoredDoc("g", doc.get_update(), 0, [(i + 1, u) for i, u in enumerate(later)])
+
+
+def test_text_of_every_kind_of_root_in_document_order() -> None:
+    doc: Doc[Any] = Doc()
+    doc["body"] = Text("plain text")
+    doc["body"].insert_embed(5, {"image": "x.png"})
+    doc["body"].format(0, 5, {"bold": True})
+    fragment = doc.get("prosemirror", type=XmlFragment)
+    fragment.children.append(
+        XmlElement("paragraph", {"class": "secret-attr"}, [XmlText("离线消息推送")])
+    )
+    fragment.children.append(XmlElement("heading", {}, [XmlText("Title")]))
+    fragment.children[0].children[0].format(0, 2, {"bold": True})
+    doc["fields"] = Map({"note": Text("in a map"), "colour": "plain map string"})
+    doc["list"] = Array(["a", Text("in an array"), "longer string"])
+    text = doc_text(stored(doc), Limits())
+    assert text.split("\n") == [
+        "plain text",
+        "in a map",
+        "a",
+        "in an array",
+        "longer string",
+        "离线消息推送",
+        "Title",
+    ]
+    assert "secret-attr" not in text and "plain map string" not in text and "png" not in text
+
+
+def test_updates_after_the_snapshot_count_and_deleted_text_does_not() -> None:
+    doc: Doc[Any] = Doc()
+    doc["t"] = Text("keep this, drop that")
+    state = doc.get_state()
+    snapshot = doc.get_update()
+    del doc["t"][10:20]
+    doc["t"] += " and add this"
+    later = doc.get_update(state)
+    assert doc_text(StoredDoc("g", snapshot, 0, [(1, later)]), Limits()) == (
+        "keep this, and add this"
+    )
+    assert doc_text(StoredDoc(), Limits()) == ""
+
+
+def test_bounded_by_characters_and_nodes() -> None:
+    doc: Doc[Any] = Doc()
+    doc["t"] = Text("x" * 5000)
+    assert len(doc_text(stored(doc), Limits(), max_chars=100)) == 100
+    doc["many"] = Array([Text(f"t{i}") for i in range(50)])
+    assert len(doc_text(stored(doc), Limits(), max_nodes=10).split("\n")) < 12
+
+
+def test_too_deep_or_broken_docs_are_refused() -> None:
+    doc: Doc[Any] = Doc()
+    node: Map[Any] = Map()
+    doc["root"] = node
+    for _ in range(5):
+        child: Map[Any] = Map()
+        node["child"] = child
+        node = child
+    node["text"] = Text("deep")
+    assert doc_text(stored(doc), Limits()) == "deep"
+    with pytest.raises(ExtractError, match="nesting too deep"):
+        doc_text(stored(doc), Limits(max_type_depth=3))
+    with pytest.raises(ExtractError):
+        doc_text(StoredDoc("g", b"\x01\x02garbage", 0, []), Limits())
+
+
+SPIN = """
+from pycrdt import Doc, Text
+from collab.search.extract import doc_text
+from collab.store.base import StoredDoc
+from collab.wire import Limits
+
+updates = []
+for client, text in zip([40999910, 69797376, 656051], ["离线消息推送 first", " second", " third"]):
+    doc = Doc(client_id=client)
+    doc["t"] = Text(text)
+    updates.append((len(updates) + 1, doc.get_update()))
+print(doc_text(StoredDoc("g", None, 0, updates), Limits()))
+"""
+
+
+def test_a_text_root_is_never_read_as_an_array() -> None:
+    """These three writers' Y.Text, read as a Y.Array (pycrdt 0.14.13), makes yrs spin for
+    ever holding the GIL; read as text it is fine. In a child process: a regression hangs
+    the child, not the suite."""
+    done = subprocess.run(
+        [sys.executable, "-c", SPIN], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "third离线消息推送 first second"
+
+
+def test_text_content_inside_an_array_is_refused() -> None:
+    """What no Yjs client writes (a string item whose parent is a Y.Array) is not read:
+    pycrdt would read it as the array's items, which is what spins."""
+    doc: Doc[Any] = Doc()
+    doc["list"] = Array([Text("fine")])
+    assert doc_text(stored(doc), Limits()) == "fine"
+    array = root_item("list", b"\x00", 7)  # ContentType, typeRef 0: a Y.Array at (7, 0)
+    crafted = update((7, 0, [array, id_parent_item(7, 0, s("离线消息"), 4)]))
+    with pytest.raises(ExtractError, match="inside a type that is not text"):
+        doc_text(StoredDoc("g", crafted, 0, []), Limits())
+    as_root = update((7, 0, [root_item("list", s("消息"), 4), root_item("list", b"\x00", 7)]))
+    assert doc_text(StoredDoc("g", as_root, 0, []), Limits()) == "消息"  # a text root: as text

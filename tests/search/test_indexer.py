@@ -1,0 +1,193 @@
+"""The live feed (chat rows, doc commits, deletions) and the rebuild, in-process over the
+memory twins: what reaches the index, in which state, and what a race cannot bring back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab.meta import Message, MetaStore, NewMessage
+from collab.meta.memory import MemoryMetaStore
+from collab.names import DocKey
+from collab.search import Indexer, Scope, Search, parse_query, rebuild
+from collab.search.index import SearchIndex
+from collab.search.memory import MemoryIndex
+from collab.store.base import StoredDoc
+from collab.store.memory import MemoryStore
+from collab.wire import Limits
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.anyio
+
+NOTES = DocKey("r", "notes")
+
+
+class GatedStore(MemoryStore):
+    """A memory store whose loads read, then wait for ``gate`` before answering: a read in
+    flight, holding what the doc was when it was read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.loading = asyncio.Event()
+
+    async def load(self, key: DocKey) -> StoredDoc:
+        found = await super().load(key)
+        self.loading.set()
+        await self.gate.wait()
+        return found
+
+
+@pytest.fixture
+async def store() -> GatedStore:
+    return GatedStore()
+
+
+@pytest.fixture
+async def indexer(store: GatedStore) -> AsyncIterator[Indexer]:
+    found = Indexer(MemoryIndex(), store, Limits(), delay=0.0)
+    found.start()
+    yield found
+    await found.close()
+
+
+async def find(index: SearchIndex, q: str, room: str = "r") -> list[str]:
+    return [h.key for h in (await index.search(parse_query(q), [Scope(room)])).hits]
+
+
+def message(
+    text: str, *, id: str = "m1", edited: float | None = None, deleted: bool = False
+) -> Message:
+    return Message(
+        "r", 1, id, "u1", "U", None, "c1", text, 100.0, edited_at=edited, deleted=deleted
+    )
+
+
+async def write_text(store: MemoryStore, key: DocKey, text: str) -> None:
+    doc: Doc[Any] = Doc()
+    doc["t"] = Text(text)
+    await store.append(key, [doc.get_update()])
+
+
+async def test_chat_rows_in_any_order_end_in_their_newest_state(indexer: Indexer) -> None:
+    await indexer.messages_written("r", [message("first draft")])
+    await indexer.messages_written("r", [message("deleted", edited=300.0, deleted=True)])
+    await indexer.messages_written("r", [message("second draft", edited=200.0)])  # late
+    await indexer.flush()
+    assert await find(indexer.index, "draft") == [] and await find(indexer.index, "dele") == []
+    await indexer.messages_written("r", [message("hello world", id="m2")])
+    await indexer.flush()
+    assert await find(indexer.index, "world") == ["m2"]
+
+
+async def test_a_doc_is_reindexed_after_its_commits(indexer: Indexer, store: GatedStore) -> None:
+    await write_text(store, NOTES, "离线消息推送 first")
+    indexer.doc_stored(NOTES)
+    indexer.doc_stored(DocKey("r", "chat"))  # the chat doc is indexed from its rows instead
+    await wait_until(lambda: find(indexer.index, "first"), what="the doc's first text")
+    store.gate.clear()
+    store.loading.clear()
+    await write_text(store, NOTES, " second")
+    indexer.doc_stored(NOTES)
+    await store.loading.wait()  # read: a commit now asks for one more run
+    await write_text(store, NOTES, " third")
+    indexer.doc_stored(NOTES)
+    store.gate.set()
+    await wait_until(lambda: find(indexer.index, "third"), what="the run after the read")
+    assert await find(indexer.index, "消息推送") == ["notes"]
+    await wait_until(lambda: indexer.pending_docs() == 0, what="no run left")
+
+
+async def test_a_read_in_flight_cannot_bring_a_deleted_doc_back(
+    indexer: Indexer, store: GatedStore
+) -> None:
+    await write_text(store, NOTES, "doomed words")
+    await indexer.reindex_doc(NOTES)
+    await indexer.flush()
+    store.gate.clear()
+    store.loading.clear()
+    reading = asyncio.get_running_loop().create_task(indexer.reindex_doc(NOTES))
+    await store.loading.wait()
+    await indexer.drop_doc(NOTES)
+    store.gate.set()
+    await reading
+    await indexer.flush()
+    assert await find(indexer.index, "doomed") == []
+    await store.delete_doc(NOTES)
+    await write_text(store, NOTES, "reborn words")
+    await indexer.reindex_doc(NOTES)
+    await indexer.flush()
+    assert await find(indexer.index, "reborn") == ["notes"]
+
+
+async def test_a_dropped_room_takes_everything_with_it(indexer: Indexer, store: GatedStore) -> None:
+    await indexer.messages_written("r", [message("room secret")])
+    await write_text(store, NOTES, "doc secret")
+    await indexer.reindex_doc(NOTES)
+    await indexer.drop_room("r")
+    await indexer.messages_written("r", [message("room secret late", id="m9")])  # in flight
+    await indexer.flush()
+    assert await find(indexer.index, "secret") == []
+
+
+async def test_close_hands_back_the_docs_still_waiting(store: GatedStore) -> None:
+    indexer = Indexer(MemoryIndex(), store, Limits(), delay=60.0)
+    indexer.start()
+    indexer.doc_stored(NOTES)
+    indexer.doc_stored(DocKey("r", "other"))
+    assert sorted(await indexer.close()) == [("r", "notes"), ("r", "other")]
+    indexer.doc_stored(NOTES)  # after close: ignored
+    assert indexer.pending_docs() == 0
+
+
+async def post(meta: MetaStore, room: str, text: str, cid: str) -> Message:
+    new = NewMessage(room, f"{room}-{cid}", "u1", "U", None, cid, text, 100.0)
+    return (await meta.post_message(new))[0]
+
+
+async def test_rebuild_from_the_tables_and_the_store(store: GatedStore) -> None:
+    meta = MemoryMetaStore()
+    await meta.open()
+    for room in ("a", "b"):
+        await meta.create_room(room, room, "u1")
+    await post(meta, "a", "archived 消息 one", "1")
+    gone = await post(meta, "a", "deleted text", "2")
+    await meta.delete_message("a", gone.id, 150.0)
+    await post(meta, "b", "another room's message", "3")
+    await write_text(store, DocKey("b", "plan"), "the plan doc")
+    index = MemoryIndex()
+    indexer = Indexer(index, store, Limits(), delay=0.0)
+    indexer.start()
+    await indexer.messages_written("old", [message("from a deleted room")])
+    await indexer.reindex_doc(DocKey("b", "plan"))
+    await write_text(store, DocKey("b", "stale"), "a doc deleted meanwhile")
+    await indexer.reindex_doc(DocKey("b", "stale"))
+    await store.delete_doc(DocKey("b", "stale"))
+    await indexer.flush()
+    report = await rebuild(indexer, meta, store)
+    assert (report.rooms, report.messages, report.docs, report.dropped_rooms) == (2, 3, 1, 1)
+    assert await find(index, "消息", "a") == ["a-1"] and await find(index, "deleted", "a") == []
+    assert await find(index, "plan", "b") == ["plan"] and await find(index, "meanwhile", "b") == []
+    assert await index.rooms() == ["a", "b"]
+    assert (await index.open()).complete
+    await indexer.close()
+
+
+async def test_search_rebuilds_an_index_that_was_not_closed_cleanly(store: GatedStore) -> None:
+    meta = MemoryMetaStore()
+    await meta.create_room("a", "a", "u1")
+    await post(meta, "a", "written while the index was away", "1")
+    index = MemoryIndex()
+    await index.set_complete(False)
+    search = Search(index, meta, store, Limits(), delay=0.0)
+    await search.open()
+    assert search.rebuilding is not None
+    await search.rebuilding
+    page = await search.search(parse_query("away"), [Scope("a")])
+    assert [h.key for h in page.hits] == ["a-1"]
+    await search.close()

@@ -18,6 +18,7 @@ from collab.api import access, parsing
 from collab.api.handler import api_endpoint
 from collab.auth.principal import Principal
 from collab.chat import Actor
+from collab.chat.schema import fields
 from collab.errors import BadRequest
 from collab.meta import Message, Role
 from collab.services import services
@@ -25,26 +26,7 @@ from collab.services import services
 
 def message_json(message: Message, viewer: str | None = None) -> dict[str, Any]:
     """A message as the API shows it; its ``client_id`` only to its author."""
-    found: dict[str, Any] = {
-        "id": message.id,
-        "seq": message.seq,
-        "room": message.room_id,
-        "author": {
-            "id": message.author,
-            "name": message.author_name,
-            "handle": message.author_handle,
-        },
-        "created_at": message.created_at,
-        "edited_at": message.edited_at,
-        "text": message.text,
-        "deleted": message.deleted,
-        "thread": message.thread,
-        "reply_count": message.reply_count,
-        "last_reply_at": message.last_reply_at,
-        "reactions": {emoji: list(users) for emoji, users in message.reactions.items()},
-        "mentions": list(message.mentions),
-        "attachments": list(message.attachments),
-    }
+    found: dict[str, Any] = {**fields(message), "room": message.room_id}  # the doc's shape
     if viewer == message.author:
         found["client_id"] = message.client_id
     return found

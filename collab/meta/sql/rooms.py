@@ -1,9 +1,9 @@
-"""Rooms and members in SQLite.
+"""Rooms and members.
 
 A room's members, invites and tickets are deleted in the room's own transaction (no foreign
 keys). ``put_member`` is shared with invites: redeeming one adds a member in the same
-transaction. ``update_member`` reads the owners and writes in one IMMEDIATE transaction on the
-one writer, so "at least one owner" cannot be raced. Membership changes in a DM are refused
+transaction. ``update_member`` reads the owners and writes in one write transaction that nothing
+interleaves with, so "at least one owner" cannot be raced, even by two nodes. Membership changes in a DM are refused
 in the same transaction (:func:`refuse_dm`).
 """
 
@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import sqlite_utils
 
 from collab.errors import Conflict, NotFound
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
 from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
-from collab.meta.sqlite.audit import insert_event
-from collab.meta.sqlite.base import SQLiteKind, as_row
+from collab.meta.sql.audit import insert_event
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
 
 ROOM_COLUMNS = "id, title, created_by, created_at, gc, audit_floor, kind, dm_key"
 
@@ -30,14 +29,14 @@ def room_record(row: tuple[Any, ...]) -> RoomRecord:
     return RoomRecord(i, title, by, at, bool(gc), int(floor), kind, key)
 
 
-def _member(db: sqlite_utils.Database, room_id: str, user_id: str) -> Member | None:
+def _member(db: Tx, room_id: str, user_id: str) -> Member | None:
     row = db.execute(
         "SELECT role, added_at FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
     ).fetchone()
     return Member(room_id, user_id, Role[row[0]], row[1]) if row else None
 
 
-def void_invites(db: sqlite_utils.Database, room_id: str, created_by: str, now: float) -> int:
+def void_invites(db: Tx, room_id: str, created_by: str, now: float) -> int:
     """End the pending invites ``created_by`` made in the room (they may no longer grant)."""
     cur = db.execute(
         "UPDATE invites SET closed_at=?, closed_reason='voided' WHERE room_id=? AND"
@@ -48,7 +47,7 @@ def void_invites(db: sqlite_utils.Database, room_id: str, created_by: str, now: 
 
 
 def put_member(
-    db: sqlite_utils.Database,
+    db: Tx,
     clock: Callable[[], float],
     room_id: str,
     user_id: str,
@@ -64,32 +63,32 @@ def put_member(
         member = Member(room_id, user_id, role, current.added_at)
     else:
         return current
-    db.table("members").upsert(as_row(member), pk=("room_id", "user_id"))
+    upsert(db, "members", as_row(member), pk=("room_id", "user_id"))
     return member
 
 
-def room_exists(db: sqlite_utils.Database, room_id: str) -> bool:
+def room_exists(db: Tx, room_id: str) -> bool:
     return db.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone() is not None
 
 
-def refuse_dm(db: sqlite_utils.Database, room_id: str) -> None:
+def refuse_dm(db: Tx, room_id: str) -> None:
     """errors.Conflict when the room is a DM: its two members are all it ever has."""
     if db.execute("SELECT 1 FROM rooms WHERE id=? AND kind='dm'", (room_id,)).fetchone():
         raise Conflict(DM_MEMBERS)
 
 
-class SQLiteRooms(SQLiteKind):
+class SqlRooms(SqlKind):
     async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
-        def _create(db: sqlite_utils.Database) -> RoomRecord:
+        def _create(db: Tx) -> RoomRecord:
             if room_exists(db, room_id):
                 raise Conflict(f"room {room_id!r} exists")
             # Ids only grow, so rows above today's highest are this room's (not an earlier
             # room's of the same id).
             floor = db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
             room = RoomRecord(room_id, title, owner_id, self.clock(), audit_floor=int(floor))
-            db.table("rooms").insert(as_row(room))
+            insert(db, "rooms", as_row(room))
             owner = Member(room_id, owner_id, Role.owner, room.created_at)
-            db.table("members").upsert(as_row(owner), pk=("room_id", "user_id"))
+            upsert(db, "members", as_row(owner), pk=("room_id", "user_id"))
             return room
 
         return await self._write(_create)
@@ -120,14 +119,14 @@ class SQLiteRooms(SQLiteKind):
         return int(rows[0][0])
 
     async def rename_room(self, room_id: str, title: str) -> None:
-        def _rename(db: sqlite_utils.Database) -> None:
+        def _rename(db: Tx) -> None:
             if db.execute("UPDATE rooms SET title=? WHERE id=?", (title, room_id)).rowcount == 0:
                 raise NotFound(f"no room {room_id!r}")
 
         await self._write(_rename)
 
     async def delete_room(self, room_id: str, event: AuditEvent | None = None) -> None:
-        def _delete(db: sqlite_utils.Database) -> None:
+        def _delete(db: Tx) -> None:
             for table in (
                 "members",
                 "invites",
@@ -159,7 +158,7 @@ class SQLiteRooms(SQLiteKind):
         return [Member(room_id, user, Role[role], added) for user, role, added in rows]
 
     async def set_member(self, room_id: str, user_id: str, role: Role) -> Member:
-        def _set(db: sqlite_utils.Database) -> Member:
+        def _set(db: Tx) -> Member:
             if not room_exists(db, room_id):
                 raise NotFound(f"no room {room_id!r}")
             refuse_dm(db, room_id)
@@ -168,7 +167,7 @@ class SQLiteRooms(SQLiteKind):
         return await self._write(_set)
 
     async def add_member(self, room_id: str, user_id: str, role: Role) -> Member:
-        def _add(db: sqlite_utils.Database) -> Member:
+        def _add(db: Tx) -> Member:
             if not room_exists(db, room_id):
                 raise NotFound(f"no room {room_id!r}")
             refuse_dm(db, room_id)
@@ -179,7 +178,7 @@ class SQLiteRooms(SQLiteKind):
         return await self._write(_add)
 
     async def update_member(self, room_id: str, user_id: str, role: Role | None) -> MemberChange:
-        def _update(db: sqlite_utils.Database) -> MemberChange:
+        def _update(db: Tx) -> MemberChange:
             previous = _member(db, room_id, user_id)
             if previous is None:
                 raise NotFound("not a member of this room")

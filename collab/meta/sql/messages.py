@@ -1,7 +1,8 @@
-"""Chat messages in SQLite (``migrations/sqlite/0005_chat.sql``).
+"""Chat messages (``migrations/sqlite/0005_chat.sql``).
 
-A post's idempotency check, seq and parent update happen in one IMMEDIATE transaction on the
-one writer, so the seq is gapless and two posts of one client id store one row.
+A post's idempotency check, seq and parent update happen in one write transaction that nothing
+interleaves with (SQLite's one writer; PostgreSQL's SERIALIZABLE, retried), so the seq is
+gapless and two posts of one client id store one row, from one node or several.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import sqlite_utils
 
 from collab.errors import Conflict, NotFound
 from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx
 
 COLUMNS = (
     "room_id, seq, id, author, author_name, author_handle, client_id, text, created_at, thread,"
@@ -47,23 +47,23 @@ def message_record(row: tuple[Any, ...]) -> Message:
     )
 
 
-def _get(db: sqlite_utils.Database, room_id: str, message_id: str) -> Message | None:
+def _get(db: Tx, room_id: str, message_id: str) -> Message | None:
     row = db.execute(
         f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND id=?", (room_id, message_id)
     ).fetchone()
     return message_record(row) if row else None
 
 
-def _existing(db: sqlite_utils.Database, room_id: str, message_id: str) -> Message:
+def _existing(db: Tx, room_id: str, message_id: str) -> Message:
     found = _get(db, room_id, message_id)
     if found is None:
         raise NotFound("no such message")
     return found
 
 
-class SQLiteMessages(SQLiteKind):
+class SqlMessages(SqlKind):
     async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
-        def _post(db: sqlite_utils.Database) -> tuple[Message, bool]:
+        def _post(db: Tx) -> tuple[Message, bool]:
             row = db.execute(
                 f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
                 (new.room_id, new.author, new.client_id),
@@ -120,7 +120,7 @@ class SQLiteMessages(SQLiteKind):
         at: float,
         mentions: Sequence[str] | None = None,
     ) -> Message:
-        def _edit(db: sqlite_utils.Database) -> Message:
+        def _edit(db: Tx) -> Message:
             current = _existing(db, room_id, message_id)
             if current.deleted:
                 raise Conflict("the message was deleted")
@@ -134,10 +134,10 @@ class SQLiteMessages(SQLiteKind):
         return await self._write(_edit)
 
     async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
-        def _delete(db: sqlite_utils.Database) -> Message:
+        def _delete(db: Tx) -> Message:
             if not _existing(db, room_id, message_id).deleted:
                 db.execute(
-                    "UPDATE messages SET text='', deleted=1, edited_at=?, reactions='{}',"
+                    "UPDATE messages SET text='', deleted=TRUE, edited_at=?, reactions='{}',"
                     " mentions='[]', attachments='[]' WHERE room_id=? AND id=?",
                     (at, room_id, message_id),
                 )
@@ -152,7 +152,7 @@ class SQLiteMessages(SQLiteKind):
     async def react(
         self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
     ) -> Message:
-        def _react(db: sqlite_utils.Database) -> Message:
+        def _react(db: Tx) -> Message:
             current = _existing(db, room_id, message_id)
             if current.deleted and add:
                 raise Conflict("the message was deleted")
@@ -203,15 +203,15 @@ class SQLiteMessages(SQLiteKind):
         return int(rows[0][0])
 
     async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
-        def _archive(db: sqlite_utils.Database) -> None:
+        def _archive(db: Tx) -> None:
             db.execute(
-                "UPDATE messages SET archived=1 WHERE room_id=? AND seq>? AND seq<=?"
+                "UPDATE messages SET archived=TRUE WHERE room_id=? AND seq>? AND seq<=?"
                 " AND NOT archived",
                 (room_id, since_seq, through_seq),
             )
             if since_seq == 0:
                 db.execute(
-                    "UPDATE messages SET archived=0 WHERE room_id=? AND seq>? AND archived",
+                    "UPDATE messages SET archived=FALSE WHERE room_id=? AND seq>? AND archived",
                     (room_id, through_seq),
                 )
 

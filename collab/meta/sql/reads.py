@@ -1,4 +1,4 @@
-"""Read markers in SQLite (``migrations/sqlite/0007_reads.sql``).
+"""Read markers (``migrations/sqlite/0007_reads.sql``).
 
 A marker moves forward only, by an upsert whose update applies only to a higher value; the
 clamp to the room's last seq and the inbox entries it marks read are in the same transaction.
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import sqlite_utils
 
 from collab.meta.reads import MAX_UNREAD, ReadMarker, Unread
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx
 
 _UPSERT = (
     "INSERT INTO read_markers (room_id, user_id, up_to, updated_at) VALUES (?, ?, ?, ?)"
@@ -30,18 +29,18 @@ SELECT w.room_id,
         WHERE m.room_id = w.room_id AND m.author != ? AND NOT m.deleted
         AND m.seq > coalesce(
             (SELECT up_to FROM read_markers r WHERE r.room_id = w.room_id AND r.user_id = ?), 0)
-        LIMIT ?)),
+        LIMIT ?) AS unread),
     (SELECT count(*) FROM (
         SELECT 1 FROM inbox i JOIN messages m ON m.room_id = i.room_id AND m.id = i.message_id
         WHERE i.user_id = ? AND i.room_id = w.room_id AND NOT i.read AND NOT m.deleted
-        LIMIT ?))
+        LIMIT ?) AS mentioned)
 FROM wanted w
 """
 
 
-class SQLiteReads(SQLiteKind):
+class SqlReads(SqlKind):
     async def set_read_markers(self, room_id: str, wanted: Mapping[str, int]) -> dict[str, int]:
-        def _set(db: sqlite_utils.Database) -> dict[str, int]:
+        def _set(db: Tx) -> dict[str, int]:
             last = db.execute(
                 "SELECT coalesce(max(seq), 0) FROM messages WHERE room_id=?", (room_id,)
             ).fetchone()[0]
@@ -57,7 +56,7 @@ class SQLiteReads(SQLiteKind):
                 ).fetchone()
                 found[user_id] = int(row[0]) if row else 0
                 db.execute(
-                    "UPDATE inbox SET read=1 WHERE user_id=? AND room_id=? AND seq<=? AND NOT read",
+                    "UPDATE inbox SET read=TRUE WHERE user_id=? AND room_id=? AND seq<=? AND NOT read",
                     (user_id, room_id, found[user_id]),
                 )
             return found

@@ -1,14 +1,13 @@
-"""Document metadata in SQLite: one row per (room, doc name)."""
+"""Document metadata: one row per (room, doc name)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
 
 from collab.errors import Conflict
 from collab.meta.doc_meta import DocMeta
-from collab.meta.sqlite.base import SQLiteKind, as_row
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
 
 _COLUMNS = "room_id, name, title, kind, created_by, created_at, updated_by, updated_at"
 
@@ -17,7 +16,7 @@ def _meta(row: tuple[Any, ...]) -> DocMeta:
     return DocMeta(*row)
 
 
-class SQLiteDocMetas(SQLiteKind):
+class SqlDocMetas(SqlKind):
     async def get_doc_meta(self, room_id: str, name: str) -> DocMeta | None:
         rows = await self._read(
             f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
@@ -35,13 +34,13 @@ class SQLiteDocMetas(SQLiteKind):
     ) -> tuple[DocMeta, bool]:
         now = self.clock()
 
-        def _put(db: sqlite_utils.Database) -> tuple[DocMeta, bool]:
+        def _put(db: Tx) -> tuple[DocMeta, bool]:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
             ).fetchone()
             if row is None:
                 meta = DocMeta(room_id, name, title or name, kind or "text", by, now, by, now)
-                db.table("doc_meta").insert(as_row(meta))
+                insert(db, "doc_meta", as_row(meta))
                 return meta, True
             current = _meta(row)
             if kind is not None and kind != current.kind:
@@ -56,7 +55,7 @@ class SQLiteDocMetas(SQLiteKind):
                 by,
                 now,
             )
-            db.table("doc_meta").upsert(as_row(meta), pk=("room_id", "name"))
+            upsert(db, "doc_meta", as_row(meta), pk=("room_id", "name"))
             return meta, False
 
         return await self._write(_put)

@@ -1,14 +1,14 @@
-"""The audit log in SQLite: ``detail`` as JSON text, ``id`` the row's rowid (newest first)."""
+"""The audit log: ``detail`` as JSON text, ``id`` assigned by the database and only growing
+(newest first)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import sqlite_utils
 
 from collab.meta.audit import AuditEvent
-from collab.meta.sqlite.base import SQLiteKind, as_row
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert
 
 
 def _audit(row: tuple[Any, ...]) -> AuditEvent:
@@ -16,12 +16,14 @@ def _audit(row: tuple[Any, ...]) -> AuditEvent:
     return AuditEvent(at, action, actor, room_id, target, json.loads(detail), ip, i)
 
 
-def insert_event(db: sqlite_utils.Database, event: AuditEvent) -> None:
-    """Append ``event`` inside the caller's transaction (its id assigned by SQLite)."""
-    db.table("audit").insert(as_row(event, id=None, detail=json.dumps(event.detail)))
+def insert_event(db: Tx, event: AuditEvent) -> None:
+    """Append ``event`` inside the caller's transaction (its id assigned by the database)."""
+    row = as_row(event, detail=json.dumps(event.detail))
+    del row["id"]
+    insert(db, "audit", row)
 
 
-class SQLiteAudit(SQLiteKind):
+class SqlAudit(SqlKind):
     async def record(self, event: AuditEvent) -> None:
         json.dumps(event.detail)  # refuse what cannot be stored before taking the writer
         await self._write(lambda db: insert_event(db, event))
@@ -34,7 +36,7 @@ class SQLiteAudit(SQLiteKind):
         before_id: int | None = None,
         after_id: int | None = None,
     ) -> list[AuditEvent]:
-        where: list[str] = ["1"]
+        where: list[str] = ["TRUE"]
         params: list[Any] = []
         if room_id is not None:
             where.append("room_id=?")

@@ -1,19 +1,18 @@
-"""Users in SQLite: one row per (issuer, subject); ``email`` and ``handle`` are COLLATE NOCASE,
-and ``handle`` has a unique index (migration 0006), so a handle is one user's whatever its case.
+"""Users: one row per (issuer, subject); ``email`` compares folding ASCII case, and ``handle``
+has a unique index (SQLite's migration 0006: COLLATE NOCASE; PostgreSQL's: lower-case only),
+so a handle is one user's whatever its case.
 
-A new user's handle is chosen in the transaction that inserts the row (the one writer: nobody
-else inserts in between). Rows made before 0006 get theirs when the store is opened
-(:meth:`SQLiteUsers.assign_missing_handles`).
+A new user's handle is chosen in the transaction that inserts the row (nothing interleaves
+with it: nobody else inserts in between; on PostgreSQL a racing insert makes it retry). Rows made before 0006 get theirs when the store is opened
+(:meth:`SqlUsers.assign_missing_handles`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import sqlite_utils
 
 from collab.errors import Conflict, NotFound
 from collab.meta.handles import (
@@ -24,7 +23,7 @@ from collab.meta.handles import (
     lookup_key,
     parse_handle,
 )
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import IntegrityError, SqlKind, Tx
 from collab.meta.users import User
 
 _USER = (
@@ -51,7 +50,7 @@ def _user(row: tuple[Any, ...]) -> User:
     )
 
 
-def free_handle(db: sqlite_utils.Database, base: str) -> str:
+def free_handle(db: Tx, base: str) -> str:
     """The first of ``base``'s candidates nobody has (inside the caller's transaction)."""
     for candidate in handle_candidates(base):
         if db.execute("SELECT 1 FROM users WHERE handle=?", (candidate,)).fetchone() is None:
@@ -59,7 +58,7 @@ def free_handle(db: sqlite_utils.Database, base: str) -> str:
     raise AssertionError("handle_candidates never ends")  # pragma: no cover
 
 
-class SQLiteUsers(SQLiteKind):
+class SqlUsers(SqlKind):
     async def upsert_oidc_user(
         self,
         issuer: str,
@@ -74,7 +73,7 @@ class SQLiteUsers(SQLiteKind):
         profile = (name, email, email_verified, picture)
         query = f"SELECT {_USER} FROM users WHERE issuer=? AND subject=?"
 
-        def _upsert(db: sqlite_utils.Database) -> User:
+        def _upsert(db: Tx) -> User:
             cur = db.execute(
                 "UPDATE users SET name=?, email=?, email_verified=?, picture=?"
                 " WHERE issuer=? AND subject=?",
@@ -83,7 +82,7 @@ class SQLiteUsers(SQLiteKind):
             if cur.rowcount == 0:
                 base = handle_base(preferred_handle, email_local_part(email), name)
                 db.execute(
-                    f"INSERT INTO users ({_USER}) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 0)",
+                    f"INSERT INTO users ({_USER}) VALUES (?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, FALSE)",
                     (
                         uuid.uuid4().hex,
                         issuer,
@@ -102,9 +101,10 @@ class SQLiteUsers(SQLiteKind):
         return _user(rows[0]) if rows else None
 
     async def find_user_by_verified_email(self, email: str) -> User | None:
-        # The column is COLLATE NOCASE: ASCII case folding, as the memory twin does.
+        # ASCII case folding, as the memory twin does (base.Dialect.nocase_equals).
         rows = await self._read(
-            f"SELECT {_USER} FROM users WHERE email=? AND email_verified"
+            f"SELECT {_USER} FROM users WHERE {self.dialect.nocase_equals('email')}"
+            " AND email_verified"
             " ORDER BY created_at, id LIMIT 1",
             (email,),
         )
@@ -115,7 +115,7 @@ class SQLiteUsers(SQLiteKind):
         return [_user(row) for row in rows]
 
     async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
-        def _set(db: sqlite_utils.Database) -> None:
+        def _set(db: Tx) -> None:
             cur = db.execute("UPDATE users SET disabled=? WHERE id=?", (disabled, user_id))
             if cur.rowcount == 0:
                 raise NotFound(f"no user {user_id!r}")
@@ -144,13 +144,13 @@ class SQLiteUsers(SQLiteKind):
     async def set_handle(self, user_id: str, handle: str) -> User:
         wanted = parse_handle(handle)
 
-        def _set(db: sqlite_utils.Database) -> User:
+        def _set(db: Tx) -> User:
             holder = db.execute("SELECT id FROM users WHERE handle=?", (wanted,)).fetchone()
             if holder is not None and holder[0] != user_id:
                 raise Conflict("this handle is taken")
             try:
                 cur = db.execute("UPDATE users SET handle=? WHERE id=?", (wanted, user_id))
-            except sqlite3.IntegrityError:  # another process's writer, between the two
+            except IntegrityError:  # another writer, between the two
                 raise Conflict("this handle is taken") from None
             if cur.rowcount == 0:
                 raise NotFound(f"no user {user_id!r}")
@@ -159,7 +159,7 @@ class SQLiteUsers(SQLiteKind):
         return await self._write(_set)
 
     async def set_private_read_markers(self, user_id: str, private: bool) -> None:
-        def _set(db: sqlite_utils.Database) -> None:
+        def _set(db: Tx) -> None:
             cur = db.execute(
                 "UPDATE users SET private_read_markers=? WHERE id=?", (private, user_id)
             )
@@ -185,7 +185,7 @@ class SQLiteUsers(SQLiteKind):
         if not await self._read("SELECT 1 FROM users WHERE handle IS NULL LIMIT 1"):
             return 0
 
-        def _assign(db: sqlite_utils.Database) -> int:
+        def _assign(db: Tx) -> int:
             rows = db.execute(
                 "SELECT id, issuer, email, name FROM users WHERE handle IS NULL"
                 " ORDER BY created_at, id"

@@ -1,15 +1,14 @@
-"""Personal API tokens in SQLite: the row keeps the secret's digest."""
+"""Personal API tokens: the row keeps the secret's digest."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-import sqlite_utils
 
 from collab.meta.api_tokens import ApiToken
 from collab.meta.base import digest, new_secret
-from collab.meta.sqlite.base import SQLiteKind, as_row
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert
 
 _TOKEN = "id, user_id, name, created_at, revoked, last_used_at"
 
@@ -18,19 +17,19 @@ def _token(row: tuple[Any, ...]) -> ApiToken:
     return ApiToken(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
-class SQLiteApiTokens(SQLiteKind):
+class SqlApiTokens(SqlKind):
     async def create_api_token(self, user_id: str, name: str) -> tuple[ApiToken, str]:
         secret = new_secret()
 
-        def _create(db: sqlite_utils.Database) -> ApiToken:
+        def _create(db: Tx) -> ApiToken:
             token = ApiToken(uuid.uuid4().hex, user_id, name, created_at=self.clock())
-            db.table("api_tokens").insert(as_row(token, digest=digest(secret)))
+            insert(db, "api_tokens", as_row(token, digest=digest(secret)))
             return token
 
         return await self._write(_create), secret
 
     async def find_api_token(self, secret: str) -> ApiToken | None:
-        def _find(db: sqlite_utils.Database) -> ApiToken | None:
+        def _find(db: Tx) -> ApiToken | None:
             row = db.execute(
                 f"UPDATE api_tokens SET last_used_at=? WHERE digest=? AND NOT revoked"
                 f" RETURNING {_TOKEN}",
@@ -49,6 +48,6 @@ class SQLiteApiTokens(SQLiteKind):
     async def revoke_api_token(self, token_id: str, user_id: str) -> None:
         await self._write(
             lambda db: db.execute(
-                "UPDATE api_tokens SET revoked=1 WHERE id=? AND user_id=?", (token_id, user_id)
+                "UPDATE api_tokens SET revoked=TRUE WHERE id=? AND user_id=?", (token_id, user_id)
             )
         )

@@ -1,4 +1,4 @@
-"""The mention inbox in SQLite (``migrations/sqlite/0007_reads.sql``).
+"""The mention inbox (``migrations/sqlite/0007_reads.sql``).
 
 An entry is unique per (user, message): adding one twice (a retried post, an edit repeating a
 mention) changes nothing. Listing joins the user's current memberships and the messages, so a
@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlite_utils
 
 from collab.meta.inbox import InboxEntry
 from collab.meta.messages import Message
-from collab.meta.sqlite.base import SQLiteKind
-from collab.meta.sqlite.messages import COLUMNS, message_record
+from collab.meta.sql.base import SqlKind, Tx
+from collab.meta.sql.messages import COLUMNS, message_record
 
 _ENTRY = "i.id, i.user_id, i.room_id, i.message_id, i.seq, i.created_at, i.read"
 _MESSAGE = ", ".join("m." + column.strip() for column in COLUMNS.split(","))
@@ -26,18 +25,18 @@ def _entry(row: tuple[Any, ...]) -> InboxEntry:
     return InboxEntry(int(entry_id), user, room, message, int(seq), at, bool(read))
 
 
-class SQLiteInbox(SQLiteKind):
+class SqlInbox(SqlKind):
     async def add_inbox_entries(
         self, message: Message, user_ids: Iterable[str], at: float
     ) -> list[str]:
         users = list(dict.fromkeys(user_ids))
 
-        def _add(db: sqlite_utils.Database) -> list[str]:
+        def _add(db: Tx) -> list[str]:
             added: list[str] = []
             for user_id in users:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO inbox (user_id, room_id, message_id, seq, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO inbox (user_id, room_id, message_id, seq, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (user_id, message.room_id, message.id, message.seq, at),
                 )
                 if cur.rowcount:
@@ -73,16 +72,16 @@ class SQLiteInbox(SQLiteKind):
     async def mark_inbox_read(self, user_id: str, ids: Sequence[int] | None) -> int:
         wanted = None if ids is None else sorted(set(ids))
 
-        def _mark(db: sqlite_utils.Database) -> int:
+        def _mark(db: Tx) -> int:
             if wanted is None:
-                cur = db.execute("UPDATE inbox SET read=1 WHERE user_id=? AND NOT read", (user_id,))
+                cur = db.execute("UPDATE inbox SET read=TRUE WHERE user_id=? AND NOT read", (user_id,))
                 return int(cur.rowcount)
             changed = 0
             for start in range(0, len(wanted), 500):
                 batch = wanted[start : start + 500]
                 marks = ", ".join("?" for _ in batch)
                 cur = db.execute(
-                    f"UPDATE inbox SET read=1 WHERE user_id=? AND NOT read AND id IN ({marks})",
+                    f"UPDATE inbox SET read=TRUE WHERE user_id=? AND NOT read AND id IN ({marks})",
                     (user_id, *batch),
                 )
                 changed += int(cur.rowcount)

@@ -1,19 +1,17 @@
-"""Bots and incoming webhooks in SQLite (``migrations/sqlite/0011_integrations.sql``)."""
+"""Bots and incoming webhooks (``migrations/sqlite/0011_integrations.sql``)."""
 
 from __future__ import annotations
 
 import hmac
-import sqlite3
 import uuid
 from typing import Any
 
-import sqlite_utils
 
 from collab.errors import Conflict
 from collab.meta.base import digest, new_secret
 from collab.meta.bots import BotRecord
 from collab.meta.incoming_hooks import IncomingHook
-from collab.meta.sqlite.base import SQLiteKind, as_row
+from collab.meta.sql.base import IntegrityError, SqlKind, Tx, as_row, insert
 
 _BOT = "user_id, room_id, name, created_by, created_at"
 _HOOK = "id, room_id, bot_id, name, created_by, created_at, revoked_at, last_used_at"
@@ -23,12 +21,12 @@ def _hook(row: tuple[Any, ...]) -> IncomingHook:
     return IncomingHook(*row)
 
 
-class SQLiteBots(SQLiteKind):
+class SqlBots(SqlKind):
     async def add_bot(self, bot: BotRecord) -> None:
-        def _add(db: sqlite_utils.Database) -> None:
+        def _add(db: Tx) -> None:
             try:
-                db.table("bots").insert(as_row(bot))
-            except sqlite3.IntegrityError:
+                insert(db, "bots", as_row(bot))
+            except IntegrityError:
                 raise Conflict("already a bot") from None
 
         await self._write(_add)
@@ -53,20 +51,20 @@ class SQLiteBots(SQLiteKind):
         )
 
 
-class SQLiteIncomingHooks(SQLiteKind):
+class SqlIncomingHooks(SqlKind):
     async def create_incoming_hook(
         self, room_id: str, bot_id: str, name: str, created_by: str
     ) -> tuple[IncomingHook, str]:
         secret = new_secret()
         hook = IncomingHook(uuid.uuid4().hex, room_id, bot_id, name, created_by, self.clock())
         row = as_row(hook, digest=digest(secret))
-        await self._write(lambda db: db.table("incoming_hooks").insert(row))
+        await self._write(lambda db: insert(db, "incoming_hooks", row))
         return hook, secret
 
     async def find_incoming_hook(
         self, hook_id: str, secret: str
     ) -> tuple[IncomingHook, bool] | None:
-        def _find(db: sqlite_utils.Database) -> tuple[IncomingHook, bool] | None:
+        def _find(db: Tx) -> tuple[IncomingHook, bool] | None:
             row = db.execute(
                 f"SELECT {_HOOK}, digest FROM incoming_hooks WHERE id=? AND revoked_at IS NULL",
                 (hook_id,),
@@ -89,7 +87,7 @@ class SQLiteIncomingHooks(SQLiteKind):
         return [_hook(row) for row in rows]
 
     async def revoke_incoming_hook(self, room_id: str, hook_id: str) -> IncomingHook | None:
-        def _revoke(db: sqlite_utils.Database) -> IncomingHook | None:
+        def _revoke(db: Tx) -> IncomingHook | None:
             db.execute(
                 "UPDATE incoming_hooks SET revoked_at=? WHERE id=? AND room_id=?"
                 " AND revoked_at IS NULL",

@@ -1,13 +1,12 @@
-"""The cache in SQLite: expired rows are purged on every set."""
+"""The cache: expired rows are purged on every set."""
 
 from __future__ import annotations
 
-import sqlite_utils
 
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx, upsert
 
 
-class SQLiteCache(SQLiteKind):
+class SqlCache(SqlKind):
     async def cache_get(self, key: str) -> str | None:
         rows = await self._read(
             "SELECT value FROM cache WHERE key=? AND expires_at>?", (key, self.clock())
@@ -15,10 +14,10 @@ class SQLiteCache(SQLiteKind):
         return str(rows[0][0]) if rows else None
 
     async def cache_set(self, key: str, value: str, ttl: float) -> None:
-        def _set(db: sqlite_utils.Database) -> None:
+        def _set(db: Tx) -> None:
             now = self.clock()
             db.execute("DELETE FROM cache WHERE expires_at<=?", (now,))
-            db.table("cache").upsert(
+            upsert(db, "cache", 
                 {"key": key, "value": value, "expires_at": now + ttl}, pk="key"
             )
 

@@ -1,14 +1,13 @@
-"""Sessions in SQLite: the row's id is the digest of the cookie value."""
+"""Sessions: the row's id is the digest of the cookie value."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
 
 from collab.meta.base import digest, new_secret
 from collab.meta.sessions import Session
-from collab.meta.sqlite.base import SQLiteKind, as_row
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert
 
 _SESSION = "id, user_id, created_at, expires_at, revoked"
 
@@ -17,14 +16,14 @@ def _session(row: tuple[Any, ...]) -> Session:
     return Session(row[0], row[1], row[2], row[3], bool(row[4]))
 
 
-class SQLiteSessions(SQLiteKind):
+class SqlSessions(SqlKind):
     async def create_session(self, user_id: str, ttl: float) -> tuple[Session, str]:
         secret = new_secret()
 
-        def _create(db: sqlite_utils.Database) -> Session:
+        def _create(db: Tx) -> Session:
             now = self.clock()
             session = Session(digest(secret), user_id, created_at=now, expires_at=now + ttl)
-            db.table("sessions").insert(as_row(session))
+            insert(db, "sessions", as_row(session))
             return session
 
         return await self._write(_create), secret
@@ -38,13 +37,13 @@ class SQLiteSessions(SQLiteKind):
 
     async def revoke_session(self, session_id: str) -> None:
         await self._write(
-            lambda db: db.execute("UPDATE sessions SET revoked=1 WHERE id=?", (session_id,))
+            lambda db: db.execute("UPDATE sessions SET revoked=TRUE WHERE id=?", (session_id,))
         )
 
     async def revoke_user_sessions(self, user_id: str) -> list[str]:
-        def _revoke(db: sqlite_utils.Database) -> list[str]:
+        def _revoke(db: Tx) -> list[str]:
             rows = db.execute(
-                "UPDATE sessions SET revoked=1 WHERE user_id=? AND NOT revoked AND expires_at>?"
+                "UPDATE sessions SET revoked=TRUE WHERE user_id=? AND NOT revoked AND expires_at>?"
                 " RETURNING id",
                 (user_id, self.clock()),
             ).fetchall()

@@ -1,4 +1,4 @@
-"""Invites in SQLite: the row keeps the code's digest; redeeming checks the invite and its
+"""Invites: the row keeps the code's digest; redeeming checks the invite and its
 creator's current role, marks it used and adds the member in one transaction."""
 
 from __future__ import annotations
@@ -6,14 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlite_utils
 
 from collab.errors import NotFound
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.invites import ClosedReason, Invite, grantable
 from collab.meta.rooms import Member
-from collab.meta.sqlite.base import SQLiteKind, as_row
-from collab.meta.sqlite.rooms import put_member, refuse_dm, room_exists
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert
+from collab.meta.sql.rooms import put_member, refuse_dm, room_exists
 
 _INVITE = (
     "id, room_id, role, created_by, expires_at, used_by, email, created_at, used_at,"
@@ -30,7 +29,7 @@ def _invite(row: tuple[Any, ...]) -> Invite:
 
 
 def _redeem(
-    db: sqlite_utils.Database, now: float, where: str, key: str, user_id: str, admin: bool
+    db: Tx, now: float, where: str, key: str, user_id: str, admin: bool
 ) -> Member:
     """The one redeem: pending, unexpired, its room alive, its creator still able to grant."""
     row = db.execute(
@@ -54,13 +53,13 @@ def _redeem(
     return put_member(db, lambda: now, room_id, user_id, granted, lower=False)
 
 
-class SQLiteInvites(SQLiteKind):
+class SqlInvites(SqlKind):
     async def create_invite(
         self, room_id: str, role: Role, created_by: str, ttl: float, *, email: str | None = None
     ) -> tuple[Invite, str]:
         secret = new_secret()
 
-        def _create(db: sqlite_utils.Database) -> Invite:
+        def _create(db: Tx) -> Invite:
             if not room_exists(db, room_id):
                 raise NotFound(f"no room {room_id!r}")
             refuse_dm(db, room_id)
@@ -68,13 +67,13 @@ class SQLiteInvites(SQLiteKind):
             if email is not None:
                 db.execute(
                     "UPDATE invites SET closed_at=?, closed_reason='replaced'"
-                    f" WHERE room_id=? AND email=? AND {_PENDING}",
+                    f" WHERE room_id=? AND {db.dialect.nocase_equals('email')} AND {_PENDING}",
                     (now, room_id, email, now),
                 )
             invite = Invite(
                 uuid.uuid4().hex, room_id, role, created_by, now + ttl, email=email, created_at=now
             )
-            db.table("invites").insert(as_row(invite, digest=digest(secret)))
+            insert(db, "invites", as_row(invite, digest=digest(secret)))
             return invite
 
         return await self._write(_create), secret
@@ -95,9 +94,10 @@ class SQLiteInvites(SQLiteKind):
         return [_invite(row) for row in rows]
 
     async def invites_for_email(self, email: str) -> list[Invite]:
-        # The column is COLLATE NOCASE: ASCII case folding, as the memory twin does.
+        # ASCII case folding, as the memory twin does (base.Dialect.nocase_equals).
         rows = await self._read(
-            f"SELECT {_INVITE} FROM invites WHERE email=? AND {_PENDING}"
+            f"SELECT {_INVITE} FROM invites WHERE {self.dialect.nocase_equals('email')}"
+            f" AND {_PENDING}"
             " AND room_id IN (SELECT id FROM rooms) ORDER BY created_at, id",
             (email, self.clock()),
         )
@@ -119,7 +119,7 @@ class SQLiteInvites(SQLiteKind):
         )
 
     async def close_invite(self, invite_id: str, reason: ClosedReason) -> Invite:
-        def _close(db: sqlite_utils.Database) -> Invite:
+        def _close(db: Tx) -> Invite:
             now = self.clock()
             row = db.execute(
                 f"UPDATE invites SET closed_at=?, closed_reason=? WHERE id=? AND {_PENDING}"

@@ -1,14 +1,14 @@
-"""Outgoing webhooks in SQLite: endpoints, the outbox (claimed on the one writer, in one
-IMMEDIATE transaction: two workers never claim one delivery) and its attempts."""
+"""Outgoing webhooks: endpoints, the outbox (claimed in one write transaction that nothing
+interleaves with, so two workers, on one node or several, never claim one delivery; on
+PostgreSQL the claim also skips rows another node is claiming) and its attempts."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import sqlite_utils
 
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx
 from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
 
 _ENDPOINT = (
@@ -20,7 +20,7 @@ _DELIVERY = (
     " state, finished_at"
 )
 _PREFIXED = ", ".join("d." + c.strip() for c in _DELIVERY.split(","))
-_LIVE = "e.deleted=0 AND e.disabled_at IS NULL"
+_LIVE = "NOT e.deleted AND e.disabled_at IS NULL"
 
 
 def _endpoint(row: tuple[Any, ...]) -> Endpoint:
@@ -33,7 +33,7 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
     return Delivery(*row)
 
 
-class SQLiteWebhooks(SQLiteKind):
+class SqlWebhooks(SqlKind):
     async def create_webhook(self, endpoint: Endpoint) -> None:
         h = endpoint.health
         row = (
@@ -58,14 +58,14 @@ class SQLiteWebhooks(SQLiteKind):
 
     async def get_webhook(self, room_id: str, endpoint_id: str) -> Endpoint | None:
         rows = await self._read(
-            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id=? AND room_id=? AND deleted=0",
+            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id=? AND room_id=? AND deleted=FALSE",
             (endpoint_id, room_id),
         )
         return _endpoint(rows[0]) if rows else None
 
     async def list_webhooks(self, room_id: str) -> list[Endpoint]:
         rows = await self._read(
-            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE room_id=? AND deleted=0"
+            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE room_id=? AND deleted=FALSE"
             " ORDER BY created_at, id",
             (room_id,),
         )
@@ -74,8 +74,8 @@ class SQLiteWebhooks(SQLiteKind):
     async def update_webhook(
         self, room_id: str, endpoint_id: str, *, events: tuple[str, ...] | None, enable: bool
     ) -> Endpoint | None:
-        def _update(db: sqlite_utils.Database) -> Endpoint | None:
-            where = "WHERE id=? AND room_id=? AND deleted=0"
+        def _update(db: Tx) -> Endpoint | None:
+            where = "WHERE id=? AND room_id=? AND deleted=FALSE"
             if events is not None:
                 db.execute(
                     f"UPDATE webhook_endpoints SET events=? {where}",
@@ -95,9 +95,9 @@ class SQLiteWebhooks(SQLiteKind):
         return await self._write(_update)
 
     async def delete_webhook(self, room_id: str, endpoint_id: str, now: float) -> bool:
-        def _delete(db: sqlite_utils.Database) -> bool:
+        def _delete(db: Tx) -> bool:
             cursor = db.execute(
-                "UPDATE webhook_endpoints SET deleted=1 WHERE id=? AND room_id=? AND deleted=0",
+                "UPDATE webhook_endpoints SET deleted=TRUE WHERE id=? AND room_id=? AND deleted=FALSE",
                 (endpoint_id, room_id),
             )
             if not cursor.rowcount:
@@ -114,7 +114,7 @@ class SQLiteWebhooks(SQLiteKind):
     async def enqueue_webhook_event(
         self, room_id: str, event: str, payload: str, now: float, ids: list[str]
     ) -> list[Delivery]:
-        def _enqueue(db: sqlite_utils.Database) -> list[Delivery]:
+        def _enqueue(db: Tx) -> list[Delivery]:
             rows = db.execute(
                 f"SELECT {_ENDPOINT} FROM webhook_endpoints e WHERE room_id=? AND {_LIVE}"
                 " ORDER BY created_at, id",
@@ -139,7 +139,7 @@ class SQLiteWebhooks(SQLiteKind):
     async def claim_webhook_deliveries(
         self, now: float, worker: str, lease: float, limit: int
     ) -> list[tuple[Delivery, Endpoint]]:
-        def _claim(db: sqlite_utils.Database) -> list[tuple[Delivery, Endpoint]]:
+        def _claim(db: Tx) -> list[tuple[Delivery, Endpoint]]:
             rows = db.execute(
                 f"SELECT {_PREFIXED}, {', '.join('e.' + c.strip() for c in _ENDPOINT.split(','))}"
                 " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
@@ -147,7 +147,7 @@ class SQLiteWebhooks(SQLiteKind):
                 " AND (e.open_until IS NULL OR e.open_until<=?)"
                 " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE"
                 " x.endpoint_id=d.endpoint_id AND x.state='pending' AND x.claimed_until>?)"
-                " ORDER BY d.due, d.id",
+                f" ORDER BY d.due, d.id{db.dialect.claim_lock}",
                 (now, now, now),
             ).fetchall()
             found: list[tuple[Delivery, Endpoint]] = []
@@ -169,15 +169,19 @@ class SQLiteWebhooks(SQLiteKind):
     async def record_webhook_attempt(
         self, attempt: Attempt, state: DeliveryState, due: float, health: Health
     ) -> None:
-        def _record(db: sqlite_utils.Database) -> None:
+        most = self.dialect.greatest("attempts", "?")
+
+        def _record(db: Tx) -> None:
             row = db.execute(
                 "SELECT endpoint_id FROM webhook_deliveries WHERE id=?", (attempt.delivery_id,)
             ).fetchone()
             if row is None:
                 return
             db.execute(
-                "INSERT OR REPLACE INTO webhook_attempts (delivery_id, n, at, status, latency,"
-                " error) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO webhook_attempts (delivery_id, n, at, status, latency, error)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, n) DO UPDATE SET"
+                " at=excluded.at, status=excluded.status, latency=excluded.latency,"
+                " error=excluded.error",
                 (
                     attempt.delivery_id,
                     attempt.n,
@@ -189,7 +193,7 @@ class SQLiteWebhooks(SQLiteKind):
             )
             finished = attempt.at if state != "pending" else None
             db.execute(
-                "UPDATE webhook_deliveries SET state=?, due=?, attempts=max(attempts, ?),"
+                f"UPDATE webhook_deliveries SET state=?, due=?, attempts={most},"
                 " finished_at=?, claimed_by=NULL, claimed_until=NULL WHERE id=?",
                 (state, due, attempt.n, finished, attempt.delivery_id),
             )
@@ -209,8 +213,11 @@ class SQLiteWebhooks(SQLiteKind):
         await self._write(_record)
 
     async def next_webhook_due(self, now: float) -> float | None:
+        ready = self.dialect.greatest(
+            "d.due", "coalesce(e.open_until, 0)", "coalesce(d.claimed_until, 0)"
+        )
         rows = await self._read(
-            "SELECT min(max(d.due, coalesce(e.open_until, 0), coalesce(d.claimed_until, 0)))"
+            f"SELECT min({ready})"
             " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
             f" WHERE d.state='pending' AND {_LIVE}",
         )
@@ -244,7 +251,7 @@ class SQLiteWebhooks(SQLiteKind):
     async def redeliver_webhook(
         self, endpoint_id: str, delivery_id: str, now: float
     ) -> Delivery | None:
-        def _again(db: sqlite_utils.Database) -> Delivery | None:
+        def _again(db: Tx) -> Delivery | None:
             db.execute(
                 "UPDATE webhook_deliveries SET state='pending', due=?, window_start=?,"
                 " finished_at=NULL, claimed_by=NULL, claimed_until=NULL"

@@ -1,7 +1,7 @@
-"""Files in SQLite (``migrations/sqlite/0010_files.sql``).
+"""Files (``migrations/sqlite/0010_files.sql``).
 
-``add_file`` sums the room's sizes and inserts in one IMMEDIATE transaction on the one writer,
-so two uploads cannot both pass the room's quota.
+``add_file`` sums the room's sizes and inserts in one write transaction that nothing
+interleaves with, so two uploads cannot both pass the room's quota.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import Any
 
-import sqlite_utils
 
 from collab.meta.files import FileRecord, room_quota_refusal
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx
 
 _COLUMNS = "id, room_id, sha256, size, mime, name, uploader, created_at"
 _BATCH = 500  # sha256s per IN (...) query: well under SQLite's variable limit
@@ -23,9 +22,9 @@ def _record(row: tuple[Any, ...]) -> FileRecord:
     return FileRecord(*row)
 
 
-class SQLiteFiles(SQLiteKind):
+class SqlFiles(SqlKind):
     async def add_file(self, record: FileRecord, room_quota: int) -> FileRecord:
-        def _add(db: sqlite_utils.Database) -> FileRecord:
+        def _add(db: Tx) -> FileRecord:
             (used,) = db.execute(
                 "SELECT coalesce(sum(size), 0) FROM files WHERE room_id=?", (record.room_id,)
             ).fetchone()
@@ -51,7 +50,7 @@ class SQLiteFiles(SQLiteKind):
         return [_record(row) for row in rows]
 
     async def delete_file(self, room_id: str, file_id: str) -> FileRecord | None:
-        def _delete(db: sqlite_utils.Database) -> FileRecord | None:
+        def _delete(db: Tx) -> FileRecord | None:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM files WHERE room_id=? AND id=?", (room_id, file_id)
             ).fetchone()
@@ -82,7 +81,7 @@ class SQLiteFiles(SQLiteKind):
         return found
 
     async def drop_orphan_files(self) -> int:
-        def _drop(db: sqlite_utils.Database) -> int:
+        def _drop(db: Tx) -> int:
             cursor = db.execute("DELETE FROM files WHERE room_id NOT IN (SELECT id FROM rooms)")
             return int(cursor.rowcount)
 
@@ -90,6 +89,6 @@ class SQLiteFiles(SQLiteKind):
 
     async def stored_blob_bytes(self) -> int:
         rows = await self._read(
-            "SELECT coalesce(sum(size), 0) FROM (SELECT DISTINCT sha256, size FROM files)"
+            "SELECT coalesce(sum(size), 0) FROM (SELECT DISTINCT sha256, size FROM files) AS blobs"
         )
         return int(rows[0][0])

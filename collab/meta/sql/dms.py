@@ -1,33 +1,32 @@
-"""Direct messages in SQLite: rooms of kind ``dm`` with a unique ``dm_key`` (migration 0006).
+"""Direct messages: rooms of kind ``dm`` with a unique ``dm_key`` (migration 0006).
 
-Opening looks the key up and inserts the room with its two members in one IMMEDIATE
-transaction on the one writer, so concurrent opens of one pair cannot both create; the unique
+Opening looks the key up and inserts the room with its two members in one write
+transaction that nothing interleaves with, so concurrent opens of one pair cannot both create; the unique
 index on ``dm_key`` refuses a second row even from another process's writer.
 """
 
 from __future__ import annotations
 
-import sqlite_utils
 
 from collab.errors import Conflict
 from collab.meta.base import Role
 from collab.meta.rooms import Member, RoomRecord, dm_key
-from collab.meta.sqlite.base import SQLiteKind, as_row
-from collab.meta.sqlite.rooms import ROOM_COLUMNS, room_exists, room_record
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert
+from collab.meta.sql.rooms import ROOM_COLUMNS, room_exists, room_record
 
 
-def _find(db: sqlite_utils.Database, key: str) -> RoomRecord | None:
+def _find(db: Tx, key: str) -> RoomRecord | None:
     row = db.execute(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE dm_key=?", (key,)).fetchone()
     return room_record(row) if row else None
 
 
-class SQLiteDms(SQLiteKind):
+class SqlDms(SqlKind):
     async def open_dm(self, opener: str, peer: str, room_id: str) -> tuple[RoomRecord, bool]:
         if opener == peer:
             raise ValueError("a direct message needs two users")
         key = dm_key(opener, peer)
 
-        def _open(db: sqlite_utils.Database) -> tuple[RoomRecord, bool]:
+        def _open(db: Tx) -> tuple[RoomRecord, bool]:
             found = _find(db, key)
             if found is not None:
                 return found, False
@@ -38,10 +37,10 @@ class SQLiteDms(SQLiteKind):
             room = RoomRecord(
                 room_id, "", opener, now, audit_floor=int(floor), kind="dm", dm_key=key
             )
-            db.table("rooms").insert(as_row(room))
+            insert(db, "rooms", as_row(room))
             for user_id in (opener, peer):
                 member = Member(room_id, user_id, Role.editor, now)
-                db.table("members").insert(as_row(member))
+                insert(db, "members", as_row(member))
             return room, True
 
         return await self._write(_open)

@@ -1,16 +1,15 @@
-"""Tickets in SQLite: consuming one is a single ``UPDATE ... RETURNING`` that also checks the
+"""Tickets: consuming one is a single ``UPDATE ... RETURNING`` that also checks the
 credential that minted it is still live."""
 
 from __future__ import annotations
 
-import sqlite_utils
 
 from collab.meta.base import Role, digest, new_secret
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx
 from collab.meta.tickets import Ticket
 
 _CONSUME = """
-UPDATE tickets SET used=1
+UPDATE tickets SET used=TRUE
 WHERE digest=? AND NOT used AND expires_at>?
   AND (session_id IS NULL
        OR session_id IN (SELECT id FROM sessions WHERE NOT revoked AND expires_at>?))
@@ -19,7 +18,7 @@ RETURNING user_id, room_id, doc, role_ceiling, expires_at, session_id, api_token
 """
 
 
-class SQLiteTickets(SQLiteKind):
+class SqlTickets(SqlKind):
     async def create_ticket(
         self,
         user_id: str,
@@ -33,7 +32,7 @@ class SQLiteTickets(SQLiteKind):
     ) -> str:
         secret = new_secret()
 
-        def _create(db: sqlite_utils.Database) -> None:
+        def _create(db: Tx) -> None:
             now = self.clock()
             db.execute("DELETE FROM tickets WHERE expires_at<=?", (now,))
             db.execute(
@@ -55,7 +54,7 @@ class SQLiteTickets(SQLiteKind):
         return secret
 
     async def consume_ticket(self, secret: str) -> Ticket | None:
-        def _consume(db: sqlite_utils.Database) -> Ticket | None:
+        def _consume(db: Tx) -> Ticket | None:
             now = self.clock()
             row = db.execute(_CONSUME, (digest(secret), now, now)).fetchone()
             if row is None:

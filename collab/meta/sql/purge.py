@@ -1,25 +1,23 @@
-"""The purge in SQLite: each kind deleted in batches of ``batch`` rows, one short IMMEDIATE
-transaction per batch, so the one writer is never held for long."""
+"""The purge: each kind deleted in batches of ``batch`` rows, one short write transaction per
+batch, so no writer is held for long."""
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from collab.meta.purge import BATCH, Purged
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind, Tx
 
-# What may go, by table: (key column, condition on ``?`` = now).
+# What may go, by table: (key columns, condition on ``?`` = now).
 _DEAD = {
     "invites": ("id", "used_by IS NOT NULL OR closed_reason IS NOT NULL OR expires_at<=?"),
     "sessions": ("id", "revoked OR expires_at<=?"),
     "tickets": ("digest", "used OR expires_at<=?"),
     "cache": ("key", "expires_at<=?"),
     "audit": ("id", "at<?"),
-    "revoked_room_tokens": ("rowid", "expires_at<=?"),
+    "revoked_room_tokens": ("room_id, jti", "expires_at<=?"),
 }
 
 
-class SQLitePurge(SQLiteKind):
+class SqlPurge(SqlKind):
     async def purge(self, *, audit_before: float | None, batch: int = BATCH) -> Purged:
         now = self.clock()
         counts: dict[str, int] = {}
@@ -35,11 +33,11 @@ class SQLitePurge(SQLiteKind):
     async def _purge_table(self, table: str, cutoff: float, batch: int) -> int:
         key, condition = _DEAD[table]
         sql = (
-            f"DELETE FROM {table} WHERE {key} IN"
+            f"DELETE FROM {table} WHERE ({key}) IN"
             f" (SELECT {key} FROM {table} WHERE {condition} LIMIT ?)"
         )
 
-        def _batch(db: sqlite_utils.Database) -> int:
+        def _batch(db: Tx) -> int:
             return int(db.execute(sql, (cutoff, batch)).rowcount)
 
         total = 0

@@ -1,20 +1,21 @@
-"""Revoked room tokens in SQLite: one row per (room, jti)."""
+"""Revoked room tokens: one row per (room, jti)."""
 
 from __future__ import annotations
 
-from collab.meta.sqlite.base import SQLiteKind
+from collab.meta.sql.base import SqlKind
 
 
-class SQLiteRoomTokenRevocations(SQLiteKind):
+class SqlRoomTokenRevocations(SqlKind):
     async def revoke_room_token(
         self, room_id: str, jti: str, revoked_by: str, expires_at: float
     ) -> None:
         now = self.clock()
+        later = self.dialect.greatest("revoked_room_tokens.expires_at", "excluded.expires_at")
         await self._write(
             lambda db: db.execute(
                 "INSERT INTO revoked_room_tokens (room_id, jti, revoked_by, revoked_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_id, jti) DO UPDATE"
-                " SET expires_at=max(expires_at, excluded.expires_at)",
+                f" SET expires_at={later}",
                 (room_id, jti, revoked_by, now, expires_at),
             )
         )

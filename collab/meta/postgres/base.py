@@ -1,0 +1,113 @@
+"""The PostgreSQL backend of the SQL kinds: a pool of sync connections used from worker threads
+(``collab.db.postgres.SyncPgDatabase``), so the kinds' code is SQLite's.
+
+Several nodes write at once, so the SQLite backend's promise (nothing interleaves with a write
+function) comes from PostgreSQL's SERIALIZABLE isolation instead of one writer: a transaction
+that PostgreSQL cannot fit in a serial order with the others fails with a serialization failure
+(or a deadlock, or a unique key taken by a racing transaction) and is run again from the start,
+on a fresh snapshot, where its checks see what the winner wrote. Two nodes posting into one room
+thus get gapless seqs and one row per client id; two owners demoting each other leave one owner.
+
+Statements are the kinds' portable SQL with ``?`` placeholders, turned into psycopg's ``%s``
+here (a literal ``%`` is doubled); ``POSTGRES`` holds the few spellings that differ.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import psycopg
+import psycopg.errors
+from psycopg.rows import TupleRow
+
+from collab.db import StoreError
+from collab.db.postgres import SyncPgDatabase
+from collab.meta.sql.base import Dialect, IntegrityError
+
+T = TypeVar("T")
+
+POSTGRES = Dialect(
+    "postgresql",
+    greatest_function="greatest",
+    nocase_template="collab_ascii_fold({column}) = collab_ascii_fold(?)",
+    claim_lock=" FOR UPDATE OF d SKIP LOCKED",
+)
+
+# A transaction that lost a race is retried this many times at most (then the error stands):
+# conflicts are short and rare, each retry waits a little longer and at random, so racing
+# nodes stop meeting. A unique key taken by a racing insert is retried a few times only: when
+# it is not a race, every run fails the same way.
+MAX_ATTEMPTS = 30
+MAX_INTEGRITY_ATTEMPTS = 3
+_RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+
+
+@functools.lru_cache(maxsize=1024)
+def to_psycopg(sql: str) -> str:
+    """The kinds' ``?`` placeholders as psycopg's ``%s`` (the kinds write no ``?`` in literals)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresTx:
+    """A write transaction on one pooled connection; IntegrityError as the kinds know it."""
+
+    dialect = POSTGRES
+
+    def __init__(self, conn: psycopg.Connection[TupleRow]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[TupleRow]:
+        try:
+            return self.conn.execute(to_psycopg(sql), tuple(params))
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+
+def _retryable(exc: StoreError) -> bool:
+    return isinstance(exc.__cause__, _RETRYABLE)
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
+
+
+class PostgresBackend:
+    """The kinds' ``Backend`` over a ``SyncPgDatabase``; at most ``db.max_size`` threads at
+    once, so no thread waits for a pooled connection while holding a worker slot."""
+
+    dialect = POSTGRES
+
+    def __init__(self, db: SyncPgDatabase) -> None:
+        self.db = db
+        self.limiter = anyio.CapacityLimiter(db.max_size)
+
+    async def write(self, fn: Callable[[PostgresTx], T]) -> T:
+        return await anyio.to_thread.run_sync(self._write, fn, limiter=self.limiter)
+
+    def _write(self, fn: Callable[[PostgresTx], T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self.db.transaction("SERIALIZABLE") as conn:
+                    return fn(PostgresTx(conn))
+            except StoreError as exc:
+                if not _retryable(exc) or attempt >= MAX_ATTEMPTS:
+                    raise
+            except IntegrityError:
+                if attempt >= MAX_INTEGRITY_ATTEMPTS:
+                    raise
+            _backoff(attempt)
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def _run() -> list[tuple[Any, ...]]:
+            with self.db.transaction() as conn:
+                return conn.execute(to_psycopg(sql), tuple(params)).fetchall()
+
+        return await anyio.to_thread.run_sync(_run, limiter=self.limiter)

@@ -12,8 +12,8 @@ from collab.meta.memory import MemoryMetaStore
 from collab.meta.memory.base import Tables
 from collab.meta.memory.users import MemoryUsers
 from collab.meta.postgres import PostgresMetaStore
-from collab.meta.sqlite import SQLiteMetaStore
 from collab.meta.sql.users import SqlUsers
+from collab.meta.sqlite import SQLiteMetaStore
 from collab.meta.sqlite.base import SQLiteBackend
 from collab.names import DocKey
 from collab.store import open_store
@@ -59,7 +59,10 @@ async def test_each_kind_works_alone_over_its_backend(tmp_path: Path, clock: Clo
     db = Database(tmp_path / "c.db")
     await db.open()
     try:
-        kinds: list[Users] = [MemoryUsers(Tables(), clock=clock), SqlUsers(SQLiteBackend(db), clock=clock)]
+        kinds: list[Users] = [
+            MemoryUsers(Tables(), clock=clock),
+            SqlUsers(SQLiteBackend(db), clock=clock),
+        ]
         for users in kinds:
             user_id = await add_user(users, "solo")
             assert (user := await users.get_user(user_id)) is not None

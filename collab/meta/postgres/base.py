@@ -39,12 +39,13 @@ POSTGRES = Dialect(
     claim_lock=" FOR UPDATE OF d SKIP LOCKED",
 )
 
-# A transaction that lost a race is retried this many times at most (then the error stands):
-# conflicts are short and rare, each retry waits a little longer and at random, so racing
-# nodes stop meeting. A unique key taken by a racing insert is retried a few times only: when
-# it is not a race, every run fails the same way.
+# A transaction that lost a race is run at most this many times (then the error stands):
+# conflicts are short, and each retry waits a little longer, at random, so racing nodes stop
+# meeting. A unique key that a racing transaction took first (PostgreSQL may say so instead of
+# a serialization failure) is such a race too: the next run's checks see the winner's row. The
+# kinds catch the IntegrityError they expect (a handle taken) inside the transaction, so only
+# races reach this loop.
 MAX_ATTEMPTS = 30
-MAX_INTEGRITY_ATTEMPTS = 3
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
@@ -101,7 +102,7 @@ class PostgresBackend:
                 if not _retryable(exc) or attempt >= MAX_ATTEMPTS:
                     raise
             except IntegrityError:
-                if attempt >= MAX_INTEGRITY_ATTEMPTS:
+                if attempt >= MAX_ATTEMPTS:
                     raise
             _backoff(attempt)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-
 from collab.meta.api_tokens import ApiToken
 from collab.meta.base import digest, new_secret
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 from collab.meta.audit import AuditEvent
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert
 

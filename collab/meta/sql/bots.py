@@ -6,7 +6,6 @@ import hmac
 import uuid
 from typing import Any
 
-
 from collab.errors import Conflict
 from collab.meta.base import digest, new_secret
 from collab.meta.bots import BotRecord

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from collab.meta.sql.base import SqlKind, Tx, upsert
 
 
@@ -17,9 +16,7 @@ class SqlCache(SqlKind):
         def _set(db: Tx) -> None:
             now = self.clock()
             db.execute("DELETE FROM cache WHERE expires_at<=?", (now,))
-            upsert(db, "cache", 
-                {"key": key, "value": value, "expires_at": now + ttl}, pk="key"
-            )
+            upsert(db, "cache", {"key": key, "value": value, "expires_at": now + ttl}, pk="key")
 
         await self._write(_set)
 

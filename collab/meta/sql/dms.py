@@ -1,12 +1,11 @@
 """Direct messages: rooms of kind ``dm`` with a unique ``dm_key`` (migration 0006).
 
-Opening looks the key up and inserts the room with its two members in one write
-transaction that nothing interleaves with, so concurrent opens of one pair cannot both create; the unique
-index on ``dm_key`` refuses a second row even from another process's writer.
+Opening looks the key up and inserts the room with its two members in one write transaction
+that nothing interleaves with, so concurrent opens of one pair cannot both create; the unique
+index on ``dm_key`` refuses a second row even from another process's writer or another node.
 """
 
 from __future__ import annotations
-
 
 from collab.errors import Conflict
 from collab.meta.base import Role

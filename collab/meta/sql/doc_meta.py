@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from collab.errors import Conflict
 from collab.meta.doc_meta import DocMeta
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import Any
 
-
 from collab.meta.files import FileRecord, room_quota_refusal
 from collab.meta.sql.base import SqlKind, Tx
 

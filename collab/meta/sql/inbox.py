@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-
 from collab.meta.inbox import InboxEntry
 from collab.meta.messages import Message
 from collab.meta.sql.base import SqlKind, Tx
@@ -74,7 +73,9 @@ class SqlInbox(SqlKind):
 
         def _mark(db: Tx) -> int:
             if wanted is None:
-                cur = db.execute("UPDATE inbox SET read=TRUE WHERE user_id=? AND NOT read", (user_id,))
+                cur = db.execute(
+                    "UPDATE inbox SET read=TRUE WHERE user_id=? AND NOT read", (user_id,)
+                )
                 return int(cur.rowcount)
             changed = 0
             for start in range(0, len(wanted), 500):

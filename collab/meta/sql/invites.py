@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-
 from collab.errors import NotFound
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.invites import ClosedReason, Invite, grantable
@@ -28,9 +27,7 @@ def _invite(row: tuple[Any, ...]) -> Invite:
     )
 
 
-def _redeem(
-    db: Tx, now: float, where: str, key: str, user_id: str, admin: bool
-) -> Member:
+def _redeem(db: Tx, now: float, where: str, key: str, user_id: str, admin: bool) -> Member:
     """The one redeem: pending, unexpired, its room alive, its creator still able to grant."""
     row = db.execute(
         f"SELECT i.id, i.room_id, i.role, i.created_by FROM invites i"

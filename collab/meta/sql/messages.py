@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-
 from collab.errors import Conflict, NotFound
 from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
 from collab.meta.sql.base import SqlKind, Tx

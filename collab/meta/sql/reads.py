@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-
 from collab.meta.reads import MAX_UNREAD, ReadMarker, Unread
 from collab.meta.sql.base import SqlKind, Tx
 
@@ -56,7 +55,8 @@ class SqlReads(SqlKind):
                 ).fetchone()
                 found[user_id] = int(row[0]) if row else 0
                 db.execute(
-                    "UPDATE inbox SET read=TRUE WHERE user_id=? AND room_id=? AND seq<=? AND NOT read",
+                    "UPDATE inbox SET read=TRUE"
+                    " WHERE user_id=? AND room_id=? AND seq<=? AND NOT read",
                     (user_id, room_id, found[user_id]),
                 )
             return found

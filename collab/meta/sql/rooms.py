@@ -2,16 +2,15 @@
 
 A room's members, invites and tickets are deleted in the room's own transaction (no foreign
 keys). ``put_member`` is shared with invites: redeeming one adds a member in the same
-transaction. ``update_member`` reads the owners and writes in one write transaction that nothing
-interleaves with, so "at least one owner" cannot be raced, even by two nodes. Membership changes in a DM are refused
-in the same transaction (:func:`refuse_dm`).
+transaction. ``update_member`` reads the owners and writes in one write transaction that
+nothing interleaves with, so "at least one owner" cannot be raced, even by two nodes.
+Membership changes in a DM are refused in the same transaction (:func:`refuse_dm`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
 
 from collab.errors import Conflict, NotFound
 from collab.meta.audit import AuditEvent

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from collab.meta.base import digest, new_secret
 from collab.meta.sessions import Session
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert

@@ -3,7 +3,6 @@ credential that minted it is still live."""
 
 from __future__ import annotations
 
-
 from collab.meta.base import Role, digest, new_secret
 from collab.meta.sql.base import SqlKind, Tx
 from collab.meta.tickets import Ticket

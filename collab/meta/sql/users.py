@@ -3,7 +3,8 @@ has a unique index (SQLite's migration 0006: COLLATE NOCASE; PostgreSQL's: lower
 so a handle is one user's whatever its case.
 
 A new user's handle is chosen in the transaction that inserts the row (nothing interleaves
-with it: nobody else inserts in between; on PostgreSQL a racing insert makes it retry). Rows made before 0006 get theirs when the store is opened
+with it: nobody else inserts in between; on PostgreSQL a racing insert makes it run again).
+Rows made before 0006 get theirs when the store is opened
 (:meth:`SqlUsers.assign_missing_handles`).
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from typing import Any
-
 
 from collab.errors import Conflict, NotFound
 from collab.meta.handles import (

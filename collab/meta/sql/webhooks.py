@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 from collab.meta.sql.base import SqlKind, Tx
 from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
 
@@ -58,14 +57,14 @@ class SqlWebhooks(SqlKind):
 
     async def get_webhook(self, room_id: str, endpoint_id: str) -> Endpoint | None:
         rows = await self._read(
-            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id=? AND room_id=? AND deleted=FALSE",
+            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id=? AND room_id=? AND NOT deleted",
             (endpoint_id, room_id),
         )
         return _endpoint(rows[0]) if rows else None
 
     async def list_webhooks(self, room_id: str) -> list[Endpoint]:
         rows = await self._read(
-            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE room_id=? AND deleted=FALSE"
+            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE room_id=? AND NOT deleted"
             " ORDER BY created_at, id",
             (room_id,),
         )
@@ -75,7 +74,7 @@ class SqlWebhooks(SqlKind):
         self, room_id: str, endpoint_id: str, *, events: tuple[str, ...] | None, enable: bool
     ) -> Endpoint | None:
         def _update(db: Tx) -> Endpoint | None:
-            where = "WHERE id=? AND room_id=? AND deleted=FALSE"
+            where = "WHERE id=? AND room_id=? AND NOT deleted"
             if events is not None:
                 db.execute(
                     f"UPDATE webhook_endpoints SET events=? {where}",
@@ -97,7 +96,8 @@ class SqlWebhooks(SqlKind):
     async def delete_webhook(self, room_id: str, endpoint_id: str, now: float) -> bool:
         def _delete(db: Tx) -> bool:
             cursor = db.execute(
-                "UPDATE webhook_endpoints SET deleted=TRUE WHERE id=? AND room_id=? AND deleted=FALSE",
+                "UPDATE webhook_endpoints SET deleted=TRUE"
+                " WHERE id=? AND room_id=? AND NOT deleted",
                 (endpoint_id, room_id),
             )
             if not cursor.rowcount:

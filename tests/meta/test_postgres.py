@@ -2,19 +2,21 @@
 database, racing where the contract depends on one writer at a time on SQLite: gapless chat seqs
 and one row per client id, "at least one owner", one DM per pair, one user per login, the
 room's file quota, webhook deliveries claimed once. Also: refusing pending migrations and use
-after close, and no plain secret in the database."""
+after close, no plain secret in the database, and the same tables and columns as SQLite's."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import anyio
 import psycopg
 import pytest
 
-from collab.db import StoreError
+from collab.db import StoreError, migrate_with_backup
 from collab.errors import Conflict, LimitReached
 from collab.meta import Endpoint, FileRecord, Message, NewMessage, Role, digest
 from collab.meta.postgres import PostgresMetaStore
@@ -256,3 +258,28 @@ async def test_the_database_holds_digests_not_secrets(pg_url: str) -> None:
     for secret in (session, token, invite, ticket):
         assert secret not in dumped, "a plain secret is in the database"
         assert digest(secret) in dumped, "the check reads the right rows"
+
+
+def test_both_schemas_have_the_same_tables_and_columns(pg_url: str, tmp_path: Path) -> None:
+    """One set of queries runs on both databases, so a migration added to one dialect only
+    (a column SQLite has and PostgreSQL lacks) fails here, not in production."""
+    migrate_with_backup(tmp_path / "c.db")
+    with sqlite3.connect(tmp_path / "c.db") as conn:
+        tables = [
+            name
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if not name.startswith("sqlite_")
+        ]
+        sqlite_columns = {
+            table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for table in tables
+        }
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+        ).fetchall()
+    postgres_columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        postgres_columns.setdefault(table, set()).add(column)
+    assert postgres_columns == sqlite_columns

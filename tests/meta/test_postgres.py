@@ -2,7 +2,8 @@
 database, racing where the contract depends on one writer at a time on SQLite: gapless chat seqs
 and one row per client id, "at least one owner", one DM per pair, one user per login, the
 room's file quota, webhook deliveries claimed once. Also: refusing pending migrations and use
-after close, no plain secret in the database, and the same tables and columns as SQLite's."""
+after close, no plain secret in the database, the same tables and columns as SQLite's, and two
+real `collab serve` nodes sharing users, rooms and chat."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from collab.db import StoreError, migrate_with_backup
 from collab.errors import Conflict, LimitReached
 from collab.meta import Endpoint, FileRecord, Message, NewMessage, Role, digest
 from collab.meta.postgres import PostgresMetaStore
+from tests.api.conftest import Api
+from tests.support.server import ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -283,3 +286,30 @@ def test_both_schemas_have_the_same_tables_and_columns(pg_url: str, tmp_path: Pa
     for table, column in rows:
         postgres_columns.setdefault(table, set()).add(column)
     assert postgres_columns == sqlite_columns
+
+
+def test_two_serve_nodes_share_users_rooms_and_chat(
+    pg_url: str, server_factory: ServerFactory
+) -> None:
+    """Two real `collab serve` processes on one PostgreSQL database: a room made through one
+    is the other's, a post retried through the other node is the same message, and a user
+    and token made on the side work on both."""
+    shared = {"store": pg_url, "secret_key": "k" * 43, "dev_token": "pgmeta-dev-token-0123"}
+    a, b = server_factory(**shared), server_factory(**shared)
+    on_a, on_b = Api(a), Api(b)
+    try:
+        alice = on_a.user("alice")
+        room = on_a.room("r", **{alice.user_id: "editor"})
+        assert on_b.dev.http.get(f"/rooms/{room}").status_code == 200
+        via_b = on_b.bearer(alice.token)
+        first = alice.http.post(f"/rooms/{room}/messages", json={"text": "hi", "client_id": "c1"})
+        again = via_b.post(f"/rooms/{room}/messages", json={"text": "hi", "client_id": "c1"})
+        assert (first.status_code, again.status_code) == (201, 200), (first.text, again.text)
+        assert again.json()["id"] == first.json()["id"] and again.json()["seq"] == 1
+        second = via_b.post(f"/rooms/{room}/messages", json={"text": "yo", "client_id": "c2"})
+        assert second.status_code == 201 and second.json()["seq"] == 2
+        listed = alice.http.get(f"/rooms/{room}/messages").json()["items"]
+        assert [m["text"] for m in listed] == ["hi", "yo"]
+    finally:
+        on_a.close()
+        on_b.close()

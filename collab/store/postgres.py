@@ -15,11 +15,13 @@ snapshots instead of one writer:
 - **Loads** read the doc's row and its log in one REPEATABLE READ transaction (one snapshot):
   a compaction committing between the two reads cannot make the log start after the snapshot
   the loader read.
-- **Compaction** is conditional: it replaces the snapshot only if the stored one is older than
-  the rows it folded (``snapshot_seq < upto``) and the doc still has those rows
-  (``last_seq >= upto``), then deletes exactly the rows ``<= upto``. Racing compactions
-  serialise on the row lock; a later one that folded less changes nothing, so none loses a
-  row another folded.
+- **Compaction** is conditional: it replaces the snapshot only if the stored one folded no
+  more (``snapshot_seq <= upto``), the doc still has the rows it folded (``last_seq >= upto``)
+  and, when the caller names it, the doc is still the generation the snapshot was taken from
+  (not deleted and re-created meanwhile); then it deletes exactly the rows ``<= upto``.
+  Racing compactions serialise on the row lock (the loser re-reads the row before deciding),
+  and one that folded less than the stored snapshot changes nothing: none loses a row another
+  folded.
 
 Every statement names its doc's row first (append, compaction and deletion all lock ``docs``
 before touching ``doc_updates``), which is what keeps them deadlock-free between themselves.
@@ -79,18 +81,13 @@ class PostgresStore:
             return StoredDoc(generation, snapshot, snapshot_seq, await _read_log(conn, key, snapshot_seq))
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
-        """The log rows with seq > ``seq``; when some of them were folded into the snapshot
-        already (snapshot_seq > seq), the whole doc (snapshot + log) instead."""
         async with self._db.transaction("REPEATABLE READ") as conn:
             row = await _read_doc(conn, key, with_snapshot_after=seq)
             if row is None:
                 return StoredDoc()
-            generation, snapshot, snapshot_seq = row
-            if snapshot_seq > seq:
-                return StoredDoc(
-                    generation, snapshot, snapshot_seq, await _read_log(conn, key, snapshot_seq)
-                )
-            return StoredDoc(generation, None, seq, await _read_log(conn, key, seq))
+            generation, snapshot, snapshot_seq = row  # snapshot None unless it is needed
+            since = snapshot_seq if snapshot_seq > seq else seq
+            return StoredDoc(generation, snapshot, snapshot_seq, await _read_log(conn, key, since))
 
     async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
         job = _Append(key, updates)
@@ -112,12 +109,15 @@ class PostgresStore:
                         other.future.set_result(seq)
         return job.future.result()
 
-    async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
+    async def compact(
+        self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None
+    ) -> None:
         async with self._db.transaction() as conn:
             moved = await conn.execute(
                 "UPDATE docs SET snapshot = %s, snapshot_seq = %s"
-                " WHERE room = %s AND name = %s AND snapshot_seq < %s AND last_seq >= %s",
-                (snapshot, upto_seq, *key, upto_seq, upto_seq),
+                " WHERE room = %s AND name = %s AND snapshot_seq <= %s AND last_seq >= %s"
+                " AND (%s::text IS NULL OR generation = %s)",
+                (snapshot, upto_seq, *key, upto_seq, upto_seq, generation, generation),
             )
             if moved.rowcount:
                 await conn.execute(

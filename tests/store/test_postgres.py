@@ -1,7 +1,8 @@
 """What the PostgreSQL DocumentStore promises beyond the shared contract: several nodes (here,
 store objects with pools of their own on one database) writing, loading and compacting one doc
-at once lose nothing and number every row once (issue 15, "Done means" 1); range reads for
-gap fills; a restarted server costs the transactions in flight, not the store."""
+at once lose nothing and number every row once (issue 15, "Done means" 1); every session
+commits synchronously; a restarted server costs the transactions in flight, not the store.
+The shared contract (tests/store/test_contract.py) runs on PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -202,25 +203,6 @@ async def test_a_compaction_of_rows_the_doc_no_longer_has_changes_nothing(pg_url
         await store.compact(A, b"stale snapshot", 3)
         stored = await store.load(A)
     assert stored.snapshot is None and stored.updates == [(1, b"new")]
-
-
-async def test_updates_after_reads_the_log_past_a_seq_or_the_whole_doc(pg_url: str) -> None:
-    async with nodes(pg_url, 1) as (store,):
-        assert not (await store.updates_after(A, 0)).exists
-        await store.append(A, [b"1", b"2", b"3", b"4"])
-        generation = (await store.load(A)).generation
-        tail = await store.updates_after(A, 2)
-        assert tail.generation == generation and tail.snapshot is None
-        assert tail.updates == [(3, b"3"), (4, b"4")] and tail.last_seq == 4
-        nothing = await store.updates_after(A, 4)
-        assert nothing.updates == [] and nothing.last_seq == 4 and nothing.snapshot is None
-        await store.compact(A, b"snap", 3)
-        # Rows 2 and 3 are in the snapshot now: the whole doc instead.
-        whole = await store.updates_after(A, 1)
-        assert whole.snapshot == b"snap" and whole.snapshot_seq == 3
-        assert whole.updates == [(4, b"4")] and whole.last_seq == 4
-        # From the snapshot's seq on, the log alone is enough.
-        assert (await store.updates_after(A, 3)).snapshot is None
 
 
 async def test_connections_commit_synchronously_whatever_the_database_default(

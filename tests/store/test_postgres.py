@@ -243,8 +243,30 @@ async def test_a_restarted_server_costs_the_commits_in_flight_not_the_store() ->
             cluster.stop("immediate")
             with anyio.fail_after(30), pytest.raises(StoreError):
                 await store.append(A, [b"lost"])
+            # /readyz's question: answered within its own short deadline, not the pool's.
+            with anyio.fail_after(8), pytest.raises(StoreError):
+                await store.ping()
             cluster.start()
             with anyio.fail_after(30):
                 assert await store.append(A, [b"2"]) == 2
                 stored = await store.load(A)
             assert stored.updates == [(1, b"1"), (2, b"2")]
+
+
+async def test_terminated_sessions_are_replaced_before_the_next_commit(pg_url: str) -> None:
+    """pg_terminate_backend of every session of a node (what an operator or a failover does):
+    the pool finds the dead connections when it hands them out, and the next append commits."""
+    async with nodes(pg_url, 1) as (store,):
+        async with anyio.create_task_group() as tg:  # several connections in the pool
+            for i in range(4):
+                tg.start_soon(store.load, DocKey("r", f"d{i}"))
+        assert await store.append(A, [b"1"]) == 1
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        with anyio.fail_after(20):
+            assert await store.append(A, [b"2"]) == 2
+            assert (await store.load(A)).updates == [(1, b"1"), (2, b"2")]

@@ -45,6 +45,7 @@ def test_checking_a_database_changes_nothing(pg_empty_url: str) -> None:
     pgmigrate.check_schema(pg_empty_url)
 
 
+@pytest.mark.anyio
 async def test_servers_refuse_pending_migrations_and_never_apply_them(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

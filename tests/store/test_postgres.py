@@ -7,7 +7,7 @@ The shared contract (tests/store/test_contract.py) runs on PostgreSQL too."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -96,23 +96,46 @@ async def test_two_nodes_appending_1000_updates_each_to_one_doc_number_them_1_to
             assert own == [f"{name}-{i}" for i in range(200)]
 
 
-async def test_appends_to_many_docs_from_two_nodes_never_deadlock(pg_url: str) -> None:
-    """Batches naming the same docs in opposite orders: locks are taken in one order."""
+async def test_batches_naming_docs_in_opposite_orders_never_deadlock(pg_url: str) -> None:
+    """Node one's batch names d0..d5, node two's d5..d0, and both reach the docs while a third
+    session holds d2: in the order they were queued, one would hold d0-d1 and the other d5-d3,
+    each then waiting for the other (a deadlock PostgreSQL breaks by failing one commit).
+    Every batch locks its docs in one order, so the second waits instead."""
     keys = [DocKey("r", f"d{i}") for i in range(6)]
     async with nodes(pg_url, 2) as (one, two):
-
-        async def writer(store: PostgresStore, order: list[DocKey]) -> None:
-            for round_ in range(30):
-                async with anyio.create_task_group() as tg:  # one batch naming every doc
-                    for key in order:
-                        tg.start_soon(store.append, key, [f"{round_}".encode()])
-
-        with anyio.fail_after(120):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(writer, one, keys)
-                tg.start_soon(writer, two, keys[::-1])
         for key in keys:
-            assert [s for s, _ in (await one.load(key)).updates] == list(range(1, 61))
+            await one.append(key, [b"0"])
+        async with await psycopg.AsyncConnection.connect(pg_url) as holder:
+            await holder.execute(
+                "SELECT 1 FROM docs WHERE room = 'r' AND name = 'd2' FOR UPDATE"
+            )
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    for store, order in ((one, keys), (two, keys[::-1])):
+                        # Queued while the node's commit lock is held: one batch of six.
+                        async with store._write_lock:
+                            for key in order:
+                                tg.start_soon(store.append, key, [b"1"])
+                            await wait_until(lambda s=store: len(s._queue) == 6)  # type: ignore[misc]
+                    await wait_until(sessions_waiting(pg_url, 2), what="both batches waiting")
+                    await holder.commit()
+        for key in keys:
+            assert [s for s, _ in (await one.load(key)).updates] == [1, 2, 3]
+
+
+def sessions_waiting(url: str, n: int) -> Callable[[], Awaitable[bool]]:
+    """Whether ``n`` sessions of the database wait for a lock."""
+
+    async def check() -> bool:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
+            cur = await probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            row = await cur.fetchone()
+            return row is not None and row[0] == n
+
+    return check
 
 
 async def test_a_compaction_between_a_loaders_two_reads_loses_no_row(
@@ -177,19 +200,10 @@ async def _race_on_the_row_lock(
     them wait for it, then let them go at once."""
     async with await psycopg.AsyncConnection.connect(url) as holder:
         await holder.execute("SELECT 1 FROM docs WHERE room = %s AND name = %s FOR UPDATE", A)
-
-        async def waiting() -> bool:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
-                cur = await probe.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"
-                )
-                row = await cur.fetchone()
-                return row is not None and row[0] == len(compactions)
-
         async with anyio.create_task_group() as tg:
             for store, snap, upto in compactions:
                 tg.start_soon(store.compact, A, snap, upto)
+            waiting = sessions_waiting(url, len(compactions))
             await wait_until(waiting, 10, what="every compaction waiting for the row lock")
             await holder.commit()
 

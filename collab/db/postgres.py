@@ -112,20 +112,21 @@ class PgDatabase(_Pooled):
             await pool.close()
 
     async def ping(self) -> None:
-        async with self.transaction(timeout=PING_TIMEOUT) as conn:
+        async with self.transaction(wait=PING_TIMEOUT) as conn:
             await conn.execute("SELECT 1")
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, isolation: Isolation | None = None, *, timeout: float | None = None
+        self, isolation: Isolation | None = None, *, wait: float | None = None
     ) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
         """A connection inside one transaction: committed at the end of the block, rolled
         back if it raises. psycopg errors (the commit's included) leave as StoreError, and
-        so does waiting more than ``timeout`` (default: the pool's) for a connection."""
+        so does waiting more than ``wait`` seconds (default: the pool's timeout) for a
+        connection."""
         if self._pool is None:
             raise self._closed()
         try:
-            async with self._pool.connection(timeout) as conn, conn.transaction():
+            async with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     await conn.execute(_SET_ISOLATION[isolation])
                 yield conn
@@ -169,17 +170,17 @@ class SyncPgDatabase(_Pooled):
             pool.close()
 
     def ping(self) -> None:
-        with self.transaction(timeout=PING_TIMEOUT) as conn:
+        with self.transaction(wait=PING_TIMEOUT) as conn:
             conn.execute("SELECT 1")
 
     @contextlib.contextmanager
     def transaction(
-        self, isolation: Isolation | None = None, *, timeout: float | None = None
+        self, isolation: Isolation | None = None, *, wait: float | None = None
     ) -> Iterator[psycopg.Connection[TupleRow]]:
         if self._pool is None:
             raise self._closed()
         try:
-            with self._pool.connection(timeout) as conn, conn.transaction():
+            with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     conn.execute(_SET_ISOLATION[isolation])
                 yield conn

@@ -32,7 +32,13 @@ def _database(settings: Settings) -> Path:
     except StoreError as exc:
         raise click.UsageError(str(exc)) from exc
     if path is None:
-        raise click.UsageError(f"{settings.store}: only a SQLite store has a database file")
+        where = masked("store", settings.store)
+        if postgres_url(settings.store) is not None:
+            raise click.UsageError(
+                f"{where}: a PostgreSQL store is backed up and restored with pg_dump and "
+                "pg_restore, and checked with `collab verify --store` (docs/postgresql.md)"
+            )
+        raise click.UsageError(f"{where}: only a SQLite store has a database file")
     return path
 
 

@@ -49,6 +49,9 @@ _CONNECTION_KWARGS: dict[str, Any] = {
     "fallback_application_name": "collab",
 }
 _CONFIGURE = "SET synchronous_commit = on"
+# A ping answers /readyz, which a balancer probes with a short deadline of its own: a server
+# that gives no connection within this is down, whatever the pool would wait for a commit.
+PING_TIMEOUT = 2.0
 
 
 class _Pooled:
@@ -109,19 +112,21 @@ class PgDatabase(_Pooled):
             await pool.close()
 
     async def ping(self) -> None:
-        async with self.transaction() as conn:
+        async with self.transaction(wait=PING_TIMEOUT) as conn:
             await conn.execute("SELECT 1")
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, isolation: Isolation | None = None
+        self, isolation: Isolation | None = None, *, wait: float | None = None
     ) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
         """A connection inside one transaction: committed at the end of the block, rolled
-        back if it raises. psycopg errors (the commit's included) leave as StoreError."""
+        back if it raises. psycopg errors (the commit's included) leave as StoreError, and
+        so does waiting more than ``wait`` seconds (default: the pool's timeout) for a
+        connection."""
         if self._pool is None:
             raise self._closed()
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     await conn.execute(_SET_ISOLATION[isolation])
                 yield conn
@@ -165,17 +170,17 @@ class SyncPgDatabase(_Pooled):
             pool.close()
 
     def ping(self) -> None:
-        with self.transaction() as conn:
+        with self.transaction(wait=PING_TIMEOUT) as conn:
             conn.execute("SELECT 1")
 
     @contextlib.contextmanager
     def transaction(
-        self, isolation: Isolation | None = None
+        self, isolation: Isolation | None = None, *, wait: float | None = None
     ) -> Iterator[psycopg.Connection[TupleRow]]:
         if self._pool is None:
             raise self._closed()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     conn.execute(_SET_ISOLATION[isolation])
                 yield conn

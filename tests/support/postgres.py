@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -51,7 +52,7 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip the test for ``reason``; under ``CI=true`` fail it instead."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"PostgreSQL tests must run on CI: {reason}")
@@ -63,7 +64,6 @@ def _admin_connection(url: str) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL is not reachable at {url}: {str(exc).strip()}")
-        raise  # unreachable: unavailable() raises
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
-"""`collab verify --store postgresql://...`: every doc of a PostgreSQL database walked by the
-bounded scanner (a hostile deep doc is reported, not a crash), over the real CLI."""
+"""Operations commands on a PostgreSQL store, over the real CLI: `collab verify --store
+postgresql://...` walks every doc through the bounded scanner (a hostile deep doc is reported,
+not a crash); the SQLite-file commands say what to use instead, the password hidden."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -53,13 +55,11 @@ def seed_deep_chain(url: str, depth: int) -> None:
         )
 
 
-async def test_verify_walks_every_doc_of_a_postgresql_database(
-    pg_url: str, tmp_path: Path
-) -> None:
+async def test_verify_walks_every_doc_of_a_postgresql_database(pg_url: str, tmp_path: Path) -> None:
     store = PostgresStore(pg_url)
     await store.open()
     try:
-        doc: Doc[object] = Doc()
+        doc: Doc[Any] = Doc()
         for i in range(3):
             before = doc.get_state()
             doc.get("text", type=Text).insert(0, f"line {i}\n")
@@ -98,3 +98,15 @@ def test_verify_refuses_a_database_with_pending_migrations(
     result = collab("verify", "--store", pg_empty_url, cwd=tmp_path)
     assert result.returncode == 1
     assert "has pending migrations: run `collab migrate` first" in result.stderr
+
+
+def test_file_commands_point_a_postgresql_store_to_its_tools(tmp_path: Path) -> None:
+    url = "postgresql://app:hunter2-pg@db.example/collab"
+    for command in (["backup", str(tmp_path / "b")], ["restore", str(tmp_path)], ["compact"]):
+        result = collab(*command, "--store", url, cwd=tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "postgresql://app:********@db.example/collab: a PostgreSQL store is backed up" in (
+            result.stderr
+        )
+        assert "hunter2" not in result.stdout + result.stderr
+    assert not (tmp_path / "b").exists()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -87,6 +88,8 @@ class PostgresBackend:
     def __init__(self, db: SyncPgDatabase) -> None:
         self.db = db
         self.limiter = anyio.CapacityLimiter(db.max_size)
+        self.retries = 0  # transactions run again after losing a race (an observation)
+        self._counting = threading.Lock()
 
     async def write(self, fn: Callable[[PostgresTx], T]) -> T:
         return await anyio.to_thread.run_sync(self._write, fn, limiter=self.limiter)
@@ -104,6 +107,8 @@ class PostgresBackend:
             except IntegrityError:
                 if attempt >= MAX_ATTEMPTS:
                     raise
+            with self._counting:
+                self.retries += 1
             _backoff(attempt)
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -28,15 +28,18 @@ class SqlApiTokens(SqlKind):
         return await self._write(_create), secret
 
     async def find_api_token(self, secret: str) -> ApiToken | None:
+        key = digest(secret)
+
         def _find(db: Tx) -> ApiToken | None:
             row = db.execute(
                 f"UPDATE api_tokens SET last_used_at=? WHERE digest=? AND NOT revoked"
                 f" RETURNING {_TOKEN}",
-                (self.clock(), digest(secret)),
+                (self.clock(), key),
             ).fetchone()
             return _token(row) if row else None
 
-        return await self._write(_find)
+        # Every request of a busy client: its writes queue on the token instead of retrying.
+        return await self._write(_find, serial=f"api-token:{key}")
 
     async def list_api_tokens(self, user_id: str) -> list[ApiToken]:
         rows = await self._read(

@@ -10,6 +10,12 @@ transactions, retried when PostgreSQL reports a conflict. Either way a write fun
 database that nothing else changes while it runs, so read-check-write sequences (redeem an
 invite, keep one owner, the next chat seq) are written without locking tricks; a write
 function may therefore run more than once and must only touch the database.
+
+Where many writers meet on the same rows (every post into one room's chat), retrying whoever
+loses is slow and, past some number of writers, never ends; such writes name a ``serial`` key
+instead: writes with the same key run one at a time (on PostgreSQL under an advisory lock, in
+READ COMMITTED so each statement sees what the previous holder committed; SQLite's one writer
+needs nothing more).
 """
 
 from __future__ import annotations
@@ -74,9 +80,12 @@ class Backend(Protocol):
 
     dialect: Dialect
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    async def write(self, fn: Callable[[Tx], T], *, serial: str | None = None) -> T:
         """Run ``fn`` in one transaction that nothing else interleaves with (it may run more
-        than once: PostgreSQL retries a transaction that lost a conflict)."""
+        than once: PostgreSQL retries a transaction that lost a conflict). With ``serial``,
+        nothing else with the same key interleaves with it, and only the key guarantees it:
+        ``fn``'s reads must then be of rows that only writers of that key change (or ``fn`` is
+        one statement, which row locks keep right on their own)."""
         ...
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -122,9 +131,10 @@ class SqlKind:
     def dialect(self) -> Dialect:
         return self.backend.dialect
 
-    async def _write(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn`` in one write transaction that nothing else interleaves with."""
-        return await self.backend.write(fn)
+    async def _write(self, fn: Callable[[Tx], T], *, serial: str | None = None) -> T:
+        """Run ``fn`` in one write transaction that nothing else interleaves with (``serial``:
+        nothing else of that key, see the module's docstring)."""
+        return await self.backend.write(fn, serial=serial)
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self.backend.read(sql, params)

@@ -1,8 +1,11 @@
 """Chat messages (``migrations/sqlite/0005_chat.sql``).
 
 A post's idempotency check, seq and parent update happen in one write transaction that nothing
-interleaves with (SQLite's one writer; PostgreSQL's SERIALIZABLE, retried), so the seq is
-gapless and two posts of one client id store one row, from one node or several.
+interleaves with, so the seq is gapless and two posts of one client id store one row, from one
+node or several. Every write of a room's messages names the room's ``serial`` key (``_chat``):
+on PostgreSQL the room's writers queue on one lock instead of retrying each other. (The one
+other writer of messages, a room's deletion, leaves the same rows in either order; the inbox
+rows a message's deletion drops are only ever read joined with their message.)
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ def message_record(row: tuple[Any, ...]) -> Message:
         last_reply,
         bool(archived),
     )
+
+
+def _chat(room_id: str) -> str:
+    """The serial key of a room's messages."""
+    return f"chat:{room_id}"
 
 
 def _get(db: Tx, room_id: str, message_id: str) -> Message | None:
@@ -102,7 +110,7 @@ class SqlMessages(SqlKind):
             )
             return _existing(db, new.room_id, new.id), True
 
-        return await self._write(_post)
+        return await self._write(_post, serial=_chat(new.room_id))
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         rows = await self._read(
@@ -130,7 +138,7 @@ class SqlMessages(SqlKind):
             )
             return _existing(db, room_id, message_id)
 
-        return await self._write(_edit)
+        return await self._write(_edit, serial=_chat(room_id))
 
     async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
         def _delete(db: Tx) -> Message:
@@ -146,7 +154,7 @@ class SqlMessages(SqlKind):
                 )
             return _existing(db, room_id, message_id)
 
-        return await self._write(_delete)
+        return await self._write(_delete, serial=_chat(room_id))
 
     async def react(
         self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
@@ -162,7 +170,7 @@ class SqlMessages(SqlKind):
             )
             return _existing(db, room_id, message_id)
 
-        return await self._write(_react)
+        return await self._write(_react, serial=_chat(room_id))
 
     async def list_messages(
         self,
@@ -214,4 +222,4 @@ class SqlMessages(SqlKind):
                     (room_id, through_seq),
                 )
 
-        await self._write(_archive)
+        await self._write(_archive, serial=_chat(room_id))

@@ -44,7 +44,8 @@ class SQLiteBackend:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def write(self, fn: Callable[[SQLiteTx], T]) -> T:
+    async def write(self, fn: Callable[[SQLiteTx], T], *, serial: str | None = None) -> T:
+        # One writer: every write is serial already, whatever its key.
         return await self.db.write(lambda conn: fn(SQLiteTx(conn)))
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -4,7 +4,8 @@ PostgreSQL database that several ``collab serve`` nodes share.
 The tables are ``migrations/postgresql/0002_meta.sql`` onwards, beside the documents' (0001),
 applied by ``collab migrate`` only: opening a database with pending migrations is refused.
 The kinds' code is SQLite's; what SQLite's one writer guaranteed, SERIALIZABLE transactions
-retried on conflict guarantee here (``base.PostgresBackend``), across nodes.
+retried on conflict (or, for the busiest rows, a lock per key) guarantee here
+(``base.PostgresBackend``), across nodes.
 
     base.py    PostgresBackend, PostgresTx, POSTGRES: the kinds' SQL on a pool, in threads
 """

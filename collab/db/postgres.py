@@ -52,6 +52,11 @@ _CONFIGURE = "SET synchronous_commit = on"
 # A ping answers /readyz, which a balancer probes with a short deadline of its own: a server
 # that gives no connection within this is down, whatever the pool would wait for a commit.
 PING_TIMEOUT = 2.0
+# psycopg_pool retries a failed connection with a doubling delay and no ceiling: after a
+# server outage of T seconds, the next attempt could come up to T seconds after it is back.
+# Giving a retry series up after this many seconds caps that: the next checkout (a commit, a
+# /readyz ping) starts a fresh series at once.
+RECONNECT_WINDOW = 5.0
 
 
 class _Pooled:
@@ -95,6 +100,7 @@ class PgDatabase(_Pooled):
             configure=configure,
             check=AsyncConnectionPool.check_connection,
             timeout=self.timeout,
+            reconnect_timeout=RECONNECT_WINDOW,
             name="collab",
             open=False,
         )
@@ -154,6 +160,7 @@ class SyncPgDatabase(_Pooled):
             configure=configure,
             check=ConnectionPool.check_connection,
             timeout=self.timeout,
+            reconnect_timeout=RECONNECT_WINDOW,
             name="collab",
             open=False,
         )

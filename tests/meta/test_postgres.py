@@ -18,11 +18,12 @@ import psycopg
 import pytest
 
 from collab.db import StoreError, migrate_with_backup
-from collab.errors import Conflict, LimitReached
+from collab.errors import LimitReached
 from collab.meta import Endpoint, FileRecord, Message, NewMessage, Role, digest
 from collab.meta.postgres import PostgresMetaStore
 from collab.meta.postgres.base import PostgresBackend
 from tests.api.conftest import Api
+from tests.meta.support import owners_demote_each_other
 from tests.support.server import ServerFactory
 
 pytestmark = pytest.mark.anyio
@@ -140,27 +141,7 @@ async def test_two_owners_demoting_each_other_through_two_nodes_leave_one_owner(
     """In each of 20 rooms, owner a is demoted through node A while owner b is demoted through
     node B at the same moment: exactly one succeeds, one owner is left."""
     a, b = nodes[0], nodes[1]
-    rooms = [f"r{i}" for i in range(20)]
-    for room in rooms:
-        await a.create_room(room, room, "a")
-        await a.add_member(room, "b", Role.owner)
-    outcomes: list[str] = []
-
-    async def demote(node: PostgresMetaStore, room: str, user: str) -> None:
-        try:
-            await node.update_member(room, user, Role.editor)
-            outcomes.append("ok")
-        except Conflict:
-            outcomes.append("conflict")
-
-    with anyio.fail_after(60):
-        async with anyio.create_task_group() as tg:
-            for room in rooms:
-                tg.start_soon(demote, a, room, "a")
-                tg.start_soon(demote, b, room, "b")
-    for room in rooms:
-        owners = [m.user_id for m in await b.list_members(room) if m.role == Role.owner]
-        assert len(owners) == 1, room
+    outcomes = await owners_demote_each_other(a, b, 20)
     assert outcomes.count("ok") == 20 and outcomes.count("conflict") == 20
     # The races were real: transactions lost and ran again (else this test proves nothing).
     assert isinstance(a.backend, PostgresBackend) and isinstance(b.backend, PostgresBackend)

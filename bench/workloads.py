@@ -33,10 +33,30 @@ class Plan:
     # chat workload has every client append 1 message/s; and collab's posting paths
     chat_points: tuple[tuple[int, int, float], ...]
     chat_paths: tuple[str, ...]  # "api" (HTTP POST), "ws" (type 101 on the chat socket)
+    # throughput (bench/throughput.py): the offered edit rate of one room stepped up from
+    # tp_start by tp_factor while the room holds p99 <= tp_p99_ms, then bisected tp_refine
+    # times; at most tp_max_steps steps and tp_budget_s seconds per server
+    tp_clients: int
+    tp_start: float
+    tp_factor: float
+    tp_max_rate: float
+    tp_refine: int
+    tp_max_steps: int
+    tp_budget_s: float
+    tp_p99_ms: float
+    tp_workers: int  # load-generator processes to start with (more if one saturates alone)
+    # sockets (bench/scaling.py): idle synced sockets with presence, ramped to each step
+    socket_steps: tuple[int, ...]
+    sockets_per_room: int
+    sockets_per_worker: int  # load-generator processes: total / this, rounded up
+    # docsize (bench/scaling.py): documents of these many MB (10^6 one-byte characters)
+    doc_sizes_mb: tuple[int, ...]
+    doc_chunk: int  # characters per insert (each its own update message)
+    doc_timeout_s: float  # for one document's fill, and for its cold load
 
 
 FULL = Plan(
-    latency_points=((1, 2), (1, 10), (1, 50), (20, 2), (20, 10), (20, 50)),
+    latency_points=((1, 2), (1, 10), (1, 50), (1, 100), (1, 200), (20, 2), (20, 10), (20, 50)),
     warmup_ms=1000,
     measure_ms=2000,
     drain_ms=3000,
@@ -49,10 +69,25 @@ FULL = Plan(
     workers=2,
     chat_points=((1, 50, 1.0), (20, 50, 0.1)),
     chat_paths=("api", "ws"),
+    tp_clients=10,
+    tp_start=500,
+    tp_factor=2.0,
+    tp_max_rate=16_000,
+    tp_refine=2,
+    tp_max_steps=9,
+    tp_budget_s=120,
+    tp_p99_ms=100,
+    tp_workers=2,
+    socket_steps=(1000, 2500, 5000, 10_000),
+    sockets_per_room=10,
+    sockets_per_worker=2500,
+    doc_sizes_mb=(1, 4, 16, 64),
+    doc_chunk=250_000,
+    doc_timeout_s=120,
 )
 
 QUICK = Plan(
-    latency_points=((1, 10), (20, 10)),
+    latency_points=((1, 2), (1, 10), (20, 10)),
     warmup_ms=300,
     measure_ms=1000,
     drain_ms=1000,
@@ -65,6 +100,21 @@ QUICK = Plan(
     workers=2,
     chat_points=((1, 10, 1.0), (20, 5, 0.2)),
     chat_paths=("api", "ws"),
+    tp_clients=10,
+    tp_start=200,
+    tp_factor=4.0,
+    tp_max_rate=3200,
+    tp_refine=1,
+    tp_max_steps=4,
+    tp_budget_s=30,
+    tp_p99_ms=100,
+    tp_workers=2,
+    socket_steps=(100, 200),
+    sockets_per_room=10,
+    sockets_per_worker=100,
+    doc_sizes_mb=(1, 2),
+    doc_chunk=250_000,
+    doc_timeout_s=30,
 )
 
 
@@ -290,4 +340,13 @@ def awareness(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str,
     return out
 
 
-WORKLOADS = ("latency", "connections", "cold", "awareness", "chat")
+WORKLOADS = (
+    "latency",
+    "connections",
+    "cold",
+    "awareness",
+    "chat",
+    "throughput",
+    "sockets",
+    "docsize",
+)

@@ -30,10 +30,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-
-from report import _rank  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from report import _rank
 
 COLORS = {
     "collab": "#000000",

@@ -204,9 +204,17 @@ def render_docsize(ix: Index, deflate: bool, summary: dict[str, Any]) -> list[st
             if load is not None and hp is not None and load["median"] and hp["median"]:
                 ratio = f"{load['median'] / hp['median']:.2f}x"
             body.append(
-                [point, server, cell(fill), cell(get("fill_complete"), 100)]
-                + [cell(get("persisted"), 100), cell(get("synced_ms")), cell(load), ratio]
-                + [cell(get("rss_mb_loaded"))]
+                [
+                    point,
+                    server,
+                    cell(fill),
+                    cell(get("fill_complete"), 100),
+                    cell(get("persisted"), 100),
+                    cell(get("synced_ms")),
+                    cell(load),
+                    ratio,
+                    cell(get("rss_mb_loaded")),
+                ]
             )
     if not body:
         return []

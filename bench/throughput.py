@@ -176,12 +176,17 @@ def _step(
             "warmupMs": plan.warmup_ms,
             "measureMs": plan.measure_ms,
         }
-        sent = [w.send("tpstart", ids=ids, **args) for w, ids in zip(pool.workers, dealt, strict=True)]
+        sent = [
+            w.send("tpstart", ids=ids, **args) for w, ids in zip(pool.workers, dealt, strict=True)
+        ]
         time.sleep(plan.warmup_ms / 1000)
         cpu0 = server.cpu_seconds()
         time.sleep(plan.measure_ms / 1000)
         cpu1 = server.cpu_seconds()
-        started = [w.result(i, 30 + plan.measure_ms / 1000) for w, i in zip(pool.workers, sent, strict=True)]
+        started = [
+            w.result(i, 30 + plan.measure_ms / 1000)
+            for w, i in zip(pool.workers, sent, strict=True)
+        ]
         expected = expected_deliveries([r["counted"] for r in started])
         drains = pool.run(
             "tpdrain",

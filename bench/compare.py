@@ -72,6 +72,7 @@ LABELS = {
     "fill_complete": "fill complete",
     "load_ms": "restart -> full content ms",
     "rss_mb_loaded": "server RSS MB with the document loaded",
+    "commit_mean_ms": "mean group commit ms",
 }
 
 

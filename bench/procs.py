@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -95,6 +96,7 @@ class ServerSpec:
     env: dict[str, str] | None = None
     params: dict[str, str] | None = None  # query parameters of every client's socket URL
     chat_api: bool = False  # has collab's chat (rooms made through the API, posts, type 101)
+    metrics: str | None = None  # path of a Prometheus exposition with collab's commit timings
 
 
 # collab runs in dev mode (no identity provider): its sockets need the dev token.
@@ -184,6 +186,7 @@ SERVERS: dict[str, ServerSpec] = {
             },
             params={"token": DEV_TOKEN},
             chat_api=True,
+            metrics="/metrics",
         ),
         ServerSpec(
             "y-websocket", "y-websocket", True, False, _node("y_websocket_server.mjs", "leveldb")
@@ -284,6 +287,26 @@ class ServerProcess:
             except psutil.NoSuchProcess:
                 pass
         return total
+
+    def commit_totals(self) -> tuple[float, float] | None:
+        """(seconds, count) of collab's group commits so far (``collab_store_commit_seconds``
+        from its /metrics); None for a server without them or when the scrape fails."""
+        if self.spec.metrics is None:
+            return None
+        url = f"http://127.0.0.1:{self.port}{self.spec.metrics}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode("utf-8")
+        except OSError:
+            return None
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("collab_store_commit_seconds_sum", "collab_store_commit_seconds_count"):
+                found[name.rsplit("_", 1)[1]] = float(value)
+        if set(found) != {"sum", "count"}:
+            return None
+        return found["sum"], found["count"]
 
     def rss_bytes(self) -> int:
         total = 0

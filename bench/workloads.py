@@ -183,9 +183,11 @@ def latency_point(
         }
         ids = [w.send("latency", **args) for w in pool.workers]
         time.sleep(plan.warmup_ms / 1000)
+        commits0 = server.commit_totals()  # outside the CPU window: a scrape costs CPU
         cpu0 = server.cpu_seconds()
         time.sleep(plan.measure_ms / 1000)
         cpu1 = server.cpu_seconds()
+        commits1 = server.commit_totals()
         timeout = (plan.drain_ms + 10_000) / 1000
         results = [w.result(i, timeout) for w, i in zip(pool.workers, ids, strict=True)]
         pool.run("close", [{}] * len(pool))
@@ -199,7 +201,7 @@ def latency_point(
     server_cpu = cpu1 - cpu0
     window = plan.measure_ms / 1000
     extra = {"load_cores": round(total, 3), "load_busiest": round(busiest, 3)}
-    return [
+    out = [
         measurement(point, "p50_ms", percentile(values, 0.50), sat, **extra),
         measurement(point, "p99_ms", percentile(values, 0.99), sat, **extra),
         measurement(point, "lost", expected - received, sat),
@@ -207,6 +209,19 @@ def latency_point(
         measurement(point, "server_cores", server_cpu / window, sat),
         measurement(point, "cpu_s_per_1k", server_cpu / received * 1000 if received else None, sat),
     ]
+    mean = commit_mean_ms(commits0, commits1)
+    if mean is not None:  # collab: its group commits' mean time over the window (the fsync)
+        out.append(measurement(point, "commit_mean_ms", mean, sat))
+    return out
+
+
+def commit_mean_ms(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """Mean time of the commits between two (seconds, count) readings, in ms."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * 1000
 
 
 def _rss_slope(server: ServerProcess, plan: Plan, cores: Cores, per_room: int) -> dict[str, Any]:

@@ -1,12 +1,7 @@
-"""bench/scaling.py's pure parts and the child setup of bench/procs.py."""
+"""bench/scaling.py's pure parts, and the report's order of sections."""
 
 from __future__ import annotations
 
-import resource
-import subprocess
-import sys
-
-import procs
 import pytest
 import report
 import scaling
@@ -55,27 +50,6 @@ def test_a_process_that_cannot_hold_its_sockets_fails_before_connecting(
     scaling._check_fds(server_sockets=3000, per_worker=1000)
     with pytest.raises(RuntimeError, match="10200 open files needed in one process"):
         scaling._check_fds(server_sockets=10_000, per_worker=2500)
-
-
-def test_children_start_with_the_soft_limit_of_open_files_raised() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    lowered = min(soft, 256)
-    probe = "import resource; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
-
-    def low_then_setup() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))  # as a login shell's 1,024
-        procs._child_setup(None)()
-
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        preexec_fn=low_then_setup,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    assert int(out.stdout) == procs.fd_limit()
-    assert procs.fd_limit() >= lowered
 
 
 def test_the_report_puts_the_plots_first_and_the_closing_sections_after_the_targets() -> None:

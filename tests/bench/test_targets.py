@@ -155,3 +155,15 @@ def test_the_table_counts_the_blocking_verdicts() -> None:
     assert "#### collab against issue 11's targets" in text
     assert "Blocking targets: 1 met, 1 missed, 0 not measurable here." in text
     assert "| p99 at 20x50 <= Hocuspocus | **yes** | 30.0 ms | hocuspocus 20.0 ms | 1.50x |" in text
+
+
+def test_the_p99_target_shows_the_commit_time_and_names_a_gap_that_is_the_commit_alone() -> None:
+    rows = lat("1x10", "collab", 5.0, 0.2) + lat("1x10", "uvicorn-relay", 2.5, 0.06)
+    rows.append(row("latency", "1x10", "commit_mean_ms", "collab", 2.0))
+    t = found(rows)["p99 at 1x10 <= 1.0x uvicorn relay"]
+    assert t.value == "5.00 ms (commit mean 2.00 ms)"
+    assert t.verdict == "missed"  # 5.0 - 2.0 = 3.0 > 2.5: more than the commit
+    rows[-1] = row("latency", "1x10", "commit_mean_ms", "collab", 3.0)
+    t = found(rows)["p99 at 1x10 <= 1.0x uvicorn relay"]
+    assert t.verdict == "missed (p99 - commit = 2.00 ms <= the relay's: the gap is the commit)"
+    assert found(rows[:-1])["p99 at 1x10 <= 1.0x uvicorn relay"].value == "5.00 ms"

@@ -7,15 +7,15 @@
 // stdin:  {"id": n, "op": "...", ...}, one command at a time
 // stdout: {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}
 //
-// Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), tpstart and tpdrain
-// (throughput.mjs), awareness, ingest, fill, coldsync, idle, close, exit. Every op reports this process's own CPU use (process.cpuUsage) over
-// its measured phase, so the runner can mark points where the load generator, not the server,
-// was the limit.
+// Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), tpstart and
+// tpdrain (throughput.mjs), awareness, ingest, fill, coldsync, idle, close, exit. Every op
+// reports this process's own CPU use (process.cpuUsage) over its measured phase, so the runner
+// can mark points where the load generator, not the server, was the limit.
+import { randomBytes } from 'node:crypto'
 import * as readline from 'node:readline'
 import { BenchClient, cpuSince, sleep, waitUntil } from './clients.mjs'
 import { chatLoad, chatProbe } from './chat.mjs'
 import { tpDrain, tpStart } from './throughput.mjs'
-import { randomBytes } from 'node:crypto'
 
 const [kind, base, paramsJson] = process.argv.slice(2)
 const params = paramsJson ? JSON.parse(paramsJson) : {}

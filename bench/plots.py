@@ -279,8 +279,8 @@ def markdown(files: list[Path], base: Path) -> str:
     """Image links to ``files`` relative to ``base`` (the directory of the markdown)."""
     if not files:
         return ""
-    lines = ["", "### Scaling plots", ""]
+    lines = ["", "### Scaling plots"]
     for path in files:
         rel = Path(os.path.relpath(path, base))
-        lines.append(f"![{path.stem}]({rel.as_posix()})")
+        lines += ["", f"![{path.stem}]({rel.as_posix()})"]
     return "\n".join(lines) + "\n"

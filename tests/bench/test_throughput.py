@@ -46,13 +46,17 @@ def test_a_step_holds_only_within_the_bound_with_nothing_lost_and_the_generator_
 
 
 def test_the_generator_is_saturated_by_a_busy_process_by_all_of_them_or_by_a_shortfall() -> None:
-    ok = {"busiest": 0.5, "total": 0.8, "load_cores": 1, "sent_rate": 1000.0, "offered": 1000.0}
-    assert not throughput.generator_saturated(**ok)
-    assert throughput.generator_saturated(**(ok | {"busiest": 0.95}))
-    assert throughput.generator_saturated(**(ok | {"total": 0.95}))  # one load core, all busy
-    assert not throughput.generator_saturated(**(ok | {"total": 1.5, "load_cores": 2}))
-    assert not throughput.generator_saturated(**(ok | {"sent_rate": 951.0}))
-    assert throughput.generator_saturated(**(ok | {"sent_rate": 940.0}))  # 6% short
+    def saturated(
+        busiest: float = 0.5, total: float = 0.8, load_cores: int = 1, sent: float = 1000.0
+    ) -> bool:
+        return throughput.generator_saturated(busiest, total, load_cores, sent, offered=1000.0)
+
+    assert not saturated()
+    assert saturated(busiest=0.95)
+    assert saturated(total=0.95)  # one load core, all busy
+    assert not saturated(total=1.5, load_cores=2)
+    assert not saturated(sent=951.0)
+    assert saturated(sent=940.0)  # 6% short
 
 
 def test_more_processes_help_only_when_one_ran_out_and_the_cores_had_room() -> None:

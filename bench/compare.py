@@ -66,6 +66,7 @@ LABELS = {
     "step_deliveries_per_s": "step deliveries/s",
     "step_server_cores": "step server cores",
     "step_load_cores": "step load-generator cores",
+    "step_send_lag_p99_ms": "step send lag p99 ms (generator behind schedule)",
     "rss_mb": "server RSS MB",
     "connect_per_s": "sockets opened/s",
     "fill_mb_per_s": "fill MB/s",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,10 @@ def _all(ix: Index, deflate: bool) -> Iterator[Target]:
     def get(workload: str, point: str, metric: str, server: str) -> dict[str, Any] | None:
         return ix.get(workload, point, metric, server, deflate)
 
+    def ran(workload: str) -> bool:
+        """Whether the run has this workload in this mode (no rows about workloads not run)."""
+        return any(k[0] == workload and k[4] == deflate for k in ix.rows)
+
     points = ix.points("latency", "p99_ms", deflate)
     # Blocking: at 20x50, p99 <= Hocuspocus's; CPU per delivered update <= Hocuspocus's at
     # every point.
@@ -129,25 +133,10 @@ def _all(ix: Index, deflate: bool) -> Iterator[Target]:
             unit=" CPU-s/1k",
         )
     yield from _throughput(ix, deflate)
-    yield compare(
-        "KB per idle synced socket <= 1.2x uvicorn relay",
-        False,
-        get("connections", "idle", "kb_per_conn", "collab"),
-        get("connections", "idle", "kb_per_conn", "uvicorn-relay"),
-        "uvicorn-relay",
-        1.2,
-        unit=" KB",
-    )
-    yield compare(
-        "KB per loaded room <= 0.5x Hocuspocus",
-        False,
-        get("connections", "idle", "kb_per_room", "collab"),
-        get("connections", "idle", "kb_per_room", "hocuspocus"),
-        "hocuspocus",
-        0.5,
-        unit=" KB",
-    )
-    yield _rss(ix, deflate)
+    if ran("connections"):
+        yield from _memory(get)
+    if ran("sockets"):
+        yield _rss(ix, deflate)
     for point in ix.points("cold", "full_ms", deflate):
         if point != "100k":
             continue
@@ -176,6 +165,30 @@ def _all(ix: Index, deflate: bool) -> Iterator[Target]:
             higher_is_better=True,
             unit=" updates/s",
         )
+
+
+Getter = Callable[[str, str, str, str], dict[str, Any] | None]  # (workload, point, metric, server)
+
+
+def _memory(get: Getter) -> Iterator[Target]:
+    yield compare(
+        "KB per idle synced socket <= 1.2x uvicorn relay",
+        False,
+        get("connections", "idle", "kb_per_conn", "collab"),
+        get("connections", "idle", "kb_per_conn", "uvicorn-relay"),
+        "uvicorn-relay",
+        1.2,
+        unit=" KB",
+    )
+    yield compare(
+        "KB per loaded room <= 0.5x Hocuspocus",
+        False,
+        get("connections", "idle", "kb_per_room", "collab"),
+        get("connections", "idle", "kb_per_room", "hocuspocus"),
+        "hocuspocus",
+        0.5,
+        unit=" KB",
+    )
 
 
 def with_commit(

@@ -9,13 +9,14 @@ held. Every step is a fresh room on the same server, bounded in count (``tp_max_
 time (``tp_budget_s`` per server).
 
 A step's load generator is *saturated* when one of its processes used more than SATURATION of a
-core, all of them together more than SATURATION of the load cores, or the edits it sent fall
-short of the offered rate by more than SHORTFALL: such a step measured the generator, not the
-server. When one process saturated alone while the load cores had room, the step runs again with
-twice the processes (up to one per client): as many processes as it takes. The result is the
-highest rate held and what stopped the climb above it: the server (p99 or losses with the
-generator unsaturated), the generator (a lower bound: the server held all the generator could
-offer), or the plan's top rate.
+core, all of them together more than SATURATION of the load cores, its edits went out late (p99
+of their send lag past LAG_MS: the offered rate was not achieved on time) or fell short of it by
+more than SHORTFALL: such a step measured the generator, not the server. When one process
+saturated alone while the load cores had room, the step runs again with twice the processes (up
+to one per client): as many processes as it takes. The result is the highest rate held and what
+stopped the climb above it: the server (p99 or losses with the generator unsaturated), the
+generator (a lower bound: the server held all the generator could offer), or the plan's top
+rate.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from workloads import Plan, _wait_for, measurement, percentile
 
 SATURATION = 0.90  # share of a core (one process) or of the load cores (all) that saturates
 SHORTFALL = 0.05  # edits sent this far below the offered rate: the generator could not keep up
+LAG_MS = 10.0  # p99 of edits' send lag (sent - due) past which the generator fell behind
 POINT = "room"  # the point name of the result rows ("room of 10")
 
 Verdict = Literal["held", "server", "generator"]
@@ -55,11 +57,17 @@ class Step:
 
 
 def generator_saturated(
-    busiest: float, total: float, load_cores: int, sent_rate: float, offered: float
+    busiest: float,
+    total: float,
+    load_cores: int,
+    sent_rate: float,
+    offered: float,
+    lag_p99_ms: float = 0.0,
 ) -> bool:
     """Whether the load generator, not the server, was the limit of a step."""
     short = sent_rate < offered * (1 - SHORTFALL)
-    return busiest > SATURATION or total > SATURATION * load_cores or short
+    late = lag_p99_ms > LAG_MS
+    return busiest > SATURATION or total > SATURATION * load_cores or short or late
 
 
 def one_process_saturated(busiest: float, total: float, load_cores: int) -> bool:
@@ -205,12 +213,14 @@ def _step(
     per_process = [r["cpu"]["cores"] for r in started]
     busiest, total = max(per_process), sum(per_process)
     sent_rate = sum(int(r["counted_total"]) for r in started) / window
-    sat = generator_saturated(busiest, total, cores.load_count, sent_rate, rate)
+    lag = max(float(r["lag_p99_ms"]) for r in started)
+    sat = generator_saturated(busiest, total, cores.load_count, sent_rate, rate, lag)
     step = Step(rate, p99, want - got, sat)
     point = f"{rate:.0f}/s"
     extra = {
         "offered": rate,
         "sent_per_s": round(sent_rate, 1),
+        "send_lag_p99_ms": round(lag, 3),
         "load_cores": round(total, 3),
         "load_busiest": round(busiest, 3),
         "processes": len(dealt),
@@ -225,6 +235,7 @@ def _step(
         measurement(point, "step_deliveries_per_s", got / window, sat),
         measurement(point, "step_server_cores", server_cores, sat),
         measurement(point, "step_load_cores", total, sat),
+        measurement(point, "step_send_lag_p99_ms", lag, sat),
     ]
     return rows, step, one_process_saturated(busiest, total, cores.load_count)
 

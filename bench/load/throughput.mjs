@@ -3,10 +3,11 @@
 //
 // tpStart: each of this process's clients of `room` writes `rate / clients` edits/s (`rate` is
 // the room's total), each edit its own transaction and so its own update message, appending
-// [writer, seq, sendTime, counted] to the Y.Array `tp`. A credit loop (a tick every
-// millisecond or so, sending every edit due by then) keeps the offered rate exact at any rate
-// the process can sustain; when it cannot, the edits sent fall short of it, which the runner
-// reads as a saturated load generator. Edits sent inside the measured window carry counted = 1.
+// [writer, seq, sendTime, counted] to the Y.Array `tp`. Every edit has its due time on a fixed
+// schedule; a loop ticking every millisecond or so sends every edit due by then, so the offered
+// rate is exact over the window. A process that cannot keep up sends its edits late: its send
+// lag (send time - due time, p99) is reported, and the runner reads a large one as a saturated
+// load generator. Edits due inside the measured window carry counted = 1.
 // Every client records, for every counted edit of another client it receives, receive time -
 // send time. The writer and the reader may live in different processes: both times are
 // performance.timeOrigin + performance.now(), the high-resolution wall clock every process of
@@ -52,37 +53,50 @@ export async function tpStart (rooms, { room, rate, clients, ids, warmupMs = 100
     state.observers.push(() => array.unobserve(observer))
   })
 
-  const perWriter = rate / clients // edits/s of each client
-  const writers = local.map((client, i) => ({ id: ids[i], array: client.doc.getArray('tp'), sent: 0, counted: 0 }))
-  const start = now()
+  // Edit k (from 1) of a writer is due at start + offset + (k - 1) x interval; the writers'
+  // offsets spread them over one interval instead of all sending together. An edit is counted
+  // when it is due inside the measured window, and goes out at the first tick at or after its
+  // due time: its send lag (actual - due) is how far the process fell behind the schedule.
+  const interval = 1000 / (rate / clients) // ms between two edits of one client
+  const writers = local.map((client, i) => ({
+    id: ids[i], array: client.doc.getArray('tp'), offset: (ids[i] / clients) * interval, sent: 0, counted: 0
+  }))
+  const lags = []
+  const start = now() + 20
   const windowStart = start + warmupMs
   const windowEnd = windowStart + measureMs
+  const giveUp = windowEnd + measureMs // a process this far behind stops (its lag tells)
+  const due = (w, k) => start + w.offset + (k - 1) * interval
   let cpuStart = null
   let wallStart = null
-  let cpu = null
-  // Writers are spread over one interval instead of all sending their first edit together.
-  const offsets = writers.map((w) => (w.id / clients) / perWriter * 1000)
   while (true) {
     const t = now()
     if (cpuStart === null && t >= windowStart) { cpuStart = process.cpuUsage(); wallStart = performance.now() }
-    if (t >= windowEnd) break
-    const counted = t >= windowStart ? 1 : 0
-    writers.forEach((w, i) => {
-      const due = Math.floor(((t - start - offsets[i]) / 1000) * perWriter) + 1
-      for (let k = 0; k < MAX_PER_TICK && w.sent < due; k++) {
-        w.sent++
-        if (counted) w.counted++
-        w.array.push([[w.id, w.sent, now(), counted]])
+    const horizon = Math.min(t, windowEnd) // nothing due at or after the window's end is sent
+    let behind = false
+    for (const w of writers) {
+      for (let k = 0; k < MAX_PER_TICK && due(w, w.sent + 1) <= horizon; k++) {
+        const at = due(w, ++w.sent)
+        const counted = at >= windowStart ? 1 : 0
+        const sentAt = now()
+        if (counted) { w.counted++; lags.push(sentAt - at) }
+        w.array.push([[w.id, w.sent, sentAt, counted]])
       }
-    })
+      if (due(w, w.sent + 1) < windowEnd && due(w, w.sent + 1) <= t) behind = true
+    }
+    if ((t >= windowEnd && !behind) || t >= giveUp) break
     await sleep(1)
   }
-  cpu = cpuSince(cpuStart, wallStart)
+  if (cpuStart === null) { cpuStart = process.cpuUsage(); wallStart = performance.now() }
+  const cpu = cpuSince(cpuStart, wallStart)
+  lags.sort((a, b) => a - b)
   return {
     room,
     counted: writers.map((w) => w.counted),
     counted_total: writers.reduce((a, w) => a + w.counted, 0),
     sent_total: writers.reduce((a, w) => a + w.sent, 0),
+    lag_p99_ms: lags.length ? lags[Math.min(lags.length - 1, Math.ceil(0.99 * lags.length) - 1)] : 0,
+    lag_max_ms: lags.length ? lags[lags.length - 1] : 0,
     window_s: measureMs / 1000,
     cpu
   }

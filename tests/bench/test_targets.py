@@ -167,3 +167,14 @@ def test_the_p99_target_shows_the_commit_time_and_names_a_gap_that_is_the_commit
     t = found(rows)["p99 at 1x10 <= 1.0x uvicorn relay"]
     assert t.verdict == "missed (p99 - commit = 2.00 ms <= the relay's: the gap is the commit)"
     assert found(rows[:-1])["p99 at 1x10 <= 1.0x uvicorn relay"].value == "5.00 ms"
+
+
+def test_targets_of_workloads_the_run_left_out_are_not_listed() -> None:
+    names = set(found(lat("20x50", "collab", 30.0, 0.05)))
+    assert names == {
+        "p99 at 20x50 <= Hocuspocus",
+        "CPU per delivered update at 20x50 <= Hocuspocus",
+        "p99 at 20x50 <= 1.0x uvicorn relay",
+        "CPU per delivered update at 20x50 <= 0.8x Hocuspocus",
+    }
+    assert targets.render(Index(summary([])), False, summary([])) == []

@@ -47,9 +47,13 @@ def test_a_step_holds_only_within_the_bound_with_nothing_lost_and_the_generator_
 
 def test_the_generator_is_saturated_by_a_busy_process_by_all_of_them_or_by_a_shortfall() -> None:
     def saturated(
-        busiest: float = 0.5, total: float = 0.8, load_cores: int = 1, sent: float = 1000.0
+        busiest: float = 0.5,
+        total: float = 0.8,
+        load_cores: int = 1,
+        sent: float = 1000.0,
+        lag: float = 2.0,
     ) -> bool:
-        return throughput.generator_saturated(busiest, total, load_cores, sent, offered=1000.0)
+        return throughput.generator_saturated(busiest, total, load_cores, sent, 1000.0, lag)
 
     assert not saturated()
     assert saturated(busiest=0.95)
@@ -57,6 +61,8 @@ def test_the_generator_is_saturated_by_a_busy_process_by_all_of_them_or_by_a_sho
     assert not saturated(total=1.5, load_cores=2)
     assert not saturated(sent=951.0)
     assert saturated(sent=940.0)  # 6% short
+    assert not saturated(lag=10.0)
+    assert saturated(lag=10.5)  # edits went out late: the offered rate was not kept
 
 
 def test_more_processes_help_only_when_one_ran_out_and_the_cores_had_room() -> None:

@@ -32,6 +32,7 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, NullFormatter
 from report import _rank
 
 COLORS = {
@@ -152,7 +153,25 @@ def _draw(ax: Axes, data: Series) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
-def _positive(data: Series) -> bool:
+def _log(ax: Axes, axis: str, data: Series, at_points: bool = False) -> None:
+    """A log scale on ``axis`` ("x" or "y") labelled in plain numbers (20, 50, not 2x10^1);
+    ``at_points``: the x ticks at the x values of ``data``. Linear where a value is <= 0."""
+    if not data or not _positive(data, axis):
+        return
+    which = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if at_points:
+        which.set_major_locator(FixedLocator(sorted({p.x for ps in data.values() for p in ps})))
+        which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.4g}"))
+        which.set_minor_formatter(NullFormatter())
+    else:  # labels on the minor ticks too where the axis spans less than a decade or so
+        which.set_major_formatter(LogFormatter())
+        which.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+
+
+def _positive(data: Series, axis: str = "y") -> bool:
+    if axis == "x":
+        return all(p.x > 0 for points in data.values() for p in points)
     return all(p.y > 0 and p.low > 0 for points in data.values() for p in points)
 
 
@@ -176,19 +195,19 @@ def plot_clients(summary: dict[str, Any], deflate: bool, out: Path) -> Path | No
     rooms = room_counts(summary, deflate)
     if not rooms:
         return None
-    fig, axes = plt.subplots(2, len(rooms), figsize=(5.5 * len(rooms), 8), squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(rooms), figsize=(5.5 * len(rooms), 8), squeeze=False, layout="constrained"
+    )
     for col, r in enumerate(rooms):
         p99 = series(summary, "latency", "p99_ms", deflate, clients_of(r))
         cpu = series(summary, "latency", "cpu_s_per_1k", deflate, clients_of(r))
         top, bottom = axes[0][col], axes[1][col]
         _draw(top, p99)
         _draw(bottom, cpu)
-        for ax in (top, bottom):
-            ax.set_xscale("log")
-            ax.set_xlabel("clients per room")
         for ax, data in ((top, p99), (bottom, cpu)):
-            if data and _positive(data):
-                ax.set_yscale("log")
+            _log(ax, "x", data, at_points=True)
+            _log(ax, "y", data)
+            ax.set_xlabel("clients per room")
         top.set_title(f"{r} room{'s' if r > 1 else ''}: p99 delivery latency")
         top.set_ylabel("p99 ms")
         bottom.set_title(f"{r} room{'s' if r > 1 else ''}: server CPU per delivered update")
@@ -202,7 +221,7 @@ def plot_sockets(summary: dict[str, Any], deflate: bool, out: Path) -> Path | No
     rss = series(summary, "sockets", "rss_mb", deflate, number)
     if not rss:
         return None
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     _draw(ax, rss)
     top = max(p.x for points in rss.values() for p in points)
     if top >= 10_000:
@@ -226,14 +245,13 @@ def plot_docsize(summary: dict[str, Any], deflate: bool, out: Path) -> Path | No
     fill = series(summary, "docsize", "fill_mb_per_s", deflate, megabytes)
     if not load and not fill:
         return None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     _draw(left, load)
     _draw(right, fill)
-    for ax in (left, right):
-        ax.set_xscale("log")
+    for ax, data in ((left, load), (right, fill)):
+        _log(ax, "x", data, at_points=True)
         ax.set_xlabel("document size, MB")
-    if load and _positive(load):
-        left.set_yscale("log")
+    _log(left, "y", load)
     left.set_title("restart -> full content")
     left.set_ylabel("ms")
     right.set_title("fill rate (one writer, one watcher)")
@@ -247,12 +265,11 @@ def plot_throughput(summary: dict[str, Any], deflate: bool, out: Path) -> Path |
     p99 = series(summary, "throughput", "step_p99_ms", deflate, offered_rate)
     if not p99:
         return None
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     _draw(ax, p99)
     ax.axhline(P99_LIMIT_MS, color="#000000", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    if _positive(p99):
-        ax.set_yscale("log")
+    _log(ax, "x", p99)
+    _log(ax, "y", p99)
     ax.set_xlabel("offered edits/s into one room")
     ax.set_ylabel("p99 ms")
     ax.legend(fontsize=8)

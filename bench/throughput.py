@@ -32,7 +32,7 @@ from workloads import Plan, _wait_for, measurement, percentile
 
 SATURATION = 0.90  # share of a core (one process) or of the load cores (all) that saturates
 SHORTFALL = 0.05  # edits sent this far below the offered rate: the generator could not keep up
-LAG_MS = 10.0  # p99 of edits' send lag (sent - due) past which the generator fell behind
+LAG_MS = 20.0  # p99 of edits' send lag (sent - due) past which the generator fell behind
 POINT = "room"  # the point name of the result rows ("room of 10")
 
 Verdict = Literal["held", "server", "generator"]

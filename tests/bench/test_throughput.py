@@ -61,8 +61,8 @@ def test_the_generator_is_saturated_by_a_busy_process_by_all_of_them_or_by_a_sho
     assert not saturated(total=1.5, load_cores=2)
     assert not saturated(sent=951.0)
     assert saturated(sent=940.0)  # 6% short
-    assert not saturated(lag=10.0)
-    assert saturated(lag=10.5)  # edits went out late: the offered rate was not kept
+    assert not saturated(lag=20.0)
+    assert saturated(lag=20.5)  # edits went out late: the offered rate was not kept
 
 
 def test_more_processes_help_only_when_one_ran_out_and_the_cores_had_room() -> None:

@@ -212,7 +212,8 @@ def plot_clients(summary: dict[str, Any], deflate: bool, out: Path) -> Path | No
         top.set_ylabel("p99 ms")
         bottom.set_title(f"{r} room{'s' if r > 1 else ''}: server CPU per delivered update")
         bottom.set_ylabel("CPU-s per 1,000 deliveries")
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8)
     _title(fig, "Latency workload: one writer per room at 10 edits/s", deflate)
     return _save(fig, out / f"clients-{_mode(deflate)}.png")
 

@@ -226,7 +226,10 @@ def _throughput(ix: Index, deflate: bool) -> Iterator[Target]:
     if relay_bound not in (None, "server"):
         anchor += f" ({relay_bound})"
     ratio = f"{a / b:.2f}x" if a is not None and b else ""
-    if a is None:
+    if a is None and collab_bound == "generator":
+        why = "n/a (the load generator saturated at every rate tried)"
+        yield Target(name, False, value, anchor, ratio, why)
+    elif a is None:
         yield Target(name, False, value, anchor, ratio, "missed (not even the lowest rate held)")
     elif collab_bound != "server":
         yield Target(name, False, value + f" ({collab_bound})", anchor, ratio, "met")

@@ -99,6 +99,8 @@ def test_throughput_is_met_at_the_generators_ceiling_or_at_0_8x_a_measurable_rel
     assert t[THROUGHPUT].anchor == "uvicorn-relay 3,000 edits/s (generator)"
     t = found(tp("collab", None, "server") + tp("uvicorn-relay", 3000, "server"))
     assert t[THROUGHPUT].verdict == "missed (not even the lowest rate held)"
+    t = found(tp("collab", None, "generator") + tp("uvicorn-relay", 3000, "server"))
+    assert t[THROUGHPUT].verdict == "n/a (the load generator saturated at every rate tried)"
     assert THROUGHPUT not in found(tp("uvicorn-relay", 3000, "server"))
 
 

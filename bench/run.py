@@ -249,6 +249,13 @@ def measure(
                                 scratch / f"r{rep}",
                                 raw_dir,
                             )
+                        except workloads.PartialResult as exc:  # keep what it measured
+                            failures.append(where | {"error": repr(exc.cause)})
+                            print(f"{label}  FAILED part way: {exc.cause!r}", flush=True)
+                            (raw_dir / f"error-{rep}-{workload}-{name}-{deflate}.txt").write_text(
+                                "".join(traceback.format_exception(exc.cause))
+                            )
+                            rows = exc.rows
                         except Exception as exc:  # one broken server must not end the run
                             failures.append(where | {"error": repr(exc)})
                             print(f"{label}  FAILED: {exc!r}", flush=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from procs import Cores, ServerProcess, WorkerPool, fd_limit
 from report import Index, cell, num, table
-from workloads import Plan, _split, _wait_for, measurement, saturated
+from workloads import PartialResult, Plan, _split, _wait_for, measurement, saturated
 
 MB = 1 << 20  # RSS is reported in MB of 2^20 bytes (KB elsewhere are 2^10)
 FD_MARGIN = 200  # descriptors a process needs besides its sockets (files, pipes, listeners)
@@ -63,7 +63,10 @@ def sockets(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, A
                 for share in _split(rooms, len(pool))
             ]
             t0 = time.monotonic()
-            pool.run("connect", args, timeout=900)
+            try:
+                pool.run("connect", args, timeout=900)
+            except Exception as exc:  # the steps before it stand
+                raise PartialResult(out, exc) from exc
             connect_s = time.monotonic() - t0
             added = len(rooms) * per_room
             connected += added

@@ -118,6 +118,15 @@ QUICK = Plan(
 )
 
 
+class PartialResult(Exception):
+    """A workload that failed part way: the measurements it made before ``cause``."""
+
+    def __init__(self, rows: list[dict[str, Any]], cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.rows = rows
+        self.cause = cause
+
+
 def measurement(
     point: str, metric: str, value: float | None, saturated: bool = False, **extra: Any
 ) -> dict[str, Any]:

@@ -53,8 +53,11 @@ async function connect ({ rooms: names, perRoom, wait = 'synced', batch = 50, se
   for (let i = 0; i < pending.length; i += batch) {
     const clients = pending.slice(i, i + batch).map((room) => newClient(room, extraParams))
     const check = wait === 'synced' ? (c) => c.synced : (c) => c.connected
-    await waitUntil(() => clients.every(check), timeoutMs,
-      `${clients.filter(check).length}/${clients.length} clients ${wait}`)
+    // Counted when the wait times out (they once were counted before it: always 0/N).
+    await waitUntil(() => clients.every(check), timeoutMs, () =>
+      `${clients.filter(check).length}/${clients.length} clients ${wait}, ` +
+      `${clients.filter((c) => c.connected).length} connected, ` +
+      `${opened} of this process's ${pending.length} opened before this batch`)
     opened += clients.length
   }
   if (seed) {

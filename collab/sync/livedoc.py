@@ -10,6 +10,13 @@ Every incoming update follows one order (DESIGN.md, The path of one update):
 Everything a peer may observe is released from one ordered outbox only after the state it
 reflects is committed, so no client ever receives uncommitted state. A Doc that yrs refused
 (a panic) is rebuilt from the store plus the not-yet-committed emitted updates.
+
+With several nodes (a ``Fanout``), each commit is published with the seqs the store gave it,
+and updates other nodes committed arrive through the ``Follower`` (in seq order, gaps read from
+the store): ``apply_remote`` takes them through the same scan/check/apply with the ``REMOTE``
+origin and relays them, and nothing records them: only the receiving node commits an update.
+A generation change seen in the store closes this doc's sockets (4409; deleted: 4404) and the
+registry forgets it.
 """
 
 from __future__ import annotations
@@ -24,11 +31,22 @@ from typing import Any
 from pycrdt import Doc
 
 from collab import logs
-from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
+from collab.errors import (
+    CollabError,
+    DocTooLarge,
+    GenerationMismatch,
+    HostileInput,
+    NotFound,
+    Overloaded,
+    RoomFailed,
+    must_propagate,
+)
+from collab.fanout import Entry, Fanout
 from collab.names import DocKey, is_reserved_doc
 from collab.ratelimit import Bucket
 from collab.settings import Settings
-from collab.store.base import DocumentStore
+from collab.store.base import DocumentStore, StoredDoc
+from collab.sync.follower import Follower
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.journal import Journal
 from collab.sync.peer import Peer
@@ -53,6 +71,9 @@ log = logging.getLogger("collab.sync")
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
 SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
+REMOTE = "remote"  # the origin of updates other nodes committed
+# Larger updates are published without their bytes: receivers read them from the store.
+FANOUT_INLINE_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -70,7 +91,12 @@ class Delivery:
 
 class LiveDoc:
     def __init__(
-        self, key: DocKey, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+        self,
+        key: DocKey,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: SyncHooks | None = None,
+        fanout: Fanout | None = None,
     ) -> None:
         self.key = key
         self.settings = settings
@@ -87,7 +113,15 @@ class LiveDoc:
             on_committed=self._on_committed,
             on_failed=self._fail,
             hooks=self.hooks,
+            on_stored=self._stored if fanout is not None else None,
         )
+        self.fanout = fanout
+        self.follower = (
+            Follower(self, self.journal.held, store, self.hooks) if fanout is not None else None
+        )
+        self.on_retire: Callable[[LiveDoc], None] | None = None  # the registry forgets it
+        self._loaded = False
+        self._gone: CollabError | None = None  # why a joiner is refused after a reset
         self.presence = Presence(typing_timeout=settings.typing_timeout)
         self.typing_sweep = TypingSweep(self.presence, self._broadcast_presence)
         self._awareness_gate = AwarenessGate(
@@ -105,13 +139,36 @@ class LiveDoc:
 
     @classmethod
     async def load(
-        cls, key: DocKey, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+        cls,
+        key: DocKey,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: SyncHooks | None = None,
+        fanout: Fanout | None = None,
     ) -> LiveDoc:
-        live = cls(key, store, settings, hooks)
-        stored = await store.load(key)
-        await live.replica.rebuild(stored, [])
+        """Load ``key``; with a fan-out, subscribe first, so that nothing published after the
+        store read is missed (what was published before it is in what it read)."""
+        live = cls(key, store, settings, hooks, fanout)
+        if fanout is not None and live.follower is not None:
+            await fanout.subscribe(key, live.follower)
+        try:
+            stored = await store.load(key)
+            await live.replica.rebuild(stored, [])
+        except BaseException:
+            live.detach()
+            raise
         live.journal.adopt(stored)
+        live._loaded = True
+        if live.follower is not None:
+            live.follower.resume()
         return live
+
+    def detach(self) -> None:
+        """Stop following other nodes (evicted, failed, deleted)."""
+        if self.follower is not None:
+            self.follower.close()
+            if self.fanout is not None:
+                self.fanout.unsubscribe(self.key, self.follower)
 
     @property
     def doc(self) -> Doc[Any]:
@@ -132,6 +189,14 @@ class LiveDoc:
     @property
     def pending_commit_bytes(self) -> int:
         return self.journal.uncommitted_bytes
+
+    @property
+    def usable(self) -> bool:
+        return self._loaded and self.failed is None and self._healed.is_set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.peers)
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -172,11 +237,22 @@ class LiveDoc:
         peer.denied_once = False
         peer.send(framing.sync_step1(self.replica.state_vector()))
 
+    async def catch_up(self) -> None:
+        """With other nodes: take in everything the store holds that this replica lacks, by a
+        read started now, so a joiner sees whatever anyone saw "saved" on any node. Raises
+        what the joiner gets if the doc turned out deleted (4404) or reset (4409)."""
+        if self.follower is not None:
+            await self.follower.catch_up()
+            await self._usable()
+
+    async def until_usable(self) -> None:
+        await self._usable()
+
     async def _usable(self) -> None:
         if not self._healed.is_set():
             await self._healed.wait()
         if self.failed is not None:
-            raise RoomFailed()
+            raise self._gone or RoomFailed()
 
     def _send_presence(self, peer: Peer) -> None:
         present = self.presence.snapshot()
@@ -316,6 +392,9 @@ class LiveDoc:
             await self.replica.rebuild(stored, self.journal.uncommitted, reindex=False)
             self.journal.adopt(stored)
             log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
+            if self.follower is not None:
+                self._healed.set()
+                self.follower.resume()
         except BaseException as exc:
             if must_propagate(exc):
                 raise
@@ -323,6 +402,10 @@ class LiveDoc:
             self._fail(exc)
         finally:
             self._healed.set()
+
+    def rebuild(self) -> None:
+        """Rebuild the replica from the store (a stored row another node wrote was refused)."""
+        self._schedule_heal()
 
     def _fail(self, exc: BaseException) -> None:
         """The doc can no longer promise durability: close its peers; the registry drops it."""
@@ -378,6 +461,14 @@ class LiveDoc:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _relay(self, frame: bytes) -> None:
+        """To every peer, after what they were sent before it (the outbox's order)."""
+        journal = self.journal
+        if journal.committed < journal.recorded:
+            self._outbox.append(Delivery(journal.recorded, frame))
+        else:
+            self.broadcast(frame)
+
     def _deliver(self, delivery: Delivery) -> None:
         if delivery.initial and delivery.to is not None:
             delivery.to.send_initial(delivery.frame)
@@ -385,6 +476,71 @@ class LiveDoc:
             delivery.to.send(delivery.frame)
         else:
             self.broadcast(delivery.frame, exclude=delivery.exclude)
+
+    # -- other nodes -----------------------------------------------------------------------
+
+    def _stored(self, first: int, batch: list[bytes]) -> None:
+        """A commit returned with seqs ``first``...: publish each update with its seq."""
+        generation = self.journal.generation
+        if self.fanout is not None and generation is not None:
+            for seq, update in enumerate(batch, start=first):
+                carried = update if len(update) <= FANOUT_INLINE_BYTES else None
+                self.fanout.publish(self.key, Entry(seq, generation, carried))
+        if self.follower is not None:
+            self.follower.resume()  # entries that waited for our own seqs
+
+    def apply_remote(self, update: bytes) -> bool:
+        """An update another node committed: scanned, checked and applied like a peer's, with
+        the REMOTE origin, relayed to every peer here, never recorded. False if refused."""
+        try:
+            info = scan_update(update, self.limits)
+            if info.is_empty:
+                return True
+            delta = self.replica.check(info)
+        except MalformedInput as exc:
+            log.warning("remote update refused in %s: %s", self.key, exc.reason)
+            return False
+        if delta.pending_total > self.settings.max_pending_structs:
+            self._schedule_heal()
+            return False
+        try:
+            emitted, seconds = self.replica.apply(update, delta, origin=REMOTE)
+        except HostileInput as exc:
+            log.warning("remote update refused by yrs in %s: %r", self.key, exc.__cause__)
+            self._schedule_heal()
+            return False
+        self.hooks.update_applied(seconds)
+        deleted = sum(length for _, _, length in info.deletes) if info.deletes else 0
+        self.journal.note_remote(len(update), deleted)
+        for update_out in emitted:
+            self._relay(framing.sync_update(update_out))
+        return True
+
+    def adopt_stored(self, stored: StoredDoc) -> None:
+        """The doc was created on another node after our load: it is that generation."""
+        if self.journal.generation is None:
+            self.journal.generation = stored.generation
+
+    def generation_changed(self, generation: str | None) -> None:
+        """The store holds another doc under this key now (None: deleted): every socket here
+        is closed (4404 / 4409, as the endpoint refuses such a joiner) and the doc forgotten."""
+        if self.failed is not None:
+            return
+        self._gone = NotFound("document deleted") if generation is None else GenerationMismatch()
+        code = 4404 if generation is None else 4409
+        log.info(
+            "%s was %s on another node: closing %d sockets",
+            self.key,
+            "deleted" if generation is None else "reset",
+            len(self.peers),
+            extra=logs.doc_fields(self.key),
+        )
+        self.retire("document deleted" if generation is None else "document reset")
+        self._outbox.clear()
+        self.close_all(code, "document deleted" if generation is None else "document reset")
+        self.detach()
+        if self.on_retire is not None:
+            self.on_retire(self)
 
     async def compact(self) -> None:
         if self.failed is None:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import uuid
@@ -25,13 +26,31 @@ __all__ = [
     "UPDATE",
     "Entry",
     "Fanout",
+    "FanoutError",
     "FanoutStats",
     "Subscriber",
+    "check_fanout",
     "new_node_id",
     "open_fanout",
 ]
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class FanoutError(Exception):
+    """A fanout URL collab cannot serve (unknown scheme, driver not installed)."""
+
+
+def check_fanout(url: str) -> None:
+    """FanoutError unless ``url`` names a fan-out this installation can open."""
+    text = url.strip()
+    if text in {"", "none"}:
+        return
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme not in REDIS_SCHEMES:
+        raise FanoutError(f"unknown fanout {text!r} (expected none or redis://host:port/db)")
+    if importlib.util.find_spec("redis") is None:
+        raise FanoutError("--fanout redis://... needs redis-py: pip install 'collab[redis]'")
 
 
 def new_node_id() -> str:
@@ -44,13 +63,11 @@ def new_node_id() -> str:
 def open_fanout(
     url: str, *, node: str, prefix: str = "collab", max_update: int = 64 * 1024 * 1024
 ) -> Fanout | None:
-    """The Fanout a URL names (not yet started); None for ``none``."""
+    """The Fanout a URL names (not yet started); None for ``none``. FanoutError as above."""
+    check_fanout(url)
     text = url.strip()
     if text in {"", "none"}:
         return None
-    scheme = text.split("://", 1)[0] if "://" in text else ""
-    if scheme in REDIS_SCHEMES:
-        from collab.fanout.streams import RedisFanout
+    from collab.fanout.streams import RedisFanout
 
-        return RedisFanout(text, node, prefix=prefix, max_update=max_update)
-    raise ValueError(f"unknown fanout {text!r} (expected none or redis://host:port/db)")
+    return RedisFanout(text, node, prefix=prefix, max_update=max_update)

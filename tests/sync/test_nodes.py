@@ -1,0 +1,272 @@
+"""Several nodes in one process: registries on one memory store, fan-outs on one LocalBus.
+
+The whole cross-node path without a socket: an update committed on one node reaches the
+others' peers and is stored once; entries out of order wait for the missing one; a lost entry
+is read from the store (a gap, the head poll, a joiner's catch-up); deletions and re-creations
+close every node's sockets; compaction with a hole loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from pycrdt import Array, Doc, Text
+
+from collab.errors import GenerationMismatch
+from collab.fanout import Entry
+from collab.fanout.local import LocalBus, LocalFanout
+from collab.names import DocKey
+from collab.store.base import StoredDoc
+from collab.sync.follower import GAP_WAIT
+from collab.sync.heads import HeadPoller
+from collab.sync.hooks import NoHooks
+from collab.sync.livedoc import LiveDoc
+from collab.sync.peer import Peer
+from collab.sync.registry import RoomRegistry
+from collab.wire import framing
+from tests.support.waiting import wait_until
+from tests.sync.conftest import KEY, GatedStore, make_peer, sent, settings, text_update
+
+pytestmark = pytest.mark.anyio
+
+
+class Store(GatedStore):
+    """Counts catch-up reads too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads_after = 0
+
+    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
+        self.reads_after += 1
+        return await super().updates_after(key, seq)
+
+
+class LossyFanout(LocalFanout):
+    """Loses the next ``drop_next`` entries it is asked to publish (a trimmed stream...)."""
+
+    drop_next = 0
+
+    def publish(self, key: DocKey, entry: Entry) -> None:
+        if self.drop_next:
+            self.drop_next -= 1
+            return
+        super().publish(key, entry)
+
+
+class Counting(NoHooks):
+    def __init__(self) -> None:
+        self.gap_rows = 0
+        self.received = 0
+
+    def gap_filled(self, rows: int) -> None:
+        self.gap_rows += rows
+
+    def fanout_received(self, lag: float) -> None:
+        assert 0 <= lag < 60
+        self.received += 1
+
+
+class Node:
+    def __init__(self, store: Store, bus: LocalBus, name: str, **kw: Any) -> None:
+        self.fanout = LossyFanout(bus, name)
+        self.hooks = Counting()
+        self.registry = RoomRegistry(store, settings(**kw), self.hooks, fanout=self.fanout)
+
+    async def join(self, key: DocKey = KEY) -> tuple[LiveDoc, Peer]:
+        live = await self.registry.acquire_current(key)
+        peer = make_peer()
+        await live.join(peer)
+        return live, peer
+
+
+def nodes(n: int, store: Store | None = None, **kw: Any) -> tuple[Store, LocalBus, list[Node]]:
+    store = store or Store()
+    bus = LocalBus()
+    return store, bus, [Node(store, bus, f"n{i}", **kw) for i in range(n)]
+
+
+def text_of(live: LiveDoc) -> str:
+    return str(live.doc.get("text", type=Text))
+
+
+def client_view(peer: Peer) -> str:
+    """The text a client would hold from everything ``peer`` was sent."""
+    doc: Doc[Any] = Doc()
+    for frame in sent(peer):
+        if frame[:2] in (b"\x00\x01", b"\x00\x02"):
+            doc.apply_update(framing.decode_message(frame).update)  # type: ignore[union-attr]
+    return str(doc.get("text", type=Text))
+
+
+def edit_on(source: Doc[Any], text: str) -> bytes:
+    return framing.sync_update(text_update(text, source))
+
+
+async def test_an_update_crosses_nodes_and_is_stored_once() -> None:
+    store, _, (a, b, c) = nodes(3)
+    joined = [await node.join() for node in (a, b, c)]
+    sources: list[Doc[Any]] = [Doc(), Doc(), Doc()]
+    for (live, peer), source, text in zip(joined, sources, "abc", strict=True):
+        await live.handle(peer, edit_on(source, text))
+    with anyio.fail_after(5):
+        await wait_until(lambda: all(sorted(text_of(live)) == ["a", "b", "c"] for live, _ in joined))
+        # ... and every client got the others' updates relayed by its own node.
+        for (_, peer), mine in zip(joined, "abc", strict=True):
+            await wait_until(lambda p=peer, m=mine: len(client_view(p).replace(m, "")) == 2)
+    assert len((await store.load(KEY)).updates) == 3  # one row per client update, none twice
+    assert a.hooks.received == 2 and b.hooks.received == 2
+
+
+async def test_entries_out_of_order_wait_for_the_missing_one() -> None:
+    store, _, (a, b) = nodes(2)
+    live_b, peer_b = await b.join()
+    source: Doc[Any] = Doc()
+    u1, u2 = text_update("1", source), text_update("2", source)
+    await store.append(KEY, [u1, u2])  # committed by some node; its entries arrive swapped
+    generation = (await store.load(KEY)).generation
+    assert generation is not None
+    reads = store.reads_after
+    live_b.follower.on_entry(Entry(2, generation, u2))  # type: ignore[union-attr]
+    assert text_of(live_b) == ""  # 2 waits for 1
+    live_b.follower.on_entry(Entry(1, generation, u1))  # type: ignore[union-attr]
+    assert text_of(live_b) == "21"
+    assert store.reads_after == reads  # no store read was needed
+    assert client_view(peer_b) == "21"
+
+
+async def test_a_lost_entry_is_read_from_the_store_after_the_gap() -> None:
+    store, _, (a, b) = nodes(2)
+    live_a, peer_a = await a.join()
+    live_b, _ = await b.join()
+    source: Doc[Any] = Doc()
+    a.fanout.drop_next = 1
+    await live_a.handle(peer_a, edit_on(source, "x"))  # its entry is lost
+    await live_a.flush()
+    await live_a.handle(peer_a, edit_on(source, "y"))  # seq 2: B sees a gap
+    with anyio.fail_after(GAP_WAIT + 5):
+        await wait_until(lambda: text_of(live_b) == "yx")
+    assert b.hooks.gap_rows >= 1
+
+
+async def test_a_refused_entry_is_read_from_the_store() -> None:
+    store, _, (a, b) = nodes(2)
+    live_a, peer_a = await a.join()
+    live_b, _ = await b.join()
+    a.fanout.drop_next = 1
+    await live_a.handle(peer_a, edit_on(Doc(), "real"))
+    await live_a.flush()
+    assert live_a.generation is not None
+    # A poisoned channel: the right seq and generation, bytes that are not an update.
+    live_b.follower.on_entry(Entry(1, live_a.generation, b"\xff\xff\xff\x01"))  # type: ignore[union-attr]
+    with anyio.fail_after(5):
+        await wait_until(lambda: text_of(live_b) == "real")
+    assert live_b.failed is None
+
+
+async def test_with_the_channel_down_the_head_poll_delivers() -> None:
+    store, bus, (a, b) = nodes(2)
+    live_a, peer_a = await a.join()
+    live_b, peer_b = await b.join()
+    poller = HeadPoller(b.registry, b.fanout, NoHooks(), interval=60, degraded_interval=0.05)
+    poller.start()
+    try:
+        bus.set_up(False)
+        await live_a.handle(peer_a, edit_on(Doc(), "while down"))
+        with anyio.fail_after(5):
+            await wait_until(lambda: client_view(peer_b) == "while down")
+        assert a.fanout.stats.publish_dropped == 1
+    finally:
+        await poller.stop()
+
+
+async def test_a_joiner_catches_up_before_its_sync_is_answered() -> None:
+    """Read-your-writes: "saved" on A, then a join on B, whose copy has heard nothing."""
+    store, bus, (a, b) = nodes(2)
+    live_a, peer_a = await a.join()
+    live_b, _ = await b.join()  # loaded and followed, but the channel will lose everything
+    bus.set_up(False)
+    await live_a.handle(peer_a, edit_on(Doc(), "saved on A"))
+    await live_a.handle(peer_a, framing.saved(1))
+    await wait_until(lambda: framing.saved(1) in sent(peer_a))
+    assert text_of(live_b) == ""
+    again, joiner = await b.join()  # acquire_current: one store read started after the join
+    assert again is live_b and text_of(live_b) == "saved on A"
+    await live_b.handle(joiner, framing.sync_step1(Doc().get_state()))
+    assert client_view(joiner) == "saved on A"
+
+
+async def test_a_doc_deleted_on_one_node_closes_every_nodes_sockets() -> None:
+    store, _, (a, b) = nodes(2)
+    live_a, peer_a = await a.join()
+    live_b, peer_b = await b.join()
+    await live_a.handle(peer_a, edit_on(Doc(), "doomed"))
+    await wait_until(lambda: text_of(live_b) == "doomed")
+    generation = live_a.generation
+    await a.registry.drop(KEY, 4404, "document deleted")  # what DELETE /docs/{doc} does
+    await store.delete_doc(KEY)
+    a.registry.announce_deleted(KEY, generation)
+    with anyio.fail_after(5):
+        await wait_until(lambda: peer_b.close_code == 4404)
+    assert peer_a.close_code == 4404 and b.registry.get(KEY) is None
+    fresh, _ = await b.join()  # a new joiner gets a fresh, empty doc
+    assert fresh is not live_b and not fresh.exists and text_of(fresh) == ""
+
+
+async def test_a_doc_recreated_elsewhere_closes_4409_even_without_the_announcement() -> None:
+    store, _, (a, b) = nodes(2)
+    live_a, peer_a = await a.join()
+    live_b, peer_b = await b.join()
+    await live_a.handle(peer_a, edit_on(Doc(), "old"))
+    await wait_until(lambda: text_of(live_b) == "old")
+    old = live_b.generation
+    await a.registry.drop(KEY, 4404, "document deleted")
+    await store.delete_doc(KEY)  # the "gone" entry is never sent
+    again, peer_a2 = await a.join()
+    await again.handle(peer_a2, edit_on(Doc(), "new"))  # re-created: a new generation
+    with anyio.fail_after(5):
+        await wait_until(lambda: peer_b.close_code == 4409)
+    assert again.generation != old
+    with pytest.raises(GenerationMismatch):
+        await live_b.catch_up()  # the stale copy refuses; acquire_current loads a fresh one
+    fresh, _ = await b.join()
+    assert text_of(fresh) == "new"
+
+
+async def test_compaction_with_a_hole_loses_nothing() -> None:
+    store, _, (a, b) = nodes(2, compact_rows=1)  # compact after every commit
+    live_a, peer_a = await a.join()
+    live_b, peer_b = await b.join()
+    src_a, src_b = Doc(), Doc()
+
+    async def write(live: LiveDoc, peer: Peer, source: Doc[Any], text: str) -> None:
+        await live.handle(peer, edit_on(source, text))
+        await live.flush()
+
+    await write(live_a, peer_a, src_a, "1")
+    await wait_until(lambda: "1" in text_of(live_b))
+    await write(live_b, peer_b, src_b, "2")
+    a.fanout.drop_next = 1
+    await write(live_a, peer_a, src_a, "3")  # B never hears of 3 from the channel
+    await write(live_b, peer_b, src_b, "4")  # B holds 1, 2, 4: it may fold only up to 2
+    assert live_b.journal.held.head == 2 and 4 in live_b.journal.held
+    cold = await LiveDoc.load(KEY, store, settings())
+    assert sorted(text_of(cold)) == ["1", "2", "3", "4"]
+
+
+async def test_the_server_authored_chat_doc_crosses_nodes_too() -> None:
+    store, _, (a, b) = nodes(2)
+    key = DocKey("r", "chat")
+    live_a, _ = await a.join(key)
+    live_b, peer_b = await b.join(key)
+
+    def post(doc: Doc[Any]) -> None:
+        doc.get("messages", type=Array).append("hello")
+
+    committed = await live_a.author(post)
+    await committed
+    with anyio.fail_after(5):
+        await wait_until(lambda: list(live_b.doc.get("messages", type=Array)) == ["hello"])
+    assert len((await store.load(key)).updates) == 1

@@ -87,6 +87,8 @@ class RedisFanout:
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
         self._queue: deque[tuple[str, Entry]] = deque()
         self._queued = asyncio.Event()
+        self._drained = asyncio.Event()  # nothing queued or being sent
+        self._drained.set()
         self._reader_ok = False
         self._writer_ok = True
         self._tasks: list[asyncio.Task[None]] = []
@@ -105,6 +107,12 @@ class RedisFanout:
         self._tasks = [loop.create_task(self._read_forever()), loop.create_task(self._write_forever())]
 
     async def close(self) -> None:
+        """Publish what is queued (a second at most: a stopping node's last commits reach the
+        others now rather than at their next head check), then stop."""
+        if self._tasks and self._writer_ok:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._drained.wait()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -147,6 +155,7 @@ class RedisFanout:
             self.stats.publish_dropped += 1
         stamped = dataclasses.replace(entry, node=self.node, sent_at=time.time())
         self._queue.append((stream_key(self.prefix, key), stamped))
+        self._drained.clear()
         self._queued.set()
 
     # -- writing -----------------------------------------------------------------------------
@@ -154,6 +163,8 @@ class RedisFanout:
     async def _write_forever(self) -> None:
         pause = BACKOFF[0]
         while True:
+            if not self._queue:
+                self._drained.set()
             await self._queued.wait()
             self._queued.clear()
             while self._queue:

@@ -23,7 +23,7 @@ import time
 from typing import Protocol
 
 from collab import logs
-from collab.errors import RoomFailed, must_propagate
+from collab.errors import CollabError, must_propagate
 from collab.fanout import UPDATE, Entry
 from collab.names import DocKey
 from collab.store.base import DocumentStore, StoredDoc
@@ -161,8 +161,8 @@ class Follower:
                 await self.catch_up()
                 if not self._again:
                     return
-        except RoomFailed:
-            return
+        except CollabError:
+            return  # failed, deleted or reset: its sockets are closed already
         except BaseException as exc:
             if must_propagate(exc) or isinstance(exc, asyncio.CancelledError):
                 raise

@@ -163,27 +163,30 @@ class RedisFanout:
     async def _write_forever(self) -> None:
         pause = BACKOFF[0]
         while True:
-            if not self._queue:
-                self._drained.set()
-            await self._queued.wait()
-            self._queued.clear()
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self._queue)))]
+            if not self._writer_ok:
+                # Down: wait for Redis to answer again (what queues meanwhile goes then).
                 try:
-                    await self._send(batch)
-                except RedisError as exc:
-                    self.stats.publish_dropped += len(batch)
-                    self.stats.errors += 1
-                    if self._writer_ok:
-                        log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
-                    self._writer_ok = False
+                    await self._commands.ping()
+                except RedisError:
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, BACKOFF[1])
-                else:
-                    if not self._writer_ok:
-                        log.info("fan-out: publishing again")
-                    self._writer_ok = True
-                    pause = BACKOFF[0]
+                    continue
+                log.info("fan-out: publishing again")
+                self._writer_ok = True
+                pause = BACKOFF[0]
+            if not self._queue:
+                self._drained.set()
+                await self._queued.wait()
+                self._queued.clear()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self._queue)))]
+            try:
+                await self._send(batch)
+            except RedisError as exc:
+                self.stats.publish_dropped += len(batch)
+                self.stats.errors += 1
+                log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
+                self._writer_ok = False
 
     async def _send(self, batch: list[tuple[str, Entry]]) -> None:
         async with self._commands.pipeline(transaction=False) as pipe:
@@ -211,8 +214,10 @@ class RedisFanout:
                 raise
             except ResponseError as exc:
                 if not await self._set_aside_bad_keys():
+                    # Not a bad key (an ACL, a server refusing): unhealthy, retried.
                     log.warning("fan-out: read refused: %r", exc)
                     self.stats.errors += 1
+                    self._reader_ok = False
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, BACKOFF[1])
             except (RedisError, OSError) as exc:

@@ -86,14 +86,16 @@ class Follower:
     def on_entry(self, entry: Entry) -> None:
         if entry.sent_at:
             self.hooks.fanout_received(max(0.0, time.time() - entry.sent_at))
-        if entry.kind != UPDATE:
-            self.request_fill()  # deleted or reset elsewhere: the store says what is true
+        target = self.target
+        if entry.kind != UPDATE or (target.usable and entry.generation != target.generation):
+            # Deleted or reset elsewhere, another generation, or one we never saw (created
+            # since our load): the store says what is true.
+            self.request_fill()
             return
         if entry.seq in self.held:
             return  # ours, or already read from the store
-        target = self.target
-        if entry.update is None or (target.usable and entry.generation != target.generation):
-            self.request_fill()  # not carried; or another generation (or one we never saw)
+        if entry.update is None:
+            self.request_fill()  # too large to carry: read it
             return
         if not target.usable or entry.seq != self.held.head + 1:
             self._hold(entry.seq, entry.generation, entry.update)
@@ -119,7 +121,7 @@ class Follower:
         if self._gap_timer is not None:
             self._gap_timer.cancel()
             self._gap_timer = None
-        if self._filling is not None:
+        if self._filling is not None and self._filling is not asyncio.current_task():
             self._filling.cancel()
 
     # -- reading the store ---------------------------------------------------------------

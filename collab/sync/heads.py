@@ -64,14 +64,15 @@ class HeadPoller:
         """Check every doc whose turn it is; how many were checked."""
         checked = 0
         for live in self.registry.loaded_docs():
-            follower = live.follower
-            if follower is None or not live.peers or live.failed is not None:
+            nodes = live.nodes
+            if nodes is None or not live.peers or live.failed is not None:
                 continue
+            follower = nodes.follower
             every = self.degraded_interval if self.fanout.degraded(live.key) else self.interval
             if time.monotonic() - follower.last_checked < every:
                 continue
             try:
-                await live.catch_up()
+                await nodes.catch_up()
             except CollabError:
                 continue  # deleted or failed: its sockets are closed already
             except BaseException as exc:

@@ -44,7 +44,6 @@ class Journal:
         on_committed: Callable[[int], None],
         on_failed: Callable[[BaseException], None],
         hooks: SyncHooks,
-        on_stored: Callable[[int, list[bytes]], None] | None = None,
     ) -> None:
         self.key = key
         self.store = store
@@ -52,7 +51,8 @@ class Journal:
         self._snapshot = snapshot
         self._on_committed = on_committed
         self._on_failed = on_failed
-        self._on_stored = on_stored
+        # Told each commit's first seq and updates (several nodes: publish them).
+        self.on_stored: Callable[[int, list[bytes]], None] | None = None
         self._hooks = hooks
         self.generation: str | None = None
         self.held = SeqSet()  # the store's seqs the replica holds
@@ -147,8 +147,8 @@ class Journal:
         self.log_rows += len(batch)
         self.log_bytes += batch_bytes
         self.committed = upto
-        if self._on_stored is not None:
-            self._on_stored(first, batch)
+        if self.on_stored is not None:
+            self.on_stored(first, batch)
         self._on_committed(upto)
         self._hooks.stored(self.key)
 

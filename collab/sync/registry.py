@@ -12,6 +12,7 @@ doc unsubscribes it), and a doc deleted here is announced to them (``announce_de
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -97,7 +98,8 @@ class RoomRegistry:
                     raise RoomFailed("could not load document") from exc
                 finally:
                     del self._loading[key]
-                live.on_retire = self._forget
+                if live.nodes is not None:
+                    live.nodes.on_retire = functools.partial(self._forget, live)
                 previous = self._docs.get(key)
                 if previous is not None and previous is not live:
                     previous.detach()  # a failed copy: its sockets are closing
@@ -118,8 +120,10 @@ class RoomRegistry:
         load; a joiner never inherits another doc's refusal."""
         for attempt in (1, 2):
             live = await self.acquire(key)
+            if live.nodes is None:
+                return live
             try:
-                await live.catch_up()
+                await live.nodes.catch_up()
             except (NotFound, GenerationMismatch):
                 self.release(live)
                 if attempt == 2:

@@ -122,47 +122,56 @@ async def test_an_update_crosses_nodes_and_is_stored_once() -> None:
 
 async def test_entries_out_of_order_wait_for_the_missing_one() -> None:
     store, _, (a, b) = nodes(2)
-    live_b, peer_b = await b.join()
     source: Doc[Any] = Doc()
-    u1, u2 = text_update("1", source), text_update("2", source)
-    await store.append(KEY, [u1, u2])  # committed by some node; its entries arrive swapped
-    generation = (await store.load(KEY)).generation
+    await store.append(KEY, [text_update("0", source)])
+    live_b, peer_b = await b.join()  # holds seq 1
+    u2, u3 = text_update("2", source), text_update("3", source)
+    await store.append(KEY, [u2, u3])  # committed by some node; its entries arrive swapped
+    generation = live_b.generation
     assert generation is not None
     reads = store.reads_after
-    live_b.follower.on_entry(Entry(2, generation, u2))  # type: ignore[union-attr]
-    assert text_of(live_b) == ""  # 2 waits for 1
-    live_b.follower.on_entry(Entry(1, generation, u1))  # type: ignore[union-attr]
-    assert text_of(live_b) == "21"
+    live_b.nodes.follower.on_entry(Entry(3, generation, u3))  # type: ignore[union-attr]
+    assert text_of(live_b) == "0"  # 3 waits for 2
+    live_b.nodes.follower.on_entry(Entry(2, generation, u2))  # type: ignore[union-attr]
+    assert text_of(live_b) == "320"
     assert store.reads_after == reads  # no store read was needed
-    assert client_view(peer_b) == "21"
+    assert client_view(peer_b) == "320"
+
+
+async def shared_doc(a: Node, b: Node) -> tuple[LiveDoc, Peer, LiveDoc, Doc[Any]]:
+    """A doc both nodes hold (B learnt its generation from A's first update)."""
+    live_a, peer_a = await a.join()
+    live_b, _ = await b.join()
+    source: Doc[Any] = Doc()
+    await live_a.handle(peer_a, edit_on(source, "w"))
+    await wait_until(lambda: text_of(live_b) == "w")
+    return live_a, peer_a, live_b, source
 
 
 async def test_a_lost_entry_is_read_from_the_store_after_the_gap() -> None:
     store, _, (a, b) = nodes(2)
-    live_a, peer_a = await a.join()
-    live_b, _ = await b.join()
-    source: Doc[Any] = Doc()
+    live_a, peer_a, live_b, source = await shared_doc(a, b)
     a.fanout.drop_next = 1
-    await live_a.handle(peer_a, edit_on(source, "x"))  # its entry is lost
+    await live_a.handle(peer_a, edit_on(source, "x"))  # seq 2: its entry is lost
     await live_a.flush()
-    await live_a.handle(peer_a, edit_on(source, "y"))  # seq 2: B sees a gap
+    await live_a.handle(peer_a, edit_on(source, "y"))  # seq 3: B sees a gap, waits, reads
     with anyio.fail_after(GAP_WAIT + 5):
-        await wait_until(lambda: text_of(live_b) == "yx")
+        await wait_until(lambda: text_of(live_b) == "yxw")
     assert b.hooks.gap_rows >= 1
 
 
 async def test_a_refused_entry_is_read_from_the_store() -> None:
     store, _, (a, b) = nodes(2)
-    live_a, peer_a = await a.join()
-    live_b, _ = await b.join()
+    live_a, peer_a, live_b, source = await shared_doc(a, b)
     a.fanout.drop_next = 1
-    await live_a.handle(peer_a, edit_on(Doc(), "real"))
+    await live_a.handle(peer_a, edit_on(source, "real"))
     await live_a.flush()
     assert live_a.generation is not None
     # A poisoned channel: the right seq and generation, bytes that are not an update.
-    live_b.follower.on_entry(Entry(1, live_a.generation, b"\xff\xff\xff\x01"))  # type: ignore[union-attr]
+    poison = Entry(2, live_a.generation, b"\xff\xff\xff\x01")
+    live_b.nodes.follower.on_entry(poison)  # type: ignore[union-attr]
     with anyio.fail_after(5):
-        await wait_until(lambda: text_of(live_b) == "real")
+        await wait_until(lambda: text_of(live_b) == "realw")
     assert live_b.failed is None
 
 
@@ -229,8 +238,9 @@ async def test_a_doc_recreated_elsewhere_closes_4409_even_without_the_announceme
     with anyio.fail_after(5):
         await wait_until(lambda: peer_b.close_code == 4409)
     assert again.generation != old
-    with pytest.raises(GenerationMismatch):
-        await live_b.catch_up()  # the stale copy refuses; acquire_current loads a fresh one
+    assert live_b.nodes is not None
+    with pytest.raises(GenerationMismatch):  # the stale copy refuses; a joiner loads afresh
+        await live_b.nodes.catch_up()
     fresh, _ = await b.join()
     assert text_of(fresh) == "new"
 

@@ -156,7 +156,10 @@ async def test_a_write_saved_on_one_node_is_in_a_join_on_another(
     redis = PrivateRedis(tmp_path)
     redis.start()
     try:
-        a, b = nodes(2, fanout=redis.url, compact_rows=100_000)
+        # 120 joins from one address in a minute: past the default handshake rate.
+        a, b = nodes(
+            2, fanout=redis.url, compact_rows=100_000, handshake_rate=100, handshake_burst=200
+        )
         resident = await RawPeer.connect(b.ws_url(ROOM, DOC))  # B holds and follows the doc
         writer = await RawPeer.connect(a.ws_url(ROOM, DOC, "collab=1"))
         with anyio.fail_after(120):

@@ -54,22 +54,27 @@ class HeadPoller:
                 await self._task
             self._task = None
 
+    @property
+    def tick(self) -> float:
+        """How often turns are looked at: half the shorter interval, so a doc is checked
+        within its interval (a tick as long as the interval would make it two)."""
+        return min(self.interval, self.degraded_interval) / 2
+
     async def _run(self) -> None:
-        tick = min(self.interval, self.degraded_interval)
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(self.tick)
             await self.poll_due()
 
     async def poll_due(self) -> int:
-        """Check every doc whose turn it is; how many were checked."""
-        checked = 0
+        """Check every doc whose turn it is (its interval, less a tick); how many were."""
+        checked, slack = 0, self.tick
         for live in self.registry.loaded_docs():
             nodes = live.nodes
             if nodes is None or not live.peers or live.failed is not None:
                 continue
             follower = nodes.follower
             every = self.degraded_interval if self.fanout.degraded(live.key) else self.interval
-            if time.monotonic() - follower.last_checked < every:
+            if time.monotonic() - follower.last_checked < every - slack:
                 continue
             try:
                 await nodes.catch_up()

@@ -3,6 +3,8 @@ SQLite's file lock (``BEGIN IMMEDIATE``) must keep every doc's sequence gapless 
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -44,4 +46,40 @@ async def test_two_writers_on_one_file_get_gapless_seqs(tmp_path: Path) -> None:
     assert sorted(returned[0] + returned[1]) == list(range(1, 2001))  # each seq told once
     for n in (0, 1):  # each writer's rows are in its own order
         mine = [u for _, u in stored.updates if u.startswith(f"{n}.".encode())]
+        assert mine == [f"{n}.{i}".encode() for i in range(1000)]
+
+
+def _append_many(path: str, node: int, count: int) -> list[int]:
+    """A child process: one store of its own on the shared file, ``count`` appends."""
+    import asyncio
+
+    async def run() -> list[int]:
+        store = SQLiteStore(Path(path), synchronous="NORMAL")
+        await store.open()
+        try:
+            return [await store.append(KEY, [f"{node}.{i}".encode()]) for i in range(count)]
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_two_processes_on_one_file_get_gapless_seqs(tmp_path: Path) -> None:
+    """The same with two real processes, as two `collab serve` on one database."""
+    path = tmp_path / "c.db"
+    migrate_with_backup(path)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        results = pool.starmap(_append_many, [(str(path), 0, 1000), (str(path), 1, 1000)])
+    assert sorted(results[0] + results[1]) == list(range(1, 2001))
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT seq, data FROM doc_updates WHERE room=? AND name=? ORDER BY seq", KEY
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [seq for seq, _ in rows] == list(range(1, 2001))
+    for n in (0, 1):
+        mine = [bytes(d) for _, d in rows if bytes(d).startswith(f"{n}.".encode())]
         assert mine == [f"{n}.{i}".encode() for i in range(1000)]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.postgres import fresh_database
 from tests.support.server import CollabServer, NodesFactory, ServerFactory, start_nodes
 
 
@@ -90,3 +91,18 @@ def nodes(tmp_path: Path) -> Iterator[NodesFactory]:
 @pytest.fixture
 def server(server_factory: ServerFactory) -> CollabServer:
     return server_factory()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with collab's migrations applied, dropped after the test
+    (skipped without a server, failing under CI=true: tests/support/postgres.py)."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with nothing applied, dropped after the test."""
+    with fresh_database(migrated=False) as url:
+        yield url

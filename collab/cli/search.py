@@ -15,7 +15,7 @@ import click
 
 from collab.cli.options import config_option, load_settings, store_option
 from collab.db import StoreError, search_index_path, sqlite_path
-from collab.settings import Settings
+from collab.settings import Settings, masked
 
 
 @click.group("search")
@@ -29,7 +29,9 @@ def _database(settings: Settings) -> Path:
     except StoreError as exc:
         raise click.UsageError(str(exc)) from exc
     if path is None:
-        raise click.UsageError(f"{settings.store}: only a SQLite store has a search index file")
+        raise click.UsageError(
+            f"{masked('store', settings.store)}: only a SQLite store has a search index file"
+        )
     if not path.is_file():
         raise click.ClickException(f"{path}: no such database")
     return path

@@ -38,7 +38,8 @@ from collab.web.bundle import BundleError, ensure_bundle
 )
 def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
     """Serve the workspace at /, /ws/{room}/{doc}, the API, /healthz and /readyz (applies
-    pending migrations first)."""
+    pending SQLite migrations first; a PostgreSQL database is migrated by `collab migrate`
+    only, and refused while migrations are pending)."""
     import uvicorn
 
     from collab.app import create_app
@@ -95,16 +96,31 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
 @store_option
 @config_option
 def migrate(store: str | None, config_file: str | None) -> None:
-    """Apply pending migrations (after an online backup of a non-empty database)."""
-    from collab.db import migrate_with_backup, sqlite_path
+    """Apply pending migrations (SQLite: after an online backup of a non-empty database;
+    PostgreSQL: take a pg_dump first; two runs at once apply each migration once)."""
+    from collab.db import migrate_with_backup, postgres_url, sqlite_path
 
     settings = load_settings(config_file, store=store)
+    if postgres_url(settings.store) is not None:
+        _migrate_postgres(settings.store)
+        return
     path = sqlite_path(settings.store)
     if path is None:
         click.echo(f"{settings.store}: nothing to migrate")
         return
     applied = migrate_with_backup(path)
     click.echo(f"{path}: applied {', '.join(applied)}" if applied else f"{path}: up to date")
+
+
+def _migrate_postgres(url: str) -> None:
+    from collab.db.pgmigrate import migrate as run_migrations
+
+    try:
+        applied = run_migrations(url)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = masked("store", url)
+    click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
 
 
 def _server_class(base: type[Any]) -> type[Any]:

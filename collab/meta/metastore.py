@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from collab.db import StoreError, sqlite_path
+from collab.db import StoreError, postgres_url, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.bots import Bots
@@ -69,10 +69,14 @@ def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
         from collab.meta.memory import MemoryMetaStore
 
         return MemoryMetaStore()
+    if postgres_url(url) is not None:
+        raise StoreError("the PostgreSQL meta store is not built yet (issue 15)")
     path = sqlite_path(url)
     if path is not None:
         from collab.meta.sqlite import SQLiteMetaStore
 
         return SQLiteMetaStore(path, synchronous=synchronous)
     scheme = url.split("://", 1)[0]
-    raise StoreError(f"unknown store scheme {scheme!r} (expected sqlite:/// or memory://)")
+    raise StoreError(
+        f"unknown store scheme {scheme!r} (expected sqlite:///, postgresql:// or memory://)"
+    )

@@ -63,7 +63,8 @@ class Settings:
     store: str = _opt(
         "sqlite:///collab.db",
         "Where all persistent state lives: sqlite:///relative.db, sqlite:////absolute.db, "
-        "a bare path, or memory:// (tests).",
+        "a bare path, postgresql://user@host/db (several nodes share it; `collab migrate` "
+        "first), or memory:// (tests).",
     )
     ssl_certfile: str = _opt("", "TLS certificate (PEM) to serve https/wss directly (uvicorn).")
     ssl_keyfile: str = _opt("", "TLS private key (PEM) for ssl_certfile.")

@@ -67,11 +67,12 @@ def non_empty(value: Any) -> str | None:
 
 
 def store_url(value: Any) -> str | None:
-    """``sqlite:///relative.db``, ``sqlite:////absolute.db``, a bare path, or ``memory://``."""
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db``, a bare path, ``memory://``, or
+    ``postgresql://...`` / ``postgres://...`` (libpq parses the rest when the store opens)."""
     text = value.strip()
     if not text:
         return "must not be empty"
-    if text in {"memory://", "memory:"}:
+    if text in {"memory://", "memory:"} or text.startswith(("postgresql://", "postgres://")):
         return None
     if text.startswith("sqlite:"):
         if not text.startswith("sqlite:///") or not text[len("sqlite:///") :]:
@@ -80,8 +81,8 @@ def store_url(value: Any) -> str | None:
     if "://" in text:
         scheme = text.split("://", 1)[0]
         return (
-            f"unknown store scheme {scheme!r}: collab opens sqlite:///path, a bare path "
-            "or memory://"
+            f"unknown store scheme {scheme!r}: collab opens sqlite:///path, a bare path, "
+            "postgresql://... or memory://"
         )
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from collab.db import StoreError, migrate_with_backup
 from collab.names import DocKey
 from collab.store import DocumentStore, open_store
+from collab.store.postgres import PostgresStore
+from tests.support.postgres import fresh_database
 
 pytestmark = pytest.mark.anyio
 
@@ -18,17 +21,20 @@ A = DocKey("room", "a")
 B = DocKey("room", "b")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DocumentStore]:
-    if request.param == "memory":
-        url = "memory://"
-    else:
-        url = f"sqlite:///{tmp_path / 'c.db'}"
-        migrate_with_backup(tmp_path / "c.db")
-    s = open_store(url)
-    await s.open()
-    yield s
-    await s.close()
+    with contextlib.ExitStack() as stack:
+        if request.param == "memory":
+            url = "memory://"
+        elif request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'c.db'}"
+            migrate_with_backup(tmp_path / "c.db")
+        else:
+            url = stack.enter_context(fresh_database())
+        s = open_store(url)
+        await s.open()
+        yield s
+        await s.close()
 
 
 async def test_missing_doc_loads_empty(store: DocumentStore) -> None:
@@ -163,5 +169,8 @@ async def test_ping(store: DocumentStore) -> None:
 
 
 def test_store_urls(tmp_path: Path) -> None:
-    with pytest.raises(StoreError):
-        open_store("postgres://nope")
+    with pytest.raises(StoreError, match="unknown store scheme 'mysql'"):
+        open_store("mysql://nope")
+    for url in ("postgresql://app@db.example/collab", "postgres://db.example/collab"):
+        pg = open_store(url)  # nothing connects before open()
+        assert isinstance(pg, PostgresStore) and pg.url == url

@@ -1,4 +1,7 @@
-"""Several nodes in one process: registries on one memory store, fan-outs on one LocalBus.
+"""Several nodes in one process: registries on one store, fan-outs on one LocalBus.
+
+Every test runs on the memory store (one store object shared) and on PostgreSQL (one
+PostgresStore per node, each with its own pool, on one database: nodes as in production).
 
 The whole cross-node path without a socket: an update committed on one node reaches the
 others' peers and is stored once; entries out of order wait for the missing one; a lost entry
@@ -8,6 +11,7 @@ close every node's sockets; compaction with a hole loses nothing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -18,7 +22,8 @@ from collab.errors import GenerationMismatch
 from collab.fanout import Entry
 from collab.fanout.local import LocalBus, LocalFanout
 from collab.names import DocKey
-from collab.store.base import StoredDoc
+from collab.store import open_store
+from collab.store.base import DocumentStore, StoredDoc
 from collab.sync.follower import GAP_WAIT
 from collab.sync.heads import HeadPoller
 from collab.sync.hooks import NoHooks
@@ -32,16 +37,18 @@ from tests.sync.conftest import KEY, GatedStore, make_peer, sent, settings, text
 pytestmark = pytest.mark.anyio
 
 
-class Store(GatedStore):
-    """Counts catch-up reads too."""
+class ReadCounter:
+    """Counts a store's catch-up reads."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads_after = 0
+    def __init__(self, store: DocumentStore) -> None:
+        self.count = 0
+        inner = store.updates_after
 
-    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
-        self.reads_after += 1
-        return await super().updates_after(key, seq)
+        async def counted(key: DocKey, seq: int) -> StoredDoc:
+            self.count += 1
+            return await inner(key, seq)
+
+        store.updates_after = counted  # type: ignore[method-assign]
 
 
 class LossyFanout(LocalFanout):
@@ -70,7 +77,8 @@ class Counting(NoHooks):
 
 
 class Node:
-    def __init__(self, store: Store, bus: LocalBus, name: str, **kw: Any) -> None:
+    def __init__(self, store: DocumentStore, bus: LocalBus, name: str, **kw: Any) -> None:
+        self.store = store
         self.fanout = LossyFanout(bus, name)
         self.hooks = Counting()
         self.registry = RoomRegistry(store, settings(**kw), self.hooks, fanout=self.fanout)
@@ -82,10 +90,37 @@ class Node:
         return live, peer
 
 
-def nodes(n: int, store: Store | None = None, **kw: Any) -> tuple[Store, LocalBus, list[Node]]:
-    store = store or Store()
-    bus = LocalBus()
-    return store, bus, [Node(store, bus, f"n{i}", **kw) for i in range(n)]
+Cluster = Callable[..., Awaitable[tuple[DocumentStore, LocalBus, list[Node]]]]
+
+
+@pytest.fixture(params=["memory", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "memory":
+        yield "memory://"
+    else:
+        yield request.getfixturevalue("pg_url")  # a fresh, migrated database
+
+
+@pytest.fixture
+async def cluster(store_url: str) -> AsyncIterator[Cluster]:
+    """``await cluster(n, **settings)``: (a store to look at, the bus, n nodes)."""
+    opened: list[DocumentStore] = []
+
+    async def make(n: int, **kw: Any) -> tuple[DocumentStore, LocalBus, list[Node]]:
+        bus = LocalBus()
+        if store_url == "memory://":
+            shared = GatedStore()
+            stores: list[DocumentStore] = [shared] * (n + 1)
+        else:
+            stores = [open_store(store_url) for _ in range(n + 1)]
+            for store in stores:
+                await store.open()
+                opened.append(store)
+        return stores[n], bus, [Node(stores[i], bus, f"n{i}", **kw) for i in range(n)]
+
+    yield make
+    for store in opened:
+        await store.close()
 
 
 def text_of(live: LiveDoc) -> str:
@@ -105,8 +140,8 @@ def edit_on(source: Doc[Any], text: str) -> bytes:
     return framing.sync_update(text_update(text, source))
 
 
-async def test_an_update_crosses_nodes_and_is_stored_once() -> None:
-    store, _, (a, b, c) = nodes(3)
+async def test_an_update_crosses_nodes_and_is_stored_once(cluster: Cluster) -> None:
+    store, _, (a, b, c) = await cluster(3)
     joined = [await node.join() for node in (a, b, c)]
     sources: list[Doc[Any]] = [Doc(), Doc(), Doc()]
     for (live, peer), source, text in zip(joined, sources, "abc", strict=True):
@@ -120,8 +155,8 @@ async def test_an_update_crosses_nodes_and_is_stored_once() -> None:
     assert a.hooks.received == 2 and b.hooks.received == 2
 
 
-async def test_entries_out_of_order_wait_for_the_missing_one() -> None:
-    store, _, (a, b) = nodes(2)
+async def test_entries_out_of_order_wait_for_the_missing_one(cluster: Cluster) -> None:
+    store, _, (a, b) = await cluster(2)
     source: Doc[Any] = Doc()
     await store.append(KEY, [text_update("0", source)])
     live_b, peer_b = await b.join()  # holds seq 1
@@ -129,12 +164,12 @@ async def test_entries_out_of_order_wait_for_the_missing_one() -> None:
     await store.append(KEY, [u2, u3])  # committed by some node; its entries arrive swapped
     generation = live_b.generation
     assert generation is not None
-    reads = store.reads_after
+    reads = ReadCounter(b.store)
     live_b.nodes.follower.on_entry(Entry(3, generation, u3))  # type: ignore[union-attr]
     assert text_of(live_b) == "0"  # 3 waits for 2
     live_b.nodes.follower.on_entry(Entry(2, generation, u2))  # type: ignore[union-attr]
     assert text_of(live_b) == "320"
-    assert store.reads_after == reads  # no store read was needed
+    assert reads.count == 0  # no store read was needed
     assert client_view(peer_b) == "320"
 
 
@@ -148,8 +183,8 @@ async def shared_doc(a: Node, b: Node) -> tuple[LiveDoc, Peer, LiveDoc, Doc[Any]
     return live_a, peer_a, live_b, source
 
 
-async def test_a_lost_entry_is_read_from_the_store_after_the_gap() -> None:
-    store, _, (a, b) = nodes(2)
+async def test_a_lost_entry_is_read_from_the_store_after_the_gap(cluster: Cluster) -> None:
+    store, _, (a, b) = await cluster(2)
     live_a, peer_a, live_b, source = await shared_doc(a, b)
     a.fanout.drop_next = 1
     await live_a.handle(peer_a, edit_on(source, "x"))  # seq 2: its entry is lost
@@ -160,8 +195,8 @@ async def test_a_lost_entry_is_read_from_the_store_after_the_gap() -> None:
     assert b.hooks.gap_rows >= 1
 
 
-async def test_a_refused_entry_is_read_from_the_store() -> None:
-    store, _, (a, b) = nodes(2)
+async def test_a_refused_entry_is_read_from_the_store(cluster: Cluster) -> None:
+    store, _, (a, b) = await cluster(2)
     live_a, peer_a, live_b, source = await shared_doc(a, b)
     a.fanout.drop_next = 1
     await live_a.handle(peer_a, edit_on(source, "real"))
@@ -175,8 +210,8 @@ async def test_a_refused_entry_is_read_from_the_store() -> None:
     assert live_b.failed is None
 
 
-async def test_with_the_channel_down_the_head_poll_delivers() -> None:
-    store, bus, (a, b) = nodes(2)
+async def test_with_the_channel_down_the_head_poll_delivers(cluster: Cluster) -> None:
+    store, bus, (a, b) = await cluster(2)
     live_a, peer_a = await a.join()
     live_b, peer_b = await b.join()
     poller = HeadPoller(b.registry, b.fanout, NoHooks(), interval=60, degraded_interval=0.05)
@@ -191,9 +226,9 @@ async def test_with_the_channel_down_the_head_poll_delivers() -> None:
         await poller.stop()
 
 
-async def test_a_joiner_catches_up_before_its_sync_is_answered() -> None:
+async def test_a_joiner_catches_up_before_its_sync_is_answered(cluster: Cluster) -> None:
     """Read-your-writes: "saved" on A, then a join on B, whose copy has heard nothing."""
-    store, bus, (a, b) = nodes(2)
+    store, bus, (a, b) = await cluster(2)
     live_a, peer_a = await a.join()
     live_b, _ = await b.join()  # loaded and followed, but the channel will lose everything
     bus.set_up(False)
@@ -207,8 +242,8 @@ async def test_a_joiner_catches_up_before_its_sync_is_answered() -> None:
     assert client_view(joiner) == "saved on A"
 
 
-async def test_a_doc_deleted_on_one_node_closes_every_nodes_sockets() -> None:
-    store, _, (a, b) = nodes(2)
+async def test_a_doc_deleted_on_one_node_closes_every_nodes_sockets(cluster: Cluster) -> None:
+    store, _, (a, b) = await cluster(2)
     live_a, peer_a = await a.join()
     live_b, peer_b = await b.join()
     await live_a.handle(peer_a, edit_on(Doc(), "doomed"))
@@ -224,8 +259,10 @@ async def test_a_doc_deleted_on_one_node_closes_every_nodes_sockets() -> None:
     assert fresh is not live_b and not fresh.exists and text_of(fresh) == ""
 
 
-async def test_a_doc_recreated_elsewhere_closes_4409_even_without_the_announcement() -> None:
-    store, _, (a, b) = nodes(2)
+async def test_a_doc_recreated_elsewhere_closes_4409_without_the_announcement(
+    cluster: Cluster,
+) -> None:
+    store, _, (a, b) = await cluster(2)
     live_a, peer_a = await a.join()
     live_b, peer_b = await b.join()
     await live_a.handle(peer_a, edit_on(Doc(), "old"))
@@ -245,8 +282,8 @@ async def test_a_doc_recreated_elsewhere_closes_4409_even_without_the_announceme
     assert text_of(fresh) == "new"
 
 
-async def test_compaction_with_a_hole_loses_nothing() -> None:
-    store, _, (a, b) = nodes(2, compact_rows=1)  # compact after every commit
+async def test_compaction_with_a_hole_loses_nothing(cluster: Cluster) -> None:
+    store, _, (a, b) = await cluster(2, compact_rows=1)  # compact after every commit
     live_a, peer_a = await a.join()
     live_b, peer_b = await b.join()
     src_a, src_b = Doc(), Doc()
@@ -266,8 +303,8 @@ async def test_compaction_with_a_hole_loses_nothing() -> None:
     assert sorted(text_of(cold)) == ["1", "2", "3", "4"]
 
 
-async def test_the_server_authored_chat_doc_crosses_nodes_too() -> None:
-    store, _, (a, b) = nodes(2)
+async def test_the_server_authored_chat_doc_crosses_nodes_too(cluster: Cluster) -> None:
+    store, _, (a, b) = await cluster(2)
     key = DocKey("r", "chat")
     live_a, _ = await a.join(key)
     live_b, peer_b = await b.join(key)

@@ -101,9 +101,7 @@ async def test_clients_on_three_nodes_converge_and_each_update_is_stored_once(
         ]
         for peer in js:
             await peer.wait_event("synced")
-        py = [
-            (await stack.enter_async_context(provider(s.ws_url(ROOM, DOC))))[0] for s in servers
-        ]
+        py = [(await stack.enter_async_context(provider(s.ws_url(ROOM, DOC))))[0] for s in servers]
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
                 for i, peer in enumerate(js):
@@ -197,9 +195,7 @@ async def test_redis_killed_and_restarted_empty_loses_nothing(
     redis = PrivateRedis(tmp_path)
     redis.start()
     degraded = 0.5
-    a, b, c = nodes(
-        3, fanout=redis.url, compact_rows=100_000, head_poll_degraded=degraded
-    )
+    a, b, c = nodes(3, fanout=redis.url, compact_rows=100_000, head_poll_degraded=degraded)
     lags: dict[str, list[float]] = {"before": [], "down": [], "after": []}
     async with AsyncExitStack() as stack:
         writer = await RawPeer.connect(a.ws_url(ROOM, DOC, "collab=1"))
@@ -254,4 +250,3 @@ async def all_unhealthy(*servers: CollabServer) -> bool:
         if await fanout_healthy(server):
             return False
     return True
-

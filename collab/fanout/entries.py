@@ -83,7 +83,9 @@ def decode_entry(fields: object, max_update: int) -> Entry:
     return Entry(seq, generation, update, kind.decode(), node, sent_at)
 
 
-def _field(fields: dict[object, object], name: bytes, form: re.Pattern[bytes] | None = None) -> bytes:
+def _field(
+    fields: dict[object, object], name: bytes, form: re.Pattern[bytes] | None = None
+) -> bytes:
     value = fields.get(name)
     if not isinstance(value, bytes):
         raise BadEntry(f"missing {name.decode()}")

@@ -104,7 +104,10 @@ class RedisFanout:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._read_forever()), loop.create_task(self._write_forever())]
+        self._tasks = [
+            loop.create_task(self._read_forever()),
+            loop.create_task(self._write_forever()),
+        ]
 
     async def close(self) -> None:
         """Publish what is queued (a second at most: a stopping node's last commits reach the

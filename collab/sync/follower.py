@@ -47,17 +47,23 @@ class Target(Protocol):
     @property
     def usable(self) -> bool:
         """Loaded, not being rebuilt, not failed: updates may be applied."""
+
     @property
     def active(self) -> bool:
         """Someone is connected here: worth keeping current without being asked."""
+
     async def until_usable(self) -> None:
         """Wait for a rebuild to end; RoomFailed if the doc failed."""
+
     def apply_remote(self, update: bytes) -> bool:
         """Apply and relay a stored update; False if refused (nothing applied)."""
+
     def adopt_stored(self, stored: StoredDoc) -> None:
         """The doc was created elsewhere since the load: take its generation."""
+
     def generation_changed(self, generation: str | None) -> None:
         """The stored doc is another one now (None: deleted): close, forget."""
+
     def rebuild(self) -> None:
         """Rebuild the replica from the store (a stored row was refused)."""
 

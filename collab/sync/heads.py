@@ -43,9 +43,7 @@ class HeadPoller:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), context=logs.detached()
-        )
+        self._task = asyncio.get_running_loop().create_task(self._run(), context=logs.detached())
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -135,9 +135,8 @@ async def test_redis_killed_and_restarted_empty(tmp_path: Path) -> None:
         await wait_until(lambda: early.seqs() == [1])
         server.kill()
         await wait_until(lambda: not b.healthy, 10)
-        with anyio.fail_after(1):
-            for seq in range(2, 50):
-                a.publish(Q, Entry(seq, GEN, b"lost"))  # queued, never raises
+        for seq in range(2, 50):
+            a.publish(Q, Entry(seq, GEN, b"lost"))  # queued: never blocks, never raises
         await b.subscribe(P, late)  # a subscription made while Redis is down
         resyncs = early.resyncs
         server.start()  # same port, empty

@@ -147,7 +147,9 @@ async def test_an_update_crosses_nodes_and_is_stored_once(cluster: Cluster) -> N
     for (live, peer), source, text in zip(joined, sources, "abc", strict=True):
         await live.handle(peer, edit_on(source, text))
     with anyio.fail_after(5):
-        await wait_until(lambda: all(sorted(text_of(live)) == ["a", "b", "c"] for live, _ in joined))
+        await wait_until(
+            lambda: all(sorted(text_of(live)) == ["a", "b", "c"] for live, _ in joined)
+        )
         # ... and every client got the others' updates relayed by its own node.
         for (_, peer), mine in zip(joined, "abc", strict=True):
             await wait_until(lambda p=peer, m=mine: len(client_view(p).replace(m, "")) == 2)
@@ -156,7 +158,7 @@ async def test_an_update_crosses_nodes_and_is_stored_once(cluster: Cluster) -> N
 
 
 async def test_entries_out_of_order_wait_for_the_missing_one(cluster: Cluster) -> None:
-    store, _, (a, b) = await cluster(2)
+    store, _, (_, b) = await cluster(2)
     source: Doc[Any] = Doc()
     await store.append(KEY, [text_update("0", source)])
     live_b, peer_b = await b.join()  # holds seq 1
@@ -184,7 +186,7 @@ async def shared_doc(a: Node, b: Node) -> tuple[LiveDoc, Peer, LiveDoc, Doc[Any]
 
 
 async def test_a_lost_entry_is_read_from_the_store_after_the_gap(cluster: Cluster) -> None:
-    store, _, (a, b) = await cluster(2)
+    _, _, (a, b) = await cluster(2)
     live_a, peer_a, live_b, source = await shared_doc(a, b)
     a.fanout.drop_next = 1
     await live_a.handle(peer_a, edit_on(source, "x"))  # seq 2: its entry is lost
@@ -196,7 +198,7 @@ async def test_a_lost_entry_is_read_from_the_store_after_the_gap(cluster: Cluste
 
 
 async def test_a_refused_entry_is_read_from_the_store(cluster: Cluster) -> None:
-    store, _, (a, b) = await cluster(2)
+    _, _, (a, b) = await cluster(2)
     live_a, peer_a, live_b, source = await shared_doc(a, b)
     a.fanout.drop_next = 1
     await live_a.handle(peer_a, edit_on(source, "real"))
@@ -211,9 +213,9 @@ async def test_a_refused_entry_is_read_from_the_store(cluster: Cluster) -> None:
 
 
 async def test_with_the_channel_down_the_head_poll_delivers(cluster: Cluster) -> None:
-    store, bus, (a, b) = await cluster(2)
+    _, bus, (a, b) = await cluster(2)
     live_a, peer_a = await a.join()
-    live_b, peer_b = await b.join()
+    _, peer_b = await b.join()
     poller = HeadPoller(b.registry, b.fanout, NoHooks(), interval=60, degraded_interval=0.05)
     poller.start()
     try:
@@ -228,7 +230,7 @@ async def test_with_the_channel_down_the_head_poll_delivers(cluster: Cluster) ->
 
 async def test_a_joiner_catches_up_before_its_sync_is_answered(cluster: Cluster) -> None:
     """Read-your-writes: "saved" on A, then a join on B, whose copy has heard nothing."""
-    store, bus, (a, b) = await cluster(2)
+    _, bus, (a, b) = await cluster(2)
     live_a, peer_a = await a.join()
     live_b, _ = await b.join()  # loaded and followed, but the channel will lose everything
     bus.set_up(False)
@@ -307,7 +309,7 @@ async def test_the_server_authored_chat_doc_crosses_nodes_too(cluster: Cluster) 
     store, _, (a, b) = await cluster(2)
     key = DocKey("r", "chat")
     live_a, _ = await a.join(key)
-    live_b, peer_b = await b.join(key)
+    live_b, _ = await b.join(key)
 
     def post(doc: Doc[Any]) -> None:
         doc.get("messages", type=Array).append("hello")

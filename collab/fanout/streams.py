@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
@@ -135,7 +136,7 @@ class RedisFanout:
             return  # the reader fetches the cursor once it can, then resyncs the subscriber
         self._subscribing.add(skey)
         try:
-            newest = await self._commands.xrevrange(skey, count=1)
+            newest: Any = await self._commands.xrevrange(skey, count=1)
         except RedisError as exc:
             log.warning("fan-out: cannot start reading %s: %r", skey, exc)
             return
@@ -194,7 +195,8 @@ class RedisFanout:
     async def _send(self, batch: list[tuple[str, Entry]]) -> None:
         async with self._commands.pipeline(transaction=False) as pipe:
             for skey, entry in batch:
-                pipe.xadd(skey, encode_entry(entry), maxlen=STREAM_MAXLEN, approximate=True)
+                fields: dict[Any, Any] = encode_entry(entry)
+                pipe.xadd(skey, fields, maxlen=STREAM_MAXLEN, approximate=True)
             for skey in {skey for skey, _ in batch}:
                 pipe.expire(skey, STREAM_TTL)
             results = await pipe.execute(raise_on_error=False)
@@ -247,13 +249,14 @@ class RedisFanout:
         for skey, until in list(self._bad.items()):
             if until <= now:
                 del self._bad[skey]
-        streams = {k: c for k, c in self._cursors.items() if k not in self._bad}
+        streams: dict[Any, Any] = {k: c for k, c in self._cursors.items() if k not in self._bad}
         if not streams:
             await self._reader.ping()  # still a health check while no doc is hosted
             self._mark_reader_ok()
             await asyncio.sleep(self.block_ms / 1000)
             return
-        reply = await self._reader.xread(streams, count=READ_COUNT, block=self.block_ms)  # type: ignore[arg-type]
+        # RESP2: [[key, [(id, {field: value}), ...]], ...], or None when the block timed out.
+        reply: Any = await self._reader.xread(streams, count=READ_COUNT, block=self.block_ms)
         self._mark_reader_ok()
         for raw_key, entries in reply or []:
             self._deliver(raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key), entries)

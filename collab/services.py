@@ -92,24 +92,10 @@ class Services:
             delay=settings.search_index_delay,
         )
         reports = SyncReports(metrics, meta, webhooks, search)
-        fanout = open_fanout(
-            settings.fanout,
-            node=new_node_id(),
-            prefix=settings.fanout_prefix,
-            max_update=settings.max_doc_size,
-        )
+        fanout = _open_fanout(settings)
         registry = RoomRegistry(store, settings, reports, window.prepare, fanout)
         metrics.watch(registry)
-        heads = None
-        if fanout is not None:
-            metrics.watch_fanout(fanout)
-            heads = HeadPoller(
-                registry,
-                fanout,
-                reports,
-                interval=settings.head_poll_interval,
-                degraded_interval=settings.head_poll_degraded,
-            )
+        heads = _head_poller(settings, registry, fanout, reports)
         dev_mode = is_dev_mode(settings)
         chat = ChatService(meta, registry, window, settings, row_observer=search.indexer)
         chat.observers.append(webhooks.chat_event)
@@ -222,6 +208,33 @@ class Services:
 
 def _redacted(url: str) -> str:
     return str(masked("fanout", url))
+
+
+def _open_fanout(settings: Settings) -> Fanout | None:
+    """The fan-out ``--fanout`` names (None: one node), not started."""
+    return open_fanout(
+        settings.fanout,
+        node=new_node_id(),
+        prefix=settings.fanout_prefix,
+        max_update=settings.max_doc_size,
+    )
+
+
+def _head_poller(
+    settings: Settings, registry: RoomRegistry, fanout: Fanout | None, reports: SyncReports
+) -> HeadPoller | None:
+    """With a fanout: the periodic head check of every open doc (``collab.sync.heads``), and
+    the fanout's own counters on /metrics."""
+    if fanout is None:
+        return None
+    reports.metrics.watch_fanout(fanout)
+    return HeadPoller(
+        registry,
+        fanout,
+        reports,
+        interval=settings.head_poll_interval,
+        degraded_interval=settings.head_poll_degraded,
+    )
 
 
 def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:

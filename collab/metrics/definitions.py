@@ -134,13 +134,13 @@ class Metrics:
         self.api_rate_limited = {kind: limited.labels(kind.value) for kind in Rate}
         Info("collab_build", "collab's version.", registry=r).info({"version": version})
         ProcessCollector(namespace="collab", registry=r)
+        self._collectors(r)
+
+    def _collectors(self, r: CollectorRegistry) -> None:
+        """What is read at scrape time (the loaded docs; a fanout's counters: ``watch_fanout``),
+        and the several-node metrics moved on the update path (the lag, the catch-ups)."""
         self._live = LiveCollector()
         r.register(self._live)
-        self._fanout_metrics(r)
-
-    def _fanout_metrics(self, r: CollectorRegistry) -> None:
-        """Several nodes (``--fanout``): the lag and the catch-ups; the channel's own counters
-        are read from it at scrape time (``watch_fanout``)."""
         self.fanout_lag_seconds = Histogram(
             "collab_fanout_lag_seconds",
             "From another node's publish of a committed update to its arrival here.",

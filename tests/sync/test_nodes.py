@@ -162,6 +162,7 @@ async def test_entries_out_of_order_wait_for_the_missing_one(cluster: Cluster) -
     source: Doc[Any] = Doc()
     await store.append(KEY, [text_update("0", source)])
     live_b, peer_b = await b.join()  # holds seq 1
+    await live_b.handle(peer_b, framing.sync_step1(Doc().get_state()))  # its client has it too
     u2, u3 = text_update("2", source), text_update("3", source)
     await store.append(KEY, [u2, u3])  # committed by some node; its entries arrive swapped
     generation = live_b.generation

@@ -7,7 +7,9 @@ send is counted and dropped: the entries are in the store already, and subscribe
 from it (their head checks run fast while the channel is unhealthy).
 
 Reading: one task per node runs one blocking ``XREAD`` over the streams of every doc the node
-hosts, each from its own cursor (no consumer groups: every node reads everything of its docs).
+hosts, each from its own cursor (no consumer groups: every node reads everything of its docs),
+and the node's own wake-up stream, to which a new subscription adds an entry so the blocked
+read ends and starts again with the new stream.
 A subscription records the stream's last id when it starts (``XREVRANGE key + - COUNT 1``),
 before the doc is loaded, so an entry published after the load's read is read from the stream
 and one published before is in what the load read. Whenever the reader cannot promise that
@@ -43,7 +45,8 @@ log = logging.getLogger("collab.fanout")
 
 STREAM_MAXLEN = 2000  # entries kept per doc stream (approximately): a reader this far behind fills
 STREAM_TTL = 600  # seconds an idle doc's stream lives
-BLOCK_MS = 250  # one XREAD waits this long: a new subscription joins the read within it
+BLOCK_MS = 1000  # one XREAD waits this long at most (a subscription wakes it at once)
+WAKE_TTL = 3600  # seconds a node's wake-up stream outlives its last subscription
 READ_COUNT = 256  # entries per stream per XREAD
 COMMAND_TIMEOUT = 2.0  # seconds for a publish, a cursor fetch (a blackholed Redis: fail fast)
 QUEUE_LIMIT = 10_000  # entries waiting to be published
@@ -86,6 +89,7 @@ class RedisFanout:
         self._cursors: dict[str, bytes] = {}  # stream key -> last id read (subscribed keys)
         self._bad: dict[str, float] = {}  # stream key -> when to try reading it again
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
+        self._wake_key = f"{prefix}:wake:{node}"
         self._queue: deque[tuple[str, Entry]] = deque()
         self._queued = asyncio.Event()
         self._drained = asyncio.Event()  # nothing queued or being sent
@@ -144,6 +148,19 @@ class RedisFanout:
             self._subscribing.discard(skey)
         if self._subs.get(skey, (None, None))[1] is subscriber:
             self._cursors[skey] = newest[0][0] if newest else b"0-0"
+            await self._wake_reader()
+
+    async def _wake_reader(self) -> None:
+        """End the reader's blocking XREAD now (it reads this node's wake-up stream too), so
+        a new subscription is read at once rather than after the block (without CLIENT
+        UNBLOCK, which needs admin rights)."""
+        try:
+            async with self._commands.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
+                pipe.expire(self._wake_key, WAKE_TTL)
+                await pipe.execute()
+        except RedisError as exc:
+            log.debug("fan-out: could not wake the reader: %r", exc)  # it wakes by itself
 
     def unsubscribe(self, key: DocKey, subscriber: Subscriber) -> None:
         skey = stream_key(self.prefix, key)
@@ -250,11 +267,8 @@ class RedisFanout:
             if until <= now:
                 del self._bad[skey]
         streams: dict[Any, Any] = {k: c for k, c in self._cursors.items() if k not in self._bad}
-        if not streams:
-            await self._reader.ping()  # still a health check while no doc is hosted
-            self._mark_reader_ok()
-            await asyncio.sleep(self.block_ms / 1000)
-            return
+        if self._wake_key not in self._bad:
+            streams[self._wake_key] = "$"  # only what a subscription adds while this blocks
         # RESP2: [[key, [(id, {field: value}), ...]], ...], or None when the block timed out.
         reply: Any = await self._reader.xread(streams, count=READ_COUNT, block=self.block_ms)
         self._mark_reader_ok()
@@ -321,7 +335,7 @@ class RedisFanout:
 
     async def _set_aside_bad_keys(self) -> bool:
         """After a refused XREAD: leave out every key that is not a stream; whether any was."""
-        keys = [k for k in self._cursors if k not in self._bad]
+        keys = [k for k in [*self._cursors, self._wake_key] if k not in self._bad]
         async with self._reader.pipeline(transaction=False) as pipe:
             for skey in keys:
                 pipe.type(skey)

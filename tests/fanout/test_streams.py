@@ -12,7 +12,7 @@ import redis
 
 from collab.fanout import Entry
 from collab.fanout.entries import stream_key
-from collab.fanout.streams import STREAM_MAXLEN, STREAM_TTL, RedisFanout
+from collab.fanout.streams import BLOCK_MS, STREAM_MAXLEN, STREAM_TTL, RedisFanout
 from collab.names import DocKey
 from tests.fanout.test_contract import Inbox
 from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
@@ -67,6 +67,24 @@ async def test_a_poisoned_key_does_not_delay_another_rooms_fanout(
         assert b.degraded(P) and not b.degraded(Q)  # P's doc polls the store meanwhile
         a.publish(Q, Entry(3, GEN, b"q3"))
         await wait_until(lambda: fine.seqs() == [1, 2, 3])
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_new_subscription_is_read_at_once(shared: tuple[str, str]) -> None:
+    """The reader blocks on the streams it had (BLOCK_MS); a subscription wakes it."""
+    url, prefix = shared
+    a, b = await pair(url, prefix)
+    first, late = Inbox(), Inbox()
+    try:
+        await b.subscribe(Q, first)
+        a.publish(Q, Entry(1, GEN, b"q1"))
+        await wait_until(lambda: first.seqs() == [1])  # the reader is in its next XREAD
+        await b.subscribe(P, late)
+        a.publish(P, Entry(1, GEN, b"p1"))
+        with anyio.fail_after(BLOCK_MS / 2000):  # well before the blocked read would end
+            await wait_until(lambda: late.seqs() == [1], interval=0.005)
     finally:
         await a.close()
         await b.close()

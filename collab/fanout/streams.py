@@ -261,6 +261,10 @@ class RedisFanout:
                 pause = BACKOFF[0]
 
     async def _read_once(self) -> None:
+        if not self._reader_ok:
+            # Say "healthy" before blocking, so subscriptions fetch their cursors at once.
+            await self._reader.ping()
+            self._mark_reader_ok()
         await self._fetch_missing_cursors()
         now = time.monotonic()
         for skey, until in list(self._bad.items()):

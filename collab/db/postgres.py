@@ -52,6 +52,11 @@ _CONFIGURE = "SET synchronous_commit = on"
 # A ping answers /readyz, which a balancer probes with a short deadline of its own: a server
 # that gives no connection within this is down, whatever the pool would wait for a commit.
 PING_TIMEOUT = 2.0
+# psycopg_pool retries a failed connection with a doubling delay and no ceiling: after a
+# server outage of T seconds, the next attempt could come up to T seconds after it is back.
+# Giving a retry series up after this many seconds caps that: the next checkout (a commit, a
+# /readyz ping) starts a fresh series at once.
+RECONNECT_WINDOW = 5.0
 
 
 class _Pooled:
@@ -95,6 +100,7 @@ class PgDatabase(_Pooled):
             configure=configure,
             check=AsyncConnectionPool.check_connection,
             timeout=self.timeout,
+            reconnect_timeout=RECONNECT_WINDOW,
             name="collab",
             open=False,
         )
@@ -112,20 +118,21 @@ class PgDatabase(_Pooled):
             await pool.close()
 
     async def ping(self) -> None:
-        async with self.transaction(timeout=PING_TIMEOUT) as conn:
+        async with self.transaction(wait=PING_TIMEOUT) as conn:
             await conn.execute("SELECT 1")
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, isolation: Isolation | None = None, *, timeout: float | None = None
+        self, isolation: Isolation | None = None, *, wait: float | None = None
     ) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
         """A connection inside one transaction: committed at the end of the block, rolled
         back if it raises. psycopg errors (the commit's included) leave as StoreError, and
-        so does waiting more than ``timeout`` (default: the pool's) for a connection."""
+        so does waiting more than ``wait`` seconds (default: the pool's timeout) for a
+        connection."""
         if self._pool is None:
             raise self._closed()
         try:
-            async with self._pool.connection(timeout) as conn, conn.transaction():
+            async with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     await conn.execute(_SET_ISOLATION[isolation])
                 yield conn
@@ -153,6 +160,7 @@ class SyncPgDatabase(_Pooled):
             configure=configure,
             check=ConnectionPool.check_connection,
             timeout=self.timeout,
+            reconnect_timeout=RECONNECT_WINDOW,
             name="collab",
             open=False,
         )
@@ -169,17 +177,17 @@ class SyncPgDatabase(_Pooled):
             pool.close()
 
     def ping(self) -> None:
-        with self.transaction(timeout=PING_TIMEOUT) as conn:
+        with self.transaction(wait=PING_TIMEOUT) as conn:
             conn.execute("SELECT 1")
 
     @contextlib.contextmanager
     def transaction(
-        self, isolation: Isolation | None = None, *, timeout: float | None = None
+        self, isolation: Isolation | None = None, *, wait: float | None = None
     ) -> Iterator[psycopg.Connection[TupleRow]]:
         if self._pool is None:
             raise self._closed()
         try:
-            with self._pool.connection(timeout) as conn, conn.transaction():
+            with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     conn.execute(_SET_ISOLATION[isolation])
                 yield conn

@@ -78,7 +78,9 @@ class PostgresStore:
             if row is None:
                 return StoredDoc()
             generation, snapshot, snapshot_seq = row
-            return StoredDoc(generation, snapshot, snapshot_seq, await _read_log(conn, key, snapshot_seq))
+            return StoredDoc(
+                generation, snapshot, snapshot_seq, await _read_log(conn, key, snapshot_seq)
+            )
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
         async with self._db.transaction("REPEATABLE READ") as conn:
@@ -168,8 +170,7 @@ async def _read_doc(
 async def _read_log(conn: Conn, key: DocKey, after: int) -> list[tuple[int, bytes]]:
     """The doc's log rows with seq > ``after``, in order."""
     cur = await conn.execute(
-        "SELECT seq, data FROM doc_updates WHERE room = %s AND name = %s AND seq > %s"
-        " ORDER BY seq",
+        "SELECT seq, data FROM doc_updates WHERE room = %s AND name = %s AND seq > %s ORDER BY seq",
         (*key, after),
     )
     return [(seq, bytes(data)) for seq, data in await cur.fetchall()]
@@ -198,7 +199,10 @@ async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
         ),
     )
     # Each doc's rows are numbered from where its head was before this batch.
-    head = {DocKey(room, name): int(last) - counts[DocKey(room, name)] for room, name, last in await cur.fetchall()}
+    head = {
+        DocKey(room, name): int(last) - counts[DocKey(room, name)]
+        for room, name, last in await cur.fetchall()
+    }
     rooms: list[str] = []
     names: list[str] = []
     seqs: list[int] = []

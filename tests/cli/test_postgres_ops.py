@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -54,13 +55,11 @@ def seed_deep_chain(url: str, depth: int) -> None:
         )
 
 
-async def test_verify_walks_every_doc_of_a_postgresql_database(
-    pg_url: str, tmp_path: Path
-) -> None:
+async def test_verify_walks_every_doc_of_a_postgresql_database(pg_url: str, tmp_path: Path) -> None:
     store = PostgresStore(pg_url)
     await store.open()
     try:
-        doc: Doc[object] = Doc()
+        doc: Doc[Any] = Doc()
         for i in range(3):
             before = doc.get_state()
             doc.get("text", type=Text).insert(0, f"line {i}\n")

@@ -12,9 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from collab.db import StoreError
+from collab.db import StoreError, pgmigrate
 from collab.db import migrate as m
-from collab.db import pgmigrate
 from collab.db.postgres import PgDatabase, SyncPgDatabase
 
 
@@ -45,6 +44,7 @@ def test_checking_a_database_changes_nothing(pg_empty_url: str) -> None:
     pgmigrate.check_schema(pg_empty_url)
 
 
+@pytest.mark.anyio
 async def test_servers_refuse_pending_migrations_and_never_apply_them(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,7 +59,7 @@ async def test_servers_refuse_pending_migrations_and_never_apply_them(
 def test_a_failed_migration_leaves_no_trace(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = m.Migration(9999, "bad", "CREATE TABLE half (x integer);\nSELECT * FROM missing;\n")
     with_extra(monkeypatch, bad)
-    with pytest.raises(StoreError, match="migration failed:.*missing"):
+    with pytest.raises(StoreError, match=r"migration failed:.*missing"):
         pgmigrate.migrate(pg_url)
     assert "half" not in tables(pg_url)
     with psycopg.connect(pg_url) as conn:

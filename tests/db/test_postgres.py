@@ -19,9 +19,7 @@ def count(url: str) -> int:
         return int(row[0]) if row else -1
 
 
-INSERT = (
-    "INSERT INTO docs (room, name, generation, created_at) VALUES (%s, 'd', 'g', 0)"
-)
+INSERT = "INSERT INTO docs (room, name, generation, created_at) VALUES (%s, 'd', 'g', 0)"
 
 
 async def test_a_block_commits_or_rolls_back(pg_url: str) -> None:

@@ -9,7 +9,8 @@ test) or a private ``redis-server`` for the tests that kill it:
 - a write "saved" on node A is in the answer to a join on node B started right after it, 100
   times out of 100 (and still with Redis paused);
 - Redis killed and restarted empty: "saved" never stops, updates keep crossing nodes within
-  the degraded head-poll interval + 1 s, nothing is lost, delivery through Redis resumes.
+  the degraded head-poll interval + 1 s, nothing is lost, delivery through Redis resumes;
+- a doc deleted through one node closes its sockets on every node with 4404.
 """
 
 from __future__ import annotations
@@ -250,3 +251,26 @@ async def all_unhealthy(*servers: CollabServer) -> bool:
         if await fanout_healthy(server):
             return False
     return True
+
+
+async def test_a_doc_deleted_through_one_node_closes_its_sockets_on_every_node(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    a, b, c = nodes(3, **shared)
+    writer = await RawPeer.connect(b.ws_url(ROOM, DOC, "collab=1"))  # creates the room: owner
+    others = [await RawPeer.connect(s.ws_url(ROOM, DOC)) for s in (a, c)]
+    await writer.insert(0, "doomed")
+    await writer.request_saved(1)
+    await writer.wait_for(lambda: writer.saved >= 1)
+    for peer in others:
+        await peer.wait_for(lambda p=peer: str(p.text) == "doomed")  # type: ignore[misc]
+    headers = {"authorization": f"Bearer {b.dev_token}"}
+    async with httpx.AsyncClient(base_url=b.http_url + "/api/v1", headers=headers) as http:
+        assert (await http.delete(f"/rooms/{ROOM}/docs/{DOC}")).status_code == 204
+    with anyio.fail_after(2):  # the announcement, not the next head check (5 s)
+        for peer in [writer, *others]:
+            await peer.closed.wait()
+    assert [p.close_code for p in [writer, *others]] == [4404, 4404, 4404]
+    fresh = await RawPeer.connect(a.ws_url(ROOM, DOC))  # a new joiner on any node: empty
+    assert str(fresh.text) == ""
+    await fresh.close()

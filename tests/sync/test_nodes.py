@@ -229,6 +229,22 @@ async def test_with_the_channel_down_the_head_poll_delivers(cluster: Cluster) ->
         await poller.stop()
 
 
+async def test_the_last_update_before_a_crash_arrives_by_the_head_check(cluster: Cluster) -> None:
+    """A node commits, then dies before publishing: the channel is healthy, no later entry
+    shows a gap, and only the periodic head check (``head_poll_interval``) brings it."""
+    _, _, (a, b) = await cluster(2)
+    live_a, peer_a, live_b, source = await shared_doc(a, b)
+    poller = HeadPoller(b.registry, b.fanout, NoHooks(), interval=0.2, degraded_interval=60)
+    poller.start()
+    try:
+        a.fanout.drop_next = 1  # the publish that never happened
+        await live_a.handle(peer_a, edit_on(source, "last"))
+        with anyio.fail_after(5):
+            await wait_until(lambda: text_of(live_b) == "lastw")
+    finally:
+        await poller.stop()
+
+
 async def test_a_joiner_catches_up_before_its_sync_is_answered(cluster: Cluster) -> None:
     """Read-your-writes: "saved" on A, then a join on B, whose copy has heard nothing."""
     _, bus, (a, b) = await cluster(2)

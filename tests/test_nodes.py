@@ -15,6 +15,7 @@ test) or a private ``redis-server`` for the tests that kill it:
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -139,7 +140,7 @@ async def read_your_writes(
         token = f"w{trial};"
         await writer.insert(len(str(writer.text)), token)
         await writer.request_saved(trial)
-        await writer.wait_for(lambda t=trial: writer.saved >= t)  # type: ignore[misc]
+        await writer.wait_for(lambda t=trial: writer.saved >= t)
         saved_at = time.monotonic()
         reader = await RawPeer.connect(reader_url)  # returns once its sync was answered
         delays.append(time.monotonic() - saved_at)
@@ -215,7 +216,7 @@ async def test_redis_killed_and_restarted_empty_loses_nothing(
                 await writer.request_saved(counter)
                 started = time.monotonic()
                 # "saved" continues whatever Redis does: commits never wait for it.
-                await writer.wait_for(lambda n=counter: writer.saved >= n, 5)  # type: ignore[misc]
+                await writer.wait_for(lambda n=counter: writer.saved >= n, 5)
                 for watcher in watchers:
                     await watcher.wait_for(lambda w=watcher, t=token: t in str(w.text), 10)
                 lags[phase].append(time.monotonic() - started)
@@ -227,7 +228,7 @@ async def test_redis_killed_and_restarted_empty_loses_nothing(
             await write("down", 10)
             redis.start()  # same port, nothing in it
             for server in (a, b, c):
-                await wait_until(lambda s=server: fanout_healthy(s), 15)
+                await wait_until(functools.partial(fanout_healthy, server), 15)
             await write("after", 10)
         finally:
             redis.stop()
@@ -263,7 +264,7 @@ async def test_a_doc_deleted_through_one_node_closes_its_sockets_on_every_node(
     await writer.request_saved(1)
     await writer.wait_for(lambda: writer.saved >= 1)
     for peer in others:
-        await peer.wait_for(lambda p=peer: str(p.text) == "doomed")  # type: ignore[misc]
+        await peer.wait_for(lambda p=peer: str(p.text) == "doomed")
     headers = {"authorization": f"Bearer {b.dev_token}"}
     async with httpx.AsyncClient(base_url=b.http_url + "/api/v1", headers=headers) as http:
         assert (await http.delete(f"/rooms/{ROOM}/docs/{DOC}")).status_code == 204

@@ -56,7 +56,8 @@ def test_anything_else_is_a_bad_entry(change: dict[bytes, bytes | None]) -> None
 
 
 def test_odd_replies_are_bad_entries() -> None:
-    for reply in (None, [], b"x", {b"seq": 1}, {"seq": b"1"}):
+    replies: list[object] = [None, [], b"x", {b"seq": 1}, {"seq": b"1"}]
+    for reply in replies:
         with pytest.raises(BadEntry):
             decode_entry(reply, max_update=10)
     control = encode_entry(Entry(0, GEN, kind=GONE, node="n", sent_at=1.0))

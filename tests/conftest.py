@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.postgres import fresh_database
-from tests.support.server import CollabServer, ServerFactory
+from tests.support.server import CollabServer, NodesFactory, ServerFactory, start_nodes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +67,25 @@ def dev_token_leaked(server: CollabServer) -> bool:
         server.dev_token in line and not line.strip().endswith(f"/login?token={server.dev_token}")
         for line in server.log().splitlines()
     )
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[NodesFactory]:
+    """Start several ``collab serve`` on one store (``start_nodes``); all stopped at teardown,
+    their logs checked for credentials like ``server_factory``'s."""
+    started: list[CollabServer] = []
+
+    def make(count: int, **settings: Any) -> list[CollabServer]:
+        made = start_nodes(tmp_path, count, **settings)
+        started.extend(made)
+        return made
+
+    yield make
+    for server in started:
+        server.stop()
+    leaked = [secret[:8] + "..." for server in started for secret in server.leaked_secrets()]
+    leaked += ["dev token" for server in started if dev_token_leaked(server)]
+    assert not leaked, f"credentials in the server log: {leaked}"
 
 
 @pytest.fixture

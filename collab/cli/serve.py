@@ -21,6 +21,7 @@ from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli.headtimeout import head_timeout_protocol
 from collab.cli.options import config_option, load_settings, settings_options, store_option
 from collab.db import StoreError
+from collab.fanout import FanoutError, check_fanout
 from collab.ops.lock import hold_server_lock
 from collab.settings import Settings, masked
 from collab.web.bundle import BundleError, ensure_bundle
@@ -46,12 +47,13 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
     settings = load_settings(config_file, **options)
     try:
         check_dev_bind(settings)
+        check_fanout(settings.fanout)
         # Held until exit: `collab restore` refuses a database a server holds.
         server_lock = hold_server_lock(settings)  # noqa: F841
         # Never a stale or missing workspace: rebuilt from a checkout's changed sources, or
         # a refusal saying what to run.
         bundle = ensure_bundle()
-    except (DevModeError, StoreError, BundleError) as exc:
+    except (DevModeError, StoreError, BundleError, FanoutError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         logs.install(settings.log_format, settings.log_level)

@@ -159,6 +159,12 @@ def test_every_setting_has_a_check_and_the_defaults_pass() -> None:
         ("token_max_ttl", float("inf"), 60.0),
         ("api_create_rate", 0.0, 0.5),
         ("purge_interval", -1.0, 0.0),
+        ("fanout", "kafka://x", "redis://127.0.0.1:6379/0"),
+        ("fanout", "redis://", "none"),
+        ("fanout", "redis://h:99999/0", "rediss://:pw@h:6380/1"),
+        ("fanout_prefix", "{room}", "collab.test-1"),
+        ("head_poll_interval", 0.0, 0.5),
+        ("head_poll_degraded", -1.0, 0.1),
     ],
 )
 def test_bounds(name: str, bad: object, good: object) -> None:

@@ -10,8 +10,10 @@ The same two plans and the same results as SQLite's (``collab.search.sqlsearch``
   ``SCAN_ROWS`` live entries of the caller's scopes, filtered; a page that ends at that bound
   without filling up carries a cursor to scan on from there.
 
-Short terms match as SQLite's ``LIKE`` does: only A-Z folded (``translate`` on both sides).
-Every term reaches the server as a bound ``LIKE`` pattern with ``%``, ``_`` and ``\\``
+Short terms fold every letter's case too (ILIKE), where SQLite's ``LIKE`` folds only A-Z: a
+one- or two-letter term of another alphabet (``éT``) finds more here. Folding A-Z alone
+(``translate`` of the text) scanned 25 times slower than ILIKE (5,000 texts of 4.5 kB: 7.0 s
+against 0.29 s), and the scan is what a short query costs. Every term reaches the server as a bound ``LIKE`` pattern with ``%``, ``_`` and ``\\``
 escaped (``like_pattern``), so nothing typed is a wildcard. Snippets are cut in Python
 (``make_snippet``), the same windows the memory twin shows.
 """
@@ -26,11 +28,9 @@ from psycopg.rows import TupleRow
 
 from collab.search.index import SCAN_ROWS, Hit, Kind, Page, Scope
 from collab.search.query import Query, like_pattern
-from collab.search.snippets import fold, fold_ascii, make_snippet
+from collab.search.snippets import fold, make_snippet
 
 NO_CURSOR = 2**62
-_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_LOWER = "abcdefghijklmnopqrstuvwxyz"
 _COLUMNS = "e.id, e.kind, e.room, e.key, e.at, e.author, e.seq, e.text"
 
 
@@ -74,14 +74,9 @@ def _filters(kind: Kind | None, before: int | None) -> tuple[str, list[Any]]:
 
 
 def _terms(query: Query) -> tuple[str, list[Any]]:
-    """Long terms as ILIKE (the trigram index), short ones as an A-Z-folded LIKE."""
-    sql = "".join(" AND e.text ILIKE %s" for _ in query.long_terms)
-    sql += "".join(
-        f" AND translate(e.text, '{_UPPER}', '{_LOWER}') LIKE %s" for _ in query.short_terms
-    )
-    params = [like_pattern(t.text) for t in query.long_terms]
-    params += [like_pattern(fold_ascii(t.text)) for t in query.short_terms]
-    return sql, params
+    """Every term as an ILIKE: the long ones first (the trigram index answers them)."""
+    terms = [*query.long_terms, *query.short_terms]
+    return "".join(" AND e.text ILIKE %s" for _ in terms), [like_pattern(t.text) for t in terms]
 
 
 async def run_search(
@@ -97,8 +92,7 @@ async def run_search(
     where, params = scope_sql(scopes)
     filters, more = _filters(kind, before)
     terms, patterns = _terms(query)
-    needles = [(fold(t.text), False) for t in query.long_terms]
-    needles += [(fold_ascii(t.text), True) for t in query.short_terms]
+    needles = [(fold(t.text), False) for t in query.terms]
     if query.long_terms:
         cur = await conn.execute(
             f"SELECT {_COLUMNS} FROM search_entries e WHERE {where}{filters}{terms}"

@@ -198,6 +198,11 @@ class PostgresIndex:
         async with self.db.transaction() as conn:
             return await read_counts(conn)
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The server process holding this writer's registration (``pg_stat_activity``)."""
+        return None if self._holder is None else self._holder.info.backend_pid
+
     async def live_writers(self) -> int:
         """Processes registered as writing the index, this one included (``--fresh``)."""
         if self._holder is None:

@@ -1,11 +1,13 @@
 """What the PostgreSQL index adds to the contract (tests/search/test_index.py): several nodes
-writing one index at once, the clean flag with several writers, and a deadline that cancels a
-statement the server is running."""
+writing one index at once, the clean flag with several writers, a deadline that cancels a
+statement the server is running, and two real `collab serve` nodes sharing the index."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
+from pathlib import Path
 
 import anyio
 import psycopg
@@ -14,10 +16,34 @@ import pytest
 from collab.search import Entry, Scope, parse_query
 from collab.search.index import DELETED, QueryTooSlow
 from collab.search.postgres import PostgresIndex
+from collab.search.sqlite import SCHEMA
+from tests.api.conftest import Api
+from tests.api.test_search import plain, write_doc
+from tests.support.server import ServerFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.0
+
+
+def test_the_entries_have_the_columns_of_sqlites_index(pg_url: str, tmp_path: Path) -> None:
+    """The two indexes hold the same things: a column added to one alone fails here."""
+    conn = sqlite3.connect(tmp_path / "x.search.db")
+    conn.executescript(SCHEMA)
+    tables = {"entries", "dropped_rooms", "pending_docs", "state"}
+    sqlite_columns = {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")} for t in tables}
+    conn.close()
+    with psycopg.connect(pg_url) as pg:
+        rows = pg.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name LIKE 'search%%'"
+        ).fetchall()
+    postgres_columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        postgres_columns.setdefault(table.removeprefix("search_"), set()).add(column)
+    assert postgres_columns.pop("writers") == {"lock_key", "since"}  # PostgreSQL's own
+    assert postgres_columns == sqlite_columns
 
 
 async def test_two_nodes_racing_on_the_same_rows_keep_the_newest(pg_url: str) -> None:
@@ -117,3 +143,43 @@ async def test_a_deadline_cancels_the_statement_on_the_server(pg_url: str) -> No
         assert [h.key for h in page.hits] == ["m4000"]
     finally:
         await index.close()
+
+
+async def test_a_search_on_one_node_finds_what_was_posted_on_another(
+    pg_url: str, server_factory: ServerFactory
+) -> None:
+    """Two real `collab serve` nodes on one fresh PostgreSQL database (issue 15): a message
+    posted through A and a doc written through A are found by /api/v1/search on B; a message
+    deleted through B is found on neither."""
+    shared = {
+        "store": pg_url,
+        "secret_key": "k" * 43,
+        "dev_token": "pgsearch-dev-token-012",
+        "search_index_delay": 0.05,
+        "search_burst": 10_000,
+    }
+    a, b = server_factory(**shared), server_factory(**shared)
+    on_a, on_b = Api(a), Api(b)
+    try:
+        room = on_a.room("r", owner=on_a.dev)
+        posted = on_a.dev.http.post(
+            f"/rooms/{room}/messages", json={"text": "离线消息推送 ships on Friday", "client_id": "c"}
+        )
+        assert posted.status_code == 201, posted.text
+        await write_doc(a, room, "notes", plain("Design notes: offline delivery ordered."))
+
+        def found(api: Api, q: str) -> list[str]:
+            r = api.dev.http.get("/search", params={"q": q})
+            assert r.status_code == 200, r.text
+            return [item["message"] or item["doc"] for item in r.json()["items"]]
+
+        await wait_until(lambda: found(on_b, "消息推") == [posted.json()["id"]], what="the post")
+        await wait_until(lambda: found(on_b, "offline") == ["notes"], what="the doc")
+        assert found(on_b, "消息") == [posted.json()["id"]]  # the short scan, on B too
+        deleted = on_b.dev.http.delete(f"/rooms/{room}/messages/{posted.json()['id']}")
+        assert deleted.status_code == 204
+        await wait_until(lambda: found(on_a, "消息推") == [], what="the deletion, on A")
+        assert found(on_b, "friday") == []
+    finally:
+        on_a.close()
+        on_b.close()

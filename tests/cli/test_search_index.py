@@ -1,5 +1,6 @@
 """The search index's life outside a request (issue 13): restarts, a crash, a lost index file,
-``collab search reindex`` (also under a running server), and backup / verify / restore."""
+``collab search reindex`` (also under a running server, and on PostgreSQL), and backup /
+verify / restore."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 import httpx
 import pytest
 from pycrdt import Doc, Text
@@ -158,3 +160,32 @@ async def test_reindex_backup_verify_restore(server_factory: ServerFactory, tmp_
         assert Client(again).find("quarterly") == ["plan", message]
     finally:
         again.stop()
+
+
+async def test_reindex_on_postgresql(
+    pg_url: str, server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The index in a PostgreSQL store's tables: emptied behind the server's back, `collab
+    search reindex` fills it again while the server runs; `--fresh` waits for no node."""
+    server = server_factory(store=pg_url, secret_key="k" * 43, search_index_delay=0.05)
+    client = Client(server)
+    message = client.post("r", "the quarterly 报告 is due", "c1")
+    await client.write_doc("r", "plan", "quarterly plan")
+    await client.until("quarterly", ["plan", message])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM search_entries")
+    assert client.find("quarterly") == []
+    store = ["--store", pg_url]
+    live = collab("search", "reindex", *store, cwd=tmp_path)  # while the server runs
+    assert live.returncode == 0, live.stderr
+    assert "1 rooms, 1 messages, 1 docs indexed" in live.stdout
+    assert client.find("quarterly") == ["plan", message]
+    refused = collab("search", "reindex", "--fresh", *store, cwd=tmp_path)
+    assert refused.returncode == 1 and "1 running collab process" in refused.stderr
+
+    server.terminate()
+    fresh = collab("search", "reindex", "--fresh", *store, cwd=tmp_path)
+    assert fresh.returncode == 0 and "1 messages, 1 docs" in fresh.stdout, fresh.stderr
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM search_entries").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM search_writers").fetchone() == (0,)

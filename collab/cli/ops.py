@@ -195,6 +195,10 @@ def _verify_postgres(settings: Settings, limits: Any, as_json: bool) -> None:
             f"rows, {_human(report.snapshot_bytes + report.log_bytes)} of documents"
         )
         click.echo(f"checked {report.checked} docs: {len(report.bad_docs)} bad")
+        click.echo(
+            f"search index: {report.search_chat} messages, {report.search_docs} docs, "
+            f"{report.search_tombstones} tombstones"
+        )
         for room, doc, problem in report.bad_docs:
             click.echo(f"BAD {room}/{doc}: {problem}")
         for warning in report.warnings:

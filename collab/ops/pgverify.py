@@ -6,7 +6,8 @@ with the server's caps; no doc is deserialised into yrs), over one REPEATABLE RE
 transaction: one consistent view of a live database, no lock that would stop a node. Log rows
 stream through a server-side cursor, so memory stays bounded by the largest row, not the
 largest doc. A backup is a ``pg_dump`` (docs/postgresql.md); to verify one, restore it into a
-scratch database and point this at it.
+scratch database and point this at it. The search tables are counted against the messages
+and docs in the same view (a difference is a warning).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class PgVerifyReport:
     checked: int = 0
     bad_docs: list[tuple[str, str, str]] = field(default_factory=list)  # room, doc, problem
     warnings: list[str] = field(default_factory=list)
+    # The search index's live entries and tombstones (collab.search.postgres), same view.
+    search_chat: int = 0
+    search_docs: int = 0
+    search_tombstones: int = 0
 
     @property
     def ok(self) -> bool:
@@ -52,7 +57,9 @@ def verify_postgres(url: str, limits: Limits) -> PgVerifyReport:
             if pending(conn):
                 where = masked("store", url)
                 raise StoreError(f"{where} has pending migrations: run `collab migrate` first")
-            return _walk(conn, limits)
+            report = _walk(conn, limits)
+            _search_index(conn, report)
+            return report
     except psycopg.Error as exc:
         raise StoreError(f"{masked('store', url)}: {exc}") from exc
 
@@ -92,6 +99,37 @@ def _walk(conn: psycopg.Connection[TupleRow], limits: Limits) -> PgVerifyReport:
                 f"{room}/{name}: {waiting} structs wait for dependencies that never arrived"
             )
     return report
+
+
+def _search_index(conn: psycopg.Connection[TupleRow], report: PgVerifyReport) -> None:
+    """The search tables' counts against what they index: live messages and live shared docs
+    (not ``chat`` or ``_*``). A difference is a warning, as for SQLite's index file: nodes
+    index a few writes behind, and ``collab search reindex`` repairs it."""
+    rows = conn.execute(
+        "SELECT kind, deleted, count(*) FROM search_entries GROUP BY kind, deleted"
+    ).fetchall()
+    for kind, deleted, n in rows:
+        if deleted:
+            report.search_tombstones += int(n)
+        elif kind == "chat":
+            report.search_chat = int(n)
+        else:
+            report.search_docs = int(n)
+    truth = conn.execute(
+        "SELECT (SELECT count(*) FROM messages WHERE NOT deleted), (SELECT count(*) FROM docs"
+        " WHERE name <> 'chat' AND left(name, 1) <> '_')"
+    ).fetchone()
+    messages, docs = (int(truth[0]), int(truth[1])) if truth else (0, 0)
+    if (report.search_chat, report.search_docs) != (messages, docs):
+        report.warnings.append(
+            f"the search index holds {report.search_chat} messages and {report.search_docs} "
+            f"docs, the database {messages} and {docs}: run `collab search reindex`"
+        )
+    complete = conn.execute("SELECT value FROM search_state WHERE key = 'complete'").fetchone()
+    if complete is None or complete[0] != "1":
+        report.warnings.append(
+            "the search index was never completely built: the next node to start rebuilds it"
+        )
 
 
 def _doc_parts(

@@ -71,6 +71,9 @@ async def test_verify_walks_every_doc_of_a_postgresql_database(pg_url: str, tmp_
     clean = collab("verify", "--store", pg_url, cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "1 docs, 1 log rows" in clean.stdout and "checked 1 docs: 0 bad" in clean.stdout
+    # Written straight into the store, never indexed: the count differs, a warning.
+    assert "search index: 0 messages, 0 docs, 0 tombstones" in clean.stdout
+    assert "the search index holds 0 messages and 0 docs, the database 0 and 1" in clean.stdout
 
     seed_deep_chain(pg_url, 20_000)
     with psycopg.connect(pg_url) as conn:  # a log that ends past its head: reported too

@@ -166,7 +166,8 @@ async def test_reindex_on_postgresql(
     pg_url: str, server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     """The index in a PostgreSQL store's tables: emptied behind the server's back, `collab
-    search reindex` fills it again while the server runs; `--fresh` waits for no node."""
+    search reindex` fills it again while the server runs; `--fresh` waits for no node; `collab
+    verify` counts it against the database."""
     server = server_factory(store=pg_url, secret_key="k" * 43, search_index_delay=0.05)
     client = Client(server)
     message = client.post("r", "the quarterly 报告 is due", "c1")
@@ -189,3 +190,7 @@ async def test_reindex_on_postgresql(
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM search_entries").fetchone() == (2,)
         assert conn.execute("SELECT count(*) FROM search_writers").fetchone() == (0,)
+    checked = collab("verify", *store, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "search index: 1 messages, 1 docs, 0 tombstones" in checked.stdout
+    assert "warning: the search index" not in checked.stdout

@@ -36,7 +36,8 @@ def _database(settings: Settings) -> Path:
         raise click.UsageError(str(exc)) from exc
     if path is None:
         raise click.UsageError(
-            f"{masked('store', settings.store)}: only a SQLite or PostgreSQL store has a search index"
+            f"{masked('store', settings.store)}: "
+            "only a SQLite or PostgreSQL store has a search index"
         )
     if not path.is_file():
         raise click.ClickException(f"{path}: no such database")

@@ -13,7 +13,9 @@ The same two plans and the same results as SQLite's (``collab.search.sqlsearch``
 Short terms fold every letter's case too (ILIKE), where SQLite's ``LIKE`` folds only A-Z: a
 one- or two-letter term of another alphabet (``éT``) finds more here. Folding A-Z alone
 (``translate`` of the text) scanned 25 times slower than ILIKE (5,000 texts of 4.5 kB: 7.0 s
-against 0.29 s), and the scan is what a short query costs. Every term reaches the server as a bound ``LIKE`` pattern with ``%``, ``_`` and ``\\``
+against 0.29 s), and the scan is what a short query costs.
+
+Every term reaches the server as a bound ``ILIKE`` pattern with ``%``, ``_`` and ``\\``
 escaped (``like_pattern``), so nothing typed is a wildcard. Snippets are cut in Python
 (``make_snippet``), the same windows the memory twin shows.
 """

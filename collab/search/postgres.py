@@ -102,7 +102,9 @@ class PostgresIndex:
             self._key = await _register(holder)
             clean = await _reap_ended_writers(holder, self._key)
             async with self.db.transaction() as conn:
-                state = dict(await (await conn.execute("SELECT key, value FROM search_state")).fetchall())
+                state = dict(
+                    await (await conn.execute("SELECT key, value FROM search_state")).fetchall()
+                )
                 cur = await conn.execute("DELETE FROM search_pending_docs RETURNING room, doc")
                 pending = sorted((str(room), str(doc)) for room, doc in await cur.fetchall())
         except BaseException:
@@ -279,7 +281,9 @@ async def _drop(conn: Conn, drop: Drop) -> None:
         " DO UPDATE SET at = greatest(search_dropped_rooms.at, excluded.at)",
         (drop.room, drop.at),
     )
-    await conn.execute("DELETE FROM search_entries WHERE room = %s AND at < %s", (drop.room, drop.at))
+    await conn.execute(
+        "DELETE FROM search_entries WHERE room = %s AND at < %s", (drop.room, drop.at)
+    )
 
 
 async def _put(conn: Conn, entry: Entry) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import psycopg
 import httpx
+import psycopg
 import pytest
 from pycrdt import Doc, Text
 

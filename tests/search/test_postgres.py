@@ -32,7 +32,9 @@ def test_the_entries_have_the_columns_of_sqlites_index(pg_url: str, tmp_path: Pa
     conn = sqlite3.connect(tmp_path / "x.search.db")
     conn.executescript(SCHEMA)
     tables = {"entries", "dropped_rooms", "pending_docs", "state"}
-    sqlite_columns = {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")} for t in tables}
+    sqlite_columns = {
+        t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")} for t in tables
+    }
     conn.close()
     with psycopg.connect(pg_url) as pg:
         rows = pg.execute(
@@ -163,7 +165,8 @@ async def test_a_search_on_one_node_finds_what_was_posted_on_another(
     try:
         room = on_a.room("r", owner=on_a.dev)
         posted = on_a.dev.http.post(
-            f"/rooms/{room}/messages", json={"text": "离线消息推送 ships on Friday", "client_id": "c"}
+            f"/rooms/{room}/messages",
+            json={"text": "离线消息推送 ships on Friday", "client_id": "c"},
         )
         assert posted.status_code == 201, posted.text
         await write_doc(a, room, "notes", plain("Design notes: offline delivery ordered."))

@@ -2,8 +2,8 @@
 
 SQLite answers with FTS5 and its trigram tokenizer (``collab.search.sqlite``, a database file
 of its own beside the main one); ``memory://`` with a plain Python twin
-(``collab.search.memory``); a PostgreSQL backend would bring its own (pg_trgm). Both run the
-same contract suite (tests/search/test_index.py).
+(``collab.search.memory``); PostgreSQL with pg_trgm in the store's database
+(``collab.search.postgres``). All three run the same contract suite (tests/search/test_index.py).
 
 Every write is **versioned**, so writes may arrive late, twice or out of order (the live feed
 and a rebuild race freely) and the index still converges on the newest state:

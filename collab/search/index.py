@@ -148,7 +148,10 @@ class QueryTooSlow(Exception):
 
 
 def accepts(entry: Entry, current_version: float | None, dropped_at: float | None) -> bool:
-    """Whether ``entry`` replaces what is stored (the versioning rules of the module doc)."""
+    """Whether ``entry`` replaces what is stored (the versioning rules of the module doc).
+
+    PostgreSQL applies these rules (and ``keeps_id``, ``entry_id``) in SQL: ``search_put`` in
+    migrations/postgresql/0050_search.sql; the contract suite holds both to them."""
     if dropped_at is not None and entry.at <= dropped_at:
         return False
     return current_version is None or entry.version > current_version

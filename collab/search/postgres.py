@@ -11,7 +11,10 @@ rows as the previous batch committed them (READ COMMITTED), so the versioning ru
 ``collab.search.index`` hold exactly as on SQLite's single writer: two nodes writing the same
 message never both insert it, an older version never overwrites a newer one, and the id
 probing (``entry_id`` + 1 until free) never hands one id to two entries. The indexer batches
-writes (``collab.search.indexer``), so the lock is taken about once per batch per node.
+writes (``collab.search.indexer``), so the lock is taken about once per batch per node. An
+entry is written by the migration's SQL function ``search_put``, which applies those rules
+(``accepts``, ``keeps_id``, ``entry_id``) on the server: a batch's entries go out as one
+pipelined ``executemany``, not four round trips each, so the lock is held briefly.
 
 **Clean or not, with several nodes.** A process that writes the index (a server, ``collab
 search reindex``) registers in ``search_writers`` under a session advisory lock it holds on a
@@ -37,6 +40,7 @@ from collections.abc import Sequence
 import psycopg
 import psycopg.errors
 from psycopg.rows import TupleRow
+from psycopg_pool import PoolTimeout
 
 from collab.db.errors import StoreError
 from collab.db.postgres import PgDatabase
@@ -50,9 +54,6 @@ from collab.search.index import (
     QueryTooSlow,
     Scope,
     Write,
-    accepts,
-    entry_id,
-    keeps_id,
 )
 from collab.search.pgsql import run_search
 from collab.search.query import Query
@@ -142,11 +143,19 @@ class PostgresIndex:
             return
         async with self.db.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, WRITE_LOCK))
-            for write in writes:
-                if isinstance(write, Drop):
-                    await _drop(conn, write)
-                else:
-                    await _put(conn, write)
+            # In order; each run of entries is one executemany (pipelined: one round trip).
+            run: list[tuple[object, ...]] = []
+            async with conn.cursor() as cur:
+                for write in writes:
+                    if isinstance(write, Drop):
+                        if run:
+                            await cur.executemany(_PUT, run)
+                            run = []
+                        await _drop(conn, write)
+                    else:
+                        run.append(_put_args(write))
+                if run:
+                    await cur.executemany(_PUT, run)
 
     async def search(
         self,
@@ -170,7 +179,9 @@ class PostgresIndex:
                     await conn.execute(f"SET LOCAL statement_timeout = {ms}")
                 return await run_search(conn, query, scopes, kind, before, limit)
         except StoreError as exc:
-            if isinstance(exc.__cause__, psycopg.errors.QueryCanceled) and deadline is not None:
+            # Cancelled at the deadline, or no connection free before it: too slow either way.
+            late = (psycopg.errors.QueryCanceled, PoolTimeout)
+            if deadline is not None and isinstance(exc.__cause__, late):
                 raise QueryTooSlow() from None
             raise
 
@@ -286,45 +297,20 @@ async def _drop(conn: Conn, drop: Drop) -> None:
     )
 
 
-async def _put(conn: Conn, entry: Entry) -> None:
-    """One entry, by the rules of ``collab.search.index`` (the caller holds WRITE_LOCK)."""
-    cur = await conn.execute(
-        "SELECT (SELECT at FROM search_dropped_rooms WHERE room = %s),"
-        " e.id, e.version FROM (SELECT 1) one LEFT JOIN search_entries e"
-        " ON e.kind = %s AND e.room = %s AND e.key = %s",
-        (entry.room, entry.kind, entry.room, entry.key),
-    )
-    found = await cur.fetchone()
-    dropped, row_id, version = found if found else (None, None, None)
-    if not accepts(entry, version, dropped):
-        return
-    values = (
+def _put_args(entry: Entry) -> tuple[object, ...]:
+    """The arguments of ``search_put`` (the migration's SQL function) for one entry."""
+    text = "" if entry.deleted else pg_text(clean_text(entry.text))
+    return (
+        entry.kind,
+        entry.room,
+        entry.key,
+        text,
         entry.at,
         entry.version,
         entry.deleted,
         entry.author,
         entry.seq,
-        "" if entry.deleted else pg_text(clean_text(entry.text)),
     )
-    if row_id is not None and keeps_id(entry):
-        await conn.execute(
-            "UPDATE search_entries SET at = %s, version = %s, deleted = %s, author = %s,"
-            " seq = %s, text = %s WHERE id = %s",
-            (*values, row_id),
-        )
-        return
-    if row_id is not None:
-        await conn.execute("DELETE FROM search_entries WHERE id = %s", (row_id,))
-    # The first free id at or above the one ``at`` asks for (under WRITE_LOCK, and the
-    # (kind, room, key) is free: only an id can conflict).
-    new_id = entry_id(entry.at)
-    while True:
-        cur = await conn.execute(
-            "INSERT INTO search_entries"
-            " (id, kind, room, key, at, version, deleted, author, seq, text)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
-            (new_id, entry.kind, entry.room, entry.key, *values),
-        )
-        if await cur.fetchone():
-            return
-        new_id += 1
+
+
+_PUT = "SELECT search_put(%s, %s, %s, %s, %s, %s, %s, %s, %s)"

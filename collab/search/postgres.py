@@ -100,8 +100,11 @@ class PostgresIndex:
             await self.db.close()
             raise StoreError(f"{masked('store', self.url)}: {exc}") from exc
         try:
-            self._key = await _register(holder)
-            clean = await _reap_ended_writers(holder, self._key)
+            try:
+                self._key = await _register(holder)
+                clean = await _reap_ended_writers(holder, self._key)
+            except psycopg.Error as exc:
+                raise StoreError(f"{masked('store', self.url)}: {exc}") from exc
             async with self.db.transaction() as conn:
                 state = dict(
                     await (await conn.execute("SELECT key, value FROM search_state")).fetchall()
@@ -220,9 +223,12 @@ class PostgresIndex:
         """Processes registered as writing the index, this one included (``--fresh``)."""
         if self._holder is None:
             raise StoreError("search index is closed")
-        await _reap_ended_writers(self._holder, self._key)
-        cur = await self._holder.execute("SELECT count(*) FROM search_writers")
-        row = await cur.fetchone()
+        try:
+            await _reap_ended_writers(self._holder, self._key)
+            cur = await self._holder.execute("SELECT count(*) FROM search_writers")
+            row = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"{masked('store', self.url)}: {exc}") from exc
         return int(row[0]) if row else 0
 
     async def clear(self) -> None:

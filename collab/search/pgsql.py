@@ -118,6 +118,7 @@ async def run_search(
     cur = await conn.execute(
         f"SELECT * FROM ({window}) e WHERE true{terms} ORDER BY e.id DESC LIMIT %s",
         [*params, *more, *patterns, limit + 1],
+        prepare=False,
     )
     rows = await cur.fetchall()
     hits = [_hit(row, needles) for row in rows[:limit]]

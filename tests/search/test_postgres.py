@@ -15,6 +15,7 @@ import pytest
 
 from collab.search import Entry, Scope, parse_query
 from collab.search.index import DELETED, QueryTooSlow
+from collab.search.pgsql import run_search
 from collab.search.postgres import PostgresIndex
 from collab.search.sqlite import SCHEMA
 from tests.api.conftest import Api
@@ -186,3 +187,14 @@ async def test_a_search_on_one_node_finds_what_was_posted_on_another(
     finally:
         on_a.close()
         on_b.close()
+
+
+async def test_searches_are_never_prepared_statements(pg_url: str) -> None:
+    """psycopg prepares a query run five times, and PostgreSQL may then plan it once for every
+    pattern (a rare term read the whole table so): a search is planned with its own."""
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        for i in range(12):
+            for q in (f"term{i}", "zz"):
+                await run_search(conn, parse_query(q), [Scope("r")], None, None, 20)
+        cur = await conn.execute("SELECT statement FROM pg_prepared_statements")
+        assert await cur.fetchall() == []

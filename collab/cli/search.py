@@ -90,7 +90,9 @@ async def _rebuild(settings: Settings, index: SearchIndex, where: str, *, fresh:
 @search_group.command("reindex")
 @store_option
 @config_option
-@click.option("--fresh", is_flag=True, help="Delete the index file first (no server running).")
+@click.option(
+    "--fresh", is_flag=True, help="Start from an empty index (no server running on the store)."
+)
 def reindex(store: str | None, config_file: str | None, fresh: bool) -> None:
     """Rebuild the search index (<database>.search.db, or a PostgreSQL store's search tables)
     from the messages and the stored docs."""

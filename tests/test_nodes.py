@@ -1,7 +1,8 @@
 """Several real `collab serve` nodes on one store, passing updates through real Redis.
 
-Issue 15, "Done means" 2 and the read-your-writes half of 6, with the store every node shares
-(SQLite in WAL until the PostgreSQL store lands) and the shared Redis (a unique key prefix per
+Issue 15, "Done means" 2 and the read-your-writes half of 6, each on both stores the nodes can
+share (the ``store`` fixture: one SQLite file in WAL, or a fresh migrated database on the shared
+PostgreSQL with one secret key set on every node) and the shared Redis (a unique key prefix per
 test) or a private ``redis-server`` for the tests that kill it:
 
 - one room's clients, y-websocket and pycrdt, spread over 3 nodes, converge within 2 s of the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import secrets
 import signal
 import sqlite3
 import statistics
@@ -29,11 +31,13 @@ from typing import Any
 
 import anyio
 import httpx
+import psycopg
 import pytest
 from pycrdt import Doc, Text
 
 from collab.db import sqlite_path
 from tests.support.jspeer import JsPeer, require_node
+from tests.support.postgres import fresh_database
 from tests.support.pyclient import provider
 from tests.support.rawpeer import RawPeer
 from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
@@ -53,18 +57,36 @@ def shared() -> Iterator[dict[str, Any]]:
     delete_prefix(url, prefix)
 
 
-def stored(server: CollabServer) -> tuple[int, int]:
-    """(the doc's last seq, its rows): every update ever appended, and the log's rows."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The store every node of a test shares, as node settings: ``{}`` for the SQLite file
+    ``start_nodes`` makes (its secret key lives beside it), or a fresh migrated database on
+    the shared PostgreSQL (skipped without one, failing under CI=true) with one secret key
+    for every node, since a PostgreSQL store has no directory to keep one in. Tests take it
+    before ``nodes``, so the nodes stop before their database is dropped."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with fresh_database() as url:
+        yield {"store": url, "secret_key": secrets.token_urlsafe(32)}
+
+
+def stored(server: CollabServer, room: str = ROOM, doc: str = DOC) -> tuple[int, int]:
+    """(the doc's last seq, its rows): every update ever appended, and the log's rows, read
+    from whichever store the nodes share."""
+    last_sql = "SELECT last_seq FROM docs WHERE room={0} AND name={0}"
+    rows_sql = "SELECT count(*) FROM doc_updates WHERE room={0} AND name={0}"
+    if server.store.startswith("postgresql://"):
+        with psycopg.connect(server.store, connect_timeout=5) as pg:
+            (last,) = pg.execute(last_sql.format("%s"), (room, doc)).fetchone() or (0,)
+            (rows,) = pg.execute(rows_sql.format("%s"), (room, doc)).fetchone() or (0,)
+        return int(last), int(rows)
     path = sqlite_path(server.store)
     assert path is not None
     conn = sqlite3.connect(path)
     try:
-        (last,) = conn.execute(
-            "SELECT last_seq FROM docs WHERE room=? AND name=?", (ROOM, DOC)
-        ).fetchone()
-        (rows,) = conn.execute(
-            "SELECT count(*) FROM doc_updates WHERE room=? AND name=?", (ROOM, DOC)
-        ).fetchone()
+        (last,) = conn.execute(last_sql.format("?"), (room, doc)).fetchone()
+        (rows,) = conn.execute(rows_sql.format("?"), (room, doc)).fetchone()
     finally:
         conn.close()
     return int(last), int(rows)
@@ -91,10 +113,10 @@ async def py_burst(doc: Doc[Any], tag: str, count: int, seed: int) -> None:
 
 @pytest.mark.node
 async def test_clients_on_three_nodes_converge_and_each_update_is_stored_once(
-    nodes: NodesFactory, shared: dict[str, Any]
+    store: dict[str, Any], nodes: NodesFactory, shared: dict[str, Any]
 ) -> None:
     require_node()
-    servers = nodes(3, **shared)
+    servers = nodes(3, **shared, **store)
     per_client = 20
     async with AsyncExitStack() as stack:
         js = [
@@ -151,14 +173,19 @@ async def read_your_writes(
 
 
 async def test_a_write_saved_on_one_node_is_in_a_join_on_another(
-    nodes: NodesFactory, tmp_path: Path
+    store: dict[str, Any], nodes: NodesFactory, tmp_path: Path
 ) -> None:
     redis = PrivateRedis(tmp_path)
     redis.start()
     try:
         # 120 joins from one address in a minute: past the default handshake rate.
         a, b = nodes(
-            2, fanout=redis.url, compact_rows=100_000, handshake_rate=100, handshake_burst=200
+            2,
+            fanout=redis.url,
+            compact_rows=100_000,
+            handshake_rate=100,
+            handshake_burst=200,
+            **store,
         )
         resident = await RawPeer.connect(b.ws_url(ROOM, DOC))  # B holds and follows the doc
         writer = await RawPeer.connect(a.ws_url(ROOM, DOC, "collab=1"))
@@ -192,12 +219,12 @@ async def fanout_healthy(server: CollabServer) -> bool:
 
 
 async def test_redis_killed_and_restarted_empty_loses_nothing(
-    nodes: NodesFactory, tmp_path: Path
+    store: dict[str, Any], nodes: NodesFactory, tmp_path: Path
 ) -> None:
     redis = PrivateRedis(tmp_path)
     redis.start()
     degraded = 0.5
-    a, b, c = nodes(3, fanout=redis.url, compact_rows=100_000, head_poll_degraded=degraded)
+    a, b, c = nodes(3, fanout=redis.url, compact_rows=100_000, head_poll_degraded=degraded, **store)
     lags: dict[str, list[float]] = {"before": [], "down": [], "after": []}
     async with AsyncExitStack() as stack:
         writer = await RawPeer.connect(a.ws_url(ROOM, DOC, "collab=1"))
@@ -255,9 +282,9 @@ async def all_unhealthy(*servers: CollabServer) -> bool:
 
 
 async def test_a_doc_deleted_through_one_node_closes_its_sockets_on_every_node(
-    nodes: NodesFactory, shared: dict[str, Any]
+    store: dict[str, Any], nodes: NodesFactory, shared: dict[str, Any]
 ) -> None:
-    a, b, c = nodes(3, **shared)
+    a, b, c = nodes(3, **shared, **store)
     writer = await RawPeer.connect(b.ws_url(ROOM, DOC, "collab=1"))  # creates the room: owner
     others = [await RawPeer.connect(s.ws_url(ROOM, DOC)) for s in (a, c)]
     await writer.insert(0, "doomed")

@@ -19,6 +19,7 @@ the sync exchange, as y-websocket does. The writers stop 2 s after the restart. 
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -171,14 +172,17 @@ def cold_load(store: str) -> dict[str, list[str]]:
 async def test_a_node_killed_mid_edit_loses_no_acknowledged_update(
     pg_url: str, nodes: NodesFactory, shared: dict[str, Any]
 ) -> None:
+    key = secrets.token_urlsafe(32)  # one for every node: PostgreSQL has no dir to keep it in
     servers = nodes(
         3,
         store=pg_url,
-        secret_key="kill-nine-test-key-" + "k" * 16,
+        secret_key=key,
         handshake_rate=100,
         handshake_burst=200,
         **shared,
     )
+    for server in servers:
+        server.remember(key)  # the fixture checks it never reaches a log
     victim = servers[0]
     writers = [
         Writer(servers, doc, (d + c) % 3, f"{doc}c{c}")

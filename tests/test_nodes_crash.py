@@ -251,8 +251,9 @@ async def test_a_node_killed_mid_edit_loses_no_acknowledged_update(
         acked = set().union(*(w.acknowledged() for w in group))
         tried = set().union(*(w.attempted for w in group))
         acknowledged, attempted = acknowledged + len(acked), attempted + len(tried)
-        assert acked - set(final) == set(), f"{doc}: acknowledged, then lost"
-        assert set(final) - tried == set(), f"{doc}: unexpected tokens"
+        # Against the store itself: a live client keeps its own tokens whatever the nodes did.
+        assert acked - set(cold[doc]) == set(), f"{doc}: acknowledged, then lost"
+        assert set(cold[doc]) - tried == set(), f"{doc}: unexpected tokens"
         assert len(final) == len(set(final)), f"{doc}: a token twice"
         assert fresh[doc] == [final] * len(servers), f"{doc}: a fresh client differs"
         assert cold[doc] == final, f"{doc}: the cold load differs"

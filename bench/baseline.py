@@ -50,9 +50,34 @@ def checkout(ref: str) -> Iterator[Baseline]:
     tree = Path(tempfile.mkdtemp(prefix=f"collab-bench-{short}-"))
     try:
         _git("worktree", "add", "--detach", str(tree), commit)
+        web_packages(tree)
         yield Baseline(ref, commit, tree, f"collab@{short}")
     finally:
         remove(tree)
+
+
+def web_packages(tree: Path) -> None:
+    """Give a ref that serves the web workspace its build tools: ``collab serve`` builds
+    ``web/`` at start and refuses to run without the bundle. This checkout's
+    ``web/node_modules`` when the ref pins the same packages, else ``npm ci`` there."""
+    web = tree / "web"
+    if not (web / "package.json").is_file() or (web / "node_modules").exists():
+        return  # a ref from before the workspace, or already installed
+    ours = ROOT / "web"
+    same = (ours / "package-lock.json").is_file() and (web / "package-lock.json").read_bytes() == (
+        ours / "package-lock.json"
+    ).read_bytes()
+    if same and (ours / "node_modules").is_dir():
+        (web / "node_modules").symlink_to(ours / "node_modules", target_is_directory=True)
+        return
+    done = subprocess.run(
+        ["npm", "ci", "--prefix", str(web), "--no-audit", "--no-fund", "--loglevel=error"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BaselineError(f"npm ci in {web}: {done.stderr.strip() or done.returncode}")
 
 
 def _registered(tree: Path) -> bool:

@@ -45,7 +45,7 @@ from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
 from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
 from collab.sync.livedoc import LiveDoc
-from collab.sync.peer import GONE, Peer
+from collab.sync.peer import DIRECT_SEND, GONE, DirectSocket, Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests, SocketRequests
 
@@ -155,8 +155,9 @@ async def _serve(
     except CollabError as exc:
         await _refuse(websocket, registry, exc)
         return
+    direct = websocket.scope.get(DIRECT_SEND)
     peer = Peer(
-        websocket,
+        websocket if direct is None else DirectSocket(direct, websocket.close),
         max_queue_bytes=state.settings.outbound_queue_bytes,
         send_timeout=state.settings.send_timeout,
         readonly=not access.can_write,

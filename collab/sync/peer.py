@@ -27,8 +27,8 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from collab.auth.principal import Principal
 from collab.sync.requests import SocketRequests, Unserved
@@ -40,11 +40,38 @@ SLOW_CONSUMER = "slow consumer"  # the close reason
 GONE = 1006  # the close code of a socket whose transport is gone (nothing is sent)
 
 
+# The ASGI scope key of a lighter send for a socket's data frames, offered by a middleware
+# (collab.metrics' SocketObserver, which counts them): ``async (bytes) -> None``, raising OSError
+# once the client is gone, like the server's send. Per frame and per peer, Starlette's
+# ``WebSocket.send`` and the middleware's send wrappers added about 40% to the server's own send
+# (socket write included: bench/profiles/README.md).
+DIRECT_SEND = "collab.direct_send"
+
+
 class Socket(Protocol):
     """What a peer needs of its WebSocket (Starlette's satisfies it; tests pass a fake)."""
 
     async def send_bytes(self, data: bytes) -> None: ...
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class DirectSocket:
+    """A WebSocket whose data frames take the scope's ``DIRECT_SEND`` (see above), past
+    Starlette and the middleware; its close goes through Starlette's WebSocket as always."""
+
+    __slots__ = ("_close", "send_bytes")
+    send_bytes: Callable[[bytes], Coroutine[Any, Any, None]]
+
+    def __init__(
+        self,
+        send_bytes: Callable[[bytes], Coroutine[Any, Any, None]],
+        close: Callable[[int, str | None], Awaitable[None]],
+    ) -> None:
+        self.send_bytes = send_bytes
+        self._close = close
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._close(code, reason)
 
 
 def _ignore() -> None:

@@ -11,11 +11,11 @@ loop turn), is up to the event loop; each test puts the sender first.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import anyio
 import pytest
 from pycrdt import Text
+from starlette.types import Message
 from starlette.websockets import WebSocket
 from uvicorn.protocols.utils import ClientDisconnected
 
@@ -35,16 +35,16 @@ class Channel:
     app; once ``client_gone`` is set, a send raises like uvicorn's after the close arrived."""
 
     def __init__(self, frames: list[bytes]) -> None:
-        self.inbox: list[dict[str, Any]] = [{"type": "websocket.connect"}]
+        self.inbox: list[Message] = [{"type": "websocket.connect"}]
         self.inbox += [{"type": "websocket.receive", "bytes": frame} for frame in frames]
         self.inbox.append({"type": "websocket.disconnect", "code": 1000})
         self.client_gone = False
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[Message] = []
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Message:
         return self.inbox.pop(0)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: Message) -> None:
         if message["type"] != "websocket.accept" and self.client_gone:
             raise ClientDisconnected()
         self.sent.append(message)
@@ -61,7 +61,7 @@ def text_of(live: LiveDoc) -> str:
     return str(live.doc.get("text", type=Text))
 
 
-async def test_an_edit_sent_just_before_the_client_left_is_kept_when_a_send_to_it_failed_first() -> (
+async def test_an_edit_sent_just_before_leaving_is_kept_though_a_send_to_the_leaver_failed() -> (
     None
 ):
     live = await LiveDoc.load(KEY, MemoryStore(), settings())

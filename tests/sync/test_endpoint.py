@@ -5,7 +5,7 @@ The channel behaves as uvicorn's websockets protocol does once a client's last f
 close frame have arrived in one read: the frames wait in its queue for the app, then the
 disconnect; a send from then on raises ``ClientDisconnected``. Which of the app's two tasks
 runs first after those bytes arrive, the reader or the sender (woken by a relay in the same
-loop turn), is up to the event loop; each test puts the sender first.
+loop turn), is up to the event loop; the first test puts the sender first.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ GONE = 1006  # the close code of a socket whose transport is gone (nothing is se
 # The ASGI scope key of a lighter send for a socket's data frames, offered by a middleware
 # (collab.metrics' SocketObserver, which counts them): ``async (bytes) -> None``, raising OSError
 # once the client is gone, like the server's send. Per frame and per peer, Starlette's
-# ``WebSocket.send`` and the middleware's send wrappers added about 40% to the server's own send
-# (socket write included: bench/profiles/README.md).
+# ``WebSocket.send`` and the middleware's send wrappers added about a quarter to the server's
+# own send, socket write included (bench/profiles/README.md).
 DIRECT_SEND = "collab.direct_send"
 
 

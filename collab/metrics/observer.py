@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collab import logs
 from collab.metrics.definitions import Metrics, message_type
+from collab.sync.peer import DIRECT_SEND
 
 log = logging.getLogger("collab.ws")
 
@@ -30,6 +33,7 @@ class SocketObserver:
             return
         logs.start_connection()
         watch = _Watch(self.metrics)
+        scope[DIRECT_SEND] = watch.send_frame(send)  # the peer's frames: counted here too
         started = time.monotonic()
         try:
             await self.app(scope, watch.receive(receive), watch.send(send))
@@ -90,6 +94,20 @@ class _Watch:
             await send(message)
 
         return observed
+
+    def send_frame(self, send: Send) -> Callable[[bytes], Coroutine[Any, Any, None]]:
+        """The socket's direct send of data frames (``collab.sync.peer.DIRECT_SEND``): each
+        counted as ``send`` counts it, then handed to the server, past Starlette's WebSocket
+        and the send wrappers of the middleware inside this one."""
+        msgs_and_bytes = self.metrics.outgoing
+
+        async def send_frame(data: bytes) -> None:
+            msgs, nbytes = msgs_and_bytes[message_type(data)]
+            msgs.inc()
+            nbytes.inc(len(data))
+            await send({"type": "websocket.send", "bytes": data})
+
+        return send_frame
 
     def finish(self, seconds: float) -> None:
         if not self.accepted:

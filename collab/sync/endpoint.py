@@ -45,7 +45,7 @@ from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
 from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
 from collab.sync.livedoc import LiveDoc
-from collab.sync.peer import Peer
+from collab.sync.peer import DIRECT_SEND, GONE, DirectSocket, Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests, SocketRequests
 
@@ -155,8 +155,9 @@ async def _serve(
     except CollabError as exc:
         await _refuse(websocket, registry, exc)
         return
+    direct = websocket.scope.get(DIRECT_SEND)
     peer = Peer(
-        websocket,
+        websocket if direct is None else DirectSocket(direct, websocket.close),
         max_queue_bytes=state.settings.outbound_queue_bytes,
         send_timeout=state.settings.send_timeout,
         readonly=not access.can_write,
@@ -173,7 +174,7 @@ async def _serve(
     try:
         await live.join(peer)
         registry.feeds.room_changed(key.room)  # presence: who is where
-        await _read_loop(websocket, live, peer, state.settings)
+        await read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:
         registry.hooks.refused(exc)
         code, reason = close_code_for(exc)
@@ -187,7 +188,7 @@ async def _serve(
         live.leave(peer)
         registry.feeds.room_changed(key.room)
         registry.release(live)
-        peer.close(1006)  # no-op if a close was already asked for; else the client is gone
+        peer.close(GONE)  # no-op if a close was already asked for; else the client is gone
         await sender
         await peer.requests.drain()  # what was asked is carried out, socket or not
 
@@ -261,7 +262,13 @@ async def _open(
     return live, access
 
 
-async def _read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: Settings) -> None:
+async def read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: Settings) -> None:
+    """Hand each frame the client sent to ``live``, in order, until the disconnect.
+
+    Frames that arrive after the server closed the socket are discarded; those of a client
+    that went away (its socket found gone by a failed send) are not: whatever it sent before
+    its close is handled (``Peer.takes_input``). Raises CollabError to have the peer closed.
+    """
     throttle = Throttle(
         settings.conn_messages_per_second,
         settings.conn_bytes_per_second,
@@ -273,8 +280,8 @@ async def _read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: 
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        if peer.closing:
-            continue  # closing: discard until the close handshake ends
+        if not peer.takes_input:
+            continue  # the server closed it: discard until the close handshake ends
         data = message.get("bytes")
         if data is None:
             raise UnsupportedData()

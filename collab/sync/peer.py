@@ -6,6 +6,12 @@ a slow consumer: its queue is dropped at once (memory returns) and it is closed 
 resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touch the socket
 (in-process tests pass none).
 
+The sender awaits each send itself: no task, future or timer per frame (a frame relayed to ten
+sockets is ten sends). One watchdog timer per socket enforces the deadlines: armed by a send
+when none is armed, it looks at the send in flight when it fires; the same send still in flight
+is a slow consumer (the sender task is cancelled out of it), a later one re-arms it for its own
+deadline, none leaves it unarmed.
+
 The initial sync is judged apart (``send_initial``): the answer to a peer's first SyncStep1 is
 the whole document for a new client, and any document up to ``max_doc_size`` must open, also
 one larger than the queue. That one frame is admitted beyond the cap and not counted in it, and
@@ -21,8 +27,8 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from collab.auth.principal import Principal
 from collab.sync.requests import SocketRequests, Unserved
@@ -31,6 +37,15 @@ log = logging.getLogger("collab.peer")
 
 _ids = itertools.count(1)
 SLOW_CONSUMER = "slow consumer"  # the close reason
+GONE = 1006  # the close code of a socket whose transport is gone (nothing is sent)
+
+
+# The ASGI scope key of a lighter send for a socket's data frames, offered by a middleware
+# (collab.metrics' SocketObserver, which counts them): ``async (bytes) -> None``, raising OSError
+# once the client is gone, like the server's send. Per frame and per peer, Starlette's
+# ``WebSocket.send`` and the middleware's send wrappers added about a quarter to the server's
+# own send, socket write included (bench/profiles/README.md).
+DIRECT_SEND = "collab.direct_send"
 
 
 class Socket(Protocol):
@@ -38,6 +53,25 @@ class Socket(Protocol):
 
     async def send_bytes(self, data: bytes) -> None: ...
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class DirectSocket:
+    """A WebSocket whose data frames take the scope's ``DIRECT_SEND`` (see above), past
+    Starlette and the middleware; its close goes through Starlette's WebSocket as always."""
+
+    __slots__ = ("_close", "send_bytes")
+    send_bytes: Callable[[bytes], Coroutine[Any, Any, None]]
+
+    def __init__(
+        self,
+        send_bytes: Callable[[bytes], Coroutine[Any, Any, None]],
+        close: Callable[[int, str | None], Awaitable[None]],
+    ) -> None:
+        self.send_bytes = send_bytes
+        self._close = close
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._close(code, reason)
 
 
 def _ignore() -> None:
@@ -70,7 +104,13 @@ class Peer:
         self._initial: bytes | None = None  # the initial-sync frame while it is queued
         self._initial_used = False
         self._grace_until = 0.0  # loop time until which sends may take longer (initial sync)
-        self._wake = asyncio.Event()
+        self._idle: asyncio.Future[None] | None = None  # the sender waits on it for frames
+        self._sender: asyncio.Task[None] | None = None
+        self._sends = 0  # sends started so far, which numbers them
+        self._in_flight = 0  # the number of the send being awaited (0: none)
+        self._deadline = 0.0  # loop time by which the send in flight must have returned
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out = False  # the watchdog cancelled the sender out of a send
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()  # set once the close frame was handed to the server
@@ -87,7 +127,20 @@ class Peer:
 
     @property
     def closing(self) -> bool:
+        """Whether a close was asked for or the transport is gone: nothing more is sent."""
         return self.close_code is not None
+
+    @property
+    def takes_input(self) -> bool:
+        """Whether frames read from this socket are still handled.
+
+        Until the server closes the socket (a refusal, a slow consumer, a revoked access):
+        from then on what the client sends is discarded. A socket found gone (a send failed:
+        ``GONE``) still takes what its client sent before it went, up to the disconnect the
+        reader gets last: a tab that typed and closed at once keeps its edit, whether the
+        reader or a send to that tab comes first after its bytes arrived.
+        """
+        return self.close_code is None or self.close_code == GONE
 
     @property
     def queued_bytes(self) -> int:
@@ -99,14 +152,21 @@ class Peer:
 
         A frame larger than the cap still goes when nothing counted is queued before it.
         """
-        if self.closing:
+        if self.close_code is not None:
             return
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()
             return
         self._queue.append(data)
         self._queued_bytes += len(data)
-        self._wake.set()
+        if self._idle is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the sender waiting for frames (a bare future: asyncio.Event costs more)."""
+        idle, self._idle = self._idle, None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
 
     def send_initial(self, data: bytes) -> None:
         """Queue the answer to the peer's first SyncStep1, judged apart (see the module doc).
@@ -122,7 +182,7 @@ class Peer:
             return
         self._initial = data
         self._queue.append(data)
-        self._wake.set()
+        self._wake()
 
     def _close_slow_consumer(self) -> None:
         if not self.closing:
@@ -138,48 +198,77 @@ class Peer:
         self._queue.clear()
         self._queued_bytes = 0
         self._initial = None
-        self._wake.set()
+        self._wake()
 
     async def run_sender(self) -> None:
         """Drain the queue until close() is called, then send the close frame."""
         assert self.websocket is not None, "a peer without a socket has no sender"
-        loop = asyncio.get_running_loop()
+        sender = self._sender = asyncio.current_task()
+        assert sender is not None
         try:
-            while not self.closing:
-                if not self._queue:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                data = self._queue.popleft()
-                if data is self._initial:
-                    self._initial = None
-                    # send_timeout per max_queue_bytes of it, on top of the usual send_timeout:
-                    # it covers this send and the ones waiting behind it for the bytes to drain
-                    # (uvicorn writes a frame at once and makes the *next* send wait).
-                    size_share = len(data) / self.max_queue_bytes
-                    self._grace_until = loop.time() + self.send_timeout * (1 + size_share)
-                else:
-                    self._queued_bytes -= len(data)
-                timeout = max(self.send_timeout, self._grace_until - loop.time())
-                send = asyncio.ensure_future(self.websocket.send_bytes(data))
-                done, _ = await asyncio.wait({send}, timeout=timeout)
-                if not done:
-                    send.cancel()
-                    self._close_slow_consumer()
-                    break
-                send.result()
+            await self._send_queued(self.websocket)
+        except asyncio.CancelledError:
+            # The watchdog's cancel ends here (a slow consumer: closed below); others' go on.
+            if not self._timed_out or sender.uncancel():
+                raise
         except Exception as exc:  # the client went away under us
             log.debug("peer %s send failed: %r", self.id, exc)
             if not self.closing:
-                self.close(1006, "")
-            self.closed.set()
-            return
+                self.close(GONE, "")
+            if not self._timed_out:
+                self.closed.set()
+                return
+        finally:
+            self._in_flight = 0
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
         await self._send_close()
+
+    async def _send_queued(self, websocket: Socket) -> None:
+        loop = asyncio.get_running_loop()
+        while self.close_code is None:
+            if not self._queue:
+                self._idle = loop.create_future()
+                await self._idle
+                continue
+            data = self._queue.popleft()
+            now = loop.time()
+            if data is self._initial:
+                self._initial = None
+                # send_timeout per max_queue_bytes of it, on top of the usual send_timeout:
+                # it covers this send and the ones waiting behind it for the bytes to drain
+                # (uvicorn writes a frame at once and makes the *next* send wait).
+                size_share = len(data) / self.max_queue_bytes
+                self._grace_until = now + self.send_timeout * (1 + size_share)
+            else:
+                self._queued_bytes -= len(data)
+            self._sends += 1
+            self._in_flight = self._sends
+            self._deadline = max(now + self.send_timeout, self._grace_until)
+            if self._watchdog is None:
+                self._watchdog = loop.call_at(self._deadline, self._watch, self._sends)
+            await websocket.send_bytes(data)
+            self._in_flight = 0
+
+    def _watch(self, send: int) -> None:
+        """The watchdog fired at the deadline of send number ``send`` (see the module doc)."""
+        self._watchdog = None
+        if not self._in_flight:
+            return  # idle: the next send arms it again
+        if self._in_flight != send:  # a later send (deadlines never decrease): wait for its own
+            loop = asyncio.get_running_loop()
+            self._watchdog = loop.call_at(self._deadline, self._watch, self._in_flight)
+            return
+        self._timed_out = True
+        self._close_slow_consumer()
+        assert self._sender is not None
+        self._sender.cancel()
 
     async def _send_close(self) -> None:
         assert self.websocket is not None
         code = self.close_code or 1000
-        if code == 1006:  # nothing to send: the transport is gone
+        if code == GONE:  # nothing to send: the transport is gone
             self.closed.set()
             return
         try:

@@ -1,7 +1,9 @@
 """SQLiteMetaStore: every record kind's SQLite class in one object, over one database.
 
-The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``); the
-app applies migrations before opening, and a database with pending ones is refused. Each kind
+The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``), written
+through the same ``collab.db.Database`` (``Database.shared``: one writer per file, and one group
+commit for both stores); the app applies migrations before opening, and a database with pending
+ones is refused. Each kind
 (``users``, ``sessions``, ``rooms``, ...) is a class of its own over a shared
 ``collab.db.Database``; this composite inherits them all, so callers keep one ``meta`` object.
 """
@@ -61,7 +63,7 @@ class SQLiteMetaStore(
     def __init__(
         self, path: Path, synchronous: str = "FULL", *, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(Database(path, synchronous), clock=clock)
+        super().__init__(Database.shared(path, synchronous), clock=clock)
         self.path = path
         self.synchronous = synchronous
 

@@ -1,8 +1,8 @@
 """What every record kind's SQLite half shares: one ``collab.db.Database`` and the clock.
 
-Every write runs in its own ``BEGIN IMMEDIATE`` transaction on the database's one writer, so
-read-check-write sequences (redeem an invite, consume a ticket) are atomic without SQL tricks:
-nothing else writes in between. Reads use the reader connection. The schema is
+Every write runs alone on the database's one writer (in its own savepoint of a group commit),
+so read-check-write sequences (redeem an invite, consume a ticket) are atomic without SQL
+tricks: nothing else writes in between. Reads use the reader connection. The schema is
 ``migrations/sqlite/0002_meta.sql``; no foreign keys, so nothing depends on
 ``PRAGMA foreign_keys``. sqlite-utils is used for plain inserts and upserts; only this package
 imports it.
@@ -39,8 +39,15 @@ class SQLiteKind:
         self.clock = clock
         self._utils: sqlite_utils.Database | None = None
 
-    async def _write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn`` in one IMMEDIATE transaction on the writer, alone."""
+    async def _write(
+        self,
+        fn: Callable[[sqlite_utils.Database], T],
+        *,
+        then: Callable[[T], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> T:
+        """Run ``fn`` on the writer, alone, in the next group commit (``collab.db.Database``:
+        ``then`` and ``undo`` too)."""
 
         def _run(conn: sqlite3.Connection) -> T:
             # One sqlite-utils view per writer connection, made on its first write (the
@@ -49,7 +56,7 @@ class SQLiteKind:
                 self._utils = sqlite_utils.Database(conn, execute_plugins=False)
             return fn(self._utils)
 
-        return await self.db.write(_run)
+        return await self.db.write(_run, then=then, undo=undo)
 
     async def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         def _run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -1,19 +1,21 @@
 """Chat messages in SQLite (``migrations/sqlite/0005_chat.sql``).
 
-A post's idempotency check, seq and parent update happen in one IMMEDIATE transaction on the
-one writer, so the seq is gapless and two posts of one client id store one row.
+A post's idempotency check, seq and parent update happen in one write on the one writer
+(nothing else writes in between), so the seq is gapless and two posts of one client id store
+one row. A ``Written`` is told the rows from inside the write's transaction (group commit:
+``collab.db.Database``'s ``then``), and told if that transaction fails.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlite_utils
 
 from collab.errors import Conflict, NotFound
-from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
+from collab.meta.messages import Message, NewMessage, ThreadProblem, Written, reactions_after
 from collab.meta.sqlite.base import SQLiteKind
 
 COLUMNS = (
@@ -62,14 +64,29 @@ def _existing(db: sqlite_utils.Database, room_id: str, message_id: str) -> Messa
 
 
 class SQLiteMessages(SQLiteKind):
-    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
-        def _post(db: sqlite_utils.Database) -> tuple[Message, bool]:
+    async def _write_rows(
+        self, fn: Callable[[sqlite_utils.Database], list[Message]], written: Written | None
+    ) -> list[Message]:
+        """``fn`` (which returns the rows it changed) in a write that tells ``written``."""
+        if written is None:
+            return await self._write(fn)
+        return await self._write(fn, then=written.rows, undo=written.rolled_back)
+
+    async def post_message(
+        self, new: NewMessage, written: Written | None = None
+    ) -> tuple[Message, bool]:
+        created = False
+
+        def _post(db: sqlite_utils.Database) -> list[Message]:
+            """[the parent, if a reply,] the message."""
+            nonlocal created
             row = db.execute(
                 f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
                 (new.room_id, new.author, new.client_id),
             ).fetchone()
             if row:
-                return message_record(row), False
+                return [message_record(row)]
+            parents = []
             if new.thread is not None:
                 parent = _get(db, new.room_id, new.thread)
                 if parent is None or parent.thread is not None:
@@ -79,6 +96,7 @@ class SQLiteMessages(SQLiteKind):
                     " WHERE room_id=? AND id=?",
                     (new.created_at, new.room_id, new.thread),
                 )
+                parents.append(_existing(db, new.room_id, new.thread))
             seq = db.execute(
                 "SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE room_id=?", (new.room_id,)
             ).fetchone()[0]
@@ -101,9 +119,11 @@ class SQLiteMessages(SQLiteKind):
                     json.dumps(list(new.attachments)),
                 ),
             )
-            return _existing(db, new.room_id, new.id), True
+            created = True
+            return [*parents, _existing(db, new.room_id, new.id)]
 
-        return await self._write(_post)
+        rows = await self._write_rows(_post, written)
+        return rows[-1], created
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         rows = await self._read(
@@ -119,8 +139,9 @@ class SQLiteMessages(SQLiteKind):
         text: str,
         at: float,
         mentions: Sequence[str] | None = None,
+        written: Written | None = None,
     ) -> Message:
-        def _edit(db: sqlite_utils.Database) -> Message:
+        def _edit(db: sqlite_utils.Database) -> list[Message]:
             current = _existing(db, room_id, message_id)
             if current.deleted:
                 raise Conflict("the message was deleted")
@@ -129,12 +150,14 @@ class SQLiteMessages(SQLiteKind):
                 "UPDATE messages SET text=?, edited_at=?, mentions=? WHERE room_id=? AND id=?",
                 (text, at, json.dumps(list(mentioned)), room_id, message_id),
             )
-            return _existing(db, room_id, message_id)
+            return [_existing(db, room_id, message_id)]
 
-        return await self._write(_edit)
+        return (await self._write_rows(_edit, written))[0]
 
-    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
-        def _delete(db: sqlite_utils.Database) -> Message:
+    async def delete_message(
+        self, room_id: str, message_id: str, at: float, written: Written | None = None
+    ) -> Message:
+        def _delete(db: sqlite_utils.Database) -> list[Message]:
             if not _existing(db, room_id, message_id).deleted:
                 db.execute(
                     "UPDATE messages SET text='', deleted=1, edited_at=?, reactions='{}',"
@@ -145,14 +168,20 @@ class SQLiteMessages(SQLiteKind):
                 db.execute(
                     "DELETE FROM inbox WHERE room_id=? AND message_id=?", (room_id, message_id)
                 )
-            return _existing(db, room_id, message_id)
+            return [_existing(db, room_id, message_id)]
 
-        return await self._write(_delete)
+        return (await self._write_rows(_delete, written))[0]
 
     async def react(
-        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+        self,
+        room_id: str,
+        message_id: str,
+        emoji: str,
+        user_id: str,
+        add: bool,
+        written: Written | None = None,
     ) -> Message:
-        def _react(db: sqlite_utils.Database) -> Message:
+        def _react(db: sqlite_utils.Database) -> list[Message]:
             current = _existing(db, room_id, message_id)
             if current.deleted and add:
                 raise Conflict("the message was deleted")
@@ -161,9 +190,9 @@ class SQLiteMessages(SQLiteKind):
                 "UPDATE messages SET reactions=? WHERE room_id=? AND id=?",
                 (json.dumps({k: list(v) for k, v in reactions.items()}), room_id, message_id),
             )
-            return _existing(db, room_id, message_id)
+            return [_existing(db, room_id, message_id)]
 
-        return await self._write(_react)
+        return (await self._write_rows(_react, written))[0]
 
     async def list_messages(
         self,

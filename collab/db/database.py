@@ -24,8 +24,8 @@ committed by one fsync, and no reader is sent one without the other. If that tra
 fails, ``undo()`` is called (on the loop, before any later write starts): whatever ``then``
 showed must be taken back.
 
-Reads use a second connection, one at a time, so a read never waits behind a commit (WAL
-readers do not block the writer). Opening refuses a database with pending migrations:
+Reads use ``READERS`` other connections, one read each at a time, so a read never waits behind
+a commit (WAL readers do not block the writer), nor an API lookup behind a document's load. Opening refuses a database with pending migrations:
 applying them is the caller's explicit step (``migrate_with_backup``).
 """
 
@@ -37,7 +37,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +56,8 @@ log = logging.getLogger("collab.db")
 # Rounds of one transaction: writes, then what their ``then`` started (a doc's append), then
 # again; bounded so that a steady stream of writes cannot hold a transaction open.
 MAX_ROUNDS = 4
+# Reader connections: a doc's cold load (a large snapshot) and the API's lookups read at once.
+READERS = 2
 
 
 @dataclass(eq=False)
@@ -96,25 +98,28 @@ class Database:
         self.write_lock = asyncio.Lock()  # held by the runner for each transaction
         self.commits = 0  # transactions committed (tests and metrics)
         self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._readers: list[_Reader] = []  # every reader connection, open or not
+        self._idle: list[_Reader] = []  # those no thread is using
         self._opened = 0
-        self._read_limiter = anyio.CapacityLimiter(1)
+        self._open_lock = asyncio.Lock()
+        self._read_limiter = anyio.CapacityLimiter(READERS)
         self._queue: list[_Write[Any]] = []
         self._runner: asyncio.Task[None] | None = None
         # Held by the worker thread while it uses a connection, and by ``close``: a task
         # cancelled while its thread still runs SQL (asyncio's cancel does not wait for the
         # thread) must never see its connection closed under it (seen: a segfault in sqlite3).
         self._writer_busy = threading.Lock()
-        self._reader_busy = threading.Lock()
 
     async def open(self) -> None:
         """Connect both (once however many share it); StoreError when the schema has pending
         migrations or is too new."""
-        if self._opened:
+        async with self._open_lock:
+            if not self._opened:
+                await self._connect()
             self._opened += 1
-            return
 
-        def _open() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    async def _connect(self) -> None:
+        def _open() -> tuple[sqlite3.Connection, list[_Reader]]:
             writer = connect(self.path, self.synchronous)
             try:
                 if pending(writer):
@@ -122,10 +127,10 @@ class Database:
             except BaseException:
                 writer.close()
                 raise
-            return writer, connect(self.path, self.synchronous)
+            return writer, [_Reader(connect(self.path, self.synchronous)) for _ in range(READERS)]
 
-        self._writer, self._reader = await anyio.to_thread.run_sync(_open)
-        self._opened = 1
+        self._writer, self._readers = await anyio.to_thread.run_sync(_open)
+        self._idle = list(self._readers)
 
     async def close(self) -> None:
         """Once the last user closes: wait for the queued writes and the write in flight,
@@ -140,11 +145,15 @@ class Database:
             await anyio.to_thread.run_sync(self._close_connections)
 
     def _close_connections(self) -> None:
-        with self._writer_busy, self._reader_busy:
-            for conn in (self._writer, self._reader):
-                if conn is not None:
-                    conn.close()
-            self._writer = self._reader = None
+        with self._writer_busy:
+            if self._writer is not None:
+                self._writer.close()
+            self._writer = None
+        readers, self._readers, self._idle = self._readers, [], []
+        for reader in readers:
+            with reader.busy:
+                reader.conn.close()
+                reader.closed = True
 
     # -- writes ------------------------------------------------------------------------
 
@@ -293,17 +302,33 @@ class Database:
     # -- reads -------------------------------------------------------------------------
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on the reader (one read at a time); it opens a transaction if it needs a
-        consistent view across statements."""
+        """Run ``fn`` on a reader connection (``READERS`` reads at a time); it opens a
+        transaction if it needs a consistent view across statements."""
 
         def _run() -> T:
-            with self._reader_busy:
-                conn = self._reader
-                if conn is None:
-                    raise StoreError("store is closed")
-                return fn(conn)
+            try:
+                reader = self._idle.pop()  # the limiter leaves one for each thread here
+            except IndexError:
+                raise StoreError("store is closed") from None
+            try:
+                with reader.busy:
+                    if reader.closed:
+                        raise StoreError("store is closed")
+                    return fn(reader.conn)
+            finally:
+                if not reader.closed:
+                    self._idle.append(reader)
 
         return await anyio.to_thread.run_sync(_run, limiter=self._read_limiter)
+
+
+@dataclass(eq=False)
+class _Reader:
+    """A reader connection; ``busy`` is held by the thread using it, and by ``close``."""
+
+    conn: sqlite3.Connection
+    busy: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
 
 
 def _settle(job: _Write[Any], exc: BaseException) -> None:

@@ -3,8 +3,8 @@
 Writes go through ``collab.db.Database``, shared with the meta store (one writer per file).
 Appends that arrive while a commit is in flight are written together by the next one, in one
 transaction, with whatever else the file's other writers queued meanwhile: one fsync for many
-updates of many docs (group commit) without a timer. Reads use the second connection, so a cold
-load never waits behind a commit (WAL readers do not block the writer).
+updates of many docs (group commit) without a timer. Reads use the database's reader
+connections, so a cold load never waits behind a commit (WAL readers do not block the writer).
 """
 
 from __future__ import annotations

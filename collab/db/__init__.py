@@ -6,7 +6,8 @@
                    index's, search_index_path)
     connection.py  connect (collab's pragmas) and backup (a consistent online copy)
     migrate.py     forward-only migrations, one transaction each; migrate_with_backup
-    database.py    Database: one writer behind a lock, one reader, work on threads
+    database.py    Database: one writer and its group commit, readers, work on threads;
+                   sqlite_database: the one Database both stores of a URL share
 
 Neither store imports the other; both import this package.
 """
@@ -14,7 +15,7 @@ Neither store imports the other; both import this package.
 from __future__ import annotations
 
 from collab.db.connection import backup, connect
-from collab.db.database import Database
+from collab.db.database import Database, sqlite_database
 from collab.db.errors import StoreError
 from collab.db.migrate import migrate_with_backup
 from collab.db.url import search_index_path, sqlite_path
@@ -26,5 +27,6 @@ __all__ = [
     "connect",
     "migrate_with_backup",
     "search_index_path",
+    "sqlite_database",
     "sqlite_path",
 ]

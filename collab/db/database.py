@@ -1,9 +1,10 @@
 """One SQLite file as collab's stores use it: one writer, one reader, work on worker threads,
 and every write group-committed.
 
-**One writer per file.** The document store and the meta store live in one file and share one
-``Database`` (``Database.shared``): two writer connections on one file would wait for each
-other in SQLite's busy handler, which sleeps (1, 2, 5, 10... ms) instead of queueing.
+**One writer per file.** The document store and the meta store live in one file and a server
+gives both one ``Database`` (``sqlite_database``): two writer connections on one file would
+wait for each other in SQLite's busy handler, which sleeps (1, 2, 5, 10... ms) instead of
+queueing, and could not share a commit.
 
 **Group commit.** ``write(fn)`` queues ``fn``; one runner task writes what is queued in one
 ``BEGIN IMMEDIATE`` transaction on a worker thread, while what arrives meanwhile waits for the
@@ -35,7 +36,6 @@ import asyncio
 import logging
 import sqlite3
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,7 @@ from collab import logs
 from collab.db.connection import connect
 from collab.db.errors import StoreError
 from collab.db.migrate import pending
+from collab.db.url import sqlite_path
 
 T = TypeVar("T")
 
@@ -76,21 +77,8 @@ class _Aborted(Exception):
 
 
 class Database:
-    """A writer and a reader connection to ``path``, opened by ``open`` and closed by ``close``
+    """A writer and reader connections to ``path``, opened by ``open`` and closed by ``close``
     (counted: a Database shared by two stores closes when both closed it)."""
-
-    _shared: weakref.WeakValueDictionary[tuple[Path, str], Database] = (
-        weakref.WeakValueDictionary()
-    )
-
-    @classmethod
-    def shared(cls, path: Path, synchronous: str = "FULL") -> Database:
-        """The one Database of this file in this process (a new one when nobody holds it)."""
-        key = (Path(path).resolve(), synchronous.upper())
-        found = cls._shared.get(key)
-        if found is None:
-            found = cls._shared[key] = cls(path, synchronous)
-        return found
 
     def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.path = path
@@ -335,3 +323,10 @@ def _settle(job: _Write[Any], exc: BaseException) -> None:
     if not job.future.done():
         job.future.set_exception(exc)
         job.future.exception()  # retrieved: a caller that went away leaves no warning
+
+
+def sqlite_database(url: str, synchronous: str = "FULL") -> Database | None:
+    """The one Database for both stores of a store URL (not yet opened), or None when the URL
+    is not SQLite: a server passes it to ``open_store`` and ``open_meta_store``."""
+    path = sqlite_path(url)
+    return None if path is None else Database(path, synchronous)

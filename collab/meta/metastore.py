@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from collab.db import StoreError, sqlite_path
+from collab.db import Database, StoreError, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.bots import Bots
@@ -62,9 +62,12 @@ class MetaStore(
         """Wait for the write in flight, then release every resource."""
 
 
-def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
+def open_meta_store(
+    url: str, *, synchronous: str = "FULL", database: Database | None = None
+) -> MetaStore:
     """The MetaStore a store URL names (not yet opened): the same URL as ``open_store``, so one
-    ``--store`` names all persistent state, in one SQLite file."""
+    ``--store`` names all persistent state, in one SQLite file (written through ``database``
+    when given: ``collab.db.sqlite_database``, shared with the document store)."""
     if url in {"memory://", "memory:"}:
         from collab.meta.memory import MemoryMetaStore
 
@@ -73,6 +76,6 @@ def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
     if path is not None:
         from collab.meta.sqlite import SQLiteMetaStore
 
-        return SQLiteMetaStore(path, synchronous=synchronous)
+        return SQLiteMetaStore(path, synchronous=synchronous, database=database)
     scheme = url.split("://", 1)[0]
     raise StoreError(f"unknown store scheme {scheme!r} (expected sqlite:/// or memory://)")

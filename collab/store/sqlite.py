@@ -1,6 +1,7 @@
 """SQLite DocumentStore: WAL, one writer, group commit.
 
-Writes go through ``collab.db.Database``, shared with the meta store (one writer per file).
+Writes go through ``collab.db.Database``, in a server the one the meta store uses too (one
+writer per file).
 Appends that arrive while a commit is in flight are written together by the next one, in one
 transaction, with whatever else the file's other writers queued meanwhile: one fsync for many
 updates of many docs (group commit) without a timer. Reads use the database's reader
@@ -21,10 +22,13 @@ from collab.store.base import DocInfo, StoredDoc
 
 
 class SQLiteStore:
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", database: Database | None = None
+    ) -> None:
+        """``database``: the one the meta store of the same file uses (one writer per file)."""
         self.path = path
         self.synchronous = synchronous
-        self._db = Database.shared(path, synchronous)
+        self._db = database or Database(path, synchronous)
 
     async def open(self) -> None:
         await self._db.open()

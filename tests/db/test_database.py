@@ -252,19 +252,18 @@ async def test_a_transaction_that_fails_after_then_is_undone_and_fails_every_wri
     assert await db.read(_count) == 1
 
 
-async def test_both_stores_of_a_file_share_one_database_opened_until_both_close(
+async def test_a_servers_two_stores_share_one_database_opened_until_both_close(
     tmp_path: Path,
 ) -> None:
-    from collab.meta.sqlite import SQLiteMetaStore
-    from collab.store.sqlite import SQLiteStore
+    from collab.services import Services
+    from collab.settings import Settings
 
-    migrate_with_backup(tmp_path / "c.db")
-    store, meta = SQLiteStore(tmp_path / "c.db"), SQLiteMetaStore(tmp_path / "c.db")
-    assert store._db is meta.db  # one writer: no busy waits between two on one file
-    await store.open()
-    await meta.open()
-    await store.close()
-    assert await meta.db.write(_synchronous) == SYNCHRONOUS_LEVEL["FULL"]
-    await meta.close()
+    services = Services.create(Settings(store=f"sqlite:///{tmp_path / 'collab.db'}"))
+    db = services.meta.db  # type: ignore[attr-defined]
+    assert services.store._db is db  # type: ignore[attr-defined]  # one writer per file
+    await services.open()
+    await services.store.close()
+    assert await db.write(_synchronous) == SYNCHRONOUS_LEVEL["FULL"]  # the meta's still
+    await services.close()
     with pytest.raises(StoreError, match="closed"):
-        await meta.db.write(_synchronous)
+        await db.write(_synchronous)

@@ -1,8 +1,8 @@
 """SQLiteMetaStore: every record kind's SQLite class in one object, over one database.
 
 The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``), written
-through the same ``collab.db.Database`` (``Database.shared``: one writer per file, and one group
-commit for both stores); the app applies migrations before opening, and a database with pending
+in a server through the same ``collab.db.Database`` (``collab.db.sqlite_database``: one
+writer per file, and one group commit for both stores); the app applies migrations before opening, and a database with pending
 ones is refused. Each kind
 (``users``, ``sessions``, ``rooms``, ...) is a class of its own over a shared
 ``collab.db.Database``; this composite inherits them all, so callers keep one ``meta`` object.
@@ -61,9 +61,14 @@ class SQLiteMetaStore(
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 
     def __init__(
-        self, path: Path, synchronous: str = "FULL", *, clock: Callable[[], float] = time.time
+        self,
+        path: Path,
+        synchronous: str = "FULL",
+        *,
+        clock: Callable[[], float] = time.time,
+        database: Database | None = None,
     ) -> None:
-        super().__init__(Database.shared(path, synchronous), clock=clock)
+        super().__init__(database or Database(path, synchronous), clock=clock)
         self.path = path
         self.synchronous = synchronous
 

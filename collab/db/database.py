@@ -1,5 +1,5 @@
-"""One SQLite file as collab's stores use it: one writer, one reader, work on worker threads,
-and every write group-committed.
+"""One SQLite file as collab's stores use it: one writer, readers, work on worker threads, and
+every write group-committed.
 
 **One writer per file.** The document store and the meta store live in one file and a server
 gives both one ``Database`` (``sqlite_database``): two writer connections on one file would
@@ -26,8 +26,9 @@ fails, ``undo()`` is called (on the loop, before any later write starts): whatev
 showed must be taken back.
 
 Reads use ``READERS`` other connections, one read each at a time, so a read never waits behind
-a commit (WAL readers do not block the writer), nor an API lookup behind a document's load. Opening refuses a database with pending migrations:
-applying them is the caller's explicit step (``migrate_with_backup``).
+a commit (WAL readers do not block the writer), nor an API lookup behind a document's load.
+Opening refuses a database with pending migrations: applying them is the caller's explicit step
+(``migrate_with_backup``).
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("collab.db")
 
-# Rounds of one transaction: writes, then what their ``then`` started (a doc's append), then
-# again; bounded so that a steady stream of writes cannot hold a transaction open.
+# Rounds of one transaction: writes, then what their ``then`` started (a doc's append) and what
+# arrived meanwhile, and so on; bounded so that a steady stream of writes cannot hold a
+# transaction open.
 MAX_ROUNDS = 4
 # Reader connections: a doc's cold load (a large snapshot) and the API's lookups read at once.
 READERS = 2
@@ -193,10 +195,13 @@ class Database:
                 for job in left:
                     _settle(job, StoreError("store is closed"))
 
-    def _take(self) -> list[_Write[Any]]:
-        jobs = [job for job in self._queue if not job.future.done()]  # cancelled callers
-        self._queue = []
-        return jobs
+    def _take(self, continued: bool = True) -> list[_Write[Any]]:
+        """The queued writes (their callers cancelled: dropped); without ``continued``, only
+        those without a ``then``, the others staying queued in order for the next transaction
+        (writes queued at once are concurrent: any order of them is a valid one)."""
+        jobs = [job for job in self._queue if not job.future.done()]
+        self._queue = [] if continued else [job for job in jobs if job.then is not None]
+        return jobs if continued else [job for job in jobs if job.then is None]
 
     async def _batch(self) -> None:
         """One transaction: the queued writes, then (rounds) what their ``then`` started."""
@@ -215,11 +220,12 @@ class Database:
                     break
                 self._continue(jobs)
                 await asyncio.sleep(0)  # one turn: a journal woken by ``then`` queues its append
-                jobs = self._take()
+                # The last round takes no write with a ``then``: its follow-up would miss this
+                # transaction.
+                jobs = self._take(continued=rounds + 1 < MAX_ROUNDS)
         except BaseException as exc:
             await self._abandon(written, exc)
             return
-        self._continue(jobs)  # the last round's, after the commit: their work makes the next
         for job in written:
             if job.error is not None:
                 _settle(job, job.error)
@@ -281,9 +287,9 @@ class Database:
                     job.undo()
                 except Exception:
                     log.exception("a write's undo failed (it must not raise)")
-        failure = exc if isinstance(exc, StoreError) else StoreError(f"commit failed: {exc!r}")
+        reason = str(exc) if isinstance(exc, StoreError) else f"commit failed: {exc!r}"
         for job in written:
-            _settle(job, job.error if job.error is not None else failure)
+            _settle(job, job.error if job.error is not None else StoreError(reason))
         if not isinstance(exc, Exception):
             raise exc
 

@@ -19,6 +19,7 @@ through ``show_reads`` (``collab.chat.reads`` batches them).
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -36,12 +37,14 @@ from collab.chat.schema import (
     set_info,
     set_read,
 )
-from collab.errors import RoomFailed
+from collab.errors import RoomFailed, must_propagate
 from collab.meta import Message, MetaStore
 from collab.names import DocKey
 from collab.sync.livedoc import LiveDoc
 
 CHAT = "chat"
+
+log = logging.getLogger("collab.chat")
 
 
 def chat_key(room_id: str) -> DocKey:
@@ -169,8 +172,13 @@ class Shown:
         self.changed = rows
         try:
             self._committed = self.window.show(self.live, rows)
-        except Exception as exc:  # the doc failed: the rows stand, its next load shows them
-            self._failure = exc
+        except BaseException as exc:  # the rows stand: the doc's next load shows them
+            if must_propagate(exc):
+                raise
+            self._failure = exc if isinstance(exc, RoomFailed) else RoomFailed()
+            if not isinstance(exc, RoomFailed):  # yrs refused the change: give the doc up
+                log.error("could not show chat rows in %s: %r", self.live.key, exc)
+                self.live.fail(self._failure)
 
     def rolled_back(self) -> None:
         self.live.fail(RoomFailed("a chat write shown in this doc was rolled back"))

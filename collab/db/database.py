@@ -46,6 +46,7 @@ import anyio
 import anyio.to_thread
 
 from collab import logs
+from collab.errors import must_propagate
 from collab.db.connection import connect
 from collab.db.errors import StoreError
 from collab.db.migrate import pending
@@ -239,7 +240,9 @@ class Database:
             job.continued = True
             try:
                 job.then(job.result)
-            except Exception:
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
                 log.exception("a write's continuation failed (it must not raise)")
 
     def _run_writes(self, jobs: list[_Write[Any]], begin: bool, commit: bool) -> None:

@@ -77,7 +77,9 @@ class Services:
         """Every service for ``settings``, wired, none opened yet."""
         # One Database (one writer, one group commit) for both stores of a SQLite file.
         database = sqlite_database(settings.store, settings.sqlite_synchronous)
-        store = open_store(settings.store, synchronous=settings.sqlite_synchronous, database=database)
+        store = open_store(
+            settings.store, synchronous=settings.sqlite_synchronous, database=database
+        )
         meta = open_meta_store(
             settings.store, synchronous=settings.sqlite_synchronous, database=database
         )

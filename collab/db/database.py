@@ -46,11 +46,11 @@ import anyio
 import anyio.to_thread
 
 from collab import logs
-from collab.errors import must_propagate
 from collab.db.connection import connect
 from collab.db.errors import StoreError
 from collab.db.migrate import pending
 from collab.db.url import sqlite_path
+from collab.errors import must_propagate
 
 T = TypeVar("T")
 

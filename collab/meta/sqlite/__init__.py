@@ -1,11 +1,11 @@
 """SQLiteMetaStore: every record kind's SQLite class in one object, over one database.
 
 The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``), written
-in a server through the same ``collab.db.Database`` (``collab.db.sqlite_database``: one
-writer per file, and one group commit for both stores); the app applies migrations before opening, and a database with pending
-ones is refused. Each kind
-(``users``, ``sessions``, ``rooms``, ...) is a class of its own over a shared
-``collab.db.Database``; this composite inherits them all, so callers keep one ``meta`` object.
+in a server through the same ``collab.db.Database`` (``collab.db.sqlite_database``: one writer
+per file, and one group commit for both stores); the app applies migrations before opening, and
+a database with pending ones is refused. Each kind (``users``, ``sessions``, ``rooms``, ...) is
+a class of its own over a shared ``collab.db.Database``; this composite inherits them all, so
+callers keep one ``meta`` object.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
                    index's, search_index_path)
     connection.py  connect (collab's pragmas) and backup (a consistent online copy)
     migrate.py     forward-only migrations, one transaction each; migrate_with_backup
+    readers.py     Readers: a Database's reader connections, one read each at a time
     database.py    Database: one writer and its group commit, readers, work on threads;
                    sqlite_database: the one Database both stores of a URL share
 

@@ -25,8 +25,8 @@ committed by one fsync, and no reader is sent one without the other. If that tra
 fails, ``undo()`` is called (on the loop, before any later write starts): whatever ``then``
 showed must be taken back.
 
-Reads use ``READERS`` other connections, one read each at a time, so a read never waits behind
-a commit (WAL readers do not block the writer), nor an API lookup behind a document's load.
+Reads use other connections (``collab.db.readers``), so a read never waits behind a commit
+(WAL readers do not block the writer), nor an API lookup behind a document's load.
 Opening refuses a database with pending migrations: applying them is the caller's explicit step
 (``migrate_with_backup``).
 """
@@ -38,7 +38,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -49,6 +49,7 @@ from collab import logs
 from collab.db.connection import connect
 from collab.db.errors import StoreError
 from collab.db.migrate import pending
+from collab.db.readers import Readers
 from collab.db.url import sqlite_path
 from collab.errors import must_propagate
 
@@ -60,8 +61,6 @@ log = logging.getLogger("collab.db")
 # arrived meanwhile, and so on; bounded so that a steady stream of writes cannot hold a
 # transaction open.
 MAX_ROUNDS = 4
-# Reader connections: a doc's cold load (a large snapshot) and the API's lookups read at once.
-READERS = 2
 
 
 @dataclass(eq=False)
@@ -89,11 +88,9 @@ class Database:
         self.write_lock = asyncio.Lock()  # held by the runner for each transaction
         self.commits = 0  # transactions committed (tests and metrics)
         self._writer: sqlite3.Connection | None = None
-        self._readers: list[_Reader] = []  # every reader connection, open or not
-        self._idle: list[_Reader] = []  # those no thread is using
+        self._readers = Readers()
         self._opened = 0
         self._open_lock = asyncio.Lock()
-        self._read_limiter = anyio.CapacityLimiter(READERS)
         self._queue: list[_Write[Any]] = []
         self._runner: asyncio.Task[None] | None = None
         # Held by the worker thread while it uses a connection, and by ``close``: a task
@@ -110,7 +107,7 @@ class Database:
             self._opened += 1
 
     async def _connect(self) -> None:
-        def _open() -> tuple[sqlite3.Connection, list[_Reader]]:
+        def _open() -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
             writer = connect(self.path, self.synchronous)
             try:
                 if pending(writer):
@@ -118,10 +115,11 @@ class Database:
             except BaseException:
                 writer.close()
                 raise
-            return writer, [_Reader(connect(self.path, self.synchronous)) for _ in range(READERS)]
+            readers = [connect(self.path, self.synchronous) for _ in range(self._readers.count)]
+            return writer, readers
 
-        self._writer, self._readers = await anyio.to_thread.run_sync(_open)
-        self._idle = list(self._readers)
+        self._writer, readers = await anyio.to_thread.run_sync(_open)
+        self._readers.adopt(readers)
 
     async def close(self) -> None:
         """Once the last user closes: wait for the queued writes and the write in flight,
@@ -140,11 +138,7 @@ class Database:
             if self._writer is not None:
                 self._writer.close()
             self._writer = None
-        readers, self._readers, self._idle = self._readers, [], []
-        for reader in readers:
-            with reader.busy:
-                reader.conn.close()
-                reader.closed = True
+        self._readers.close()
 
     # -- writes ------------------------------------------------------------------------
 
@@ -299,33 +293,9 @@ class Database:
     # -- reads -------------------------------------------------------------------------
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a reader connection (``READERS`` reads at a time); it opens a
-        transaction if it needs a consistent view across statements."""
-
-        def _run() -> T:
-            try:
-                reader = self._idle.pop()  # the limiter leaves one for each thread here
-            except IndexError:
-                raise StoreError("store is closed") from None
-            try:
-                with reader.busy:
-                    if reader.closed:
-                        raise StoreError("store is closed")
-                    return fn(reader.conn)
-            finally:
-                if not reader.closed:
-                    self._idle.append(reader)
-
-        return await anyio.to_thread.run_sync(_run, limiter=self._read_limiter)
-
-
-@dataclass(eq=False)
-class _Reader:
-    """A reader connection; ``busy`` is held by the thread using it, and by ``close``."""
-
-    conn: sqlite3.Connection
-    busy: threading.Lock = field(default_factory=threading.Lock)
-    closed: bool = False
+        """Run ``fn`` on a reader connection (``collab.db.readers``); it opens a transaction
+        if it needs a consistent view across statements."""
+        return await self._readers.run(fn)
 
 
 def _settle(job: _Write[Any], exc: BaseException) -> None:

@@ -267,3 +267,23 @@ async def test_a_servers_two_stores_share_one_database_opened_until_both_close(
     await services.close()
     with pytest.raises(StoreError, match="closed"):
         await db.write(_synchronous)
+
+
+async def test_a_slow_read_does_not_hold_up_another(db: Database) -> None:
+    # The stores share one Database: a doc's cold load must not hold up the API's lookups.
+    import threading
+
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        release.wait(10)
+        return _count(conn)
+
+    first = asyncio.ensure_future(db.read(slow))
+    try:
+        with anyio.fail_after(5):
+            assert await db.read(_count) == 0  # answered while the slow one still reads
+        assert not first.done()
+    finally:
+        release.set()
+    assert await first == 0

@@ -22,6 +22,12 @@ HIGHER_IS_BETTER = frozenset(
         "persisted",
         "posts_per_s",
         "posts_per_cpu_s",
+        "max_rate",
+        "step_sent_per_s",
+        "step_deliveries_per_s",
+        "connect_per_s",
+        "fill_mb_per_s",
+        "fill_complete",
     }
 )
 LABELS = {
@@ -46,6 +52,28 @@ LABELS = {
     "posts_per_cpu_s": "posts/s per core",
     "answer_p50_ms": "post -> answer p50 ms",
     "answer_p99_ms": "post -> answer p99 ms",
+    "max_rate": "edits/s held in a room of 10",
+    "generator_bound": "bound by the load generator",
+    "top_rate_held": "held the plan's top rate",
+    "p99_at_max_ms": "p99 ms at the rate held",
+    "server_cores_at_max": "server cores at the rate held",
+    "load_cores_at_max": "load-generator cores at the rate held",
+    "steps": "rate steps",
+    "step_p99_ms": "step p99 ms",
+    "step_p50_ms": "step p50 ms",
+    "step_lost": "step lost deliveries",
+    "step_sent_per_s": "step edits sent/s",
+    "step_deliveries_per_s": "step deliveries/s",
+    "step_server_cores": "step server cores",
+    "step_load_cores": "step load-generator cores",
+    "step_send_lag_p99_ms": "step send lag p99 ms (generator behind schedule)",
+    "rss_mb": "server RSS MB",
+    "connect_per_s": "sockets opened/s",
+    "fill_mb_per_s": "fill MB/s",
+    "fill_complete": "fill complete",
+    "load_ms": "restart -> full content ms",
+    "rss_mb_loaded": "server RSS MB with the document loaded",
+    "commit_mean_ms": "mean group commit ms",
 }
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import queue
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,10 +63,27 @@ class Cores:
         )
 
 
-def _affinity(cpus: frozenset[int] | None) -> Callable[[], None] | None:
-    if cpus is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
+MAX_FDS = 1 << 20  # what the soft limit is raised to at most where the hard one is unlimited
+
+
+def fd_limit() -> int:
+    """Open files a child process may have: the hard limit its soft one is raised to."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_FDS if hard == resource.RLIM_INFINITY else min(hard, MAX_FDS)
+
+
+def _child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
+    """Runs in every child before it starts: pinned to ``cpus`` (None: not pinned), and its
+    soft limit of open files raised to the hard one (10,000 sockets take 10,000 descriptors
+    in the server and as many over the load generators; a soft limit of 1,024 is common)."""
+
+    def setup() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit(), hard))
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,7 @@ class ServerSpec:
     env: dict[str, str] | None = None
     params: dict[str, str] | None = None  # query parameters of every client's socket URL
     chat_api: bool = False  # has collab's chat (rooms made through the API, posts, type 101)
+    metrics: str | None = None  # path of a Prometheus exposition with collab's commit timings
 
 
 # collab runs in dev mode (no identity provider): its sockets need the dev token.
@@ -148,9 +168,14 @@ SERVERS: dict[str, ServerSpec] = {
                 "COLLAB_HANDSHAKE_RATE": "100000",
                 "COLLAB_HANDSHAKE_BURST": "100000",
                 "COLLAB_MAX_CONNECTIONS_PER_USER": "100000",
+                # The sockets workload opens 10,000 at once (the default cap is 10,000).
+                "COLLAB_MAX_CONNECTIONS": "100000",
                 "COLLAB_MAX_ROOMS_PER_USER": "100000",
                 "COLLAB_CONN_MESSAGES_PER_SECOND": "100000",
                 "COLLAB_CONN_MESSAGE_BURST": "100000",
+                # The docsize workload writes up to 64 MB on one socket as fast as it drains.
+                "COLLAB_CONN_BYTES_PER_SECOND": "1000000000",
+                "COLLAB_CONN_BYTE_BURST": "1000000000",
                 "COLLAB_OVERLOAD_LAG_SECONDS": "0",
                 # The chat workload: the one dev user creates every room (POST /rooms) and
                 # makes every post of every room (default: 1 room/s, 10 chat writes/s).
@@ -161,6 +186,7 @@ SERVERS: dict[str, ServerSpec] = {
             },
             params={"token": DEV_TOKEN},
             chat_api=True,
+            metrics="/metrics",
         ),
         ServerSpec(
             "y-websocket", "y-websocket", True, False, _node("y_websocket_server.mjs", "leveldb")
@@ -231,7 +257,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_affinity(self.cores.server),
+                preexec_fn=_child_setup(self.cores.server),
             )
         self.ps = psutil.Process(self.proc.pid)
         deadline = time.monotonic() + timeout
@@ -261,6 +287,26 @@ class ServerProcess:
             except psutil.NoSuchProcess:
                 pass
         return total
+
+    def commit_totals(self) -> tuple[float, float] | None:
+        """(seconds, count) of collab's group commits so far (``collab_store_commit_seconds``
+        from its /metrics); None for a server without them or when the scrape fails."""
+        if self.spec.metrics is None:
+            return None
+        url = f"http://127.0.0.1:{self.port}{self.spec.metrics}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode("utf-8")
+        except OSError:
+            return None
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("collab_store_commit_seconds_sum", "collab_store_commit_seconds_count"):
+                found[name.rsplit("_", 1)[1]] = float(value)
+        if set(found) != {"sum", "count"}:
+            return None
+        return found["sum"], found["count"]
 
     def rss_bytes(self) -> int:
         total = 0
@@ -309,7 +355,7 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_affinity(cores.load),
+            preexec_fn=_child_setup(cores.load),
             text=True,
             bufsize=1,
         )

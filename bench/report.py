@@ -35,6 +35,10 @@ def one_line(rows: list[dict[str, Any]]) -> str:
             "persisted",
             "frames_per_change",
             "errors",
+            "max_rate",
+            "rss_mb",
+            "fill_mb_per_s",
+            "load_ms",
         }:
             mark = "*" if row["saturated"] else ""
             shown.append(f"{row['point']}:{row['metric']}={num(row['value'])}{mark}")
@@ -103,8 +107,14 @@ def table(header: list[str], body: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in body]
 
 
-def render(summary: dict[str, Any], sections: Sequence[Section] = ()) -> str:
-    """Every table of the run; ``sections`` go into each deflate mode before the targets."""
+def render(
+    summary: dict[str, Any],
+    sections: Sequence[Section] = (),
+    closing: Sequence[Section] = (),
+    preface: str = "",
+) -> str:
+    """Every table of the run; ``sections`` go into each deflate mode before the targets,
+    ``closing`` after them; ``preface`` (markdown: the plots) before the first mode."""
     ix = Index(summary)
     m = summary["machine"]
     out = [
@@ -129,6 +139,8 @@ def render(summary: dict[str, Any], sections: Sequence[Section] = ()) -> str:
             f"`{f['error'][:200]}`"
             for f in summary["failures"]
         ]
+    if preface:
+        out += [preface.rstrip("\n")]
     for deflate in (False, True):
         if not any(k[4] == deflate for k in ix.rows):
             continue
@@ -139,6 +151,8 @@ def render(summary: dict[str, Any], sections: Sequence[Section] = ()) -> str:
         for section in sections:
             out += section(ix, deflate, summary)
         out += _targets(ix, deflate)
+        for section in closing:
+            out += section(ix, deflate, summary)
     return "\n".join(out) + "\n"
 
 

@@ -6,7 +6,8 @@
 
 Runs every repetition x workload x deflate mode x server in that (rep-major, interleaved)
 order, each on a fresh server process; writes raw JSON to bench/results/raw/, a summary to
-bench/results/<date>.json, and the tables into bench/README.md between the result markers.
+bench/results/<date>.json, the scaling plots to bench/results/plots/ and the tables into
+bench/README.md between the result markers (a --quick run: all of it under the raw directory).
 With --baseline REF, collab as of REF (a throwaway git worktree) runs as one more server beside
 collab, and a comparison table of the two goes to the results and the terminal (not README.md).
 """
@@ -36,7 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baseline
 import chat
 import compare
+import plots
 import report
+import scaling
+import targets
+import throughput
 import workloads
 from procs import BENCH, NODE, ROOT, SERVERS, Cores, ServerProcess, ServerSpec, collab_at
 
@@ -116,7 +121,7 @@ def run_one(
     try:
         if workload == "connections":
             return workloads.connections(make_server, plan, cores)
-        if workload == "cold" and not spec.persistent:
+        if workload in ("cold", "docsize") and not spec.persistent:
             return []
         server = make_server(workload)
         fn = {
@@ -124,6 +129,9 @@ def run_one(
             "cold": workloads.cold,
             "awareness": workloads.awareness,
             "chat": chat.chat,
+            "throughput": throughput.throughput,
+            "sockets": scaling.sockets,
+            "docsize": scaling.docsize,
         }[workload]
         return fn(server, plan, cores)
     except Exception:
@@ -241,6 +249,13 @@ def measure(
                                 scratch / f"r{rep}",
                                 raw_dir,
                             )
+                        except workloads.PartialResult as exc:  # keep what it measured
+                            failures.append(where | {"error": repr(exc.cause)})
+                            print(f"{label}  FAILED part way: {exc.cause!r}", flush=True)
+                            (raw_dir / f"error-{rep}-{workload}-{name}-{deflate}.txt").write_text(
+                                "".join(traceback.format_exception(exc.cause))
+                            )
+                            rows = exc.rows
                         except Exception as exc:  # one broken server must not end the run
                             failures.append(where | {"error": repr(exc)})
                             print(f"{label}  FAILED: {exc!r}", flush=True)
@@ -265,34 +280,62 @@ def measure(
     return raw, failures
 
 
+# The workloads' own tables, in every deflate mode's section before the targets.
+SECTIONS = [chat.render, throughput.render, scaling.render_sockets, scaling.render_docsize]
+
+
+def write_plots(summary: dict[str, Any], out: Path) -> list[Path]:
+    """The scaling plots (bench/plots.py); a plotting failure costs the plots, not the run."""
+    try:
+        figures = plots.write_all(summary, out)
+    except Exception:
+        traceback.print_exc()
+        print("plots: FAILED (the tables and the summary are written all the same)")
+        return []
+    for path in figures:
+        print(f"plot: {path}")
+    return figures
+
+
 def write_outputs(
     args: argparse.Namespace,
     summary: dict[str, Any],
     raw_dir: Path,
     base: baseline.Baseline | None,
 ) -> None:
-    """The summary JSON, the tables, the comparison; README.md only for a run meant for it."""
+    """The summary JSON, the plots, the tables, the comparison; README.md (and the plots it
+    links, bench/results/plots/) only for a run meant for it."""
     name = f"{summary['date']}-quick" if args.quick else summary["date"]
     out_dir = raw_dir if args.quick else BENCH / "results"  # smoke runs are not results
     (out_dir / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
-    tables = report.render(summary, sections=[chat.render])
+    readme = not (args.quick or args.no_readme or (base is not None and not args.readme))
+    figures = write_plots(summary, (BENCH / "results" if readme else raw_dir) / "plots")
     comparison = ""
     if base is not None:
         comparison = compare.render(summary["comparison"], "collab", base.name)
         (out_dir / f"{name}-comparison.md").write_text(comparison)
-        tables += comparison
-    (raw_dir / "tables.md").write_text(tables)
-    if args.quick or args.no_readme or (base is not None and not args.readme):
-        print(f"tables: {raw_dir / 'tables.md'} (README untouched)")
-    else:
-        report.replace_in_readme(BENCH / "README.md", tables)
+
+    def tables(where: Path) -> str:
+        """Every table, the plots linked relative to ``where`` (the markdown's directory)."""
+        links = plots.markdown(figures, where)
+        return (
+            report.render(summary, sections=SECTIONS, closing=[targets.render], preface=links)
+            + comparison
+        )
+
+    (raw_dir / "tables.md").write_text(tables(raw_dir))
+    if readme:
+        report.replace_in_readme(BENCH / "README.md", tables(BENCH))
         print("tables in bench/README.md")
+    else:
+        print(f"tables: {raw_dir / 'tables.md'} (README untouched)")
     print(f"summary: {out_dir / f'{name}.json'}")
-    for deflate in (False, True):  # the chat ratios on the terminal too
-        chat_lines = chat.render(report.Index(summary), deflate, summary)
-        if chat_lines:
-            print(f"\nchat, permessage-deflate {'accepted' if deflate else 'off'}:")
-            print("\n".join(chat_lines).strip("\n"))
+    for deflate in (False, True):  # the chat ratios and the targets on the terminal too
+        ix = report.Index(summary)
+        lines = chat.render(ix, deflate, summary) + targets.render(ix, deflate, summary)
+        if lines:
+            print(f"\npermessage-deflate {'accepted' if deflate else 'off'}:")
+            print("\n".join(lines).strip("\n"))
     if comparison:
         print(comparison)
         print(f"comparison: {out_dir / f'{name}-comparison.md'}")

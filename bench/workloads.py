@@ -33,10 +33,30 @@ class Plan:
     # chat workload has every client append 1 message/s; and collab's posting paths
     chat_points: tuple[tuple[int, int, float], ...]
     chat_paths: tuple[str, ...]  # "api" (HTTP POST), "ws" (type 101 on the chat socket)
+    # throughput (bench/throughput.py): the offered edit rate of one room stepped up from
+    # tp_start by tp_factor while the room holds p99 <= tp_p99_ms, then bisected tp_refine
+    # times; at most tp_max_steps steps and tp_budget_s seconds per server
+    tp_clients: int
+    tp_start: float
+    tp_factor: float
+    tp_max_rate: float
+    tp_refine: int
+    tp_max_steps: int
+    tp_budget_s: float
+    tp_p99_ms: float
+    tp_workers: int  # load-generator processes to start with (more if one saturates alone)
+    # sockets (bench/scaling.py): idle synced sockets with presence, ramped to each step
+    socket_steps: tuple[int, ...]
+    sockets_per_room: int
+    sockets_per_worker: int  # load-generator processes: total / this, rounded up
+    # docsize (bench/scaling.py): documents of these many MB (10^6 one-byte characters)
+    doc_sizes_mb: tuple[int, ...]
+    doc_chunk: int  # characters per insert (each its own update message)
+    doc_timeout_s: float  # for one document's fill, and for its cold load
 
 
 FULL = Plan(
-    latency_points=((1, 2), (1, 10), (1, 50), (20, 2), (20, 10), (20, 50)),
+    latency_points=((1, 2), (1, 10), (1, 50), (1, 100), (1, 200), (20, 2), (20, 10), (20, 50)),
     warmup_ms=1000,
     measure_ms=2000,
     drain_ms=3000,
@@ -49,10 +69,25 @@ FULL = Plan(
     workers=2,
     chat_points=((1, 50, 1.0), (20, 50, 0.1)),
     chat_paths=("api", "ws"),
+    tp_clients=10,
+    tp_start=500,
+    tp_factor=2.0,
+    tp_max_rate=16_000,
+    tp_refine=2,
+    tp_max_steps=9,
+    tp_budget_s=120,
+    tp_p99_ms=100,
+    tp_workers=2,
+    socket_steps=(1000, 2500, 5000, 10_000),
+    sockets_per_room=10,
+    sockets_per_worker=2500,
+    doc_sizes_mb=(1, 4, 16, 64),
+    doc_chunk=250_000,
+    doc_timeout_s=120,
 )
 
 QUICK = Plan(
-    latency_points=((1, 10), (20, 10)),
+    latency_points=((1, 2), (1, 10), (20, 10)),
     warmup_ms=300,
     measure_ms=1000,
     drain_ms=1000,
@@ -65,7 +100,31 @@ QUICK = Plan(
     workers=2,
     chat_points=((1, 10, 1.0), (20, 5, 0.2)),
     chat_paths=("api", "ws"),
+    tp_clients=10,
+    tp_start=200,
+    tp_factor=4.0,
+    tp_max_rate=3200,
+    tp_refine=1,
+    tp_max_steps=4,
+    tp_budget_s=30,
+    tp_p99_ms=100,
+    tp_workers=2,
+    socket_steps=(100, 200),
+    sockets_per_room=10,
+    sockets_per_worker=100,
+    doc_sizes_mb=(1, 2),
+    doc_chunk=250_000,
+    doc_timeout_s=30,
 )
+
+
+class PartialResult(Exception):
+    """A workload that failed part way: the measurements it made before ``cause``."""
+
+    def __init__(self, rows: list[dict[str, Any]], cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.rows = rows
+        self.cause = cause
 
 
 def measurement(
@@ -131,6 +190,9 @@ def latency_point(
             "measureMs": plan.measure_ms,
             "drainMs": plan.drain_ms,
         }
+        # collab's commit timings over the whole point (warm-up, window, drain): read before
+        # and after it, so the scrapes stay out of the measured window and its CPU.
+        commits0 = server.commit_totals()
         ids = [w.send("latency", **args) for w in pool.workers]
         time.sleep(plan.warmup_ms / 1000)
         cpu0 = server.cpu_seconds()
@@ -138,6 +200,7 @@ def latency_point(
         cpu1 = server.cpu_seconds()
         timeout = (plan.drain_ms + 10_000) / 1000
         results = [w.result(i, timeout) for w, i in zip(pool.workers, ids, strict=True)]
+        commits1 = server.commit_totals()
         pool.run("close", [{}] * len(pool))
     finally:
         pool.close()
@@ -149,7 +212,7 @@ def latency_point(
     server_cpu = cpu1 - cpu0
     window = plan.measure_ms / 1000
     extra = {"load_cores": round(total, 3), "load_busiest": round(busiest, 3)}
-    return [
+    out = [
         measurement(point, "p50_ms", percentile(values, 0.50), sat, **extra),
         measurement(point, "p99_ms", percentile(values, 0.99), sat, **extra),
         measurement(point, "lost", expected - received, sat),
@@ -157,6 +220,19 @@ def latency_point(
         measurement(point, "server_cores", server_cpu / window, sat),
         measurement(point, "cpu_s_per_1k", server_cpu / received * 1000 if received else None, sat),
     ]
+    mean = commit_mean_ms(commits0, commits1)
+    if mean is not None:  # collab: its group commits' mean time at this point (the fsync)
+        out.append(measurement(point, "commit_mean_ms", mean, sat))
+    return out
+
+
+def commit_mean_ms(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """Mean time of the commits between two (seconds, count) readings, in ms."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * 1000
 
 
 def _rss_slope(server: ServerProcess, plan: Plan, cores: Cores, per_room: int) -> dict[str, Any]:
@@ -290,4 +366,13 @@ def awareness(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str,
     return out
 
 
-WORKLOADS = ("latency", "connections", "cold", "awareness", "chat")
+WORKLOADS = (
+    "latency",
+    "connections",
+    "cold",
+    "awareness",
+    "chat",
+    "throughput",
+    "sockets",
+    "docsize",
+)

@@ -26,6 +26,7 @@ from collab.auth.keys import load_secret_keys
 from collab.chat import ChatService, LiveWindow, SocketChat
 from collab.db import migrate_with_backup, sqlite_database, sqlite_path
 from collab.errors import CollabError, Rate
+from collab.fanout import Fanout, new_node_id, open_fanout
 from collab.files import FileService
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
@@ -33,11 +34,12 @@ from collab.metrics.files import FileMetrics
 from collab.names import DocKey
 from collab.ratelimit import RateLimiter
 from collab.search import Search, open_search_index
-from collab.settings import Settings
+from collab.settings import Settings, masked
 from collab.store import open_store
 from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
+from collab.sync.heads import HeadPoller
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests
@@ -53,6 +55,8 @@ class Services:
     store: DocumentStore
     meta: MetaStore
     registry: RoomRegistry
+    fanout: Fanout | None  # updates between nodes (None: one node)
+    heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
@@ -94,8 +98,10 @@ class Services:
             delay=settings.search_index_delay,
         )
         reports = SyncReports(metrics, meta, webhooks, search)
-        registry = RoomRegistry(store, settings, reports, window.prepare)
+        fanout = _open_fanout(settings)
+        registry = RoomRegistry(store, settings, reports, window.prepare, fanout)
         metrics.watch(registry)
+        heads = _head_poller(settings, registry, fanout, reports)
         dev_mode = is_dev_mode(settings)
         chat = ChatService(meta, registry, window, settings, row_observer=search.indexer)
         chat.observers.append(webhooks.chat_event)
@@ -105,6 +111,8 @@ class Services:
             store=store,
             meta=meta,
             registry=registry,
+            fanout=fanout,
+            heads=heads,
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             files=FileService(
@@ -153,6 +161,11 @@ class Services:
             self.dev_user_id = (await ensure_dev_user(self.meta)).id
             if await adopt_dev_token(self.meta, self.dev_user_id, self.dev_token):
                 log.warning("a new dev token: the old one's sessions and API tokens are revoked")
+        if self.fanout is not None:
+            await self.fanout.start()
+            log.info("fan-out on %s as node %s", _redacted(self.settings.fanout), self.fanout.node)
+        if self.heads is not None:
+            self.heads.start()
         self.loop_lag.start()
         self.webhooks.start()
         if self.settings.purge_interval > 0:
@@ -187,12 +200,47 @@ class Services:
                 await self.purger
         await self.loop_lag.stop()
         await self.webhooks.stop()
+        if self.heads is not None:
+            await self.heads.stop()
         await self.registry.close()
+        if self.fanout is not None:
+            await self.fanout.close()
         await self.files.close()
         await self.search.close()
         await self.meta.close()
         await self.store.close()
         log.info("store closed")
+
+
+def _redacted(url: str) -> str:
+    return str(masked("fanout", url))
+
+
+def _open_fanout(settings: Settings) -> Fanout | None:
+    """The fan-out ``--fanout`` names (None: one node), not started."""
+    return open_fanout(
+        settings.fanout,
+        node=new_node_id(),
+        prefix=settings.fanout_prefix,
+        max_update=settings.max_doc_size,
+    )
+
+
+def _head_poller(
+    settings: Settings, registry: RoomRegistry, fanout: Fanout | None, reports: SyncReports
+) -> HeadPoller | None:
+    """With a fanout: the periodic head check of every open doc (``collab.sync.heads``), and
+    the fanout's own counters on /metrics."""
+    if fanout is None:
+        return None
+    reports.metrics.watch_fanout(fanout)
+    return HeadPoller(
+        registry,
+        fanout,
+        reports,
+        interval=settings.head_poll_interval,
+        degraded_interval=settings.head_poll_degraded,
+    )
 
 
 def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
@@ -250,6 +298,16 @@ class SyncReports:
 
     def rebuilt(self) -> None:
         self.metrics.doc_rebuilds.inc()
+
+    def fanout_received(self, lag: float) -> None:
+        self.metrics.fanout_lag_seconds.observe(lag)
+
+    def gap_filled(self, rows: int) -> None:
+        self.metrics.gap_fills.inc()
+        self.metrics.gap_fill_rows.inc(rows)
+
+    def head_polled(self) -> None:
+        self.metrics.head_polls.inc()
 
     def doc_changed(self, key: DocKey) -> None:
         self.webhooks.doc_changed(key.room, key.doc)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import CollabServer, ServerFactory
+from tests.support.postgres import fresh_database
+from tests.support.server import CollabServer, NodesFactory, ServerFactory, start_nodes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,5 +70,39 @@ def dev_token_leaked(server: CollabServer) -> bool:
 
 
 @pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[NodesFactory]:
+    """Start several ``collab serve`` on one store (``start_nodes``); all stopped at teardown,
+    their logs checked for credentials like ``server_factory``'s."""
+    started: list[CollabServer] = []
+
+    def make(count: int, **settings: Any) -> list[CollabServer]:
+        made = start_nodes(tmp_path, count, **settings)
+        started.extend(made)
+        return made
+
+    yield make
+    for server in started:
+        server.stop()
+    leaked = [secret[:8] + "..." for server in started for secret in server.leaked_secrets()]
+    leaked += ["dev token" for server in started if dev_token_leaked(server)]
+    assert not leaked, f"credentials in the server log: {leaked}"
+
+
+@pytest.fixture
 def server(server_factory: ServerFactory) -> CollabServer:
     return server_factory()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with collab's migrations applied, dropped after the test
+    (skipped without a server, failing under CI=true: tests/support/postgres.py)."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with nothing applied, dropped after the test."""
+    with fresh_database(migrated=False) as url:
+        yield url

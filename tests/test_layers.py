@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collab.metrics",),
     ("collab.sync", "collab.ops"),
     ("collab.auth",),
-    ("collab.meta", "collab.store"),
+    ("collab.meta", "collab.store", "collab.fanout"),
     ("collab.db",),
     ("collab.client",),  # the Python client library: see test_the_client_stands_alone
     ("collab.wire",),

@@ -73,11 +73,16 @@ export const cpuSince = (start, wallStart) => {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Polls `check` every 5 ms until true; rejects after timeoutMs. */
+/**
+ * Polls `check` every 5 ms until true; rejects after timeoutMs. `what` names the condition in
+ * the error: a string, or a function called then (the state at the timeout, not at the start).
+ */
 export const waitUntil = async (check, timeoutMs, what = 'condition') => {
   const deadline = performance.now() + timeoutMs
   while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timeout after ${timeoutMs} ms: ${what}`)
+    if (performance.now() > deadline) {
+      throw new Error(`timeout after ${timeoutMs} ms: ${typeof what === 'function' ? what() : what}`)
+    }
     await sleep(5)
   }
 }

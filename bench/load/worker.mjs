@@ -7,13 +7,15 @@
 // stdin:  {"id": n, "op": "...", ...}, one command at a time
 // stdout: {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}
 //
-// Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), awareness, ingest,
-// coldsync, close, exit. Every op reports this process's own CPU use (process.cpuUsage) over
-// its measured phase, so the runner can mark points where the load generator, not the server,
-// was the limit.
+// Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), tpstart and
+// tpdrain (throughput.mjs), awareness, ingest, fill, coldsync, idle, close, exit. Every op
+// reports this process's own CPU use (process.cpuUsage) over its measured phase, so the runner
+// can mark points where the load generator, not the server, was the limit.
+import { randomBytes } from 'node:crypto'
 import * as readline from 'node:readline'
 import { BenchClient, cpuSince, sleep, waitUntil } from './clients.mjs'
 import { chatLoad, chatProbe } from './chat.mjs'
+import { tpDrain, tpStart } from './throughput.mjs'
 
 const [kind, base, paramsJson] = process.argv.slice(2)
 const params = paramsJson ? JSON.parse(paramsJson) : {}
@@ -51,8 +53,11 @@ async function connect ({ rooms: names, perRoom, wait = 'synced', batch = 50, se
   for (let i = 0; i < pending.length; i += batch) {
     const clients = pending.slice(i, i + batch).map((room) => newClient(room, extraParams))
     const check = wait === 'synced' ? (c) => c.synced : (c) => c.connected
-    await waitUntil(() => clients.every(check), timeoutMs,
-      `${clients.filter(check).length}/${clients.length} clients ${wait}`)
+    // Counted when the wait times out (they once were counted before it: always 0/N).
+    await waitUntil(() => clients.every(check), timeoutMs, () =>
+      `${clients.filter(check).length}/${clients.length} clients ${wait}, ` +
+      `${clients.filter((c) => c.connected).length} connected, ` +
+      `${opened} of this process's ${pending.length} opened before this batch`)
     opened += clients.length
   }
   if (seed) {
@@ -205,6 +210,51 @@ async function ingest ({ room, n, timeoutMs = 120000, maxBuffered = 1 << 22 }) {
     updates_per_s: (seen.length / ms) * 1000, cpu: cpuSince(cpuStart, wallStart) }
 }
 
+/** `chars` random lowercase letters (incompressible enough that deflate cannot make it vanish). */
+const randomText = (chars) => {
+  const bytes = randomBytes(chars)
+  for (let i = 0; i < chars; i++) bytes[i] = 97 + (bytes[i] % 26)
+  return bytes.toString('latin1')
+}
+
+/**
+ * Client 0 of `room` writes `bytes` characters of text (random letters, one byte each), each
+ * `chunk` characters its own insert and so its own update message, as fast as the socket
+ * drains; client 1 observes. Fill time: first send until the observer holds all `bytes`.
+ */
+async function fill ({ room, bytes, chunk = 250000, timeoutMs = 120000, maxBuffered = 1 << 23 }) {
+  const [writer, observer] = rooms.get(room)
+  const text = writer.doc.getText('text')
+  const seen = observer.doc.getText('text')
+  const block = randomText(chunk)
+  const cpuStart = process.cpuUsage()
+  const wallStart = performance.now()
+  for (let written = 0; written < bytes; written += chunk) {
+    text.insert(text.length, block.slice(0, Math.min(chunk, bytes - written)))
+    await new Promise((resolve) => setImmediate(resolve))
+    while ((writer.socket?.bufferedAmount ?? 0) > maxBuffered) await sleep(2)
+    if (performance.now() - wallStart > timeoutMs) break
+  }
+  const writtenMs = performance.now() - wallStart
+  let complete = true
+  try {
+    await waitUntil(() => seen.length >= bytes, Math.max(1000, timeoutMs - writtenMs), 'observer content')
+  } catch {
+    complete = false
+  }
+  const ms = performance.now() - wallStart
+  return { bytes, written_ms: writtenMs, fill_ms: ms, complete, observed: seen.length,
+    mb_per_s: seen.length / 1e6 / (ms / 1000), cpu: cpuSince(cpuStart, wallStart) }
+}
+
+/** Does nothing for `ms`; reports this process's CPU meanwhile (its idle clients' upkeep). */
+async function idle ({ ms = 1000 }) {
+  const cpuStart = process.cpuUsage()
+  const wallStart = performance.now()
+  await sleep(ms)
+  return { cpu: cpuSince(cpuStart, wallStart) }
+}
+
 /**
  * A fresh client joins `room` (after the server restarted): time to its sync event and to the
  * full n characters; the persisted share is what arrived once the content stopped changing.
@@ -240,8 +290,12 @@ async function close () {
 /** The chat workload (chat.mjs) over this process's rooms. */
 const chat = (args) => chatLoad(rooms, args)
 const chatprobe = (args) => chatProbe(rooms, args)
+/** The throughput workload (throughput.mjs) over this process's clients of one room. */
+const tpstart = (args) => tpStart(rooms, args)
+const tpdrain = (args) => tpDrain(rooms, args)
 
-const ops = { connect, latency, chat, chatprobe, awareness, ingest, coldsync, close }
+const ops = { connect, latency, chat, chatprobe, tpstart, tpdrain, awareness, ingest, fill,
+  coldsync, idle, close }
 
 // --- command loop --------------------------------------------------------------------------
 

@@ -124,9 +124,10 @@ async def delete_doc(request: Request) -> Response:
         raise NotFound("no such document")
     await registry.drop(key, 4404, "document deleted")
     await store.delete_doc(key)
+    generation = stored.generation if stored else None
+    registry.announce_deleted(key, generation)  # other nodes close theirs too
     await meta.delete_doc_meta(room_id, name)
     await shared.search.indexer.drop_doc(key)
-    generation = stored.generation if stored else None
     await access.audit(
         request, principal, "doc.delete", room_id=room_id, target=name, generation=generation
     )

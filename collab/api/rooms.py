@@ -137,12 +137,14 @@ async def update_room(request: Request) -> Response:
 async def delete_room_docs(store: DocumentStore, registry: RoomRegistry, room_id: str) -> None:
     """Close every socket of the room (4404) and delete each of its docs."""
     registry.close_room(room_id, 4404, "room deleted")
-    names = {info.name for info in await store.list_docs(room_id)}
+    stored = {info.name: info.generation for info in await store.list_docs(room_id)}
+    names = set(stored)
     for key in registry.loaded_keys(room_id):
         await registry.drop(key, 4404, "room deleted")
         names.add(key.doc)
     for name in sorted(names):
         await store.delete_doc(DocKey(room_id, name))
+        registry.announce_deleted(DocKey(room_id, name), stored.get(name))
 
 
 @api_endpoint

@@ -17,7 +17,7 @@ from collab.db import StoreError, sqlite_path
 from collab.files import GRACE, Collected
 from collab.files.gc import collect
 from collab.meta import open_meta_store
-from collab.settings import Settings
+from collab.settings import Settings, masked
 from collab.store.blobs import open_blob_store
 
 
@@ -41,7 +41,7 @@ def gc(store: str | None, config_file: str | None, grace: float) -> None:
     settings = load_settings(config_file, store=store)
     try:
         if sqlite_path(settings.store) is None and not settings.files_dir:
-            raise click.UsageError(f"{settings.store}: this store keeps no files")
+            raise click.UsageError(f"{masked('store', settings.store)}: this store keeps no files")
         collected = asyncio.run(_collect(settings, grace))
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from collab.cli.options import config_option, load_settings, store_option
-from collab.db import StoreError, search_index_path, sqlite_path
-from collab.settings import Settings
+from collab.db import StoreError, postgres_url, search_index_path, sqlite_path
+from collab.settings import Settings, masked
 
 if TYPE_CHECKING:
     from collab.ops.inspect import VerifyReport
@@ -32,7 +32,13 @@ def _database(settings: Settings) -> Path:
     except StoreError as exc:
         raise click.UsageError(str(exc)) from exc
     if path is None:
-        raise click.UsageError(f"{settings.store}: only a SQLite store has a database file")
+        where = masked("store", settings.store)
+        if postgres_url(settings.store) is not None:
+            raise click.UsageError(
+                f"{where}: a PostgreSQL store is backed up and restored with pg_dump and "
+                "pg_restore, and checked with `collab verify --store` (docs/postgresql.md)"
+            )
+        raise click.UsageError(f"{where}: only a SQLite store has a database file")
     return path
 
 
@@ -127,22 +133,27 @@ def restore(
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+@store_option
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON report on stdout.")
-def verify(path: Path, config_file: str | None, as_json: bool) -> None:
+def verify(path: Path | None, store: str | None, config_file: str | None, as_json: bool) -> None:
     """Check the backup PATH (directory or .db file) read-only: checksums, SQLite integrity,
     every doc walked by the bounded scanner with the server's caps, every uploaded file
     re-hashed (a backup's files/, or the store's for a .db file), and the search index beside
     the database (its integrity, its counts against the database). Exit 3 if anything is bad;
-    everything is checked either way.
+    everything is checked either way. Without PATH, --store names a PostgreSQL database:
+    every doc of it is walked the same way, in one consistent read.
     """
     from collab.ops.backup import backup_database_path, check_manifest
     from collab.ops.inspect import verify_db
     from collab.search.verify import verify_index
 
-    settings = load_settings(config_file)
+    settings = load_settings(config_file, store=store)
     limits = _limits(settings)
+    if path is None:
+        _verify_postgres(settings, limits, as_json)
+        return
     manifest_problems = check_manifest(path)
     db = backup_database_path(path)
     files = path / "files" if path.is_dir() else Path(settings.files_dir or db.parent / "files")
@@ -164,6 +175,35 @@ def verify(path: Path, config_file: str | None, as_json: bool) -> None:
         _verify_text(report, manifest_problems)
         _echo_index(index)
     if not ok:
+        sys.exit(EXIT_BAD_DATA)
+
+
+def _verify_postgres(settings: Settings, limits: Any, as_json: bool) -> None:
+    from collab.ops.pgverify import verify_postgres
+
+    if postgres_url(settings.store) is None:
+        raise click.UsageError("give PATH (a backup), or a postgresql:// --store to verify")
+    try:
+        report = verify_postgres(settings.store, limits)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    else:
+        click.echo(
+            f"{masked('store', settings.store)}: {report.docs} docs, {report.log_rows} log "
+            f"rows, {_human(report.snapshot_bytes + report.log_bytes)} of documents"
+        )
+        click.echo(f"checked {report.checked} docs: {len(report.bad_docs)} bad")
+        click.echo(
+            f"search index: {report.search_chat} messages, {report.search_docs} docs, "
+            f"{report.search_tombstones} tombstones"
+        )
+        for room, doc, problem in report.bad_docs:
+            click.echo(f"BAD {room}/{doc}: {problem}")
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}")
+    if not report.ok:
         sys.exit(EXIT_BAD_DATA)
 
 

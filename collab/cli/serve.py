@@ -21,6 +21,7 @@ from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli.headtimeout import head_timeout_protocol
 from collab.cli.options import config_option, load_settings, settings_options, store_option
 from collab.db import StoreError
+from collab.fanout import FanoutError, check_fanout
 from collab.ops.lock import hold_server_lock
 from collab.settings import Settings, masked
 from collab.web.bundle import BundleError, ensure_bundle
@@ -37,7 +38,8 @@ from collab.web.bundle import BundleError, ensure_bundle
 )
 def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
     """Serve the workspace at /, /ws/{room}/{doc}, the API, /healthz and /readyz (applies
-    pending migrations first)."""
+    pending SQLite migrations first; a PostgreSQL database is migrated by `collab migrate`
+    only, and refused while migrations are pending)."""
     import uvicorn
 
     from collab.app import create_app
@@ -45,12 +47,13 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
     settings = load_settings(config_file, **options)
     try:
         check_dev_bind(settings)
+        check_fanout(settings.fanout)
         # Held until exit: `collab restore` refuses a database a server holds.
         server_lock = hold_server_lock(settings)  # noqa: F841
         # Never a stale or missing workspace: rebuilt from a checkout's changed sources, or
         # a refusal saying what to run.
         bundle = ensure_bundle()
-    except (DevModeError, StoreError, BundleError) as exc:
+    except (DevModeError, StoreError, BundleError, FanoutError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         logs.install(settings.log_format, settings.log_level)
@@ -93,16 +96,31 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
 @store_option
 @config_option
 def migrate(store: str | None, config_file: str | None) -> None:
-    """Apply pending migrations (after an online backup of a non-empty database)."""
-    from collab.db import migrate_with_backup, sqlite_path
+    """Apply pending migrations (SQLite: after an online backup of a non-empty database;
+    PostgreSQL: take a pg_dump first; two runs at once apply each migration once)."""
+    from collab.db import migrate_with_backup, postgres_url, sqlite_path
 
     settings = load_settings(config_file, store=store)
+    if postgres_url(settings.store) is not None:
+        _migrate_postgres(settings.store)
+        return
     path = sqlite_path(settings.store)
     if path is None:
         click.echo(f"{settings.store}: nothing to migrate")
         return
     applied = migrate_with_backup(path)
     click.echo(f"{path}: applied {', '.join(applied)}" if applied else f"{path}: up to date")
+
+
+def _migrate_postgres(url: str) -> None:
+    from collab.db.pgmigrate import migrate as run_migrations
+
+    try:
+        applied = run_migrations(url)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = masked("store", url)
+    click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
 
 
 def _server_class(base: type[Any]) -> type[Any]:

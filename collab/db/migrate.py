@@ -3,7 +3,8 @@
 Files live in the top-level ``migrations/<dialect>/NNNN_name.sql`` of the source tree; the wheel
 carries them as ``collab/_migrations`` (pyproject's force-include). A database that has a
 migration the code does not know is refused with both versions named: never moved aside.
-One runner for the one file that both the document store and the meta store live in.
+One runner for the one file that both the document store and the meta store live in;
+PostgreSQL's (``collab.db.pgmigrate``) reads the same files and versions the same way.
 """
 
 from __future__ import annotations
@@ -74,8 +75,12 @@ def applied_versions(conn: sqlite3.Connection) -> set[int]:
 
 def pending(conn: sqlite3.Connection) -> list[Migration]:
     """Migrations still to apply; raises StoreError when the database is newer than the code."""
-    known = load_migrations()
-    applied = applied_versions(conn)
+    return outstanding(load_migrations(), applied_versions(conn))
+
+
+def outstanding(known: list[Migration], applied: set[int]) -> list[Migration]:
+    """The ``known`` migrations not in ``applied``; StoreError when the database has a newer
+    one than the code knows (both versions named). Every dialect's runner decides with this."""
     code_version = max((m.version for m in known), default=0)
     db_version = max(applied, default=0)
     if db_version > code_version:

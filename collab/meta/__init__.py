@@ -1,7 +1,7 @@
 """Everything persistent that is not a Yjs document: users, sessions, rooms, members, invites,
 API tokens, tickets, a small cache, audit. One small Protocol per record kind, each with a memory
-twin and a SQLite implementation, chosen by the same store URL as the documents
-(``open_meta_store``).
+twin and one SQL implementation that SQLite and PostgreSQL both run, chosen by the same store
+URL as the documents (``open_meta_store``).
 
     base.py         Role, secret digests (refusals are collab.errors.Conflict / NotFound)
     users.py        User, Users             sessions.py     Session, Sessions
@@ -22,7 +22,9 @@ twin and a SQLite implementation, chosen by the same store URL as the documents
     webhooks.py     Endpoint, Delivery, Attempt, Health, Webhooks (outgoing webhooks' outbox)
     metastore.py    MetaStore (all of the above in one), open_meta_store
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
-    sqlite/         SQLiteMetaStore: one module per kind over one collab.db.Database
+    sql/            SqlMetaStore: one module per kind in portable SQL over a Backend
+    sqlite/         SQLiteMetaStore: the SQL kinds over one collab.db.Database
+    postgres/       PostgresMetaStore: the SQL kinds over a PostgreSQL pool, several nodes
 """
 
 from __future__ import annotations

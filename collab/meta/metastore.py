@@ -1,15 +1,16 @@
 """``MetaStore``: every record kind's Protocol in one, and the backend a store URL names.
 
-Each backend provides one composite object (``MemoryMetaStore``, ``SQLiteMetaStore``) with every
-method, so ``state.meta.get_user(...)`` works wherever the store is passed around; a consumer
-that needs one kind only can ask for its small Protocol (``Users``, ``Sessions``, ...) instead.
+Each backend provides one composite object (``MemoryMetaStore``, ``SQLiteMetaStore``,
+``PostgresMetaStore``) with every method, so ``state.meta.get_user(...)`` works wherever the
+store is passed around; a consumer that needs one kind only can ask for its small Protocol
+(``Users``, ``Sessions``, ...) instead.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from collab.db import Database, StoreError, sqlite_path
+from collab.db import Database, StoreError, postgres_url, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.bots import Bots
@@ -67,15 +68,22 @@ def open_meta_store(
 ) -> MetaStore:
     """The MetaStore a store URL names (not yet opened): the same URL as ``open_store``, so one
     ``--store`` names all persistent state, in one SQLite file (written through ``database``
-    when given: ``collab.db.sqlite_database``, shared with the document store)."""
+    when given: ``collab.db.sqlite_database``, shared with the document store) or one
+    PostgreSQL database."""
     if url in {"memory://", "memory:"}:
         from collab.meta.memory import MemoryMetaStore
 
         return MemoryMetaStore()
+    if postgres_url(url) is not None:
+        from collab.meta.postgres import PostgresMetaStore
+
+        return PostgresMetaStore(url)
     path = sqlite_path(url)
     if path is not None:
         from collab.meta.sqlite import SQLiteMetaStore
 
         return SQLiteMetaStore(path, synchronous=synchronous, database=database)
     scheme = url.split("://", 1)[0]
-    raise StoreError(f"unknown store scheme {scheme!r} (expected sqlite:/// or memory://)")
+    raise StoreError(
+        f"unknown store scheme {scheme!r} (expected sqlite:///, postgresql:// or memory://)"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from collab.names import DocKey
@@ -79,3 +79,54 @@ class LiveCollector(Collector):
             "Largest loaded doc's size as a fraction of max_doc_size (quota usage).",
             max(sizes, default=0) / max_size if max_size else 0.0,
         )
+
+
+class FanoutCounters(Protocol):
+    published: int
+    publish_dropped: int
+    received: int
+    bad_entries: int
+    bad_keys: int
+    errors: int
+
+
+class FanoutState(Protocol):
+    """A node's fan-out (``collab.fanout.Fanout``), as a scrape reads it."""
+
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def stats(self) -> FanoutCounters: ...
+
+
+_FANOUT_COUNTERS = (
+    ("published", "Committed updates and control entries this node published to other nodes."),
+    ("publish_dropped", "Entries never published (queue full, Redis down, key refused)."),
+    ("received", "Entries of other nodes delivered to a loaded doc here."),
+    ("bad_entries", "Stream entries skipped because collab did not write them that way."),
+    ("bad_keys", "Times a doc's Redis key was not a readable stream (read around it)."),
+    ("errors", "Fan-out failures (Redis connection lost, timeouts, subscriber errors)."),
+)
+
+
+class FanoutCollector(Collector):
+    """Nothing without a fanout; else its health (1/0) and its counters."""
+
+    def __init__(self) -> None:
+        self.fanout: FanoutState | None = None
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        fanout = self.fanout
+        if fanout is None:
+            return
+        yield GaugeMetricFamily(
+            "collab_fanout_healthy",
+            "Whether the fan-out channel (Redis) works (0: updates cross nodes by head polls).",
+            1.0 if fanout.healthy else 0.0,
+        )
+        stats = fanout.stats
+        for name, text in _FANOUT_COUNTERS:
+            yield CounterMetricFamily(f"collab_fanout_{name}", text, getattr(stats, name))

@@ -25,7 +25,7 @@ from prometheus_client import (
 )
 
 from collab.errors import CollabError, Quota, Rate, TooManyRequests
-from collab.metrics.collector import LiveCollector, LoadedDocs
+from collab.metrics.collector import FanoutCollector, FanoutState, LiveCollector, LoadedDocs
 
 _SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
 _TYPES = {
@@ -62,6 +62,7 @@ def _door(door: str) -> str:
 
 _FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _STORE = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LAG = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 def message_type(frame: bytes) -> str:
@@ -133,8 +134,32 @@ class Metrics:
         self.api_rate_limited = {kind: limited.labels(kind.value) for kind in Rate}
         Info("collab_build", "collab's version.", registry=r).info({"version": version})
         ProcessCollector(namespace="collab", registry=r)
+        self._collectors(r)
+
+    def _collectors(self, r: CollectorRegistry) -> None:
+        """What is read at scrape time (the loaded docs; a fanout's counters: ``watch_fanout``),
+        and the several-node metrics moved on the update path (the lag, the catch-ups)."""
         self._live = LiveCollector()
         r.register(self._live)
+        self.fanout_lag_seconds = Histogram(
+            "collab_fanout_lag_seconds",
+            "From another node's publish of a committed update to its arrival here.",
+            buckets=_LAG,
+            registry=r,
+        )
+        self.gap_fills = Counter(
+            "collab_fanout_gap_fills",
+            "Catch-up reads from the store that found updates the fan-out had not delivered.",
+            registry=r,
+        )
+        self.gap_fill_rows = Counter(
+            "collab_fanout_gap_fill_rows", "Updates those catch-up reads applied.", registry=r
+        )
+        self.head_polls = Counter(
+            "collab_head_polls", "Periodic checks of an open doc against the store.", registry=r
+        )
+        self._fanout = FanoutCollector()
+        r.register(self._fanout)
 
     def _credential_failures(self, r: CollectorRegistry) -> None:
         credentials = Counter(
@@ -177,6 +202,10 @@ class Metrics:
     def watch(self, docs: LoadedDocs) -> None:
         """Report the loaded docs, peers and queues of ``docs`` at each scrape."""
         self._live.docs = docs
+
+    def watch_fanout(self, fanout: FanoutState) -> None:
+        """Report the fan-out's health and counters at each scrape."""
+        self._fanout.fanout = fanout
 
     def credential_failed(self, door: str) -> None:
         """A presented credential did not check out (``collab.auth.failures``)."""

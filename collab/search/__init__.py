@@ -4,6 +4,8 @@
     index.py      SearchIndex (the seam), its records and the versioning rules
     backends.py   open_search_index: the index a store URL names
     sqlite.py     SQLiteIndex: FTS5 + trigram in <database>.search.db (sqlsearch.py: its SQL)
+    postgres.py   PostgresIndex: pg_trgm in a PostgreSQL store's own database, shared by every
+                  node (pgsql.py: its SQL)
     memory.py     MemoryIndex: the twin for memory://
     snippets.py   highlighted windows of text
     extract.py    a stored doc's plain text through the bounded scanner and an iterative walk

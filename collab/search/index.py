@@ -2,8 +2,8 @@
 
 SQLite answers with FTS5 and its trigram tokenizer (``collab.search.sqlite``, a database file
 of its own beside the main one); ``memory://`` with a plain Python twin
-(``collab.search.memory``); a PostgreSQL backend would bring its own (pg_trgm). Both run the
-same contract suite (tests/search/test_index.py).
+(``collab.search.memory``); PostgreSQL with pg_trgm in the store's database
+(``collab.search.postgres``). All three run the same contract suite (tests/search/test_index.py).
 
 Every write is **versioned**, so writes may arrive late, twice or out of order (the live feed
 and a rebuild race freely) and the index still converges on the newest state:
@@ -148,7 +148,10 @@ class QueryTooSlow(Exception):
 
 
 def accepts(entry: Entry, current_version: float | None, dropped_at: float | None) -> bool:
-    """Whether ``entry`` replaces what is stored (the versioning rules of the module doc)."""
+    """Whether ``entry`` replaces what is stored (the versioning rules of the module doc).
+
+    PostgreSQL applies these rules (and ``keeps_id``, ``entry_id``) in SQL: ``search_put`` in
+    migrations/postgresql/0050_search.sql; the contract suite holds both to them."""
     if dropped_at is not None and entry.at <= dropped_at:
         return False
     return current_version is None or entry.version > current_version

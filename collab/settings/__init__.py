@@ -63,7 +63,8 @@ class Settings:
     store: str = _opt(
         "sqlite:///collab.db",
         "Where all persistent state lives: sqlite:///relative.db, sqlite:////absolute.db, "
-        "a bare path, or memory:// (tests).",
+        "a bare path, postgresql://user@host/db (several nodes share it; `collab migrate` "
+        "first), or memory:// (tests).",
     )
     ssl_certfile: str = _opt("", "TLS certificate (PEM) to serve https/wss directly (uvicorn).")
     ssl_keyfile: str = _opt("", "TLS private key (PEM) for ssl_certfile.")
@@ -71,6 +72,24 @@ class Settings:
         "FULL",
         "SQLite synchronous mode: FULL (saved = on disk, survives power loss) or NORMAL "
         "(survives a server crash, not a power loss).",
+    )
+    fanout: str = _opt(
+        "none",
+        "How nodes sharing the store pass updates to each other: none (one node) or "
+        "redis://host:6379/0 (several nodes; docs/scale-out.md).",
+    )
+    fanout_prefix: str = _opt(
+        "collab", "Prefix of every Redis key the fan-out writes (deployments sharing a Redis)."
+    )
+    head_poll_interval: float = _opt(
+        5.0,
+        "With a fanout: seconds between checks of each open document against the store (an "
+        "update whose node died before fanning it out arrives within this).",
+    )
+    head_poll_degraded: float = _opt(
+        0.5,
+        "With a fanout: the same checks' interval while Redis is unreachable (then they carry "
+        "updates between nodes).",
     )
     ws_max_size: int = _opt(
         16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it."

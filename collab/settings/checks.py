@@ -67,11 +67,12 @@ def non_empty(value: Any) -> str | None:
 
 
 def store_url(value: Any) -> str | None:
-    """``sqlite:///relative.db``, ``sqlite:////absolute.db``, a bare path, or ``memory://``."""
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db``, a bare path, ``memory://``, or
+    ``postgresql://...`` / ``postgres://...`` (libpq parses the rest when the store opens)."""
     text = value.strip()
     if not text:
         return "must not be empty"
-    if text in {"memory://", "memory:"}:
+    if text in {"memory://", "memory:"} or text.startswith(("postgresql://", "postgres://")):
         return None
     if text.startswith("sqlite:"):
         if not text.startswith("sqlite:///") or not text[len("sqlite:///") :]:
@@ -80,9 +81,37 @@ def store_url(value: Any) -> str | None:
     if "://" in text:
         scheme = text.split("://", 1)[0]
         return (
-            f"unknown store scheme {scheme!r}: collab opens sqlite:///path, a bare path "
-            "or memory://"
+            f"unknown store scheme {scheme!r}: collab opens sqlite:///path, a bare path, "
+            "postgresql://... or memory://"
         )
+    return None
+
+
+FANOUT_SCHEMES = ("redis", "rediss", "unix")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def fanout_url(value: Any) -> str | None:
+    """``none``, or a Redis URL (``redis://``, ``rediss://``, ``unix://``)."""
+    text = value.strip()
+    if text == "none":
+        return None
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme not in FANOUT_SCHEMES:
+        return "must be none or a Redis URL: redis://host:6379/0, rediss://..., unix:///path"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises on a port that is not a number or out of range)
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if scheme != "unix" and not parts.hostname:
+        return "needs a host: redis://host:6379/0"
+    return None
+
+
+def key_prefix(value: Any) -> str | None:
+    if not _KEY_PREFIX.fullmatch(value):
+        return "must be 1-64 of A-Z a-z 0-9 . _ : - (no braces: the room is the hash tag)"
     return None
 
 
@@ -179,6 +208,10 @@ CHECKS: dict[str, Check] = {
     "ssl_certfile": readable_file,
     "ssl_keyfile": readable_file,
     "sqlite_synchronous": one_of(*SYNCHRONOUS, fold=str.upper),
+    "fanout": fanout_url,
+    "fanout_prefix": key_prefix,
+    "head_poll_interval": _SECONDS,
+    "head_poll_degraded": _SECONDS,
     "ws_max_size": _COUNT,
     "ws_per_message_deflate": _free_text,
     "ws_ping_interval": at_least(0, " (0 sends no pings)"),

@@ -1,13 +1,14 @@
 """Document storage backends, chosen by URL and imported only when named.
 
 ``memory://`` keeps everything in the process (tests); ``sqlite:///...`` or a bare path is a
-SQLite file (the URL grammar is ``collab.db.sqlite_path``'s). Failures are
-``collab.db.StoreError``.
+SQLite file (the URL grammar is ``collab.db.sqlite_path``'s); ``postgresql://...`` (or
+``postgres://``) is a PostgreSQL database several nodes share (``collab.store.postgres``).
+Failures are ``collab.db.StoreError``.
 """
 
 from __future__ import annotations
 
-from collab.db import Database, StoreError, sqlite_path
+from collab.db import Database, StoreError, postgres_url, sqlite_path
 from collab.store.base import DocumentStore, StoredDoc
 
 __all__ = ["DocumentStore", "StoredDoc", "open_store"]
@@ -22,10 +23,16 @@ def open_store(
         from collab.store.memory import MemoryStore
 
         return MemoryStore()
+    if postgres_url(url) is not None:
+        from collab.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     path = sqlite_path(url)
     if path is not None:
         from collab.store.sqlite import SQLiteStore
 
         return SQLiteStore(path, synchronous=synchronous, database=database)
     scheme = url.split("://", 1)[0]
-    raise StoreError(f"unknown store scheme {scheme!r} (expected sqlite:/// or memory://)")
+    raise StoreError(
+        f"unknown store scheme {scheme!r} (expected sqlite:///, postgresql:// or memory://)"
+    )

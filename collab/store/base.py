@@ -71,8 +71,25 @@ class DocumentStore(Protocol):
         this returns, the rows are committed.
         """
 
-    async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
-        """Replace the snapshot and delete exactly the rows with seq <= upto_seq, atomically."""
+    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
+        """What a replica holding every update up to ``seq`` lacks (a node catching up).
+
+        The log rows with seq > ``seq``, with the doc's generation and ``snapshot_seq``, and no
+        snapshot; but when some of those rows were already folded into the snapshot
+        (``snapshot_seq > seq``), the whole doc instead, as ``load`` returns it. A missing doc:
+        an empty StoredDoc (no generation).
+        """
+
+    async def compact(
+        self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None
+    ) -> None:
+        """Replace the snapshot and delete exactly the rows with seq <= upto_seq, atomically.
+
+        Only when the stored snapshot is not newer (its ``snapshot_seq <= upto_seq``) and, if
+        ``generation`` is given, the doc is still that generation: several nodes may compact
+        one doc, and an older snapshot must never replace a newer one whose rows are gone, nor
+        a deleted doc's snapshot land on its re-creation. Otherwise nothing changes.
+        """
 
     async def list_docs(self, room: str) -> list[DocInfo]:
         """The room's stored docs, by name."""

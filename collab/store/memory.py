@@ -46,12 +46,25 @@ class MemoryStore:
             stored.updates.append((seq, bytes(update)))
         return seq
 
-    async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
+    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
         stored = self._docs.get(key)
         if stored is None:
-            return  # deleted meanwhile: as SQLite's UPDATE of no row
+            return StoredDoc()
+        if stored.snapshot_seq > seq:
+            return await self.load(key)
+        rows = [(s, u) for s, u in stored.updates if s > seq]
+        return StoredDoc(stored.generation, None, stored.snapshot_seq, rows)
+
+    async def compact(
+        self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None
+    ) -> None:
+        stored = self._docs.get(key)
+        if stored is None or stored.snapshot_seq > upto_seq:
+            return  # deleted meanwhile, or a newer snapshot is stored: as SQLite's UPDATE
+        if generation is not None and stored.generation != generation:
+            return
         stored.snapshot = bytes(snapshot)
-        stored.snapshot_seq = max(stored.snapshot_seq, upto_seq)
+        stored.snapshot_seq = upto_seq
         stored.updates = [(s, u) for s, u in stored.updates if s > upto_seq]
 
     async def list_docs(self, room: str) -> list[DocInfo]:

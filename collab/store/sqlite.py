@@ -48,15 +48,24 @@ class SQLiteStore:
     async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
         return await self._db.write(lambda conn: _append(conn, key, updates))
 
-    async def compact(self, key: DocKey, snapshot: bytes, upto_seq: int) -> None:
+    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
+        return await self._db.read(lambda conn: _load(conn, key, after=seq))
+
+    async def compact(
+        self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None
+    ) -> None:
         def _compact(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE docs SET snapshot=?, snapshot_seq=? WHERE room=? AND name=?",
-                (snapshot, upto_seq, *key),
-            )
-            conn.execute(
-                "DELETE FROM doc_updates WHERE room=? AND name=? AND seq<=?", (*key, upto_seq)
-            )
+            # Conditional: another process (a node) may have stored a newer snapshot, or
+            # deleted and re-created the doc, since this snapshot was taken.
+            changed = conn.execute(
+                "UPDATE docs SET snapshot=?, snapshot_seq=? WHERE room=? AND name=?"
+                " AND snapshot_seq<=? AND (? IS NULL OR generation=?)",
+                (snapshot, upto_seq, *key, upto_seq, generation, generation),
+            ).rowcount
+            if changed:
+                conn.execute(
+                    "DELETE FROM doc_updates WHERE room=? AND name=? AND seq<=?", (*key, upto_seq)
+                )
 
         await self._db.write(_compact)
 
@@ -88,23 +97,31 @@ class SQLiteStore:
         await self._db.write(_delete)
 
 
-def _load(conn: sqlite3.Connection, key: DocKey) -> StoredDoc:
-    """The doc's snapshot and the rows after it, read in one transaction (one consistent view)."""
+def _load(conn: sqlite3.Connection, key: DocKey, after: int | None = None) -> StoredDoc:
+    """The doc's snapshot and the rows after it, read in one transaction (one consistent view);
+    with ``after``, only the rows past that seq, unless the snapshot already folded some."""
     conn.execute("BEGIN")
     try:
         row = conn.execute(
-            "SELECT generation, snapshot, snapshot_seq FROM docs WHERE room=? AND name=?",
-            key,
+            "SELECT generation, snapshot_seq FROM docs WHERE room=? AND name=?", key
         ).fetchone()
         if row is None:
             return StoredDoc()
+        generation, snapshot_seq = row
+        snapshot, since = None, after
+        if after is None or after < snapshot_seq:
+            # The whole doc; only then the snapshot, a large blob.
+            since = snapshot_seq
+            (snapshot,) = conn.execute(
+                "SELECT snapshot FROM docs WHERE room=? AND name=?", key
+            ).fetchone()
         updates = conn.execute(
             "SELECT seq, data FROM doc_updates WHERE room=? AND name=? AND seq>? ORDER BY seq",
-            (*key, row[2]),
+            (*key, since),
         ).fetchall()
     finally:
         conn.execute("COMMIT")
-    return StoredDoc(row[0], row[1], row[2], [(s, bytes(d)) for s, d in updates])
+    return StoredDoc(generation, snapshot, snapshot_seq, [(s, bytes(d)) for s, d in updates])
 
 
 def _append(conn: sqlite3.Connection, key: DocKey, updates: Sequence[bytes]) -> int:

@@ -244,7 +244,7 @@ async def _open(
     role = await room_role(state.meta, state.settings, principal, key.room, create=True)
     access = doc_access(role, key.doc)
     registry = state.registry
-    live = await registry.acquire(key)
+    live = await registry.acquire_current(key)  # other nodes' commits too (read-your-writes)
     try:
         gen = websocket.query_params.get("gen")
         if gen and gen != live.generation:

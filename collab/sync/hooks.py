@@ -44,6 +44,16 @@ class SyncHooks(Protocol):
         """A loaded Doc is being rebuilt from the store (yrs refused an update, or too much
         was pending): the costly path the index exists to keep rare."""
 
+    def fanout_received(self, lag: float) -> None:
+        """An entry of another node arrived ``lag`` seconds after it was published."""
+
+    def gap_filled(self, rows: int) -> None:
+        """A catch-up read from the store applied ``rows`` updates the fan-out had not
+        delivered (a gap, a lost channel, a joiner's read-your-writes)."""
+
+    def head_polled(self) -> None:
+        """A periodic check of a doc against the store's head ran."""
+
 
 class NoHooks:
     def update_applied(self, seconds: float) -> None:
@@ -71,4 +81,13 @@ class NoHooks:
         pass
 
     def rebuilt(self) -> None:
+        pass
+
+    def fanout_received(self, lag: float) -> None:
+        pass
+
+    def gap_filled(self, rows: int) -> None:
+        pass
+
+    def head_polled(self) -> None:
         pass

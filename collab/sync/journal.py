@@ -6,6 +6,11 @@ reports ``on_committed(upto)`` so the live doc releases what waited for that sta
 commit reports ``on_failed(exc)`` and records nothing more: the doc can no longer promise
 durability. After a commit the compaction policy may fold the log into a GC'd snapshot.
 
+With several nodes on one store, other nodes append to the same doc: ``held`` says which of
+the doc's sequence numbers the replica holds (our commits, as the store numbers them, and the
+remote updates the live doc applied, ``note_remote``), and compaction folds only up to the
+first hole, conditionally on the stored snapshot being older and of the same generation.
+
 The store only ever receives updates the Doc emitted, never raw client bytes, so rebuilding a
 Doc from the store plus ``uncommitted`` heals whatever yrs left half-applied.
 """
@@ -23,6 +28,7 @@ from collab.names import DocKey
 from collab.settings import Settings
 from collab.store.base import DocumentStore, StoredDoc
 from collab.sync.hooks import SyncHooks
+from collab.sync.seqs import SeqSet
 
 log = logging.getLogger("collab.sync.journal")
 
@@ -45,9 +51,11 @@ class Journal:
         self._snapshot = snapshot
         self._on_committed = on_committed
         self._on_failed = on_failed
+        # Told each commit's first seq and updates (several nodes: publish them).
+        self.on_stored: Callable[[int, list[bytes]], None] | None = None
         self._hooks = hooks
         self.generation: str | None = None
-        self.store_seq = 0
+        self.held = SeqSet()  # the store's seqs the replica holds
         self.snapshot_bytes = 0
         self.log_rows = 0
         self.log_bytes = 0
@@ -62,11 +70,18 @@ class Journal:
         self._task: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()
         self._drained.set()
+        self._compacting = False
+        self._compaction: asyncio.Task[None] | None = None  # one started by remote rows
+
+    @property
+    def store_seq(self) -> int:
+        """Every stored update up to this seq is in the replica."""
+        return self.held.head
 
     def adopt(self, stored: StoredDoc) -> None:
         """Take the store's facts from a (re)load."""
         self.generation = stored.generation
-        self.store_seq = stored.last_seq
+        self.held.reset(stored.last_seq)
         self.snapshot_bytes = len(stored.snapshot or b"")
         self.log_rows = len(stored.updates)
         self.log_bytes = stored.log_bytes
@@ -119,19 +134,42 @@ class Journal:
     async def _commit_batch(self) -> None:
         batch, upto = list(self.uncommitted), self.recorded
         started = time.perf_counter()
-        self.store_seq = await self.store.append(self.key, batch)
+        last = await self.store.append(self.key, batch)
         self._hooks.committed(time.perf_counter() - started)
+        first = last - len(batch) + 1
+        self.held.add_range(first, last)
         if self.generation is None:
             # The first commit created the doc: learn its generation (?gen= checks).
-            self.generation = (await self.store.load(self.key)).generation
+            self.generation = (await self.store.updates_after(self.key, last)).generation
         del self.uncommitted[: len(batch)]
         batch_bytes = sum(map(len, batch))
         self.uncommitted_bytes -= batch_bytes
         self.log_rows += len(batch)
         self.log_bytes += batch_bytes
         self.committed = upto
+        if self.on_stored is not None:
+            self.on_stored(first, batch)
         self._on_committed(upto)
         self._hooks.stored(self.key)
+
+    def note_remote(self, nbytes: int, deleted: int) -> None:
+        """The live doc applied a row another node stored (already in ``held``): the stored
+        log grew, so count it (size quota, compaction policy) and compact when due."""
+        self.log_rows += 1
+        self.log_bytes += nbytes
+        self.deleted_since_compaction += deleted
+        if self._task is None and self._compaction is None and self.should_compact():
+            self._compaction = asyncio.get_running_loop().create_task(
+                self._compact_remote(), context=logs.detached()
+            )
+
+    async def _compact_remote(self) -> None:
+        try:
+            await self.compact()
+        except Exception:
+            log.exception("compaction failed for %s", self.key, extra=logs.doc_fields(self.key))
+        finally:
+            self._compaction = None
 
     def should_compact(self) -> bool:
         s = self.settings
@@ -149,14 +187,19 @@ class Journal:
         harmless (they were validated and applied; their own rows follow with higher seqs and
         re-apply as no-ops), and it lets compaction keep up under sustained write load.
         """
-        if self.log_rows == 0 or self.halted:
+        if self.log_rows == 0 or self.halted or self._compacting:
             return
-        # Snapshot, seq and counters are read together, with no await in between.
+        # Snapshot, seq and counters are read together, with no await in between. The
+        # snapshot may hold more than ``upto`` (rows held past a hole): harmless, as above.
         snapshot = self._snapshot()
-        upto, rows, nbytes = self.store_seq, self.log_rows, self.log_bytes
+        upto, rows, nbytes = self.held.head, self.log_rows, self.log_bytes
         self.deleted_since_compaction = 0
+        self._compacting = True
         started = time.perf_counter()
-        await self.store.compact(self.key, snapshot, upto)
+        try:
+            await self.store.compact(self.key, snapshot, upto, self.generation)
+        finally:
+            self._compacting = False
         self._hooks.compacted(time.perf_counter() - started)
         self.snapshot_bytes = len(snapshot)
         self.log_rows -= rows

@@ -9,28 +9,30 @@ Every incoming update follows one order (DESIGN.md, The path of one update):
 
 Everything a peer may observe is released from one ordered outbox only after the state it
 reflects is committed, so no client ever receives uncommitted state. A Doc that yrs refused
-(a panic) is rebuilt from the store plus the not-yet-committed emitted updates.
+(a panic) is rebuilt from the store plus the not-yet-committed emitted updates. With several
+nodes, ``nodes`` (``collab.sync.crossnode``) publishes commits and applies the other nodes'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc
 
 from collab import logs
-from collab.errors import DocTooLarge, HostileInput, Overloaded, RoomFailed, must_propagate
+from collab.errors import DocTooLarge, HostileInput, Overloaded, Refusal, RoomFailed, must_propagate
+from collab.fanout import Fanout
 from collab.names import DocKey, is_reserved_doc
 from collab.ratelimit import Bucket
 from collab.settings import Settings
 from collab.store.base import DocumentStore
+from collab.sync.crossnode import CrossNode
 from collab.sync.hooks import NoHooks, SyncHooks
 from collab.sync.journal import Journal
+from collab.sync.outbox import Delivery, Outbox
 from collab.sync.peer import Peer
 from collab.sync.presence import AwarenessGate, Presence, TypingSweep
 from collab.sync.replica import Replica
@@ -55,22 +57,14 @@ SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
 
 
-@dataclass(slots=True)
-class Delivery:
-    """A frame released once the state it reflects is committed: to one peer, or to every
-    peer but ``exclude`` when ``to`` is None. (Not frozen: one per update, and a frozen
-    dataclass pays an ``object.__setattr__`` call per field.)"""
-
-    seq: int
-    frame: bytes
-    to: Peer | None = None
-    exclude: int | None = None
-    initial: bool = False  # the answer to ``to``'s first SyncStep1 (Peer.send_initial)
-
-
 class LiveDoc:
     def __init__(
-        self, key: DocKey, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+        self,
+        key: DocKey,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: SyncHooks | None = None,
+        fanout: Fanout | None = None,
     ) -> None:
         self.key = key
         self.settings = settings
@@ -97,21 +91,39 @@ class LiveDoc:
         self.failed: BaseException | None = None
         self.refs = 0  # joined or joining sockets; counted by the registry
         self.refused_writes = 0
-        self._outbox: deque[Delivery] = deque()
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()  # by journal seq
+        self.outbox = Outbox(self.journal, self.broadcast)
+        self._outbox = self.outbox.deliveries  # appended to directly on the hot path
+        self._waiters = self.outbox.waiters
         self._sync_requests: dict[int, Bucket] = {}
         self._healed = asyncio.Event()
         self._healed.set()
+        self.loaded = False
+        self.nodes = CrossNode(self, fanout, store) if fanout is not None else None
 
     @classmethod
     async def load(
-        cls, key: DocKey, store: DocumentStore, settings: Settings, hooks: SyncHooks | None = None
+        cls,
+        key: DocKey,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: SyncHooks | None = None,
+        fanout: Fanout | None = None,
     ) -> LiveDoc:
-        live = cls(key, store, settings, hooks)
-        stored = await store.load(key)
-        await live.replica.rebuild(stored, [])
-        live.journal.adopt(stored)
+        live = cls(key, store, settings, hooks, fanout)
+        await (live.nodes.load() if live.nodes is not None else live.load_state())
         return live
+
+    async def load_state(self) -> None:
+        """Read the doc from the store into the replica (once: ``load``)."""
+        stored = await self.journal.store.load(self.key)
+        await self.replica.rebuild(stored, [])
+        self.journal.adopt(stored)
+        self.loaded = True
+
+    def detach(self) -> None:
+        """Stop following other nodes (evicted, failed, deleted)."""
+        if self.nodes is not None:
+            self.nodes.detach()
 
     @property
     def doc(self) -> Doc[Any]:
@@ -133,11 +145,15 @@ class LiveDoc:
     def pending_commit_bytes(self) -> int:
         return self.journal.uncommitted_bytes
 
+    @property
+    def usable(self) -> bool:
+        return self.loaded and self.failed is None and self._healed.is_set()
+
     # -- peers -----------------------------------------------------------------------------
 
     async def join(self, peer: Peer) -> None:
         """Greet a newcomer: our state vector (so it sends what we lack) and who is here."""
-        await self._usable()
+        await self.until_usable()
         self.peers[peer.id] = peer
         peer.send(framing.sync_step1(self.replica.state_vector()))
         self._send_presence(peer)
@@ -160,10 +176,10 @@ class LiveDoc:
         for peer in list(self.peers.values()):
             peer.close(code, reason)
 
-    def retire(self, reason: str) -> None:
+    def retire(self, reason: str, error: Refusal | None = None) -> None:
         """Refuse every later frame (the doc is being deleted); never evicted."""
         if self.failed is None:
-            self.failed = RoomFailed(reason)
+            self.failed = error or RoomFailed(reason)
         self.journal.halt()
 
     def pull_refused_edits(self, peer: Peer) -> None:
@@ -172,11 +188,11 @@ class LiveDoc:
         peer.denied_once = False
         peer.send(framing.sync_step1(self.replica.state_vector()))
 
-    async def _usable(self) -> None:
+    async def until_usable(self) -> None:
         if not self._healed.is_set():
             await self._healed.wait()
-        if self.failed is not None:
-            raise RoomFailed()
+        if self.failed is not None:  # deleted or reset elsewhere: what a joiner is told
+            raise self.failed if isinstance(self.failed, Refusal) else RoomFailed()
 
     def _send_presence(self, peer: Peer) -> None:
         present = self.presence.snapshot()
@@ -188,7 +204,7 @@ class LiveDoc:
     async def handle(self, peer: Peer, frame: bytes) -> None:
         """One frame from a peer. Raises CollabError to have that peer closed."""
         if self.failed is not None or not self._healed.is_set():  # rare: no await otherwise
-            await self._usable()
+            await self.until_usable()
         message = framing.decode_message(frame)
         try:
             if isinstance(message, framing.SyncStep1):
@@ -201,7 +217,7 @@ class LiveDoc:
                 self._send_presence(peer)
             elif isinstance(message, framing.SavedRequest):
                 peer.opted_in = True
-                self._after_commit(peer, framing.saved(message.counter))
+                self.outbox.after_commit(peer, framing.saved(message.counter))
             elif isinstance(message, framing.ChatRequest):
                 peer.opted_in = True  # a request is a hello too, like a "saved" request
                 peer.requests.submit(read_request(message.body, self.request_cap))
@@ -219,7 +235,7 @@ class LiveDoc:
         # asks for is its initial sync (the whole doc for a new client): judged apart from the
         # backlog rule, so a doc larger than the outbound queue still opens.
         reply = framing.sync_step2(self.replica.diff(state_vector))
-        self._after_commit(peer, reply, initial=True)
+        self.outbox.after_commit(peer, reply, initial=True)
 
     def _on_update(self, peer: Peer, update: bytes) -> None:
         info = scan_update(update, self.limits)
@@ -235,7 +251,7 @@ class LiveDoc:
             # yrs would keep these forever and retry them on every apply. Close the sender and
             # rebuild the Doc from the store, which holds only integrated (emitted) updates:
             # that drops whatever pending state earlier updates left behind.
-            self._schedule_heal()
+            self.schedule_heal()
             raise Overloaded("too many updates with missing dependencies")
         try:
             emitted, seconds = self.replica.apply(update, delta, origin=peer.id)
@@ -247,7 +263,7 @@ class LiveDoc:
                 exc.__cause__,
                 extra={**logs.doc_fields(self.key), "peer": peer.id},
             )
-            self._schedule_heal()
+            self.schedule_heal()
             raise
         self.hooks.update_applied(seconds)
         deleted = sum(length for _, _, length in info.deletes) if info.deletes else 0
@@ -279,14 +295,16 @@ class LiveDoc:
         relay it to every peer once committed. Returns the future of that commit: what the
         caller answers after awaiting it is durable, with every change before it (it raises
         RoomFailed if the doc cannot promise that). Changes are recorded in call order."""
-        await self._usable()
+        await self.until_usable()
         return self.author_now(change)
 
     def author_now(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
         """``author`` for a caller that may not wait (inside a store transaction, where the
         change must be recorded before the transaction moves on): RoomFailed at once when the
         doc is failed or being rebuilt."""
-        if self.failed is not None or not self._healed.is_set():
+        if self.failed is not None:
+            raise self.failed if isinstance(self.failed, Refusal) else RoomFailed()
+        if not self._healed.is_set():
             raise RoomFailed()
         emitted, deleted = self.replica.author(change, origin="server")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -307,10 +325,10 @@ class LiveDoc:
 
     # -- healing ---------------------------------------------------------------------------
 
-    def _schedule_heal(self) -> None:
+    def schedule_heal(self) -> None:
         """Rebuild the Doc from the store: yrs may have left it half-applied or poisoned.
 
-        Other peers' messages wait (``_usable`` awaits ``_healed``) rather than fail.
+        Other peers' messages wait (``until_usable`` awaits ``_healed``) rather than fail.
         """
         if self._healed.is_set():
             self._healed.clear()
@@ -324,6 +342,9 @@ class LiveDoc:
             await self.replica.rebuild(stored, self.journal.uncommitted, reindex=False)
             self.journal.adopt(stored)
             log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
+            if self.nodes is not None:
+                self._healed.set()
+                self.nodes.resume()
         except BaseException as exc:
             if must_propagate(exc):
                 raise
@@ -342,11 +363,7 @@ class LiveDoc:
         """The doc can no longer promise durability: close its peers; the registry drops it."""
         self.failed = exc
         self.journal.halt()
-        self._outbox.clear()
-        while self._waiters:
-            _, waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(RoomFailed())
+        self.outbox.fail()
         self.close_all(1011, "document unavailable")
 
     # -- presence --------------------------------------------------------------------------
@@ -374,31 +391,8 @@ class LiveDoc:
 
     # -- commits ---------------------------------------------------------------------------
 
-    def _after_commit(self, peer: Peer, frame: bytes, *, initial: bool = False) -> None:
-        """Send ``frame`` to ``peer`` once everything applied so far is committed."""
-        journal = self.journal
-        if journal.committed < journal.recorded:
-            self._outbox.append(Delivery(journal.recorded, frame, to=peer, initial=initial))
-        elif initial:
-            peer.send_initial(frame)
-        else:
-            peer.send(frame)
-
     def _on_committed(self, upto: int) -> None:
-        while self._outbox and self._outbox[0].seq <= upto:
-            self._deliver(self._outbox.popleft())
-        while self._waiters and self._waiters[0][0] <= upto:
-            _, waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _deliver(self, delivery: Delivery) -> None:
-        if delivery.initial and delivery.to is not None:
-            delivery.to.send_initial(delivery.frame)
-        elif delivery.to is not None:
-            delivery.to.send(delivery.frame)
-        else:
-            self.broadcast(delivery.frame, exclude=delivery.exclude)
+        self.outbox.release(upto)
 
     async def compact(self) -> None:
         if self.failed is None:

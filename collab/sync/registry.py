@@ -3,16 +3,22 @@
 Concurrent joiners of a cold doc share one load (single flight). A failed load leaves nothing
 behind: the next joiner tries again. A doc whose last peer left stays loaded for
 ``room_idle_seconds``, then its commits are awaited, its log compacted, and it is dropped.
+
+With a ``Fanout`` (several nodes on one store), every loaded doc follows the other nodes'
+commits while it is loaded (``LiveDoc.load`` subscribes before reading the store; dropping a
+doc unsubscribes it), and a doc deleted here is announced to them (``announce_deleted``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 from collab import logs
-from collab.errors import Overloaded, RoomFailed, must_propagate
+from collab.errors import GenerationMismatch, NotFound, Overloaded, RoomFailed, must_propagate
+from collab.fanout import GONE, Entry, Fanout
 from collab.meta import Role
 from collab.names import DocKey
 from collab.settings import Settings
@@ -39,10 +45,12 @@ class RoomRegistry:
         settings: Settings,
         hooks: SyncHooks | None = None,
         prepare: Prepare | None = None,
+        fanout: Fanout | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.hooks: SyncHooks = hooks or NoHooks()
+        self.fanout = fanout
         self._prepare = prepare
         self._docs: dict[DocKey, LiveDoc] = {}
         self._loading: dict[DocKey, asyncio.Future[LiveDoc]] = {}
@@ -69,12 +77,18 @@ class RoomRegistry:
                 await self._make_space()
                 future = asyncio.get_running_loop().create_future()
                 self._loading[key] = future
+                loaded: LiveDoc | None = None
                 try:
                     self.loads += 1
-                    live = await LiveDoc.load(key, self.store, self.settings, self.hooks)
+                    loaded = await LiveDoc.load(
+                        key, self.store, self.settings, self.hooks, self.fanout
+                    )
                     if self._prepare is not None:
-                        await self._prepare(live)
+                        await self._prepare(loaded)
+                    live = loaded
                 except BaseException as exc:
+                    if loaded is not None:
+                        loaded.detach()
                     # Waiters must never hang, whatever happened (a panic, a cancellation).
                     future.set_exception(RoomFailed("could not load document"))
                     future.exception()  # retrieved: no "never retrieved" warning
@@ -84,6 +98,11 @@ class RoomRegistry:
                     raise RoomFailed("could not load document") from exc
                 finally:
                     del self._loading[key]
+                if live.nodes is not None:
+                    live.nodes.on_retire = functools.partial(self._forget, live)
+                previous = self._docs.get(key)
+                if previous is not None and previous is not live:
+                    previous.detach()  # a failed copy: its sockets are closing
                 self._docs[key] = live
                 future.set_result(live)
             else:
@@ -93,6 +112,28 @@ class RoomRegistry:
         if timer is not None:
             timer.cancel()
         return live
+
+    async def acquire_current(self, key: DocKey) -> LiveDoc:
+        """``acquire``, then (with other nodes) catch up to the store's head, so whatever
+        anyone saw "saved" on any node is in it. A loaded copy the store no longer matches
+        (deleted or re-created elsewhere: its own sockets are closed) gives way to a fresh
+        load; a joiner never inherits another doc's refusal."""
+        for attempt in (1, 2):
+            live = await self.acquire(key)
+            if live.nodes is None:
+                return live
+            try:
+                await live.nodes.catch_up()
+            except (NotFound, GenerationMismatch):
+                self.release(live)
+                if attempt == 2:
+                    raise
+                continue
+            except BaseException:
+                self.release(live)
+                raise
+            return live
+        raise AssertionError("unreachable")
 
     async def _make_space(self) -> None:
         """Keep at most ``max_rooms_loaded`` docs in memory: evict idle ones first (oldest
@@ -110,8 +151,7 @@ class RoomRegistry:
     def release(self, live: LiveDoc) -> None:
         live.refs -= 1
         if live.failed is not None:
-            if self._docs.get(live.key) is live:
-                del self._docs[live.key]  # the next joiner loads a fresh copy from the store
+            self._forget(live)  # the next joiner loads a fresh copy from the store
             return
         if live.refs == 0 and live.key not in self._evictions:
             loop = asyncio.get_running_loop()
@@ -142,6 +182,16 @@ class RoomRegistry:
             await live.flush()
             if live.refs == 0:
                 del self._docs[live.key]
+                live.detach()
+
+    def _forget(self, live: LiveDoc) -> None:
+        """Drop a failed or reset doc (if still the loaded one); its sockets are closing."""
+        live.detach()
+        if self._docs.get(live.key) is live:
+            del self._docs[live.key]
+            timer = self._evictions.pop(live.key, None)
+            if timer is not None:
+                timer.cancel()
 
     # -- access changes on open sockets (collab.sync.access decides) -----------------------
 
@@ -189,7 +239,14 @@ class RoomRegistry:
             return
         live.close_all(code, reason)
         live.retire("document deleted")
+        live.detach()
         await live.flush()
+
+    def announce_deleted(self, key: DocKey, generation: str | None) -> None:
+        """After the store deleted ``key`` (of ``generation``): other nodes close its sockets
+        (4404) once their store agrees (they check; the announcement only makes it prompt)."""
+        if self.fanout is not None and generation is not None:
+            self.fanout.publish(key, Entry(0, generation, kind=GONE))
 
     def loaded_keys(self, room_id: str) -> list[DocKey]:
         return [key for key in self._docs if key.room == room_id]
@@ -200,6 +257,7 @@ class RoomRegistry:
             timer.cancel()
         self._evictions.clear()
         for live in list(self._docs.values()):
+            live.detach()
             try:
                 await live.flush()
             except Exception:

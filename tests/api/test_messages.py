@@ -214,7 +214,9 @@ def test_a_retry_after_a_dropped_connection_posts_once(api: Api) -> None:
 
 def test_an_expired_room_token_posts_and_reads_nothing(api: Api) -> None:
     api.room("r")
-    token = api.server.mint_token("bot", "r", "commenter", ttl=3)  # exp is whole seconds: 1 s could be gone before the first call
+    token = api.server.mint_token(
+        "bot", "r", "commenter", ttl=3
+    )  # exp is whole seconds: 1 s could be gone before the first call
     by_token = api.bearer(token)
     assert post(by_token, "r", "from a bot", "t1").status_code == 201  # a room token may post
     time.sleep(3.2)

@@ -168,7 +168,9 @@ def test_a_revoked_or_expired_credential_marks_nothing(api: Api) -> None:
     alice = api.user("alice")
     api.room("r", owner=api.dev, **{alice.user_id: "viewer"})
     post(api.dev.http, "r", "hi", "d1")
-    token = api.server.mint_token("alice", "r", "viewer", ttl=3)  # exp is whole seconds: 1 s could be gone before the first call
+    token = api.server.mint_token(
+        "alice", "r", "viewer", ttl=3
+    )  # exp is whole seconds: 1 s could be gone before the first call
     by_room_token = api.bearer(token)
     assert mark(by_room_token, "r", 1).json() == {"up_to": 1}  # a room token may mark
     assert by_room_token.get("/rooms/r/reads").status_code == 200

@@ -1,5 +1,6 @@
 """The search index's life outside a request (issue 13): restarts, a crash, a lost index file,
-``collab search reindex`` (also under a running server), and backup / verify / restore."""
+``collab search reindex`` (also under a running server, and on PostgreSQL), and backup /
+verify / restore."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import anyio
 import httpx
+import psycopg
 import pytest
 from pycrdt import Doc, Text
 
@@ -158,3 +160,37 @@ async def test_reindex_backup_verify_restore(server_factory: ServerFactory, tmp_
         assert Client(again).find("quarterly") == ["plan", message]
     finally:
         again.stop()
+
+
+async def test_reindex_on_postgresql(
+    pg_url: str, server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The index in a PostgreSQL store's tables: emptied behind the server's back, `collab
+    search reindex` fills it again while the server runs; `--fresh` waits for no node; `collab
+    verify` counts it against the database."""
+    server = server_factory(store=pg_url, secret_key="k" * 43, search_index_delay=0.05)
+    client = Client(server)
+    message = client.post("r", "the quarterly 报告 is due", "c1")
+    await client.write_doc("r", "plan", "quarterly plan")
+    await client.until("quarterly", ["plan", message])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM search_entries")
+    assert client.find("quarterly") == []
+    store = ["--store", pg_url]
+    live = collab("search", "reindex", *store, cwd=tmp_path)  # while the server runs
+    assert live.returncode == 0, live.stderr
+    assert "1 rooms, 1 messages, 1 docs indexed" in live.stdout
+    assert client.find("quarterly") == ["plan", message]
+    refused = collab("search", "reindex", "--fresh", *store, cwd=tmp_path)
+    assert refused.returncode == 1 and "1 running collab process" in refused.stderr
+
+    server.terminate()
+    fresh = collab("search", "reindex", "--fresh", *store, cwd=tmp_path)
+    assert fresh.returncode == 0 and "1 messages, 1 docs" in fresh.stdout, fresh.stderr
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM search_entries").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM search_writers").fetchone() == (0,)
+    checked = collab("verify", *store, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "search index: 1 messages, 1 docs, 0 tombstones" in checked.stdout
+    assert "warning: the search index" not in checked.stdout

@@ -18,7 +18,7 @@ from collab.settings import SETTINGS_FIELDS, Settings, SettingsError
 from collab.settings.checks import CHECKS
 from tests.support.server import free_port
 
-STORE = "postgresql://app:hunter2-db-password@db.example/collab"
+STORE = "mysql://app:hunter2-db-password@db.example/collab"
 
 
 def collab(
@@ -52,8 +52,9 @@ def test_an_unknown_store_scheme_stops_every_command_naming_its_source(tmp_path:
     a traceback. Now each names COLLAB_STORE, masks the password, and exits non-zero."""
     env = {"COLLAB_STORE": STORE}
     line = (
-        'store = "postgresql://app:********@db.example/collab" (from COLLAB_STORE): unknown '
-        "store scheme 'postgresql': collab opens sqlite:///path, a bare path or memory://"
+        'store = "mysql://app:********@db.example/collab" (from COLLAB_STORE): unknown '
+        "store scheme 'mysql': collab opens sqlite:///path, a bare path, postgresql://... or "
+        "memory://"
     )
     backup_dir, src = tmp_path / "backup", tmp_path / "src.db"
     src.touch()
@@ -79,7 +80,7 @@ def test_an_unknown_store_scheme_stops_every_command_naming_its_source(tmp_path:
     check = collab("config", "check", cwd=tmp_path, env=env)
     assert check.returncode == 1  # README: config check exits 1 on a bad store URL
     assert f"problem: {line}" in check.stderr.splitlines()
-    assert 'store = "postgresql://app:********@db.example/collab"  # env COLLAB_STORE' in (
+    assert 'store = "mysql://app:********@db.example/collab"  # env COLLAB_STORE' in (
         check.stdout.splitlines()
     )
     assert "hunter2" not in check.stdout + check.stderr
@@ -158,6 +159,12 @@ def test_every_setting_has_a_check_and_the_defaults_pass() -> None:
         ("token_max_ttl", float("inf"), 60.0),
         ("api_create_rate", 0.0, 0.5),
         ("purge_interval", -1.0, 0.0),
+        ("fanout", "kafka://x", "redis://127.0.0.1:6379/0"),
+        ("fanout", "redis://", "none"),
+        ("fanout", "redis://h:99999/0", "rediss://:pw@h:6380/1"),
+        ("fanout_prefix", "{room}", "collab.test-1"),
+        ("head_poll_interval", 0.0, 0.5),
+        ("head_poll_degraded", -1.0, 0.1),
     ],
 )
 def test_bounds(name: str, bad: object, good: object) -> None:

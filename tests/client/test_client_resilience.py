@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 import anyio
+import psutil
 import pytest
 from pycrdt import Text
 
@@ -186,4 +187,35 @@ async def test_rate_limits_are_waited_out_and_posts_stay_single(
             assert [m.seq for m in posted] == [3, 4, 5]
             again = await chat.post("m0", client_id="c0")
             assert again.id == posted[0].id
+    api.close()
+
+
+async def test_leaving_a_doc_closes_its_socket_at_once(server: CollabServer) -> None:
+    """The block's end cancels the connection task; the socket must still be closed before the
+    block is left (a half-closed transport left to the garbage collector once surfaced as a
+    ResourceWarning in a later test), and the others see the presence go at once."""
+    api = Api(server)
+    bot = api.user("bot")
+    room = api.room("r", owner=api.dev, **{bot.user_id: "editor"})
+
+    def open_to_server() -> set[int]:
+        """The local ports of this process's sockets to the server that are not closed yet
+        (a socket whose fd is closed is no longer the process's, whatever its TCP state)."""
+        return {
+            c.laddr.port
+            for c in psutil.Process().net_connections("tcp")
+            if c.raddr and c.raddr.port == server.port
+        }
+
+    async with JsPeer(server.ws_base, f"{room}/notes", {"token": server.dev_token}) as js:
+        async with Client(server.http_url, bot.token) as client:
+            before = open_to_server()  # the API's keep-alive connection
+            async with client.room(room).doc("notes") as notes:
+                notes.presence.set({"status": "here"})
+                mine = notes.presence.client_id
+                assert mine is not None
+                await js.call({"op": "wait_states", "has": [mine]})
+                assert open_to_server() - before  # the doc's socket
+            assert not open_to_server() - before  # closed before the block was left
+            await js.call({"op": "wait_states", "lacks": [mine], "timeout_ms": 3000})
     api.close()

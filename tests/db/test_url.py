@@ -1,4 +1,5 @@
-"""Store URLs: which SQLite file one names (relative, absolute, bare path), or none."""
+"""Store URLs: which SQLite file one names (relative, absolute, bare path), or none; which
+name PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collab.db import StoreError, sqlite_path
+from collab.db import StoreError, postgres_url, sqlite_path
 
 
 def test_sqlite_urls() -> None:
@@ -19,3 +20,11 @@ def test_sqlite_urls() -> None:
         sqlite_path("sqlite://host/x.db")
     with pytest.raises(StoreError):
         sqlite_path("sqlite:///")
+
+
+def test_postgres_urls() -> None:
+    for url in ("postgresql://app:pw@db.example:5432/collab?sslmode=require", "postgres://db/c"):
+        assert postgres_url(url) == url
+        assert sqlite_path(url) is None
+    for url in ("sqlite:///collab.db", "memory://", "/tmp/x.db", "postgresql:/x", "mysql://db"):
+        assert postgres_url(url) is None

@@ -1,4 +1,4 @@
-"""The ``meta`` fixture of these tests: every backend (memory and SQLite)."""
+"""The ``meta`` fixture of these tests: every backend (memory, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ import pytest
 from collab.db import migrate_with_backup
 from collab.meta import MetaStore
 from collab.meta.memory import MemoryMetaStore
+from collab.meta.postgres import PostgresMetaStore
 from collab.meta.sqlite import SQLiteMetaStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def meta(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetaStore]:
     store: MetaStore
     if request.param == "memory":
         store = MemoryMetaStore()
-    else:
+    elif request.param == "sqlite":
         migrate_with_backup(tmp_path / "c.db")
         store = SQLiteMetaStore(tmp_path / "c.db")
+    else:
+        store = PostgresMetaStore(request.getfixturevalue("pg_url"))
     await store.open()
     yield store
     await store.close()

@@ -1,4 +1,4 @@
-"""Bots made through the API, and incoming webhooks: the contract both stores keep."""
+"""Bots made through the API, and incoming webhooks: the contract every store keeps."""
 
 from __future__ import annotations
 

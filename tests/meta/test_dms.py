@@ -1,5 +1,5 @@
 """Direct messages: one room per unordered pair, opened idempotently and race-free, two
-editors and no owner, never a third member; listed apart from rooms. Both stores."""
+editors and no owner, never a third member; listed apart from rooms. Every store."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import sqlite3
 from dataclasses import replace
 
 import anyio
+import psycopg
 import pytest
 
 from collab.errors import Conflict, NotFound
 from collab.meta import DM_MEMBERS, Member, MetaStore, Role, RoomRecord
 from collab.meta.memory import MemoryMetaStore
+from collab.meta.postgres import PostgresMetaStore
 from collab.meta.rooms import dm_key
 from collab.meta.sqlite import SQLiteMetaStore
 from tests.meta.support import T0, Clock
@@ -99,6 +101,10 @@ def _move_invite(meta: MetaStore, invite_id: str, room_id: str) -> None:
         invites = meta.tables.invites
         key = next(k for k, i in invites.items() if i.id == invite_id)
         invites[key] = replace(invites[key], room_id=room_id)
+        return
+    if isinstance(meta, PostgresMetaStore):
+        with psycopg.connect(meta.url) as pg:
+            pg.execute("UPDATE invites SET room_id=%s WHERE id=%s", (room_id, invite_id))
         return
     assert isinstance(meta, SQLiteMetaStore)
     with sqlite3.connect(meta.path) as conn:

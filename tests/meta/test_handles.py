@@ -1,6 +1,6 @@
 """Handles: given once at creation (preferred username, email, name, ``user``), unique whatever
 their case, numbered on a clash, never reserved, changed only by ``set_handle``; and the
-per-user ``private_read_markers`` setting. Both stores."""
+per-user ``private_read_markers`` setting. Every store."""
 
 from __future__ import annotations
 

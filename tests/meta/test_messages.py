@@ -97,6 +97,24 @@ async def test_each_write_tells_the_rows_it_changed_and_a_refused_one_nothing(
     assert told.rolled_back_calls == 0
 
 
+async def test_concurrent_writes_of_one_room_tell_their_rows_in_seq_order(
+    meta: MetaStore,
+) -> None:
+    """The chat doc shows rows in the order it is told them: a room's concurrent posts must be
+    told in the order of their seqs (on PostgreSQL, where ``rows`` follows the commit too)."""
+    told = Told()
+
+    async def post(n: int) -> None:
+        with anyio.fail_after(30):
+            await meta.post_message(new(n), told)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(1, 21):
+            tg.start_soon(post, n)
+    seqs = [call[-1][1] for call in told.calls]
+    assert seqs == list(range(1, 21))
+
+
 async def test_replies_count_on_their_parent_one_level_deep(meta: MetaStore) -> None:
     await meta.post_message(new(1))
     reply, _ = await meta.post_message(new(2, thread="m1"))

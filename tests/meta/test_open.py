@@ -11,8 +11,10 @@ from collab.meta import Users, open_meta_store
 from collab.meta.memory import MemoryMetaStore
 from collab.meta.memory.base import Tables
 from collab.meta.memory.users import MemoryUsers
+from collab.meta.postgres import PostgresMetaStore
+from collab.meta.sql.users import SqlUsers
 from collab.meta.sqlite import SQLiteMetaStore
-from collab.meta.sqlite.users import SQLiteUsers
+from collab.meta.sqlite.base import SQLiteBackend
 from collab.names import DocKey
 from collab.store import open_store
 from tests.meta.support import T0, Clock, add_user
@@ -42,8 +44,11 @@ def test_meta_store_urls() -> None:
     assert isinstance(relative, SQLiteMetaStore)
     assert relative.path == Path("data/collab.db") and relative.synchronous == "NORMAL"
     assert isinstance(open_meta_store("/tmp/x.db"), SQLiteMetaStore)
-    with pytest.raises(StoreError):
-        open_meta_store("postgres://nope")
+    for url in ("postgresql://u@db.example/collab", "postgres://db.example/collab"):
+        remote = open_meta_store(url)  # not opened: nothing is reached yet
+        assert isinstance(remote, PostgresMetaStore) and remote.url == url
+    with pytest.raises(StoreError, match="unknown store scheme 'mysql'"):
+        open_meta_store("mysql://db.example/collab")
     with pytest.raises(StoreError):
         open_meta_store("sqlite://host/x.db")
 
@@ -54,7 +59,10 @@ async def test_each_kind_works_alone_over_its_backend(tmp_path: Path, clock: Clo
     db = Database(tmp_path / "c.db")
     await db.open()
     try:
-        kinds: list[Users] = [MemoryUsers(Tables(), clock=clock), SQLiteUsers(db, clock=clock)]
+        kinds: list[Users] = [
+            MemoryUsers(Tables(), clock=clock),
+            SqlUsers(SQLiteBackend(db), clock=clock),
+        ]
         for users in kinds:
             user_id = await add_user(users, "solo")
             assert (user := await users.get_user(user_id)) is not None

@@ -3,12 +3,11 @@ that hangs off them."""
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from collab.errors import Conflict, NotFound
 from collab.meta import AuditEvent, Member, MetaStore, Role, Rooms
-from tests.meta.support import T0, Clock
+from tests.meta.support import T0, Clock, owners_demote_each_other
 
 pytestmark = pytest.mark.anyio
 
@@ -129,27 +128,7 @@ async def test_update_member_keeps_an_owner(meta: Rooms, clock: Clock) -> None:
 async def test_owners_demoting_each_other_at_once_leave_an_owner(meta: Rooms) -> None:
     """Issue 8, item 4: the check and the write are one step; of two owners demoting each
     other at the same moment, exactly one succeeds, in every one of 50 rooms."""
-    rooms = [f"r{i}" for i in range(50)]
-    for room in rooms:
-        await meta.create_room(room, room, "a")
-        await meta.add_member(room, "b", Role.owner)
-    outcomes: list[str] = []
-
-    async def demote(room: str, user: str) -> None:
-        try:
-            await meta.update_member(room, user, Role.editor)
-            outcomes.append("ok")
-        except Conflict:
-            outcomes.append("conflict")
-
-    with anyio.fail_after(30):
-        async with anyio.create_task_group() as tg:
-            for room in rooms:
-                tg.start_soon(demote, room, "a")
-                tg.start_soon(demote, room, "b")
-    for room in rooms:
-        owners = [m for m in await meta.list_members(room) if m.role == Role.owner]
-        assert len(owners) == 1, room
+    outcomes = await owners_demote_each_other(meta, meta, 50)
     assert outcomes.count("ok") == 50 and outcomes.count("conflict") == 50
 
 

@@ -1,4 +1,4 @@
-"""The outgoing webhooks' outbox: the contract both stores keep (claims, leases, attempts)."""
+"""The outgoing webhooks' outbox: the contract every store keeps (claims, leases, attempts)."""
 
 from __future__ import annotations
 

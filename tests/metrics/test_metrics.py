@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from collab.fanout.local import LocalBus, LocalFanout
 from collab.metrics import Metrics, message_type
 from collab.wire import framing
 from tests.support.rawpeer import RawPeer
@@ -218,5 +219,29 @@ def test_dashboard_and_readme_cover_every_metric() -> None:
     skip = ("collab_process_",)  # process metrics, and counters' _created twins
     names = [f.name for f in families if not f.name.startswith(skip) and "_created" not in f.name]
     assert len(names) > 15
+    assert [n for n in names if n not in dashboard] == []
+    assert [n for n in names if f"`{n}" not in readme] == []
+
+
+def test_a_watched_fanout_is_reported_and_documented() -> None:
+    root = Path(__file__).resolve().parents[2]
+    dashboard = (root / "deploy" / "grafana-dashboard.json").read_text("utf-8")
+    readme = (root / "README.md").read_text("utf-8")
+    metrics = Metrics()
+    assert "collab_fanout_healthy" not in metrics.exposition().decode()  # one node: nothing
+    bus = LocalBus()
+    fanout = LocalFanout(bus, "n1")
+    fanout.stats.received = 3
+    metrics.watch_fanout(fanout)
+    text = metrics.exposition().decode()
+    assert "collab_fanout_healthy 1.0" in text and "collab_fanout_received_total 3.0" in text
+    bus.set_up(False)
+    assert "collab_fanout_healthy 0.0" in metrics.exposition().decode()
+    names = [
+        f.name
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith(("collab_fanout", "collab_head")) and "_created" not in f.name
+    ]
+    assert len(names) >= 10
     assert [n for n in names if n not in dashboard] == []
     assert [n for n in names if f"`{n}" not in readme] == []

@@ -12,6 +12,7 @@ import pytest
 from collab.search import Entry, Page, Scope, SearchIndex, parse_query
 from collab.search.index import DELETED, SCAN_ROWS, Drop, QueryTooSlow
 from collab.search.memory import MemoryIndex
+from collab.search.postgres import PostgresIndex
 from collab.search.sqlite import SQLiteIndex
 
 pytestmark = pytest.mark.anyio
@@ -19,11 +20,17 @@ pytestmark = pytest.mark.anyio
 T0 = 1_700_000_000.0
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
-    found: SearchIndex = (
-        MemoryIndex() if request.param == "memory" else SQLiteIndex(tmp_path / "c.db.search.db")
-    )
+    found: SearchIndex
+    if request.param == "postgresql":
+        # Only the PostgreSQL param asks for a database (skipped without a server, failing
+        # under CI=true: tests/support/postgres.py).
+        found = PostgresIndex(request.getfixturevalue("pg_url"))
+    elif request.param == "sqlite":
+        found = SQLiteIndex(tmp_path / "c.db.search.db")
+    else:
+        found = MemoryIndex()
     await found.open()
     yield found
     await found.close()

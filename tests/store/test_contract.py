@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from collab.db import StoreError, migrate_with_backup
 from collab.names import DocKey
 from collab.store import DocumentStore, open_store
+from collab.store.postgres import PostgresStore
+from tests.support.postgres import fresh_database
 
 pytestmark = pytest.mark.anyio
 
@@ -18,17 +21,20 @@ A = DocKey("room", "a")
 B = DocKey("room", "b")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DocumentStore]:
-    if request.param == "memory":
-        url = "memory://"
-    else:
-        url = f"sqlite:///{tmp_path / 'c.db'}"
-        migrate_with_backup(tmp_path / "c.db")
-    s = open_store(url)
-    await s.open()
-    yield s
-    await s.close()
+    with contextlib.ExitStack() as stack:
+        if request.param == "memory":
+            url = "memory://"
+        elif request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'c.db'}"
+            migrate_with_backup(tmp_path / "c.db")
+        else:
+            url = stack.enter_context(fresh_database())
+        s = open_store(url)
+        await s.open()
+        yield s
+        await s.close()
 
 
 async def test_missing_doc_loads_empty(store: DocumentStore) -> None:
@@ -108,10 +114,63 @@ async def test_delete_doc_then_recreate_gets_a_new_generation(store: DocumentSto
     await store.compact(DocKey("room", "gone"), b"s", 1)  # compacting a deleted doc: no-op
 
 
+async def test_updates_after_returns_the_rows_a_replica_lacks(store: DocumentStore) -> None:
+    assert not (await store.updates_after(A, 0)).exists  # no such doc
+    await store.append(A, [b"1", b"2", b"3"])
+    generation = (await store.load(A)).generation
+    tail = await store.updates_after(A, 1)
+    assert tail.generation == generation
+    assert tail.snapshot is None and tail.updates == [(2, b"2"), (3, b"3")]
+    assert (await store.updates_after(A, 3)).updates == []
+    assert (await store.updates_after(A, 0)).updates == [(1, b"1"), (2, b"2"), (3, b"3")]
+
+
+async def test_updates_after_past_the_snapshot_is_the_whole_doc(store: DocumentStore) -> None:
+    await store.append(A, [b"1", b"2", b"3", b"4"])
+    await store.compact(A, b"snap", 3)
+    # Rows 2 and 3 are folded into the snapshot: the catching-up replica gets all of it.
+    whole = await store.updates_after(A, 1)
+    assert whole.snapshot == b"snap" and whole.snapshot_seq == 3
+    assert whole.updates == [(4, b"4")] and whole.last_seq == 4
+    assert whole == await store.load(A)
+    # Holding everything the snapshot folded: only the rows after it, never the snapshot.
+    for held in (3, 4):
+        tail = await store.updates_after(A, held)
+        assert tail.snapshot is None and tail.snapshot_seq == 3
+        assert tail.updates == ([(4, b"4")] if held == 3 else [])
+
+
+async def test_compaction_never_replaces_a_newer_snapshot(store: DocumentStore) -> None:
+    """Two nodes compact one doc: the one that read less must change nothing."""
+    await store.append(A, [b"1", b"2", b"3", b"4"])
+    await store.compact(A, b"newer", 3)
+    await store.compact(A, b"older", 2)
+    stored = await store.load(A)
+    assert stored.snapshot == b"newer" and stored.snapshot_seq == 3
+    assert stored.updates == [(4, b"4")]
+    await store.compact(A, b"same", 3)  # as new as the stored one: fine either way
+    assert (await store.load(A)).updates == [(4, b"4")]
+
+
+async def test_compaction_of_another_generation_changes_nothing(store: DocumentStore) -> None:
+    await store.append(A, [b"1", b"2"])
+    old = (await store.load(A)).generation
+    await store.delete_doc(A)
+    await store.append(A, [b"new1", b"new2"])
+    await store.compact(A, b"old snapshot", 2, generation=old)
+    stored = await store.load(A)
+    assert stored.snapshot is None and stored.updates == [(1, b"new1"), (2, b"new2")]
+    await store.compact(A, b"snap", 1, generation=stored.generation)
+    assert (await store.load(A)).snapshot == b"snap"
+
+
 async def test_ping(store: DocumentStore) -> None:
     await store.ping()
 
 
 def test_store_urls(tmp_path: Path) -> None:
-    with pytest.raises(StoreError):
-        open_store("postgres://nope")
+    with pytest.raises(StoreError, match="unknown store scheme 'mysql'"):
+        open_store("mysql://nope")
+    for url in ("postgresql://app@db.example/collab", "postgres://db.example/collab"):
+        pg = open_store(url)  # nothing connects before open()
+        assert isinstance(pg, PostgresStore) and pg.url == url

@@ -228,3 +228,32 @@ class CollabServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+class NodesFactory(Protocol):
+    """The ``nodes`` fixture: start ``count`` nodes sharing one store (``settings`` as for
+    ``server_factory``; a ``fanout`` URL makes them pass updates to each other)."""
+
+    def __call__(self, count: int, **settings: Any) -> list[CollabServer]: ...
+
+
+def start_nodes(workdir: Path, count: int, **settings: Any) -> list[CollabServer]:
+    """``count`` ``collab serve`` processes on ONE store, as behind a load balancer: each has
+    its own port, working directory and log; they share the database (and with it the secret
+    key beside it) and one dev token, so a credential minted through one works on all. Started
+    one after the other, so the first one alone applies migrations and creates the key."""
+    settings.setdefault("store", f"sqlite:///{workdir / 'collab.db'}")
+    settings.setdefault("dev_token", f"test-dev-token-nodes-{free_port()}")
+    nodes: list[CollabServer] = []
+    try:
+        for index in range(count):
+            home = workdir / f"node{index}"
+            home.mkdir(exist_ok=True)
+            node = CollabServer(home, **settings)
+            nodes.append(node)
+            node.start()
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes

@@ -17,7 +17,7 @@ _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _same_email(a: str | None, b: str) -> bool:
-    """ASCII-only case folding: what SQLite's NOCASE collation does, so both stores agree."""
+    """ASCII-only case folding: what SQLite's NOCASE collation does, so every store agrees."""
     return a is not None and a.translate(_ASCII_FOLD) == b.translate(_ASCII_FOLD)
 
 

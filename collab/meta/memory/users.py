@@ -24,7 +24,7 @@ _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _email_key(email: str) -> str:
-    """ASCII-only case folding: what SQLite's NOCASE collation does, so both stores agree."""
+    """ASCII-only case folding: what SQLite's NOCASE collation does, so every store agrees."""
     return email.translate(_ASCII_FOLD)
 
 

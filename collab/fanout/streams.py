@@ -1,0 +1,360 @@
+"""The Redis Streams fan-out (``--fanout redis://...``): one stream per doc, one reader per node.
+
+Publishing: ``publish`` queues the entry (bounded; the oldest goes first when full) and one
+writer task sends what is queued in one pipelined round trip: ``XADD key MAXLEN ~ n`` per
+entry and ``EXPIRE key ttl`` per key, so streams stay short and idle ones vanish. A failed
+send is counted and dropped: the entries are in the store already, and subscribers catch up
+from it (their head checks run fast while the channel is unhealthy).
+
+Reading: one task per node runs one blocking ``XREAD`` over the streams of every doc the node
+hosts, each from its own cursor (no consumer groups: every node reads everything of its docs),
+and the node's own wake-up stream, to which a new subscription adds an entry so the blocked
+read ends and starts again with the new stream.
+A subscription records the stream's last id when it starts (``XREVRANGE key + - COUNT 1``),
+before the doc is loaded, so an entry published after the load's read is read from the stream
+and one published before is in what the load read. Whenever the reader cannot promise that
+(a lost connection: every cursor is fetched anew; a subscription made while Redis was down; an
+unreadable entry), it tells the subscriber to resync from the store.
+
+Isolation: an entry that is not one collab wrote is skipped and counted; a key that is not a
+stream (``WRONGTYPE`` fails the whole ``XREAD``) is found with ``TYPE``, left out of the read
+for a while and counted, so one poisoned key never stalls the other rooms. A subscriber that
+raises is logged and counted, never fatal to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from collab.fanout.base import Entry, FanoutStats, Subscriber
+from collab.fanout.entries import BadEntry, decode_entry, encode_entry, stream_key
+from collab.names import DocKey
+
+log = logging.getLogger("collab.fanout")
+
+STREAM_MAXLEN = 2000  # entries kept per doc stream (approximately): a reader this far behind fills
+STREAM_TTL = 600  # seconds an idle doc's stream lives
+BLOCK_MS = 1000  # one XREAD waits this long at most (a subscription wakes it at once)
+WAKE_TTL = 3600  # seconds a node's wake-up stream outlives its last subscription
+READ_COUNT = 256  # entries per stream per XREAD
+COMMAND_TIMEOUT = 2.0  # seconds for a publish, a cursor fetch (a blackholed Redis: fail fast)
+QUEUE_LIMIT = 10_000  # entries waiting to be published
+PUBLISH_BATCH = 512  # entries per pipelined round trip
+BAD_KEY_PAUSE = 30.0  # seconds a key that is not a stream stays out of the read
+BACKOFF = (0.05, 2.0)  # first and longest pause before retrying after a failure
+
+
+class RedisFanout:
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        *,
+        prefix: str = "collab",
+        max_update: int = 64 * 1024 * 1024,
+        block_ms: int = BLOCK_MS,
+    ) -> None:
+        self.url = url
+        self.node = node
+        self.prefix = prefix
+        self.max_update = max_update
+        self.block_ms = block_ms
+        self.stats = FanoutStats()
+        no_retry = Retry(NoBackoff(), 0)  # we retry ourselves, and say when we are down
+        self._commands = Redis.from_url(
+            url,
+            socket_timeout=COMMAND_TIMEOUT,
+            socket_connect_timeout=COMMAND_TIMEOUT,
+            retry=no_retry,
+        )
+        self._reader = Redis.from_url(
+            url,
+            socket_timeout=block_ms / 1000 + COMMAND_TIMEOUT,
+            socket_connect_timeout=COMMAND_TIMEOUT,
+            retry=no_retry,
+            single_connection_client=True,
+        )
+        self._subs: dict[str, tuple[DocKey, Subscriber]] = {}  # by stream key
+        self._cursors: dict[str, bytes] = {}  # stream key -> last id read (subscribed keys)
+        self._bad: dict[str, float] = {}  # stream key -> when to try reading it again
+        self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
+        self._wake_key = f"{prefix}:wake:{node}"
+        self._queue: deque[tuple[str, Entry]] = deque()
+        self._queued = asyncio.Event()
+        self._drained = asyncio.Event()  # nothing queued or being sent
+        self._drained.set()
+        self._reader_ok = False
+        self._writer_ok = True
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the Fanout protocol ---------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        return self._reader_ok and self._writer_ok
+
+    def degraded(self, key: DocKey) -> bool:
+        return not self.healthy or stream_key(self.prefix, key) in self._bad
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._read_forever()),
+            loop.create_task(self._write_forever()),
+        ]
+
+    async def close(self) -> None:
+        """Publish what is queued (a second at most: a stopping node's last commits reach the
+        others now rather than at their next head check), then stop."""
+        if self._tasks and self._writer_ok:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._drained.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.stats.publish_dropped += len(self._queue)
+        self._queue.clear()
+        await self._reader.aclose()
+        await self._commands.aclose()
+
+    async def subscribe(self, key: DocKey, subscriber: Subscriber) -> None:
+        skey = stream_key(self.prefix, key)
+        self._subs[skey] = (key, subscriber)
+        self._cursors.pop(skey, None)
+        if not self.healthy:
+            return  # the reader fetches the cursor once it can, then resyncs the subscriber
+        self._subscribing.add(skey)
+        try:
+            newest: Any = await self._commands.xrevrange(skey, count=1)
+        except RedisError as exc:
+            log.warning("fan-out: cannot start reading %s: %r", skey, exc)
+            return
+        finally:
+            self._subscribing.discard(skey)
+        if self._subs.get(skey, (None, None))[1] is subscriber:
+            self._cursors[skey] = newest[0][0] if newest else b"0-0"
+            await self._wake_reader()
+
+    async def _wake_reader(self) -> None:
+        """End the reader's blocking XREAD now (it reads this node's wake-up stream too), so
+        a new subscription is read at once rather than after the block (without CLIENT
+        UNBLOCK, which needs admin rights)."""
+        try:
+            async with self._commands.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
+                pipe.expire(self._wake_key, WAKE_TTL)
+                await pipe.execute()
+        except RedisError as exc:
+            log.debug("fan-out: could not wake the reader: %r", exc)  # it wakes by itself
+
+    def unsubscribe(self, key: DocKey, subscriber: Subscriber) -> None:
+        skey = stream_key(self.prefix, key)
+        found = self._subs.get(skey)
+        if found is not None and found[1] is subscriber:
+            del self._subs[skey]
+            self._cursors.pop(skey, None)
+            self._bad.pop(skey, None)
+
+    def publish(self, key: DocKey, entry: Entry) -> None:
+        if len(self._queue) >= QUEUE_LIMIT:
+            self._queue.popleft()
+            self.stats.publish_dropped += 1
+        stamped = dataclasses.replace(entry, node=self.node, sent_at=time.time())
+        self._queue.append((stream_key(self.prefix, key), stamped))
+        self._drained.clear()
+        self._queued.set()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def _write_forever(self) -> None:
+        pause = BACKOFF[0]
+        while True:
+            if not self._writer_ok:
+                # Down: wait for Redis to answer again (what queues meanwhile goes then).
+                try:
+                    await self._commands.ping()
+                except RedisError:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, BACKOFF[1])
+                    continue
+                log.info("fan-out: publishing again")
+                self._writer_ok = True
+                pause = BACKOFF[0]
+            if not self._queue:
+                self._drained.set()
+                await self._queued.wait()
+                self._queued.clear()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self._queue)))]
+            try:
+                await self._send(batch)
+            except RedisError as exc:
+                self.stats.publish_dropped += len(batch)
+                self.stats.errors += 1
+                log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
+                self._writer_ok = False
+
+    async def _send(self, batch: list[tuple[str, Entry]]) -> None:
+        async with self._commands.pipeline(transaction=False) as pipe:
+            for skey, entry in batch:
+                fields: dict[Any, Any] = encode_entry(entry)
+                pipe.xadd(skey, fields, maxlen=STREAM_MAXLEN, approximate=True)
+            for skey in {skey for skey, _ in batch}:
+                pipe.expire(skey, STREAM_TTL)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results[: len(batch)]:
+            if isinstance(result, Exception):
+                if not isinstance(result, ResponseError):
+                    raise result
+                self.stats.publish_dropped += 1  # WRONGTYPE and the like: readers poll
+            else:
+                self.stats.published += 1
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def _read_forever(self) -> None:
+        pause = BACKOFF[0]
+        while True:
+            try:
+                await self._read_once()
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as exc:
+                if not await self._set_aside_bad_keys():
+                    # Not a bad key (an ACL, a server refusing): unhealthy, retried.
+                    log.warning("fan-out: read refused: %r", exc)
+                    self.stats.errors += 1
+                    self._reader_ok = False
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, BACKOFF[1])
+            except (RedisError, OSError) as exc:
+                self.stats.errors += 1
+                if self._reader_ok:
+                    log.warning("fan-out: reading failed, Redis unhealthy: %r", exc)
+                self._reader_ok = False
+                # Whatever was published meanwhile may be trimmed or gone with a restarted
+                # Redis: every cursor is fetched anew, and every subscriber resyncs.
+                self._cursors.clear()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, BACKOFF[1])
+            except Exception:
+                log.exception("fan-out: reader failed")
+                self.stats.errors += 1
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, BACKOFF[1])
+            else:
+                pause = BACKOFF[0]
+
+    async def _read_once(self) -> None:
+        if not self._reader_ok:
+            # Say "healthy" before blocking, so subscriptions fetch their cursors at once.
+            await self._reader.ping()
+            self._mark_reader_ok()
+        await self._fetch_missing_cursors()
+        now = time.monotonic()
+        for skey, until in list(self._bad.items()):
+            if until <= now:
+                del self._bad[skey]
+        streams: dict[Any, Any] = {k: c for k, c in self._cursors.items() if k not in self._bad}
+        if self._wake_key not in self._bad:
+            streams[self._wake_key] = "$"  # only what a subscription adds while this blocks
+        # RESP2: [[key, [(id, {field: value}), ...]], ...], or None when the block timed out.
+        reply: Any = await self._reader.xread(streams, count=READ_COUNT, block=self.block_ms)
+        self._mark_reader_ok()
+        for raw_key, entries in reply or []:
+            self._deliver(raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key), entries)
+
+    async def _fetch_missing_cursors(self) -> None:
+        missing = [
+            skey
+            for skey in self._subs
+            if skey not in self._cursors and skey not in self._bad and skey not in self._subscribing
+        ]
+        if not missing:
+            return
+        async with self._reader.pipeline(transaction=False) as pipe:
+            for skey in missing:
+                pipe.xrevrange(skey, count=1)
+            results = await pipe.execute(raise_on_error=False)
+        self._mark_reader_ok()
+        for skey, result in zip(missing, results, strict=True):
+            found = self._subs.get(skey)
+            if found is None:
+                continue
+            if isinstance(result, Exception):
+                self._set_bad(skey)
+                continue
+            self._cursors[skey] = result[0][0] if result else b"0-0"
+            self._resync(found[1])  # the cursor is later than the load: look in the store
+
+    def _mark_reader_ok(self) -> None:
+        if not self._reader_ok:
+            log.info("fan-out: reading from Redis")
+        self._reader_ok = True
+
+    def _deliver(self, skey: str, entries: list[tuple[bytes, object]]) -> None:
+        found = self._subs.get(skey)
+        if found is None or skey not in self._cursors:
+            return  # unsubscribed while the read was in flight
+        subscriber = found[1]
+        for entry_id, fields in entries:
+            self._cursors[skey] = entry_id
+            try:
+                entry = decode_entry(fields, self.max_update)
+            except BadEntry as exc:
+                self.stats.bad_entries += 1
+                log.warning("fan-out: skipped an entry of %s: %s", skey, exc)
+                self._resync(subscriber)  # it may have been an update we now lack
+                continue
+            if entry.node == self.node:
+                continue
+            self.stats.received += 1
+            try:
+                subscriber.on_entry(entry)
+            except Exception:
+                self.stats.errors += 1
+                log.exception("fan-out: delivering to %s failed", skey)
+
+    def _resync(self, subscriber: Subscriber) -> None:
+        try:
+            subscriber.on_resync()
+        except Exception:
+            self.stats.errors += 1
+            log.exception("fan-out: resync failed")
+
+    async def _set_aside_bad_keys(self) -> bool:
+        """After a refused XREAD: leave out every key that is not a stream; whether any was."""
+        keys = [k for k in [*self._cursors, self._wake_key] if k not in self._bad]
+        async with self._reader.pipeline(transaction=False) as pipe:
+            for skey in keys:
+                pipe.type(skey)
+            kinds = await pipe.execute(raise_on_error=False)
+        found = False
+        for skey, kind in zip(keys, kinds, strict=True):
+            if kind not in (b"stream", b"none", "stream", "none"):
+                self._set_bad(skey)
+                found = True
+        return found
+
+    def _set_bad(self, skey: str) -> None:
+        self.stats.bad_keys += 1
+        self._bad[skey] = time.monotonic() + BAD_KEY_PAUSE
+        log.warning("fan-out: %s is not a readable stream; its doc polls the store", skey)
+        found = self._subs.get(skey)
+        if found is not None:
+            self._resync(found[1])

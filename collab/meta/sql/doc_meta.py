@@ -1,0 +1,67 @@
+"""Document metadata: one row per (room, doc name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collab.errors import Conflict
+from collab.meta.doc_meta import DocMeta
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
+
+_COLUMNS = "room_id, name, title, kind, created_by, created_at, updated_by, updated_at"
+
+
+def _meta(row: tuple[Any, ...]) -> DocMeta:
+    return DocMeta(*row)
+
+
+class SqlDocMetas(SqlKind):
+    async def get_doc_meta(self, room_id: str, name: str) -> DocMeta | None:
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
+        )
+        return _meta(rows[0]) if rows else None
+
+    async def list_doc_meta(self, room_id: str) -> list[DocMeta]:
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? ORDER BY name", (room_id,)
+        )
+        return [_meta(row) for row in rows]
+
+    async def put_doc_meta(
+        self, room_id: str, name: str, *, title: str | None, kind: str | None, by: str
+    ) -> tuple[DocMeta, bool]:
+        now = self.clock()
+
+        def _put(db: Tx) -> tuple[DocMeta, bool]:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
+            ).fetchone()
+            if row is None:
+                meta = DocMeta(room_id, name, title or name, kind or "text", by, now, by, now)
+                insert(db, "doc_meta", as_row(meta))
+                return meta, True
+            current = _meta(row)
+            if kind is not None and kind != current.kind:
+                raise Conflict("a document's kind is set once")
+            meta = DocMeta(
+                room_id,
+                name,
+                title if title is not None else current.title,
+                current.kind,
+                current.created_by,
+                current.created_at,
+                by,
+                now,
+            )
+            upsert(db, "doc_meta", as_row(meta), pk=("room_id", "name"))
+            return meta, False
+
+        return await self._write(_put)
+
+    async def delete_doc_meta(self, room_id: str, name: str) -> None:
+        await self._write(
+            lambda db: db.execute(
+                "DELETE FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
+            )
+        )

@@ -1,0 +1,266 @@
+"""Outgoing webhooks: endpoints, the outbox (claimed in one write transaction that nothing
+interleaves with, so two workers, on one node or several, never claim one delivery; on
+PostgreSQL the claim also skips rows another node is claiming) and its attempts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from collab.meta.sql.base import SqlKind, Tx
+from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
+
+_ENDPOINT = (
+    "id, room_id, url, events, secret, created_by, created_at,"
+    " failures, failing_since, open_until, disabled_at, disabled_reason"
+)
+_DELIVERY = (
+    "id, endpoint_id, room_id, event, payload, created_at, window_start, due, attempts,"
+    " state, finished_at"
+)
+_PREFIXED = ", ".join("d." + c.strip() for c in _DELIVERY.split(","))
+_LIVE = "NOT e.deleted AND e.disabled_at IS NULL"
+
+
+def _endpoint(row: tuple[Any, ...]) -> Endpoint:
+    health = Health(row[7], row[8], row[9], row[10], row[11])
+    events = tuple(json.loads(row[3]))
+    return Endpoint(row[0], row[1], row[2], events, row[4], row[5], row[6], health)
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(*row)
+
+
+class SqlWebhooks(SqlKind):
+    async def create_webhook(self, endpoint: Endpoint) -> None:
+        h = endpoint.health
+        row = (
+            endpoint.id,
+            endpoint.room_id,
+            endpoint.url,
+            json.dumps(list(endpoint.events)),
+            endpoint.secret,
+            endpoint.created_by,
+            endpoint.created_at,
+            h.failures,
+            h.failing_since,
+            h.open_until,
+            h.disabled_at,
+            h.disabled_reason,
+        )
+        await self._write(
+            lambda db: db.execute(
+                f"INSERT INTO webhook_endpoints ({_ENDPOINT}) VALUES ({', '.join('?' * 12)})", row
+            )
+        )
+
+    async def get_webhook(self, room_id: str, endpoint_id: str) -> Endpoint | None:
+        rows = await self._read(
+            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id=? AND room_id=? AND NOT deleted",
+            (endpoint_id, room_id),
+        )
+        return _endpoint(rows[0]) if rows else None
+
+    async def list_webhooks(self, room_id: str) -> list[Endpoint]:
+        rows = await self._read(
+            f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE room_id=? AND NOT deleted"
+            " ORDER BY created_at, id",
+            (room_id,),
+        )
+        return [_endpoint(row) for row in rows]
+
+    async def update_webhook(
+        self, room_id: str, endpoint_id: str, *, events: tuple[str, ...] | None, enable: bool
+    ) -> Endpoint | None:
+        def _update(db: Tx) -> Endpoint | None:
+            where = "WHERE id=? AND room_id=? AND NOT deleted"
+            if events is not None:
+                db.execute(
+                    f"UPDATE webhook_endpoints SET events=? {where}",
+                    (json.dumps(list(events)), endpoint_id, room_id),
+                )
+            if enable:
+                db.execute(
+                    "UPDATE webhook_endpoints SET failures=0, failing_since=NULL,"
+                    f" open_until=NULL, disabled_at=NULL, disabled_reason=NULL {where}",
+                    (endpoint_id, room_id),
+                )
+            row = db.execute(
+                f"SELECT {_ENDPOINT} FROM webhook_endpoints {where}", (endpoint_id, room_id)
+            ).fetchone()
+            return _endpoint(row) if row else None
+
+        return await self._write(_update)
+
+    async def delete_webhook(self, room_id: str, endpoint_id: str, now: float) -> bool:
+        def _delete(db: Tx) -> bool:
+            cursor = db.execute(
+                "UPDATE webhook_endpoints SET deleted=TRUE"
+                " WHERE id=? AND room_id=? AND NOT deleted",
+                (endpoint_id, room_id),
+            )
+            if not cursor.rowcount:
+                return False
+            db.execute(
+                "UPDATE webhook_deliveries SET state='failed', finished_at=?"
+                " WHERE endpoint_id=? AND state='pending'",
+                (now, endpoint_id),
+            )
+            return True
+
+        return await self._write(_delete)
+
+    async def enqueue_webhook_event(
+        self, room_id: str, event: str, payload: str, now: float, ids: list[str]
+    ) -> list[Delivery]:
+        def _enqueue(db: Tx) -> list[Delivery]:
+            rows = db.execute(
+                f"SELECT {_ENDPOINT} FROM webhook_endpoints e WHERE room_id=? AND {_LIVE}"
+                " ORDER BY created_at, id",
+                (room_id,),
+            ).fetchall()
+            made = []
+            for endpoint, delivery_id in zip(map(_endpoint, rows), ids, strict=False):
+                if event not in endpoint.events and "*" not in endpoint.events:
+                    continue
+                delivery = Delivery(
+                    delivery_id, endpoint.id, room_id, event, payload, now, now, now
+                )
+                db.execute(
+                    f"INSERT INTO webhook_deliveries ({_DELIVERY}) VALUES ({', '.join('?' * 11)})",
+                    tuple(delivery.__dict__.values()),
+                )
+                made.append(delivery)
+            return made
+
+        return await self._write(_enqueue)
+
+    async def claim_webhook_deliveries(
+        self, now: float, worker: str, lease: float, limit: int
+    ) -> list[tuple[Delivery, Endpoint]]:
+        def _claim(db: Tx) -> list[tuple[Delivery, Endpoint]]:
+            rows = db.execute(
+                f"SELECT {_PREFIXED}, {', '.join('e.' + c.strip() for c in _ENDPOINT.split(','))}"
+                " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+                f" WHERE d.state='pending' AND d.due<=? AND {_LIVE}"
+                " AND (e.open_until IS NULL OR e.open_until<=?)"
+                " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE"
+                " x.endpoint_id=d.endpoint_id AND x.state='pending' AND x.claimed_until>?)"
+                f" ORDER BY d.due, d.id{db.dialect.claim_lock}",
+                (now, now, now),
+            ).fetchall()
+            found: list[tuple[Delivery, Endpoint]] = []
+            taken: set[str] = set()
+            for row in rows:
+                delivery, endpoint = _delivery(row[:11]), _endpoint(row[11:])
+                if endpoint.id in taken or len(found) >= limit:
+                    continue
+                taken.add(endpoint.id)
+                found.append((delivery, endpoint))
+                db.execute(
+                    "UPDATE webhook_deliveries SET claimed_by=?, claimed_until=? WHERE id=?",
+                    (worker, now + lease, delivery.id),
+                )
+            return found
+
+        return await self._write(_claim)
+
+    async def record_webhook_attempt(
+        self, attempt: Attempt, state: DeliveryState, due: float, health: Health
+    ) -> None:
+        most = self.dialect.greatest("attempts", "?")
+
+        def _record(db: Tx) -> None:
+            row = db.execute(
+                "SELECT endpoint_id FROM webhook_deliveries WHERE id=?", (attempt.delivery_id,)
+            ).fetchone()
+            if row is None:
+                return
+            db.execute(
+                "INSERT INTO webhook_attempts (delivery_id, n, at, status, latency, error)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, n) DO UPDATE SET"
+                " at=excluded.at, status=excluded.status, latency=excluded.latency,"
+                " error=excluded.error",
+                (
+                    attempt.delivery_id,
+                    attempt.n,
+                    attempt.at,
+                    attempt.status,
+                    attempt.latency,
+                    attempt.error,
+                ),
+            )
+            finished = attempt.at if state != "pending" else None
+            db.execute(
+                f"UPDATE webhook_deliveries SET state=?, due=?, attempts={most},"
+                " finished_at=?, claimed_by=NULL, claimed_until=NULL WHERE id=?",
+                (state, due, attempt.n, finished, attempt.delivery_id),
+            )
+            db.execute(
+                "UPDATE webhook_endpoints SET failures=?, failing_since=?, open_until=?,"
+                " disabled_at=?, disabled_reason=? WHERE id=?",
+                (
+                    health.failures,
+                    health.failing_since,
+                    health.open_until,
+                    health.disabled_at,
+                    health.disabled_reason,
+                    row[0],
+                ),
+            )
+
+        await self._write(_record)
+
+    async def next_webhook_due(self, now: float) -> float | None:
+        ready = self.dialect.greatest(
+            "d.due", "coalesce(e.open_until, 0)", "coalesce(d.claimed_until, 0)"
+        )
+        rows = await self._read(
+            f"SELECT min({ready})"
+            " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+            f" WHERE d.state='pending' AND {_LIVE}",
+        )
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
+    async def list_webhook_deliveries(
+        self, endpoint_id: str, limit: int, before: float | None = None
+    ) -> list[Delivery]:
+        rows = await self._read(
+            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id=? AND created_at<?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (endpoint_id, float("inf") if before is None else before, limit),
+        )
+        return [_delivery(row) for row in rows]
+
+    async def get_webhook_delivery(self, endpoint_id: str, delivery_id: str) -> Delivery | None:
+        rows = await self._read(
+            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE id=? AND endpoint_id=?",
+            (delivery_id, endpoint_id),
+        )
+        return _delivery(rows[0]) if rows else None
+
+    async def list_webhook_attempts(self, delivery_id: str) -> list[Attempt]:
+        rows = await self._read(
+            "SELECT delivery_id, n, at, latency, status, error FROM webhook_attempts"
+            " WHERE delivery_id=? ORDER BY n",
+            (delivery_id,),
+        )
+        return [Attempt(*row) for row in rows]
+
+    async def redeliver_webhook(
+        self, endpoint_id: str, delivery_id: str, now: float
+    ) -> Delivery | None:
+        def _again(db: Tx) -> Delivery | None:
+            db.execute(
+                "UPDATE webhook_deliveries SET state='pending', due=?, window_start=?,"
+                " finished_at=NULL, claimed_by=NULL, claimed_until=NULL"
+                " WHERE id=? AND endpoint_id=?",
+                (now, now, delivery_id, endpoint_id),
+            )
+            row = db.execute(
+                f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE id=?", (delivery_id,)
+            ).fetchone()
+            return _delivery(row) if row and row[1] == endpoint_id else None
+
+        return await self._write(_again)

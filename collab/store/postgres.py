@@ -1,0 +1,227 @@
+"""PostgreSQL DocumentStore: SQLite's log and snapshot, shared by every node of a cluster.
+
+The tables are SQLite's (``migrations/postgresql/0001_documents.sql``); what changes is that
+several nodes write at once, so every guarantee comes from PostgreSQL's row locks and
+snapshots instead of one writer:
+
+- **Appends** are group-committed per node as on SQLite: appends that arrive while a commit is
+  in flight queue up and the next holder of the lock writes them all in one transaction. The
+  transaction first upserts each doc of the batch, raising its ``last_seq`` by the number of
+  rows it brings (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING last_seq``): that takes the
+  doc's row lock, held until the commit, so no other node can number rows of that doc in
+  between, and a rolled-back batch gives its numbers back. Seqs are gapless per doc across
+  nodes. The docs of a batch are locked in one total order (Python's order of (room, doc)
+  keys, the same on every node), so two nodes' batches never deadlock.
+- **Loads** read the doc's row and its log in one REPEATABLE READ transaction (one snapshot):
+  a compaction committing between the two reads cannot make the log start after the snapshot
+  the loader read.
+- **Compaction** is conditional: it replaces the snapshot only if the stored one folded no
+  more (``snapshot_seq <= upto``), the doc still has the rows it folded (``last_seq >= upto``)
+  and, when the caller names it, the doc is still the generation the snapshot was taken from
+  (not deleted and re-created meanwhile); then it deletes exactly the rows ``<= upto``.
+  Racing compactions serialise on the row lock (the loser re-reads the row before deciding),
+  and one that folded less than the stored snapshot changes nothing: none loses a row another
+  folded.
+
+Every statement names its doc's row first (append, compaction and deletion all lock ``docs``
+before touching ``doc_updates``), which is what keeps them deadlock-free between themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from collab.db.errors import StoreError
+from collab.db.postgres import PgDatabase
+from collab.names import DocKey
+from collab.store.base import DocInfo, StoredDoc
+
+Conn = AsyncConnection[TupleRow]
+
+
+@dataclass
+class _Append:
+    key: DocKey
+    updates: Sequence[bytes]
+    future: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, max_connections: int = 8) -> None:
+        self.url = url
+        self._db = PgDatabase(url, max_size=max_connections)
+        self._queue: list[_Append] = []
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        await self._db.open()
+
+    async def close(self) -> None:
+        async with self._write_lock:  # the commit in flight ends first
+            await self._db.close()
+
+    async def ping(self) -> None:
+        await self._db.ping()
+
+    async def load(self, key: DocKey) -> StoredDoc:
+        async with self._db.transaction("REPEATABLE READ") as conn:
+            row = await _read_doc(conn, key, with_snapshot_after=-1)
+            if row is None:
+                return StoredDoc()
+            generation, snapshot, snapshot_seq = row
+            return StoredDoc(
+                generation, snapshot, snapshot_seq, await _read_log(conn, key, snapshot_seq)
+            )
+
+    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
+        async with self._db.transaction("REPEATABLE READ") as conn:
+            row = await _read_doc(conn, key, with_snapshot_after=seq)
+            if row is None:
+                return StoredDoc()
+            generation, snapshot, snapshot_seq = row  # snapshot None unless it is needed
+            since = snapshot_seq if snapshot_seq > seq else seq
+            return StoredDoc(generation, snapshot, snapshot_seq, await _read_log(conn, key, since))
+
+    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
+        job = _Append(key, updates)
+        self._queue.append(job)
+        async with self._write_lock:
+            if not job.future.done():
+                batch, self._queue = self._queue, []
+                try:
+                    async with self._db.transaction() as conn:
+                        results = await _write_batch(conn, batch)
+                except BaseException as exc:
+                    for other in batch:
+                        if not other.future.done():
+                            other.future.set_exception(StoreError(f"commit failed: {exc!r}"))
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for other, seq in zip(batch, results, strict=True):
+                        other.future.set_result(seq)
+        return job.future.result()
+
+    async def compact(
+        self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None
+    ) -> None:
+        async with self._db.transaction() as conn:
+            moved = await conn.execute(
+                "UPDATE docs SET snapshot = %s, snapshot_seq = %s"
+                " WHERE room = %s AND name = %s AND snapshot_seq <= %s AND last_seq >= %s"
+                " AND (%s::text IS NULL OR generation = %s)",
+                (snapshot, upto_seq, *key, upto_seq, upto_seq, generation, generation),
+            )
+            if moved.rowcount:
+                await conn.execute(
+                    "DELETE FROM doc_updates WHERE room = %s AND name = %s AND seq <= %s",
+                    (*key, upto_seq),
+                )
+
+    async def list_docs(self, room: str) -> list[DocInfo]:
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT d.name, d.generation, d.last_seq, COALESCE(length(d.snapshot), 0)"
+                " + COALESCE((SELECT sum(length(u.data)) FROM doc_updates u"
+                " WHERE u.room = d.room AND u.name = d.name AND u.seq > d.snapshot_seq), 0)"
+                ' FROM docs d WHERE d.room = %s ORDER BY d.name COLLATE "C"',
+                (room,),
+            )
+            rows = await cur.fetchall()
+        return [DocInfo(name, gen, int(size), seq) for name, gen, seq, size in rows]
+
+    async def count_docs(self, room: str) -> int:
+        async with self._db.transaction() as conn:
+            cur = await conn.execute("SELECT count(*) FROM docs WHERE room = %s", (room,))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def delete_doc(self, key: DocKey) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM docs WHERE room = %s AND name = %s", key)
+            await conn.execute("DELETE FROM doc_updates WHERE room = %s AND name = %s", key)
+
+
+async def _read_doc(
+    conn: Conn, key: DocKey, *, with_snapshot_after: int
+) -> tuple[str, bytes | None, int] | None:
+    """The doc's generation, snapshot (only if it covers more than ``with_snapshot_after``:
+    a range read skips the bytes it will not use) and snapshot_seq; None if no such doc."""
+    cur = await conn.execute(
+        "SELECT generation, CASE WHEN snapshot_seq > %s THEN snapshot END, snapshot_seq"
+        " FROM docs WHERE room = %s AND name = %s",
+        (with_snapshot_after, *key),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return row[0], row[1], row[2]
+
+
+async def _read_log(conn: Conn, key: DocKey, after: int) -> list[tuple[int, bytes]]:
+    """The doc's log rows with seq > ``after``, in order."""
+    cur = await conn.execute(
+        "SELECT seq, data FROM doc_updates WHERE room = %s AND name = %s AND seq > %s ORDER BY seq",
+        (*key, after),
+    )
+    return [(seq, bytes(data)) for seq, data in await cur.fetchall()]
+
+
+async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
+    """Number and insert every job's updates (inside the caller's transaction); the last seq
+    of each job, in batch order."""
+    counts: dict[DocKey, int] = {}
+    for job in batch:
+        counts[job.key] = counts.get(job.key, 0) + len(job.updates)
+    keys = sorted(counts)  # the lock order, the same on every node
+    cur = await conn.execute(
+        "INSERT INTO docs AS d (room, name, generation, created_at, last_seq)"
+        " SELECT t.room, t.name, t.generation, %s, t.n"
+        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
+        " WITH ORDINALITY AS t(room, name, generation, n, i) ORDER BY t.i"
+        " ON CONFLICT (room, name) DO UPDATE SET last_seq = d.last_seq + excluded.last_seq"
+        " RETURNING d.room, d.name, d.last_seq",
+        (
+            time.time(),
+            [k.room for k in keys],
+            [k.doc for k in keys],
+            [uuid.uuid4().hex for _ in keys],
+            [counts[k] for k in keys],
+        ),
+    )
+    # Each doc's rows are numbered from where its head was before this batch.
+    head = {
+        DocKey(room, name): int(last) - counts[DocKey(room, name)]
+        for room, name, last in await cur.fetchall()
+    }
+    rooms: list[str] = []
+    names: list[str] = []
+    seqs: list[int] = []
+    datas: list[bytes] = []
+    results = []
+    for job in batch:
+        seq = head[job.key]
+        for update in job.updates:
+            seq += 1
+            rooms.append(job.key.room)
+            names.append(job.key.doc)
+            seqs.append(seq)
+            datas.append(bytes(update))
+        head[job.key] = seq
+        results.append(seq)
+    if seqs:
+        await conn.execute(
+            "INSERT INTO doc_updates (room, name, seq, data)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bytea[])",
+            (rooms, names, seqs, datas),
+        )
+    return results

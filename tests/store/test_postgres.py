@@ -1,0 +1,290 @@
+"""What the PostgreSQL DocumentStore promises beyond the shared contract: several nodes (here,
+store objects with pools of their own on one database) writing, loading and compacting one doc
+at once lose nothing and number every row once (issue 15, "Done means" 1); every session
+commits synchronously; a restarted server costs the transactions in flight, not the store.
+The shared contract (tests/store/test_contract.py) runs on PostgreSQL too."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from pycrdt import Doc, Text
+
+from collab.db import StoreError
+from collab.names import DocKey
+from collab.store import postgres as pgstore
+from collab.store.base import StoredDoc
+from collab.store.postgres import PostgresStore
+from tests.support.postgres import fresh_database, private_cluster
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.anyio
+
+A = DocKey("room", "a")
+
+
+@contextlib.asynccontextmanager
+async def nodes(url: str, n: int) -> AsyncIterator[list[PostgresStore]]:
+    """``n`` stores on one database, each with its own pool: what ``n`` nodes hold."""
+    stores = [PostgresStore(url) for _ in range(n)]
+    try:
+        for store in stores:
+            await store.open()
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+
+
+def text_updates(n: int) -> tuple[list[bytes], Callable[[int], bytes], str]:
+    """``n`` real Yjs updates appending to one text, a snapshot-maker (the GC'd state after
+    the first k updates, as compaction writes it) and the final text."""
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    updates = []
+    for i in range(n):
+        before = doc.get_state()
+        text += f"{i},"
+        updates.append(doc.get_update(before))
+
+    def snapshot(k: int) -> bytes:
+        folded: Doc[Any] = Doc()
+        for update in updates[:k]:
+            folded.apply_update(update)
+        return folded.get_update()
+
+    return updates, snapshot, str(text)
+
+
+def rebuilt_text(stored: StoredDoc) -> str:
+    doc: Doc[Any] = Doc()
+    if stored.snapshot:
+        doc.apply_update(stored.snapshot)
+    for _, update in stored.updates:
+        doc.apply_update(update)
+    return str(doc.get("text", type=Text))
+
+
+async def test_two_nodes_appending_1000_updates_each_to_one_doc_number_them_1_to_2000(
+    pg_url: str,
+) -> None:
+    async with nodes(pg_url, 2) as (one, two):
+
+        async def writer(store: PostgresStore, name: str, n: int) -> None:
+            for i in range(n):
+                await store.append(A, [f"{name}-{i}".encode()])
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                # Several writers per node, so each node group-commits batches while the other
+                # node's transactions hold the doc's row.
+                for w in range(5):
+                    tg.start_soon(writer, one, f"one{w}", 200)
+                    tg.start_soon(writer, two, f"two{w}", 200)
+        stored = await one.load(A)
+    assert [seq for seq, _ in stored.updates] == list(range(1, 2001))
+    payloads = [u.decode() for _, u in stored.updates]
+    assert len(set(payloads)) == 2000
+    for w in range(5):
+        for name in (f"one{w}", f"two{w}"):  # each writer's updates in the order it made them
+            own = [p for p in payloads if p.startswith(name + "-")]
+            assert own == [f"{name}-{i}" for i in range(200)]
+
+
+async def test_batches_naming_docs_in_opposite_orders_never_deadlock(pg_url: str) -> None:
+    """Node one's batch names d0..d5, node two's d5..d0, and both reach the docs while a third
+    session holds d2: in the order they were queued, one would hold d0-d1 and the other d5-d3,
+    each then waiting for the other (a deadlock PostgreSQL breaks by failing one commit).
+    Every batch locks its docs in one order, so the second waits instead."""
+    keys = [DocKey("r", f"d{i}") for i in range(6)]
+    async with nodes(pg_url, 2) as (one, two):
+        for key in keys:
+            await one.append(key, [b"0"])
+        async with await psycopg.AsyncConnection.connect(pg_url) as holder:
+            await holder.execute("SELECT 1 FROM docs WHERE room = 'r' AND name = 'd2' FOR UPDATE")
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    for store, order in ((one, keys), (two, keys[::-1])):
+                        # Queued while the node's commit lock is held: one batch of six.
+                        async with store._write_lock:
+                            for key in order:
+                                tg.start_soon(store.append, key, [b"1"])
+                            await wait_until(lambda s=store: len(s._queue) == 6)  # type: ignore[misc]
+                    await wait_until(sessions_waiting(pg_url, 2), what="both batches waiting")
+                    await holder.commit()
+        for key in keys:
+            assert [s for s, _ in (await one.load(key)).updates] == [1, 2, 3]
+
+
+def sessions_waiting(url: str, n: int) -> Callable[[], Awaitable[bool]]:
+    """Whether ``n`` sessions of the database wait for a lock."""
+
+    async def check() -> bool:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
+            cur = await probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            row = await cur.fetchone()
+            return row is not None and row[0] == n
+
+    return check
+
+
+async def test_a_compaction_between_a_loaders_two_reads_loses_no_row(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    updates, snapshot, final = text_updates(6)
+    async with nodes(pg_url, 2) as (loader, compactor):
+        await loader.append(A, updates)
+        read_log = pgstore._read_log
+        compacted = False
+
+        async def compaction_first(*args: Any) -> list[tuple[int, bytes]]:
+            nonlocal compacted
+            if not compacted:  # another node compacts after the loader read the doc's row
+                compacted = True
+                await compactor.compact(A, snapshot(4), 4)
+            return await read_log(*args)
+
+        monkeypatch.setattr(pgstore, "_read_log", compaction_first)
+        with anyio.fail_after(20):
+            stored = await loader.load(A)
+        assert compacted
+        # The loader's one snapshot: the doc before the compaction, every row there.
+        assert stored.snapshot is None and stored.snapshot_seq == 0
+        assert [s for s, _ in stored.updates] == [1, 2, 3, 4, 5, 6]
+        assert rebuilt_text(stored) == final
+        after = await loader.load(A)
+        assert after.snapshot_seq == 4 and [s for s, _ in after.updates] == [5, 6]
+        assert rebuilt_text(after) == final
+
+
+@pytest.mark.parametrize("order", ["older-first", "newer-first", "racing"])
+async def test_two_racing_compactions_leave_one_snapshot_and_lose_nothing(
+    pg_url: str, order: str
+) -> None:
+    updates, snapshot, final = text_updates(20)
+    async with nodes(pg_url, 2) as (one, two):
+        await one.append(A, updates)
+        older, newer = (one, snapshot(10), 10), (two, snapshot(15), 15)
+        with anyio.fail_after(20):
+            if order == "older-first":
+                for store, snap, upto in (older, newer):
+                    await store.compact(A, snap, upto)
+            elif order == "newer-first":
+                for store, snap, upto in (newer, older):
+                    await store.compact(A, snap, upto)
+            else:
+                await _race_on_the_row_lock(pg_url, [older, newer])
+        stored = await one.load(A)
+    assert stored.snapshot == snapshot(15) and stored.snapshot_seq == 15
+    assert [s for s, _ in stored.updates] == [16, 17, 18, 19, 20]
+    assert rebuilt_text(stored) == final
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT count(*) FROM doc_updates").fetchone()
+        assert rows is not None and rows[0] == 5  # the folded rows are gone, the rest kept
+
+
+async def _race_on_the_row_lock(
+    url: str, compactions: list[tuple[PostgresStore, bytes, int]]
+) -> None:
+    """Start every compaction while a third session holds the doc's row, wait until all of
+    them wait for it, then let them go at once."""
+    async with await psycopg.AsyncConnection.connect(url) as holder:
+        await holder.execute("SELECT 1 FROM docs WHERE room = %s AND name = %s FOR UPDATE", A)
+        async with anyio.create_task_group() as tg:
+            for store, snap, upto in compactions:
+                tg.start_soon(store.compact, A, snap, upto)
+            waiting = sessions_waiting(url, len(compactions))
+            await wait_until(waiting, 10, what="every compaction waiting for the row lock")
+            await holder.commit()
+
+
+async def test_a_compaction_of_rows_the_doc_no_longer_has_changes_nothing(pg_url: str) -> None:
+    """Deleted and re-created meanwhile: the new doc has fewer rows than the fold covered."""
+    async with nodes(pg_url, 1) as (store,):
+        await store.append(A, [b"1", b"2", b"3"])
+        await store.delete_doc(A)
+        await store.append(A, [b"new"])
+        await store.compact(A, b"stale snapshot", 3)
+        stored = await store.load(A)
+    assert stored.snapshot is None and stored.updates == [(1, b"new")]
+
+
+async def test_connections_commit_synchronously_whatever_the_database_default(
+    pg_url: str,
+) -> None:
+    """'Saved' means committed in PostgreSQL: synchronous_commit is on for every session."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    async with nodes(pg_url, 1) as (store,):
+        async with store._db.transaction() as conn:
+            cur = await conn.execute("SHOW synchronous_commit")
+            assert await cur.fetchone() == ("on",)
+
+
+async def test_open_refuses_a_database_with_pending_migrations(pg_empty_url: str) -> None:
+    store = PostgresStore(pg_empty_url)
+    with pytest.raises(StoreError, match=r"has pending migrations: run `collab migrate`"):
+        await store.open()
+
+
+async def test_a_closed_or_unreachable_store_raises_store_error() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/nowhere")
+    with anyio.fail_after(20), pytest.raises(StoreError, match=r"127\.0\.0\.1"):
+        await store.open()
+    with pytest.raises(StoreError, match="closed"):
+        await store.append(A, [b"x"])
+    with pytest.raises(StoreError, match="closed"):
+        await store.load(A)
+
+
+async def test_a_restarted_server_costs_the_commits_in_flight_not_the_store() -> None:
+    """An immediate stop (a crash) of a private cluster for 20 s: appends fail with StoreError
+    while it is down, and the same store object commits again as soon as it is back (not when
+    psycopg_pool's doubling retry delay, ~30 s by then, would next try), seqs gapless."""
+    with private_cluster() as cluster, fresh_database(cluster.admin_url) as url:
+        async with nodes(url, 1) as (store,):
+            assert await store.append(A, [b"1"]) == 1
+            cluster.stop("immediate")
+            stopped = time.monotonic()
+            with anyio.fail_after(30), pytest.raises(StoreError):
+                await store.append(A, [b"lost"])
+            # The scenario: an outage of 20 s in all, probed by a balancer's /readyz twice a
+            # second, each answered within the ping's own short deadline, not the pool's.
+            while time.monotonic() - stopped < 20:
+                with anyio.fail_after(8), pytest.raises(StoreError):
+                    await store.ping()
+                await anyio.sleep(0.5)
+            cluster.start()
+            with anyio.fail_after(5):
+                assert await store.append(A, [b"2"]) == 2
+            stored = await store.load(A)
+            assert stored.updates == [(1, b"1"), (2, b"2")]
+
+
+async def test_terminated_sessions_are_replaced_before_the_next_commit(pg_url: str) -> None:
+    """pg_terminate_backend of every session of a node (what an operator or a failover does):
+    the pool finds the dead connections when it hands them out, and the next append commits."""
+    async with nodes(pg_url, 1) as (store,):
+        async with anyio.create_task_group() as tg:  # several connections in the pool
+            for i in range(4):
+                tg.start_soon(store.load, DocKey("r", f"d{i}"))
+        assert await store.append(A, [b"1"]) == 1
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        with anyio.fail_after(20):
+            assert await store.append(A, [b"2"]) == 2
+            assert (await store.load(A)).updates == [(1, b"1"), (2, b"2")]

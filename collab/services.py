@@ -24,7 +24,7 @@ from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, r
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
 from collab.chat import ChatService, LiveWindow, SocketChat
-from collab.db import migrate_with_backup, sqlite_path
+from collab.db import migrate_with_backup, sqlite_database, sqlite_path
 from collab.errors import CollabError, Rate
 from collab.fanout import Fanout, new_node_id, open_fanout
 from collab.files import FileService
@@ -79,8 +79,14 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         """Every service for ``settings``, wired, none opened yet."""
-        store = open_store(settings.store, synchronous=settings.sqlite_synchronous)
-        meta = open_meta_store(settings.store, synchronous=settings.sqlite_synchronous)
+        # One Database (one writer, one group commit) for both stores of a SQLite file.
+        database = sqlite_database(settings.store, settings.sqlite_synchronous)
+        store = open_store(
+            settings.store, synchronous=settings.sqlite_synchronous, database=database
+        )
+        meta = open_meta_store(
+            settings.store, synchronous=settings.sqlite_synchronous, database=database
+        )
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
         webhooks = WebhookService.create(meta, settings)

@@ -1,17 +1,20 @@
 """``ChatService``: the server-side operations on a room's chat, shared by the API and the
 chat socket's request messages (type 101).
 
-Every write follows one order: check the caller's role and the input, then, under the room's
-lock, write the row (the record of truth: idempotency, seq, tombstone) and record the change in
-the live ``chat`` doc; then, outside the lock, wait for the doc's commit. What the caller then
-answers is durable in both (DESIGN.md, "posted" survives kill -9). The lock keeps the doc's
-changes in the order of the rows' transactions, so a slower write can never overwrite a newer
-state of the same message; it is held for one row write, never for a doc commit. Every row
-written is also handed to the ``RowObserver`` (the search index's feed), right after it is
-written, retries included; the ``observers`` (outgoing webhooks) are told of each new, edited
-or deleted message once, when it is durable.
+Every write follows one order: check the caller's role and the input, then write the row (the
+record of truth: idempotency, seq, tombstone) and, from inside the row's transaction, record the
+change in the live ``chat`` doc (``LiveWindow.shown_in``, a ``collab.meta.Written``); the doc's
+update joins the rows' group commit (``collab.db``), so one fsync makes both durable, and only
+then is the update relayed and the caller answered. What the caller answers is durable in both
+(DESIGN.md, "posted" survives kill -9). Rows are shown in the order of their writes, so a slower
+write can never overwrite a newer state of the same message; no lock is held across a commit,
+and posts of every room and every user share each commit (one member's post never waits behind
+another's burst, only for the next commit). If a transaction fails after its rows were shown,
+the doc is given up and reloaded from the table. Every row written is also handed to the
+``RowObserver`` (the search index's feed) once durable, retries included; the ``observers``
+(outgoing webhooks) are told of each new, edited or deleted message once, when it is durable.
 
-Read markers take the same path, in batches (``collab.chat.reads``): any member may mark, and
+Read markers take their own path, in batches (``collab.chat.reads``): any member may mark, and
 the doc's ``reads`` shows the markers that are not private.
 """
 
@@ -29,7 +32,15 @@ from collab.chat.mentions import mentioned_users
 from collab.chat.reads import MarkerBatches, private_readers
 from collab.chat.window import LiveWindow, chat_key
 from collab.errors import BadRequest, Forbidden, MessageTooLong, NotFound
-from collab.meta import Message, MetaStore, NewMessage, ReadMarker, Role, ThreadProblem
+from collab.meta import (
+    Message,
+    MetaStore,
+    NewMessage,
+    ReadMarker,
+    Role,
+    ThreadProblem,
+    Written,
+)
 from collab.settings import Settings
 from collab.sync.registry import RoomRegistry
 
@@ -55,9 +66,9 @@ class Actor:
 
 class RowObserver(Protocol):
     async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
-        """Rows just written (new, edited, deleted, reacted to), as the table now holds them.
-        Called under the room's lock, in the order of the writes; it may wait (backpressure)
-        but must not fail the write."""
+        """Rows just written (new, edited, deleted, reacted to), as the table holds them, once
+        durable (writes of one message may be told out of order: the index keeps the entry of
+        the latest version). It may wait (backpressure) but must not fail the write."""
 
 
 class _Nobody:
@@ -87,7 +98,7 @@ class ChatService:
         self._markers = MarkerBatches(self._write_reads)
 
     def _lock(self, room_id: str) -> asyncio.Lock:
-        """The room's lock: doc changes in the order of the rows' transactions."""
+        """The room's lock for its read markers' doc changes (one batch at a time)."""
         lock = self._locks.get(room_id)
         if lock is None:
             lock = self._locks[room_id] = asyncio.Lock()
@@ -130,14 +141,12 @@ class ChatService:
         )
         created = False
 
-        async def store() -> list[Message]:
+        async def store(shown: Written) -> None:
             nonlocal created
             try:
-                message, created = await self.meta.post_message(new)
+                _, created = await self.meta.post_message(new, shown)
             except ThreadProblem as exc:
                 raise (NotFound if exc.missing else BadRequest)(str(exc)) from None
-            parent = await self.meta.get_message(room_id, thread) if thread and created else None
-            return [message] if parent is None else [parent, message]
 
         changed = await self._write(room_id, store)
         # A retry notifies too: the entries may be all that a crash kept from the first try.
@@ -156,9 +165,9 @@ class ChatService:
 
         mentions = await mentioned_users(self.meta, room_id, actor.user_id, text)
 
-        async def store() -> list[Message]:
+        async def store(shown: Written) -> None:
             at = self.clock()
-            return [await self.meta.edit_message(room_id, message_id, text, at, mentions)]
+            await self.meta.edit_message(room_id, message_id, text, at, mentions, shown)
 
         edited = (await self._write(room_id, store))[0]
         await self._notify(edited, edited.edited_at or self.clock())
@@ -173,8 +182,8 @@ class ChatService:
         if not own and actor.role < Role.owner:
             raise Forbidden("only the author or an owner may delete a message")
 
-        async def store() -> list[Message]:
-            return [await self.meta.delete_message(room_id, message_id, self.clock())]
+        async def store(shown: Written) -> None:
+            await self.meta.delete_message(room_id, message_id, self.clock(), shown)
 
         deleted = (await self._write(room_id, store))[0]
         await self._tell("message.deleted", room_id, deleted)
@@ -187,8 +196,8 @@ class ChatService:
         check_emoji(emoji)
         await self.get(room_id, message_id)
 
-        async def store() -> list[Message]:
-            return [await self.meta.react(room_id, message_id, emoji, actor.user_id, add)]
+        async def store(shown: Written) -> None:
+            await self.meta.react(room_id, message_id, emoji, actor.user_id, add, shown)
 
         return (await self._write(room_id, store))[0]
 
@@ -198,21 +207,22 @@ class ChatService:
             await self.meta.add_inbox_entries(message, message.mentions, at)
 
     async def _write(
-        self, room_id: str, store: Callable[[], Awaitable[list[Message]]]
+        self, room_id: str, store: Callable[[Written], Awaitable[None]]
     ) -> list[Message]:
+        """Write rows with ``store``, which hands ``shown`` to the meta store: the rows are
+        shown in the doc inside their transaction. The rows, once both are durable."""
         live = await self.registry.acquire(chat_key(room_id))
         try:
-            async with self._lock(room_id):
-                changed = await store()
-                await self.row_observer.messages_written(room_id, changed)
-                committed = await self.window.write(live, changed)
-            before, after = await committed
+            shown = await self.window.shown_in(live)
+            await store(shown)
+            before, after = await shown.committed()
         finally:
             self.registry.release(live)
+        await self.row_observer.messages_written(room_id, shown.changed)
         if after > before:
             await self.meta.archive_messages(room_id, after, since_seq=before)
         self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
-        return changed
+        return shown.changed
 
     async def _tell(self, event: str, room_id: str, message: Message) -> None:
         for observer in self.observers:

@@ -8,6 +8,10 @@ the window past its size deletes the oldest messages from the doc (a Yjs deletio
 doc, never a replacement), raising ``info.archived_through``. A message at or below that line
 lives only in the table (the history API), and its later edits stay there.
 
+A write shows its rows from inside its own transaction (``Shown``, told by the meta store), so
+the doc's changes follow the rows' order, and the doc's update commits with the rows (one
+fsync) before any reader is sent it.
+
 The doc's ``reads`` is made equal to the members' public read markers on load too, and changed
 through ``show_reads`` (``collab.chat.reads`` batches them).
 """
@@ -15,6 +19,7 @@ through ``show_reads`` (``collab.chat.reads`` batches them).
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,11 +37,14 @@ from collab.chat.schema import (
     set_info,
     set_read,
 )
+from collab.errors import RoomFailed, must_propagate
 from collab.meta import Message, MetaStore
 from collab.names import DocKey
 from collab.sync.livedoc import LiveDoc
 
 CHAT = "chat"
+
+log = logging.getLogger("collab.chat")
 
 
 def chat_key(room_id: str) -> DocKey:
@@ -90,14 +98,18 @@ class LiveWindow:
         self._windows[live] = window
         await self.messages.archive_messages(room_id, window.archived_through)
 
-    async def write(self, live: LiveDoc, changed: list[Message]) -> asyncio.Future[tuple[int, int]]:
-        """Show ``changed`` (new or updated rows, in seq order) in the doc. Returns what to
-        await for the doc's commit: it yields the archive line before and after (equal when
-        it did not move)."""
-        window = self._windows.get(live)
-        if window is None:  # loaded without the hook (cannot happen once wired): load it now
+    async def shown_in(self, live: LiveDoc) -> Shown:
+        """A ``Written`` (``collab.meta.messages``) that shows a write's rows in ``live``
+        from inside the write's transaction."""
+        if live not in self._windows:  # loaded without the hook (cannot happen once wired)
             await self.prepare(live)
-            window = self._windows[live]
+        return Shown(self, live)
+
+    def show(self, live: LiveDoc, changed: list[Message]) -> asyncio.Future[tuple[int, int]]:
+        """Show ``changed`` (new or updated rows, in seq order) in the doc, now. Returns what
+        to await for the doc's commit: it yields the archive line before and after (equal
+        when it did not move). RoomFailed when the doc cannot take a change."""
+        window = self._windows[live]
         moved_from = window.archived_through
         dropped: list[str] = []
 
@@ -118,7 +130,7 @@ class LiveWindow:
             drop_messages(doc, dropped)
             set_info(doc, window.last_seq, window.archived_through)
 
-        committed = await live.author(change)
+        committed = live.author_now(change)
         return _then(committed, (moved_from, window.archived_through))
 
     async def _public_reads(self, room_id: str) -> dict[str, int]:
@@ -140,6 +152,44 @@ class LiveWindow:
                 set_read(doc, user_id, seq)
 
         return await live.author(change)
+
+
+class Shown:
+    """Shows a write's rows in the chat doc from inside the write's transaction (the
+    ``Written`` of ``collab.meta.messages``): rows are shown in the order of the writes, and
+    the doc's update joins the rows' transaction (one commit for both; ``collab.db``). If that
+    transaction fails, the doc is given up (its peers reconnect to a fresh load, made equal to
+    the table): nobody keeps a message the table does not have."""
+
+    def __init__(self, window: LiveWindow, live: LiveDoc) -> None:
+        self.window = window
+        self.live = live
+        self.changed: list[Message] = []
+        self._committed: asyncio.Future[tuple[int, int]] | None = None
+        self._failure: BaseException | None = None
+
+    def rows(self, rows: list[Message]) -> None:
+        self.changed = rows
+        try:
+            self._committed = self.window.show(self.live, rows)
+        except BaseException as exc:  # the rows stand: the doc's next load shows them
+            if must_propagate(exc):
+                raise
+            self._failure = exc if isinstance(exc, RoomFailed) else RoomFailed()
+            if not isinstance(exc, RoomFailed):  # yrs refused the change: give the doc up
+                log.error("could not show chat rows in %s: %r", self.live.key, exc)
+                self.live.fail(self._failure)
+
+    def rolled_back(self) -> None:
+        self.live.fail(RoomFailed("a chat write shown in this doc was rolled back"))
+
+    async def committed(self) -> tuple[int, int]:
+        """Once the doc's change is durable (and relayed): the archive line before and after."""
+        if self._failure is not None:
+            raise self._failure
+        if self._committed is None:
+            raise RoomFailed("the chat write was never shown")
+        return await self._committed
 
 
 def _then(

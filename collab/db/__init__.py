@@ -6,7 +6,9 @@
                    index's, search_index_path); postgres_url: whether it names PostgreSQL
     connection.py  connect (collab's pragmas) and backup (a consistent online copy)
     migrate.py     forward-only migrations, one transaction each; migrate_with_backup
-    database.py    Database: one writer behind a lock, one reader, work on threads
+    readers.py     Readers: a Database's reader connections, one read each at a time
+    database.py    Database: one writer and its group commit, readers, work on threads;
+                   sqlite_database: the one Database both stores of a URL share
     pgmigrate.py   PostgreSQL's migrations: applied by `collab migrate` only, under a lock
     postgres.py    PgDatabase / SyncPgDatabase: a pool of PostgreSQL connections,
                    transaction() blocks (imported only when a store names PostgreSQL)
@@ -17,7 +19,7 @@ Neither store imports the other; both import this package.
 from __future__ import annotations
 
 from collab.db.connection import backup, connect
-from collab.db.database import Database
+from collab.db.database import Database, sqlite_database
 from collab.db.errors import StoreError
 from collab.db.migrate import migrate_with_backup
 from collab.db.url import postgres_url, search_index_path, sqlite_path
@@ -30,5 +32,6 @@ __all__ = [
     "migrate_with_backup",
     "postgres_url",
     "search_index_path",
+    "sqlite_database",
     "sqlite_path",
 ]

@@ -1,55 +1,113 @@
-"""One SQLite file as collab's stores use it: one writer, one reader, work on worker threads.
+"""One SQLite file as collab's stores use it: one writer, readers, work on worker threads, and
+every write group-committed.
 
-Writes go through one connection guarded by one asyncio lock, each in its own ``BEGIN
-IMMEDIATE`` transaction on a worker thread (Datasette's one-writer pattern): nothing else
-writes in between, so read-check-write sequences are atomic without SQL tricks, and the event
-loop never blocks on an fsync. Reads use a second connection, one at a time, so a read never
-waits behind a commit (WAL readers do not block the writer). Opening refuses a database with
-pending migrations: applying them is the caller's explicit step (``migrate_with_backup``).
+**One writer per file.** The document store and the meta store live in one file and a server
+gives both one ``Database`` (``sqlite_database``): two writer connections on one file would
+wait for each other in SQLite's busy handler, which sleeps (1, 2, 5, 10... ms) instead of
+queueing, and could not share a commit.
 
-The document store batches appends under the same lock (group commit): it holds
-``write_lock`` itself and calls ``write_locked``.
+**Group commit.** ``write(fn)`` queues ``fn``; one runner task writes what is queued in one
+``BEGIN IMMEDIATE`` transaction on a worker thread, while what arrives meanwhile waits for the
+next one: one fsync for every write of every room that arrived during the previous one (the
+document store's appends, chat rows, read markers, sessions...), without a timer. Each write
+runs in its own savepoint, so a write that raises rolls back only its own work and its caller
+gets the exception; the others commit. Nothing else writes in between the statements of one
+``fn``, so read-check-write sequences stay atomic without SQL tricks (Datasette's one-writer
+pattern), and a later write in a batch sees the earlier ones. A caller is answered once the
+transaction holding its write is committed; if the transaction fails as a whole (COMMIT, a
+disk error), every write in it fails.
+
+**Writes that the event loop continues.** ``write(fn, then=..., undo=...)``: ``then(result)``
+runs on the event loop right after ``fn``, inside the still open transaction; what it starts
+that writes here within one turn of the loop (a document's append, queued by its journal) joins
+the same transaction. So a chat post's row and the ``chat`` doc's update that shows it are
+committed by one fsync, and no reader is sent one without the other. If that transaction then
+fails, ``undo()`` is called (on the loop, before any later write starts): whatever ``then``
+showed must be taken back.
+
+Reads use other connections (``collab.db.readers``), so a read never waits behind a commit
+(WAL readers do not block the writer), nor an API lookup behind a document's load.
+Opening refuses a database with pending migrations: applying them is the caller's explicit step
+(``migrate_with_backup``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from collab import logs
 from collab.db.connection import connect
 from collab.db.errors import StoreError
 from collab.db.migrate import pending
+from collab.db.readers import Readers
+from collab.db.url import sqlite_path
+from collab.errors import must_propagate
 
 T = TypeVar("T")
 
+log = logging.getLogger("collab.db")
+
+# Rounds of one transaction: writes, then what their ``then`` started (a doc's append) and what
+# arrived meanwhile, and so on; bounded so that a steady stream of writes cannot hold a
+# transaction open.
+MAX_ROUNDS = 4
+
+
+@dataclass(eq=False)
+class _Write(Generic[T]):
+    fn: Callable[[sqlite3.Connection], T]
+    future: asyncio.Future[T]
+    then: Callable[[T], None] | None = None
+    undo: Callable[[], None] | None = None
+    result: Any = None
+    error: BaseException | None = None
+    continued: bool = False  # ``then`` was called inside the transaction
+
+
+class _Aborted(Exception):
+    """A write's failure ended the whole transaction (SQLite rolled it back)."""
+
 
 class Database:
-    """A writer and a reader connection to ``path``, opened by ``open`` and closed by ``close``."""
+    """A writer and reader connections to ``path``, opened by ``open`` and closed by ``close``
+    (counted: a Database shared by two stores closes when both closed it)."""
 
     def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
-        self.write_lock = asyncio.Lock()
+        self.write_lock = asyncio.Lock()  # held by the runner for each transaction
+        self.commits = 0  # transactions committed (tests and metrics)
         self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
-        self._read_limiter = anyio.CapacityLimiter(1)
+        self._readers = Readers()
+        self._opened = 0
+        self._open_lock = asyncio.Lock()
+        self._queue: list[_Write[Any]] = []
+        self._runner: asyncio.Task[None] | None = None
         # Held by the worker thread while it uses a connection, and by ``close``: a task
         # cancelled while its thread still runs SQL (asyncio's cancel does not wait for the
         # thread) must never see its connection closed under it (seen: a segfault in sqlite3).
         self._writer_busy = threading.Lock()
-        self._reader_busy = threading.Lock()
 
     async def open(self) -> None:
-        """Connect both; StoreError when the schema has pending migrations or is too new."""
+        """Connect both (once however many share it); StoreError when the schema has pending
+        migrations or is too new."""
+        async with self._open_lock:
+            if not self._opened:
+                await self._connect()
+            self._opened += 1
 
-        def _open() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    async def _connect(self) -> None:
+        def _open() -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
             writer = connect(self.path, self.synchronous)
             try:
                 if pending(writer):
@@ -57,29 +115,52 @@ class Database:
             except BaseException:
                 writer.close()
                 raise
-            return writer, connect(self.path, self.synchronous)
+            readers = [connect(self.path, self.synchronous) for _ in range(self._readers.count)]
+            return writer, readers
 
-        self._writer, self._reader = await anyio.to_thread.run_sync(_open)
+        self._writer, readers = await anyio.to_thread.run_sync(_open)
+        self._readers.adopt(readers)
 
     async def close(self) -> None:
-        """Wait for the write in flight, then close both connections (idempotent)."""
+        """Once the last user closes: wait for the queued writes and the write in flight,
+        then close both connections (idempotent)."""
+        if self._opened > 1:
+            self._opened -= 1
+            return
+        self._opened = 0
+        while self._runner is not None:
+            await asyncio.wait([self._runner])
         async with self.write_lock:
             await anyio.to_thread.run_sync(self._close_connections)
 
     def _close_connections(self) -> None:
-        with self._writer_busy, self._reader_busy:
-            for conn in (self._writer, self._reader):
-                if conn is not None:
-                    conn.close()
-            self._writer = self._reader = None
+        with self._writer_busy:
+            if self._writer is not None:
+                self._writer.close()
+            self._writer = None
+        self._readers.close()
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one IMMEDIATE transaction on the writer, alone; a raise rolls it back."""
-        async with self.write_lock:
-            return await self.write_locked(fn)
+    # -- writes ------------------------------------------------------------------------
+
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        then: Callable[[T], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> T:
+        """Run ``fn`` on the writer in the next group commit; its result once committed. A
+        raise rolls back ``fn``'s work only. ``then`` and ``undo``: see the module docstring
+        (they must not raise; ``then`` is not called when ``fn`` raised)."""
+        loop = asyncio.get_running_loop()
+        job: _Write[T] = _Write(fn, loop.create_future(), then, undo)
+        self._queue.append(job)
+        if self._runner is None:
+            self._runner = loop.create_task(self._run(), context=logs.detached())
+        return await job.future
 
     async def write_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``write`` for a caller that already holds ``write_lock``."""
+        """``fn`` alone in one transaction, for a caller that holds ``write_lock``."""
         return await anyio.to_thread.run_sync(self._transaction, fn)
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -94,17 +175,137 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self.commits += 1
             return result
 
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                async with self.write_lock:
+                    await self._batch()
+        finally:
+            self._runner = None
+            if self._queue and self._opened == 0:  # cancelled at shutdown: answer everyone
+                left, self._queue = self._queue, []
+                for job in left:
+                    _settle(job, StoreError("store is closed"))
+
+    def _take(self, continued: bool = True) -> list[_Write[Any]]:
+        """The queued writes (their callers cancelled: dropped); without ``continued``, only
+        those without a ``then``, the others staying queued in order for the next transaction
+        (writes queued at once are concurrent: any order of them is a valid one)."""
+        jobs = [job for job in self._queue if not job.future.done()]
+        self._queue = [] if continued else [job for job in jobs if job.then is not None]
+        return jobs if continued else [job for job in jobs if job.then is None]
+
+    async def _batch(self) -> None:
+        """One transaction: the queued writes, then (rounds) what their ``then`` started."""
+        jobs = self._take()
+        if not jobs:
+            return
+        written: list[_Write[Any]] = []
+        try:
+            rounds = 0
+            while True:
+                rounds += 1
+                commit = rounds >= MAX_ROUNDS or all(job.then is None for job in jobs)
+                written += jobs
+                await anyio.to_thread.run_sync(self._run_writes, jobs, rounds == 1, commit)
+                if commit:
+                    break
+                self._continue(jobs)
+                await asyncio.sleep(0)  # one turn: a journal woken by ``then`` queues its append
+                # The last round takes no write with a ``then``: its follow-up would miss this
+                # transaction.
+                jobs = self._take(continued=rounds + 1 < MAX_ROUNDS)
+        except BaseException as exc:
+            await self._abandon(written, exc)
+            return
+        for job in written:
+            if job.error is not None:
+                _settle(job, job.error)
+            elif not job.future.done():
+                job.future.set_result(job.result)
+
+    def _continue(self, jobs: list[_Write[Any]]) -> None:
+        for job in jobs:
+            if job.then is None or job.error is not None:
+                continue
+            job.continued = True
+            try:
+                job.then(job.result)
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
+                log.exception("a write's continuation failed (it must not raise)")
+
+    def _run_writes(self, jobs: list[_Write[Any]], begin: bool, commit: bool) -> None:
+        """On the writer's thread: BEGIN (first round), each write in its savepoint, COMMIT
+        (last round)."""
+        with self._writer_busy:
+            conn = self._writer
+            if conn is None:
+                raise StoreError("store is closed")
+            if begin:
+                conn.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                conn.execute("SAVEPOINT write")
+                try:
+                    job.result = job.fn(conn)
+                except BaseException as exc:
+                    if not conn.in_transaction:
+                        raise _Aborted(repr(exc)) from exc
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    job.error = exc
+                else:
+                    conn.execute("RELEASE write")
+            if commit:
+                conn.execute("COMMIT")
+                self.commits += 1
+
+    async def _abandon(self, written: list[_Write[Any]], exc: BaseException) -> None:
+        """The transaction failed as a whole: roll back, take back what was shown, fail all."""
+        log.error("a transaction failed, %d writes lost: %r", len(written), exc)
+
+        def _rollback() -> None:
+            with self._writer_busy:
+                conn = self._writer
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+        try:
+            await anyio.to_thread.run_sync(_rollback)
+        except Exception:
+            log.exception("rollback failed")
+        for job in written:
+            if job.continued and job.undo is not None:
+                try:
+                    job.undo()
+                except Exception:
+                    log.exception("a write's undo failed (it must not raise)")
+        reason = str(exc) if isinstance(exc, StoreError) else f"commit failed: {exc!r}"
+        for job in written:
+            _settle(job, job.error if job.error is not None else StoreError(reason))
+        if not isinstance(exc, Exception):
+            raise exc
+
+    # -- reads -------------------------------------------------------------------------
+
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on the reader (one read at a time); it opens a transaction if it needs a
-        consistent view across statements."""
+        """Run ``fn`` on a reader connection (``collab.db.readers``); it opens a transaction
+        if it needs a consistent view across statements."""
+        return await self._readers.run(fn)
 
-        def _run() -> T:
-            with self._reader_busy:
-                conn = self._reader
-                if conn is None:
-                    raise StoreError("store is closed")
-                return fn(conn)
 
-        return await anyio.to_thread.run_sync(_run, limiter=self._read_limiter)
+def _settle(job: _Write[Any], exc: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
+        job.future.exception()  # retrieved: a caller that went away leaves no warning
+
+
+def sqlite_database(url: str, synchronous: str = "FULL") -> Database | None:
+    """The one Database for both stores of a store URL (not yet opened), or None when the URL
+    is not SQLite: a server passes it to ``open_store`` and ``open_meta_store``."""
+    path = sqlite_path(url)
+    return None if path is None else Database(path, synchronous)

@@ -40,7 +40,7 @@ from collab.meta.files import FileRecord, Files
 from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
-from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem
+from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem, Written
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
 from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
@@ -100,6 +100,7 @@ __all__ = [
     "User",
     "Users",
     "Webhooks",
+    "Written",
     "digest",
     "grantable",
     "new_secret",

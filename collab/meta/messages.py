@@ -6,6 +6,11 @@ is the display order. A post is idempotent by (room, author, client id) for as l
 exists, and rows are never deleted while their room exists: a deleted message is a tombstone
 (text, reactions and mentions emptied). A reply names its parent in ``thread`` (one level deep);
 posting it bumps the parent's ``reply_count`` in the same step.
+
+Every write takes an optional ``Written``: it is told the rows the write changed while the
+write's transaction is still open, in the order of the writes, so that the caller can show them
+in the ``chat`` doc and have both committed together (``collab.db.Database``, group commit);
+it is told when that transaction then fails.
 """
 
 from __future__ import annotations
@@ -63,8 +68,22 @@ class ThreadProblem(Exception):
         self.missing = missing
 
 
+class Written(Protocol):
+    """What a message write tells its caller before it commits (see the module docstring)."""
+
+    def rows(self, rows: list[Message]) -> None:
+        """The rows the write changed, as its transaction holds them (a reply: the parent
+        first, then the reply); called on the event loop, in the order of the writes, before
+        the write returns, and only when it succeeded. Must not raise or wait."""
+
+    def rolled_back(self) -> None:
+        """The transaction that held the rows failed after ``rows``: they were never stored."""
+
+
 class Messages(Protocol):
-    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
+    async def post_message(
+        self, new: NewMessage, written: Written | None = None
+    ) -> tuple[Message, bool]:
         """Store ``new`` with the room's next seq: (the message, True). If the author already
         posted this client id in the room: (that message, False), nothing written.
         Raises ThreadProblem when ``new.thread`` names no top-level message of the room."""
@@ -78,16 +97,25 @@ class Messages(Protocol):
         text: str,
         at: float,
         mentions: Sequence[str] | None = None,
+        written: Written | None = None,
     ) -> Message:
         """New text (and ``edited_at``, and ``mentions`` when given: what the new text
         mentions); errors.NotFound if missing, Conflict if deleted."""
 
-    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
+    async def delete_message(
+        self, room_id: str, message_id: str, at: float, written: Written | None = None
+    ) -> Message:
         """Make the message a tombstone (idempotent), deleting its inbox entries
         (``collab.meta.inbox``) in the same step; errors.NotFound if missing."""
 
     async def react(
-        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+        self,
+        room_id: str,
+        message_id: str,
+        emoji: str,
+        user_id: str,
+        add: bool,
+        written: Written | None = None,
     ) -> Message:
         """Add or remove one user's reaction (idempotent either way); NotFound if missing,
         Conflict when adding to a deleted message."""

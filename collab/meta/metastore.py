@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from collab.db import StoreError, postgres_url, sqlite_path
+from collab.db import Database, StoreError, postgres_url, sqlite_path
 from collab.meta.api_tokens import ApiTokens
 from collab.meta.audit import Audit
 from collab.meta.bots import Bots
@@ -63,9 +63,13 @@ class MetaStore(
         """Wait for the write in flight, then release every resource."""
 
 
-def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
+def open_meta_store(
+    url: str, *, synchronous: str = "FULL", database: Database | None = None
+) -> MetaStore:
     """The MetaStore a store URL names (not yet opened): the same URL as ``open_store``, so one
-    ``--store`` names all persistent state, in one SQLite file or one PostgreSQL database."""
+    ``--store`` names all persistent state, in one SQLite file (written through ``database``
+    when given: ``collab.db.sqlite_database``, shared with the document store) or one
+    PostgreSQL database."""
     if url in {"memory://", "memory:"}:
         from collab.meta.memory import MemoryMetaStore
 
@@ -78,7 +82,7 @@ def open_meta_store(url: str, *, synchronous: str = "FULL") -> MetaStore:
     if path is not None:
         from collab.meta.sqlite import SQLiteMetaStore
 
-        return SQLiteMetaStore(path, synchronous=synchronous)
+        return SQLiteMetaStore(path, synchronous=synchronous, database=database)
     scheme = url.split("://", 1)[0]
     raise StoreError(
         f"unknown store scheme {scheme!r} (expected sqlite:///, postgresql:// or memory://)"

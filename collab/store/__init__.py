@@ -8,14 +8,17 @@ Failures are ``collab.db.StoreError``.
 
 from __future__ import annotations
 
-from collab.db import StoreError, postgres_url, sqlite_path
+from collab.db import Database, StoreError, postgres_url, sqlite_path
 from collab.store.base import DocumentStore, StoredDoc
 
 __all__ = ["DocumentStore", "StoredDoc", "open_store"]
 
 
-def open_store(url: str, *, synchronous: str = "FULL") -> DocumentStore:
-    """The DocumentStore a URL names (not yet opened)."""
+def open_store(
+    url: str, *, synchronous: str = "FULL", database: Database | None = None
+) -> DocumentStore:
+    """The DocumentStore a URL names (not yet opened); a SQLite one writes through
+    ``database`` when given (``collab.db.sqlite_database``: shared with the meta store)."""
     if url in {"memory://", "memory:"}:
         from collab.store.memory import MemoryStore
 
@@ -28,7 +31,7 @@ def open_store(url: str, *, synchronous: str = "FULL") -> DocumentStore:
     if path is not None:
         from collab.store.sqlite import SQLiteStore
 
-        return SQLiteStore(path, synchronous=synchronous)
+        return SQLiteStore(path, synchronous=synchronous, database=database)
     scheme = url.split("://", 1)[0]
     raise StoreError(
         f"unknown store scheme {scheme!r} (expected sqlite:///, postgresql:// or memory://)"

@@ -1,20 +1,19 @@
 """SQLite DocumentStore: WAL, one writer, group commit.
 
-Writes go through ``collab.db.Database``: one connection guarded by one lock. Appends that
-arrive while a commit is in flight queue up and are written together by the next holder of the
-lock, in one transaction: one fsync for many updates (group commit) without a timer. Reads use
-the second connection, so a cold load never waits behind a commit (WAL readers do not block
-the writer).
+Writes go through ``collab.db.Database``, in a server the one the meta store uses too (one
+writer per file).
+Appends that arrive while a commit is in flight are written together by the next one, in one
+transaction, with whatever else the file's other writers queued meanwhile: one fsync for many
+updates of many docs (group commit) without a timer. Reads use the database's reader
+connections, so a cold load never waits behind a commit (WAL readers do not block the writer).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from collab.db import Database, StoreError
@@ -22,21 +21,14 @@ from collab.names import DocKey
 from collab.store.base import DocInfo, StoredDoc
 
 
-@dataclass
-class _Append:
-    key: DocKey
-    updates: Sequence[bytes]
-    future: asyncio.Future[int] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
 class SQLiteStore:
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", database: Database | None = None
+    ) -> None:
+        """``database``: the one the meta store of the same file uses (one writer per file)."""
         self.path = path
         self.synchronous = synchronous
-        self._db = Database(path, synchronous)
-        self._queue: list[_Append] = []
+        self._db = database or Database(path, synchronous)
 
     async def open(self) -> None:
         await self._db.open()
@@ -54,23 +46,7 @@ class SQLiteStore:
         return await self._db.read(lambda conn: _load(conn, key))
 
     async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
-        job = _Append(key, updates)
-        self._queue.append(job)
-        async with self._db.write_lock:
-            if not job.future.done():
-                batch, self._queue = self._queue, []
-                try:
-                    results = await self._db.write_locked(lambda conn: _write_batch(conn, batch))
-                except BaseException as exc:
-                    for other in batch:
-                        if not other.future.done():
-                            other.future.set_exception(StoreError(f"commit failed: {exc!r}"))
-                    if not isinstance(exc, Exception):
-                        raise
-                else:
-                    for other, seq in zip(batch, results, strict=True):
-                        other.future.set_result(seq)
-        return job.future.result()
+        return await self._db.write(lambda conn: _append(conn, key, updates))
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
         return await self._db.read(lambda conn: _load(conn, key, after=seq))
@@ -148,26 +124,18 @@ def _load(conn: sqlite3.Connection, key: DocKey, after: int | None = None) -> St
     return StoredDoc(generation, snapshot, snapshot_seq, [(s, bytes(d)) for s, d in updates])
 
 
-def _write_batch(conn: sqlite3.Connection, batch: list[_Append]) -> list[int]:
-    """Append every job's updates (inside the caller's transaction); the last seq of each."""
-    now = time.time()
-    results = []
-    for job in batch:
-        conn.execute(
-            "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (room, name) DO NOTHING",
-            (*job.key, uuid.uuid4().hex, now),
-        )
-        (seq,) = conn.execute(
-            "SELECT last_seq FROM docs WHERE room=? AND name=?", job.key
-        ).fetchone()
-        rows = []
-        for update in job.updates:
-            seq += 1
-            rows.append((*job.key, seq, update))
-        conn.executemany(
-            "INSERT INTO doc_updates (room, name, seq, data) VALUES (?, ?, ?, ?)", rows
-        )
-        conn.execute("UPDATE docs SET last_seq=? WHERE room=? AND name=?", (seq, *job.key))
-        results.append(seq)
-    return results
+def _append(conn: sqlite3.Connection, key: DocKey, updates: Sequence[bytes]) -> int:
+    """Append the updates (inside the caller's transaction); the last seq."""
+    conn.execute(
+        "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (room, name) DO NOTHING",
+        (*key, uuid.uuid4().hex, time.time()),
+    )
+    (seq,) = conn.execute("SELECT last_seq FROM docs WHERE room=? AND name=?", key).fetchone()
+    rows = []
+    for update in updates:
+        seq += 1
+        rows.append((*key, seq, update))
+    conn.executemany("INSERT INTO doc_updates (room, name, seq, data) VALUES (?, ?, ?, ?)", rows)
+    conn.execute("UPDATE docs SET last_seq=? WHERE room=? AND name=?", (seq, *key))
+    return int(seq)

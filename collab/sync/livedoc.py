@@ -296,6 +296,16 @@ class LiveDoc:
         caller answers after awaiting it is durable, with every change before it (it raises
         RoomFailed if the doc cannot promise that). Changes are recorded in call order."""
         await self.until_usable()
+        return self.author_now(change)
+
+    def author_now(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
+        """``author`` for a caller that may not wait (inside a store transaction, where the
+        change must be recorded before the transaction moves on): RoomFailed at once when the
+        doc is failed or being rebuilt."""
+        if self.failed is not None:
+            raise self.failed if isinstance(self.failed, Refusal) else RoomFailed()
+        if not self._healed.is_set():
+            raise RoomFailed()
         emitted, deleted = self.replica.author(change, origin="server")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not emitted:
@@ -342,6 +352,12 @@ class LiveDoc:
             self._fail(exc)
         finally:
             self._healed.set()
+
+    def fail(self, exc: BaseException) -> None:
+        """Give the doc up: what it showed can no longer be trusted (a chat write shown in it
+        was rolled back). Its peers are closed 1011 and reconnect to a fresh load."""
+        if self.failed is None:
+            self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         """The doc can no longer promise durability: close its peers; the registry drops it."""

@@ -1,9 +1,11 @@
-"""The one-writer Database: transactions all or nothing, one writer at a time, refusals."""
+"""The one-writer Database: transactions all or nothing, one writer at a time, refusals, group
+commit (each write failing alone, ``then`` inside the transaction, ``undo`` when it fails)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -129,7 +131,6 @@ async def test_close_waits_for_a_cancelled_tasks_thread_to_let_go_of_its_connect
     # asyncio's task.cancel() does not wait for a worker thread: the purge task, cancelled at
     # shutdown mid-batch, let close() shut the writer while its thread still ran SQL (a
     # segfault in sqlite3 in the full suite). close() must wait for the thread.
-    import asyncio
     import threading
     import time
 
@@ -158,3 +159,131 @@ async def test_close_waits_for_a_cancelled_tasks_thread_to_let_go_of_its_connect
     assert errors == []
     with pytest.raises(StoreError):
         await db.write(_count)
+
+
+# --- group commit (one fsync for what arrived meanwhile), one writer per file ---------------
+
+
+def _insert(key: str) -> Callable[[sqlite3.Connection], None]:
+    def insert(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO cache VALUES (?, 'v', 0)", (key,))
+
+    return insert
+
+
+def _committed(path: Path) -> int:
+    """Rows another connection sees: only what is committed."""
+    conn = connect(path)
+    try:
+        return _count(conn)
+    finally:
+        conn.close()
+
+
+async def test_writes_that_arrive_together_share_one_commit_and_each_fails_alone(
+    db: Database,
+) -> None:
+    def refused(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO cache VALUES ('refused', 'v', 0)")
+        raise ValueError("refused")
+
+    before = db.commits
+    writes = [db.write(_insert(f"k{n}")) for n in range(30)]
+    writes.insert(10, db.write(refused))
+    with anyio.fail_after(10):
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    assert [type(r) for r in results].count(ValueError) == 1
+    assert db.commits - before == 1  # all queued before the runner's first turn
+    assert await db.read(_count) == 30
+
+
+async def test_then_runs_inside_the_transaction_and_what_it_starts_joins_it(
+    db: Database,
+) -> None:
+    seen: list[int] = []
+    follow_up: list[asyncio.Task[None]] = []
+
+    def then(_: None) -> None:
+        seen.append(_committed(db.path))  # not committed yet: nobody else sees the row
+
+        async def append() -> None:  # as a journal woken by a change queues its append
+            await db.write(_insert("appended"))
+
+        follow_up.append(asyncio.get_running_loop().create_task(append()))
+
+    before = db.commits
+    with anyio.fail_after(10):
+        await db.write(_insert("row"), then=then)
+        await follow_up[0]
+    assert seen == [0]
+    assert db.commits - before == 1  # the row and what its ``then`` started: one commit
+    assert await db.read(_count) == 2
+
+
+async def test_a_transaction_that_fails_after_then_is_undone_and_fails_every_write(
+    db: Database,
+) -> None:
+    shown: list[str] = []
+
+    def ends_the_transaction(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # what a disk error does to SQLite's transaction
+        raise sqlite3.OperationalError("disk I/O error")
+
+    row = asyncio.ensure_future(
+        db.write(
+            _insert("row"),
+            then=lambda _: shown.append("shown"),
+            undo=lambda: shown.append("undone"),
+        )
+    )
+    await asyncio.sleep(0)  # the row's batch starts; the failing write makes its next round
+
+    async def after_then() -> None:
+        while not shown:
+            await asyncio.sleep(0)
+        await db.write(ends_the_transaction)
+
+    with anyio.fail_after(10):
+        results = await asyncio.gather(row, after_then(), return_exceptions=True)
+    assert all(isinstance(r, StoreError) for r in results), results
+    assert shown == ["shown", "undone"]
+    assert await db.read(_count) == 0
+    await db.write(_insert("later"))  # the writer goes on
+    assert await db.read(_count) == 1
+
+
+async def test_a_servers_two_stores_share_one_database_opened_until_both_close(
+    tmp_path: Path,
+) -> None:
+    from collab.services import Services
+    from collab.settings import Settings
+
+    services = Services.create(Settings(store=f"sqlite:///{tmp_path / 'collab.db'}"))
+    db = services.meta.db  # type: ignore[attr-defined]
+    assert services.store._db is db  # type: ignore[attr-defined]  # one writer per file
+    await services.open()
+    await services.store.close()
+    assert await db.write(_synchronous) == SYNCHRONOUS_LEVEL["FULL"]  # the meta's still
+    await services.close()
+    with pytest.raises(StoreError, match="closed"):
+        await db.write(_synchronous)
+
+
+async def test_a_slow_read_does_not_hold_up_another(db: Database) -> None:
+    # The stores share one Database: a doc's cold load must not hold up the API's lookups.
+    import threading
+
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        release.wait(10)
+        return _count(conn)
+
+    first = asyncio.ensure_future(db.read(slow))
+    try:
+        with anyio.fail_after(5):
+            assert await db.read(_count) == 0  # answered while the slow one still reads
+        assert not first.done()
+    finally:
+        release.set()
+    assert await first == 0

@@ -58,6 +58,63 @@ async def test_concurrent_posts_of_one_client_id_store_one_row(meta: MetaStore) 
     assert await meta.last_seq("r") == 1
 
 
+class Told:
+    """A ``Written``: what each write told, as (id, seq, reply_count, text)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[tuple[str, int, int, str]]] = []
+        self.rolled_back_calls = 0
+
+    def rows(self, rows: list[Message]) -> None:
+        self.calls.append([(m.id, m.seq, m.reply_count, m.text) for m in rows])
+
+    def rolled_back(self) -> None:
+        self.rolled_back_calls += 1
+
+
+async def test_each_write_tells_the_rows_it_changed_and_a_refused_one_nothing(
+    meta: MetaStore,
+) -> None:
+    told = Told()
+    await meta.post_message(new(1), told)
+    await meta.post_message(new(2, thread="m1"), told)  # a reply: its parent first
+    await meta.post_message(new(3, client="c1"), told)  # a retry of m1: m1 as it is
+    with pytest.raises(ThreadProblem):
+        await meta.post_message(new(4, thread="nope"), told)
+    await meta.edit_message("r", "m1", "edited", 200.0, None, told)
+    await meta.react("r", "m1", "👍", "u2", True, told)
+    await meta.delete_message("r", "m2", 300.0, told)
+    with pytest.raises(Conflict):
+        await meta.edit_message("r", "m2", "too late", 301.0, None, told)
+    assert told.calls == [
+        [("m1", 1, 0, "text 1")],
+        [("m1", 1, 1, "text 1"), ("m2", 2, 0, "text 2")],
+        [("m1", 1, 1, "text 1")],
+        [("m1", 1, 1, "edited")],
+        [("m1", 1, 1, "edited")],
+        [("m2", 2, 0, "")],
+    ]
+    assert told.rolled_back_calls == 0
+
+
+async def test_concurrent_writes_of_one_room_tell_their_rows_in_seq_order(
+    meta: MetaStore,
+) -> None:
+    """The chat doc shows rows in the order it is told them: a room's concurrent posts must be
+    told in the order of their seqs (on PostgreSQL, where ``rows`` follows the commit too)."""
+    told = Told()
+
+    async def post(n: int) -> None:
+        with anyio.fail_after(30):
+            await meta.post_message(new(n), told)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(1, 21):
+            tg.start_soon(post, n)
+    seqs = [call[-1][1] for call in told.calls]
+    assert seqs == list(range(1, 21))
+
+
 async def test_replies_count_on_their_parent_one_level_deep(meta: MetaStore) -> None:
     await meta.post_message(new(1))
     reply, _ = await meta.post_message(new(2, thread="m1"))

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from collab.errors import Conflict, NotFound
 from collab.meta.memory.base import MemoryKind, drop_inbox_entries
-from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
+from collab.meta.messages import Message, NewMessage, ThreadProblem, Written, reactions_after
 
 
 class MemoryMessages(MemoryKind):
@@ -28,17 +28,24 @@ class MemoryMessages(MemoryKind):
         self._room(message.room_id)[message.seq - 1] = message
         return message
 
-    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
+    async def post_message(
+        self, new: NewMessage, written: Written | None = None
+    ) -> tuple[Message, bool]:
         t = self.tables
         known = t.message_clients.get((new.room_id, new.author, new.client_id))
         if known is not None:
-            return self._existing(new.room_id, known), False
+            return _told(written, self._existing(new.room_id, known)), False
+        parents: list[Message] = []
         if new.thread is not None:
             parent = self._find(new.room_id, new.thread)
             if parent is None or parent.thread is not None:
                 raise ThreadProblem(missing=parent is None)
-            self._put(
-                replace(parent, reply_count=parent.reply_count + 1, last_reply_at=new.created_at)
+            parents.append(
+                self._put(
+                    replace(
+                        parent, reply_count=parent.reply_count + 1, last_reply_at=new.created_at
+                    )
+                )
             )
         room = self._room(new.room_id)
         message = Message(
@@ -58,6 +65,8 @@ class MemoryMessages(MemoryKind):
         room.append(message)
         t.message_seqs[(new.room_id, new.id)] = message.seq
         t.message_clients[(new.room_id, new.author, new.client_id)] = new.id
+        if written is not None:
+            written.rows([*parents, message])
         return message, True
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -70,17 +79,21 @@ class MemoryMessages(MemoryKind):
         text: str,
         at: float,
         mentions: Sequence[str] | None = None,
+        written: Written | None = None,
     ) -> Message:
         current = self._existing(room_id, message_id)
         if current.deleted:
             raise Conflict("the message was deleted")
         mentioned = current.mentions if mentions is None else tuple(mentions)
-        return self._put(replace(current, text=text, edited_at=at, mentions=mentioned))
+        edited = self._put(replace(current, text=text, edited_at=at, mentions=mentioned))
+        return _told(written, edited)
 
-    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
+    async def delete_message(
+        self, room_id: str, message_id: str, at: float, written: Written | None = None
+    ) -> Message:
         current = self._existing(room_id, message_id)
         if current.deleted:
-            return current
+            return _told(written, current)
         tombstone = replace(
             current, text="", deleted=True, edited_at=at, reactions={}, mentions=(), attachments=()
         )
@@ -88,16 +101,22 @@ class MemoryMessages(MemoryKind):
         drop_inbox_entries(
             self.tables, lambda e: (e.room_id, e.message_id) == (room_id, message_id)
         )
-        return self._put(tombstone)
+        return _told(written, self._put(tombstone))
 
     async def react(
-        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+        self,
+        room_id: str,
+        message_id: str,
+        emoji: str,
+        user_id: str,
+        add: bool,
+        written: Written | None = None,
     ) -> Message:
         current = self._existing(room_id, message_id)
         if current.deleted and add:
             raise Conflict("the message was deleted")
         reactions = reactions_after(current.reactions, emoji, user_id, add)
-        return self._put(replace(current, reactions=reactions))
+        return _told(written, self._put(replace(current, reactions=reactions)))
 
     async def list_messages(
         self,
@@ -123,3 +142,10 @@ class MemoryMessages(MemoryKind):
             archived = message.seq <= through_seq
             if message.archived != archived and (archived or since_seq == 0):
                 self._put(replace(message, archived=archived))
+
+
+def _told(written: Written | None, message: Message) -> Message:
+    """Tell ``written`` the one row a write changed (memory: nothing can roll it back)."""
+    if written is not None:
+        written.rows([message])
+    return message

@@ -18,10 +18,12 @@ here (a literal ``%`` is doubled); ``POSTGRES`` holds the few spellings that dif
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -97,9 +99,39 @@ class PostgresBackend:
         self.limiter = anyio.CapacityLimiter(db.max_size)
         self.retries = 0  # transactions run again after losing a race (an observation)
         self._counting = threading.Lock()
+        # Per serial key, held only while a write with a ``then`` runs (dropped when unused).
+        self._serial_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
-    async def write(self, fn: Callable[[PostgresTx], T], *, serial: str | None = None) -> T:
-        return await anyio.to_thread.run_sync(self._write, fn, serial, limiter=self.limiter)
+    async def write(
+        self,
+        fn: Callable[[PostgresTx], T],
+        *,
+        serial: str | None = None,
+        then: Callable[[T], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> T:
+        """``then`` runs after the commit (a chat row, then the doc's update that shows it: two
+        commits, the row's first); ``undo`` is never needed. Writes of one ``serial`` key that
+        have a ``then`` queue on this node's lock for the key too, so their ``then`` runs in
+        the order of their commits."""
+        if then is None:
+            return await anyio.to_thread.run_sync(self._write, fn, serial, limiter=self.limiter)
+        lock = self._ordered(serial)  # a local: the weak dict keeps it while anyone holds it
+        async with lock:
+            result = await anyio.to_thread.run_sync(self._write, fn, serial, limiter=self.limiter)
+            then(result)
+            return result
+
+    def _ordered(self, serial: str | None) -> asyncio.Lock:
+        """This node's lock for ``serial`` (a fresh one without a key: nothing to order)."""
+        if serial is None:
+            return asyncio.Lock()
+        lock = self._serial_locks.get(serial)
+        if lock is None:
+            lock = self._serial_locks[serial] = asyncio.Lock()
+        return lock
 
     def _write(self, fn: Callable[[PostgresTx], T], serial: str | None) -> T:
         attempt = 0

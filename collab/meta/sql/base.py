@@ -80,12 +80,25 @@ class Backend(Protocol):
 
     dialect: Dialect
 
-    async def write(self, fn: Callable[[Tx], T], *, serial: str | None = None) -> T:
+    async def write(
+        self,
+        fn: Callable[[Tx], T],
+        *,
+        serial: str | None = None,
+        then: Callable[[T], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> T:
         """Run ``fn`` in one transaction that nothing else interleaves with (it may run more
         than once: PostgreSQL retries a transaction that lost a conflict). With ``serial``,
         nothing else with the same key interleaves with it, and only the key guarantees it:
         ``fn``'s reads must then be of rows that only writers of that key change (or ``fn`` is
-        one statement, which row locks keep right on their own)."""
+        one statement, which row locks keep right on their own).
+
+        ``then(result)`` is called on the event loop once ``fn`` succeeded, before ``write``
+        returns, in the order of the writes of one ``serial`` key: on SQLite inside the still
+        open transaction (what it starts that writes to the same file commits with it;
+        ``undo()`` is called if that transaction then fails), on PostgreSQL after the commit
+        (``undo`` is then never needed). Neither may raise or wait."""
         ...
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -131,10 +144,18 @@ class SqlKind:
     def dialect(self) -> Dialect:
         return self.backend.dialect
 
-    async def _write(self, fn: Callable[[Tx], T], *, serial: str | None = None) -> T:
+    async def _write(
+        self,
+        fn: Callable[[Tx], T],
+        *,
+        serial: str | None = None,
+        then: Callable[[T], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> T:
         """Run ``fn`` in one write transaction that nothing else interleaves with (``serial``:
-        nothing else of that key, see the module's docstring)."""
-        return await self.backend.write(fn, serial=serial)
+        nothing else of that key, see the module's docstring; ``then``, ``undo``: see
+        ``Backend.write``)."""
+        return await self.backend.write(fn, serial=serial, then=then, undo=undo)
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self.backend.read(sql, params)

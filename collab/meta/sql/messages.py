@@ -6,16 +6,20 @@ node or several. Every write of a room's messages names the room's ``serial`` ke
 on PostgreSQL the room's writers queue on one lock instead of retrying each other. (The one
 other writer of messages, a room's deletion, leaves the same rows in either order; the inbox
 rows a message's deletion drops are only ever read joined with their message.)
+
+A ``Written`` (``collab.meta.messages``) is told the rows a write changed: on SQLite from inside
+the write's transaction (the group commit's ``then``: the chat doc's update commits with the
+rows), and told if that transaction then fails; on PostgreSQL right after the commit.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from collab.errors import Conflict, NotFound
-from collab.meta.messages import Message, NewMessage, ThreadProblem, reactions_after
+from collab.meta.messages import Message, NewMessage, ThreadProblem, Written, reactions_after
 from collab.meta.sql.base import SqlKind, Tx
 
 COLUMNS = (
@@ -69,14 +73,33 @@ def _existing(db: Tx, room_id: str, message_id: str) -> Message:
 
 
 class SqlMessages(SqlKind):
-    async def post_message(self, new: NewMessage) -> tuple[Message, bool]:
-        def _post(db: Tx) -> tuple[Message, bool]:
+    async def _write_rows(
+        self, room_id: str, fn: Callable[[Tx], list[Message]], written: Written | None
+    ) -> list[Message]:
+        """``fn`` (which returns the rows it changed) as a write of the room's messages that
+        tells ``written``."""
+        if written is None:
+            return await self._write(fn, serial=_chat(room_id))
+        return await self._write(
+            fn, serial=_chat(room_id), then=written.rows, undo=written.rolled_back
+        )
+
+    async def post_message(
+        self, new: NewMessage, written: Written | None = None
+    ) -> tuple[Message, bool]:
+        created = False
+
+        def _post(db: Tx) -> list[Message]:
+            """[the parent, if a reply,] the message."""
+            nonlocal created
+            created = False  # PostgreSQL may run this again after a lost race
             row = db.execute(
                 f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
                 (new.room_id, new.author, new.client_id),
             ).fetchone()
             if row:
-                return message_record(row), False
+                return [message_record(row)]
+            parents = []
             if new.thread is not None:
                 parent = _get(db, new.room_id, new.thread)
                 if parent is None or parent.thread is not None:
@@ -86,6 +109,7 @@ class SqlMessages(SqlKind):
                     " WHERE room_id=? AND id=?",
                     (new.created_at, new.room_id, new.thread),
                 )
+                parents.append(_existing(db, new.room_id, new.thread))
             seq = db.execute(
                 "SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE room_id=?", (new.room_id,)
             ).fetchone()[0]
@@ -108,9 +132,11 @@ class SqlMessages(SqlKind):
                     json.dumps(list(new.attachments)),
                 ),
             )
-            return _existing(db, new.room_id, new.id), True
+            created = True
+            return [*parents, _existing(db, new.room_id, new.id)]
 
-        return await self._write(_post, serial=_chat(new.room_id))
+        rows = await self._write_rows(new.room_id, _post, written)
+        return rows[-1], created
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         rows = await self._read(
@@ -126,8 +152,9 @@ class SqlMessages(SqlKind):
         text: str,
         at: float,
         mentions: Sequence[str] | None = None,
+        written: Written | None = None,
     ) -> Message:
-        def _edit(db: Tx) -> Message:
+        def _edit(db: Tx) -> list[Message]:
             current = _existing(db, room_id, message_id)
             if current.deleted:
                 raise Conflict("the message was deleted")
@@ -136,12 +163,14 @@ class SqlMessages(SqlKind):
                 "UPDATE messages SET text=?, edited_at=?, mentions=? WHERE room_id=? AND id=?",
                 (text, at, json.dumps(list(mentioned)), room_id, message_id),
             )
-            return _existing(db, room_id, message_id)
+            return [_existing(db, room_id, message_id)]
 
-        return await self._write(_edit, serial=_chat(room_id))
+        return (await self._write_rows(room_id, _edit, written))[0]
 
-    async def delete_message(self, room_id: str, message_id: str, at: float) -> Message:
-        def _delete(db: Tx) -> Message:
+    async def delete_message(
+        self, room_id: str, message_id: str, at: float, written: Written | None = None
+    ) -> Message:
+        def _delete(db: Tx) -> list[Message]:
             if not _existing(db, room_id, message_id).deleted:
                 db.execute(
                     "UPDATE messages SET text='', deleted=TRUE, edited_at=?, reactions='{}',"
@@ -152,14 +181,20 @@ class SqlMessages(SqlKind):
                 db.execute(
                     "DELETE FROM inbox WHERE room_id=? AND message_id=?", (room_id, message_id)
                 )
-            return _existing(db, room_id, message_id)
+            return [_existing(db, room_id, message_id)]
 
-        return await self._write(_delete, serial=_chat(room_id))
+        return (await self._write_rows(room_id, _delete, written))[0]
 
     async def react(
-        self, room_id: str, message_id: str, emoji: str, user_id: str, add: bool
+        self,
+        room_id: str,
+        message_id: str,
+        emoji: str,
+        user_id: str,
+        add: bool,
+        written: Written | None = None,
     ) -> Message:
-        def _react(db: Tx) -> Message:
+        def _react(db: Tx) -> list[Message]:
             current = _existing(db, room_id, message_id)
             if current.deleted and add:
                 raise Conflict("the message was deleted")
@@ -168,9 +203,9 @@ class SqlMessages(SqlKind):
                 "UPDATE messages SET reactions=? WHERE room_id=? AND id=?",
                 (json.dumps({k: list(v) for k, v in reactions.items()}), room_id, message_id),
             )
-            return _existing(db, room_id, message_id)
+            return [_existing(db, room_id, message_id)]
 
-        return await self._write(_react, serial=_chat(room_id))
+        return (await self._write_rows(room_id, _react, written))[0]
 
     async def list_messages(
         self,

@@ -1,13 +1,15 @@
 """SQLiteMetaStore: every record kind's SQL class (``collab.meta.sql``) in one object, over one
 SQLite database.
 
-The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``); the
-app applies migrations before opening, and a database with pending ones is refused. Each kind
-(``users``, ``sessions``, ``rooms``, ...) is a class of its own over a shared backend
-(``base.SQLiteBackend``: one ``collab.db.Database``); this composite inherits them all, so
-callers keep one ``meta`` object.
+The meta tables live in the same SQLite file as the documents (``migrations/sqlite/``), written
+in a server through the same ``collab.db.Database`` (``collab.db.sqlite_database``: one writer
+per file, and one group commit for both stores); the app applies migrations before opening, and
+a database with pending ones is refused. Each kind (``users``, ``sessions``, ``rooms``, ...) is
+a class of its own over a shared backend (``base.SQLiteBackend``: one ``collab.db.Database``);
+this composite inherits them all, so callers keep one ``meta`` object.
 
-    base.py    SQLiteBackend, SQLiteTx: the kinds' SQL on the one writer and the reader
+    base.py    SQLiteBackend, SQLiteTx: the kinds' SQL on the one writer (its group commit)
+               and the readers
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ class SQLiteMetaStore(SqlMetaStore):
     """The MetaStore in the same SQLite file as the documents; ``clock`` is injectable."""
 
     def __init__(
-        self, path: Path, synchronous: str = "FULL", *, clock: Callable[[], float] = time.time
+        self,
+        path: Path,
+        synchronous: str = "FULL",
+        *,
+        clock: Callable[[], float] = time.time,
+        database: Database | None = None,
     ) -> None:
-        self.db = Database(path, synchronous)
+        self.db = database or Database(path, synchronous)
         super().__init__(SQLiteBackend(self.db), clock=clock)
         self.path = path
         self.synchronous = synchronous

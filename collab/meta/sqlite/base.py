@@ -1,10 +1,12 @@
 """The SQLite backend of the SQL kinds: one ``collab.db.Database``.
 
-Every write runs in its own ``BEGIN IMMEDIATE`` transaction on the database's one writer, so
-nothing else writes in between (``collab.meta.sql.base``'s promise to the kinds); reads use
-the reader connection. The schema is ``migrations/sqlite/``; no foreign keys, so nothing
-depends on ``PRAGMA foreign_keys``. ``email`` columns are COLLATE NOCASE (ASCII case folding),
-so the dialect compares them with a plain ``=``.
+Every write runs alone on the database's one writer, in its own savepoint of a group commit
+(``collab.db.Database``), so nothing else writes in between (``collab.meta.sql.base``'s promise
+to the kinds); a write's ``then`` runs inside the still open transaction, so what it starts (the
+chat doc's update) commits with the write. Reads use the reader connections. The schema is
+``migrations/sqlite/``; no foreign keys, so nothing depends on ``PRAGMA foreign_keys``.
+``email`` columns are COLLATE NOCASE (ASCII case folding), so the dialect compares them with a
+plain ``=``.
 """
 
 from __future__ import annotations
@@ -44,9 +46,16 @@ class SQLiteBackend:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def write(self, fn: Callable[[SQLiteTx], T], *, serial: str | None = None) -> T:
+    async def write(
+        self,
+        fn: Callable[[SQLiteTx], T],
+        *,
+        serial: str | None = None,
+        then: Callable[[T], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> T:
         # One writer: every write is serial already, whatever its key.
-        return await self.db.write(lambda conn: fn(SQLiteTx(conn)))
+        return await self.db.write(lambda conn: fn(SQLiteTx(conn)), then=then, undo=undo)
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         def _run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -1,0 +1,171 @@
+"""How a chat write commits (``collab.chat.service``, ``collab.db``): the row and the ``chat``
+doc's update that shows it in one transaction, rows of concurrent writes shown in their order,
+idempotent posts under concurrency, and a failed transaction taking back what it showed.
+
+In process, on a real SQLite file: ``Database.commits`` counts transactions, and the doc is
+compared with the table."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from pycrdt import Map
+
+from collab.chat import Actor, chat_key
+from collab.chat.schema import fields
+from collab.db import Database, StoreError
+from collab.errors import CollabError
+from collab.meta import Message, Role
+from collab.services import Services
+from collab.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+ROOM = "r"
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    # No purge task: its writes would share the commits the tests count.
+    settings = Settings(store=f"sqlite:///{tmp_path / 'collab.db'}", purge_interval=0)
+    found = Services.create(settings)
+    await found.open()
+    try:
+        yield found
+    finally:
+        await found.close()
+
+
+def actor(n: int = 1) -> Actor:
+    return Actor(f"u{n}", f"User {n}", None, Role.commenter)
+
+
+def database(services: Services) -> Database:
+    db = services.meta.db  # type: ignore[attr-defined]
+    assert isinstance(db, Database)
+    return db
+
+
+async def table(services: Services) -> list[Message]:
+    return await services.meta.list_messages(ROOM, limit=10_000)
+
+
+async def shown(services: Services) -> dict[str, Any]:
+    """The loaded chat doc's messages, as plain values."""
+    live = await services.registry.acquire(chat_key(ROOM))
+    try:
+        await live.flush()
+        found: dict[str, Any] = live.doc.get("messages", type=Map).to_py() or {}
+        return found
+    finally:
+        services.registry.release(live)
+
+
+async def same_as_table(services: Services) -> None:
+    rows = await table(services)
+    assert [m.seq for m in rows] == list(range(1, len(rows) + 1))  # gapless
+    doc = await shown(services)
+    assert set(doc) == {m.id for m in rows}
+    for message in rows:
+        assert doc[message.id] == fields(message), message.id  # (1 == 1.0: numbers compare)
+
+
+async def test_a_post_is_one_commit_for_its_row_and_the_docs_update(services: Services) -> None:
+    services.chat.observers.clear()  # outgoing webhooks write an outbox row of their own
+    await services.webhooks.stop()  # and their worker polls the outbox (a write) every 5 s
+    db = database(services)
+    await services.chat.post(ROOM, actor(), "first: loads and creates the chat doc", "c0")
+    for n in range(1, 6):
+        before = db.commits
+        message, created = await services.chat.post(ROOM, actor(), f"hello {n}", f"c{n}")
+        assert created and message.seq == n + 1
+        assert db.commits - before == 1
+    stored = await services.store.load(chat_key(ROOM))
+    assert stored.updates  # the doc's updates are in the store, not only in memory
+    await same_as_table(services)
+
+
+async def test_concurrent_posts_in_one_room_share_commits_in_seq_order(
+    services: Services,
+) -> None:
+    db = database(services)
+    await services.chat.post(ROOM, actor(), "warm up", "c0")
+    before = db.commits
+    with anyio.fail_after(30):
+        results = await asyncio.gather(
+            *(services.chat.post(ROOM, actor(n % 7), f"post {n}", f"c{n}") for n in range(1, 61))
+        )
+    assert sorted(m.seq for m, _ in results) == list(range(2, 62))
+    # 60 posts, their doc updates and their webhook outbox writes: a few transactions.
+    assert db.commits - before <= 10
+    await same_as_table(services)
+
+
+async def test_concurrent_writes_to_one_message_leave_the_doc_equal_to_the_row(
+    services: Services,
+) -> None:
+    message, _ = await services.chat.post(ROOM, actor(0), "react to me", "c0")
+    chat = services.chat
+    writes = [chat.react(ROOM, actor(n), message.id, "👍", True) for n in range(1, 25)]
+    writes += [chat.react(ROOM, actor(n), message.id, "👍", False) for n in range(1, 25, 3)]
+    writes += [chat.edit(ROOM, actor(0), message.id, f"edit {n}") for n in range(10)]
+    with anyio.fail_after(30):
+        await asyncio.gather(*writes)
+    await same_as_table(services)
+
+
+async def test_the_same_client_id_posted_concurrently_is_one_message(
+    services: Services,
+) -> None:
+    with anyio.fail_after(30):
+        results = await asyncio.gather(
+            *(services.chat.post(ROOM, actor(1), f"try {n}", "same") for n in range(20)),
+            services.chat.post(ROOM, actor(2), "another author", "same"),
+        )
+    ones = {m.id for m, _ in results[:20]}
+    assert len(ones) == 1 and sum(created for _, created in results[:20]) == 1
+    assert results[20][0].id not in ones and results[20][1]
+    assert len(await table(services)) == 2
+    await same_as_table(services)
+
+
+async def test_a_transaction_that_fails_after_showing_a_post_takes_the_doc_down(
+    services: Services,
+) -> None:
+    await services.chat.post(ROOM, actor(), "before", "c0")
+    db = database(services)
+    live = await services.registry.acquire(chat_key(ROOM))
+
+    def ends_the_transaction(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # as a disk error does
+        raise sqlite3.OperationalError("disk I/O error")
+
+    async def sabotage() -> None:
+        # Once the post is shown in the doc (inside its transaction), fail that transaction.
+        while len(live.doc.get("messages", type=Map)) < 2:
+            await asyncio.sleep(0)
+        with pytest.raises(StoreError):
+            await db.write(ends_the_transaction)
+
+    try:
+        with anyio.fail_after(30):
+            outcome = await asyncio.gather(
+                services.chat.post(ROOM, actor(), "never stored", "c1"),
+                sabotage(),
+                return_exceptions=True,
+            )
+        assert isinstance(outcome[0], StoreError | CollabError), outcome
+        assert outcome[1] is None, outcome
+        assert live.failed is not None  # given up: its peers reconnect to a fresh load
+    finally:
+        services.registry.release(live)
+    assert [m.text for m in await table(services)] == ["before"]
+    await same_as_table(services)  # a fresh load: the doc equals the table again
+    message, created = await services.chat.post(ROOM, actor(), "after", "c2")
+    assert created and message.seq == 2

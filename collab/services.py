@@ -80,13 +80,10 @@ class Services:
     def create(cls, settings: Settings) -> Services:
         """Every service for ``settings``, wired, none opened yet."""
         # One Database (one writer, one group commit) for both stores of a SQLite file.
-        database = sqlite_database(settings.store, settings.sqlite_synchronous)
-        store = open_store(
-            settings.store, synchronous=settings.sqlite_synchronous, database=database
-        )
-        meta = open_meta_store(
-            settings.store, synchronous=settings.sqlite_synchronous, database=database
-        )
+        sync = settings.sqlite_synchronous
+        database = sqlite_database(settings.store, sync)
+        store = open_store(settings.store, synchronous=sync, database=database)
+        meta = open_meta_store(settings.store, synchronous=sync, database=database)
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
         webhooks = WebhookService.create(meta, settings)

@@ -41,6 +41,7 @@ from collab.client.presence import Presence
 log = logging.getLogger("collab.client")
 
 STEP1, STEP2 = 0, 1
+CLOSE_TIMEOUT = 2.0  # the closing handshake's bound when leaving a doc
 
 
 class SyncedDoc:
@@ -132,12 +133,13 @@ class SyncedDoc:
 
     async def _session(self, url: str, token: str) -> tuple[int, str, bool]:
         """One connection: (close code, reason, whether it synced)."""
-        async with connect(
+        websocket = await connect(
             url,
             additional_headers={"authorization": f"Bearer {token}"},
             max_size=self._link.max_size,
             open_timeout=self._link.open_timeout,
-        ) as websocket:
+        )
+        try:
             send, receive = anyio.create_memory_object_stream[bytes](math.inf)
             synced = False
             try:
@@ -156,8 +158,10 @@ class SyncedDoc:
                 receive.close()
                 if self._synced.is_set():
                     self._synced = anyio.Event()
-            code = websocket.close_code if websocket.close_code is not None else 1006
-            return code, websocket.close_reason or "", synced
+        finally:
+            await _close(websocket)
+        code = websocket.close_code if websocket.close_code is not None else 1006
+        return code, websocket.close_reason or "", synced
 
     async def _read_all(self, websocket: ClientConnection) -> bool:
         synced = False
@@ -223,6 +227,17 @@ class SyncedDoc:
     def wake(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
+
+
+async def _close(websocket: ClientConnection) -> None:
+    """Close the socket before the connection ends, also when it ends by cancellation (leaving
+    a ``doc`` block): websockets' own ``async with`` awaits the closing handshake, which a
+    cancelled scope interrupts, leaving the TCP connection open until the server times it out."""
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(CLOSE_TIMEOUT):
+            await websocket.close()
+        if websocket.close_code is None or not websocket.transport.is_closing():
+            websocket.transport.abort()
 
 
 async def _send_all(websocket: ClientConnection, frames_out: Any) -> None:

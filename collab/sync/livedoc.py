@@ -299,9 +299,8 @@ class LiveDoc:
         return self.author_now(change)
 
     def author_now(self, change: Callable[[Doc[Any]], None]) -> asyncio.Future[None]:
-        """``author`` for a caller that may not wait (inside a store transaction, where the
-        change must be recorded before the transaction moves on): RoomFailed at once when the
-        doc is failed or being rebuilt."""
+        """``author`` for a caller that may not wait (inside a store transaction): RoomFailed
+        at once when the doc is failed or being rebuilt."""
         if self.failed is not None:
             raise self.failed if isinstance(self.failed, Refusal) else RoomFailed()
         if not self._healed.is_set():
@@ -309,8 +308,7 @@ class LiveDoc:
         emitted, deleted = self.replica.author(change, origin="server")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not emitted:
-            # Nothing new, but what it found may be an earlier change still committing (a
-            # replayed post): its caller must not answer before that is durable either.
+            # Nothing new, but an earlier change (a replayed post) may still be committing.
             if self.journal.committed < self.journal.recorded:
                 self._waiters.append((self.journal.recorded, waiter))
             else:
@@ -354,8 +352,7 @@ class LiveDoc:
             self._healed.set()
 
     def fail(self, exc: BaseException) -> None:
-        """Give the doc up: what it showed can no longer be trusted (a chat write shown in it
-        was rolled back). Its peers are closed 1011 and reconnect to a fresh load."""
+        """Give the doc up (a chat write shown in it was rolled back): peers closed 1011."""
         if self.failed is None:
             self._fail(exc)
 

@@ -24,7 +24,7 @@ from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, r
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
 from collab.chat import ChatService, LiveWindow, SocketChat
-from collab.db import migrate_with_backup, sqlite_database, sqlite_path
+from collab.db import migrate_with_backup, postgres_url, sqlite_database, sqlite_path
 from collab.errors import CollabError, Rate
 from collab.fanout import Fanout, new_node_id, open_fanout
 from collab.files import FileService
@@ -152,6 +152,11 @@ class Services:
         await self.store.open()
         await self.meta.open()
         await self.files.open()
+        if postgres_url(self.settings.store) is not None and not self.settings.files_dir:
+            log.warning(
+                "files_dir is not set: uploaded files go to a temporary directory, deleted at"
+                " exit and seen by no other node (set it to a directory every node shares)"
+            )
         await self.search.open()
         self.secret_keys = await anyio.to_thread.run_sync(load_secret_keys, self.settings)
         if self.dev_mode:

@@ -8,6 +8,15 @@ the window past its size deletes the oldest messages from the doc (a Yjs deletio
 doc, never a replacement), raising ``info.archived_through``. A message at or below that line
 lives only in the table (the history API), and its later edits stay there.
 
+The line is a function of the room's seqs, which are gapless: it is ``last_seq - size``. So
+several nodes (one loaded copy of the doc each, kept in step by the fan-out) agree on it
+without asking each other: each takes in what the others wrote before its own change (their
+messages, drops and ``info``, noticed by the doc's version), moves the line from the highest
+seq it knows, and never lowers ``info``. A copy that another node's update left showing an
+archived message, or a lower ``info`` (two nodes' concurrent writes: the map keeps one), is
+put right just after that update arrives (``_after_remote``), so every copy settles on the
+latest ``size`` messages and the right ``info``.
+
 A write shows its rows from inside its own transaction (``Shown``, told by the meta store), so
 the doc's changes follow the rows' order, and the doc's update commits with the rows (one
 fsync) before any reader is sent it.
@@ -19,19 +28,23 @@ through ``show_reads`` (``collab.chat.reads`` batches them).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import functools
 import logging
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, Map
 
 from collab.chat.reads import private_readers
 from collab.chat.schema import (
     drop_messages,
     drop_read,
+    info_value,
     live_seqs,
+    messages_map,
     put_message,
     read_users,
     set_info,
@@ -53,12 +66,50 @@ def chat_key(room_id: str) -> DocKey:
 
 @dataclass
 class _Window:
-    """(seq, id) of the messages in the doc, oldest first; the archive line below them."""
+    """(seq, id) of the messages in the doc, in seq order; the archive line below them; the
+    doc's version just after this node last changed it (another: someone else changed it)."""
 
     live: deque[tuple[int, str]] = field(default_factory=deque)
     ids: set[str] = field(default_factory=set)
     archived_through: int = 0
     last_seq: int = 0
+    version: int = -1
+
+    def insert(self, seq: int, message_id: str) -> None:
+        entry = (seq, message_id)
+        if not self.live or self.live[-1] < entry:
+            self.live.append(entry)  # the usual case: the newest message
+        else:
+            bisect.insort(self.live, entry)  # another node's, or ours after another's
+        self.ids.add(message_id)
+        self.last_seq = max(self.last_seq, seq)
+
+    def take_in(self, doc: Doc[Any]) -> None:
+        """What changed in the doc besides this window's own changes: other nodes' messages,
+        drops and ``info`` (or a rebuild from the store). One pass over the doc's keys."""
+        messages = messages_map(doc)
+        held = set(messages.keys())
+        gone = self.ids - held
+        if gone:
+            self.live = deque(entry for entry in self.live if entry[1] not in gone)
+            self.ids -= gone
+        for message_id in held - self.ids:
+            entry = messages.get(message_id)
+            seq = entry.get("seq") if isinstance(entry, Map) else None
+            if isinstance(seq, int | float) and not isinstance(seq, bool):
+                self.insert(int(seq), message_id)
+        self.last_seq = max(self.last_seq, info_value(doc, "last_seq"))
+        self.archived_through = max(self.archived_through, info_value(doc, "archived_through"))
+
+    def move_line(self, size: int) -> list[str]:
+        """Keep the latest ``size`` seqs: raise the line, return the ids that leave the doc."""
+        self.archived_through = max(self.archived_through, self.last_seq - size)
+        dropped = []
+        while self.live and self.live[0][0] <= self.archived_through:
+            _, message_id = self.live.popleft()
+            self.ids.discard(message_id)
+            dropped.append(message_id)
+        return dropped
 
 
 class LiveWindow:
@@ -66,27 +117,36 @@ class LiveWindow:
         self.messages = messages
         self.size = size
         self._windows: weakref.WeakKeyDictionary[LiveDoc, _Window] = weakref.WeakKeyDictionary()
+        self._checking: weakref.WeakSet[LiveDoc] = weakref.WeakSet()
 
     async def prepare(self, live: LiveDoc) -> None:
-        """Make a freshly loaded chat doc equal to the table's latest rows (other docs: no-op)."""
+        """Make a freshly loaded chat doc equal to the table's latest rows (other docs: no-op).
+
+        With several nodes, the loaded doc may already hold what another node wrote after the
+        rows were read: newer messages are kept, and the line follows the highest seq known.
+        (The doc's own line is not a floor: a larger window brings archived messages back.)"""
         if live.key.doc != CHAT:
             return
         room_id = live.key.room
         rows = await self.messages.list_messages(room_id, limit=self.size) if self.size else []
-        last_seq = rows[-1].seq if rows else await self.messages.last_seq(room_id)
-        window = _Window(
-            deque((m.seq, m.id) for m in rows),
-            {m.id for m in rows},
-            rows[0].seq - 1 if rows else last_seq,
-            last_seq,
-        )
+        read_through = rows[-1].seq if rows else await self.messages.last_seq(room_id)
+        window = _Window(last_seq=read_through)
 
         reads = await self._public_reads(room_id)
 
         def change(doc: Doc[Any]) -> None:
-            stale = [i for i in live_seqs(doc) if i not in window.ids]
-            drop_messages(doc, stale)
-            for message in rows:
+            held = live_seqs(doc)
+            newer = {i: seq for i, seq in held.items() if seq > read_through}
+            window.last_seq = max(read_through, info_value(doc, "last_seq"), *newer.values())
+            window.move_line(self.size)
+            line = window.archived_through
+            shown = [m for m in rows if m.seq > line]
+            for seq, message_id in sorted((s, i) for i, s in newer.items() if s > line):
+                window.insert(seq, message_id)
+            for message in shown:
+                window.insert(message.seq, message.id)
+            drop_messages(doc, [i for i in held if i not in window.ids])
+            for message in shown:
                 put_message(doc, message)
             set_info(doc, window.last_seq, window.archived_through)
             for user_id in read_users(doc) - reads.keys():
@@ -94,9 +154,13 @@ class LiveWindow:
             for user_id, seq in reads.items():
                 set_read(doc, user_id, seq)
 
-        await (await live.author(change))
+        committed = await live.author(change)
+        window.version = live.version
         self._windows[live] = window
-        await self.messages.archive_messages(room_id, window.archived_through)
+        live.after_remote = functools.partial(self._after_remote, live)
+        await committed
+        # The table's line follows, never below another node's (``keep``: read under the lock).
+        await self.messages.archive_messages(room_id, window.archived_through, keep=self.size)
 
     async def shown_in(self, live: LiveDoc) -> Shown:
         """A ``Written`` (``collab.meta.messages``) that shows a write's rows in ``live``
@@ -111,27 +175,45 @@ class LiveWindow:
         when it did not move). RoomFailed when the doc cannot take a change."""
         window = self._windows[live]
         moved_from = window.archived_through
-        dropped: list[str] = []
 
         def change(doc: Doc[Any]) -> None:
+            if live.version != window.version:
+                window.take_in(doc)
             for message in changed:
                 if message.id in window.ids:
                     put_message(doc, message)
-                elif message.seq > window.last_seq:
+                elif message.seq > window.archived_through:  # below it: archived, table only
                     put_message(doc, message)
-                    window.live.append((message.seq, message.id))
-                    window.ids.add(message.id)
-                    window.last_seq = message.seq
-            while len(window.live) > self.size:
-                seq, message_id = window.live.popleft()
-                window.ids.discard(message_id)
-                window.archived_through = seq
-                dropped.append(message_id)
-            drop_messages(doc, dropped)
+                    window.insert(message.seq, message.id)
+            drop_messages(doc, window.move_line(self.size))
             set_info(doc, window.last_seq, window.archived_through)
 
         committed = live.author_now(change)
+        window.version = live.version
         return _then(committed, (moved_from, window.archived_through))
+
+    def _after_remote(self, live: LiveDoc) -> None:
+        """Another node's update was applied to ``live``: once this burst of them is in, make
+        the doc show one window again (a no-op, committing nothing, when it does)."""
+        if live not in self._checking:
+            self._checking.add(live)
+            asyncio.get_running_loop().call_soon(self._check, live)
+
+    def _check(self, live: LiveDoc) -> None:
+        self._checking.discard(live)
+        if live not in self._windows or not live.usable:
+            return
+        try:
+            committed = self.show(live, [])
+        except RoomFailed:
+            return  # failed or healing: its next load (or write) decides
+        except BaseException as exc:  # yrs refused the change: give the doc up
+            if must_propagate(exc):
+                raise
+            log.error("could not check the chat window of %s: %r", live.key, exc)
+            live.fail(RoomFailed())
+            return
+        committed.add_done_callback(_retrieve)
 
     async def _public_reads(self, room_id: str) -> dict[str, int]:
         """The room's members' read markers, but for the private ones."""
@@ -144,14 +226,20 @@ class LiveWindow:
     ) -> asyncio.Future[None]:
         """Set these users' markers in the doc's ``reads`` and remove those of ``hidden``
         (private ones). Returns what to await for the doc's commit."""
+        window = self._windows.get(live)
 
         def change(doc: Doc[Any]) -> None:
+            if window is not None and live.version != window.version:
+                window.take_in(doc)  # this change moves the version past what it saw
             for user_id in hidden:
                 drop_read(doc, user_id)
             for user_id, seq in shown.items():
                 set_read(doc, user_id, seq)
 
-        return await live.author(change)
+        committed = await live.author(change)
+        if window is not None:
+            window.version = live.version
+        return committed
 
 
 class Shown:
@@ -190,6 +278,12 @@ class Shown:
         if self._committed is None:
             raise RoomFailed("the chat write was never shown")
         return await self._committed
+
+
+def _retrieve(future: asyncio.Future[tuple[int, int]]) -> None:
+    """A check's commit: nobody awaits it (a failed commit fails the doc, which says so)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _then(

@@ -49,6 +49,7 @@ class Host(Protocol):
     hooks: SyncHooks
     peers: dict[int, Peer]
     failed: BaseException | None
+    after_remote: Callable[[], None] | None
 
     @property
     def generation(self) -> str | None: ...
@@ -134,7 +135,8 @@ class CrossNode:
 
     def apply_remote(self, update: bytes) -> bool:
         """An update another node committed: scanned, checked and applied like a peer's, with
-        the REMOTE origin, relayed to every peer here, never recorded. False if refused."""
+        the REMOTE origin, relayed to every peer here, never recorded; the live doc's
+        ``after_remote`` is told when it changed the Doc. False if refused."""
         live = self.live
         try:
             info = scan_update(update, live.limits)
@@ -158,6 +160,8 @@ class CrossNode:
         live.journal.note_remote(len(update), deleted)
         for update_out in emitted:
             live.outbox.after_commit(None, framing.sync_update(update_out))
+        if emitted and live.after_remote is not None:
+            live.after_remote()
         return True
 
     def adopt_stored(self, stored: StoredDoc) -> None:

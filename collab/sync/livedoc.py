@@ -98,6 +98,9 @@ class LiveDoc:
         self._healed = asyncio.Event()
         self._healed.set()
         self.loaded = False
+        # Called after an update another node committed was applied here (the chat window
+        # checks that the doc still shows one window).
+        self.after_remote: Callable[[], None] | None = None
         self.nodes = CrossNode(self, fanout, store) if fanout is not None else None
 
     @classmethod
@@ -128,6 +131,12 @@ class LiveDoc:
     @property
     def doc(self) -> Doc[Any]:
         return self.replica.doc
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change of the Doc and by its rebuild: a writer that remembers it
+        just after its own change can tell whether anything else changed the Doc since."""
+        return self.replica.version
 
     @property
     def generation(self) -> str | None:

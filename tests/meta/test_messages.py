@@ -182,6 +182,11 @@ async def test_paging_backwards_and_forwards_and_archiving(meta: MetaStore) -> N
     await meta.archive_messages("r", 2)  # a load with a larger window: 3.. are live again
     archived = [m.archived for m in await meta.list_messages("r", limit=10)]
     assert archived == [True] * 2 + [False] * 8
+    # A load that read the table before another node's window moved on (to 10 - 3) keeps
+    # that node's line: nothing below it comes back.
+    await meta.archive_messages("r", 2, keep=3)
+    archived = [m.archived for m in await meta.list_messages("r", limit=10)]
+    assert archived == [True] * 7 + [False] * 3
 
 
 async def test_deleting_the_room_deletes_its_messages(meta: MetaStore) -> None:

@@ -137,7 +137,11 @@ class MemoryMessages(MemoryKind):
     async def last_seq(self, room_id: str) -> int:
         return len(self._room(room_id))
 
-    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+    async def archive_messages(
+        self, room_id: str, through_seq: int, since_seq: int = 0, *, keep: int | None = None
+    ) -> None:
+        if keep is not None:
+            through_seq = max(through_seq, len(self._room(room_id)) - keep)
         for message in self._room(room_id)[since_seq:]:
             archived = message.seq <= through_seq
             if message.archived != archived and (archived or since_seq == 0):

@@ -244,17 +244,25 @@ class SqlMessages(SqlKind):
         )
         return int(rows[0][0])
 
-    async def archive_messages(self, room_id: str, through_seq: int, since_seq: int = 0) -> None:
+    async def archive_messages(
+        self, room_id: str, through_seq: int, since_seq: int = 0, *, keep: int | None = None
+    ) -> None:
         def _archive(db: Tx) -> None:
+            through = through_seq
+            if keep is not None:  # under the room's lock: no post moves the last seq meanwhile
+                (last,) = db.execute(
+                    "SELECT coalesce(max(seq), 0) FROM messages WHERE room_id=?", (room_id,)
+                ).fetchone()
+                through = max(through, int(last) - keep)
             db.execute(
                 "UPDATE messages SET archived=TRUE WHERE room_id=? AND seq>? AND seq<=?"
                 " AND NOT archived",
-                (room_id, since_seq, through_seq),
+                (room_id, since_seq, through),
             )
             if since_seq == 0:
                 db.execute(
                     "UPDATE messages SET archived=FALSE WHERE room_id=? AND seq>? AND archived",
-                    (room_id, through_seq),
+                    (room_id, through),
                 )
 
         await self._write(_archive, serial=_chat(room_id))

@@ -160,8 +160,8 @@ async def test_chat_through_two_nodes_is_gapless_once_and_one_window(
     await make_room(api[a])
     first: dict[str, dict[str, Any]] = {}  # client id -> the message its first post made
 
-    async def posts(server: CollabServer, ids: list[str], retry: bool) -> None:
-        for client_id in ids:
+    async def posts(server: CollabServer, client_ids: list[str], retry: bool) -> None:
+        for client_id in client_ids:
             r = await post(api[server], f"said {client_id}", client_id)
             assert r.status_code == (200 if retry else 201), r.text
             if retry:  # the first post's message, whichever node answered it
@@ -170,7 +170,8 @@ async def test_chat_through_two_nodes_is_gapless_once_and_one_window(
             else:
                 first[client_id] = r.json()
 
-    per_node = {"a": [f"a{n}" for n in range(30)], "b": [f"b{n}" for n in range(30)]}
+    ids = {name: [f"{name}{n}" for n in range(30)] for name in "ab"}
+    first_via, retry_via = {"a": a, "b": b}, {"a": b, "b": a}
     async with AsyncExitStack() as stack:
         # A reader of the chat doc on each node: it keeps the doc (and its window) loaded there.
         docs = [
@@ -179,10 +180,10 @@ async def test_chat_through_two_nodes_is_gapless_once_and_one_window(
         with anyio.fail_after(120):
             for retry in (False, True):  # then each client id again, through the other node
                 async with anyio.create_task_group() as tg:
-                    for name, ids in per_node.items():
-                        via = (a if name == "a" else b) if not retry else (b if name == "a" else a)
+                    for name, mine in ids.items():
+                        via = (retry_via if retry else first_via)[name]
                         for lane in range(3):  # three posts in flight through each node
-                            tg.start_soon(posts, via, ids[lane::3], retry)
+                            tg.start_soon(posts, via, mine[lane::3], retry)
         messages = await history(api[b])
         assert [m["seq"] for m in messages] == list(range(1, 61))  # gapless, each once
         assert len({m["id"] for m in messages}) == 60

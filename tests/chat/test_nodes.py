@@ -5,7 +5,8 @@ Each node holds its own copy of a room's ``chat`` doc and its own window over it
 node a post goes through, and however the posts interleave, every copy settles on the table's
 latest ``chat_live_messages`` messages, ``info`` says the room's last seq and the line below
 the window, and the table's ``archived`` flags agree with that line: the window moves once,
-for the whole room, not once per node.
+for the whole room, not once per node. A node that loads the doc late keeps the line; a larger
+window (after a restart) brings archived messages back.
 
 Every test runs on the memory twins (one store and one meta store shared) and on PostgreSQL
 (a store and a meta store per node on one database: nodes as in production, where a row is
@@ -43,14 +44,15 @@ class ChatNode:
     """One node: its registry (following the others through the bus), window and service."""
 
     def __init__(
-        self, store: DocumentStore, meta: MetaStore, bus: LocalBus, name: str, url: str
+        self, store: DocumentStore, meta: MetaStore, bus: LocalBus, name: str, size: int
     ) -> None:
-        settings = Settings(store=url, chat_live_messages=SIZE)
-        self.window = LiveWindow(meta, SIZE)
+        settings = Settings(store="memory://", chat_live_messages=size)
+        self.window = LiveWindow(meta, size)
         fanout = LocalFanout(bus, name)
         self.registry = RoomRegistry(store, settings, NoHooks(), self.window.prepare, fanout)
         self.chat = ChatService(meta, self.registry, self.window, settings)
         self.live: LiveDoc | None = None
+        self.closed = False
 
     async def hold(self) -> LiveDoc:
         """Keep the room's chat doc loaded here (as a reader's socket would)."""
@@ -66,6 +68,10 @@ class ChatNode:
         return messages, info
 
     async def close(self) -> None:
+        """Stop: commit what it holds and stop following the others."""
+        if self.closed:
+            return
+        self.closed = True
         if self.live is not None:
             self.registry.release(self.live)
         await self.registry.close()
@@ -84,29 +90,33 @@ Cluster = Callable[..., Awaitable[tuple[MetaStore, list[ChatNode]]]]
 
 @pytest.fixture
 async def cluster(store_url: str) -> AsyncIterator[Cluster]:
-    """``await cluster(n, held=n)``: (a meta store to look at, n nodes), the first ``held``
-    of them holding the chat doc."""
+    """``await cluster(n, held=n, size=SIZE)``: (a meta store to look at, n more nodes on the
+    same bus and data), the first ``held`` of them holding the chat doc."""
+    bus = LocalBus()
     closing: list[Any] = []
     made: list[ChatNode] = []
+    memory: dict[str, Any] = {}  # the memory twins: one of each, shared by every node
 
-    async def make(n: int, held: int | None = None) -> tuple[MetaStore, list[ChatNode]]:
-        bus = LocalBus()
-        if store_url == "memory://":
-            shared_store, shared_meta = open_store(store_url), open_meta_store(store_url)
-            stores, metas = [shared_store] * n, [shared_meta] * (n + 1)
-            opening: list[Any] = [shared_store, shared_meta]
-        else:
-            stores = [open_store(store_url) for _ in range(n)]
-            metas = [open_meta_store(store_url) for _ in range(n + 1)]
-            opening = [*stores, *metas]
-        for thing in opening:
-            await thing.open()
-            closing.append(thing)
-        nodes = [ChatNode(stores[i], metas[i], bus, f"n{i}", store_url) for i in range(n)]
+    async def opened(kind: str) -> Any:
+        if store_url == "memory://" and kind in memory:
+            return memory[kind]
+        thing = open_store(store_url) if kind == "store" else open_meta_store(store_url)
+        await thing.open()
+        closing.append(thing)
+        memory[kind] = thing
+        return thing
+
+    async def make(
+        n: int, held: int | None = None, size: int = SIZE
+    ) -> tuple[MetaStore, list[ChatNode]]:
+        nodes = []
+        for _ in range(n):
+            store, meta = await opened("store"), await opened("meta")
+            nodes.append(ChatNode(store, meta, bus, f"n{len(made) + len(nodes)}", size))
         made.extend(nodes)
         for node in nodes[:held]:
             await node.hold()
-        return metas[n], nodes
+        return await opened("meta"), nodes
 
     yield make
     for node in made:
@@ -123,14 +133,14 @@ async def table(meta: MetaStore) -> list[Message]:
     return await meta.list_messages(ROOM, limit=10_000)
 
 
-async def settled(meta: MetaStore, nodes: list[ChatNode]) -> None:
-    """Every node's copy shows the table's latest SIZE messages, as the table holds them, and
-    the right ``info``; the table's flags put the line at the same place."""
+async def settled(meta: MetaStore, nodes: list[ChatNode], size: int = SIZE) -> None:
+    """Every node's copy shows the table's latest ``size`` messages, as the table holds them,
+    and the right ``info``; the table's flags put the line at the same place."""
     rows = await table(meta)
     last = len(rows)
-    latest = rows[-SIZE:]
-    expected_messages = {m.id: fields(m) for m in latest}
-    expected_info = {"last_seq": last, "archived_through": max(0, last - SIZE)}
+    line = max(0, last - size)
+    expected_messages = {m.id: fields(m) for m in rows[line:]}
+    expected_info = {"last_seq": last, "archived_through": line}
 
     def each_copy_settled() -> bool:
         return all(node.shown() == (expected_messages, expected_info) for node in nodes)
@@ -143,7 +153,7 @@ async def settled(meta: MetaStore, nodes: list[ChatNode]) -> None:
 
     await wait_until(each_copy_settled, 10, what=what)
     assert [m.seq for m in rows] == list(range(1, last + 1))  # gapless
-    assert [m.seq for m in rows if m.archived] == list(range(1, last - SIZE + 1))
+    assert [m.seq for m in rows if m.archived] == list(range(1, line + 1))
 
 
 async def test_posts_through_two_nodes_in_turn_keep_one_window(cluster: Cluster) -> None:
@@ -199,3 +209,15 @@ async def test_a_node_loading_the_doc_late_keeps_the_line(cluster: Cluster) -> N
     await settled(meta, [a, b, late])
     await a.chat.post(ROOM, actor(1), "after the late load", "d0")
     await settled(meta, [a, b, late])
+
+
+async def test_a_larger_window_brings_archived_messages_back(cluster: Cluster) -> None:
+    """The line is never a floor for a load: a node started with a larger window (the other
+    one stopped) shows more messages again, and the table's flags follow."""
+    meta, (small,) = await cluster(1)
+    for n in range(9):
+        await small.chat.post(ROOM, actor(0), f"message {n}", f"c{n}")
+    await settled(meta, [small])
+    await small.close()
+    meta, (large,) = await cluster(1, size=8)
+    await settled(meta, [large], size=8)

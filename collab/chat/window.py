@@ -128,6 +128,10 @@ class LiveWindow:
         if live.key.doc != CHAT:
             return
         room_id = live.key.room
+        # What the loaded doc holds before the table is read: every message in it that is real
+        # has its row committed by then (the row commits first), so one past the rows read is
+        # a leftover (a room deleted half-way), unlike one another node shows meanwhile.
+        loaded = live_seqs(live.doc)
         rows = await self.messages.list_messages(room_id, limit=self.size) if self.size else []
         read_through = rows[-1].seq if rows else await self.messages.last_seq(room_id)
         window = _Window(last_seq=read_through)
@@ -136,8 +140,8 @@ class LiveWindow:
 
         def change(doc: Doc[Any]) -> None:
             held = live_seqs(doc)
-            newer = {i: seq for i, seq in held.items() if seq > read_through}
-            window.last_seq = max(read_through, info_value(doc, "last_seq"), *newer.values())
+            newer = {i: s for i, s in held.items() if s > read_through and i not in loaded}
+            window.last_seq = max(read_through, *newer.values())
             window.move_line(self.size)
             line = window.archived_through
             shown = [m for m in rows if m.seq > line]

@@ -141,7 +141,7 @@ class LiveWindow:
         def change(doc: Doc[Any]) -> None:
             held = live_seqs(doc)
             newer = {i: s for i, s in held.items() if s > read_through and i not in loaded}
-            window.last_seq = max(read_through, *newer.values())
+            window.last_seq = max([read_through, *newer.values()])
             window.move_line(self.size)
             line = window.archived_through
             shown = [m for m in rows if m.seq > line]

@@ -139,11 +139,11 @@ class Messages(Protocol):
         self, room_id: str, through_seq: int, since_seq: int = 0, *, keep: int | None = None
     ) -> None:
         """Mark the messages with ``since_seq`` < seq <= ``through_seq`` as out of the live
-        doc; with ``since_seq`` 0 (a doc's load), also mark every later one as in it again
-        (a larger window brings archived messages back into the doc). With ``keep`` (the
-        window's size), ``through_seq`` is raised to the room's last seq minus ``keep``, read
-        in the same step: another node's window may have moved on since the caller looked,
-        and a load must not bring back what it archived."""
+        doc (the window moved). With ``keep`` (a doc's load, the window's size), also mark
+        every later one as in it again (a larger window brings archived messages back into
+        the doc), ``through_seq`` first raised to the room's last seq minus ``keep``, read in
+        the same step: another node's window may have moved on since the caller looked, and a
+        load must not bring back what it archived."""
 
 
 def reactions_after(

@@ -144,7 +144,7 @@ class MemoryMessages(MemoryKind):
             through_seq = max(through_seq, len(self._room(room_id)) - keep)
         for message in self._room(room_id)[since_seq:]:
             archived = message.seq <= through_seq
-            if message.archived != archived and (archived or since_seq == 0):
+            if message.archived != archived and (archived or keep is not None):
                 self._put(replace(message, archived=archived))
 
 

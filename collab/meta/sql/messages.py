@@ -259,7 +259,7 @@ class SqlMessages(SqlKind):
                 " AND NOT archived",
                 (room_id, since_seq, through),
             )
-            if since_seq == 0:
+            if keep is not None:
                 db.execute(
                     "UPDATE messages SET archived=FALSE WHERE room_id=? AND seq>? AND archived",
                     (room_id, through),

@@ -109,7 +109,7 @@ async def cluster(store_url: str) -> AsyncIterator[Cluster]:
     async def make(
         n: int, held: int | None = None, size: int = SIZE
     ) -> tuple[MetaStore, list[ChatNode]]:
-        nodes = []
+        nodes: list[ChatNode] = []
         for _ in range(n):
             store, meta = await opened("store"), await opened("meta")
             nodes.append(ChatNode(store, meta, bus, f"n{len(made) + len(nodes)}", size))
@@ -175,9 +175,7 @@ async def test_concurrent_posts_and_retries_through_two_nodes_settle_on_one_wind
 
     async def posts(node: ChatNode, author: int, numbers: range, retry: bool) -> None:
         for n in numbers:
-            message, created = await node.chat.post(
-                ROOM, actor(author), f"{author}:{n}", f"c{n}"
-            )
+            message, created = await node.chat.post(ROOM, actor(author), f"{author}:{n}", f"c{n}")
             assert created is not retry
             if retry:
                 before = first[(author, n)]

@@ -81,8 +81,8 @@ def has_all(text: str, expected: set[str]) -> bool:
 
 
 class Turns:
-    """The clients edit in turns: one token, its "saved", then every other client sees it;
-    each edit's start (s after ``t0``) and how long until the last other client saw it."""
+    """The clients edit in turns: one token, its "saved", then every other client sees it.
+    ``edit`` returns how long after its "saved" request the last other client saw it."""
 
     def __init__(self, clients: list[RawPeer]) -> None:
         self.clients = clients

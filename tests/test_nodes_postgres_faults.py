@@ -178,10 +178,6 @@ async def test_postgresql_crashed_and_restarted_loses_nothing_and_the_nodes_reco
         f"PostgreSQL crashed for {DOWN_FOR:.0f} s: /readyz 503 on both nodes {unready_after:.1f} s"
         f" after the crash, 200 {ready_after:.1f} s after the restart; {seen}"
     )
-    # A socket refused for the outage is a refusal (HTTP 503, or 1011 after accept), logged as
-    # one line, never a crash of the ASGI app.
-    for server in servers:
-        assert "Exception in ASGI application" not in server.log()
 
 
 def sessions_of(server: CollabServer, pg_port: int) -> set[int]:

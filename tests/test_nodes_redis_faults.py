@@ -1,18 +1,19 @@
-"""Redis blackholed for 20 s under three real `collab serve` nodes: nothing is lost and edits keep
-crossing nodes through the head checks.
+"""Redis that answers nothing for 20 s (blackholed, or paused) under three real `collab serve`
+nodes: nothing is lost and edits keep crossing nodes through the head checks.
 
-Issue 15, "Done means" 4, its partition part (Redis killed and restarted empty, and paused, are
-in tests/test_nodes.py). Each node reaches a private ``redis-server`` through a TCP proxy of its
-own (tests/support/tcpproxy.py); a blackhole keeps every connection open and accepts new ones,
-but passes nothing either way, so only the Redis client's own timeouts can tell a node that
-Redis is gone. The nodes share a fresh database on the shared PostgreSQL. One client per node
-edits one doc, in turns: each edit must be "saved" and then seen by the clients on the two
-other nodes.
+Issue 15, "Done means" 4 (Redis killed and restarted empty is in tests/test_nodes.py). Each node
+reaches a private ``redis-server`` through a TCP proxy of its own (tests/support/tcpproxy.py).
+Two faults, each for 20 s: a blackhole (every proxy keeps its connections open and accepts new
+ones, but passes nothing either way) and a pause (SIGSTOP of Redis: the kernel still accepts
+and buffers, nothing answers). Either way nothing fails: only the Redis client's own timeouts
+can tell a node that Redis is gone. The nodes share a fresh database on the shared PostgreSQL.
+One client per node edits one doc, in turns: each edit must be "saved" and then seen by the
+clients on the two other nodes.
 
 - "saved" never stops: commits never wait for Redis;
-- every edit crosses nodes within the head-poll interval + 1 s, the moment the blackhole
-  starts included, and within the degraded interval + 1 s once every node noticed it (its
-  health metric says 0): the blackhole is detected, not waited on forever;
+- every edit crosses nodes within the head-poll interval + 1 s, the moment the fault starts
+  included, and within the degraded interval + 1 s once every node noticed it (its health
+  metric says 0): the silence is detected, not waited on forever;
 - healed, the clients' concurrent edits converge within 5 s on every client and on a fresh
   client per node, delivery through Redis resumes, and every edit is stored exactly once.
 """
@@ -20,7 +21,9 @@ other nodes.
 from __future__ import annotations
 
 import functools
+import os
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, ExitStack
@@ -40,7 +43,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.anyio
 
 ROOM, DOC = "team", "notes"
-BLACKHOLE_FOR = 20.0  # seconds, the issue's
+FAULT_FOR = 20.0  # seconds, the issue's
 POLL, DEGRADED = 2.0, 0.5  # head_poll_interval and head_poll_degraded, seconds
 BURST = 5  # edits per client the moment the blackhole heals
 
@@ -107,8 +110,36 @@ class Turns:
         return [await self.edit(i) for i in range(len(self.clients))]
 
 
-async def test_redis_blackholed_loses_nothing_and_edits_cross_nodes_by_head_checks(
-    pg_url: str, nodes: NodesFactory, redis: PrivateRedis
+class Fault:
+    """``blackhole``: every node's proxy swallows everything; ``pause``: SIGSTOP of Redis
+    itself (the kernel still accepts connections and takes the bytes, nothing answers)."""
+
+    def __init__(self, kind: str, redis: PrivateRedis, proxies: list[TcpProxy]) -> None:
+        self.kind, self.redis, self.proxies = kind, redis, proxies
+        self.on = False
+
+    def start(self) -> None:
+        self.on = True
+        if self.kind == "pause":
+            assert self.redis.proc is not None
+            os.kill(self.redis.proc.pid, signal.SIGSTOP)
+        for proxy in self.proxies if self.kind == "blackhole" else []:
+            proxy.blackhole()
+
+    def heal(self) -> None:
+        if not self.on:
+            return
+        self.on = False
+        if self.kind == "pause":
+            assert self.redis.proc is not None
+            os.kill(self.redis.proc.pid, signal.SIGCONT)
+        for proxy in self.proxies if self.kind == "blackhole" else []:
+            proxy.restore()
+
+
+@pytest.mark.parametrize("kind", ["blackhole", "pause"])
+async def test_redis_unanswering_loses_nothing_and_edits_cross_nodes_by_head_checks(
+    pg_url: str, nodes: NodesFactory, redis: PrivateRedis, kind: str
 ) -> None:
     key = secrets.token_urlsafe(32)  # one for every node: PostgreSQL has no dir to keep it in
     with ExitStack() as proxies_stack:
@@ -139,8 +170,9 @@ async def test_redis_blackholed_loses_nothing_and_edits_cross_nodes_by_head_chec
             with anyio.fail_after(120):
                 before = await turns.round() + await turns.round()
 
-                for proxy in proxies:
-                    proxy.blackhole()
+                fault = Fault(kind, redis, proxies)
+                proxies_stack.callback(fault.heal)  # SIGCONT whatever happens
+                fault.start()
                 t0 = time.monotonic()
                 noticed: list[float] = []
 
@@ -153,13 +185,12 @@ async def test_redis_blackholed_loses_nothing_and_edits_cross_nodes_by_head_chec
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(notice)
                     index = 0
-                    while time.monotonic() - t0 < BLACKHOLE_FOR:
+                    while time.monotonic() - t0 < FAULT_FOR:
                         started = time.monotonic() - t0
                         during.append((started, await turns.edit(index % len(clients))))
                         index += 1
 
-                for proxy in proxies:
-                    proxy.restore()
+                fault.heal()
                 healed = time.monotonic()
                 asked: list[int] = []  # each client's last "saved" request
                 for client in clients:  # at once, all together: they must converge
@@ -187,17 +218,17 @@ async def test_redis_blackholed_loses_nothing_and_edits_cross_nodes_by_head_chec
                 after = await turns.round() + await turns.round()
 
     print(
-        f"blackholed {BLACKHOLE_FOR:.0f} s: noticed by every node after {noticed[0]:.1f} s;"
+        f"Redis {kind} {FAULT_FOR:.0f} s: noticed by every node after {noticed[0]:.1f} s;"
         f" cross-node delivery max {max(before) * 1000:.0f} ms before,"
         f" {max(lag for _, lag in during) * 1000:.0f} ms during ({len(during)} edits),"
         f" {max(after) * 1000:.0f} ms after; converged {converged_after:.2f} s after healing"
     )
     assert max(before) < 1.0
-    # The issue's bound, at any moment of the blackhole (before the nodes notice it too).
+    # The issue's bound, at any moment of the fault (before the nodes notice it too).
     assert max(lag for _, lag in during) < POLL + 1.0
     # Once every node noticed it, the degraded head checks carry every edit.
     late = [lag for start, lag in during if start > noticed[0]]
-    assert late, "no edit after every node noticed the blackhole"
+    assert late, "no edit after every node noticed the fault"
     assert max(late) < DEGRADED + 1.0
     assert converged_after < 5.0
     assert max(after) < 1.0

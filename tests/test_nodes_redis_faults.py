@@ -161,7 +161,7 @@ async def test_redis_unanswering_loses_nothing_and_edits_cross_nodes_by_head_che
         for server in servers:
             server.remember(key)
         async with AsyncExitStack() as stack:
-            clients = []
+            clients: list[RawPeer] = []
             for server in servers:
                 client = await RawPeer.connect(server.ws_url(ROOM, DOC, "collab=1"))
                 stack.push_async_callback(client.close)

@@ -9,8 +9,10 @@ the test's own. Two docs, each with one writing client per node, each client app
 socket drops comes back with a fresh Doc, so it never re-sends what it had not seen "saved"):
 
 - ``pg_ctl -m immediate stop`` (a crash: no checkpoint, recovery at the next start) while the
-  clients write, started again 5 s later: /readyz answers 503 on both nodes while PostgreSQL is
-  down and 200 after it is back, the same processes;
+  clients write, started again 5 s later (the commits waiting for it go through once it is
+  back) or 15 s later (longer than a commit waits for a connection: the docs being written give
+  up, closing their sockets with 1011, and their clients reconnect): /readyz answers 503 on both
+  nodes while PostgreSQL is down and 200 after it is back, the same processes;
 - ``pg_terminate_backend`` of every session of one node, three times 1.5 s apart, while the
   clients write: its pools reconnect, and it answers /readyz 200 after, the same process.
 
@@ -45,7 +47,8 @@ pytestmark = pytest.mark.anyio
 
 ROOM = "team"
 DOCS = ["d0", "d1"]
-WRITE_BEFORE, DOWN_FOR, WRITE_AFTER = 3.0, 5.0, 3.0  # seconds
+WRITE_BEFORE, WRITE_AFTER = 3.0, 3.0  # seconds
+COMMIT_WAIT = 10.0  # seconds a commit waits for a pooled connection (collab.db.postgres)
 
 
 @pytest.fixture
@@ -72,9 +75,7 @@ def shared() -> Iterator[dict[str, Any]]:
 def start(nodes: NodesFactory, url: str, shared: dict[str, Any]) -> list[CollabServer]:
     key = secrets.token_urlsafe(32)  # one for every node: PostgreSQL has no dir to keep it in
     # Clients reconnect as fast as a fault lets them: past the default handshake rate.
-    servers = nodes(
-        2, store=url, secret_key=key, handshake_rate=100, handshake_burst=200, **shared
-    )
+    servers = nodes(2, store=url, secret_key=key, handshake_rate=100, handshake_burst=200, **shared)
     for server in servers:
         server.remember(key)  # the fixture checks it never reaches a log
     return servers
@@ -145,8 +146,14 @@ async def check_after_faults(
     }
 
 
+# 5 s: commits wait and go through once it is back; 15 s: longer than a commit waits, so the
+# docs being written give up (their sockets close 1011) and their clients reconnect.
+@pytest.mark.parametrize("down_for", [5.0, 15.0])
 async def test_postgresql_crashed_and_restarted_loses_nothing_and_the_nodes_recover(
-    cluster: tuple[PrivateCluster, str], nodes: NodesFactory, shared: dict[str, Any]
+    cluster: tuple[PrivateCluster, str],
+    nodes: NodesFactory,
+    shared: dict[str, Any],
+    down_for: float,
 ) -> None:
     pg, url = cluster
     servers = start(nodes, url, shared)
@@ -166,7 +173,7 @@ async def test_postgresql_crashed_and_restarted_loses_nothing_and_the_nodes_reco
                 # Drained: no node says it is ready while PostgreSQL is down.
                 await wait_until(functools.partial(readiness, servers, 503), 15, interval=0.2)
                 unready_after = time.monotonic() - crashed
-                await anyio.sleep(max(0.0, DOWN_FOR - unready_after))  # the outage's length
+                await anyio.sleep(max(0.0, down_for - unready_after))  # the outage's length
                 await anyio.to_thread.run_sync(pg.start)
                 restarted = time.monotonic()
                 await wait_until(functools.partial(readiness, servers, 200), 30, interval=0.2)
@@ -175,9 +182,11 @@ async def test_postgresql_crashed_and_restarted_loses_nothing_and_the_nodes_reco
                 stop.set()
             seen = await check_after_faults(servers, url, clients)
     print(
-        f"PostgreSQL crashed for {DOWN_FOR:.0f} s: /readyz 503 on both nodes {unready_after:.1f} s"
+        f"PostgreSQL crashed for {down_for:.0f} s: /readyz 503 on both nodes {unready_after:.1f} s"
         f" after the crash, 200 {ready_after:.1f} s after the restart; {seen}"
     )
+    if down_for > COMMIT_WAIT:
+        assert seen["reconnects"] > 0, "no doc gave up: the outage did not outlast a commit"
 
 
 def sessions_of(server: CollabServer, pg_port: int) -> set[int]:

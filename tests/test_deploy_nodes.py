@@ -31,6 +31,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from tests.support.balancer import Balancer
+from tests.support.nginx import require_nginx
 from tests.support.rawpeer import RawPeer
 from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
 from tests.support.server import CollabServer, NodesFactory
@@ -145,6 +146,7 @@ def shared() -> Iterator[dict[str, Any]]:
 async def test_three_nodes_behind_the_shipped_nginx(
     pg_url: str, nodes: NodesFactory, shared: dict[str, Any], tmp_path: Path
 ) -> None:
+    require_nginx()  # before starting anything
     key = secrets.token_urlsafe(32)  # one for every node: PostgreSQL has no dir to keep it in
     servers = nodes(3, store=pg_url, secret_key=key, **shared)
     for server in servers:

@@ -116,13 +116,13 @@ class Balancer:
         path = self.root / "error.log"
         return path.read_text() if path.exists() else ""
 
-    def logs(self) -> str:
-        return "".join(p.read_text() for p in sorted(self.root.glob("*.log")))
+    def access_log(self) -> str:
+        path = self.root / "collab.access.log"
+        return path.read_text() if path.exists() else ""
 
     def nodes_for(self, target: str) -> list[str]:
         """The node(s) each logged request for ``target`` (redacted, as logged) went to, in
         order: ``"127.0.0.1:P"``, or ``"127.0.0.1:P, 127.0.0.1:Q"`` when P failed first."""
-        path = self.root / "collab.access.log"
-        lines = path.read_text().splitlines() if path.exists() else []
+        lines = self.access_log().splitlines()
         found = [m for m in map(_LINE.search, lines) if m is not None]
         return [m["node"] for m in found if m["target"] == target]

@@ -271,6 +271,10 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.spec.name} did not listen within {timeout} s: {self.log()}")
 
+    def alive(self) -> bool:
+        """Still running (a failed point of a live server costs that point only)."""
+        return self.proc is not None and self.proc.poll() is None
+
     def _tree(self) -> list[psutil.Process]:
         assert self.ps is not None
         try:

@@ -120,7 +120,14 @@ def render(
     out = [
         f"Run {summary['date']}: {summary['reps']} repetitions, {summary['elapsed_s'] / 60:.1f} "
         f"min, commit {m['commit']}, {m['platform']}, Python {m['python']}, node {m['node']}; "
-        f"{m['pinning']}." + (" collab ran with uncommitted changes." if m.get("dirty") else ""),
+        f"{m['pinning']}."
+        + (" collab ran with uncommitted changes." if m.get("dirty") else "")
+        + (
+            f" Measured in {len(summary['parts'])} parts on the same code of collab"
+            f" ({', '.join(summary['parts'])}; `run.py --merge`)."
+            if summary.get("parts")
+            else ""
+        ),
         "",
         "Each cell: median of the repetitions (min-max). `*` = the load generator used more than "
         "75% of a core during that point: measured, not compared (ratio left blank). Ratios are "

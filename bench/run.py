@@ -75,6 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="how collab posts in the chat workload: api (HTTP), ws (type 101); default both",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="SUMMARY",
+        help="measure nothing: write the tables, plots and README of one run from the summaries"
+        " (bench/results/<date>.json) of its parts, each run with its own --workloads",
+    )
     args = parser.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
@@ -186,6 +193,8 @@ def machine(cores: Cores) -> dict[str, Any]:
         "python": platform.python_version(),
         "node": out([NODE, "--version"]),
         "commit": out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        # the code measured, whatever commit it is in: parts of one run (--merge) must agree
+        "collab_tree": out(["git", "-C", str(ROOT), "rev-parse", "HEAD:collab"]),
         "dirty": bool(out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "collab"])),
         "platform": platform.platform(),
     }
@@ -275,6 +284,7 @@ def measure(
                         )
     except KeyboardInterrupt:
         print("interrupted: summarizing what was measured", file=sys.stderr)
+        failures.append({"error": "interrupted", "interrupted": True})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return raw, failures
@@ -308,7 +318,12 @@ def write_outputs(
     name = f"{summary['date']}-quick" if args.quick else summary["date"]
     out_dir = raw_dir if args.quick else BENCH / "results"  # smoke runs are not results
     (out_dir / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
-    readme = not (args.quick or args.no_readme or (base is not None and not args.readme))
+    readme = not (
+        args.quick
+        or args.no_readme
+        or interrupted(summary)  # fewer repetitions than asked: not a result
+        or (base is not None and not args.readme)
+    )
     figures = write_plots(summary, (BENCH / "results" if readme else raw_dir) / "plots")
     comparison = ""
     if base is not None:
@@ -388,12 +403,75 @@ def run(
     return 1 if failures else 0
 
 
+def interrupted(summary: dict[str, Any]) -> bool:
+    return any(f.get("interrupted") for f in summary["failures"])
+
+
+class MergeError(Exception):
+    """Summaries that are not parts of one run."""
+
+
+MUST_AGREE = ("quick", "reps", "deflate", "plan")
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run's summary from parts run apart (``--workloads`` splits a full run that does not
+    fit in one sitting): the same code of collab (``machine.collab_tree``), repetitions,
+    deflate modes and plan; each workload of the run measured in exactly one part; none of
+    them interrupted. The parts' servers and workloads are the run's, in order."""
+    if len(parts) < 2:
+        raise MergeError("merge takes two or more summaries")
+    first = parts[0]
+    for part in parts:
+        if interrupted(part):
+            raise MergeError(f"{part['date']} was interrupted: measure that part again")
+        for key in MUST_AGREE:
+            if part.get(key) != first.get(key):
+                raise MergeError(f"{part['date']} differs from {first['date']} in {key!r}")
+        tree = part["machine"].get("collab_tree")
+        if not tree or tree != first["machine"].get("collab_tree"):
+            raise MergeError(f"{part['date']} measured other code of collab than {first['date']}")
+    seen: dict[str, str] = {}
+    for part in parts:
+        for workload in part["workloads"]:
+            if workload in seen:
+                raise MergeError(f"{workload!r} is in both {seen[workload]} and {part['date']}")
+            seen[workload] = part["date"]
+    servers = list(dict.fromkeys(s for part in parts for s in part["servers"]))
+    return {
+        **first,
+        "date": dt.datetime.now().strftime("%Y-%m-%dT%H%M%S"),
+        "elapsed_s": round(sum(part["elapsed_s"] for part in parts), 1),
+        "servers": servers,
+        "workloads": [w for part in parts for w in part["workloads"]],
+        "parts": [part["date"] for part in parts],
+        "failures": [f for part in parts for f in part["failures"]],
+        "results": [r for part in parts for r in part["results"]],
+    }
+
+
+def merge_main(args: argparse.Namespace) -> int:
+    parts = [json.loads(Path(path).read_text()) for path in args.merge]
+    try:
+        summary = merge(parts)
+    except MergeError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    raw_dir = BENCH / "results" / "raw" / summary["date"]
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    write_outputs(args, summary, raw_dir, None)
+    print(f"merged {len(parts)} parts: {', '.join(summary['parts'])}")
+    return 1 if summary["failures"] else 0
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        return merge_main(args)
     if not (BENCH / "node_modules").is_dir():
         print("bench/node_modules is missing: run `npm ci --prefix bench` first", file=sys.stderr)
         return 2

@@ -159,13 +159,34 @@ def _split(rooms: list[str], workers: int) -> list[list[str]]:
 
 
 def latency(server: ServerProcess, plan: Plan, cores: Cores) -> list[dict[str, Any]]:
+    """Every latency point in turn. A point that fails (a raw relay cannot even connect 200
+    clients to one room: every join's sync and awareness goes to every other socket) costs
+    that point, not the others: the rest are measured, then the first failure is raised with
+    their rows (``PartialResult``), so the run lists it and keeps what was measured."""
     out: list[dict[str, Any]] = []
+    failure: BaseException | None = None
     for rooms_n, clients in plan.latency_points:
         point = f"{rooms_n}x{clients}"
         rooms = [f"lat{point}-{i}/doc" for i in range(rooms_n)]
-        out += latency_point(server, plan, cores, point, rooms, clients, rate=10)
+        try:
+            out += latency_point(server, plan, cores, point, rooms, clients, rate=10)
+        except Exception as exc:
+            if not server.alive():
+                raise PartialResult(out, exc) from exc
+            failure = failure or PointFailed(point, exc)
+            time.sleep(2.0)  # what the failed point's clients started settles
         time.sleep(0.5)
+    if failure is not None:
+        raise PartialResult(out, failure) from failure.__cause__
     return out
+
+
+class PointFailed(Exception):
+    """One R x C point of a workload that could not be measured."""
+
+    def __init__(self, point: str, cause: BaseException) -> None:
+        super().__init__(f"{point}: {cause!r}")
+        self.__cause__ = cause
 
 
 def latency_point(

@@ -101,7 +101,7 @@ class Services:
         heads = _head_poller(settings, registry, fanout, reports)
         dev_mode = is_dev_mode(settings)
         chat = ChatService(meta, registry, window, settings, row_observer=search.indexer)
-        chat.observers.append(webhooks.chat_event)
+        chat.outbox = webhooks.chat_outbox  # a message and its webhook deliveries: one commit
         limits = api_limits(settings)
         return cls(
             settings=settings,

@@ -11,8 +11,11 @@ write can never overwrite a newer state of the same message; no lock is held acr
 and posts of every room and every user share each commit (one member's post never waits behind
 another's burst, only for the next commit). If a transaction fails after its rows were shown,
 the doc is given up and reloaded from the table. Every row written is also handed to the
-``RowObserver`` (the search index's feed) once durable, retries included; the ``observers``
-(outgoing webhooks) are told of each new, edited or deleted message once, when it is durable.
+``RowObserver`` (the search index's feed) once durable, retries included. A new, edited or
+deleted message's outgoing webhook deliveries are inserted by the row's own transaction
+(``outbox``: a ``collab.meta.WebhookOutbox`` for the write's event; a client id's retry
+enqueues nothing), so a crash cannot keep the message and lose them, and the answer waits for
+no second commit.
 
 Read markers take their own path, in batches (``collab.chat.reads``): any member may mark, and
 the doc's ``reads`` shows the markers that are not private.
@@ -39,6 +42,7 @@ from collab.meta import (
     ReadMarker,
     Role,
     ThreadProblem,
+    WebhookOutbox,
     Written,
 )
 from collab.settings import Settings
@@ -48,9 +52,9 @@ MAX_CLIENT_ID = 128
 MAX_EMOJI = 32
 MAX_ATTACHMENTS = 10
 
-# Told of every new, edited or deleted message once it is durable: (event, room, message),
-# event being "message.posted", "message.edited" or "message.deleted" (outgoing webhooks).
-Observer = Callable[[str, str, Message], Awaitable[None]]
+# The outgoing webhooks' deliveries of a message write, by event ("message.posted",
+# "message.edited", "message.deleted"), for the write's own transaction to enqueue.
+WebhookOutboxFor = Callable[[str], WebhookOutbox]
 MAX_SEQ = 2**62
 
 
@@ -86,6 +90,7 @@ class ChatService:
         *,
         clock: Callable[[], float] = time.time,
         row_observer: RowObserver | None = None,
+        outbox: WebhookOutboxFor | None = None,
     ) -> None:
         self.meta = meta
         self.registry = registry
@@ -94,7 +99,7 @@ class ChatService:
         self.clock = clock
         self.row_observer: RowObserver = row_observer or _Nobody()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self.observers: list[Observer] = []
+        self.outbox = outbox
         self._markers = MarkerBatches(self._write_reads)
 
     def _lock(self, room_id: str) -> asyncio.Lock:
@@ -144,15 +149,14 @@ class ChatService:
         async def store(shown: Written) -> None:
             nonlocal created
             try:
-                _, created = await self.meta.post_message(new, shown)
+                outbox = self._outbox("message.posted")
+                _, created = await self.meta.post_message(new, shown, outbox)
             except ThreadProblem as exc:
                 raise (NotFound if exc.missing else BadRequest)(str(exc)) from None
 
         changed = await self._write(room_id, store)
         # A retry notifies too: the entries may be all that a crash kept from the first try.
         await self._notify(changed[-1], changed[-1].created_at)
-        if created:
-            await self._tell("message.posted", room_id, changed[-1])
         return changed[-1], created
 
     async def edit(self, room_id: str, actor: Actor, message_id: str, text: str) -> Message:
@@ -167,11 +171,11 @@ class ChatService:
 
         async def store(shown: Written) -> None:
             at = self.clock()
-            await self.meta.edit_message(room_id, message_id, text, at, mentions, shown)
+            outbox = self._outbox("message.edited")
+            await self.meta.edit_message(room_id, message_id, text, at, mentions, shown, outbox)
 
         edited = (await self._write(room_id, store))[0]
         await self._notify(edited, edited.edited_at or self.clock())
-        await self._tell("message.edited", room_id, edited)
         return edited
 
     async def delete(self, room_id: str, actor: Actor, message_id: str) -> tuple[Message, bool]:
@@ -183,10 +187,10 @@ class ChatService:
             raise Forbidden("only the author or an owner may delete a message")
 
         async def store(shown: Written) -> None:
-            await self.meta.delete_message(room_id, message_id, self.clock(), shown)
+            outbox = self._outbox("message.deleted")
+            await self.meta.delete_message(room_id, message_id, self.clock(), shown, outbox)
 
         deleted = (await self._write(room_id, store))[0]
-        await self._tell("message.deleted", room_id, deleted)
         return deleted, not own
 
     async def react(
@@ -224,9 +228,8 @@ class ChatService:
         self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
         return shown.changed
 
-    async def _tell(self, event: str, room_id: str, message: Message) -> None:
-        for observer in self.observers:
-            await observer(event, room_id, message)
+    def _outbox(self, event: str) -> WebhookOutbox | None:
+        return None if self.outbox is None else self.outbox(event)
 
     # -- read markers ------------------------------------------------------------------
 

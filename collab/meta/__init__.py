@@ -10,7 +10,7 @@ URL as the documents (``open_meta_store``).
     dms.py          Dms: direct messages, rooms of two
     invites.py      Invite, Invites         api_tokens.py   ApiToken, ApiTokens
     doc_meta.py     DocMeta, DocMetas (doc titles and kinds)
-    messages.py     Message, Messages (chat messages, live or archived)
+    messages.py     Message, Messages (chat messages, live or archived), WebhookOutbox
     files.py        FileRecord, Files (a room's references to uploaded bytes)
     reads.py        ReadMarker, Unread, Reads (read markers, unread counts)
     inbox.py        InboxEntry, Inbox (mentions)
@@ -40,7 +40,14 @@ from collab.meta.files import FileRecord, Files
 from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
-from collab.meta.messages import Message, Messages, NewMessage, ThreadProblem, Written
+from collab.meta.messages import (
+    Message,
+    Messages,
+    NewMessage,
+    ThreadProblem,
+    WebhookOutbox,
+    Written,
+)
 from collab.meta.metastore import MetaStore, open_meta_store
 from collab.meta.purge import Purge, Purged
 from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
@@ -99,6 +106,7 @@ __all__ = [
     "Unread",
     "User",
     "Users",
+    "WebhookOutbox",
     "Webhooks",
     "Written",
     "digest",

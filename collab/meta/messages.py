@@ -11,13 +11,20 @@ Every write takes an optional ``Written``: it is told the rows the write changed
 write's transaction is still open, in the order of the writes, so that the caller can show them
 in the ``chat`` doc and have both committed together (``collab.db.Database``, group commit);
 it is told when that transaction then fails.
+
+A post (a new message, not a client id's retry), an edit and a deletion also take an optional
+``WebhookOutbox``: the outgoing webhooks' deliveries of the write, inserted by the transaction
+function that writes the row (the transactional outbox pattern), so the message and its
+deliveries are committed together or not at all (``collab.meta.webhooks``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from collab.meta.webhooks import Delivery
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,39 @@ class Written(Protocol):
         """The transaction that held the rows failed after ``rows``: they were never stored."""
 
 
+def _nothing(made: list[Delivery]) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class WebhookOutbox:
+    """The webhook events a message write enqueues in its own transaction.
+
+    ``events(message, now)`` gives the (event, payload) pairs of the message as the
+    transaction holds it; each is enqueued as ``Webhooks.enqueue_webhook_event`` does (one
+    pending delivery per live endpoint of the room whose events include it, or ``*``), due
+    ``now``: ``clock()`` read inside the transaction, each delivery named by ``new_id()``. These
+    three are called only when the room has a live endpoint, maybe on the database's thread,
+    and must touch nothing else (a transaction may run more than once; the store never looks
+    inside a payload: its format is the webhooks' own). ``enqueued(deliveries)`` is called on
+    the event loop once the write has made them durable and returned (nothing made: not
+    called): the worker's wake-up. None of them may wait; only ``events`` may raise, which
+    fails the whole write (nothing of it is stored).
+    """
+
+    events: Callable[[Message, float], Sequence[tuple[str, str]]]
+    clock: Callable[[], float]
+    new_id: Callable[[], str]
+    enqueued: Callable[[list[Delivery]], None] = _nothing
+
+
 class Messages(Protocol):
     async def post_message(
-        self, new: NewMessage, written: Written | None = None
+        self, new: NewMessage, written: Written | None = None, outbox: WebhookOutbox | None = None
     ) -> tuple[Message, bool]:
-        """Store ``new`` with the room's next seq: (the message, True). If the author already
-        posted this client id in the room: (that message, False), nothing written.
+        """Store ``new`` with the room's next seq: (the message, True), and ``outbox``'s
+        deliveries of it. If the author already posted this client id in the room: (that
+        message, False), nothing written, nothing enqueued.
         Raises ThreadProblem when ``new.thread`` names no top-level message of the room."""
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
@@ -98,15 +132,23 @@ class Messages(Protocol):
         at: float,
         mentions: Sequence[str] | None = None,
         written: Written | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> Message:
         """New text (and ``edited_at``, and ``mentions`` when given: what the new text
-        mentions); errors.NotFound if missing, Conflict if deleted."""
+        mentions), and ``outbox``'s deliveries of the edited message; errors.NotFound if
+        missing, Conflict if deleted."""
 
     async def delete_message(
-        self, room_id: str, message_id: str, at: float, written: Written | None = None
+        self,
+        room_id: str,
+        message_id: str,
+        at: float,
+        written: Written | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> Message:
         """Make the message a tombstone (idempotent), deleting its inbox entries
-        (``collab.meta.inbox``) in the same step; errors.NotFound if missing."""
+        (``collab.meta.inbox``) and enqueueing ``outbox``'s deliveries of the tombstone in the
+        same step (only when it was not one already); errors.NotFound if missing."""
 
     async def react(
         self,

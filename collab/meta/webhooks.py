@@ -1,12 +1,14 @@
 """Outgoing webhooks: per-room endpoints, and the durable outbox of their deliveries.
 
-An event is enqueued as one delivery per matching endpoint, in one step. Workers claim due
-deliveries (a lease: a claim that outlives its worker expires and the delivery is claimed
-again), at most one in flight per endpoint, never for an endpoint whose circuit is open
-(``open_until``) or that is disabled. Each attempt is recorded with the delivery's next
-state and the endpoint's health in one step (``record_webhook_attempt``), so a restart finds
-every delivery where it was: pending (due when its backoff ends), delivered or failed.
-On SQLite the claim is one IMMEDIATE transaction on the one writer; a PostgreSQL store would
+An event is enqueued as one delivery per matching endpoint, in one step: its own
+(``enqueue_webhook_event``), or the step of the chat write it reports (a message write's
+``collab.meta.messages.WebhookOutbox``: the message and its deliveries commit together).
+Workers claim due deliveries (a lease: a claim that outlives its worker expires and the
+delivery is claimed again), at most one in flight per endpoint, never for an endpoint whose
+circuit is open (``open_until``) or that is disabled. Each attempt is recorded with the
+delivery's next state and the endpoint's health in one step (``record_webhook_attempt``), so a
+restart finds every delivery where it was: pending (due when its backoff ends), delivered or
+failed. On SQLite the claim is one IMMEDIATE transaction on the one writer; a PostgreSQL store would
 claim with ``FOR UPDATE SKIP LOCKED``.
 """
 

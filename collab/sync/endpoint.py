@@ -23,6 +23,7 @@ from collab.auth.authenticate import Verifier, authenticate
 from collab.auth.origin import origin_allowed
 from collab.auth.policy import Access, check_doc_quota, doc_access, room_role
 from collab.auth.principal import Principal
+from collab.db import StoreError
 from collab.errors import (
     BadName,
     CollabError,
@@ -30,6 +31,7 @@ from collab.errors import (
     GenerationMismatch,
     NotFound,
     RateLimited,
+    RoomFailed,
     TooManyRequests,
     Unauthorized,
     UnsupportedData,
@@ -95,6 +97,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         headers = {"Retry-After": retry_after_header(exc.retry_after)}
         await websocket.send_denial_response(
             PlainTextResponse(exc.reason, status_code=429, headers=headers)
+        )
+        return
+    except StoreError as exc:
+        # The database does not answer (PostgreSQL down or restarting): refused before accept,
+        # as an overloaded server is, so the client comes back later; /readyz says 503 too.
+        log.warning("handshake refused: the store does not answer: %s", exc)
+        await websocket.send_denial_response(
+            PlainTextResponse("store unavailable", status_code=503)
         )
         return
     if principal is not None and principal.by_cookie and not origin_allowed(websocket, settings):
@@ -238,14 +248,18 @@ async def _open(
 ) -> tuple[LiveDoc, Access]:
     """The loaded doc and what this principal may do in it, or a CollabError to close with.
 
-    Nothing is sent or applied before these checks pass.
+    Nothing is sent or applied before these checks pass. A store that does not answer
+    (PostgreSQL down or restarting) closes the socket as a failed load does (1011).
     """
     if not principal.allows(key.room, key.doc):
         raise Forbidden("token not valid for this document")
-    role = await room_role(state.meta, state.settings, principal, key.room, create=True)
-    access = doc_access(role, key.doc)
     registry = state.registry
-    live = await registry.acquire_current(key)  # other nodes' commits too (read-your-writes)
+    try:
+        role = await room_role(state.meta, state.settings, principal, key.room, create=True)
+        live = await registry.acquire_current(key)  # other nodes' commits too (read-your-writes)
+    except StoreError as exc:
+        raise _unavailable(key, exc) from exc
+    access = doc_access(role, key.doc)
     try:
         gen = websocket.query_params.get("gen")
         if gen and gen != live.generation:
@@ -256,10 +270,17 @@ async def _open(
             if not access.can_write:
                 raise NotFound("no such document")
             await check_doc_quota(state.store, state.settings, key.room)
-    except CollabError:
+    except BaseException as exc:
         registry.release(live)
+        if isinstance(exc, StoreError):
+            raise _unavailable(key, exc) from exc
         raise
     return live, access
+
+
+def _unavailable(key: DocKey, exc: StoreError) -> RoomFailed:
+    log.warning("could not open %s: the store does not answer: %s", key, exc)
+    return RoomFailed()
 
 
 async def read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: Settings) -> None:

@@ -21,7 +21,7 @@ import anyio.abc
 
 import collab.webhooks.policy as rules
 import collab.webhooks.signing as signing
-from collab.meta import Attempt, Delivery, Endpoint, Webhooks
+from collab.meta import Attempt, Delivery, Endpoint, Message, WebhookOutbox, Webhooks
 from collab.webhooks.events import payload
 from collab.webhooks.policy import Policy
 from collab.webhooks.sender import Outcome, send
@@ -31,6 +31,12 @@ log = logging.getLogger("collab.webhooks")
 
 POLL = 5.0  # the longest the worker sleeps without looking (another node may enqueue)
 Sender = Callable[..., Awaitable[Outcome]]
+Payloads = Sequence[tuple[str, str]]
+
+
+def delivery_id() -> str:
+    """A new delivery's id: its webhook-id header, the same on every attempt."""
+    return f"msg_{uuid.uuid4().hex}"
 
 
 class Dispatcher:
@@ -64,11 +70,21 @@ class Dispatcher:
         """One delivery per endpoint of the room that wants ``event``; durable when this returns."""
         now = self.clock()
         body = payload(event, room_id, now, data)
-        ids = [f"msg_{uuid.uuid4().hex}" for _ in range(64)]
+        ids = [delivery_id() for _ in range(64)]
         made = await self.meta.enqueue_webhook_event(room_id, event, body, now, ids)
         if made:
             self.wake()
         return made
+
+    def outbox(self, events: Callable[[Message, float], Payloads]) -> WebhookOutbox:
+        """``events`` (a message's (event, payload) pairs, stamped with the time given) for a
+        message write's own transaction to enqueue (``collab.meta.WebhookOutbox``): at this
+        worker's clock, named as ``enqueue`` names them, the worker woken once any is made."""
+        return WebhookOutbox(events, self.clock, delivery_id, self._enqueued)
+
+    def _enqueued(self, made: list[Delivery]) -> None:
+        if made:
+            self.wake()
 
     def wake(self) -> None:
         self._wake.set()

@@ -1,22 +1,27 @@
 """``WebhookService``: what the rest of the server tells the webhooks, and the worker's life.
 
-The chat service reports each post, edit and deletion (``chat_event``); the API's audit step
-reports membership changes (``audited``); the update path reports a changed doc
-(``doc_changed``), delivered at most once per ``DEBOUNCE`` seconds per doc, after the changes
-settle. Each becomes one delivery per interested endpoint in the outbox, written before the
-change is answered (a failure to enqueue is logged, never the caller's error).
+The chat service's posts, edits and deletions enqueue their events in the message's own
+transaction (``chat_outbox``: a ``collab.meta.WebhookOutbox`` for the message write, the
+transactional outbox pattern): the message and its deliveries commit together, and the worker
+is woken once they did. ``chat_event`` enqueues the same events in a transaction of their
+own, for a caller with no message write to join. The API's audit step reports membership
+changes (``audited``), enqueued after the change committed; the update path reports a changed
+doc (``doc_changed``), delivered at most once per ``DEBOUNCE`` seconds per doc, after the
+changes settle (held in memory until then: a restart meanwhile loses it). Each becomes one
+delivery per interested endpoint in the outbox (a failure to enqueue those after their change
+is logged, never the caller's error).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from dataclasses import asdict
 from typing import Any
 
 import collab.webhooks.events as events
-from collab.meta import AuditEvent, Message, Webhooks
+from collab.meta import AuditEvent, Message, WebhookOutbox, Webhooks
 from collab.names import is_reserved_doc
 from collab.settings import Settings
 from collab.webhooks.dispatcher import Dispatcher
@@ -25,13 +30,6 @@ from collab.webhooks.targets import parse_networks
 log = logging.getLogger("collab.webhooks")
 
 DEBOUNCE = 5.0
-MESSAGE_FIELDS = ("id", "seq", "text", "thread", "created_at", "edited_at", "deleted", "mentions")
-
-
-def message_data(message: Message) -> dict[str, Any]:
-    found = {k: v for k, v in asdict(message).items() if k in MESSAGE_FIELDS}
-    author = {"id": message.author, "name": message.author_name, "handle": message.author_handle}
-    return {"message": {**found, "author": author}}
 
 
 class WebhookService:
@@ -56,11 +54,15 @@ class WebhookService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def chat_outbox(self, event: str) -> WebhookOutbox:
+        """A message write's ``event`` (``message.posted``, ``.edited``, ``.deleted``) and its
+        mention, for the write's own transaction to enqueue (``events.chat_payloads``)."""
+        return self.dispatcher.outbox(functools.partial(events.chat_payloads, event))
+
     async def chat_event(self, event: str, room_id: str, message: Message) -> None:
-        await self._enqueue(room_id, event, message_data(message))
-        if event in (events.MESSAGE_POSTED, events.MESSAGE_EDITED) and message.mentions:
-            data = {**message_data(message), "mentioned": list(message.mentions)}
-            await self._enqueue(room_id, events.MENTION, data)
+        """The same events as ``chat_outbox``'s, enqueued in a transaction of their own."""
+        for kind, data in events.chat_events(event, message):
+            await self._enqueue(room_id, kind, data)
 
     async def audited(self, event: AuditEvent) -> None:
         kind = events.MEMBER_ACTIONS.get(event.action)

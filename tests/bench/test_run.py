@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,67 @@ def test_a_partial_result_is_kept_and_reported_as_a_failure(
     ]
     assert (tmp_path / "0-sockets-collab-False.json").exists()  # its rows are on disk too
     assert "timeout at 2500" in (tmp_path / "error-0-sockets-collab-False.txt").read_text()
+
+
+def _part(date: str, workloads_: list[str], tree: str = "t1") -> dict[str, Any]:
+    return {
+        "date": date,
+        "quick": False,
+        "elapsed_s": 600.0,
+        "reps": 3,
+        "deflate": "both",
+        "plan": {"x": 1},
+        "servers": ["collab", "hocuspocus"],
+        "workloads": workloads_,
+        "machine": {"commit": "abc", "collab_tree": tree},
+        "failures": [],
+        "results": [{"workload": w, "server": "collab"} for w in workloads_],
+    }
+
+
+def test_parts_of_one_run_merge_into_one_summary() -> None:
+    merged = run.merge([_part("A", ["latency", "chat"]), _part("B", ["sockets"])])
+    assert merged["workloads"] == ["latency", "chat", "sockets"]
+    assert [r["workload"] for r in merged["results"]] == ["latency", "chat", "sockets"]
+    assert merged["parts"] == ["A", "B"] and merged["elapsed_s"] == 1200.0
+    assert merged["reps"] == 3 and merged["servers"] == ["collab", "hocuspocus"]
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        (_part("B", ["latency"]), "in both"),
+        (_part("B", ["sockets"], tree="t2"), "other code"),
+        ({**_part("B", ["sockets"]), "reps": 1}, "'reps'"),
+        ({**_part("B", ["sockets"]), "failures": [{"interrupted": True}]}, "interrupted"),
+    ],
+)
+def test_parts_that_are_not_one_run_are_refused(second: dict[str, Any], why: str) -> None:
+    with pytest.raises(run.MergeError, match=why):
+        run.merge([_part("A", ["latency"]), second])
+
+
+def test_an_interrupted_run_leaves_the_readme_alone() -> None:
+    assert run.interrupted({"failures": [{"error": "interrupted", "interrupted": True}]})
+    assert not run.interrupted({"failures": [{"error": "WorkerError('x')"}]})
+
+
+def test_a_failed_latency_point_costs_that_point_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def point(
+        server: Any, plan: Any, cores: Any, name: str, *rest: Any, **kw: Any
+    ) -> list[dict[str, Any]]:
+        if name == "1x200":
+            raise procs.WorkerError("timeout: 150/200 clients open")
+        return [workloads.measurement(name, "p99_ms", 1.0)]
+
+    class Live:
+        def alive(self) -> bool:
+            return True
+
+    monkeypatch.setattr(workloads, "latency_point", point)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    plan = argparse.Namespace(latency_points=[(1, 2), (1, 200), (20, 2)])
+    with pytest.raises(workloads.PartialResult) as caught:
+        workloads.latency(Live(), plan, None)  # type: ignore[arg-type]
+    assert [r["point"] for r in caught.value.rows] == ["1x2", "20x2"]
+    assert "1x200" in str(caught.value.cause)

@@ -8,6 +8,7 @@ compared with the table."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from collab.chat import Actor, chat_key
 from collab.chat.schema import fields
 from collab.db import Database, StoreError
 from collab.errors import CollabError
-from collab.meta import Message, Role
+from collab.meta import Endpoint, Message, Role
 from collab.services import Services
 from collab.settings import Settings
 
@@ -76,9 +77,20 @@ async def same_as_table(services: Services) -> None:
         assert doc[message.id] == fields(message), message.id  # (1 == 1.0: numbers compare)
 
 
+def endpoint() -> Endpoint:
+    """An outgoing webhook of the room for every event (never called: the worker is stopped)."""
+    return Endpoint("e", ROOM, "https://127.0.0.1/hook", ("*",), "whsec_x", "u1", 1.0)
+
+
+async def delivered_texts(services: Services) -> list[str]:
+    """The text of each message.posted the endpoint has in the outbox, oldest first."""
+    found = await services.meta.list_webhook_deliveries("e", 100)
+    posted = sorted((d for d in found if d.event == "message.posted"), key=lambda d: d.created_at)
+    return [json.loads(d.payload)["data"]["message"]["text"] for d in posted]
+
+
 async def test_a_post_is_one_commit_for_its_row_and_the_docs_update(services: Services) -> None:
-    services.chat.observers.clear()  # outgoing webhooks write an outbox row of their own
-    await services.webhooks.stop()  # and their worker polls the outbox (a write) every 5 s
+    await services.webhooks.stop()  # the webhooks' worker polls the outbox (a write) every 5 s
     db = database(services)
     await services.chat.post(ROOM, actor(), "first: loads and creates the chat doc", "c0")
     for n in range(1, 6):
@@ -88,6 +100,27 @@ async def test_a_post_is_one_commit_for_its_row_and_the_docs_update(services: Se
         assert db.commits - before == 1
     stored = await services.store.load(chat_key(ROOM))
     assert stored.updates  # the doc's updates are in the store, not only in memory
+    await same_as_table(services)
+
+
+async def test_a_post_and_its_webhook_deliveries_are_one_commit(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transactional outbox: the row, the doc's update and the deliveries in one commit,
+    all there when the post returns, and the worker woken for them."""
+    await services.webhooks.stop()
+    await services.meta.create_webhook(endpoint())
+    woken: list[None] = []
+    monkeypatch.setattr(services.webhooks.dispatcher, "wake", lambda: woken.append(None))
+    db = database(services)
+    await services.chat.post(ROOM, actor(), "first: loads and creates the chat doc", "c0")
+    for n in range(1, 4):
+        before, told = db.commits, len(woken)
+        _, created = await services.chat.post(ROOM, actor(), f"hello {n}", f"c{n}")
+        assert created and db.commits - before == 1
+        assert len(woken) == told + 1
+        texts = await delivered_texts(services)
+        assert texts[-1] == f"hello {n}" and len(texts) == n + 1
     await same_as_table(services)
 
 
@@ -102,7 +135,7 @@ async def test_concurrent_posts_in_one_room_share_commits_in_seq_order(
             *(services.chat.post(ROOM, actor(n % 7), f"post {n}", f"c{n}") for n in range(1, 61))
         )
     assert sorted(m.seq for m, _ in results) == list(range(2, 62))
-    # 60 posts, their doc updates and their webhook outbox writes: a few transactions.
+    # 60 posts and their doc updates: a few transactions.
     assert db.commits - before <= 10
     await same_as_table(services)
 
@@ -138,6 +171,8 @@ async def test_the_same_client_id_posted_concurrently_is_one_message(
 async def test_a_transaction_that_fails_after_showing_a_post_takes_the_doc_down(
     services: Services,
 ) -> None:
+    await services.webhooks.stop()  # its deliveries stay in the outbox, to be counted
+    await services.meta.create_webhook(endpoint())
     await services.chat.post(ROOM, actor(), "before", "c0")
     db = database(services)
     live = await services.registry.acquire(chat_key(ROOM))
@@ -169,3 +204,5 @@ async def test_a_transaction_that_fails_after_showing_a_post_takes_the_doc_down(
     await same_as_table(services)  # a fresh load: the doc equals the table again
     message, created = await services.chat.post(ROOM, actor(), "after", "c2")
     assert created and message.seq == 2
+    # The failed post's delivery went with its row: only the stored posts were enqueued.
+    assert await delivered_texts(services) == ["before", "after"]

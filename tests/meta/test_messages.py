@@ -1,13 +1,28 @@
 """Chat messages: gapless seqs, idempotent posts, threads, edits, tombstones, reactions,
-paging both ways and archiving, against every backend."""
+paging both ways and archiving, and the webhook deliveries a post, an edit or a deletion
+enqueues in its own transaction (none on a retry, none left by a write that failed), against
+every backend."""
 
 from __future__ import annotations
+
+import itertools
+from typing import Any
 
 import anyio
 import pytest
 
 from collab.errors import Conflict, NotFound
-from collab.meta import Message, MetaStore, NewMessage, ThreadProblem
+from collab.meta import (
+    Delivery,
+    Endpoint,
+    Health,
+    Message,
+    MetaStore,
+    NewMessage,
+    ThreadProblem,
+    WebhookOutbox,
+)
+from tests.meta.support import T0
 
 pytestmark = pytest.mark.anyio
 
@@ -197,3 +212,128 @@ async def test_deleting_the_room_deletes_its_messages(meta: MetaStore) -> None:
     assert await meta.last_seq("r") == 0
     again, created = await meta.post_message(new(2, client="k"))
     assert created and again.seq == 1
+
+
+# -- the outgoing webhooks' outbox, in the message's own transaction ---------------------
+
+
+class Enqueued:
+    """A ``WebhookOutbox`` factory that records what each write told it it enqueued; each
+    payload names its event, the message as the transaction held it and the time."""
+
+    def __init__(self) -> None:
+        self.told: list[list[Delivery]] = []
+        self.ids = itertools.count()
+
+    def outbox(self, event: str, *, fail: bool = False) -> WebhookOutbox:
+        def events(message: Message, now: float) -> list[tuple[str, str]]:
+            if fail:
+                raise RuntimeError("the outbox failed after the row was written")
+            made = [(event, f"{event} {message.id} {message.seq} {message.text!r} {now}")]
+            if message.mentions:
+                made.append(("mention", f"mention {message.id} {list(message.mentions)}"))
+            return made
+
+        return WebhookOutbox(events, lambda: T0, self.new_id, self.told.append)
+
+    def new_id(self) -> str:
+        return f"msg_{next(self.ids):06d}"
+
+
+def hook(name: str, events: tuple[str, ...] = ("*",), room: str = "r", **kw: Any) -> Endpoint:
+    created = T0 + len(name) / 1000  # distinct, whatever the order
+    url = f"https://{name}.example/hook"
+    return Endpoint(name, room, url, events, "whsec_x", "o", created, **kw)
+
+
+async def payloads(meta: MetaStore, endpoint_id: str) -> list[str]:
+    """The endpoint's deliveries' payloads, oldest first."""
+    found = await meta.list_webhook_deliveries(endpoint_id, 100)
+    assert all(d.state == "pending" and d.due == T0 for d in found)
+    return [d.payload for d in sorted(found, key=lambda d: d.id)]
+
+
+async def test_a_message_write_enqueues_its_webhook_deliveries_in_its_own_step(
+    meta: MetaStore,
+) -> None:
+    await meta.create_webhook(hook("all"))
+    await meta.create_webhook(hook("posts", ("message.posted",)))
+    await meta.create_webhook(hook("mentions", ("mention",)))
+    await meta.create_webhook(hook("elsewhere", room="other"))
+    await meta.create_webhook(hook("off", health=Health(disabled_at=T0, disabled_reason="x")))
+    enqueued = Enqueued()
+    told = Told()
+    await meta.post_message(new(1, mentions=("u2",)), told, enqueued.outbox("message.posted"))
+    # There when the post returns: nothing else has to happen after it.
+    posted = f"message.posted m1 1 'text 1' {T0}"
+    assert await payloads(meta, "all") == [posted, "mention m1 ['u2']"]
+    assert await payloads(meta, "posts") == [posted]
+    assert await payloads(meta, "mentions") == ["mention m1 ['u2']"]
+    assert await payloads(meta, "elsewhere") == [] and await payloads(meta, "off") == []
+    assert [sorted(d.endpoint_id for d in made) for made in enqueued.told] == [
+        ["all", "all", "mentions", "posts"]
+    ]
+    assert told.calls == [[("m1", 1, 0, "text 1")]], "the rows are told as before"
+    # A client id's retry stores nothing and enqueues nothing.
+    again, created = await meta.post_message(new(2, client="c1"), None, enqueued.outbox("x"))
+    assert again.id == "m1" and not created
+    # A reply: the reply's events, not its parent's.
+    await meta.post_message(new(3, thread="m1"), None, enqueued.outbox("message.posted"))
+    await meta.edit_message("r", "m1", "edited", 200.0, (), None, enqueued.outbox("message.edited"))
+    await meta.delete_message("r", "m3", 300.0, None, enqueued.outbox("message.deleted"))
+    await meta.delete_message("r", "m3", 301.0, None, enqueued.outbox("again"))  # a tombstone
+    await meta.react("r", "m1", "👍", "u2", True)
+    assert await payloads(meta, "all") == [
+        posted,
+        "mention m1 ['u2']",
+        f"message.posted m3 2 'text 3' {T0}",
+        f"message.edited m1 1 'edited' {T0}",
+        f"message.deleted m3 2 '' {T0}",
+    ]
+    assert len(await payloads(meta, "posts")) == 2 and len(await payloads(meta, "mentions")) == 1
+    assert [len(made) for made in enqueued.told] == [4, 2, 1, 1]
+    # Refused writes enqueue nothing.
+    with pytest.raises(Conflict):
+        await meta.edit_message("r", "m3", "no", 400.0, None, None, enqueued.outbox("e"))
+    with pytest.raises(ThreadProblem):
+        await meta.post_message(new(4, thread="nope"), None, enqueued.outbox("p"))
+    assert len(await payloads(meta, "all")) == 5 and len(enqueued.told) == 4
+
+
+async def test_a_room_without_live_endpoints_builds_no_payload(meta: MetaStore) -> None:
+    await meta.create_webhook(hook("off", health=Health(disabled_at=T0, disabled_reason="x")))
+    enqueued = Enqueued()
+    broken = enqueued.outbox("message.posted", fail=True)  # it would raise if asked
+    message, created = await meta.post_message(new(1), None, broken)
+    assert created and message.seq == 1
+    await meta.edit_message("r", "m1", "edited", 200.0, None, None, broken)
+    await meta.delete_message("r", "m1", 300.0, None, broken)
+    assert enqueued.told == [] and await payloads(meta, "off") == []
+
+
+async def test_a_write_that_fails_after_its_row_keeps_neither_row_nor_delivery(
+    meta: MetaStore,
+) -> None:
+    """The outbox fails inside the write, after the row: the transaction rolls back whole."""
+    await meta.create_webhook(hook("all"))
+    await meta.post_message(new(1))
+    enqueued = Enqueued()
+    told = Told()
+    with pytest.raises(RuntimeError):
+        await meta.post_message(new(2), told, enqueued.outbox("message.posted", fail=True))
+    with pytest.raises(RuntimeError):
+        await meta.post_message(new(3, thread="m1"), told, enqueued.outbox("p", fail=True))
+    with pytest.raises(RuntimeError):
+        failing = enqueued.outbox("e", fail=True)
+        await meta.edit_message("r", "m1", "lost", 200.0, None, told, failing)
+    with pytest.raises(RuntimeError):
+        await meta.delete_message("r", "m1", 300.0, told, enqueued.outbox("d", fail=True))
+    assert await meta.last_seq("r") == 1
+    assert await meta.get_message("r", "m2") is None and await meta.get_message("r", "m3") is None
+    kept = await meta.get_message("r", "m1")
+    assert kept is not None and (kept.text, kept.deleted, kept.reply_count) == ("text 1", False, 0)
+    assert await payloads(meta, "all") == [] and enqueued.told == [] and told.calls == []
+    # Nothing of the failed post was kept: its client id posts anew.
+    again, created = await meta.post_message(new(4, client="c2"), None, enqueued.outbox("ok"))
+    assert created and again.seq == 2
+    assert await payloads(meta, "all") == [f"ok m4 2 'text 4' {T0}"]

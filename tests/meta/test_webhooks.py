@@ -1,12 +1,14 @@
-"""The outgoing webhooks' outbox: the contract every store keeps (claims, leases, attempts)."""
+"""The outgoing webhooks' outbox: the contract every store keeps (claims, leases, attempts, and
+an endpoint's deletion among the message writes that enqueue for it)."""
 
 from __future__ import annotations
 
 import itertools
 
+import anyio
 import pytest
 
-from collab.meta import Attempt, Endpoint, Health, MetaStore
+from collab.meta import Attempt, Endpoint, Health, Message, MetaStore, NewMessage, WebhookOutbox
 from tests.meta.support import T0
 
 pytestmark = pytest.mark.anyio
@@ -103,3 +105,32 @@ async def test_next_due_delivered_failed_and_redelivered(meta: MetaStore) -> Non
     listed = await meta.list_webhook_deliveries("a", 10)
     assert [d.id for d in listed] == [delivery.id]
     assert [a.n for a in await meta.list_webhook_attempts(delivery.id)] == [1, 2]
+
+
+async def test_an_endpoint_deleted_among_chat_writes_is_never_sent_to(meta: MetaStore) -> None:
+    """Message writes enqueue in their own transaction (``WebhookOutbox``): what they enqueued
+    before an endpoint's deletion fails with it, and whatever races the deletion (on
+    PostgreSQL a racing write may still commit one, pending) is never claimed nor due."""
+    await meta.create_webhook(endpoint("gone"))
+
+    def events(message: Message, now: float) -> list[tuple[str, str]]:
+        return [("message.posted", message.id)]
+
+    async def post(n: int) -> None:
+        new = NewMessage("r", f"m{n}", "u1", "U1", None, f"c{n}", "hi", T0)
+        await meta.post_message(new, None, WebhookOutbox(events, lambda: T0, lambda: ids(1)[0]))
+
+    await post(0)
+    assert await meta.next_webhook_due(T0) == T0
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for n in range(1, 21):
+                tg.start_soon(post, n)
+                if n == 10:
+                    tg.start_soon(meta.delete_webhook, "r", "gone", T0)
+    found = await meta.list_webhook_deliveries("gone", 100)
+    assert [d.state for d in found if d.payload == "m0"] == ["failed"]
+    await post(21)  # after the deletion: nothing to enqueue for it
+    assert "m21" not in {d.payload for d in await meta.list_webhook_deliveries("gone", 100)}
+    assert await meta.claim_webhook_deliveries(T0 + 1, "w", 30, 10) == []
+    assert await meta.next_webhook_due(T0 + 1) is None

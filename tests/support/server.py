@@ -241,12 +241,15 @@ def start_nodes(workdir: Path, count: int, **settings: Any) -> list[CollabServer
     """``count`` ``collab serve`` processes on ONE store, as behind a load balancer: each has
     its own port, working directory and log; they share the database (and with it the secret
     key beside it) and one dev token, so a credential minted through one works on all. Started
-    one after the other, so the first one alone applies migrations and creates the key."""
+    one after the other, so the first one alone applies migrations and creates the key.
+    Called again in one test (nodes with settings of their own: ``dev_token`` and the store
+    given), it numbers the new nodes' directories after the earlier ones."""
     settings.setdefault("store", f"sqlite:///{workdir / 'collab.db'}")
     settings.setdefault("dev_token", f"test-dev-token-nodes-{free_port()}")
     nodes: list[CollabServer] = []
+    first = len(list(workdir.glob("node*")))
     try:
-        for index in range(count):
+        for index in range(first, first + count):
             home = workdir / f"node{index}"
             home.mkdir(exist_ok=True)
             node = CollabServer(home, **settings)

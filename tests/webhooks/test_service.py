@@ -1,5 +1,6 @@
 """What the server reports becomes webhook events: chat writes (a mention is its own event),
-membership changes from the audit step, and doc changes debounced; reserved docs are not."""
+membership changes from the audit step, and doc changes debounced; reserved docs are not. A
+chat write's own transaction enqueues what ``chat_event`` would (``chat_outbox``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 
 import collab.webhooks.service as service_module
-from collab.meta import AuditEvent, Endpoint, Message
+from collab.meta import AuditEvent, Endpoint, Message, NewMessage
 from collab.meta.memory import MemoryMetaStore
 from collab.webhooks import Dispatcher, WebhookService
 
@@ -49,4 +50,41 @@ async def test_events_reach_the_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
         "by": "owner",
         "role": "editor",
     }
+    await service.stop()
+
+
+async def test_the_chat_outbox_enqueues_what_chat_event_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same message written with ``chat_outbox`` (in the write's own step) into one store,
+    and told to ``chat_event`` (its own step) in another: the same deliveries, byte for byte."""
+    inside, after = MemoryMetaStore(), MemoryMetaStore()
+    endpoint = Endpoint("e", "r", "https://x.example/", ("*",), "whsec_", "o", 1)
+    for meta in (inside, after):
+        await meta.create_webhook(endpoint)
+    service = WebhookService(Dispatcher(inside, clock=lambda: 1_700_000_000.5))
+    reference = WebhookService(Dispatcher(after, clock=lambda: 1_700_000_000.5))
+    woken: list[None] = []
+    monkeypatch.setattr(service.dispatcher, "wake", lambda: woken.append(None))
+    new = NewMessage("r", "m1", "u1", "Ann", "ann", "c1", "hi @bob", 5.0, mentions=("u2",))
+    posted, _ = await inside.post_message(new, None, service.chat_outbox("message.posted"))
+    outbox = service.chat_outbox("message.edited")
+    edited = await inside.edit_message("r", "m1", "hey @bob", 6.0, ("u2",), None, outbox)
+    outbox = service.chat_outbox("message.deleted")
+    deleted = await inside.delete_message("r", "m1", 7.0, None, outbox)
+    for event, message in (
+        ("message.posted", posted),
+        ("message.edited", edited),
+        ("message.deleted", deleted),
+    ):
+        await reference.chat_event(event, "r", message)
+
+    async def payloads(meta: MemoryMetaStore) -> list[tuple[str, str]]:
+        return sorted((d.event, d.payload) for d in await meta.list_webhook_deliveries("e", 50))
+
+    assert len(await payloads(inside)) == 5
+    assert await payloads(inside) == await payloads(after)
+    ids = [d.id for d in await inside.list_webhook_deliveries("e", 50)]
+    assert all(i.startswith("msg_") and len(i) == 36 for i in ids) and len(set(ids)) == 5
+    assert len(woken) == 3
     await service.stop()

@@ -1,4 +1,8 @@
-"""Chat messages in memory: per room, a list in seq order (seq n at index n - 1)."""
+"""Chat messages in memory: per room, a list in seq order (seq n at index n - 1).
+
+A write's webhook deliveries are built before the write changes anything, and stored with its
+row (``collab.meta.memory.webhooks``): a write whose ``WebhookOutbox`` raises leaves no trace.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,16 @@ from dataclasses import replace
 
 from collab.errors import Conflict, NotFound
 from collab.meta.memory.base import MemoryKind, drop_inbox_entries
-from collab.meta.messages import Message, NewMessage, ThreadProblem, Written, reactions_after
+from collab.meta.memory.webhooks import outbox_deliveries, put_deliveries
+from collab.meta.messages import (
+    Message,
+    NewMessage,
+    ThreadProblem,
+    WebhookOutbox,
+    Written,
+    reactions_after,
+)
+from collab.meta.webhooks import Delivery
 
 
 class MemoryMessages(MemoryKind):
@@ -28,8 +41,17 @@ class MemoryMessages(MemoryKind):
         self._room(message.room_id)[message.seq - 1] = message
         return message
 
+    def _deliveries(self, outbox: WebhookOutbox | None, message: Message) -> list[Delivery]:
+        return [] if outbox is None else outbox_deliveries(self.tables, outbox, message)
+
+    def _enqueue(self, outbox: WebhookOutbox | None, made: list[Delivery]) -> None:
+        """Store the deliveries built for a write that has changed its rows, and tell."""
+        put_deliveries(self.tables, made)
+        if outbox is not None and made:
+            outbox.enqueued(made)
+
     async def post_message(
-        self, new: NewMessage, written: Written | None = None
+        self, new: NewMessage, written: Written | None = None, outbox: WebhookOutbox | None = None
     ) -> tuple[Message, bool]:
         t = self.tables
         known = t.message_clients.get((new.room_id, new.author, new.client_id))
@@ -41,11 +63,7 @@ class MemoryMessages(MemoryKind):
             if parent is None or parent.thread is not None:
                 raise ThreadProblem(missing=parent is None)
             parents.append(
-                self._put(
-                    replace(
-                        parent, reply_count=parent.reply_count + 1, last_reply_at=new.created_at
-                    )
-                )
+                replace(parent, reply_count=parent.reply_count + 1, last_reply_at=new.created_at)
             )
         room = self._room(new.room_id)
         message = Message(
@@ -62,11 +80,15 @@ class MemoryMessages(MemoryKind):
             mentions=new.mentions,
             attachments=new.attachments,
         )
+        made = self._deliveries(outbox, message)
+        for parent in parents:
+            self._put(parent)
         room.append(message)
         t.message_seqs[(new.room_id, new.id)] = message.seq
         t.message_clients[(new.room_id, new.author, new.client_id)] = new.id
         if written is not None:
             written.rows([*parents, message])
+        self._enqueue(outbox, made)
         return message, True
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -80,16 +102,25 @@ class MemoryMessages(MemoryKind):
         at: float,
         mentions: Sequence[str] | None = None,
         written: Written | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> Message:
         current = self._existing(room_id, message_id)
         if current.deleted:
             raise Conflict("the message was deleted")
         mentioned = current.mentions if mentions is None else tuple(mentions)
-        edited = self._put(replace(current, text=text, edited_at=at, mentions=mentioned))
-        return _told(written, edited)
+        edited = replace(current, text=text, edited_at=at, mentions=mentioned)
+        made = self._deliveries(outbox, edited)
+        _told(written, self._put(edited))
+        self._enqueue(outbox, made)
+        return edited
 
     async def delete_message(
-        self, room_id: str, message_id: str, at: float, written: Written | None = None
+        self,
+        room_id: str,
+        message_id: str,
+        at: float,
+        written: Written | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> Message:
         current = self._existing(room_id, message_id)
         if current.deleted:
@@ -97,11 +128,14 @@ class MemoryMessages(MemoryKind):
         tombstone = replace(
             current, text="", deleted=True, edited_at=at, reactions={}, mentions=(), attachments=()
         )
+        made = self._deliveries(outbox, tombstone)
         # Its mentions went with its text: so do the inbox entries they made.
         drop_inbox_entries(
             self.tables, lambda e: (e.room_id, e.message_id) == (room_id, message_id)
         )
-        return _told(written, self._put(tombstone))
+        _told(written, self._put(tombstone))
+        self._enqueue(outbox, made)
+        return tombstone
 
     async def react(
         self,

@@ -1,11 +1,57 @@
-"""Outgoing webhooks in memory: endpoints, the outbox and its attempts."""
+"""Outgoing webhooks in memory: endpoints, the outbox and its attempts.
+
+``outbox_deliveries`` builds a message write's deliveries (``collab.meta.memory.messages``)
+before that write changes anything, so an outbox that raises leaves nothing behind, as a
+failed transaction does."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
-from collab.meta.memory.base import MemoryKind
+from collab.meta.memory.base import MemoryKind, Tables
+from collab.meta.messages import Message, WebhookOutbox
 from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
+
+
+def _live_endpoints(tables: Tables, room_id: str) -> list[Endpoint]:
+    found = [e for e in tables.webhooks.values() if e.room_id == room_id]
+    live = [e for e in found if e.health.disabled_at is None]
+    return sorted(live, key=lambda e: (e.created_at, e.id))
+
+
+def _deliveries(
+    endpoints: list[Endpoint], event: str, payload: str, now: float, ids: Iterator[str]
+) -> list[Delivery]:
+    """One pending delivery of ``event`` per endpoint of ``endpoints`` that wants it."""
+    made: list[Delivery] = []
+    for endpoint in endpoints:
+        if event not in endpoint.events and "*" not in endpoint.events:
+            continue
+        delivery_id = next(ids, None)
+        if delivery_id is None:
+            break
+        room_id = endpoint.room_id
+        made.append(Delivery(delivery_id, endpoint.id, room_id, event, payload, now, now, now))
+    return made
+
+
+def outbox_deliveries(tables: Tables, outbox: WebhookOutbox, message: Message) -> list[Delivery]:
+    """``outbox``'s deliveries of ``message``, built but not stored (``put_deliveries``)."""
+    endpoints = _live_endpoints(tables, message.room_id)
+    if not endpoints:
+        return []
+    now = outbox.clock()
+    ids = iter(outbox.new_id, None)
+    made: list[Delivery] = []
+    for event, payload in outbox.events(message, now):
+        made += _deliveries(endpoints, event, payload, now, ids)
+    return made
+
+
+def put_deliveries(tables: Tables, deliveries: list[Delivery]) -> None:
+    for delivery in deliveries:
+        tables.deliveries[delivery.id] = delivery
 
 
 class MemoryWebhooks(MemoryKind):
@@ -44,15 +90,9 @@ class MemoryWebhooks(MemoryKind):
     async def enqueue_webhook_event(
         self, room_id: str, event: str, payload: str, now: float, ids: list[str]
     ) -> list[Delivery]:
-        made = []
-        for endpoint, delivery_id in zip(await self.list_webhooks(room_id), ids, strict=False):
-            if endpoint.health.disabled_at is not None:
-                continue
-            if event not in endpoint.events and "*" not in endpoint.events:
-                continue
-            delivery = Delivery(delivery_id, endpoint.id, room_id, event, payload, now, now, now)
-            self._put_delivery(delivery)
-            made.append(delivery)
+        endpoints = _live_endpoints(self.tables, room_id)
+        made = _deliveries(endpoints, event, payload, now, iter(ids))
+        put_deliveries(self.tables, made)
         return made
 
     async def claim_webhook_deliveries(

@@ -10,6 +10,13 @@ rows a message's deletion drops are only ever read joined with their message.)
 A ``Written`` (``collab.meta.messages``) is told the rows a write changed: on SQLite from inside
 the write's transaction (the group commit's ``then``: the chat doc's update commits with the
 rows), and told if that transaction then fails; on PostgreSQL right after the commit.
+
+A ``WebhookOutbox``'s deliveries are inserted by the write function itself, after the row
+(``collab.meta.sql.webhooks.enqueue_outbox``): they commit with the row or not at all, and its
+``enqueued`` is told what was made once the write has returned. The room's endpoints are read
+under the room's key, in READ COMMITTED on PostgreSQL: an endpoint created, changed or
+disabled meanwhile is seen or not, either order being a valid one (see
+``collab.meta.sql.webhooks`` for one deleted meanwhile).
 """
 
 from __future__ import annotations
@@ -19,8 +26,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from collab.errors import Conflict, NotFound
-from collab.meta.messages import Message, NewMessage, ThreadProblem, Written, reactions_after
+from collab.meta.messages import (
+    Message,
+    NewMessage,
+    ThreadProblem,
+    WebhookOutbox,
+    Written,
+    reactions_after,
+)
 from collab.meta.sql.base import SqlKind, Tx
+from collab.meta.sql.webhooks import enqueue_outbox
+from collab.meta.webhooks import Delivery
 
 COLUMNS = (
     "room_id, seq, id, author, author_name, author_handle, client_id, text, created_at, thread,"
@@ -72,27 +88,59 @@ def _existing(db: Tx, room_id: str, message_id: str) -> Message:
     return found
 
 
+class _Enqueuing:
+    """A write's ``WebhookOutbox`` share: what the last run of its function enqueued
+    (PostgreSQL may run it more than once; each run starts afresh)."""
+
+    def __init__(self, outbox: WebhookOutbox | None) -> None:
+        self.outbox = outbox
+        self.made: list[Delivery] = []
+
+    def run(self, db: Tx, message: Message) -> None:
+        """Enqueue the deliveries of ``message`` (the write's row, as it holds it)."""
+        if self.outbox is not None:
+            self.made = enqueue_outbox(db, self.outbox, message)
+
+    def restart(self) -> None:
+        self.made = []
+
+    def tell(self) -> None:
+        """Once the write returned: the outbox is told what it made."""
+        if self.outbox is not None and self.made:
+            self.outbox.enqueued(self.made)
+
+
 class SqlMessages(SqlKind):
     async def _write_rows(
-        self, room_id: str, fn: Callable[[Tx], list[Message]], written: Written | None
+        self,
+        room_id: str,
+        fn: Callable[[Tx], list[Message]],
+        written: Written | None,
+        enqueuing: _Enqueuing | None = None,
     ) -> list[Message]:
         """``fn`` (which returns the rows it changed) as a write of the room's messages that
-        tells ``written``."""
+        tells ``written``, then ``enqueuing``'s outbox."""
         if written is None:
-            return await self._write(fn, serial=_chat(room_id))
-        return await self._write(
-            fn, serial=_chat(room_id), then=written.rows, undo=written.rolled_back
-        )
+            rows = await self._write(fn, serial=_chat(room_id))
+        else:
+            rows = await self._write(
+                fn, serial=_chat(room_id), then=written.rows, undo=written.rolled_back
+            )
+        if enqueuing is not None:
+            enqueuing.tell()
+        return rows
 
     async def post_message(
-        self, new: NewMessage, written: Written | None = None
+        self, new: NewMessage, written: Written | None = None, outbox: WebhookOutbox | None = None
     ) -> tuple[Message, bool]:
         created = False
+        enqueuing = _Enqueuing(outbox)
 
         def _post(db: Tx) -> list[Message]:
             """[the parent, if a reply,] the message."""
             nonlocal created
             created = False  # PostgreSQL may run this again after a lost race
+            enqueuing.restart()
             row = db.execute(
                 f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
                 (new.room_id, new.author, new.client_id),
@@ -133,9 +181,11 @@ class SqlMessages(SqlKind):
                 ),
             )
             created = True
-            return [*parents, _existing(db, new.room_id, new.id)]
+            message = _existing(db, new.room_id, new.id)
+            enqueuing.run(db, message)
+            return [*parents, message]
 
-        rows = await self._write_rows(new.room_id, _post, written)
+        rows = await self._write_rows(new.room_id, _post, written, enqueuing)
         return rows[-1], created
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -153,8 +203,12 @@ class SqlMessages(SqlKind):
         at: float,
         mentions: Sequence[str] | None = None,
         written: Written | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> Message:
+        enqueuing = _Enqueuing(outbox)
+
         def _edit(db: Tx) -> list[Message]:
+            enqueuing.restart()
             current = _existing(db, room_id, message_id)
             if current.deleted:
                 raise Conflict("the message was deleted")
@@ -163,27 +217,38 @@ class SqlMessages(SqlKind):
                 "UPDATE messages SET text=?, edited_at=?, mentions=? WHERE room_id=? AND id=?",
                 (text, at, json.dumps(list(mentioned)), room_id, message_id),
             )
-            return [_existing(db, room_id, message_id)]
+            edited = _existing(db, room_id, message_id)
+            enqueuing.run(db, edited)
+            return [edited]
 
-        return (await self._write_rows(room_id, _edit, written))[0]
+        return (await self._write_rows(room_id, _edit, written, enqueuing))[0]
 
     async def delete_message(
-        self, room_id: str, message_id: str, at: float, written: Written | None = None
+        self,
+        room_id: str,
+        message_id: str,
+        at: float,
+        written: Written | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> Message:
-        def _delete(db: Tx) -> list[Message]:
-            if not _existing(db, room_id, message_id).deleted:
-                db.execute(
-                    "UPDATE messages SET text='', deleted=TRUE, edited_at=?, reactions='{}',"
-                    " mentions='[]', attachments='[]' WHERE room_id=? AND id=?",
-                    (at, room_id, message_id),
-                )
-                # Its mentions went with its text: so do the inbox entries they made.
-                db.execute(
-                    "DELETE FROM inbox WHERE room_id=? AND message_id=?", (room_id, message_id)
-                )
-            return [_existing(db, room_id, message_id)]
+        enqueuing = _Enqueuing(outbox)
 
-        return (await self._write_rows(room_id, _delete, written))[0]
+        def _delete(db: Tx) -> list[Message]:
+            enqueuing.restart()
+            if _existing(db, room_id, message_id).deleted:
+                return [_existing(db, room_id, message_id)]
+            db.execute(
+                "UPDATE messages SET text='', deleted=TRUE, edited_at=?, reactions='{}',"
+                " mentions='[]', attachments='[]' WHERE room_id=? AND id=?",
+                (at, room_id, message_id),
+            )
+            # Its mentions went with its text: so do the inbox entries they made.
+            db.execute("DELETE FROM inbox WHERE room_id=? AND message_id=?", (room_id, message_id))
+            tombstone = _existing(db, room_id, message_id)
+            enqueuing.run(db, tombstone)
+            return [tombstone]
+
+        return (await self._write_rows(room_id, _delete, written, enqueuing))[0]
 
     async def react(
         self,

@@ -1,12 +1,21 @@
 """Outgoing webhooks: endpoints, the outbox (claimed in one write transaction that nothing
 interleaves with, so two workers, on one node or several, never claim one delivery; on
-PostgreSQL the claim also skips rows another node is claiming) and its attempts."""
+PostgreSQL the claim also skips rows another node is claiming) and its attempts.
+
+``enqueue_outbox`` is a message write's share (``collab.meta.sql.messages``): it runs inside
+that write's transaction, under the room's chat ``serial`` key (READ COMMITTED on PostgreSQL,
+where an endpoint's deletion stays SERIALIZABLE, as every other webhook write). So on
+PostgreSQL a chat write racing an endpoint's deletion may commit a delivery to it that the
+deletion did not see to fail: it stays pending, and is never claimed nor due (both only join
+live endpoints), nor listed (a deleted endpoint is not found)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+from collab.meta.messages import Message, WebhookOutbox
 from collab.meta.sql.base import SqlKind, Tx
 from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
 
@@ -30,6 +39,55 @@ def _endpoint(row: tuple[Any, ...]) -> Endpoint:
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
     return Delivery(*row)
+
+
+def _live_endpoints(db: Tx, room_id: str) -> list[Endpoint]:
+    rows = db.execute(
+        f"SELECT {_ENDPOINT} FROM webhook_endpoints e WHERE room_id=? AND {_LIVE}"
+        " ORDER BY created_at, id",
+        (room_id,),
+    ).fetchall()
+    return [_endpoint(row) for row in rows]
+
+
+def _enqueue(
+    db: Tx,
+    endpoints: list[Endpoint],
+    event: str,
+    payload: str,
+    now: float,
+    ids: Iterator[str],
+) -> list[Delivery]:
+    """One pending delivery of ``event`` per endpoint of ``endpoints`` that wants it."""
+    made: list[Delivery] = []
+    for endpoint in endpoints:
+        if event not in endpoint.events and "*" not in endpoint.events:
+            continue
+        delivery_id = next(ids, None)
+        if delivery_id is None:
+            break
+        room_id = endpoint.room_id
+        delivery = Delivery(delivery_id, endpoint.id, room_id, event, payload, now, now, now)
+        db.execute(
+            f"INSERT INTO webhook_deliveries ({_DELIVERY}) VALUES ({', '.join('?' * 11)})",
+            tuple(delivery.__dict__.values()),
+        )
+        made.append(delivery)
+    return made
+
+
+def enqueue_outbox(db: Tx, outbox: WebhookOutbox, message: Message) -> list[Delivery]:
+    """``outbox``'s deliveries of ``message``, inserted by the caller's transaction (nothing
+    is built for a room without a live endpoint: one indexed read is all a post pays)."""
+    endpoints = _live_endpoints(db, message.room_id)
+    if not endpoints:
+        return []
+    now = outbox.clock()
+    ids = iter(outbox.new_id, None)
+    made: list[Delivery] = []
+    for event, payload in outbox.events(message, now):
+        made += _enqueue(db, endpoints, event, payload, now, ids)
+    return made
 
 
 class SqlWebhooks(SqlKind):
@@ -114,27 +172,10 @@ class SqlWebhooks(SqlKind):
     async def enqueue_webhook_event(
         self, room_id: str, event: str, payload: str, now: float, ids: list[str]
     ) -> list[Delivery]:
-        def _enqueue(db: Tx) -> list[Delivery]:
-            rows = db.execute(
-                f"SELECT {_ENDPOINT} FROM webhook_endpoints e WHERE room_id=? AND {_LIVE}"
-                " ORDER BY created_at, id",
-                (room_id,),
-            ).fetchall()
-            made = []
-            for endpoint, delivery_id in zip(map(_endpoint, rows), ids, strict=False):
-                if event not in endpoint.events and "*" not in endpoint.events:
-                    continue
-                delivery = Delivery(
-                    delivery_id, endpoint.id, room_id, event, payload, now, now, now
-                )
-                db.execute(
-                    f"INSERT INTO webhook_deliveries ({_DELIVERY}) VALUES ({', '.join('?' * 11)})",
-                    tuple(delivery.__dict__.values()),
-                )
-                made.append(delivery)
-            return made
+        def _enqueue_event(db: Tx) -> list[Delivery]:
+            return _enqueue(db, _live_endpoints(db, room_id), event, payload, now, iter(ids))
 
-        return await self._write(_enqueue)
+        return await self._write(_enqueue_event)
 
     async def claim_webhook_deliveries(
         self, now: float, worker: str, lease: float, limit: int

@@ -165,6 +165,7 @@ async def _serve(
         principal=principal,
         on_slow_consumer=registry.hooks.slow_consumer,
     )
+    peer.role = access.role
     if key.doc == CHAT_DOC and state.chat_requests is not None:
         peer.requests = _chat_requests(websocket, state, state.chat_requests, principal, key, peer)
     logs.bind(peer=peer.id)

@@ -40,6 +40,7 @@ from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.heads import HeadPoller
+from collab.sync.nodesweep import PresenceSweeper
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests
@@ -59,6 +60,7 @@ class Services:
     fanout: Fanout | None  # updates between nodes (None: one node)
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
     roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
+    sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
@@ -113,6 +115,7 @@ class Services:
             fanout=fanout,
             heads=heads,
             roles=_role_follower(settings, registry, meta, fanout),
+            sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             files=FileService(
@@ -168,6 +171,8 @@ class Services:
             self.heads.start()
         if self.roles is not None:
             await self.roles.start()
+        if self.sweeper is not None:
+            self.sweeper.start()
         self.loop_lag.start()
         self.webhooks.start()
         if self.settings.purge_interval > 0:
@@ -206,6 +211,8 @@ class Services:
             await self.heads.stop()
         if self.roles is not None:
             await self.roles.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         await self.registry.close()
         if self.fanout is not None:
             await self.fanout.close()

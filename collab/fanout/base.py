@@ -176,6 +176,10 @@ class Fanout(Protocol):
         and return the states the channel holds now (validated, other nodes' only). Never
         raises: [] when the channel is down (the watcher is told to resync once it is up)."""
 
+    async def awareness_states(self, key: DocKey) -> list[AwarenessRecord]:
+        """The states the channel holds for ``key`` now (valid, unexpired, other nodes'
+        only); [] when it cannot say."""
+
     def unfollow_awareness(self, key: DocKey, watcher: AwarenessWatcher) -> None:
         """Stop delivering ``key``'s awareness to ``watcher``."""
 

@@ -119,6 +119,9 @@ class LocalFanout:
         self, key: DocKey, watcher: AwarenessWatcher
     ) -> list[AwarenessRecord]:
         self.bus.aware.setdefault(key, {})[self.node] = watcher
+        return await self.awareness_states(key)
+
+    async def awareness_states(self, key: DocKey) -> list[AwarenessRecord]:
         if not self.bus.up:
             return []
         return [r for r in self.bus.states.get(key, {}).values() if r.node != self.node]

@@ -161,6 +161,7 @@ class Sharing:
         self._records: deque[_Queued] = deque()
         self._wake = asyncio.Event()
         self._last_beat = 0.0
+        self._sending = False  # a round trip is in flight
         self._notice_channel: NoticeChannel | None = None
         self._followed: dict[DocKey, AwarenessChannel] = {}
 
@@ -183,17 +184,16 @@ class Sharing:
     async def follow_awareness(
         self, key: DocKey, watcher: AwarenessWatcher
     ) -> list[AwarenessRecord]:
-        hkey, skey = awareness_keys(self.prefix, key)
+        _, skey = awareness_keys(self.prefix, key)
         previous = self._followed.pop(key, None)
         if previous is not None:
             self.reader.close_channel(skey, previous)
         channel = AwarenessChannel(watcher, self.node, self.stats)
         self._followed[key] = channel
         await self.reader.open_channel(skey, channel)  # changes after this: read from the stream
-        return await self.states(key)  # before it: in the hash (one in both: its clock says)
+        return await self.awareness_states(key)  # before: in the hash (in both: clocks say)
 
-    async def states(self, key: DocKey) -> list[AwarenessRecord]:
-        """The other nodes' current states of ``key`` (unexpired, valid); [] if Redis fails."""
+    async def awareness_states(self, key: DocKey) -> list[AwarenessRecord]:
         hkey, _ = awareness_keys(self.prefix, key)
         try:
             found: Any = await self.redis.hgetall(hkey)
@@ -248,6 +248,11 @@ class Sharing:
         except RedisError as exc:
             log.debug("fan-out: could not drop %s's states of %s: %r", node, key, exc)
 
+    async def _shared(self) -> None:
+        """Return once nothing is queued (a closing node's last removals are sent)."""
+        while self._notices or self._records or self._sending:
+            await asyncio.sleep(0.02)  # shutdown only: a poll, not an event per record
+
     # -- the writer ----------------------------------------------------------------------------
 
     async def _share_forever(self) -> None:
@@ -277,6 +282,7 @@ class Sharing:
         records = [self._records.popleft() for _ in range(min(BATCH, len(self._records)))]
         beat = time.monotonic() >= self._last_beat + BEAT
         nkey = notice_key(self.prefix)
+        self._sending = True
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 if beat:
@@ -307,6 +313,8 @@ class Sharing:
         except RedisError:
             self._requeue(notices, records)
             raise
+        finally:
+            self._sending = False
         if beat:
             self._last_beat = time.monotonic()
         skip = 1 if beat else 0

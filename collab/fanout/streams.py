@@ -132,6 +132,7 @@ class RedisFanout(Sharing):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self._drained.wait()
+                    await self._shared()  # the last sockets' awareness removals too
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -268,7 +268,7 @@ class Sharing:
                 self._wake.clear()
                 continue  # look again: something queued, or the beat is due
             try:
-                await self._send()
+                await self._send_shared()
             except RedisError as exc:
                 self.stats.errors += 1
                 log.debug("fan-out: sending notices and awareness failed: %r", exc)
@@ -277,7 +277,7 @@ class Sharing:
             else:
                 pause = BACKOFF[0]
 
-    async def _send(self) -> None:
+    async def _send_shared(self) -> None:
         notices = [self._notices.popleft() for _ in range(min(BATCH, len(self._notices)))]
         records = [self._records.popleft() for _ in range(min(BATCH, len(self._records)))]
         beat = time.monotonic() >= self._last_beat + BEAT

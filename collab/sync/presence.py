@@ -211,6 +211,14 @@ class Presence:
         current.typing, current.typing_since = False, None
         return AwarenessEntry(client, clock, state)
 
+    def local_states(self) -> list[tuple[str, AwarenessEntry]]:
+        """Every state set through a socket here, with its owning principal."""
+        return [
+            (s.principal, AwarenessEntry(client, s.clock, s.state))
+            for client, s in self._states.items()
+            if s.node is None and s.state is not None
+        ]
+
     def remote_nodes(self) -> set[str]:
         return {s.node for s in self._states.values() if s.node is not None}
 

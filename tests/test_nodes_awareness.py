@@ -1,0 +1,151 @@
+"""Awareness across real `collab serve` nodes (issue 15, "Done means" 6, the awareness half).
+
+Through the shared Redis only (a key prefix of each test's own), never the store:
+
+- a state set on node A is seen on node B within 500 ms, and by a joiner of a third node that
+  loads the doc later (the shared states); its removal follows;
+- a node killed with ``kill -9`` stops beating its heartbeat, and its users vanish from the
+  other nodes' clients within 15 s (an awareness update with those clients removed);
+- a client id a principal holds on node A cannot be taken by another principal on node B: the
+  entry is ignored as on one node (not relayed anywhere, the socket stays open).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from collab.meta import MetaStore, Role
+from tests.support.frames import awareness_frame, awareness_states
+from tests.support.rawpeer import RawPeer
+from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
+from tests.support.server import CollabServer, NodesFactory
+
+pytestmark = pytest.mark.anyio
+
+ROOM, DOC = "team", "notes"
+
+
+@pytest.fixture
+def shared() -> Iterator[dict[str, Any]]:
+    url, prefix = shared_redis(), unique_prefix()
+    yield {"fanout": url, "fanout_prefix": prefix, "compact_rows": 100_000}
+    delete_prefix(url, prefix)
+
+
+def seen(peer: RawPeer, client: int) -> list[tuple[int, Any]]:
+    """Every (clock, state) ``peer`` was sent for ``client``, in order."""
+    return [
+        (clock, state)
+        for frame in peer.awareness_frames
+        for c, clock, state in awareness_states(frame)
+        if c == client
+    ]
+
+
+def shows(peer: RawPeer, client: int, field: str, value: object) -> bool:
+    found = seen(peer, client)
+    return bool(found) and isinstance(found[-1][1], dict) and found[-1][1].get(field) == value
+
+
+def removed(peer: RawPeer, client: int) -> bool:
+    found = seen(peer, client)
+    return bool(found) and found[-1][1] is None
+
+
+def member_token(server: CollabServer, name: str) -> tuple[str, str]:
+    """A user added to ROOM as an editor (the room exists), and a personal API token."""
+    user = server.create_user(name)
+
+    async def add(meta: MetaStore) -> None:
+        await meta.add_member(ROOM, user, Role.editor)
+
+    server.with_meta(add)
+    return user, server.api_token(user)
+
+
+async def test_awareness_set_on_one_node_is_seen_on_another_within_500_ms(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    a, b, c = nodes(3, **shared)
+    owner = await RawPeer.connect(a.ws_url(ROOM, DOC))  # creates the room
+    alice, token = member_token(a, "alice")
+    watcher = await RawPeer.connect(b.ws_url(ROOM, DOC))
+    setter = await RawPeer.connect(a.ws_url(ROOM, DOC, token=token))
+    await setter.websocket.send(awareness_frame((1001, 1, {"cursor": 7})))
+    with anyio.fail_after(0.5):
+        await watcher.wait_for(lambda: shows(watcher, 1001, "cursor", 7))
+    state = seen(watcher, 1001)[-1][1]
+    assert state["user"]["id"] == alice  # stamped on A, from A's principal
+    # A node that loads the doc later shows it to its first joiner (the shared states).
+    late = await RawPeer.connect(c.ws_url(ROOM, DOC))
+    await late.wait_for(lambda: shows(late, 1001, "cursor", 7), 5)
+    # A change and then the socket's close reach both.
+    await setter.websocket.send(awareness_frame((1001, 2, {"cursor": 9})))
+    with anyio.fail_after(0.5):
+        await watcher.wait_for(lambda: shows(watcher, 1001, "cursor", 9))
+    await setter.close()
+    with anyio.fail_after(2):
+        for peer in (watcher, late, owner):
+            await peer.wait_for(lambda p=peer: removed(p, 1001))
+    for peer in (watcher, late, owner):
+        await peer.close()
+
+
+async def test_a_killed_nodes_users_vanish_from_the_others_within_15_s(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    a, b = nodes(2, **shared)
+    watcher = await RawPeer.connect(b.ws_url(ROOM, DOC))  # creates the room
+    doomed = await RawPeer.connect(a.ws_url(ROOM, DOC))
+    await doomed.websocket.send(awareness_frame((2001, 1, {"name": "on A"})))
+    await watcher.wait_for(lambda: shows(watcher, 2001, "name", "on A"), 5)
+    a.kill9()  # no close, no removal sent: only its silence tells
+    killed = time.monotonic()
+    with anyio.fail_after(15):
+        await watcher.wait_for(lambda: removed(watcher, 2001), 15)
+    print(f"a killed node's client vanished after {time.monotonic() - killed:.1f} s")
+    # A newcomer on B does not see it either.
+    fresh = await RawPeer.connect(b.ws_url(ROOM, DOC))
+    await fresh.websocket.send(awareness_frame((2002, 1, {"name": "fresh"})))
+    await watcher.wait_for(lambda: shows(watcher, 2002, "name", "fresh"), 5)
+    assert seen(fresh, 2001) == []
+    await doomed.close()
+    await fresh.close()
+    await watcher.close()
+
+
+async def test_a_client_id_of_a_principal_on_one_node_cannot_be_taken_on_another(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    a, b = nodes(2, **shared)
+    owner = await RawPeer.connect(a.ws_url(ROOM, DOC))  # creates the room
+    _, alice_token = member_token(a, "alice")
+    _, mallory_token = member_token(a, "mallory")
+    watchers = [owner, await RawPeer.connect(b.ws_url(ROOM, DOC))]
+    alice = await RawPeer.connect(a.ws_url(ROOM, DOC, token=alice_token))
+    await alice.websocket.send(awareness_frame((3001, 1, {"name": "alice's"})))
+    for peer in watchers:
+        await peer.wait_for(lambda p=peer: shows(p, 3001, "name", "alice's"), 5)
+    mallory = await RawPeer.connect(b.ws_url(ROOM, DOC, token=mallory_token))
+    assert shows(mallory, 3001, "name", "alice's")  # in B's greeting, as on one node
+    # Mallory on B sets and removes alice's id with newer clocks, then sets an id of her own.
+    await mallory.websocket.send(awareness_frame((3001, 50, {"name": "spoofed"})))
+    await mallory.websocket.send(awareness_frame((3001, 51, None)))
+    await mallory.websocket.send(awareness_frame((3002, 1, {"name": "mallory's"})))
+    for peer in (*watchers, alice):
+        await peer.wait_for(lambda p=peer: shows(p, 3002, "name", "mallory's"), 5)
+    # Ignored as on one node: relayed nowhere, alice's state stands, mallory stays connected.
+    for peer in (*watchers, alice):
+        assert all(state and state["name"] == "alice's" for _, state in seen(peer, 3001))
+    assert mallory.close_code is None and not mallory.closed.is_set()
+    # Alice's own next change still goes everywhere.
+    await alice.websocket.send(awareness_frame((3001, 2, {"name": "alice again"})))
+    for peer in (*watchers, mallory):
+        await peer.wait_for(lambda p=peer: shows(p, 3001, "name", "alice again"), 5)
+    for peer in (alice, mallory, *watchers):
+        await peer.close()

@@ -59,6 +59,12 @@ class SharedPresence:
         self._absorb(await self.fanout.follow_awareness(self.live.key, self))
 
     def stop(self) -> None:
+        """Stop following (the doc is dropped here); states still set here are removed from
+        the channel (a deleted doc's sockets close after this, unheard by the others)."""
+        if self._closed:
+            return
+        for principal, entry in self.live.presence.local_states():
+            self.publish(principal, [AwarenessEntry(entry.client, entry.clock + 1, None)])
         self._closed = True
         self.live.presence.on_change = None
         self.fanout.unfollow_awareness(self.live.key, self)

@@ -162,6 +162,7 @@ class Sharing:
         self._wake = asyncio.Event()
         self._last_beat = 0.0
         self._sending = False  # a round trip is in flight
+        self._round = asyncio.Event()  # set after each round trip, sent or failed
         self._notice_channel: NoticeChannel | None = None
         self._followed: dict[DocKey, AwarenessChannel] = {}
 
@@ -251,7 +252,8 @@ class Sharing:
     async def _shared(self) -> None:
         """Return once nothing is queued (a closing node's last removals are sent)."""
         while self._notices or self._records or self._sending:
-            await asyncio.sleep(0.02)  # shutdown only: a poll, not an event per record
+            self._round.clear()
+            await self._round.wait()
 
     # -- the writer ----------------------------------------------------------------------------
 
@@ -315,6 +317,7 @@ class Sharing:
             raise
         finally:
             self._sending = False
+            self._round.set()
         if beat:
             self._last_beat = time.monotonic()
         skip = 1 if beat else 0

@@ -67,9 +67,10 @@ class PresenceSweeper:
         if alive is None:
             return 0  # the channel cannot say: keep what is shown
         dead, dropped = nodes - alive, 0
-        if dead:
-            log.info("nodes stopped beating, dropping their awareness: %s", sorted(dead))
-        for key, shared in shown if dead else []:
+        if not dead:
+            return 0
+        log.info("nodes stopped beating, dropping their awareness: %s", sorted(dead))
+        for key, shared in shown:
             for node, clients in shared.drop_nodes(dead).items():
                 dropped += len(clients)
                 await self.fanout.forget_awareness(key, node, clients)

@@ -147,6 +147,9 @@ _Queued = tuple[DocKey, AwarenessRecord, AwarenessWatcher]
 
 
 class Sharing:
+    """The Fanout methods for notices, awareness and heartbeats (``RedisFanout`` inherits
+    them); ``redis`` is its command client, ``reader`` its XREAD loop."""
+
     def __init__(
         self, redis: Redis, reader: Reader, node: str, prefix: str, stats: FanoutStats
     ) -> None:

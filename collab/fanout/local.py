@@ -150,6 +150,8 @@ class LocalFanout:
                 loop.call_soon(watcher.on_awareness_refused, stamped)
                 continue
             self.stats.awareness_published += 1
+            if record.state is None and current is not None and current.node != self.node:
+                continue  # set through another node since (a tab that moved): not ours
             if record.state is None:
                 states.pop(record.client, None)
             else:

@@ -34,13 +34,18 @@ MAX_STATE = 64 * 1024  # a stamped state: 16 KiB as sent, plus the server's ``us
 
 # Set (or remove) one client's shared state unless another principal holds its id; append the
 # change to the doc's change stream. Returns 1 (done), 0 (another principal's id), -1 (the doc
-# holds ``cap`` states already). KEYS: hash, stream. ARGV: client, record, principal,
-# removal ("1"/"0"), cap, ttl (ms), stream maxlen.
+# holds ``cap`` states already). A removal of a state that another node of the same principal
+# set since (a tab that moved) is not this node's to make: 1, nothing changed. KEYS: hash,
+# stream. ARGV: client, record, principal, removal ("1"/"0"), cap, ttl (ms), maxlen, node.
 SET_SCRIPT = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local cut = string.find(cur, '\\n', 1, true)
   if not cut or string.sub(cur, 1, cut - 1) ~= ARGV[3] then return 0 end
+  if ARGV[4] == '1' then
+    local stop = string.find(cur, '\\n', cut + 1, true)
+    if not stop or string.sub(cur, cut + 1, stop - 1) ~= ARGV[8] then return 1 end
+  end
 elseif ARGV[4] ~= '1' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
   return -1
 end

@@ -308,6 +308,7 @@ class Sharing:
                             AWARENESS_CAP,
                             int(AWARENESS_TTL * 1000),
                             AWARENESS_MAXLEN,
+                            record.node,
                         ],
                         client=pipe,
                     )

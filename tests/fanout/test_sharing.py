@@ -117,9 +117,14 @@ async def test_a_client_id_stays_its_principals_across_nodes(nodes: Make) -> Non
     b.publish_awareness(KEY, [AwarenessRecord(7, 2, "alice", b'{"n":3}')], wb)
     await wait_until(lambda: wa.records, 5)
     assert wa.records[-1].state == b'{"n":3}' and wb.refused[2:] == []
+    # Its old node's removal no longer counts (the id moved); the new node's does.
     a.publish_awareness(KEY, [AwarenessRecord(7, 3, "alice", None)], wa)
-    await wait_until(lambda: wb.records[-1].state is None, 5)
-    assert await b.awareness_states(KEY) == []
+    await wait_until(lambda: a.stats.awareness_published == 2, 5)
+    assert [(r.client, r.node) for r in await a.awareness_states(KEY)] == [(7, "b")]
+    b.publish_awareness(KEY, [AwarenessRecord(7, 3, "alice", None)], wb)
+    await wait_until(lambda: wa.records[-1].state is None, 5)
+    assert [r.state for r in wb.records] == [b'{"n":1}']
+    assert await a.awareness_states(KEY) == []
     assert all(r.principal == "alice" for r in wa.records + wb.records)
 
 

@@ -204,7 +204,7 @@ class Sharing:
         except RedisError as exc:
             log.warning("fan-out: cannot read the awareness of %s: %r", key, exc)
             return []
-        now, records = time.time(), []
+        now, records = time.time(), list[AwarenessRecord]()
         for field, value in (found or {}).items():
             try:
                 record = decode_record(decode_client(field), value)

@@ -128,7 +128,7 @@ class SharedPresence:
 
     def _absorb(self, records: list[AwarenessRecord]) -> None:
         """Apply every state the channel holds; other nodes' states it lacks are gone."""
-        presence, changed = self.live.presence, []
+        presence, changed = self.live.presence, list[AwarenessEntry]()
         for record in records:
             entry = self._apply(record)
             if entry is not None:
@@ -155,7 +155,7 @@ class SharedPresence:
     def drop_nodes(self, dead: set[str]) -> dict[str, list[int]]:
         """Drop the states set through ``dead`` nodes and tell every peer here; the client
         ids dropped, by node (for the channel to forget)."""
-        presence, dropped = self.live.presence, {}
+        presence, dropped = self.live.presence, dict[str, list[int]]()
         for node in dead & presence.remote_nodes():
             clients = presence.remote_clients(node)
             removed = presence.remove_remote(clients)

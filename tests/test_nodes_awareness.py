@@ -3,7 +3,8 @@
 Through the shared Redis only (a key prefix of each test's own), never the store:
 
 - a state set on node A is seen on node B within 500 ms, and by a joiner of a third node that
-  loads the doc later (the shared states); its removal follows;
+  loads the doc later (the shared states); its removal follows; y-websocket clients on two
+  nodes see each other;
 - a node killed with ``kill -9`` stops beating its heartbeat, and its users vanish from the
   other nodes' clients within 15 s (an awareness update with those clients removed);
 - a client id a principal holds on node A cannot be taken by another principal on node B: the
@@ -21,6 +22,7 @@ import pytest
 
 from collab.meta import MetaStore, Role
 from tests.support.frames import awareness_frame, awareness_states
+from tests.support.jspeer import JsPeer, require_node
 from tests.support.rawpeer import RawPeer
 from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
 from tests.support.server import CollabServer, NodesFactory
@@ -94,6 +96,31 @@ async def test_awareness_set_on_one_node_is_seen_on_another_within_500_ms(
             await peer.wait_for(lambda p=peer: removed(p, 1001))
     for peer in (watcher, late, owner):
         await peer.close()
+
+
+@pytest.mark.node
+async def test_y_websocket_clients_on_two_nodes_see_each_other(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    require_node()
+    a, b = nodes(2, **shared)
+    async with (
+        JsPeer(a.ws_base, f"{ROOM}/{DOC}", a.params) as on_a,
+        JsPeer(b.ws_base, f"{ROOM}/{DOC}", b.params) as on_b,
+    ):
+        for peer in (on_a, on_b):
+            await peer.wait_event("synced")
+        assert on_a.client_id is not None and on_b.client_id is not None
+        await on_a.call({"op": "awareness", "state": {"cursor": 1}})
+        with anyio.fail_after(0.5):
+            await on_b.call({"op": "wait_states", "has": [on_a.client_id], "timeout_ms": 500})
+        await on_b.call({"op": "awareness", "state": {"cursor": 2}})
+        await on_a.call({"op": "wait_states", "has": [on_b.client_id], "timeout_ms": 2000})
+        state = (await on_b.states())[on_a.client_id]
+        assert state["cursor"] == 1 and state["user"]["id"]  # stamped on A
+        # A leaves like a closing tab: B's client drops it.
+        await on_a.call({"op": "disconnect"})
+        await on_b.call({"op": "wait_states", "lacks": [on_a.client_id], "timeout_ms": 2000})
 
 
 async def test_a_killed_nodes_users_vanish_from_the_others_within_15_s(

@@ -4,7 +4,8 @@ A member's role changed through node A's API reaches the socket that member hold
 a downgrade within 1 s (its next write refused, message 103 to an opted-in socket), an upgrade
 pulls the edit refused before, a removal closes it 4403. Node C re-reads the role from the
 shared store when A's notice arrives through Redis; with Redis dead, its periodic recheck
-(``role_recheck_interval``) still brings the change.
+(``role_recheck_interval``) still brings the change. Clients: pycrdt over raw sockets (which
+see message 103 and the close code), and a y-websocket client.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from collab.meta import MetaStore, Role
 from collab.wire import framing
 from collab.wire.lib0 import read_varuint
+from tests.support.jspeer import JsPeer
 from tests.support.postgres import fresh_database
 from tests.support.rawpeer import RawPeer
 from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
@@ -127,6 +129,30 @@ async def test_a_role_change_through_node_a_reaches_a_socket_on_node_c(
             await peer.closed.wait()
         assert peer.close_code == 4403
     assert peer.close_code == 4403 and owner.close_code is None
+    await owner.close()
+
+
+@pytest.mark.node
+async def test_a_y_websocket_client_on_node_c_follows_a_downgrade_through_node_a(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    a, c = nodes(2, **shared)
+    owner = await RawPeer.connect(a.ws_url(ROOM, DOC, "collab=1"))  # creates the room: owner
+    await owner.insert(0, "o;")
+    vic, token = await member(a, "vic")
+    async with owner_api(a) as api, JsPeer(c.ws_base, f"{ROOM}/{DOC}", {"token": token}) as js:
+        await js.call({"op": "wait_text", "equals": "o;"})
+        answer = await api.patch(f"/rooms/{ROOM}/members/{vic}", json={"role": "viewer"})
+        assert answer.status_code == 200
+        with anyio.fail_after(1):
+            # Polled: a write before the change arrives is accepted, as it should be.
+            while True:
+                await js.call({"op": "insert", "index": 0, "text": "x"})
+                if js.count_events("permission-denied"):
+                    break
+                await anyio.sleep(0.05)  # the scenario: a person typing
+        assert (await api.delete(f"/rooms/{ROOM}/members/{vic}")).status_code == 204
+        await js.wait_event("close", code=4403, within=2)
     await owner.close()
 
 

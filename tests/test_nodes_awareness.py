@@ -8,24 +8,29 @@ Through the shared Redis only (a key prefix of each test's own), never the store
 - a node killed with ``kill -9`` stops beating its heartbeat, and its users vanish from the
   other nodes' clients within 15 s (an awareness update with those clients removed);
 - a client id a principal holds on node A cannot be taken by another principal on node B: the
-  entry is ignored as on one node (not relayed anywhere, the socket stays open).
+  entry is ignored as on one node (not relayed anywhere, the socket stays open);
+- Redis killed and restarted empty: the nodes share their sockets' states again.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from collab.meta import MetaStore, Role
 from tests.support.frames import awareness_frame, awareness_states
 from tests.support.jspeer import JsPeer, require_node
 from tests.support.rawpeer import RawPeer
-from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
+from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
 from tests.support.server import CollabServer, NodesFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -144,6 +149,40 @@ async def test_a_killed_nodes_users_vanish_from_the_others_within_15_s(
     await doomed.close()
     await fresh.close()
     await watcher.close()
+
+
+async def fanout_healthy(server: CollabServer) -> bool:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(server.http_url + "/metrics")).text
+    return "collab_fanout_healthy 1.0" in text
+
+
+async def test_after_redis_restarts_empty_the_states_are_shared_again(
+    nodes: NodesFactory, tmp_path: Path
+) -> None:
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    try:
+        a, b, c = nodes(3, fanout=redis.url)
+        watcher = await RawPeer.connect(b.ws_url(ROOM, DOC))
+        setter = await RawPeer.connect(a.ws_url(ROOM, DOC))
+        await setter.websocket.send(awareness_frame((4001, 1, {"name": "before"})))
+        await watcher.wait_for(lambda: shows(watcher, 4001, "name", "before"), 5)
+        redis.kill()
+        redis.start()  # same port, nothing in it
+        for server in (a, b):
+            await wait_until(functools.partial(fanout_healthy, server), 15)
+        # A published its sockets' states again: a node loading the doc now is shown them.
+        late = await RawPeer.connect(c.ws_url(ROOM, DOC))
+        await late.wait_for(lambda: shows(late, 4001, "name", "before"), 10)
+        await watcher.wait_for(lambda: shows(watcher, 4001, "name", "before"), 10)
+        await setter.websocket.send(awareness_frame((4001, 2, {"name": "after"})))
+        for peer in (watcher, late):
+            await peer.wait_for(lambda p=peer: shows(p, 4001, "name", "after"), 2)
+        for peer in (setter, watcher, late):
+            await peer.close()
+    finally:
+        redis.stop()
 
 
 async def test_a_client_id_of_a_principal_on_one_node_cannot_be_taken_on_another(

@@ -40,9 +40,11 @@ from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.heads import HeadPoller
+from collab.sync.nodesweep import PresenceSweeper
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests
+from collab.sync.roles import RoleFollower
 from collab.webhooks import WebhookService
 from collab.wire import limits_from
 
@@ -57,6 +59,8 @@ class Services:
     registry: RoomRegistry
     fanout: Fanout | None  # updates between nodes (None: one node)
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
+    roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
+    sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
@@ -110,6 +114,8 @@ class Services:
             registry=registry,
             fanout=fanout,
             heads=heads,
+            roles=_role_follower(settings, registry, meta, fanout),
+            sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             files=FileService(
@@ -168,6 +174,10 @@ class Services:
             log.info("fan-out on %s as node %s", _redacted(self.settings.fanout), self.fanout.node)
         if self.heads is not None:
             self.heads.start()
+        if self.roles is not None:
+            await self.roles.start()
+        if self.sweeper is not None:
+            self.sweeper.start()
         self.loop_lag.start()
         self.webhooks.start()
         if self.settings.purge_interval > 0:
@@ -204,6 +214,10 @@ class Services:
         await self.webhooks.stop()
         if self.heads is not None:
             await self.heads.stop()
+        if self.roles is not None:
+            await self.roles.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         await self.registry.close()
         if self.fanout is not None:
             await self.fanout.close()
@@ -243,6 +257,14 @@ def _head_poller(
         interval=settings.head_poll_interval,
         degraded_interval=settings.head_poll_degraded,
     )
+
+
+def _role_follower(
+    settings: Settings, registry: RoomRegistry, meta: MetaStore, fanout: Fanout | None
+) -> RoleFollower | None:
+    if fanout is None:
+        return None
+    return RoleFollower(registry, meta, fanout, interval=settings.role_recheck_interval)
 
 
 def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:

@@ -4,10 +4,12 @@
 ``rediss://`` or ``unix://``: the Redis Streams fan-out (``collab.fanout.streams``, needs the
 ``redis`` extra). ``LocalFanout`` (``collab.fanout.local``) is the in-process twin tests use.
 
-    base.py     Entry, Subscriber, the Fanout Protocol, FanoutStats
+    base.py     Entry, Notice, AwarenessRecord, their receivers, the Fanout Protocol
     entries.py  stream keys and entry fields, strictly decoded (sans-IO)
+    records.py  notices and awareness records as Redis holds them, the Lua scripts (sans-IO)
     local.py    LocalBus + LocalFanout: several nodes in one process
     streams.py  RedisFanout: one stream per doc, one XREAD loop per node
+    sharing.py  its notices, shared awareness and heartbeats
 """
 
 from __future__ import annotations
@@ -17,17 +19,35 @@ import os
 import socket
 import uuid
 
-from collab.fanout.base import GONE, RESET, UPDATE, Entry, Fanout, FanoutStats, Subscriber
+from collab.fanout.base import (
+    GONE,
+    RESET,
+    ROLE,
+    UPDATE,
+    AwarenessRecord,
+    AwarenessWatcher,
+    Entry,
+    Fanout,
+    FanoutStats,
+    Notice,
+    NoticeWatcher,
+    Subscriber,
+)
 from collab.fanout.entries import node_name
 
 __all__ = [
     "GONE",
     "RESET",
+    "ROLE",
     "UPDATE",
+    "AwarenessRecord",
+    "AwarenessWatcher",
     "Entry",
     "Fanout",
     "FanoutError",
     "FanoutStats",
+    "Notice",
+    "NoticeWatcher",
     "Subscriber",
     "check_fanout",
     "new_node_id",

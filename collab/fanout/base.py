@@ -13,6 +13,17 @@ An ``Entry`` is an update (``kind`` ``update``: ``seq``, the doc's ``generation`
 emitted update bytes, or None when it was too large to carry) or a control hint (``gone``: the
 doc was deleted; ``reset``: its generation was renewed), which a subscriber checks against the
 store before acting (nothing in a channel is trusted to close sockets on its own).
+
+Two more things cross nodes beside a doc's entries:
+
+- a ``Notice`` is node-wide (``role``: a member's role in a room changed): every other node's
+  ``NoticeWatcher`` gets it and re-reads what it names from the MetaStore (a notice carries no
+  role: a channel is never trusted with access);
+- an ``AwarenessRecord`` is one Yjs client's awareness state on a doc (never stored anywhere
+  but the channel): the channel keeps each doc's current states with their owning principal
+  and node, refuses a record for a client id another principal holds, and hands the changes
+  to every other node following the doc (``AwarenessWatcher``). Nodes beat a heartbeat
+  (``nodes_alive``), so the states of a node that died are dropped by the others.
 """
 
 from __future__ import annotations
@@ -26,6 +37,8 @@ UPDATE = "update"
 GONE = "gone"
 RESET = "reset"
 KINDS = (UPDATE, GONE, RESET)
+ROLE = "role"  # a Notice: a member's role in a room changed
+NOTICE_KINDS = (ROLE,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,56 @@ class Entry:
     kind: str = UPDATE
     node: str = ""  # the publishing node (stamped by the Fanout)
     sent_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A node-wide hint: ``kind`` ``role``: ``user``'s role in ``room`` changed (or they were
+    removed). Receivers re-read the membership from the MetaStore before acting."""
+
+    kind: str
+    room: str
+    user: str
+    node: str = ""  # the publishing node (stamped by the Fanout)
+    sent_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessRecord:
+    """One client's awareness on a doc, as nodes share it: the server-stamped ``state`` (None:
+    removed) at ``clock``, owned by ``principal`` (the presence owner), set through ``node``;
+    ``expires``: wall-clock seconds after which a record not renewed is stale."""
+
+    client: int
+    clock: int
+    principal: str
+    state: bytes | None
+    node: str = ""  # stamped by the Fanout
+    expires: float = 0.0  # likewise
+
+
+class NoticeWatcher(Protocol):
+    """A node's receiver of the others' notices (``collab.sync.roles.RoleFollower``)."""
+
+    def on_notice(self, notice: Notice) -> None:
+        """Another node published ``notice``. Must not raise or block."""
+
+    def on_notice_resync(self) -> None:
+        """Notices may have been missed: recheck whatever they could have named."""
+
+
+class AwarenessWatcher(Protocol):
+    """A loaded doc's awareness across nodes (``collab.sync.sharedpresence.SharedPresence``)."""
+
+    def on_awareness(self, record: AwarenessRecord) -> None:
+        """Another node's client changed its state (validated). Must not raise or block."""
+
+    def on_awareness_refused(self, record: AwarenessRecord) -> None:
+        """A record this node published was refused: another principal holds the client id
+        (or the doc is at its cap of shared states)."""
+
+    def on_awareness_resync(self) -> None:
+        """Changes may have been missed: read the current states again."""
 
 
 class Subscriber(Protocol):
@@ -62,6 +125,10 @@ class FanoutStats:
     bad_entries: int = 0  # unreadable entries skipped
     bad_keys: int = 0  # keys that could not be read (not a stream...): read around
     errors: int = 0  # channel failures (connection lost, timeouts): each one a reconnect
+    notices: int = 0  # notices of other nodes delivered
+    awareness_published: int = 0  # awareness records the channel took
+    awareness_received: int = 0  # other nodes' awareness records delivered
+    awareness_refused: int = 0  # records refused: another principal's client id, or the cap
 
 
 class Fanout(Protocol):
@@ -95,3 +162,34 @@ class Fanout(Protocol):
 
     def publish(self, key: DocKey, entry: Entry) -> None:
         """Queue ``entry`` for every other node subscribed to ``key``."""
+
+    async def watch_notices(self, watcher: NoticeWatcher) -> None:
+        """Deliver the other nodes' notices to ``watcher`` (one per node) from now on."""
+
+    def notify(self, notice: Notice) -> None:
+        """Queue ``notice`` for every other node. Never blocks, never raises."""
+
+    async def follow_awareness(
+        self, key: DocKey, watcher: AwarenessWatcher
+    ) -> list[AwarenessRecord]:
+        """Deliver the other nodes' awareness changes of ``key`` to ``watcher`` from now on,
+        and return the states the channel holds now (validated, other nodes' only). Never
+        raises: [] when the channel is down (the watcher is told to resync once it is up)."""
+
+    async def awareness_states(self, key: DocKey) -> list[AwarenessRecord]:
+        """The states the channel holds for ``key`` now (valid, unexpired, other nodes'
+        only); [] when it cannot say."""
+
+    def unfollow_awareness(self, key: DocKey, watcher: AwarenessWatcher) -> None:
+        """Stop delivering ``key``'s awareness to ``watcher``."""
+
+    def publish_awareness(
+        self, key: DocKey, records: list[AwarenessRecord], watcher: AwarenessWatcher
+    ) -> None:
+        """Queue this node's clients' changes; ``watcher`` hears of refused ones."""
+
+    async def nodes_alive(self, nodes: set[str]) -> set[str] | None:
+        """Which of ``nodes`` beat their heartbeat lately; None when the channel cannot say."""
+
+    async def forget_awareness(self, key: DocKey, node: str, clients: list[int]) -> None:
+        """Drop ``key``'s shared states of ``clients`` still set through ``node`` (it died)."""

@@ -4,7 +4,9 @@ Tests run two or three ``RoomRegistry`` on one ``MemoryStore`` with a ``LocalFan
 shared ``LocalBus``: the whole multi-node path without a socket. Delivery is asynchronous
 (``call_soon``, in publication order), like a real channel, and the bus can be taken down and
 brought back (``set_up``): while down, publishes are dropped; coming back, every subscriber is
-told to resync, as the Redis fan-out does after a reconnect.
+told to resync, as the Redis fan-out does after a reconnect. Notices and shared awareness
+follow the same rules as over Redis (a client id stays its principal's; ``alive`` holds the
+started nodes, so a test may drop one from it to play a dead node).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import asyncio
 import dataclasses
 import time
 
-from collab.fanout.base import Entry, FanoutStats, Subscriber
+from collab.fanout.base import (
+    AwarenessRecord,
+    AwarenessWatcher,
+    Entry,
+    FanoutStats,
+    Notice,
+    NoticeWatcher,
+    Subscriber,
+)
 from collab.names import DocKey
 
 
@@ -21,6 +31,10 @@ class LocalBus:
     def __init__(self) -> None:
         self.subscribers: dict[DocKey, dict[str, Subscriber]] = {}
         self.up = True
+        self.notice_watchers: dict[str, NoticeWatcher] = {}
+        self.states: dict[DocKey, dict[int, AwarenessRecord]] = {}  # the shared hash
+        self.aware: dict[DocKey, dict[str, AwarenessWatcher]] = {}
+        self.alive: set[str] = set()
 
     def set_up(self, up: bool) -> None:
         was, self.up = self.up, up
@@ -28,6 +42,11 @@ class LocalBus:
             for nodes in list(self.subscribers.values()):
                 for subscriber in list(nodes.values()):
                     subscriber.on_resync()
+            for watcher in list(self.notice_watchers.values()):
+                watcher.on_notice_resync()
+            for watchers in list(self.aware.values()):
+                for aware in list(watchers.values()):
+                    aware.on_awareness_resync()
 
 
 class LocalFanout:
@@ -44,11 +63,15 @@ class LocalFanout:
         return not self.bus.up
 
     async def start(self) -> None:
-        return None
+        self.bus.alive.add(self.node)
 
     async def close(self) -> None:
         for nodes in self.bus.subscribers.values():
             nodes.pop(self.node, None)
+        for watchers in self.bus.aware.values():
+            watchers.pop(self.node, None)
+        self.bus.notice_watchers.pop(self.node, None)
+        self.bus.alive.discard(self.node)
 
     async def subscribe(self, key: DocKey, subscriber: Subscriber) -> None:
         self.bus.subscribers.setdefault(key, {})[self.node] = subscriber
@@ -75,3 +98,73 @@ class LocalFanout:
         # Still subscribed (not evicted meanwhile)? Then it counts as received.
         if self.bus.subscribers.get(key, {}).get(node) is subscriber:
             subscriber.on_entry(entry)
+
+    # -- notices and awareness ---------------------------------------------------------------
+
+    async def watch_notices(self, watcher: NoticeWatcher) -> None:
+        self.bus.notice_watchers[self.node] = watcher
+
+    def notify(self, notice: Notice) -> None:
+        if not self.bus.up:
+            self.stats.publish_dropped += 1
+            return
+        self.stats.published += 1
+        stamped = dataclasses.replace(notice, node=self.node, sent_at=time.time())
+        loop = asyncio.get_running_loop()
+        for node, watcher in list(self.bus.notice_watchers.items()):
+            if node != self.node:
+                loop.call_soon(watcher.on_notice, stamped)
+
+    async def follow_awareness(
+        self, key: DocKey, watcher: AwarenessWatcher
+    ) -> list[AwarenessRecord]:
+        self.bus.aware.setdefault(key, {})[self.node] = watcher
+        return await self.awareness_states(key)
+
+    async def awareness_states(self, key: DocKey) -> list[AwarenessRecord]:
+        if not self.bus.up:
+            return []
+        return [r for r in self.bus.states.get(key, {}).values() if r.node != self.node]
+
+    def unfollow_awareness(self, key: DocKey, watcher: AwarenessWatcher) -> None:
+        watchers = self.bus.aware.get(key)
+        if watchers is not None and watchers.get(self.node) is watcher:
+            del watchers[self.node]
+            if not watchers:
+                del self.bus.aware[key]
+
+    def publish_awareness(
+        self, key: DocKey, records: list[AwarenessRecord], watcher: AwarenessWatcher
+    ) -> None:
+        if not self.bus.up:
+            self.stats.publish_dropped += len(records)
+            return
+        loop = asyncio.get_running_loop()
+        states = self.bus.states.setdefault(key, {})
+        expires = time.time() + 3600.0
+        for record in records:
+            stamped = dataclasses.replace(record, node=self.node, expires=expires)
+            current = states.get(record.client)
+            if current is not None and current.principal != record.principal:
+                self.stats.awareness_refused += 1
+                loop.call_soon(watcher.on_awareness_refused, stamped)
+                continue
+            self.stats.awareness_published += 1
+            if record.state is None and current is not None and current.node != self.node:
+                continue  # set through another node since (a tab that moved): not ours
+            if record.state is None:
+                states.pop(record.client, None)
+            else:
+                states[record.client] = stamped
+            for node, other in list(self.bus.aware.get(key, {}).items()):
+                if node != self.node:
+                    loop.call_soon(other.on_awareness, stamped)
+
+    async def nodes_alive(self, nodes: set[str]) -> set[str] | None:
+        return nodes & self.bus.alive if self.bus.up else None
+
+    async def forget_awareness(self, key: DocKey, node: str, clients: list[int]) -> None:
+        states = self.bus.states.get(key, {})
+        for client in clients:
+            if client in states and states[client].node == node:
+                del states[client]

@@ -16,6 +16,10 @@ and one published before is in what the load read. Whenever the reader cannot pr
 (a lost connection: every cursor is fetched anew; a subscription made while Redis was down; an
 unreadable entry), it tells the subscriber to resync from the store.
 
+Beside the docs' streams the same read follows *channels* (``open_channel``): the node-wide
+notice stream and each loaded doc's awareness changes (``collab.fanout.sharing``), each with
+its own cursor and its own decoder, resynced like a doc when its cursor had to be fetched anew.
+
 Isolation: an entry that is not one collab wrote is skipped and counted; a key that is not a
 stream (``WRONGTYPE`` fails the whole ``XREAD``) is found with ``TYPE``, left out of the read
 for a while and counted, so one poisoned key never stalls the other rooms. A subscriber that
@@ -30,6 +34,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -39,6 +44,7 @@ from redis.retry import Retry
 
 from collab.fanout.base import Entry, FanoutStats, Subscriber
 from collab.fanout.entries import BadEntry, decode_entry, encode_entry, stream_key
+from collab.fanout.sharing import Channel, Sharing
 from collab.names import DocKey
 
 log = logging.getLogger("collab.fanout")
@@ -55,7 +61,9 @@ BAD_KEY_PAUSE = 30.0  # seconds a key that is not a stream stays out of the read
 BACKOFF = (0.05, 2.0)  # first and longest pause before retrying after a failure
 
 
-class RedisFanout:
+class RedisFanout(Sharing):
+    """The fan-out over Redis; its notices, awareness and heartbeat come from ``Sharing``."""
+
     def __init__(
         self,
         url: str,
@@ -86,6 +94,7 @@ class RedisFanout:
             single_connection_client=True,
         )
         self._subs: dict[str, tuple[DocKey, Subscriber]] = {}  # by stream key
+        self._channels: dict[str, Channel] = {}  # other streams read, by key
         self._cursors: dict[str, bytes] = {}  # stream key -> last id read (subscribed keys)
         self._bad: dict[str, float] = {}  # stream key -> when to try reading it again
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
@@ -97,6 +106,7 @@ class RedisFanout:
         self._reader_ok = False
         self._writer_ok = True
         self._tasks: list[asyncio.Task[None]] = []
+        Sharing.__init__(self, self._commands, self, node, prefix, self.stats)
 
     # -- the Fanout protocol ---------------------------------------------------------------
 
@@ -112,6 +122,7 @@ class RedisFanout:
         self._tasks = [
             loop.create_task(self._read_forever()),
             loop.create_task(self._write_forever()),
+            loop.create_task(self._share_forever()),
         ]
 
     async def close(self) -> None:
@@ -121,6 +132,7 @@ class RedisFanout:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self._drained.wait()
+                    await self._shared()  # the last sockets' awareness removals too
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -135,6 +147,20 @@ class RedisFanout:
     async def subscribe(self, key: DocKey, subscriber: Subscriber) -> None:
         skey = stream_key(self.prefix, key)
         self._subs[skey] = (key, subscriber)
+        await self._start_reading(skey, lambda: self._subs.get(skey, (None, None))[1] is subscriber)
+
+    async def open_channel(self, skey: str, channel: Channel) -> None:
+        """Read ``skey`` from its newest entry on, handing what comes to ``channel``."""
+        self._channels[skey] = channel
+        await self._start_reading(skey, lambda: self._channels.get(skey) is channel)
+
+    def close_channel(self, skey: str, channel: Channel) -> None:
+        if self._channels.get(skey) is channel:
+            del self._channels[skey]
+            self._cursors.pop(skey, None)
+            self._bad.pop(skey, None)
+
+    async def _start_reading(self, skey: str, current: Callable[[], bool]) -> None:
         self._cursors.pop(skey, None)
         if not self.healthy:
             return  # the reader fetches the cursor once it can, then resyncs the subscriber
@@ -146,7 +172,7 @@ class RedisFanout:
             return
         finally:
             self._subscribing.discard(skey)
-        if self._subs.get(skey, (None, None))[1] is subscriber:
+        if current():
             self._cursors[skey] = newest[0][0] if newest else b"0-0"
             await self._wake_reader()
 
@@ -282,7 +308,7 @@ class RedisFanout:
     async def _fetch_missing_cursors(self) -> None:
         missing = [
             skey
-            for skey in self._subs
+            for skey in [*self._subs, *self._channels]
             if skey not in self._cursors and skey not in self._bad and skey not in self._subscribing
         ]
         if not missing:
@@ -293,14 +319,14 @@ class RedisFanout:
             results = await pipe.execute(raise_on_error=False)
         self._mark_reader_ok()
         for skey, result in zip(missing, results, strict=True):
-            found = self._subs.get(skey)
-            if found is None:
+            if skey not in self._subs and skey not in self._channels:
                 continue
             if isinstance(result, Exception):
                 self._set_bad(skey)
                 continue
             self._cursors[skey] = result[0][0] if result else b"0-0"
-            self._resync(found[1])  # the cursor is later than the load: look in the store
+            # The cursor is later than the load: look in the store (a channel: read it again).
+            self._resync_key(skey)
 
     def _mark_reader_ok(self) -> None:
         if not self._reader_ok:
@@ -308,6 +334,12 @@ class RedisFanout:
         self._reader_ok = True
 
     def _deliver(self, skey: str, entries: list[tuple[bytes, object]]) -> None:
+        channel = self._channels.get(skey)
+        if channel is not None:
+            if skey in self._cursors and entries:
+                self._cursors[skey] = entries[-1][0]
+                channel.deliver(entries)  # decodes, counts and catches on its own
+            return
         found = self._subs.get(skey)
         if found is None or skey not in self._cursors:
             return  # unsubscribed while the read was in flight
@@ -337,6 +369,13 @@ class RedisFanout:
             self.stats.errors += 1
             log.exception("fan-out: resync failed")
 
+    def _resync_key(self, skey: str) -> None:
+        found, channel = self._subs.get(skey), self._channels.get(skey)
+        if found is not None:
+            self._resync(found[1])
+        elif channel is not None:
+            channel.resync()
+
     async def _set_aside_bad_keys(self) -> bool:
         """After a refused XREAD: leave out every key that is not a stream; whether any was."""
         keys = [k for k in [*self._cursors, self._wake_key] if k not in self._bad]
@@ -355,6 +394,4 @@ class RedisFanout:
         self.stats.bad_keys += 1
         self._bad[skey] = time.monotonic() + BAD_KEY_PAUSE
         log.warning("fan-out: %s is not a readable stream; its doc polls the store", skey)
-        found = self._subs.get(skey)
-        if found is not None:
-            self._resync(found[1])
+        self._resync_key(skey)

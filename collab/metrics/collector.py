@@ -88,6 +88,10 @@ class FanoutCounters(Protocol):
     bad_entries: int
     bad_keys: int
     errors: int
+    notices: int
+    awareness_published: int
+    awareness_received: int
+    awareness_refused: int
 
 
 class FanoutState(Protocol):
@@ -106,6 +110,10 @@ _FANOUT_COUNTERS = (
     ("bad_entries", "Stream entries skipped because collab did not write them that way."),
     ("bad_keys", "Times a doc's Redis key was not a readable stream (read around it)."),
     ("errors", "Fan-out failures (Redis connection lost, timeouts, subscriber errors)."),
+    ("notices", "Other nodes' notices (role changes) received here."),
+    ("awareness_published", "Awareness changes of this node's sockets shared with the others."),
+    ("awareness_received", "Other nodes' awareness changes shown to this node's sockets."),
+    ("awareness_refused", "Awareness changes refused: another principal's client id, or the cap."),
 )
 
 

@@ -91,6 +91,12 @@ class Settings:
         "With a fanout: the same checks' interval while Redis is unreachable (then they carry "
         "updates between nodes).",
     )
+    role_recheck_interval: float = _opt(
+        5.0,
+        "With a fanout: seconds between re-reads of the role behind every open socket (a role "
+        "change made on another node whose announcement was lost, e.g. while Redis was down, "
+        "takes effect within this).",
+    )
     ws_max_size: int = _opt(
         16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it."
     )

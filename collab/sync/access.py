@@ -20,6 +20,7 @@ def follow_role(live: LiveDoc, peer: Peer, member_role: Role | None) -> None:
     """Apply the peer's user's new room role (None: removed) to this one socket."""
     assert peer.principal is not None
     role = effective_role(peer.principal, member_role)
+    peer.role = role
     if role is None:
         peer.close(4403, "removed from room")
         return

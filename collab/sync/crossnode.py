@@ -7,7 +7,8 @@ as a peer's update, with the ``REMOTE`` origin, relays what the Doc emitted to e
 (after what they were sent before), and records nothing: only the receiving node commits an
 update. When the store turns out to hold another generation under the key (None: deleted; a
 new one: re-created), the doc's sockets close 4404 / 4409, as a joiner would be refused, and
-the registry forgets the doc.
+the registry forgets the doc. Its awareness is shared with the other nodes following it
+(``presence``: ``collab.sync.sharedpresence``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from collab.sync.hooks import SyncHooks
 from collab.sync.journal import Journal
 from collab.sync.outbox import Outbox
 from collab.sync.peer import Peer
+from collab.sync.presence import Presence
 from collab.sync.replica import Replica
+from collab.sync.sharedpresence import SharedPresence
 from collab.wire import Limits, MalformedInput, framing, scan_update
 
 log = logging.getLogger("collab.sync.crossnode")
@@ -48,6 +51,7 @@ class Host(Protocol):
     outbox: Outbox
     hooks: SyncHooks
     peers: dict[int, Peer]
+    presence: Presence
     failed: BaseException | None
     after_remote: Callable[[], None] | None
 
@@ -60,6 +64,7 @@ class Host(Protocol):
     def schedule_heal(self) -> None: ...
     def retire(self, reason: str, error: Refusal | None = None) -> None: ...
     def close_all(self, code: int, reason: str) -> None: ...
+    def broadcast(self, frame: bytes, exclude: int | None = None) -> None: ...
 
 
 class CrossNode:
@@ -69,6 +74,7 @@ class CrossNode:
         self.live = live
         self.fanout = fanout
         self.follower = Follower(self, live.journal.held, store, live.hooks)
+        self.presence = SharedPresence(live, fanout)
         self.on_retire: Callable[[], None] | None = None  # the registry forgets the doc
         live.journal.on_stored = self.stored
 
@@ -80,6 +86,7 @@ class CrossNode:
         await self.fanout.subscribe(self.live.key, self.follower)
         try:
             await self.live.load_state()
+            await self.presence.start()
         except BaseException:
             self.detach()
             raise
@@ -92,6 +99,7 @@ class CrossNode:
     def detach(self) -> None:
         self.follower.close()
         self.fanout.unsubscribe(self.live.key, self.follower)
+        self.presence.stop()
 
     async def catch_up(self) -> None:
         """Take in everything the store holds that the replica lacks, by a read started now,

@@ -165,16 +165,7 @@ async def _serve(
     except CollabError as exc:
         await _refuse(websocket, registry, exc)
         return
-    direct = websocket.scope.get(DIRECT_SEND)
-    peer = Peer(
-        websocket if direct is None else DirectSocket(direct, websocket.close),
-        max_queue_bytes=state.settings.outbound_queue_bytes,
-        send_timeout=state.settings.send_timeout,
-        readonly=not access.can_write,
-        opted_in=websocket.query_params.get("collab") == "1",
-        principal=principal,
-        on_slow_consumer=registry.hooks.slow_consumer,
-    )
+    peer = _peer(websocket, state, principal, access)
     if key.doc == CHAT_DOC and state.chat_requests is not None:
         peer.requests = _chat_requests(websocket, state, state.chat_requests, principal, key, peer)
     logs.bind(peer=peer.id)
@@ -201,6 +192,24 @@ async def _serve(
         peer.close(GONE)  # no-op if a close was already asked for; else the client is gone
         await sender
         await peer.requests.drain()  # what was asked is carried out, socket or not
+
+
+def _peer(
+    websocket: WebSocket, state: SocketServices, principal: Principal, access: Access
+) -> Peer:
+    """The admitted socket's outbound side, with what it may do (``access``)."""
+    direct = websocket.scope.get(DIRECT_SEND)
+    peer = Peer(
+        websocket if direct is None else DirectSocket(direct, websocket.close),
+        max_queue_bytes=state.settings.outbound_queue_bytes,
+        send_timeout=state.settings.send_timeout,
+        readonly=not access.can_write,
+        opted_in=websocket.query_params.get("collab") == "1",
+        principal=principal,
+        on_slow_consumer=state.registry.hooks.slow_consumer,
+    )
+    peer.role = access.role  # a recheck compares it with the store (collab.sync.roles)
+    return peer
 
 
 async def _serve_feed(

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from collab.auth.principal import Principal
+from collab.meta import Role
 from collab.sync.requests import SocketRequests, Unserved
 
 log = logging.getLogger("collab.peer")
@@ -94,6 +95,7 @@ class Peer:
         self.websocket = websocket
         self.principal = principal
         self.readonly = readonly
+        self.role: Role | None = None  # the role it was admitted with, or last told (access)
         self.opted_in = opted_in  # receives collab's own message types (>= 100)
         self.requests: SocketRequests | Unserved = Unserved(self.send)  # chat requests (101)
         self.denied_once = False

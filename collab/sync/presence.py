@@ -15,6 +15,13 @@ The server keeps the latest state of every Yjs client id and who owns it:
   client). Stamping re-encodes a state, so it runs only when a client's state changed: a renewal
   (the same state with a new clock) reuses the stamped bytes.
 
+With several nodes, every change accepted here also goes to ``on_change`` (to share), and
+states other nodes set arrive through ``apply_remote`` (the channel vouches for their
+principal: ``collab.sync.sharedpresence``): they are shown to every peer here and
+obey the same ownership rule (another principal here may not take them), but they belong to
+no socket here, their ``typing`` is their node's to clear, and at most ``max_remote`` of them
+are kept. Without other nodes none ever exists and nothing here changes.
+
 ``Presence`` is sans-IO: methods return the entries to broadcast; the caller encodes and sends
 them. ``AwarenessGate`` is each socket's awareness rate: within it a message passes at once;
 over it only each client id's latest state is kept (every awareness message is a whole state,
@@ -33,6 +40,8 @@ from collab.ratelimit import Bucket
 from collab.sync.stamps import clear_typing, stamp
 from collab.wire import AwarenessEntry
 
+REMOTE = 0  # the owner of a state set through another node (peer ids start at 1)
+
 
 @dataclass
 class _State:
@@ -45,6 +54,7 @@ class _State:
     stamped_for: Principal | None = None  # ... for this principal
     typing: bool = False  # ``sent`` says typing
     typing_since: float | None = None  # when typing was last set or refreshed; None: not typing
+    node: str | None = None  # set through another node (None: through a socket here)
 
 
 class Presence:
@@ -53,8 +63,12 @@ class Presence:
         max_clients_per_peer: int = 4,
         typing_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        max_remote: int = 1024,
     ) -> None:
         self.max_clients_per_peer = max_clients_per_peer
+        self.max_remote = max_remote
+        # With other nodes: every change accepted here, with its owner, to share with them.
+        self.on_change: Callable[[str, list[AwarenessEntry]], None] | None = None
         self.typing_timeout = typing_timeout
         self.now = clock
         self._states: dict[int, _State] = {}
@@ -102,12 +116,15 @@ class Presence:
             if not (newer or same_clock_removal):
                 continue
             current.owner = peer_id  # takeover by the same principal's newer connection
+            current.node = None  # (also of a state set through another node)
             current.clock = entry.clock
             if entry.state is None:
                 del self._states[entry.client]
                 changed.append(entry)
             else:
                 changed.append(self._set(entry, current, identity))
+        if changed and self.on_change is not None:
+            self.on_change(principal, changed)
         return changed
 
     def _set(
@@ -149,6 +166,8 @@ class Presence:
             s.clock += 1
             s.state = clear_typing(s.state)
             expired.append(AwarenessEntry(client, s.clock, s.state))
+            if self.on_change is not None:
+                self.on_change(s.principal, expired[-1:])
         return expired
 
     def remove_peer(self, peer_id: int) -> list[AwarenessEntry]:
@@ -158,6 +177,68 @@ class Presence:
             if state.owner == peer_id:
                 del self._states[client]
                 removed.append(AwarenessEntry(client, state.clock + 1, None))
+                if self.on_change is not None:
+                    self.on_change(state.principal, removed[-1:])
+        return removed
+
+    # -- states set through other nodes ----------------------------------------------------
+
+    def apply_remote(
+        self, client: int, clock: int, principal: str, node: str, state: bytes | None
+    ) -> AwarenessEntry | None:
+        """A state another node set, stamped there (None: removed); the entry to relay to
+        every peer here, or None when it changes nothing. The channel said ``principal``
+        holds ``client``, so it wins over a state of another principal here (which the
+        channel refused, or which came after it)."""
+        current = self._states.get(client)
+        if current is None:
+            if state is None:
+                return None
+            if sum(1 for s in self._states.values() if s.node is not None) >= self.max_remote:
+                return None
+            self._states[client] = _State(REMOTE, principal, clock, state, node=node)
+            return AwarenessEntry(client, clock, state)
+        if current.principal == principal:
+            newer = clock > current.clock or (clock == current.clock and state is None)
+            if not newer:
+                return None
+        if state is None:
+            del self._states[client]
+            return AwarenessEntry(client, clock, None)
+        current.owner, current.principal, current.node = REMOTE, principal, node
+        current.clock, current.state = clock, state
+        current.sent, current.stamped_for = None, None
+        current.typing, current.typing_since = False, None
+        return AwarenessEntry(client, clock, state)
+
+    def local_states(self) -> list[tuple[str, AwarenessEntry]]:
+        """Every state set through a socket here, with its owning principal."""
+        return [
+            (s.principal, AwarenessEntry(client, s.clock, s.state))
+            for client, s in self._states.items()
+            if s.node is None and s.state is not None
+        ]
+
+    def remote_nodes(self) -> set[str]:
+        return {s.node for s in self._states.values() if s.node is not None}
+
+    def remote_clients(self, node: str | None = None) -> list[int]:
+        """The ids set through ``node`` (None: through any other node)."""
+        return [
+            client
+            for client, s in self._states.items()
+            if s.node is not None and (node is None or s.node == node)
+        ]
+
+    def remove_remote(self, clients: list[int]) -> list[AwarenessEntry]:
+        """Drop these states set through other nodes (a dead node's, or ones the channel no
+        longer holds); the removals to relay to every peer here."""
+        removed = []
+        for client in clients:
+            current = self._states.get(client)
+            if current is not None and current.node is not None:
+                del self._states[client]
+                removed.append(AwarenessEntry(client, current.clock + 1, None))
         return removed
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from collab import logs
 from collab.errors import GenerationMismatch, NotFound, Overloaded, RoomFailed, must_propagate
-from collab.fanout import GONE, Entry, Fanout
+from collab.fanout import GONE, ROLE, Entry, Fanout, Notice
 from collab.meta import Role
 from collab.names import DocKey
 from collab.settings import Settings
@@ -203,13 +203,19 @@ class RoomRegistry:
             for peer in list(live.peers.values())
         ]
 
-    def apply_member_role(self, room_id: str, user_id: str, member_role: Role | None) -> None:
+    def apply_member_role(
+        self, room_id: str, user_id: str, member_role: Role | None, *, announce: bool = True
+    ) -> None:
         """A member's role changed (None: removed): every open socket of theirs follows, and
-        their live streams reload their room list."""
+        their live streams reload their room list. With other nodes, the change is announced
+        to them (they re-read it from the MetaStore: ``collab.sync.roles``), unless it came
+        from such an announcement (``announce=False``)."""
         self.feeds.user_changed(user_id)
         for live, peer in self.peers_of_room(room_id):
             if peer.principal is not None and peer.principal.user_id == user_id:
                 follow_role(live, peer, member_role)
+        if announce and self.fanout is not None:
+            self.fanout.notify(Notice(ROLE, room_id, user_id))
 
     def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:
         """Close every open socket whose peer matches (revoked session, disabled user...),

@@ -1,0 +1,169 @@
+"""Notices and awareness records as Redis holds them: keys, fields, values, and the scripts.
+
+Sans-IO and strict like ``entries``: whatever is read back from Redis is shared input, so each
+decoder accepts exactly what its encoder writes (checked for type, form and size) and raises
+``BadEntry`` otherwise; the reader skips and counts such a value, it never stalls on one.
+
+    <prefix>:notices                  one stream for every node: kind, room, user, node, at
+    <prefix>:{<room>}/aw:<doc>        hash: client id -> record (the doc's current states)
+    <prefix>:{<room>}/awx:<doc>       stream of changes: c (client id), v (record)
+    <prefix>:alive:<node>             a node's heartbeat (expires unless renewed)
+
+A record is ``principal \\n node \\n clock \\n expires \\n state`` (state empty: removed), so the
+scripts find the owning principal and node without a JSON parser. ``/`` never occurs in a doc
+name, so none of these keys is ever a doc's stream (``<prefix>:{<room>}:<doc>``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from collab.fanout.base import NOTICE_KINDS, AwarenessRecord, Notice
+from collab.fanout.entries import BadEntry
+from collab.names import NAME_RE, DocKey
+
+_NODE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+_PRINCIPAL = re.compile(rb"[A-Za-z0-9._:@-]{1,128}")
+_NUMBER = re.compile(rb"[0-9]{1,16}")
+_AT = re.compile(rb"[0-9]{1,12}(\.[0-9]{1,9})?")
+_NOTICE_FIELDS = {b"kind", b"room", b"user", b"node", b"at"}
+MAX_CLOCK = 2**53 - 1  # what a y-protocols client id or clock may be
+MAX_STATE = 64 * 1024  # a stamped state: 16 KiB as sent, plus the server's ``user``
+
+# Set (or remove) one client's shared state unless another principal holds its id; append the
+# change to the doc's change stream. Returns 1 (done), 0 (another principal's id), -1 (the doc
+# holds ``cap`` states already). A removal of a state that another node of the same principal
+# set since (a tab that moved) is not this node's to make: 1, nothing changed. KEYS: hash,
+# stream. ARGV: client, record, principal, removal ("1"/"0"), cap, ttl (ms), maxlen, node.
+SET_SCRIPT = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local cut = string.find(cur, '\\n', 1, true)
+  if not cut or string.sub(cur, 1, cut - 1) ~= ARGV[3] then return 0 end
+  if ARGV[4] == '1' then
+    local stop = string.find(cur, '\\n', cut + 1, true)
+    if not stop or string.sub(cur, cut + 1, stop - 1) ~= ARGV[8] then return 1 end
+  end
+elseif ARGV[4] ~= '1' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
+  return -1
+end
+if ARGV[4] == '1' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'c', ARGV[1], 'v', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1
+"""
+
+# Drop the states of the given clients that are still set through ARGV[1] (a dead node).
+# KEYS: hash. ARGV: node, client ids... Returns how many went.
+FORGET_SCRIPT = """
+local gone = 0
+for i = 2, #ARGV do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if cur then
+    local a = string.find(cur, '\\n', 1, true)
+    local b = a and string.find(cur, '\\n', a + 1, true)
+    if b and string.sub(cur, a + 1, b - 1) == ARGV[1] then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      gone = gone + 1
+    end
+  end
+end
+return gone
+"""
+
+
+def notice_key(prefix: str) -> str:
+    return f"{prefix}:notices"
+
+
+def awareness_keys(prefix: str, key: DocKey) -> tuple[str, str]:
+    """(the doc's hash of states, its stream of changes)."""
+    return f"{prefix}:{{{key.room}}}/aw:{key.doc}", f"{prefix}:{{{key.room}}}/awx:{key.doc}"
+
+
+def alive_key(prefix: str, node: str) -> str:
+    return f"{prefix}:alive:{node}"
+
+
+def encode_notice(notice: Notice) -> dict[bytes, bytes]:
+    return {
+        b"kind": notice.kind.encode(),
+        b"room": notice.room.encode(),
+        b"user": notice.user.encode(),
+        b"node": notice.node.encode(),
+        b"at": f"{notice.sent_at:.6f}".encode(),
+    }
+
+
+def decode_notice(fields: object) -> Notice:
+    """The Notice ``fields`` encodes; BadEntry for anything else."""
+    if not isinstance(fields, dict) or set(fields) != _NOTICE_FIELDS:
+        raise BadEntry("unexpected fields")
+    kind = _bytes(fields.get(b"kind"), "kind").decode("ascii", "replace")
+    if kind not in NOTICE_KINDS:
+        raise BadEntry("unknown kind")
+    room = _bytes(fields.get(b"room"), "room").decode("utf-8", "replace")
+    if not NAME_RE.fullmatch(room):
+        raise BadEntry("bad room")
+    user = _form(fields.get(b"user"), _PRINCIPAL, "user").decode()
+    node = _form(fields.get(b"node"), _NODE, "node").decode()
+    sent_at = float(_form(fields.get(b"at"), _AT, "at"))
+    return Notice(kind, room, user, node, sent_at)
+
+
+def encode_record(record: AwarenessRecord) -> bytes:
+    head = f"{record.principal}\n{record.node}\n{record.clock}\n{record.expires:.3f}\n"
+    return head.encode() + (record.state or b"")
+
+
+def decode_client(raw: object) -> int:
+    client = int(_form(raw, _NUMBER, "client id"))
+    if client > MAX_CLOCK:
+        raise BadEntry("client id out of range")
+    return client
+
+
+def decode_record(client: int, raw: object) -> AwarenessRecord:
+    """The record ``raw`` (a hash value or a change's ``v``) encodes; BadEntry otherwise.
+    A state must be a JSON object: it is relayed to clients as it is."""
+    value = _bytes(raw, "record")
+    if len(value) > MAX_STATE + 512:
+        raise BadEntry("record too large")
+    parts = value.split(b"\n", 4)
+    if len(parts) != 5:
+        raise BadEntry("bad record")
+    principal = _form(parts[0], _PRINCIPAL, "principal").decode()
+    node = _form(parts[1], _NODE, "node").decode()
+    clock = int(_form(parts[2], _NUMBER, "clock"))
+    expires = float(_form(parts[3], _AT, "expiry"))
+    if clock > MAX_CLOCK or not math.isfinite(expires):
+        raise BadEntry("clock out of range")
+    state: bytes | None = parts[4] or None
+    if state is not None:
+        try:
+            parsed = json.loads(state)
+        except (ValueError, RecursionError):
+            raise BadEntry("state is not JSON") from None
+        if not isinstance(parsed, dict):
+            raise BadEntry("state is not a JSON object")
+    return AwarenessRecord(client, clock, principal, state, node, expires)
+
+
+def _bytes(value: object, name: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise BadEntry(f"missing {name}")
+    return value
+
+
+def _form(value: object, form: re.Pattern[bytes], name: str) -> bytes:
+    found = _bytes(value, name)
+    if not form.fullmatch(found):
+        raise BadEntry(f"bad {name}")
+    return found

@@ -159,7 +159,7 @@ class LiveWindow:
                 set_read(doc, user_id, seq)
 
         committed = await live.author(change)
-        window.version = live.version
+        window.version = live.replica.version
         self._windows[live] = window
         live.after_remote = functools.partial(self._after_remote, live)
         await committed
@@ -181,7 +181,7 @@ class LiveWindow:
         moved_from = window.archived_through
 
         def change(doc: Doc[Any]) -> None:
-            if live.version != window.version:
+            if live.replica.version != window.version:
                 window.take_in(doc)
             for message in changed:
                 if message.id in window.ids:
@@ -193,7 +193,7 @@ class LiveWindow:
             set_info(doc, window.last_seq, window.archived_through)
 
         committed = live.author_now(change)
-        window.version = live.version
+        window.version = live.replica.version
         return _then(committed, (moved_from, window.archived_through))
 
     def _after_remote(self, live: LiveDoc) -> None:
@@ -233,7 +233,7 @@ class LiveWindow:
         window = self._windows.get(live)
 
         def change(doc: Doc[Any]) -> None:
-            if window is not None and live.version != window.version:
+            if window is not None and live.replica.version != window.version:
                 window.take_in(doc)  # this change moves the version past what it saw
             for user_id in hidden:
                 drop_read(doc, user_id)
@@ -242,7 +242,7 @@ class LiveWindow:
 
         committed = await live.author(change)
         if window is not None:
-            window.version = live.version
+            window.version = live.replica.version
         return committed
 
 

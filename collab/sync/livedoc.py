@@ -98,8 +98,7 @@ class LiveDoc:
         self._healed = asyncio.Event()
         self._healed.set()
         self.loaded = False
-        # Called after an update another node committed was applied here (the chat window
-        # checks that the doc still shows one window).
+        # Called after another node's update was applied here (the chat window's check).
         self.after_remote: Callable[[], None] | None = None
         self.nodes = CrossNode(self, fanout, store) if fanout is not None else None
 
@@ -131,12 +130,6 @@ class LiveDoc:
     @property
     def doc(self) -> Doc[Any]:
         return self.replica.doc
-
-    @property
-    def version(self) -> int:
-        """Bumped by every change of the Doc and by its rebuild: a writer that remembers it
-        just after its own change can tell whether anything else changed the Doc since."""
-        return self.replica.version
 
     @property
     def generation(self) -> str | None:
@@ -283,11 +276,8 @@ class LiveDoc:
             self._outbox.append(Delivery(seq, framing.sync_update(update_out), exclude=peer.id))
 
     def _refuse_write(self, peer: Peer, info: UpdateInfo) -> None:
-        """Read-only peers are never closed for writing.
-
-        An update that adds nothing (an echo of what we sent; pycrdt's Provider echoes every
-        remote update) is dropped silently; any other gets one permission-denied per socket.
-        """
+        """Read-only peers are never closed for writing. An update that adds nothing (an echo:
+        pycrdt's Provider echoes every remote update) is dropped; others get one denial each."""
         if self.replica.adds_nothing(info):
             return
         self.refused_writes += 1

@@ -14,6 +14,7 @@ claim with ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -120,3 +121,21 @@ class Webhooks(Protocol):
         self, endpoint_id: str, delivery_id: str, now: float
     ) -> Delivery | None:
         """Send it again (pending, due now, a new day of retries), whatever its state."""
+
+
+def deliveries_for(
+    endpoints: list[Endpoint], event: str, payload: str, now: float, ids: Iterator[str]
+) -> list[Delivery]:
+    """One pending delivery of ``event``, due ``now``, per endpoint of ``endpoints`` that
+    wants it (its events include it, or ``*``), each named by the next of ``ids`` (no more
+    deliveries than ids): the rule every store's enqueue follows."""
+    made: list[Delivery] = []
+    for endpoint in endpoints:
+        if event not in endpoint.events and "*" not in endpoint.events:
+            continue
+        delivery_id = next(ids, None)
+        if delivery_id is None:
+            break
+        room_id = endpoint.room_id
+        made.append(Delivery(delivery_id, endpoint.id, room_id, event, payload, now, now, now))
+    return made

@@ -6,34 +6,24 @@ failed transaction does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 from collab.meta.memory.base import MemoryKind, Tables
 from collab.meta.messages import Message, WebhookOutbox
-from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
+from collab.meta.webhooks import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    Endpoint,
+    Health,
+    deliveries_for,
+)
 
 
 def _live_endpoints(tables: Tables, room_id: str) -> list[Endpoint]:
     found = [e for e in tables.webhooks.values() if e.room_id == room_id]
     live = [e for e in found if e.health.disabled_at is None]
     return sorted(live, key=lambda e: (e.created_at, e.id))
-
-
-def _deliveries(
-    endpoints: list[Endpoint], event: str, payload: str, now: float, ids: Iterator[str]
-) -> list[Delivery]:
-    """One pending delivery of ``event`` per endpoint of ``endpoints`` that wants it."""
-    made: list[Delivery] = []
-    for endpoint in endpoints:
-        if event not in endpoint.events and "*" not in endpoint.events:
-            continue
-        delivery_id = next(ids, None)
-        if delivery_id is None:
-            break
-        room_id = endpoint.room_id
-        made.append(Delivery(delivery_id, endpoint.id, room_id, event, payload, now, now, now))
-    return made
 
 
 def outbox_deliveries(tables: Tables, outbox: WebhookOutbox, message: Message) -> list[Delivery]:
@@ -45,7 +35,7 @@ def outbox_deliveries(tables: Tables, outbox: WebhookOutbox, message: Message) -
     ids = iter(outbox.new_id, None)
     made: list[Delivery] = []
     for event, payload in outbox.events(message, now):
-        made += _deliveries(endpoints, event, payload, now, ids)
+        made += deliveries_for(endpoints, event, payload, now, ids)
     return made
 
 
@@ -91,7 +81,7 @@ class MemoryWebhooks(MemoryKind):
         self, room_id: str, event: str, payload: str, now: float, ids: list[str]
     ) -> list[Delivery]:
         endpoints = _live_endpoints(self.tables, room_id)
-        made = _deliveries(endpoints, event, payload, now, iter(ids))
+        made = deliveries_for(endpoints, event, payload, now, iter(ids))
         put_deliveries(self.tables, made)
         return made
 

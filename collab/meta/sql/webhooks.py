@@ -17,7 +17,14 @@ from typing import Any
 
 from collab.meta.messages import Message, WebhookOutbox
 from collab.meta.sql.base import SqlKind, Tx
-from collab.meta.webhooks import Attempt, Delivery, DeliveryState, Endpoint, Health
+from collab.meta.webhooks import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    Endpoint,
+    Health,
+    deliveries_for,
+)
 
 _ENDPOINT = (
     "id, room_id, url, events, secret, created_by, created_at,"
@@ -58,21 +65,13 @@ def _enqueue(
     now: float,
     ids: Iterator[str],
 ) -> list[Delivery]:
-    """One pending delivery of ``event`` per endpoint of ``endpoints`` that wants it."""
-    made: list[Delivery] = []
-    for endpoint in endpoints:
-        if event not in endpoint.events and "*" not in endpoint.events:
-            continue
-        delivery_id = next(ids, None)
-        if delivery_id is None:
-            break
-        room_id = endpoint.room_id
-        delivery = Delivery(delivery_id, endpoint.id, room_id, event, payload, now, now, now)
+    """``deliveries_for`` those endpoints, inserted by ``db``'s transaction."""
+    made = deliveries_for(endpoints, event, payload, now, ids)
+    for delivery in made:
         db.execute(
             f"INSERT INTO webhook_deliveries ({_DELIVERY}) VALUES ({', '.join('?' * 11)})",
             tuple(delivery.__dict__.values()),
         )
-        made.append(delivery)
     return made
 
 

@@ -45,6 +45,12 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, help="profile the collab checked out here")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames)")
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument(
+        "--format",
+        default="flamegraph",
+        choices=["flamegraph", "raw", "speedscope"],
+        help="py-spy's output format (raw: collapsed stacks, for scripts)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin server / load cores")
     args = parser.parse_args()
     if not 0 < args.seconds <= MAX_SECONDS:
@@ -79,7 +85,7 @@ def main() -> int:
                     "--rate",
                     str(args.rate),
                     "--format",
-                    "flamegraph",
+                    args.format,
                     "--output",
                     str(args.out),
                     "--nonblocking",

@@ -20,6 +20,7 @@ from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli.headtimeout import head_timeout_protocol
 from collab.cli.options import config_option, load_settings, settings_options, store_option
+from collab.cli.wsprotocol import write_now_protocol
 from collab.db import StoreError
 from collab.fanout import FanoutError, check_fanout
 from collab.ops.lock import hold_server_lock
@@ -66,6 +67,7 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
         host=settings.host,
         port=settings.port,
         http=head_timeout_protocol(settings.header_timeout),
+        ws=write_now_protocol(),
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval,

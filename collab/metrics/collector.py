@@ -138,3 +138,32 @@ class FanoutCollector(Collector):
         stats = fanout.stats
         for name, text in _FANOUT_COUNTERS:
             yield CounterMetricFamily(f"collab_fanout_{name}", text, getattr(stats, name))
+
+
+class Traffic(Collector):
+    """Messages and bytes by type, one way: plain integers bumped on the hot path (a frame
+    relayed to 49 sockets is 49 bumps: no lock, no labelled child), read as counters when
+    scraped (``collab_messages_{way}_total``, ``collab_{way}_bytes_total``)."""
+
+    def __init__(self, way: str, msgs_help: str, bytes_help: str, types: Sequence[str]) -> None:
+        self.way = way
+        self.help = (msgs_help, bytes_help)
+        self.msgs = dict.fromkeys(types, 0)
+        self.nbytes = dict.fromkeys(types, 0)
+
+    def add(self, kind: str, size: int) -> None:
+        self.msgs[kind] += 1
+        self.nbytes[kind] += size
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        msgs_help, bytes_help = self.help
+        msgs = CounterMetricFamily(f"collab_messages_{self.way}", msgs_help, labels=["type"])
+        nbytes = CounterMetricFamily(f"collab_{self.way}_bytes", bytes_help, labels=["type"])
+        for kind, count in list(self.msgs.items()):
+            msgs.add_metric([kind], count)
+            nbytes.add_metric([kind], self.nbytes[kind])
+        yield msgs
+        yield nbytes

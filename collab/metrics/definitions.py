@@ -6,13 +6,12 @@ process-global one, so tests and several apps in one process do not clash. Names
 room, doc or user name is ever a label.
 
 Cheap by construction: every labelled child is bound once here, so a hook on the hot path is a
-dict lookup and an ``inc``. Quota refusals are counted from the ``quota`` an error carries
+dict lookup and an ``inc``; frames and bytes by type are plain integers read at scrape time
+(``Traffic``). Quota refusals are counted from the ``quota`` an error carries
 (:meth:`Metrics.refusal`, called where the refusal is answered), never from its reason text.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,7 +24,13 @@ from prometheus_client import (
 )
 
 from collab.errors import CollabError, Quota, Rate, TooManyRequests
-from collab.metrics.collector import FanoutCollector, FanoutState, LiveCollector, LoadedDocs
+from collab.metrics.collector import (
+    FanoutCollector,
+    FanoutState,
+    LiveCollector,
+    LoadedDocs,
+    Traffic,
+)
 
 _SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
 _TYPES = {
@@ -194,10 +199,10 @@ class Metrics:
             "collab_compaction_seconds", "Time of one compaction.", buckets=_STORE, registry=r
         )
 
-    def _traffic(self, way: str, msgs_help: str, bytes_help: str) -> dict[str, tuple[Any, Any]]:
-        msgs = Counter(f"collab_messages_{way}", msgs_help, ["type"], registry=self.registry)
-        nbytes = Counter(f"collab_{way}_bytes", bytes_help, ["type"], registry=self.registry)
-        return {t: (msgs.labels(t), nbytes.labels(t)) for t in MESSAGE_TYPES}
+    def _traffic(self, way: str, msgs_help: str, bytes_help: str) -> Traffic:
+        traffic = Traffic(way, msgs_help, bytes_help, MESSAGE_TYPES)
+        self.registry.register(traffic)
+        return traffic
 
     def watch(self, docs: LoadedDocs) -> None:
         """Report the loaded docs, peers and queues of ``docs`` at each scrape."""

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collab import logs
 from collab.metrics.definitions import Metrics, message_type
-from collab.sync.peer import DIRECT_SEND
+from collab.sync.peer import DIRECT_SEND, WRITE_NOW
 
 log = logging.getLogger("collab.ws")
 
@@ -34,6 +34,9 @@ class SocketObserver:
         logs.start_connection()
         watch = _Watch(self.metrics)
         scope[DIRECT_SEND] = watch.send_frame(send)  # the peer's frames: counted here too
+        write = scope.get(WRITE_NOW)  # collab's uvicorn protocol offers it
+        if write is not None:
+            scope[WRITE_NOW] = watch.write_frame(write)
         started = time.monotonic()
         try:
             await self.app(scope, watch.receive(receive), watch.send(send))
@@ -58,12 +61,9 @@ class _Watch:
             if kind == "websocket.receive":
                 data = message.get("bytes")
                 if data is not None:
-                    msgs, nbytes = incoming[message_type(data)]
-                    nbytes.inc(len(data))
+                    incoming.add(message_type(data), len(data))
                 else:
-                    msgs, nbytes = incoming["text"]
-                    nbytes.inc(len(message.get("text") or ""))
-                msgs.inc()
+                    incoming.add("text", len(message.get("text") or ""))
             elif kind == "websocket.disconnect" and self.close is None and self.accepted:
                 self.close = (int(message.get("code", 1005)), False)
             return message
@@ -78,9 +78,7 @@ class _Watch:
             if kind == "websocket.send":
                 data = message.get("bytes")
                 if data is not None:
-                    msgs, nbytes = m.outgoing[message_type(data)]
-                    msgs.inc()
-                    nbytes.inc(len(data))
+                    m.outgoing.add(message_type(data), len(data))
             elif kind == "websocket.accept":
                 self.accepted = True
                 m.connections.inc()
@@ -99,15 +97,26 @@ class _Watch:
         """The socket's direct send of data frames (``collab.sync.peer.DIRECT_SEND``): each
         counted as ``send`` counts it, then handed to the server, past Starlette's WebSocket
         and the send wrappers of the middleware inside this one."""
-        msgs_and_bytes = self.metrics.outgoing
+        add = self.metrics.outgoing.add
 
         async def send_frame(data: bytes) -> None:
-            msgs, nbytes = msgs_and_bytes[message_type(data)]
-            msgs.inc()
-            nbytes.inc(len(data))
+            add(message_type(data), len(data))
             await send({"type": "websocket.send", "bytes": data})
 
         return send_frame
+
+    def write_frame(self, write: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+        """The server's synchronous write (``collab.sync.peer.WRITE_NOW``), counting each frame
+        it took."""
+        add = self.metrics.outgoing.add
+
+        def write_frame(data: bytes) -> bool:
+            if write(data):
+                add(message_type(data), len(data))
+                return True
+            return False
+
+        return write_frame
 
     def finish(self, seconds: float) -> None:
         if not self.accepted:

@@ -5,10 +5,12 @@
   whose version is its last edit (``DELETED`` once deleted).
 - **Docs**: every group commit of a shared doc reports ``doc_stored`` (``SyncHooks.stored``);
   ``delay`` seconds after the first commit of a burst (later commits of the burst wait for the
-  same run, so a doc typed into without pause is still re-indexed every ``delay``) the doc is
-  read from the store and its text extracted on a worker thread (``collab.search.extract``),
-  one doc at a time (the read too). A doc whose extraction took long waits longer before the
-  next (at most a fifth of a thread's time goes to any one doc).
+  same run) the doc is read from the store and its text extracted on a worker thread
+  (``collab.search.extract``), one doc at a time (the read too). A re-index costs the whole
+  doc, so a doc that keeps changing is re-indexed at most every ``SUSTAINED`` x ``delay``
+  (5 s by default): a commit after a quiet spell is found within ``delay``, one in the middle
+  of a typing session within that interval. A doc whose extraction took long waits longer
+  still (at most a fifth of a thread's time goes to any one doc).
 - **Deletions** (``drop_doc``, ``drop_room``) are written before the API answers.
 
 One writer task applies what is queued in batches, one short transaction each, off the event
@@ -41,6 +43,7 @@ log = logging.getLogger("collab.search")
 HIGH_WATER = 10_000  # queued writes past which chat writers wait
 BATCH = 2_000  # writes per transaction
 SLOWDOWN = 4.0  # a doc waits at least this many times its last extraction before the next
+SUSTAINED = 5.0  # a doc edited without pause is re-indexed every SUSTAINED x delay at most
 
 
 def message_entry(message: Message) -> Entry:
@@ -91,6 +94,7 @@ class Indexer:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._docs: dict[DocKey, _DocJob] = {}
+        self._resting: dict[DocKey, float] = {}  # re-indexed lately: no run before this time
         self._extracting = anyio.CapacityLimiter(1)
         self._closing = False
         self.failed = False  # a batch could not be written: the index needs a rebuild
@@ -187,6 +191,10 @@ class Indexer:
         job = self._docs.get(key)
         if job is None:
             job = self._docs[key] = _DocJob(delay=self.delay)
+            loop = asyncio.get_running_loop()
+            resting = self._resting.pop(key, None)
+            if resting is not None:
+                job.delay = max(job.delay, resting - loop.time())
         if job.task is not None:
             job.again = True
         elif job.timer is None:
@@ -204,15 +212,21 @@ class Indexer:
         except Exception:
             log.exception("could not re-index %s", key, extra=logs.doc_fields(key))
         job.task = None
-        job.delay = max(self.delay, SLOWDOWN * (time.monotonic() - started))
+        job.delay = max(SUSTAINED * self.delay, SLOWDOWN * (time.monotonic() - started))
         if self._docs.get(key) is not job:
             return
+        loop = asyncio.get_running_loop()
         if job.again and not self._closing:
             job.again = False
-            loop = asyncio.get_running_loop()
             job.timer = loop.call_later(job.delay, self._start, key, job, context=logs.detached())
         else:
             del self._docs[key]
+            until = self._resting[key] = loop.time() + job.delay
+            loop.call_later(job.delay, self._rested, key, until, context=logs.detached())
+
+    def _rested(self, key: DocKey, until: float) -> None:
+        if self._resting.get(key) == until:
+            del self._resting[key]
 
     async def reindex_doc(self, key: DocKey) -> None:
         """Read the doc from the store, extract its text off the loop, queue its entry.

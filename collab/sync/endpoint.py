@@ -47,7 +47,7 @@ from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
 from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
 from collab.sync.livedoc import LiveDoc
-from collab.sync.peer import DIRECT_SEND, GONE, DirectSocket, Peer
+from collab.sync.peer import DIRECT_SEND, GONE, WRITE_NOW, DirectSocket, Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests, SocketRequests
 
@@ -200,7 +200,9 @@ def _peer(
     """The admitted socket's outbound side, with what it may do (``access``)."""
     direct = websocket.scope.get(DIRECT_SEND)
     peer = Peer(
-        websocket if direct is None else DirectSocket(direct, websocket.close),
+        websocket
+        if direct is None
+        else DirectSocket(direct, websocket.close, websocket.scope.get(WRITE_NOW)),
         max_queue_bytes=state.settings.outbound_queue_bytes,
         send_timeout=state.settings.send_timeout,
         readonly=not access.can_write,

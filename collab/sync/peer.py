@@ -6,8 +6,10 @@ a slow consumer: its queue is dropped at once (memory returns) and it is closed 
 resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touch the socket
 (in-process tests pass none).
 
-The sender awaits each send itself: no task, future or timer per frame (a frame relayed to ten
-sockets is ten sends). One watchdog timer per socket enforces the deadlines: armed by a send
+A frame sent while the sender is parked (nothing queued, no send in flight) is written in
+place through the server's synchronous write (``WRITE_NOW``) when the transport takes it now:
+no wake-up, coroutine or await per frame, which is most frames of a relay. Otherwise it is
+queued, and the sender awaits each send itself: no task, future or timer per frame. One watchdog timer per socket enforces the deadlines: armed by a send
 when none is armed, it looks at the send in flight when it fires; the same send still in flight
 is a slow consumer (the sender task is cancelled out of it), a later one re-arms it for its own
 deadline, none leaves it unarmed.
@@ -48,6 +50,13 @@ GONE = 1006  # the close code of a socket whose transport is gone (nothing is se
 # own send, socket write included (bench/profiles/README.md).
 DIRECT_SEND = "collab.direct_send"
 
+# The ASGI scope key of a synchronous write of one data frame, offered by collab's uvicorn
+# protocol (collab.cli.wsprotocol) and counted by the same middleware: ``(bytes) -> bool``,
+# True once the frame was handed to the transport, False when it cannot go now (paused,
+# closing, gone), in which case nothing was written. A peer with nothing queued or in flight
+# writes a frame with it in place: no sender wake-up, no coroutine, no await per frame.
+WRITE_NOW = "collab.write_now"
+
 
 class Socket(Protocol):
     """What a peer needs of its WebSocket (Starlette's satisfies it; tests pass a fake)."""
@@ -60,16 +69,18 @@ class DirectSocket:
     """A WebSocket whose data frames take the scope's ``DIRECT_SEND`` (see above), past
     Starlette and the middleware; its close goes through Starlette's WebSocket as always."""
 
-    __slots__ = ("_close", "send_bytes")
+    __slots__ = ("_close", "send_bytes", "write_now")
     send_bytes: Callable[[bytes], Coroutine[Any, Any, None]]
 
     def __init__(
         self,
         send_bytes: Callable[[bytes], Coroutine[Any, Any, None]],
         close: Callable[[int, str | None], Awaitable[None]],
+        write_now: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.send_bytes = send_bytes
         self._close = close
+        self.write_now = write_now  # WRITE_NOW, when the server offers it
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         await self._close(code, reason)
@@ -117,6 +128,7 @@ class Peer:
         self.close_reason = ""
         self.closed = asyncio.Event()  # set once the close frame was handed to the server
         self._on_slow_consumer = on_slow_consumer  # metrics
+        self._write_now: Callable[[bytes], bool] | None = getattr(websocket, "write_now", None)
 
     def __repr__(self) -> str:
         return f"<Peer {self.id}>"
@@ -155,6 +167,10 @@ class Peer:
         A frame larger than the cap still goes when nothing counted is queued before it.
         """
         if self.close_code is not None:
+            return
+        # The sender is parked (nothing queued, no send in flight): write in place if the
+        # transport takes it now, else queue as usual.
+        if self._idle is not None and self._write_now is not None and self._write_now(data):
             return
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()

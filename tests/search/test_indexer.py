@@ -191,3 +191,38 @@ async def test_search_rebuilds_an_index_that_was_not_closed_cleanly(store: Gated
     page = await search.search(parse_query("away"), [Scope("a")])
     assert [h.key for h in page.hits] == ["a-1"]
     await search.close()
+
+
+async def test_a_doc_that_keeps_changing_rests_between_re_indexes(store: GatedStore) -> None:
+    """A commit after a quiet spell is indexed within ``delay``; one right after a re-index
+    waits for the doc's rest (SUSTAINED x delay), however many commits come meanwhile."""
+    indexer = Indexer(MemoryIndex(), store, Limits(), delay=0.1)
+    runs: list[float] = []
+    reindex = indexer.reindex_doc
+
+    async def counted(key: DocKey) -> None:
+        runs.append(asyncio.get_running_loop().time())
+        await reindex(key)
+
+    indexer.reindex_doc = counted  # type: ignore[method-assign]
+    indexer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await write_text(store, NOTES, "first words")
+        indexer.doc_stored(NOTES)
+        await wait_until(lambda: len(runs) == 1, timeout=5)
+        assert runs[0] - started >= 0.1
+        await wait_until(lambda: indexer.pending_docs() == 0, timeout=5)
+        for i in range(5):  # a typing session: commits every 40 ms
+            await write_text(store, NOTES, f"more words {i}")
+            indexer.doc_stored(NOTES)
+            await asyncio.sleep(0.04)
+        assert len(runs) == 1  # resting: 0.5 s after the first run
+        await wait_until(lambda: len(runs) == 2, timeout=5)
+        assert runs[1] - runs[0] >= 0.5 - 0.01
+        await wait_until(lambda: indexer.pending_docs() == 0, timeout=5)
+        await indexer.flush()
+        assert len(await find(indexer.index, "more")) == 1  # the session's text, once
+    finally:
+        await indexer.close()

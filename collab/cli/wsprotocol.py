@@ -1,0 +1,94 @@
+"""uvicorn's WebSocket protocol with a synchronous write for relayed frames (issue 11).
+
+An ASGI ``send`` is a coroutine: every frame relayed to every socket went through a sender
+task's wake-up, a coroutine and uvicorn's ``send``, which builds a websockets ``Frame``, checks
+and serializes it, per socket. When a socket's transport is writable that ``send`` never
+waits, so the work around it is pure overhead.
+
+This subclass of uvicorn's ``WebSocketsSansIOProtocol`` (what uvicorn's "auto" picks) puts a
+plain function in each socket's scope under ``collab.sync.peer.WRITE_NOW``: ``write(data) ->
+bool`` writes one binary frame to the transport at once and returns True, or does nothing and
+returns False when the frame cannot go now (the transport is paused by a consumer that does
+not read, closing or gone, the handshake not done): the caller then queues it for its sender,
+whose ordinary ``send`` waits or fails as always. A peer calls it only when nothing of its own
+is queued or in flight, so frames keep their order.
+
+Without a negotiated extension (permessage-deflate off) the frame is framed once for every
+socket it goes to: a server's frame is not masked, so the bytes of a frame depend only on its
+payload, and a frame relayed to 49 sockets is framed once and written 49 times. With deflate,
+each socket compresses with its own context, through websockets as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+_BINARY_FIN = 0x82  # FIN + opcode 2
+
+
+def frame_binary(data: bytes) -> bytes:
+    """An unmasked, final binary frame carrying ``data`` (RFC 6455 §5.2)."""
+    n = len(data)
+    if n < 126:
+        head = bytes((_BINARY_FIN, n))
+    elif n < 65536:
+        head = bytes((_BINARY_FIN, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((_BINARY_FIN, 127)) + n.to_bytes(8, "big")
+    return head + data
+
+
+class _LastFrame:
+    """The frame of the payload written last: a relay writes one payload to many sockets in a
+    row, so one entry catches them all (held until the next payload replaces it)."""
+
+    __slots__ = ("data", "frame")
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+        self.frame = b""
+
+    def of(self, data: bytes) -> bytes:
+        if data is not self.data:
+            self.frame = frame_binary(data)
+            self.data = data
+        return self.frame
+
+
+def write_now_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's ``ws`` protocol class offering ``WRITE_NOW``. uvicorn is imported here, when
+    ``serve`` runs, not with the CLI."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.protocol import State
+
+    from collab.sync.peer import WRITE_NOW
+
+    last = _LastFrame()
+    open_state = State.OPEN
+
+    class WriteNowProtocol(WebSocketsSansIOProtocol):
+        def handle_connect(self, event: Any) -> None:
+            super().handle_connect(event)
+            scope = getattr(self, "scope", None)  # absent: the handshake was refused
+            if scope is not None:
+                scope[WRITE_NOW] = self.write_now
+
+        def write_now(self, data: bytes) -> bool:
+            if (
+                not self.writable.is_set()
+                or self.close_sent
+                or self.disconnected
+                or self.initial_response is not None
+                or self.conn.state is not open_state
+                or self.transport.is_closing()
+            ):
+                return False
+            if self.conn.extensions:
+                self.conn.send_binary(data)
+                self.transport.write(b"".join(self.conn.data_to_send()))
+            else:
+                self.transport.write(last.of(data))
+            return True
+
+    return WriteNowProtocol

@@ -1,0 +1,153 @@
+"""collab's uvicorn WebSocket protocol: the synchronous write of relayed frames (issue 11).
+
+In-process: the frames it builds are websockets' own bytes, and it writes only when the
+transport takes a frame now. Through real servers: relayed edits arrive whole with and
+without permessage-deflate, many sockets at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+
+from collab.cli.wsprotocol import frame_binary, write_now_protocol
+from collab.sync.peer import WRITE_NOW
+from tests.support.rawpeer import RawPeer
+from tests.support.server import CollabServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_frame_is_the_bytes_websockets_would_send(size: int) -> None:
+    data = bytes(i % 251 for i in range(size))
+    expected = Frame(Opcode.BINARY, data).serialize(mask=False, extensions=[])
+    assert frame_binary(data) == expected
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:  # never called here
+    raise AssertionError
+
+
+def _protocol(deflate: bool = False) -> Any:
+    config = Config(app=_app, ws=write_now_protocol(), ws_per_message_deflate=deflate)
+    config.load()
+    factory: Any = config.ws_protocol_class
+    protocol = factory(config, ServerState(), {}, asyncio.get_running_loop())
+    protocol.transport = _Transport()
+    return protocol
+
+
+async def test_writes_only_when_the_transport_takes_the_frame_now() -> None:
+    protocol = _protocol()
+    transport = protocol.transport
+    assert not protocol.write_now(b"\x00\x02early")  # before the handshake: the sender's
+    protocol.conn.state = State.OPEN
+    frame = b"\x00\x02update"
+    assert protocol.write_now(frame)
+    assert protocol.write_now(frame)  # framed once, written twice
+    assert transport.written == [frame_binary(frame)] * 2
+    protocol.writable.clear()  # a consumer that does not read: the transport paused
+    assert not protocol.write_now(frame)
+    protocol.writable.set()
+    transport.closing = True
+    assert not protocol.write_now(frame)
+    transport.closing = False
+    protocol.close_sent = True
+    assert not protocol.write_now(frame)
+    protocol.close_sent = False
+    protocol.disconnected = True
+    assert not protocol.write_now(frame)
+    assert len(transport.written) == 2
+
+
+async def test_the_handshake_puts_the_write_in_the_scope() -> None:
+    from websockets.http11 import Request
+
+    protocol = _protocol()
+    created: list[Any] = []
+    protocol.loop = _NoTasks(created)
+    headers = [
+        ("Host", "x"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ]
+    from websockets.datastructures import Headers
+
+    protocol.handle_connect(Request("/ws/r/d", Headers(headers)))
+    assert protocol.scope[WRITE_NOW] == protocol.write_now
+    refused = _protocol()
+    refused.loop = _NoTasks(created)
+    refused.handle_connect(Request("/ws/r/d", Headers([("Host", "x")])))  # not an upgrade
+    assert not hasattr(refused, "scope")
+    for coro in created:
+        coro.close()
+
+
+class _NoTasks:
+    """A loop stand-in that keeps the ASGI task's coroutine instead of running it."""
+
+    def __init__(self, created: list[Any]) -> None:
+        self.created = created
+
+    def create_task(self, coro: Any) -> Any:
+        self.created.append(coro)
+        return _Done()
+
+
+class _Done:
+    def add_done_callback(self, callback: Callable[..., None]) -> None:
+        pass
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+async def test_relayed_edits_arrive_whole_to_every_socket(
+    server_factory: Callable[..., CollabServer], deflate: bool
+) -> None:
+    server = server_factory(ws_per_message_deflate=deflate)
+    url = server.ws_url("relay", "doc")
+    with anyio.fail_after(60):
+        writer = await RawPeer.connect(url)
+        readers = [await RawPeer.connect(url) for _ in range(12)]
+        if deflate:
+            response = readers[0].websocket.response
+            assert response is not None
+            negotiated = response.headers.get("Sec-WebSocket-Extensions")
+            assert negotiated and "permessage-deflate" in negotiated
+        expected = ""
+        for i in range(40):
+            chunk = f"edit {i} " + "x" * (i * 97)  # small and large frames (126+ bytes)
+            await writer.insert(len(expected), chunk)
+            expected += chunk
+        for reader in readers:
+            await reader.wait_for(lambda r=reader: str(r.text) == expected, timeout=30)
+        for peer in (writer, *readers):
+            await peer.close()

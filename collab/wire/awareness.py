@@ -56,27 +56,50 @@ def scan_awareness(payload: bytes, limits: Limits) -> list[AwarenessEntry]:
             raise MalformedInput("awareness state too large")
         if pos + length > end:
             raise MalformedInput("truncated awareness state")
-        try:
-            text = data[pos : pos + length].decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedInput("invalid UTF-8 in awareness state") from None
+        raw = data[pos : pos + length]
         pos += length
-        value = strict_json(text, limits.max_awareness_depth, "awareness state")
-        if value is None:
-            entries.append(AwarenessEntry(client, clock, None))
-        elif isinstance(value, dict):
-            try:
-                state = canonical_json(value)
-            except UnicodeEncodeError:  # pragma: no cover - strict_json refuses lone surrogates
-                raise MalformedInput("lone surrogate in awareness state") from None
-            if len(state) > limits.max_awareness_state_bytes:
-                raise MalformedInput("awareness state too large")
-            entries.append(AwarenessEntry(client, clock, state))
-        else:
-            raise MalformedInput("awareness state is not an object or null")
+        state = _canonical(raw, limits)
+        if state is not None and len(state) > limits.max_awareness_state_bytes:
+            raise MalformedInput("awareness state too large")
+        entries.append(AwarenessEntry(client, clock, state))
     if pos != end:
         raise MalformedInput("trailing bytes after awareness entries")
     return entries
+
+
+# Canonical forms of states seen lately, by their exact bytes and the depth they were checked
+# at. A client renews the same state every 15 s and each renewal is scanned again: most
+# payloads are renewals or repeats. Only short states are kept (a name, a colour, a cursor),
+# so the cache holds at most _CACHED x _CACHEABLE bytes of keys and as much of values.
+_CACHEABLE = 512
+_CACHED = 4096
+_seen: dict[tuple[bytes, int], bytes | None] = {}
+
+
+def _canonical(raw: bytes, limits: Limits) -> bytes | None:
+    """The canonical JSON of one state (None: a removal); MalformedInput if it is not one."""
+    key = (raw, limits.max_awareness_depth)
+    if key in _seen:
+        return _seen[key]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedInput("invalid UTF-8 in awareness state") from None
+    value = strict_json(text, limits.max_awareness_depth, "awareness state")
+    if value is None:
+        state = None
+    elif isinstance(value, dict):
+        try:
+            state = canonical_json(value)
+        except UnicodeEncodeError:  # pragma: no cover - strict_json refuses lone surrogates
+            raise MalformedInput("lone surrogate in awareness state") from None
+    else:
+        raise MalformedInput("awareness state is not an object or null")
+    if len(raw) <= _CACHEABLE:
+        if len(_seen) >= _CACHED:
+            _seen.clear()
+        _seen[key] = state
+    return state
 
 
 def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:

@@ -107,3 +107,33 @@ def test_rejected(data: bytes, reason: str) -> None:
     with pytest.raises(MalformedInput) as exc:
         scan_awareness(data, L)
     assert exc.value.reason == reason
+
+
+def test_a_repeated_state_is_judged_by_the_limits_of_each_scan() -> None:
+    """States seen before are not parsed again, but a cap still applies to every scan: the
+    depth (part of what was cached), the size of the canonical form, and garbage stays
+    garbage however often it is sent."""
+    from collab.wire import awareness
+
+    deep = '{"a":' * 5 + "1" + "}" * 5
+    assert scan_awareness(payload((1, 1, deep)), L)[0].state == deep.encode()
+    assert scan_awareness(payload((1, 2, deep)), L)[0].state == deep.encode()  # cached
+    with pytest.raises(MalformedInput, match="deep"):
+        scan_awareness(payload((1, 3, deep)), Limits(max_awareness_depth=3))
+    small = Limits(max_awareness_state_bytes=len(deep) - 1)
+    with pytest.raises(MalformedInput, match="too large"):
+        scan_awareness(payload((1, 4, deep)), small)
+    for _ in range(2):
+        with pytest.raises(MalformedInput):
+            scan_awareness(payload((1, 5, '{"a": 1,}')), L)
+        with pytest.raises(MalformedInput, match="not an object"):
+            scan_awareness(payload((1, 5, "[1]")), L)
+    assert scan_awareness(payload((1, 6, " null ")), L)[0].state is None
+    assert scan_awareness(payload((1, 7, " null ")), L)[0].state is None  # cached removal
+    # Bounded: past its size the cache starts over; long states are never kept.
+    for i in range(awareness._CACHED + 10):
+        scan_awareness(payload((1, 1, f'{{"n":{i}}}')), L)
+    assert len(awareness._seen) <= awareness._CACHED
+    long = '{"a":"' + "x" * awareness._CACHEABLE + '"}'
+    scan_awareness(payload((1, 1, long)), L)
+    assert all(len(raw) <= awareness._CACHEABLE for raw, _ in awareness._seen)

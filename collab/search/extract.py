@@ -41,27 +41,29 @@ class ExtractError(Exception):
     """The doc cannot be indexed (it fails the bounded scan, or yrs refused it)."""
 
 
-def parts_of(stored: StoredDoc) -> list[tuple[str, bytes]]:
-    parts = [("snapshot", stored.snapshot)] if stored.snapshot else []
-    return parts + [(f"log seq {seq}", data) for seq, data in stored.updates]
-
-
 def doc_text(
     stored: StoredDoc,
     limits: Limits,
     *,
     max_chars: int = MAX_CHARS,
     max_nodes: int = MAX_NODES,
+    scan: KindScan | None = None,
 ) -> str:
-    """The plain text of a stored doc ("" for an empty one); ExtractError if it cannot be."""
-    parts = parts_of(stored)
+    """The plain text of a stored doc ("" for an empty one); ExtractError if it cannot be.
+
+    ``scan``: the doc's ``KindScan`` from an earlier call (``KindScan.continues``), which
+    then walks only the rows it has not seen; it is left in an unknown state by an error.
+    """
+    parts = ([stored.snapshot] if stored.snapshot else []) + [u for _, u in stored.updates]
     if not parts:
         return ""
-    kinds = root_kinds(parts, limits)
+    if scan is None:
+        scan = KindScan(limits)
+    kinds = scan.catch_up(stored)
     try:
         doc: Doc[Any] = Doc()
         with doc.transaction(origin="search"):
-            for _, data in parts:
+            for data in parts:
                 doc.apply_update(data)
         return _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes).text()
     except BaseException as exc:  # pycrdt panics are BaseExceptions
@@ -70,27 +72,63 @@ def doc_text(
         raise ExtractError(f"yrs refused the doc: {exc!r}") from None
 
 
-def root_kinds(parts: list[tuple[str, bytes]], limits: Limits) -> dict[str, str]:
-    """Each root's kind ("text", "xml", else absent) from the bounded walk of the parts, with
-    the server's caps but those that bound a client frame rather than a stored doc (as
+class KindScan:
+    """Each root's kind ("text", "xml", else absent) from the bounded walk of a doc's parts,
+    with the server's caps but those that bound a client frame rather than a stored doc (as
     ``collab verify`` does); ExtractError for a doc that breaks one.
 
     Also refused: text content (strings, embeds, formats) inside a nested type that is not
     a Y.Text or Y.XmlText. No Yjs client writes that, and pycrdt 0.14.13 reading a Y.Array
     whose items are such content can make yrs spin for ever holding the GIL.
+
+    The walk is kept between re-indexes of one doc: while the doc is only appended to (the
+    same generation and snapshot), the next ``catch_up`` walks the new rows alone, against
+    the nesting index of those before (a doc typed into is not re-scanned whole every time).
     """
-    stored = dataclasses.replace(limits, allow_bigint=True, allow_nonfinite_floats=True)
-    index = DocIndex(limits)
-    kinds: dict[str, str] = {}
-    types: dict[tuple[int, int], int] = {}  # a nested type's ID -> its typeRef
-    for label, data in parts:
-        own = dataclasses.replace(stored, max_elements=max(limits.max_elements, len(data)))
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.stored_limits = dataclasses.replace(
+            limits, allow_bigint=True, allow_nonfinite_floats=True
+        )
+        self.index = DocIndex(limits)
+        self.kinds: dict[str, str] = {}
+        self.types: dict[tuple[int, int], int] = {}  # a nested type's ID -> its typeRef
+        self.base: tuple[str | None, int] | None = None  # generation and snapshot walked
+        self.last_seq = 0  # the last log row walked
+
+    def continues(self, stored: StoredDoc) -> bool:
+        """Whether ``stored`` is what this walk saw, plus rows appended since."""
+        return self.base == (stored.generation, stored.snapshot_seq) and (
+            stored.last_seq >= self.last_seq
+        )
+
+    def catch_up(self, stored: StoredDoc) -> dict[str, str]:
+        """Walk the parts of ``stored`` not walked yet; the kinds of its roots."""
+        if self.base is None:
+            self.base = (stored.generation, stored.snapshot_seq)
+            self.last_seq = stored.snapshot_seq
+            if stored.snapshot:
+                self._walk("snapshot", stored.snapshot)
+        elif not self.continues(stored):
+            raise ValueError("a KindScan continues the doc it walked, appended to")
+        for seq, data in stored.updates:
+            if seq > self.last_seq:
+                self._walk(f"log seq {seq}", data)
+                self.last_seq = seq
+        return self.kinds
+
+    def _walk(self, label: str, data: bytes) -> None:
+        own = self.stored_limits
+        if len(data) > own.max_elements:
+            own = dataclasses.replace(own, max_elements=len(data))
         try:
             info = scan_update(bytes(data), own)
-            delta = index.check(info)
+            delta = self.index.check(info)
         except MalformedInput as exc:
             raise ExtractError(f"{label}: {exc.reason}") from None
-        index.commit(delta)
+        self.index.commit(delta)
+        kinds, types = self.kinds, self.types
         for item in info.structs:
             if item.type_ref is not None:
                 types[(item.client, item.clock)] = item.type_ref
@@ -103,13 +141,12 @@ def root_kinds(parts: list[tuple[str, bytes]], limits: Limits) -> dict[str, str]
                 kind = "xml"
             else:
                 continue
-            parent = index.parent_of(item.client, item.clock)
+            parent = self.index.parent_of(item.client, item.clock)
             if isinstance(parent, str):
                 if kinds.get(parent) != "text":
                     kinds[parent] = kind
             elif kind == "text" and parent is not None and types.get(parent) not in _TEXT_TYPES:
                 raise ExtractError(f"{label}: text content inside a type that is not text")
-    return kinds
 
 
 class _Walk:

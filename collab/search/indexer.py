@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ import anyio.to_thread
 from collab import logs
 from collab.meta import Message
 from collab.names import DocKey, is_reserved_doc
-from collab.search.extract import ExtractError, doc_text
+from collab.search.extract import ExtractError, KindScan, doc_text
 from collab.search.index import DELETED, Drop, Entry, SearchIndex, Write
 from collab.store.base import DocumentStore
 from collab.wire import Limits
@@ -43,6 +44,7 @@ log = logging.getLogger("collab.search")
 HIGH_WATER = 10_000  # queued writes past which chat writers wait
 BATCH = 2_000  # writes per transaction
 SLOWDOWN = 4.0  # a doc waits at least this many times its last extraction before the next
+SCANS_KEPT = 64  # docs whose bounded walk is kept for the next re-index (collab.search.extract)
 SUSTAINED = 5.0  # a doc edited without pause is re-indexed every SUSTAINED x delay at most
 
 
@@ -95,6 +97,7 @@ class Indexer:
         self._writer: asyncio.Task[None] | None = None
         self._docs: dict[DocKey, _DocJob] = {}
         self._resting: dict[DocKey, float] = {}  # re-indexed lately: no run before this time
+        self._scans: OrderedDict[DocKey, KindScan] = OrderedDict()  # walks kept, oldest first
         self._extracting = anyio.CapacityLimiter(1)
         self._closing = False
         self.failed = False  # a batch could not be written: the index needs a rebuild
@@ -240,14 +243,24 @@ class Indexer:
             if not stored.exists:
                 self.enqueue([doc_tombstone(key, at)])
                 return
+            scan = self._scans.pop(key, None)
+            if scan is None or not scan.continues(stored):
+                scan = KindScan(self.limits)
             try:
-                text = await anyio.to_thread.run_sync(lambda: doc_text(stored, self.limits))
+                text = await anyio.to_thread.run_sync(
+                    lambda: doc_text(stored, self.limits, scan=scan)
+                )
             except ExtractError as exc:
                 log.warning("%s is not indexed: %s", key, exc, extra=logs.doc_fields(key))
                 return
+            self._scans[key] = scan
+            if len(self._scans) > SCANS_KEPT:
+                self._scans.popitem(last=False)
         self.enqueue([Entry("doc", key.room, key.doc, text, at=at, version=at)])
 
     def _forget(self, match: Callable[[DocKey], bool]) -> None:
+        for key in [k for k in self._scans if match(k)]:
+            del self._scans[key]
         for key, job in list(self._docs.items()):
             if match(key):
                 if job.timer is not None:

@@ -9,10 +9,11 @@ resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touc
 A frame sent while the sender is parked (nothing queued, no send in flight) is written in
 place through the server's synchronous write (``WRITE_NOW``) when the transport takes it now:
 no wake-up, coroutine or await per frame, which is most frames of a relay. Otherwise it is
-queued, and the sender awaits each send itself: no task, future or timer per frame. One watchdog timer per socket enforces the deadlines: armed by a send
-when none is armed, it looks at the send in flight when it fires; the same send still in flight
-is a slow consumer (the sender task is cancelled out of it), a later one re-arms it for its own
-deadline, none leaves it unarmed.
+queued, and the sender awaits each send itself: no task, future or timer per frame. One
+watchdog timer per socket enforces the deadlines: armed by a send when none is armed, it looks
+at the send in flight when it fires; the same send still in flight is a slow consumer (the
+sender task is cancelled out of it), a later one re-arms it for its own deadline, none leaves
+it unarmed.
 
 The initial sync is judged apart (``send_initial``): the answer to a peer's first SyncStep1 is
 the whole document for a new client, and any document up to ``max_doc_size`` must open, also

@@ -122,3 +122,49 @@ def test_text_content_inside_an_array_is_refused() -> None:
         doc_text(StoredDoc("g", crafted, 0, []), Limits())
     as_root = update((7, 0, [root_item("list", s("消息"), 4), root_item("list", b"\x00", 7)]))
     assert doc_text(StoredDoc("g", as_root, 0, []), Limits()) == "消息"  # a text root: as text
+
+
+def test_a_kept_walk_reads_only_new_rows_and_still_refuses_what_it_must() -> None:
+    """A doc re-indexed after more typing: the walk kept from the last re-index goes on from
+    the rows it saw (the same kinds and text as a walk from scratch), text placed inside an
+    array created rows earlier is still refused, and a compacted or recreated doc is walked
+    again from its start."""
+    from collab.search.extract import KindScan
+
+    doc: Doc[Any] = Doc()
+    rows: list[bytes] = []
+    doc.observe(lambda event: rows.append(event.update))
+    doc["body"] = Text("first")
+    doc["fields"] = Map({"list": Array(["item"])})  # a nested Y.Array
+    doc["body"] += " second"
+    first = StoredDoc("g", None, 0, [(i + 1, u) for i, u in enumerate(rows)])
+    scan = KindScan(Limits())
+    assert doc_text(first, Limits(), scan=scan) == doc_text(first, Limits())
+    assert "first second" in doc_text(first, Limits())
+    walked = scan.last_seq
+    doc["body"] += " third"
+    doc["more"] = Text("new root")
+    later = StoredDoc("g", None, 0, [(i + 1, u) for i, u in enumerate(rows)])
+    assert scan.continues(later)
+    scanned: list[str] = []
+    walk = scan._walk
+
+    def counted(label: str, data: bytes) -> None:
+        scanned.append(label)
+        walk(label, data)
+
+    scan._walk = counted  # type: ignore[method-assign]
+    assert doc_text(later, Limits(), scan=scan) == doc_text(later, Limits())
+    assert len(scanned) == len(rows) - walked == 2
+    # Text content whose parent is the nested array of row 2, in a row of its own: refused.
+    list_id = next(k for k, ref in scan.types.items() if ref == 0)
+    next_clock = scan.index.state_clock(list_id[0])
+    crafted = update((list_id[0], next_clock, [id_parent_item(*list_id, s("离线消息"), 4)]))
+    hostile = StoredDoc("g", None, 0, [*later.updates, (len(rows) + 1, crafted)])
+    with pytest.raises(ExtractError, match="inside a type that is not text"):
+        doc_text(hostile, Limits(), scan=scan)
+    compacted = StoredDoc("g", doc.get_update(), len(rows), [])
+    assert not scan.continues(compacted)
+    assert not scan.continues(StoredDoc("g2", None, 0, later.updates))  # recreated
+    with pytest.raises(ValueError):
+        scan.catch_up(compacted)

@@ -7,7 +7,7 @@ wait for each other in SQLite's busy handler, which sleeps (1, 2, 5, 10... ms) i
 queueing, and could not share a commit.
 
 **Group commit.** ``write(fn)`` queues ``fn``; one runner task writes what is queued in one
-``BEGIN IMMEDIATE`` transaction on a worker thread, while what arrives meanwhile waits for the
+``BEGIN IMMEDIATE`` transaction on the writer's thread, while what arrives meanwhile waits for the
 next one: one fsync for every write of every room that arrived during the previous one (the
 document store's appends, chat rows, read markers, sessions...), without a timer. Each write
 runs in its own savepoint, so a write that raises rolls back only its own work and its caller
@@ -51,6 +51,7 @@ from collab.db.errors import StoreError
 from collab.db.migrate import pending
 from collab.db.readers import Readers
 from collab.db.url import sqlite_path
+from collab.db.writerthread import WriterThread
 from collab.errors import must_propagate
 
 T = TypeVar("T")
@@ -97,6 +98,7 @@ class Database:
         # cancelled while its thread still runs SQL (asyncio's cancel does not wait for the
         # thread) must never see its connection closed under it (seen: a segfault in sqlite3).
         self._writer_busy = threading.Lock()
+        self._thread = WriterThread()  # where the writer's work runs (collab.db.writerthread)
 
     async def open(self) -> None:
         """Connect both (once however many share it); StoreError when the schema has pending
@@ -132,6 +134,7 @@ class Database:
             await asyncio.wait([self._runner])
         async with self.write_lock:
             await anyio.to_thread.run_sync(self._close_connections)
+        self._thread.stop()
 
     def _close_connections(self) -> None:
         with self._writer_busy:
@@ -161,7 +164,7 @@ class Database:
 
     async def write_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` alone in one transaction, for a caller that holds ``write_lock``."""
-        return await anyio.to_thread.run_sync(self._transaction, fn)
+        return await self._thread.run(self._transaction, fn)
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._writer_busy:
@@ -210,7 +213,7 @@ class Database:
                 rounds += 1
                 commit = rounds >= MAX_ROUNDS or all(job.then is None for job in jobs)
                 written += jobs
-                await anyio.to_thread.run_sync(self._run_writes, jobs, rounds == 1, commit)
+                await self._thread.run(self._run_writes, jobs, rounds == 1, commit)
                 if commit:
                     break
                 self._continue(jobs)
@@ -275,7 +278,7 @@ class Database:
                     conn.execute("ROLLBACK")
 
         try:
-            await anyio.to_thread.run_sync(_rollback)
+            await self._thread.run(_rollback)
         except Exception:
             log.exception("rollback failed")
         for job in written:

@@ -126,12 +126,14 @@ def _load(conn: sqlite3.Connection, key: DocKey, after: int | None = None) -> St
 
 def _append(conn: sqlite3.Connection, key: DocKey, updates: Sequence[bytes]) -> int:
     """Append the updates (inside the caller's transaction); the last seq."""
-    conn.execute(
-        "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (room, name) DO NOTHING",
-        (*key, uuid.uuid4().hex, time.time()),
-    )
-    (seq,) = conn.execute("SELECT last_seq FROM docs WHERE room=? AND name=?", key).fetchone()
+    found = conn.execute("SELECT last_seq FROM docs WHERE room=? AND name=?", key).fetchone()
+    if found is None:  # the doc's first write: it gets its generation
+        conn.execute(
+            "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)",
+            (*key, uuid.uuid4().hex, time.time()),
+        )
+        found = (0,)
+    (seq,) = found
     rows = []
     for update in updates:
         seq += 1

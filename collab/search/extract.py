@@ -21,6 +21,7 @@ doc is not indexed) and never goes deeper than the server's ``max_type_depth``.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,11 @@ from collab.errors import must_propagate
 from collab.store.base import StoredDoc
 from collab.wire import DocIndex, Limits, MalformedInput, scan_update
 
+# An extraction runs on a worker thread, and a thread running Python keeps the GIL for up to
+# the switch interval (5 ms) before the event loop's thread may take it back: every edit that
+# arrives meanwhile waits. Every YIELD_EVERY rows or nodes (and after each part applied) the
+# walk gives the GIL up at once (``time.sleep(0)``).
+YIELD_EVERY = 64
 MAX_CHARS = 1_000_000
 MAX_NODES = 100_000
 _TEXT_CONTENT = frozenset((4, 5, 6))  # String, Embed, Format: only a Y.Text holds these
@@ -65,6 +71,7 @@ def doc_text(
         with doc.transaction(origin="search"):
             for data in parts:
                 doc.apply_update(data)
+                time.sleep(0)
         return _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes).text()
     except BaseException as exc:  # pycrdt panics are BaseExceptions
         if must_propagate(exc):
@@ -112,10 +119,12 @@ class KindScan:
                 self._walk("snapshot", stored.snapshot)
         elif not self.continues(stored):
             raise ValueError("a KindScan continues the doc it walked, appended to")
-        for seq, data in stored.updates:
+        for n, (seq, data) in enumerate(stored.updates):
             if seq > self.last_seq:
                 self._walk(f"log seq {seq}", data)
                 self.last_seq = seq
+                if not n % YIELD_EVERY:
+                    time.sleep(0)
         return self.kinds
 
     def _walk(self, label: str, data: bytes) -> None:
@@ -178,6 +187,8 @@ class _Walk:
                 self._add(node)
                 continue
             self.nodes_left -= 1
+            if not self.nodes_left % YIELD_EVERY:
+                time.sleep(0)  # let the event loop's thread have the GIL (see YIELD_EVERY)
             children = list(self._visit(node, depth))
             stack.extend((child, depth + 1) for child in reversed(children))
         return "\n".join(self.lines)[: self.max_chars]

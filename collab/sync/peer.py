@@ -92,6 +92,37 @@ def _ignore() -> None:
 
 
 class Peer:
+    # No per-socket __dict__: one Peer per open socket, thousands per node.
+    __slots__ = (
+        "_deadline",
+        "_grace_until",
+        "_idle",
+        "_in_flight",
+        "_initial",
+        "_initial_used",
+        "_on_slow_consumer",
+        "_queue",
+        "_queued_bytes",
+        "_sender",
+        "_sends",
+        "_timed_out",
+        "_watchdog",
+        "_write_now",
+        "close_code",
+        "close_reason",
+        "closed",
+        "denied_once",
+        "id",
+        "max_queue_bytes",
+        "opted_in",
+        "principal",
+        "readonly",
+        "requests",
+        "role",
+        "send_timeout",
+        "websocket",
+    )
+
     def __init__(
         self,
         websocket: Socket | None,

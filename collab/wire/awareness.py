@@ -70,9 +70,10 @@ def scan_awareness(payload: bytes, limits: Limits) -> list[AwarenessEntry]:
 # Canonical forms of states seen lately, by their exact bytes and the depth they were checked
 # at. A client renews the same state every 15 s and each renewal is scanned again: most
 # payloads are renewals or repeats. Only short states are kept (a name, a colour, a cursor),
-# so the cache holds at most _CACHED x _CACHEABLE bytes of keys and as much of values.
-_CACHEABLE = 512
-_CACHED = 4096
+# so the cache holds at most _CACHED x _CACHEABLE bytes of keys and as much of values (about
+# half a megabyte with the objects around them).
+_CACHEABLE = 256
+_CACHED = 1024
 _seen: dict[tuple[bytes, int], bytes | None] = {}
 
 

@@ -39,6 +39,7 @@ from collab.store import open_store
 from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
+from collab.sync.disabled import DisabledUsers
 from collab.sync.heads import HeadPoller
 from collab.sync.nodesweep import PresenceSweeper
 from collab.sync.peer import Peer
@@ -61,6 +62,7 @@ class Services:
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
     roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
+    disabled: DisabledUsers  # users disabled elsewhere (the CLI, another node) lose their sockets
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
@@ -116,6 +118,7 @@ class Services:
             heads=heads,
             roles=_role_follower(settings, registry, meta, fanout),
             sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
+            disabled=DisabledUsers(registry, meta, interval=settings.user_recheck_interval),
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             files=FileService(
@@ -178,6 +181,7 @@ class Services:
             await self.roles.start()
         if self.sweeper is not None:
             self.sweeper.start()
+        self.disabled.start()
         self.loop_lag.start()
         self.webhooks.start()
         if self.settings.purge_interval > 0:
@@ -218,6 +222,7 @@ class Services:
             await self.roles.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
+        await self.disabled.stop()
         await self.registry.close()
         if self.fanout is not None:
             await self.fanout.close()

@@ -97,6 +97,12 @@ class Settings:
         "change made on another node whose announcement was lost, e.g. while Redis was down, "
         "takes effect within this).",
     )
+    user_recheck_interval: float = _opt(
+        5.0,
+        "Seconds between checks of whether the users behind open sockets were disabled (by "
+        "`collab user disable`, another process, or another node): their sockets close 4401 "
+        "within this.",
+    )
     ws_max_size: int = _opt(
         16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it."
     )

@@ -147,6 +147,11 @@ class Settings:
         "Seconds a client has to send a request's line and headers before the connection is "
         "closed (slowloris); open WebSockets are not affected.",
     )
+    body_timeout: float = _opt(
+        30.0,
+        "Seconds a request body (an upload, an API request) may go without a byte arriving "
+        "before it is refused (HTTP 408) and the connection closed (a trickled body).",
+    )
     log_level: str = _opt("info", "Log level: debug, info, warning, error, critical.")
     log_format: str = _opt(
         "auto",

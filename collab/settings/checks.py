@@ -229,6 +229,7 @@ CHECKS: dict[str, Check] = {
     "room_idle_seconds": at_least(0),
     "timeout_graceful_shutdown": at_least(0),
     "header_timeout": _SECONDS,
+    "body_timeout": _SECONDS,
     "log_level": one_of(*LOG_LEVELS),
     "log_format": one_of(*LOG_FORMATS),
     "metrics_token": _free_text,

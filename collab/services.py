@@ -62,7 +62,8 @@ class Services:
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
     roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
-    disabled: DisabledUsers  # users disabled elsewhere (the CLI, another node) lose their sockets
+    # Users disabled elsewhere (the CLI, another node) lose their open sockets; __post_init__.
+    disabled: DisabledUsers = field(init=False)
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
@@ -118,7 +119,6 @@ class Services:
             heads=heads,
             roles=_role_follower(settings, registry, meta, fanout),
             sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
-            disabled=DisabledUsers(registry, meta, interval=settings.user_recheck_interval),
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             files=FileService(
@@ -144,6 +144,10 @@ class Services:
             dev_token=resolve_dev_token(settings) if dev_mode else "",
             oidc_client=None if dev_mode else oidc.build_client(settings, meta),
         )
+
+    def __post_init__(self) -> None:
+        interval = self.settings.user_recheck_interval
+        self.disabled = DisabledUsers(self.registry, self.meta, interval=interval)
 
     def oidc(self) -> Any:
         """The OIDC client; only called on paths that dev mode never takes."""

@@ -19,6 +19,7 @@
     |   +-- MessageTooLong     -     413  too_large            chat text past max_message_length
     |   +-- BodyTooLarge       -     413  body_too_large       a request body past its cap
     |   |   +-- FileTooLarge   -     413  too_large            an upload past max_upload_size
+    |   +-- BodyTimeout        -     408  body_timeout         no byte of a body for body_timeout
     |   +-- LoginRefused       -     400* (its own)            a login that does not complete
     +-- BadInput               1007  -                         the bytes themselves are wrong
     |   +-- ProtocolViolation  1002  -                         framing: bad varint, truncated
@@ -230,6 +231,16 @@ class FileTooLarge(BodyTooLarge):
     quota = Quota.upload_size
 
 
+class BodyTimeout(Refusal):
+    """A request body that stopped arriving: no byte for ``body_timeout`` seconds (a trickled
+    upload holding a connection and a temporary file). The answer closes the connection."""
+
+    close_code = None
+    http_status = 408
+    code = "body_timeout"
+    reason = "request body timed out"
+
+
 class LoginRefused(Refusal):
     """A login that does not complete; its code and status name why (OIDC callback checks)."""
 
@@ -329,7 +340,7 @@ def error_response(exc: BaseException) -> JSONResponse:
         return json_error(500, "internal", "internal error")
     if isinstance(exc, TooManyRequests):
         return json_error(*mapped, headers={"Retry-After": retry_after_header(exc.retry_after)})
-    if isinstance(exc, BodyTooLarge):
+    if isinstance(exc, BodyTooLarge | BodyTimeout):
         # An unread body stays on the connection: close it rather than read the rest.
         return json_error(*mapped, headers={"connection": "close"})
     return json_error(*mapped)

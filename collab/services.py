@@ -39,6 +39,7 @@ from collab.store import open_store
 from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
+from collab.sync.disabled import DisabledUsers
 from collab.sync.heads import HeadPoller
 from collab.sync.nodesweep import PresenceSweeper
 from collab.sync.peer import Peer
@@ -61,6 +62,8 @@ class Services:
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
     roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
+    # Users disabled elsewhere (the CLI, another node) lose their open sockets; __post_init__.
+    disabled: DisabledUsers = field(init=False)
     chat: ChatService
     chat_requests: ChatRequests  # the chat socket's requests (type 101), on ``chat``
     files: FileService  # uploads: bytes in the blob store, references in ``meta``
@@ -142,6 +145,10 @@ class Services:
             oidc_client=None if dev_mode else oidc.build_client(settings, meta),
         )
 
+    def __post_init__(self) -> None:
+        interval = self.settings.user_recheck_interval
+        self.disabled = DisabledUsers(self.registry, self.meta, interval=interval)
+
     def oidc(self) -> Any:
         """The OIDC client; only called on paths that dev mode never takes."""
         if self.oidc_client is None:
@@ -178,6 +185,7 @@ class Services:
             await self.roles.start()
         if self.sweeper is not None:
             self.sweeper.start()
+        self.disabled.start()
         self.loop_lag.start()
         self.webhooks.start()
         if self.settings.purge_interval > 0:
@@ -218,6 +226,7 @@ class Services:
             await self.roles.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
+        await self.disabled.stop()
         await self.registry.close()
         if self.fanout is not None:
             await self.fanout.close()

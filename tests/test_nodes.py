@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import secrets
 import signal
 import sqlite3
 import statistics
@@ -37,12 +36,14 @@ from pycrdt import Doc, Text
 
 from collab.db import sqlite_path
 from tests.support.jspeer import JsPeer, require_node
-from tests.support.postgres import fresh_database
+from tests.support.nodestore import fanout_settings, store
 from tests.support.pyclient import provider
 from tests.support.rawpeer import RawPeer
-from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
+from tests.support.redisserver import PrivateRedis
 from tests.support.server import CollabServer, NodesFactory
 from tests.support.waiting import wait_until
+
+__all__ = ["store"]  # the fixture (tests.support.nodestore)
 
 pytestmark = pytest.mark.anyio
 
@@ -52,23 +53,7 @@ ROOM, DOC = "team", "notes"
 @pytest.fixture
 def shared() -> Iterator[dict[str, Any]]:
     """Settings for nodes on the shared Redis, under a prefix of this test's own."""
-    url, prefix = shared_redis(), unique_prefix()
-    yield {"fanout": url, "fanout_prefix": prefix, "compact_rows": 100_000}
-    delete_prefix(url, prefix)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """The store every node of a test shares, as node settings: ``{}`` for the SQLite file
-    ``start_nodes`` makes (its secret key lives beside it), or a fresh migrated database on
-    the shared PostgreSQL (skipped without one, failing under CI=true) with one secret key
-    for every node, since a PostgreSQL store has no directory to keep one in. Tests take it
-    before ``nodes``, so the nodes stop before their database is dropped."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    with fresh_database() as url:
-        yield {"store": url, "secret_key": secrets.token_urlsafe(32)}
+    yield from fanout_settings(compact_rows=100_000)
 
 
 def stored(server: CollabServer, room: str = ROOM, doc: str = DOC) -> tuple[int, int]:

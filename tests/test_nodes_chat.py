@@ -35,12 +35,13 @@ from pycrdt import Doc, Map
 from standardwebhooks import Webhook
 
 from collab.db import sqlite_path
-from tests.support.postgres import fresh_database
+from tests.support.nodestore import fanout_settings, store
 from tests.support.pyclient import provider
 from tests.support.receiver import Receiver
-from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
 from tests.support.server import CollabServer, NodesFactory
 from tests.support.waiting import wait_until
+
+__all__ = ["store"]  # the fixture (tests.support.nodestore)
 
 pytestmark = pytest.mark.anyio
 
@@ -52,20 +53,7 @@ CHATTY = {"chat_write_rate": 1000, "chat_write_burst": 1000}  # 60 writes per no
 @pytest.fixture
 def shared() -> Iterator[dict[str, Any]]:
     """Settings for nodes on the shared Redis, under a prefix of this test's own."""
-    url, prefix = shared_redis(), unique_prefix()
-    yield {"fanout": url, "fanout_prefix": prefix}
-    delete_prefix(url, prefix)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """The store the nodes share, as tests/test_nodes.py's ``store``: ``{}`` for one SQLite
-    file, or a fresh migrated PostgreSQL database with one secret key for every node."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    with fresh_database() as url:
-        yield {"store": url, "secret_key": secrets.token_urlsafe(32)}
+    yield from fanout_settings()
 
 
 class Clients:

@@ -5,7 +5,9 @@ for a missing room, whether the file exists or not, and a member asking for a fi
 does not reference gets 404 too (another room's file is no file here). An upload streams: the
 multipart body is parsed as it arrives (``collab.files.UploadParser``), the file's bytes go to
 a temporary file, hashed and capped at ``max_upload_size`` on the way (413 ``too_large``, the
-partial file removed, the connection closed), within the room's ``max_room_files_bytes``.
+partial file removed, the connection closed), within the room's ``max_room_files_bytes``. A
+body that stops arriving (no byte for ``body_timeout`` seconds) is refused the same way (408
+``body_timeout``), so a trickled upload holds no connection or temporary file for long.
 
 Downloads carry the hash as ETag, answer Range requests (206: resume, media seeking) and
 conditional ones (304), and are never rendered as active content: ``nosniff``, a sandboxing
@@ -113,7 +115,7 @@ async def _receive(
         raise room_quota_refusal(shared.settings.max_room_files_bytes)
     upload = shared.files.begin()
     try:
-        async for chunk in request.stream():
+        async for chunk in parsing.body_chunks(request):  # 408 when it stops arriving
             for piece in parser.feed(chunk):
                 await upload.write(piece)
             if upload.size > space:

@@ -1,22 +1,25 @@
 """Reading an /api/v1 request: bodies (streamed, capped), JSON, typed fields, roles, path and
 query parameters, and cursor pagination. Anything malformed is a ``BadRequest`` (400) or
-``BadName`` (400); a body past its cap a ``BodyTooLarge`` (413).
+``BadName`` (400); a body past its cap a ``BodyTooLarge`` (413), one that stops arriving a
+``BodyTimeout`` (408).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from collab.errors import BadName, BadRequest, BodyTooLarge
+from collab.errors import BadName, BadRequest, BodyTimeout, BodyTooLarge
 from collab.meta import Role
 from collab.names import is_valid_name
+from collab.services import services
 
 T = TypeVar("T")
 
@@ -30,6 +33,23 @@ def room_param(request: Request) -> str:
     if not is_valid_name(room_id):
         raise BadName("bad room name")
     return room_id
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body's chunks as they arrive; ``BodyTimeout`` (408, the connection closed)
+    once none arrives for ``body_timeout`` seconds, so a trickled body holds nothing for long.
+    """
+    idle = services(request).settings.body_timeout
+    chunks = request.stream()
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyTimeout(f"no byte of the request body for {idle:g} seconds") from None
+        yield chunk
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -47,7 +67,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(length) > 18 or int(length) > limit:  # 18 digits: int() of any length is slow
             raise BodyTooLarge()
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):
         if len(body) + len(chunk) > limit:
             raise BodyTooLarge()
         body += chunk

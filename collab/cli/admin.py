@@ -4,8 +4,9 @@
 same database a running server uses; SQLite's WAL lets both write).
 
 A user disabled here cannot authenticate again at once (every handshake and request checks),
-and their sessions are revoked; sockets already open on a running server stay open until they
-reconnect. ``PATCH /api/v1/users/{id}`` closes those at once too.
+and their sessions are revoked; sockets already open on a running server close with 4401 within
+its ``user_recheck_interval`` (``collab.sync.disabled``). ``PATCH /api/v1/users/{id}`` closes
+those on the node that answers it at once.
 """
 
 from __future__ import annotations

@@ -76,6 +76,10 @@ class Users(Protocol):
     async def get_private_read_markers(self, user_ids: Iterable[str]) -> set[str]:
         """Which of these users keep their read markers private (unknown ids: not)."""
 
+    async def get_disabled_users(self, user_ids: Iterable[str]) -> set[str]:
+        """Which of these users are disabled (unknown ids: not); batched, so a node can ask
+        about every user behind its open sockets at once (``collab.sync.disabled``)."""
+
     async def assign_missing_handles(self) -> int:
         """Give every user without a handle one (rows made before handles existed: migration
         0006 adds the column, and SQL alone cannot normalize names); how many got one. The

@@ -97,6 +97,12 @@ class Settings:
         "change made on another node whose announcement was lost, e.g. while Redis was down, "
         "takes effect within this).",
     )
+    user_recheck_interval: float = _opt(
+        5.0,
+        "Seconds between checks of whether the users behind open sockets were disabled (by "
+        "`collab user disable`, another process, or another node): their sockets close 4401 "
+        "within this.",
+    )
     ws_max_size: int = _opt(
         16 * 1024 * 1024, "Largest WebSocket message accepted (bytes); 1009 past it."
     )
@@ -140,6 +146,11 @@ class Settings:
         10.0,
         "Seconds a client has to send a request's line and headers before the connection is "
         "closed (slowloris); open WebSockets are not affected.",
+    )
+    body_timeout: float = _opt(
+        30.0,
+        "Seconds a request body (an upload, an API request) may go without a byte arriving "
+        "before it is refused (HTTP 408) and the connection closed (a trickled body).",
     )
     log_level: str = _opt("info", "Log level: debug, info, warning, error, critical.")
     log_format: str = _opt(

@@ -4,8 +4,10 @@ The route is ``/ws/{rest:path}`` so a malformed path is still accepted and close
 (y-websocket >= 3.1 stops retrying on 44xx) instead of falling through to Starlette's 403.
 Refusals follow DESIGN.md's table: a foreign Origin on a cookie-authenticated handshake is an
 HTTP 403 before accept, as is a client address over its failed-credential budget (HTTP 429);
-everything else is accepted and closed with its 44xx code. An admitted socket lives no longer
-than the credential behind it (``collab.sync.expiry``).
+everything else is accepted and closed with its 44xx code. A caller who is not a member of the
+room is closed 4404 "no such room", as for a missing room (the API's 404 for both), so a join
+does not tell who may not see a room whether it exists. An admitted socket lives no longer than
+the credential behind it (``collab.sync.expiry``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collab.errors import (
     CollabError,
     Forbidden,
     GenerationMismatch,
+    LimitReached,
     NotFound,
     RateLimited,
     RoomFailed,
@@ -38,7 +41,7 @@ from collab.errors import (
     close_code_for,
     retry_after_header,
 )
-from collab.meta import AuditEvent
+from collab.meta import AuditEvent, Role
 from collab.names import CHAT_DOC, DocKey, is_reserved_doc, parse_doc_path
 from collab.ratelimit import RateLimiter, client_address
 from collab.settings import Settings
@@ -266,7 +269,7 @@ async def _open(
         raise Forbidden("token not valid for this document")
     registry = state.registry
     try:
-        role = await room_role(state.meta, state.settings, principal, key.room, create=True)
+        role = await _room_role(state, principal, key.room)
         live = await registry.acquire_current(key)  # other nodes' commits too (read-your-writes)
     except StoreError as exc:
         raise _unavailable(key, exc) from exc
@@ -287,6 +290,18 @@ async def _open(
             raise _unavailable(key, exc) from exc
         raise
     return live, access
+
+
+async def _room_role(state: SocketServices, principal: Principal, room_id: str) -> Role:
+    """The principal's role in the room. Not a member: 4404, as for a missing room (the API's
+    404 for both), so a join tells nobody outside a room whether it exists; a cap (room
+    limit) stays 4403."""
+    try:
+        return await room_role(state.meta, state.settings, principal, room_id, create=True)
+    except LimitReached:
+        raise
+    except Forbidden:
+        raise NotFound("no such room") from None
 
 
 def _unavailable(key: DocKey, exc: StoreError) -> RoomFailed:

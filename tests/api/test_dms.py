@@ -211,7 +211,7 @@ async def test_strangers_and_room_credentials(api: Api) -> None:
             api.server.ws_url(room, "notes", token=eve.token), sync=False
         )
         await stranger.closed.wait()
-        assert stranger.close_code == 4403
+        assert stranger.close_code == 4404  # as for no such room
         await writer.close()
         await reader.close()
 

@@ -166,6 +166,8 @@ def test_every_setting_has_a_check_and_the_defaults_pass() -> None:
         ("head_poll_interval", 0.0, 0.5),
         ("head_poll_degraded", -1.0, 0.1),
         ("role_recheck_interval", 0.0, 1.0),
+        ("user_recheck_interval", 0.0, 1.0),
+        ("body_timeout", 0.0, 5.0),
     ],
 )
 def test_bounds(name: str, bad: object, good: object) -> None:

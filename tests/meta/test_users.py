@@ -64,3 +64,14 @@ async def test_set_user_disabled(meta: Users) -> None:
     assert (u := await meta.get_user(user_id)) is not None and not u.disabled
     with pytest.raises(NotFound):
         await meta.set_user_disabled("nobody", True)
+
+
+async def test_get_disabled_users(meta: Users) -> None:
+    """Batched (``collab.sync.disabled`` asks about every user behind a node's open sockets):
+    more ids than one query's batch, unknown ones left out."""
+    ann, bob = await add_user(meta, "ann"), await add_user(meta, "bob")
+    many = [ann, bob, *(f"nobody-{n}" for n in range(600))]
+    assert await meta.get_disabled_users(many) == set()
+    await meta.set_user_disabled(bob, True)
+    assert await meta.get_disabled_users(many) == {bob}
+    assert await meta.get_disabled_users([]) == set()

@@ -121,6 +121,10 @@ class MemoryUsers(MemoryKind):
         users = self.tables.users
         return {i for i in set(user_ids) if i in users and users[i].private_read_markers}
 
+    async def get_disabled_users(self, user_ids: Iterable[str]) -> set[str]:
+        users = self.tables.users
+        return {i for i in set(user_ids) if i in users and users[i].disabled}
+
     async def assign_missing_handles(self) -> int:
         missing = sorted(
             (u for u in self.tables.users.values() if not u.handle),

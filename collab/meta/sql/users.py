@@ -169,17 +169,23 @@ class SqlUsers(SqlKind):
         await self._write(_set)
 
     async def get_private_read_markers(self, user_ids: Iterable[str]) -> set[str]:
+        return await self._ids_where("private_read_markers", user_ids)
+
+    async def get_disabled_users(self, user_ids: Iterable[str]) -> set[str]:
+        return await self._ids_where("disabled", user_ids)
+
+    async def _ids_where(self, flag: str, user_ids: Iterable[str]) -> set[str]:
+        """Which of these users have the boolean column ``flag`` set, ``_BATCH`` a query."""
         wanted = sorted(set(user_ids))
-        private: set[str] = set()
+        found: set[str] = set()
         for start in range(0, len(wanted), _BATCH):
             batch = wanted[start : start + _BATCH]
             marks = ", ".join("?" * len(batch))
             rows = await self._read(
-                f"SELECT id FROM users WHERE private_read_markers AND id IN ({marks})",
-                tuple(batch),
+                f"SELECT id FROM users WHERE {flag} AND id IN ({marks})", tuple(batch)
             )
-            private.update(row[0] for row in rows)
-        return private
+            found.update(row[0] for row in rows)
+        return found
 
     async def assign_missing_handles(self) -> int:
         if not await self._read("SELECT 1 FROM users WHERE handle IS NULL LIMIT 1"):

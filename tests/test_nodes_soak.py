@@ -104,13 +104,8 @@ class Faults:
         proxies: list[TcpProxy],
         url: str,
     ) -> None:
-        self.rng, self.servers, self.redis, self.proxies, self.url = (
-            rng,
-            servers,
-            redis,
-            proxies,
-            url,
-        )
+        self.rng, self.servers, self.redis = rng, servers, redis
+        self.proxies, self.url = proxies, url
         self.paused = False
         self.log: list[str] = []
 

@@ -19,9 +19,12 @@ Three load-generator processes in every configuration (one per node, all on the 
 deliveries (an edit received by another client of its room; the same count in every
 configuration), and from them CPU-seconds per delivered update for all nodes together, the
 ratio ``affinity / one`` (target <= 1.2) and the extra CPU per remote update, ``(split -
-affinity) / remote updates``. The nodes are pinned to the first core, the load generators to the
-others (``--no-pin``: not); PostgreSQL and Redis are the machine's, unpinned: their CPU over the
-window (every ``postgres`` and ``redis-server`` process) is reported, not counted per node.
+affinity) / remote updates``. Before the load, an idle window (``--idle-ms``, clients connected
+and silent) measures what the nodes spend on their own upkeep (timers, heartbeats, head polls):
+a fixed cost per node, reported apart and taken out in the ``busy`` figures. The nodes are
+pinned to the first core, the load generators to the others (``--no-pin``: not); PostgreSQL
+and Redis are the machine's, unpinned: their CPU over the window (every ``postgres`` and
+``redis-server`` process) is reported, not counted per node.
 
 Results: bench/results/nodes-<date>.json (``--quick``: bench/results/raw/), a table on stdout.
 On 2 shared cores this measures cost, not scaling: the N-node throughput run is for a bigger
@@ -100,10 +103,17 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The answer: per delivered update, affinity / one, and the extra CPU per remote update."""
     per = {c: r["node_cpu_s"] / r["deliveries"] for c, r in runs.items() if r["deliveries"]}
     out: dict[str, Any] = {f"{c}_cpu_us_per_delivery": round(v * 1e6, 2) for c, v in per.items()}
+    for c, r in runs.items():  # without the nodes' idle upkeep (timers, heartbeats, polls)
+        if r["deliveries"] and "idle_cpu_s" in r:
+            net = (r["node_cpu_s"] - r["idle_cpu_s"]) / r["deliveries"]
+            out[f"{c}_busy_cpu_us_per_delivery"] = round(net * 1e6, 2)
     if "one" in per and "affinity" in per:
         ratio = per["affinity"] / per["one"]
         out["affinity_over_one"] = round(ratio, 3)
         out["target_met"] = ratio <= TARGET
+        busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("affinity", "one")]
+        if busy[0] is not None and busy[1]:
+            out["affinity_over_one_busy"] = round(busy[0] / busy[1], 3)
     split = runs.get("split")
     if "affinity" in per and "split" in per and split and split["remote_updates"]:
         # Per delivery, so a window that delivered a little more or less is not charged for it.
@@ -213,6 +223,9 @@ def _window(
         for room, ids in share.rooms.items():
             worker.call("connect", rooms=[room], perRoom=len(ids), timeoutMs=30_000)
     time.sleep(0.5)  # every client's sync settled
+    idle0 = [s.cpu_seconds() for s in servers]
+    time.sleep(args.idle_ms / 1000)  # the nodes' own upkeep, clients connected and silent
+    idle = [b - a for a, b in zip(idle0, [s.cpu_seconds() for s in servers], strict=True)]
     tp = {
         "rate": args.rate,
         "clients": args.clients,
@@ -256,6 +269,8 @@ def _window(
         "lost": want - got,
         "remote_updates": remote_updates(config, shares, counted),
         "node_cpu_s": round(sum(node_cpu), 3),
+        # What the nodes spend with nobody writing, over a window as long as the measured one.
+        "idle_cpu_s": round(sum(idle) * args.measure_ms / max(1, args.idle_ms), 3),
         "per_node_cpu_s": [round(c, 3) for c in node_cpu],
         "node_cores": round(sum(node_cpu) / window, 3),
         "backend_cpu_s": round(back1 - back0, 3),
@@ -278,13 +293,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-ms", type=int, default=3000)
     p.add_argument("--measure-ms", type=int, default=20000)
     p.add_argument("--drain-ms", type=int, default=5000)
+    p.add_argument("--idle-ms", type=int, default=5000, help="the idle window before the load")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     p.add_argument("--no-pin", action="store_true", help="do not pin nodes and load generators")
     args = p.parse_args(argv)
     if args.quick:
         args.rooms, args.rate = 3, 10.0
-        args.warmup_ms, args.measure_ms, args.drain_ms = 500, 2000, 2000
+        args.warmup_ms, args.measure_ms, args.drain_ms, args.idle_ms = 500, 2000, 2000, 1000
     args.configs = [c for c in args.configs.split(",") if c]
     unknown = set(args.configs) - set(CONFIGS)
     if unknown:
@@ -294,16 +310,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        "| configuration | nodes | edits/s | deliveries | lost | node CPU-s | per node | "
-        "us per delivery | remote updates | PG+Redis CPU-s | p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| configuration | nodes | edits/s | deliveries | lost | node CPU-s | idle CPU-s | per node"
+        " | us per delivery | remote updates | PG+Redis CPU-s | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for config, r in result["runs"].items():
         per = result["figures"].get(f"{config}_cpu_us_per_delivery", "-")
         lines.append(
             f"| {config} | {r['nodes']} | {r['edits_per_s']} | {r['deliveries']} | {r['lost']} |"
-            f" {r['node_cpu_s']} | {r['per_node_cpu_s']} | {per} | {r['remote_updates']} |"
-            f" {r['backend_cpu_s']} | {r['p99_ms']} |"
+            f" {r['node_cpu_s']} | {r['idle_cpu_s']} | {r['per_node_cpu_s']} | {per} |"
+            f" {r['remote_updates']} | {r['backend_cpu_s']} | {r['p99_ms']} |"
         )
     return "\n".join(lines)
 

@@ -44,6 +44,16 @@ def run(cpu: float, deliveries: int, remote: int = 0) -> dict[str, float]:
     return {"node_cpu_s": cpu, "deliveries": deliveries, "remote_updates": remote}
 
 
+def test_busy_figures_leave_the_idle_upkeep_out() -> None:
+    one = {**run(1.0, 10_000), "idle_cpu_s": 0.2}
+    affinity = {**run(1.6, 10_000), "idle_cpu_s": 0.6}
+    out = figures({"one": one, "affinity": affinity})
+    assert out["one_busy_cpu_us_per_delivery"] == 80.0
+    assert out["affinity_busy_cpu_us_per_delivery"] == 100.0
+    assert out["affinity_over_one"] == pytest.approx(1.6)
+    assert out["affinity_over_one_busy"] == pytest.approx(1.25)
+
+
 def test_figures_per_delivery_the_ratio_and_the_extra_per_remote_update() -> None:
     out = figures(
         {"one": run(1.0, 10_000), "affinity": run(1.1, 10_000), "split": run(1.5, 10_000, 4_000)}

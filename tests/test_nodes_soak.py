@@ -124,6 +124,7 @@ class Faults:
         }
         detail = await apply[kind](victim, hold)
         self.log.append(f"{kind}({detail}) {time.monotonic() - started:.1f}s")
+        print(f"fault {len(self.log)}: {self.log[-1]}", flush=True)  # shown with a failure
 
     async def node_kill(self, victim: int, hold: float) -> str:
         server = self.servers[victim]

@@ -8,7 +8,8 @@
 // stdout: {"id": n, "ok": true, "result": {...}} or {"id": n, "ok": false, "error": "..."}
 //
 // Ops: connect (clients into rooms), latency, chat and chatprobe (chat.mjs), tpstart and
-// tpdrain (throughput.mjs), awareness, ingest, fill, coldsync, idle, close, exit. Every op
+// tpdrain (throughput.mjs), tpmany and tpdrainmany (the same over several rooms at once, for
+// bench/nodes.py), awareness, ingest, fill, coldsync, idle, close, exit. Every op
 // reports this process's own CPU use (process.cpuUsage) over its measured phase, so the runner
 // can mark points where the load generator, not the server, was the limit.
 import { randomBytes } from 'node:crypto'
@@ -293,9 +294,15 @@ const chatprobe = (args) => chatProbe(rooms, args)
 /** The throughput workload (throughput.mjs) over this process's clients of one room. */
 const tpstart = (args) => tpStart(rooms, args)
 const tpdrain = (args) => tpDrain(rooms, args)
+/** tpstart over several rooms at once: `shares` is [{room, ids}], the other args shared. */
+const tpmany = async ({ shares, ...args }) =>
+  ({ results: await Promise.all(shares.map(({ room, ids }) => tpStart(rooms, { ...args, room, ids }))) })
+/** tpdrain of each room of tpmany: `drains` is [{room, expected}]. */
+const tpdrainmany = async ({ drains, drainMs }) =>
+  ({ results: await Promise.all(drains.map((d) => tpDrain(rooms, { ...d, drainMs }))) })
 
-const ops = { connect, latency, chat, chatprobe, tpstart, tpdrain, awareness, ingest, fill,
-  coldsync, idle, close }
+const ops = { connect, latency, chat, chatprobe, tpstart, tpdrain, tpmany, tpdrainmany, awareness,
+  ingest, fill, coldsync, idle, close }
 
 // --- command loop --------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ attempted, what a "saved" echo acknowledged and what they observed of the others
 
 A client whose socket drops comes back as a reloaded tab would: with a fresh Doc, so nothing
 it had not seen "saved" is ever sent again. Then a token is in the final array only if a node
-committed it, and ``verdict`` is sharp:
+committed it, and ``verdict`` is sharp. A ``keep_doc`` client comes back as y-websocket does
+instead, with the same Doc, whose sync re-sends whatever the server lacks (so every token it
+attempted must end up in the final array: ``resent_missing``); the verdict holds for it too,
+less sharply for what it observed (it re-sends that as well).
 
 - lost = acknowledged - final: a "saved" for something the store lacks;
 - peer-seen lost = observed - final: a node relayed something the store lacks;
@@ -18,6 +21,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -62,10 +67,11 @@ def items(doc: Doc[Any]) -> list[str]:
     return [str(t) for t in doc.get(ITEMS, type=Array).to_py() or []]
 
 
-async def join(url: str, timeout: float = 10.0) -> RawPeer:
-    """A client with a fresh Doc, synced; ConnectionError when the server closes the socket
-    before answering the sync (it could not open the doc), TimeoutError after ``timeout``."""
-    peer = await RawPeer.connect(url, sync=False)
+async def join(url: str, timeout: float = 10.0, doc: Doc[Any] | None = None) -> RawPeer:
+    """A client with a fresh Doc (or ``doc``), synced; ConnectionError when the server closes
+    the socket before answering the sync (it could not open the doc), TimeoutError after
+    ``timeout``."""
+    peer = await RawPeer.connect(url, sync=False, doc=doc)
     try:
         await peer.websocket.send(framing.sync_step1(peer.doc.get_state()))
         await peer.wait_for(lambda: peer.synced.is_set() or peer.closed.is_set(), timeout)
@@ -79,7 +85,8 @@ async def join(url: str, timeout: float = 10.0) -> RawPeer:
 
 class Checker:
     """One client of ``room/doc``: appends ``tag.N`` every ``every`` seconds with a "saved"
-    request after each, on its ``home`` node or, when that one does not take it, the next."""
+    request after each, on its ``home`` node or, when that one does not take it, the next;
+    ``keep_doc``: reconnects with its Doc (module docstring)."""
 
     def __init__(
         self,
@@ -89,9 +96,12 @@ class Checker:
         home: int,
         tag: str,
         every: float = 0.25,
+        *,
+        keep_doc: bool = False,
     ) -> None:
         self.servers, self.room, self.doc_name = servers, room, doc
         self.home, self.node, self.tag, self.every = home, home, tag, every
+        self.keep_doc = keep_doc
         self.peer: RawPeer | None = None
         self.peers: list[RawPeer] = []
         self.sent: list[tuple[RawPeer, int, str]] = []  # (socket, saved counter, token)
@@ -99,6 +109,7 @@ class Checker:
         self.observed: set[str] = set()
         self.counter = 0
         self.reconnects = 0
+        self.on_sent: Callable[[], object] | None = None  # called right after an update left
 
     @property
     def live(self) -> RawPeer:
@@ -106,17 +117,19 @@ class Checker:
         return self.peer
 
     async def connect(self) -> None:
-        """A fresh Doc on the home node, else the next that answers; retried until one does
-        (the caller bounds it)."""
+        """A fresh Doc (``keep_doc``: the same) on the home node, else the next that answers;
+        retried until one does (the caller bounds it)."""
+        doc = None
         if self.peer is not None:
             self._observe(self.peer)
             self.reconnects += 1
+            doc = self.peer.doc if self.keep_doc else None
         while True:
             for step in range(len(self.servers)):
                 index = (self.home + step) % len(self.servers)
                 url = self.servers[index].ws_url(self.room, self.doc_name, "collab=1")
                 try:
-                    self.peer = await join(url)
+                    self.peer = await join(url, doc=doc)
                 except Exception:  # refused, reset, closed or unanswered: the next node
                     continue
                 self.node = index
@@ -140,11 +153,18 @@ class Checker:
         except Exception:  # the socket died: the token is lost with this Doc, never re-sent
             return
         self.sent.append((peer, self.counter, token))
+        if self.on_sent is not None:
+            self.on_sent()
 
     async def run(self, stop: anyio.Event) -> None:
+        """Writes on a fixed schedule, one token every ``every`` seconds (the scenario: a
+        person typing), so the rate holds when a write takes time; a client that fell behind
+        (a reconnect) starts a new schedule rather than catching up in a burst."""
+        due = time.monotonic()
         while not stop.is_set():
             await self.write_one()
-            await anyio.sleep(self.every)  # the scenario: a person typing
+            due = max(due + self.every, time.monotonic())
+            await anyio.sleep(max(0.0, due - time.monotonic()))
 
     async def settle(self, timeout: float = 10.0) -> None:
         """A "saved" answered on a live socket (reconnecting until one is): everything this
@@ -169,6 +189,11 @@ class Checker:
 
     def _observe(self, peer: RawPeer) -> None:
         self.observed.update(t for t in items(peer.doc) if not t.startswith(self.tag + "."))
+
+    def resent_missing(self, final: list[str]) -> set[str]:
+        """``keep_doc``: tokens it attempted that the final array lacks (its Doc re-sends
+        everything, the in-flight ones too); always empty for a reloading client."""
+        return self.attempted - set(final) if self.keep_doc else set()
 
     def acknowledged(self) -> set[str]:
         """Tokens a "saved" echo covered on the socket they were sent on."""

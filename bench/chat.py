@@ -19,6 +19,7 @@ from typing import Any
 from procs import Cores, ServerProcess, WorkerPool
 from report import Index, cell, table
 from workloads import (
+    SATURATION,
     Plan,
     _split,
     _wait_for,
@@ -85,11 +86,40 @@ def chat_point(
     clients: int,
     rate: float,
 ) -> list[dict[str, Any]]:
-    """One (point, path): C readers in each of R fresh rooms, posts at C x rate per room."""
-    rooms = [f"chat{point}-{path}-{i}" for i in range(rooms_n)]
+    """One (point, path), on ``plan.workers`` load-generator processes; when one of them
+    saturated alone while the load cores had room, again in fresh rooms with twice as many
+    (up to one per room): a saturated row then means the load cores ran out, not one process."""
+    workers, attempt = plan.workers, 0
+    while True:
+        rows, alone = _chat_point(
+            server, plan, cores, point, path, rooms_n, clients, rate, workers, attempt
+        )
+        if not alone or workers >= rooms_n:
+            return rows
+        workers, attempt = min(rooms_n, workers * 2), attempt + 1
+        print(f"  {point} {path}: one load process saturated alone: again on {workers}")
+        time.sleep(0.5)
+
+
+def _chat_point(
+    server: ServerProcess,
+    plan: Plan,
+    cores: Cores,
+    point: str,
+    path: str,
+    rooms_n: int,
+    clients: int,
+    rate: float,
+    workers: int,
+    attempt: int,
+) -> tuple[list[dict[str, Any]], bool]:
+    """C readers in each of R fresh rooms, posts at C x rate per room: (rows, whether one
+    load process saturated alone)."""
+    again = f"r{attempt}" if attempt else ""
+    rooms = [f"chat{point}-{path}{again}-{i}" for i in range(rooms_n)]
     if server.spec.chat_api:
         create_rooms(server, rooms)
-    shares = _split([f"{room}/chat" for room in rooms], plan.workers)
+    shares = _split([f"{room}/chat" for room in rooms], workers)
     pool = WorkerPool(len(shares), server, cores)
     try:
         params = {"collab": "1"} if path == "ws" else {}
@@ -103,7 +133,7 @@ def chat_point(
         if path == "ws" and not pool.workers[0].call("chatprobe", timeout=30)["answered"]:
             # A build without type 101 (an earlier commit): no 101 row, a note under the table.
             print(f"  {server.spec.name}: no answer to type 101: the 101 path is left out")
-            return [measurement(f"{point} ws", "unsupported", 1.0)]
+            return [measurement(f"{point} ws", "unsupported", 1.0)], False
         token = (server.spec.params or {}).get("token")
         args = {
             "mode": path,
@@ -124,7 +154,15 @@ def chat_point(
         pool.run("close", [{}] * len(pool))
     finally:
         pool.close()
-    return _measurements(f"{point} {path}", results, cpu1 - cpu0, plan, cores, rate)
+    rows = _measurements(f"{point} {path}", results, cpu1 - cpu0, plan, cores, rate)
+    return rows, one_saturated_alone(results, cores)
+
+
+def one_saturated_alone(results: list[dict[str, Any]], cores: Cores) -> bool:
+    """One load process used more than SATURATION of its core while all of them together
+    left the load cores room: more processes would help."""
+    _, busiest, total = saturated(results, cores)
+    return busiest > SATURATION and total <= SATURATION * cores.load_count
 
 
 def _measurements(

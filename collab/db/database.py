@@ -117,7 +117,8 @@ class Database:
             except BaseException:
                 writer.close()
                 raise
-            readers = [connect(self.path, self.synchronous) for _ in range(self._readers.count)]
+            count = self._readers.count + 1  # and one for the lookups on the event loop
+            readers = [connect(self.path, self.synchronous) for _ in range(count)]
             return writer, readers
 
         self._writer, readers = await anyio.to_thread.run_sync(_open)
@@ -299,6 +300,11 @@ class Database:
         """Run ``fn`` on a reader connection (``collab.db.readers``); it opens a transaction
         if it needs a consistent view across statements."""
         return await self._readers.run(fn)
+
+    async def lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``read`` for a lookup of a few rows by key: on the event loop while nothing holds
+        the lookups' connection, which is much cheaper than a worker thread's round trip."""
+        return await self._readers.lookup(fn)
 
 
 def _settle(job: _Write[Any], exc: BaseException) -> None:

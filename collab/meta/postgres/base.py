@@ -163,3 +163,7 @@ class PostgresBackend:
                 return conn.execute(to_psycopg(sql), tuple(params)).fetchall()
 
         return await anyio.to_thread.run_sync(_run, limiter=self.limiter)
+
+    async def lookup(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A lookup is a read like any other here (a network round trip either way)."""
+        return await self.read(sql, params)

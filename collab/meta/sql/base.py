@@ -105,6 +105,11 @@ class Backend(Protocol):
         """The rows of one statement, outside any write transaction."""
         ...
 
+    async def lookup(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``read`` for a statement that finds a few rows by key (SQLite runs it on the event
+        loop: cheaper than a worker thread's round trip, see ``collab.db.readers``)."""
+        ...
+
 
 def as_row(record: Any, **extra: Any) -> dict[str, Any]:
     """A record as a table row: roles by name (readable, CHECKed in SQL), plus ``extra``."""
@@ -159,3 +164,7 @@ class SqlKind:
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self.backend.read(sql, params)
+
+    async def _lookup(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``_read`` for a statement that finds a few rows by key (``Backend.lookup``)."""
+        return await self.backend.lookup(sql, params)

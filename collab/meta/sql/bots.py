@@ -31,7 +31,7 @@ class SqlBots(SqlKind):
         await self._write(_add)
 
     async def get_bot(self, room_id: str, user_id: str) -> BotRecord | None:
-        rows = await self._read(
+        rows = await self._lookup(
             f"SELECT {_BOT} FROM bots WHERE user_id=? AND room_id=?", (user_id, room_id)
         )
         return BotRecord(*rows[0]) if rows else None

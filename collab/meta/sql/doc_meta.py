@@ -17,7 +17,7 @@ def _meta(row: tuple[Any, ...]) -> DocMeta:
 
 class SqlDocMetas(SqlKind):
     async def get_doc_meta(self, room_id: str, name: str) -> DocMeta | None:
-        rows = await self._read(
+        rows = await self._lookup(
             f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
         )
         return _meta(rows[0]) if rows else None

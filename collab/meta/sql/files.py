@@ -37,7 +37,7 @@ class SqlFiles(SqlKind):
         return await self._write(_add)
 
     async def get_file(self, room_id: str, file_id: str) -> FileRecord | None:
-        rows = await self._read(
+        rows = await self._lookup(
             f"SELECT {_COLUMNS} FROM files WHERE room_id=? AND id=?", (room_id, file_id)
         )
         return _record(rows[0]) if rows else None

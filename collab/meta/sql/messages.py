@@ -189,7 +189,7 @@ class SqlMessages(SqlKind):
         return rows[-1], created
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
-        rows = await self._read(
+        rows = await self._lookup(
             f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND id=?",
             (room_id, message_id),
         )

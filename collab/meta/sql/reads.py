@@ -64,7 +64,7 @@ class SqlReads(SqlKind):
         return await self._write(_set)
 
     async def get_read_marker(self, room_id: str, user_id: str) -> int:
-        rows = await self._read(
+        rows = await self._lookup(
             "SELECT up_to FROM read_markers WHERE room_id=? AND user_id=?", (room_id, user_id)
         )
         return int(rows[0][0]) if rows else 0

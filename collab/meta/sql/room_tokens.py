@@ -21,7 +21,7 @@ class SqlRoomTokenRevocations(SqlKind):
         )
 
     async def room_token_revoked(self, room_id: str, jti: str) -> bool:
-        rows = await self._read(
+        rows = await self._lookup(
             "SELECT 1 FROM revoked_room_tokens WHERE room_id=? AND jti=?", (room_id, jti)
         )
         return bool(rows)

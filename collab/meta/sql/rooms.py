@@ -93,7 +93,7 @@ class SqlRooms(SqlKind):
         return await self._write(_create)
 
     async def get_room(self, room_id: str) -> RoomRecord | None:
-        rows = await self._read(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id=?", (room_id,))
+        rows = await self._lookup(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id=?", (room_id,))
         return room_record(rows[0]) if rows else None
 
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
@@ -143,7 +143,7 @@ class SqlRooms(SqlKind):
         await self._write(_delete)
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None:
-        rows = await self._read(
+        rows = await self._lookup(
             "SELECT role, added_at FROM members WHERE room_id=? AND user_id=?", (room_id, user_id)
         )
         return Member(room_id, user_id, Role[rows[0][0]], rows[0][1]) if rows else None

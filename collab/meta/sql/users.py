@@ -97,7 +97,7 @@ class SqlUsers(SqlKind):
         return await self._write(_upsert)
 
     async def get_user(self, user_id: str) -> User | None:
-        rows = await self._read(f"SELECT {_USER} FROM users WHERE id=?", (user_id,))
+        rows = await self._lookup(f"SELECT {_USER} FROM users WHERE id=?", (user_id,))
         return _user(rows[0]) if rows else None
 
     async def find_user_by_verified_email(self, email: str) -> User | None:

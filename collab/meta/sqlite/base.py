@@ -62,3 +62,9 @@ class SQLiteBackend:
             return conn.execute(sql, tuple(params)).fetchall()
 
         return await self.db.read(_run)
+
+    async def lookup(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def _run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(sql, tuple(params)).fetchall()
+
+        return await self.db.lookup(_run)

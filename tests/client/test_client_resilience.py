@@ -28,7 +28,7 @@ async def test_final_refusals_raise_typed_errors(server: CollabServer) -> None:
     room = api.room("r", owner=api.dev, **{viewer.user_id: "viewer"})
     with anyio.fail_after(20):
         async with Client(server.http_url, outsider.token) as client:
-            with pytest.raises(Forbidden):  # not a member: 4403
+            with pytest.raises(NotFound):  # not a member: 4404, as for a missing room
                 async with client.room(room).doc("notes"):
                     pass
             with pytest.raises(NotFound):  # the API's answer for a room one is not in

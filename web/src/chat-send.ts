@@ -130,13 +130,19 @@ export class Poster {
   pending: Pending[] = []
   readonly confirmed = new Map<string, string>() // client id -> message id, posted this session
   private flushing = false
+  private flushAgain = false // asked for while a flush ran: run once more (it missed new posts)
   private retryTimer = 0
   private listeners = new Set<() => void>()
 
   constructor(private room: string, private writer: ChatWriter) {}
 
   async load(): Promise<void> {
-    this.pending = await outbox.list(this.room)
+    const stored = await outbox.list(this.room)
+    // What was posted while the outbox loaded is kept, after what waited from before (the
+    // list may or may not hold it yet): replacing the list lost a post made right after the
+    // room opened, shown nowhere and never sent.
+    const storedIds = new Set(stored.map((p) => p.client_id))
+    this.pending = [...stored, ...this.pending.filter((p) => !storedIds.has(p.client_id))]
     this.changed()
     void this.flush()
   }
@@ -165,33 +171,49 @@ export class Poster {
 
   /** Post what waits, in order, one at a time; stop at the first that cannot go yet. */
   async flush(): Promise<void> {
-    if (this.flushing) return
+    // A flush asked for while one runs (a post made while the startup flush waits on the
+    // network) is not dropped: the running one goes round again, or the new post would wait
+    // for the next reconnect.
+    if (this.flushing) {
+      this.flushAgain = true
+      return
+    }
     this.flushing = true
     clearTimeout(this.retryTimer)
     try {
-      for (const item of [...this.pending]) {
-        if (item.failed !== null || this.confirmed.has(item.client_id)) continue
-        try {
-          const reply = await this.writer.write({ op: 'post', text: item.text, thread: item.thread }, item.client_id)
-          this.confirmed.set(item.client_id, reply.id ?? '')
-          await outbox.remove(item.client_id)
-        } catch (err) {
-          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
-            item.failed = err.message
-            await outbox.put(item)
-            this.changed()
-            continue
-          }
-          // Unreachable, 5xx or 429: keep it (and everything after it) for the next try.
-          this.retryTimer = window.setTimeout(() => void this.flush(), 3000)
-          break
-        }
-        this.changed()
-      }
+      let blocked = false
+      do {
+        this.flushAgain = false
+        blocked = await this.flushOnce()
+      } while (this.flushAgain && !blocked)
     } finally {
       this.flushing = false
       this.changed()
     }
+  }
+
+  /** One pass over what waits; true when it stopped at one that cannot go yet. */
+  private async flushOnce(): Promise<boolean> {
+    for (const item of [...this.pending]) {
+      if (item.failed !== null || this.confirmed.has(item.client_id)) continue
+      try {
+        const reply = await this.writer.write({ op: 'post', text: item.text, thread: item.thread }, item.client_id)
+        this.confirmed.set(item.client_id, reply.id ?? '')
+        await outbox.remove(item.client_id)
+      } catch (err) {
+        if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+          item.failed = err.message
+          await outbox.put(item)
+          this.changed()
+          continue
+        }
+        // Unreachable, 5xx or 429: keep it (and everything after it) for the next try.
+        this.retryTimer = window.setTimeout(() => void this.flush(), 3000)
+        return true
+      }
+      this.changed()
+    }
+    return false
   }
 
   async retry(item: Pending): Promise<void> {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -14,15 +14,6 @@ import pytest
 from collab.db import Database, StoreError, connect, migrate_with_backup
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    migrate_with_backup(tmp_path / "c.db")
-    database = Database(tmp_path / "c.db")
-    await database.open()
-    yield database
-    await database.close()
 
 
 def _count(conn: sqlite3.Connection) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ import pytest
 from collab.db import Database, StoreError, migrate_with_backup
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    migrate_with_backup(tmp_path / "c.db")
-    database = Database(tmp_path / "c.db")
-    await database.open()
-    yield database
-    await database.close()
 
 
 def _where(conn: sqlite3.Connection) -> tuple[int, int]:

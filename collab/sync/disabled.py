@@ -13,12 +13,10 @@ again. One task per node.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from collab import logs
 from collab.meta import MetaStore
+from collab.sync.periodic import Periodic
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.sync.disabled")
@@ -33,27 +31,15 @@ class DisabledUsers:
         self.meta = meta
         self.interval = interval
         self.rounds = 0  # rechecks done (tests, logs)
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            interval, self.recheck, "checking for disabled users failed (tried again next round)"
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._run(), context=logs.detached())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.recheck()
-            except Exception:
-                log.exception("checking for disabled users failed (tried again next round)")
+        await self._periodic.stop()
 
     def open_users(self) -> set[str]:
         """The users behind this node's open sockets: docs, chat and live streams."""

@@ -10,12 +10,10 @@ dropped. One task per node.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from collab import logs
 from collab.fanout import Fanout
+from collab.sync.periodic import Periodic
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.sync.presence")
@@ -31,25 +29,15 @@ class PresenceSweeper:
         self.fanout = fanout
         self.interval = interval
         self.dropped = 0  # states of dead nodes dropped so far (tests, logs)
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            interval, self.sweep, "sweeping dead nodes' awareness failed (tried again)"
+        )
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), context=logs.detached())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("sweeping dead nodes' awareness failed (tried again)")
+        await self._periodic.stop()
 
     async def sweep(self) -> int:
         """Drop the states of every node that stopped beating; how many were dropped."""

@@ -67,6 +67,8 @@ def test_switcher_themes_and_a_narrow_screen(
     alice.page.click('.room-link:has-text("Company")')
     alice.page.wait_for_selector('.room-header h1:text("Company")', timeout=TIMEOUT)
     alice.page.wait_for_selector(".composer-input:visible")
+    # Picking a room closes the drawer: wait out its slide so the shot shows the room.
+    alice.page.wait_for_selector(".sidebar .room-link", state="hidden")
     alice.shot(shots, "4-narrow-room")
     assert alice.page.evaluate("document.scrollingElement.scrollWidth") <= 400
     assert alice.errors == []

@@ -38,6 +38,9 @@ from collab.wire import DocIndex, Limits, MalformedInput, scan_update
 YIELD_EVERY = 64
 MAX_CHARS = 1_000_000
 MAX_NODES = 100_000
+# A kept walk keeps its doc while the parts applied to it stay under this many bytes (a doc
+# typed into is a few KB to a few hundred; the indexer keeps at most SCANS_KEPT walks).
+KEEP_DOC_BYTES = 1 << 20
 _TEXT_CONTENT = frozenset((4, 5, 6))  # String, Embed, Format: only a Y.Text holds these
 _XML_TYPES = frozenset((3, 6))  # XmlElement, XmlText children: an XmlFragment
 _TEXT_TYPES = frozenset((2, 6))  # Y.Text, Y.XmlText: the types text content may sit in
@@ -59,24 +62,33 @@ def doc_text(
 
     ``scan``: the doc's ``KindScan`` from an earlier call (``KindScan.continues``), which
     then walks only the rows it has not seen; it is left in an unknown state by an error.
+    With a kept doc (``scan.doc``), ``stored`` may hold only the rows after ``scan.last_seq``
+    (``DocumentStore.updates_after``); otherwise it must be the whole doc.
     """
-    parts = ([stored.snapshot] if stored.snapshot else []) + [u for _, u in stored.updates]
-    if not parts:
-        return ""
     if scan is None:
         scan = KindScan(limits)
+    if scan.doc is not None and scan.continues(stored):
+        doc, parts = scan.doc, [u for seq, u in stored.updates if seq > scan.last_seq]
+    else:
+        doc, scan.built = Doc(), 0
+        parts = ([stored.snapshot] if stored.snapshot else []) + [u for _, u in stored.updates]
+        if not parts:
+            return ""
+    scan.doc = None  # until the parts are in: an error leaves the walk in an unknown state
     kinds = scan.catch_up(stored)
     try:
-        doc: Doc[Any] = Doc()
         with doc.transaction(origin="search"):
             for data in parts:
                 doc.apply_update(data)
                 time.sleep(0)
-        return _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes).text()
+        text = _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes).text()
     except BaseException as exc:  # pycrdt panics are BaseExceptions
         if must_propagate(exc):
             raise
         raise ExtractError(f"yrs refused the doc: {exc!r}") from None
+    scan.built += sum(len(data) for data in parts)
+    scan.doc = doc if scan.built <= KEEP_DOC_BYTES else None
+    return text
 
 
 class KindScan:
@@ -91,6 +103,8 @@ class KindScan:
     The walk is kept between re-indexes of one doc: while the doc is only appended to (the
     same generation and snapshot), the next ``catch_up`` walks the new rows alone, against
     the nesting index of those before (a doc typed into is not re-scanned whole every time).
+    So is the pycrdt Doc built from them, while their bytes stay under ``KEEP_DOC_BYTES``:
+    the next ``doc_text`` applies the new rows alone instead of building the doc again.
     """
 
     def __init__(self, limits: Limits) -> None:
@@ -103,6 +117,8 @@ class KindScan:
         self.types: dict[tuple[int, int], int] = {}  # a nested type's ID -> its typeRef
         self.base: tuple[str | None, int] | None = None  # generation and snapshot walked
         self.last_seq = 0  # the last log row walked
+        self.doc: Doc[Any] | None = None  # built from every part walked, when kept
+        self.built = 0  # bytes of the parts applied to ``doc``
 
     def continues(self, stored: StoredDoc) -> bool:
         """Whether ``stored`` is what this walk saw, plus rows appended since."""

@@ -6,8 +6,10 @@
 - **Docs**: every group commit of a shared doc reports ``doc_stored`` (``SyncHooks.stored``);
   ``delay`` seconds after the first commit of a burst (later commits of the burst wait for the
   same run) the doc is read from the store and its text extracted on a worker thread
-  (``collab.search.extract``), one doc at a time (the read too). A re-index costs the whole
-  doc, so a doc that keeps changing is re-indexed at most every ``SUSTAINED`` x ``delay``
+  (``collab.search.extract``), one doc at a time (the read too). While the doc's walk is
+  kept (``SCANS_KEPT`` docs, with the pycrdt Doc they built up to ``KEEP_DOC_BYTES``), a
+  re-index reads and applies only the rows appended since the last one; its text is still
+  walked whole, so a doc that keeps changing is re-indexed at most every ``SUSTAINED`` x ``delay``
   (5 s by default): a commit after a quiet spell is found within ``delay``, one in the middle
   of a typing session within that interval. A doc whose extraction took long waits longer
   still (at most a fifth of a thread's time goes to any one doc).
@@ -36,7 +38,7 @@ from collab.meta import Message
 from collab.names import DocKey, is_reserved_doc
 from collab.search.extract import ExtractError, KindScan, doc_text
 from collab.search.index import DELETED, Drop, Entry, SearchIndex, Write
-from collab.store.base import DocumentStore
+from collab.store.base import DocumentStore, StoredDoc
 from collab.wire import Limits
 
 log = logging.getLogger("collab.search")
@@ -239,11 +241,11 @@ class Indexer:
         """
         async with self._extracting:
             at = self.now()  # before the read: whatever it sees is at least this recent
-            stored = await self.store.load(key)
+            scan = self._scans.pop(key, None)
+            stored = await self._read(key, scan)
             if not stored.exists:
                 self.enqueue([doc_tombstone(key, at)])
                 return
-            scan = self._scans.pop(key, None)
             if scan is None or not scan.continues(stored):
                 scan = KindScan(self.limits)
             try:
@@ -257,6 +259,14 @@ class Indexer:
             if len(self._scans) > SCANS_KEPT:
                 self._scans.popitem(last=False)
         self.enqueue([Entry("doc", key.room, key.doc, text, at=at, version=at)])
+
+    async def _read(self, key: DocKey, scan: KindScan | None) -> StoredDoc:
+        """The doc, or only its rows after those ``scan`` applied to the doc it keeps."""
+        if scan is not None and scan.doc is not None:
+            newer = await self.store.updates_after(key, scan.last_seq)
+            if not newer.exists or scan.continues(newer):
+                return newer
+        return await self.store.load(key)
 
     def _forget(self, match: Callable[[DocKey], bool]) -> None:
         for key in [k for k in self._scans if match(k)]:

@@ -168,3 +168,49 @@ def test_a_kept_walk_reads_only_new_rows_and_still_refuses_what_it_must() -> Non
     assert not scan.continues(StoredDoc("g2", None, 0, later.updates))  # recreated
     with pytest.raises(ValueError):
         scan.catch_up(compacted)
+
+
+def keeps_a_doc(scan: Any) -> bool:
+    return scan.doc is not None
+
+
+def test_a_kept_doc_applies_only_the_rows_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-index with the walk's doc kept is given only the new rows (as the indexer reads
+    them, ``updates_after``) and finds the same text as a build from scratch; a doc grown past
+    KEEP_DOC_BYTES is not kept, nor is one whose rows yrs refused."""
+    from collab.search import extract
+
+    doc: Doc[Any] = Doc()
+    rows: list[bytes] = []
+    doc.observe(lambda event: rows.append(event.update))
+    doc["body"] = Text("first")
+    doc["body"] += " second"
+    scan = extract.KindScan(Limits())
+    first = StoredDoc("g", None, 0, [(i + 1, u) for i, u in enumerate(rows)])
+    assert doc_text(first, Limits(), scan=scan) == "first second"
+    kept = scan.doc
+    assert kept is not None and scan.built == sum(map(len, rows))
+    seen = len(rows)
+    doc["body"] += " third"
+    doc["notes"] = Text("new root")
+    newer = StoredDoc("g", None, 0, [(i + 1, u) for i, u in enumerate(rows)][seen:])
+    whole = StoredDoc("g", None, 0, [(i + 1, u) for i, u in enumerate(rows)])
+    assert doc_text(newer, Limits(), scan=scan) == doc_text(whole, Limits())
+    assert scan.doc is kept and "third" in doc_text(whole, Limits())
+    # No row after the walked ones reads as not continuing: the indexer then loads it whole.
+    assert not scan.continues(StoredDoc("g", None, 0, []))
+
+    monkeypatch.setattr(extract, "KEEP_DOC_BYTES", scan.built)
+    doc["body"] += " fourth"
+    grown = StoredDoc("g", None, 0, [(i + 1, u) for i, u in enumerate(rows)])
+    assert "fourth" in doc_text(grown, Limits(), scan=scan)
+    assert scan.doc is None  # over the cap: built again next time, from the whole doc
+    monkeypatch.setattr(extract, "KEEP_DOC_BYTES", 1 << 20)
+    assert "fourth" in doc_text(grown, Limits(), scan=scan)  # a scan without its doc rebuilds
+    assert keeps_a_doc(scan)
+
+    garbage = b"\x01\x02garbage"  # a row the bounded scan refuses
+    broken = StoredDoc("g", None, 0, [*grown.updates, (len(rows) + 1, garbage)])
+    with pytest.raises(ExtractError):
+        doc_text(broken, Limits(), scan=scan)
+    assert not keeps_a_doc(scan)

@@ -27,17 +27,25 @@ NOTES = DocKey("r", "notes")
 
 
 class GatedStore(MemoryStore):
-    """A memory store whose loads read, then wait for ``gate`` before answering: a read in
-    flight, holding what the doc was when it was read."""
+    """A memory store whose reads (loads, and the rows after a seq) read, then wait for
+    ``gate`` before answering: a read in flight, holding what the doc was when it was read.
+    ``reads`` lists them: ("load", rows) or ("after", rows)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
         self.gate.set()
         self.loading = asyncio.Event()
+        self.reads: list[tuple[str, int]] = []
 
     async def load(self, key: DocKey) -> StoredDoc:
-        found = await super().load(key)
+        return await self._read("load", await super().load(key))
+
+    async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
+        return await self._read("after", await super().updates_after(key, seq))
+
+    async def _read(self, kind: str, found: StoredDoc) -> StoredDoc:
+        self.reads.append((kind, len(found.updates)))
         self.loading.set()
         await self.gate.wait()
         return found
@@ -101,6 +109,32 @@ async def test_a_doc_is_reindexed_after_its_commits(indexer: Indexer, store: Gat
     await wait_until(lambda: find(indexer.index, "third"), what="the run after the read")
     assert await find(indexer.index, "消息推送") == ["notes"]
     await wait_until(lambda: indexer.pending_docs() == 0, what="no run left")
+
+
+async def test_a_doc_typed_into_is_read_from_its_new_rows(
+    indexer: Indexer, store: GatedStore
+) -> None:
+    """The second re-index of a doc whose walk is kept reads only the rows after those it
+    applied; a compacted doc is read whole again, and still found."""
+    await write_text(store, NOTES, "alpha")
+    await write_text(store, NOTES, " beta")
+    await indexer.reindex_doc(NOTES)
+    await write_text(store, NOTES, " gamma")
+    await indexer.reindex_doc(NOTES)
+    await indexer.flush()
+    assert store.reads == [("load", 2), ("after", 1)]
+    assert await find(indexer.index, "gamma") == ["notes"]
+    stored = await store.load(NOTES)
+    doc: Doc[Any] = Doc()
+    for _, data in stored.updates:
+        doc.apply_update(data)
+    await store.compact(NOTES, doc.get_update(), stored.last_seq, stored.generation)
+    await write_text(store, NOTES, " delta")
+    store.reads.clear()
+    await indexer.reindex_doc(NOTES)
+    await indexer.flush()
+    assert [kind for kind, _ in store.reads] == ["after", "load"]  # compacted: read whole
+    assert await find(indexer.index, "delta") == ["notes"]
 
 
 async def test_a_read_in_flight_cannot_bring_a_deleted_doc_back(

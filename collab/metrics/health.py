@@ -62,7 +62,7 @@ class StoreHealth:
         self.healthy = True
 
     def pool_stats(self) -> Mapping[str, int]:
-        """The store's pool counters (psycopg_pool's names), {} without a pool."""
+        """The store's pool counters (psycopg_pool's names); {} without an open pool."""
         stats = getattr(self.store, "pool_stats", None)
         return stats() if callable(stats) else {}
 
@@ -98,7 +98,6 @@ class StoreCollector(Collector):
             "Periodic store pings that got no answer.",
             health.failures,
         )
-        stats = health.pool_stats()
+        stats = health.pool_stats()  # {} while the pool is closed: no connection at all
         for stat, name, text in _POOL_GAUGES:
-            if stat in stats:
-                yield GaugeMetricFamily(name, text, stats[stat])
+            yield GaugeMetricFamily(name, text, stats.get(stat, 0))

@@ -43,7 +43,7 @@ async def test_the_probe_says_whether_the_store_answers(pg_url: str) -> None:
     await health.probe()  # a closed pool answers nothing
     found = values(metrics)
     assert found["collab_store_healthy"] == 0.0 and found["collab_store_probe_failures_total"] == 1
-    assert "collab_store_pool_connections" not in found  # no pool: no gauges
+    assert found["collab_store_pool_connections"] == 0  # a closed pool holds none
     await store.open()
     try:
         await health.probe()

@@ -66,11 +66,8 @@ class Bucket:
 
 
 class Limiter(Protocol):
-    """``rate`` tokens per second and a ``burst`` per key: a ``RateLimiter`` (this node), or
-    one bucket per key every node shares (``collab.fanout.Fanout.limiter``)."""
-
-    rate: float
-    burst: float
+    """A rate and a burst per key: a ``RateLimiter`` (this node), or one bucket per key every
+    node shares (``collab.fanout.Fanout.limiter``)."""
 
     async def take(self, key: str) -> float:
         """Take one token for ``key``: 0.0 when taken, else the seconds until one is there

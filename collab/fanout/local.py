@@ -192,7 +192,10 @@ class LocalLimiter:
             stats.rate_fallbacks += 1
             return self.local
         stats.rate_checks += 1
-        return bus.limiters.setdefault(self.kind, RateLimiter(self.rate, self.burst))
+        shared = bus.limiters.get(self.kind)
+        if shared is None:
+            shared = bus.limiters[self.kind] = RateLimiter(self.rate, self.burst)
+        return shared
 
     async def take(self, key: str) -> float:
         return self._limiter().acquire(key)

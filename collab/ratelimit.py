@@ -1,11 +1,17 @@
-"""The one token bucket, and buckets per key (client address) bounded in memory.
+"""The one token bucket, buckets per key bounded in memory, and the ``Limiter`` seam.
 
 ``Bucket`` may go into debt: ``take`` spends and says how long to wait until it is repaid
 (a socket over its byte rate stops being read for that long), ``try_take`` spends only what is
-there (awareness, sync requests). ``RateLimiter`` keeps one bucket per key, for WebSocket
-handshakes (HTTP 429 before accept), login attempts and failed credentials. The address is the
-ASGI client, which uvicorn's proxy-headers handling sets from ``X-Forwarded-For`` when the
-proxy is in ``forwarded_allow_ips``, so the real address counts, not the proxy's.
+there (awareness, sync requests). Those stay in the node: a socket lives on one node.
+
+``RateLimiter`` keeps one bucket per key, for what a client could spread over several nodes:
+WebSocket handshakes (HTTP 429 before accept), login attempts and failed credentials per
+client address, and the API's per-user rates. Those are used through ``Limiter`` (async, one
+call per check), which ``RateLimiter`` is on one node; with a fan-out, the fan-out's limiter
+shares each bucket between the nodes (``collab.fanout.limits``: Redis), falling back to this
+node's ``RateLimiter`` when the channel does not answer. The address is the ASGI client, which
+uvicorn's proxy-headers handling sets from ``X-Forwarded-For`` when the proxy is in
+``forwarded_allow_ips``, so the real address counts, not the proxy's.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -58,12 +65,25 @@ class Bucket:
         return 0.0 if self.tokens >= amount else (amount - self.tokens) / self.rate
 
 
+class Limiter(Protocol):
+    """A rate and a burst per key: a ``RateLimiter`` (this node), or one bucket per key every
+    node shares (``collab.fanout.Fanout.limiter``)."""
+
+    async def take(self, key: str) -> float:
+        """Take one token for ``key``: 0.0 when taken, else the seconds until one is there
+        (nothing taken; an HTTP ``Retry-After``)."""
+
+    async def peek(self, key: str) -> float:
+        """Seconds until ``key``'s bucket holds a token again (0: it holds one); spends none."""
+
+
 def client_address(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else "unknown"
 
 
 class RateLimiter:
-    """One ``Bucket`` per key; at most ``max_keys``, the least recently seen dropped first."""
+    """One ``Bucket`` per key; at most ``max_keys``, the least recently seen dropped first.
+    The ``Limiter`` of one node (``take``, ``peek``: ``acquire``, ``retry_after``)."""
 
     def __init__(
         self, rate: float, burst: float, *, max_keys: int = 100_000, clock: Clock = time.monotonic
@@ -99,6 +119,12 @@ class RateLimiter:
         """Seconds until ``key``'s bucket holds a token again (0: it holds one); spends none."""
         bucket = self._buckets.get(key)
         return 0.0 if bucket is None else bucket.wait_for(1.0)
+
+    async def take(self, key: str) -> float:
+        return self.acquire(key)
+
+    async def peek(self, key: str) -> float:
+        return self.retry_after(key)
 
     def __len__(self) -> int:
         return len(self._buckets)

@@ -31,8 +31,9 @@ from collab.files import FileService
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
 from collab.metrics import Metrics
 from collab.metrics.files import FileMetrics
+from collab.metrics.health import StoreHealth
 from collab.names import DocKey
-from collab.ratelimit import RateLimiter
+from collab.ratelimit import Limiter, RateLimiter
 from collab.search import Search, open_search_index
 from collab.settings import Settings, masked
 from collab.store import open_store
@@ -62,6 +63,7 @@ class Services:
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
     roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
+    store_health: StoreHealth | None  # on PostgreSQL: the ping behind collab_store_healthy
     # Users disabled elsewhere (the CLI, another node) lose their open sockets; __post_init__.
     disabled: DisabledUsers = field(init=False)
     chat: ChatService
@@ -70,9 +72,10 @@ class Services:
     webhooks: WebhookService  # outgoing webhooks: events in, the outbox's worker
     search: Search  # the search index, fed by chat rows and doc commits
     metrics: Metrics
-    handshake_limiter: RateLimiter
-    login_limiter: RateLimiter
-    api_limits: dict[Rate, RateLimiter]  # per user id, by kind of thing created
+    # Per client address or user id: shared by every node with a fanout (``limiter``).
+    handshake_limiter: Limiter
+    login_limiter: Limiter
+    api_limits: dict[Rate, Limiter]  # per user id, by kind of thing created
     credential_guard: CredentialGuard
     connection_limits: ConnectionLimits
     loop_lag: LoopLag
@@ -109,7 +112,8 @@ class Services:
         dev_mode = is_dev_mode(settings)
         chat = ChatService(meta, registry, window, settings, row_observer=search.indexer)
         chat.outbox = webhooks.chat_outbox  # a message and its webhook deliveries: one commit
-        limits = api_limits(settings)
+        limits = api_limits(settings, fanout)
+        handshakes, logins, failures = address_limits(settings, fanout)
         return cls(
             settings=settings,
             store=store,
@@ -119,6 +123,7 @@ class Services:
             heads=heads,
             roles=_role_follower(settings, registry, meta, fanout),
             sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
+            store_health=_store_health(settings, store, metrics),
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
             files=FileService(
@@ -130,12 +135,10 @@ class Services:
             webhooks=webhooks,
             search=search,
             metrics=metrics,
-            handshake_limiter=RateLimiter(settings.handshake_rate, settings.handshake_burst),
-            login_limiter=RateLimiter(settings.login_rate, settings.login_burst),
+            handshake_limiter=handshakes,
+            login_limiter=logins,
             api_limits=limits,
-            credential_guard=CredentialGuard(
-                settings.auth_failure_rate, settings.auth_failure_burst, reports=metrics
-            ),
+            credential_guard=CredentialGuard(failures, reports=metrics),
             connection_limits=ConnectionLimits(
                 settings.max_connections, settings.max_connections_per_user
             ),
@@ -185,6 +188,8 @@ class Services:
             await self.roles.start()
         if self.sweeper is not None:
             self.sweeper.start()
+        if self.store_health is not None:
+            self.store_health.start()
         self.disabled.start()
         self.loop_lag.start()
         self.webhooks.start()
@@ -226,6 +231,8 @@ class Services:
             await self.roles.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
+        if self.store_health is not None:
+            await self.store_health.stop()
         await self.disabled.stop()
         await self.registry.close()
         if self.fanout is not None:
@@ -268,6 +275,15 @@ def _head_poller(
     )
 
 
+def _store_health(settings: Settings, store: DocumentStore, metrics: Metrics) -> StoreHealth | None:
+    """On PostgreSQL: the periodic ping whose answer /metrics reports."""
+    if postgres_url(settings.store) is None:
+        return None
+    health = StoreHealth(store, settings.store_health_interval)
+    metrics.watch_store(health)
+    return health
+
+
 def _role_follower(
     settings: Settings, registry: RoomRegistry, meta: MetaStore, fanout: Fanout | None
 ) -> RoleFollower | None:
@@ -276,16 +292,31 @@ def _role_follower(
     return RoleFollower(registry, meta, fanout, interval=settings.role_recheck_interval)
 
 
-def api_limits(settings: Settings) -> dict[Rate, RateLimiter]:
-    """One limiter per kind of thing a user creates. Tickets share the handshake rate: a page
-    mints one per socket it opens, so it may mint as many at once as it may open."""
-    limits = {
-        kind: RateLimiter(settings.api_create_rate, settings.api_create_burst) for kind in Rate
-    }
-    limits[Rate.tickets] = RateLimiter(settings.handshake_rate, settings.handshake_burst)
-    limits[Rate.chat] = RateLimiter(settings.chat_write_rate, settings.chat_write_burst)
-    limits[Rate.search] = RateLimiter(settings.search_rate, settings.search_burst)
-    return limits
+def limiter(fanout: Fanout | None, kind: str, rate: float, burst: float) -> Limiter:
+    """A limiter of ``rate`` and ``burst`` per key: this node's own, or with a fanout one every
+    node shares (this node's own deciding while the fanout does not answer)."""
+    local = RateLimiter(rate, burst)
+    return local if fanout is None else fanout.limiter(kind, local)
+
+
+def address_limits(settings: Settings, fanout: Fanout | None) -> tuple[Limiter, Limiter, Limiter]:
+    """The limits per client address: handshakes, logins, failed credentials."""
+    return (
+        limiter(fanout, "handshake", settings.handshake_rate, settings.handshake_burst),
+        limiter(fanout, "login", settings.login_rate, settings.login_burst),
+        limiter(fanout, "auth_failure", settings.auth_failure_rate, settings.auth_failure_burst),
+    )
+
+
+def api_limits(settings: Settings, fanout: Fanout | None) -> dict[Rate, Limiter]:
+    """One limiter per kind of thing a user creates. Tickets share the handshake rate (not its
+    buckets): a page mints one per socket it opens, so it may mint as many at once as it may
+    open."""
+    rates = {kind: (settings.api_create_rate, settings.api_create_burst) for kind in Rate}
+    rates[Rate.tickets] = (settings.handshake_rate, settings.handshake_burst)
+    rates[Rate.chat] = (settings.chat_write_rate, settings.chat_write_burst)
+    rates[Rate.search] = (settings.search_rate, settings.search_burst)
+    return {kind: limiter(fanout, f"api_{kind.value}", *rate) for kind, rate in rates.items()}
 
 
 def services(conn: HTTPConnection) -> Services:

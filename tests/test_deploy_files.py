@@ -18,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collab.fanout.local import LocalBus, LocalFanout
 from collab.metrics import Metrics
+from collab.metrics.health import StoreHealth
+from collab.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -104,6 +106,7 @@ def test_the_node_unit_refuses_a_node_without_the_shared_settings(
 def test_the_guide_names_real_metrics_and_every_one_about_several_nodes() -> None:
     metrics = Metrics()
     metrics.watch_fanout(LocalFanout(LocalBus(), "n1"))  # as a node with --fanout reports
+    metrics.watch_store(StoreHealth(MemoryStore(), 60))  # as a node on PostgreSQL reports
     families = text_string_to_metric_families(metrics.exposition().decode())
     real = {f.name for f in families if "_created" not in f.name}  # counters: without _total
     guide = GUIDE.read_text("utf-8")

@@ -16,10 +16,13 @@ socket drops comes back with a fresh Doc, so it never re-sends what it had not s
 - ``pg_terminate_backend`` of every session of one node, three times 1.5 s apart, while the
   clients write: its pools reconnect, and it answers /readyz 200 after, the same process.
 
-After each: lost = acknowledged - final = {}, peer-seen lost = observed - final = {},
-unexpected = final - attempted = {}, no token twice; a client written through each node gets
-its "saved" (the nodes work again); every live client, a fresh client per node and a cold load
-of PostgreSQL in a new process hold the same array.
+And the health metric: ``collab_store_healthy`` goes to 0 on every node within a few probes
+of PostgreSQL stopping, and back to 1 once it is up again, the same processes.
+
+After each fault with clients: lost = acknowledged - final = {}, peer-seen lost = observed -
+final = {}, unexpected = final - attempted = {}, no token twice; a client written through each
+node gets its "saved" (the nodes work again); every live client, a fresh client per node and a
+cold load of PostgreSQL in a new process hold the same array.
 """
 
 from __future__ import annotations
@@ -239,3 +242,34 @@ async def test_one_nodes_sessions_terminated_loses_nothing_and_it_recovers(
     assert victim.proc is not None and victim.proc.poll() is None
     assert sum(terminated) > 0, "no session of the node was found to terminate"
     print(f"terminated {terminated} sessions of one node; {seen}")
+
+
+async def store_healthy(servers: list[CollabServer], value: float) -> bool:
+    """Whether every node's /metrics says ``collab_store_healthy`` is ``value``."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        for server in servers:
+            text = (await http.get(server.http_url + "/metrics")).text
+            if f"collab_store_healthy {value}" not in text:
+                return False
+    return True
+
+
+async def test_the_store_health_metric_follows_postgresql_down_and_back(
+    cluster: tuple[PrivateCluster, str], nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    pg, url = cluster
+    interval = 0.5
+    servers = start(nodes, url, {**shared, "store_health_interval": interval})
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(servers[0].http_url + "/metrics")).text
+    assert "collab_store_healthy 1.0" in text
+    assert "collab_store_pool_connections " in text and "collab_store_pool_waiting 0.0" in text
+    await anyio.to_thread.run_sync(pg.stop, "fast")
+    # Within a probe and its timeout (3 s), with room for a slow machine.
+    await wait_until(functools.partial(store_healthy, servers, 0.0), 20, interval=0.2)
+    await anyio.to_thread.run_sync(pg.start)
+    await wait_until(functools.partial(store_healthy, servers, 1.0), 30, interval=0.2)
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(servers[1].http_url + "/metrics")).text
+    assert "collab_store_probe_failures_total 0.0" not in text  # the outage was counted
+    assert all(server.proc is not None and server.proc.poll() is None for server in servers)

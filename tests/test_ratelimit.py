@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from collab.ratelimit import RateLimiter
 
 
@@ -38,3 +40,15 @@ def test_acquire_says_how_long_until_the_next_token() -> None:
     assert limiter.acquire("u") == 0.5
     clock.now = 2.0
     assert limiter.acquire("u") == 0.0
+
+
+@pytest.mark.anyio
+async def test_the_limiter_seam_of_one_node_is_the_same_buckets() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=1, burst=1, clock=clock)
+    assert await limiter.peek("a") == 0.0  # a key never seen: a full bucket
+    assert await limiter.take("a") == 0.0
+    assert await limiter.take("a") == 1.0 and await limiter.peek("a") == 1.0
+    assert not limiter.allow("a")  # the same bucket as the sync calls
+    clock.now = 1.0
+    assert await limiter.peek("a") == 0.0 and await limiter.take("a") == 0.0

@@ -79,7 +79,7 @@ async def spend(request: Request, kind: Rate) -> None:
     principal = await caller(request)
     if principal is None:
         return
-    wait = services(request).api_limits[kind].acquire(principal.user_id)
+    wait = await services(request).api_limits[kind].take(principal.user_id)
     if wait > 0:
         raise TooManyRequests(kind, wait, f"too many {_RATE_WHAT.get(kind) or _created(kind)}")
 

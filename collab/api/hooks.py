@@ -98,7 +98,7 @@ async def post_by_hook(request: Request) -> Response:
     """Post into the hook's room as its bot (no other credential: the URL is one)."""
     hook = await _hook(request)
     shared = services(request)
-    wait = shared.api_limits[Rate.chat].acquire(hook.bot_id)
+    wait = await shared.api_limits[Rate.chat].take(hook.bot_id)
     if wait > 0:
         raise TooManyRequests(Rate.chat, wait, "too many posts through this webhook")
     body = await parsing.read_json(request)
@@ -122,13 +122,13 @@ async def _hook(request: Request) -> IncomingHook:
         raise NotFound("no such webhook")
     shared = services(request)
     address = client_address(request)
-    shared.credential_guard.check(address, "api")
+    await shared.credential_guard.check(address, "api")
     found = await shared.meta.find_incoming_hook(hook_id, secret)
     if found is None:
         raise NotFound("no such webhook")
     hook, valid = found
     if not valid:
-        shared.credential_guard.failed(address, "api")
+        await shared.credential_guard.failed(address, "api")
         detail = {"door": "hook", "credential": "hook", "reason": "wrong secret"}
         event = AuditEvent(
             at=time.time(),

@@ -86,14 +86,14 @@ async def authenticate(conn: HTTPConnection, verifier: Verifier) -> Principal | 
         return None
     address = client_address(conn)
     door: Door = "socket" if conn.scope["type"] == "websocket" else "api"
-    verifier.credential_guard.check(address, door)
+    await verifier.credential_guard.check(address, door)
     try:
         if token is not None:
             return await principal_for_token(verifier, token)
         assert secret is not None
         return await _session_principal(verifier, secret)
     except Unauthorized as exc:
-        verifier.credential_guard.failed(address, door)
+        await verifier.credential_guard.failed(address, door)
         kind = "session" if token is None else "room_token" if looks_like_jwt(token) else "token"
         detail = {"door": door, "credential": kind, "reason": exc.reason}
         event = AuditEvent(at=time.time(), action="auth.failure", detail=detail, ip=address)

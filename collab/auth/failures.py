@@ -6,7 +6,8 @@ refilled at ``auth_failure_rate`` per second). While the budget is spent, every 
 socket handshake that presents a credential from that address is refused (HTTP 429, with
 ``Retry-After``) before the credential is looked at, so a right guess cannot be told from a
 wrong one. Requests without credentials guess nothing and are not counted. The address is the
-real client's behind trusted proxies (``collab.ratelimit.client_address``).
+real client's behind trusted proxies (``collab.ratelimit.client_address``). The budget is a
+``collab.ratelimit.Limiter``: with a fan-out, every node spends from the same one.
 
 Each failure is audited by :func:`collab.auth.authenticate.authenticate` (never with the
 credential) and reported, like each refusal, to ``FailureReports`` (the app's metrics).
@@ -14,11 +15,10 @@ credential) and reported, like each refusal, to ``FailureReports`` (the app's me
 
 from __future__ import annotations
 
-import time
 from typing import Literal, Protocol
 
 from collab.errors import TooManyRequests
-from collab.ratelimit import Clock, RateLimiter
+from collab.ratelimit import Limiter
 
 Door = Literal["api", "socket"]
 
@@ -40,28 +40,20 @@ class NoReports:
 
 
 class CredentialGuard:
-    """The failure budget of each client address (bounded in memory like every limiter)."""
+    """The failure budget of each client address: one token of ``limiter`` per failure."""
 
-    def __init__(
-        self,
-        rate: float,
-        burst: float,
-        *,
-        reports: FailureReports | None = None,
-        clock: Clock = time.monotonic,
-        max_keys: int = 100_000,
-    ) -> None:
-        self._limiter = RateLimiter(rate, burst, max_keys=max_keys, clock=clock)
+    def __init__(self, limiter: Limiter, *, reports: FailureReports | None = None) -> None:
+        self._limiter = limiter
         self.reports: FailureReports = reports or NoReports()
 
-    def check(self, address: str, door: Door) -> None:
+    async def check(self, address: str, door: Door) -> None:
         """TooManyRequests while ``address`` has no failure left to spend."""
-        wait = self._limiter.retry_after(address)
+        wait = await self._limiter.peek(address)
         if wait > 0:
             self.reports.credential_refused(door)
             raise TooManyRequests(None, wait, "too many failed credentials; try again later")
 
-    def failed(self, address: str, door: Door) -> None:
+    async def failed(self, address: str, door: Door) -> None:
         """Spend one of ``address``'s failures."""
-        self._limiter.allow(address)
+        await self._limiter.take(address)
         self.reports.credential_failed(door)

@@ -22,7 +22,7 @@ from collab.auth.principal import Principal
 from collab.chat.service import Actor, ChatService
 from collab.errors import BadRequest, Rate, TooManyRequests
 from collab.meta import AuditEvent, Message, MetaStore
-from collab.ratelimit import RateLimiter
+from collab.ratelimit import Limiter
 from collab.settings import Settings
 
 MAX_ID = 128
@@ -58,7 +58,7 @@ class SocketChat:
     """``collab.sync.requests.ChatRequests`` over a ChatService."""
 
     def __init__(
-        self, chat: ChatService, meta: MetaStore, settings: Settings, limiter: RateLimiter
+        self, chat: ChatService, meta: MetaStore, settings: Settings, limiter: Limiter
     ) -> None:
         self.chat = chat
         self.meta = meta
@@ -74,7 +74,7 @@ class SocketChat:
     async def handle(
         self, room_id: str, principal: Principal, request: Mapping[str, Any], address: str | None
     ) -> dict[str, Any]:
-        wait = self.limiter.acquire(principal.user_id)
+        wait = await self.limiter.take(principal.user_id)
         if wait > 0:
             raise TooManyRequests(Rate.chat, wait, "too many chat writes")
         op = request.get("op")

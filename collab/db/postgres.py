@@ -121,6 +121,11 @@ class PgDatabase(_Pooled):
         async with self.transaction(wait=PING_TIMEOUT) as conn:
             await conn.execute("SELECT 1")
 
+    def pool_stats(self) -> dict[str, int]:
+        """psycopg_pool's counters and sizes ({} while closed): plain reads, no I/O."""
+        pool = self._pool
+        return pool.get_stats() if pool is not None else {}
+
     @contextlib.asynccontextmanager
     async def transaction(
         self, isolation: Isolation | None = None, *, wait: float | None = None

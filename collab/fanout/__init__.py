@@ -10,6 +10,7 @@
     local.py    LocalBus + LocalFanout: several nodes in one process
     streams.py  RedisFanout: one stream per doc, one XREAD loop per node
     sharing.py  its notices, shared awareness and heartbeats
+    limits.py   its rate limits: one bucket per key in Redis, the node's own while Redis is down
 """
 
 from __future__ import annotations

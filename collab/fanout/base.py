@@ -14,7 +14,7 @@ emitted update bytes, or None when it was too large to carry) or a control hint 
 doc was deleted; ``reset``: its generation was renewed), which a subscriber checks against the
 store before acting (nothing in a channel is trusted to close sockets on its own).
 
-Two more things cross nodes beside a doc's entries:
+Three more things cross nodes beside a doc's entries:
 
 - a ``Notice`` is node-wide (``role``: a member's role in a room changed): every other node's
   ``NoticeWatcher`` gets it and re-reads what it names from the MetaStore (a notice carries no
@@ -23,7 +23,9 @@ Two more things cross nodes beside a doc's entries:
   but the channel): the channel keeps each doc's current states with their owning principal
   and node, refuses a record for a client id another principal holds, and hands the changes
   to every other node following the doc (``AwarenessWatcher``). Nodes beat a heartbeat
-  (``nodes_alive``), so the states of a node that died are dropped by the others.
+  (``nodes_alive``), so the states of a node that died are dropped by the others;
+- rate limits per user or client address (``limiter``): one bucket per key for all nodes, so a
+  client spread over N nodes gets the configured rate, not N times it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from collab.names import DocKey
+from collab.ratelimit import Limiter, RateLimiter
 
 UPDATE = "update"
 GONE = "gone"
@@ -129,6 +132,8 @@ class FanoutStats:
     awareness_published: int = 0  # awareness records the channel took
     awareness_received: int = 0  # other nodes' awareness records delivered
     awareness_refused: int = 0  # records refused: another principal's client id, or the cap
+    rate_checks: int = 0  # rate-limit checks decided by the shared bucket
+    rate_fallbacks: int = 0  # rate-limit checks this node decided alone: the channel was down
 
 
 class Fanout(Protocol):
@@ -193,3 +198,7 @@ class Fanout(Protocol):
 
     async def forget_awareness(self, key: DocKey, node: str, clients: list[int]) -> None:
         """Drop ``key``'s shared states of ``clients`` still set through ``node`` (it died)."""
+
+    def limiter(self, kind: str, local: RateLimiter) -> Limiter:
+        """``local``'s rate and burst, each key's bucket shared by every node on the channel
+        (``kind`` names the rate); ``local`` decides while the channel does not answer."""

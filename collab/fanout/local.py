@@ -6,7 +6,8 @@ shared ``LocalBus``: the whole multi-node path without a socket. Delivery is asy
 brought back (``set_up``): while down, publishes are dropped; coming back, every subscriber is
 told to resync, as the Redis fan-out does after a reconnect. Notices and shared awareness
 follow the same rules as over Redis (a client id stays its principal's; ``alive`` holds the
-started nodes, so a test may drop one from it to play a dead node).
+started nodes, so a test may drop one from it to play a dead node). Rate limits: one
+``RateLimiter`` per kind on the bus while it is up, each node's own while it is down.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collab.fanout.base import (
     Subscriber,
 )
 from collab.names import DocKey
+from collab.ratelimit import RateLimiter
 
 
 class LocalBus:
@@ -35,6 +37,7 @@ class LocalBus:
         self.states: dict[DocKey, dict[int, AwarenessRecord]] = {}  # the shared hash
         self.aware: dict[DocKey, dict[str, AwarenessWatcher]] = {}
         self.alive: set[str] = set()
+        self.limiters: dict[str, RateLimiter] = {}  # the shared buckets, by kind
 
     def set_up(self, up: bool) -> None:
         was, self.up = self.up, up
@@ -168,3 +171,34 @@ class LocalFanout:
         for client in clients:
             if client in states and states[client].node == node:
                 del states[client]
+
+    def limiter(self, kind: str, local: RateLimiter) -> LocalLimiter:
+        return LocalLimiter(self, kind, local)
+
+
+class LocalLimiter:
+    """The bus's bucket of ``kind`` while the bus is up, the node's own (``local``) while not."""
+
+    def __init__(self, fanout: LocalFanout, kind: str, local: RateLimiter) -> None:
+        self.fanout = fanout
+        self.kind = kind
+        self.local = local
+        self.rate = local.rate
+        self.burst = local.burst
+
+    def _limiter(self) -> RateLimiter:
+        stats, bus = self.fanout.stats, self.fanout.bus
+        if not bus.up:
+            stats.rate_fallbacks += 1
+            return self.local
+        stats.rate_checks += 1
+        shared = bus.limiters.get(self.kind)
+        if shared is None:
+            shared = bus.limiters[self.kind] = RateLimiter(self.rate, self.burst)
+        return shared
+
+    async def take(self, key: str) -> float:
+        return self._limiter().acquire(key)
+
+    async def peek(self, key: str) -> float:
+        return self._limiter().retry_after(key)

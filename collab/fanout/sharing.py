@@ -1,4 +1,5 @@
-"""Notices, shared awareness and heartbeats over Redis: the part of ``RedisFanout`` it inherits.
+"""Notices, shared awareness, heartbeats and rate limits over Redis: the part of ``RedisFanout``
+it inherits (the rate limits are ``collab.fanout.limits``'s).
 
 Reading goes through the fan-out's one ``XREAD`` (``open_channel``): the node-wide notice
 stream, and each followed doc's stream of awareness changes. Writing is one task: it sends what
@@ -32,6 +33,7 @@ from collab.fanout.base import (
     NoticeWatcher,
 )
 from collab.fanout.entries import BadEntry
+from collab.fanout.limits import SharedLimiter, SharedLimits
 from collab.fanout.records import (
     FORGET_SCRIPT,
     SET_SCRIPT,
@@ -45,6 +47,7 @@ from collab.fanout.records import (
     notice_key,
 )
 from collab.names import DocKey
+from collab.ratelimit import RateLimiter
 
 log = logging.getLogger("collab.fanout")
 
@@ -147,8 +150,8 @@ _Queued = tuple[DocKey, AwarenessRecord, AwarenessWatcher]
 
 
 class Sharing:
-    """The Fanout methods for notices, awareness and heartbeats (``RedisFanout`` inherits
-    them); ``redis`` is its command client, ``reader`` its XREAD loop."""
+    """The Fanout methods for notices, awareness, heartbeats and rate limits (``RedisFanout``
+    inherits them); ``redis`` is its command client, ``reader`` its XREAD loop."""
 
     def __init__(
         self, redis: Redis, reader: Reader, node: str, prefix: str, stats: FanoutStats
@@ -168,6 +171,10 @@ class Sharing:
         self._round = asyncio.Event()  # set after each round trip, sent or failed
         self._notice_channel: NoticeChannel | None = None
         self._followed: dict[DocKey, AwarenessChannel] = {}
+        self._limits = SharedLimits(redis, prefix, stats)
+
+    def limiter(self, kind: str, local: RateLimiter) -> SharedLimiter:
+        return self._limits.limiter(kind, local)
 
     # -- notices -------------------------------------------------------------------------------
 

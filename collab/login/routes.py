@@ -20,7 +20,7 @@ from collab.auth import devmode, oidc
 from collab.auth.admins import is_admin
 from collab.auth.origin import origin_allowed
 from collab.auth.sessions import clear_session_cookie, read_session_secret
-from collab.errors import LoginRefused, error_response, json_error
+from collab.errors import LoginRefused, error_response, json_error, retry_after_header
 from collab.login import pages
 from collab.login.session import (
     audit,
@@ -60,8 +60,9 @@ def _safe_next(value: str | None) -> str | None:
 async def login(request: Request) -> Response:
     """GET /login: dev mode's token for a session, or a redirect to the identity provider."""
     shared = services(request)
-    if not shared.login_limiter.allow(client_address(request)):
-        return json_error(*_TOO_MANY)
+    wait = await shared.login_limiter.take(client_address(request))
+    if wait > 0:
+        return json_error(*_TOO_MANY, headers={"Retry-After": retry_after_header(wait)})
     if shared.dev_mode:
         return await _dev_login(request)
     client = shared.oidc()
@@ -109,8 +110,9 @@ async def _dev_login(request: Request) -> Response:
 async def callback(request: Request) -> Response:
     """GET /auth/callback: verify the provider's answer, then sign the user in."""
     shared = services(request)
-    if not shared.login_limiter.allow(client_address(request)):
-        return json_error(*_TOO_MANY)
+    wait = await shared.login_limiter.take(client_address(request))
+    if wait > 0:
+        return json_error(*_TOO_MANY, headers={"Retry-After": retry_after_header(wait)})
     if shared.dev_mode:
         return json_error(404, "not_found", "no identity provider is configured (dev mode)")
     try:

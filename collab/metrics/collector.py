@@ -92,6 +92,8 @@ class FanoutCounters(Protocol):
     awareness_published: int
     awareness_received: int
     awareness_refused: int
+    rate_checks: int
+    rate_fallbacks: int
 
 
 class FanoutState(Protocol):
@@ -114,6 +116,8 @@ _FANOUT_COUNTERS = (
     ("awareness_published", "Awareness changes of this node's sockets shared with the others."),
     ("awareness_received", "Other nodes' awareness changes shown to this node's sockets."),
     ("awareness_refused", "Awareness changes refused: another principal's client id, or the cap."),
+    ("rate_checks", "Rate-limit checks decided by the bucket every node shares (Redis)."),
+    ("rate_fallbacks", "Rate-limit checks this node decided alone: Redis did not answer in time."),
 )
 
 

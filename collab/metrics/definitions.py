@@ -31,6 +31,7 @@ from collab.metrics.collector import (
     LoadedDocs,
     Traffic,
 )
+from collab.metrics.health import StoreCollector, StoreHealth
 
 _SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
 _TYPES = {
@@ -165,6 +166,8 @@ class Metrics:
         )
         self._fanout = FanoutCollector()
         r.register(self._fanout)
+        self._store = StoreCollector()
+        r.register(self._store)
 
     def _credential_failures(self, r: CollectorRegistry) -> None:
         credentials = Counter(
@@ -211,6 +214,10 @@ class Metrics:
     def watch_fanout(self, fanout: FanoutState) -> None:
         """Report the fan-out's health and counters at each scrape."""
         self._fanout.fanout = fanout
+
+    def watch_store(self, health: StoreHealth) -> None:
+        """Report the store's probed health and its pool at each scrape."""
+        self._store.health = health
 
     def credential_failed(self, door: str) -> None:
         """A presented credential did not check out (``collab.auth.failures``)."""

@@ -97,6 +97,11 @@ class Settings:
         "change made on another node whose announcement was lost, e.g. while Redis was down, "
         "takes effect within this).",
     )
+    store_health_interval: float = _opt(
+        5.0,
+        "With a PostgreSQL store: seconds between the pings behind the collab_store_healthy "
+        "metric.",
+    )
     user_recheck_interval: float = _opt(
         5.0,
         "Seconds between checks of whether the users behind open sockets were disabled (by "

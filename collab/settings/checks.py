@@ -213,6 +213,7 @@ CHECKS: dict[str, Check] = {
     "head_poll_interval": _SECONDS,
     "head_poll_degraded": _SECONDS,
     "role_recheck_interval": _SECONDS,
+    "store_health_interval": _SECONDS,
     "user_recheck_interval": _SECONDS,
     "ws_max_size": _COUNT,
     "ws_per_message_deflate": _free_text,

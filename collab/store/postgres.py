@@ -72,6 +72,9 @@ class PostgresStore:
     async def ping(self) -> None:
         await self._db.ping()
 
+    def pool_stats(self) -> dict[str, int]:
+        return self._db.pool_stats()
+
     async def load(self, key: DocKey) -> StoredDoc:
         async with self._db.transaction("REPEATABLE READ") as conn:
             row = await _read_doc(conn, key, with_snapshot_after=-1)

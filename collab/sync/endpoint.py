@@ -43,7 +43,7 @@ from collab.errors import (
 )
 from collab.meta import AuditEvent, Role
 from collab.names import CHAT_DOC, DocKey, is_reserved_doc, parse_doc_path
-from collab.ratelimit import RateLimiter, client_address
+from collab.ratelimit import Limiter, client_address
 from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
@@ -66,7 +66,7 @@ class SocketServices(Verifier, Protocol):
     @property
     def registry(self) -> RoomRegistry: ...
     @property
-    def handshake_limiter(self) -> RateLimiter: ...
+    def handshake_limiter(self) -> Limiter: ...
     @property
     def connection_limits(self) -> ConnectionLimits: ...
     @property
@@ -85,10 +85,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     settings = state.settings
     principal: Principal | None = None
     refusal: CollabError | None = None
-    if not state.handshake_limiter.allow(client_address(websocket)):
+    wait = await state.handshake_limiter.take(client_address(websocket))
+    if wait > 0:
         # Before accept, so a reconnect storm costs one HTTP response per attempt.
+        headers = {"Retry-After": retry_after_header(wait)}
         await websocket.send_denial_response(
-            PlainTextResponse("too many connection attempts", status_code=429)
+            PlainTextResponse("too many connection attempts", status_code=429, headers=headers)
         )
         return
     try:

@@ -20,6 +20,7 @@ from collab.auth.failures import CredentialGuard, Door
 from collab.auth.hosts import HostPolicy, host_name
 from collab.errors import TooManyRequests
 from collab.meta.memory import MemoryMetaStore
+from collab.ratelimit import RateLimiter
 from collab.settings import Settings
 
 
@@ -42,18 +43,19 @@ class Reports:
         self.seen.append(("limited", door))
 
 
-def test_an_address_gets_its_burst_of_failures_then_429_until_it_refills() -> None:
+@pytest.mark.anyio
+async def test_an_address_gets_its_burst_of_failures_then_429_until_it_refills() -> None:
     clock, reports = Clock(), Reports()
-    guard = CredentialGuard(rate=0.5, burst=3, reports=reports, clock=clock)
+    guard = CredentialGuard(RateLimiter(rate=0.5, burst=3, clock=clock), reports=reports)
     for _ in range(3):
-        guard.check("198.51.100.1", "api")
-        guard.failed("198.51.100.1", "api")
+        await guard.check("198.51.100.1", "api")
+        await guard.failed("198.51.100.1", "api")
     with pytest.raises(TooManyRequests) as refused:
-        guard.check("198.51.100.1", "socket")
+        await guard.check("198.51.100.1", "socket")
     assert refused.value.http_status == 429 and 0 < refused.value.retry_after <= 2
-    guard.check("198.51.100.2", "api")  # another address has its own budget
+    await guard.check("198.51.100.2", "api")  # another address has its own budget
     clock.now = 2.0  # one failure refilled
-    guard.check("198.51.100.1", "api")
+    await guard.check("198.51.100.1", "api")
     assert reports.seen == [("failed", "api")] * 3 + [("limited", "socket")]
 
 

@@ -140,10 +140,11 @@ async def delete_bot(request: Request) -> Response:
     for token in await meta.list_api_tokens(bot.user_id):
         await meta.revoke_api_token(token.id, bot.user_id)
     await meta.remove_bot(room_id, bot.user_id)
-    closed = shared.registry.close_matching(
+    closed = shared.registry.revoke(
         4401,
         "bot removed",
         lambda peer: peer.principal is not None and peer.principal.user_id == bot.user_id,
+        user=bot.user_id,
     )
     shared.registry.apply_member_role(room_id, bot.user_id, None)
     await access.audit(

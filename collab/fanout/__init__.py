@@ -20,9 +20,12 @@ import socket
 import uuid
 
 from collab.fanout.base import (
+    ACCESS,
+    FEED,
     GONE,
     RESET,
     ROLE,
+    ROOM_GONE,
     UPDATE,
     AwarenessRecord,
     AwarenessWatcher,
@@ -36,9 +39,12 @@ from collab.fanout.base import (
 from collab.fanout.entries import node_name
 
 __all__ = [
+    "ACCESS",
+    "FEED",
     "GONE",
     "RESET",
     "ROLE",
+    "ROOM_GONE",
     "UPDATE",
     "AwarenessRecord",
     "AwarenessWatcher",

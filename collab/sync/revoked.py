@@ -95,7 +95,7 @@ class AccessFollower:
                     if kind == ROOM_GONE:
                         await self.room_gone(room)
                     else:
-                        await self.recheck(self._named(room, user))
+                        await self.recheck(self.named(room, user))
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -104,24 +104,24 @@ class AccessFollower:
                 self._recheck_all = False
                 last = time.monotonic()
                 try:
-                    await self.recheck(self._open_peers())
+                    await self.recheck(self.open_peers())
                     self.rechecks += 1
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("rechecking the credentials of open sockets failed")
 
-    def _open_peers(self) -> list[Peer]:
+    def open_peers(self) -> list[Peer]:
         """Every open socket here with a principal: docs, chat and live streams."""
         peers = [feed.peer for feed in self.registry.feeds]
         for live in self.registry.loaded_docs():
             peers.extend(live.peers.values())
         return [peer for peer in peers if peer.principal is not None and not peer.closing]
 
-    def _named(self, room: str, user: str) -> list[Peer]:
+    def named(self, room: str, user: str) -> list[Peer]:
         """The sockets a notice names: ``user``'s, or (no user) the room tokens of ``room``."""
         found = []
-        for peer in self._open_peers():
+        for peer in self.open_peers():
             principal = peer.principal
             assert principal is not None
             if user and principal.user_id == user:

@@ -55,6 +55,7 @@ class Stream:
         with anyio.fail_after(within):
             while True:
                 frame = json.loads(await self.ws.recv())
+                assert isinstance(frame, dict)
                 self.frames.append(frame)
                 if want(frame):
                     return frame

@@ -27,6 +27,10 @@ from tests.sync.conftest import settings
 pytestmark = pytest.mark.anyio
 
 
+def closed_as(peer: Peer) -> tuple[int | None, str | None]:
+    return peer.close_code, peer.close_reason
+
+
 def peer_of(principal: Principal) -> Peer:
     return Peer(None, max_queue_bytes=1 << 20, send_timeout=1.0, principal=principal)
 
@@ -92,7 +96,7 @@ async def test_a_room_gone_notice_closes_the_room_only_when_the_store_agrees() -
     assert peer.close_code is None
     await meta.delete_room("team")
     await follower.room_gone("team")
-    assert (peer.close_code, peer.close_reason) == (4404, "room deleted")
+    assert closed_as(peer) == (4404, "room deleted")
 
 
 async def test_feed_notices_are_coalesced_out_and_mark_streams_in() -> None:

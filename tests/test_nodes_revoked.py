@@ -3,7 +3,7 @@ built on one node works across nodes"; collab.sync.revoked).
 
 Each revocation made through node A's API closes the socket its credential holds on node B
 within 1 s, with the code one node sends (4401 a revoked session, API token or room token, a
-disabled user or a removed bot; 4403 a removed member; 4404 a deleted room), and a fresh
+disabled user, a removed bot; 4403 a removed member; 4404 a deleted room), and a fresh
 connect to B with it is refused. The periodic rechecks are set to an hour, so only A's notice
 can do it in time; with Redis dead, the recheck (at its interval) still does.
 """
@@ -143,7 +143,7 @@ async def test_api_and_room_tokens_revoked_through_a_close_their_sockets_on_b(
     await bystander.close()
 
 
-async def test_a_user_disabled_through_a_loses_every_socket_on_b(
+async def test_a_user_disabled_or_a_bot_removed_through_a_loses_every_socket_on_b(
     nodes: NodesFactory, cluster: dict[str, Any]
 ) -> None:
     a, b = await started(nodes, cluster)
@@ -156,7 +156,15 @@ async def test_a_user_disabled_through_a_loses_every_socket_on_b(
         assert answer.status_code == 200
         assert await closed_with(doc) == 4401
         assert await stream_closed_with(stream) == 4401
-    assert await close_code_of(b.ws_url(ROOM, DOC, token=token)) == 4401
+        assert await close_code_of(b.ws_url(ROOM, DOC, token=token)) == 4401
+        # A bot removed by the room's owner through A: its socket on B closes 4401.
+        made = await admin.post(f"/rooms/{ROOM}/bots", json={"name": "rollbot", "role": "editor"})
+        assert made.status_code == 201
+        bot, bot_token = made.json()["bot"]["id"], a.remember(made.json()["token"])
+        bots = await RawPeer.connect(b.ws_url(ROOM, DOC, token=bot_token))
+        assert (await admin.delete(f"/rooms/{ROOM}/bots/{bot}")).status_code == 204
+        assert await closed_with(bots) == 4401
+    assert await close_code_of(b.ws_url(ROOM, DOC, token=bot_token)) == 4401
 
 
 async def test_a_removed_member_and_a_deleted_room_close_on_b(

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from collab.auth.principal import Principal
-from collab.fanout import FEED, ROLE, Notice
+from collab.fanout import ACCESS, FEED, ROLE, Notice
 from collab.fanout.local import LocalFanout
 from collab.meta import MetaStore, open_meta_store
 from collab.names import DocKey
@@ -21,7 +21,8 @@ from collab.sync.feeds import COALESCE, Feed, FeedHub
 from collab.sync.notices import NoticeRouter
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
-from collab.sync.revoked import AccessFollower
+from collab.sync.revoked import PENDING_LIMIT, AccessFollower
+from tests.support.waiting import wait_until
 from tests.sync.conftest import settings
 
 pytestmark = pytest.mark.anyio
@@ -80,6 +81,29 @@ async def test_an_access_notice_closes_only_the_sockets_whose_credential_ended()
     assert await follower.recheck(follower.open_peers()) == 1
     assert (bobs.close_code, bobs.close_reason) == (4401, "user disabled")
     assert by_other.close_code is None
+
+
+async def test_a_flood_of_access_notices_becomes_one_recheck_of_every_socket() -> None:
+    meta = open_meta_store("memory://")
+    await meta.open()
+    alice = await user(meta, "alice")
+    session, _ = await meta.create_session(alice, 3600)
+    registry = RoomRegistry(MemoryStore(), settings())
+    follower = AccessFollower(registry, meta, NoticeRouter(LocalFanout()), interval=3600)
+    peer = peer_of(Principal(alice, "a", "session", session_id=session.id))
+    live = await registry.acquire(DocKey("team", "d"))
+    await live.join(peer)
+    await follower.start()
+    try:
+        await meta.revoke_session(session.id)
+        # Notices naming other users (forged, or a burst): past the bound, the follower
+        # forgets them and rechecks every socket once instead, which finds alice's.
+        for n in range(PENDING_LIMIT + 1):
+            follower.on_notice(Notice(ACCESS, "", f"user-{n}"))
+        await wait_until(lambda: follower.rechecks >= 1, timeout=10)
+        assert closed_as(peer) == (4401, "session revoked")
+    finally:
+        await follower.stop()
 
 
 async def test_a_room_gone_notice_closes_the_room_only_when_the_store_agrees() -> None:

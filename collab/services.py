@@ -41,12 +41,12 @@ from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.disabled import DisabledUsers
+from collab.sync.followers import NodeFollowers
 from collab.sync.heads import HeadPoller
 from collab.sync.nodesweep import PresenceSweeper
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests
-from collab.sync.roles import RoleFollower
 from collab.webhooks import WebhookService
 from collab.wire import limits_from
 
@@ -61,7 +61,9 @@ class Services:
     registry: RoomRegistry
     fanout: Fanout | None  # updates between nodes (None: one node)
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
-    roles: RoleFollower | None  # with a fanout: the other nodes' role changes reach our sockets
+    # with a fanout: the other nodes' role changes, revocations, deleted rooms and live-stream
+    # counts reach our sockets
+    followers: NodeFollowers | None
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
     store_health: StoreHealth | None  # on PostgreSQL: the ping behind collab_store_healthy
     # Users disabled elsewhere (the CLI, another node) lose their open sockets; __post_init__.
@@ -121,7 +123,7 @@ class Services:
             registry=registry,
             fanout=fanout,
             heads=heads,
-            roles=_role_follower(settings, registry, meta, fanout),
+            followers=_followers(settings, registry, meta, fanout),
             sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
             store_health=_store_health(settings, store, metrics),
             chat=chat,
@@ -184,8 +186,8 @@ class Services:
             log.info("fan-out on %s as node %s", _redacted(self.settings.fanout), self.fanout.node)
         if self.heads is not None:
             self.heads.start()
-        if self.roles is not None:
-            await self.roles.start()
+        if self.followers is not None:
+            await self.followers.start()
         if self.sweeper is not None:
             self.sweeper.start()
         if self.store_health is not None:
@@ -227,8 +229,8 @@ class Services:
         await self.webhooks.stop()
         if self.heads is not None:
             await self.heads.stop()
-        if self.roles is not None:
-            await self.roles.stop()
+        if self.followers is not None:
+            await self.followers.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
         if self.store_health is not None:
@@ -284,12 +286,12 @@ def _store_health(settings: Settings, store: DocumentStore, metrics: Metrics) ->
     return health
 
 
-def _role_follower(
+def _followers(
     settings: Settings, registry: RoomRegistry, meta: MetaStore, fanout: Fanout | None
-) -> RoleFollower | None:
+) -> NodeFollowers | None:
     if fanout is None:
         return None
-    return RoleFollower(registry, meta, fanout, interval=settings.role_recheck_interval)
+    return NodeFollowers(registry, meta, fanout, interval=settings.role_recheck_interval)
 
 
 def limiter(fanout: Fanout | None, kind: str, rate: float, burst: float) -> Limiter:

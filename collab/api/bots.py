@@ -140,12 +140,15 @@ async def delete_bot(request: Request) -> Response:
     for token in await meta.list_api_tokens(bot.user_id):
         await meta.revoke_api_token(token.id, bot.user_id)
     await meta.remove_bot(room_id, bot.user_id)
-    closed = shared.registry.close_matching(
+    closed = shared.registry.revoke(
         4401,
         "bot removed",
         lambda peer: peer.principal is not None and peer.principal.user_id == bot.user_id,
+        user=bot.user_id,
     )
-    shared.registry.apply_member_role(room_id, bot.user_id, None)
+    # Other nodes close the bot's sockets 4401 on the access notice above (it is disabled): a
+    # role notice too could close them 4403 first there.
+    shared.registry.apply_member_role(room_id, bot.user_id, None, announce=False)
     await access.audit(
         request, principal, "bot.delete", room_id=room_id, target=bot.user_id, sockets=closed
     )

@@ -54,7 +54,7 @@ async def open_dm(request: Request) -> Response:
     if created:
         await access.audit(request, principal, "dm.open", room_id=room.id, target=peer.id)
         for user_id in (principal.user_id, peer.id):  # their sidebars list it at once
-            services(request).registry.feeds.user_changed(user_id)
+            services(request).registry.feeds.user_changed(user_id, everywhere=True)
     role = effective_role(principal, Role.editor)  # a DM's members are editors
     return JSONResponse(room_json(room, role, peer), status_code=201 if created else 200)
 

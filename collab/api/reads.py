@@ -106,5 +106,5 @@ async def mark_inbox_read(request: Request) -> Response:
     ids = _ids(await parsing.read_json(request))
     changed = await services(request).meta.mark_inbox_read(principal.user_id, ids)
     if changed:
-        services(request).registry.feeds.user_changed(principal.user_id)  # mention counts
+        services(request).registry.feeds.user_changed(principal.user_id, everywhere=True)
     return JSONResponse({"marked": changed})

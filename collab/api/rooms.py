@@ -86,7 +86,8 @@ async def create_room(request: Request) -> Response:
     except Conflict:
         raise Conflict("a room with this id exists") from None
     await access.audit(request, principal, "room.create", room_id=room.id, title=title)
-    services(request).registry.feeds.user_changed(principal.user_id)  # the creator's other tabs
+    # the creator's other tabs, on every node
+    services(request).registry.feeds.user_changed(principal.user_id, everywhere=True)
     return JSONResponse(room_json(room, Role.owner), status_code=201)
 
 

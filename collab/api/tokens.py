@@ -121,7 +121,7 @@ async def revoke_room_token(request: Request) -> Response:
     # the revocation is kept as long as a token of this room minted now could live.
     until = time.time() + shared.settings.token_max_ttl
     await shared.meta.revoke_room_token(room_id, jti, principal.user_id, until)
-    closed = shared.registry.close_matching(
+    closed = shared.registry.revoke(
         4401,
         "token revoked",
         lambda peer: (
@@ -129,6 +129,8 @@ async def revoke_room_token(request: Request) -> Response:
             and peer.principal.jti == jti
             and peer.principal.room_scope == room_id
         ),
+        user="",  # other nodes recheck the room's tokens
+        room=room_id,
     )
     await access.audit(
         request, principal, "room_token.revoke", room_id=room_id, target=jti, sockets=closed
@@ -213,10 +215,11 @@ async def revoke_api_token(request: Request) -> Response:
     if token_id not in mine:
         raise NotFound("no such token")
     await meta.revoke_api_token(token_id, principal.user_id)
-    services(request).registry.close_matching(
+    services(request).registry.revoke(
         4401,
         "token revoked",
         lambda peer: peer.principal is not None and peer.principal.token_id == token_id,
+        user=principal.user_id,
     )
     await access.audit(request, principal, "token.revoke", target=token_id)
     return Response(status_code=204)

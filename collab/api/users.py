@@ -124,10 +124,11 @@ async def update_user(request: Request) -> Response:
     await meta.set_user_disabled(user_id, disabled)
     if disabled:
         await meta.revoke_user_sessions(user_id)
-        services(request).registry.close_matching(
+        services(request).registry.revoke(
             4401,
             "user disabled",
             lambda peer: peer.principal is not None and peer.principal.user_id == user_id,
+            user=user_id,
         )
     action = "user.disable" if disabled else "user.enable"
     await access.audit(request, principal, action, target=user_id)

@@ -225,7 +225,7 @@ class ChatService:
         await self.row_observer.messages_written(room_id, shown.changed)
         if after > before:
             await self.meta.archive_messages(room_id, after, since_seq=before)
-        self.registry.feeds.room_changed(room_id)  # unread counts and mentions move
+        self.registry.feeds.room_changed(room_id, everywhere=True)  # unread counts, mentions
         return shown.changed
 
     def _outbox(self, event: str) -> WebhookOutbox | None:
@@ -252,7 +252,7 @@ class ChatService:
             await committed
         finally:
             self.registry.release(live)
-        self.registry.feeds.room_changed(room_id)  # those readers' unread counts
+        self.registry.feeds.room_changed(room_id, everywhere=True)  # readers' unread counts
         return found
 
     async def read_markers(self, room_id: str, viewer_id: str) -> list[ReadMarker]:

@@ -21,9 +21,12 @@ import socket
 import uuid
 
 from collab.fanout.base import (
+    ACCESS,
+    FEED,
     GONE,
     RESET,
     ROLE,
+    ROOM_GONE,
     UPDATE,
     AwarenessRecord,
     AwarenessWatcher,
@@ -37,9 +40,12 @@ from collab.fanout.base import (
 from collab.fanout.entries import node_name
 
 __all__ = [
+    "ACCESS",
+    "FEED",
     "GONE",
     "RESET",
     "ROLE",
+    "ROOM_GONE",
     "UPDATE",
     "AwarenessRecord",
     "AwarenessWatcher",

@@ -16,9 +16,12 @@ store before acting (nothing in a channel is trusted to close sockets on its own
 
 Three more things cross nodes beside a doc's entries:
 
-- a ``Notice`` is node-wide (``role``: a member's role in a room changed): every other node's
-  ``NoticeWatcher`` gets it and re-reads what it names from the MetaStore (a notice carries no
-  role: a channel is never trusted with access);
+- a ``Notice`` is node-wide (``role``: a member's role in a room changed; ``access``: a
+  credential of a user, or a room token of a room, was revoked, or the user disabled;
+  ``room_gone``: a room was deleted; ``feed``: a room's unread counts or a user's room list
+  changed): every other node's ``NoticeWatcher`` gets it and re-reads what it names from the
+  MetaStore (a notice carries no role, no credential and no count: a channel is never trusted
+  with access, and what a live stream shows is read from the store);
 - an ``AwarenessRecord`` is one Yjs client's awareness state on a doc (never stored anywhere
   but the channel): the channel keeps each doc's current states with their owning principal
   and node, refuses a record for a client id another principal holds, and hands the changes
@@ -41,7 +44,10 @@ GONE = "gone"
 RESET = "reset"
 KINDS = (UPDATE, GONE, RESET)
 ROLE = "role"  # a Notice: a member's role in a room changed
-NOTICE_KINDS = (ROLE,)
+ACCESS = "access"  # a Notice: credentials of a user (or a room's tokens) were revoked
+ROOM_GONE = "room_gone"  # a Notice: a room was deleted
+FEED = "feed"  # a Notice: a room's unread counts (or a user's room list) changed
+NOTICE_KINDS = (ROLE, ACCESS, ROOM_GONE, FEED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,10 @@ class Entry:
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A node-wide hint: ``kind`` ``role``: ``user``'s role in ``room`` changed (or they were
-    removed). Receivers re-read the membership from the MetaStore before acting."""
+    removed); ``access``: a credential of ``user`` ended (or, ``user`` empty, a room token of
+    ``room``); ``room_gone``: ``room`` was deleted; ``feed``: ``room``'s counts changed (or,
+    ``room`` empty, ``user``'s room list). Receivers re-read what it names from the MetaStore
+    before acting."""
 
     kind: str
     room: str

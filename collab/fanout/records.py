@@ -5,6 +5,7 @@ decoder accepts exactly what its encoder writes (checked for type, form and size
 ``BadEntry`` otherwise; the reader skips and counts such a value, it never stalls on one.
 
     <prefix>:notices                  one stream for every node: kind, room, user, node, at
+                                      (room or user empty where the kind allows it)
     <prefix>:{<room>}/aw:<doc>        hash: client id -> record (the doc's current states)
     <prefix>:{<room>}/awx:<doc>       stream of changes: c (client id), v (record)
     <prefix>:alive:<node>             a node's heartbeat (expires unless renewed)
@@ -20,7 +21,7 @@ import json
 import math
 import re
 
-from collab.fanout.base import NOTICE_KINDS, AwarenessRecord, Notice
+from collab.fanout.base import ACCESS, FEED, NOTICE_KINDS, ROLE, ROOM_GONE, AwarenessRecord, Notice
 from collab.fanout.entries import BadEntry
 from collab.names import NAME_RE, DocKey
 
@@ -110,12 +111,29 @@ def decode_notice(fields: object) -> Notice:
     if kind not in NOTICE_KINDS:
         raise BadEntry("unknown kind")
     room = _bytes(fields.get(b"room"), "room").decode("utf-8", "replace")
-    if not NAME_RE.fullmatch(room):
+    if room and not NAME_RE.fullmatch(room):
         raise BadEntry("bad room")
-    user = _form(fields.get(b"user"), _PRINCIPAL, "user").decode()
+    raw_user = _bytes(fields.get(b"user"), "user")
+    user = _form(raw_user, _PRINCIPAL, "user").decode() if raw_user else ""
+    if not _names_what_it_must(kind, room, user):
+        raise BadEntry(f"a {kind} notice without what it names")
     node = _form(fields.get(b"node"), _NODE, "node").decode()
     sent_at = float(_form(fields.get(b"at"), _AT, "at"))
     return Notice(kind, room, user, node, sent_at)
+
+
+def _names_what_it_must(kind: str, room: str, user: str) -> bool:
+    """``role``: a room and a user; ``room_gone``: a room only; ``access``: a user or a room
+    (a room's tokens); ``feed``: a room or a user, not both."""
+    if kind == ROLE:
+        return bool(room and user)
+    if kind == ROOM_GONE:
+        return bool(room) and not user
+    if kind == ACCESS:
+        return bool(room or user)
+    if kind == FEED:
+        return bool(room) != bool(user)
+    return False
 
 
 def encode_record(record: AwarenessRecord) -> bytes:

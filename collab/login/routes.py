@@ -167,7 +167,7 @@ async def logout(request: Request) -> Response:
         id_token = await meta.cache_get(ID_TOKEN_KEY + session.id)
         await meta.cache_delete(ID_TOKEN_KEY + session.id)
         await meta.revoke_session(session.id)
-        close_session_sockets(request, session.id)
+        close_session_sockets(request, session.id, session.user_id)
         await audit(request, "logout", session.user_id, session=session.id[:12])
     request.session.clear()
     response: Response

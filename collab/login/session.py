@@ -63,12 +63,14 @@ async def audit(request: Request, action: str, actor: str | None = None, **detai
         log.exception("could not record audit event %s", action)
 
 
-def close_session_sockets(request: Request, session_id: str) -> None:
-    """A revoked session's open sockets close at once (4401), not at their next reconnect."""
-    services(request).registry.close_matching(
+def close_session_sockets(request: Request, session_id: str, user_id: str) -> None:
+    """A revoked session's open sockets close at once (4401), not at their next reconnect,
+    on every node (the others recheck ``user_id``'s sockets)."""
+    services(request).registry.revoke(
         4401,
         "session revoked",
         lambda peer: peer.principal is not None and peer.principal.session_id == session_id,
+        user=user_id,
     )
 
 
@@ -78,7 +80,7 @@ async def start_session(request: Request, user: User, landing: str) -> tuple[Res
     previous = await current_user(request)
     if previous is not None:  # a new login replaces this browser's old session
         await shared.meta.revoke_session(previous[0].id)
-        close_session_sockets(request, previous[0].id)
+        close_session_sockets(request, previous[0].id, previous[0].user_id)
     ttl = shared.settings.session_ttl
     session, secret = await shared.meta.create_session(user.id, ttl)
     response = RedirectResponse(landing, status_code=303)

@@ -1,11 +1,13 @@
 """Browser sessions, kept server-side: the cookie holds the secret, the row its digest.
 
 A session is live until it expires or is revoked; revoking all of a user's sessions returns
-their ids so the caller can close the sockets they opened.
+their ids so the caller can close the sockets they opened; ``live_sessions`` tells another
+node which of the sessions behind its sockets still are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,3 +33,6 @@ class Sessions(Protocol):
 
     async def revoke_user_sessions(self, user_id: str) -> list[str]:
         """Revoke every live session of a user; returns their ids (to close open sockets)."""
+
+    async def live_sessions(self, session_ids: Iterable[str]) -> set[str]:
+        """Which of these session ids (digests) are live: neither expired nor revoked."""

@@ -9,6 +9,13 @@ user's streams to reload their room list. Each stream's own task then does the w
 once per ``COALESCE`` seconds however many signals came (``collab.sync.feedserve``). Streams
 are bounded per user (``MAX_FEEDS_PER_USER``, on top of ``max_connections_per_user``) and
 close like any socket when their credential ends.
+
+With other nodes (``announce`` set), a signal given ``everywhere`` (a post, a marker moved, a
+room or DM created: what the store holds changed) is also sent to them as a ``feed`` notice,
+at most one per room (or user) per ``COALESCE`` seconds however many came; each of them marks
+its own streams the same way (``on_notice``). A notice carries no count: every stream reads
+its counts from the store, so a change signalled twice (or by a flood of posts) is counted
+once. Presence signals stay on their node: ``here`` is who holds a socket on this node.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
+from collab import logs
+from collab.fanout import FEED, Notice
 from collab.sync.peer import Peer
 
 MAX_FEEDS_PER_USER = 8  # live streams per user (tabs); past it a new one is closed 1013
@@ -46,9 +55,12 @@ class Feed:
 class FeedHub:
     """The open streams, by user and by watched room."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Callable[[Notice], None] | None = None) -> None:
         self._by_user: dict[str, list[Feed]] = defaultdict(list)
         self._by_room: dict[str, set[Feed]] = defaultdict(set)
+        self._announce = announce  # the other nodes' notices (None: one node)
+        self._outgoing: dict[tuple[str, str], None] = {}  # (room, user) to announce
+        self.announced = 0  # feed notices sent (tests: a flood is coalesced)
 
     def __len__(self) -> int:
         return sum(len(feeds) for feeds in self._by_user.values())
@@ -88,19 +100,57 @@ class FeedHub:
             self._by_room[room_id].add(feed)
         feed.rooms = set(rooms)
 
-    def room_changed(self, room_id: str) -> None:
-        """Something in the room changed (messages, markers, presence): its watchers look."""
+    def room_changed(self, room_id: str, *, everywhere: bool = False) -> None:
+        """Something in the room changed (messages, markers, presence): its watchers look;
+        ``everywhere``: on the other nodes too (what the store holds changed)."""
         for feed in list(self._by_room.get(room_id, ())):
             feed.mark(room_id)
+        if everywhere:
+            self._share(room_id, "")
 
     def room_gone(self, room_id: str) -> None:
         """The room was deleted: its watchers reload their lists."""
         for feed in list(self._by_room.get(room_id, ())):
             feed.mark(None)
 
-    def user_changed(self, user_id: str) -> None:
-        """The user's rooms changed (added, removed, a role, a new DM): reload their list."""
+    def user_changed(self, user_id: str, *, everywhere: bool = False) -> None:
+        """The user's rooms changed (added, removed, a role, a new DM): reload their list;
+        ``everywhere``: on the other nodes too."""
         for feed in list(self._by_user.get(user_id, ())):
+            feed.mark(None)
+        if everywhere:
+            self._share("", user_id)
+
+    # -- other nodes ---------------------------------------------------------------------------
+
+    def _share(self, room_id: str, user_id: str) -> None:
+        if self._announce is None:
+            return
+        if not self._outgoing:
+            loop = asyncio.get_running_loop()
+            loop.call_later(COALESCE, self._send, context=logs.detached())
+        self._outgoing[(room_id, user_id)] = None
+
+    def _send(self) -> None:
+        outgoing, self._outgoing = self._outgoing, {}
+        if self._announce is None:
+            return
+        for room_id, user_id in outgoing:
+            self._announce(Notice(FEED, room_id, user_id))
+            self.announced += 1
+
+    def on_notice(self, notice: Notice) -> None:
+        """Another node's ``feed`` notice: mark the streams here as it would have."""
+        if notice.kind != FEED:
+            return
+        if notice.room:
+            self.room_changed(notice.room)
+        else:
+            self.user_changed(notice.user)
+
+    def on_notice_resync(self) -> None:
+        """Notices may have been missed: every stream reads its list again."""
+        for feed in self:
             feed.mark(None)
 
     def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:

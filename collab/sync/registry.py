@@ -6,7 +6,10 @@ behind: the next joiner tries again. A doc whose last peer left stays loaded for
 
 With a ``Fanout`` (several nodes on one store), every loaded doc follows the other nodes'
 commits while it is loaded (``LiveDoc.load`` subscribes before reading the store; dropping a
-doc unsubscribes it), and a doc deleted here is announced to them (``announce_deleted``).
+doc unsubscribes it), and a doc deleted here is announced to them (``announce_deleted``), as
+are revoked credentials (``revoke``), a deleted room (``close_room``) and role changes
+(``apply_member_role``): each node re-reads what a notice names before it closes anything
+(``collab.sync.revoked``, ``collab.sync.roles``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from collab import logs
 from collab.errors import GenerationMismatch, NotFound, Overloaded, RoomFailed, must_propagate
-from collab.fanout import GONE, ROLE, Entry, Fanout, Notice
+from collab.fanout import ACCESS, GONE, ROLE, ROOM_GONE, Entry, Fanout, Notice
 from collab.meta import Role
 from collab.names import DocKey
 from collab.settings import Settings
@@ -57,7 +60,8 @@ class RoomRegistry:
         self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
         self._evicting: set[asyncio.Task[None]] = set()
         self.loads = 0  # how many times a doc was read from the store (tests: single flight)
-        self.feeds = FeedHub()  # the users' live streams (/ws/_me)
+        # the users' live streams (/ws/_me); their counts move on every node
+        self.feeds = FeedHub(fanout.notify if fanout is not None else None)
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -228,10 +232,26 @@ class RoomRegistry:
                     closed += 1
         return closed
 
-    def close_room(self, room_id: str, code: int, reason: str) -> None:
+    def revoke(
+        self, code: int, reason: str, match: Callable[[Peer], bool], *, user: str, room: str = ""
+    ) -> int:
+        """A credential ended: close every open socket here that rests on it (``match``), and
+        have the other nodes recheck the credentials behind ``user``'s sockets (``user``
+        empty: behind ``room``'s room tokens) and close those that ended. How many closed here.
+        """
+        closed = self.close_matching(code, reason, match)
+        if self.fanout is not None:
+            self.fanout.notify(Notice(ACCESS, room, user))
+        return closed
+
+    def close_room(self, room_id: str, code: int, reason: str, *, announce: bool = True) -> None:
+        """The room was deleted: close its sockets, its watchers reload their lists; on the
+        other nodes too (unless this came from their notice: ``announce=False``)."""
         for _, peer in self.peers_of_room(room_id):
             peer.close(code, reason)
         self.feeds.room_gone(room_id)
+        if announce and self.fanout is not None:
+            self.fanout.notify(Notice(ROOM_GONE, room_id, ""))
 
     async def drop(self, key: DocKey, code: int, reason: str) -> None:
         """Forget a loaded doc that is being deleted: close its sockets, then wait for its

@@ -25,8 +25,9 @@ from typing import Any
 
 from collab import logs
 from collab.auth.policy import effective_role
-from collab.fanout import ROLE, Fanout, Notice
+from collab.fanout import ROLE, Notice
 from collab.meta import MetaStore
+from collab.sync.notices import NoticeSource
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.sync.roles")
@@ -36,7 +37,7 @@ PENDING_LIMIT = 10_000  # notices waiting to be followed; past it, one full rech
 
 class RoleFollower:
     def __init__(
-        self, registry: RoomRegistry, meta: MetaStore, fanout: Fanout, *, interval: float
+        self, registry: RoomRegistry, meta: MetaStore, fanout: NoticeSource, *, interval: float
     ) -> None:
         self.registry = registry
         self.meta = meta

@@ -9,7 +9,15 @@ import time
 
 import pytest
 
-from collab.fanout.base import ROLE, AwarenessRecord, FanoutStats, Notice
+from collab.fanout.base import (
+    ACCESS,
+    FEED,
+    ROLE,
+    ROOM_GONE,
+    AwarenessRecord,
+    FanoutStats,
+    Notice,
+)
 from collab.fanout.entries import BadEntry
 from collab.fanout.records import (
     MAX_CLOCK,
@@ -34,6 +42,20 @@ def test_a_notice_and_a_record_read_back_as_written() -> None:
     assert decode_client(b"7") == 7
 
 
+@pytest.mark.parametrize(
+    "notice",
+    [
+        Notice(ACCESS, "", "user-1", "node-a", 1.5),  # a user's credential ended
+        Notice(ACCESS, "team", "", "node-a", 1.5),  # a room token of the room
+        Notice(ROOM_GONE, "team", "", "node-a", 1.5),
+        Notice(FEED, "team", "", "node-a", 1.5),  # the room's counts moved
+        Notice(FEED, "", "user-1", "node-a", 1.5),  # the user's room list changed
+    ],
+)
+def test_each_kind_of_notice_reads_back_with_what_it_names(notice: Notice) -> None:
+    assert decode_notice(encode_notice(notice)) == notice
+
+
 def _notice(**changes: object) -> dict[bytes, object]:
     fields: dict[bytes, object] = dict(encode_notice(NOTICE))
     for name, value in changes.items():
@@ -56,6 +78,10 @@ def _notice(**changes: object) -> dict[bytes, object]:
         (_notice(user=b"has space"), "bad user"),
         (_notice(node=b""), "bad node"),
         (_notice(at=b"1e9"), "bad at"),
+        (_notice(room=b""), "without what it names"),  # a role change names both
+        (_notice(kind=b"room_gone"), "without what it names"),  # a room only
+        (_notice(kind=b"feed"), "without what it names"),  # a room or a user, not both
+        (_notice(kind=b"access", room=b"", user=b""), "without what it names"),
     ],
 )
 def test_a_notice_that_collab_did_not_write_is_refused(fields: object, why: str) -> None:

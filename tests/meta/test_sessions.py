@@ -36,3 +36,17 @@ async def test_revoke_sessions(meta: Sessions, clock: Clock) -> None:
     assert await meta.get_session(two_secret) is None
     assert await meta.get_session(other_secret) == other
     assert await meta.revoke_user_sessions("u1") == []
+
+
+async def test_live_sessions_names_the_ids_neither_revoked_nor_expired(
+    meta: Sessions, clock: Clock
+) -> None:
+    live, _ = await meta.create_session("u1", ttl=100)
+    revoked, _ = await meta.create_session("u1", ttl=100)
+    expiring, _ = await meta.create_session("u2", ttl=10)
+    await meta.revoke_session(revoked.id)
+    ids = [live.id, revoked.id, expiring.id, "unknown"]
+    assert await meta.live_sessions(ids) == {live.id, expiring.id}
+    clock.advance(10)
+    assert await meta.live_sessions(ids) == {live.id}
+    assert await meta.live_sessions([]) == set()

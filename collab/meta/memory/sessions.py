@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from collab.meta.base import digest, new_secret
@@ -37,3 +38,12 @@ class MemorySessions(MemoryKind):
                 sessions[session.id] = replace(session, revoked=True)
                 revoked.append(session.id)
         return revoked
+
+    async def live_sessions(self, session_ids: Iterable[str]) -> set[str]:
+        now = self.clock()
+        found = set()
+        for session_id in set(session_ids):
+            session = self.tables.sessions.get(session_id)
+            if session is not None and not session.revoked and session.expires_at > now:
+                found.add(session_id)
+        return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from collab.meta.base import digest, new_secret
@@ -9,6 +10,7 @@ from collab.meta.sessions import Session
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert
 
 _SESSION = "id, user_id, created_at, expires_at, revoked"
+_BATCH = 500  # ids per IN (...) query: well under SQLite's bound on variables
 
 
 def _session(row: tuple[Any, ...]) -> Session:
@@ -49,3 +51,16 @@ class SqlSessions(SqlKind):
             return sorted(row[0] for row in rows)
 
         return await self._write(_revoke)
+
+    async def live_sessions(self, session_ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(session_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _BATCH):
+            batch = wanted[start : start + _BATCH]
+            marks = ", ".join("?" * len(batch))
+            rows = await self._read(
+                f"SELECT id FROM sessions WHERE NOT revoked AND expires_at>? AND id IN ({marks})",
+                (self.clock(), *batch),
+            )
+            found.update(row[0] for row in rows)
+        return found

@@ -1,0 +1,179 @@
+"""Revoked credentials and deleted rooms across nodes: every node closes the sockets they end.
+
+The node whose API revokes a session or a token, disables a user, removes a bot or deletes a
+room closes its own sockets at once and announces it (``RoomRegistry.revoke``: an ``access``
+notice names the user, or for a room token the room; ``RoomRegistry.close_room``: a
+``room_gone`` notice names the room). Every other node's ``AccessFollower`` re-reads, from its
+MetaStore, the credentials behind the sockets the notice names, and closes those that ended
+as the first node did: 4401 (``user disabled``, ``session revoked``, ``token revoked``); a
+room the store no longer has closes its sockets 4404 and its watchers reload their lists. A
+notice carries no credential and is never trusted to close a socket on its own.
+
+A notice can be lost (Redis down or restarted, a node dying between its write and its
+publish), so every ``interval`` seconds each node also rechecks the credentials behind each of
+its open sockets (one query for the users disabled, one per 500 sessions, one per user on an
+API token, one per room token), and at once when the channel says notices may have been
+missed. (A deleted room's docs are also found gone by ``collab.sync.heads``.) One task per
+node; reads one at a time; a failed round is logged, and the next one tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+
+from collab import logs
+from collab.fanout import ACCESS, ROOM_GONE, Notice
+from collab.meta import MetaStore
+from collab.sync.notices import NoticeSource
+from collab.sync.peer import Peer
+from collab.sync.registry import RoomRegistry
+
+log = logging.getLogger("collab.sync.revoked")
+
+CLOSE_CODE = 4401  # as the node that revoked it closes them
+PENDING_LIMIT = 10_000  # notices waiting; past it, one full recheck instead
+
+
+class AccessFollower:
+    def __init__(
+        self, registry: RoomRegistry, meta: MetaStore, notices: NoticeSource, *, interval: float
+    ) -> None:
+        self.registry = registry
+        self.meta = meta
+        self.notices = notices
+        self.interval = interval
+        self.rechecks = 0  # full rechecks done (tests, logs)
+        self._pending: dict[tuple[str, str, str], None] = {}  # (kind, room, user), in order
+        self._recheck_all = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.notices.watch_notices(self)
+        self._task = asyncio.get_running_loop().create_task(self._run(), context=logs.detached())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- what the fan-out delivers (collab.fanout.NoticeWatcher) ---------------------------
+
+    def on_notice(self, notice: Notice) -> None:
+        if notice.kind not in (ACCESS, ROOM_GONE):
+            return
+        if len(self._pending) >= PENDING_LIMIT:
+            self._pending.clear()
+            self._recheck_all = True
+        else:
+            self._pending[(notice.kind, notice.room, notice.user)] = None
+        self._wake.set()
+
+    def on_notice_resync(self) -> None:
+        self._recheck_all = True
+        self._wake.set()
+
+    # -- the task ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, last + self.interval - time.monotonic())):
+                    await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                kind, room, user = next(iter(self._pending))
+                del self._pending[(kind, room, user)]
+                try:
+                    if kind == ROOM_GONE:
+                        await self.room_gone(room)
+                    else:
+                        await self.recheck(self.named(room, user))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("following a revocation failed")
+            if self._recheck_all or time.monotonic() >= last + self.interval:
+                self._recheck_all = False
+                last = time.monotonic()
+                try:
+                    await self.recheck(self.open_peers())
+                    self.rechecks += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("rechecking the credentials of open sockets failed")
+
+    def open_peers(self) -> list[Peer]:
+        """Every open socket here with a principal: docs, chat and live streams."""
+        peers = [feed.peer for feed in self.registry.feeds]
+        for live in self.registry.loaded_docs():
+            peers.extend(live.peers.values())
+        return [peer for peer in peers if peer.principal is not None and not peer.closing]
+
+    def named(self, room: str, user: str) -> list[Peer]:
+        """The sockets a notice names: ``user``'s, or (no user) the room tokens of ``room``."""
+        found = []
+        for peer in self.open_peers():
+            principal = peer.principal
+            assert principal is not None
+            if user and principal.user_id == user:
+                found.append(peer)
+            elif not user and principal.jti is not None and principal.room_scope == room:
+                found.append(peer)
+        return found
+
+    async def room_gone(self, room: str) -> None:
+        """Another node deleted ``room``: if the store agrees, close its sockets here 4404."""
+        if await self.meta.get_room(room) is None:
+            self.registry.close_room(room, 4404, "room deleted", announce=False)
+
+    async def recheck(self, peers: Iterable[Peer]) -> int:
+        """Close each of ``peers`` whose credential the MetaStore says ended; how many."""
+        peers = list(peers)
+        ended = await self._ended(peers)
+        for peer, reason in ended:
+            peer.close(CLOSE_CODE, reason)
+        if ended:
+            log.info("closed %d sockets whose credentials ended on another node", len(ended))
+        return len(ended)
+
+    async def _ended(self, peers: list[Peer]) -> list[tuple[Peer, str]]:
+        """Each peer whose credential ended, with the reason the revoking node gave."""
+        principals = [peer.principal for peer in peers if peer.principal is not None]
+        disabled = await self.meta.get_disabled_users({p.user_id for p in principals})
+        sessions = {p.session_id for p in principals if p.session_id is not None}
+        live_sessions = await self.meta.live_sessions(sessions) if sessions else set()
+        revoked_tokens: set[str] = set()
+        for user in sorted({p.user_id for p in principals if p.token_id is not None}):
+            tokens = {t.id: t.revoked for t in await self.meta.list_api_tokens(user)}
+            revoked_tokens.update(
+                p.token_id
+                for p in principals
+                if p.user_id == user and p.token_id is not None and tokens.get(p.token_id, True)
+            )
+        revoked_jtis: set[tuple[str, str]] = set()
+        for room, jti in sorted({(p.room_scope or "", p.jti) for p in principals if p.jti}):
+            if await self.meta.room_token_revoked(room, jti):
+                revoked_jtis.add((room, jti))
+        ended = []
+        for peer in peers:
+            p = peer.principal
+            if p is None:
+                continue
+            if p.user_id in disabled:
+                ended.append((peer, "user disabled"))
+            elif p.session_id is not None and p.session_id not in live_sessions:
+                ended.append((peer, "session revoked"))
+            elif p.token_id is not None and p.token_id in revoked_tokens:
+                ended.append((peer, "token revoked"))
+            elif p.jti is not None and (p.room_scope or "", p.jti) in revoked_jtis:
+                ended.append((peer, "token revoked"))
+        return ended

@@ -94,7 +94,9 @@ def _ignore() -> None:
 class Peer:
     # No per-socket __dict__: one Peer per open socket, thousands per node.
     __slots__ = (
+        "_closed",
         "_deadline",
+        "_finished",
         "_grace_until",
         "_idle",
         "_in_flight",
@@ -110,7 +112,6 @@ class Peer:
         "_write_now",
         "close_code",
         "close_reason",
-        "closed",
         "denied_once",
         "id",
         "max_queue_bytes",
@@ -144,7 +145,9 @@ class Peer:
         self.denied_once = False
         self.max_queue_bytes = max_queue_bytes
         self.send_timeout = send_timeout
-        self._queue: deque[bytes] = deque()
+        # Made when a frame has to wait and dropped once drained: most frames are written in
+        # place (WRITE_NOW), and an idle socket's empty deque would hold a 0.7 KB block.
+        self._queue: deque[bytes] | None = None
         self._queued_bytes = 0  # what the cap counts: everything but the initial sync
         self._initial: bytes | None = None  # the initial-sync frame while it is queued
         self._initial_used = False
@@ -158,7 +161,8 @@ class Peer:
         self._timed_out = False  # the watchdog cancelled the sender out of a send
         self.close_code: int | None = None
         self.close_reason = ""
-        self.closed = asyncio.Event()  # set once the close frame was handed to the server
+        self._closed: asyncio.Event | None = None  # ``closed``, made when first asked for
+        self._finished = False  # the close frame was handed to the server (or none is due)
         self._on_slow_consumer = on_slow_consumer  # metrics
         self._write_now: Callable[[bytes], bool] | None = getattr(websocket, "write_now", None)
 
@@ -170,6 +174,23 @@ class Peer:
         """Who owns this socket's awareness client ids: its user (a reconnecting tab of the
         same user takes its ids over), or the socket itself when unauthenticated (tests)."""
         return self.principal.user_id if self.principal is not None else f"peer:{self.id}"
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set once the close frame was handed to the server (or the transport was gone).
+
+        Made when first asked for: most sockets are never waited on, and an Event is 0.9 KB.
+        """
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self._finished:
+                self._closed.set()
+        return self._closed
+
+    def _set_closed(self) -> None:
+        self._finished = True
+        if self._closed is not None:
+            self._closed.set()
 
     @property
     def closing(self) -> bool:
@@ -207,6 +228,8 @@ class Peer:
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()
             return
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(data)
         self._queued_bytes += len(data)
         if self._idle is not None:
@@ -231,6 +254,8 @@ class Peer:
         if self.closing:
             return
         self._initial = data
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(data)
         self._wake()
 
@@ -245,7 +270,7 @@ class Peer:
             return
         self.close_code = code
         self.close_reason = reason
-        self._queue.clear()
+        self._queue = None
         self._queued_bytes = 0
         self._initial = None
         self._wake()
@@ -266,7 +291,7 @@ class Peer:
             if not self.closing:
                 self.close(GONE, "")
             if not self._timed_out:
-                self.closed.set()
+                self._set_closed()
                 return
         finally:
             self._in_flight = 0
@@ -279,6 +304,7 @@ class Peer:
         loop = asyncio.get_running_loop()
         while self.close_code is None:
             if not self._queue:
+                self._queue = None  # drained: dropped until a frame has to wait again
                 self._idle = loop.create_future()
                 await self._idle
                 continue
@@ -319,7 +345,7 @@ class Peer:
         assert self.websocket is not None
         code = self.close_code or 1000
         if code == GONE:  # nothing to send: the transport is gone
-            self.closed.set()
+            self._set_closed()
             return
         try:
             # Blocks while the transport is paused (a consumer that does not read): the frame
@@ -328,4 +354,4 @@ class Peer:
         except Exception as exc:
             log.debug("peer %s close failed: %r", self.id, exc)
         finally:
-            self.closed.set()
+            self._set_closed()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import anyio
 import pytest
 
 import collab.webhooks.service as service_module
@@ -31,7 +32,8 @@ async def test_events_reach_the_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
     service.doc_changed("r", "_meta")
     for _ in range(5):
         service.doc_changed("r", "notes")
-    await service._debounced[("r", "notes")]
+    with anyio.fail_after(10):
+        await service.settled()
     deliveries = await meta.list_webhook_deliveries("e", 50)
     kinds = sorted(json.loads(d.payload)["type"] for d in deliveries)
     assert kinds == [

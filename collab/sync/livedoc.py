@@ -93,10 +93,8 @@ class LiveDoc:
         self.refused_writes = 0
         self.outbox = Outbox(self.journal, self.broadcast)
         self._outbox = self.outbox.deliveries  # appended to directly on the hot path
-        self._waiters = self.outbox.waiters
         self._sync_requests: dict[int, Bucket] = {}
-        # Set while the Doc is rebuilt (``schedule_heal``); None the rest of the time, which
-        # is nearly always: an Event per loaded doc costs 0.9 KB.
+        # While the Doc is rebuilt (schedule_heal), else None: an Event per doc is 0.9 KB.
         self._healing: asyncio.Event | None = None
         self.loaded = False
         # Called after another node's update was applied here (the chat window's check).
@@ -310,7 +308,7 @@ class LiveDoc:
         if not emitted:
             # Nothing new, but an earlier change (a replayed post) may still be committing.
             if self.journal.committed < self.journal.recorded:
-                self._waiters.append((self.journal.recorded, waiter))
+                self.outbox.waiters.append((self.journal.recorded, waiter))
             else:
                 waiter.set_result(None)
             return waiter
@@ -318,27 +316,17 @@ class LiveDoc:
         upto = self.journal.record(emitted, deleted)
         for seq, update in enumerate(emitted, start=first):
             self._outbox.append(Delivery(seq, framing.sync_update(update)))
-        self._waiters.append((upto, waiter))
+        self.outbox.waiters.append((upto, waiter))
         return waiter
 
     # -- healing ---------------------------------------------------------------------------
 
     def schedule_heal(self) -> None:
         """Rebuild the Doc from the store: yrs may have left it half-applied or poisoned.
-
-        Other peers' messages wait (``until_usable`` awaits ``_healing``) rather than fail.
-        """
+        Other peers' messages wait (``until_usable`` awaits ``_healing``) rather than fail."""
         if self._healing is None:
-            self._healing = asyncio.Event()
-            asyncio.get_running_loop().create_task(
-                self._heal(self._healing), context=logs.detached()
-            )
-
-    def _healed(self, healing: asyncio.Event) -> None:
-        """The rebuild ``healing`` stands for is over: wake whoever waits on it."""
-        healing.set()
-        if self._healing is healing:
-            self._healing = None
+            healing = self._healing = asyncio.Event()
+            asyncio.get_running_loop().create_task(self._heal(healing), context=logs.detached())
 
     async def _heal(self, healing: asyncio.Event) -> None:
         self.hooks.rebuilt()
@@ -349,7 +337,8 @@ class LiveDoc:
             self.journal.adopt(stored)
             log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
             if self.nodes is not None:
-                self._healed(healing)
+                self._healing = None  # before resume, which may start another rebuild
+                healing.set()
                 self.nodes.resume()
         except BaseException as exc:
             if must_propagate(exc):
@@ -357,7 +346,9 @@ class LiveDoc:
             log.exception("could not rebuild %s", self.key, extra=logs.doc_fields(self.key))
             self._fail(exc)
         finally:
-            self._healed(healing)
+            healing.set()
+            if self._healing is healing:
+                self._healing = None
 
     def fail(self, exc: BaseException) -> None:
         """Give the doc up (a chat write shown in it was rolled back): peers closed 1011."""

@@ -24,6 +24,7 @@ from collab.metrics import SocketObserver, metrics_endpoint
 from collab.services import Services, services
 from collab.settings import Settings
 from collab.sync.endpoint import websocket_endpoint
+from collab.sync.socketroute import SocketRoutes
 from collab.web.bundle import Manifest, read_manifest
 from collab.web.routes import web_routes
 
@@ -65,12 +66,13 @@ def create_app(settings: Settings | None = None, bundle: Manifest | None = None)
     if not settings.metrics_port:
         endpoint = metrics_endpoint(shared.metrics, settings.metrics_token)
         metrics_routes.append(Route("/metrics", endpoint))
+    sockets = WebSocketRoute("/ws/{rest:path}", websocket_endpoint)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *metrics_routes,
-            WebSocketRoute("/ws/{rest:path}", websocket_endpoint),
+            sockets,
             Mount("/api/v1", routes=api_routes()),
             *login_routes(),
             *web_routes(bundle or read_manifest()),
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, bundle: Manifest | None = None)
         middleware=[
             Middleware(HostCheck, settings=settings),  # first: a foreign Host reaches nothing
             Middleware(SocketObserver, metrics=shared.metrics),
+            Middleware(SocketRoutes, routes=[sockets]),  # a socket skips the layers below
             Middleware(LoginSessionMiddleware, services=shared),
         ],
         lifespan=lifespan,

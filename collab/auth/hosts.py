@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -101,14 +102,18 @@ class HostCheck:
         self.app = app
         self.policy = HostPolicy.from_settings(settings)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: an allowed request gets the inner app's awaitable, so this layer
+        # keeps no frame for the lifetime of a socket.
         if (
             scope["type"] not in ("http", "websocket")
             or scope["path"] in EXEMPT_PATHS
             or self.policy.allows(host_name(Headers(scope=scope).get("host")))
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = json_error(400, "bad_host", "this server is not reached at that host name")
         if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
             await response(scope, receive, send)  # Starlette sends it as a denial on a socket

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,91 +31,87 @@ class SocketObserver:
             await self.app(scope, receive, send)
             return
         logs.start_connection()
-        watch = _Watch(self.metrics)
-        scope[DIRECT_SEND] = watch.send_frame(send)  # the peer's frames: counted here too
-        write = scope.get(WRITE_NOW)  # collab's uvicorn protocol offers it
-        if write is not None:
-            scope[WRITE_NOW] = watch.write_frame(write)
+        watch = _Watch(self.metrics, receive, send, scope.get(WRITE_NOW))
+        scope[DIRECT_SEND] = watch.send_frame  # the peer's frames: counted here too
+        if watch.write is not None:  # collab's uvicorn protocol offers it
+            scope[WRITE_NOW] = watch.write_frame
         started = time.monotonic()
         try:
-            await self.app(scope, watch.receive(receive), watch.send(send))
+            await self.app(scope, watch.receive, watch.send)
         finally:
             watch.finish(time.monotonic() - started)
 
 
 class _Watch:
-    """One socket's observed life: accepted yet, and who closed it with which code."""
+    """One socket's observed life: accepted yet, and who closed it with which code.
 
-    def __init__(self, metrics: Metrics) -> None:
+    Its wrappers of the server's receive, send and write are methods of one slotted object,
+    not closures: one per open socket, for as long as it is open.
+    """
+
+    __slots__ = ("_receive", "_send", "accepted", "close", "metrics", "write")
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        receive: Receive,
+        send: Send,
+        write: Callable[[bytes], bool] | None,
+    ) -> None:
         self.metrics = metrics
+        self._receive = receive
+        self._send = send
+        self.write = write  # the server's synchronous write (WRITE_NOW), when offered
         self.accepted = False
         self.close: tuple[int, bool] | None = None  # code, sent by the server
 
-    def receive(self, receive: Receive) -> Receive:
-        incoming = self.metrics.incoming
+    async def receive(self) -> Message:
+        message = await self._receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            data = message.get("bytes")
+            if data is not None:
+                self.metrics.incoming.add(message_type(data), len(data))
+            else:
+                self.metrics.incoming.add("text", len(message.get("text") or ""))
+        elif kind == "websocket.disconnect" and self.close is None and self.accepted:
+            self.close = (int(message.get("code", 1005)), False)
+        return message
 
-        async def observed() -> Message:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                data = message.get("bytes")
-                if data is not None:
-                    incoming.add(message_type(data), len(data))
-                else:
-                    incoming.add("text", len(message.get("text") or ""))
-            elif kind == "websocket.disconnect" and self.close is None and self.accepted:
-                self.close = (int(message.get("code", 1005)), False)
-            return message
-
-        return observed
-
-    def send(self, send: Send) -> Send:
+    async def send(self, message: Message) -> None:
         m = self.metrics
+        kind = message["type"]
+        if kind == "websocket.send":
+            data = message.get("bytes")
+            if data is not None:
+                m.outgoing.add(message_type(data), len(data))
+        elif kind == "websocket.accept":
+            self.accepted = True
+            m.connections.inc()
+        elif kind == "websocket.close":
+            if not self.accepted:
+                m.handshake_refused(403)  # uvicorn answers a close before accept with 403
+            elif self.close is None:
+                self.close = (int(message.get("code", 1000)), True)
+        elif kind == "websocket.http.response.start":
+            m.handshake_refused(int(message.get("status", 0)))
+        await self._send(message)
 
-        async def observed(message: Message) -> None:
-            kind = message["type"]
-            if kind == "websocket.send":
-                data = message.get("bytes")
-                if data is not None:
-                    m.outgoing.add(message_type(data), len(data))
-            elif kind == "websocket.accept":
-                self.accepted = True
-                m.connections.inc()
-            elif kind == "websocket.close":
-                if not self.accepted:
-                    m.handshake_refused(403)  # uvicorn answers a close before accept with 403
-                elif self.close is None:
-                    self.close = (int(message.get("code", 1000)), True)
-            elif kind == "websocket.http.response.start":
-                m.handshake_refused(int(message.get("status", 0)))
-            await send(message)
-
-        return observed
-
-    def send_frame(self, send: Send) -> Callable[[bytes], Coroutine[Any, Any, None]]:
+    async def send_frame(self, data: bytes) -> None:
         """The socket's direct send of data frames (``collab.sync.peer.DIRECT_SEND``): each
         counted as ``send`` counts it, then handed to the server, past Starlette's WebSocket
         and the send wrappers of the middleware inside this one."""
-        add = self.metrics.outgoing.add
+        self.metrics.outgoing.add(message_type(data), len(data))
+        await self._send({"type": "websocket.send", "bytes": data})
 
-        async def send_frame(data: bytes) -> None:
-            add(message_type(data), len(data))
-            await send({"type": "websocket.send", "bytes": data})
-
-        return send_frame
-
-    def write_frame(self, write: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    def write_frame(self, data: bytes) -> bool:
         """The server's synchronous write (``collab.sync.peer.WRITE_NOW``), counting each frame
         it took."""
-        add = self.metrics.outgoing.add
-
-        def write_frame(data: bytes) -> bool:
-            if write(data):
-                add(message_type(data), len(data))
-                return True
-            return False
-
-        return write_frame
+        assert self.write is not None
+        if self.write(data):
+            self.metrics.outgoing.add(message_type(data), len(data))
+            return True
+        return False
 
     def finish(self, seconds: float) -> None:
         if not self.accepted:

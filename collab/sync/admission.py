@@ -23,6 +23,8 @@ from collab.ratelimit import Bucket
 class Throttle:
     """One connection's inbound message and byte rates (stop reading when over)."""
 
+    __slots__ = ("bytes", "clock", "messages", "stall_seconds", "throttled_since", "waits")
+
     def __init__(
         self,
         messages_per_second: float,

@@ -174,7 +174,7 @@ async def _serve(
     if key.doc == CHAT_DOC and state.chat_requests is not None:
         peer.requests = _chat_requests(websocket, state, state.chat_requests, principal, key, peer)
     logs.bind(peer=peer.id)
-    sender = asyncio.get_running_loop().create_task(peer.run_sender())
+    peer.start()  # a sender task runs only while frames wait (collab.sync.peer)
     expiry = ExpiryTimer(peer)
     expiry.start()
     try:
@@ -195,7 +195,7 @@ async def _serve(
         registry.feeds.room_changed(key.room)
         registry.release(live)
         peer.close(GONE)  # no-op if a close was already asked for; else the client is gone
-        await sender
+        await peer.stopped()
         await peer.requests.drain()  # what was asked is carried out, socket or not
 
 

@@ -43,6 +43,8 @@ class ExpiryTimer:
     loop's timer only says when to look again, so a clock that jumps is re-read, not trusted.
     """
 
+    __slots__ = ("_handle", "clock", "close", "expires_at", "peer")
+
     def __init__(self, peer: Peer, *, clock: Callable[[], float] = time.time) -> None:
         self.peer = peer
         self.clock = clock

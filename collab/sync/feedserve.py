@@ -185,7 +185,7 @@ async def serve_feed(
         await websocket.close(1013, "too many live streams for this user")
         return
     loop = asyncio.get_running_loop()
-    sender = loop.create_task(peer.run_sender())
+    peer.start()
     pump = loop.create_task(_pump(feed, hub, source, principal))
     expiry = ExpiryTimer(peer)
     expiry.start()
@@ -201,7 +201,7 @@ async def serve_feed(
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
-        await sender
+        await peer.stopped()
 
 
 async def _read_until_closed(websocket: WebSocket, peer: Peer, pump: asyncio.Task[None]) -> None:

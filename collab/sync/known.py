@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from functools import lru_cache
 from typing import Any
 
 from pycrdt import Doc
@@ -36,14 +37,20 @@ def covered(ranges: Ranges, start: int, end: int) -> bool:
     return i >= 0 and ranges[i][0] <= start and end <= ranges[i][1]
 
 
+@lru_cache(maxsize=16)
+def _trusted(limits: Limits) -> Limits:
+    """The server's own encoding is trusted input: no element budget, any Any value (one
+    shared value per server's caps, not a copy per loaded doc)."""
+    return dataclasses.replace(
+        limits, max_elements=1 << 40, allow_bigint=True, allow_nonfinite_floats=True
+    )
+
+
 class KnownState:
     """The state vector and deleted ranges of one Doc, rebuilt when its version changes."""
 
     def __init__(self, limits: Limits) -> None:
-        # The server's own encoding is trusted input: no element budget, any Any value.
-        self.limits = dataclasses.replace(
-            limits, max_elements=1 << 40, allow_bigint=True, allow_nonfinite_floats=True
-        )
+        self.limits = _trusted(limits)
         self._version: int | None = None
         self._state_vector: dict[int, int] = {}
         self._deleted: dict[int, Ranges] = {}

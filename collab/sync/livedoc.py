@@ -93,10 +93,9 @@ class LiveDoc:
         self.refused_writes = 0
         self.outbox = Outbox(self.journal, self.broadcast)
         self._outbox = self.outbox.deliveries  # appended to directly on the hot path
-        self._waiters = self.outbox.waiters
         self._sync_requests: dict[int, Bucket] = {}
-        self._healed = asyncio.Event()
-        self._healed.set()
+        # While the Doc is rebuilt (schedule_heal), else None: an Event per doc is 0.9 KB.
+        self._healing: asyncio.Event | None = None
         self.loaded = False
         # Called after another node's update was applied here (the chat window's check).
         self.after_remote: Callable[[], None] | None = None
@@ -149,7 +148,7 @@ class LiveDoc:
 
     @property
     def usable(self) -> bool:
-        return self.loaded and self.failed is None and self._healed.is_set()
+        return self.loaded and self.failed is None and self._healing is None
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -191,8 +190,8 @@ class LiveDoc:
         peer.send(framing.sync_step1(self.replica.state_vector()))
 
     async def until_usable(self) -> None:
-        if not self._healed.is_set():
-            await self._healed.wait()
+        if self._healing is not None:
+            await self._healing.wait()
         if self.failed is not None:  # deleted or reset elsewhere: what a joiner is told
             raise self.failed if isinstance(self.failed, Refusal) else RoomFailed()
 
@@ -205,7 +204,7 @@ class LiveDoc:
 
     async def handle(self, peer: Peer, frame: bytes) -> None:
         """One frame from a peer. Raises CollabError to have that peer closed."""
-        if self.failed is not None or not self._healed.is_set():  # rare: no await otherwise
+        if self.failed is not None or self._healing is not None:  # rare: no await otherwise
             await self.until_usable()
         message = framing.decode_message(frame)
         try:
@@ -302,14 +301,14 @@ class LiveDoc:
         at once when the doc is failed or being rebuilt."""
         if self.failed is not None:
             raise self.failed if isinstance(self.failed, Refusal) else RoomFailed()
-        if not self._healed.is_set():
+        if self._healing is not None:
             raise RoomFailed()
         emitted, deleted = self.replica.author(change, origin="server")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not emitted:
             # Nothing new, but an earlier change (a replayed post) may still be committing.
             if self.journal.committed < self.journal.recorded:
-                self._waiters.append((self.journal.recorded, waiter))
+                self.outbox.waiters.append((self.journal.recorded, waiter))
             else:
                 waiter.set_result(None)
             return waiter
@@ -317,21 +316,19 @@ class LiveDoc:
         upto = self.journal.record(emitted, deleted)
         for seq, update in enumerate(emitted, start=first):
             self._outbox.append(Delivery(seq, framing.sync_update(update)))
-        self._waiters.append((upto, waiter))
+        self.outbox.waiters.append((upto, waiter))
         return waiter
 
     # -- healing ---------------------------------------------------------------------------
 
     def schedule_heal(self) -> None:
         """Rebuild the Doc from the store: yrs may have left it half-applied or poisoned.
+        Other peers' messages wait (``until_usable`` awaits ``_healing``) rather than fail."""
+        if self._healing is None:
+            healing = self._healing = asyncio.Event()
+            asyncio.get_running_loop().create_task(self._heal(healing), context=logs.detached())
 
-        Other peers' messages wait (``until_usable`` awaits ``_healed``) rather than fail.
-        """
-        if self._healed.is_set():
-            self._healed.clear()
-            asyncio.get_running_loop().create_task(self._heal(), context=logs.detached())
-
-    async def _heal(self) -> None:
+    async def _heal(self, healing: asyncio.Event) -> None:
         self.hooks.rebuilt()
         try:
             await self.journal.flush()
@@ -340,7 +337,8 @@ class LiveDoc:
             self.journal.adopt(stored)
             log.warning("rebuilt %s from the store", self.key, extra=logs.doc_fields(self.key))
             if self.nodes is not None:
-                self._healed.set()
+                self._healing = None  # before resume, which may start another rebuild
+                healing.set()
                 self.nodes.resume()
         except BaseException as exc:
             if must_propagate(exc):
@@ -348,7 +346,9 @@ class LiveDoc:
             log.exception("could not rebuild %s", self.key, extra=logs.doc_fields(self.key))
             self._fail(exc)
         finally:
-            self._healed.set()
+            healing.set()
+            if self._healing is healing:
+                self._healing = None
 
     def fail(self, exc: BaseException) -> None:
         """Give the doc up (a chat write shown in it was rolled back): peers closed 1011."""

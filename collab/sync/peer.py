@@ -6,10 +6,11 @@ a slow consumer: its queue is dropped at once (memory returns) and it is closed 
 resyncs on reconnect, so nothing is lost. Only this module and ``endpoint`` touch the socket
 (in-process tests pass none).
 
-A frame sent while the sender is parked (nothing queued, no send in flight) is written in
-place through the server's synchronous write (``WRITE_NOW``) when the transport takes it now:
-no wake-up, coroutine or await per frame, which is most frames of a relay. Otherwise it is
-queued, and the sender awaits each send itself: no task, future or timer per frame. One
+A frame sent while nothing is queued and no send is in flight is written in place through the
+server's synchronous write (``WRITE_NOW``) when the transport takes it now: no task, coroutine
+or await per frame, which is most frames of a relay. Otherwise it is queued, and a sender task
+drains the queue, awaiting each send itself, and ends once the queue is empty: an idle socket
+has no task (nor its frames, its future and its context: 1.5 KB of every open socket). One
 watchdog timer per socket enforces the deadlines: armed by a send when none is armed, it looks
 at the send in flight when it fires; the same send still in flight is a slow consumer (the
 sender task is cancelled out of it), a later one re-arms it for its own deadline, none leaves
@@ -94,9 +95,10 @@ def _ignore() -> None:
 class Peer:
     # No per-socket __dict__: one Peer per open socket, thousands per node.
     __slots__ = (
+        "_closed",
         "_deadline",
+        "_finished",
         "_grace_until",
-        "_idle",
         "_in_flight",
         "_initial",
         "_initial_used",
@@ -105,12 +107,12 @@ class Peer:
         "_queued_bytes",
         "_sender",
         "_sends",
+        "_started",
         "_timed_out",
         "_watchdog",
         "_write_now",
         "close_code",
         "close_reason",
-        "closed",
         "denied_once",
         "id",
         "max_queue_bytes",
@@ -144,13 +146,15 @@ class Peer:
         self.denied_once = False
         self.max_queue_bytes = max_queue_bytes
         self.send_timeout = send_timeout
-        self._queue: deque[bytes] = deque()
+        # Made when a frame has to wait and dropped once drained: most frames are written in
+        # place (WRITE_NOW), and an idle socket's empty deque would hold a 0.7 KB block.
+        self._queue: deque[bytes] | None = None
         self._queued_bytes = 0  # what the cap counts: everything but the initial sync
         self._initial: bytes | None = None  # the initial-sync frame while it is queued
         self._initial_used = False
         self._grace_until = 0.0  # loop time until which sends may take longer (initial sync)
-        self._idle: asyncio.Future[None] | None = None  # the sender waits on it for frames
-        self._sender: asyncio.Task[None] | None = None
+        self._started = False  # ``start``: frames go to the socket (else they stay queued)
+        self._sender: asyncio.Task[None] | None = None  # draining the queue, or closing
         self._sends = 0  # sends started so far, which numbers them
         self._in_flight = 0  # the number of the send being awaited (0: none)
         self._deadline = 0.0  # loop time by which the send in flight must have returned
@@ -158,7 +162,8 @@ class Peer:
         self._timed_out = False  # the watchdog cancelled the sender out of a send
         self.close_code: int | None = None
         self.close_reason = ""
-        self.closed = asyncio.Event()  # set once the close frame was handed to the server
+        self._closed: asyncio.Event | None = None  # ``closed``, made when first asked for
+        self._finished = False  # the close frame was handed to the server (or none is due)
         self._on_slow_consumer = on_slow_consumer  # metrics
         self._write_now: Callable[[bytes], bool] | None = getattr(websocket, "write_now", None)
 
@@ -170,6 +175,23 @@ class Peer:
         """Who owns this socket's awareness client ids: its user (a reconnecting tab of the
         same user takes its ids over), or the socket itself when unauthenticated (tests)."""
         return self.principal.user_id if self.principal is not None else f"peer:{self.id}"
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set once the close frame was handed to the server (or the transport was gone).
+
+        Made when first asked for: most sockets are never waited on, and an Event is 0.9 KB.
+        """
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self._finished:
+                self._closed.set()
+        return self._closed
+
+    def _set_closed(self) -> None:
+        self._finished = True
+        if self._closed is not None:
+            self._closed.set()
 
     @property
     def closing(self) -> bool:
@@ -200,23 +222,28 @@ class Peer:
         """
         if self.close_code is not None:
             return
-        # The sender is parked (nothing queued, no send in flight): write in place if the
-        # transport takes it now, else queue as usual.
-        if self._idle is not None and self._write_now is not None and self._write_now(data):
+        # Nothing queued, no send in flight: write in place if the transport takes it now,
+        # else queue as usual.
+        if (
+            self._sender is None
+            and self._started
+            and self._write_now is not None
+            and self._write_now(data)
+        ):
             return
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()
             return
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(data)
         self._queued_bytes += len(data)
-        if self._idle is not None:
-            self._wake()
+        self._spawn()
 
-    def _wake(self) -> None:
-        """Wake the sender waiting for frames (a bare future: asyncio.Event costs more)."""
-        idle, self._idle = self._idle, None
-        if idle is not None and not idle.done():
-            idle.set_result(None)
+    def _spawn(self) -> None:
+        """Start the sender task unless one runs (or the peer is not started)."""
+        if self._sender is None and self._started:
+            self._sender = asyncio.get_running_loop().create_task(self._drain())
 
     def send_initial(self, data: bytes) -> None:
         """Queue the answer to the peer's first SyncStep1, judged apart (see the module doc).
@@ -231,8 +258,10 @@ class Peer:
         if self.closing:
             return
         self._initial = data
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(data)
-        self._wake()
+        self._spawn()
 
     def _close_slow_consumer(self) -> None:
         if not self.closing:
@@ -245,15 +274,41 @@ class Peer:
             return
         self.close_code = code
         self.close_reason = reason
-        self._queue.clear()
+        self._queue = None
         self._queued_bytes = 0
         self._initial = None
-        self._wake()
+        if code == GONE and self._sender is None:
+            self._set_closed()  # no frame to send, and no send in flight to wait for
+        else:
+            self._spawn()  # one in flight sends the close frame after it
+
+    def start(self) -> None:
+        """From now on frames go to the socket: a sender task runs while any wait."""
+        assert self.websocket is not None, "a peer without a socket has no sender"
+        self._started = True
+        if self._queue or self.closing:
+            self._spawn()
+
+    async def stopped(self) -> None:
+        """Wait until the close frame asked for (``close``) was handed to the server."""
+        if self._sender is not None:
+            await self._sender
 
     async def run_sender(self) -> None:
-        """Drain the queue until close() is called, then send the close frame."""
-        assert self.websocket is not None, "a peer without a socket has no sender"
-        sender = self._sender = asyncio.current_task()
+        """``start``, then wait until the close frame was sent (a cancel stops the sender)."""
+        self.start()
+        try:
+            await self.closed.wait()
+        except asyncio.CancelledError:
+            if self._sender is not None:
+                self._sender.cancel()
+            raise
+        await self.stopped()
+
+    async def _drain(self) -> None:
+        """The sender: send what is queued; end when it is empty, or send the close frame."""
+        assert self.websocket is not None
+        sender = asyncio.current_task()
         assert sender is not None
         try:
             await self._send_queued(self.websocket)
@@ -266,22 +321,24 @@ class Peer:
             if not self.closing:
                 self.close(GONE, "")
             if not self._timed_out:
-                self.closed.set()
+                self._set_closed()
                 return
         finally:
             self._in_flight = 0
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None
+        if self.close_code is None:  # drained: the next frame that has to wait starts another
+            self._sender = None
+            return
         await self._send_close()
 
     async def _send_queued(self, websocket: Socket) -> None:
         loop = asyncio.get_running_loop()
         while self.close_code is None:
             if not self._queue:
-                self._idle = loop.create_future()
-                await self._idle
-                continue
+                self._queue = None  # dropped until a frame has to wait again
+                return
             data = self._queue.popleft()
             now = loop.time()
             if data is self._initial:
@@ -319,7 +376,7 @@ class Peer:
         assert self.websocket is not None
         code = self.close_code or 1000
         if code == GONE:  # nothing to send: the transport is gone
-            self.closed.set()
+            self._set_closed()
             return
         try:
             # Blocks while the transport is paused (a consumer that does not read): the frame
@@ -328,4 +385,4 @@ class Peer:
         except Exception as exc:
             log.debug("peer %s close failed: %r", self.id, exc)
         finally:
-            self.closed.set()
+            self._set_closed()

@@ -43,7 +43,7 @@ from collab.wire import AwarenessEntry
 REMOTE = 0  # the owner of a state set through another node (peer ids start at 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     owner: int  # peer id
     principal: str
@@ -273,7 +273,7 @@ class TypingSweep:
         self.arm()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lane:
     bucket: Bucket
     pending: dict[int, AwarenessEntry] = field(default_factory=dict)

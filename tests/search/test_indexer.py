@@ -260,3 +260,19 @@ async def test_a_doc_that_keeps_changing_rests_between_re_indexes(store: GatedSt
         assert len(await find(indexer.index, "more")) == 1  # the session's text, once
     finally:
         await indexer.close()
+
+
+async def test_many_docs_due_at_once_are_indexed_in_turn_and_their_rests_stay_bounded(
+    indexer: Indexer, store: GatedStore
+) -> None:
+    """A burst of commits over 200 docs: every one is indexed (one runner, in turn), and the
+    rests they leave are pruned as they end instead of growing with every doc ever indexed."""
+    keys = [DocKey("r", f"d{i}") for i in range(200)]
+    for i, key in enumerate(keys):
+        await write_text(store, key, f"word{i}x")
+        indexer.doc_stored(key)
+    await wait_until(lambda: indexer.pending_docs() == 0, what="every doc indexed")
+    for i in (0, 99, 199):
+        assert await find(indexer.index, f"word{i}x") == [f"d{i}"]
+    # delay 0: each rest ends a few of its runs' durations later, so most ended long ago
+    assert len(indexer._resting) <= 64, len(indexer._resting)

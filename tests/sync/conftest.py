@@ -53,7 +53,7 @@ def make_peer(*, readonly: bool = False) -> Peer:
 
 
 def sent(peer: Peer) -> list[bytes]:
-    return list(peer._queue)
+    return list(peer._queue or ())  # None: nothing queued (made when a frame waits)
 
 
 def text_update(text: str, doc: Doc[Any] | None = None) -> bytes:

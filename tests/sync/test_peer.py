@@ -7,11 +7,12 @@ The fake behaves like uvicorn's WebSocket: a send returns once its bytes are han
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import anyio
 import pytest
 
-from collab.sync.peer import SLOW_CONSUMER, Peer
+from collab.sync.peer import GONE, SLOW_CONSUMER, Peer
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +141,71 @@ async def test_a_sender_cancelled_by_others_stays_cancelled() -> None:
         await sender
     await asyncio.sleep(0.3)  # nothing to wait for: past the send's deadline, nothing fired
     assert not peer.closing and socket.closed_with is None
+
+
+class WritableSocket(FakeSocket):
+    """Also offers the server's synchronous write (WRITE_NOW), refused while ``paused``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+        self.written: list[bytes] = []
+
+    def write_now(self, data: bytes) -> bool:
+        if self.paused:
+            return False
+        self.written.append(data)
+        return True
+
+
+def sending(peer: Peer) -> bool:
+    """Whether a sender task runs (an idle socket has none)."""
+    return peer._sender is not None
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(5):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_an_idle_socket_has_no_sender_task_and_one_runs_only_while_frames_wait() -> None:
+    socket = WritableSocket()
+    peer = Peer(socket, max_queue_bytes=CAP, send_timeout=1.0)
+    peer.start()
+    peer.send(b"in place")
+    assert socket.written == [b"in place"] and not sending(peer)
+    socket.paused = True  # the transport takes nothing now: frames wait for a sender task
+    peer.send(b"a")
+    peer.send(b"b")
+    assert sending(peer)
+    socket.paused = False
+    peer.send(b"c")  # a sender runs: queued behind a and b, not written past them
+    await until(lambda: not sending(peer))  # drained: the task ended
+    assert socket.sent == [b"a", b"b", b"c"] and peer.queued_bytes == 0
+    peer.send(b"idle again")
+    assert socket.written[-1] == b"idle again" and not sending(peer)
+    peer.close(1000, "bye")  # an idle socket's close frame still goes
+    with anyio.fail_after(5):
+        await peer.stopped()
+    assert socket.closed_with == (1000, "bye") and peer.closed.is_set()
+
+
+async def test_a_socket_found_gone_while_idle_is_closed_without_a_frame() -> None:
+    socket = WritableSocket()
+    peer = Peer(socket, max_queue_bytes=CAP, send_timeout=1.0)
+    peer.start()
+    peer.close(GONE)
+    await peer.stopped()
+    assert peer.closed.is_set() and socket.closed_with is None and not sending(peer)
+
+
+async def test_frames_queued_before_start_go_when_it_starts() -> None:
+    socket = WritableSocket()
+    peer = Peer(socket, max_queue_bytes=CAP, send_timeout=1.0)
+    peer.send(b"greeting")
+    assert socket.written == [] and peer.queued_bytes == len(b"greeting")
+    peer.start()
+    await until(lambda: socket.sent == [b"greeting"])
+    peer.send(b"next")
+    assert socket.written == [b"next"]

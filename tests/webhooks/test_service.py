@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import anyio
 import pytest
 
 import collab.webhooks.service as service_module
@@ -31,7 +32,8 @@ async def test_events_reach_the_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
     service.doc_changed("r", "_meta")
     for _ in range(5):
         service.doc_changed("r", "notes")
-    await service._debounced[("r", "notes")]
+    with anyio.fail_after(10):
+        await service.settled()
     deliveries = await meta.list_webhook_deliveries("e", 50)
     kinds = sorted(json.loads(d.payload)["type"] for d in deliveries)
     assert kinds == [
@@ -87,4 +89,32 @@ async def test_the_chat_outbox_enqueues_what_chat_event_does(
     ids = [d.id for d in await inside.list_webhook_deliveries("e", 50)]
     assert all(i.startswith("msg_") and len(i) == 36 for i in ids) and len(set(ids)) == 5
     assert len(woken) == 3
+    await service.stop()
+
+
+async def test_doc_changes_are_debounced_per_doc_under_one_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Docs changed at different times each get one event once their own debounce is over;
+    a change after its event was enqueued gets another."""
+    meta = MemoryMetaStore()
+    await meta.create_webhook(Endpoint("e", "r", "https://x.example/", ("*",), "whsec_", "o", 1))
+    service = WebhookService(Dispatcher(meta))
+    monkeypatch.setattr(service_module, "DEBOUNCE", 0.2)
+
+    async def changed() -> list[str]:
+        deliveries = await meta.list_webhook_deliveries("e", 50)
+        return sorted(json.loads(d.payload)["data"]["doc"] for d in deliveries)
+
+    service.doc_changed("r", "a")
+    await anyio.sleep(0.1)
+    service.doc_changed("r", "b")
+    service.doc_changed("r", "a")  # within a's debounce: nothing more
+    with anyio.fail_after(10):
+        await service.settled()
+    assert await changed() == ["a", "b"]
+    service.doc_changed("r", "a")
+    with anyio.fail_after(10):
+        await service.settled()
+    assert await changed() == ["a", "a", "b"]
     await service.stop()

@@ -250,6 +250,9 @@ class Database:
             conn = self._writer
             if conn is None:
                 raise StoreError("store is closed")
+            if begin and commit and len(jobs) == 1:
+                self._run_alone(conn, jobs[0])
+                return
             if begin:
                 conn.execute("BEGIN IMMEDIATE")
             for job in jobs:
@@ -267,6 +270,20 @@ class Database:
             if commit:
                 conn.execute("COMMIT")
                 self.commits += 1
+
+    def _run_alone(self, conn: sqlite3.Connection, job: _Write[Any]) -> None:
+        """A transaction of one write: no savepoint, its failure rolls the whole back."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            job.result = job.fn(conn)
+        except BaseException as exc:
+            if not conn.in_transaction:
+                raise _Aborted(repr(exc)) from exc
+            conn.execute("ROLLBACK")
+            job.error = exc
+            return
+        conn.execute("COMMIT")
+        self.commits += 1
 
     async def _abandon(self, written: list[_Write[Any]], exc: BaseException) -> None:
         """The transaction failed as a whole: roll back, take back what was shown, fail all."""

@@ -18,7 +18,7 @@ from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-from collab.cli.wsprotocol import frame_binary, write_now_protocol
+from collab.cli.wsprotocol import Inbox, frame_binary, write_now_protocol
 from collab.sync.peer import WRITE_NOW
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer
@@ -151,3 +151,41 @@ async def test_relayed_edits_arrive_whole_to_every_socket(
             await reader.wait_for(lambda r=reader: str(r.text) == expected, timeout=30)
         for peer in (writer, *readers):
             await peer.close()
+
+
+async def test_the_inbox_hands_out_in_order_and_wakes_a_waiting_reader() -> None:
+    inbox = Inbox()
+    assert inbox.empty()
+    for n in range(3):
+        inbox.put_nowait(n)
+    assert inbox.qsize() == 3 and not inbox.empty()
+    assert [await inbox.get() for _ in range(3)] == [0, 1, 2]
+    assert inbox.empty()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            got: list[int] = []
+
+            async def read() -> None:
+                got.append(await inbox.get())
+
+            tg.start_soon(read)
+            await anyio.wait_all_tasks_blocked()
+            inbox.put_nowait(7)
+    assert got == [7] and inbox.empty()
+
+
+async def test_a_reader_cancelled_after_its_wake_up_loses_nothing_for_another() -> None:
+    inbox = Inbox()
+    loop = asyncio.get_running_loop()
+    first = loop.create_task(inbox.get())
+    second = loop.create_task(inbox.get())
+    await asyncio.sleep(0)  # both wait
+    inbox.put_nowait(1)  # wakes both
+    first.cancel()  # before it runs: the message stays for the other
+    with anyio.fail_after(5):
+        assert await second == 1
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert inbox.empty()
+    inbox.put_nowait(2)  # no waiter left behind by the cancelled one
+    assert await inbox.get() == 2

@@ -9,7 +9,8 @@ bucket is full again, in Redis's milliseconds: every node reads the same clock),
 one ``EVALSHA`` (``GCRA_SCRIPT``): read, decide and write atomically, whichever node asks.
 Keys hold user ids and addresses only, never a credential.
 
-Redis must answer within ``TIMEOUT``. When it does not (down, blackholed, slow), that check is
+Redis must answer within ``TIMEOUT``. When it does not (down, blackholed, slow, or refusing
+every check: out of memory, a read-only replica, the ACL), that check is
 decided by the node's own ``RateLimiter`` instead (the same rate and burst, counted per node as
 with one node: never unlimited, never a request held up longer than the bound) and counted in
 ``FanoutStats.rate_fallbacks``; for a pause after a failure (doubling up to ``PAUSE[1]``) every
@@ -93,8 +94,11 @@ class SharedLimits:
         try:
             async with asyncio.timeout(self.timeout):
                 waited = await self._script(keys=[rate_key(self.prefix, kind, key)], args=args)
-        except ResponseError as exc:  # this key only (a key of another type): not the channel
-            log.warning("rate limits: Redis refused a check of %s: %r", kind, exc)
+        except ResponseError as exc:
+            if not _one_key(exc):  # OOM, READONLY, NOPERM, BUSY...: every check would fail
+                self._failed(exc)
+            else:
+                log.warning("rate limits: Redis refused a check of %s: %r", kind, exc)
             raise NotShared from exc
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
@@ -112,6 +116,12 @@ class SharedLimits:
         self._shared = False
         self._retry_at = time.monotonic() + self._pause
         self._pause = min(self._pause * 2, PAUSE[1])
+
+
+def _one_key(exc: ResponseError) -> bool:
+    """Whether Redis refused this key alone (a key of another type under the bucket's name),
+    not every check (out of memory, a read-only replica, the ACL, a busy script)."""
+    return "WRONGTYPE" in str(exc)
 
 
 class NotShared(Exception):

@@ -181,3 +181,34 @@ async def test_a_paused_redis_holds_no_check_up(private: PrivateRedis) -> None:
         await wait_until(shared_again, PAUSE[1] + 5, interval=0.1)
     finally:
         await fanout.close()
+
+
+async def test_a_redis_refusing_every_write_is_paused_as_a_dead_one(
+    private: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OOM (likewise READONLY, NOPERM, BUSY): Redis answers every check with an error, which is
+    the channel's, not one key's: the node limits alone for the pause, warned once, and does
+    not ask Redis again per check until the pause is over."""
+    fanout = RedisFanout(private.url, "a")
+    limiter = limiters(fanout, "login", SLOW, 2)
+    raw = redis.Redis.from_url(private.url)
+    try:
+        assert await limiter.take("10.2.2.2") == 0.0
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.config_set("maxmemory", "1")
+        caplog.set_level("WARNING", logger="collab.fanout")
+        waits = [await limiter.take(f"10.2.2.{n}") for n in range(20)]
+        assert waits[0] == 0.0 and fanout.stats.rate_fallbacks == 20
+        warned = [r for r in caplog.records if "rate limits" in r.getMessage()]
+        assert len(warned) == 1, [r.getMessage() for r in warned]
+        raw.config_set("maxmemory", "0")
+        checks = fanout.stats.rate_checks
+
+        async def shared_again() -> bool:
+            await limiter.take("10.2.3.1")
+            return fanout.stats.rate_checks > checks
+
+        await wait_until(shared_again, PAUSE[1] + 5, interval=0.1)
+    finally:
+        raw.close()
+        await fanout.close()

@@ -313,8 +313,11 @@ class Peer:
         try:
             await self._send_queued(self.websocket)
         except asyncio.CancelledError:
-            # The watchdog's cancel ends here (a slow consumer: closed below); others' go on.
+            # The watchdog's cancel ends here (a slow consumer: closed below); others' go on,
+            # leaving no sender behind: a later frame or close starts another.
             if not self._timed_out or sender.uncancel():
+                if self._sender is sender:
+                    self._sender = None
                 raise
         except Exception as exc:  # the client went away under us
             log.debug("peer %s send failed: %r", self.id, exc)

@@ -209,3 +209,24 @@ async def test_frames_queued_before_start_go_when_it_starts() -> None:
     await until(lambda: socket.sent == [b"greeting"])
     peer.send(b"next")
     assert socket.written == [b"next"]
+
+
+async def test_after_a_cancelled_sender_the_next_frames_and_close_still_go() -> None:
+    """A sender cancelled by others (its caller shutting down) does not leave the peer
+    thinking one still runs: later frames and the close frame start another."""
+    socket = FakeSocket()
+    socket.stalled.set()
+    peer = Peer(socket, max_queue_bytes=1 << 30, send_timeout=5.0)
+    peer.start()
+    peer.send(b"blocked")
+    await until(lambda: peer.queued_bytes == 0)  # in flight
+    assert peer._sender is not None
+    peer._sender.cancel()
+    await until(lambda: not sending(peer))
+    socket.stalled.clear()
+    peer.send(b"after")
+    await until(lambda: socket.sent == [b"after"])
+    peer.close(1000, "bye")
+    with anyio.fail_after(5):
+        await peer.stopped()
+    assert socket.sent == [b"after"] and socket.closed_with == (1000, "bye")

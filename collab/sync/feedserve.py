@@ -30,7 +30,7 @@ from collab.meta import MetaStore, RoomRecord
 from collab.settings import Settings
 from collab.sync.expiry import ExpiryTimer
 from collab.sync.feeds import COALESCE, Feed, FeedHub
-from collab.sync.peer import Peer
+from collab.sync.peer import GONE, Peer
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.feeds")
@@ -197,7 +197,7 @@ async def serve_feed(
     finally:
         expiry.cancel()
         hub.remove(feed)
-        peer.close(1006)  # no-op when a close was already asked for
+        peer.close(GONE)  # no-op when a close was already asked for
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump

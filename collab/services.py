@@ -226,7 +226,6 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.purger
         await self.loop_lag.stop()
-        await self.webhooks.stop()
         if self.heads is not None:
             await self.heads.stop()
         if self.followers is not None:
@@ -237,6 +236,8 @@ class Services:
             await self.store_health.stop()
         await self.disabled.stop()
         await self.registry.close()
+        # After the registry: its last commits report doc changes, which stop() enqueues.
+        await self.webhooks.stop()
         if self.fanout is not None:
             await self.fanout.close()
         await self.files.close()

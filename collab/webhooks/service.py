@@ -44,6 +44,7 @@ class WebhookService:
         self._debounced: dict[tuple[str, str], float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._enqueuing: set[asyncio.Task[None]] = set()  # doc changes on their way in
+        self._stopped = False
 
     @classmethod
     def create(cls, meta: Webhooks, settings: Settings) -> WebhookService:
@@ -54,10 +55,18 @@ class WebhookService:
         self._worker = asyncio.get_running_loop().create_task(self.dispatcher.run_forever())
 
     async def stop(self) -> None:
+        """Shutdown: doc changes still inside their debounce are enqueued now (the outbox is
+        durable: they go out after a restart), those on their way in are waited for, then
+        the worker stops. Later doc changes are not reported."""
+        self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._debounced.clear()
+        if self._debounced:
+            pending, self._debounced = list(self._debounced), {}
+            self._track(asyncio.get_running_loop().create_task(self._enqueue_changes(pending)))
+        if self._enqueuing:
+            await asyncio.wait(set(self._enqueuing))
         tasks = [self._worker] if self._worker is not None else []
         for task in tasks:
             task.cancel()
@@ -86,7 +95,7 @@ class WebhookService:
 
     def doc_changed(self, room_id: str, doc: str) -> None:
         key = (room_id, doc)
-        if is_reserved_doc(doc):
+        if is_reserved_doc(doc) or self._stopped:
             return
         if key not in self._debounced:
             loop = asyncio.get_running_loop()
@@ -106,9 +115,11 @@ class WebhookService:
             first = next(iter(self._debounced.values()))
             self._timer = loop.call_at(first, self._settle, context=logs.detached())
         if due:
-            task = loop.create_task(self._enqueue_changes(due))
-            self._enqueuing.add(task)
-            task.add_done_callback(self._enqueuing.discard)
+            self._track(loop.create_task(self._enqueue_changes(due)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._enqueuing.add(task)
+        task.add_done_callback(self._enqueuing.discard)
 
     async def _enqueue_changes(self, keys: list[tuple[str, str]]) -> None:
         for room_id, doc in keys:

@@ -118,3 +118,24 @@ async def test_doc_changes_are_debounced_per_doc_under_one_timer(
         await service.settled()
     assert await changed() == ["a", "a", "b"]
     await service.stop()
+
+
+async def test_doc_changes_inside_their_debounce_are_enqueued_at_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shutdown does not drop a doc change still waiting out its debounce: the durable
+    outbox gets it (delivered after a restart); a change reported after stop is ignored."""
+    meta = MemoryMetaStore()
+    await meta.create_webhook(Endpoint("e", "r", "https://x.example/", ("*",), "whsec_", "o", 1))
+    service = WebhookService(Dispatcher(meta))
+    monkeypatch.setattr(service_module, "DEBOUNCE", 3600.0)
+    service.doc_changed("r", "a")
+    service.doc_changed("r", "b")
+    with anyio.fail_after(10):
+        await service.stop()
+    deliveries = await meta.list_webhook_deliveries("e", 50)
+    assert sorted(json.loads(d.payload)["data"]["doc"] for d in deliveries) == ["a", "b"]
+    service.doc_changed("r", "c")
+    with anyio.fail_after(10):
+        await service.settled()
+    assert len(await meta.list_webhook_deliveries("e", 50)) == 2

@@ -19,97 +19,45 @@ node; reads one at a time; a failed round is logged, and the next one tries agai
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Iterable
 
-from collab import logs
 from collab.fanout import ACCESS, ROOM_GONE, Notice
 from collab.meta import MetaStore
-from collab.sync.notices import NoticeSource
+from collab.sync.notices import NoticeFollower, NoticeSource
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.sync.revoked")
 
 CLOSE_CODE = 4401  # as the node that revoked it closes them
-PENDING_LIMIT = 10_000  # notices waiting; past it, one full recheck instead
 
 
-class AccessFollower:
+class AccessFollower(NoticeFollower[tuple[str, str, str]]):
+    """Follows ``access`` and ``room_gone`` notices: keys (kind, room, user)."""
+
+    kinds = frozenset((ACCESS, ROOM_GONE))
+    failed = "following a revocation failed (tried again next round)"
+
     def __init__(
         self, registry: RoomRegistry, meta: MetaStore, notices: NoticeSource, *, interval: float
     ) -> None:
+        super().__init__(notices, interval=interval)
         self.registry = registry
         self.meta = meta
-        self.notices = notices
-        self.interval = interval
-        self.rechecks = 0  # full rechecks done (tests, logs)
-        self._pending: dict[tuple[str, str, str], None] = {}  # (kind, room, user), in order
-        self._recheck_all = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        await self.notices.watch_notices(self)
-        self._task = asyncio.get_running_loop().create_task(self._run(), context=logs.detached())
+    def key_of(self, notice: Notice) -> tuple[str, str, str]:
+        return (notice.kind, notice.room, notice.user)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    # -- what the fan-out delivers (collab.fanout.NoticeWatcher) ---------------------------
-
-    def on_notice(self, notice: Notice) -> None:
-        if notice.kind not in (ACCESS, ROOM_GONE):
-            return
-        if len(self._pending) >= PENDING_LIMIT:
-            self._pending.clear()
-            self._recheck_all = True
+    async def follow(self, key: tuple[str, str, str]) -> None:
+        kind, room, user = key
+        if kind == ROOM_GONE:
+            await self.room_gone(room)
         else:
-            self._pending[(notice.kind, notice.room, notice.user)] = None
-        self._wake.set()
+            await self.recheck(self.named(room, user))
 
-    def on_notice_resync(self) -> None:
-        self._recheck_all = True
-        self._wake.set()
-
-    # -- the task ----------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        last = time.monotonic()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, last + self.interval - time.monotonic())):
-                    await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                kind, room, user = next(iter(self._pending))
-                del self._pending[(kind, room, user)]
-                try:
-                    if kind == ROOM_GONE:
-                        await self.room_gone(room)
-                    else:
-                        await self.recheck(self.named(room, user))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("following a revocation failed")
-            if self._recheck_all or time.monotonic() >= last + self.interval:
-                self._recheck_all = False
-                last = time.monotonic()
-                try:
-                    await self.recheck(self.open_peers())
-                    self.rechecks += 1
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("rechecking the credentials of open sockets failed")
+    async def recheck_all(self) -> None:
+        await self.recheck(self.open_peers())
 
     def open_peers(self) -> list[Peer]:
         """Every open socket here with a principal: docs, chat and live streams."""

@@ -16,93 +16,41 @@ round tries again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Coroutine
-from typing import Any
 
-from collab import logs
 from collab.auth.policy import effective_role
 from collab.fanout import ROLE, Notice
 from collab.meta import MetaStore
-from collab.sync.notices import NoticeSource
+from collab.sync.notices import NoticeFollower, NoticeSource
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.sync.roles")
 
-PENDING_LIMIT = 10_000  # notices waiting to be followed; past it, one full recheck instead
 
+class RoleFollower(NoticeFollower[tuple[str, str]]):
+    """Follows ``role`` notices: keys (room, user)."""
 
-class RoleFollower:
+    kinds = frozenset((ROLE,))
+    failed = "following role changes failed (tried again next round)"
+
     def __init__(
         self, registry: RoomRegistry, meta: MetaStore, fanout: NoticeSource, *, interval: float
     ) -> None:
+        super().__init__(fanout, interval=interval)
         self.registry = registry
         self.meta = meta
-        self.fanout = fanout
-        self.interval = interval
-        self.rechecks = 0  # full rechecks done (tests, logs)
-        self._pending: dict[tuple[str, str], None] = {}  # (room, user), in arrival order
-        self._recheck_all = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        await self.fanout.watch_notices(self)
-        self._task = asyncio.get_running_loop().create_task(self._run(), context=logs.detached())
+    def key_of(self, notice: Notice) -> tuple[str, str]:
+        return (notice.room, notice.user)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def follow(self, key: tuple[str, str]) -> None:
+        """Another node changed a membership (room, user): apply what the store says."""
+        await self.follow_member(*key)
 
-    # -- what the fan-out delivers (collab.fanout.NoticeWatcher) ---------------------------
+    async def recheck_all(self) -> None:
+        await self.recheck()
 
-    def on_notice(self, notice: Notice) -> None:
-        if notice.kind != ROLE:
-            return
-        if len(self._pending) >= PENDING_LIMIT:
-            self._pending.clear()
-            self._recheck_all = True
-        else:
-            self._pending[(notice.room, notice.user)] = None
-        self._wake.set()
-
-    def on_notice_resync(self) -> None:
-        self._recheck_all = True
-        self._wake.set()
-
-    # -- the task ----------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        last = time.monotonic()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, last + self.interval - time.monotonic())):
-                    await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                room, user = next(iter(self._pending))
-                del self._pending[(room, user)]
-                await self._guarded(self.follow(room, user))
-            if self._recheck_all or time.monotonic() >= last + self.interval:
-                self._recheck_all = False
-                last = time.monotonic()
-                await self._guarded(self.recheck())
-
-    async def _guarded(self, work: Coroutine[Any, Any, object]) -> None:
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("following role changes failed (tried again next round)")
-
-    async def follow(self, room: str, user: str) -> None:
+    async def follow_member(self, room: str, user: str) -> None:
         """Another node changed ``user``'s membership of ``room``: apply what the store says."""
         member = await self.meta.get_member(room, user)
         role = member.role if member is not None else None
@@ -127,5 +75,4 @@ class RoleFollower:
             if changed:
                 log.info("a role change in %s reached this node by recheck", room)
                 self.registry.apply_member_role(room, user, role, announce=False)
-        self.rechecks += 1
         return len(pairs)

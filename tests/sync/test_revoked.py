@@ -18,10 +18,10 @@ from collab.meta import MetaStore, open_meta_store
 from collab.names import DocKey
 from collab.store.memory import MemoryStore
 from collab.sync.feeds import COALESCE, Feed, FeedHub
-from collab.sync.notices import NoticeRouter
+from collab.sync.notices import PENDING_LIMIT, NoticeRouter
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
-from collab.sync.revoked import PENDING_LIMIT, AccessFollower
+from collab.sync.revoked import AccessFollower
 from tests.support.waiting import wait_until
 from tests.sync.conftest import settings
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from collab.db import database as database_module
 from collab.db import Database, StoreError, connect, migrate_with_backup
+from collab.db import database as database_module
 
 pytestmark = pytest.mark.anyio
 

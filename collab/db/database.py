@@ -51,6 +51,7 @@ import anyio.to_thread
 from collab import logs
 from collab.db.connection import connect
 from collab.db.errors import StoreError
+from collab.db.handover import Handover
 from collab.db.migrate import pending
 from collab.db.readers import Readers
 from collab.db.url import sqlite_path
@@ -65,8 +66,6 @@ log = logging.getLogger("collab.db")
 # arrived meanwhile, and so on; bounded so that a steady stream of writes cannot hold a
 # transaction open.
 MAX_ROUNDS = 4
-# How long the writer's thread waits, mid-transaction, for the event loop to take its turn.
-LOOP_TIMEOUT = 60.0
 
 
 @dataclass(eq=False)
@@ -78,47 +77,6 @@ class _Write(Generic[T]):
     result: Any = None
     error: BaseException | None = None
     continued: bool = False  # ``then`` was called inside the transaction
-
-
-class _Handover:
-    """The writer's thread waiting mid-transaction for the loop's next round of writes. A
-    thread that waited ``LOOP_TIMEOUT`` for a loop that did not even start (stopped, or
-    stuck) gives up: the transaction fails, and the loop's late turn then does nothing."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._started = False
-        self._abandoned = False
-        self._value: list[_Write[Any]] | BaseException = []
-
-    def start(self) -> bool:
-        """On the loop: whether the thread still waits (then it waits for ``give``)."""
-        with self._lock:
-            self._started = not self._abandoned
-            return self._started
-
-    def give(self, value: list[_Write[Any]] | BaseException) -> bool:
-        """On the loop: the next round's writes (or why there is none); False if the thread
-        no longer waits for them."""
-        with self._lock:
-            if self._abandoned:
-                return False
-            self._value = value
-            self._done.set()
-            return True
-
-    def wait(self) -> list[_Write[Any]]:
-        """On the writer's thread."""
-        if not self._done.wait(LOOP_TIMEOUT):
-            with self._lock:
-                if not self._started:
-                    self._abandoned = True
-                    raise StoreError("the event loop did not continue the transaction")
-            self._done.wait()  # started: the rest is one more turn of the loop
-        if isinstance(self._value, BaseException):
-            raise StoreError(f"a continuation failed: {self._value!r}") from self._value
-        return self._value
 
 
 class _Aborted(Exception):
@@ -277,7 +235,7 @@ class Database:
     ) -> None:
         """On the writer's thread: BEGIN, each round's writes in their savepoints, COMMIT.
         Between two rounds the thread waits for the loop to call the ``then``s and hand over
-        what they queued (``_Handover``): no return to the loop's runner in between."""
+        what they queued (``Handover``): no return to the loop's runner in between."""
         with self._writer_busy:
             conn = self._writer
             if conn is None:
@@ -292,7 +250,7 @@ class Database:
                 self._run_writes(conn, jobs)
                 if rounds >= MAX_ROUNDS or all(job.then is None for job in jobs):
                     break
-                handover = _Handover()
+                handover = Handover()
                 try:
                     loop.call_soon_threadsafe(self._next_round, jobs, rounds, handover)
                 except RuntimeError:  # the loop is closed
@@ -302,7 +260,7 @@ class Database:
             conn.execute("COMMIT")
             self.commits += 1
 
-    def _next_round(self, jobs: list[_Write[Any]], rounds: int, handover: _Handover) -> None:
+    def _next_round(self, jobs: list[_Write[Any]], rounds: int, handover: Handover) -> None:
         """On the loop, between two rounds: call the ``then``s, and one turn later (a journal
         woken by one queues its append) hand the queued writes over. The last round takes no
         write with a ``then``: its follow-up would miss this transaction."""
@@ -315,7 +273,7 @@ class Database:
             raise
         asyncio.get_running_loop().call_soon(self._hand_over, rounds + 1 < MAX_ROUNDS, handover)
 
-    def _hand_over(self, continued: bool, handover: _Handover) -> None:
+    def _hand_over(self, continued: bool, handover: Handover) -> None:
         jobs = self._take(continued)
         if not handover.give(jobs):  # not taken after all: they go first in the next one
             self._queue[:0] = jobs

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from collab.db import Database, StoreError, connect, migrate_with_backup
-from collab.db import database as database_module
+from collab.db import handover as handover_module
 
 pytestmark = pytest.mark.anyio
 
@@ -251,7 +251,7 @@ async def test_a_loop_that_never_takes_its_turn_fails_the_transaction_and_shows_
 ) -> None:
     """The writer's thread waits mid-transaction for the loop's next round only so long: past
     it the transaction fails, and the loop's late turn calls no ``then``."""
-    monkeypatch.setattr(database_module, "LOOP_TIMEOUT", 0.01)
+    monkeypatch.setattr(handover_module, "LOOP_TIMEOUT", 0.01)
     loop = asyncio.get_running_loop()
     shown: list[str] = []
 

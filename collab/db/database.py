@@ -23,7 +23,10 @@ that writes here within one turn of the loop (a document's append, queued by its
 the same transaction. So a chat post's row and the ``chat`` doc's update that shows it are
 committed by one fsync, and no reader is sent one without the other. If that transaction then
 fails, ``undo()`` is called (on the loop, before any later write starts): whatever ``then``
-showed must be taken back.
+showed must be taken back. The whole transaction is one trip to the writer's thread (one
+hand-over each way, the commit's real cost after the fsync): between rounds the thread waits,
+transaction open, while the loop calls the ``then``s and hands over what they queued
+(``Database.trips`` counts the trips).
 
 Reads use other connections (``collab.db.readers``), so a read never waits behind a commit
 (WAL readers do not block the writer), nor an API lookup behind a document's load.
@@ -48,6 +51,7 @@ import anyio.to_thread
 from collab import logs
 from collab.db.connection import connect
 from collab.db.errors import StoreError
+from collab.db.handover import Handover
 from collab.db.migrate import pending
 from collab.db.readers import Readers
 from collab.db.url import sqlite_path
@@ -99,6 +103,11 @@ class Database:
         # thread) must never see its connection closed under it (seen: a segfault in sqlite3).
         self._writer_busy = threading.Lock()
         self._thread = WriterThread()  # where the writer's work runs (collab.db.writerthread)
+
+    @property
+    def trips(self) -> int:
+        """Trips to the writer's thread so far: one per transaction (tests and metrics)."""
+        return self._thread.trips
 
     async def open(self) -> None:
         """Connect both (once however many share it); StoreError when the schema has pending
@@ -203,25 +212,15 @@ class Database:
         return jobs if continued else [job for job in jobs if job.then is None]
 
     async def _batch(self) -> None:
-        """One transaction: the queued writes, then (rounds) what their ``then`` started."""
+        """One transaction in one trip to the writer's thread: the queued writes, then (rounds)
+        what their ``then`` started, which the event loop hands over mid-trip."""
         jobs = self._take()
         if not jobs:
             return
-        written: list[_Write[Any]] = []
+        written = list(jobs)  # and the later rounds', added by the writer's thread
+        loop = asyncio.get_running_loop()
         try:
-            rounds = 0
-            while True:
-                rounds += 1
-                commit = rounds >= MAX_ROUNDS or all(job.then is None for job in jobs)
-                written += jobs
-                await self._thread.run(self._run_writes, jobs, rounds == 1, commit)
-                if commit:
-                    break
-                self._continue(jobs)
-                await asyncio.sleep(0)  # one turn: a journal woken by ``then`` queues its append
-                # The last round takes no write with a ``then``: its follow-up would miss this
-                # transaction.
-                jobs = self._take(continued=rounds + 1 < MAX_ROUNDS)
+            await self._thread.run(self._rounds, jobs, written, loop)
         except BaseException as exc:
             await self._abandon(written, exc)
             return
@@ -230,6 +229,54 @@ class Database:
                 _settle(job, job.error)
             elif not job.future.done():
                 job.future.set_result(job.result)
+
+    def _rounds(
+        self, jobs: list[_Write[Any]], written: list[_Write[Any]], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """On the writer's thread: BEGIN, each round's writes in their savepoints, COMMIT.
+        Between two rounds the thread waits for the loop to call the ``then``s and hand over
+        what they queued (``Handover``): no return to the loop's runner in between."""
+        with self._writer_busy:
+            conn = self._writer
+            if conn is None:
+                raise StoreError("store is closed")
+            if len(jobs) == 1 and jobs[0].then is None:
+                self._run_alone(conn, jobs[0])
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            rounds = 0
+            while True:
+                rounds += 1
+                self._run_writes(conn, jobs)
+                if rounds >= MAX_ROUNDS or all(job.then is None for job in jobs):
+                    break
+                handover = Handover()
+                try:
+                    loop.call_soon_threadsafe(self._next_round, jobs, rounds, handover)
+                except RuntimeError:  # the loop is closed
+                    raise StoreError("store is closed") from None
+                jobs = handover.wait()
+                written += jobs
+            conn.execute("COMMIT")
+            self.commits += 1
+
+    def _next_round(self, jobs: list[_Write[Any]], rounds: int, handover: Handover) -> None:
+        """On the loop, between two rounds: call the ``then``s, and one turn later (a journal
+        woken by one queues its append) hand the queued writes over. The last round takes no
+        write with a ``then``: its follow-up would miss this transaction."""
+        if not handover.start():
+            return  # the thread gave up waiting: the transaction fails, nothing was shown
+        try:
+            self._continue(jobs)
+        except BaseException as exc:
+            handover.give(exc)
+            raise
+        asyncio.get_running_loop().call_soon(self._hand_over, rounds + 1 < MAX_ROUNDS, handover)
+
+    def _hand_over(self, continued: bool, handover: Handover) -> None:
+        jobs = self._take(continued)
+        if not handover.give(jobs):  # not taken after all: they go first in the next one
+            self._queue[:0] = jobs
 
     def _continue(self, jobs: list[_Write[Any]]) -> None:
         for job in jobs:
@@ -243,33 +290,20 @@ class Database:
                     raise
                 log.exception("a write's continuation failed (it must not raise)")
 
-    def _run_writes(self, jobs: list[_Write[Any]], begin: bool, commit: bool) -> None:
-        """On the writer's thread: BEGIN (first round), each write in its savepoint, COMMIT
-        (last round)."""
-        with self._writer_busy:
-            conn = self._writer
-            if conn is None:
-                raise StoreError("store is closed")
-            if begin and commit and len(jobs) == 1:
-                self._run_alone(conn, jobs[0])
-                return
-            if begin:
-                conn.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                conn.execute("SAVEPOINT write")
-                try:
-                    job.result = job.fn(conn)
-                except BaseException as exc:
-                    if not conn.in_transaction:
-                        raise _Aborted(repr(exc)) from exc
-                    conn.execute("ROLLBACK TO write")
-                    conn.execute("RELEASE write")
-                    job.error = exc
-                else:
-                    conn.execute("RELEASE write")
-            if commit:
-                conn.execute("COMMIT")
-                self.commits += 1
+    def _run_writes(self, conn: sqlite3.Connection, jobs: list[_Write[Any]]) -> None:
+        """On the writer's thread, in the open transaction: each write in its savepoint."""
+        for job in jobs:
+            conn.execute("SAVEPOINT write")
+            try:
+                job.result = job.fn(conn)
+            except BaseException as exc:
+                if not conn.in_transaction:
+                    raise _Aborted(repr(exc)) from exc
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                job.error = exc
+            else:
+                conn.execute("RELEASE write")
 
     def _run_alone(self, conn: sqlite3.Connection, job: _Write[Any]) -> None:
         """A transaction of one write: no savepoint, its failure rolls the whole back."""

@@ -33,6 +33,7 @@ class WriterThread:
         self.name = name
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self.trips = 0  # pieces of work handed over so far
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the thread; its result or its exception."""
@@ -42,6 +43,7 @@ class WriterThread:
             self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
             self._thread.start()
         self._queue.put((fn, args, future, loop))
+        self.trips += 1
         with anyio.CancelScope(shield=True):
             result = await future
         return result

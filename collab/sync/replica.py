@@ -19,7 +19,19 @@ from pycrdt import Doc, TransactionEvent
 from collab.errors import HostileInput, must_propagate
 from collab.store.base import StoredDoc
 from collab.sync.known import KnownState
-from collab.wire import DocIndex, IndexDelta, Limits, UpdateInfo, scan_update
+from collab.wire import (
+    DocIndex,
+    IndexDelta,
+    Limits,
+    MalformedInput,
+    UpdateInfo,
+    deleted_length,
+    scan_update,
+)
+
+# Server-authored updates the nesting index has not taken in yet, at most (past it: the index
+# is rebuilt from the whole Doc if it is ever consulted).
+MAX_UNINDEXED = 64
 
 
 def _build_doc(
@@ -44,6 +56,10 @@ class Replica:
         self.version = 0  # bumped whenever the Doc changes (the cache key of ``_known``)
         self._known = KnownState(limits)
         self._emitted: list[bytes] = []
+        self._deletes: list[bytes] | None = None  # the delete sets, while ``author`` runs
+        # What ``author`` emitted since the index was last consulted (``_catch_up``), or None
+        # when there was too much of it: the index is then rebuilt from the Doc.
+        self._unindexed: list[bytes] | None = []
 
     async def rebuild(
         self, stored: StoredDoc, uncommitted: list[bytes], *, reindex: bool = True
@@ -59,6 +75,7 @@ class Replica:
         )
         if index is not None:
             self.index = index
+            self._unindexed = []
         else:
             self.index.drop_pending()
         doc.observe(self._capture)
@@ -67,6 +84,8 @@ class Replica:
 
     def _capture(self, event: TransactionEvent) -> None:
         self._emitted.append(event.update)
+        if self._deletes is not None:
+            self._deletes.append(event.delete_set)  # type: ignore[attr-defined]  # not in the stubs
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -88,6 +107,7 @@ class Replica:
 
     def check(self, info: UpdateInfo) -> IndexDelta:
         """The nesting index's verdict on ``info``, not yet committed (raises MalformedInput)."""
+        self._catch_up()
         return self.index.check(info)
 
     def apply(self, update: bytes, delta: IndexDelta, origin: object) -> tuple[list[bytes], float]:
@@ -115,17 +135,34 @@ class Replica:
 
     def author(self, change: Callable[[Doc[Any]], None], origin: object) -> tuple[list[bytes], int]:
         """Run a server-authored ``change`` in one transaction: (the updates the Doc emitted,
-        clock units it deleted). What the server writes is indexed like any update, so the
-        nesting index keeps describing the whole Doc."""
-        self._emitted = []
-        with self.doc.transaction(origin=origin):
-            change(self.doc)
-        emitted, self._emitted = self._emitted, []
-        deleted = 0
-        for update in emitted:
-            info = scan_update(update, self.limits)
-            self.index.commit(self.index.check(info))
-            deleted += sum(length for _, _, length in info.deletes)
+        clock units it deleted, from the transaction's delete set). What the server writes is
+        indexed like any update, but only when the index is next consulted (``check``: a
+        client's or another node's update): a doc only the server writes (``chat``) never
+        pays for scanning its own updates."""
+        self._emitted, self._deletes = [], []
+        try:
+            with self.doc.transaction(origin=origin):
+                change(self.doc)
+            deleted = sum(map(deleted_length, self._deletes))
+        finally:
+            emitted, self._emitted, self._deletes = self._emitted, [], None
         if emitted:
             self.version += 1
+            if self._unindexed is not None and len(self._unindexed) < MAX_UNINDEXED:
+                self._unindexed += emitted
+            else:
+                self._unindexed = None
         return emitted, deleted
+
+    def _catch_up(self) -> None:
+        """Index what ``author`` emitted since the index was last consulted."""
+        if self._unindexed == []:
+            return
+        try:
+            for update in self._unindexed or ():
+                self.index.commit(self.index.check(scan_update(update, self.limits)))
+        except MalformedInput:  # past a limit meant for one client frame: take the whole Doc
+            self._unindexed = None
+        if self._unindexed is None:
+            self.index = DocIndex.from_update(self.doc.get_update(), self.limits)
+        self._unindexed = []

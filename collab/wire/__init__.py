@@ -37,7 +37,13 @@ from collab.wire.lib0 import (
 )
 from collab.wire.request import encode_reply, read_request, request_cap
 from collab.wire.strictjson import canonical_json, strict_json
-from collab.wire.update import StructRef, UpdateInfo, scan_state_vector, scan_update
+from collab.wire.update import (
+    StructRef,
+    UpdateInfo,
+    deleted_length,
+    scan_state_vector,
+    scan_update,
+)
 
 __all__ = [
     "MAX_CLOCK",
@@ -51,6 +57,7 @@ __all__ = [
     "UnresolvedReference",
     "UpdateInfo",
     "canonical_json",
+    "deleted_length",
     "encode_awareness",
     "encode_reply",
     "encode_varuint",

@@ -309,6 +309,12 @@ def _scan_delete_set(data: bytes, pos: int, budget: int) -> tuple[tuple[Range, .
     return tuple(ranges), pos, budget
 
 
+def deleted_length(delete_set: bytes) -> int:
+    """Clock units an encoded delete set (§1.6, as yrs gives a transaction's) deletes."""
+    ranges, _, _ = _scan_delete_set(bytes(delete_set), 0, len(delete_set))
+    return sum(length for _, _, length in ranges)
+
+
 def scan_state_vector(sv: bytes, limits: Limits) -> dict[int, int]:
     """A SyncStep1 state vector (§1.3): exact length, no duplicates, clocks <= 2**31-1.
 

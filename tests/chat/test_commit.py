@@ -94,10 +94,13 @@ async def test_a_post_is_one_commit_for_its_row_and_the_docs_update(services: Se
     db = database(services)
     await services.chat.post(ROOM, actor(), "first: loads and creates the chat doc", "c0")
     for n in range(1, 6):
-        before = db.commits
+        before, trips = db.commits, db.trips
         message, created = await services.chat.post(ROOM, actor(), f"hello {n}", f"c{n}")
         assert created and message.seq == n + 1
         assert db.commits - before == 1
+        # ... and one trip to the writer's thread: the row and the doc's update in one round
+        # of hand-overs (the loop shows the row mid-trip), not a trip for each.
+        assert db.trips - trips == 1
     stored = await services.store.load(chat_key(ROOM))
     assert stored.updates  # the doc's updates are in the store, not only in memory
     await same_as_table(services)

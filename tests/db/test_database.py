@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import anyio
 import pytest
 
 from collab.db import Database, StoreError, connect, migrate_with_backup
+from collab.db import handover as handover_module
 
 pytestmark = pytest.mark.anyio
 
@@ -202,12 +204,13 @@ async def test_then_runs_inside_the_transaction_and_what_it_starts_joins_it(
 
         follow_up.append(asyncio.get_running_loop().create_task(append()))
 
-    before = db.commits
+    before, trips = db.commits, db.trips
     with anyio.fail_after(10):
         await db.write(_insert("row"), then=then)
         await follow_up[0]
     assert seen == [0]
     assert db.commits - before == 1  # the row and what its ``then`` started: one commit
+    assert db.trips - trips == 1  # ... in one trip to the writer's thread
     assert await db.read(_count) == 2
 
 
@@ -239,6 +242,27 @@ async def test_a_transaction_that_fails_after_then_is_undone_and_fails_every_wri
     assert all(isinstance(r, StoreError) for r in results), results
     assert shown == ["shown", "undone"]
     assert await db.read(_count) == 0
+    await db.write(_insert("later"))  # the writer goes on
+    assert await db.read(_count) == 1
+
+
+async def test_a_loop_that_never_takes_its_turn_fails_the_transaction_and_shows_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's thread waits mid-transaction for the loop's next round only so long: past
+    it the transaction fails, and the loop's late turn calls no ``then``."""
+    monkeypatch.setattr(handover_module, "LOOP_TIMEOUT", 0.01)
+    loop = asyncio.get_running_loop()
+    shown: list[str] = []
+
+    def row_then_block_the_loop(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO cache VALUES ('row', 'v', 0)")
+        loop.call_soon_threadsafe(time.sleep, 2.0)  # ahead of the thread's call for a round
+
+    with anyio.fail_after(30), pytest.raises(StoreError, match="did not continue"):
+        await db.write(row_then_block_the_loop, then=lambda _: shown.append("shown"))
+    await asyncio.sleep(0)  # the late turn, if any
+    assert shown == [] and await db.read(_count) == 0
     await db.write(_insert("later"))  # the writer goes on
     assert await db.read(_count) == 1
 

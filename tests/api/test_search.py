@@ -129,8 +129,8 @@ async def test_edits_and_deletions(api: Api, server: CollabServer) -> None:
     assert keys(search(api.dev.http, "消息推")) == []  # at once: the API answered after
     assert keys(search(api.dev.http, "消息")) == []
 
-    post(api.dev.http, room, "room-wide secret", "c2")
-    await until_found(api.dev.http, "secret", [keys(search(api.dev.http, "secret"))[0]])
+    secret = post(api.dev.http, room, "room-wide secret", "c2")
+    await until_found(api.dev.http, "secret", [secret["id"]])
     assert api.dev.http.delete(f"/rooms/{room}").status_code == 204
     api.room("r")  # a new room under the same id sees nothing of the old one
     assert keys(search(api.dev.http, "secret")) == []

@@ -145,6 +145,21 @@ class PgDatabase(_Pooled):
             raise self._error(exc) from exc
 
 
+    @contextlib.asynccontextmanager
+    async def autocommit(
+        self, *, wait: float | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+        """A connection outside any transaction block: each statement commits on its own (no
+        BEGIN and COMMIT round trips, for a hot path that is one statement). Errors as in
+        ``transaction``."""
+        if self._pool is None:
+            raise self._closed()
+        try:
+            async with self._pool.connection(wait) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
 class SyncPgDatabase(_Pooled):
     """``PgDatabase``'s twin over a sync pool: call it from worker threads, never from the
     event loop (every method blocks)."""

@@ -237,10 +237,12 @@ async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
             datas,
         ),
     )
-    head: dict[DocKey, int] = {}  # each doc's head before this batch
-    added = 0
-    for room, name, last, added in await cur.fetchall():
-        head[DocKey(room, name)] = int(last) - counts[DocKey(room, name)]
-    if len(head) != len(keys) or int(added) != len(datas):
+    rows = await cur.fetchall()
+    # Each doc's head before this batch; every row says how many updates went in.
+    head = {
+        DocKey(room, name): int(last) - counts[DocKey(room, name)] for room, name, last, _ in rows
+    }
+    added = int(rows[0][3]) if rows else 0
+    if len(head) != len(keys) or added != len(datas):
         raise StoreError(f"append numbered {len(head)} docs and {added} rows")
     return [head[job.key] + end for job, end in zip(batch, ends, strict=True)]

@@ -15,7 +15,10 @@ the server's default, because "saved" promises that the update is committed and 
 PostgreSQL; ``application_name`` ``collab`` unless the URL names one (a node's sessions are
 then told apart in ``pg_stat_activity``). A connection the server dropped (a restart,
 ``pg_terminate_backend``) is found by the pool's check before it is handed out, and replaced:
-a restarted server costs the transactions in flight, never the process.
+a restarted server costs the transactions in flight, never the process. The asyncio pool's
+check (``check_quiet``) asks the server (an empty query, a round trip) only when the idle
+connection's socket has something to read: a dropped session has its last words (the FATAL
+error, the end of the stream) waiting there, a live idle one has nothing.
 
 Every psycopg failure leaves as ``collab.db.StoreError``. Opening refuses a database with
 pending migrations, as SQLite's ``Database`` does: ``collab migrate`` applies them
@@ -25,6 +28,7 @@ pending migrations, as SQLite's ``Database`` does: ``collab migrate`` applies th
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -57,6 +61,20 @@ PING_TIMEOUT = 2.0
 # Giving a retry series up after this many seconds caps that: the next checkout (a commit, a
 # /readyz ping) starts a fresh series at once.
 RECONNECT_WINDOW = 5.0
+
+
+async def check_quiet(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check on every checkout, without a round trip while nothing says one is
+    needed: a connection whose socket has bytes (or the end of the stream) waiting, or that
+    psycopg knows is closed, gets psycopg_pool's own check (which raises if it is dead)."""
+    if not conn.closed:
+        try:
+            waiting, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+        except (OSError, ValueError, psycopg.OperationalError):
+            waiting = [True]
+        if not waiting:
+            return
+    await AsyncConnectionPool.check_connection(conn)
 
 
 class _Pooled:
@@ -98,7 +116,7 @@ class PgDatabase(_Pooled):
             max_size=self.max_size,
             kwargs=_CONNECTION_KWARGS,
             configure=configure,
-            check=AsyncConnectionPool.check_connection,
+            check=check_quiet,
             timeout=self.timeout,
             reconnect_timeout=RECONNECT_WINDOW,
             name="collab",
@@ -140,6 +158,21 @@ class PgDatabase(_Pooled):
             async with self._pool.connection(wait) as conn, conn.transaction():
                 if isolation is not None:
                     await conn.execute(_SET_ISOLATION[isolation])
+                yield conn
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def autocommit(
+        self, *, wait: float | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+        """A connection outside any transaction block: each statement commits on its own (no
+        BEGIN and COMMIT round trips, for a hot path that is one statement). Errors as in
+        ``transaction``."""
+        if self._pool is None:
+            raise self._closed()
+        try:
+            async with self._pool.connection(wait) as conn:
                 yield conn
         except psycopg.Error as exc:
             raise self._error(exc) from exc

@@ -5,11 +5,12 @@ several nodes write at once, so every guarantee comes from PostgreSQL's row lock
 snapshots instead of one writer:
 
 - **Appends** are group-committed per node as on SQLite: appends that arrive while a commit is
-  in flight queue up and the next holder of the lock writes them all in one transaction. The
-  transaction first upserts each doc of the batch, raising its ``last_seq`` by the number of
-  rows it brings (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING last_seq``): that takes the
-  doc's row lock, held until the commit, so no other node can number rows of that doc in
-  between, and a rolled-back batch gives its numbers back. Seqs are gapless per doc across
+  in flight queue up and the next holder of the lock writes them all in one statement, its
+  own transaction (one round trip: no BEGIN, no COMMIT). The statement first upserts each doc
+  of the batch, raising its ``last_seq`` by the number of rows it brings (``INSERT ... ON
+  CONFLICT DO UPDATE ... RETURNING last_seq``), then inserts the rows numbered from that head:
+  the upsert takes the doc's row lock, held until the commit, so no other node can number rows
+  of that doc in between, and a failed batch gives its numbers back. Seqs are gapless per doc across
   nodes. The docs of a batch are locked in one total order (Python's order of (room, doc)
   keys, the same on every node), so two nodes' batches never deadlock.
 - **Loads** read the doc's row and its log in one REPEATABLE READ transaction (one snapshot):
@@ -101,7 +102,7 @@ class PostgresStore:
             if not job.future.done():
                 batch, self._queue = self._queue, []
                 try:
-                    async with self._db.transaction() as conn:
+                    async with self._db.autocommit() as conn:
                         results = await _write_batch(conn, batch)
                 except BaseException as exc:
                     for other in batch:
@@ -179,52 +180,69 @@ async def _read_log(conn: Conn, key: DocKey, after: int) -> list[tuple[int, byte
     return [(seq, bytes(data)) for seq, data in await cur.fetchall()]
 
 
+# One statement, so one round trip in autocommit (no BEGIN, no COMMIT): the upsert numbers each
+# doc's rows (taking its row lock, in the batch's key order) and the insert places every update
+# at its doc's head before the batch plus its place in the doc's part of the batch.
+_APPEND = (
+    "WITH t AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
+    " WITH ORDINALITY AS t(room, name, generation, n, i)),"
+    " heads AS (INSERT INTO docs AS d (room, name, generation, created_at, last_seq)"
+    " SELECT t.room, t.name, t.generation, %s, t.n FROM t ORDER BY t.i"
+    " ON CONFLICT (room, name) DO UPDATE SET last_seq = d.last_seq + excluded.last_seq"
+    " RETURNING d.room, d.name, d.last_seq),"
+    " added AS (INSERT INTO doc_updates (room, name, seq, data)"
+    " SELECT u.room, u.name, h.last_seq - u.total + u.k, u.data"
+    " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bytea[])"
+    " AS u(room, name, k, total, data)"
+    " JOIN heads h ON h.room = u.room AND h.name = u.name RETURNING 1)"
+    " SELECT room, name, last_seq, (SELECT count(*) FROM added) FROM heads"
+)
+
+
 async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
-    """Number and insert every job's updates (inside the caller's transaction); the last seq
-    of each job, in batch order."""
+    """Number and insert every job's updates in one statement (``_APPEND``, its own
+    transaction); the last seq of each job, in batch order."""
     counts: dict[DocKey, int] = {}
     for job in batch:
         counts[job.key] = counts.get(job.key, 0) + len(job.updates)
     keys = sorted(counts)  # the lock order, the same on every node
+    rooms: list[str] = []
+    names: list[str] = []
+    places: list[int] = []  # 1-based, within the doc's part of the batch
+    totals: list[int] = []
+    datas: list[bytes] = []
+    placed = dict.fromkeys(keys, 0)
+    ends: list[int] = []  # each job's last place in its doc's part
+    for job in batch:
+        for update in job.updates:
+            placed[job.key] += 1
+            rooms.append(job.key.room)
+            names.append(job.key.doc)
+            places.append(placed[job.key])
+            totals.append(counts[job.key])
+            datas.append(bytes(update))
+        ends.append(placed[job.key])
     cur = await conn.execute(
-        "INSERT INTO docs AS d (room, name, generation, created_at, last_seq)"
-        " SELECT t.room, t.name, t.generation, %s, t.n"
-        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
-        " WITH ORDINALITY AS t(room, name, generation, n, i) ORDER BY t.i"
-        " ON CONFLICT (room, name) DO UPDATE SET last_seq = d.last_seq + excluded.last_seq"
-        " RETURNING d.room, d.name, d.last_seq",
+        _APPEND,
         (
-            time.time(),
             [k.room for k in keys],
             [k.doc for k in keys],
             [uuid.uuid4().hex for _ in keys],
             [counts[k] for k in keys],
+            time.time(),
+            rooms,
+            names,
+            places,
+            totals,
+            datas,
         ),
     )
-    # Each doc's rows are numbered from where its head was before this batch.
+    rows = await cur.fetchall()
+    # Each doc's head before this batch; every row says how many updates went in.
     head = {
-        DocKey(room, name): int(last) - counts[DocKey(room, name)]
-        for room, name, last in await cur.fetchall()
+        DocKey(room, name): int(last) - counts[DocKey(room, name)] for room, name, last, _ in rows
     }
-    rooms: list[str] = []
-    names: list[str] = []
-    seqs: list[int] = []
-    datas: list[bytes] = []
-    results = []
-    for job in batch:
-        seq = head[job.key]
-        for update in job.updates:
-            seq += 1
-            rooms.append(job.key.room)
-            names.append(job.key.doc)
-            seqs.append(seq)
-            datas.append(bytes(update))
-        head[job.key] = seq
-        results.append(seq)
-    if seqs:
-        await conn.execute(
-            "INSERT INTO doc_updates (room, name, seq, data)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bytea[])",
-            (rooms, names, seqs, datas),
-        )
-    return results
+    added = int(rows[0][3]) if rows else 0
+    if len(head) != len(keys) or added != len(datas):
+        raise StoreError(f"append numbered {len(head)} docs and {added} rows")
+    return [head[job.key] + end for job, end in zip(batch, ends, strict=True)]

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from collab.db import StoreError
-from collab.db.postgres import PgDatabase, SyncPgDatabase
+from collab.db.postgres import PgDatabase, SyncPgDatabase, check_quiet
 
 pytestmark = pytest.mark.anyio
 
@@ -83,3 +83,39 @@ async def test_an_unreachable_server_is_a_store_error_naming_it_without_its_pass
     assert "127.0.0.1:1" in str(caught.value) and "hunter2" not in str(caught.value)
     with pytest.raises(StoreError):
         SyncPgDatabase(url).open()
+
+
+async def test_the_checkout_check_asks_the_server_only_when_the_socket_has_words(
+    pg_url: str,
+) -> None:
+    """``check_quiet``: a live idle connection passes without a round trip (the server's count
+    of statements it ran stays still); a terminated one has its FATAL waiting and fails the
+    check, so the pool replaces it; ``autocommit`` blocks commit each statement alone."""
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        pid = conn.info.backend_pid
+        await conn.execute("SELECT 1")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            before = admin.execute(
+                "SELECT state_change FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            await check_quiet(conn)
+            after = admin.execute(
+                "SELECT state_change FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            assert before == after  # no statement reached the server
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with anyio.fail_after(10):
+            while True:  # the FATAL reaches the socket shortly after the call returns
+                try:
+                    await check_quiet(conn)
+                except psycopg.OperationalError:
+                    break
+                await anyio.sleep(0.05)
+    db = PgDatabase(pg_url)
+    await db.open()
+    try:
+        async with db.autocommit() as conn:
+            await conn.execute(INSERT, ("alone",))
+            assert count(pg_url) == 1  # committed before the block ends
+    finally:
+        await db.close()

@@ -97,6 +97,32 @@ async def test_two_nodes_appending_1000_updates_each_to_one_doc_number_them_1_to
             assert own == [f"{name}-{i}" for i in range(200)]
 
 
+async def test_one_batch_of_interleaved_jobs_numbers_each_doc_from_its_head(pg_url: str) -> None:
+    """The append is one statement for a whole group commit: jobs of several docs, interleaved,
+    some with several updates, each get their doc's next seqs in queue order, and each job's
+    answer is its last seq."""
+    b = DocKey("room", "b")
+    async with nodes(pg_url, 1) as (store,):
+        assert await store.append(b, [b"b1"]) == 1  # b has a head, a has none yet
+        jobs = [(A, [b"a1", b"a2"]), (b, [b"b2"]), (A, [b"a3"]), (b, [b"b3", b"b4", b"b5"])]
+        answers: dict[int, int] = {}
+
+        async def one_job(i: int) -> None:
+            key, updates = jobs[i]
+            answers[i] = await store.append(key, updates)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                async with store._write_lock:  # queued while a commit is "in flight": one batch
+                    for i in range(len(jobs)):
+                        tg.start_soon(one_job, i)
+                    await wait_until(lambda: len(store._queue) == len(jobs))
+        assert answers == {0: 2, 1: 2, 2: 3, 3: 5}
+        assert (await store.load(A)).updates == [(1, b"a1"), (2, b"a2"), (3, b"a3")]
+        assert [u for _, u in (await store.load(b)).updates] == [b"b1", b"b2", b"b3", b"b4", b"b5"]
+        assert [s for s, _ in (await store.load(b)).updates] == [1, 2, 3, 4, 5]
+
+
 async def test_batches_naming_docs_in_opposite_orders_never_deadlock(pg_url: str) -> None:
     """Node one's batch names d0..d5, node two's d5..d0, and both reach the docs while a third
     session holds d2: in the order they were queued, one would hold d0-d1 and the other d5-d3,

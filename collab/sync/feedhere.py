@@ -14,7 +14,9 @@ it (Redis restarted empty; or the others took this node for dead), every summary
 again; every ``REFRESH`` seconds too, so they outlive the channel's TTL. At each tick the nodes
 whose summaries were read and that stopped beating are dropped from the channel and the
 streams here watching their rooms read again: a killed node's users leave within the
-heartbeat's 8 s plus a tick. Nothing is written while nothing changes but the mark.
+heartbeat's 8 s plus a tick. A node whose summary was read before it beat again (Redis
+restarted empty) is read again at the tick that finds it beating. Nothing is written while
+nothing changes but the mark.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class SharedHere:
         self._dirty: set[str] = set()
         self._written: dict[str, bytes] = {}  # room -> this node's summary the channel has
         self._seen: dict[str, set[str]] = {}  # other node -> rooms its summaries were read in
+        self._hidden: dict[str, set[str]] = {}  # node not beating when read -> those rooms
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refreshed = time.monotonic()
@@ -151,6 +154,7 @@ class SharedHere:
             for node, summary in summaries.items():
                 self._seen.setdefault(node, set()).add(room)
                 if alive is not None and node not in alive:
+                    self._hidden.setdefault(node, set()).add(room)  # dead, or not yet beating
                     continue
                 decoded = decode(summary)
                 if decoded is None:
@@ -221,6 +225,10 @@ class SharedHere:
         alive = await self.fanout.nodes_alive(set(self._seen))
         if alive is None:
             return  # the channel cannot say: keep what is shown
+        hidden, self._hidden = self._hidden, {}
+        for node in set(hidden) & alive:  # read before its heartbeat (Redis restarted): again
+            for room in hidden[node]:
+                self.registry.feeds.room_changed(room)
         for node in set(self._seen) - alive:
             rooms = sorted(self._seen.pop(node))
             log.info("node %s stopped beating: its room presence goes", node)

@@ -41,7 +41,6 @@ from collab.store.base import DocumentStore
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.disabled import DisabledUsers
-from collab.sync.feedhere import SharedHere
 from collab.sync.followers import NodeFollowers
 from collab.sync.heads import HeadPoller
 from collab.sync.nodesweep import PresenceSweeper
@@ -66,7 +65,6 @@ class Services:
     # counts reach our sockets
     followers: NodeFollowers | None
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
-    here: SharedHere | None  # with a fanout: the live streams' presence on every node
     store_health: StoreHealth | None  # on PostgreSQL: the ping behind collab_store_healthy
     # Users disabled elsewhere (the CLI, another node) lose their open sockets; __post_init__.
     disabled: DisabledUsers = field(init=False)
@@ -127,7 +125,6 @@ class Services:
             heads=heads,
             followers=_followers(settings, registry, meta, fanout),
             sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
-            here=SharedHere(registry, fanout) if fanout is not None else None,
             store_health=_store_health(settings, store, metrics),
             chat=chat,
             chat_requests=SocketChat(chat, meta, settings, limits[Rate.chat]),
@@ -193,8 +190,6 @@ class Services:
             await self.followers.start()
         if self.sweeper is not None:
             self.sweeper.start()
-        if self.here is not None:
-            self.here.start()
         if self.store_health is not None:
             self.store_health.start()
         self.disabled.start()
@@ -237,8 +232,6 @@ class Services:
             await self.followers.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
-        if self.here is not None:
-            await self.here.stop()
         if self.store_health is not None:
             await self.store_health.stop()
         await self.disabled.stop()

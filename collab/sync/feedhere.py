@@ -15,7 +15,8 @@ again; every ``REFRESH`` seconds too, so they outlive the channel's TTL. At each
 whose summaries were read and that stopped beating are dropped from the channel and the
 streams here watching their rooms read again: a killed node's users leave within the
 heartbeat's 8 s plus a tick. A node whose summary was read before it beat again (Redis
-restarted empty) is read again at the tick that finds it beating. Nothing is written while
+restarted empty) is read again at the tick that finds it beating; rooms whose summaries could
+not be read (Redis down) are read again at the next tick. Nothing is written while
 nothing changes but the mark.
 """
 
@@ -117,6 +118,7 @@ class SharedHere:
         self._written: dict[str, bytes] = {}  # room -> this node's summary the channel has
         self._seen: dict[str, set[str]] = {}  # other node -> rooms its summaries were read in
         self._hidden: dict[str, set[str]] = {}  # node not beating when read -> those rooms
+        self._unread: set[str] = set()  # rooms whose summaries could not be read: again
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refreshed = time.monotonic()
@@ -143,7 +145,10 @@ class SharedHere:
 
     async def remote(self, room_ids: Sequence[str]) -> dict[str, list[Person]]:
         """Who is in each of ``room_ids`` on the other live nodes ({} when it cannot say)."""
-        found = await self.fanout.read_here(list(room_ids)) if room_ids else None
+        found = await self.fanout.read_here(list(room_ids)) if room_ids else {}
+        if found is None:
+            self._unread.update(room_ids)  # the next tick has the streams read them again
+            return {}
         if not found:
             return {}
         nodes = {node for summaries in found.values() for node in summaries}
@@ -195,6 +200,9 @@ class SharedHere:
         if lost or time.monotonic() >= self._refreshed + REFRESH:
             self._refreshed = time.monotonic()
             self._dirty |= self._rooms_held() | set(self._written)
+        unread, self._unread = self._unread, set()
+        for room in unread:
+            self.registry.feeds.room_changed(room)
         await self._drop_dead()
 
     def _rooms_held(self) -> set[str]:

@@ -208,6 +208,19 @@ class Fanout(Protocol):
     async def forget_awareness(self, key: DocKey, node: str, clients: list[int]) -> None:
         """Drop ``key``'s shared states of ``clients`` still set through ``node`` (it died)."""
 
+    async def put_here(self, summaries: dict[str, bytes | None]) -> bool:
+        """Set (None: remove) this node's presence summary of each room; whether it took."""
+
+    async def read_here(self, rooms: list[str]) -> dict[str, dict[str, bytes]] | None:
+        """Each room's other nodes' summaries, by node; None when the channel cannot say."""
+
+    async def mark_here(self) -> bool | None:
+        """Renew this node's mark: True when it was missing (the channel lost this node's
+        summaries: write them all again); None when the channel cannot say."""
+
+    async def drop_here(self, node: str, rooms: list[str]) -> None:
+        """Drop a dead node's summaries of ``rooms`` (and its mark)."""
+
     def limiter(self, kind: str, local: RateLimiter) -> Limiter:
         """``local``'s rate and burst, each key's bucket shared by every node on the channel
         (``kind`` names the rate); ``local`` decides while the channel does not answer."""

@@ -38,6 +38,8 @@ class LocalBus:
         self.aware: dict[DocKey, dict[str, AwarenessWatcher]] = {}
         self.alive: set[str] = set()
         self.limiters: dict[str, RateLimiter] = {}  # the shared buckets, by kind
+        self.here: dict[str, dict[str, bytes]] = {}  # room -> node -> presence summary
+        self.here_marks: set[str] = set()
 
     def set_up(self, up: bool) -> None:
         was, self.up = self.up, up
@@ -165,6 +167,39 @@ class LocalFanout:
 
     async def nodes_alive(self, nodes: set[str]) -> set[str] | None:
         return nodes & self.bus.alive if self.bus.up else None
+
+    async def put_here(self, summaries: dict[str, bytes | None]) -> bool:
+        if not self.bus.up:
+            return False
+        for room, summary in summaries.items():
+            nodes = self.bus.here.setdefault(room, {})
+            if summary is None:
+                nodes.pop(self.node, None)
+            else:
+                nodes[self.node] = summary
+            if not nodes:
+                del self.bus.here[room]
+        return True
+
+    async def read_here(self, rooms: list[str]) -> dict[str, dict[str, bytes]] | None:
+        if not self.bus.up:
+            return None
+        found = {room: dict(self.bus.here.get(room, {})) for room in rooms}
+        for nodes in found.values():
+            nodes.pop(self.node, None)
+        return {room: nodes for room, nodes in found.items() if nodes}
+
+    async def mark_here(self) -> bool | None:
+        if not self.bus.up:
+            return None
+        missing = self.node not in self.bus.here_marks
+        self.bus.here_marks.add(self.node)
+        return missing
+
+    async def drop_here(self, node: str, rooms: list[str]) -> None:
+        for room in rooms:
+            self.bus.here.get(room, {}).pop(node, None)
+        self.bus.here_marks.discard(node)
 
     async def forget_awareness(self, key: DocKey, node: str, clients: list[int]) -> None:
         states = self.bus.states.get(key, {})

@@ -44,6 +44,7 @@ from redis.retry import Retry
 
 from collab.fanout.base import Entry, FanoutStats, Subscriber
 from collab.fanout.entries import BadEntry, decode_entry, encode_entry, stream_key
+from collab.fanout.here import HereBoard
 from collab.fanout.sharing import Channel, Sharing
 from collab.names import DocKey
 
@@ -61,8 +62,9 @@ BAD_KEY_PAUSE = 30.0  # seconds a key that is not a stream stays out of the read
 BACKOFF = (0.05, 2.0)  # first and longest pause before retrying after a failure
 
 
-class RedisFanout(Sharing):
-    """The fan-out over Redis; its notices, awareness and heartbeat come from ``Sharing``."""
+class RedisFanout(Sharing, HereBoard):
+    """The fan-out over Redis; its notices, awareness and heartbeat come from ``Sharing``,
+    room presence from ``HereBoard``."""
 
     def __init__(
         self,

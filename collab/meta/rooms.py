@@ -79,6 +79,9 @@ class Rooms(Protocol):
 
     async def get_room(self, room_id: str) -> RoomRecord | None: ...
 
+    async def existing_rooms(self, room_ids: set[str]) -> set[str]:
+        """Which of ``room_ids`` (rooms and DMs) the store still has: one query per 500."""
+
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
         """The user's rooms (not DMs: ``Dms.list_dms_for``) with their role there, oldest
         room first."""

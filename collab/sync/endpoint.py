@@ -179,7 +179,7 @@ async def _serve(
     expiry.start()
     try:
         await live.join(peer)
-        registry.feeds.room_changed(key.room)  # presence: who is where
+        registry.feeds.presence_changed(key.room)  # who is where
         await read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:
         registry.hooks.refused(exc)
@@ -192,7 +192,7 @@ async def _serve(
     finally:
         expiry.cancel()
         live.leave(peer)
-        registry.feeds.room_changed(key.room)
+        registry.feeds.presence_changed(key.room)
         registry.release(live)
         peer.close(GONE)  # no-op if a close was already asked for; else the client is gone
         await peer.stopped()

@@ -15,14 +15,18 @@ room or DM created: what the store holds changed) is also sent to them as a ``fe
 at most one per room (or user) per ``COALESCE`` seconds however many came; each of them marks
 its own streams the same way (``on_notice``). A notice carries no count: every stream reads
 its counts from the store, so a change signalled twice (or by a flood of posts) is counted
-once. Presence signals stay on their node: ``here`` is who holds a socket on this node.
+once. Presence (``here``) is shared through the channel's room summaries
+(``collab.sync.feedhere``, the hub's ``board``): a socket joining or leaving a doc here
+(``presence_changed``) rewrites this node's summary of the room, then a ``feed`` notice sends
+the other nodes' streams to read it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 from collab import logs
 from collab.fanout import FEED, Notice
@@ -30,6 +34,16 @@ from collab.sync.peer import Peer
 
 MAX_FEEDS_PER_USER = 8  # live streams per user (tabs); past it a new one is closed 1013
 COALESCE = 0.1  # seconds a stream waits after a signal, so a burst costs one update
+
+
+class PresenceBoard(Protocol):
+    """The other nodes' presence (``collab.sync.feedhere.SharedHere``)."""
+
+    def changed(self, room_id: str) -> None:
+        """Who is in ``room_id`` on this node changed: share it."""
+
+    async def remote(self, room_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Who is in each room on the other nodes (live ones only)."""
 
 
 class Feed:
@@ -61,6 +75,7 @@ class FeedHub:
         self._announce = announce  # the other nodes' notices (None: one node)
         self._outgoing: dict[tuple[str, str], None] = {}  # (room, user) to announce
         self.announced = 0  # feed notices sent (tests: a flood is coalesced)
+        self.board: PresenceBoard | None = None  # the other nodes' presence (None: one node)
 
     def __len__(self) -> int:
         return sum(len(feeds) for feeds in self._by_user.values())
@@ -107,6 +122,19 @@ class FeedHub:
             feed.mark(room_id)
         if everywhere:
             self._share(room_id, "")
+
+    def presence_changed(self, room_id: str) -> None:
+        """A socket here joined or left one of the room's docs."""
+        self.room_changed(room_id)
+        if self.board is not None:
+            self.board.changed(room_id)
+
+    def share_room(self, room_id: str) -> None:
+        """Send the other nodes' watchers of the room to look (a ``feed`` notice)."""
+        self._share(room_id, "")
+
+    def watched_rooms(self) -> set[str]:
+        return set(self._by_room)
 
     def room_gone(self, room_id: str) -> None:
         """The room was deleted: its watchers reload their lists."""

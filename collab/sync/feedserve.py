@@ -8,7 +8,7 @@ and its user may hold at most ``MAX_FEEDS_PER_USER`` streams. The server sends J
 - ``{"type": "rooms", "rooms": [...], "dms": [...]}`` first, and again whenever the user's
   rooms change; each item ``{"id", "title", "kind", "role", "unread", "mentions", "here"}``
   (a DM also has ``peer``), ``here`` being who has a socket open in the room and on which docs:
-  ``[{"id", "name", "docs": [...]}]``;
+  ``[{"id", "name", "docs": [...]}]`` on every node (``collab.sync.feedhere``);
 - ``{"type": "room", "room": {"id", "unread", "mentions", "here"}}`` when one of them changes.
 
 The client sends nothing: any frame it sends closes the stream (1008).
@@ -29,6 +29,7 @@ from collab.auth.principal import Principal
 from collab.meta import MetaStore, RoomRecord
 from collab.settings import Settings
 from collab.sync.expiry import ExpiryTimer
+from collab.sync.feedhere import local_here, merge
 from collab.sync.feeds import COALESCE, Feed, FeedHub
 from collab.sync.peer import GONE, Peer
 from collab.sync.registry import RoomRegistry
@@ -71,20 +72,13 @@ class FeedSource:
         self.registry = registry
         self.counts = counts
 
-    def here(self, room_id: str) -> list[dict[str, Any]]:
-        people: dict[str, dict[str, Any]] = {}
-        for live, peer in self.registry.peers_of_room(room_id):
-            principal = peer.principal
-            if principal is None or peer.closing:
-                continue
-            person = people.setdefault(
-                principal.user_id, {"id": principal.user_id, "name": principal.name, "docs": []}
-            )
-            if live.key.doc not in person["docs"]:
-                person["docs"].append(live.key.doc)
-        for person in people.values():
-            person["docs"].sort()
-        return sorted(people.values(), key=lambda p: str(p["id"]))
+    async def here(self, room_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Who is in each room: this node's sockets, and the other nodes' (``feedhere``)."""
+        board = self.registry.feeds.board
+        remote = await board.remote(room_ids) if board is not None else {}
+        return {
+            room: merge(local_here(self.registry, room), remote.get(room, [])) for room in room_ids
+        }
 
     async def rooms(self, principal: Principal) -> dict[str, Any]:
         user_id = principal.user_id
@@ -92,10 +86,11 @@ class FeedSource:
         dms = await self.meta.list_dms_for(user_id)
         ids = [room.id for room, _ in rooms] + [room.id for room in dms]
         counts = await self.counts(user_id, ids)
-        listed = [self._item(room, principal.cap(role).name, counts) for room, role in rooms]
+        here = await self.here(ids)
+        listed = [self._item(room, principal.cap(role).name, counts, here) for room, role in rooms]
         dm_items = []
         for room in dms:
-            item = self._item(room, "editor", counts)
+            item = self._item(room, "editor", counts, here)
             peer_id = room.dm_peer(user_id)
             peer = await self.meta.get_user(peer_id) if peer_id else None
             item["peer"] = (
@@ -105,7 +100,11 @@ class FeedSource:
         return {"type": "rooms", "rooms": listed, "dms": dm_items}
 
     def _item(
-        self, room: RoomRecord, role: str, counts: dict[str, tuple[int, int]]
+        self,
+        room: RoomRecord,
+        role: str,
+        counts: dict[str, tuple[int, int]],
+        here: dict[str, list[dict[str, Any]]],
     ) -> dict[str, Any]:
         unread, mentions = counts.get(room.id, (0, 0))
         return {
@@ -115,16 +114,17 @@ class FeedSource:
             "role": role,
             "unread": unread,
             "mentions": mentions,
-            "here": self.here(room.id),
+            "here": here.get(room.id, []),
         }
 
     async def changes(self, user_id: str, room_ids: Sequence[str]) -> list[dict[str, Any]]:
         counts = await self.counts(user_id, room_ids)
+        here = await self.here(room_ids)
         found = []
         for room_id in room_ids:
             unread, mentions = counts.get(room_id, (0, 0))
-            here = self.here(room_id)
-            found.append({"id": room_id, "unread": unread, "mentions": mentions, "here": here})
+            people = here.get(room_id, [])
+            found.append({"id": room_id, "unread": unread, "mentions": mentions, "here": people})
         return found
 
 

@@ -13,8 +13,10 @@ A notice can be lost (Redis down or restarted, a node dying between its write an
 publish), so every ``interval`` seconds each node also rechecks the credentials behind each of
 its open sockets (one query for the users disabled, one per 500 sessions, one per user on an
 API token, one per room token), and at once when the channel says notices may have been
-missed. (A deleted room's docs are also found gone by ``collab.sync.heads``.) One task per
-node; reads one at a time; a failed round is logged, and the next one tries again.
+missed; in the same round it checks that the rooms the live streams here watch still exist
+(one query per 500: a room deleted while its notice was lost leaves their lists). (A deleted
+room's docs are also found gone by ``collab.sync.heads``.) One task per node; reads one at
+a time; a failed round is logged, and the next one tries again.
 """
 
 from __future__ import annotations
@@ -58,6 +60,21 @@ class AccessFollower(NoticeFollower[tuple[str, str, str]]):
 
     async def recheck_all(self) -> None:
         await self.recheck(self.open_peers())
+        await self.recheck_rooms()
+
+    async def recheck_rooms(self) -> int:
+        """The rooms the live streams here watch that the store no longer has (deleted while
+        the notice was lost): their watchers reload their lists, their docs' sockets close
+        4404 (as ``room_gone``). One query per 500 rooms; how many were gone."""
+        watched = self.registry.feeds.watched_rooms()
+        if not watched:
+            return 0
+        gone = watched - await self.meta.existing_rooms(watched)
+        for room in sorted(gone):
+            self.registry.close_room(room, 4404, "room deleted", announce=False)
+        if gone:
+            log.info("%d rooms watched here were deleted on another node", len(gone))
+        return len(gone)
 
     def open_peers(self) -> list[Peer]:
         """Every open socket here with a principal: docs, chat and live streams."""

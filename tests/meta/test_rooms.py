@@ -155,3 +155,13 @@ async def test_a_recreated_room_sees_no_older_audit_rows(meta: MetaStore, clock:
     await meta.record(AuditEvent(at=T0, action="room.create", actor="u2", room_id="r"))
     mine = await meta.list_audit(room_id="r", after_id=again.audit_floor)
     assert [(e.action, e.actor) for e in mine] == [("room.create", "u2")]
+
+
+async def test_existing_rooms_says_which_are_still_there_in_batches(meta: MetaStore) -> None:
+    assert await meta.existing_rooms(set()) == set()
+    for room_id in ("a", "b", "c"):
+        await meta.create_room(room_id, room_id.upper(), "u1")
+    dm, _ = await meta.open_dm("u1", "u2", "dm-a")
+    await meta.delete_room("b")
+    asked = {"a", "b", "c", "nope", dm.id} | {f"x{i}" for i in range(600)}  # past one batch
+    assert await meta.existing_rooms(asked) == {"a", "c", dm.id}

@@ -69,6 +69,9 @@ class MemoryRooms(MemoryKind):
     async def get_room(self, room_id: str) -> RoomRecord | None:
         return self.tables.rooms.get(room_id)
 
+    async def existing_rooms(self, room_ids: set[str]) -> set[str]:
+        return {room_id for room_id in room_ids if room_id in self.tables.rooms}
+
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
         rooms = self.tables.rooms
         found = [

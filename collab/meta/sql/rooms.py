@@ -19,6 +19,7 @@ from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
 from collab.meta.sql.audit import insert_event
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
 
+EXISTING_BATCH = 500  # room ids per IN (...) query: well under SQLite's variable limit
 ROOM_COLUMNS = "id, title, created_by, created_at, gc, audit_floor, kind, dm_key"
 
 
@@ -95,6 +96,15 @@ class SqlRooms(SqlKind):
     async def get_room(self, room_id: str) -> RoomRecord | None:
         rows = await self._lookup(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id=?", (room_id,))
         return room_record(rows[0]) if rows else None
+
+    async def existing_rooms(self, room_ids: set[str]) -> set[str]:
+        ids, found = sorted(room_ids), set[str]()
+        for start in range(0, len(ids), EXISTING_BATCH):
+            batch = ids[start : start + EXISTING_BATCH]
+            marks = ", ".join("?" * len(batch))
+            rows = await self._read(f"SELECT id FROM rooms WHERE id IN ({marks})", tuple(batch))
+            found.update(str(room_id) for (room_id,) in rows)
+        return found
 
     async def list_rooms_for(self, user_id: str) -> list[tuple[RoomRecord, Role]]:
         columns = ", ".join("r." + c for c in ROOM_COLUMNS.split(", "))

@@ -26,9 +26,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.support.nodestore import postgres_cluster
 from tests.support.postgres import fresh_database
 from tests.support.rawpeer import RawPeer
-from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
+from tests.support.redisserver import PrivateRedis
 from tests.support.server import CollabServer, NodesFactory
 from tests.support.waiting import wait_until
 from tests.test_nodes_feeds import Stream, api, mentions_room
@@ -41,15 +42,7 @@ HOUR = 3600.0
 
 @pytest.fixture
 def cluster() -> Iterator[dict[str, Any]]:
-    url, prefix = shared_redis(), unique_prefix()
-    with fresh_database() as store:
-        yield {
-            "fanout": url,
-            "fanout_prefix": prefix,
-            "store": store,
-            "secret_key": secrets.token_urlsafe(32),
-        }
-    delete_prefix(url, prefix)
+    yield from postgres_cluster()
 
 
 @pytest.fixture

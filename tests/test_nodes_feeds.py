@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,8 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.postgres import fresh_database
-from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
+from tests.support.nodestore import postgres_cluster
 from tests.support.server import CollabServer, NodesFactory
 
 pytestmark = pytest.mark.anyio
@@ -33,15 +31,7 @@ FLOOD = 40  # posts at once (under chat_write_burst)
 
 @pytest.fixture
 def cluster() -> Iterator[dict[str, Any]]:
-    url, prefix = shared_redis(), unique_prefix()
-    with fresh_database() as store:
-        yield {
-            "fanout": url,
-            "fanout_prefix": prefix,
-            "store": store,
-            "secret_key": secrets.token_urlsafe(32),
-        }
-    delete_prefix(url, prefix)
+    yield from postgres_cluster()
 
 
 class Stream:

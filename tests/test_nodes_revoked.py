@@ -11,7 +11,6 @@ can do it in time; with Redis dead, the recheck (at its interval) still does.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.meta import MetaStore, Role
-from tests.support.postgres import fresh_database
+from tests.support.nodestore import postgres_cluster
 from tests.support.rawpeer import RawPeer, close_code_of
-from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
+from tests.support.redisserver import PrivateRedis
 from tests.support.server import CollabServer, NodesFactory
 
 pytestmark = pytest.mark.anyio
@@ -37,18 +36,9 @@ HOUR = 3600.0  # the periodic rechecks: never within a test
 @pytest.fixture
 def cluster() -> Iterator[dict[str, Any]]:
     """The shared Redis (a prefix of this test's) and a fresh PostgreSQL database."""
-    url, prefix = shared_redis(), unique_prefix()
-    with fresh_database() as store:
-        yield {
-            "fanout": url,
-            "fanout_prefix": prefix,
-            "store": store,
-            "secret_key": secrets.token_urlsafe(32),
-            "admins": "collab:dev:dev",
-            "role_recheck_interval": HOUR,
-            "user_recheck_interval": HOUR,
-        }
-    delete_prefix(url, prefix)
+    yield from postgres_cluster(
+        admins="collab:dev:dev", role_recheck_interval=HOUR, user_recheck_interval=HOUR
+    )
 
 
 def api(server: CollabServer, token: str | None = None) -> httpx.AsyncClient:

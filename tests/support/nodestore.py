@@ -3,7 +3,8 @@ through, as node settings.
 
 ``store`` is a pytest fixture: a test module takes it by importing it (and naming it in its
 ``__all__``); ``fanout_settings`` is the body of each module's own ``shared`` fixture, which
-may add settings of its own.
+may add settings of its own; ``postgres_cluster`` is that of a module's ``cluster`` fixture,
+for tests that run on PostgreSQL only.
 """
 
 from __future__ import annotations
@@ -38,3 +39,10 @@ def fanout_settings(**extra: Any) -> Iterator[dict[str, Any]]:
     url, prefix = shared_redis(), unique_prefix()
     yield {"fanout": url, "fanout_prefix": prefix, **extra}
     delete_prefix(url, prefix)
+
+
+def postgres_cluster(**extra: Any) -> Iterator[dict[str, Any]]:
+    """Settings for nodes on a fresh PostgreSQL database (one secret key for them all; skipped
+    without one, failing under CI=true) and on the shared Redis, as ``fanout_settings``."""
+    with fresh_database() as url:
+        yield from fanout_settings(store=url, secret_key=secrets.token_urlsafe(32), **extra)

@@ -42,6 +42,17 @@ async def pair(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fanout, Fa
     delete_prefix(url, prefix)
 
 
+async def until_shared_again(fanout: RedisFanout, limiter: Limiter, key: str) -> None:
+    """Wait (past the fallback's pause) until a check of ``key`` goes to Redis again."""
+    checks = fanout.stats.rate_checks
+
+    async def shared_again() -> bool:
+        await limiter.take(key)
+        return fanout.stats.rate_checks > checks
+
+    await wait_until(shared_again, PAUSE[1] + 5, interval=0.1)
+
+
 def limiters(fanout: Fanout, kind: str, rate: float, burst: float) -> Limiter:
     return fanout.limiter(kind, RateLimiter(rate, burst))
 
@@ -143,13 +154,7 @@ async def test_with_redis_dead_each_node_limits_alone_then_shares_again(
         assert [await on_b.take("u") > 0 for _ in range(3)] == [False, False, True]
         assert a.stats.rate_fallbacks == 3 and b.stats.rate_fallbacks == 3
         private.start()  # empty: the shared buckets start full
-        checks = a.stats.rate_checks
-
-        async def shared_again() -> bool:
-            await on_a.take("v")
-            return a.stats.rate_checks > checks
-
-        await wait_until(shared_again, PAUSE[1] + 5, interval=0.1)
+        await until_shared_again(a, on_a, "v")
         assert await on_b.take("v") == 0.0 and await on_a.take("v") > 0  # one bucket again
     finally:
         await a.close()
@@ -172,13 +177,7 @@ async def test_a_paused_redis_holds_no_check_up(private: PrivateRedis) -> None:
             os.kill(private.proc.pid, signal.SIGCONT)
         assert waits[:5] == [0.0] * 5 and all(w > 0 for w in waits[5:])
         assert fanout.stats.rate_fallbacks == 10
-        checks = fanout.stats.rate_checks
-
-        async def shared_again() -> bool:
-            await limiter.take("10.1.1.2")
-            return fanout.stats.rate_checks > checks
-
-        await wait_until(shared_again, PAUSE[1] + 5, interval=0.1)
+        await until_shared_again(fanout, limiter, "10.1.1.2")
     finally:
         await fanout.close()
 
@@ -202,13 +201,7 @@ async def test_a_redis_refusing_every_write_is_paused_as_a_dead_one(
         warned = [r for r in caplog.records if "rate limits" in r.getMessage()]
         assert len(warned) == 1, [r.getMessage() for r in warned]
         raw.config_set("maxmemory", "0")
-        checks = fanout.stats.rate_checks
-
-        async def shared_again() -> bool:
-            await limiter.take("10.2.3.1")
-            return fanout.stats.rate_checks > checks
-
-        await wait_until(shared_again, PAUSE[1] + 5, interval=0.1)
+        await until_shared_again(fanout, limiter, "10.2.3.1")
     finally:
         raw.close()
         await fanout.close()

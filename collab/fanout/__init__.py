@@ -9,6 +9,8 @@
     records.py  notices and awareness records as Redis holds them, the Lua scripts (sans-IO)
     local.py    LocalBus + LocalFanout: several nodes in one process
     streams.py  RedisFanout: one stream per doc, one XREAD loop per node
+    publisher.py  its writer: queued entries, pipelined, sent again after a failure
+    connect.py  the Redis clients it opens
     sharing.py  its notices, shared awareness and heartbeats
     limits.py   its rate limits: one bucket per key in Redis, the node's own while Redis is down
 """

@@ -1,10 +1,7 @@
 """The Redis Streams fan-out (``--fanout redis://...``): one stream per doc, one reader per node.
 
-Publishing: ``publish`` queues the entry (bounded; the oldest goes first when full) and one
-writer task sends what is queued in one pipelined round trip: ``XADD key MAXLEN ~ n`` per
-entry and ``EXPIRE key ttl`` per key, so streams stay short and idle ones vanish. A failed
-send is counted and dropped: the entries are in the store already, and subscribers catch up
-from it (their head checks run fast while the channel is unhealthy).
+Publishing: ``publish`` stamps the entry and hands it to the node's ``StreamPublisher``
+(``collab.fanout.publisher``): queued, pipelined, and sent again after a failure.
 
 Reading: one task per node runs one blocking ``XREAD`` over the streams of every doc the node
 hosts, each from its own cursor (no consumer groups: every node reads everything of its docs),
@@ -33,31 +30,25 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
-from redis.retry import Retry
 
 from collab.fanout.base import Entry, FanoutStats, Subscriber
-from collab.fanout.entries import BadEntry, decode_entry, encode_entry, stream_key
+from collab.fanout.connect import redis_client
+from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
+from collab.fanout.publisher import StreamPublisher
 from collab.fanout.sharing import Channel, Sharing
 from collab.names import DocKey
 
 log = logging.getLogger("collab.fanout")
 
-STREAM_MAXLEN = 2000  # entries kept per doc stream (approximately): a reader this far behind fills
-STREAM_TTL = 600  # seconds an idle doc's stream lives
 BLOCK_MS = 1000  # one XREAD waits this long at most (a subscription wakes it at once)
 WAKE_TTL = 3600  # seconds a node's wake-up stream outlives its last subscription
 READ_COUNT = 256  # entries per stream per XREAD
 COMMAND_TIMEOUT = 2.0  # seconds for a publish, a cursor fetch (a blackholed Redis: fail fast)
-QUEUE_LIMIT = 10_000  # entries waiting to be published
-PUBLISH_BATCH = 512  # entries per pipelined round trip
 BAD_KEY_PAUSE = 30.0  # seconds a key that is not a stream stays out of the read
 BACKOFF = (0.05, 2.0)  # first and longest pause before retrying after a failure
 
@@ -81,19 +72,12 @@ class RedisFanout(Sharing, HereBoard):
         self.max_update = max_update
         self.block_ms = block_ms
         self.stats = FanoutStats()
-        no_retry = Retry(NoBackoff(), 0)  # we retry ourselves, and say when we are down
-        self._commands = Redis.from_url(
+        self._commands = redis_client(url, timeout=COMMAND_TIMEOUT, connect_timeout=COMMAND_TIMEOUT)
+        self._reader = redis_client(
             url,
-            socket_timeout=COMMAND_TIMEOUT,
-            socket_connect_timeout=COMMAND_TIMEOUT,
-            retry=no_retry,
-        )
-        self._reader = Redis.from_url(
-            url,
-            socket_timeout=block_ms / 1000 + COMMAND_TIMEOUT,
-            socket_connect_timeout=COMMAND_TIMEOUT,
-            retry=no_retry,
-            single_connection_client=True,
+            timeout=block_ms / 1000 + COMMAND_TIMEOUT,
+            connect_timeout=COMMAND_TIMEOUT,
+            single_connection=True,
         )
         self._subs: dict[str, tuple[DocKey, Subscriber]] = {}  # by stream key
         self._channels: dict[str, Channel] = {}  # other streams read, by key
@@ -101,12 +85,8 @@ class RedisFanout(Sharing, HereBoard):
         self._bad: dict[str, float] = {}  # stream key -> when to try reading it again
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
         self._wake_key = f"{prefix}:wake:{node}"
-        self._queue: deque[tuple[str, Entry]] = deque()
-        self._queued = asyncio.Event()
-        self._drained = asyncio.Event()  # nothing queued or being sent
-        self._drained.set()
+        self._publisher = StreamPublisher(self._commands, self.stats)
         self._reader_ok = False
-        self._writer_ok = True
         self._tasks: list[asyncio.Task[None]] = []
         Sharing.__init__(self, self._commands, self, node, prefix, self.stats)
 
@@ -114,7 +94,7 @@ class RedisFanout(Sharing, HereBoard):
 
     @property
     def healthy(self) -> bool:
-        return self._reader_ok and self._writer_ok
+        return self._reader_ok and self._publisher.ok
 
     def degraded(self, key: DocKey) -> bool:
         return not self.healthy or stream_key(self.prefix, key) in self._bad
@@ -123,17 +103,17 @@ class RedisFanout(Sharing, HereBoard):
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._read_forever()),
-            loop.create_task(self._write_forever()),
+            loop.create_task(self._publisher.run()),
             loop.create_task(self._share_forever()),
         ]
 
     async def close(self) -> None:
         """Publish what is queued (a second at most: a stopping node's last commits reach the
         others now rather than at their next head check), then stop."""
-        if self._tasks and self._writer_ok:
+        if self._tasks and self._publisher.ok:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
-                    await self._drained.wait()
+                    await self._publisher.drained()
                     await self._shared()  # the last sockets' awareness removals too
         for task in self._tasks:
             task.cancel()
@@ -141,8 +121,7 @@ class RedisFanout(Sharing, HereBoard):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self.stats.publish_dropped += len(self._queue)
-        self._queue.clear()
+        self._publisher.drop_queued()
         await self._reader.aclose()
         await self._commands.aclose()
 
@@ -199,59 +178,8 @@ class RedisFanout(Sharing, HereBoard):
             self._bad.pop(skey, None)
 
     def publish(self, key: DocKey, entry: Entry) -> None:
-        if len(self._queue) >= QUEUE_LIMIT:
-            self._queue.popleft()
-            self.stats.publish_dropped += 1
         stamped = dataclasses.replace(entry, node=self.node, sent_at=time.time())
-        self._queue.append((stream_key(self.prefix, key), stamped))
-        self._drained.clear()
-        self._queued.set()
-
-    # -- writing -----------------------------------------------------------------------------
-
-    async def _write_forever(self) -> None:
-        pause = BACKOFF[0]
-        while True:
-            if not self._writer_ok:
-                # Down: wait for Redis to answer again (what queues meanwhile goes then).
-                try:
-                    await self._commands.ping()
-                except RedisError:
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, BACKOFF[1])
-                    continue
-                log.info("fan-out: publishing again")
-                self._writer_ok = True
-                pause = BACKOFF[0]
-            if not self._queue:
-                self._drained.set()
-                await self._queued.wait()
-                self._queued.clear()
-                continue
-            batch = [self._queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self._queue)))]
-            try:
-                await self._send(batch)
-            except RedisError as exc:
-                self.stats.publish_dropped += len(batch)
-                self.stats.errors += 1
-                log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
-                self._writer_ok = False
-
-    async def _send(self, batch: list[tuple[str, Entry]]) -> None:
-        async with self._commands.pipeline(transaction=False) as pipe:
-            for skey, entry in batch:
-                fields: dict[Any, Any] = encode_entry(entry)
-                pipe.xadd(skey, fields, maxlen=STREAM_MAXLEN, approximate=True)
-            for skey in {skey for skey, _ in batch}:
-                pipe.expire(skey, STREAM_TTL)
-            results = await pipe.execute(raise_on_error=False)
-        for result in results[: len(batch)]:
-            if isinstance(result, Exception):
-                if not isinstance(result, ResponseError):
-                    raise result
-                self.stats.publish_dropped += 1  # WRONGTYPE and the like: readers poll
-            else:
-                self.stats.published += 1
+        self._publisher.put(stream_key(self.prefix, key), stamped)
 
     # -- reading -----------------------------------------------------------------------------
 

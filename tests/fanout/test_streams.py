@@ -12,7 +12,8 @@ import redis
 
 from collab.fanout import Entry
 from collab.fanout.entries import stream_key
-from collab.fanout.streams import BLOCK_MS, STREAM_MAXLEN, STREAM_TTL, RedisFanout
+from collab.fanout.publisher import STREAM_MAXLEN, STREAM_TTL
+from collab.fanout.streams import BLOCK_MS, COMMAND_TIMEOUT, RedisFanout
 from collab.names import DocKey
 from tests.fanout.test_contract import Inbox
 from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
@@ -163,6 +164,71 @@ async def test_redis_killed_and_restarted_empty(tmp_path: Path) -> None:
         a.publish(Q, Entry(100, GEN, b"q100"))
         a.publish(P, Entry(1, GEN, b"p1"))
         await wait_until(lambda: 100 in early.seqs() and late.seqs() == [1], 10)
+    finally:
+        await a.close()
+        await b.close()
+        server.stop()
+
+
+async def test_no_publish_is_lost_on_a_connection_redis_closed_when_it_restarted(
+    tmp_path: Path,
+) -> None:
+    """The pool keeps connections across a restart of Redis: each publish after it arrives
+    at once, none dropped on a connection the old server closed (redis-py's maintenance
+    notifications skip the pool's check of an idle connection: they are off)."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    a = RedisFanout(server.url, "a", max_update=1 << 20)
+    b = RedisFanout(server.url, "b", max_update=1 << 20)
+    inbox = Inbox()
+    try:
+        for node in (a, b):
+            await node.start()
+        await wait_until(lambda: a.healthy and b.healthy, 10)
+        await b.subscribe(Q, inbox)
+        async with anyio.create_task_group() as tg:  # eight connections in a's pool
+            for _ in range(8):
+                tg.start_soon(a.awareness_states, Q)
+        a.publish(Q, Entry(1, GEN, b"q1"))
+        await wait_until(lambda: inbox.seqs() == [1])
+        server.kill()
+        await wait_until(lambda: not b.healthy, 10)
+        resyncs = inbox.resyncs
+        server.start()  # same port, empty
+        await wait_until(lambda: a.healthy and b.healthy and inbox.resyncs > resyncs, 15)
+        errors, dropped = a.stats.errors, a.stats.publish_dropped
+        for seq in range(2, 12):
+            a.publish(Q, Entry(seq, GEN, b"q"))
+            await wait_until(lambda s=seq: s in inbox.seqs(), 1.0)  # type: ignore[misc]
+        assert (a.stats.errors, a.stats.publish_dropped) == (errors, dropped)
+    finally:
+        await a.close()
+        await b.close()
+        server.stop()
+
+
+async def test_a_send_that_failed_is_sent_again_once_redis_answers(tmp_path: Path) -> None:
+    """Redis stops taking writes for longer than a command may wait: the send fails, and the
+    entry goes once Redis answers again (the other nodes could not tell it was lost)."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    a = RedisFanout(server.url, "a", max_update=1 << 20)
+    b = RedisFanout(server.url, "b", max_update=1 << 20)
+    inbox = Inbox()
+    try:
+        for node in (a, b):
+            await node.start()
+        await wait_until(lambda: a.healthy and b.healthy, 10)
+        await b.subscribe(Q, inbox)
+        pause_ms = int((COMMAND_TIMEOUT + 1.0) * 1000)
+        raw(server.url).execute_command("CLIENT", "PAUSE", str(pause_ms), "WRITE")
+        a.publish(Q, Entry(1, GEN, b"q1"))
+        await wait_until(lambda: a.stats.errors >= 1, COMMAND_TIMEOUT + 2)
+        assert 1 not in inbox.seqs()
+        await wait_until(lambda: 1 in inbox.seqs(), COMMAND_TIMEOUT + 5)
+        assert set(inbox.seqs()) == {1}  # perhaps twice: the paused first try may land too
+        assert a.stats.publish_dropped == 0
+        assert a.healthy
     finally:
         await a.close()
         await b.close()

@@ -1,0 +1,122 @@
+"""The doc streams' writer: what a node publishes, queued and sent in pipelined round trips.
+
+``put`` queues an entry (bounded; the oldest goes first when full) and one task (``run``) sends
+what is queued in one round trip: ``XADD key MAXLEN ~ n`` per entry and ``EXPIRE key ttl`` per
+key, so streams stay short and idle ones vanish. A send that fails goes back in front and is
+sent again once Redis answers a ping: the other nodes cannot tell an entry was lost, and would
+only find it at their next head check. A batch that failed ``SEND_ATTEMPTS`` times with Redis
+answering between is counted and dropped (the store has it). An entry sent twice (the first
+try landed, its reply did not) is skipped by its readers: they hold its sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from collab.fanout.base import Entry, FanoutStats
+from collab.fanout.entries import encode_entry
+
+log = logging.getLogger("collab.fanout")
+
+STREAM_MAXLEN = 2000  # entries kept per doc stream (approximately): a reader this far behind fills
+STREAM_TTL = 600  # seconds an idle doc's stream lives
+QUEUE_LIMIT = 10_000  # entries waiting to be published
+PUBLISH_BATCH = 512  # entries per pipelined round trip
+SEND_ATTEMPTS = 3  # tries of one batch (Redis answering a ping between) before it is dropped
+BACKOFF = (0.05, 2.0)  # first and longest pause before pinging a Redis that failed again
+
+
+class StreamPublisher:
+    def __init__(self, redis: Redis, stats: FanoutStats) -> None:
+        self.redis = redis
+        self.stats = stats
+        self.ok = True  # the last send (or ping) worked
+        self._queue: deque[tuple[str, Entry]] = deque()
+        self._queued = asyncio.Event()
+        self._drained = asyncio.Event()  # nothing queued or being sent
+        self._drained.set()
+        self._attempts = 0  # failed sends of the batch now at the queue's front
+
+    def put(self, skey: str, entry: Entry) -> None:
+        if len(self._queue) >= QUEUE_LIMIT:
+            self._queue.popleft()
+            self.stats.publish_dropped += 1
+        self._queue.append((skey, entry))
+        self._drained.clear()
+        self._queued.set()
+
+    async def drained(self) -> None:
+        """Return once nothing is queued or being sent."""
+        await self._drained.wait()
+
+    def drop_queued(self) -> None:
+        self.stats.publish_dropped += len(self._queue)
+        self._queue.clear()
+
+    async def run(self) -> None:
+        pause = BACKOFF[0]
+        while True:
+            if not self.ok:
+                # Down: wait for Redis to answer again (what queues meanwhile goes then).
+                try:
+                    await self.redis.ping()
+                except RedisError:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, BACKOFF[1])
+                    continue
+                log.info("fan-out: publishing again")
+                self.ok = True
+                pause = BACKOFF[0]
+            if not self._queue:
+                self._drained.set()
+                await self._queued.wait()
+                self._queued.clear()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self._queue)))]
+            try:
+                await self._send(batch)
+            except RedisError as exc:
+                self.stats.errors += 1
+                log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
+                self.ok = False
+                self._retry(batch)
+            else:
+                self._attempts = 0
+
+    def _retry(self, batch: list[tuple[str, Entry]]) -> None:
+        """Put a failed batch back in front (within the queue's bound), or drop it for good
+        after ``SEND_ATTEMPTS`` tries."""
+        self._attempts += 1
+        if self._attempts >= SEND_ATTEMPTS:
+            self._attempts = 0
+            self.stats.publish_dropped += len(batch)
+            log.warning(
+                "fan-out: dropped %d entries after %d failed sends", len(batch), SEND_ATTEMPTS
+            )
+            return
+        self._queue.extendleft(reversed(batch))
+        while len(self._queue) > QUEUE_LIMIT:
+            self._queue.popleft()
+            self.stats.publish_dropped += 1
+
+    async def _send(self, batch: list[tuple[str, Entry]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for skey, entry in batch:
+                fields: dict[Any, Any] = encode_entry(entry)
+                pipe.xadd(skey, fields, maxlen=STREAM_MAXLEN, approximate=True)
+            for skey in {skey for skey, _ in batch}:
+                pipe.expire(skey, STREAM_TTL)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results[: len(batch)]:
+            if isinstance(result, Exception):
+                if not isinstance(result, ResponseError):
+                    raise result
+                self.stats.publish_dropped += 1  # WRONGTYPE and the like: readers poll
+            else:
+                self.stats.published += 1

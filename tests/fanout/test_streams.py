@@ -3,6 +3,7 @@ bounded streams, and a Redis that dies and comes back empty."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -170,21 +171,34 @@ async def test_redis_killed_and_restarted_empty(tmp_path: Path) -> None:
         server.stop()
 
 
+@contextlib.asynccontextmanager
+async def private_pair(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[PrivateRedis, RedisFanout, RedisFanout]]:
+    """A private Redis (this test may kill or pause it) and nodes a and b on it, started."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    a = RedisFanout(server.url, "a", max_update=1 << 20)
+    b = RedisFanout(server.url, "b", max_update=1 << 20)
+    try:
+        for node in (a, b):
+            await node.start()
+        await wait_until(lambda: a.healthy and b.healthy, 10)
+        yield server, a, b
+    finally:
+        await a.close()
+        await b.close()
+        server.stop()
+
+
 async def test_no_publish_is_lost_on_a_connection_redis_closed_when_it_restarted(
     tmp_path: Path,
 ) -> None:
     """The pool keeps connections across a restart of Redis: each publish after it arrives
     at once, none dropped on a connection the old server closed (redis-py's maintenance
     notifications skip the pool's check of an idle connection: they are off)."""
-    server = PrivateRedis(tmp_path)
-    server.start()
-    a = RedisFanout(server.url, "a", max_update=1 << 20)
-    b = RedisFanout(server.url, "b", max_update=1 << 20)
     inbox = Inbox()
-    try:
-        for node in (a, b):
-            await node.start()
-        await wait_until(lambda: a.healthy and b.healthy, 10)
+    async with private_pair(tmp_path) as (server, a, b):
         await b.subscribe(Q, inbox)
         async with anyio.create_task_group() as tg:  # eight connections in a's pool
             for _ in range(8):
@@ -201,27 +215,16 @@ async def test_no_publish_is_lost_on_a_connection_redis_closed_when_it_restarted
             a.publish(Q, Entry(seq, GEN, b"q"))
             await wait_until(lambda s=seq: s in inbox.seqs(), 1.0)  # type: ignore[misc]
         assert (a.stats.errors, a.stats.publish_dropped) == (errors, dropped)
-    finally:
-        await a.close()
-        await b.close()
-        server.stop()
 
 
 async def test_a_send_that_failed_is_sent_again_once_redis_answers(tmp_path: Path) -> None:
     """Redis stops taking writes for longer than a command may wait: the send fails, and the
     entry goes once Redis answers again (the other nodes could not tell it was lost)."""
-    server = PrivateRedis(tmp_path)
-    server.start()
-    a = RedisFanout(server.url, "a", max_update=1 << 20)
-    b = RedisFanout(server.url, "b", max_update=1 << 20)
     inbox = Inbox()
-    try:
-        for node in (a, b):
-            await node.start()
-        await wait_until(lambda: a.healthy and b.healthy, 10)
+    async with private_pair(tmp_path) as (server, a, b):
         await b.subscribe(Q, inbox)
         pause_ms = int((COMMAND_TIMEOUT + 1.0) * 1000)
-        raw(server.url).execute_command("CLIENT", "PAUSE", str(pause_ms), "WRITE")
+        raw(server.url).client_pause(pause_ms, all=False)  # writes only
         a.publish(Q, Entry(1, GEN, b"q1"))
         await wait_until(lambda: a.stats.errors >= 1, COMMAND_TIMEOUT + 2)
         assert 1 not in inbox.seqs()
@@ -229,7 +232,3 @@ async def test_a_send_that_failed_is_sent_again_once_redis_answers(tmp_path: Pat
         assert set(inbox.seqs()) == {1}  # perhaps twice: the paused first try may land too
         assert a.stats.publish_dropped == 0
         assert a.healthy
-    finally:
-        await a.close()
-        await b.close()
-        server.stop()

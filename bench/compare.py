@@ -176,6 +176,17 @@ def render(compared: list[dict[str, Any]], current: str, baseline: str) -> str:
             f"{_label(r)}: {num(r['ratio'])}x"
             for r in worse
         ]
+        clear = [r for r in worse if not r["saturated"] and not r["spreads_overlap"]]
+        head += [
+            "",
+            f"Of those, {len(clear)} worse beyond the noise: the load generator not saturated "
+            "and the two builds' min-max ranges apart" + (":" if clear else "."),
+        ]
+        if clear:
+            head += [""] + [
+                f"- {'on' if r['deflate'] else 'off'} {r['workload']} {r['point']} {_label(r)}"
+                for r in clear
+            ]
     else:
         head.append(f"No row more than {limit} worse.")
     blank = sum(r["ratio"] is None for r in compared)

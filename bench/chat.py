@@ -24,6 +24,7 @@ from workloads import (
     _split,
     _wait_for,
     latency_point,
+    load_stall,
     measurement,
     percentile,
     saturated,
@@ -206,7 +207,7 @@ def _measurements(
             measurement(point, "answer_p50_ms", percentile(answers, 0.50), sat),
             measurement(point, "answer_p99_ms", percentile(answers, 0.99), sat),
         ]
-    return rows
+    return rows + load_stall(point, results, sat)
 
 
 # -- the tables (report.render calls ``render`` in every deflate mode's section) ---------------
@@ -246,6 +247,7 @@ def render(ix: Index, deflate: bool, summary: dict[str, Any]) -> list[str]:
         label = f"{where} @{rates[where]:g}/s" if where in rates else where
         for server in ix.servers:
             relay = ix.get("chat", f"{where} relay", "p99_ms", server, deflate)
+            relay_stall = ix.get("chat", f"{where} relay", "load_stall_max_ms", server, deflate)
             for path in measured:
 
                 def get(metric: str, point: str = f"{where} {path}", who: str = server) -> Any:
@@ -259,6 +261,7 @@ def render(ix: Index, deflate: bool, summary: dict[str, Any]) -> list[str]:
                     + [cell(get("p50_ms")), cell(p99), cell(relay), ratio(p99, relay)]
                     + [cell(get(m)) for m in ("lost", "errors", "answer_p99_ms")]
                     + [cell(get(m)) for m in ("server_cores", "posts_per_cpu_s")]
+                    + [cell(get("load_stall_max_ms")), cell(relay_stall)]
                 )
                 if server == "collab":
                     verdicts.append(
@@ -283,6 +286,8 @@ def render(ix: Index, deflate: bool, summary: dict[str, Any]) -> list[str]:
         "post -> answer p99 ms",
         "server cores",
         "posts/s per core",
+        "generator stall max ms",
+        "... at the relay",
     ]
     out = ["", "#### Chat: post -> seen (bench/README.md, chat)", "", *table(header, body)]
     if unsupported:

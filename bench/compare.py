@@ -58,6 +58,7 @@ LABELS = {
     "p99_at_max_ms": "p99 ms at the rate held",
     "server_cores_at_max": "server cores at the rate held",
     "load_cores_at_max": "load-generator cores at the rate held",
+    "load_stall_max_ms": "load-generator loop stall max ms",
     "steps": "rate steps",
     "step_p99_ms": "step p99 ms",
     "step_p50_ms": "step p50 ms",

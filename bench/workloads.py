@@ -244,7 +244,18 @@ def latency_point(
     mean = commit_mean_ms(commits0, commits1)
     if mean is not None:  # collab: its group commits' mean time at this point (the fsync)
         out.append(measurement(point, "commit_mean_ms", mean, sat))
-    return out
+    return out + load_stall(point, results, sat)
+
+
+def load_stall(point: str, results: list[dict[str, Any]], sat: bool) -> list[dict[str, Any]]:
+    """The longest event-loop stall of any load-generator process in the measured window
+    (load/clients.mjs ``loopDelay``): a delivery read after a stall waited for the generator,
+    so a p99 near it measured the generator, not the server (bench/profiles/CHAT-LATENCY.md).
+    Nothing when a worker did not report it."""
+    stalls = [r["loop"]["max_ms"] for r in results if isinstance(r.get("loop"), dict)]
+    if not stalls or len(stalls) != len(results):
+        return []
+    return [measurement(point, "load_stall_max_ms", round(max(stalls), 3), sat)]
 
 
 def commit_mean_ms(

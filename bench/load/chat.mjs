@@ -19,7 +19,7 @@ import http from 'node:http'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { cpuSince, sleep } from './clients.mjs'
+import { cpuSince, loopDelay, sleep } from './clients.mjs'
 
 const MSG_SAVED = 100 // collab: "your update is durable" (never sent on the read-only chat doc)
 const MSG_REQUEST = 101 // collab: a chat request, varString(JSON)
@@ -203,9 +203,11 @@ export async function chatLoad (rooms, { mode, rate = 1, warmupMs = 1000, measur
   await sleep(warmupMs)
   const cpuStart = process.cpuUsage()
   const wallStart = performance.now()
+  const stopDelay = loopDelay()
   windowOpen = true
   await sleep(measureMs)
   windowOpen = false
+  const loop = stopDelay()
   const cpu = cpuSince(cpuStart, wallStart)
   for (const timer of timers) { clearTimeout(timer); clearInterval(timer) }
   const drainStart = performance.now()
@@ -229,6 +231,7 @@ export async function chatLoad (rooms, { mode, rate = 1, warmupMs = 1000, measur
     latencies_ms: round(latencies),
     answers_ms: round(answers),
     elapsed_ms: performance.now() - start,
+    loop,
     cpu
   }
 }

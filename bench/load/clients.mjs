@@ -4,6 +4,7 @@
 // server, pycrdt-websocket). kind 'hocuspocus': @hocuspocus/provider 4.8.0, which frames every
 // message with the document name and authenticates first (a plain y-websocket client never
 // syncs with Hocuspocus).
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import * as Y from 'yjs'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
@@ -69,6 +70,20 @@ export const cpuSince = (start, wallStart) => {
   const wallMs = performance.now() - wallStart
   return { user_s: used.user / 1e6, system_s: used.system / 1e6, wall_s: wallMs / 1000,
     cores: (used.user + used.system) / 1e3 / wallMs }
+}
+
+/**
+ * Starts timing this process's event loop: the returned function stops and says the longest
+ * stall and the p99 delay (ms). A stall of the load generator delays every delivery it has
+ * yet to read: a latency p99 near the stall measured the generator, not the server.
+ */
+export const loopDelay = () => {
+  const histogram = monitorEventLoopDelay({ resolution: 1 })
+  histogram.enable()
+  return () => {
+    histogram.disable()
+    return { p99_ms: histogram.percentile(99) / 1e6, max_ms: histogram.max / 1e6 }
+  }
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

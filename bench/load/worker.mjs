@@ -14,7 +14,7 @@
 // can mark points where the load generator, not the server, was the limit.
 import { randomBytes } from 'node:crypto'
 import * as readline from 'node:readline'
-import { BenchClient, cpuSince, sleep, waitUntil } from './clients.mjs'
+import { BenchClient, cpuSince, loopDelay, sleep, waitUntil } from './clients.mjs'
 import { chatLoad, chatProbe } from './chat.mjs'
 import { tpDrain, tpStart } from './throughput.mjs'
 
@@ -127,9 +127,11 @@ async function latency ({ rate = 10, warmupMs = 1000, measureMs = 3000, drainMs 
   await sleep(warmupMs)
   const cpuStart = process.cpuUsage()
   const wallStart = performance.now()
+  const stopDelay = loopDelay()
   windowOpen = true
   await sleep(measureMs)
   windowOpen = false
+  const loop = stopDelay()
   const cpu = cpuSince(cpuStart, wallStart)
   for (const timer of timers) { clearTimeout(timer); clearInterval(timer) }
   const drainStart = performance.now()
@@ -142,6 +144,7 @@ async function latency ({ rate = 10, warmupMs = 1000, measureMs = 3000, drainMs 
     lost: expected - received,
     latencies_ms: latencies.map((x) => Math.round(x * 1000) / 1000),
     elapsed_ms: performance.now() - start,
+    loop,
     cpu
   }
 }

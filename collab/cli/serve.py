@@ -19,6 +19,7 @@ from collab import logs
 from collab.auth import redact
 from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli.headtimeout import head_timeout_protocol
+from collab.cli.heap import freeze_startup_heap
 from collab.cli.options import config_option, load_settings, settings_options, store_option
 from collab.cli.wsprotocol import write_now_protocol
 from collab.db import StoreError
@@ -126,13 +127,16 @@ def _migrate_postgres(url: str) -> None:
 
 
 def _server_class(base: type[Any]) -> type[Any]:
-    """uvicorn's Server, calling ``on_started(port)`` once it listens (port 0 is resolved)."""
+    """uvicorn's Server, calling ``on_started(port)`` once it listens (port 0 is resolved);
+    what startup made is frozen out of the garbage collector first (``collab.cli.heap``)."""
 
     class Server(base):  # type: ignore[misc]
         on_started: Callable[[int], None] | None = None
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
+            if self.started:
+                freeze_startup_heap()
             if self.started and self.on_started is not None and self.servers:
                 self.on_started(self.servers[0].sockets[0].getsockname()[1])
 

@@ -9,7 +9,7 @@ delivered, its p99 and the server's CPU per 1,000 deliveries: a sanity check of 
 not a result (py-spy samples the server while it runs, and the machine may be shared).
 
     python bench/profile.py --out bench/profiles/20x50-before.svg
-                            [--rooms 20 --clients 50 --seconds 30] [--tree PATH] [--native]
+                            [--rooms 20 --clients 50 --seconds 30] [--tree PATH] [--native] [--gil]
 
 Needs py-spy (collab's ``bench`` extra) and node with ``npm ci --prefix bench``. The load is
 bounded: at most 60 s measured, on loopback only. Read the graph for proportions, not seconds.
@@ -50,6 +50,9 @@ def main() -> int:
         default="flamegraph",
         choices=["flamegraph", "raw", "speedscope"],
         help="py-spy's output format (raw: collapsed stacks, for scripts)",
+    )
+    parser.add_argument(
+        "--gil", action="store_true", help="py-spy --gil: only threads holding the GIL (CPU)"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin server / load cores")
     args = parser.parse_args()
@@ -92,6 +95,8 @@ def main() -> int:
                 ]
                 if args.native:
                     spy.append("--native")
+                if args.gil:  # idle threads (the loop in epoll, a commit's fsync) left out
+                    spy.append("--gil")
                 cpu0 = server.cpu_seconds()
                 subprocess.run(spy, check=True, capture_output=True)
                 cpu1 = server.cpu_seconds()

@@ -22,6 +22,10 @@ class Plan:
     warmup_ms: int
     measure_ms: int
     drain_ms: int
+    # a latency point's window is lengthened, up to latency_max_measure_ms, until it holds
+    # latency_min_deliveries (1 x 2 delivers 10 a second: 20 in 2 s, a few ms of CPU)
+    latency_min_deliveries: int
+    latency_max_measure_ms: int
     conn_steps: tuple[int, ...]  # total idle clients after each ramp step
     cold_sizes: tuple[int, ...]  # updates written before the restart
     ingest_timeout_s: float
@@ -60,6 +64,8 @@ FULL = Plan(
     warmup_ms=1000,
     measure_ms=2000,
     drain_ms=3000,
+    latency_min_deliveries=1000,
+    latency_max_measure_ms=10_000,
     conn_steps=(300, 600, 900),
     cold_sizes=(10_000, 100_000),
     ingest_timeout_s=150,
@@ -91,6 +97,8 @@ QUICK = Plan(
     warmup_ms=300,
     measure_ms=1000,
     drain_ms=1000,
+    latency_min_deliveries=0,
+    latency_max_measure_ms=1000,
     conn_steps=(40, 80),
     cold_sizes=(1000,),
     ingest_timeout_s=30,
@@ -189,6 +197,17 @@ class PointFailed(Exception):
         self.__cause__ = cause
 
 
+def latency_window_ms(plan: Plan, rooms: int, clients: int, rate: float) -> int:
+    """How long a latency point is measured: ``plan.measure_ms``, or longer (up to
+    ``plan.latency_max_measure_ms``) where that would deliver fewer than
+    ``plan.latency_min_deliveries`` updates. Its CPU per update is a few ms of CPU over a few
+    dozen deliveries otherwise, where one awareness renewal or garbage collection weighs as
+    much as the updates themselves."""
+    per_second = rooms * (clients - 1) * rate
+    wanted = math.ceil(plan.latency_min_deliveries / per_second * 1000) if per_second else 0
+    return max(plan.measure_ms, min(wanted, plan.latency_max_measure_ms))
+
+
 def latency_point(
     server: ServerProcess,
     plan: Plan,
@@ -200,6 +219,7 @@ def latency_point(
 ) -> list[dict[str, Any]]:
     """One writer per room at ``rate`` edits/s, the room's other clients timing each delivery."""
     shares = _split(rooms, plan.workers)
+    measure_ms = latency_window_ms(plan, len(rooms), clients, rate)
     pool = WorkerPool(len(shares), server, cores)
     try:
         wait = _wait_for(server)
@@ -208,7 +228,7 @@ def latency_point(
         args = {
             "rate": rate,
             "warmupMs": plan.warmup_ms,
-            "measureMs": plan.measure_ms,
+            "measureMs": measure_ms,
             "drainMs": plan.drain_ms,
         }
         # collab's commit timings over the whole point (warm-up, window, drain): read before
@@ -217,7 +237,7 @@ def latency_point(
         ids = [w.send("latency", **args) for w in pool.workers]
         time.sleep(plan.warmup_ms / 1000)
         cpu0 = server.cpu_seconds()
-        time.sleep(plan.measure_ms / 1000)
+        time.sleep(measure_ms / 1000)
         cpu1 = server.cpu_seconds()
         timeout = (plan.drain_ms + 10_000) / 1000
         results = [w.result(i, timeout) for w, i in zip(pool.workers, ids, strict=True)]
@@ -231,7 +251,7 @@ def latency_point(
     values += [math.inf] * (expected - received)
     sat, busiest, total = saturated(results, cores)
     server_cpu = cpu1 - cpu0
-    window = plan.measure_ms / 1000
+    window = measure_ms / 1000
     extra = {"load_cores": round(total, 3), "load_busiest": round(busiest, 3)}
     out = [
         measurement(point, "p50_ms", percentile(values, 0.50), sat, **extra),

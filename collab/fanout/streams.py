@@ -36,11 +36,12 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from collab.fanout.base import Entry, FanoutStats, Subscriber
+from collab.fanout.channels import Channel
 from collab.fanout.connect import redis_client
 from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
 from collab.fanout.publisher import StreamPublisher
-from collab.fanout.sharing import Channel, Sharing
+from collab.fanout.sharing import Sharing
 from collab.names import DocKey
 
 log = logging.getLogger("collab.fanout")
@@ -121,6 +122,7 @@ class RedisFanout(Sharing, HereBoard):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._stop_sharing()
         self._publisher.drop_queued()
         await self._reader.aclose()
         await self._commands.aclose()
@@ -267,8 +269,8 @@ class RedisFanout(Sharing, HereBoard):
         channel = self._channels.get(skey)
         if channel is not None:
             if skey in self._cursors and entries:
-                self._cursors[skey] = entries[-1][0]
-                channel.deliver(entries)  # decodes, counts and catches on its own
+                after, self._cursors[skey] = self._cursors[skey], entries[-1][0]
+                channel.deliver(entries, after)  # decodes, counts and catches on its own
             return
         found = self._subs.get(skey)
         if found is None or skey not in self._cursors:

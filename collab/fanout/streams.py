@@ -69,6 +69,7 @@ class RedisFanout(Sharing, HereBoard):
     ) -> None:
         self.url = url
         self.node = node
+        self._own = node.encode()  # the ``node`` field of the entries this node publishes
         self.prefix = prefix
         self.max_update = max_update
         self.block_ms = block_ms
@@ -275,17 +276,17 @@ class RedisFanout(Sharing, HereBoard):
         found = self._subs.get(skey)
         if found is None or skey not in self._cursors:
             return  # unsubscribed while the read was in flight
-        subscriber = found[1]
+        subscriber, own = found[1], self._own
         for entry_id, fields in entries:
             self._cursors[skey] = entry_id
+            if isinstance(fields, dict) and fields.get(b"node") == own:
+                continue  # this node's: dropped before decoding (with room affinity, all are)
             try:
                 entry = decode_entry(fields, self.max_update)
             except BadEntry as exc:
                 self.stats.bad_entries += 1
                 log.warning("fan-out: skipped an entry of %s: %s", skey, exc)
                 self._resync(subscriber)  # it may have been an update we now lack
-                continue
-            if entry.node == self.node:
                 continue
             self.stats.received += 1
             try:

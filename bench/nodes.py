@@ -9,22 +9,28 @@ several nodes, a key prefix of its own on the shared Redis (``--redis``): ``--ro
 every client writes and reads), each room taking ``--rate`` edits/s shared by its clients.
 
 - ``one``: one ``collab serve`` on PostgreSQL without a fan-out, the single-node deployment;
+- ``third``: the same single node carrying only the rooms one node of three carries with room
+  affinity (every third room, ``rooms / 3``), from one load-generator process: the fair
+  baseline for ``affinity``, free of one node's sublinear cost curve (a lightly loaded node
+  costs more per edit, bench/profiles/NODES.md finding 2);
 - ``affinity``: three nodes on PostgreSQL and Redis, each room's clients all on one node and the
   rooms dealt over the nodes, as nginx's ``hash $room consistent`` routes them;
 - ``split``: the same three nodes, each room's clients dealt over all three, so every update is
   committed by one node and applied and relayed by the two others from Redis (a remote update).
 
 Three load-generator processes in every configuration (one per node, all on the one node for
-``one``). Over the measured window: every node's CPU-seconds (process and children), the
-deliveries (an edit received by another client of its room; the same count in every
-configuration), and from them CPU-seconds per delivered update for all nodes together, the
-ratio ``affinity / one`` (target <= 1.2) and the extra CPU per remote update, ``(split -
-affinity) / remote updates``. Before the load, an idle window (``--idle-ms``, clients connected
-and silent) measures what the nodes spend on their own upkeep (timers, heartbeats, head polls):
-a fixed cost per node, reported apart and taken out in the ``busy`` figures. The nodes are
-pinned to the first core, the load generators to the others (``--no-pin``: not); PostgreSQL
-and Redis are the machine's, unpinned: their CPU over the window (every ``postgres`` and
-``redis-server`` process) is reported, not counted per node.
+``one``) but ``third`` (one). Over the measured window: every node's CPU-seconds (process and
+children), the deliveries (an edit received by another client of its room; the same count in
+every configuration but ``third``, a third of it), and from them CPU-seconds per delivered
+update for all nodes together, the ratio ``affinity / one`` (target <= 1.2), the ratio
+``affinity / (3 x third)`` (per delivered update: ``affinity / third``, what running several
+nodes adds to the work of three single nodes each carrying a third) and the extra CPU per
+remote update, ``(split - affinity) / remote updates``. Before the load, an idle window
+(``--idle-ms``, clients connected and silent) measures what the nodes spend on their own
+upkeep (timers, heartbeats, head polls): a fixed cost per node, reported apart and taken out in
+the ``busy`` figures. The nodes are pinned to the first core, the load generators to the others
+(``--no-pin``: not); PostgreSQL and Redis are the machine's, unpinned: their CPU over the
+window (every ``postgres`` and ``redis-server`` process) is reported, not counted per node.
 
 Results: bench/results/nodes-<date>.json (``--quick``: bench/results/raw/), a table on stdout.
 On 2 shared cores this measures cost, not scaling: the N-node throughput run is for a bigger
@@ -59,9 +65,10 @@ from workloads import percentile
 
 sys.path.insert(0, str(ROOT))  # collab of this checkout (the migrations), as the nodes run it
 
-CONFIGS = ("one", "affinity", "split")
+CONFIGS = ("one", "third", "affinity", "split")
 NODES = 3  # nodes of the affinity and split configurations, and load-generator processes
 TARGET = 1.2  # affinity / one, per delivered update (the issue's)
+SINGLE = ("one", "third")  # the configurations of one node without a fan-out
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,10 @@ class Share:
 def deal(config: str, rooms: list[str], clients: int) -> list[Share]:
     """Each load-generator process's clients (module docstring): ``one`` and ``affinity`` give
     each room wholly to process ``i % NODES``; ``split`` gives every process a part of every
-    room. Process k talks to node k (to node 0 for ``one``)."""
+    room. Process k talks to node k (to node 0 for ``one``). ``third`` is process 0 of
+    ``affinity`` alone, on a node of its own."""
+    if config == "third":
+        return [Share(0, {r: list(range(clients)) for r in rooms[::NODES]})]
     shares: list[Share] = []
     for k in range(NODES):
         node = 0 if config == "one" else k
@@ -90,7 +100,7 @@ def deal(config: str, rooms: list[str], clients: int) -> list[Share]:
 def remote_updates(config: str, shares: list[Share], counted: dict[str, int]) -> int:
     """Updates a node applied from another node: each counted edit of a room, once for every
     node hosting that room other than the one that committed it."""
-    if config == "one":
+    if config in SINGLE:
         return 0
     total = 0
     for room, edits in counted.items():
@@ -114,6 +124,13 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("affinity", "one")]
         if busy[0] is not None and busy[1]:
             out["affinity_over_one_busy"] = round(busy[0] / busy[1], 3)
+    if "third" in per and "affinity" in per:
+        # Three nodes each carrying a third, against three lone nodes each carrying a third:
+        # the same deliveries thrice, so per delivered update it is affinity / third.
+        out["affinity_over_three_thirds"] = round(per["affinity"] / per["third"], 3)
+        busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("affinity", "third")]
+        if busy[0] is not None and busy[1]:
+            out["affinity_over_three_thirds_busy"] = round(busy[0] / busy[1], 3)
     split = runs.get("split")
     if "affinity" in per and "split" in per and split and split["remote_updates"]:
         # Per delivery, so a window that delivered a little more or less is not charged for it.
@@ -194,11 +211,11 @@ def measure(config: str, args: argparse.Namespace, cores: Cores, data: Path) -> 
         url = stack.enter_context(fresh_database(args.pg))
         stack.callback(delete_prefix, args.redis, prefix)
         spec = node_spec(
-            url, None if config == "one" else args.redis, prefix, secrets.token_hex(32)
+            url, None if config in SINGLE else args.redis, prefix, secrets.token_hex(32)
         )
         servers = [
             ServerProcess(spec, data / config / f"node{i}", False, cores)
-            for i in range(1 if config == "one" else NODES)
+            for i in range(1 if config in SINGLE else NODES)
         ]
         for server in servers:
             stack.callback(server.stop)
@@ -286,7 +303,7 @@ def _window(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    p.add_argument("--configs", default=",".join(CONFIGS), help="which of one,affinity,split")
+    p.add_argument("--configs", default=",".join(CONFIGS), help="which of " + ",".join(CONFIGS))
     p.add_argument("--rooms", type=int, default=6)
     p.add_argument("--clients", type=int, default=6, help="per room")
     p.add_argument("--rate", type=float, default=30.0, help="edits/s into each room")
@@ -347,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "figures": figures(runs),
         "target": f"affinity / one <= {TARGET} per delivered update",
+        "baseline": "affinity / (3 x third): per delivered update, affinity / third",
         "machine": {
             "commit": commit,
             "cpus": len(Cores.split(True).load or ()) + 1,

@@ -143,6 +143,7 @@ class FanoutStats:
     awareness_refused: int = 0  # records refused: another principal's client id, or the cap
     rate_checks: int = 0  # rate-limit checks decided by the shared bucket
     rate_fallbacks: int = 0  # rate-limit checks this node decided alone: the channel was down
+    notice_gaps: int = 0  # notices removed (trimmed) before this node read them: rechecked
 
 
 class Fanout(Protocol):

@@ -10,6 +10,9 @@ decoder accepts exactly what its encoder writes (checked for type, form and size
     <prefix>:{<room>}/awx:<doc>       stream of changes: c (client id), v (record)
     <prefix>:alive:<node>             a node's heartbeat (expires unless renewed)
 
+A reader learns that notices were trimmed (or deleted) before it read them from the stream
+itself (``trimmed_past``, on ``XINFO STREAM``'s reply).
+
 A record is ``principal \\n node \\n clock \\n expires \\n state`` (state empty: removed), so the
 scripts find the owning principal and node without a JSON parser. ``/`` never occurs in a doc
 name, so none of these keys is ever a doc's stream (``<prefix>:{<room>}:<doc>``).
@@ -29,6 +32,7 @@ _NODE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _PRINCIPAL = re.compile(rb"[A-Za-z0-9._:@-]{1,128}")
 _NUMBER = re.compile(rb"[0-9]{1,16}")
 _AT = re.compile(rb"[0-9]{1,12}(\.[0-9]{1,9})?")
+_STREAM_ID = re.compile(rb"([0-9]{1,20})-([0-9]{1,20})")
 _NOTICE_FIELDS = {b"kind", b"room", b"user", b"node", b"at"}
 MAX_CLOCK = 2**53 - 1  # what a y-protocols client id or clock may be
 MAX_STATE = 64 * 1024  # a stamped state: 16 KiB as sent, plus the server's ``user``
@@ -120,6 +124,49 @@ def decode_notice(fields: object) -> Notice:
     node = _form(fields.get(b"node"), _NODE, "node").decode()
     sent_at = float(_form(fields.get(b"at"), _AT, "at"))
     return Notice(kind, room, user, node, sent_at)
+
+
+def stream_id(raw: object) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as a pair that orders like Redis orders ids."""
+    found = _STREAM_ID.fullmatch(raw.encode() if isinstance(raw, str) else _bytes(raw, "id"))
+    if not found:
+        raise BadEntry("bad stream id")
+    return int(found[1]), int(found[2])
+
+
+def trimmed_past(info: object, after: bytes) -> bool:
+    """Whether ``XINFO STREAM``'s reply ``info`` says an entry newer than ``after`` (a reader's
+    cursor: the last id it read, or 0-0 for a stream that was empty) may have been removed
+    before the reader read it.
+
+    A trim (``MAXLEN``) removes the oldest entries only, so an entry past the cursor can go
+    only after every entry up to the cursor went: while the stream still holds an entry at or
+    before the cursor, nothing unread was trimmed (exact). Once it does not, the reader was a
+    whole ``MAXLEN`` behind (or read right up to the trim point a moment ago): said to be a
+    gap. From a cursor of 0-0, a gap is any entry ever removed (Redis 7.0's ``entries-added``
+    against ``length``). A deletion (``XDEL``) past the cursor is Redis 7.0's
+    ``max-deleted-entry-id`` (which trims do not move). An unreadable or empty reply: a gap."""
+    if not isinstance(info, dict):
+        return True
+    try:
+        cursor = stream_id(after)
+        deleted = _info(info, "max-deleted-entry-id")
+        if deleted is not None and stream_id(deleted) > cursor:
+            return True
+        first = _info(info, "first-entry")
+        if not isinstance(first, (list, tuple)) or not first:
+            return True  # emptied since the read (or unreadable): cannot tell
+        if cursor == (0, 0):
+            added, length = _info(info, "entries-added"), _info(info, "length")
+            return not isinstance(added, int) or not isinstance(length, int) or added > length
+        return stream_id(first[0]) > cursor
+    except (BadEntry, TypeError, IndexError, KeyError):
+        return True
+
+
+def _info(info: dict[object, object], name: str) -> object:
+    """A field of ``XINFO STREAM``'s reply (redis-py names them as str, a raw reply as bytes)."""
+    return info.get(name, info.get(name.encode()))
 
 
 def _names_what_it_must(kind: str, room: str, user: str) -> bool:

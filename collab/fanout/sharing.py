@@ -9,8 +9,8 @@ and beats this node's heartbeat every ``BEAT`` seconds (a key that expires after
 ``ALIVE_TTL``), so the others can tell a dead node from a quiet one. A failed send is retried
 (the queue is bounded, the oldest goes first); a refused record is reported to its watcher.
 
-Every value read back is decoded strictly (``collab.fanout.records``): a bad one is skipped
-and counted, never fatal.
+What is read is decoded and handed on by ``collab.fanout.channels`` (which also finds the
+notices trimmed before this node read them).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from collab.fanout.base import (
     Notice,
     NoticeWatcher,
 )
+from collab.fanout.channels import AwarenessChannel, Channel, NoticeChannel
 from collab.fanout.entries import BadEntry
 from collab.fanout.limits import SharedLimiter, SharedLimits
 from collab.fanout.records import (
@@ -40,7 +41,6 @@ from collab.fanout.records import (
     alive_key,
     awareness_keys,
     decode_client,
-    decode_notice,
     decode_record,
     encode_notice,
     encode_record,
@@ -63,87 +63,11 @@ BATCH = 256  # of each per round trip
 BACKOFF = (0.05, 2.0)
 
 
-class Channel(Protocol):
-    """A stream the fan-out's reader follows beside the docs' streams."""
-
-    def deliver(self, entries: list[tuple[bytes, object]]) -> None:
-        """Entries read past the cursor, in order. Must not raise."""
-
-    def resync(self) -> None:
-        """Entries may have been missed."""
-
-
 class Reader(Protocol):
     """The fan-out's reader (``RedisFanout``)."""
 
     async def open_channel(self, skey: str, channel: Channel) -> None: ...
     def close_channel(self, skey: str, channel: Channel) -> None: ...
-
-
-class NoticeChannel:
-    def __init__(self, watcher: NoticeWatcher, node: str, stats: FanoutStats) -> None:
-        self.watcher = watcher
-        self.node = node
-        self.stats = stats
-
-    def deliver(self, entries: list[tuple[bytes, object]]) -> None:
-        for _, fields in entries:
-            try:
-                notice = decode_notice(fields)
-            except BadEntry as exc:
-                self.stats.bad_entries += 1
-                log.warning("fan-out: skipped a notice: %s", exc)
-                self.resync()  # it may have been one we needed
-                continue
-            if notice.node == self.node:
-                continue
-            self.stats.notices += 1
-            try:
-                self.watcher.on_notice(notice)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("fan-out: a notice failed")
-
-    def resync(self) -> None:
-        try:
-            self.watcher.on_notice_resync()
-        except Exception:
-            self.stats.errors += 1
-            log.exception("fan-out: notice resync failed")
-
-
-class AwarenessChannel:
-    def __init__(self, watcher: AwarenessWatcher, node: str, stats: FanoutStats) -> None:
-        self.watcher = watcher
-        self.node = node
-        self.stats = stats
-
-    def deliver(self, entries: list[tuple[bytes, object]]) -> None:
-        now = time.time()
-        for _, fields in entries:
-            try:
-                if not isinstance(fields, dict) or set(fields) != {b"c", b"v"}:
-                    raise BadEntry("unexpected fields")
-                record = decode_record(decode_client(fields[b"c"]), fields[b"v"])
-            except BadEntry as exc:
-                self.stats.bad_entries += 1
-                log.warning("fan-out: skipped an awareness change: %s", exc)
-                continue
-            if record.node == self.node or (record.state is not None and record.expires < now):
-                continue
-            self.stats.awareness_received += 1
-            try:
-                self.watcher.on_awareness(record)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("fan-out: an awareness change failed")
-
-    def resync(self) -> None:
-        try:
-            self.watcher.on_awareness_resync()
-        except Exception:
-            self.stats.errors += 1
-            log.exception("fan-out: awareness resync failed")
 
 
 _Queued = tuple[DocKey, AwarenessRecord, AwarenessWatcher]
@@ -179,9 +103,12 @@ class Sharing:
     # -- notices -------------------------------------------------------------------------------
 
     async def watch_notices(self, watcher: NoticeWatcher) -> None:
-        channel = NoticeChannel(watcher, self.node, self.stats)
+        nkey = notice_key(self.prefix)
+        if self._notice_channel is not None:
+            self._notice_channel.close()
+        channel = NoticeChannel(watcher, self.node, self.stats, self.redis, nkey)
         self._notice_channel = channel
-        await self.reader.open_channel(notice_key(self.prefix), channel)
+        await self.reader.open_channel(nkey, channel)
 
     def notify(self, notice: Notice) -> None:
         if len(self._notices) >= QUEUE_LIMIT:
@@ -258,6 +185,11 @@ class Sharing:
             await self._forget(keys=[hkey], args=[node, *clients])
         except RedisError as exc:
             log.debug("fan-out: could not drop %s's states of %s: %r", node, key, exc)
+
+    def _stop_sharing(self) -> None:
+        """Stop what runs beside the tasks the owner cancels (a notice gap check)."""
+        if self._notice_channel is not None:
+            self._notice_channel.close()
 
     async def _shared(self) -> None:
         """Return once nothing is queued (a closing node's last removals are sent)."""

@@ -36,11 +36,12 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from collab.fanout.base import Entry, FanoutStats, Subscriber
+from collab.fanout.channels import Channel
 from collab.fanout.connect import redis_client
 from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
 from collab.fanout.publisher import StreamPublisher
-from collab.fanout.sharing import Channel, Sharing
+from collab.fanout.sharing import Sharing
 from collab.names import DocKey
 
 log = logging.getLogger("collab.fanout")
@@ -68,6 +69,7 @@ class RedisFanout(Sharing, HereBoard):
     ) -> None:
         self.url = url
         self.node = node
+        self._own = node.encode()  # the ``node`` field of the entries this node publishes
         self.prefix = prefix
         self.max_update = max_update
         self.block_ms = block_ms
@@ -121,6 +123,7 @@ class RedisFanout(Sharing, HereBoard):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._stop_sharing()
         self._publisher.drop_queued()
         await self._reader.aclose()
         await self._commands.aclose()
@@ -267,23 +270,23 @@ class RedisFanout(Sharing, HereBoard):
         channel = self._channels.get(skey)
         if channel is not None:
             if skey in self._cursors and entries:
-                self._cursors[skey] = entries[-1][0]
-                channel.deliver(entries)  # decodes, counts and catches on its own
+                after, self._cursors[skey] = self._cursors[skey], entries[-1][0]
+                channel.deliver(entries, after)  # decodes, counts and catches on its own
             return
         found = self._subs.get(skey)
         if found is None or skey not in self._cursors:
             return  # unsubscribed while the read was in flight
-        subscriber = found[1]
+        subscriber, own = found[1], self._own
         for entry_id, fields in entries:
             self._cursors[skey] = entry_id
+            if isinstance(fields, dict) and fields.get(b"node") == own:
+                continue  # this node's: dropped before decoding (with room affinity, all are)
             try:
                 entry = decode_entry(fields, self.max_update)
             except BadEntry as exc:
                 self.stats.bad_entries += 1
                 log.warning("fan-out: skipped an entry of %s: %s", skey, exc)
                 self._resync(subscriber)  # it may have been an update we now lack
-                continue
-            if entry.node == self.node:
                 continue
             self.stats.received += 1
             try:

@@ -94,6 +94,7 @@ class FanoutCounters(Protocol):
     awareness_refused: int
     rate_checks: int
     rate_fallbacks: int
+    notice_gaps: int
 
 
 class FanoutState(Protocol):
@@ -118,6 +119,10 @@ _FANOUT_COUNTERS = (
     ("awareness_refused", "Awareness changes refused: another principal's client id, or the cap."),
     ("rate_checks", "Rate-limit checks decided by the bucket every node shares (Redis)."),
     ("rate_fallbacks", "Rate-limit checks this node decided alone: Redis did not answer in time."),
+    (
+        "notice_gaps",
+        "Notices trimmed before this node read them: it rechecked roles, tokens, feeds.",
+    ),
 )
 
 

@@ -21,6 +21,13 @@ def test_one_and_affinity_give_each_room_wholly_to_one_process() -> None:
     assert [sorted(s.rooms) for s in affinity] == [["r0", "r3"], ["r1", "r4"], ["r2", "r5"]]
 
 
+def test_third_is_the_first_affinity_process_alone_on_a_node_of_its_own() -> None:
+    (share,) = deal("third", ROOMS, 6)
+    assert share == deal("affinity", ROOMS, 6)[0]
+    assert share.node == 0 and sorted(share.rooms) == ["r0", "r3"]
+    assert remote_updates("third", [share], {"r0": 10, "r3": 10}) == 0
+
+
 def test_split_deals_every_room_over_every_node() -> None:
     shares = deal("split", ROOMS, 6)
     assert [s.node for s in shares] == [0, 1, 2]
@@ -54,6 +61,18 @@ def test_busy_figures_leave_the_idle_upkeep_out() -> None:
     assert out["affinity_over_one_busy"] == pytest.approx(1.25)
 
 
+def test_affinity_over_three_thirds_is_per_delivery_against_the_third_load() -> None:
+    # Three nodes at a third each (3.0 s, 9,000 deliveries) against one node at a third
+    # (0.8 s, 3,000 deliveries): 3 x third = 2.4 s for the same 9,000 deliveries.
+    third = {**run(0.8, 3_000), "idle_cpu_s": 0.2}
+    affinity = {**run(3.0, 9_000), "idle_cpu_s": 0.3}
+    out = figures({"one": run(1.5, 9_000), "third": third, "affinity": affinity})
+    assert out["affinity_over_three_thirds"] == pytest.approx(1.25)
+    assert out["affinity_over_three_thirds_busy"] == pytest.approx(1.5)  # 300 / 200 us
+    assert out["affinity_over_one"] == pytest.approx(2.0)
+    assert "affinity_over_three_thirds" not in figures({"one": run(1.0, 9), "third": third})
+
+
 def test_figures_per_delivery_the_ratio_and_the_extra_per_remote_update() -> None:
     out = figures(
         {"one": run(1.0, 10_000), "affinity": run(1.1, 10_000), "split": run(1.5, 10_000, 4_000)}
@@ -72,7 +91,7 @@ def test_figures_per_delivery_the_ratio_and_the_extra_per_remote_update() -> Non
 
 def test_quick_is_a_few_seconds_and_configurations_are_checked() -> None:
     args = parse_args(["--quick"])
-    assert args.configs == ["one", "affinity", "split"]
+    assert args.configs == ["one", "third", "affinity", "split"]
     assert (args.warmup_ms + args.measure_ms) / 1000 < 5
     assert parse_args(["--configs", "one,split"]).configs == ["one", "split"]
     with pytest.raises(SystemExit):

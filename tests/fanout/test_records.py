@@ -18,6 +18,7 @@ from collab.fanout.base import (
     FanoutStats,
     Notice,
 )
+from collab.fanout.channels import AwarenessChannel, NoticeChannel
 from collab.fanout.entries import BadEntry
 from collab.fanout.records import (
     MAX_CLOCK,
@@ -27,8 +28,9 @@ from collab.fanout.records import (
     decode_record,
     encode_notice,
     encode_record,
+    stream_id,
+    trimmed_past,
 )
-from collab.fanout.sharing import AwarenessChannel, NoticeChannel
 
 NOTICE = Notice(ROLE, "team", "user-1", "node-a:12:ab", 1765000000.25)
 RECORD = AwarenessRecord(7, 3, "user-1", b'{"user":{"name":"A"}}', "node-a", 1765000060.5)
@@ -154,12 +156,14 @@ def test_the_notice_channel_skips_bad_and_own_entries_and_survives_its_watcher()
     watcher = Told()
     channel = NoticeChannel(watcher, "node-b", stats)
     own = encode_notice(Notice(ROLE, "team", "user-1", "node-b", 1.0))
-    channel.deliver([(b"1-0", {b"kind": b"x"}), (b"2-0", own), (b"3-0", encode_notice(NOTICE))])
+    channel.deliver(
+        [(b"1-0", {b"kind": b"x"}), (b"2-0", own), (b"3-0", encode_notice(NOTICE))], b"0-0"
+    )
     assert watcher.told == ["resync", NOTICE]  # a bad entry may have been one we needed
     assert (stats.bad_entries, stats.notices, stats.errors) == (1, 1, 0)
 
     broken = NoticeChannel(Told(fail=True), "node-b", stats)
-    broken.deliver([(b"4-0", encode_notice(NOTICE))])
+    broken.deliver([(b"4-0", encode_notice(NOTICE))], b"3-0")
     broken.resync()
     assert stats.errors == 2  # counted, never raised into the shared reader
 
@@ -177,12 +181,37 @@ def test_the_awareness_channel_skips_bad_own_and_stale_records() -> None:
         return b"1-0", {b"c": str(record.client).encode(), b"v": encode_record(record)}
 
     bad = [(b"0-0", {b"c": b"7"}), (b"0-1", [b"c"]), (b"0-2", {b"c": b"x", b"v": b""})]
-    channel.deliver([*bad, *map(change, (fresh, stale, gone, own))])
+    channel.deliver([*bad, *map(change, (fresh, stale, gone, own))], b"0-0")
     told = [r.client for r in watcher.told if isinstance(r, AwarenessRecord)]
     assert told == [7, 9] and len(watcher.told) == 2  # a removal counts however old
     assert (stats.bad_entries, stats.awareness_received, stats.errors) == (3, 2, 0)
 
     broken = AwarenessChannel(Told(fail=True), "node-b", stats)
-    broken.deliver([change(fresh)])
+    broken.deliver([change(fresh)], b"0-0")
     broken.resync()
     assert stats.errors == 2
+
+
+def test_trimmed_past_says_whether_an_entry_after_the_cursor_may_have_been_removed() -> None:
+    def info(first: bytes | None, **more: object) -> dict[str, object]:
+        return {"first-entry": (first, {}) if first else None, "max-deleted-entry-id": b"0-0"} | {
+            k.replace("_", "-"): v for k, v in more.items()
+        }
+
+    # Trims take the oldest first: the cursor's own entry still there, nothing unread went.
+    assert trimmed_past(info(b"5-0"), b"5-0") is False
+    assert trimmed_past(info(b"3-0"), b"9-7") is False
+    assert trimmed_past(info(b"12-0"), b"9-7") is True  # 12 > 9 as numbers, not as text
+    assert trimmed_past(info(b"5-1"), b"5-0") is True
+    # A deletion past the cursor (Redis 7.0 keeps the newest id deleted; trims do not move it).
+    assert trimmed_past(info(b"1-0", max_deleted_entry_id=b"6-0"), b"5-0") is True
+    assert trimmed_past(info(b"1-0", max_deleted_entry_id=b"4-0"), b"5-0") is False
+    # From a stream that was empty (0-0): whether anything was ever removed.
+    assert trimmed_past(info(b"7-0", entries_added=3, length=3), b"0-0") is False
+    assert trimmed_past(info(b"7-0", entries_added=5, length=3), b"0-0") is True
+    assert trimmed_past(info(b"7-0"), b"0-0") is True  # before Redis 7.0: cannot tell
+    # A reply it cannot read, or a stream emptied since: a gap (a recheck is always correct).
+    replies: list[object] = [None, [], info(None), info(b"x"), {"first-entry": (b"-",)}]
+    for reply in replies:
+        assert trimmed_past(reply, b"1-0") is True
+    assert stream_id(b"1700000000000-3") == (1700000000000, 3) and stream_id("0-0") == (0, 0)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,35 @@ async def test_a_dead_nodes_states_can_be_forgotten(nodes: Make) -> None:
     assert [r.client for r in await b.awareness_states(KEY)] == [5]
     await b.forget_awareness(KEY, "a", [5])
     assert await b.awareness_states(KEY) == []
+
+
+async def test_notices_trimmed_before_a_node_read_them_make_it_recheck() -> None:
+    """The notice stream is capped: a node that fell behind loses notices to trimming, and
+    rechecks what they are hints for (roles, credentials, feeds) instead of missing them."""
+    from redis.asyncio import Redis
+
+    from collab.fanout.records import encode_notice, notice_key
+    from collab.fanout.streams import RedisFanout
+
+    url, prefix = shared_redis(), unique_prefix()
+    node, client = RedisFanout(url, "b", prefix=prefix), Redis.from_url(url)
+    try:
+        await start(node)
+        watcher = Watcher()
+        await node.watch_notices(watcher)
+        # Five notices of node a and a trim to the last two, in one transaction: the node's
+        # reader cannot have read the three trimmed ones, as if it had been slow.
+        async with client.pipeline(transaction=True) as pipe:
+            for n in range(5):
+                notice = Notice(ROLE, "room-1", f"user-{n}", "a", 1.0)
+                fields: dict[Any, Any] = encode_notice(notice)
+                pipe.xadd(notice_key(prefix), fields)
+            pipe.xtrim(notice_key(prefix), maxlen=2, approximate=False)
+            await pipe.execute()
+        await wait_until(lambda: watcher.resyncs, 5, what="a recheck")
+        assert [n.user for n in watcher.notices] == ["user-3", "user-4"]
+        assert node.stats.notice_gaps == 1
+    finally:
+        await node.close()
+        await client.aclose()
+        delete_prefix(url, prefix)

@@ -112,6 +112,29 @@ async def test_a_bad_entry_is_skipped_counted_and_resyncs(shared: tuple[str, str
         await b.close()
 
 
+async def test_entries_naming_the_reading_node_are_dropped_undecoded(
+    shared: tuple[str, str],
+) -> None:
+    """A node's own entries come back to it (with room affinity every entry it reads): dropped
+    on their ``node`` field alone, before the full decode, so an entry naming this node is
+    neither decoded nor counted, whatever else it holds."""
+    url, prefix = shared
+    a, b = await pair(url, prefix)
+    inbox = Inbox()
+    try:
+        await b.subscribe(Q, inbox)
+        b.publish(Q, Entry(1, GEN, b"own"))
+        client = raw(url)
+        client.xadd(stream_key(prefix, Q), {"seq": "2", "gen": GEN, "node": "b", "evil": "1"})
+        client.close()
+        a.publish(Q, Entry(3, GEN, b"q3"))
+        await wait_until(lambda: inbox.seqs() == [3])
+        assert (b.stats.bad_entries, b.stats.received, inbox.resyncs) == (0, 1, 0)
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_streams_stay_bounded_and_idle_keys_expire(shared: tuple[str, str]) -> None:
     url, prefix = shared
     a, b = await pair(url, prefix)

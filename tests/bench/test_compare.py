@@ -62,3 +62,12 @@ def test_no_row_worse_says_so() -> None:
     )
     assert "No row more than 10% worse." in text
     assert "beyond the noise" not in text
+
+
+def test_the_load_generators_own_figures_are_shown_but_not_judged() -> None:
+    out = compared(
+        row("latency", "20x10", "load_stall_max_ms", "collab", 20.0),
+        row("latency", "20x10", "load_stall_max_ms", BASE, 10.0),
+    )
+    assert [r["worse"] for r in out] == [False]
+    assert "not judged" in compare.render(out, "collab", BASE)

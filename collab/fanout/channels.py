@@ -125,6 +125,9 @@ class NoticeChannel:
             except RedisError as exc:
                 log.debug("fan-out: cannot tell whether notices were trimmed: %r", exc)
                 gap = True  # cannot tell: recheck, which is always correct
+            except Exception:  # not Redis: the same, or this check (and the loop) were lost
+                log.exception("fan-out: the notice gap check failed")
+                gap = True
             if gap:
                 self.stats.notice_gaps += 1
                 log.info("fan-out: notices were trimmed before this node read them: rechecking")

@@ -5,8 +5,9 @@ what is queued in one round trip: ``XADD key MAXLEN ~ n`` per entry and ``EXPIRE
 key, so streams stay short and idle ones vanish. A send that fails goes back in front and is
 sent again once Redis answers a ping: the other nodes cannot tell an entry was lost, and would
 only find it at their next head check. A batch that failed ``SEND_ATTEMPTS`` times with Redis
-answering between is counted and dropped (the store has it). An entry sent twice (the first
-try landed, its reply did not) is skipped by its readers: they hold its sequence number.
+answering between is counted and dropped (the store has it), as is at once one that failed
+for any reason but Redis. An entry sent twice (the first try landed, its reply did not) is
+skipped by its readers: they hold its sequence number.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ class StreamPublisher:
                 log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
                 self.ok = False
                 self._retry(batch)
+            except Exception:
+                # Not Redis (a bug): sent again it would fail again. Dropped (the store has
+                # it) rather than ending the one task that publishes while ``ok`` stays True.
+                self.stats.errors += 1
+                self.stats.publish_dropped += len(batch)
+                self._attempts = 0
+                log.exception("fan-out: publishing failed, %d entries dropped", len(batch))
             else:
                 self._attempts = 0
 

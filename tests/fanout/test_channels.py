@@ -82,3 +82,22 @@ async def test_a_redis_that_cannot_say_counts_as_a_gap(redis: tuple[Redis, str])
         channel.deliver(await add(client, key, 1), b"0-0")
         await channel.checked()
     assert (watcher.resyncs, stats.notice_gaps, len(watcher.notices)) == (1, 1, 1)
+
+
+async def test_a_check_that_fails_for_a_reason_but_redis_counts_as_a_gap(
+    redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the check raises, the channel cannot tell: it rechecks (the task that checks
+    must not end with the error, the gap unreported)."""
+    client, key = redis
+
+    async def broken(name: str) -> object:
+        raise OSError("not a RedisError")
+
+    monkeypatch.setattr(client, "xinfo_stream", broken)
+    watcher, stats = Watcher(), FanoutStats()
+    channel = NoticeChannel(watcher, "b", stats, client, key)
+    with anyio.fail_after(5):
+        channel.deliver(await add(client, key, 1), b"0-0")
+        await channel.checked()
+    assert (watcher.resyncs, stats.notice_gaps, len(watcher.notices)) == (1, 1, 1)

@@ -255,3 +255,23 @@ async def test_a_send_that_failed_is_sent_again_once_redis_answers(tmp_path: Pat
         assert set(inbox.seqs()) == {1}  # perhaps twice: the paused first try may land too
         assert a.stats.publish_dropped == 0
         assert a.healthy
+
+
+async def test_a_batch_that_fails_for_a_reason_but_redis_is_dropped_and_publishing_goes_on(
+    shared: tuple[str, str],
+) -> None:
+    """An entry that cannot be encoded (a bug, not Redis) is counted and dropped: the one task
+    that publishes lives on, and the next entry reaches the other node."""
+    url, prefix = shared
+    a, b = await pair(url, prefix)
+    inbox = Inbox()
+    try:
+        await b.subscribe(Q, inbox)
+        a.publish(Q, Entry(1, "\udc80", b"q1"))  # a lone surrogate: str.encode raises
+        await wait_until(lambda: a.stats.errors == 1 and a.stats.publish_dropped == 1)
+        a.publish(Q, Entry(2, GEN, b"q2"))
+        await wait_until(lambda: inbox.seqs() == [2])
+        assert a.healthy
+    finally:
+        await a.close()
+        await b.close()

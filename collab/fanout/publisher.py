@@ -1,7 +1,8 @@
 """The doc streams' writer: what a node publishes, queued and sent in pipelined round trips.
 
 ``put`` queues an entry (bounded; the oldest goes first when full) and one task (``run``) sends
-what is queued in one round trip: ``XADD key MAXLEN ~ n`` per entry and ``EXPIRE key ttl`` per
+what is queued in round trips of at most ``PUBLISH_BATCH`` entries and ``BATCH_BYTES`` of
+updates (``take_batch``): ``XADD key MAXLEN ~ n`` per entry and ``EXPIRE key ttl`` per
 key, so streams stay short and idle ones vanish. A send that fails goes back in front and is
 sent again once Redis answers a ping: the other nodes cannot tell an entry was lost, and would
 only find it at their next head check. A batch that failed ``SEND_ATTEMPTS`` times with Redis
@@ -28,7 +29,8 @@ log = logging.getLogger("collab.fanout")
 STREAM_MAXLEN = 2000  # entries kept per doc stream (approximately): a reader this far behind fills
 STREAM_TTL = 600  # seconds an idle doc's stream lives
 QUEUE_LIMIT = 10_000  # entries waiting to be published
-PUBLISH_BATCH = 512  # entries per pipelined round trip
+PUBLISH_BATCH = 512  # entries per pipelined round trip, at most ...
+BATCH_BYTES = 8 * 1024 * 1024  # ... and update bytes (one entry carries up to 1 MiB)
 SEND_ATTEMPTS = 3  # tries of one batch (Redis answering a ping between) before it is dropped
 BACKOFF = (0.05, 2.0)  # first and longest pause before pinging a Redis that failed again
 
@@ -42,7 +44,9 @@ class StreamPublisher:
         self._queued = asyncio.Event()
         self._drained = asyncio.Event()  # nothing queued or being sent
         self._drained.set()
-        self._attempts = 0  # failed sends of the batch now at the queue's front
+        self._attempts = 0  # failed sends of the batch that starts with ``_failing``
+        self._failing: Entry | None = None
+        self._failing_len = 0
 
     def put(self, skey: str, entry: Entry) -> None:
         if len(self._queue) >= QUEUE_LIMIT:
@@ -79,30 +83,42 @@ class StreamPublisher:
                 await self._queued.wait()
                 self._queued.clear()
                 continue
-            batch = [self._queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self._queue)))]
+            batch = self.take()
             try:
                 await self._send(batch)
+            except asyncio.CancelledError:
+                self.stats.publish_dropped += len(batch)  # closing: neither sent nor queued
+                raise
             except RedisError as exc:
                 self.stats.errors += 1
                 log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
                 self.ok = False
-                self._retry(batch)
+                self.failed(batch)
             except Exception:
                 # Not Redis (a bug): sent again it would fail again. Dropped (the store has
                 # it) rather than ending the one task that publishes while ``ok`` stays True.
                 self.stats.errors += 1
                 self.stats.publish_dropped += len(batch)
-                self._attempts = 0
+                self._attempts, self._failing = 0, None
                 log.exception("fan-out: publishing failed, %d entries dropped", len(batch))
             else:
-                self._attempts = 0
+                self._attempts, self._failing = 0, None
 
-    def _retry(self, batch: list[tuple[str, Entry]]) -> None:
-        """Put a failed batch back in front (within the queue's bound), or drop it for good
-        after ``SEND_ATTEMPTS`` tries."""
+    def take(self) -> list[tuple[str, Entry]]:
+        """The next round trip's entries (``take_batch``); something must be queued. A batch
+        that failed is taken again as it was, so what was queued since gets its own tries."""
+        if self._queue[0][1] is self._failing:
+            return [self._queue.popleft() for _ in range(min(self._failing_len, len(self._queue)))]
+        self._attempts = 0  # another batch (the failed one was sent, dropped or pushed out)
+        return take_batch(self._queue)
+
+    def failed(self, batch: list[tuple[str, Entry]]) -> None:
+        """Put a batch Redis failed back in front (within the queue's bound), or drop it for
+        good after ``SEND_ATTEMPTS`` tries."""
         self._attempts += 1
+        self._failing, self._failing_len = batch[0][1], len(batch)
         if self._attempts >= SEND_ATTEMPTS:
-            self._attempts = 0
+            self._attempts, self._failing = 0, None
             self.stats.publish_dropped += len(batch)
             log.warning(
                 "fan-out: dropped %d entries after %d failed sends", len(batch), SEND_ATTEMPTS
@@ -128,3 +144,18 @@ class StreamPublisher:
                 self.stats.publish_dropped += 1  # WRONGTYPE and the like: readers poll
             else:
                 self.stats.published += 1
+
+
+def take_batch(queue: deque[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
+    """The next round trip's entries, oldest first: up to ``PUBLISH_BATCH`` of them and
+    ``BATCH_BYTES`` of updates (at least one entry, however large), so one round trip stays
+    well inside the command timeout."""
+    batch = [queue.popleft()]
+    size = len(batch[0][1].update or b"")
+    while queue and len(batch) < PUBLISH_BATCH:
+        more = len(queue[0][1].update or b"")
+        if size + more > BATCH_BYTES:
+            break
+        batch.append(queue.popleft())
+        size += more
+    return batch

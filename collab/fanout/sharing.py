@@ -186,10 +186,12 @@ class Sharing:
         except RedisError as exc:
             log.debug("fan-out: could not drop %s's states of %s: %r", node, key, exc)
 
-    def _stop_sharing(self) -> None:
-        """Stop what runs beside the tasks the owner cancels (a notice gap check)."""
+    async def _stop_sharing(self) -> None:
+        """Stop what runs beside the tasks the owner cancels (a notice gap check), and wait
+        for it: the clients it uses are closed next."""
         if self._notice_channel is not None:
             self._notice_channel.close()
+            await self._notice_channel.checked()
 
     async def _shared(self) -> None:
         """Return once nothing is queued (a closing node's last removals are sent)."""
@@ -216,6 +218,12 @@ class Sharing:
             except RedisError as exc:
                 self.stats.errors += 1
                 log.debug("fan-out: sending notices and awareness failed: %r", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, BACKOFF[1])
+            except Exception:
+                # Not Redis (a bug): what was taken is lost, not the one task that sends.
+                self.stats.errors += 1
+                log.exception("fan-out: sending notices and awareness failed")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, BACKOFF[1])
             else:

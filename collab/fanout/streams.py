@@ -123,7 +123,7 @@ class RedisFanout(Sharing, HereBoard):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self._stop_sharing()
+        await self._stop_sharing()
         self._publisher.drop_queued()
         await self._reader.aclose()
         await self._commands.aclose()

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -36,6 +37,16 @@ from collab.fanout.records import (
 )
 
 log = logging.getLogger("collab.fanout")
+
+
+def guarded(stats: FanoutStats, what: str, call: Callable[..., Any], *args: object) -> None:
+    """Hand something read to a receiver: its error is counted and logged, never the reader's
+    (one bad receiver must not stop delivery to the others)."""
+    try:
+        call(*args)
+    except Exception:
+        stats.errors += 1
+        log.exception("fan-out: %s failed", what)
 
 
 class Channel(Protocol):
@@ -82,18 +93,10 @@ class NoticeChannel:
             if notice.node == self.node:
                 continue
             self.stats.notices += 1
-            try:
-                self.watcher.on_notice(notice)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("fan-out: a notice failed")
+            guarded(self.stats, "a notice", self.watcher.on_notice, notice)
 
     def resync(self) -> None:
-        try:
-            self.watcher.on_notice_resync()
-        except Exception:
-            self.stats.errors += 1
-            log.exception("fan-out: notice resync failed")
+        guarded(self.stats, "notice resync", self.watcher.on_notice_resync)
 
     def close(self) -> None:
         if self._checking is not None:
@@ -154,15 +157,7 @@ class AwarenessChannel:
             if record.node == self.node or (record.state is not None and record.expires < now):
                 continue
             self.stats.awareness_received += 1
-            try:
-                self.watcher.on_awareness(record)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("fan-out: an awareness change failed")
+            guarded(self.stats, "an awareness change", self.watcher.on_awareness, record)
 
     def resync(self) -> None:
-        try:
-            self.watcher.on_awareness_resync()
-        except Exception:
-            self.stats.errors += 1
-            log.exception("fan-out: awareness resync failed")
+        guarded(self.stats, "awareness resync", self.watcher.on_awareness_resync)

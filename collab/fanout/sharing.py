@@ -32,7 +32,7 @@ from collab.fanout.base import (
     Notice,
     NoticeWatcher,
 )
-from collab.fanout.channels import AwarenessChannel, Channel, NoticeChannel
+from collab.fanout.channels import AwarenessChannel, Channel, NoticeChannel, guarded
 from collab.fanout.entries import BadEntry
 from collab.fanout.limits import SharedLimiter, SharedLimits
 from collab.fanout.records import (
@@ -285,11 +285,12 @@ class Sharing:
                 continue
             self.stats.awareness_refused += 1
             if result == 0:  # another principal holds the id (-1: the doc's cap)
-                try:
-                    watcher.on_awareness_refused(record)
-                except Exception:
-                    self.stats.errors += 1
-                    log.exception("fan-out: reporting a refused awareness record failed")
+                guarded(
+                    self.stats,
+                    "reporting a refused awareness record",
+                    watcher.on_awareness_refused,
+                    record,
+                )
 
     def _requeue(self, notices: list[Notice], records: list[_Queued]) -> None:
         """Put back what a failed round trip did not send (oldest first), within the bound."""

@@ -36,7 +36,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from collab.fanout.base import Entry, FanoutStats, Subscriber
-from collab.fanout.channels import Channel
+from collab.fanout.channels import Channel, guarded
 from collab.fanout.connect import redis_client
 from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
@@ -289,18 +289,14 @@ class RedisFanout(Sharing, HereBoard):
                 self._resync(subscriber)  # it may have been an update we now lack
                 continue
             self.stats.received += 1
-            try:
+            try:  # inline, not ``guarded``: once per entry, on the hot path
                 subscriber.on_entry(entry)
             except Exception:
                 self.stats.errors += 1
                 log.exception("fan-out: delivering to %s failed", skey)
 
     def _resync(self, subscriber: Subscriber) -> None:
-        try:
-            subscriber.on_resync()
-        except Exception:
-            self.stats.errors += 1
-            log.exception("fan-out: resync failed")
+        guarded(self.stats, "resync", subscriber.on_resync)
 
     def _resync_key(self, skey: str) -> None:
         found, channel = self._subs.get(skey), self._channels.get(skey)

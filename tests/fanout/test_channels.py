@@ -14,21 +14,10 @@ from redis.asyncio import Redis
 from collab.fanout import ROLE, FanoutStats, Notice
 from collab.fanout.channels import NoticeChannel
 from collab.fanout.records import encode_notice
+from tests.fanout.test_sharing import Watcher
 from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
 
 pytestmark = pytest.mark.anyio
-
-
-class Watcher:
-    def __init__(self) -> None:
-        self.notices: list[Notice] = []
-        self.resyncs = 0
-
-    def on_notice(self, notice: Notice) -> None:
-        self.notices.append(notice)
-
-    def on_notice_resync(self) -> None:
-        self.resyncs += 1
 
 
 @pytest.fixture

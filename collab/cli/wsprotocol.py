@@ -19,14 +19,57 @@ payload, and a frame relayed to 49 sockets is framed once and written 49 times. 
 each socket compresses with its own context, through websockets as before.
 
 Each socket's receive queue is an ``Inbox``, not an ``asyncio.Queue`` (memory per idle socket).
+
+It also offers ``collab.sync.inline.READ_NOW``: while the socket's read loop waits with nothing
+queued, each whole, final, masked binary frame at the front of what the socket received is cut
+off here (``take_frames``) and handed to the read loop's ``take``, past websockets' parser and
+uvicorn's queue; the first frame it cannot take (a control frame, a fragment, a frame cut by
+the read, one over the size limit, any frame with deflate negotiated) and all after it go
+through websockets as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
+from websockets.protocol import State
+
+from collab.sync.readnow import READ_NOW, WAKE, Take
+
 _BINARY_FIN = 0x82  # FIN + opcode 2
+_OPEN = State.OPEN
+
+
+def take_frames(data: bytes, take: Take, max_size: int | None) -> bytes:
+    """Hand each whole, final, masked binary frame at the front of ``data`` (a client's frames,
+    RFC 6455 §5.2) to ``take`` until a frame is not one, or ``take`` declines it: what is left,
+    from that frame on, for websockets to parse."""
+    pos, n = 0, len(data)
+    while n - pos >= 6:
+        size = data[pos + 1]
+        if data[pos] != _BINARY_FIN or size < 0x80:  # another frame, or not masked
+            break
+        size &= 0x7F
+        start = pos + 6
+        if size == 126:
+            start += 2
+            size = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        elif size == 127:
+            break
+        end = start + size
+        if end > n or (max_size is not None and size > max_size):
+            break
+        if not take(apply_mask(data[start:end], data[start - 4 : start])):
+            break
+        pos = end
+    return data[pos:] if pos else data
 
 
 def frame_binary(data: bytes) -> bytes:
@@ -114,27 +157,69 @@ class Inbox:
         return item
 
 
+class InlineReads:
+    """The read side of collab's protocol (``READ_NOW``): mixed in before uvicorn's class,
+    whose attributes it uses (``conn``, ``queue``, ``transport``, ``read_paused``...)."""
+
+    conn: Any
+    queue: Any
+    transport: Any
+    read_paused: bool
+    close_sent: bool
+    take: Take | None = None  # the read loop's, once it registered
+
+    def read_now(self, take: Take) -> Callable[[], None]:
+        self.take = take
+        return self.wake
+
+    def wake(self) -> None:
+        """Queue ``WAKE`` for the read loop, pausing reading as for any queued message."""
+        self.queue.put_nowait(WAKE)
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def data_received(self, data: bytes) -> None:
+        take = self.take
+        if take is not None and self.queue.empty() and self._parser_idle():
+            data = take_frames(data, take, self.conn.max_message_size)
+            if not data:
+                return
+        super().data_received(data)  # type: ignore[misc]
+
+    def _parser_idle(self) -> bool:
+        """Open, no deflate, and websockets' parser between frames and messages."""
+        conn = self.conn
+        return (
+            conn.state is _OPEN
+            and not self.close_sent
+            and not conn.extensions
+            and not conn.reader.buffer
+            and conn.current_size is None
+            and conn.parser_exc is None
+        )
+
+
 def write_now_protocol() -> type[asyncio.Protocol]:
     """uvicorn's ``ws`` protocol class offering ``WRITE_NOW``. uvicorn is imported here, when
     ``serve`` runs, not with the CLI."""
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-    from websockets.protocol import State
 
     from collab.sync.peer import WRITE_NOW
 
     last = _LastFrame()
-    open_state = State.OPEN
 
-    class WriteNowProtocol(WebSocketsSansIOProtocol):
+    class WriteNowProtocol(InlineReads, WebSocketsSansIOProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.queue = Inbox()  # type: ignore[assignment]
+            self.queue = Inbox()
 
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
             scope = getattr(self, "scope", None)  # absent: the handshake was refused
             if scope is not None:
                 scope[WRITE_NOW] = self.write_now
+                scope[READ_NOW] = self.read_now
 
         def write_now(self, data: bytes) -> bool:
             if (
@@ -142,7 +227,7 @@ def write_now_protocol() -> type[asyncio.Protocol]:
                 or self.close_sent
                 or self.disconnected
                 or self.initial_response is not None
-                or self.conn.state is not open_state
+                or self.conn.state is not _OPEN
                 or self.transport.is_closing()
             ):
                 return False

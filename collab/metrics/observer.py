@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collab import logs
 from collab.metrics.definitions import Metrics, message_type
 from collab.sync.peer import DIRECT_SEND, WRITE_NOW
+from collab.sync.readnow import READ_NOW, WAKE, Register, Take
 
 log = logging.getLogger("collab.ws")
 
@@ -31,10 +32,12 @@ class SocketObserver:
             await self.app(scope, receive, send)
             return
         logs.start_connection()
-        watch = _Watch(self.metrics, receive, send, scope.get(WRITE_NOW))
+        watch = _Watch(self.metrics, receive, send, scope.get(WRITE_NOW), scope.get(READ_NOW))
         scope[DIRECT_SEND] = watch.send_frame  # the peer's frames: counted here too
         if watch.write is not None:  # collab's uvicorn protocol offers it
             scope[WRITE_NOW] = watch.write_frame
+        if watch.register is not None:  # and its inline reads: counted as they are taken
+            scope[READ_NOW] = watch.register_take
         started = time.monotonic()
         try:
             await self.app(scope, watch.receive, watch.send)
@@ -49,7 +52,7 @@ class _Watch:
     not closures: one per open socket, for as long as it is open.
     """
 
-    __slots__ = ("_receive", "_send", "accepted", "close", "metrics", "write")
+    __slots__ = ("_receive", "_send", "_take", "accepted", "close", "metrics", "register", "write")
 
     def __init__(
         self,
@@ -57,11 +60,14 @@ class _Watch:
         receive: Receive,
         send: Send,
         write: Callable[[bytes], bool] | None,
+        register: Register | None = None,
     ) -> None:
         self.metrics = metrics
         self._receive = receive
         self._send = send
         self.write = write  # the server's synchronous write (WRITE_NOW), when offered
+        self.register = register  # and its inline reads (READ_NOW)
+        self._take: Take | None = None
         self.accepted = False
         self.close: tuple[int, bool] | None = None  # code, sent by the server
 
@@ -72,7 +78,7 @@ class _Watch:
             data = message.get("bytes")
             if data is not None:
                 self.metrics.incoming.add(message_type(data), len(data))
-            else:
+            elif message is not WAKE:  # WAKE: no frame, the read loop's own signal
                 self.metrics.incoming.add("text", len(message.get("text") or ""))
         elif kind == "websocket.disconnect" and self.close is None and self.accepted:
             self.close = (int(message.get("code", 1005)), False)
@@ -110,6 +116,19 @@ class _Watch:
         assert self.write is not None
         if self.write(data):
             self.metrics.outgoing.add(message_type(data), len(data))
+            return True
+        return False
+
+    def register_take(self, take: Take) -> Callable[[], None]:
+        """The server's ``READ_NOW``, with ``take`` counting each frame it took."""
+        assert self.register is not None
+        self._take = take
+        return self.register(self.take)
+
+    def take(self, frame: bytes) -> bool:
+        assert self._take is not None
+        if self._take(frame):
+            self.metrics.incoming.add(message_type(frame), len(frame))
             return True
         return False
 

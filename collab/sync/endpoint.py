@@ -49,8 +49,10 @@ from collab.store.base import DocumentStore
 from collab.sync.admission import ConnectionLimits, LoopLag, Throttle
 from collab.sync.expiry import ExpiryTimer
 from collab.sync.feedserve import FeedSource, meta_counts, serve_feed
+from collab.sync.inline import InlineReader
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import DIRECT_SEND, GONE, WRITE_NOW, DirectSocket, Peer
+from collab.sync.readnow import READ_NOW, WAKE, Register
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests, SocketRequests
 
@@ -317,6 +319,8 @@ async def read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: S
     Frames that arrive after the server closed the socket are discarded; those of a client
     that went away (its socket found gone by a failed send) are not: whatever it sent before
     its close is handled (``Peer.takes_input``). Raises CollabError to have the peer closed.
+    Where the server offers ``READ_NOW``, frames that arrive while the loop waits are handled
+    inline, in order (``collab.sync.inline``); the loop still owns the socket.
     """
     throttle = Throttle(
         settings.conn_messages_per_second,
@@ -325,20 +329,41 @@ async def read_loop(websocket: WebSocket, live: LiveDoc, peer: Peer, settings: S
         byte_burst=settings.conn_byte_burst,
         stall_seconds=settings.conn_stall_seconds,
     )
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if not peer.takes_input:
-            continue  # the server closed it: discard until the close handshake ends
-        data = message.get("bytes")
-        if data is None:
-            raise UnsupportedData()
-        await live.handle(peer, data)
-        pause = throttle.account(len(data))
-        if pause > 0:
-            if throttle.stalled:
-                raise RateLimited()
-            # Over its rate: stop reading this socket for a while. Nothing is dropped;
-            # TCP backpressure slows the client down.
-            await asyncio.sleep(pause)
+    register: Register | None = websocket.scope.get(READ_NOW)
+    inline = None if register is None else InlineReader(live, peer, throttle)
+    if inline is not None and register is not None:
+        inline.wake = register(inline.take)
+    try:
+        while True:
+            if inline is not None:
+                inline.ready = True  # frames that arrive while it waits: handled inline
+            message = await websocket.receive()
+            if inline is not None:
+                inline.ready = False
+                if message is WAKE:  # an inline frame left this for the loop
+                    await _pending(inline.wait_done())
+                    continue
+            if message["type"] == "websocket.disconnect":
+                return
+            if not peer.takes_input:
+                continue  # the server closed it: discard until the close handshake ends
+            data = message.get("bytes")
+            if data is None:
+                raise UnsupportedData()
+            await live.handle(peer, data)
+            pause = throttle.account(len(data))
+            if pause > 0:
+                await _pending(RateLimited() if throttle.stalled else pause)
+    finally:
+        if inline is not None:
+            inline.ready = False
+
+
+async def _pending(pending: BaseException | float | None) -> None:
+    """What the read loop does for a frame over the socket's rate, or one that failed."""
+    if isinstance(pending, BaseException):
+        raise pending
+    if pending:
+        # Over its rate: stop reading this socket for a while. Nothing is dropped;
+        # TCP backpressure slows the client down.
+        await asyncio.sleep(pending)

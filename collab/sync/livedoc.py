@@ -94,8 +94,7 @@ class LiveDoc:
         self.outbox = Outbox(self.journal, self.broadcast)
         self._outbox = self.outbox.deliveries  # appended to directly on the hot path
         self._sync_requests: dict[int, Bucket] = {}
-        # While the Doc is rebuilt (schedule_heal), else None: an Event per doc is 0.9 KB.
-        self._healing: asyncio.Event | None = None
+        self._healing: asyncio.Event | None = None  # while rebuilt (schedule_heal): 0.9 KB
         self.loaded = False
         # Called after another node's update was applied here (the chat window's check).
         self.after_remote: Callable[[], None] | None = None
@@ -206,6 +205,10 @@ class LiveDoc:
         """One frame from a peer. Raises CollabError to have that peer closed."""
         if self.failed is not None or self._healing is not None:  # rare: no await otherwise
             await self.until_usable()
+        self.handle_now(peer, frame)
+
+    def handle_now(self, peer: Peer, frame: bytes) -> None:
+        """``handle`` while ``usable``: no await (``collab.sync.inline``)."""
         message = framing.decode_message(frame)
         try:
             if isinstance(message, framing.SyncStep1):
@@ -384,8 +387,6 @@ class LiveDoc:
     def _broadcast_presence(self, entries: list[AwarenessEntry]) -> None:
         """The server's own awareness changes (cleared typing): to every peer."""
         self.broadcast(framing.awareness(encode_awareness(entries)))
-
-    # -- commits ---------------------------------------------------------------------------
 
     def _on_committed(self, upto: int) -> None:
         self.outbox.release(upto)

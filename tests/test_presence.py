@@ -178,6 +178,46 @@ async def test_disconnect_removes_the_state(server: CollabServer) -> None:
             await until_state(bob, alice.client_id, lambda s: s is None)
 
 
+# -- keep-alive --------------------------------------------------------------------------
+
+
+async def test_a_change_goes_back_to_its_sender_stamped_and_its_echo_goes_nowhere(
+    server: CollabServer,
+) -> None:
+    users = Users(server)
+    with anyio.fail_after(20):
+        alice = await users.raw(users.alice_token)
+        bob = await users.raw(users.bob_token)
+        await alice.websocket.send(awareness_frame((41, 1, {"cursor": 1})))
+        for peer in (alice, bob):
+            await peer.wait_for(lambda p=peer: raw_states(p, 41))
+        assert raw_states(alice, 41) == raw_states(bob, 41)  # the stamped state, to both
+        assert raw_states(alice, 41)[0][1]["user"]["id"] == users.alice_id
+        # bob's y-websocket client sends it back (it echoes every remote change): old clock,
+        # relayed to nobody; alice's next renewal still reaches both
+        await bob.websocket.send(awareness_frame((41, 1, raw_states(bob, 41)[0][1])))
+        await alice.websocket.send(awareness_frame((41, 2, {"cursor": 1})))
+        for peer in (alice, bob):
+            await peer.wait_for(lambda p=peer: len(raw_states(p, 41)) == 2)
+        await anyio.sleep(0.3)
+        assert [clock for clock, _ in raw_states(alice, 41)] == [1, 2]
+        assert [clock for clock, _ in raw_states(bob, 41)] == [1, 2]
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_y_websocket_client_alone_in_a_doc_stays_connected(server: CollabServer) -> None:
+    """y-websocket's client closes a socket on which nothing arrived for 30 s (its own 15 s
+    awareness renewals coming back count): alone in a doc it reconnected every 30 s."""
+    users = Users(server)
+    async with users.js(users.alice_token, "notes-alone") as alice:
+        await alice.wait_event("synced")
+        with anyio.fail_after(45):
+            await anyio.sleep(36)
+        statuses = [e["status"] for e in alice.events if e.get("event") == "status"]
+        assert statuses == ["connecting", "connected"], statuses
+
+
 # -- hostile -----------------------------------------------------------------------------
 
 

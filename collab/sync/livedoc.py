@@ -380,8 +380,8 @@ class LiveDoc:
 
     def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
         changed = self.presence.apply(peer.id, peer.presence_owner, entries, peer.principal)
-        if changed:
-            self.broadcast(framing.awareness(encode_awareness(changed)), exclude=peer.id)
+        if changed:  # to the sender too: see collab.sync.presence (a lone client's keep-alive)
+            self.broadcast(framing.awareness(encode_awareness(changed)))
             self.typing_sweep.arm()
 
     def _broadcast_presence(self, entries: list[AwarenessEntry]) -> None:

@@ -8,6 +8,10 @@ The server keeps the latest state of every Yjs client id and who owns it:
 - states were validated by ``collab.wire.scan_awareness`` (a JSON object or null, bounded);
 - a state is accepted only when its clock moves forward (y-websocket clients echo every remote
   update back: those echoes carry old clocks and are dropped here, never relayed);
+- a change is relayed to every socket of the doc, its sender included, as y-websocket's own
+  server does: y-websocket's client closes and reopens a socket that received nothing for 30 s
+  and counts on its own 15 s renewals coming back, so a client alone in a doc would otherwise
+  reconnect (and sync again) every 30 s; the sender ignores its own state (same clock);
 - when a socket closes, its ids are removed and the removal is broadcast;
 - the server owns two fields (``collab.sync.stamps``, docs/awareness.md): ``user`` is stamped
   from the socket's principal on every state set, and ``typing`` not refreshed within

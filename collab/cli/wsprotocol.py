@@ -13,6 +13,11 @@ not read, closing or gone, the handshake not done): the caller then queues it fo
 whose ordinary ``send`` waits or fails as always. A peer calls it only when nothing of its own
 is queued or in flight, so frames keep their order.
 
+Whether a frame can go now is one flag the protocol keeps at every transition of the socket
+(see ``WriteNowProtocol``), not six checks per frame: per frame and socket, those checks were
+about a quarter of the Python around a relayed frame (tests/cli/test_wsprotocol_writes.py
+drives every transition and checks the flag against them).
+
 Without a negotiated extension (permessage-deflate off) the frame is framed once for every
 socket it goes to: a server's frame is not masked, so the bytes of a frame depend only on its
 payload, and a frame relayed to 49 sockets is framed once and written 49 times. With deflate,
@@ -200,6 +205,77 @@ class InlineReads:
         )
 
 
+class _WriteFlag(asyncio.Protocol):
+    """What ``write_now`` asks of uvicorn's connection, kept in one flag (``_writes``) that
+    every transition recomputes (mixed into ``WriteNowProtocol``, before uvicorn's class).
+
+    The three attributes uvicorn sets below are properties here, so whichever of its methods
+    sets them (the accept, a refusal, the close sent, a keepalive timeout, a parser error, the
+    connection lost) updates the flag; writing pauses and resumes through ``pause_writing`` /
+    ``resume_writing``; a close frame from the client goes through ``handle_close``. A refusal
+    by HTTP response never completes the handshake. A transport closed by anyone (uvicorn's
+    ``shutdown``, the end of the app, the event loop on an error) is still asked each time.
+    """
+
+    _handshake_complete = False
+    _close_sent = False
+    _disconnected = False
+    _paused = False
+    _close_received = False
+    _writes = False
+
+    def _update(self) -> None:
+        self._writes = (
+            self._handshake_complete
+            and not self._close_sent
+            and not self._disconnected
+            and not self._paused
+            and not self._close_received
+        )
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._update()
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        super().resume_writing()
+        self._update()
+
+    def handle_close(self, event: Any) -> None:
+        self._close_received = True
+        self._update()
+        super().handle_close(event)  # type: ignore[misc]
+
+    @property
+    def handshake_complete(self) -> bool:
+        return self._handshake_complete
+
+    @handshake_complete.setter
+    def handshake_complete(self, value: bool) -> None:
+        self._handshake_complete = value
+        self._update()
+
+    @property
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        self._update()
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        self._disconnected = value
+        self._update()
+
+
 def write_now_protocol() -> type[asyncio.Protocol]:
     """uvicorn's ``ws`` protocol class offering ``WRITE_NOW``. uvicorn is imported here, when
     ``serve`` runs, not with the CLI."""
@@ -209,7 +285,7 @@ def write_now_protocol() -> type[asyncio.Protocol]:
 
     last = _LastFrame()
 
-    class WriteNowProtocol(InlineReads, WebSocketsSansIOProtocol):
+    class WriteNowProtocol(InlineReads, _WriteFlag, WebSocketsSansIOProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.queue = Inbox()
@@ -218,24 +294,24 @@ def write_now_protocol() -> type[asyncio.Protocol]:
             super().handle_connect(event)
             scope = getattr(self, "scope", None)  # absent: the handshake was refused
             if scope is not None:
-                scope[WRITE_NOW] = self.write_now
+                deflate = bool(self.conn.extensions)  # negotiated by the handshake's accept
+                scope[WRITE_NOW] = self.write_deflated if deflate else self.write_now
                 scope[READ_NOW] = self.read_now
 
         def write_now(self, data: bytes) -> bool:
-            if (
-                not self.writable.is_set()
-                or self.close_sent
-                or self.disconnected
-                or self.initial_response is not None
-                or self.conn.state is not _OPEN
-                or self.transport.is_closing()
-            ):
+            """Write one binary frame now (no extension negotiated), or return False."""
+            if not self._writes or self.transport.is_closing():
                 return False
-            if self.conn.extensions:
-                self.conn.send_binary(data)
-                self.transport.write(b"".join(self.conn.data_to_send()))
-            else:
-                self.transport.write(last.of(data))
+            frame = last.frame if data is last.data else last.of(data)
+            self.transport.write(frame)
+            return True
+
+        def write_deflated(self, data: bytes) -> bool:
+            """``write_now`` with permessage-deflate: compressed with this socket's context."""
+            if not self._writes or self.transport.is_closing() or self.conn.state is not _OPEN:
+                return False
+            self.conn.send_binary(data)
+            self.transport.write(b"".join(self.conn.data_to_send()))
             return True
 
     return WriteNowProtocol

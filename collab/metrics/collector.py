@@ -169,6 +169,11 @@ class Traffic(Collector):
         self.msgs[kind] += 1
         self.nbytes[kind] += size
 
+    def add_run(self, kind: str, count: int, size: int) -> None:
+        """``count`` frames of ``size`` bytes each (one payload relayed to many sockets)."""
+        self.msgs[kind] += count
+        self.nbytes[kind] += count * size
+
     def describe(self) -> list[Any]:
         return []
 

@@ -8,6 +8,7 @@ runs in the read loop for this; HTTP passes straight through.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collab import logs
+from collab.metrics.collector import Traffic
 from collab.metrics.definitions import Metrics, message_type
 from collab.sync.peer import DIRECT_SEND, WRITE_NOW
 from collab.sync.readnow import READ_NOW, WAKE, Register, Take
@@ -26,15 +28,19 @@ class SocketObserver:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.runs = _Runs(metrics.outgoing)  # the frames written in place, all sockets'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
         logs.start_connection()
-        watch = _Watch(self.metrics, receive, send, scope.get(WRITE_NOW), scope.get(READ_NOW))
+        write = scope.get(WRITE_NOW)
+        watch = _Watch(
+            self.metrics, receive, send, write or _refuse, self.runs, scope.get(READ_NOW)
+        )
         scope[DIRECT_SEND] = watch.send_frame  # the peer's frames: counted here too
-        if watch.write is not None:  # collab's uvicorn protocol offers it
+        if write is not None:  # collab's uvicorn protocol offers it
             scope[WRITE_NOW] = watch.write_frame
         if watch.register is not None:  # and its inline reads: counted as they are taken
             scope[READ_NOW] = watch.register_take
@@ -45,6 +51,50 @@ class SocketObserver:
             watch.finish(time.monotonic() - started)
 
 
+def _refuse(data: bytes) -> bool:
+    return False
+
+
+class _Runs:
+    """The frames written in place (``WRITE_NOW``), counted per run of one payload.
+
+    A relay writes one payload to every other socket of a room in a row. The first write of a
+    payload is counted at once and begins its run; each later write of the same object only
+    adds one to the run's repeats, which are counted together (``count`` frames of its size)
+    when another payload begins a run, or at the end of the event loop's iteration (a
+    callback scheduled by the first repeat). So the counters are exact, behind by at most
+    one iteration of the loop, a frame relayed to one socket schedules nothing, and only the
+    loop's thread writes them (a scrape on the metrics port reads them from another thread).
+    """
+
+    __slots__ = ("count", "data", "kind", "traffic")
+
+    def __init__(self, traffic: Traffic) -> None:
+        self.traffic = traffic
+        self.data: bytes | None = None  # the payload of the run; None: no run
+        self.kind = ""
+        self.count = 0  # its repeats not counted yet
+
+    def start(self, data: bytes) -> None:
+        """A first write of ``data``: counted, and the run of it begins."""
+        if self.count:
+            self.flush()
+        self.data = data
+        self.kind = kind = message_type(data)
+        self.traffic.add(kind, len(data))
+
+    def repeat(self) -> None:
+        """The run's first repeat: counted at the end of the loop's iteration at the latest."""
+        self.count = 1
+        asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Count the repeats of the run (its payload stays: a later write repeats it)."""
+        if self.count and self.data is not None:
+            self.traffic.add_run(self.kind, self.count, len(self.data))
+        self.count = 0
+
+
 class _Watch:
     """One socket's observed life: accepted yet, and who closed it with which code.
 
@@ -52,20 +102,32 @@ class _Watch:
     not closures: one per open socket, for as long as it is open.
     """
 
-    __slots__ = ("_receive", "_send", "_take", "accepted", "close", "metrics", "register", "write")
+    __slots__ = (
+        "_receive",
+        "_send",
+        "_take",
+        "accepted",
+        "close",
+        "metrics",
+        "register",
+        "runs",
+        "write",
+    )
 
     def __init__(
         self,
         metrics: Metrics,
         receive: Receive,
         send: Send,
-        write: Callable[[bytes], bool] | None,
+        write: Callable[[bytes], bool],
+        runs: _Runs,
         register: Register | None = None,
     ) -> None:
         self.metrics = metrics
         self._receive = receive
         self._send = send
         self.write = write  # the server's synchronous write (WRITE_NOW), when offered
+        self.runs = runs
         self.register = register  # and its inline reads (READ_NOW)
         self._take: Take | None = None
         self.accepted = False
@@ -112,10 +174,15 @@ class _Watch:
 
     def write_frame(self, data: bytes) -> bool:
         """The server's synchronous write (``collab.sync.peer.WRITE_NOW``), counting each frame
-        it took."""
-        assert self.write is not None
+        it took (``_Runs``)."""
         if self.write(data):
-            self.metrics.outgoing.add(message_type(data), len(data))
+            runs = self.runs
+            if data is not runs.data:
+                runs.start(data)
+            elif runs.count:
+                runs.count += 1
+            else:
+                runs.repeat()
             return True
         return False
 

@@ -165,7 +165,9 @@ class Peer:
         self._closed: asyncio.Event | None = None  # ``closed``, made when first asked for
         self._finished = False  # the close frame was handed to the server (or none is due)
         self._on_slow_consumer = on_slow_consumer  # metrics
-        self._write_now: Callable[[bytes], bool] | None = getattr(websocket, "write_now", None)
+        # The socket's WRITE_NOW while the peer is started and not closing, else None: the
+        # one attribute ``send``'s fast path asks first.
+        self._write_now: Callable[[bytes], bool] | None = None
 
     def __repr__(self) -> str:
         return f"<Peer {self.id}>"
@@ -220,16 +222,12 @@ class Peer:
 
         A frame larger than the cap still goes when nothing counted is queued before it.
         """
-        if self.close_code is not None:
+        # Started, not closing, nothing queued, no send in flight: write in place if the
+        # transport takes it now, else queue as usual.
+        write_now = self._write_now
+        if write_now is not None and self._sender is None and write_now(data):
             return
-        # Nothing queued, no send in flight: write in place if the transport takes it now,
-        # else queue as usual.
-        if (
-            self._sender is None
-            and self._started
-            and self._write_now is not None
-            and self._write_now(data)
-        ):
+        if self.close_code is not None:
             return
         if self._queued_bytes + len(data) > self.max_queue_bytes and self._queued_bytes:
             self._close_slow_consumer()
@@ -274,6 +272,7 @@ class Peer:
             return
         self.close_code = code
         self.close_reason = reason
+        self._write_now = None
         self._queue = None
         self._queued_bytes = 0
         self._initial = None
@@ -286,6 +285,8 @@ class Peer:
         """From now on frames go to the socket: a sender task runs while any wait."""
         assert self.websocket is not None, "a peer without a socket has no sender"
         self._started = True
+        if not self.closing:
+            self._write_now = getattr(self.websocket, "write_now", None)
         if self._queue or self.closing:
             self._spawn()
 

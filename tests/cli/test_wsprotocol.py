@@ -1,7 +1,7 @@
 """collab's uvicorn WebSocket protocol: the synchronous write of relayed frames (issue 11).
 
-In-process: the frames it builds are websockets' own bytes, and it writes only when the
-transport takes a frame now. Through real servers: relayed edits arrive whole with and
+In-process: the frames it builds are websockets' own bytes (when it writes them:
+test_wsprotocol_writes.py). Through real servers: relayed edits arrive whole with and
 without permessage-deflate, many sockets at once.
 """
 
@@ -16,7 +16,6 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
 
 from collab.cli.wsprotocol import Inbox, frame_binary, write_now_protocol
 from collab.sync.peer import WRITE_NOW
@@ -62,29 +61,6 @@ def _protocol(deflate: bool = False) -> Any:
     protocol = factory(config, ServerState(), {}, asyncio.get_running_loop())
     protocol.transport = _Transport()
     return protocol
-
-
-async def test_writes_only_when_the_transport_takes_the_frame_now() -> None:
-    protocol = _protocol()
-    transport = protocol.transport
-    assert not protocol.write_now(b"\x00\x02early")  # before the handshake: the sender's
-    protocol.conn.state = State.OPEN
-    frame = b"\x00\x02update"
-    assert protocol.write_now(frame)
-    assert protocol.write_now(frame)  # framed once, written twice
-    assert transport.written == [frame_binary(frame)] * 2
-    protocol.writable.clear()  # a consumer that does not read: the transport paused
-    assert not protocol.write_now(frame)
-    protocol.writable.set()
-    transport.closing = True
-    assert not protocol.write_now(frame)
-    transport.closing = False
-    protocol.close_sent = True
-    assert not protocol.write_now(frame)
-    protocol.close_sent = False
-    protocol.disconnected = True
-    assert not protocol.write_now(frame)
-    assert len(transport.written) == 2
 
 
 async def test_the_handshake_puts_the_write_in_the_scope() -> None:

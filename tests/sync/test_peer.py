@@ -230,3 +230,16 @@ async def test_after_a_cancelled_sender_the_next_frames_and_close_still_go() -> 
     with anyio.fail_after(5):
         await peer.stopped()
     assert socket.sent == [b"after"] and socket.closed_with == (1000, "bye")
+
+
+async def test_a_closing_peer_writes_nothing_in_place() -> None:
+    """Nor a peer found gone, which has no sender task to stand in the way."""
+    for code in (1000, GONE):
+        socket = WritableSocket()
+        peer = Peer(socket, max_queue_bytes=CAP, send_timeout=1.0)
+        peer.start()
+        peer.close(code, "bye")
+        peer.send(b"after the close")
+        with anyio.fail_after(5):
+            await peer.stopped()
+        assert socket.written == [] and socket.sent == []

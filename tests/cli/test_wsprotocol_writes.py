@@ -1,0 +1,212 @@
+"""When collab's uvicorn protocol writes a relayed frame in place: every state transition.
+
+``write_now`` asks one flag kept by the protocol instead of six checks per frame (issue 11).
+Each test drives a socket through uvicorn's own code (the handshake bytes, the ASGI accept and
+close, the transport's pause and resume, a client's close frame, a bad frame, a keepalive
+timeout, the connection lost, a shutdown) and checks after every step that ``write_now``
+answers what the six checks answer (``_six_checks``, the former test), and what it should.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
+
+from collab.cli.wsprotocol import frame_binary, write_now_protocol
+from collab.sync.peer import WRITE_NOW
+
+pytestmark = pytest.mark.anyio
+
+FRAME = b"\x00\x02update"
+_UPGRADE = (
+    b"GET /ws/r/d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+)
+_DEFLATE = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+
+
+class _Transport:
+    """Records what is written. ``close`` marks it closing unless ``lazy`` (then it is
+    closing only once a test says so: a close frame is not a closed transport)."""
+
+    def __init__(self, lazy: bool = False) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+        self.lazy = lazy
+        self.reading = True
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        if not self.lazy:
+            self.closing = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:  # the tests play the app
+    await asyncio.Event().wait()
+
+
+def _six_checks(protocol: Any) -> bool:
+    """What ``write_now`` asked of the connection before the flag (and still should)."""
+    return bool(
+        protocol.writable.is_set()
+        and not protocol.close_sent
+        and not protocol.disconnected
+        and protocol.initial_response is None
+        and protocol.conn.state is State.OPEN
+        and not protocol.transport.is_closing()
+    )
+
+
+def _writes(protocol: Any) -> bool:
+    """Whether the scope's write takes a frame now, checked against ``_six_checks``."""
+    before = len(protocol.transport.written)
+    took = protocol.scope[WRITE_NOW](FRAME)
+    assert took == _six_checks(protocol)
+    assert len(protocol.transport.written) == before + took
+    return bool(took)
+
+
+async def _connected(deflate: bool = False, lazy: bool = False) -> Any:
+    """A protocol past the upgrade request, the app not yet answering it."""
+    config = Config(
+        app=_app, ws=write_now_protocol(), ws_per_message_deflate=deflate, ws_ping_interval=None
+    )
+    config.load()
+    factory: Any = config.ws_protocol_class
+    protocol = factory(config, ServerState(), {}, asyncio.get_running_loop())
+    protocol.connection_made(_Transport(lazy))
+    protocol.data_received(_UPGRADE + (_DEFLATE if deflate else b"") + b"\r\n")
+    return protocol
+
+
+async def _accepted(deflate: bool = False, lazy: bool = False) -> Any:
+    protocol = await _connected(deflate, lazy)
+    assert not _writes(protocol)  # before the accept: the sender's
+    await protocol.send({"type": "websocket.accept"})
+    assert _writes(protocol)
+    return protocol
+
+
+def _client_frame(opcode: Opcode, data: bytes) -> bytes:
+    return Frame(opcode, data).serialize(mask=True, extensions=[])
+
+
+async def _finish(protocol: Any) -> None:
+    for task in list(protocol.tasks):
+        task.cancel()
+    await asyncio.sleep(0)
+
+
+async def test_the_accept_opens_the_writes_and_frames_go_whole() -> None:
+    protocol = await _accepted()
+    assert protocol.transport.written[-1] == frame_binary(FRAME)
+    assert protocol.scope[WRITE_NOW] == protocol.write_now
+    await _finish(protocol)
+
+
+async def test_a_paused_transport_takes_nothing_until_it_resumes() -> None:
+    protocol = await _accepted()
+    protocol.pause_writing()
+    assert not _writes(protocol)
+    protocol.resume_writing()
+    assert _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_the_close_sent_by_the_app_ends_the_writes() -> None:
+    protocol = await _accepted()
+    await protocol.send({"type": "websocket.close", "code": 1013})
+    assert not _writes(protocol)
+    protocol.pause_writing()
+    protocol.resume_writing()  # a resume after the close does not open them again
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+@pytest.mark.parametrize("paused", [False, True])
+async def test_the_connection_lost_ends_the_writes_though_writable_is_set(paused: bool) -> None:
+    protocol = await _accepted(lazy=True)
+    if paused:
+        protocol.pause_writing()
+    protocol.connection_lost(OSError())  # uvicorn sets ``writable`` to free waiting sends
+    assert protocol.writable.is_set()
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_a_close_frame_from_the_client_ends_the_writes_at_once() -> None:
+    """Before the transport reports closing (a lazy one here): the connection is CLOSING."""
+    protocol = await _accepted(lazy=True)
+    protocol.data_received(_client_frame(Opcode.CLOSE, Close(1000, "bye").serialize()))
+    assert protocol.conn.state is State.CLOSING and not protocol.transport.closing
+    assert not _writes(protocol)
+    protocol.pause_writing()
+    protocol.resume_writing()  # a resume after it does not open them again
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_a_bad_frame_from_the_client_ends_the_writes() -> None:
+    protocol = await _accepted(lazy=True)
+    bad = Frame(Opcode.BINARY, b"x").serialize(mask=False, extensions=[])  # must be masked
+    protocol.data_received(bad)
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_a_keepalive_timeout_ends_the_writes() -> None:
+    protocol = await _accepted(lazy=True)
+    protocol.keepalive_timeout()
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_a_closing_transport_takes_nothing() -> None:
+    protocol = await _accepted()
+    protocol.transport.closing = True  # the event loop closed it (an error)
+    assert not _writes(protocol)
+    protocol.transport.closing = False
+    assert _writes(protocol)
+    protocol.shutdown()  # the server stopping: 1012 and the transport closed
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+@pytest.mark.parametrize("how", ["close", "http"])
+async def test_a_refused_handshake_never_writes(how: str) -> None:
+    protocol = await _connected()
+    if how == "close":
+        await protocol.send({"type": "websocket.close"})  # 403
+    else:
+        await protocol.send({"type": "websocket.http.response.start", "status": 429})
+    assert not _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_with_deflate_each_socket_compresses_and_a_close_frame_ends_the_writes() -> None:
+    protocol = await _accepted(deflate=True, lazy=True)
+    assert protocol.conn.extensions and protocol.scope[WRITE_NOW] == protocol.write_deflated
+    assert protocol.transport.written[-1] != frame_binary(FRAME)  # compressed
+    protocol.data_received(_client_frame(Opcode.CLOSE, Close(1000, "bye").serialize()))
+    assert not _writes(protocol)
+    await _finish(protocol)

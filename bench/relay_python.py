@@ -7,7 +7,11 @@ relays 5,000 distinct frames with ``LiveDoc.broadcast`` to K-1 sockets each and 
 best of 7 rounds in ns per delivery, and that the metrics counted every frame. ``--tree``
 measures another checkout (on sys.path first), e.g. main's, for an A/B:
 
-    python bench/relay_python.py [--peers 50] [--tree /work/main]
+    python bench/relay_python.py [--peers 50] [--tree /work/main] [--frames 5000 --rounds 7]
+
+Under ``valgrind --tool=callgrind`` with ``--rounds 1`` and two values of ``--frames``, the
+difference of the instruction counts over the difference of deliveries is the instructions per
+delivery, repeatable on a shared machine (as bench/sync_path.py counts them).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class _Transport:
         return default
 
 
-async def _relay(peers: int) -> tuple[float, int]:
+async def _relay(peers: int, count: int, rounds: int) -> tuple[float, int]:
     from uvicorn.config import Config
     from uvicorn.server import ServerState
     from websockets.protocol import State
@@ -70,10 +74,10 @@ async def _relay(peers: int) -> tuple[float, int]:
         )
         peer.start()
         room.peers[peer.id] = peer
-    frames = [b"\x00\x02" + i.to_bytes(4, "big") + bytes(40) for i in range(5000)]
+    frames = [b"\x00\x02" + i.to_bytes(4, "big") + bytes(40) for i in range(count)]
     exclude = next(iter(room.peers))
     best = float("inf")
-    for _ in range(7):
+    for _ in range(rounds):
         started = time.perf_counter()
         for frame in frames:
             LiveDoc.broadcast(room, frame, exclude)
@@ -89,10 +93,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--peers", type=int, default=50)
     parser.add_argument("--tree", help="a checkout to measure instead of this one")
+    parser.add_argument("--frames", type=int, default=5000, help="frames relayed per round")
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     sys.path.insert(0, args.tree or str(Path(__file__).resolve().parent.parent))
-    seconds, counted = asyncio.run(_relay(args.peers))
-    expected = 7 * 5000 * (args.peers - 1)
+    seconds, counted = asyncio.run(_relay(args.peers, args.frames, args.rounds))
+    expected = args.rounds * args.frames * (args.peers - 1)
     print(
         f"{seconds * 1e9:.0f} ns per delivery, {args.peers} peers; counted {counted} of {expected}"
     )

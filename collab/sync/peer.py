@@ -222,10 +222,11 @@ class Peer:
 
         A frame larger than the cap still goes when nothing counted is queued before it.
         """
-        # Started, not closing, nothing queued, no send in flight: write in place if the
-        # transport takes it now, else queue as usual.
+        # Started, not closing, nothing queued, no send in flight (the queue is dropped only
+        # once drained, and a sender cancelled by others may leave frames in it): write in
+        # place if the transport takes it now, else queue as usual.
         write_now = self._write_now
-        if write_now is not None and self._sender is None and write_now(data):
+        if write_now is not None and self._queue is None and write_now(data):
             return
         if self.close_code is not None:
             return

@@ -243,3 +243,22 @@ async def test_a_closing_peer_writes_nothing_in_place() -> None:
         with anyio.fail_after(5):
             await peer.stopped()
         assert socket.written == [] and socket.sent == []
+
+
+async def test_frames_left_queued_by_a_cancelled_sender_are_not_overtaken_in_place() -> None:
+    socket = WritableSocket()
+    socket.stalled.set()
+    socket.paused = True  # the transport takes nothing now: a and b wait for a sender
+    peer = Peer(socket, max_queue_bytes=CAP, send_timeout=5.0)
+    peer.start()
+    peer.send(b"a")
+    peer.send(b"b")
+    await until(lambda: peer.queued_bytes == 1)  # a in flight, b queued
+    assert peer._sender is not None
+    peer._sender.cancel()  # its caller shutting down, say
+    await until(lambda: not sending(peer))
+    socket.paused = False
+    socket.stalled.clear()
+    peer.send(b"c")  # b still waits: c goes behind it, not in place before it
+    await until(lambda: b"c" in socket.sent + socket.written)
+    assert socket.written == [] and socket.sent == [b"b", b"c"]

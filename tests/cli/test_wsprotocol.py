@@ -13,14 +13,13 @@ from typing import Any
 
 import anyio
 import pytest
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 
-from collab.cli.wsprotocol import Inbox, frame_binary, write_now_protocol
+from collab.cli.wsprotocol import Inbox, frame_binary
 from collab.sync.peer import WRITE_NOW
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer
+from tests.support.wsproto import FakeTransport, make_protocol
 
 pytestmark = pytest.mark.anyio
 
@@ -32,34 +31,13 @@ def test_a_frame_is_the_bytes_websockets_would_send(size: int) -> None:
     assert frame_binary(data) == expected
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-
 async def _app(scope: Any, receive: Any, send: Any) -> None:  # never called here
     raise AssertionError
 
 
 def _protocol(deflate: bool = False) -> Any:
-    config = Config(app=_app, ws=write_now_protocol(), ws_per_message_deflate=deflate)
-    config.load()
-    factory: Any = config.ws_protocol_class
-    protocol = factory(config, ServerState(), {}, asyncio.get_running_loop())
-    protocol.transport = _Transport()
+    protocol = make_protocol(deflate, app=_app)
+    protocol.transport = FakeTransport()
     return protocol
 
 

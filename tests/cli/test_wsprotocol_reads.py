@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-from collab.cli.wsprotocol import take_frames, write_now_protocol
+from collab.cli.wsprotocol import take_frames
 from collab.sync.readnow import WAKE
+from tests.support.wsproto import DEFLATE, UPGRADE, FakeTransport, make_protocol
 
 pytestmark = pytest.mark.anyio
 
@@ -87,48 +85,11 @@ def test_a_declined_frame_and_all_after_it_are_left() -> None:
     assert take.taken == [b"\x00", b"\x01"]
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.paused = False
-        self.closed = False
-        self.written: list[bytes] = []
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-
-async def _app(scope: Any, receive: Any, send: Any) -> None:  # never called here
-    raise AssertionError
-
-
 def _open_protocol(deflate: bool = False) -> Any:
-    config = Config(app=_app, ws=write_now_protocol(), ws_per_message_deflate=deflate)
-    config.load()
-    factory: Any = config.ws_protocol_class
-    protocol = factory(config, ServerState(), {}, asyncio.get_running_loop())
-    protocol.transport = _Transport()
+    protocol = make_protocol(deflate)
+    protocol.transport = FakeTransport()
     protocol.loop = _NoTasks()
-    protocol.data_received(
-        b"GET /ws/r/d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        + (b"Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else b"")
-        + b"\r\n"
-    )
+    protocol.data_received(UPGRADE + (DEFLATE if deflate else b"") + b"\r\n")
     protocol.conn.send_response(protocol.response)  # what the app's accept does
     protocol.conn.data_to_send()
     protocol.handshake_complete = True
@@ -160,7 +121,7 @@ async def test_without_a_taker_every_frame_goes_through_the_queue() -> None:
     protocol = _open_protocol()
     protocol.data_received(client_frame(b"a") + client_frame(b"b"))
     assert [m["bytes"] for m in _queued(protocol)] == [b"a", b"b"]
-    assert protocol.transport.paused  # uvicorn's: reading waits for the app
+    assert not protocol.transport.reading  # uvicorn's: reading waits for the app
 
 
 async def test_a_registered_taker_gets_frames_while_nothing_is_queued() -> None:
@@ -169,14 +130,14 @@ async def test_a_registered_taker_gets_frames_while_nothing_is_queued() -> None:
     wake = protocol.read_now(take)
     protocol.data_received(client_frame(b"a") + client_frame(b"b"))
     assert take.taken == [b"a", b"b"]
-    assert _queued(protocol) == [] and not protocol.transport.paused
+    assert _queued(protocol) == [] and protocol.transport.reading
     # a ping: websockets answers it; the frame after it is queued, in order
     protocol.data_received(client_frame(b"hi", Opcode.PING) + client_frame(b"c"))
     assert [m["bytes"] for m in _queued(protocol)] == [b"c"]
     assert any(w.startswith(b"\x8a") for w in protocol.transport.written)  # the pong
-    protocol.transport.paused = protocol.read_paused = False
+    protocol.transport.reading, protocol.read_paused = True, False
     wake()
-    assert _queued(protocol) == [WAKE] and protocol.transport.paused
+    assert _queued(protocol) == [WAKE] and not protocol.transport.reading
 
 
 async def test_the_taker_waits_while_a_message_is_queued() -> None:

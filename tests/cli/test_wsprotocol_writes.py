@@ -13,56 +13,16 @@ import asyncio
 from typing import Any
 
 import pytest
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
-from collab.cli.wsprotocol import frame_binary, write_now_protocol
+from collab.cli.wsprotocol import frame_binary
 from collab.sync.peer import WRITE_NOW
+from tests.support.wsproto import DEFLATE, UPGRADE, FakeTransport, make_protocol
 
 pytestmark = pytest.mark.anyio
 
 FRAME = b"\x00\x02update"
-_UPGRADE = (
-    b"GET /ws/r/d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-)
-_DEFLATE = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-
-
-class _Transport:
-    """Records what is written. ``close`` marks it closing unless ``lazy`` (then it is
-    closing only once a test says so: a close frame is not a closed transport)."""
-
-    def __init__(self, lazy: bool = False) -> None:
-        self.written: list[bytes] = []
-        self.closing = False
-        self.lazy = lazy
-        self.reading = True
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        if not self.lazy:
-            self.closing = True
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-
-async def _app(scope: Any, receive: Any, send: Any) -> None:  # the tests play the app
-    await asyncio.Event().wait()
 
 
 def _six_checks(protocol: Any) -> bool:
@@ -88,14 +48,9 @@ def _writes(protocol: Any) -> bool:
 
 async def _connected(deflate: bool = False, lazy: bool = False) -> Any:
     """A protocol past the upgrade request, the app not yet answering it."""
-    config = Config(
-        app=_app, ws=write_now_protocol(), ws_per_message_deflate=deflate, ws_ping_interval=None
-    )
-    config.load()
-    factory: Any = config.ws_protocol_class
-    protocol = factory(config, ServerState(), {}, asyncio.get_running_loop())
-    protocol.connection_made(_Transport(lazy))
-    protocol.data_received(_UPGRADE + (_DEFLATE if deflate else b"") + b"\r\n")
+    protocol = make_protocol(deflate, ws_ping_interval=None)
+    protocol.connection_made(FakeTransport(lazy))
+    protocol.data_received(UPGRADE + (DEFLATE if deflate else b"") + b"\r\n")
     return protocol
 
 

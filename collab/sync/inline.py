@@ -22,11 +22,15 @@ before) and calls ``take(payload)``:
   pause, exactly where it would have without this path.
 
 So frames are handled in the order they arrived, through the same checks, by whichever path
-takes them; the read loop stays the socket's owner (disconnect, close, cleanup).
+takes them; the read loop stays the socket's owner (disconnect, close, cleanup). ``take`` runs
+in the read loop's context (a copy made when it registered): what it logs carries the socket's
+fields (``collab.logs``), and the tasks it starts (a peer's sender) inherit them, as from the
+read loop.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 
 from collab.errors import RateLimited, must_propagate
@@ -38,7 +42,7 @@ from collab.sync.peer import Peer
 class InlineReader:
     """One socket's ``take``: ``ready`` while its read loop waits with nothing queued."""
 
-    __slots__ = ("live", "peer", "pending", "ready", "throttle", "wake")
+    __slots__ = ("context", "live", "peer", "pending", "ready", "throttle", "wake")
 
     def __init__(self, live: LiveDoc, peer: Peer, throttle: Throttle) -> None:
         self.live = live
@@ -47,12 +51,17 @@ class InlineReader:
         self.ready = False
         self.pending: BaseException | float | None = None  # for the read loop, with WAKE
         self.wake: Callable[[], None] | None = None
+        self.context = contextvars.copy_context()  # the read loop's: made where it runs
 
     def take(self, frame: bytes) -> bool:
         if not self.ready or not self.live.usable:
             return False
         if not self.peer.takes_input:
             return True  # the server closed it: discarded, as the read loop would
+        self.context.run(self._handle, frame)
+        return True
+
+    def _handle(self, frame: bytes) -> None:
         try:
             self.live.handle_now(self.peer, frame)
             pause = self.throttle.account(len(frame))
@@ -65,7 +74,6 @@ class InlineReader:
         if self.pending is not None and self.wake is not None:
             self.ready = False
             self.wake()
-        return True
 
     def wait_done(self) -> BaseException | float | None:
         """The read loop took ``WAKE``: what it must do now (once)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import os
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Doc, Text
 from websockets.frames import Frame, Opcode
 
+from collab import logs
 from collab.errors import HostileInput, RateLimited
 from collab.sync.admission import Throttle
 from collab.sync.inline import InlineReader
@@ -101,6 +103,21 @@ def test_over_the_rate_the_loop_is_woken_to_pause_and_past_the_stall_to_close() 
     assert reader.take(b"4")
     assert isinstance(reader.wait_done(), RateLimited)
     assert live.handled == [b"1", b"2", b"3", b"4"]
+
+
+def test_a_frame_is_handled_in_the_read_loops_context_whoever_calls_take() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def register_in_the_read_loop() -> InlineReader:
+        logs.bind(room="r1", doc="d1", peer=7)
+        reader, live, _ = _reader()
+        live.handle_now = lambda peer, frame: seen.append(logs.current())  # type: ignore[method-assign]
+        return reader
+
+    reader = contextvars.Context().run(register_in_the_read_loop)
+    reader.ready = True
+    assert contextvars.Context().run(reader.take, b"x")  # the protocol's callback: another context
+    assert seen and seen[0]["room"] == "r1" and seen[0]["peer"] == 7
 
 
 # -- through a real server ----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -69,8 +70,12 @@ def test_two_processes_on_one_file_get_gapless_seqs(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     migrate_with_backup(path)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
-        results = pool.starmap(_append_many, [(str(path), 0, 1000), (str(path), 1, 1000)])
+    # Not multiprocessing.Pool: its exit terminates the workers with SIGTERM, and a worker
+    # whose SIGTERM handler (coverage's, under CI) ran while it waited on the pool's queue
+    # lock once stayed alive, so the pool's join hung the whole run. The executor's workers
+    # are told to stop and end on their own.
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        results = list(pool.map(_append_many, [str(path)] * 2, [0, 1], [1000, 1000]))
     assert sorted(results[0] + results[1]) == list(range(1, 2001))
     conn = sqlite3.connect(path)
     try:

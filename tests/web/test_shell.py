@@ -93,13 +93,19 @@ def test_banner_while_down_and_the_offline_shell(
     alice.page.wait_for_selector('.room-header h1:text("Ops")', timeout=TIMEOUT)
     alice.page.wait_for_selector(".banner.warning", timeout=TIMEOUT)
     # Without that (a browser that never saw the workspace answer), it says so and retries.
+    alice.page.clock.install()  # the page's timers, so its own retries can be held below
     alice.page.evaluate("() => localStorage.clear()")
     alice.page.reload()
     alice.page.wait_for_selector("text=Cannot reach the server", timeout=TIMEOUT)
     alice.page.wait_for_selector("text=Trying again in")
     alice.shot(shots, "2-unreachable")
+    # Its countdown retries on its own every 1 to 30 s, each failure drawing the page again:
+    # held still, "Retry now" is the only way back, and the button is not redrawn under
+    # the click (CI once saw the page come back on its own first, the click left waiting).
+    alice.page.clock.pause_at(alice.page.evaluate("Date.now()") + 10)
     server.start()
     alice.page.click("text=Retry now")
     alice.page.wait_for_selector('.room-header h1:text("Ops")', timeout=TIMEOUT)
+    alice.page.clock.resume()
     alice.page.wait_for_selector(".banner", state="hidden", timeout=TIMEOUT)
     alice.shot(shots, "3-back")

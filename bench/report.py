@@ -141,11 +141,7 @@ def render(
             "git worktree and started exactly like `collab`, interleaved with it.",
         ]
     if summary["failures"]:
-        out += ["", "Failures:", ""] + [
-            f"- rep {f['rep'] + 1} {f['workload']} {f['server']} deflate={f['deflate']}: "
-            f"`{f['error'][:200]}`"
-            for f in summary["failures"]
-        ]
+        out += ["", "Failures:", ""] + [_failure(f) for f in summary["failures"]]
     if preface:
         out += [preface.rstrip("\n")]
     for deflate in (False, True):
@@ -370,3 +366,13 @@ def replace_in_readme(readme: Path, tables: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n## Results\n\n" + block + "\n"
     readme.write_text(text, "utf-8")
+
+
+def _failure(f: dict[str, Any]) -> str:
+    """One line of the failures list; an interruption names no step."""
+    if "rep" not in f:
+        return f"- the run: `{f['error'][:200]}`"
+    return (
+        f"- rep {f['rep'] + 1} {f['workload']} {f['server']} deflate={f['deflate']}: "
+        f"`{f['error'][:200]}`"
+    )

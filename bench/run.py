@@ -120,7 +120,10 @@ def run_one(
     started: list[ServerProcess] = []
 
     def make_server(tag: str) -> ServerProcess:
-        server = ServerProcess(spec, scratch / f"{spec.name}-{tag}", deflate, cores)
+        # Its own data directory per deflate mode too: the other mode's docs and rooms must
+        # not be there (a chat room created again is a 409; a doc preloaded changes the run).
+        mode = "on" if deflate else "off"
+        server = ServerProcess(spec, scratch / f"{spec.name}-{tag}-{mode}", deflate, cores)
         started.append(server)
         server.start()
         return server

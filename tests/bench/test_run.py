@@ -107,3 +107,45 @@ def test_a_failed_latency_point_costs_that_point_only(monkeypatch: pytest.Monkey
         workloads.latency(Live(), plan, None)  # type: ignore[arg-type]
     assert [r["point"] for r in caught.value.rows] == ["1x2", "20x2"]
     assert "1x200" in str(caught.value.cause)
+
+
+def test_each_deflate_mode_starts_its_server_on_a_data_directory_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The off run's docs and rooms must not be there for the on run (collab's chat rooms
+    created again were a 409, and the persistent anchors loaded the other mode's docs)."""
+    seen: list[Path] = []
+
+    class Recorder:
+        def __init__(self, spec: procs.ServerSpec, data: Path, *rest: Any) -> None:
+            seen.append(data)
+
+        def start(self) -> None:
+            pass
+
+        def stop(self, graceful: bool) -> None:
+            pass
+
+    monkeypatch.setattr(run, "ServerProcess", Recorder)
+    monkeypatch.setattr(workloads, "latency", lambda *a: [])
+    cores = procs.Cores.split(pin=False)
+    for deflate in (False, True):
+        spec = procs.SERVERS["collab"]
+        run.run_one("latency", spec, deflate, workloads.QUICK, cores, tmp_path, tmp_path)
+    assert len(seen) == 2 and seen[0] != seen[1]
+
+
+def test_an_interrupted_run_lists_its_failures() -> None:
+    """The interruption's own entry names no step (it was a KeyError that lost the tables)."""
+    from report import render
+
+    from tests.bench.synthetic import summary
+
+    run_summary = summary([])
+    run_summary["failures"] = [
+        {"rep": 0, "workload": "chat", "server": "collab", "deflate": True, "error": "boom"},
+        {"error": "interrupted", "interrupted": True},
+    ]
+    text = render(run_summary)
+    assert "- rep 1 chat collab deflate=True: `boom`" in text
+    assert "- the run: `interrupted`" in text

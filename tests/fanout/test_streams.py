@@ -292,13 +292,13 @@ async def test_a_redis_that_takes_no_writes_makes_the_node_unhealthy_and_loses_n
         await wait_until(lambda: inbox.seqs() == [1])
         admin = raw(server.url)
         try:
-            admin.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # no primary there
+            admin.replicaof("127.0.0.1", str(free_port()))  # no primary there
             a.publish(Q, Entry(2, GEN, b"q2"))
             await wait_until(lambda: not a.healthy, 5)
             await anyio.sleep(1.5)  # probes are refused meanwhile
             assert 2 not in inbox.seqs() and not a.healthy
             assert a.stats.publish_dropped == 0
-            admin.execute_command("REPLICAOF", "NO", "ONE")
+            admin.replicaof("NO", "ONE")
             await wait_until(lambda: a.healthy and 2 in inbox.seqs(), 5)
             assert a.stats.publish_dropped == 0
         finally:

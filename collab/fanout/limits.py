@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from collab.fanout.base import FanoutStats
+from collab.fanout.connect import one_key
 from collab.ratelimit import RateLimiter
 
 log = logging.getLogger("collab.fanout")
@@ -95,7 +96,7 @@ class SharedLimits:
             async with asyncio.timeout(self.timeout):
                 waited = await self._script(keys=[rate_key(self.prefix, kind, key)], args=args)
         except ResponseError as exc:
-            if not _one_key(exc):  # OOM, READONLY, NOPERM, BUSY...: every check would fail
+            if not one_key(exc):  # OOM, READONLY, NOPERM, BUSY...: every check would fail
                 self._failed(exc)
             else:
                 log.warning("rate limits: Redis refused a check of %s: %r", kind, exc)
@@ -116,12 +117,6 @@ class SharedLimits:
         self._shared = False
         self._retry_at = time.monotonic() + self._pause
         self._pause = min(self._pause * 2, PAUSE[1])
-
-
-def _one_key(exc: ResponseError) -> bool:
-    """Whether Redis refused this key alone (a key of another type under the bucket's name),
-    not every check (out of memory, a read-only replica, the ACL, a busy script)."""
-    return "WRONGTYPE" in str(exc)
 
 
 class NotShared(Exception):

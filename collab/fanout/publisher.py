@@ -9,11 +9,17 @@ only find it at their next head check. A batch that failed ``SEND_ATTEMPTS`` tim
 answering between is counted and dropped (the store has it), as is at once one that failed
 for any reason but Redis. An entry sent twice (the first try landed, its reply did not) is
 skipped by its readers: they hold its sequence number.
+
+A Redis that answers but takes no writes (a replica after a failover: READONLY; OOM; see
+``connect.fails_round_trip``) fails the round trip too, and a ping would not tell when it takes
+them again: the publisher then waits for a probe write (``SET`` of ``probe_key``, which expires)
+instead, and its idle connections are closed, so a URL moved to the new primary is followed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from typing import Any
@@ -22,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from collab.fanout.base import Entry, FanoutStats
+from collab.fanout.connect import fails_round_trip
 from collab.fanout.entries import encode_entry
 
 log = logging.getLogger("collab.fanout")
@@ -31,15 +38,21 @@ STREAM_TTL = 600  # seconds an idle doc's stream lives
 QUEUE_LIMIT = 10_000  # entries waiting to be published
 PUBLISH_BATCH = 512  # entries per pipelined round trip, at most ...
 BATCH_BYTES = 8 * 1024 * 1024  # ... and update bytes (one entry carries up to 1 MiB)
-SEND_ATTEMPTS = 3  # tries of one batch (Redis answering a ping between) before it is dropped
+SEND_ATTEMPTS = 3  # tries of one batch (Redis answering a probe between) before it is dropped
 BACKOFF = (0.05, 2.0)  # first and longest pause before pinging a Redis that failed again
+PROBE_TTL_MS = 10_000  # the probe write's key expires: nothing is left behind
 
 
 class StreamPublisher:
-    def __init__(self, redis: Redis, stats: FanoutStats) -> None:
+    """``probe_key``: the key a probe write sets after Redis refused writes (module docstring;
+    without one, a ping is the probe)."""
+
+    def __init__(self, redis: Redis, stats: FanoutStats, probe_key: str | None = None) -> None:
         self.redis = redis
         self.stats = stats
-        self.ok = True  # the last send (or ping) worked
+        self.probe_key = probe_key
+        self.ok = True  # the last send (or probe) worked
+        self._refused = False  # the last failure was a refusal of writes, not a lost Redis
         self._queue: deque[tuple[str, Entry]] = deque()
         self._queued = asyncio.Event()
         self._drained = asyncio.Event()  # nothing queued or being sent
@@ -70,7 +83,7 @@ class StreamPublisher:
             if not self.ok:
                 # Down: wait for Redis to answer again (what queues meanwhile goes then).
                 try:
-                    await self.redis.ping()
+                    await self._probe()
                 except RedisError:
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, BACKOFF[1])
@@ -94,6 +107,10 @@ class StreamPublisher:
                 log.warning("fan-out: publishing failed, Redis unhealthy: %r", exc)
                 self.ok = False
                 self.failed(batch)
+                self._refused = isinstance(exc, ResponseError)
+                if self._refused:  # a URL moved to another server is followed by new ones
+                    with contextlib.suppress(RedisError, OSError):
+                        await self.redis.connection_pool.disconnect(inuse_connections=False)
             except Exception:
                 # Not Redis (a bug): sent again it would fail again. Dropped (the store has
                 # it) rather than ending the one task that publishes while ``ok`` stays True.
@@ -129,6 +146,15 @@ class StreamPublisher:
             self._queue.popleft()
             self.stats.publish_dropped += 1
 
+    async def _probe(self) -> None:
+        """Return once Redis would take a send again: it answers a ping, or after a refusal
+        of writes, takes a write."""
+        if self._refused and self.probe_key is not None:
+            await self.redis.set(self.probe_key, b"1", px=PROBE_TTL_MS)
+        else:
+            await self.redis.ping()
+        self._refused = False
+
     async def _send(self, batch: list[tuple[str, Entry]]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for skey, entry in batch:
@@ -137,11 +163,12 @@ class StreamPublisher:
             for skey in {skey for skey, _ in batch}:
                 pipe.expire(skey, STREAM_TTL)
             results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if fails_round_trip(result):
+                raise result  # nothing counted: the batch is sent again, or dropped, whole
         for result in results[: len(batch)]:
             if isinstance(result, Exception):
-                if not isinstance(result, ResponseError):
-                    raise result
-                self.stats.publish_dropped += 1  # WRONGTYPE and the like: readers poll
+                self.stats.publish_dropped += 1  # WRONGTYPE: that doc's readers poll
             else:
                 self.stats.published += 1
 

@@ -97,6 +97,11 @@ def alive_key(prefix: str, node: str) -> str:
     return f"{prefix}:alive:{node}"
 
 
+def probe_key(prefix: str, node: str) -> str:
+    """What a node writes to learn that Redis takes writes again (``publisher``)."""
+    return f"{prefix}:probe:{node}"
+
+
 def encode_notice(notice: Notice) -> dict[bytes, bytes]:
     return {
         b"kind": notice.kind.encode(),

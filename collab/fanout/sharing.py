@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from collab.fanout.base import (
     AwarenessRecord,
@@ -33,6 +33,7 @@ from collab.fanout.base import (
     NoticeWatcher,
 )
 from collab.fanout.channels import AwarenessChannel, Channel, NoticeChannel, guarded
+from collab.fanout.connect import fails_round_trip
 from collab.fanout.entries import BadEntry
 from collab.fanout.limits import SharedLimiter, SharedLimits
 from collab.fanout.records import (
@@ -261,7 +262,7 @@ class Sharing:
                     )
                 results = await pipe.execute(raise_on_error=False)
             for result in results:
-                if isinstance(result, Exception) and not isinstance(result, ResponseError):
+                if fails_round_trip(result):
                     raise result
         except RedisError:
             self._requeue(notices, records)

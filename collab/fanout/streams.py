@@ -41,6 +41,7 @@ from collab.fanout.connect import redis_client
 from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
 from collab.fanout.publisher import StreamPublisher
+from collab.fanout.records import probe_key
 from collab.fanout.sharing import Sharing
 from collab.names import DocKey
 
@@ -87,7 +88,7 @@ class RedisFanout(Sharing, HereBoard):
         self._bad: dict[str, float] = {}  # stream key -> when to try reading it again
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
         self._wake_key = f"{prefix}:wake:{node}"
-        self._publisher = StreamPublisher(self._commands, self.stats)
+        self._publisher = StreamPublisher(self._commands, self.stats, probe_key(prefix, node))
         self._reader_ok = False
         self._tasks: list[asyncio.Task[None]] = []
         Sharing.__init__(self, self._commands, self, node, prefix, self.stats)

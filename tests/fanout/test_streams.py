@@ -18,6 +18,7 @@ from collab.fanout.streams import BLOCK_MS, COMMAND_TIMEOUT, RedisFanout
 from collab.names import DocKey
 from tests.fanout.test_contract import Inbox
 from tests.support.redisserver import PrivateRedis, delete_prefix, shared_redis, unique_prefix
+from tests.support.server import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -275,3 +276,30 @@ async def test_a_batch_that_fails_for_a_reason_but_redis_is_dropped_and_publishi
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_redis_that_takes_no_writes_makes_the_node_unhealthy_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """After a failover the URL may name a replica: it answers pings and reads, and refuses
+    every write (READONLY). The publishing node says it is unhealthy (the other nodes poll the
+    store), keeps its entries rather than counting them dropped, and sends them once a probe
+    write goes through."""
+    inbox = Inbox()
+    async with private_pair(tmp_path) as (server, a, b):
+        await b.subscribe(Q, inbox)
+        a.publish(Q, Entry(1, GEN, b"q1"))
+        await wait_until(lambda: inbox.seqs() == [1])
+        admin = raw(server.url)
+        try:
+            admin.replicaof("127.0.0.1", str(free_port()))  # no primary there
+            a.publish(Q, Entry(2, GEN, b"q2"))
+            await wait_until(lambda: not a.healthy, 5)
+            await anyio.sleep(1.5)  # probes are refused meanwhile
+            assert 2 not in inbox.seqs() and not a.healthy
+            assert a.stats.publish_dropped == 0
+            admin.replicaof("NO", "ONE")
+            await wait_until(lambda: a.healthy and 2 in inbox.seqs(), 5)
+            assert a.stats.publish_dropped == 0
+        finally:
+            admin.close()

@@ -186,3 +186,42 @@ async def test_a_removal_trimmed_away_is_applied_by_a_re_read_that_republishes_n
     with anyio.fail_after(5):
         await b.fanout._followed[KEY].checked()
     assert b.fanout.stats.awareness_gaps == 1
+
+
+@pytest.mark.parametrize("how", ["unfollow", "close"])
+async def test_a_gap_check_in_flight_ends_with_its_doc_or_its_node(
+    redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Unfollowed, a doc's check is cancelled (its watcher is gone); closing, the node waits
+    for every check before its clients close."""
+    client, skey = redis
+    prefix = skey.split(":{", 1)[0]
+    node = RedisFanout(shared_redis(), "b", prefix=prefix)
+    asked, never = anyio.Event(), anyio.Event()
+
+    async def stuck(name: str) -> Any:
+        asked.set()
+        await never.wait()
+
+    monkeypatch.setattr(node.redis, "xinfo_stream", stuck)
+    watcher = Watcher()
+    try:
+        await node.start()
+        await node.follow_awareness(KEY, watcher)
+        channel = node._followed[KEY]
+        async with client.pipeline(transaction=True) as pipe:  # read as one full batch
+            for n in range(AWARENESS_MAXLEN):
+                pipe.xadd(skey, change(1, n + 1, f"alice-{n}")[1])
+            await pipe.execute()
+        with anyio.fail_after(5):
+            await asked.wait()
+            if how == "unfollow":
+                node.unfollow_awareness(KEY, watcher)
+                await channel.checked()
+            else:
+                await node.close()
+        assert channel.gaps is not None and channel.gaps._checking is not None
+        assert channel.gaps._checking.cancelled()
+        assert (watcher.gaps, node.stats.awareness_gaps) == (0, 0)
+    finally:
+        await node.close()

@@ -56,7 +56,9 @@ async def add(client: Redis, skey: str, count: int) -> list[tuple[bytes, object]
     added: list[tuple[bytes, object]] = []
     for n in range(count):
         _, fields = change(1, n + 1, f"alice-{n}")
-        added.append((await client.xadd(skey, fields), fields))
+        entry_id = await client.xadd(skey, fields)
+        assert isinstance(entry_id, bytes)
+        added.append((entry_id, fields))
     return added
 
 

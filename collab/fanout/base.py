@@ -113,7 +113,13 @@ class AwarenessWatcher(Protocol):
         (or the doc is at its cap of shared states)."""
 
     def on_awareness_resync(self) -> None:
-        """Changes may have been missed: read the current states again."""
+        """Changes may have been missed: read the current states again (and the channel may
+        have lost this node's: a reconnect, Redis restarted empty)."""
+
+    def on_awareness_gap(self) -> None:
+        """Changes were trimmed from the stream before this node read them: read the current
+        states again. The channel still holds this node's (a trim removes changes, not
+        states): not republished, or a flood of changes would feed itself."""
 
 
 class Subscriber(Protocol):
@@ -144,6 +150,7 @@ class FanoutStats:
     rate_checks: int = 0  # rate-limit checks decided by the shared bucket
     rate_fallbacks: int = 0  # rate-limit checks this node decided alone: the channel was down
     notice_gaps: int = 0  # notices removed (trimmed) before this node read them: rechecked
+    awareness_gaps: int = 0  # awareness changes trimmed before this node read them: re-read
 
 
 class Fanout(Protocol):

@@ -13,6 +13,14 @@ rechecks what notices are hints for (``on_notice_resync``: roles, credentials, f
 Numbering notices per publishing node would not be exact: a node that restarts numbers from the
 start again, a reader cannot tell a trimmed first notice from one published before it started
 reading, and a node whose notices were all trimmed shows no jump until it publishes again.
+
+A doc's awareness stream is capped too (``sharing.AWARENESS_MAXLEN``) and checked the same way
+(``GapCheck``), but only after a batch of at least ``full`` changes: an approximate trim never
+leaves fewer than ``MAXLEN`` entries, and all of them are newer than any it removed, so after a
+trim past the cursor the next read finds at least ``min(MAXLEN, read count)`` unread changes
+(awareness batches are frequent; a short one cannot follow a gap, and asks nothing). On a gap
+the watcher reads the doc's current states again (``on_awareness_gap``), without republishing
+its own: the trim took changes from the stream, never from the hash of current states.
 """
 
 from __future__ import annotations
@@ -59,6 +67,55 @@ class Channel(Protocol):
         """Entries may have been missed."""
 
 
+class GapCheck:
+    """Asks a capped stream, after a batch was read, whether an entry past the cursor the batch
+    followed was removed before it was read (``records.trimmed_past``; module docstring); on a
+    gap, or when Redis cannot say, calls ``on_gap``. One check at a time per stream, from the
+    oldest cursor not yet checked (a gap past it covers every later one)."""
+
+    def __init__(self, redis: Redis, key: str, what: str, on_gap: Callable[[], None]) -> None:
+        self.redis = redis
+        self.key = key
+        self.what = what  # for the log: "notices", "awareness changes"
+        self.on_gap = on_gap
+        self._unchecked: bytes | None = None  # the oldest cursor a batch followed, not checked
+        self._checking: asyncio.Task[None] | None = None
+
+    def after(self, cursor: bytes) -> None:
+        """A batch was read past ``cursor``: check it (soon, in a task of its own)."""
+        try:
+            older = self._unchecked is None or stream_id(cursor) < stream_id(self._unchecked)
+        except BadEntry:  # not an id Redis gave: ask from the stream's start
+            cursor, older = b"0-0", True
+        if older:
+            self._unchecked = cursor
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.get_running_loop().create_task(self._check_gaps())
+
+    def close(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
+
+    async def checked(self) -> None:
+        """Return once the checks asked for so far are done."""
+        if self._checking is not None:
+            await asyncio.wait([self._checking])
+
+    async def _check_gaps(self) -> None:
+        while self._unchecked is not None:
+            after, self._unchecked = self._unchecked, None
+            try:
+                gap = trimmed_past(await self.redis.xinfo_stream(self.key), after)
+            except RedisError as exc:
+                log.debug("fan-out: cannot tell whether %s were trimmed: %r", self.what, exc)
+                gap = True  # cannot tell: read again, which is always correct
+            except Exception:  # not Redis: the same, or this check (and the loop) were lost
+                log.exception("fan-out: the gap check of %s failed", self.what)
+                gap = True
+            if gap:
+                self.on_gap()
+
+
 class NoticeChannel:
     """The notices read, to the watcher; and gaps trimming left, found (module docstring).
     ``redis`` and ``key``: the stream to ask about gaps (None: not asked)."""
@@ -74,14 +131,11 @@ class NoticeChannel:
         self.watcher = watcher
         self.node = node
         self.stats = stats
-        self.redis = redis
-        self.key = key
-        self._unchecked: bytes | None = None  # the oldest cursor a batch followed, not checked
-        self._checking: asyncio.Task[None] | None = None
+        self.gaps = None if redis is None else GapCheck(redis, key, "notices", self._gap)
 
     def deliver(self, entries: list[tuple[bytes, object]], after: bytes) -> None:
-        if entries and self.redis is not None:
-            self._check_later(after)
+        if entries and self.gaps is not None:
+            self.gaps.after(after)
         for _, fields in entries:
             try:
                 notice = decode_notice(fields)
@@ -99,51 +153,43 @@ class NoticeChannel:
         guarded(self.stats, "notice resync", self.watcher.on_notice_resync)
 
     def close(self) -> None:
-        if self._checking is not None:
-            self._checking.cancel()
+        if self.gaps is not None:
+            self.gaps.close()
 
     async def checked(self) -> None:
         """Return once the gap checks asked for so far are done."""
-        if self._checking is not None:
-            await asyncio.wait([self._checking])
+        if self.gaps is not None:
+            await self.gaps.checked()
 
-    def _check_later(self, after: bytes) -> None:
-        """Ask the stream about a gap past ``after``; one check at a time, from the oldest
-        cursor not yet checked (a gap past it covers every later one)."""
-        try:
-            older = self._unchecked is None or stream_id(after) < stream_id(self._unchecked)
-        except BadEntry:  # not an id Redis gave: ask from the stream's start
-            after, older = b"0-0", True
-        if older:
-            self._unchecked = after
-        if self._checking is None or self._checking.done():
-            self._checking = asyncio.get_running_loop().create_task(self._check_gaps())
-
-    async def _check_gaps(self) -> None:
-        assert self.redis is not None
-        while self._unchecked is not None:
-            after, self._unchecked = self._unchecked, None
-            try:
-                gap = trimmed_past(await self.redis.xinfo_stream(self.key), after)
-            except RedisError as exc:
-                log.debug("fan-out: cannot tell whether notices were trimmed: %r", exc)
-                gap = True  # cannot tell: recheck, which is always correct
-            except Exception:  # not Redis: the same, or this check (and the loop) were lost
-                log.exception("fan-out: the notice gap check failed")
-                gap = True
-            if gap:
-                self.stats.notice_gaps += 1
-                log.info("fan-out: notices were trimmed before this node read them: rechecking")
-                self.resync()
+    def _gap(self) -> None:
+        self.stats.notice_gaps += 1
+        log.info("fan-out: notices were trimmed before this node read them: rechecking")
+        self.resync()
 
 
 class AwarenessChannel:
-    def __init__(self, watcher: AwarenessWatcher, node: str, stats: FanoutStats) -> None:
+    """A doc's awareness changes read, to the watcher; and gaps trimming left, found (module
+    docstring), on a batch of at least ``full`` changes only. ``redis`` and ``key``: the
+    stream to ask about gaps (None: not asked)."""
+
+    def __init__(
+        self,
+        watcher: AwarenessWatcher,
+        node: str,
+        stats: FanoutStats,
+        redis: Redis | None = None,
+        key: str = "",
+        full: int = 1,
+    ) -> None:
         self.watcher = watcher
         self.node = node
         self.stats = stats
+        self.full = full
+        self.gaps = None if redis is None else GapCheck(redis, key, "awareness changes", self._gap)
 
     def deliver(self, entries: list[tuple[bytes, object]], after: bytes) -> None:
+        if len(entries) >= self.full and self.gaps is not None:
+            self.gaps.after(after)
         now = time.time()
         for _, fields in entries:
             try:
@@ -161,3 +207,17 @@ class AwarenessChannel:
 
     def resync(self) -> None:
         guarded(self.stats, "awareness resync", self.watcher.on_awareness_resync)
+
+    def close(self) -> None:
+        if self.gaps is not None:
+            self.gaps.close()
+
+    async def checked(self) -> None:
+        """Return once the gap checks asked for so far are done."""
+        if self.gaps is not None:
+            await self.gaps.checked()
+
+    def _gap(self) -> None:
+        self.stats.awareness_gaps += 1
+        log.debug("fan-out: awareness changes were trimmed before this node read them")
+        guarded(self.stats, "awareness gap", self.watcher.on_awareness_gap)

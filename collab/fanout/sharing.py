@@ -54,7 +54,9 @@ log = logging.getLogger("collab.fanout")
 
 NOTICE_MAXLEN = 1000  # notices kept (approximately): they are hints, read within a second
 NOTICE_TTL = 3600  # seconds the notice stream outlives its last notice
-AWARENESS_MAXLEN = 200  # changes kept per doc's awareness stream
+# Changes kept per doc's awareness stream; also the batch size from which a reader asks about a
+# trim (channels.AwarenessChannel), exact while the reader's XREAD count is not below it.
+AWARENESS_MAXLEN = 200
 AWARENESS_TTL = 3600.0  # seconds a shared state lives unless renewed (clients renew often)
 AWARENESS_CAP = 1024  # shared states per doc; past it a new client id stays on its node
 BEAT = 2.0  # seconds between heartbeats
@@ -126,8 +128,11 @@ class Sharing:
         _, skey = awareness_keys(self.prefix, key)
         previous = self._followed.pop(key, None)
         if previous is not None:
+            previous.close()
             self.reader.close_channel(skey, previous)
-        channel = AwarenessChannel(watcher, self.node, self.stats)
+        channel = AwarenessChannel(
+            watcher, self.node, self.stats, self.redis, skey, full=AWARENESS_MAXLEN
+        )
         self._followed[key] = channel
         await self.reader.open_channel(skey, channel)  # changes after this: read from the stream
         return await self.awareness_states(key)  # before: in the hash (in both: clocks say)
@@ -155,6 +160,7 @@ class Sharing:
         channel = self._followed.get(key)
         if channel is not None and channel.watcher is watcher:
             del self._followed[key]
+            channel.close()
             self.reader.close_channel(awareness_keys(self.prefix, key)[1], channel)
 
     def publish_awareness(
@@ -188,11 +194,15 @@ class Sharing:
             log.debug("fan-out: could not drop %s's states of %s: %r", node, key, exc)
 
     async def _stop_sharing(self) -> None:
-        """Stop what runs beside the tasks the owner cancels (a notice gap check), and wait
-        for it: the clients it uses are closed next."""
+        """Stop what runs beside the tasks the owner cancels (the gap checks), and wait for
+        it: the clients they use are closed next."""
+        channels: list[NoticeChannel | AwarenessChannel] = [*self._followed.values()]
         if self._notice_channel is not None:
-            self._notice_channel.close()
-            await self._notice_channel.checked()
+            channels.append(self._notice_channel)
+        for channel in channels:
+            channel.close()
+        for channel in channels:
+            await channel.checked()
 
     async def _shared(self) -> None:
         """Return once nothing is queued (a closing node's last removals are sent)."""

@@ -95,6 +95,7 @@ class FanoutCounters(Protocol):
     rate_checks: int
     rate_fallbacks: int
     notice_gaps: int
+    awareness_gaps: int
 
 
 class FanoutState(Protocol):
@@ -122,6 +123,10 @@ _FANOUT_COUNTERS = (
     (
         "notice_gaps",
         "Notices trimmed before this node read them: it rechecked roles, tokens, feeds.",
+    ),
+    (
+        "awareness_gaps",
+        "Awareness changes trimmed before this node read them: it re-read the docs' states.",
     ),
 )
 

@@ -8,8 +8,11 @@ reads the channel's states again, and the holder's state replaces ours here, so 
 this node refuses that id itself, as on one node). The other nodes' changes arrive through
 ``on_awareness`` and go to every peer here. Following starts with the channel's current
 states; when the channel may have lost changes (a reconnect, Redis restarted empty) the doc
-reads them all again and publishes its own sockets' states again. The states of a node that
-stopped beating its heartbeat are dropped by ``PresenceSweeper`` (``collab.sync.nodesweep``).
+reads them all again and publishes its own sockets' states again. When changes were only
+trimmed from the stream before this node read them (a gap), it reads them all again and
+publishes nothing: the channel's states, ours among them, are intact, and republishing under a
+flood of changes would add to it. The states of a node that stopped beating its heartbeat are
+dropped by ``PresenceSweeper`` (``collab.sync.nodesweep``).
 
 A removal read from the stream may overtake a read of all states that started before it; the
 last removed clock of each client id (a bounded memory) keeps such a read from bringing the
@@ -96,6 +99,9 @@ class SharedPresence:
     def on_awareness_resync(self) -> None:
         self._republish = True  # the channel may have lost ours too (Redis restarted empty)
         self._reread_soon()
+
+    def on_awareness_gap(self) -> None:
+        self._reread_soon()  # the hash still holds ours: republishing could feed a flood
 
     # -- reading every state -----------------------------------------------------------------
 

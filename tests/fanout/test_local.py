@@ -40,6 +40,9 @@ class Watcher:
     def on_awareness_resync(self) -> None:
         self.told.append("awareness resync")
 
+    def on_awareness_gap(self) -> None:
+        self.told.append("awareness gap")
+
 
 def healthy(fanout: LocalFanout) -> bool:
     return fanout.healthy  # read afresh: the bus changes under it

@@ -150,6 +150,9 @@ class Told:
     def on_awareness_resync(self) -> None:
         self._take("resync")
 
+    def on_awareness_gap(self) -> None:
+        self._take("gap")
+
 
 def test_the_notice_channel_skips_bad_and_own_entries_and_survives_its_watcher() -> None:
     stats = FanoutStats()

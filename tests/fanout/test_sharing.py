@@ -28,6 +28,7 @@ class Watcher:
         self.records: list[AwarenessRecord] = []
         self.refused: list[AwarenessRecord] = []
         self.resyncs = 0
+        self.gaps = 0
 
     def on_notice(self, notice: Notice) -> None:
         self.notices.append(notice)
@@ -43,6 +44,9 @@ class Watcher:
 
     def on_awareness_resync(self) -> None:
         self.resyncs += 1
+
+    def on_awareness_gap(self) -> None:
+        self.gaps += 1
 
 
 @pytest.fixture(params=["local", "redis"])

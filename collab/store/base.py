@@ -3,7 +3,8 @@
 Every backend (memory, SQLite, later PostgreSQL) implements this small Protocol and passes the
 same contract suite (tests/store/test_contract.py). Sequence numbers are per document and
 gapless, so a later multi-node fan-out can name any update by (doc, seq). Failures are
-``collab.db.StoreError``.
+``collab.db.StoreError``; an append naming a generation the doc no longer has raises
+``GenerationGone`` (several nodes: the doc was deleted or re-created through another one).
 """
 
 from __future__ import annotations
@@ -12,7 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from collab.db.errors import StoreError
 from collab.names import DocKey
+
+
+class GenerationGone(StoreError):
+    """An append expected a generation of the doc that is no longer stored: the doc was deleted
+    (``current`` None) or deleted and re-created (``current``, the new one). Nothing was
+    written: the updates belonged to a doc that is gone, and must not bring it back.
+
+    (A journal also raises it, ``expected`` None, when the doc its first append created is gone
+    by the time it reads the generation back: ``collab.sync.journal``.)"""
+
+    def __init__(self, key: DocKey, expected: str | None, current: str | None) -> None:
+        self.key = key
+        self.expected = expected
+        self.current = current
+        what = "deleted" if current is None else f"re-created as {current}"
+        was = "the doc its first append created" if expected is None else f"generation {expected}"
+        super().__init__(f"{key.room}/{key.doc}: {was} is gone ({what})")
 
 
 @dataclass
@@ -64,11 +83,19 @@ class DocumentStore(Protocol):
     async def load(self, key: DocKey) -> StoredDoc:
         """The doc's snapshot and log; an empty StoredDoc when it does not exist."""
 
-    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
+    async def append(
+        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+    ) -> int:
         """Durably append updates (one transaction, grouped with concurrent appends).
 
-        Creates the doc on its first update. Returns the seq of the last row written; when
-        this returns, the rows are committed.
+        Returns the seq of the last row written; when this returns, the rows are committed.
+        Without ``generation`` (a doc loaded empty), the first update creates the doc, and
+        appending to a doc another node created meanwhile is a CRDT merge, allowed. With it,
+        the rows are written only if the doc exists with that generation, checked in the
+        append's own transaction; otherwise nothing is written and ``GenerationGone`` says
+        whether it was deleted or re-created: a node that has not heard of a delete yet must
+        not bring the doc back with its stray updates, nor put them in its successor. In a
+        group commit, one doc's mismatch fails only the appends of that doc.
         """
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
@@ -98,4 +125,5 @@ class DocumentStore(Protocol):
         """How many docs the room stores (the max_docs_per_room cap counts these)."""
 
     async def delete_doc(self, key: DocKey) -> None:
-        """Delete the doc's rows; a later first update re-creates it with a new generation."""
+        """Delete the doc's rows; a later first update re-creates it with a new generation (an
+        append naming the old one raises ``GenerationGone``)."""

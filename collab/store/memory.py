@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from collab.names import DocKey
-from collab.store.base import DocInfo, StoredDoc
+from collab.store.base import DocInfo, GenerationGone, StoredDoc
 
 
 class MemoryStore:
@@ -36,8 +36,12 @@ class MemoryStore:
             updates=list(stored.updates),
         )
 
-    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
+    async def append(
+        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+    ) -> int:
         stored = self._docs.get(key)
+        if generation is not None and (stored is None or stored.generation != generation):
+            raise GenerationGone(key, generation, None if stored is None else stored.generation)
         if stored is None:
             stored = self._docs[key] = StoredDoc(generation=uuid.uuid4().hex)
         seq = stored.last_seq

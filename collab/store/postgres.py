@@ -10,9 +10,13 @@ snapshots instead of one writer:
   of the batch, raising its ``last_seq`` by the number of rows it brings (``INSERT ... ON
   CONFLICT DO UPDATE ... RETURNING last_seq``), then inserts the rows numbered from that head:
   the upsert takes the doc's row lock, held until the commit, so no other node can number rows
-  of that doc in between, and a failed batch gives its numbers back. Seqs are gapless per doc across
-  nodes. The docs of a batch are locked in one total order (Python's order of (room, doc)
-  keys, the same on every node), so two nodes' batches never deadlock.
+  of that doc in between, and a failed batch gives its numbers back. Seqs are gapless per doc
+  across nodes. The docs of a batch are locked in one total order (Python's order of (room,
+  doc) keys, the same on every node), so two nodes' batches never deadlock.
+- **An append naming a generation** (a doc its node loaded) is written only if the doc's row,
+  once locked in that same statement, still has it: a doc deleted or re-created through
+  another node is neither brought back nor given the old doc's updates, and only the jobs of
+  that doc fail (``GenerationGone``); the batch's other docs commit.
 - **Loads** read the doc's row and its log in one REPEATABLE READ transaction (one snapshot):
   a compaction committing between the two reads cannot make the log start after the snapshot
   the loader read.
@@ -42,7 +46,7 @@ from psycopg.rows import TupleRow
 from collab.db.errors import StoreError
 from collab.db.postgres import PgDatabase
 from collab.names import DocKey
-from collab.store.base import DocInfo, StoredDoc
+from collab.store.base import DocInfo, GenerationGone, StoredDoc
 
 Conn = AsyncConnection[TupleRow]
 
@@ -51,6 +55,7 @@ Conn = AsyncConnection[TupleRow]
 class _Append:
     key: DocKey
     updates: Sequence[bytes]
+    generation: str | None  # the one the doc must have (None: create it, or merge)
     future: asyncio.Future[int] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -95,24 +100,29 @@ class PostgresStore:
             since = snapshot_seq if snapshot_seq > seq else seq
             return StoredDoc(generation, snapshot, snapshot_seq, await _read_log(conn, key, since))
 
-    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
-        job = _Append(key, updates)
+    async def append(
+        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+    ) -> int:
+        job = _Append(key, updates, generation)
         self._queue.append(job)
         async with self._write_lock:
             if not job.future.done():
                 batch, self._queue = self._queue, []
                 try:
                     async with self._db.autocommit() as conn:
-                        results = await _write_batch(conn, batch)
+                        for statement in _statements(batch):
+                            results = await _write_batch(conn, statement)
+                            for other, result in zip(statement, results, strict=True):
+                                if isinstance(result, GenerationGone):
+                                    other.future.set_exception(result)
+                                else:
+                                    other.future.set_result(result)
                 except BaseException as exc:
                     for other in batch:
                         if not other.future.done():
                             other.future.set_exception(StoreError(f"commit failed: {exc!r}"))
                     if not isinstance(exc, Exception):
                         raise
-                else:
-                    for other, seq in zip(batch, results, strict=True):
-                        other.future.set_result(seq)
         return job.future.result()
 
     async def compact(
@@ -180,14 +190,25 @@ async def _read_log(conn: Conn, key: DocKey, after: int) -> list[tuple[int, byte
     return [(seq, bytes(data)) for seq, data in await cur.fetchall()]
 
 
-# One statement, so one round trip in autocommit (no BEGIN, no COMMIT): the upsert numbers each
-# doc's rows (taking its row lock, in the batch's key order) and the insert places every update
-# at its doc's head before the batch plus its place in the doc's part of the batch.
+# One statement, so one round trip in autocommit (no BEGIN, no COMMIT). The upsert takes the
+# batch's docs one by one in key order (the source is sorted before anything is locked, then
+# read row by row): it locks the doc's row if there is one (``FOR UPDATE``: a doc deleted by a
+# transaction that committed meanwhile is then not returned, one updated is read as it is
+# now), and numbers its rows unless the job expected another generation than the locked row
+# has (or the doc is gone): such a doc is neither created nor touched. Each doc's row lock is
+# held until the commit, and taken in the one order, so no other node numbers rows of that doc
+# in between and two batches never deadlock. The insert places every update of a written doc
+# at its doc's head before the batch plus its place in the doc's part of the batch. The
+# answer, one row per doc: its head (NULL: not written) and the generation the statement's
+# snapshot saw (what a doc not written turned into: None if it was deleted).
 _APPEND = (
-    "WITH t AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
-    " WITH ORDINALITY AS t(room, name, generation, n, i)),"
+    "WITH t AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::bigint[]) WITH ORDINALITY AS t(room, name, generation, expected, n, i)),"
     " heads AS (INSERT INTO docs AS d (room, name, generation, created_at, last_seq)"
-    " SELECT t.room, t.name, t.generation, %s, t.n FROM t ORDER BY t.i"
+    " SELECT t.room, t.name, t.generation, %s, t.n FROM (SELECT * FROM t ORDER BY t.i) t"
+    " LEFT JOIN LATERAL (SELECT l.generation FROM docs l"
+    " WHERE l.room = t.room AND l.name = t.name FOR UPDATE) l ON true"
+    " WHERE t.expected IS NULL OR l.generation = t.expected"
     " ON CONFLICT (room, name) DO UPDATE SET last_seq = d.last_seq + excluded.last_seq"
     " RETURNING d.room, d.name, d.last_seq),"
     " added AS (INSERT INTO doc_updates (room, name, seq, data)"
@@ -195,16 +216,37 @@ _APPEND = (
     " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bytea[])"
     " AS u(room, name, k, total, data)"
     " JOIN heads h ON h.room = u.room AND h.name = u.name RETURNING 1)"
-    " SELECT room, name, last_seq, (SELECT count(*) FROM added) FROM heads"
+    " SELECT t.room, t.name, h.last_seq,"
+    " (SELECT s.generation FROM docs s WHERE s.room = t.room AND s.name = t.name),"
+    " (SELECT count(*) FROM added)"
+    " FROM t LEFT JOIN heads h ON h.room = t.room AND h.name = t.name ORDER BY t.i"
 )
 
 
-async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
+def _statements(batch: list[_Append]) -> list[list[_Append]]:
+    """The batch as statements in which each doc has one expected generation (nearly always
+    one statement; two jobs of one doc expecting different ones, a copy of the doc dropped and
+    reloaded meanwhile, go to successive statements). Each doc's jobs keep their order."""
+    statements: list[list[_Append]] = [[]]
+    expected: dict[DocKey, str | None] = {}
+    for job in batch:
+        if expected.get(job.key, job.generation) != job.generation:
+            statements.append([])
+            expected = {}
+        expected[job.key] = job.generation
+        statements[-1].append(job)
+    return statements
+
+
+async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int | GenerationGone]:
     """Number and insert every job's updates in one statement (``_APPEND``, its own
-    transaction); the last seq of each job, in batch order."""
+    transaction); in batch order, the last seq of each job, or the GenerationGone of a job
+    whose doc is not the generation it expected (nothing of that doc written)."""
     counts: dict[DocKey, int] = {}
+    expected: dict[DocKey, str | None] = {}
     for job in batch:
         counts[job.key] = counts.get(job.key, 0) + len(job.updates)
+        expected[job.key] = job.generation  # one per doc in a statement (``_statements``)
     keys = sorted(counts)  # the lock order, the same on every node
     rooms: list[str] = []
     names: list[str] = []
@@ -228,6 +270,7 @@ async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
             [k.room for k in keys],
             [k.doc for k in keys],
             [uuid.uuid4().hex for _ in keys],
+            [expected[k] for k in keys],
             [counts[k] for k in keys],
             time.time(),
             rooms,
@@ -237,12 +280,29 @@ async def _write_batch(conn: Conn, batch: list[_Append]) -> list[int]:
             datas,
         ),
     )
-    rows = await cur.fetchall()
-    # Each doc's head before this batch; every row says how many updates went in.
-    head = {
-        DocKey(room, name): int(last) - counts[DocKey(room, name)] for room, name, last, _ in rows
-    }
-    added = int(rows[0][3]) if rows else 0
-    if len(head) != len(keys) or added != len(datas):
-        raise StoreError(f"append numbered {len(head)} docs and {added} rows")
-    return [head[job.key] + end for job, end in zip(batch, ends, strict=True)]
+    heads = _heads(await cur.fetchall(), counts, expected)
+    return [
+        head if isinstance(head, GenerationGone) else head + end
+        for head, end in zip((heads[job.key] for job in batch), ends, strict=True)
+    ]
+
+
+def _heads(
+    rows: list[TupleRow], counts: dict[DocKey, int], expected: dict[DocKey, str | None]
+) -> dict[DocKey, int | GenerationGone]:
+    """Each doc's head before the batch, or why it was not written; StoreError unless every
+    doc has its answer and the rows inserted are exactly those of the docs written."""
+    heads: dict[DocKey, int | GenerationGone] = {}
+    written = 0
+    added = int(rows[0][4]) if rows else 0
+    for room, name, last, current, _ in rows:
+        key = DocKey(room, name)
+        wanted = expected[key]
+        if last is not None:
+            heads[key] = int(last) - counts[key]
+            written += counts[key]
+        elif wanted is not None:  # seen as ``wanted``: deleted once the statement began
+            heads[key] = GenerationGone(key, wanted, None if current == wanted else current)
+    if len(heads) != len(counts) or added != written:
+        raise StoreError(f"append numbered {len(heads)} docs and {added} rows")
+    return heads

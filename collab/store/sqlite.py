@@ -18,7 +18,7 @@ from pathlib import Path
 
 from collab.db import Database, StoreError
 from collab.names import DocKey
-from collab.store.base import DocInfo, StoredDoc
+from collab.store.base import DocInfo, GenerationGone, StoredDoc
 
 
 class SQLiteStore:
@@ -45,8 +45,10 @@ class SQLiteStore:
     async def load(self, key: DocKey) -> StoredDoc:
         return await self._db.read(lambda conn: _load(conn, key))
 
-    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
-        return await self._db.write(lambda conn: _append(conn, key, updates))
+    async def append(
+        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+    ) -> int:
+        return await self._db.write(lambda conn: _append(conn, key, updates, generation))
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
         return await self._db.read(lambda conn: _load(conn, key, after=seq))
@@ -124,16 +126,23 @@ def _load(conn: sqlite3.Connection, key: DocKey, after: int | None = None) -> St
     return StoredDoc(generation, snapshot, snapshot_seq, [(s, bytes(d)) for s, d in updates])
 
 
-def _append(conn: sqlite3.Connection, key: DocKey, updates: Sequence[bytes]) -> int:
-    """Append the updates (inside the caller's transaction); the last seq."""
-    found = conn.execute("SELECT last_seq FROM docs WHERE room=? AND name=?", key).fetchone()
+def _append(
+    conn: sqlite3.Connection, key: DocKey, updates: Sequence[bytes], generation: str | None
+) -> int:
+    """Append the updates (inside the caller's transaction, its own savepoint: a raise here
+    undoes only this append); the last seq. GenerationGone, writing nothing, unless the doc
+    is ``generation`` (when given): the check and the write share the one writer's turn."""
+    found = conn.execute(
+        "SELECT last_seq, generation FROM docs WHERE room=? AND name=?", key
+    ).fetchone()
+    if generation is not None and (found is None or found[1] != generation):
+        raise GenerationGone(key, generation, None if found is None else found[1])
     if found is None:  # the doc's first write: it gets its generation
         conn.execute(
             "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)",
             (*key, uuid.uuid4().hex, time.time()),
         )
-        found = (0,)
-    (seq,) = found
+    seq = 0 if found is None else found[0]
     rows = []
     for update in updates:
         seq += 1

@@ -6,7 +6,9 @@ store), and ``apply_remote`` takes each through the same bounded scan, nesting c
 as a peer's update, with the ``REMOTE`` origin, relays what the Doc emitted to every peer here
 (after what they were sent before), and records nothing: only the receiving node commits an
 update. When the store turns out to hold another generation under the key (None: deleted; a
-new one: re-created), the doc's sockets close 4404 / 4409, as a joiner would be refused, and
+new one: re-created), whether a read shows it or the store refuses a commit for the old one
+(``GenerationGone``: a client here wrote before the other node's notice arrived, and nothing
+of it was stored), the doc's sockets close 4404 / 4409, as a joiner would be refused, and
 the registry forgets the doc. Its awareness is shared with the other nodes following it
 (``presence``: ``collab.sync.sharedpresence``).
 """
@@ -77,6 +79,7 @@ class CrossNode:
         self.presence = SharedPresence(live, fanout)
         self.on_retire: Callable[[], None] | None = None  # the registry forgets the doc
         live.journal.on_stored = self.stored
+        live.journal.on_gone = self.generation_changed  # a commit refused: the same close
 
     # -- the live doc's life -------------------------------------------------------------
 

@@ -10,6 +10,12 @@ With several nodes on one store, other nodes append to the same doc: ``held`` sa
 the doc's sequence numbers the replica holds (our commits, as the store numbers them, and the
 remote updates the live doc applied, ``note_remote``), and compaction folds only up to the
 first hole, conditionally on the stored snapshot being older and of the same generation.
+Every commit names the generation the doc was loaded as (or that its first commit created):
+if another node deleted or re-created the doc meanwhile, the store writes nothing and raises
+``GenerationGone``; the journal tells ``on_gone`` (the doc's sockets close 4404 / 4409, as when
+the other node's notice arrives first), then ``on_failed``: nothing of that commit is
+acknowledged or relayed, and the doc is not brought back by the updates of a client that had
+not heard of the delete yet.
 
 The store only ever receives updates the Doc emitted, never raw client bytes, so rebuilding a
 Doc from the store plus ``uncommitted`` heals whatever yrs left half-applied.
@@ -26,7 +32,7 @@ from collab import logs
 from collab.errors import must_propagate
 from collab.names import DocKey
 from collab.settings import Settings
-from collab.store.base import DocumentStore, StoredDoc
+from collab.store.base import DocumentStore, GenerationGone, StoredDoc
 from collab.sync.hooks import SyncHooks
 from collab.sync.seqs import SeqSet
 
@@ -53,6 +59,9 @@ class Journal:
         self._on_failed = on_failed
         # Told each commit's first seq and updates (several nodes: publish them).
         self.on_stored: Callable[[int, list[bytes]], None] | None = None
+        # Told the generation the store holds (None: deleted) when it refused a commit for
+        # ours (several nodes: close the sockets 4404 / 4409, forget the doc); before on_failed.
+        self.on_gone: Callable[[str | None], None] | None = None
         self._hooks = hooks
         self.generation: str | None = None
         self.held = SeqSet()  # the store's seqs the replica holds
@@ -79,7 +88,11 @@ class Journal:
         return self.held.head
 
     def adopt(self, stored: StoredDoc) -> None:
-        """Take the store's facts from a (re)load."""
+        """Take the store's facts from a (re)load. GenerationGone if the doc had a generation
+        and the store now holds another one or none (a rebuild of a doc deleted or re-created
+        through another node): what it held must not be carried into its successor."""
+        if self.generation is not None and stored.generation != self.generation:
+            self._gone(GenerationGone(self.key, self.generation, stored.generation))
         self.generation = stored.generation
         self.held.reset(stored.last_seq)
         self.snapshot_bytes = len(stored.snapshot or b"")
@@ -123,22 +136,38 @@ class Journal:
         except BaseException as exc:
             if must_propagate(exc):
                 raise
-            log.exception("commit failed for %s", self.key, extra=logs.doc_fields(self.key))
             self.halted = True
+            if isinstance(exc, GenerationGone):
+                self._tell_gone(exc)
+            else:
+                log.exception("commit failed for %s", self.key, extra=logs.doc_fields(self.key))
             self._on_failed(exc)
         finally:
             self._task = None
 
+    def _gone(self, exc: GenerationGone) -> None:
+        """Halt, tell ``on_gone``, and raise ``exc`` (for a caller that fails the doc)."""
+        self.halted = True
+        self._tell_gone(exc)
+        raise exc
+
+    def _tell_gone(self, exc: GenerationGone) -> None:
+        log.info("%s", exc, extra=logs.doc_fields(self.key))
+        if self.on_gone is not None:
+            self.on_gone(exc.current)
+
     async def _commit_batch(self) -> None:
         batch, upto = list(self.uncommitted), self.recorded
         started = time.perf_counter()
-        last = await self.store.append(self.key, batch)
+        # Only into the generation loaded (or created by our first commit): never re-creating
+        # a doc deleted meanwhile through another node, nor writing into its successor.
+        last = await self.store.append(self.key, batch, generation=self.generation)
         self._hooks.committed(time.perf_counter() - started)
         first = last - len(batch) + 1
         self.held.add_range(first, last)
+        gone = None
         if self.generation is None:
-            # The first commit created the doc: learn its generation (?gen= checks).
-            self.generation = (await self.store.updates_after(self.key, last)).generation
+            gone = await self._learn_generation(first, batch)
         del self.uncommitted[: len(batch)]
         batch_bytes = sum(map(len, batch))
         self.uncommitted_bytes -= batch_bytes
@@ -149,6 +178,20 @@ class Journal:
             self.on_stored(first, batch)
         self._on_committed(upto)
         self._hooks.stored(self.key)
+        if gone is not None:  # committed before the doc went: reported, and the end of it
+            raise gone
+
+    async def _learn_generation(self, first: int, batch: list[bytes]) -> GenerationGone | None:
+        """The first commit created the doc (or wrote into the one another node created since
+        the load): learn its generation (``?gen=`` checks, the next appends), by reading the
+        rows just written, so that a doc deleted or re-created in between is not taken for
+        ours. That case: the GenerationGone to raise once this commit is reported."""
+        stored = await self.store.updates_after(self.key, first - 1)
+        rows = [update for _, update in stored.updates[: len(batch)]]
+        if stored.generation is not None and (stored.snapshot is not None or rows == batch):
+            self.generation = stored.generation
+            return None
+        return GenerationGone(self.key, None, stored.generation)
 
     def note_remote(self, nbytes: int, deleted: int) -> None:
         """The live doc applied a row another node stored (already in ``held``): the stored

@@ -360,7 +360,7 @@ class LiveDoc:
 
     def _fail(self, exc: BaseException) -> None:
         """The doc can no longer promise durability: close its peers; the registry drops it."""
-        self.failed = exc
+        self.failed = self.failed or exc  # a refusal set by on_gone (4404 / 4409) stays
         self.journal.halt()
         self.outbox.fail()
         self.close_all(1011, "document unavailable")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -12,8 +13,11 @@ import pytest
 from collab.db import StoreError, migrate_with_backup
 from collab.names import DocKey
 from collab.store import DocumentStore, open_store
+from collab.store.base import GenerationGone
 from collab.store.postgres import PostgresStore
+from collab.store.sqlite import SQLiteStore
 from tests.support.postgres import fresh_database
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -162,6 +166,88 @@ async def test_compaction_of_another_generation_changes_nothing(store: DocumentS
     assert stored.snapshot is None and stored.updates == [(1, b"new1"), (2, b"new2")]
     await store.compact(A, b"snap", 1, generation=stored.generation)
     assert (await store.load(A)).snapshot == b"snap"
+
+
+async def test_an_append_naming_a_generation_writes_only_into_that_generation(
+    store: DocumentStore,
+) -> None:
+    """Issue 15: a node that has not heard of a delete must not bring the doc back, nor write
+    into the doc re-created under its name."""
+    await store.append(A, [b"1"])
+    old = (await store.load(A)).generation
+    assert old is not None
+    assert await store.append(A, [b"2"], generation=old) == 2
+    await store.delete_doc(A)
+    with pytest.raises(GenerationGone) as deleted:
+        await store.append(A, [b"stray"], generation=old)
+    assert deleted.value.key == A and deleted.value.expected == old
+    assert deleted.value.current is None
+    assert not (await store.load(A)).exists  # not re-created
+    assert await store.list_docs("room") == [] and await store.count_docs("room") == 0
+    assert await store.append(A, [b"new"]) == 1  # without a generation: created, as before
+    new = (await store.load(A)).generation
+    with pytest.raises(GenerationGone) as recreated:
+        await store.append(A, [b"stray"], generation=old)
+    assert recreated.value.current == new and new != old
+    stored = await store.load(A)
+    assert stored.generation == new and stored.updates == [(1, b"new")]
+    assert await store.append(A, [b"merged"]) == 2  # no generation: a merge, still allowed
+    with pytest.raises(GenerationGone):
+        await store.append(B, [b"x"], generation="never-was")
+    assert not (await store.load(B)).exists
+
+
+def commit_lock(store: DocumentStore) -> tuple[asyncio.Lock | None, Callable[[], int]]:
+    """The lock a group commit takes and how many appends queue behind it: holding it while
+    appends are queued puts them all in one group commit."""
+    if isinstance(store, PostgresStore):
+        return store._write_lock, lambda: len(store._queue)
+    if isinstance(store, SQLiteStore):
+        return store._db.write_lock, lambda: len(store._db._queue)
+    return None, lambda: 0  # memory: each append is atomic on its own
+
+
+async def test_in_one_group_commit_a_gone_doc_fails_only_its_own_appends(
+    store: DocumentStore,
+) -> None:
+    c = DocKey("room", "c")
+    await store.append(A, [b"a1"])
+    await store.append(B, [b"b1"])
+    gone, kept = (await store.load(A)).generation, (await store.load(B)).generation
+    await store.delete_doc(A)
+    jobs = {
+        "a": (A, [b"stray"], gone),
+        "b": (B, [b"b2", b"b3"], kept),
+        "c": (c, [b"c1"], None),
+        "a again": (A, [b"stray again"], gone),
+        "b again": (B, [b"b4"], kept),
+    }
+    answers: dict[str, int | GenerationGone] = {}
+
+    async def run(name: str) -> None:
+        key, updates, generation = jobs[name]
+        try:
+            answers[name] = await store.append(key, updates, generation=generation)
+        except GenerationGone as exc:
+            answers[name] = exc
+
+    lock, queued = commit_lock(store)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            async with lock or contextlib.nullcontext():
+                for name in jobs:
+                    tg.start_soon(run, name)
+                if lock is not None:
+                    await wait_until(lambda: queued() == len(jobs))
+    assert {name: answer for name, answer in answers.items() if isinstance(answer, int)} == {
+        "b": 3,
+        "c": 1,
+        "b again": 4,
+    }
+    assert all(isinstance(answers[name], GenerationGone) for name in ("a", "a again"))
+    assert not (await store.load(A)).exists
+    assert (await store.load(B)).updates == [(1, b"b1"), (2, b"b2"), (3, b"b3"), (4, b"b4")]
+    assert (await store.load(c)).updates == [(1, b"c1")]
 
 
 async def test_ping(store: DocumentStore) -> None:

@@ -7,6 +7,7 @@ The shared contract (tests/store/test_contract.py) runs on PostgreSQL too."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ from pycrdt import Doc, Text
 from collab.db import StoreError
 from collab.names import DocKey
 from collab.store import postgres as pgstore
-from collab.store.base import StoredDoc
+from collab.store.base import GenerationGone, StoredDoc
 from collab.store.postgres import PostgresStore
 from tests.support.postgres import fresh_database, private_cluster
 from tests.support.waiting import wait_until
@@ -123,15 +124,23 @@ async def test_one_batch_of_interleaved_jobs_numbers_each_doc_from_its_head(pg_u
         assert [s for s, _ in (await store.load(b)).updates] == [1, 2, 3, 4, 5]
 
 
-async def test_batches_naming_docs_in_opposite_orders_never_deadlock(pg_url: str) -> None:
+@pytest.mark.parametrize("naming", ["no generation", "generations", "mixed"])
+async def test_batches_naming_docs_in_opposite_orders_never_deadlock(
+    pg_url: str, naming: str
+) -> None:
     """Node one's batch names d0..d5, node two's d5..d0, and both reach the docs while a third
     session holds d2: in the order they were queued, one would hold d0-d1 and the other d5-d3,
     each then waiting for the other (a deadlock PostgreSQL breaks by failing one commit).
-    Every batch locks its docs in one order, so the second waits instead."""
+    Every batch locks its docs in one order, so the second waits instead; so too when the
+    appends name the generation they expect (locked by the same statement before the upsert),
+    on one node only ("mixed") or on both."""
     keys = [DocKey("r", f"d{i}") for i in range(6)]
     async with nodes(pg_url, 2) as (one, two):
         for key in keys:
             await one.append(key, [b"0"])
+        generations = {key: (await one.load(key)).generation for key in keys}
+        named: dict[str, tuple[PostgresStore, ...]] = {"generations": (one, two), "mixed": (one,)}
+        naming_nodes = named.get(naming, ())
         async with await psycopg.AsyncConnection.connect(pg_url) as holder:
             await holder.execute("SELECT 1 FROM docs WHERE room = 'r' AND name = 'd2' FOR UPDATE")
             with anyio.fail_after(30):
@@ -140,12 +149,104 @@ async def test_batches_naming_docs_in_opposite_orders_never_deadlock(pg_url: str
                         # Queued while the node's commit lock is held: one batch of six.
                         async with store._write_lock:
                             for key in order:
-                                tg.start_soon(store.append, key, [b"1"])
+                                expect = generations[key] if store in naming_nodes else None
+                                append = functools.partial(store.append, generation=expect)
+                                tg.start_soon(append, key, [b"1"])
                             await wait_until(lambda s=store: len(s._queue) == 6)  # type: ignore[misc]
                     await wait_until(sessions_waiting(pg_url, 2), what="both batches waiting")
                     await holder.commit()
         for key in keys:
             assert [s for s, _ in (await one.load(key)).updates] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("recreated", [False, True])
+async def test_an_append_waiting_for_a_delete_in_flight_does_not_bring_the_doc_back(
+    pg_url: str, recreated: bool
+) -> None:
+    """Issue 15: another node's delete (and, ``recreated``, its re-creation) has not committed
+    yet when this node's append, naming the old generation, reaches the doc's row. The append
+    waits for it, then must find the doc gone: under READ COMMITTED a check made on the
+    statement's snapshot would still see the old row and write the stray update into a new
+    row (the doc back from the dead) or into the successor."""
+    async with nodes(pg_url, 1) as (store,):
+        await store.append(A, [b"1"])
+        old = (await store.load(A)).generation
+        assert old is not None
+        outcome: list[int | GenerationGone] = []
+
+        async def stray() -> None:
+            try:
+                outcome.append(await store.append(A, [b"stray"], generation=old))
+            except GenerationGone as exc:
+                outcome.append(exc)
+
+        async with await psycopg.AsyncConnection.connect(pg_url) as other:
+            await other.execute("DELETE FROM docs WHERE room = %s AND name = %s", A)
+            await other.execute("DELETE FROM doc_updates WHERE room = %s AND name = %s", A)
+            if recreated:
+                await other.execute(
+                    "INSERT INTO docs (room, name, generation, created_at, last_seq)"
+                    " VALUES (%s, %s, 'successor', 0, 1)",
+                    A,
+                )
+                await other.execute(
+                    "INSERT INTO doc_updates (room, name, seq, data) VALUES (%s, %s, 1, 'new')", A
+                )
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(stray)
+                    await wait_until(sessions_waiting(pg_url, 1), what="the append waiting")
+                    await other.commit()
+        (answer,) = outcome
+        assert isinstance(answer, GenerationGone) and answer.expected == old
+        stored = await store.load(A)
+        if recreated:
+            assert stored.generation == "successor" and stored.updates == [(1, b"new")]
+        else:
+            assert not stored.exists
+            assert await store.list_docs(A.room) == []
+
+
+async def test_one_batch_with_two_expectations_for_one_doc_keeps_its_jobs_in_order(
+    pg_url: str,
+) -> None:
+    """A node may hold a dropped copy of a doc and a fresh one at once: their jobs in one
+    group commit expect different generations (or none), and each is judged on its own, in
+    queue order."""
+    async with nodes(pg_url, 1) as (store,):
+        await store.append(A, [b"1"])
+        current = (await store.load(A)).generation
+        jobs: list[tuple[list[bytes], str | None]] = [
+            ([b"2"], current),
+            ([b"3", b"4"], None),
+            ([b"lost"], "an older one"),
+            ([b"5"], current),
+        ]
+        answers: dict[int, int | GenerationGone] = {}
+
+        async def one_job(i: int) -> None:
+            updates, generation = jobs[i]
+            try:
+                answers[i] = await store.append(A, updates, generation=generation)
+            except GenerationGone as exc:
+                answers[i] = exc
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                async with store._write_lock:  # queued while a commit is "in flight"
+                    for i in range(len(jobs)):
+                        tg.start_soon(one_job, i)
+                    await wait_until(lambda: len(store._queue) == len(jobs))
+        lost = answers.pop(2)
+        assert isinstance(lost, GenerationGone) and lost.current == current
+        assert answers == {0: 2, 1: 4, 3: 5}
+        assert (await store.load(A)).updates == [
+            (1, b"1"),
+            (2, b"2"),
+            (3, b"3"),
+            (4, b"4"),
+            (5, b"5"),
+        ]
 
 
 def sessions_waiting(url: str, n: int) -> Callable[[], Awaitable[bool]]:

@@ -40,12 +40,14 @@ class GatedStore(MemoryStore):
             raise OSError("disk on fire")
         return await super().load(key)
 
-    async def append(self, key: DocKey, updates: Sequence[bytes]) -> int:
+    async def append(
+        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+    ) -> int:
         self.appends += 1
         await self.append_gate.wait()
         if key in self.fail_appends_for:
             raise OSError("disk full")
-        return await super().append(key, updates)
+        return await super().append(key, updates, generation=generation)
 
 
 def make_peer(*, readonly: bool = False) -> Peer:

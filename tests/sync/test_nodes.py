@@ -307,6 +307,74 @@ async def test_a_doc_recreated_elsewhere_closes_4409_without_the_announcement(
     assert text_of(fresh) == "new"
 
 
+@pytest.mark.parametrize("recreated", [False, True])
+async def test_a_write_through_a_node_that_missed_the_delete_is_not_stored(
+    cluster: Cluster, recreated: bool
+) -> None:
+    """Issue 15: B has not heard of A's delete (the channel is down) when its client writes.
+    The update must not bring the doc back (nor, ``recreated``, land in the doc A re-created
+    meanwhile): B's commit names the generation B loaded, the store refuses it, and B closes
+    the doc's sockets as the notice would have (4404, or 4409), acknowledging nothing of it,
+    relaying nothing of it, and forgetting its copy."""
+    store, bus, (a, b) = await cluster(2)
+    live_a, _ = await a.join()
+    live_b, peer_b = await b.join()
+    _, watcher = await b.join()  # another socket on B
+    source: Doc[Any] = Doc()
+    await live_b.handle(peer_b, edit_on(source, "kept"))
+    await live_b.handle(peer_b, framing.saved(1))
+    await wait_until(lambda: framing.saved(1) in sent(peer_b))  # "saved" before the delete
+    await wait_until(lambda: text_of(live_a) == "kept")
+    bus.set_up(False)  # from now on B hears nothing from A
+    generation = live_a.generation
+    await a.registry.drop(KEY, 4404, "document deleted")
+    await store.delete_doc(KEY)
+    a.registry.announce_deleted(KEY, generation)  # lost
+    if recreated:
+        again, peer_again = await a.join()
+        await again.handle(peer_again, edit_on(Doc(), "new"))
+        await again.flush()
+    relayed_before = len(sent(watcher))
+    await live_b.handle(peer_b, edit_on(source, "stray"))
+    await live_b.handle(peer_b, framing.saved(2))
+    assert len(sent(watcher)) == relayed_before  # held until its commit
+    with anyio.fail_after(5):
+        await wait_until(lambda: peer_b.close_code is not None)
+    code = 4409 if recreated else 4404
+    assert (peer_b.close_code, watcher.close_code) == (code, code)
+    assert live_b.journal.committed == 1 < live_b.journal.recorded  # never acknowledged
+    assert live_b.outbox.deliveries == []  # nor relayed: what waited for the commit is gone
+    assert b.registry.get(KEY) is None
+    stored = await store.load(KEY)
+    if recreated:
+        assert stored.generation == again.generation and len(stored.updates) == 1
+        assert text_of(again) == "new"  # A never took in the stray update
+    else:
+        assert not stored.exists and await store.list_docs(KEY.room) == []
+    fresh, _ = await b.join()  # a new joiner on B loads the store as it is
+    assert fresh is not live_b and text_of(fresh) == ("new" if recreated else "")
+
+
+async def test_a_rebuild_finding_another_generation_closes_instead_of_adopting_it(
+    cluster: Cluster,
+) -> None:
+    """A copy rebuilt from the store (``schedule_heal``: yrs refused an update) after the doc
+    was deleted and re-created elsewhere must not take the new generation for its own: its
+    next commits would put the old doc's edits into the new one."""
+    store, _, (b,) = await cluster(1)
+    live_b, peer_b = await b.join()
+    await live_b.handle(peer_b, edit_on(Doc(), "old"))
+    await live_b.flush()
+    await store.delete_doc(KEY)  # through another node, whose notice B has not read
+    new = text_update("new")
+    await store.append(KEY, [new])
+    live_b.schedule_heal()
+    with anyio.fail_after(5):
+        await wait_until(lambda: peer_b.close_code is not None)
+    assert peer_b.close_code == 4409 and b.registry.get(KEY) is None
+    assert [u for _, u in (await store.load(KEY)).updates] == [new]
+
+
 async def test_compaction_with_a_hole_loses_nothing(cluster: Cluster) -> None:
     store, _, (a, b) = await cluster(2, compact_rows=1)  # compact after every commit
     live_a, peer_a = await a.join()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.postgres import fresh_database
+from tests.support.redisserver import PrivateRedis
 from tests.support.server import CollabServer, NodesFactory, ServerFactory, start_nodes
 
 
@@ -106,3 +107,12 @@ def pg_empty_url() -> Iterator[str]:
     """A fresh PostgreSQL database with nothing applied, dropped after the test."""
     with fresh_database(migrated=False) as url:
         yield url
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A ``redis-server`` of this test's own (no persistence), which it may kill or pause."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -51,14 +49,6 @@ _SQLITE_KEEP = [
     "CREATE TRIGGER keep_deleted AFTER DELETE ON doc_updates BEGIN"
     " INSERT INTO deleted_updates VALUES (old.room, old.name, old.seq, old.data); END",
 ]
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def run_sql(store_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -115,11 +105,11 @@ async def listed(server: CollabServer) -> list[str]:
 
 
 async def test_a_writer_on_a_node_that_missed_the_delete_does_not_bring_the_doc_back(
-    store: dict[str, Any], nodes: NodesFactory, redis: PrivateRedis
+    store: dict[str, Any], nodes: NodesFactory, private_redis: PrivateRedis
 ) -> None:
-    common = {"dev_token": f"test-dev-token-deleted-{redis.port}", "compact_rows": 100_000}
-    with tcp_proxy(redis.port) as proxy:
-        (b,) = nodes(1, fanout=redis.url, **common, **store)
+    common = {"dev_token": f"test-dev-token-deleted-{private_redis.port}", "compact_rows": 100_000}
+    with tcp_proxy(private_redis.port) as proxy:
+        (b,) = nodes(1, fanout=private_redis.url, **common, **store)
         (c,) = nodes(
             1,
             fanout=f"redis://127.0.0.1:{proxy.port}/0",

@@ -25,9 +25,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Iterator
 from contextlib import AsyncExitStack, ExitStack
-from pathlib import Path
 
 import anyio
 import httpx
@@ -46,14 +44,6 @@ ROOM, DOC = "team", "notes"
 FAULT_FOR = 20.0  # seconds, the issue's
 POLL, DEGRADED = 2.0, 0.5  # head_poll_interval and head_poll_degraded, seconds
 BURST = 5  # edits per client the moment the blackhole heals
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def fanout_health(server: CollabServer) -> bool:
@@ -139,12 +129,12 @@ class Fault:
 
 @pytest.mark.parametrize("kind", ["blackhole", "pause"])
 async def test_redis_unanswering_loses_nothing_and_edits_cross_nodes_by_head_checks(
-    pg_url: str, nodes: NodesFactory, redis: PrivateRedis, kind: str
+    pg_url: str, nodes: NodesFactory, private_redis: PrivateRedis, kind: str
 ) -> None:
     key = secrets.token_urlsafe(32)  # one for every node: PostgreSQL has no dir to keep it in
     with ExitStack() as proxies_stack:
         proxies: list[TcpProxy] = [
-            proxies_stack.enter_context(tcp_proxy(redis.port)) for _ in range(3)
+            proxies_stack.enter_context(tcp_proxy(private_redis.port)) for _ in range(3)
         ]
         servers: list[CollabServer] = []
         for proxy in proxies:  # each node reaches Redis through a proxy of its own
@@ -170,7 +160,7 @@ async def test_redis_unanswering_loses_nothing_and_edits_cross_nodes_by_head_che
             with anyio.fail_after(120):
                 before = await turns.round() + await turns.round()
 
-                fault = Fault(kind, redis, proxies)
+                fault = Fault(kind, private_redis, proxies)
                 proxies_stack.callback(fault.heal)  # SIGCONT whatever happens
                 fault.start()
                 t0 = time.monotonic()

@@ -30,9 +30,8 @@ import random
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import anyio
@@ -57,14 +56,6 @@ SEED_ENV, SECONDS_ENV = "COLLAB_SOAK_SEED", "COLLAB_SOAK_SECONDS"
 # s of faults; with the start and the checker, about 3 minutes in all (shorter by hand only)
 SOAK_FOR = float(os.environ.get(SECONDS_ENV, "150"))
 FAULTS = ("node-kill", "redis-kill", "redis-pause", "redis-blackhole", "pg-terminate")
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def seed_of_this_run() -> int:
@@ -239,14 +230,14 @@ async def close_all(clients: list[Checker]) -> None:
 
 
 async def test_three_minutes_of_random_faults_lose_nothing_and_converge(
-    pg_url: str, nodes: NodesFactory, redis: PrivateRedis
+    pg_url: str, nodes: NodesFactory, private_redis: PrivateRedis
 ) -> None:
     seed = seed_of_this_run()
     print(f"soak seed {seed} (replay: {SEED_ENV}={seed})", flush=True)
     rng = random.Random(seed)
     key = secrets.token_urlsafe(32)  # one for every node: PostgreSQL has no dir to keep it in
     with ExitStack() as proxies_stack:
-        proxies = [proxies_stack.enter_context(tcp_proxy(redis.port)) for _ in range(3)]
+        proxies = [proxies_stack.enter_context(tcp_proxy(private_redis.port)) for _ in range(3)]
         servers: list[CollabServer] = []
         for proxy in proxies:  # each node reaches Redis through a proxy of its own
             servers += nodes(
@@ -261,7 +252,7 @@ async def test_three_minutes_of_random_faults_lose_nothing_and_converge(
             )
         for server in servers:
             server.remember(key)  # the fixture checks it never reaches a log
-        faults = Faults(rng, servers, redis, proxies, pg_url)
+        faults = Faults(rng, servers, private_redis, proxies, pg_url)
         proxies_stack.callback(faults.heal)  # SIGCONT and pass, whatever happens
         clients = [
             Checker(servers, ROOM, doc, c % 3, f"{doc}c{c}", EVERY, keep_doc=c < 3)

@@ -18,6 +18,11 @@ heartbeat's 8 s plus a tick. A node whose summary was read before it beat again 
 restarted empty) is read again at the tick that finds it beating; rooms whose summaries could
 not be read (Redis down) are read again at the next tick. Nothing is written while
 nothing changes but the mark.
+
+While the channel cannot be read (Redis unreachable), a stream is shown what was last read of
+the other nodes for each room (``LAST_KEPT`` rooms remembered), beside this node's sockets as
+they change: an outage does not empty the list of the people on other nodes, and they are read
+again at the first tick that reaches Redis.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +48,7 @@ COALESCE = 0.05  # seconds a change waits, so a burst of joins costs one write
 MAX_PEOPLE = 200  # people per room per node in a summary
 MAX_DOCS = 32  # docs per person in a summary
 MAX_SUMMARY = 256 * 1024  # bytes of one summary read back; past it, skipped
+LAST_KEPT = 1_000  # rooms whose other nodes' people are remembered for an outage
 
 Person = dict[str, Any]
 
@@ -119,6 +126,7 @@ class SharedHere:
         self._seen: dict[str, set[str]] = {}  # other node -> rooms its summaries were read in
         self._hidden: dict[str, set[str]] = {}  # node not beating when read -> those rooms
         self._unread: set[str] = set()  # rooms whose summaries could not be read: again
+        self._last: OrderedDict[str, list[Person]] = OrderedDict()  # room -> last read
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refreshed = time.monotonic()
@@ -144,13 +152,24 @@ class SharedHere:
         self._wake.set()
 
     async def remote(self, room_ids: Sequence[str]) -> dict[str, list[Person]]:
-        """Who is in each of ``room_ids`` on the other live nodes ({} when it cannot say)."""
+        """Who is in each of ``room_ids`` on the other live nodes; what was last read of them
+        while the channel cannot be read."""
         found = await self.fanout.read_here(list(room_ids)) if room_ids else {}
         if found is None:
             self._unread.update(room_ids)  # the next tick has the streams read them again
-            return {}
-        if not found:
-            return {}
+            return {room: self._last[room] for room in room_ids if room in self._last}
+        people = await self._read(found) if found else {}
+        for room in room_ids:
+            if people.get(room):
+                self._last[room] = people[room]
+                self._last.move_to_end(room)
+            else:
+                self._last.pop(room, None)
+        while len(self._last) > LAST_KEPT:
+            self._last.popitem(last=False)
+        return people
+
+    async def _read(self, found: dict[str, dict[str, bytes]]) -> dict[str, list[Person]]:
         nodes = {node for summaries in found.values() for node in summaries}
         alive = await self.fanout.nodes_alive(nodes)
         people: dict[str, list[Person]] = {}

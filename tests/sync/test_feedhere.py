@@ -11,7 +11,15 @@ import pytest
 
 from collab.fanout.local import LocalBus, LocalFanout
 from collab.store.memory import MemoryStore
-from collab.sync.feedhere import MAX_DOCS, MAX_PEOPLE, SharedHere, decode, encode, merge
+from collab.sync.feedhere import (
+    LAST_KEPT,
+    MAX_DOCS,
+    MAX_PEOPLE,
+    SharedHere,
+    decode,
+    encode,
+    merge,
+)
 from collab.sync.registry import RoomRegistry
 from tests.sync.conftest import settings
 
@@ -67,3 +75,47 @@ async def test_nothing_is_written_while_nothing_changes() -> None:
         assert here.writes == 1 and registry.feeds.announced == 0
     finally:
         await here.stop()
+
+
+async def test_while_the_channel_is_down_the_other_nodes_people_stay_as_last_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis unreachable: a stream is not told that everyone on the other nodes left. What was
+    last read is shown until the channel answers again, and then read afresh."""
+    bus = LocalBus()
+    fanout = LocalFanout(bus, "b")
+    await fanout.start()
+    registry = RoomRegistry(MemoryStore(), settings(), fanout=fanout)
+    here = SharedHere(registry, fanout)
+    ann = [{"id": "u1", "name": "Ann", "docs": ["notes"]}]
+    bus.here["team"] = {"a": encode(ann)}
+    bus.alive.add("a")
+    assert await here.remote(["team", "empty"]) == {"team": ann}
+    bus.set_up(False)
+    assert await here.remote(["team", "empty", "unseen"]) == {"team": ann}
+    assert here._unread == {"team", "empty", "unseen"}  # read again at the next tick
+    bus.here["team"] = {}  # Ann left while the channel was down
+    bus.set_up(True)
+    told: list[str] = []
+    monkeypatch.setattr(registry.feeds, "room_changed", lambda room, **_: told.append(room))
+    await here._beat()
+    assert sorted(told) == ["empty", "team", "unseen"] and not here._unread
+    assert await here.remote(["team"]) == {}
+    bus.set_up(False)
+    assert await here.remote(["team"]) == {}  # nobody was last read there
+
+
+async def test_what_is_kept_for_an_outage_is_bounded() -> None:
+    bus = LocalBus()
+    fanout = LocalFanout(bus, "b")
+    await fanout.start()
+    here = SharedHere(RoomRegistry(MemoryStore(), settings(), fanout=fanout), fanout)
+    bus.alive.add("a")
+    for n in range(LAST_KEPT + 50):
+        bus.here[f"r{n}"] = {"a": encode([{"id": "u", "name": "U", "docs": ["d"]}])}
+    rooms = [f"r{n}" for n in range(LAST_KEPT + 50)]
+    assert len(await here.remote(rooms)) == LAST_KEPT + 50
+    assert len(here._last) == LAST_KEPT
+    bus.set_up(False)
+    kept = await here.remote(rooms)
+    assert len(kept) == LAST_KEPT and "r0" not in kept and f"r{LAST_KEPT + 49}" in kept

@@ -170,7 +170,7 @@ async def test_after_redis_restarts_empty_the_states_are_shared_again(
         await watcher.wait_for(lambda: shows(watcher, 4001, "name", "before"), 5)
         redis.kill()
         redis.start()  # same port, nothing in it
-        for server in (a, b):
+        for server in (a, b, c):  # c too: its follow of the doc must start on the new Redis
             await wait_until(functools.partial(fanout_healthy, server), 15)
         # A published its sockets' states again: a node loading the doc now is shown them.
         late = await RawPeer.connect(c.ws_url(ROOM, DOC))

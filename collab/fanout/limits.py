@@ -73,11 +73,11 @@ class SharedLimits:
     """One node's access to the shared buckets: the script, and whether Redis answers."""
 
     def __init__(
-        self, redis: Redis, prefix: str, stats: FanoutStats, *, timeout: float = TIMEOUT
+        self, redis: Redis, prefix: str, stats: FanoutStats, *, timeout: float | None = None
     ) -> None:
         self.prefix = prefix
         self.stats = stats
-        self.timeout = timeout
+        self.timeout = TIMEOUT if timeout is None else timeout
         self._script = redis.register_script(GCRA_SCRIPT)
         self._retry_at = 0.0  # monotonic: no check goes to Redis before this
         self._pause = PAUSE[0]

@@ -7,10 +7,6 @@
     connection.py  connect (collab's pragmas) and backup (a consistent online copy)
     migrate.py     forward-only migrations, one transaction each; migrate_with_backup
     readers.py     Readers: a Database's reader connections, one read each at a time
-    writes.py      Write: one write of a group commit; how a transaction runs them
-    quick.py       a transaction of small writes run on the event loop, COMMIT on the thread
-    writerthread.py  WriterThread: the writer connection's own thread
-    handover.py    Handover: that thread waiting mid-transaction for the loop's next round
     database.py    Database: one writer and its group commit, readers, work on threads;
                    sqlite_database: the one Database both stores of a URL share
     pgmigrate.py   PostgreSQL's migrations: applied by `collab migrate` only, under a lock

@@ -14,19 +14,16 @@ from pathlib import Path
 from collab.db.errors import StoreError
 
 _SYNCHRONOUS = {"FULL", "NORMAL", "EXTRA"}
-BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another connection's lock
 
 
 def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with collab's pragmas."""
     if synchronous.upper() not in _SYNCHRONOUS:
         raise StoreError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
-    conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-    )
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA busy_timeout=30000")
     return conn
 
 

@@ -28,11 +28,6 @@ hand-over each way, the commit's real cost after the fsync): between rounds the 
 transaction open, while the loop calls the ``then``s and hands over what they queued
 (``Database.trips`` counts the trips).
 
-**Quick writes.** ``write(fn, quick=True)``: ``fn`` writes a few rows by key (a document's
-append of small updates). A transaction made only of such writes runs its statements on the
-event loop and hands only its COMMIT, the fsync, to the writer's thread (``collab.db.quick``):
-still one trip, but not one hand-over of the GIL per statement.
-
 Reads use other connections (``collab.db.readers``), so a read never waits behind a commit
 (WAL readers do not block the writer), nor an API lookup behind a document's load.
 Opening refuses a database with pending migrations: applying them is the caller's explicit step
@@ -46,8 +41,9 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -57,11 +53,9 @@ from collab.db.connection import connect
 from collab.db.errors import StoreError
 from collab.db.handover import Handover
 from collab.db.migrate import pending
-from collab.db.quick import begin_now, roll_back
 from collab.db.readers import Readers
 from collab.db.url import sqlite_path
 from collab.db.writerthread import WriterThread
-from collab.db.writes import Write, run_writes, settle, write_alone
 from collab.errors import must_propagate
 
 T = TypeVar("T")
@@ -72,6 +66,21 @@ log = logging.getLogger("collab.db")
 # arrived meanwhile, and so on; bounded so that a steady stream of writes cannot hold a
 # transaction open.
 MAX_ROUNDS = 4
+
+
+@dataclass(eq=False)
+class _Write(Generic[T]):
+    fn: Callable[[sqlite3.Connection], T]
+    future: asyncio.Future[T]
+    then: Callable[[T], None] | None = None
+    undo: Callable[[], None] | None = None
+    result: Any = None
+    error: BaseException | None = None
+    continued: bool = False  # ``then`` was called inside the transaction
+
+
+class _Aborted(Exception):
+    """A write's failure ended the whole transaction (SQLite rolled it back)."""
 
 
 class Database:
@@ -87,7 +96,7 @@ class Database:
         self._readers = Readers()
         self._opened = 0
         self._open_lock = asyncio.Lock()
-        self._queue: list[Write[Any]] = []
+        self._queue: list[_Write[Any]] = []
         self._runner: asyncio.Task[None] | None = None
         # Held by the worker thread while it uses a connection, and by ``close``: a task
         # cancelled while its thread still runs SQL (asyncio's cancel does not wait for the
@@ -152,14 +161,12 @@ class Database:
         *,
         then: Callable[[T], None] | None = None,
         undo: Callable[[], None] | None = None,
-        quick: bool = False,
     ) -> T:
         """Run ``fn`` on the writer in the next group commit; its result once committed. A
         raise rolls back ``fn``'s work only. ``then`` and ``undo``: see the module docstring
-        (they must not raise; ``then`` is not called when ``fn`` raised). ``quick``: ``fn``
-        writes a few rows by key, which the event loop may run itself (``collab.db.quick``)."""
+        (they must not raise; ``then`` is not called when ``fn`` raised)."""
         loop = asyncio.get_running_loop()
-        job: Write[T] = Write(fn, loop.create_future(), then, undo, quick)
+        job: _Write[T] = _Write(fn, loop.create_future(), then, undo)
         self._queue.append(job)
         if self._runner is None:
             self._runner = loop.create_task(self._run(), context=logs.detached())
@@ -194,9 +201,9 @@ class Database:
             if self._queue and self._opened == 0:  # cancelled at shutdown: answer everyone
                 left, self._queue = self._queue, []
                 for job in left:
-                    settle(job, StoreError("store is closed"))
+                    _settle(job, StoreError("store is closed"))
 
-    def _take(self, continued: bool = True) -> list[Write[Any]]:
+    def _take(self, continued: bool = True) -> list[_Write[Any]]:
         """The queued writes (their callers cancelled: dropped); without ``continued``, only
         those without a ``then``, the others staying queued in order for the next transaction
         (writes queued at once are concurrent: any order of them is a valid one)."""
@@ -213,59 +220,18 @@ class Database:
         written = list(jobs)  # and the later rounds', added by the writer's thread
         loop = asyncio.get_running_loop()
         try:
-            if not await self._quick(jobs):
-                await self._thread.run(self._rounds, jobs, written, loop)
+            await self._thread.run(self._rounds, jobs, written, loop)
         except BaseException as exc:
             await self._abandon(written, exc)
             return
         for job in written:
             if job.error is not None:
-                settle(job, job.error)
+                _settle(job, job.error)
             elif not job.future.done():
                 job.future.set_result(job.result)
 
-    async def _quick(self, jobs: list[Write[Any]]) -> bool:
-        """The transaction's writes here on the loop, its COMMIT on the writer's thread
-        (``collab.db.quick``); False, nothing done, when it is not a quick one or the writer
-        is not free at once (the thread then runs it all, as any other)."""
-        if not all(job.quick and job.then is None for job in jobs):
-            return False
-        if not self._writer_busy.acquire(blocking=False):
-            return False
-        conn = self._writer
-        try:
-            begun = conn is not None and begin_now(conn)
-        except BaseException:
-            self._writer_busy.release()
-            raise
-        if conn is None or not begun:
-            self._writer_busy.release()
-            return False
-        try:
-            if len(jobs) > 1:
-                run_writes(conn, jobs)
-            elif not write_alone(conn, jobs[0]):
-                self._writer_busy.release()  # rolled back: its error is its caller's
-                return True
-        except BaseException:
-            try:
-                roll_back(conn)
-            finally:
-                self._writer_busy.release()
-            raise
-        await self._thread.run(self._commit_quick, conn)
-        return True
-
-    def _commit_quick(self, conn: sqlite3.Connection) -> None:
-        """On the writer's thread: COMMIT what the loop wrote, then give the writer back."""
-        try:
-            conn.execute("COMMIT")
-            self.commits += 1
-        finally:
-            self._writer_busy.release()
-
     def _rounds(
-        self, jobs: list[Write[Any]], written: list[Write[Any]], loop: asyncio.AbstractEventLoop
+        self, jobs: list[_Write[Any]], written: list[_Write[Any]], loop: asyncio.AbstractEventLoop
     ) -> None:
         """On the writer's thread: BEGIN, each round's writes in their savepoints, COMMIT.
         Between two rounds the thread waits for the loop to call the ``then``s and hand over
@@ -281,7 +247,7 @@ class Database:
             rounds = 0
             while True:
                 rounds += 1
-                run_writes(conn, jobs)
+                self._run_writes(conn, jobs)
                 if rounds >= MAX_ROUNDS or all(job.then is None for job in jobs):
                     break
                 handover = Handover()
@@ -294,7 +260,7 @@ class Database:
             conn.execute("COMMIT")
             self.commits += 1
 
-    def _next_round(self, jobs: list[Write[Any]], rounds: int, handover: Handover) -> None:
+    def _next_round(self, jobs: list[_Write[Any]], rounds: int, handover: Handover) -> None:
         """On the loop, between two rounds: call the ``then``s, and one turn later (a journal
         woken by one queues its append) hand the queued writes over. The last round takes no
         write with a ``then``: its follow-up would miss this transaction."""
@@ -312,7 +278,7 @@ class Database:
         if not handover.give(jobs):  # not taken after all: they go first in the next one
             self._queue[:0] = jobs
 
-    def _continue(self, jobs: list[Write[Any]]) -> None:
+    def _continue(self, jobs: list[_Write[Any]]) -> None:
         for job in jobs:
             if job.then is None or job.error is not None:
                 continue
@@ -324,14 +290,36 @@ class Database:
                     raise
                 log.exception("a write's continuation failed (it must not raise)")
 
-    def _run_alone(self, conn: sqlite3.Connection, job: Write[Any]) -> None:
+    def _run_writes(self, conn: sqlite3.Connection, jobs: list[_Write[Any]]) -> None:
+        """On the writer's thread, in the open transaction: each write in its savepoint."""
+        for job in jobs:
+            conn.execute("SAVEPOINT write")
+            try:
+                job.result = job.fn(conn)
+            except BaseException as exc:
+                if not conn.in_transaction:
+                    raise _Aborted(repr(exc)) from exc
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                job.error = exc
+            else:
+                conn.execute("RELEASE write")
+
+    def _run_alone(self, conn: sqlite3.Connection, job: _Write[Any]) -> None:
         """A transaction of one write: no savepoint, its failure rolls the whole back."""
         conn.execute("BEGIN IMMEDIATE")
-        if write_alone(conn, job):
-            conn.execute("COMMIT")
-            self.commits += 1
+        try:
+            job.result = job.fn(conn)
+        except BaseException as exc:
+            if not conn.in_transaction:
+                raise _Aborted(repr(exc)) from exc
+            conn.execute("ROLLBACK")
+            job.error = exc
+            return
+        conn.execute("COMMIT")
+        self.commits += 1
 
-    async def _abandon(self, written: list[Write[Any]], exc: BaseException) -> None:
+    async def _abandon(self, written: list[_Write[Any]], exc: BaseException) -> None:
         """The transaction failed as a whole: roll back, take back what was shown, fail all."""
         log.error("a transaction failed, %d writes lost: %r", len(written), exc)
 
@@ -353,7 +341,7 @@ class Database:
                     log.exception("a write's undo failed (it must not raise)")
         reason = str(exc) if isinstance(exc, StoreError) else f"commit failed: {exc!r}"
         for job in written:
-            settle(job, job.error if job.error is not None else StoreError(reason))
+            _settle(job, job.error if job.error is not None else StoreError(reason))
         if not isinstance(exc, Exception):
             raise exc
 
@@ -368,6 +356,12 @@ class Database:
         """``read`` for a lookup of a few rows by key: on the event loop while nothing holds
         the lookups' connection, which is much cheaper than a worker thread's round trip."""
         return await self._readers.lookup(fn)
+
+
+def _settle(job: _Write[Any], exc: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
+        job.future.exception()  # retrieved: a caller that went away leaves no warning
 
 
 def sqlite_database(url: str, synchronous: str = "FULL") -> Database | None:

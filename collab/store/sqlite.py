@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from collab.db import Database, StoreError
-from collab.db.quick import QUICK_BYTES
 from collab.names import DocKey
 from collab.store.base import DocInfo, GenerationGone, StoredDoc
 
@@ -49,10 +48,7 @@ class SQLiteStore:
     async def append(
         self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
     ) -> int:
-        quick = sum(map(len, updates)) <= QUICK_BYTES  # a large one's SQL stays off the loop
-        return await self._db.write(
-            lambda conn: _append(conn, key, updates, generation), quick=quick
-        )
+        return await self._db.write(lambda conn: _append(conn, key, updates, generation))
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
         return await self._db.read(lambda conn: _load(conn, key, after=seq))

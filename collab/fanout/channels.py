@@ -116,7 +116,22 @@ class GapCheck:
                 self.on_gap()
 
 
-class NoticeChannel:
+class _GapChecked:
+    """What both channels do with their ``GapCheck`` (None: gaps are not asked about)."""
+
+    gaps: GapCheck | None
+
+    def close(self) -> None:
+        if self.gaps is not None:
+            self.gaps.close()
+
+    async def checked(self) -> None:
+        """Return once the gap checks asked for so far are done."""
+        if self.gaps is not None:
+            await self.gaps.checked()
+
+
+class NoticeChannel(_GapChecked):
     """The notices read, to the watcher; and gaps trimming left, found (module docstring).
     ``redis`` and ``key``: the stream to ask about gaps (None: not asked)."""
 
@@ -152,22 +167,13 @@ class NoticeChannel:
     def resync(self) -> None:
         guarded(self.stats, "notice resync", self.watcher.on_notice_resync)
 
-    def close(self) -> None:
-        if self.gaps is not None:
-            self.gaps.close()
-
-    async def checked(self) -> None:
-        """Return once the gap checks asked for so far are done."""
-        if self.gaps is not None:
-            await self.gaps.checked()
-
     def _gap(self) -> None:
         self.stats.notice_gaps += 1
         log.info("fan-out: notices were trimmed before this node read them: rechecking")
         self.resync()
 
 
-class AwarenessChannel:
+class AwarenessChannel(_GapChecked):
     """A doc's awareness changes read, to the watcher; and gaps trimming left, found (module
     docstring), on a batch of at least ``full`` changes only. ``redis`` and ``key``: the
     stream to ask about gaps (None: not asked)."""
@@ -207,15 +213,6 @@ class AwarenessChannel:
 
     def resync(self) -> None:
         guarded(self.stats, "awareness resync", self.watcher.on_awareness_resync)
-
-    def close(self) -> None:
-        if self.gaps is not None:
-            self.gaps.close()
-
-    async def checked(self) -> None:
-        """Return once the gap checks asked for so far are done."""
-        if self.gaps is not None:
-            await self.gaps.checked()
 
     def _gap(self) -> None:
         self.stats.awareness_gaps += 1

@@ -25,15 +25,12 @@ from collab.fanout.records import awareness_keys, encode_record
 from collab.fanout.sharing import AWARENESS_MAXLEN
 from collab.fanout.streams import READ_COUNT, RedisFanout
 from collab.store.memory import MemoryStore
-from collab.sync.livedoc import LiveDoc
-from collab.sync.peer import Peer
-from collab.sync.registry import RoomRegistry
 from tests.fanout.test_sharing import Watcher
 from tests.support.frames import awareness_frame
 from tests.support.redisserver import delete_prefix, shared_redis, unique_prefix
 from tests.support.waiting import wait_until
-from tests.sync.conftest import KEY, settings
-from tests.sync.test_crossnode_presence import seen, shows
+from tests.sync.conftest import KEY
+from tests.sync.test_crossnode_presence import Node, seen, shows
 
 pytestmark = pytest.mark.anyio
 
@@ -116,22 +113,11 @@ async def test_only_a_full_batch_after_a_trim_past_the_cursor_is_a_gap(
         assert (asked, stats.awareness_gaps) == (2, 1)
 
 
-class Node:
-    def __init__(self, store: MemoryStore, url: str, prefix: str, name: str) -> None:
-        self.fanout = RedisFanout(url, name, prefix=prefix)
-        self.registry = RoomRegistry(store, settings(), fanout=self.fanout)
-
-    async def join(self, principal: Principal) -> tuple[LiveDoc, Peer]:
-        live = await self.registry.acquire_current(KEY)
-        peer = Peer(None, max_queue_bytes=1 << 20, send_timeout=1.0, principal=principal)
-        await live.join(peer)
-        return live, peer
-
-
 @pytest.fixture
-async def two() -> AsyncIterator[tuple[Redis, str, Node, Node]]:
+async def two() -> AsyncIterator[tuple[Redis, str, Node[RedisFanout], Node[RedisFanout]]]:
     url, prefix, store = shared_redis(), unique_prefix(), MemoryStore()
-    a, b = Node(store, url, prefix, "a"), Node(store, url, prefix, "b")
+    a = Node(store, RedisFanout(url, "a", prefix=prefix))
+    b = Node(store, RedisFanout(url, "b", prefix=prefix))
     client = Redis.from_url(url)
     for node in (a, b):
         await node.fanout.start()
@@ -144,7 +130,7 @@ async def two() -> AsyncIterator[tuple[Redis, str, Node, Node]]:
 
 
 async def test_a_removal_trimmed_away_is_applied_by_a_re_read_that_republishes_nothing(
-    two: tuple[Redis, str, Node, Node],
+    two: tuple[Redis, str, Node[RedisFanout], Node[RedisFanout]],
 ) -> None:
     client, prefix, a, b = two
     hkey, skey = awareness_keys(prefix, KEY)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -143,28 +142,20 @@ async def test_a_key_of_another_type_is_limited_by_the_node_and_others_stay_shar
         await fanout.close()
 
 
-@pytest.fixture
-def private(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 async def test_with_redis_dead_each_node_limits_alone_then_shares_again(
-    private: PrivateRedis,
+    private_redis: PrivateRedis,
 ) -> None:
-    a, b = RedisFanout(private.url, "a"), RedisFanout(private.url, "b")
+    a, b = RedisFanout(private_redis.url, "a"), RedisFanout(private_redis.url, "b")
     on_a, on_b = limiters(a, "api_chat", SLOW, 2), limiters(b, "api_chat", SLOW, 2)
     try:
         assert await on_a.take("u") == 0.0 and await on_b.take("u") == 0.0
         assert await on_a.take("u") > 0  # shared: the burst of 2 is spent
-        private.kill()
+        private_redis.kill()
         # Each node's own bucket decides: its burst, then 429s. Never unlimited.
         assert [await on_a.take("u") > 0 for _ in range(3)] == [False, False, True]
         assert [await on_b.take("u") > 0 for _ in range(3)] == [False, False, True]
         assert a.stats.rate_fallbacks == 3 and b.stats.rate_fallbacks == 3
-        private.start()  # empty: the shared buckets start full
+        private_redis.start()  # empty: the shared buckets start full
         await until_shared_again(a, on_a, "probe")
         await until_shared_again(b, on_b, "probe")
         waits = [await limiter.take("v") for limiter in (on_b, on_a, on_a)]
@@ -175,22 +166,22 @@ async def test_with_redis_dead_each_node_limits_alone_then_shares_again(
 
 
 async def test_a_paused_redis_holds_no_check_up(
-    private: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGSTOP: connections are accepted, nothing answers. A check waits at most its bound
     (not Redis's socket timeout), later ones go to the node's limiter at once."""
     monkeypatch.setattr(limits, "TIMEOUT", BOUND)
-    fanout = RedisFanout(private.url, "a")
+    fanout = RedisFanout(private_redis.url, "a")
     limiter = limiters(fanout, "handshake", SLOW, 5)
-    assert private.proc is not None
+    assert private_redis.proc is not None
     try:
         assert await limiter.take("10.1.1.1") == 0.0
-        os.kill(private.proc.pid, signal.SIGSTOP)
+        os.kill(private_redis.proc.pid, signal.SIGSTOP)
         try:
             with anyio.fail_after(1.5):  # ten checks; one Redis timeout would be 2 s
                 waits = [await limiter.take("10.1.1.1") for _ in range(10)]
         finally:
-            os.kill(private.proc.pid, signal.SIGCONT)
+            os.kill(private_redis.proc.pid, signal.SIGCONT)
         assert waits[:5] == [0.0] * 5 and all(w > 0 for w in waits[5:])
         assert fanout.stats.rate_fallbacks == 10
         await until_shared_again(fanout, limiter, "10.1.1.2")
@@ -199,14 +190,14 @@ async def test_a_paused_redis_holds_no_check_up(
 
 
 async def test_a_redis_refusing_every_write_is_paused_as_a_dead_one(
-    private: PrivateRedis, caplog: pytest.LogCaptureFixture
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     """OOM (likewise READONLY, NOPERM, BUSY): Redis answers every check with an error, which is
     the channel's, not one key's: the node limits alone for the pause, warned once, and does
     not ask Redis again per check until the pause is over."""
-    fanout = RedisFanout(private.url, "a")
+    fanout = RedisFanout(private_redis.url, "a")
     limiter = limiters(fanout, "login", SLOW, 2)
-    raw = redis.Redis.from_url(private.url)
+    raw = redis.Redis.from_url(private_redis.url)
     try:
         assert await limiter.take("10.2.2.2") == 0.0
         raw.config_set("maxmemory-policy", "noeviction")

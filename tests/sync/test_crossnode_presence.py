@@ -5,11 +5,12 @@ check with real processes, Redis and sockets."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
 from collab.auth.principal import Principal
+from collab.fanout import Fanout
 from collab.fanout.local import LocalBus, LocalFanout
 from collab.meta import MetaStore, Role, open_meta_store
 from collab.store.memory import MemoryStore
@@ -30,10 +31,15 @@ MALLORY = Principal(user_id="u-mallory", name="Mallory", via="session")
 WATCHER = Principal(user_id="u-watcher", name="Watcher", via="session")
 
 
-class Node:
-    def __init__(self, store: MemoryStore, bus: LocalBus, name: str) -> None:
-        self.fanout = LocalFanout(bus, name)
-        self.registry = RoomRegistry(store, settings(), fanout=self.fanout)
+F = TypeVar("F", bound=Fanout)
+
+
+class Node(Generic[F]):
+    """A node's registry over ``fanout`` (in process or Redis), sharing ``store``."""
+
+    def __init__(self, store: MemoryStore, fanout: F) -> None:
+        self.fanout: F = fanout
+        self.registry = RoomRegistry(store, settings(), fanout=fanout)
 
     async def join(self, principal: Principal) -> tuple[LiveDoc, Peer]:
         live = await self.registry.acquire_current(KEY)
@@ -43,9 +49,9 @@ class Node:
 
 
 @pytest.fixture
-async def two() -> AsyncIterator[tuple[LocalBus, Node, Node]]:
+async def two() -> AsyncIterator[tuple[LocalBus, Node[LocalFanout], Node[LocalFanout]]]:
     bus, store = LocalBus(), MemoryStore()
-    a, b = Node(store, bus, "a"), Node(store, bus, "b")
+    a, b = Node(store, LocalFanout(bus, "a")), Node(store, LocalFanout(bus, "b"))
     for node in (a, b):
         await node.fanout.start()
     yield bus, a, b
@@ -74,7 +80,7 @@ def shows(peer: Peer, client: int, name: str | None) -> bool:
 
 
 async def test_a_state_set_on_one_node_is_shown_on_the_other_and_removed_with_its_socket(
-    two: tuple[LocalBus, Node, Node],
+    two: tuple[LocalBus, Node[LocalFanout], Node[LocalFanout]],
 ) -> None:
     _, a, b = two
     live_a, alice = await a.join(ALICE)
@@ -90,7 +96,7 @@ async def test_a_state_set_on_one_node_is_shown_on_the_other_and_removed_with_it
 
 
 async def test_another_principal_cannot_take_an_id_held_on_another_node(
-    two: tuple[LocalBus, Node, Node],
+    two: tuple[LocalBus, Node[LocalFanout], Node[LocalFanout]],
 ) -> None:
     _, a, b = two
     live_a, alice = await a.join(ALICE)
@@ -110,7 +116,7 @@ async def test_another_principal_cannot_take_an_id_held_on_another_node(
 
 
 async def test_in_a_race_the_channel_keeps_the_id_for_whoever_held_it_first(
-    two: tuple[LocalBus, Node, Node],
+    two: tuple[LocalBus, Node[LocalFanout], Node[LocalFanout]],
 ) -> None:
     bus, a, b = two
     live_a, alice = await a.join(ALICE)
@@ -130,7 +136,7 @@ async def test_in_a_race_the_channel_keeps_the_id_for_whoever_held_it_first(
 
 
 async def test_a_dead_nodes_states_are_dropped_and_forgotten(
-    two: tuple[LocalBus, Node, Node],
+    two: tuple[LocalBus, Node[LocalFanout], Node[LocalFanout]],
 ) -> None:
     bus, a, b = two
     live_a, alice = await a.join(ALICE)
@@ -165,7 +171,7 @@ def told(peer: Peer) -> tuple[Role | None, int]:
 
 
 async def test_a_role_change_on_one_node_reaches_the_others_sockets(
-    two: tuple[LocalBus, Node, Node], meta: MetaStore
+    two: tuple[LocalBus, Node[LocalFanout], Node[LocalFanout]], meta: MetaStore
 ) -> None:
     _, a, b = two
     follower = RoleFollower(b.registry, meta, b.fanout, interval=3600)

@@ -34,6 +34,7 @@ import pytest
 from pycrdt import Doc, Map
 from standardwebhooks import Webhook
 
+from collab.chat.schema import DEFAULTS
 from collab.db import sqlite_path
 from tests.support.nodestore import fanout_settings, store
 from tests.support.pyclient import provider
@@ -124,8 +125,9 @@ def as_in_doc(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def shown(doc: Doc[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(messages, info) of a chat doc, as plain values."""
-    messages: dict[str, Any] = doc.get("messages", type=Map).to_py() or {}
+    """(messages, info) of a chat doc, as plain values (a key left out is at its default)."""
+    held: dict[str, Any] = doc.get("messages", type=Map).to_py() or {}
+    messages = {message_id: {**DEFAULTS, **m} for message_id, m in held.items()}
     info: dict[str, Any] = doc.get("info", type=Map).to_py() or {}
     return messages, info
 

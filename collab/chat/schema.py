@@ -2,7 +2,9 @@
 
 Roots: ``messages`` (Y.Map: message id -> Y.Map of the fields below), ``reads`` (Y.Map: user id
 -> the seq of their public read marker) and ``info`` (Y.Map: ``last_seq``,
-``archived_through``). Display order is ``seq``, never the map's. Every write sets only the keys
+``archived_through``). Display order is ``seq``, never the map's. A message's map holds only the
+keys whose value is not the default (``DEFAULTS``: a plain message is five keys, not thirteen,
+each of them an item every reader decodes, integrates and keeps). Every write sets only the keys
 whose value differs, so an edit sends the text and its time, not the whole message; a message
 the live window lets go is deleted from ``messages`` (a Yjs deletion, which compaction then
 drops from the stored doc).
@@ -44,15 +46,39 @@ def fields(message: Message) -> dict[str, Any]:
     }
 
 
+# A message's keys that the doc leaves out while they hold these values (docs/chat.md): a reader
+# takes a missing key for its default. A doc written before may hold them with these values.
+DEFAULTS: dict[str, Any] = {
+    "edited_at": None,
+    "deleted": False,
+    "thread": None,
+    "reply_count": 0,
+    "last_reply_at": None,
+    "reactions": {},
+    "mentions": [],
+    "attachments": [],
+}
+
+
+def doc_fields(message: Message) -> dict[str, Any]:
+    """The message as the doc holds it: ``fields`` without the keys at their default."""
+    return {
+        key: value
+        for key, value in fields(message).items()
+        if key not in DEFAULTS or not _same(DEFAULTS[key], value)
+    }
+
+
 def messages_map(doc: Doc[Any]) -> Map[Any]:
     found: Map[Any] = doc.get(MESSAGES, type=Map)
     return found
 
 
 def put_message(doc: Doc[Any], message: Message) -> None:
-    """Insert the message, or set the fields that changed (call inside a transaction)."""
+    """Insert the message, or set the fields that changed (call inside a transaction): a key
+    back to its default is removed, one held at its default (an older doc's) left alone."""
     messages = messages_map(doc)
-    wanted = fields(message)
+    wanted = doc_fields(message)
     current = messages.get(message.id)
     if not isinstance(current, Map):
         messages[message.id] = Map(wanted)
@@ -60,6 +86,9 @@ def put_message(doc: Doc[Any], message: Message) -> None:
     for key, value in wanted.items():
         if not _same(current.get(key), value):
             current[key] = value
+    for key, default in DEFAULTS.items():
+        if key not in wanted and key in current and not _same(current.get(key), default):
+            del current[key]
 
 
 def _same(held: Any, wanted: Any) -> bool:

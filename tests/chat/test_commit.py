@@ -19,7 +19,7 @@ import pytest
 from pycrdt import Map
 
 from collab.chat import Actor, chat_key
-from collab.chat.schema import fields
+from collab.chat.schema import doc_fields
 from collab.db import Database, StoreError
 from collab.errors import CollabError
 from collab.meta import Endpoint, Message, Role
@@ -74,7 +74,7 @@ async def same_as_table(services: Services) -> None:
     doc = await shown(services)
     assert set(doc) == {m.id for m in rows}
     for message in rows:
-        assert doc[message.id] == fields(message), message.id  # (1 == 1.0: numbers compare)
+        assert doc[message.id] == doc_fields(message), message.id  # (1 == 1.0: numbers compare)
 
 
 def endpoint() -> Endpoint:

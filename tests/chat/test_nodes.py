@@ -23,7 +23,7 @@ import pytest
 from pycrdt import Map
 
 from collab.chat import Actor, ChatService, LiveWindow, chat_key
-from collab.chat.schema import fields
+from collab.chat.schema import doc_fields
 from collab.fanout.local import LocalBus, LocalFanout
 from collab.meta import Message, MetaStore, Role, open_meta_store
 from collab.settings import Settings
@@ -139,7 +139,7 @@ async def settled(meta: MetaStore, nodes: list[ChatNode], size: int = SIZE) -> N
     rows = await table(meta)
     last = len(rows)
     line = max(0, last - size)
-    expected_messages = {m.id: fields(m) for m in rows[line:]}
+    expected_messages = {m.id: doc_fields(m) for m in rows[line:]}
     expected_info = {"last_seq": last, "archived_through": line}
 
     def each_copy_settled() -> bool:

@@ -33,11 +33,25 @@ export interface Member {
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '👀', '✅']
 
+/** A message's map as the doc holds it: the keys at their default are left out (docs/chat.md). */
+function fromDoc(entry: Y.Map<unknown>): Message {
+  return {
+    edited_at: null,
+    deleted: false,
+    thread: null,
+    reply_count: 0,
+    last_reply_at: null,
+    reactions: {},
+    mentions: [],
+    ...(entry.toJSON() as Partial<Message>),
+  } as Message
+}
+
 /** Every message of the doc (channel and threads), by seq. */
 export function docMessages(doc: Y.Doc): Message[] {
   const found: Message[] = []
   doc.getMap<Y.Map<unknown>>('messages').forEach((entry) => {
-    const message = entry.toJSON() as Message
+    const message = fromDoc(entry)
     if (typeof message.seq === 'number' && message.author) found.push(message)
   })
   return found.sort((a, b) => a.seq - b.seq)
@@ -45,7 +59,7 @@ export function docMessages(doc: Y.Doc): Message[] {
 
 export function docMessage(doc: Y.Doc, id: string): Message | null {
   const entry = doc.getMap<Y.Map<unknown>>('messages').get(id)
-  return entry ? (entry.toJSON() as Message) : null
+  return entry ? fromDoc(entry) : null
 }
 
 /** Messages with a seq at or below this are no longer in the doc (the archive has them). */

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
-from collab.search.extract import ExtractError, doc_text
+from collab.search.extract import CHUNK, ExtractError, doc_text
 from collab.store.base import StoredDoc
 from collab.wire import Limits
 from tests.support.ybytes import id_parent_item, root_item, s, update
@@ -58,6 +58,18 @@ def test_updates_after_the_snapshot_count_and_deleted_text_does_not() -> None:
         "keep this, and add this"
     )
     assert doc_text(StoredDoc(), Limits()) == ""
+
+
+def test_a_long_array_keeps_its_order_across_the_chunks_it_is_read_in() -> None:
+    doc: Doc[Any] = Doc()
+    items: list[Any] = []
+    for i in range(CHUNK * 2 + 7):  # plain values, strings and nested types, interleaved
+        items.append([i, 1.5, True, {"k": "not text"}] if i % 3 else f"line {i}")
+        if i % 500 == 1:
+            items.append(Text(f"nested {i}"))
+    doc["list"] = Array(items)
+    expected = [x if isinstance(x, str) else str(x) for x in items if isinstance(x, str | Text)]
+    assert doc_text(stored(doc), Limits()).split("\n") == expected
 
 
 def test_bounded_by_characters_and_nodes() -> None:

@@ -13,6 +13,10 @@ every client writes and reads), each room taking ``--rate`` edits/s shared by it
   affinity (every third room, ``rooms / 3``), from one load-generator process: the fair
   baseline for ``affinity``, free of one node's sublinear cost curve (a lightly loaded node
   costs more per edit, bench/profiles/NODES.md finding 2);
+- ``lone``: three nodes on PostgreSQL without a fan-out, the rooms dealt as ``affinity`` deals
+  them (no room is on two nodes, so nothing needs carrying between them): the same processes
+  sharing the same core as ``affinity``, so ``affinity / lone`` is what the fan-out itself adds
+  (its Redis round trips and wake-ups), apart from what three processes on one core cost;
 - ``affinity``: three nodes on PostgreSQL and Redis, each room's clients all on one node and the
   rooms dealt over the nodes, as nginx's ``hash $room consistent`` routes them;
 - ``split``: the same three nodes, each room's clients dealt over all three, so every update is
@@ -65,10 +69,11 @@ from workloads import percentile
 
 sys.path.insert(0, str(ROOT))  # collab of this checkout (the migrations), as the nodes run it
 
-CONFIGS = ("one", "third", "affinity", "split")
+CONFIGS = ("one", "third", "lone", "affinity", "split")
 NODES = 3  # nodes of the affinity and split configurations, and load-generator processes
 TARGET = 1.2  # affinity / one, per delivered update (the issue's)
 SINGLE = ("one", "third")  # the configurations of one node without a fan-out
+UNSHARED = (*SINGLE, "lone")  # ... and all those without a fan-out
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,9 @@ class Share:
 
 def deal(config: str, rooms: list[str], clients: int) -> list[Share]:
     """Each load-generator process's clients (module docstring): ``one`` and ``affinity`` give
-    each room wholly to process ``i % NODES``; ``split`` gives every process a part of every
-    room. Process k talks to node k (to node 0 for ``one``). ``third`` is process 0 of
-    ``affinity`` alone, on a node of its own."""
+    each room wholly to process ``i % NODES``, as ``lone`` does; ``split`` gives every process a
+    part of every room. Process k talks to node k (to node 0 for ``one``). ``third`` is process
+    0 of ``affinity`` alone, on a node of its own."""
     if config == "third":
         return [Share(0, {r: list(range(clients)) for r in rooms[::NODES]})]
     shares: list[Share] = []
@@ -100,7 +105,7 @@ def deal(config: str, rooms: list[str], clients: int) -> list[Share]:
 def remote_updates(config: str, shares: list[Share], counted: dict[str, int]) -> int:
     """Updates a node applied from another node: each counted edit of a room, once for every
     node hosting that room other than the one that committed it."""
-    if config in SINGLE:
+    if config in UNSHARED:
         return 0
     total = 0
     for room, edits in counted.items():
@@ -131,6 +136,12 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("affinity", "third")]
         if busy[0] is not None and busy[1]:
             out["affinity_over_three_thirds_busy"] = round(busy[0] / busy[1], 3)
+    if "lone" in per and "affinity" in per:
+        # The same three processes on the same core, with and without the fan-out.
+        out["affinity_over_lone"] = round(per["affinity"] / per["lone"], 3)
+        busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("affinity", "lone")]
+        if busy[0] is not None and busy[1]:
+            out["affinity_over_lone_busy"] = round(busy[0] / busy[1], 3)
     split = runs.get("split")
     if "affinity" in per and "split" in per and split and split["remote_updates"]:
         # Per delivery, so a window that delivered a little more or less is not charged for it.
@@ -211,7 +222,7 @@ def measure(config: str, args: argparse.Namespace, cores: Cores, data: Path) -> 
         url = stack.enter_context(fresh_database(args.pg))
         stack.callback(delete_prefix, args.redis, prefix)
         spec = node_spec(
-            url, None if config in SINGLE else args.redis, prefix, secrets.token_hex(32)
+            url, None if config in UNSHARED else args.redis, prefix, secrets.token_hex(32)
         )
         servers = [
             ServerProcess(spec, data / config / f"node{i}", False, cores)
@@ -365,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures(runs),
         "target": f"affinity / one <= {TARGET} per delivered update",
         "baseline": "affinity / (3 x third): per delivered update, affinity / third",
+        "fanout": "affinity / lone: the same three processes on one core, with and without it",
         "machine": {
             "commit": commit,
             "cpus": len(Cores.split(True).load or ()) + 1,

@@ -28,6 +28,16 @@ def test_third_is_the_first_affinity_process_alone_on_a_node_of_its_own() -> Non
     assert remote_updates("third", [share], {"r0": 10, "r3": 10}) == 0
 
 
+def test_lone_deals_as_affinity_does_with_nothing_remote() -> None:
+    lone = deal("lone", ROOMS, 6)
+    assert lone == deal("affinity", ROOMS, 6)
+    assert remote_updates("lone", lone, {r: 10 for r in ROOMS}) == 0
+    # the fan-out's share: the same three processes on one core, with and without it
+    out = figures({"lone": {**run(2.0, 9_000), "idle_cpu_s": 0.2}, "affinity": run(2.4, 9_000)})
+    assert out["affinity_over_lone"] == pytest.approx(1.2)
+    assert "affinity_over_lone_busy" not in out  # affinity has no idle figure here
+
+
 def test_split_deals_every_room_over_every_node() -> None:
     shares = deal("split", ROOMS, 6)
     assert [s.node for s in shares] == [0, 1, 2]
@@ -91,7 +101,7 @@ def test_figures_per_delivery_the_ratio_and_the_extra_per_remote_update() -> Non
 
 def test_quick_is_a_few_seconds_and_configurations_are_checked() -> None:
     args = parse_args(["--quick"])
-    assert args.configs == ["one", "third", "affinity", "split"]
+    assert args.configs == ["one", "third", "lone", "affinity", "split"]
     assert (args.warmup_ms + args.measure_ms) / 1000 < 5
     assert parse_args(["--configs", "one,split"]).configs == ["one", "split"]
     with pytest.raises(SystemExit):

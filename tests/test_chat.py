@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pycrdt import Doc, Map
 
+from collab.chat.schema import DEFAULTS  # left out of a message's map (docs/chat.md)
 from tests.api.conftest import Api
 from tests.support.jspeer import JsPeer
 from tests.support.pyclient import provider
@@ -21,17 +22,6 @@ from tests.support.server import CollabServer, ServerFactory
 pytestmark = pytest.mark.anyio
 
 REQUIRED = {"id", "seq", "author", "created_at", "text"}
-# Left out of a message's map while at their default (docs/chat.md)
-DEFAULTS: dict[str, Any] = {
-    "edited_at": None,
-    "deleted": False,
-    "thread": None,
-    "reply_count": 0,
-    "last_reply_at": None,
-    "reactions": {},
-    "mentions": [],
-    "attachments": [],
-}
 
 
 def post(client: httpx.Client, room: str, text: str, cid: str, **extra: Any) -> dict[str, Any]:

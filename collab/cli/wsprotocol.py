@@ -21,7 +21,12 @@ drives every transition and checks the flag against them).
 Without a negotiated extension (permessage-deflate off) the frame is framed once for every
 socket it goes to: a server's frame is not masked, so the bytes of a frame depend only on its
 payload, and a frame relayed to 49 sockets is framed once and written 49 times. With deflate,
-each socket compresses with its own context, through websockets as before.
+a payload under ``DEFLATE_MIN`` bytes (the threshold of Node's ``ws``, behind Hocuspocus and
+y-websocket) goes the same way, uncompressed: RFC 7692 lets a sender leave any message
+uncompressed (RSV1 clear), and such a message takes no part in either side's compression
+context, so the socket's later compressed frames still decode. A typed character's update is a
+few dozen bytes: compressing it cost each socket a zlib call and saved nothing. A larger
+payload is compressed with the socket's own context, through websockets as before.
 
 Each socket's receive queue is an ``Inbox``, not an ``asyncio.Queue`` (memory per idle socket).
 
@@ -29,8 +34,10 @@ It also offers ``collab.sync.inline.READ_NOW``: while the socket's read loop wai
 queued, each whole, final, masked binary frame at the front of what the socket received is cut
 off here (``take_frames``) and handed to the read loop's ``take``, past websockets' parser and
 uvicorn's queue; the first frame it cannot take (a control frame, a fragment, a frame cut by
-the read, one over the size limit, any frame with deflate negotiated) and all after it go
-through websockets as before.
+the read, one over the size limit, a compressed frame) and all after it go through websockets as
+before. With deflate negotiated, an uncompressed frame (RSV1 clear, what a ``ws`` client sends
+under its 1 KB threshold) is what websockets' decoder would hand on untouched, with no change to
+its context, so it is taken too while websockets is between messages.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ from websockets.protocol import State
 
 from collab.sync.readnow import READ_NOW, WAKE, Take
 
-_BINARY_FIN = 0x82  # FIN + opcode 2
+_BINARY_FIN = 0x82  # FIN + opcode 2 (RSV1 clear: not compressed)
+DEFLATE_MIN = 1024  # with deflate, a relayed payload under this many bytes goes uncompressed
 _OPEN = State.OPEN
 
 
@@ -193,12 +201,12 @@ class InlineReads:
         super().data_received(data)  # type: ignore[misc]
 
     def _parser_idle(self) -> bool:
-        """Open, no deflate, and websockets' parser between frames and messages."""
+        """Open, and websockets' parser between frames and messages (so, with deflate, its
+        decoder is not inside a compressed message)."""
         conn = self.conn
         return (
             conn.state is _OPEN
             and not self.close_sent
-            and not conn.extensions
             and not conn.reader.buffer
             and conn.current_size is None
             and conn.parser_exc is None
@@ -307,9 +315,14 @@ def write_now_protocol() -> type[asyncio.Protocol]:
             return True
 
         def write_deflated(self, data: bytes) -> bool:
-            """``write_now`` with permessage-deflate: compressed with this socket's context."""
+            """``write_now`` with permessage-deflate: a payload under ``DEFLATE_MIN`` bytes
+            uncompressed (framed once for every socket), a larger one compressed with this
+            socket's context."""
             if not self._writes or self.transport.is_closing() or self.conn.state is not _OPEN:
                 return False
+            if len(data) < DEFLATE_MIN:
+                self.transport.write(last.frame if data is last.data else last.of(data))
+                return True
             self.conn.send_binary(data)
             self.transport.write(b"".join(self.conn.data_to_send()))
             return True

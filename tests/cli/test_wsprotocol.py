@@ -17,6 +17,7 @@ from websockets.frames import Frame, Opcode
 
 from collab.cli.wsprotocol import Inbox, frame_binary
 from collab.sync.peer import WRITE_NOW
+from tests.support.jspeer import JsPeer
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer
 from tests.support.wsproto import FakeTransport, make_protocol
@@ -105,6 +106,33 @@ async def test_relayed_edits_arrive_whole_to_every_socket(
             await reader.wait_for(lambda r=reader: str(r.text) == expected, timeout=30)
         for peer in (writer, *readers):
             await peer.close()
+
+
+async def test_y_websocket_clients_with_deflate_converge_on_small_and_large_edits(
+    server_factory: Callable[..., CollabServer],
+) -> None:
+    """Node's ``ws`` (y-websocket's socket) negotiates deflate and compresses only messages of
+    1 KB and more: the server takes the small ones in place and decodes the large ones with
+    the socket's context, and relays small ones uncompressed, large ones compressed."""
+    server = server_factory(ws_per_message_deflate=True)
+    with anyio.fail_after(60):
+        async with (
+            JsPeer(server.ws_base, "deflate/doc", server.params) as writer,
+            JsPeer(server.ws_base, "deflate/doc", server.params) as reader,
+        ):
+            await writer.wait_event("synced")
+            await reader.wait_event("synced")
+            for peer in (writer, reader):
+                assert "permessage-deflate" in (await peer.call({"op": "info"}))["extensions"]
+            expected = ""
+            for i in range(30):
+                chunk = f"edit {i} " + ("long words " * 150 if i % 3 == 0 else "x" * i)
+                await writer.call({"op": "insert", "index": len(expected), "text": chunk})
+                expected += chunk
+            with anyio.fail_after(30):
+                while await reader.text() != expected:
+                    await anyio.sleep(0.05)
+            assert await writer.text() == expected
 
 
 async def test_the_inbox_hands_out_in_order_and_wakes_a_waiting_reader() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
@@ -167,12 +168,35 @@ async def test_the_taker_waits_while_websockets_holds_part_of_a_frame_or_message
     assert disconnect["type"] == "websocket.disconnect" and disconnect["code"] == 1002
 
 
-@pytest.mark.parametrize("state", ["deflate", "close_sent", "closing"])
-async def test_the_taker_is_not_used_with_deflate_or_once_closing(state: str) -> None:
-    protocol = _open_protocol(deflate=state == "deflate")
-    if state == "deflate":
-        assert protocol.conn.extensions  # negotiated
-    elif state == "close_sent":
+async def test_with_deflate_uncompressed_frames_are_taken_and_compressed_ones_decoded() -> None:
+    protocol = _open_protocol(deflate=True)
+    assert protocol.conn.extensions  # negotiated
+    take = Taker()
+    protocol.read_now(take)
+    client = PerMessageDeflate(False, False, 15, 15)  # the client's end: context takeover
+
+    def compressed(data: bytes, fin: bool = True) -> bytes:
+        return Frame(Opcode.BINARY, data, fin=fin).serialize(mask=True, extensions=[client])
+
+    words = b"the same words again " * 60
+    protocol.data_received(client_frame(b"a") + compressed(words) + client_frame(b"b"))
+    assert take.taken == [b"a"]  # a compressed frame and all after it: websockets'
+    assert [m["bytes"] for m in _queued(protocol)] == [words, b"b"]
+    protocol.data_received(client_frame(b"c") + compressed(b"x" + words))  # the queue is empty
+    assert take.taken == [b"a", b"c"]
+    assert [m["bytes"] for m in _queued(protocol)] == [b"x" + words]  # the context held
+    # inside a compressed message cut in fragments, websockets' decoder has it to the end
+    protocol.data_received(compressed(words[:500], fin=False))
+    protocol.data_received(client_frame(b"d"))  # not a continuation: websockets fails it
+    assert take.taken == [b"a", b"c"] and protocol.conn.parser_exc is not None
+    [disconnect] = _queued(protocol)
+    assert disconnect["type"] == "websocket.disconnect" and disconnect["code"] == 1002
+
+
+@pytest.mark.parametrize("state", ["close_sent", "closing"])
+async def test_the_taker_is_not_used_once_closing(state: str) -> None:
+    protocol = _open_protocol()
+    if state == "close_sent":
         protocol.close_sent = True
     else:
         protocol.conn.state = State.CLOSING

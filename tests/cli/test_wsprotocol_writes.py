@@ -13,10 +13,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
+from websockets.streams import StreamReader
 
-from collab.cli.wsprotocol import frame_binary
+from collab.cli.wsprotocol import DEFLATE_MIN, frame_binary
 from collab.sync.peer import WRITE_NOW
 from tests.support.wsproto import DEFLATE, UPGRADE, FakeTransport, make_protocol
 
@@ -158,10 +160,52 @@ async def test_a_refused_handshake_never_writes(how: str) -> None:
     await _finish(protocol)
 
 
+def _client_deflate() -> PerMessageDeflate:
+    """The client's end of what ``DEFLATE`` negotiates (context takeover both ways)."""
+    return PerMessageDeflate(False, False, 15, 15)
+
+
+def _decoded(written: list[bytes]) -> list[tuple[bool, bytes]]:
+    """The server's frames (one a write) as a client reads them: (compressed, payload) each,
+    decoded in order through one client decoder, as its compression context requires."""
+    deflate = _client_deflate()
+    frames: list[tuple[bool, bytes]] = []
+    for chunk in written:
+        reader = StreamReader()
+        reader.feed_data(chunk)
+        parse = Frame.parse(reader.read_exact, mask=False, max_size=None, extensions=[deflate])
+        with pytest.raises(StopIteration) as done:
+            next(parse)
+        assert not reader.buffer  # one whole frame a write
+        frames.append((bool(chunk[0] & 0x40), bytes(done.value.value.data)))  # RSV1
+    return frames
+
+
 async def test_with_deflate_each_socket_compresses_and_a_close_frame_ends_the_writes() -> None:
     protocol = await _accepted(deflate=True, lazy=True)
     assert protocol.conn.extensions and protocol.scope[WRITE_NOW] == protocol.write_deflated
-    assert protocol.transport.written[-1] != frame_binary(FRAME)  # compressed
     protocol.data_received(_client_frame(Opcode.CLOSE, Close(1000, "bye").serialize()))
     assert not _writes(protocol)
+    await _finish(protocol)
+
+
+async def test_with_deflate_a_small_payload_goes_uncompressed_and_the_context_holds() -> None:
+    protocol = await _accepted(deflate=True)
+    assert protocol.transport.written[-1] == frame_binary(FRAME)  # under DEFLATE_MIN: as is
+    protocol.transport.written.clear()
+    large = [bytes([i]) * 20 + b"the same words again " * 60 for i in range(3)]
+    assert all(len(p) >= DEFLATE_MIN for p in large)
+    small = [b"\x00\x02" + bytes([i]) * (DEFLATE_MIN - 3) for i in range(2)]  # the largest
+    sent = [large[0], small[0], large[1], small[1], large[2]]
+    for payload in sent:
+        assert protocol.scope[WRITE_NOW](payload)
+    frames = _decoded(protocol.transport.written)
+    assert [payload for _, payload in frames] == sent
+    assert [compressed for compressed, _ in frames] == [True, False, True, False, True]
+    # compressed with the socket's context across the uncompressed ones: the repeats shrink
+    assert len(protocol.transport.written[4]) < len(protocol.transport.written[0]) < 400
+    # an ASGI send (the sender's path) still goes through websockets, compressed
+    await protocol.send({"type": "websocket.send", "bytes": FRAME})
+    [(compressed, payload)] = _decoded(protocol.transport.written[5:])
+    assert compressed and payload == FRAME
     await _finish(protocol)

@@ -111,7 +111,7 @@ const prng = (seed) => () => {
 }
 
 const ops = {
-  info: () => ({ clientID: ydoc.clientID, attempts, closes, synced: provider.synced, permissionDenied, url: provider.url }),
+  info: () => ({ clientID: ydoc.clientID, attempts, closes, synced: provider.synced, permissionDenied, url: provider.url, extensions: provider.ws?.extensions ?? null }),
   insert: ({ index, text }) => {
     ytext.insert(Math.min(index ?? ytext.length, ytext.length), text)
     return { length: ytext.length }

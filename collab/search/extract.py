@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
@@ -33,9 +33,12 @@ from collab.wire import DocIndex, Limits, MalformedInput, scan_update
 
 # An extraction runs on a worker thread, and a thread running Python keeps the GIL for up to
 # the switch interval (5 ms) before the event loop's thread may take it back: every edit that
-# arrives meanwhile waits. Every YIELD_EVERY rows or nodes (and after each part applied) the
-# walk gives the GIL up at once (``time.sleep(0)``).
-YIELD_EVERY = 64
+# arrives meanwhile waits. Once it has run YIELD_AFTER seconds since it last did, the walk gives
+# the GIL up at once (``time.sleep(0)``, ``_Turns``), checked after each part applied, row
+# scanned or node walked. Not after each one whatever its size: giving the GIL up is a trip
+# through the kernel for both threads, and a re-index of a doc being typed into is a few small
+# rows (it gave the GIL up about once per edit the server relayed, at 20 rooms x 2 clients).
+YIELD_AFTER = 0.0005
 CHUNK = 1024  # a Y.Array's items read in one transaction (``_Walk._sequence``)
 # Values yrs hands over as plain Python (an Any): never a shared type to wrap
 _PLAIN = (type(None), bool, int, float, str, bytes, list, dict)
@@ -47,6 +50,21 @@ KEEP_DOC_BYTES = 1 << 20
 _TEXT_CONTENT = frozenset((4, 5, 6))  # String, Embed, Format: only a Y.Text holds these
 _XML_TYPES = frozenset((3, 6))  # XmlElement, XmlText children: an XmlFragment
 _TEXT_TYPES = frozenset((2, 6))  # Y.Text, Y.XmlText: the types text content may sit in
+
+
+class _Turns:
+    """Gives the GIL up once the caller has held it ``YIELD_AFTER`` seconds since the last time
+    (a ``perf_counter`` read each call: no system call)."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self.since >= YIELD_AFTER:
+            time.sleep(0)
+            self.since = time.perf_counter()
 
 
 class ExtractError(Exception):
@@ -78,13 +96,14 @@ def doc_text(
         if not parts:
             return ""
     scan.doc = None  # until the parts are in: an error leaves the walk in an unknown state
-    kinds = scan.catch_up(stored)
+    turns = _Turns()
+    kinds = scan.catch_up(stored, turns)
     try:
         with doc.transaction(origin="search"):
             for data in parts:
                 doc.apply_update(data)
-                time.sleep(0)
-        text = _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes).text()
+                turns()
+        text = _Walk(doc, kinds, limits.max_type_depth, max_chars, max_nodes, turns).text()
     except BaseException as exc:  # pycrdt panics are BaseExceptions
         if must_propagate(exc):
             raise
@@ -129,8 +148,12 @@ class KindScan:
             stored.last_seq >= self.last_seq
         )
 
-    def catch_up(self, stored: StoredDoc) -> dict[str, str]:
-        """Walk the parts of ``stored`` not walked yet; the kinds of its roots."""
+    def catch_up(
+        self, stored: StoredDoc, turns: Callable[[], None] | None = None
+    ) -> dict[str, str]:
+        """Walk the parts of ``stored`` not walked yet; the kinds of its roots. ``turns`` is
+        called after each row (``_Turns``: it gives the GIL up now and then)."""
+        turns = turns or _Turns()
         if self.base is None:
             self.base = (stored.generation, stored.snapshot_seq)
             self.last_seq = stored.snapshot_seq
@@ -138,12 +161,11 @@ class KindScan:
                 self._walk("snapshot", stored.snapshot)
         elif not self.continues(stored):
             raise ValueError("a KindScan continues the doc it walked, appended to")
-        for n, (seq, data) in enumerate(stored.updates):
+        for seq, data in stored.updates:
             if seq > self.last_seq:
                 self._walk(f"log seq {seq}", data)
                 self.last_seq = seq
-                if not n % YIELD_EVERY:
-                    time.sleep(0)
+                turns()
         return self.kinds
 
     def _walk(self, label: str, data: bytes) -> None:
@@ -179,9 +201,16 @@ class KindScan:
 
 class _Walk:
     def __init__(
-        self, doc: Doc[Any], kinds: dict[str, str], max_depth: int, max_chars: int, max_nodes: int
+        self,
+        doc: Doc[Any],
+        kinds: dict[str, str],
+        max_depth: int,
+        max_chars: int,
+        max_nodes: int,
+        turns: Callable[[], None],
     ) -> None:
         self.doc = doc
+        self.turns = turns
         self.kinds = kinds
         self.max_depth = max_depth
         self.max_chars = max_chars
@@ -206,8 +235,7 @@ class _Walk:
                 self._add(node)
                 continue
             self.nodes_left -= 1
-            if not self.nodes_left % YIELD_EVERY:
-                time.sleep(0)  # let the event loop's thread have the GIL (see YIELD_EVERY)
+            self.turns()  # let the event loop's thread have the GIL now and then
             children = list(self._visit(node, depth))
             stack.extend((child, depth + 1) for child in reversed(children))
         return "\n".join(self.lines)[: self.max_chars]
@@ -258,7 +286,7 @@ class _Walk:
             if stop >= length:
                 return
             start = stop
-            time.sleep(0)  # let the event loop's thread have the GIL (see YIELD_EVERY)
+            self.turns()
 
 
 def _is_shared(value: Any) -> bool:

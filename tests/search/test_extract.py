@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from collab.search import extract
 from collab.search.extract import CHUNK, ExtractError, doc_text
 from collab.store.base import StoredDoc
 from collab.wire import Limits
@@ -226,3 +228,46 @@ def test_a_kept_doc_applies_only_the_rows_after_it(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ExtractError):
         doc_text(broken, Limits(), scan=scan)
     assert not keeps_a_doc(scan)
+
+
+def test_the_walk_gives_the_gil_up_by_time_held_not_by_row(monkeypatch: Any) -> None:
+    """``_Turns`` sleeps (gives the GIL up) once YIELD_AFTER has passed since it last did: never
+    for a few small rows, and again and again through a long walk."""
+    clock = [0.0]
+    slept: list[float] = []
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])  # extract's ``time`` module
+    monkeypatch.setattr(time, "sleep", lambda s: slept.append(clock[0]))
+    turns = extract._Turns()
+    for _ in range(100):  # many calls, little time: no sleep
+        clock[0] += extract.YIELD_AFTER / 1000
+        turns()
+    assert slept == []
+    clock[0] += extract.YIELD_AFTER
+    turns()
+    assert len(slept) == 1
+    for _ in range(10):  # a call past each YIELD_AFTER: a sleep each
+        clock[0] += extract.YIELD_AFTER * 1.01
+        turns()
+    assert len(slept) == 11
+
+
+def test_rows_applied_and_nodes_walked_each_ask_for_a_turn(monkeypatch: Any) -> None:
+    asked = [0]
+
+    class Counting:
+        def __call__(self) -> None:
+            asked[0] += 1
+
+    monkeypatch.setattr(extract, "_Turns", Counting)
+    doc: Doc[Any] = Doc()
+    doc["list"] = Array([Map({"t": Text("x")}) for _ in range(5)])
+    snapshot = doc.get_update()
+    rows = []
+    for i in range(20):
+        before = doc.get_state()
+        doc["list"].append(f"row {i}")
+        rows.append(doc.get_update(before))
+    text = doc_text(StoredDoc("g", snapshot, 0, [(i + 1, u) for i, u in enumerate(rows)]), Limits())
+    assert text.split("\n") == ["x"] * 5 + [f"row {i}" for i in range(20)]
+    # each of the 20 rows scanned and applied, and each node walked (the array, 5 maps, 5 texts)
+    assert asked[0] >= 2 * 20 + 11

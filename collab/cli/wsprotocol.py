@@ -20,13 +20,16 @@ drives every transition and checks the flag against them).
 
 Without a negotiated extension (permessage-deflate off) the frame is framed once for every
 socket it goes to: a server's frame is not masked, so the bytes of a frame depend only on its
-payload, and a frame relayed to 49 sockets is framed once and written 49 times. With deflate,
-a payload under ``DEFLATE_MIN`` bytes (the threshold of Node's ``ws``, behind Hocuspocus and
-y-websocket) goes the same way, uncompressed: RFC 7692 lets a sender leave any message
-uncompressed (RSV1 clear), and such a message takes no part in either side's compression
-context, so the socket's later compressed frames still decode. A typed character's update is a
-few dozen bytes: compressing it cost each socket a zlib call and saved nothing. A larger
-payload is compressed with the socket's own context, through websockets as before.
+payload, and a frame relayed to 49 sockets is framed once and written 49 times.
+
+With deflate, a whole message under ``DEFLATE_MIN`` bytes (the threshold of Node's ``ws``,
+behind Hocuspocus and y-websocket) is sent uncompressed, whichever way it goes: the socket's
+negotiated extension is ``SmallUncompressed``, websockets' permessage-deflate with that
+threshold, and a relayed frame under it is framed once for every socket as without deflate.
+RFC 7692 lets a sender leave any message uncompressed (RSV1 clear), and such a message takes no
+part in either side's compression context, so the socket's later compressed frames still
+decode. A typed character's update is a few dozen bytes: compressing it cost each socket a zlib
+call and saved nothing. A larger message is compressed with the socket's own context.
 
 Each socket's receive queue is an ``Inbox``, not an ``asyncio.Queue`` (memory per idle socket).
 
@@ -51,12 +54,15 @@ try:
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from collab.sync.readnow import READ_NOW, WAKE, Take
 
 _BINARY_FIN = 0x82  # FIN + opcode 2 (RSV1 clear: not compressed)
-DEFLATE_MIN = 1024  # with deflate, a relayed payload under this many bytes goes uncompressed
+DEFLATE_MIN = 1024  # with deflate, a whole message under this many bytes goes uncompressed
+_DATA = (Opcode.TEXT, Opcode.BINARY)
 _OPEN = State.OPEN
 
 
@@ -83,6 +89,16 @@ def take_frames(data: bytes, take: Take, max_size: int | None) -> bytes:
             break
         pos = end
     return data[pos:] if pos else data
+
+
+class SmallUncompressed(PerMessageDeflate):
+    """websockets' permessage-deflate, leaving a whole message under ``DEFLATE_MIN`` bytes
+    uncompressed (RSV1 clear, the encoder's context untouched); decoding is websockets'."""
+
+    def encode(self, frame: Frame) -> Frame:
+        if frame.fin and frame.opcode in _DATA and len(frame.data) < DEFLATE_MIN:
+            return frame
+        return super().encode(frame)
 
 
 def frame_binary(data: bytes) -> bytes:
@@ -303,11 +319,14 @@ def write_now_protocol() -> type[asyncio.Protocol]:
             scope = getattr(self, "scope", None)  # absent: the handshake was refused
             if scope is not None:
                 deflate = bool(self.conn.extensions)  # negotiated by the handshake's accept
+                for extension in self.conn.extensions:
+                    if type(extension) is PerMessageDeflate:  # the same state, our encode
+                        extension.__class__ = SmallUncompressed
                 scope[WRITE_NOW] = self.write_deflated if deflate else self.write_now
                 scope[READ_NOW] = self.read_now
 
         def write_now(self, data: bytes) -> bool:
-            """Write one binary frame now (no extension negotiated), or return False."""
+            """Write one uncompressed binary frame now, or return False."""
             if not self._writes or self.transport.is_closing():
                 return False
             frame = last.frame if data is last.data else last.of(data)
@@ -315,14 +334,13 @@ def write_now_protocol() -> type[asyncio.Protocol]:
             return True
 
         def write_deflated(self, data: bytes) -> bool:
-            """``write_now`` with permessage-deflate: a payload under ``DEFLATE_MIN`` bytes
-            uncompressed (framed once for every socket), a larger one compressed with this
-            socket's context."""
+            """``write_now`` with permessage-deflate: a payload under ``DEFLATE_MIN`` bytes is
+            what ``SmallUncompressed`` leaves as is, so it goes as without deflate; a larger
+            one is compressed with this socket's context."""
+            if len(data) < DEFLATE_MIN:
+                return self.write_now(data)
             if not self._writes or self.transport.is_closing() or self.conn.state is not _OPEN:
                 return False
-            if len(data) < DEFLATE_MIN:
-                self.transport.write(last.frame if data is last.data else last.of(data))
-                return True
             self.conn.send_binary(data)
             self.transport.write(b"".join(self.conn.data_to_send()))
             return True

@@ -18,7 +18,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
-from collab.cli.wsprotocol import DEFLATE_MIN, frame_binary
+from collab.cli.wsprotocol import DEFLATE_MIN, SmallUncompressed, frame_binary
 from collab.sync.peer import WRITE_NOW
 from tests.support.wsproto import DEFLATE, UPGRADE, FakeTransport, make_protocol
 
@@ -204,8 +204,12 @@ async def test_with_deflate_a_small_payload_goes_uncompressed_and_the_context_ho
     assert [compressed for compressed, _ in frames] == [True, False, True, False, True]
     # compressed with the socket's context across the uncompressed ones: the repeats shrink
     assert len(protocol.transport.written[4]) < len(protocol.transport.written[0]) < 400
-    # an ASGI send (the sender's path) still goes through websockets, compressed
+    # an ASGI send (the sender's path, through websockets) follows the same rule, in the
+    # same context: small ones as they are, text or binary, large ones compressed
+    assert isinstance(protocol.conn.extensions[0], SmallUncompressed)
     await protocol.send({"type": "websocket.send", "bytes": FRAME})
-    [(compressed, payload)] = _decoded(protocol.transport.written[5:])
-    assert compressed and payload == FRAME
+    await protocol.send({"type": "websocket.send", "text": "a small text"})
+    await protocol.send({"type": "websocket.send", "bytes": large[0]})
+    frames = _decoded(protocol.transport.written)
+    assert frames[5:] == [(False, FRAME), (False, b"a small text"), (True, large[0])]
     await _finish(protocol)

@@ -287,3 +287,45 @@ async def test_a_doc_deleted_through_one_node_closes_its_sockets_on_every_node(
     fresh = await RawPeer.connect(a.ws_url(ROOM, DOC))  # a new joiner on any node: empty
     assert str(fresh.text) == ""
     await fresh.close()
+
+
+async def fanout_counter(server: CollabServer, name: str) -> float:
+    """A ``collab_fanout_<name>_total`` counter of ``server``'s /metrics."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(server.http_url + "/metrics")).text
+    prefix = f"collab_fanout_{name}_total "
+    return next(
+        (float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)), 0.0
+    )
+
+
+async def test_a_doc_one_node_alone_writes_is_parked_and_another_nodes_edits_still_arrive(
+    nodes: NodesFactory, shared: dict[str, Any]
+) -> None:
+    """Room affinity: every client of a doc on node A, so A's reader parks the doc's stream
+    (collab.fanout.parking: only A's own entries for 5 s) and an edit no longer wakes it. A
+    client that then joins on node B and types: A's clients see its first edit within the
+    poll (0.2 s) and 1 s, and the next ones as before; the stream is back in A's read."""
+    a, b = nodes(2, **shared)
+    writer = await RawPeer.connect(a.ws_url(ROOM, DOC, "collab=1"))
+    reader = await RawPeer.connect(a.ws_url(ROOM, DOC))
+    typed = 0
+    with anyio.fail_after(30):
+        while await fanout_counter(a, "parks") < 1:
+            await writer.insert(typed, "a")
+            typed += 1
+            await anyio.sleep(0.05)
+    joiner = await RawPeer.connect(b.ws_url(ROOM, DOC))
+    await joiner.wait_for(lambda: str(joiner.text) == str(writer.text), 2.0)
+    lags = []
+    for i in range(5):
+        start = time.monotonic()
+        await joiner.insert(0, str(i))
+        await reader.wait_for(lambda i=i: str(reader.text).startswith(str(i)), 1.0)
+        lags.append(time.monotonic() - start)
+    print(f"B's edits seen on A after {[round(lag * 1000) for lag in lags]} ms")
+    assert await fanout_counter(a, "unparks") == 1
+    await writer.insert(0, "w")  # and A's own edits still reach B
+    await joiner.wait_for(lambda: str(joiner.text) == str(writer.text), 1.0)
+    for peer in (writer, reader, joiner):
+        await peer.close()

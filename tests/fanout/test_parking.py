@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -174,7 +175,8 @@ async def parked(b: RedisFanout, key: DocKey, inbox: Inbox, prefix: str, first: 
 def newest(url: str, skey: str) -> bytes:
     client = redis.Redis.from_url(url)
     try:
-        return client.xrevrange(skey, count=1)[0][0]
+        found: Any = client.xrevrange(skey, count=1)
+        return bytes(found[0][0])
     finally:
         client.close()
 

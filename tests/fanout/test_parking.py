@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -175,8 +174,7 @@ async def parked(b: RedisFanout, key: DocKey, inbox: Inbox, prefix: str, first: 
 def newest(url: str, skey: str) -> bytes:
     client = redis.Redis.from_url(url)
     try:
-        found: Any = client.xrevrange(skey, count=1)
-        return bytes(found[0][0])
+        return client.xrevrange(skey, count=1)[0][0]
     finally:
         client.close()
 

@@ -151,8 +151,6 @@ class FanoutStats:
     rate_fallbacks: int = 0  # rate-limit checks this node decided alone: the channel was down
     notice_gaps: int = 0  # notices removed (trimmed) before this node read them: rechecked
     awareness_gaps: int = 0  # awareness changes trimmed before this node read them: re-read
-    parks: int = 0  # doc streams left out of the blocking read: only this node wrote them
-    unparks: int = 0  # parked doc streams taken back into it (another node wrote, trim, idle)
 
 
 class Fanout(Protocol):

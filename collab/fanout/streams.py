@@ -17,11 +17,6 @@ Beside the docs' streams the same read follows *channels* (``open_channel``): th
 notice stream and each loaded doc's awareness changes (``collab.fanout.sharing``), each with
 its own cursor and its own decoder, resynced like a doc when its cursor had to be fetched anew.
 
-A doc stream that only this node writes (room affinity: every doc on one node) is *parked*
-(``collab.fanout.parking``): left out of the ``XREAD``, so an edit does not wake the reader
-only to drop its own entry, and looked at every ``PARK_POLL`` seconds by a script that skips
-this node's entries inside Redis; another node's entry takes it back into the ``XREAD``.
-
 Isolation: an entry that is not one collab wrote is skipped and counted; a key that is not a
 stream (``WRONGTYPE`` fails the whole ``XREAD``) is found with ``TYPE``, left out of the read
 for a while and counted, so one poisoned key never stalls the other rooms. A subscriber that
@@ -45,17 +40,6 @@ from collab.fanout.channels import Channel, guarded
 from collab.fanout.connect import redis_client
 from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
-from collab.fanout.parking import (
-    BAD,
-    FOREIGN,
-    OWN,
-    PARK_POLL,
-    POLL_KEYS,
-    POLL_SCRIPT,
-    Parking,
-    poll_answers,
-    poll_args,
-)
 from collab.fanout.publisher import StreamPublisher
 from collab.fanout.records import probe_key
 from collab.fanout.sharing import Sharing
@@ -83,7 +67,6 @@ class RedisFanout(Sharing, HereBoard):
         prefix: str = "collab",
         max_update: int = 64 * 1024 * 1024,
         block_ms: int = BLOCK_MS,
-        parking: Parking | None = None,
     ) -> None:
         self.url = url
         self.node = node
@@ -104,13 +87,9 @@ class RedisFanout(Sharing, HereBoard):
         self._cursors: dict[str, bytes] = {}  # stream key -> last id read (subscribed keys)
         self._bad: dict[str, float] = {}  # stream key -> when to try reading it again
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
-        self.parking = parking or Parking()  # doc streams left out of the XREAD
-        self.parking.stats = self.stats
-        self._poll = self._commands.register_script(POLL_SCRIPT)
         self._wake_key = f"{prefix}:wake:{node}"
         self._publisher = StreamPublisher(self._commands, self.stats, probe_key(prefix, node))
         self._reader_ok = False
-        self.reads = 0  # XREADs sent (tests: a parked stream's edits wake none)
         self._tasks: list[asyncio.Task[None]] = []
         Sharing.__init__(self, self._commands, self, node, prefix, self.stats)
 
@@ -129,7 +108,6 @@ class RedisFanout(Sharing, HereBoard):
             loop.create_task(self._read_forever()),
             loop.create_task(self._publisher.run()),
             loop.create_task(self._share_forever()),
-            loop.create_task(self._poll_parked_forever()),
         ]
 
     async def close(self) -> None:
@@ -169,7 +147,6 @@ class RedisFanout(Sharing, HereBoard):
 
     async def _start_reading(self, skey: str, current: Callable[[], bool]) -> None:
         self._cursors.pop(skey, None)
-        self.parking.forget(skey)
         if not self.healthy:
             return  # the reader fetches the cursor once it can, then resyncs the subscriber
         self._subscribing.add(skey)
@@ -182,8 +159,6 @@ class RedisFanout(Sharing, HereBoard):
             self._subscribing.discard(skey)
         if current():
             self._cursors[skey] = newest[0][0] if newest else b"0-0"
-            if skey in self._subs:
-                self.parking.watch(skey)
             await self._wake_reader()
 
     async def _wake_reader(self) -> None:
@@ -205,7 +180,6 @@ class RedisFanout(Sharing, HereBoard):
             del self._subs[skey]
             self._cursors.pop(skey, None)
             self._bad.pop(skey, None)
-            self.parking.forget(skey)
 
     def publish(self, key: DocKey, entry: Entry) -> None:
         stamped = dataclasses.replace(entry, node=self.node, sent_at=time.time())
@@ -236,7 +210,6 @@ class RedisFanout(Sharing, HereBoard):
                 # Whatever was published meanwhile may be trimmed or gone with a restarted
                 # Redis: every cursor is fetched anew, and every subscriber resyncs.
                 self._cursors.clear()
-                self.parking.unpark_all()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, BACKOFF[1])
             except Exception:
@@ -257,14 +230,10 @@ class RedisFanout(Sharing, HereBoard):
         for skey, until in list(self._bad.items()):
             if until <= now:
                 del self._bad[skey]
-        parked = self.parking.parked
-        streams: dict[Any, Any] = {
-            k: c for k, c in self._cursors.items() if k not in self._bad and k not in parked
-        }
+        streams: dict[Any, Any] = {k: c for k, c in self._cursors.items() if k not in self._bad}
         if self._wake_key not in self._bad:
             streams[self._wake_key] = "$"  # only what a subscription adds while this blocks
         # RESP2: [[key, [(id, {field: value}), ...]], ...], or None when the block timed out.
-        self.reads += 1
         reply: Any = await self._reader.xread(streams, count=READ_COUNT, block=self.block_ms)
         self._mark_reader_ok()
         for raw_key, entries in reply or []:
@@ -290,8 +259,6 @@ class RedisFanout(Sharing, HereBoard):
                 self._set_bad(skey)
                 continue
             self._cursors[skey] = result[0][0] if result else b"0-0"
-            if skey in self._subs:
-                self.parking.watch(skey)
             # The cursor is later than the load: look in the store (a channel: read it again).
             self._resync_key(skey)
 
@@ -311,11 +278,9 @@ class RedisFanout(Sharing, HereBoard):
         if found is None or skey not in self._cursors:
             return  # unsubscribed while the read was in flight
         subscriber, own = found[1], self._own
-        owned = 0
         for entry_id, fields in entries:
             self._cursors[skey] = entry_id
             if isinstance(fields, dict) and fields.get(b"node") == own:
-                owned += 1
                 continue  # this node's: dropped before decoding (with room affinity, all are)
             try:
                 entry = decode_entry(fields, self.max_update)
@@ -330,7 +295,6 @@ class RedisFanout(Sharing, HereBoard):
             except Exception:
                 self.stats.errors += 1
                 log.exception("fan-out: delivering to %s failed", skey)
-        self.parking.read(skey, owned, len(entries) - owned)
 
     def _resync(self, subscriber: Subscriber) -> None:
         guarded(self.stats, "resync", subscriber.on_resync)
@@ -357,57 +321,7 @@ class RedisFanout(Sharing, HereBoard):
         return found
 
     def _set_bad(self, skey: str) -> None:
-        self.parking.unpark(skey)
         self.stats.bad_keys += 1
         self._bad[skey] = time.monotonic() + BAD_KEY_PAUSE
         log.warning("fan-out: %s is not a readable stream; its doc polls the store", skey)
         self._resync_key(skey)
-
-    # -- parked doc streams (collab.fanout.parking) ------------------------------------------
-
-    async def _poll_parked_forever(self) -> None:
-        while True:
-            await asyncio.sleep(PARK_POLL)
-            if not self.parking.parked or not self.healthy:
-                continue
-            try:
-                await self._poll_parked()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis refusing scripts, a timeout, a reply not ours
-                log.warning("fan-out: polling parked streams failed, reading them all: %r", exc)
-                self.stats.errors += 1
-                self.parking.unpark_all(backoff=True)
-                await self._wake_reader()
-
-    async def _poll_parked(self) -> None:
-        """One look at every parked stream: their cursors moved past this node's entries,
-        and those another node wrote into (or trimmed, or poisoned) taken back into the read."""
-        keys = [k for k in self.parking.parked if k in self._subs and k in self._cursors]
-        for gone in self.parking.parked.difference(keys):
-            self.parking.forget(gone)  # unsubscribed, or its cursor is being fetched anew
-        wake = False
-        for start in range(0, len(keys), POLL_KEYS):
-            chunk = keys[start : start + POLL_KEYS]
-            cursors = [self._cursors[k] for k in chunk]
-            reply = await self._poll(keys=chunk, args=poll_args(self._own, cursors))
-            for skey, before, (status, cursor) in zip(
-                chunk, cursors, poll_answers(reply, len(chunk)), strict=True
-            ):
-                if skey not in self.parking.parked or self._cursors.get(skey) != before:
-                    continue  # unparked, unsubscribed or fetched anew meanwhile
-                if status == OWN:
-                    self._cursors[skey] = cursor
-                    if self.parking.polled(skey, moved=cursor != before):
-                        continue
-                elif status == FOREIGN:
-                    self._cursors[skey] = cursor
-                    self.parking.unpark(skey)
-                elif status == BAD:
-                    self._set_bad(skey)
-                else:  # TRIMMED: a new cursor, and the subscriber resyncs from the store
-                    self.parking.unpark(skey)
-                    del self._cursors[skey]
-                wake = True
-        if wake:
-            await self._wake_reader()

@@ -96,8 +96,6 @@ class FanoutCounters(Protocol):
     rate_fallbacks: int
     notice_gaps: int
     awareness_gaps: int
-    parks: int
-    unparks: int
 
 
 class FanoutState(Protocol):
@@ -129,11 +127,6 @@ _FANOUT_COUNTERS = (
     (
         "awareness_gaps",
         "Awareness changes trimmed before this node read them: it re-read the docs' states.",
-    ),
-    ("parks", "Doc streams left out of the blocking read: for a while only this node wrote them."),
-    (
-        "unparks",
-        "Parked doc streams read again: another node wrote to them, a trim, or they went idle.",
     ),
 )
 

@@ -213,6 +213,14 @@ def backend_cpu() -> float:
 # -- one configuration --------------------------------------------------------------------------
 
 
+FANOUT_COUNTERS = (
+    "collab_fanout_published_total",
+    "collab_fanout_received_total",
+    "collab_fanout_publish_dropped_total",
+    "collab_fanout_errors_total",
+)
+
+
 def measure(config: str, args: argparse.Namespace, cores: Cores, data: Path) -> dict[str, Any]:
     """One configuration on a fresh database (and Redis prefix): its row of the result."""
     rooms = [f"nodes{i}/doc" for i in range(args.rooms)]
@@ -289,6 +297,7 @@ def _window(
     latencies = sorted(x for d in drains for x in d["latencies_ms"])
     node_cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
     window = args.measure_ms / 1000
+    scraped = [s.scrape(FANOUT_COUNTERS) for s in servers]
     return {
         "nodes": len(servers),
         "edits": sum(counted.values()),
@@ -305,6 +314,15 @@ def _window(
         "load_cores": round(sum(r[0]["cpu"]["cores"] for r in started if r), 3),
         "p50_ms": round(percentile(latencies, 0.50), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
+        # The fan-out's own counters over the run, all nodes (none without a fan-out): entries
+        # published, other nodes' entries applied, entries never sent, channel failures.
+        "fanout": {
+            name.removeprefix("collab_fanout_").removesuffix("_total"): sum(
+                x.get(name, 0.0) for x in scraped
+            )
+            for name in FANOUT_COUNTERS
+            if any(name in x for x in scraped)
+        },
     }
 
 

@@ -319,22 +319,30 @@ class ServerProcess:
     def commit_totals(self) -> tuple[float, float] | None:
         """(seconds, count) of collab's group commits so far (``collab_store_commit_seconds``
         from its /metrics); None for a server without them or when the scrape fails."""
-        if self.spec.metrics is None:
+        found = self.scrape(
+            ("collab_store_commit_seconds_sum", "collab_store_commit_seconds_count")
+        )
+        if len(found) != 2:
             return None
+        return found["collab_store_commit_seconds_sum"], found["collab_store_commit_seconds_count"]
+
+    def scrape(self, names: tuple[str, ...]) -> dict[str, float]:
+        """The unlabelled samples ``names`` of collab's /metrics that it holds; empty for a
+        server without them or when the scrape fails."""
+        if self.spec.metrics is None:
+            return {}
         url = f"http://127.0.0.1:{self.port}{self.spec.metrics}"
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 text = response.read().decode("utf-8")
         except OSError:
-            return None
+            return {}
         found: dict[str, float] = {}
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in ("collab_store_commit_seconds_sum", "collab_store_commit_seconds_count"):
-                found[name.rsplit("_", 1)[1]] = float(value)
-        if set(found) != {"sum", "count"}:
-            return None
-        return found["sum"], found["count"]
+            if name in names:
+                found[name] = float(value)
+        return found
 
     def rss_bytes(self) -> int:
         total = 0

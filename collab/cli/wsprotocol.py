@@ -38,9 +38,12 @@ queued, each whole, final, masked binary frame at the front of what the socket r
 off here (``take_frames``) and handed to the read loop's ``take``, past websockets' parser and
 uvicorn's queue; the first frame it cannot take (a control frame, a fragment, a frame cut by
 the read, one over the size limit, a compressed frame) and all after it go through websockets as
-before. With deflate negotiated, an uncompressed frame (RSV1 clear, what a ``ws`` client sends
-under its 1 KB threshold) is what websockets' decoder would hand on untouched, with no change to
-its context, so it is taken too while websockets is between messages.
+before. Only where a frame starts, which ``FrameBounds`` knows from the bytes websockets got: a
+read may end inside a frame's header, and what follows (its mask, its masked payload) can look
+like a frame of its own. With deflate negotiated, an uncompressed frame (RSV1 clear, what a
+``ws`` client sends under its 1 KB threshold) is what websockets' decoder would hand on
+untouched, with no change to its context, so it is taken too while websockets is between
+messages.
 """
 
 from __future__ import annotations
@@ -89,6 +92,64 @@ def take_frames(data: bytes, take: Take, max_size: int | None) -> bytes:
             break
         pos = end
     return data[pos:] if pos else data
+
+
+class FrameBounds:
+    """Where websockets' parser is in a client's frames, from the bytes handed to it: whether
+    the next byte it gets opens a frame (``at_start``).
+
+    Its own state cannot say so: its reader drops each field of a frame's header (head, length,
+    mask) as soon as it holds it, so a read that ends right after one leaves nothing buffered
+    mid-frame, and the next read (the mask, or the masked payload) may look like a frame of its
+    own. Counting the frames' lengths here says it exactly. A header cut by a read is kept
+    until it is whole (at most 14 bytes); what a header says is not checked here (websockets
+    refuses a bad one, and then nothing is taken any more).
+    """
+
+    __slots__ = ("_head", "_left")
+
+    def __init__(self) -> None:
+        self._head = b""  # a header's first bytes, cut off by the read
+        self._left = 0  # payload bytes of the current frame still to come
+
+    @property
+    def at_start(self) -> bool:
+        return not self._left and not self._head
+
+    def feed(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            if self._left:
+                step = min(self._left, n - pos)
+                self._left -= step
+                pos += step
+                continue
+            held = len(self._head)
+            head = self._head + data[pos : pos + 14 - held]
+            size = _header_size(head)
+            if size is None or len(head) < size:
+                self._head = head  # the rest of ``data`` (shorter than the header) is in it
+                return
+            self._head = b""
+            pos += size - held
+            self._left = _payload_size(head)
+
+
+def _header_size(head: bytes) -> int | None:
+    """Bytes of the frame header ``head`` opens (RFC 6455 §5.2); None before its second byte."""
+    if len(head) < 2:
+        return None
+    length = head[1] & 0x7F
+    return 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if head[1] & 0x80 else 0)
+
+
+def _payload_size(head: bytes) -> int:
+    length = head[1] & 0x7F
+    if length == 126:
+        return int.from_bytes(head[2:4], "big")
+    if length == 127:
+        return int.from_bytes(head[2:10], "big")
+    return length
 
 
 class SmallUncompressed(PerMessageDeflate):
@@ -196,6 +257,7 @@ class InlineReads:
     read_paused: bool
     close_sent: bool
     take: Take | None = None  # the read loop's, once it registered
+    _bounds: FrameBounds | None = None  # from the first frame on (after the request)
 
     def read_now(self, take: Take) -> Callable[[], None]:
         self.take = take
@@ -209,11 +271,18 @@ class InlineReads:
             self.transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
-        take = self.take
-        if take is not None and self.queue.empty() and self._parser_idle():
-            data = take_frames(data, take, self.conn.max_message_size)
-            if not data:
-                return
+        bounds = self._bounds
+        if bounds is None:
+            # The opening handshake's request: uvicorn hands it over whole and alone (rebuilt
+            # from what its HTTP parser read), so the next byte opens the first frame.
+            self._bounds = FrameBounds()
+        else:
+            take = self.take
+            if take is not None and bounds.at_start and self.queue.empty() and self._parser_idle():
+                data = take_frames(data, take, self.conn.max_message_size)
+                if not data:
+                    return
+            bounds.feed(data)
         super().data_received(data)  # type: ignore[misc]
 
     def _parser_idle(self) -> bool:

@@ -8,15 +8,21 @@ without permessage-deflate, many sockets at once.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
+from pycrdt import Doc, Text
 from websockets.frames import Frame, Opcode
+from websockets.utils import apply_mask
 
 from collab.cli.wsprotocol import Inbox, frame_binary
 from collab.sync.peer import WRITE_NOW
+from collab.wire import framing
 from tests.support.jspeer import JsPeer
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer
@@ -106,6 +112,61 @@ async def test_relayed_edits_arrive_whole_to_every_socket(
             await reader.wait_for(lambda r=reader: str(r.text) == expected, timeout=30)
         for peer in (writer, *readers):
             await peer.close()
+
+
+async def _raw_socket(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket by hand, so that a test decides exactly which bytes go in one write."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+def _update_frame(update: bytes, mask: bytes) -> bytes:
+    """A client's update frame with the mask given (a client draws any of 2**32)."""
+    payload = framing.sync_update(update)
+    assert len(payload) < 126
+    return bytes((0x82, 0x80 | len(payload))) + mask + apply_mask(payload, mask)
+
+
+async def test_an_update_whose_header_arrives_alone_is_applied_and_the_socket_stays_open(
+    server_factory: Callable[..., CollabServer],
+) -> None:
+    """A client that writes a frame's header and its payload apart (two segments, two reads):
+    websockets has consumed the header, so the next read is that frame's mask and payload. With
+    this mask (82 85 ..., one mask in 512 starts so) they look like a frame of their own; they
+    are the rest of the first one (``FrameBounds``): both updates are applied, the socket stays
+    open (before: the update was lost and the socket closed 1002)."""
+    server = server_factory()
+    url = server.ws_url("split", "doc")
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    updates = []
+    for chunk in ("hello", " world"):
+        before = doc.get_state()
+        text.insert(len(str(text)), chunk)
+        updates.append(doc.get_update(before))
+    with anyio.fail_after(30):
+        watcher = await RawPeer.connect(url)
+        reader, writer = await _raw_socket(url)
+        first = _update_frame(updates[0], b"\x82\x85\x5a\xa5")
+        writer.write(first[:2])  # the header on its own
+        await writer.drain()
+        await anyio.sleep(0.3)  # a read of its own
+        writer.write(first[2:] + _update_frame(updates[1], b"\x01\x02\x03\x04"))
+        await writer.drain()
+        await watcher.wait_for(lambda: str(watcher.text) == "hello world", timeout=10)
+        assert not reader.at_eof()
+        writer.close()
+        await watcher.close()
 
 
 async def test_y_websocket_clients_with_deflate_converge_on_small_and_large_edits(

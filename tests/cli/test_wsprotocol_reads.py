@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
+from websockets.utils import apply_mask
 
-from collab.cli.wsprotocol import take_frames
+from collab.cli.wsprotocol import FrameBounds, take_frames
 from collab.sync.readnow import WAKE
 from tests.support.wsproto import DEFLATE, UPGRADE, FakeTransport, make_protocol
 
@@ -166,6 +168,80 @@ async def test_the_taker_waits_while_websockets_holds_part_of_a_frame_or_message
     assert protocol.conn.parser_exc is not None  # closed 1002, as without the taker
     [disconnect] = _queued(protocol)
     assert disconnect["type"] == "websocket.disconnect" and disconnect["code"] == 1002
+
+
+def _frame_with_mask(payload: bytes, mask: bytes) -> bytes:
+    """A client's final binary frame with the mask given (a client picks any, RFC 6455 §5.3)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x82, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x82, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x82, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + mask + apply_mask(payload, mask)
+
+
+_LOOKS_LIKE_A_FRAME = b"\x82\x85"  # a final binary frame, masked, 5 bytes
+
+
+def _cut_frame(size: int, cut: str) -> tuple[bytes, bytes, int]:
+    """A plain update of ``size`` bytes, its frame and where a read ends in its header: right
+    after the length (then the mask opens the next read) or after the mask (then the masked
+    payload does); the mask is one of 2**32 a client may draw, such that what opens the next
+    read looks like a whole masked binary frame to ``take_frames``."""
+    payload = b"\x00\x02" + bytes(i % 251 for i in range(size - 2))
+    length_end = 2 if size < 126 else 4 if size < 65536 else 10
+    if cut == "after-length":
+        mask = _LOOKS_LIKE_A_FRAME + b"\x5a\xa5"
+        return payload, _frame_with_mask(payload, mask), length_end
+    mask = bytes(a ^ b for a, b in zip(payload[:2], _LOOKS_LIKE_A_FRAME, strict=True))
+    return payload, _frame_with_mask(payload, mask + b"\x5a\xa5"), length_end + 4
+
+
+@pytest.mark.parametrize("cut", ["after-length", "after-mask"])
+@pytest.mark.parametrize("size", [40, 300, 70_000], ids=["7bit", "16bit", "64bit"])
+async def test_a_frame_cut_at_the_end_of_its_header_is_not_cut_again(size: int, cut: str) -> None:
+    """websockets' reader consumes a frame's header as soon as it has it: cut by the read right
+    there, the frame is half parsed with nothing buffered (``reader.buffer`` empty,
+    ``current_size`` None). The bytes of the next read are the rest of that frame, not a new
+    one: they must go to websockets, whatever they look like."""
+    payload, whole, at = _cut_frame(size, cut)
+    protocol = _open_protocol()
+    take = Taker()
+    protocol.read_now(take)
+    protocol.data_received(whole[:at])  # the header only: consumed by websockets
+    protocol.data_received(whole[at:] + client_frame(b"after"))
+    assert take.taken == []
+    assert [m["bytes"] for m in _queued(protocol)] == [payload, b"after"]
+    assert protocol.conn.state is State.OPEN
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_frame_bounds_knows_where_each_frame_starts_however_the_reads_cut(seed: int) -> None:
+    """Frames of every length encoding, masked or not, cut into reads at random offsets (the
+    header's field boundaries among them): ``at_start`` after a read is whether it ended where
+    a frame ends."""
+    rng = random.Random(seed)
+    frames = [
+        Frame(Opcode.BINARY, bytes(rng.randrange(256) for _ in range(size))).serialize(
+            mask=rng.random() < 0.8, extensions=[]
+        )
+        for size in rng.choices([0, 1, 5, 125, 126, 300, 65535, 65536, 70_000], k=12)
+    ]
+    stream = b"".join(frames)
+    starts = {0}
+    for frame in frames:
+        starts.add(max(starts) + len(frame))
+    header_ends: set[int] = set()
+    for start, frame in zip(sorted(starts), frames, strict=False):
+        header_ends.update(start + k for k in (2, 4, 6, 8, 10, 14) if k < len(frame))
+    cuts = sorted({*rng.sample(range(1, len(stream)), 40), *header_ends, len(stream)})
+    bounds, prev = FrameBounds(), 0
+    for cut in cuts:
+        bounds.feed(stream[prev:cut])
+        assert bounds.at_start == (cut in starts), cut
+        prev = cut
 
 
 async def test_with_deflate_uncompressed_frames_are_taken_and_compressed_ones_decoded() -> None:

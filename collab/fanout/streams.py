@@ -191,17 +191,21 @@ class RedisFanout(Sharing, HereBoard):
         pause = BACKOFF[0]
         while True:
             try:
-                await self._read_once()
+                try:
+                    await self._read_once()
+                except ResponseError as exc:
+                    # Asking which key is not a stream is a round trip too: if Redis fails
+                    # there, the outer clauses take it as any lost Redis.
+                    if not await self._set_aside_bad_keys():
+                        # Not a bad key (an ACL, a server refusing): unhealthy, retried.
+                        log.warning("fan-out: read refused: %r", exc)
+                        self.stats.errors += 1
+                        self._reader_ok = False
+                        await asyncio.sleep(pause)
+                        pause = min(pause * 2, BACKOFF[1])
+                    continue
             except asyncio.CancelledError:
                 raise
-            except ResponseError as exc:
-                if not await self._set_aside_bad_keys():
-                    # Not a bad key (an ACL, a server refusing): unhealthy, retried.
-                    log.warning("fan-out: read refused: %r", exc)
-                    self.stats.errors += 1
-                    self._reader_ok = False
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, BACKOFF[1])
             except (RedisError, OSError) as exc:
                 self.stats.errors += 1
                 if self._reader_ok:
@@ -233,6 +237,9 @@ class RedisFanout(Sharing, HereBoard):
         streams: dict[Any, Any] = {k: c for k, c in self._cursors.items() if k not in self._bad}
         if self._wake_key not in self._bad:
             streams[self._wake_key] = "$"  # only what a subscription adds while this blocks
+        if not streams:  # every key set aside: nothing to wait on but the time
+            await asyncio.sleep(self.block_ms / 1000)
+            return
         # RESP2: [[key, [(id, {field: value}), ...]], ...], or None when the block timed out.
         reply: Any = await self._reader.xread(streams, count=READ_COUNT, block=self.block_ms)
         self._mark_reader_ok()
@@ -307,12 +314,16 @@ class RedisFanout(Sharing, HereBoard):
             channel.resync()
 
     async def _set_aside_bad_keys(self) -> bool:
-        """After a refused XREAD: leave out every key that is not a stream; whether any was."""
+        """After a refused XREAD: leave out every key that is not a stream; whether any was.
+        Only a key Redis names another type is one: a refused ``TYPE`` (an ACL, BUSY,
+        MASTERDOWN...) says nothing of the key, and the read is then retried whole."""
         keys = [k for k in [*self._cursors, self._wake_key] if k not in self._bad]
         async with self._reader.pipeline(transaction=False) as pipe:
             for skey in keys:
                 pipe.type(skey)
             kinds = await pipe.execute(raise_on_error=False)
+        if any(isinstance(kind, Exception) for kind in kinds):
+            return False
         found = False
         for skey, kind in zip(keys, kinds, strict=True):
             if kind not in (b"stream", b"none", "stream", "none"):

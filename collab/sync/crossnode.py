@@ -86,8 +86,8 @@ class CrossNode:
     async def load(self) -> None:
         """Subscribe, then read the store: what is published after the read arrives, what
         was published before it is in what it read."""
-        await self.fanout.subscribe(self.live.key, self.follower)
         try:
+            await self.fanout.subscribe(self.live.key, self.follower)  # cancellable: a slow Redis
             await self.live.load_state()
             await self.presence.start()
         except BaseException:

@@ -11,6 +11,7 @@ close every node's sockets; compaction with a hole loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -53,9 +54,17 @@ class ReadCounter:
 
 
 class LossyFanout(LocalFanout):
-    """Loses the next ``drop_next`` entries it is asked to publish (a trimmed stream...)."""
+    """Loses the next ``drop_next`` entries it is asked to publish (a trimmed stream...); with
+    a ``subscribe_gate``, a subscription (made at once) returns only once the gate opens (a
+    slow Redis)."""
 
     drop_next = 0
+    subscribe_gate: asyncio.Event | None = None
+
+    async def subscribe(self, key: DocKey, subscriber: Any) -> None:
+        await super().subscribe(key, subscriber)
+        if self.subscribe_gate is not None:
+            await self.subscribe_gate.wait()
 
     def publish(self, key: DocKey, entry: Entry) -> None:
         if self.drop_next:
@@ -411,3 +420,23 @@ async def test_the_server_authored_chat_doc_crosses_nodes_too(cluster: Cluster) 
     with anyio.fail_after(5):
         await wait_until(lambda: list(live_b.doc.get("messages", type=Array)) == ["hello"])
     assert len((await store.load(key)).updates) == 1
+
+
+async def test_a_load_cancelled_while_it_subscribes_leaves_no_subscription(
+    cluster: Cluster,
+) -> None:
+    """The first joiner goes away while its node subscribes to the doc's entries (a slow
+    Redis): the load is cancelled there, and the doc's subscription goes with it, not left
+    behind for a follower nobody holds (found in review: the subscribe was outside the
+    load's cleanup)."""
+    _, bus, (a, _) = await cluster(2)
+    a.fanout.subscribe_gate = asyncio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a.join)
+        await wait_until(lambda: "n0" in bus.subscribers.get(KEY, {}))
+        tg.cancel_scope.cancel()
+    assert "n0" not in bus.subscribers.get(KEY, {})
+    a.fanout.subscribe_gate = None
+    live, _ = await a.join()  # a later joiner loads it afresh
+    assert live.nodes is not None
+    assert bus.subscribers[KEY]["n0"] is live.nodes.follower

@@ -15,7 +15,9 @@ gets the exception; the others commit. Nothing else writes in between the statem
 ``fn``, so read-check-write sequences stay atomic without SQL tricks (Datasette's one-writer
 pattern), and a later write in a batch sees the earlier ones. A caller is answered once the
 transaction holding its write is committed; if the transaction fails as a whole (COMMIT, a
-disk error), every write in it fails.
+disk error), every write in it fails. The runner cancelled while the writer's thread runs a
+transaction (the loop's teardown) waits for the thread: what it committed is answered as
+committed; writes still queued are answered with a StoreError, never left waiting.
 
 **Writes that the event loop continues.** ``write(fn, then=..., undo=...)``: ``then(result)``
 runs on the event loop right after ``fn``, inside the still open transaction; what it starts
@@ -103,6 +105,7 @@ class Database:
         # thread) must never see its connection closed under it (seen: a segfault in sqlite3).
         self._writer_busy = threading.Lock()
         self._thread = WriterThread()  # where the writer's work runs (collab.db.writerthread)
+        self._finished: list[Any] | None = None  # the writes of the last transaction done
 
     @property
     def trips(self) -> int:
@@ -198,10 +201,11 @@ class Database:
                     await self._batch()
         finally:
             self._runner = None
-            if self._queue and self._opened == 0:  # cancelled at shutdown: answer everyone
+            if self._queue:  # cancelled (at shutdown, the loop's teardown): answer everyone
                 left, self._queue = self._queue, []
+                reason = "store is closed" if self._opened == 0 else "the writer was stopped"
                 for job in left:
-                    _settle(job, StoreError("store is closed"))
+                    _settle(job, StoreError(reason))
 
     def _take(self, continued: bool = True) -> list[_Write[Any]]:
         """The queued writes (their callers cancelled: dropped); without ``continued``, only
@@ -221,9 +225,24 @@ class Database:
         loop = asyncio.get_running_loop()
         try:
             await self._thread.run(self._rounds, jobs, written, loop)
+        except asyncio.CancelledError as exc:
+            # A bare cancel (the loop's teardown) gets through the thread's shield while the
+            # transaction runs there, and the thread goes on: what it did decides. Once it is
+            # idle, a transaction it finished was committed: answered as such, not undone.
+            await self._thread.run(_idle)
+            if self._finished is not written:
+                await self._abandon(written, exc)
+                return
+            self._finished = None
+            self._answer(written)
+            raise
         except BaseException as exc:
             await self._abandon(written, exc)
             return
+        self._finished = None
+        self._answer(written)
+
+    def _answer(self, written: list[_Write[Any]]) -> None:
         for job in written:
             if job.error is not None:
                 _settle(job, job.error)
@@ -242,6 +261,7 @@ class Database:
                 raise StoreError("store is closed")
             if len(jobs) == 1 and jobs[0].then is None:
                 self._run_alone(conn, jobs[0])
+                self._finished = written
                 return
             conn.execute("BEGIN IMMEDIATE")
             rounds = 0
@@ -259,6 +279,7 @@ class Database:
                 written += jobs
             conn.execute("COMMIT")
             self.commits += 1
+            self._finished = written
 
     def _next_round(self, jobs: list[_Write[Any]], rounds: int, handover: Handover) -> None:
         """On the loop, between two rounds: call the ``then``s, and one turn later (a journal
@@ -356,6 +377,10 @@ class Database:
         """``read`` for a lookup of a few rows by key: on the event loop while nothing holds
         the lookups' connection, which is much cheaper than a worker thread's round trip."""
         return await self._readers.lookup(fn)
+
+
+def _idle() -> None:
+    """Nothing: a trip that returns once the writer's thread finished what came before it."""
 
 
 def _settle(job: _Write[Any], exc: BaseException) -> None:

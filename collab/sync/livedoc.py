@@ -205,6 +205,8 @@ class LiveDoc:
         """One frame from a peer. Raises CollabError to have that peer closed."""
         if self.failed is not None or self._healing is not None:  # rare: no await otherwise
             await self.until_usable()
+            if not peer.takes_input:
+                return  # closed by the server meanwhile (its role, a revocation): discarded
         self.handle_now(peer, frame)
 
     def handle_now(self, peer: Peer, frame: bytes) -> None:
@@ -375,7 +377,7 @@ class LiveDoc:
 
     def _release_awareness(self, peer_id: int, entries: list[AwarenessEntry]) -> None:
         peer = self.peers.get(peer_id)
-        if peer is not None:
+        if peer is not None and peer.takes_input:  # not once the server closed it
             self._apply_awareness(peer, entries)
 
     def _apply_awareness(self, peer: Peer, entries: list[AwarenessEntry]) -> None:

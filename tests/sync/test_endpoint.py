@@ -23,7 +23,7 @@ from collab.store.memory import MemoryStore
 from collab.sync.endpoint import read_loop
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import GONE, Peer
-from tests.sync.conftest import KEY, edit, make_peer, sent, settings
+from tests.sync.conftest import KEY, GatedStore, edit, make_peer, sent, settings
 
 pytestmark = pytest.mark.anyio
 
@@ -98,3 +98,36 @@ async def test_a_socket_the_server_closed_takes_nothing_more() -> None:
         await live.flush()
     assert text_of(live) == ""
     assert not peer.takes_input
+
+
+async def test_a_frame_waiting_for_a_rebuild_is_discarded_if_the_socket_was_closed_meanwhile() -> (
+    None
+):
+    """A frame read while the doc is being rebuilt waits for the rebuild; if the server closes
+    its socket meanwhile (the member removed from the room: 4403, a revoked session), the frame
+    is discarded like any other input of a closed socket, not applied, committed and relayed
+    (found in review). Inline frames go this way too while the doc is rebuilt."""
+    store = GatedStore()
+    live = await LiveDoc.load(KEY, store, settings())
+    resident = make_peer()
+    await live.join(resident)
+    channel = Channel([edit("sent before removal, handled after")])
+    websocket = await accepted(channel)
+    peer = Peer(websocket, max_queue_bytes=1 << 20, send_timeout=1.0)
+    await live.join(peer)
+    store.load_gate.clear()
+    live.schedule_heal()  # another peer's update made yrs refuse: the doc is being rebuilt
+    reader = asyncio.get_running_loop().create_task(read_loop(websocket, live, peer, live.settings))
+    with anyio.fail_after(5):
+        while store.loads < 2:  # the rebuild reads the store (held), the frame waits for it
+            await asyncio.sleep(0)
+        for _ in range(10):
+            await asyncio.sleep(0)
+    assert not reader.done() and text_of(live) == ""  # the frame is read, waiting
+    peer.close(4403, "removed from room")  # follow_role: the user is no longer a member
+    store.load_gate.set()
+    with anyio.fail_after(5):
+        await reader
+        await live.flush()
+    assert not peer.takes_input
+    assert text_of(live) == ""  # the removed member's edit was not applied

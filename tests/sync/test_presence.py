@@ -189,3 +189,25 @@ async def test_livedoc_clears_stale_typing_for_everyone_with_one_timer() -> None
     assert typing_sweep(live) is None  # nobody types: no timer
     live.leave(alice)
     live.leave(bob)
+
+
+@pytest.mark.anyio
+async def test_awareness_held_back_is_dropped_once_the_server_closed_its_socket() -> None:
+    """Awareness the rate gate held back is applied when its turn comes only if the server has
+    not closed the socket meanwhile (removed from the room, a revoked session): such a socket
+    stays among the doc's peers until its close handshake ends, and its held-back state must
+    not reach anyone (found in review)."""
+    live = await LiveDoc.load(
+        KEY, GatedStore(), settings(awareness_per_second=20, awareness_burst=1)
+    )
+    alice, bob = peer_of(ALICE), peer_of(BOB)
+    await live.join(alice)
+    await live.join(bob)
+    await live.handle(alice, awareness_frame((7, 1, {"cursor": 1})))  # applied at once
+    await live.handle(alice, awareness_frame((7, 2, {"cursor": 2})))  # held: over the burst
+    alice.close(4403, "removed from room")  # follow_role; the read loop has not ended yet
+    await asyncio.sleep(0.2)  # the gate's timer fires (1/20 s)
+    clocks = [clock for client, clock, _ in awareness_sent(bob) if client == 7]
+    assert clocks == [1]  # not 2: the socket was closed before its turn
+    live.leave(alice)
+    live.leave(bob)

@@ -144,15 +144,21 @@ class Dispatcher:
 
     async def attempt(self, delivery: Delivery, endpoint: Endpoint) -> Outcome:
         started = self.clock()
+        # The attempt's cut (``policy.timeout``) counts from here: the name's resolution is in
+        # it, so whoever runs the receiver's DNS cannot hold an attempt (and its slot) longer.
+        deadline = anyio.current_time() + self.policy.timeout
         try:
-            target = await resolve(
-                endpoint.url,
-                allow_http=self.allow_http,
-                allowed=self.allowed,
-                resolver=self.resolver,
-            )
+            with anyio.fail_after(self.policy.timeout):
+                target = await resolve(
+                    endpoint.url,
+                    allow_http=self.allow_http,
+                    allowed=self.allowed,
+                    resolver=self.resolver,
+                )
         except TargetRefused as exc:
             outcome = Outcome(None, 0.0, exc.reason)
+        except TimeoutError:
+            outcome = Outcome(None, self.policy.timeout, "the name did not resolve in time")
         else:
             body = delivery.payload.encode()
             headers = signing.headers(endpoint.secret, delivery.id, int(started), body)
@@ -160,7 +166,7 @@ class Dispatcher:
                 target,
                 headers,
                 body,
-                timeout=self.policy.timeout,
+                timeout=max(0.0, deadline - anyio.current_time()),
                 max_read=self.policy.max_read,
                 ssl_context=self.ssl_context,
             )

@@ -87,7 +87,7 @@ async def send(
                         if read >= max_read:
                             break
     except TimeoutError:
-        return Outcome(status, time.monotonic() - started, f"no answer within {timeout:g} s")
+        return Outcome(status, time.monotonic() - started, f"no answer within {timeout:.3g} s")
     except (httpcore2.NetworkError, httpcore2.ProtocolError, httpcore2.TimeoutException) as exc:
         return Outcome(status, time.monotonic() - started, f"{type(exc).__name__}: {exc}"[:200])
     except OSError as exc:

@@ -72,11 +72,21 @@ def check_url(url: str, allow_http: bool) -> tuple[str, str, int]:
     return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
 
 
+# IPv6 forms that carry an IPv4 address Python's ``is_global`` may take for public: the
+# local-use NAT64 prefix (RFC 8215, any network's own translator), IPv4-compatible addresses
+# (deprecated) and SIIT's IPv4-translated ones (RFC 2765).
+_NOT_PUBLIC_V6 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+
+
 def address_refusal(address: Address, allowed: Sequence[Network]) -> str | None:
     """Why ``address`` may not be called (None: it may)."""
     if any(address in network for network in allowed):
         return None
     if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _NOT_PUBLIC_V6):
+            return f"{address}, not a public address"
         embedded = address.ipv4_mapped or address.sixtofour
         if embedded is None and address in ipaddress.ip_network("64:ff9b::/96"):
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)

@@ -134,3 +134,36 @@ async def test_an_endpoint_deleted_among_chat_writes_is_never_sent_to(meta: Meta
     assert "m21" not in {d.payload for d in await meta.list_webhook_deliveries("gone", 100)}
     assert await meta.claim_webhook_deliveries(T0 + 1, "w", 30, 10) == []
     assert await meta.next_webhook_due(T0 + 1) is None
+
+
+async def test_a_redelivery_asked_while_an_attempt_is_in_flight_keeps_its_claim(
+    meta: MetaStore,
+) -> None:
+    """Worker w1 claimed a delivery and is sending it when an owner asks for it again: the
+    claim stands, so no other worker (node) sends it at the same time; once the claim lapsed,
+    the delivery is claimed again (found in review: the request cleared the claim, and two
+    sends of one delivery ran at once)."""
+    await meta.create_webhook(endpoint("inflight"))
+    [delivery] = await meta.enqueue_webhook_event("r", "message.posted", "{}", T0, ids(1))
+    first = await meta.claim_webhook_deliveries(T0, "w1", 60.0, 16)
+    assert [d.id for d, _ in first] == [delivery.id]
+    assert await meta.redeliver_webhook("inflight", delivery.id, T0 + 1) is not None
+    assert await meta.claim_webhook_deliveries(T0 + 1, "w2", 60.0, 16) == []
+    later = await meta.claim_webhook_deliveries(T0 + 61, "w2", 60.0, 16)
+    assert [d.id for d, _ in later] == [delivery.id]
+
+
+async def test_a_room_made_again_with_a_deleted_rooms_id_inherits_none_of_its_webhooks(
+    meta: MetaStore,
+) -> None:
+    """Room ids are names anyone may take again once free: Alice's room "r" had an endpoint
+    and a pending delivery, then was deleted; Bob's new "r" lists no endpoint, and its events
+    go to none of Alice's, nor does her pending delivery go out (found in review)."""
+    await meta.create_room("r", "r", "alice")
+    await meta.create_webhook(endpoint("alices"))
+    await meta.enqueue_webhook_event("r", "message.posted", "{}", T0, ids(1))
+    await meta.delete_room("r")
+    await meta.create_room("r", "r", "bob")
+    assert await meta.list_webhooks("r") == []
+    assert await meta.enqueue_webhook_event("r", "message.posted", "{}", T0, ids(1)) == []
+    assert await meta.claim_webhook_deliveries(T0 + 1, "w1", 60.0, 16) == []

@@ -5,6 +5,7 @@ a DM are refused (:func:`refuse_dm`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -118,6 +119,15 @@ class MemoryRooms(MemoryKind):
         for marker_key in [k for k in t.read_markers if k[0] == room_id]:
             del t.read_markers[marker_key]
         drop_inbox_entries(t, lambda entry: entry.room_id == room_id)
+        # Its files and webhooks go with it (collab.meta.sql.rooms says why).
+        for file_id in [i for i, f in t.files.items() if f.room_id == room_id]:
+            del t.files[file_id]
+        for endpoint_id in [i for i, e in t.webhooks.items() if e.room_id == room_id]:
+            del t.webhooks[endpoint_id]
+        now = time.time()
+        for delivery in list(t.deliveries.values()):
+            if delivery.room_id == room_id and delivery.state == "pending":
+                t.deliveries[delivery.id] = replace(delivery, state="failed", finished_at=now)
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None:
         return self.tables.members.get((room_id, user_id))

@@ -9,6 +9,7 @@ Membership changes in a DM are refused in the same transaction (:func:`refuse_dm
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,6 +147,19 @@ class SqlRooms(SqlKind):
                 "inbox",
             ):
                 db.execute(f"DELETE FROM {table} WHERE room_id=?", (room_id,))
+            # Its files and webhooks go with it: a room made later with the same id sees none
+            # of them, nor are its events sent to the old room's endpoints (the files' blobs,
+            # if nothing else refers to them, go with the next collection).
+            db.execute("DELETE FROM files WHERE room_id=?", (room_id,))
+            db.execute(
+                "UPDATE webhook_endpoints SET deleted=TRUE WHERE room_id=? AND NOT deleted",
+                (room_id,),
+            )
+            db.execute(
+                "UPDATE webhook_deliveries SET state='failed', finished_at=?"
+                " WHERE room_id=? AND state='pending'",
+                (time.time(), room_id),
+            )
             db.execute("DELETE FROM rooms WHERE id=?", (room_id,))
             if event is not None:
                 insert_event(db, event)

@@ -292,11 +292,15 @@ class SqlWebhooks(SqlKind):
         self, endpoint_id: str, delivery_id: str, now: float
     ) -> Delivery | None:
         def _again(db: Tx) -> Delivery | None:
+            # An attempt in flight keeps its claim (one send at a time per delivery): what it
+            # records then stands for this request too; a lapsed claim is cleared.
             db.execute(
                 "UPDATE webhook_deliveries SET state='pending', due=?, window_start=?,"
-                " finished_at=NULL, claimed_by=NULL, claimed_until=NULL"
+                " finished_at=NULL,"
+                " claimed_by=CASE WHEN claimed_until > ? THEN claimed_by END,"
+                " claimed_until=CASE WHEN claimed_until > ? THEN claimed_until END"
                 " WHERE id=? AND endpoint_id=?",
-                (now, now, delivery_id, endpoint_id),
+                (now, now, now, now, delivery_id, endpoint_id),
             )
             row = db.execute(
                 f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE id=?", (delivery_id,)

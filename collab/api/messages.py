@@ -84,6 +84,8 @@ async def list_messages(request: Request) -> Response:
     if cursor is not None:
         if after_seq is not None or len(cursor) != 1 or not isinstance(cursor[0], int):
             raise BadRequest("bad cursor")
+        if not 0 < cursor[0] <= 2**62:  # a seq: what the store can bind
+            raise BadRequest("bad cursor")
         before = cursor[0]
     elif request.query_params.get("before_seq"):
         if after_seq is not None:

@@ -20,10 +20,12 @@ from collab.errors import BadName, BadRequest, BodyTimeout, BodyTooLarge
 from collab.meta import Role
 from collab.names import is_valid_name
 from collab.services import services
+from collab.wire.strictjson import strict_json
 
 T = TypeVar("T")
 
 MAX_BODY = 64 * 1024
+MAX_DEPTH = 32  # nesting of a request's JSON body
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -81,8 +83,9 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        # Strict: no NaN, no lone surrogate escape (a string no store or client can take).
+        value = strict_json(body.decode("utf-8"), MAX_DEPTH, "the body")
+    except (ValueError, UnicodeDecodeError):  # MalformedInput is a ValueError
         raise BadRequest("malformed JSON body") from None
     if not isinstance(value, dict):
         raise BadRequest("the body must be a JSON object")

@@ -125,9 +125,16 @@ class ChatService:
         are ids of files the room references (docs/files.md); with some, the text may be
         blank."""
         _require(actor, Role.commenter, "posting")
-        files = await self.attachments(room_id, attachments)
-        self.check_text(text, blank=bool(files))
         check_client_id(client_id)
+        try:
+            files = await self.attachments(room_id, attachments)
+        except BadRequest:
+            # A retry whose attachment was removed since its post: answered with that post.
+            posted = await self.meta.posted_message(room_id, actor.user_id, client_id)
+            if posted is None:
+                raise
+            return posted, False
+        self.check_text(text, blank=bool(files))
         if thread is not None and not (0 < len(thread) <= MAX_CLIENT_ID):
             raise BadRequest("'thread' must be a message id")
         mentions = await mentioned_users(self.meta, room_id, actor.user_id, text)
@@ -218,8 +225,14 @@ class ChatService:
         live = await self.registry.acquire(chat_key(room_id))
         try:
             shown = await self.window.shown_in(live)
-            await store(shown)
-            before, after = await shown.committed()
+            await store(shown)  # once it returns, the rows are durable
+            try:
+                before, after = await shown.committed()
+            except BaseException:
+                # The doc refused them (it failed meanwhile...): the rows stay, so they are
+                # indexed all the same, and their caller is told of the failure.
+                await self.row_observer.messages_written(room_id, shown.changed)
+                raise
         finally:
             self.registry.release(live)
         await self.row_observer.messages_written(room_id, shown.changed)
@@ -346,5 +359,11 @@ def check_client_id(client_id: str) -> None:
 def check_emoji(emoji: str) -> None:
     if not (0 < len(emoji) <= MAX_EMOJI):
         raise BadRequest(f"an emoji is 1-{MAX_EMOJI} characters")
-    if not emoji.isprintable() or any(c.isspace() or c == "/" for c in emoji):
+    if not all(_emoji_char(c) for c in emoji) or any(c.isspace() or c == "/" for c in emoji):
         raise BadRequest("an emoji is printable, without spaces or '/'")
+
+
+def _emoji_char(c: str) -> bool:
+    """Printable, or the invisible joints of standard emoji sequences: the zero-width joiner
+    (❤️‍🔥, 👨‍👩‍👧) and the tag characters of subdivision flags (🏴󠁧󠁢󠁥󠁮󠁧󠁿)."""
+    return c.isprintable() or c == "\u200d" or "\U000e0020" <= c <= "\U000e007f"

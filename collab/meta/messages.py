@@ -124,6 +124,10 @@ class Messages(Protocol):
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
 
+    async def posted_message(self, room_id: str, author: str, client_id: str) -> Message | None:
+        """The message ``author`` posted in ``room_id`` under ``client_id``, if any."""
+        ...
+
     async def edit_message(
         self,
         room_id: str,

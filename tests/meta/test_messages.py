@@ -57,6 +57,10 @@ async def test_a_client_id_is_one_message_per_author(meta: MetaStore) -> None:
     assert created and not created_again and again == one
     other, created_other = await meta.post_message(new(3, author="u2", client="same"))
     assert created_other and other.id == "m3" and other.seq == 2
+    assert await meta.posted_message("r", "u1", "same") == one
+    assert await meta.posted_message("r", "u2", "same") == other
+    assert await meta.posted_message("r", "u3", "same") is None
+    assert await meta.posted_message("other", "u1", "same") is None
 
 
 async def test_concurrent_posts_of_one_client_id_store_one_row(meta: MetaStore) -> None:

@@ -94,6 +94,10 @@ class MemoryMessages(MemoryKind):
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         return self._find(room_id, message_id)
 
+    async def posted_message(self, room_id: str, author: str, client_id: str) -> Message | None:
+        known = self.tables.message_clients.get((room_id, author, client_id))
+        return None if known is None else self._find(room_id, known)
+
     async def edit_message(
         self,
         room_id: str,

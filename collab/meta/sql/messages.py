@@ -195,6 +195,13 @@ class SqlMessages(SqlKind):
         )
         return message_record(rows[0]) if rows else None
 
+    async def posted_message(self, room_id: str, author: str, client_id: str) -> Message | None:
+        rows = await self._lookup(
+            f"SELECT {COLUMNS} FROM messages WHERE room_id=? AND author=? AND client_id=?",
+            (room_id, author, client_id),
+        )
+        return message_record(rows[0]) if rows else None
+
     async def edit_message(
         self,
         room_id: str,

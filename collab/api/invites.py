@@ -28,6 +28,7 @@ from collab.auth.admins import is_admin
 from collab.auth.principal import Principal
 from collab.errors import BadRequest, Forbidden, NotFound
 from collab.meta import DM_MEMBERS, Invite, Member, Role
+from collab.meta.invites import same_email
 from collab.services import services
 
 DEFAULT_TTL = 7 * 24 * 3600.0
@@ -59,7 +60,7 @@ def email_field(body: dict[str, Any]) -> str | None:
     if email is None:
         return None
     email = email.strip()
-    if "@" not in email or len(email) > MAX_EMAIL:
+    if "@" not in email or len(email) > MAX_EMAIL or not email.isprintable():
         raise BadRequest("'email' is not an email address")
     return email
 
@@ -137,9 +138,7 @@ async def accept_invite(request: Request) -> Response:
     invite = await services(request).meta.find_invite(code)
     if invite is None or invite.status(time.time()) != "pending":
         raise NotFound(GONE)
-    if invite.email is not None and (
-        principal.email is None or principal.email.casefold() != invite.email.casefold()
-    ):
+    if invite.email is not None and (not same_email(principal.email, invite.email)):
         raise Forbidden("this invite is for another (verified) email address")
     member = await redeem(request, principal, invite, code)
     return JSONResponse({"room": member.room_id, "role": member.role.name})

@@ -17,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
 from collab.auth.principal import Principal
-from collab.chat import Actor
+from collab.chat import CHAT, Actor
 from collab.chat.schema import fields
-from collab.errors import BadRequest
+from collab.errors import BadRequest, Forbidden
 from collab.meta import Message, Role
 from collab.services import services
 
@@ -37,6 +37,8 @@ async def chat_actor(request: Request, minimum: Role = Role.viewer) -> tuple[Act
     principal = await access.require_principal(request)
     room_id = parsing.room_param(request)
     role = await access.require_role(request, principal, room_id, minimum)
+    if not principal.allows(room_id, CHAT):  # a room token or ticket for some docs only
+        raise Forbidden("token not valid for this room's chat")
     return await actor_for(request, principal, role), room_id
 
 

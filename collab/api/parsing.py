@@ -97,7 +97,10 @@ def get_field(body: dict[str, Any], name: str, kind: type[T], default: T | None 
     if value is None:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer past any float
+            raise BadRequest(f"{name!r} is out of range") from None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise BadRequest(f"{name!r} must be a {kind.__name__}")
     return value
@@ -157,7 +160,8 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        text = base64.urlsafe_b64decode(padded.encode()).decode("utf-8")
+        value = strict_json(text, MAX_DEPTH, "the cursor")  # nesting bounded, as for bodies
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest("bad cursor") from None
     if not isinstance(value, list):

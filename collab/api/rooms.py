@@ -10,6 +10,7 @@ listed here, and is neither renamed nor deleted (409).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from collab.meta import Role, RoomRecord, Unread, User
 from collab.names import DocKey, is_valid_name
 from collab.services import services
 from collab.store.base import DocumentStore
+from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
 
 MAX_TITLE = 200
@@ -65,6 +67,8 @@ def _title(body: dict[str, Any], default: str | None = None) -> str:
     title = title.strip()
     if not title or len(title) > MAX_TITLE:
         raise BadRequest(f"'title' must be 1 to {MAX_TITLE} characters")
+    if not title.isprintable():  # no control characters (NUL: no store takes it)
+        raise BadRequest("'title' must be printable")
     return title
 
 
@@ -148,6 +152,26 @@ async def delete_room_docs(store: DocumentStore, registry: RoomRegistry, room_id
         registry.announce_deleted(DocKey(room_id, name), stored.get(name))
 
 
+async def retire_room_bots(request: Request, room_id: str) -> None:
+    """The room's bots and incoming hooks end with it, as if each were deleted: a bot is
+    disabled (it may be a member of other rooms), its tokens revoked, its sockets closed;
+    the hooks revoked. Their rows then go with the room's (``delete_room``), so a room made
+    later under the same id inherits none of them."""
+    shared = services(request)
+    meta = shared.meta
+    for hook in await meta.list_incoming_hooks(room_id):
+        await meta.revoke_incoming_hook(room_id, hook.id)
+    for bot in await meta.list_bots(room_id):
+        await meta.set_user_disabled(bot.user_id, True)
+        for token in await meta.list_api_tokens(bot.user_id):
+            await meta.revoke_api_token(token.id, bot.user_id)
+        shared.registry.revoke(4401, "bot removed", _of_user(bot.user_id), user=bot.user_id)
+
+
+def _of_user(user_id: str) -> Callable[[Peer], bool]:
+    return lambda peer: peer.principal is not None and peer.principal.user_id == user_id
+
+
 @api_endpoint
 async def delete_room(request: Request) -> Response:
     """Delete a room, its documents and its memberships (owner); open sockets get 4404."""
@@ -157,6 +181,7 @@ async def delete_room(request: Request) -> Response:
     # First, nobody may rejoin meanwhile; its event is recorded in the same step, so it can
     # never land after someone else re-creates the id (and show in that room's log).
     event = access.event(request, principal, "room.delete", room_id=room_id)
+    await retire_room_bots(request, room_id)
     await services(request).meta.delete_room(room_id, event)
     await delete_room_docs(services(request).store, services(request).registry, room_id)
     await services(request).search.indexer.drop_room(room_id)

@@ -24,7 +24,7 @@ from collab.auth.admins import is_admin
 from collab.auth.devmode import is_dev_token
 from collab.auth.failures import CredentialGuard, Door
 from collab.auth.principal import Principal
-from collab.auth.sessions import read_session_secret
+from collab.auth.sessions import read_session_secret, secure_site
 from collab.auth.tokens import looks_like_jwt, verify_room_token
 from collab.errors import Unauthorized
 from collab.meta import AuditEvent, MetaStore, User
@@ -81,7 +81,8 @@ async def _active_user(meta: MetaStore, user_id: str) -> User:
 async def authenticate(conn: HTTPConnection, verifier: Verifier) -> Principal | None:
     """The principal behind ``conn``'s credential; None without one (see the module doc)."""
     token = presented_token(conn)
-    secret = read_session_secret(conn.cookies) if token is None else None
+    secure = secure_site(verifier.settings.public_url, conn.url.scheme)
+    secret = read_session_secret(conn.cookies, secure=secure) if token is None else None
     if token is None and secret is None:
         return None
     address = client_address(conn)

@@ -14,6 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
+from collab.auth.redact import redact_url
 from collab.db import sqlite_path
 from collab.settings import Settings
 
@@ -40,7 +41,7 @@ def load_secret_keys(settings: Settings) -> list[str]:
         return keys
     data_dir = data_directory(settings)
     if data_dir is None:
-        log.info("no data directory (%s): secret key lives in memory", settings.store)
+        log.info("no data directory (%s): secret key lives in memory", redact_url(settings.store))
         return [secrets.token_urlsafe(32)]
     return [read_or_create_key(data_dir / KEY_FILE)]
 

@@ -56,10 +56,16 @@ def _path_regex(pattern: str) -> re.Pattern[str]:
 _SECRET_SEGMENTS = tuple(_path_regex(p) for p in SECRET_PATHS)
 
 
+# ``scheme://user:password@host``: the password (a store's, Redis's URL), whatever the user.
+_PASSWORD = re.compile(r"(://[^/@:\s]*):[^@/\s]*@")
+
+
 def redact_url(text: str) -> str:
     """``/login?token=abc&next=/`` -> ``/login?token=***&next=***``; secret segments likewise
-    (``/invite/abc`` -> ``/invite/***``)."""
+    (``/invite/abc`` -> ``/invite/***``), and a password in the URL's user information
+    (``postgresql://collab:pw@db/x`` -> ``postgresql://collab:***@db/x``)."""
     path, sep, query = text.partition("?")
+    path = _PASSWORD.sub(rf"\1:{REDACTED}@", path)
     for segment in _SECRET_SEGMENTS:
         path = segment.sub(rf"\1{REDACTED}", path)
     if not sep:

@@ -36,5 +36,14 @@ def clear_session_cookie(response: Response, *, secure: bool) -> None:
     )
 
 
-def read_session_secret(cookies: Mapping[str, str]) -> str | None:
-    return cookies.get(SECURE_COOKIE) or cookies.get(COOKIE) or None
+def secure_site(public_url: str, scheme: str) -> bool:
+    """Whether the session cookie is the Secure, ``__Host-`` one: an https public URL, or
+    without one, a request that came over https (or wss)."""
+    return public_url.startswith("https://") or (not public_url and scheme in ("https", "wss"))
+
+
+def read_session_secret(cookies: Mapping[str, str], *, secure: bool) -> str | None:
+    """The secret of the one cookie this site sets: over https only the ``__Host-`` one (a
+    sibling subdomain, or a forged answer over plain http, can plant the unprefixed cookie,
+    never the prefixed one: taking it would sign a browser in as whoever planted it)."""
+    return cookies.get(cookie_name(secure)) or None

@@ -160,7 +160,7 @@ async def logout(request: Request) -> Response:
         log.info("refused a logout from origin %r", request.headers.get("origin", "")[:200])
         return pages.logout_refused_page()
     meta = shared.meta
-    secret = read_session_secret(request.cookies)
+    secret = read_session_secret(request.cookies, secure=is_secure(request))
     session = await meta.get_session(secret) if secret else None
     id_token: str | None = None
     if session is not None:

@@ -13,8 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from collab.auth.sessions import read_session_secret, set_session_cookie
-from collab.login.middleware import secure_public_url
+from collab.auth.sessions import read_session_secret, secure_site, set_session_cookie
 from collab.meta import AuditEvent, Session, User
 from collab.services import services
 
@@ -28,15 +27,12 @@ def base_url(request: Request) -> str:
 
 def is_secure(request: Request) -> bool:
     """Whether cookies must be Secure: an https public URL, or this request came over https."""
-    settings = services(request).settings
-    return secure_public_url(settings) or (
-        not settings.public_url and request.url.scheme == "https"
-    )
+    return secure_site(services(request).settings.public_url, request.url.scheme)
 
 
 async def current_user(request: Request) -> tuple[Session, User] | None:
     """The live session of this browser and its user, or None (unknown, revoked, disabled)."""
-    secret = read_session_secret(request.cookies)
+    secret = read_session_secret(request.cookies, secure=is_secure(request))
     if secret is None:
         return None
     meta = services(request).meta

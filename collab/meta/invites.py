@@ -11,11 +11,22 @@ update_member``); an owner may revoke one, its invitee decline it.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from collab.meta.base import Role
 from collab.meta.rooms import Member
+
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def same_email(a: str | None, b: str) -> bool:
+    """Two addresses are one when equal but for ASCII case: what SQLite's NOCASE collation
+    does, so every store and check agrees (full Unicode folding would make ``straße`` and
+    ``strasse`` one address)."""
+    return a is not None and a.translate(_ASCII_FOLD) == b.translate(_ASCII_FOLD)
+
 
 # Why an invite ended before being used.
 ClosedReason = Literal["revoked", "voided", "declined", "replaced"]

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import string
 import uuid
 from dataclasses import replace
 
 from collab.errors import NotFound
 from collab.meta.base import Role, digest, new_secret
-from collab.meta.invites import ClosedReason, Invite, grantable
+from collab.meta.invites import ClosedReason, Invite, grantable, same_email
 from collab.meta.memory.base import MemoryKind
 from collab.meta.memory.rooms import put_member, refuse_dm
 from collab.meta.rooms import Member
-
-_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def _same_email(a: str | None, b: str) -> bool:
-    """ASCII-only case folding: what SQLite's NOCASE collation does, so every store agrees."""
-    return a is not None and a.translate(_ASCII_FOLD) == b.translate(_ASCII_FOLD)
 
 
 class MemoryInvites(MemoryKind):
@@ -32,7 +24,7 @@ class MemoryInvites(MemoryKind):
         invites = self.tables.invites
         if email is not None:
             for key, old in list(invites.items()):
-                if old.room_id == room_id and _same_email(old.email, email):
+                if old.room_id == room_id and same_email(old.email, email):
                     if old.status(now) == "pending":
                         invites[key] = replace(old, closed_at=now, closed_reason="replaced")
         secret = new_secret()
@@ -63,7 +55,7 @@ class MemoryInvites(MemoryKind):
         found = [
             i
             for i in self.tables.invites.values()
-            if _same_email(i.email, email) and i.status(now) == "pending" and i.room_id in rooms
+            if same_email(i.email, email) and i.status(now) == "pending" and i.room_id in rooms
         ]
         return sorted(found, key=lambda i: (i.created_at, i.id))
 

@@ -119,9 +119,13 @@ class MemoryRooms(MemoryKind):
         for marker_key in [k for k in t.read_markers if k[0] == room_id]:
             del t.read_markers[marker_key]
         drop_inbox_entries(t, lambda entry: entry.room_id == room_id)
-        # Its files and webhooks go with it (collab.meta.sql.rooms says why).
+        # Its files, webhooks, bots and hooks go with it (collab.meta.sql.rooms says why).
         for file_id in [i for i, f in t.files.items() if f.room_id == room_id]:
             del t.files[file_id]
+        for bot_id in [i for i, b in t.bots.items() if b.room_id == room_id]:
+            del t.bots[bot_id]
+        for hook_id in [i for i, (h, _) in t.incoming_hooks.items() if h.room_id == room_id]:
+            del t.incoming_hooks[hook_id]
         for endpoint_id in [i for i, e in t.webhooks.items() if e.room_id == room_id]:
             del t.webhooks[endpoint_id]
         now = time.time()

@@ -147,10 +147,12 @@ class SqlRooms(SqlKind):
                 "inbox",
             ):
                 db.execute(f"DELETE FROM {table} WHERE room_id=?", (room_id,))
-            # Its files and webhooks go with it: a room made later with the same id sees none
-            # of them, nor are its events sent to the old room's endpoints (the files' blobs,
-            # if nothing else refers to them, go with the next collection).
+            # Its files, webhooks, bots and hooks go with it: a room made later with the same
+            # id sees none of them, nor are its events sent to the old room's endpoints (the
+            # files' blobs, if nothing else refers to them, go with the next collection).
             db.execute("DELETE FROM files WHERE room_id=?", (room_id,))
+            db.execute("DELETE FROM bots WHERE room_id=?", (room_id,))
+            db.execute("DELETE FROM incoming_hooks WHERE room_id=?", (room_id,))
             db.execute(
                 "UPDATE webhook_endpoints SET deleted=TRUE WHERE room_id=? AND NOT deleted",
                 (room_id,),

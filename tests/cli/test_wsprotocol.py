@@ -8,11 +8,8 @@ without permessage-deflate, many sockets at once.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import pytest
@@ -24,7 +21,7 @@ from collab.cli.wsprotocol import Inbox, frame_binary
 from collab.sync.peer import WRITE_NOW
 from collab.wire import framing
 from tests.support.jspeer import JsPeer
-from tests.support.rawpeer import RawPeer
+from tests.support.rawpeer import RawPeer, raw_socket
 from tests.support.server import CollabServer
 from tests.support.wsproto import FakeTransport, make_protocol
 
@@ -114,22 +111,6 @@ async def test_relayed_edits_arrive_whole_to_every_socket(
             await peer.close()
 
 
-async def _raw_socket(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket by hand, so that a test decides exactly which bytes go in one write."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return reader, writer
-
-
 def _update_frame(update: bytes, mask: bytes) -> bytes:
     """A client's update frame with the mask given (a client draws any of 2**32)."""
     payload = framing.sync_update(update)
@@ -156,7 +137,7 @@ async def test_an_update_whose_header_arrives_alone_is_applied_and_the_socket_st
         updates.append(doc.get_update(before))
     with anyio.fail_after(30):
         watcher = await RawPeer.connect(url)
-        reader, writer = await _raw_socket(url)
+        reader, writer = await raw_socket(url)
         first = _update_frame(updates[0], b"\x82\x85\x5a\xa5")
         writer.write(first[:2])  # the header on its own
         await writer.drain()

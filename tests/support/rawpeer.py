@@ -8,8 +8,11 @@ how the server closed the socket.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from pycrdt import Doc, Text, handle_sync_message
@@ -141,3 +144,20 @@ async def close_code_of(url: str, **kw: object) -> int | None:
         except Exception:
             pass
         return ws.close_code
+
+
+async def raw_socket(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket opened by hand (after its 101), so that a test decides exactly which bytes
+    go in one write."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer

@@ -5,11 +5,8 @@ with frames websockets parses."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextvars
-import os
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -25,7 +22,7 @@ from collab.sync.inline import InlineReader
 from collab.sync.livedoc import LiveDoc
 from collab.sync.peer import Peer
 from collab.wire import framing
-from tests.support.rawpeer import RawPeer
+from tests.support.rawpeer import RawPeer, raw_socket
 from tests.support.server import CollabServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
@@ -123,22 +120,6 @@ def test_a_frame_is_handled_in_the_read_loops_context_whoever_calls_take() -> No
 # -- through a real server ----------------------------------------------------------------
 
 
-async def _raw_socket(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket by hand, so that a test decides exactly which bytes go in one write."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return reader, writer
-
-
 async def _next_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     first, second = await reader.readexactly(2)
     size = second & 0x7F
@@ -171,7 +152,7 @@ async def test_a_burst_in_one_write_is_applied_in_order_whichever_path_takes_eac
     updates, expected = _edits(9)
     with anyio.fail_after(30):
         watcher = await RawPeer.connect(url)
-        reader, writer = await _raw_socket(url)
+        reader, writer = await raw_socket(url)
         # whole frames, a ping, a message in two fragments, then whole frames again: the first
         # run is taken inline, the rest parsed by websockets, then inline again
         fragment = updates[4]
@@ -211,7 +192,7 @@ async def test_inline_frames_are_counted_in_the_metrics(server_factory: ServerFa
     with anyio.fail_after(30):
         before = await _incoming_updates(server)
         watcher = await RawPeer.connect(url)
-        _, writer = await _raw_socket(url)
+        _, writer = await raw_socket(url)
         writer.write(b"".join(_frame(u) for u in updates))
         await watcher.wait_for(lambda: str(watcher.text) == expected, timeout=20)
         assert await _incoming_updates(server) - before == 5

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import pytest
 
-from collab.db import migrate_with_backup
 from collab.meta import Endpoint, MetaStore
-from collab.meta.sqlite import SQLiteMetaStore
 from collab.webhooks import Dispatcher, Policy, new_secret
 from collab.webhooks.sender import Outcome
 from collab.webhooks.targets import TargetRefused, resolve
 from tests.meta.support import T0
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def meta(tmp_path: Path) -> AsyncIterator[MetaStore]:
-    migrate_with_backup(tmp_path / "c.db")
-    store = SQLiteMetaStore(tmp_path / "c.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def add_endpoint(meta: MetaStore, url: str = "https://hook.example/h") -> Endpoint:

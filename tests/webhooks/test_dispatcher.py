@@ -13,7 +13,6 @@ import itertools
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -29,15 +28,6 @@ from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
 LOOPBACK = parse_networks("127.0.0.1")
-
-
-@pytest.fixture
-async def meta(tmp_path: Path) -> AsyncIterator[MetaStore]:
-    migrate_with_backup(tmp_path / "c.db")
-    store = SQLiteMetaStore(tmp_path / "c.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def add_endpoint(

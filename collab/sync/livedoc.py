@@ -51,7 +51,6 @@ from collab.wire import (
 )
 
 log = logging.getLogger("collab.sync")
-
 # SyncStep1 makes the server encode a diff of the whole doc: a small burst, then a slow refill.
 SYNC_REQUEST_BURST = 4
 SYNC_REQUEST_RATE = 0.5  # per second
@@ -204,10 +203,9 @@ class LiveDoc:
     async def handle(self, peer: Peer, frame: bytes) -> None:
         """One frame from a peer. Raises CollabError to have that peer closed."""
         if self.failed is not None or self._healing is not None:  # rare: no await otherwise
-            await self.until_usable()
-            if not peer.takes_input:
-                return  # closed by the server meanwhile (its role, a revocation): discarded
-        self.handle_now(peer, frame)
+            await self.until_usable()  # then discarded if the server closed the socket meanwhile
+        if peer.takes_input:
+            self.handle_now(peer, frame)
 
     def handle_now(self, peer: Peer, frame: bytes) -> None:
         """``handle`` while ``usable``: no await (``collab.sync.inline``)."""

@@ -100,6 +100,6 @@ def test_a_room_made_again_under_a_deleted_id_inherits_nothing_of_its_bots(api: 
     if minted.status_code == 201:
         as_bot = api.bearer(minted.json()["token"])
         reached = as_bot.get("/rooms/ops").status_code
-    # as the review found it: ({"bots": [alice's bot], "hooks": [alice's hook]}, 201, 200)
+    # before the fix: ({"bots": [alice's bot], "hooks": [alice's hook]}, 201, 200)
     assert (leaked, minted.status_code, reached) == ({"bots": [], "hooks": []}, 404, None)
     assert api.bearer(bot_token).get("/rooms/ops").status_code == 401  # the bot is retired

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,23 +22,10 @@ from collab.db import Database, StoreError
 from collab.errors import CollabError
 from collab.meta import Endpoint, Message, Role
 from collab.services import Services
-from collab.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 ROOM = "r"
-
-
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    # No purge task: its writes would share the commits the tests count.
-    settings = Settings(store=f"sqlite:///{tmp_path / 'collab.db'}", purge_interval=0)
-    found = Services.create(settings)
-    await found.open()
-    try:
-        yield found
-    finally:
-        await found.close()
 
 
 def actor(n: int = 1) -> Actor:

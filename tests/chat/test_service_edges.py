@@ -3,8 +3,7 @@ refused still reaches the search index."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,22 +13,10 @@ from collab.chat import Actor
 from collab.chat.schema import put_message
 from collab.meta import Message, Role
 from collab.services import Services
-from collab.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 ROOM = "r"
-
-
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings(store=f"sqlite:///{tmp_path / 'collab.db'}", purge_interval=0)
-    found = Services.create(settings)
-    await found.open()
-    try:
-        yield found
-    finally:
-        await found.close()
 
 
 class Recorder:

@@ -83,10 +83,10 @@ async def create_room(request: Request) -> Response:
     title = _title(body, room_id)
     shared = services(request)
     meta, limit = shared.meta, shared.settings.max_rooms_per_user
-    if await meta.count_rooms_created_by(principal.user_id) >= limit:
-        raise LimitReached(Quota.rooms_per_user, f"room limit reached ({limit} per user)")
-    try:
-        room = await meta.create_room(room_id, title, principal.user_id)
+    try:  # the cap is counted in the insert's own step
+        room = await meta.create_room(room_id, title, principal.user_id, max_rooms=limit)
+    except LimitReached:
+        raise LimitReached(Quota.rooms_per_user, f"room limit reached ({limit} per user)") from None
     except Conflict:
         raise Conflict("a room with this id exists") from None
     await access.audit(request, principal, "room.create", room_id=room.id, title=title)

@@ -47,10 +47,10 @@ async def room_role(
     if room is None:
         if not (create and settings.auto_create_rooms and principal.via in _MAY_CREATE):
             raise NotFound("no such room")
-        if await meta.count_rooms_created_by(principal.user_id) >= settings.max_rooms_per_user:
-            raise LimitReached(Quota.rooms_per_user, "room limit reached")
-        try:
-            await meta.create_room(room_id, room_id, principal.user_id)
+        try:  # LimitReached past the cap, counted in the insert's own step
+            await meta.create_room(
+                room_id, room_id, principal.user_id, max_rooms=settings.max_rooms_per_user
+            )
         except Conflict:
             pass  # created by someone else at the same moment: fall through to membership
     member = await meta.get_member(room_id, principal.user_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from collab.errors import LimitReached, Quota
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
 
@@ -50,6 +51,11 @@ class RoomRecord:
         return b if user_id == a else a if user_id == b else None
 
 
+def room_limit() -> LimitReached:
+    """The refusal of a room past ``max_rooms_per_user`` (the socket's close reason)."""
+    return LimitReached(Quota.rooms_per_user, "room limit reached")
+
+
 def dm_key(user_a: str, user_b: str) -> str:
     """The key of the DM between two users: the same whichever opens it."""
     return " ".join(sorted((user_a, user_b)))
@@ -74,8 +80,13 @@ class MemberChange:
 
 
 class Rooms(Protocol):
-    async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
-        """Create the room and make ``owner_id`` its owner, atomically; Conflict if it exists."""
+    async def create_room(
+        self, room_id: str, title: str, owner_id: str, *, max_rooms: int | None = None
+    ) -> RoomRecord:
+        """Create the room and make ``owner_id`` its owner, atomically; Conflict if it exists.
+        With ``max_rooms``: LimitReached (``rooms_per_user``) when ``owner_id`` created that many
+        rooms already, counted in the same step as the insert, so creates racing each other
+        (on several nodes too) cannot together pass the cap (:func:`room_limit`)."""
 
     async def get_room(self, room_id: str) -> RoomRecord | None: ...
 

@@ -3,6 +3,8 @@ of owners demoting each other."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 import anyio
 
 from collab.errors import Conflict
@@ -54,4 +56,24 @@ async def owners_demote_each_other(first: Rooms, second: Rooms, rooms: int) -> l
     for room in names:
         owners = [m for m in await second.list_members(room) if m.role == Role.owner]
         assert len(owners) == 1, room
+    return outcomes
+
+
+async def all_at_once(calls: Sequence[Callable[[], Awaitable[object]]]) -> list[str]:
+    """Run every call concurrently (each write in flight at once: on PostgreSQL, racing
+    transactions of the pool); the outcome of each, in order: "ok" or its exception's class
+    name (a cap's LimitReached, say)."""
+    outcomes = [""] * len(calls)
+
+    async def run(index: int) -> None:
+        try:
+            await calls[index]()
+            outcomes[index] = "ok"
+        except Exception as exc:
+            outcomes[index] = type(exc).__name__
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for index in range(len(calls)):
+                tg.start_soon(run, index)
     return outcomes

@@ -3,11 +3,13 @@ that hangs off them."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from collab.errors import Conflict, NotFound
+from collab.errors import Conflict, LimitReached, NotFound, Quota
 from collab.meta import AuditEvent, Member, MetaStore, Role, Rooms
-from tests.meta.support import T0, Clock, owners_demote_each_other
+from tests.meta.support import T0, Clock, all_at_once, owners_demote_each_other
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +167,21 @@ async def test_existing_rooms_says_which_are_still_there_in_batches(meta: MetaSt
     await meta.delete_room("b")
     asked = {"a", "b", "c", "nope", dm.id} | {f"x{i}" for i in range(600)}  # past one batch
     assert await meta.existing_rooms(asked) == {"a", "c", dm.id}
+
+
+async def test_a_create_past_max_rooms_is_refused_in_its_own_step(meta: MetaStore) -> None:
+    """Counted in the insert's step: of 12 creates at once for a cap of 3, 3 get in (counted
+    first, then written, all 12 did). DMs and other users' rooms do not count."""
+    await meta.create_room("theirs", "theirs", "u2")
+    await meta.open_dm("u1", "u3", "dm1")
+    calls = [
+        functools.partial(meta.create_room, f"r{i}", "r", "u1", max_rooms=3) for i in range(12)
+    ]
+    outcomes = await all_at_once(calls)
+    assert sorted(outcomes) == ["LimitReached"] * 9 + ["ok"] * 3
+    assert await meta.count_rooms_created_by("u1") == 3
+    with pytest.raises(LimitReached) as refused:
+        await meta.create_room("more", "more", "u1", max_rooms=3)
+    assert refused.value.quota == Quota.rooms_per_user
+    await meta.create_room("uncapped", "uncapped", "u1")  # no max_rooms: no cap
+    assert (await meta.create_room("u2r", "u2r", "u2", max_rooms=2)).created_by == "u2"

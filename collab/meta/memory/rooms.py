@@ -14,7 +14,7 @@ from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
 from collab.meta.memory.audit import append_event
 from collab.meta.memory.base import MemoryKind, Tables, drop_inbox_entries
-from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
+from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, room_limit
 
 
 def put_member(
@@ -58,7 +58,12 @@ def void_invites(tables: Tables, room_id: str, created_by: str, now: float) -> i
 
 
 class MemoryRooms(MemoryKind):
-    async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
+    async def create_room(
+        self, room_id: str, title: str, owner_id: str, *, max_rooms: int | None = None
+    ) -> RoomRecord:
+        # The count and the insert: no await between them, one step on the event loop.
+        if max_rooms is not None and self._created_by(owner_id) >= max_rooms:
+            raise room_limit()
         if room_id in self.tables.rooms:
             raise Conflict(f"room {room_id!r} exists")
         now = self.clock()
@@ -86,6 +91,9 @@ class MemoryRooms(MemoryKind):
         return sorted(room_id for room_id in self.tables.rooms if room_id > after)[:limit]
 
     async def count_rooms_created_by(self, user_id: str) -> int:
+        return self._created_by(user_id)
+
+    def _created_by(self, user_id: str) -> int:
         return sum(
             1
             for room in self.tables.rooms.values()

@@ -16,7 +16,7 @@ from typing import Any
 from collab.errors import Conflict, NotFound
 from collab.meta.audit import AuditEvent
 from collab.meta.base import Role
-from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord
+from collab.meta.rooms import DM_MEMBERS, Member, MemberChange, RoomRecord, room_limit
 from collab.meta.sql.audit import insert_event
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
 
@@ -68,6 +68,13 @@ def put_member(
     return member
 
 
+_CREATED_BY = "SELECT count(*) FROM rooms WHERE created_by=? AND kind='room'"
+
+
+def _rooms_created_by(db: Tx, user_id: str) -> int:
+    return int(db.execute(_CREATED_BY, (user_id,)).fetchone()[0])
+
+
 def room_exists(db: Tx, room_id: str) -> bool:
     return db.execute("SELECT 1 FROM rooms WHERE id=?", (room_id,)).fetchone() is not None
 
@@ -79,8 +86,14 @@ def refuse_dm(db: Tx, room_id: str) -> None:
 
 
 class SqlRooms(SqlKind):
-    async def create_room(self, room_id: str, title: str, owner_id: str) -> RoomRecord:
+    async def create_room(
+        self, room_id: str, title: str, owner_id: str, *, max_rooms: int | None = None
+    ) -> RoomRecord:
         def _create(db: Tx) -> RoomRecord:
+            # Counted in the insert's transaction: SQLite's one writer, or PostgreSQL's
+            # SERIALIZABLE (two nodes' racing creates conflict, and the retry counts again).
+            if max_rooms is not None and _rooms_created_by(db, owner_id) >= max_rooms:
+                raise room_limit()
             if room_exists(db, room_id):
                 raise Conflict(f"room {room_id!r} exists")
             # Ids only grow, so rows above today's highest are this room's (not an earlier
@@ -123,9 +136,7 @@ class SqlRooms(SqlKind):
         return [str(room_id) for (room_id,) in rows]
 
     async def count_rooms_created_by(self, user_id: str) -> int:
-        rows = await self._read(
-            "SELECT count(*) FROM rooms WHERE created_by=? AND kind='room'", (user_id,)
-        )
+        rows = await self._read(_CREATED_BY, (user_id,))
         return int(rows[0][0])
 
     async def rename_room(self, room_id: str, title: str) -> None:

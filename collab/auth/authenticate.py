@@ -126,7 +126,8 @@ async def principal_for_token(verifier: Verifier, token: str) -> Principal:
         user = await _active_user(meta, verifier.dev_user_id)
         return _principal(user, settings, via="dev")
     if looks_like_jwt(token):
-        claims = verify_room_token(verifier.secret_keys, token)
+        # Bounded by the current token_max_ttl too: as long as a revocation is kept.
+        claims = verify_room_token(verifier.secret_keys, token, max_ttl=settings.token_max_ttl)
         if await meta.room_token_revoked(claims.room_id, claims.token_id):
             raise Unauthorized("token revoked")
         user = await _active_user(meta, claims.user_id)

@@ -6,8 +6,11 @@ role in the room, checked at every connect). Keys come from the secret key list:
 signs, every key verifies (rotation); the ``kid`` header says which one signed.
 
 Every token carries a ``jti`` (its id): owners revoke one by it
-(``DELETE /api/v1/rooms/{room}/tokens/{jti}``). A token is valid while ``now < exp``; the
-socket it opened is closed at ``exp`` (``collab.sync.expiry``), with a code y-websocket retries.
+(``DELETE /api/v1/rooms/{room}/tokens/{jti}``). A token is valid while ``now < exp`` and, the
+server's ``token_max_ttl`` given, ``now < iat + token_max_ttl``: a token minted under a longer
+``token_max_ttl`` ends when the current setting says (a revocation is kept only that long, so a
+token outliving it would be accepted again once it is purged). The socket it opened is closed
+at that end (``collab.sync.expiry``), with a code y-websocket retries.
 """
 
 from __future__ import annotations
@@ -85,11 +88,15 @@ def mint_room_token(
     return jwt.encode({"alg": "HS256", "kid": _kid(key)}, claims, OctKey.import_key(key))
 
 
-def verify_room_token(keys: list[str], token: str, now: float | None = None) -> RoomTokenClaims:
+def verify_room_token(
+    keys: list[str], token: str, now: float | None = None, *, max_ttl: float | None = None
+) -> RoomTokenClaims:
     """The claims of a valid token; Unauthorized for a forged, expired or malformed one.
 
     Valid while ``now < exp`` (joserfc alone accepts the whole second of ``exp``): the same
-    instant the timer of a socket opened with it closes that socket.
+    instant the timer of a socket opened with it closes that socket. With ``max_ttl`` (the
+    server's ``token_max_ttl``) it also ends at ``iat + max_ttl`` (``expires_at`` is the
+    earlier of the two), and a token without ``iat`` is refused.
     """
     by_kid = {_kid(k): k for k in keys}
     now = time.time() if now is None else now
@@ -107,14 +114,17 @@ def verify_room_token(keys: list[str], token: str, now: float | None = None) -> 
             jti={"essential": True},
         )
         registry.validate(claims)
-        if not float(claims["exp"]) > now:
+        ends = float(claims["exp"])
+        if max_ttl is not None:
+            ends = min(ends, float(claims["iat"]) + max_ttl)  # no iat: KeyError, refused
+        if not ends > now:
             raise ValueError("expired")
         return RoomTokenClaims(
             user_id=str(claims["sub"]),
             room_id=str(claims["room"]),
             doc_pattern=str(claims.get("docs", "*")),
             role=Role.parse(str(claims["role"])),
-            expires_at=float(claims["exp"]),
+            expires_at=ends,
             token_id=str(claims["jti"]),
         )
     except (JoseError, KeyError, ValueError, TypeError) as exc:

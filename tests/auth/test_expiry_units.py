@@ -48,6 +48,18 @@ def test_a_room_token_is_valid_until_its_exp_and_not_at_it() -> None:
             verify_room_token(KEYS, token, now=late)
 
 
+def test_a_token_ends_at_the_current_token_max_ttl_from_its_minting() -> None:
+    """Minted for an hour, checked by a server whose ``token_max_ttl`` is now a minute: it
+    ends a minute after its ``iat`` (as long as a revocation of it is kept)."""
+    token = mint_room_token(KEYS, user_id="u1", room_id="r", role=Role.editor, ttl=3600, now=T0)
+    assert verify_room_token(KEYS, token, now=T0 + 600).expires_at == T0 + 3600
+    assert verify_room_token(KEYS, token, now=T0 + 59, max_ttl=60).expires_at == T0 + 60
+    assert verify_room_token(KEYS, token, now=T0, max_ttl=7200).expires_at == T0 + 3600
+    for late in (T0 + 60, T0 + 600):
+        with pytest.raises(Unauthorized):
+            verify_room_token(KEYS, token, now=late, max_ttl=60)
+
+
 def test_every_minted_token_has_an_id_and_one_without_is_refused() -> None:
     token = mint_room_token(KEYS, user_id="u1", room_id="r", role=Role.viewer, ttl=60, now=T0)
     assert is_token_id(verify_room_token(KEYS, token, now=T0).token_id)
@@ -63,6 +75,12 @@ def test_every_minted_token_has_an_id_and_one_without_is_refused() -> None:
     no_jti = jwt.encode(header, {**claims, "exp": int(T0 + 60)}, OctKey.import_key(KEYS[0]))
     with pytest.raises(Unauthorized):
         verify_room_token(KEYS, no_jti, now=T0)
+    no_iat = jwt.encode(
+        header, {**claims, "exp": int(T0 + 60), "jti": "b" * 32}, OctKey.import_key(KEYS[0])
+    )
+    assert verify_room_token(KEYS, no_iat, now=T0).token_id == "b" * 32
+    with pytest.raises(Unauthorized):  # a server bounds every token by token_max_ttl
+        verify_room_token(KEYS, no_iat, now=T0, max_ttl=3600)
 
 
 def test_what_an_expired_credential_closes_with() -> None:

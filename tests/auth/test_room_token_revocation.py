@@ -18,7 +18,7 @@ from collab.meta import Role
 from collab.settings import Settings
 from tests.api.conftest import Api, assert_error
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +126,28 @@ async def test_malformed_ids_bodies_and_a_flood(api: Api) -> None:
     assert statuses <= {204, 429}  # 429: a per-user limit on the API, if one is configured
     assert time.monotonic() - started < 20
     assert alice.http.get("/me").status_code == 200
+
+
+async def test_a_revoked_token_stays_refused_after_token_max_ttl_is_lowered(
+    server_factory: ServerFactory,
+) -> None:
+    """A revocation is kept ``token_max_ttl`` past the revocation, then purged. A token minted
+    for an hour and revoked after a restart with a lower ``token_max_ttl`` outlived its
+    revocation: once the purge deleted it, the token was accepted again. It must stay refused
+    (no room token lives past ``token_max_ttl`` from its minting, whatever its ``exp``)."""
+    server = server_factory(purge_interval=0)  # the test purges, not the server's timer
+    api = Api(server)
+    alice, bob = api.user("alice"), api.user("bob")
+    api.room("r", owner=alice, **{bob.user_id: "editor"})
+    minted = bob.http.post("/rooms/r/tokens", json={"ttl": 3600}).json()
+    holder = api.bearer(server.remember(minted["token"]))
+    assert holder.get("/me").status_code == 200
+    server.settings["token_max_ttl"] = 1
+    server.restart()
+    assert alice.http.delete(f"/rooms/r/tokens/{minted['id']}").status_code == 204
+    assert_error(holder.get("/me"), 401, "unauthorized")
+    with anyio.fail_after(15):  # the revocation is purged once its keep (1 s) has passed
+        while not server.with_meta(lambda meta: meta.purge(audit_before=None)).revoked_room_tokens:
+            await anyio.sleep(0.1)
+    assert_error(holder.get("/me"), 401, "unauthorized")
+    api.close()

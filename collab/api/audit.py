@@ -36,8 +36,9 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
 
 @api_endpoint
 async def room_audit(request: Request) -> Response:
-    """The room's audit events (owner), newest first."""
-    principal = await access.require_principal(request)
+    """The room's audit events (owner, with a personal credential as every owner route takes:
+    a room token stands for its user within the room, not as its manager), newest first."""
+    principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
     await access.require_role(request, principal, room_id, Role.owner)
     limit = parsing.int_param(request, "limit", parsing.DEFAULT_LIMIT, 1, parsing.MAX_LIMIT)

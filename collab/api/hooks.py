@@ -71,8 +71,9 @@ async def create_hook(request: Request) -> Response:
 
 @api_endpoint
 async def list_hooks(request: Request) -> Response:
-    """The room's incoming webhooks, never their URLs (owners)."""
-    principal = await access.require_principal(request)
+    """The room's incoming webhooks, never their URLs (owners, with a personal credential as
+    for every route managing the room's integrations)."""
+    principal = await access.require_principal(request, personal=True)
     room_id = parsing.room_param(request)
     await access.require_role(request, principal, room_id, Role.owner)
     hooks = await services(request).meta.list_incoming_hooks(room_id)

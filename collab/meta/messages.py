@@ -5,7 +5,8 @@ The row is the message's record of truth; the room's ``chat`` Yjs doc shows the 
 is the display order. A post is idempotent by (room, author, client id) for as long as the row
 exists, and rows are never deleted while their room exists: a deleted message is a tombstone
 (text, reactions and mentions emptied). A reply names its parent in ``thread`` (one level deep);
-posting it bumps the parent's ``reply_count`` in the same step.
+posting it bumps the parent's ``reply_count`` in the same step. A tombstone keeps its replies
+but takes no new one (as it takes no edit and no reaction).
 
 Every write takes an optional ``Written``: it is told the rows the write changed while the
 write's transaction is still open, in the order of the writes, so that the caller can show them
@@ -67,6 +68,9 @@ class Message:
     archived: bool = False
 
 
+DELETED_PARENT = "the thread's first message was deleted"
+
+
 class ThreadProblem(Exception):
     """A reply's parent is missing from the room (``missing``), or is itself a reply."""
 
@@ -120,7 +124,8 @@ class Messages(Protocol):
         """Store ``new`` with the room's next seq: (the message, True), and ``outbox``'s
         deliveries of it. If the author already posted this client id in the room: (that
         message, False), nothing written, nothing enqueued.
-        Raises ThreadProblem when ``new.thread`` names no top-level message of the room."""
+        Raises ThreadProblem when ``new.thread`` names no top-level message of the room, and
+        errors.Conflict when it names a deleted one (a tombstone takes no new reply)."""
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None: ...
 

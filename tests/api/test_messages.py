@@ -63,6 +63,23 @@ def test_post_reply_edit_react_delete_round_trip(api: Api) -> None:
     assert_error(alice.http.get(f"/rooms/{room}/messages/nope"), 404, "not_found")
 
 
+def test_a_deleted_thread_root_keeps_its_replies_and_takes_no_new_one(api: Api) -> None:
+    alice, bob = api.user("alice"), api.user("bob")
+    room = api.room("r", owner=api.dev, **{alice.user_id: "commenter", bob.user_id: "commenter"})
+    root = post(alice.http, room, "root", "a1").json()
+    reply = post(bob.http, room, "reply", "b1", thread=root["id"]).json()
+    assert api.dev.http.delete(f"/rooms/{room}/messages/{root['id']}").status_code == 204
+    late = post(bob.http, room, "too late", "b2", thread=root["id"])
+    assert_error(late, 409, "conflict")
+    assert post(bob.http, room, "reply", "b1", thread=root["id"]).json() == reply  # a retry
+    thread = alice.http.get(f"/rooms/{room}/messages", params={"thread": root["id"]}).json()
+    assert [m["id"] for m in thread["items"]] == [reply["id"]]
+    tomb = alice.http.get(f"/rooms/{room}/messages/{root['id']}").json()
+    assert tomb["deleted"] and tomb["reply_count"] == 1
+    edited = bob.http.patch(f"/rooms/{room}/messages/{reply['id']}", json={"text": "still here"})
+    assert edited.status_code == 200, edited.text
+
+
 def test_an_owner_may_delete_any_message_and_it_is_audited(api: Api) -> None:
     alice = api.user("alice")
     room = api.room("r", owner=api.dev, **{alice.user_id: "editor"})

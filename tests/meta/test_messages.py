@@ -150,6 +150,19 @@ async def test_replies_count_on_their_parent_one_level_deep(meta: MetaStore) -> 
     assert [m.id for m in await meta.list_messages("r", thread="m1")] == ["m2"]
 
 
+async def test_a_deleted_parent_keeps_its_replies_and_takes_no_new_one(meta: MetaStore) -> None:
+    await meta.post_message(new(1))
+    reply, _ = await meta.post_message(new(2, thread="m1"))
+    tomb = await meta.delete_message("r", "m1", 300.0)
+    assert tomb.deleted and tomb.reply_count == 1  # the thread stays, with its replies
+    with pytest.raises(Conflict):
+        await meta.post_message(new(3, thread="m1"))
+    assert await meta.last_seq("r") == 2 and await meta.get_message("r", "m1") == tomb
+    # A retry of the reply posted before the deletion still answers that reply.
+    assert await meta.post_message(new(4, thread="m1", client="c2")) == (reply, False)
+    assert [m.id for m in await meta.list_messages("r", thread="m1")] == ["m2"]
+
+
 async def test_edit_delete_and_react(meta: MetaStore) -> None:
     await meta.post_message(new(1, mentions=("u2",)))
     edited = await meta.edit_message("r", "m1", "new text", 200.0)

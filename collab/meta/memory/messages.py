@@ -13,6 +13,7 @@ from collab.errors import Conflict, NotFound
 from collab.meta.memory.base import MemoryKind, drop_inbox_entries
 from collab.meta.memory.webhooks import outbox_deliveries, put_deliveries
 from collab.meta.messages import (
+    DELETED_PARENT,
     Message,
     NewMessage,
     ThreadProblem,
@@ -62,6 +63,8 @@ class MemoryMessages(MemoryKind):
             parent = self._find(new.room_id, new.thread)
             if parent is None or parent.thread is not None:
                 raise ThreadProblem(missing=parent is None)
+            if parent.deleted:
+                raise Conflict(DELETED_PARENT)
             parents.append(
                 replace(parent, reply_count=parent.reply_count + 1, last_reply_at=new.created_at)
             )

@@ -27,6 +27,7 @@ from typing import Any
 
 from collab.errors import Conflict, NotFound
 from collab.meta.messages import (
+    DELETED_PARENT,
     Message,
     NewMessage,
     ThreadProblem,
@@ -152,6 +153,8 @@ class SqlMessages(SqlKind):
                 parent = _get(db, new.room_id, new.thread)
                 if parent is None or parent.thread is not None:
                     raise ThreadProblem(missing=parent is None)
+                if parent.deleted:
+                    raise Conflict(DELETED_PARENT)
                 db.execute(
                     "UPDATE messages SET reply_count=reply_count+1, last_reply_at=?"
                     " WHERE room_id=? AND id=?",

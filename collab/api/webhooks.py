@@ -28,6 +28,7 @@ from collab.services import services
 from collab.webhooks import ALL, EVENTS, new_secret, resolve
 
 MAX_ENDPOINTS = 20
+TOO_MANY = f"a room has at most {MAX_ENDPOINTS} webhooks"
 NO_DM_WEBHOOKS = "webhooks are not added to direct messages"
 
 
@@ -115,8 +116,8 @@ async def create_webhook(request: Request) -> Response:
     events = _events(body, required=True)
     assert events is not None
     shared = services(request)
-    if len(await shared.meta.list_webhooks(room_id)) >= MAX_ENDPOINTS:
-        raise BadRequest(f"a room has at most {MAX_ENDPOINTS} webhooks")
+    if len(await shared.meta.list_webhooks(room_id)) >= MAX_ENDPOINTS:  # before resolving
+        raise BadRequest(TOO_MANY)
     dispatcher = shared.webhooks.dispatcher
     await resolve(url, allow_http=dispatcher.allow_http, allowed=dispatcher.allowed)
     endpoint = Endpoint(
@@ -128,7 +129,8 @@ async def create_webhook(request: Request) -> Response:
         created_by=principal.user_id,
         created_at=time.time(),
     )
-    await shared.meta.create_webhook(endpoint)
+    if not await shared.meta.create_webhook(endpoint, max_endpoints=MAX_ENDPOINTS):
+        raise BadRequest(TOO_MANY)  # the cap, counted again in the insert's step
     await access.audit(
         request, principal, "webhook.create", room_id=room_id, target=endpoint.id, events=events
     )

@@ -70,7 +70,10 @@ class Attempt:
 
 
 class Webhooks(Protocol):
-    async def create_webhook(self, endpoint: Endpoint) -> None: ...
+    async def create_webhook(self, endpoint: Endpoint, *, max_endpoints: int | None = None) -> bool:
+        """Register it; with ``max_endpoints``, only while the room has fewer (not deleted),
+        counted in the insert's own step, so registrations racing each other (on several
+        nodes too) cannot together pass the cap. False when it was not written."""
 
     async def get_webhook(self, room_id: str, endpoint_id: str) -> Endpoint | None:
         """The room's endpoint (not deleted)."""

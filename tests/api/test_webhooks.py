@@ -12,8 +12,10 @@ import pytest
 from pycrdt import Text
 from standardwebhooks import Webhook
 
+from collab.api.webhooks import MAX_ENDPOINTS
 from tests.api.conftest import Api, assert_error
 from tests.support.pyclient import provider
+from tests.support.race import STORES, race, racing_servers
 from tests.support.receiver import Receiver
 from tests.support.server import CollabServer, ServerFactory
 
@@ -195,3 +197,27 @@ def test_registering_is_rate_limited(server_factory: ServerFactory) -> None:
         statuses.append(r.status_code)
     assert statuses == [201, 201, 201, 429, 429]
     api.close()
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_concurrent_registrations_stay_within_the_endpoint_cap(
+    request: pytest.FixtureRequest, store: str
+) -> None:
+    """32 registrations at once for a cap of 20 per room: counted, then written, more got in;
+    the count and the insert are one step now, on every store (PostgreSQL: two nodes)."""
+    servers = racing_servers(
+        request, store, webhook_allow_http="true", webhook_allow_networks="127.0.0.1"
+    )
+    token = servers[0].dev_token
+    (made,) = await race(servers, token, "POST", [("/rooms", {"id": "r"})])
+    assert made.status_code == 201, made.text
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["*"]}
+    answers = await race(servers, token, "POST", [("/rooms/r/webhooks", body)] * 32)
+    for answer in answers:
+        if answer.status_code == 201:
+            servers[0].remember(answer.json()["secret"])
+        else:
+            assert_error(answer, 400, "bad_request")
+    assert [r.status_code for r in answers].count(201) == MAX_ENDPOINTS
+    (listed,) = await race(servers[-1:], token, "GET", [("/rooms/r/webhooks?limit=100", None)])
+    assert len(listed.json()["items"]) == MAX_ENDPOINTS

@@ -3,13 +3,14 @@ an endpoint's deletion among the message writes that enqueue for it)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import anyio
 import pytest
 
 from collab.meta import Attempt, Endpoint, Health, Message, MetaStore, NewMessage, WebhookOutbox
-from tests.meta.support import T0
+from tests.meta.support import T0, all_at_once
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +168,25 @@ async def test_a_room_made_again_with_a_deleted_rooms_id_inherits_none_of_its_we
     assert await meta.list_webhooks("r") == []
     assert await meta.enqueue_webhook_event("r", "message.posted", "{}", T0, ids(1)) == []
     assert await meta.claim_webhook_deliveries(T0 + 1, "w1", 60.0, 16) == []
+
+
+async def test_registrations_past_max_endpoints_are_refused_in_their_own_step(
+    meta: MetaStore,
+) -> None:
+    """Counted in the insert's step: of 12 registrations at once for a cap of 3, 3 are
+    written. Deleted endpoints and other rooms' do not count; no cap without max_endpoints."""
+    await meta.create_webhook(endpoint("gone"))
+    assert await meta.delete_webhook("r", "gone", T0)
+    assert await meta.create_webhook(endpoint("elsewhere", room="other"))
+    made: list[bool] = []
+
+    async def register(name: str) -> None:
+        made.append(await meta.create_webhook(endpoint(name), max_endpoints=3))
+
+    calls = [functools.partial(register, f"e{i}") for i in range(12)]
+    assert await all_at_once(calls) == ["ok"] * 12
+    assert sorted(made) == [False] * 9 + [True] * 3
+    assert len(await meta.list_webhooks("r")) == 3
+    assert not await meta.create_webhook(endpoint("more"), max_endpoints=3)
+    assert await meta.create_webhook(endpoint("uncapped"))
+    assert len(await meta.list_webhooks("r")) == 4

@@ -45,8 +45,13 @@ def put_deliveries(tables: Tables, deliveries: list[Delivery]) -> None:
 
 
 class MemoryWebhooks(MemoryKind):
-    async def create_webhook(self, endpoint: Endpoint) -> None:
+    async def create_webhook(self, endpoint: Endpoint, *, max_endpoints: int | None = None) -> bool:
+        # The count and the insert: no await between them, one step on the event loop.
+        room = [e for e in self.tables.webhooks.values() if e.room_id == endpoint.room_id]
+        if max_endpoints is not None and len(room) >= max_endpoints:
+            return False
         self.tables.webhooks[endpoint.id] = endpoint
+        return True
 
     async def get_webhook(self, room_id: str, endpoint_id: str) -> Endpoint | None:
         found = self.tables.webhooks.get(endpoint_id)

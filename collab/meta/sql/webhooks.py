@@ -90,7 +90,7 @@ def enqueue_outbox(db: Tx, outbox: WebhookOutbox, message: Message) -> list[Deli
 
 
 class SqlWebhooks(SqlKind):
-    async def create_webhook(self, endpoint: Endpoint) -> None:
+    async def create_webhook(self, endpoint: Endpoint, *, max_endpoints: int | None = None) -> bool:
         h = endpoint.health
         row = (
             endpoint.id,
@@ -106,11 +106,23 @@ class SqlWebhooks(SqlKind):
             h.disabled_at,
             h.disabled_reason,
         )
-        await self._write(
-            lambda db: db.execute(
+
+        def _create(db: Tx) -> bool:
+            # Counted in the insert's transaction: SQLite's one writer, or PostgreSQL's
+            # SERIALIZABLE (two nodes' racing registrations conflict; the retry counts again).
+            if max_endpoints is not None:
+                (count,) = db.execute(
+                    "SELECT count(*) FROM webhook_endpoints WHERE room_id=? AND NOT deleted",
+                    (endpoint.room_id,),
+                ).fetchone()
+                if count >= max_endpoints:
+                    return False
+            db.execute(
                 f"INSERT INTO webhook_endpoints ({_ENDPOINT}) VALUES ({', '.join('?' * 12)})", row
             )
-        )
+            return True
+
+        return await self._write(_create)
 
     async def get_webhook(self, room_id: str, endpoint_id: str) -> Endpoint | None:
         rows = await self._read(

@@ -57,7 +57,7 @@ log = logging.getLogger("collab.errors")
 
 
 class Quota(enum.StrEnum):
-    """The configured caps a refusal can be raised at (the ``quota`` metric label)."""
+    """The caps a refusal can be raised at, configured or fixed (the ``quota`` metric label)."""
 
     doc_size = "doc_size"  # max_doc_size
     docs_per_room = "docs_per_room"  # max_docs_per_room
@@ -65,6 +65,7 @@ class Quota(enum.StrEnum):
     message_length = "message_length"  # max_message_length
     upload_size = "upload_size"  # max_upload_size
     room_files = "room_files"  # max_room_files_bytes
+    reactions_per_message = "reactions_per_message"  # distinct emoji (collab.meta.MAX_REACTIONS)
 
 
 class Rate(enum.StrEnum):

@@ -157,6 +157,7 @@ def test_quotas_are_carried_by_the_errors_raised_at_a_cap() -> None:
         "message_length",
         "upload_size",
         "room_files",
+        "reactions_per_message",
     ]
 
 

@@ -41,6 +41,7 @@ from collab.meta.inbox import Inbox, InboxEntry
 from collab.meta.incoming_hooks import IncomingHook, IncomingHooks
 from collab.meta.invites import Invite, Invites, grantable
 from collab.meta.messages import (
+    MAX_REACTIONS,
     Message,
     Messages,
     NewMessage,
@@ -61,6 +62,7 @@ from collab.meta.webhooks import Attempt, Delivery, Endpoint, Health, Webhooks
 __all__ = [
     "DM_MEMBERS",
     "DOC_KINDS",
+    "MAX_REACTIONS",
     "MAX_UNREAD",
     "ApiToken",
     "ApiTokens",

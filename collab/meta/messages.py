@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from collab.errors import LimitReached, Quota
 from collab.meta.webhooks import Delivery
 
 
@@ -69,6 +70,9 @@ class Message:
 
 
 DELETED_PARENT = "the thread's first message was deleted"
+# Distinct emoji one message holds: each is a key of the message in the live chat doc, which
+# every reader decodes and keeps, so a flood of distinct emoji must not grow it without bound.
+MAX_REACTIONS = 20
 
 
 class ThreadProblem(Exception):
@@ -169,7 +173,8 @@ class Messages(Protocol):
         written: Written | None = None,
     ) -> Message:
         """Add or remove one user's reaction (idempotent either way); NotFound if missing,
-        Conflict when adding to a deleted message."""
+        Conflict when adding to a deleted message, LimitReached when adding an emoji new to a
+        message that has ``MAX_REACTIONS`` (decided in the write's own step)."""
 
     async def list_messages(
         self,
@@ -200,9 +205,15 @@ class Messages(Protocol):
 def reactions_after(
     reactions: Mapping[str, Sequence[str]], emoji: str, user_id: str, add: bool
 ) -> dict[str, tuple[str, ...]]:
-    """``reactions`` with one user's ``emoji`` added or removed (an emptied emoji goes)."""
+    """``reactions`` with one user's ``emoji`` added or removed (an emptied emoji goes);
+    errors.LimitReached when adding an emoji new to a message that has ``MAX_REACTIONS``."""
     changed = {key: tuple(users) for key, users in reactions.items()}
     users = changed.get(emoji, ())
+    if add and emoji not in changed and len(changed) >= MAX_REACTIONS:
+        raise LimitReached(
+            Quota.reactions_per_message,
+            f"a message holds at most {MAX_REACTIONS} different reactions",
+        )
     if add and user_id not in users:
         changed[emoji] = (*users, user_id)
     elif not add and user_id in users:

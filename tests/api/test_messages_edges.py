@@ -1,5 +1,6 @@
 """/api/v1/rooms/{room}/messages at its edges: a lone surrogate, emoji sequences with joiners,
-a retry after its attachment was removed, a cursor out of range (each found in review)."""
+a retry after its attachment was removed, a cursor out of range (each found in review), a
+flood of distinct reactions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 
 from collab.api.parsing import encode_cursor
+from collab.meta import MAX_REACTIONS
 from tests.api.conftest import Api, assert_error
 
 
@@ -51,6 +53,20 @@ def test_a_standard_zwj_emoji_is_a_reaction(api: Api) -> None:
         r = alice.http.put(f"/rooms/{room}/messages/{message['id']}/reactions/{emoji}")
         assert r.status_code == 200, (emoji, r.text)
         assert alice.user_id in r.json()["reactions"][emoji]
+
+
+def test_a_flood_of_distinct_reactions_stops_at_the_cap(api: Api) -> None:
+    """Each distinct emoji is a key of the message in the live chat doc, which every reader
+    keeps: a message holds at most MAX_REACTIONS of them (before: any number)."""
+    alice = api.user("alice")
+    room = api.room("r", owner=api.dev, **{alice.user_id: "commenter"})
+    path = f"/rooms/{room}/messages/{post(alice.http, room, 'm1', text='vote').json()['id']}"
+    emoji = [chr(0x1F600 + n) for n in range(MAX_REACTIONS + 1)]
+    for one in emoji[:MAX_REACTIONS]:
+        assert alice.http.put(f"{path}/reactions/{one}").status_code == 200
+    assert_error(alice.http.put(f"{path}/reactions/{emoji[-1]}"), 403, "limit_reached")
+    both = api.dev.http.put(f"{path}/reactions/{emoji[0]}")  # one already there: still fine
+    assert both.status_code == 200 and len(both.json()["reactions"]) == MAX_REACTIONS
 
 
 def test_a_retry_answers_the_message_after_its_attachment_was_removed(api: Api) -> None:

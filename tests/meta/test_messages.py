@@ -11,8 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from collab.errors import Conflict, NotFound
+from collab.errors import Conflict, LimitReached, NotFound, Quota
 from collab.meta import (
+    MAX_REACTIONS,
     Delivery,
     Endpoint,
     Health,
@@ -191,6 +192,21 @@ async def test_edit_delete_and_react(meta: MetaStore) -> None:
     ):
         with pytest.raises(NotFound):
             await call
+
+
+async def test_a_message_holds_at_most_max_reactions_distinct_emoji(meta: MetaStore) -> None:
+    await meta.post_message(new(1))
+    emoji = [chr(0x1F600 + n) for n in range(MAX_REACTIONS + 1)]
+    for n, one in enumerate(emoji[:MAX_REACTIONS]):
+        full = await meta.react("r", "m1", one, f"u{n}", True)
+    with pytest.raises(LimitReached) as refused:
+        await meta.react("r", "m1", emoji[-1], "u1", True)
+    assert refused.value.quota is Quota.reactions_per_message
+    assert await meta.get_message("r", "m1") == full and len(full.reactions) == MAX_REACTIONS
+    joined = await meta.react("r", "m1", emoji[0], "u9", True)  # one already there: fine
+    assert joined.reactions[emoji[0]] == ("u0", "u9")
+    await meta.react("r", "m1", emoji[1], "u1", False)  # one emptied makes room for another
+    assert emoji[-1] in (await meta.react("r", "m1", emoji[-1], "u1", True)).reactions
 
 
 def seqs(found: list[Message]) -> list[int]:

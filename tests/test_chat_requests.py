@@ -7,13 +7,14 @@ import contextlib
 from typing import Any
 
 import pytest
+from pycrdt import Map
 from websockets.exceptions import ConnectionClosed
 
 from tests.api.conftest import Api
 from tests.support.jspeer import JsPeer
 from tests.support.pyclient import provider
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 from tests.test_chat import doc_messages, post, rendered, wait_doc
 
 pytestmark = pytest.mark.anyio
@@ -220,4 +221,38 @@ async def test_a_revoked_credential_closes_the_socket_and_its_requests_do_nothin
     assert a.close_code == 4401 and a.replies("a2") == []
     items = api.dev.http.get(f"/rooms/{room}/messages").json()["items"]
     assert [m["text"] for m in items] == ["before"]
+    api.close()
+
+
+async def test_archived_messages_take_edits_and_reactions_through_both_doors(
+    server_factory: ServerFactory,
+) -> None:
+    """A message past the live window lives in the table only: an edit or a reaction, through
+    the API or a 101 request, changes its row (the history shows it) and never brings it back
+    into the ``chat`` doc."""
+    server = server_factory(chat_live_messages=2)
+    api = Api(server)
+    alice = api.user("alice")
+    room = api.room("r", owner=api.dev, **{alice.user_id: "commenter"})
+    ids = [post(alice.http, room, f"m{n}", f"c{n}")["id"] for n in range(1, 5)]
+    a = await chat_socket(server, room, alice.token)
+    await wait_doc(a.doc, lambda m: sorted(m) == sorted(ids[2:]))
+    path = f"/rooms/{room}/messages/{ids[0]}"
+    edited = alice.http.patch(path, json={"text": "m1 edited"})
+    assert edited.status_code == 200 and edited.json()["text"] == "m1 edited"
+    assert alice.http.put(f"{path}/reactions/👍").json()["reactions"] == {"👍": [alice.user_id]}
+    edit = {"op": "edit", "client_id": "e2", "id": ids[1], "text": "m2 edited"}
+    assert ok(await a.ask(edit), "e2") == {"client_id": "e2", "id": ids[1], "seq": 2}
+    react = {"op": "react", "client_id": "r2", "id": ids[1], "emoji": "🎉"}
+    assert ok(await a.ask(react), "r2")["seq"] == 2
+    history = alice.http.get(f"/rooms/{room}/messages").json()["items"]
+    assert [(m["text"], m["reactions"]) for m in history[:2]] == [
+        ("m1 edited", {"👍": [alice.user_id]}),
+        ("m2 edited", {"🎉": [alice.user_id]}),
+    ]
+    # The replies came after any update of the doc: it still shows the live window alone.
+    assert sorted(doc_messages(a.doc)) == sorted(ids[2:])
+    assert a.doc.get("info", type=Map).to_py() == {"last_seq": 4, "archived_through": 2}
+    assert a.close_code is None
+    await a.close()
     api.close()

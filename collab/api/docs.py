@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
-from collab.errors import BadName, BadRequest, LimitReached, NotFound, Quota
+from collab.errors import BadName, BadRequest, NotFound
 from collab.meta import DOC_KINDS, DocMeta, Role
 from collab.names import DocKey, is_reserved_doc, is_valid_doc_name
 from collab.services import services
@@ -92,13 +92,16 @@ async def update_doc(request: Request) -> Response:
     shared = services(request)
     stored_docs = {d.name: d for d in await shared.store.list_docs(room_id)}
     stored = stored_docs.get(name)
-    described = {m.name for m in await shared.meta.list_doc_meta(room_id)}
-    if stored is None and name not in described:
-        # A doc with metadata only counts against the room's cap like a stored one.
-        if len(stored_docs.keys() | described) >= shared.settings.max_docs_per_room:
-            raise LimitReached(Quota.docs_per_room, "document limit of this room reached")
+    # A doc with metadata only counts against the room's cap like a stored one; counted in
+    # the insert's own step (LimitReached past it).
     meta, created = await shared.meta.put_doc_meta(
-        room_id, name, title=title, kind=kind, by=principal.user_id
+        room_id,
+        name,
+        title=title,
+        kind=kind,
+        by=principal.user_id,
+        max_docs=shared.settings.max_docs_per_room,
+        stored=stored_docs.keys(),
     )
     action = "doc.create" if created else "doc.update"
     await access.audit(request, principal, action, room_id=room_id, target=name, title=meta.title)

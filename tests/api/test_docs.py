@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from tests.api.conftest import Api, assert_error
+from tests.support.race import STORES, race, racing_servers
 from tests.support.rawpeer import RawPeer
 
 pytestmark = pytest.mark.anyio
@@ -68,3 +69,23 @@ async def test_deleting_a_room_deletes_its_docs(api: Api) -> None:
         reader = await RawPeer.connect(api.server.ws_url("gone", "d", token=alice.token))
         assert str(reader.text) == ""
         await reader.close()
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_concurrent_new_docs_stay_within_the_doc_cap(
+    request: pytest.FixtureRequest, store: str
+) -> None:
+    """16 docs described at once (how the workspace creates one) for a cap of 2: counted, then
+    written, more got in; the count (stored docs and described ones) and the insert are one
+    step now, on every store (PostgreSQL: two nodes)."""
+    servers = racing_servers(request, store, max_docs_per_room=2)
+    token = servers[0].dev_token
+    (made,) = await race(servers, token, "POST", [("/rooms", {"id": "r"})])
+    assert made.status_code == 201, made.text
+    calls = [(f"/rooms/r/docs/d{i}", {"title": f"Doc {i}"}) for i in range(16)]
+    answers = await race(servers, token, "PATCH", calls)
+    for refused in (r for r in answers if r.status_code != 201):
+        assert_error(refused, 403, "limit_reached")
+    assert [r.status_code for r in answers].count(201) == 2
+    (listed,) = await race(servers[-1:], token, "GET", [("/rooms/r/docs", None)])
+    assert len(listed.json()["items"]) == 2

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from collab.errors import Conflict
+from collab.errors import Conflict, LimitReached, Quota
 from collab.meta import MetaStore
-from tests.meta.support import T0, Clock
+from tests.meta.support import T0, Clock, all_at_once
 
 pytestmark = pytest.mark.anyio
 
@@ -45,3 +47,34 @@ async def test_deleting_the_room_deletes_its_doc_metadata(meta: MetaStore) -> No
     await meta.put_doc_meta("r", "a", title="A", kind=None, by="owner")
     await meta.delete_room("r")
     assert await meta.list_doc_meta("r") == []
+
+
+async def test_new_docs_past_max_docs_are_refused_in_their_own_step(meta: MetaStore) -> None:
+    """Counted in the insert's step, with the stored names the caller gives: of 12 new docs
+    described at once for a cap of 3 with one doc stored, 2 are written. A stored doc, or one
+    described already, is no new doc: it is described or renamed at the cap."""
+    await meta.put_doc_meta("other", "x", title=None, kind=None, by="u1")  # another room's
+    calls = [
+        functools.partial(
+            meta.put_doc_meta,
+            "r",
+            f"d{i}",
+            title=None,
+            kind=None,
+            by="u1",
+            max_docs=3,
+            stored={"s1"},
+        )
+        for i in range(12)
+    ]
+    assert sorted(await all_at_once(calls)) == ["LimitReached"] * 10 + ["ok"] * 2
+    described = [m.name for m in await meta.list_doc_meta("r")]
+    assert len(described) == 2
+    with pytest.raises(LimitReached) as refused:
+        await meta.put_doc_meta(
+            "r", "new", title=None, kind=None, by="u1", max_docs=3, stored={"s1"}
+        )
+    assert refused.value.quota == Quota.docs_per_room
+    for name in ("s1", described[0]):
+        await meta.put_doc_meta("r", name, title="T", kind=None, by="u1", max_docs=3, stored={"s1"})
+    assert len(await meta.list_doc_meta("r")) == 3

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 from collab.errors import Conflict
-from collab.meta.doc_meta import DocMeta
+from collab.meta.doc_meta import DocMeta, doc_limit
 from collab.meta.memory.base import MemoryKind
 
 
@@ -18,11 +19,25 @@ class MemoryDocMetas(MemoryKind):
         return sorted(found, key=lambda m: m.name)
 
     async def put_doc_meta(
-        self, room_id: str, name: str, *, title: str | None, kind: str | None, by: str
+        self,
+        room_id: str,
+        name: str,
+        *,
+        title: str | None,
+        kind: str | None,
+        by: str,
+        max_docs: int | None = None,
+        stored: Collection[str] = (),
     ) -> tuple[DocMeta, bool]:
         now = self.clock()
         current = self.tables.doc_meta.get((room_id, name))
         if current is None:
+            # The count and the insert: no await between them, one step on the event loop.
+            if max_docs is not None:
+                names = {n for (room, n) in self.tables.doc_meta if room == room_id}
+                names.update(stored)
+                if name not in names and len(names) >= max_docs:
+                    raise doc_limit()
             meta = DocMeta(room_id, name, title or name, kind or "text", by, now, by, now)
             self.tables.doc_meta[(room_id, name)] = meta
             return meta, True

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from collab.errors import Conflict
-from collab.meta.doc_meta import DocMeta
+from collab.meta.doc_meta import DocMeta, doc_limit
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
 
 _COLUMNS = "room_id, name, title, kind, created_by, created_at, updated_by, updated_at"
@@ -13,6 +14,21 @@ _COLUMNS = "room_id, name, title, kind, created_by, created_at, updated_by, upda
 
 def _meta(row: tuple[Any, ...]) -> DocMeta:
     return DocMeta(*row)
+
+
+def _room_has_space(
+    db: Tx, room_id: str, name: str, max_docs: int, stored: Collection[str]
+) -> bool:
+    """Whether ``name`` is a doc of the room already, or the room may gain one more: its docs
+    stored (in this same database, read in the caller's transaction: SQLite's one writer, or
+    PostgreSQL's SERIALIZABLE, where racing inserts conflict and the retry counts again) or
+    described, and the ``stored`` names the caller gives."""
+    rows = db.execute(
+        "SELECT name FROM docs WHERE room=? UNION SELECT name FROM doc_meta WHERE room_id=?",
+        (room_id, room_id),
+    ).fetchall()
+    names = {str(found) for (found,) in rows} | set(stored)
+    return name in names or len(names) < max_docs
 
 
 class SqlDocMetas(SqlKind):
@@ -29,7 +45,15 @@ class SqlDocMetas(SqlKind):
         return [_meta(row) for row in rows]
 
     async def put_doc_meta(
-        self, room_id: str, name: str, *, title: str | None, kind: str | None, by: str
+        self,
+        room_id: str,
+        name: str,
+        *,
+        title: str | None,
+        kind: str | None,
+        by: str,
+        max_docs: int | None = None,
+        stored: Collection[str] = (),
     ) -> tuple[DocMeta, bool]:
         now = self.clock()
 
@@ -38,6 +62,10 @@ class SqlDocMetas(SqlKind):
                 f"SELECT {_COLUMNS} FROM doc_meta WHERE room_id=? AND name=?", (room_id, name)
             ).fetchone()
             if row is None:
+                if max_docs is not None and not _room_has_space(
+                    db, room_id, name, max_docs, stored
+                ):
+                    raise doc_limit()
                 meta = DocMeta(room_id, name, title or name, kind or "text", by, now, by, now)
                 insert(db, "doc_meta", as_row(meta))
                 return meta, True

@@ -39,3 +39,10 @@ def parse_doc_path(rest: str) -> DocKey | None:
 def is_reserved_doc(doc: str) -> bool:
     """``chat`` and ``_*`` docs are written by the server only."""
     return doc == CHAT_DOC or doc.startswith("_")
+
+
+def new_docs_key(room: str) -> str:
+    """The key that serialises the room's new docs across nodes (a PostgreSQL advisory lock):
+    a first update creating a doc and new doc metadata both take it, so the room's
+    ``max_docs_per_room`` count and the insert are one step (``collab.store.postgres``)."""
+    return f"new-docs:{room}"

@@ -18,6 +18,7 @@ from collab.meta import MetaStore, Role
 from collab.settings import Settings
 from tests.support.jspeer import JsPeer
 from tests.support.pyclient import provider
+from tests.support.race import STORES, race, racing_servers
 from tests.support.rawpeer import RawPeer, close_code_of
 from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
@@ -206,6 +207,53 @@ async def test_new_docs_past_the_rooms_cap_are_refused(
         assert await close_code_of(server.ws_url("capped", "d3")) == 4403
         # Existing docs stay open to their editors.
         assert await close_code_of(server.ws_url("capped", "d1")) is None
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_new_docs_written_at_once_stay_within_the_doc_cap(
+    request: pytest.FixtureRequest, store: str
+) -> None:
+    """16 sockets join 16 new docs (each passes the join's count: nothing is stored yet), then
+    each writes its first update: all 16 were stored for a cap of 2. The cap is counted again
+    where the first update creates the doc, in the same step: the others close 4403."""
+    servers = racing_servers(request, store, max_docs_per_room=2)
+    with anyio.fail_after(60):
+        peers = [
+            await RawPeer.connect(servers[i % len(servers)].ws_url("capped", f"d{i}"))
+            for i in range(16)
+        ]
+        for peer in peers:
+            await peer.insert(0, "x")
+            await peer.request_saved(1)
+        for peer in peers:
+            await peer.wait_for(lambda p=peer: p.saved == 1 or p.closed.is_set())
+        refused = [peer.close_code for peer in peers if peer.saved != 1]
+        (listed,) = await race(servers, servers[0].dev_token, "GET", [("/rooms/capped/docs", None)])
+        for peer in peers:
+            await peer.close()
+    assert len(listed.json()["items"]) == 2
+    assert refused == [4403] * 14
+
+
+async def test_described_docs_count_against_the_cap_on_sockets_too(
+    server_factory: ServerFactory,
+) -> None:
+    """Docs that only have metadata yet (described through the API) count against the cap
+    where a socket creates a doc, as they do in the API; they stay open to their editors."""
+    server = server_factory(max_docs_per_room=2)
+    headers = {"authorization": f"Bearer {server.dev_token}"}
+    async with httpx.AsyncClient(base_url=server.http_url + "/api/v1", headers=headers) as http:
+        assert (await http.post("/rooms", json={"id": "capped"})).status_code == 201
+        for doc in ("d1", "d2"):
+            r = await http.patch(f"/rooms/capped/docs/{doc}", json={"title": doc})
+            assert r.status_code == 201, r.text
+    with anyio.fail_after(30):
+        assert await close_code_of(server.ws_url("capped", "d3")) == 4403
+        peer = await RawPeer.connect(server.ws_url("capped", "d1"))
+        await peer.insert(0, "d1")
+        await peer.request_saved(1)
+        await peer.wait_for(lambda: peer.saved == 1)
+        await peer.close()
 
 
 async def test_failed_credentials_are_rate_limited_per_address(server: CollabServer) -> None:

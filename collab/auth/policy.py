@@ -3,8 +3,8 @@
 Roles come from membership (site admins act as owners; the dev user is at least an editor),
 capped by a token's ceiling and scope. A room that does not exist is created on the first join
 of a signed-in user while auto-create is on (the joiner becomes its owner), within the per-user
-cap; otherwise it is NotFound. A room gains a doc only within ``max_docs_per_room``. Refusals at
-a cap are ``LimitReached`` carrying their ``Quota``.
+cap; otherwise it is NotFound. A room gains a doc only within ``max_docs_per_room``, its docs
+stored and described. Refusals at a cap are ``LimitReached`` carrying their ``Quota``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from collab.auth.principal import Principal
 from collab.errors import Conflict, Forbidden, LimitReached, NotFound, Quota
 from collab.meta import MetaStore, Role
-from collab.names import is_reserved_doc
+from collab.names import DocKey, is_reserved_doc
 from collab.settings import Settings
 from collab.store.base import DocumentStore
 
@@ -70,16 +70,25 @@ def effective_role(principal: Principal, member_role: Role | None) -> Role | Non
     return None if role is None else principal.cap(role)
 
 
-async def may_create_doc(store: DocumentStore, settings: Settings, room_id: str) -> bool:
-    """Whether the room may gain one more doc (``max_docs_per_room``).
+async def may_create_doc(
+    store: DocumentStore, meta: MetaStore, settings: Settings, key: DocKey
+) -> bool:
+    """Whether the room may gain ``key``'s doc (``max_docs_per_room``): it is described already
+    (counted), or the room's docs, stored or described (metadata only, as the API counts
+    them), are fewer than the cap.
 
     The socket path asks before a doc's first update is stored. Docs loaded but not yet stored
-    do not count.
+    do not count. The first update's commit counts again, in the step that creates the doc
+    (``DocumentStore.append``'s ``max_docs``): sockets joined at once all pass this check.
     """
-    return await store.count_docs(room_id) < settings.max_docs_per_room
+    names = {doc.name for doc in await store.list_docs(key.room)}
+    names |= {doc.name for doc in await meta.list_doc_meta(key.room)}
+    return key.doc in names or len(names) < settings.max_docs_per_room
 
 
-async def check_doc_quota(store: DocumentStore, settings: Settings, room_id: str) -> None:
-    """LimitReached (docs_per_room) unless the room may gain one more doc."""
-    if not await may_create_doc(store, settings, room_id):
+async def check_doc_quota(
+    store: DocumentStore, meta: MetaStore, settings: Settings, key: DocKey
+) -> None:
+    """LimitReached (docs_per_room) unless the room may gain ``key``'s doc."""
+    if not await may_create_doc(store, meta, settings, key):
         raise LimitReached(Quota.docs_per_room, "document limit of this room reached")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from collab.db.errors import StoreError
+from collab.errors import LimitReached, Quota
 from collab.names import DocKey
 
 
@@ -32,6 +33,11 @@ class GenerationGone(StoreError):
         what = "deleted" if current is None else f"re-created as {current}"
         was = "the doc its first append created" if expected is None else f"generation {expected}"
         super().__init__(f"{key.room}/{key.doc}: {was} is gone ({what})")
+
+
+def doc_limit() -> LimitReached:
+    """A first update refused at ``max_docs_per_room`` (4403, as the join's check)."""
+    return LimitReached(Quota.docs_per_room, "document limit of this room reached")
 
 
 @dataclass
@@ -84,7 +90,12 @@ class DocumentStore(Protocol):
         """The doc's snapshot and log; an empty StoredDoc when it does not exist."""
 
     async def append(
-        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+        self,
+        key: DocKey,
+        updates: Sequence[bytes],
+        *,
+        generation: str | None = None,
+        max_docs: int | None = None,
     ) -> int:
         """Durably append updates (one transaction, grouped with concurrent appends).
 
@@ -96,6 +107,12 @@ class DocumentStore(Protocol):
         whether it was deleted or re-created: a node that has not heard of a delete yet must
         not bring the doc back with its stray updates, nor put them in its successor. In a
         group commit, one doc's mismatch fails only the appends of that doc.
+
+        With ``max_docs``, an append that would create the doc does so only while the room
+        has fewer docs (``max_docs_per_room``: the docs stored and, where the meta store shares
+        the database, the docs described in its ``doc_meta``, one of which may be created),
+        counted in the creating step itself: appends creating docs at once, on several nodes
+        too, cannot together pass the cap. Past it: ``LimitReached``, nothing written.
         """
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from collab.names import DocKey
-from collab.store.base import DocInfo, GenerationGone, StoredDoc
+from collab.store.base import DocInfo, GenerationGone, StoredDoc, doc_limit
 
 
 class MemoryStore:
@@ -37,12 +37,20 @@ class MemoryStore:
         )
 
     async def append(
-        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+        self,
+        key: DocKey,
+        updates: Sequence[bytes],
+        *,
+        generation: str | None = None,
+        max_docs: int | None = None,
     ) -> int:
         stored = self._docs.get(key)
         if generation is not None and (stored is None or stored.generation != generation):
             raise GenerationGone(key, generation, None if stored is None else stored.generation)
         if stored is None:
+            # The count and the insert: no await between them, one step on the event loop.
+            if max_docs is not None and self._count(key.room) >= max_docs:
+                raise doc_limit()
             stored = self._docs[key] = StoredDoc(generation=uuid.uuid4().hex)
         seq = stored.last_seq
         for update in updates:
@@ -79,6 +87,9 @@ class MemoryStore:
         ]
 
     async def count_docs(self, room: str) -> int:
+        return self._count(room)
+
+    def _count(self, room: str) -> int:
         return sum(1 for key in self._docs if key.room == room)
 
     async def delete_doc(self, key: DocKey) -> None:

@@ -17,6 +17,11 @@ snapshots instead of one writer:
   once locked in that same statement, still has it: a doc deleted or re-created through
   another node is neither brought back nor given the old doc's updates, and only the jobs of
   that doc fail (``GenerationGone``); the batch's other docs commit.
+- **A first update under ``max_docs_per_room``** (an append that may create its doc) first
+  takes the room's new-docs advisory lock, which new doc metadata takes too
+  (``collab.names.new_docs_key``), counts the room's docs, stored and described, and makes
+  the doc's row, empty, in that transaction; the append then writes into it. Nodes creating
+  docs at once thus count one after the other.
 - **Loads** read the doc's row and its log in one REPEATABLE READ transaction (one snapshot):
   a compaction committing between the two reads cannot make the log start after the snapshot
   the loader read.
@@ -45,10 +50,17 @@ from psycopg.rows import TupleRow
 
 from collab.db.errors import StoreError
 from collab.db.postgres import PgDatabase
-from collab.names import DocKey
-from collab.store.base import DocInfo, GenerationGone, StoredDoc
+from collab.names import DocKey, new_docs_key
+from collab.store.base import DocInfo, GenerationGone, StoredDoc, doc_limit
 
 Conn = AsyncConnection[TupleRow]
+
+# The meta store's serial writes take the same lock (``collab.meta.postgres``: the key's hash).
+_NEW_DOCS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+# The names the room's doc cap counts: its docs stored, and described (``doc_meta``).
+_ROOM_DOCS = (
+    "SELECT name FROM docs WHERE room = %s UNION SELECT name FROM doc_meta WHERE room_id = %s"
+)
 
 
 @dataclass
@@ -101,8 +113,15 @@ class PostgresStore:
             return StoredDoc(generation, snapshot, snapshot_seq, await _read_log(conn, key, since))
 
     async def append(
-        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+        self,
+        key: DocKey,
+        updates: Sequence[bytes],
+        *,
+        generation: str | None = None,
+        max_docs: int | None = None,
     ) -> int:
+        if generation is None and max_docs is not None:
+            await self._make_room_for(key, max_docs)
         job = _Append(key, updates, generation)
         self._queue.append(job)
         async with self._write_lock:
@@ -124,6 +143,27 @@ class PostgresStore:
                     if not isinstance(exc, Exception):
                         raise
         return job.future.result()
+
+    async def _make_room_for(self, key: DocKey, max_docs: int) -> None:
+        """Before an append that may create ``key``'s doc: under the room's new-docs lock
+        (which new doc metadata takes too, on every node), LimitReached unless the doc is stored
+        or described already, or the room's docs are fewer than ``max_docs``; then its row,
+        empty, so that the next holder counts it. The append writes into it as into a doc
+        another node created (a failed append leaves the doc empty: within the cap)."""
+        async with self._db.transaction("READ COMMITTED") as conn:
+            await conn.execute(_NEW_DOCS_LOCK, (new_docs_key(key.room),))
+            # READ COMMITTED: this statement sees what the lock's previous holder committed.
+            cur = await conn.execute(_ROOM_DOCS, (key.room, key.room))
+            names = {str(name) for (name,) in await cur.fetchall()}
+            if key.doc in names:
+                return
+            if len(names) >= max_docs:
+                raise doc_limit()
+            await conn.execute(
+                "INSERT INTO docs (room, name, generation, created_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (room, name) DO NOTHING",
+                (*key, uuid.uuid4().hex, time.time()),
+            )
 
     async def compact(
         self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None

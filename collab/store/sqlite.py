@@ -18,7 +18,7 @@ from pathlib import Path
 
 from collab.db import Database, StoreError
 from collab.names import DocKey
-from collab.store.base import DocInfo, GenerationGone, StoredDoc
+from collab.store.base import DocInfo, GenerationGone, StoredDoc, doc_limit
 
 
 class SQLiteStore:
@@ -46,9 +46,14 @@ class SQLiteStore:
         return await self._db.read(lambda conn: _load(conn, key))
 
     async def append(
-        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+        self,
+        key: DocKey,
+        updates: Sequence[bytes],
+        *,
+        generation: str | None = None,
+        max_docs: int | None = None,
     ) -> int:
-        return await self._db.write(lambda conn: _append(conn, key, updates, generation))
+        return await self._db.write(lambda conn: _append(conn, key, updates, generation, max_docs))
 
     async def updates_after(self, key: DocKey, seq: int) -> StoredDoc:
         return await self._db.read(lambda conn: _load(conn, key, after=seq))
@@ -99,6 +104,20 @@ class SQLiteStore:
         await self._db.write(_delete)
 
 
+def _room_has_space(conn: sqlite3.Connection, key: DocKey, max_docs: int) -> bool:
+    """Whether the room may gain ``key``'s doc: it is described already (counted), or the
+    room's docs, stored or described (the meta store's ``doc_meta``, in this same file), are
+    fewer than ``max_docs``."""
+    names = {
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT name FROM docs WHERE room=? UNION SELECT name FROM doc_meta WHERE room_id=?",
+            (key.room, key.room),
+        )
+    }
+    return key.doc in names or len(names) < max_docs
+
+
 def _load(conn: sqlite3.Connection, key: DocKey, after: int | None = None) -> StoredDoc:
     """The doc's snapshot and the rows after it, read in one transaction (one consistent view);
     with ``after``, only the rows past that seq, unless the snapshot already folded some."""
@@ -127,16 +146,23 @@ def _load(conn: sqlite3.Connection, key: DocKey, after: int | None = None) -> St
 
 
 def _append(
-    conn: sqlite3.Connection, key: DocKey, updates: Sequence[bytes], generation: str | None
+    conn: sqlite3.Connection,
+    key: DocKey,
+    updates: Sequence[bytes],
+    generation: str | None,
+    max_docs: int | None = None,
 ) -> int:
     """Append the updates (inside the caller's transaction, its own savepoint: a raise here
     undoes only this append); the last seq. GenerationGone, writing nothing, unless the doc
-    is ``generation`` (when given): the check and the write share the one writer's turn."""
+    is ``generation`` (when given); LimitReached if it would create a doc past ``max_docs``:
+    the checks and the write share the one writer's turn."""
     found = conn.execute(
         "SELECT last_seq, generation FROM docs WHERE room=? AND name=?", key
     ).fetchone()
     if generation is not None and (found is None or found[1] != generation):
         raise GenerationGone(key, generation, None if found is None else found[1])
+    if found is None and max_docs is not None and not _room_has_space(conn, key, max_docs):
+        raise doc_limit()
     if found is None:  # the doc's first write: it gets its generation
         conn.execute(
             "INSERT INTO docs (room, name, generation, created_at) VALUES (?, ?, ?, ?)",

@@ -287,7 +287,7 @@ async def _open(
         if not live.exists and not is_reserved_doc(key.doc):
             if not access.can_write:
                 raise NotFound("no such document")
-            await check_doc_quota(state.store, state.settings, key.room)
+            await check_doc_quota(state.store, state.meta, state.settings, key)
     except BaseException as exc:
         registry.release(live)
         if isinstance(exc, StoreError):

@@ -29,14 +29,22 @@ import time
 from collections.abc import Callable
 
 from collab import logs
-from collab.errors import must_propagate
-from collab.names import DocKey
+from collab.errors import LimitReached, close_code_for, must_propagate
+from collab.names import DocKey, is_reserved_doc
 from collab.settings import Settings
 from collab.store.base import DocumentStore, GenerationGone, StoredDoc
 from collab.sync.hooks import SyncHooks
 from collab.sync.seqs import SeqSet
 
 log = logging.getLogger("collab.sync.journal")
+
+
+def failure_close(exc: BaseException) -> tuple[int, str]:
+    """How a doc's peers are closed when it failed: a first update past the room's doc cap
+    as the join's check refuses (4403); anything else 1011, the doc being unavailable."""
+    if isinstance(exc, LimitReached):
+        return close_code_for(exc)
+    return 1011, "document unavailable"
 
 
 class Journal:
@@ -139,6 +147,8 @@ class Journal:
             self.halted = True
             if isinstance(exc, GenerationGone):
                 self._tell_gone(exc)
+            elif isinstance(exc, LimitReached):  # a first update past the room's doc cap
+                log.info("%s: %s", self.key, exc, extra=logs.doc_fields(self.key))
             else:
                 log.exception("commit failed for %s", self.key, extra=logs.doc_fields(self.key))
             self._on_failed(exc)
@@ -160,8 +170,12 @@ class Journal:
         batch, upto = list(self.uncommitted), self.recorded
         started = time.perf_counter()
         # Only into the generation loaded (or created by our first commit): never re-creating
-        # a doc deleted meanwhile through another node, nor writing into its successor.
-        last = await self.store.append(self.key, batch, generation=self.generation)
+        # a doc deleted meanwhile through another node, nor writing into its successor. A
+        # first commit creates the doc within the room's cap, counted in its own step (the
+        # join's check alone let docs joined at once through: LimitReached, 4403).
+        last = await self.store.append(
+            self.key, batch, generation=self.generation, max_docs=self._max_docs()
+        )
         self._hooks.committed(time.perf_counter() - started)
         first = last - len(batch) + 1
         self.held.add_range(first, last)
@@ -180,6 +194,12 @@ class Journal:
         self._hooks.stored(self.key)
         if gone is not None:  # committed before the doc went: reported, and the end of it
             raise gone
+
+    def _max_docs(self) -> int | None:
+        """The cap a commit that may create the doc passes (not the server's reserved docs)."""
+        if self.generation is not None or is_reserved_doc(self.key.doc):
+            return None
+        return self.settings.max_docs_per_room
 
     async def _learn_generation(self, first: int, batch: list[bytes]) -> GenerationGone | None:
         """The first commit created the doc (or wrote into the one another node created since

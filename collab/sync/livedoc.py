@@ -31,7 +31,7 @@ from collab.settings import Settings
 from collab.store.base import DocumentStore
 from collab.sync.crossnode import CrossNode
 from collab.sync.hooks import NoHooks, SyncHooks
-from collab.sync.journal import Journal
+from collab.sync.journal import Journal, failure_close
 from collab.sync.outbox import Delivery, Outbox
 from collab.sync.peer import Peer
 from collab.sync.presence import AwarenessGate, Presence, TypingSweep
@@ -363,7 +363,7 @@ class LiveDoc:
         self.failed = self.failed or exc  # a refusal set by on_gone (4404 / 4409) stays
         self.journal.halt()
         self.outbox.fail()
-        self.close_all(1011, "document unavailable")
+        self.close_all(*failure_close(exc))
 
     # -- presence --------------------------------------------------------------------------
 

@@ -16,26 +16,38 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_may_create_doc_counts_stored_docs() -> None:
-    store = MemoryStore()
+    store, meta = MemoryStore(), MemoryMetaStore()
     settings = Settings(max_docs_per_room=2)
-    assert await may_create_doc(store, settings, "r")
+    new = DocKey("r", "new")
+    assert await may_create_doc(store, meta, settings, new)
     await store.append(DocKey("r", "a"), [b"x"])
     await store.append(DocKey("other", "a"), [b"x"])
-    assert await may_create_doc(store, settings, "r")
+    assert await may_create_doc(store, meta, settings, new)
     await store.append(DocKey("r", "b"), [b"x"])
-    assert not await may_create_doc(store, settings, "r")
-    assert await may_create_doc(store, settings, "other")
+    assert not await may_create_doc(store, meta, settings, new)
+    assert await may_create_doc(store, meta, settings, DocKey("other", "new"))
     await store.delete_doc(DocKey("r", "a"))
-    assert await may_create_doc(store, settings, "r")
+    assert await may_create_doc(store, meta, settings, new)
+
+
+async def test_may_create_doc_counts_described_docs() -> None:
+    """A doc with metadata only counts as the API counts it, and may itself be created."""
+    store, meta = MemoryStore(), MemoryMetaStore()
+    settings = Settings(max_docs_per_room=2)
+    await store.append(DocKey("r", "a"), [b"x"])
+    await meta.put_doc_meta("r", "a", title="A", kind=None, by="u")  # stored and described
+    await meta.put_doc_meta("r", "b", title="B", kind=None, by="u")
+    assert not await may_create_doc(store, meta, settings, DocKey("r", "new"))
+    assert await may_create_doc(store, meta, settings, DocKey("r", "b"))
 
 
 async def test_doc_quota_refusal_carries_its_quota() -> None:
-    store = MemoryStore()
+    store, meta = MemoryStore(), MemoryMetaStore()
     settings = Settings(max_docs_per_room=1)
-    await check_doc_quota(store, settings, "r")
+    await check_doc_quota(store, meta, settings, DocKey("r", "new"))
     await store.append(DocKey("r", "a"), [b"x"])
     with pytest.raises(LimitReached) as refused:
-        await check_doc_quota(store, settings, "r")
+        await check_doc_quota(store, meta, settings, DocKey("r", "new"))
     assert refused.value.quota is Quota.docs_per_room
     assert refused.value.close_code == 4403
     assert refused.value.reason == "document limit of this room reached"

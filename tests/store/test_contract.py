@@ -11,6 +11,8 @@ import anyio
 import pytest
 
 from collab.db import StoreError, migrate_with_backup
+from collab.errors import LimitReached, Quota
+from collab.meta import open_meta_store
 from collab.names import DocKey
 from collab.store import DocumentStore, open_store
 from collab.store.base import GenerationGone
@@ -260,3 +262,82 @@ def test_store_urls(tmp_path: Path) -> None:
     for url in ("postgresql://app@db.example/collab", "postgres://db.example/collab"):
         pg = open_store(url)  # nothing connects before open()
         assert isinstance(pg, PostgresStore) and pg.url == url
+
+
+async def test_appends_creating_docs_stay_within_max_docs(store: DocumentStore) -> None:
+    """The cap is counted in the step that creates a doc: of 12 first appends at once for a
+    cap of 3 with one doc stored, 2 create theirs (LimitReached, nothing written, for the
+    others). A doc that exists takes appends at the cap; another room has its own count."""
+    await store.append(A, [b"a"])
+    outcomes: list[str] = []
+
+    async def create(index: int) -> None:
+        try:
+            await store.append(DocKey("room", f"n{index}"), [b"x"], max_docs=3)
+            outcomes.append("ok")
+        except LimitReached as exc:
+            assert exc.quota == Quota.docs_per_room
+            outcomes.append("refused")
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for index in range(12):
+                tg.start_soon(create, index)
+    assert sorted(outcomes) == ["ok"] * 2 + ["refused"] * 10
+    assert await store.count_docs("room") == 3
+    assert all(doc.updated_seq == 1 for doc in await store.list_docs("room"))
+    assert await store.append(A, [b"b"], max_docs=3) == 2
+    with pytest.raises(LimitReached):
+        await store.append(B, [b"b"], max_docs=3)
+    assert not (await store.load(B)).exists
+    assert await store.append(DocKey("other", "a"), [b"x"], max_docs=1) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_first_appends_and_new_doc_metadata_share_one_cap(
+    backend: str, tmp_path: Path
+) -> None:
+    """Where the meta store shares the database, a doc described only counts in the append's
+    step (and may itself be created), and first appends through two stores (two nodes) race
+    new metadata without passing the cap together: 3 of 16 get in."""
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'c.db'}"
+            migrate_with_backup(tmp_path / "c.db")
+        else:
+            url = stack.enter_context(fresh_database())
+        nodes, meta = [open_store(url), open_store(url)], open_meta_store(url)
+        for node in nodes:
+            await node.open()
+        await meta.open()
+        try:
+            await meta.put_doc_meta("room", "described", title=None, kind=None, by="u")
+            with pytest.raises(LimitReached):
+                await nodes[0].append(A, [b"x"], max_docs=1)
+            assert await nodes[0].append(DocKey("room", "described"), [b"x"], max_docs=1) == 1
+            outcomes: list[str] = []
+
+            async def create(index: int) -> None:
+                name = f"n{index}"
+                try:
+                    if index % 4 == 3:
+                        await meta.put_doc_meta(
+                            "race", name, title=None, kind=None, by="u", max_docs=3
+                        )
+                    else:
+                        await nodes[index % 2].append(DocKey("race", name), [b"x"], max_docs=3)
+                    outcomes.append(name)
+                except LimitReached:
+                    pass
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    for index in range(16):
+                        tg.start_soon(create, index)
+            stored = {doc.name for doc in await nodes[0].list_docs("race")}
+            described = {doc.name for doc in await meta.list_doc_meta("race")}
+            assert len(outcomes) == 3 and stored | described == set(outcomes)
+        finally:
+            for node in nodes:
+                await node.close()
+            await meta.close()

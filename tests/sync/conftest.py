@@ -41,13 +41,18 @@ class GatedStore(MemoryStore):
         return await super().load(key)
 
     async def append(
-        self, key: DocKey, updates: Sequence[bytes], *, generation: str | None = None
+        self,
+        key: DocKey,
+        updates: Sequence[bytes],
+        *,
+        generation: str | None = None,
+        max_docs: int | None = None,
     ) -> int:
         self.appends += 1
         await self.append_gate.wait()
         if key in self.fail_appends_for:
             raise OSError("disk full")
-        return await super().append(key, updates, generation=generation)
+        return await super().append(key, updates, generation=generation, max_docs=max_docs)
 
 
 def make_peer(*, readonly: bool = False) -> Peer:

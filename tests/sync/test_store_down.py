@@ -51,14 +51,14 @@ def test_a_handshake_the_store_cannot_authenticate_is_refused_with_503(
     assert "handshake refused: the store does not answer" in caplog.text
 
 
-@pytest.mark.parametrize("failing", ["get_room", "count_docs"])
+@pytest.mark.parametrize("failing", ["get_room", "list_docs"])
 def test_a_join_the_store_cannot_answer_is_closed_1011_and_releases_the_doc(
     app_client: tuple[TestClient, Services],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     failing: str,
 ) -> None:
-    """``get_room``: the room's role, before the doc is acquired; ``count_docs``: the quota
+    """``get_room``: the room's role, before the doc is acquired; ``list_docs``: the quota
     check of a new doc, after it was (it must be released, or it never leaves memory)."""
     client, shared = app_client
     owner = shared.meta if failing == "get_room" else shared.store

@@ -8,6 +8,7 @@ from typing import Any
 from collab.errors import Conflict
 from collab.meta.doc_meta import DocMeta, doc_limit
 from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
+from collab.names import new_docs_key
 
 _COLUMNS = "room_id, name, title, kind, created_by, created_at, updated_by, updated_at"
 
@@ -21,8 +22,8 @@ def _room_has_space(
 ) -> bool:
     """Whether ``name`` is a doc of the room already, or the room may gain one more: its docs
     stored (in this same database, read in the caller's transaction: SQLite's one writer, or
-    PostgreSQL's SERIALIZABLE, where racing inserts conflict and the retry counts again) or
-    described, and the ``stored`` names the caller gives."""
+    PostgreSQL's under the room's new-docs lock) or described, and the ``stored`` names the
+    caller gives."""
     rows = db.execute(
         "SELECT name FROM docs WHERE room=? UNION SELECT name FROM doc_meta WHERE room_id=?",
         (room_id, room_id),
@@ -85,7 +86,9 @@ class SqlDocMetas(SqlKind):
             upsert(db, "doc_meta", as_row(meta), pk=("room_id", "name"))
             return meta, False
 
-        return await self._write(_put)
+        # Serial with the room's other new docs (a first update's too, on PostgreSQL: the
+        # document store takes the same advisory lock), so the count holds across nodes.
+        return await self._write(_put, serial=new_docs_key(room_id))
 
     async def delete_doc_meta(self, room_id: str, name: str) -> None:
         await self._write(

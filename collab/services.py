@@ -29,6 +29,7 @@ from collab.errors import CollabError, Rate
 from collab.fanout import Fanout, new_node_id, open_fanout
 from collab.files import FileService
 from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
+from collab.meta.purge import retention_cutoff
 from collab.metrics import Metrics
 from collab.metrics.files import FileMetrics
 from collab.metrics.health import StoreHealth
@@ -199,10 +200,12 @@ class Services:
             self.purger = asyncio.get_running_loop().create_task(self._purge_forever())
 
     async def purge(self) -> Purged:
-        """Delete used or expired invites, sessions and tickets, and audit rows older than
-        ``audit_retention``; logged when anything went."""
-        retention = self.settings.audit_retention
-        purged = await self.meta.purge(audit_before=time.time() - retention if retention else None)
+        """Delete what no longer matters (``collab.meta.purge``); logged when anything went."""
+        now, settings = time.time(), self.settings
+        purged = await self.meta.purge(
+            audit_before=retention_cutoff(now, settings.audit_retention),
+            webhooks_before=retention_cutoff(now, settings.webhook_retention),
+        )
         if purged.total:
             log.info("purged %s", purged)
         return purged

@@ -25,6 +25,7 @@ from collab.auth.tokens import BOT_ISSUER
 from collab.cli.options import config_option, load_settings, store_option
 from collab.db import StoreError
 from collab.meta import AuditEvent, MetaStore, Role, User, open_meta_store
+from collab.meta.purge import retention_cutoff
 from collab.settings import Settings
 
 T = TypeVar("T")
@@ -262,15 +263,20 @@ def audit(
     help="Seconds of audit rows to keep (0: all) [env COLLAB_AUDIT_RETENTION]",
 )
 def purge(store: str | None, config_file: str | None, audit_retention: float | None) -> None:
-    """Delete used or expired invites, sessions and tickets, and old audit rows.
+    """Delete used or expired invites, sessions and tickets, old audit rows, and webhook
+    deliveries finished longer ago than ``webhook_retention``.
 
     A running server does the same every ``purge_interval`` seconds.
     """
     settings = load_settings(config_file, store=store, audit_retention=audit_retention)
-    retention = settings.audit_retention
-    before = time.time() - retention if retention > 0 else None
-    purged = _with_meta(settings, lambda meta: meta.purge(audit_before=before))
+    now = time.time()
+    before = retention_cutoff(now, settings.audit_retention)
+    webhooks_before = retention_cutoff(now, settings.webhook_retention)
+    purged = _with_meta(
+        settings, lambda meta: meta.purge(audit_before=before, webhooks_before=webhooks_before)
+    )
     click.echo(
         f"purged {purged.invites} invites, {purged.sessions} sessions, {purged.tickets} tickets,"
-        f" {purged.cache} cache entries, {purged.audit} audit rows"
+        f" {purged.cache} cache entries, {purged.audit} audit rows,"
+        f" {purged.webhook_deliveries} webhook deliveries"
     )

@@ -1,8 +1,9 @@
 """The purge: deleting what no longer matters, so tables do not grow forever.
 
 Used or ended invites, sessions expired or revoked, tickets used or expired, expired cache
-entries, room token revocations past the life of any token they name, and audit rows older than
-the retention the caller names. Run by the server every
+entries, room token revocations past the life of any token they name, and audit rows and
+finished webhook deliveries (with their attempts) older than the retentions the caller names.
+Run by the server every
 ``purge_interval`` seconds and by ``collab purge``; each kind is deleted in batches, each batch
 one short transaction, so a large backlog never holds the one writer for long.
 """
@@ -25,15 +26,32 @@ class Purged:
     cache: int = 0
     audit: int = 0
     revoked_room_tokens: int = 0
+    webhook_deliveries: int = 0
+    webhook_attempts: int = 0
 
     @property
     def total(self) -> int:
         kinds = (self.invites, self.sessions, self.tickets, self.cache, self.audit)
-        return sum(kinds) + self.revoked_room_tokens
+        webhooks = self.webhook_deliveries + self.webhook_attempts
+        return sum(kinds) + self.revoked_room_tokens + webhooks
+
+
+def retention_cutoff(now: float, retention: float) -> float | None:
+    """What a retention of ``retention`` seconds keeps: rows from ``now - retention`` on
+    (None: 0 keeps every row)."""
+    return now - retention if retention > 0 else None
 
 
 class Purge(Protocol):
-    async def purge(self, *, audit_before: float | None, batch: int = BATCH) -> Purged:
+    async def purge(
+        self,
+        *,
+        audit_before: float | None,
+        webhooks_before: float | None = None,
+        batch: int = BATCH,
+    ) -> Purged:
         """Delete invites used, ended or expired, sessions expired or revoked, tickets used or
-        expired, expired cache entries, room token revocations past their ``expires_at``, and
-        audit rows with ``at`` before ``audit_before`` (None keeps every audit row)."""
+        expired, expired cache entries, room token revocations past their ``expires_at``,
+        audit rows with ``at`` before ``audit_before`` (None keeps every audit row), and
+        webhook deliveries delivered or given up (not pending) with ``finished_at`` before
+        ``webhooks_before``, their attempts first (None keeps every delivery)."""

@@ -289,11 +289,16 @@ class Settings:
     audit_retention: float = _opt(
         365 * 24 * 3600.0, "Seconds audit rows are kept before the purge deletes them (0: forever)."
     )
+    webhook_retention: float = _opt(
+        30 * 24 * 3600.0,
+        "Seconds outgoing webhook deliveries are kept once delivered or given up, with their "
+        "attempts, before the purge deletes them (0: forever).",
+    )
     purge_interval: float = _opt(
         3600.0,
-        "Seconds between the server's purges of used or expired invites, sessions, tickets and "
-        "old audit rows, and collections of unreferenced files (0: only `collab purge` and "
-        "`collab files gc`).",
+        "Seconds between the server's purges of used or expired invites, sessions, tickets, "
+        "old audit rows and finished webhook deliveries, and collections of unreferenced files "
+        "(0: only `collab purge` and `collab files gc`).",
     )
     token_max_ttl: float = _opt(3600.0, "Longest lifetime of a room token (seconds).")
     webhook_allow_http: bool = _opt(

@@ -280,6 +280,7 @@ CHECKS: dict[str, Check] = {
     "search_burst": _COUNT,
     "search_index_delay": at_least(0),
     "audit_retention": at_least(0, " (0 keeps every row)"),
+    "webhook_retention": at_least(0, " (0 keeps every delivery)"),
     "purge_interval": at_least(0, " (0: only collab purge)"),
     "token_max_ttl": _SECONDS,
     "webhook_allow_http": _free_text,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from collab.meta import AuditEvent, MetaStore, Purged, Role
+from collab.meta import Attempt, AuditEvent, Endpoint, Health, MetaStore, Purged, Role
+from collab.meta.webhooks import DeliveryState
 from tests.meta.support import T0, Clock
 
 pytestmark = pytest.mark.anyio
@@ -57,3 +58,32 @@ async def test_audit_ids_are_never_reused_after_a_purge(meta: MetaStore, clock: 
     await meta.record(AuditEvent(at=T0 + 20, action="b"))
     after = (await meta.list_audit(limit=1))[0].id
     assert after is not None and after > newest
+
+
+async def test_finished_webhook_deliveries_go_with_their_attempts(meta: MetaStore) -> None:
+    """Deliveries delivered or given up before ``webhooks_before`` go, attempts first; pending
+    ones (retrying, or redelivered) and recent ones stay. They were never purged before."""
+    for name in ("e1", "e2", "e3"):
+        url = f"https://{name}.example/hook"
+        await meta.create_webhook(Endpoint(name, "r", url, ("*",), "whsec_x", "o", T0))
+    made = await meta.enqueue_webhook_event("r", "x", "{}", T0, ["old", "recent", "pending"])
+    assert [d.id for d in made] == ["old", "recent", "pending"]
+    assert len(await meta.claim_webhook_deliveries(T0, "w", 30, 10)) == 3
+    finishes: list[tuple[str, float, DeliveryState]] = [
+        ("old", T0 + 1, "delivered"),
+        ("recent", T0 + 5, "failed"),
+        ("pending", T0 + 1, "pending"),
+    ]
+    for delivery_id, at, state in finishes:
+        attempt = Attempt(delivery_id, 1, at, 0.1, status=500)
+        await meta.record_webhook_attempt(attempt, state, T0 + 60, Health())
+
+    kept = await meta.purge(audit_before=None)
+    assert (kept.webhook_deliveries, kept.webhook_attempts) == (0, 0)  # no retention: all kept
+    purged = await meta.purge(audit_before=None, webhooks_before=T0 + 3, batch=1)
+    assert purged == Purged(webhook_deliveries=1, webhook_attempts=1) and purged.total == 2
+    assert await meta.get_webhook_delivery("e1", "old") is None
+    assert await meta.list_webhook_attempts("old") == []
+    for endpoint_id, delivery_id in (("e2", "recent"), ("e3", "pending")):
+        assert await meta.get_webhook_delivery(endpoint_id, delivery_id) is not None
+        assert len(await meta.list_webhook_attempts(delivery_id)) == 1

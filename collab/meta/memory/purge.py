@@ -7,7 +7,13 @@ from collab.meta.purge import BATCH, Purged
 
 
 class MemoryPurge(MemoryKind):
-    async def purge(self, *, audit_before: float | None, batch: int = BATCH) -> Purged:
+    async def purge(
+        self,
+        *,
+        audit_before: float | None,
+        webhooks_before: float | None = None,
+        batch: int = BATCH,
+    ) -> Purged:
         t, now = self.tables, self.clock()
         invites = [k for k, i in t.invites.items() if i.status(now) != "pending"]
         sessions = [k for k, s in t.sessions.items() if s.revoked or s.expires_at <= now]
@@ -26,4 +32,26 @@ class MemoryPurge(MemoryKind):
             del t.revoked_room_tokens[pair]
         kept = t.audit if audit_before is None else [e for e in t.audit if e.at >= audit_before]
         audit, t.audit = len(t.audit) - len(kept), kept
-        return Purged(len(invites), len(sessions), len(tickets), len(cache), audit, len(revoked))
+        deliveries = attempts = 0
+        if webhooks_before is not None:
+            for delivery in list(t.deliveries.values()):
+                finished = delivery.finished_at
+                if (
+                    delivery.state != "pending"
+                    and finished is not None
+                    and finished < webhooks_before
+                ):
+                    attempts += len(t.attempts.pop(delivery.id, []))
+                    t.delivery_claims.pop(delivery.id, None)
+                    del t.deliveries[delivery.id]
+                    deliveries += 1
+        return Purged(
+            len(invites),
+            len(sessions),
+            len(tickets),
+            len(cache),
+            audit,
+            len(revoked),
+            webhook_deliveries=deliveries,
+            webhook_attempts=attempts,
+        )

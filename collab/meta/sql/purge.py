@@ -6,7 +6,9 @@ from __future__ import annotations
 from collab.meta.purge import BATCH, Purged
 from collab.meta.sql.base import SqlKind, Tx
 
-# What may go, by table: (key columns, condition on ``?`` = now).
+_FINISHED = "state<>'pending' AND finished_at<?"  # a webhook delivery past its retention
+
+# What may go, by table: (key columns, condition on ``?`` = the cutoff: now, or a retention's).
 _DEAD = {
     "invites": ("id", "used_by IS NOT NULL OR closed_reason IS NOT NULL OR expires_at<=?"),
     "sessions": ("id", "revoked OR expires_at<=?"),
@@ -14,20 +16,34 @@ _DEAD = {
     "cache": ("key", "expires_at<=?"),
     "audit": ("id", "at<?"),
     "revoked_room_tokens": ("room_id, jti", "expires_at<=?"),
+    # A delivery's attempts before the delivery, so an interrupted purge orphans none.
+    "webhook_attempts": (
+        "delivery_id, n",
+        f"delivery_id IN (SELECT id FROM webhook_deliveries WHERE {_FINISHED})",
+    ),
+    "webhook_deliveries": ("id", _FINISHED),
 }
 
 
 class SqlPurge(SqlKind):
-    async def purge(self, *, audit_before: float | None, batch: int = BATCH) -> Purged:
+    async def purge(
+        self,
+        *,
+        audit_before: float | None,
+        webhooks_before: float | None = None,
+        batch: int = BATCH,
+    ) -> Purged:
         now = self.clock()
+        # The tables kept for a retention the caller names (None: kept forever).
+        retained = {
+            "audit": audit_before,
+            "webhook_attempts": webhooks_before,
+            "webhook_deliveries": webhooks_before,
+        }
         counts: dict[str, int] = {}
         for table in _DEAD:
-            if table == "audit" and audit_before is None:
-                counts[table] = 0
-                continue
-            cutoff = audit_before if table == "audit" else now
-            assert cutoff is not None
-            counts[table] = await self._purge_table(table, cutoff, batch)
+            cutoff = retained[table] if table in retained else now
+            counts[table] = 0 if cutoff is None else await self._purge_table(table, cutoff, batch)
         return Purged(**counts)
 
     async def _purge_table(self, table: str, cutoff: float, batch: int) -> int:

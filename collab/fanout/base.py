@@ -42,7 +42,9 @@ from collab.ratelimit import Limiter, RateLimiter
 UPDATE = "update"
 GONE = "gone"
 RESET = "reset"
-KINDS = (UPDATE, GONE, RESET)
+JOIN = "join"  # a node began hosting the doc (``collab.fanout.hosts``; never delivered)
+HOST = "host"  # a node hosts the doc and publishes its updates (delivered as a resync)
+KINDS = (UPDATE, GONE, RESET, JOIN, HOST)
 ROLE = "role"  # a Notice: a member's role in a room changed
 ACCESS = "access"  # a Notice: credentials of a user (or a room's tokens) were revoked
 ROOM_GONE = "room_gone"  # a Notice: a room was deleted
@@ -138,6 +140,7 @@ class FanoutStats:
     """Counters a scrape reads (``collab.metrics``); nothing on the hot path but ``+= 1``."""
 
     published: int = 0  # entries handed to the channel
+    unshared: int = 0  # updates not published: no other node hosts their doc (solo)
     publish_dropped: int = 0  # entries never sent: queue full, channel down, key refused
     received: int = 0  # entries of other nodes delivered to a subscriber
     bad_entries: int = 0  # unreadable entries skipped

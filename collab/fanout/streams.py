@@ -2,6 +2,8 @@
 
 Publishing: ``publish`` stamps the entry and hands it to the node's ``StreamPublisher``
 (``collab.fanout.publisher``): queued, pipelined, and sent again after a failure.
+Updates of a doc no other node hosts are not published at all (``collab.fanout.hosts``:
+a subscription joins, and the hosts of a doc find each other on its stream).
 
 Reading: one task per node runs one blocking ``XREAD`` over the streams of every doc the node
 hosts, each from its own cursor (no consumer groups: every node reads everything of its docs),
@@ -35,11 +37,12 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from collab.fanout.base import Entry, FanoutStats, Subscriber
+from collab.fanout.base import HOST, UPDATE, Entry, FanoutStats, Subscriber
 from collab.fanout.channels import Channel, guarded
 from collab.fanout.connect import redis_client
 from collab.fanout.entries import BadEntry, decode_entry, stream_key
 from collab.fanout.here import HereBoard
+from collab.fanout.hosts import Hosts
 from collab.fanout.publisher import StreamPublisher
 from collab.fanout.records import probe_key
 from collab.fanout.sharing import Sharing
@@ -89,6 +92,8 @@ class RedisFanout(Sharing, HereBoard):
         self._subscribing: set[str] = set()  # cursors ``subscribe`` is fetching itself
         self._wake_key = f"{prefix}:wake:{node}"
         self._publisher = StreamPublisher(self._commands, self.stats, probe_key(prefix, node))
+        self._hosts = Hosts(self._put)  # which docs another node hosts: only theirs publish
+        self._dropped = 0  # ``stats.publish_dropped`` when ``publish`` last looked
         self._reader_ok = False
         self._tasks: list[asyncio.Task[None]] = []
         Sharing.__init__(self, self._commands, self, node, prefix, self.stats)
@@ -132,7 +137,11 @@ class RedisFanout(Sharing, HereBoard):
     async def subscribe(self, key: DocKey, subscriber: Subscriber) -> None:
         skey = stream_key(self.prefix, key)
         self._subs[skey] = (key, subscriber)
-        await self._start_reading(skey, lambda: self._subs.get(skey, (None, None))[1] is subscriber)
+        await self._start_reading(
+            skey,
+            lambda: self._subs.get(skey, (None, None))[1] is subscriber,
+            lambda: self._hosts.joined(skey),
+        )
 
     async def open_channel(self, skey: str, channel: Channel) -> None:
         """Read ``skey`` from its newest entry on, handing what comes to ``channel``."""
@@ -145,7 +154,10 @@ class RedisFanout(Sharing, HereBoard):
             self._cursors.pop(skey, None)
             self._bad.pop(skey, None)
 
-    async def _start_reading(self, skey: str, current: Callable[[], bool]) -> None:
+    async def _start_reading(
+        self, skey: str, current: Callable[[], bool], read_from: Callable[[], None] | None = None
+    ) -> None:
+        """Fetch ``skey``'s cursor (``read_from`` is told at once when it is set)."""
         self._cursors.pop(skey, None)
         if not self.healthy:
             return  # the reader fetches the cursor once it can, then resyncs the subscriber
@@ -159,6 +171,8 @@ class RedisFanout(Sharing, HereBoard):
             self._subscribing.discard(skey)
         if current():
             self._cursors[skey] = newest[0][0] if newest else b"0-0"
+            if read_from is not None:
+                read_from()
             await self._wake_reader()
 
     async def _wake_reader(self) -> None:
@@ -180,10 +194,27 @@ class RedisFanout(Sharing, HereBoard):
             del self._subs[skey]
             self._cursors.pop(skey, None)
             self._bad.pop(skey, None)
+            self._hosts.left(skey)
+
+    def solo(self, key: DocKey) -> bool:
+        """Whether this node hosts ``key`` and knows of no other host (its updates are not
+        published: ``collab.fanout.hosts``)."""
+        return self._hosts.solo(stream_key(self.prefix, key))
 
     def publish(self, key: DocKey, entry: Entry) -> None:
+        skey = stream_key(self.prefix, key)
+        if self.stats.publish_dropped != self._dropped:
+            # A join or an answer may have been lost with what was dropped: announce them all.
+            self._dropped = self.stats.publish_dropped
+            self._hosts.announce_all([k for k in self._subs if self._hosts.solo(k)])
+        if self._hosts.skips(skey, entry):
+            self.stats.unshared += 1
+            return
+        self._put(skey, entry)
+
+    def _put(self, skey: str, entry: Entry) -> None:
         stamped = dataclasses.replace(entry, node=self.node, sent_at=time.time())
-        self._publisher.put(stream_key(self.prefix, key), stamped)
+        self._publisher.put(skey, stamped)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -268,6 +299,8 @@ class RedisFanout(Sharing, HereBoard):
             self._cursors[skey] = result[0][0] if result else b"0-0"
             # The cursor is later than the load: look in the store (a channel: read it again).
             self._resync_key(skey)
+            if skey in self._subs:
+                self._hosts.announce(skey)  # a join or answer may have gone unread meanwhile
 
     def _mark_reader_ok(self) -> None:
         if not self._reader_ok:
@@ -284,7 +317,7 @@ class RedisFanout(Sharing, HereBoard):
         found = self._subs.get(skey)
         if found is None or skey not in self._cursors:
             return  # unsubscribed while the read was in flight
-        subscriber, own = found[1], self._own
+        subscriber, own, hosts = found[1], self._own, self._hosts
         for entry_id, fields in entries:
             self._cursors[skey] = entry_id
             if isinstance(fields, dict) and fields.get(b"node") == own:
@@ -295,7 +328,14 @@ class RedisFanout(Sharing, HereBoard):
                 self.stats.bad_entries += 1
                 log.warning("fan-out: skipped an entry of %s: %s", skey, exc)
                 self._resync(subscriber)  # it may have been an update we now lack
+                hosts.heard(skey, "")  # someone else writes here: shared
                 continue
+            if entry.kind != UPDATE or hosts.solo(skey):
+                if hosts.heard(skey, entry.kind):
+                    continue  # a join: answered
+                if entry.kind == HOST:
+                    self._resync(subscriber)  # its commits while it was solo are stored
+                    continue
             self.stats.received += 1
             try:  # inline, not ``guarded``: once per entry, on the hot path
                 subscriber.on_entry(entry)
@@ -335,4 +375,5 @@ class RedisFanout(Sharing, HereBoard):
         self.stats.bad_keys += 1
         self._bad[skey] = time.monotonic() + BAD_KEY_PAUSE
         log.warning("fan-out: %s is not a readable stream; its doc polls the store", skey)
+        self._hosts.left(skey)  # shared: unread, it might hold another node's join
         self._resync_key(skey)

@@ -83,6 +83,7 @@ class LiveCollector(Collector):
 
 class FanoutCounters(Protocol):
     published: int
+    unshared: int
     publish_dropped: int
     received: int
     bad_entries: int
@@ -109,6 +110,7 @@ class FanoutState(Protocol):
 
 _FANOUT_COUNTERS = (
     ("published", "Committed updates and control entries this node published to other nodes."),
+    ("unshared", "Committed updates not published: no other node hosts their doc."),
     ("publish_dropped", "Entries never published (queue full, Redis down, key refused)."),
     ("received", "Entries of other nodes delivered to a loaded doc here."),
     ("bad_entries", "Stream entries skipped because collab did not write them that way."),

@@ -85,6 +85,7 @@ class Follower:
         self._finished = 0  # ... and the number of the last one finished
         self._filling: asyncio.Task[None] | None = None
         self._again = False
+        self._reread = False  # asked to fill while idle, during a read: read once more
         self._closed = False
 
     # -- what the fan-out delivers (collab.fanout.Subscriber) ----------------------------
@@ -137,7 +138,9 @@ class Follower:
         after this call (read-your-writes). RoomFailed if the doc failed meanwhile."""
         need = self._started + 1
         async with self._lock:
-            while self._finished < need:
+            while self._finished < need or self._reread:
+                if self._finished >= need:  # asked while the read ran: it may be older
+                    self._reread, need = False, self._started + 1
                 await self.target.until_usable()
                 self._started += 1
                 number = self._started
@@ -152,7 +155,13 @@ class Follower:
     def request_fill(self) -> None:
         """Catch up in the background (one fill at a time per doc; asked again while one
         runs: one more after it). Idle docs skip it: a joiner catches up anyway."""
-        if self._closed or not self.target.active:
+        if self._closed:
+            return
+        if not self.target.active:
+            # Idle: not kept current. But a joiner's read may be running, begun before what
+            # this announces (another node's host answer: collab.fanout.hosts): read again.
+            if self._lock.locked():
+                self._reread = True
             return
         if self._filling is not None:
             self._again = True

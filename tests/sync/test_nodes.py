@@ -440,3 +440,42 @@ async def test_a_load_cancelled_while_it_subscribes_leaves_no_subscription(
     live, _ = await a.join()  # a later joiner loads it afresh
     assert live.nodes is not None
     assert bus.subscribers[KEY]["n0"] is live.nodes.follower
+
+
+async def test_a_resync_while_the_first_joiners_read_runs_reads_again(cluster: Cluster) -> None:
+    """Another node's ``host`` answer (``collab.fanout.hosts``) asks for a read while the
+    doc's first joiner is catching up, with nobody joined yet: the joiner's read may have
+    begun before the other node's unpublished commit, so it reads once more (before, the
+    idle doc ignored the resync and the commit waited for the head check)."""
+    _, _, (a, b) = await cluster(2)
+    live_a, peer_a = await a.join()
+    reading, release = asyncio.Event(), asyncio.Event()
+    inner = b.store.updates_after
+
+    async def held_read(key: DocKey, seq: int) -> StoredDoc:
+        stored = await inner(key, seq)  # what the store held when the read began
+        if not reading.is_set():  # the first read only: B's (A's node may read too)
+            reading.set()
+            await release.wait()
+        return stored
+
+    b.store.updates_after = held_read  # type: ignore[method-assign]
+    joined: list[LiveDoc] = []
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_append_join, b, joined)
+            await reading.wait()  # B's catch-up read has begun
+            a.fanout.drop_next = 1  # A, solo, does not publish it
+            await live_a.handle(peer_a, edit_on(Doc(), "unpublished"))
+            await live_a.flush()
+            live_b = b.registry._docs[KEY]
+            assert live_b.nodes is not None
+            live_b.nodes.follower.on_resync()  # A's answer: read the store
+            release.set()
+    with anyio.fail_after(2):
+        await wait_until(lambda: text_of(joined[0]) == "unpublished")
+
+
+async def _append_join(node: Node, joined: list[LiveDoc]) -> None:
+    live, _ = await node.join()
+    joined.append(live)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 import redis
 
@@ -127,6 +128,11 @@ async def test_an_entry_dropped_by_the_publisher_makes_every_solo_doc_shared(
 
 async def test_after_redis_restarted_empty_every_doc_is_shared_again(tmp_path: Path) -> None:
     """The joins and answers were lost with Redis: each node announces its docs anew."""
+    with anyio.fail_after(40):
+        await _restarted_empty(tmp_path)
+
+
+async def _restarted_empty(tmp_path: Path) -> None:
     async with private_pair(tmp_path) as (server, a, b):
         at_a, at_b = Inbox(), Inbox()
         await a.subscribe(KEY, at_a)

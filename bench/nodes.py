@@ -20,7 +20,10 @@ every client writes and reads), each room taking ``--rate`` edits/s shared by it
 - ``affinity``: three nodes on PostgreSQL and Redis, each room's clients all on one node and the
   rooms dealt over the nodes, as nginx's ``hash $room consistent`` routes them;
 - ``split``: the same three nodes, each room's clients dealt over all three, so every update is
-  committed by one node and applied and relayed by the two others from Redis (a remote update).
+  committed by one node and applied and relayed by the two others from Redis (a remote update);
+- ``scaled``: ``affinity`` with three times the rooms, so each node carries what ``one``
+  carries: nodes added for load, as one scales out. ``scaled / one`` is then what several
+  nodes cost per delivered update at the same load per node, free of one node's cost curve.
 
 Three load-generator processes in every configuration (one per node, all on the one node for
 ``one``) but ``third`` (one). Over the measured window: every node's CPU-seconds (process and
@@ -69,7 +72,7 @@ from workloads import percentile
 
 sys.path.insert(0, str(ROOT))  # collab of this checkout (the migrations), as the nodes run it
 
-CONFIGS = ("one", "third", "lone", "affinity", "split")
+CONFIGS = ("one", "third", "lone", "affinity", "split", "scaled")
 NODES = 3  # nodes of the affinity and split configurations, and load-generator processes
 TARGET = 1.2  # affinity / one, per delivered update (the issue's)
 SINGLE = ("one", "third")  # the configurations of one node without a fan-out
@@ -129,6 +132,13 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("affinity", "one")]
         if busy[0] is not None and busy[1]:
             out["affinity_over_one_busy"] = round(busy[0] / busy[1], 3)
+    if "one" in per and "scaled" in per:
+        # Three nodes each carrying what the one node carries (three times the deliveries).
+        out["scaled_over_one"] = round(per["scaled"] / per["one"], 3)
+        out["scaled_target_met"] = per["scaled"] / per["one"] <= TARGET
+        busy = [out.get(f"{c}_busy_cpu_us_per_delivery") for c in ("scaled", "one")]
+        if busy[0] is not None and busy[1]:
+            out["scaled_over_one_busy"] = round(busy[0] / busy[1], 3)
     if "third" in per and "affinity" in per:
         # Three nodes each carrying a third, against three lone nodes each carrying a third:
         # the same deliveries thrice, so per delivered update it is affinity / third.
@@ -223,7 +233,8 @@ FANOUT_COUNTERS = (
 
 def measure(config: str, args: argparse.Namespace, cores: Cores, data: Path) -> dict[str, Any]:
     """One configuration on a fresh database (and Redis prefix): its row of the result."""
-    rooms = [f"nodes{i}/doc" for i in range(args.rooms)]
+    count = args.rooms * NODES if config == "scaled" else args.rooms
+    rooms = [f"nodes{i}/doc" for i in range(count)]
     shares = deal(config, rooms, args.clients)
     prefix = f"bench-{uuid.uuid4().hex[:12]}"
     with ExitStack() as stack:

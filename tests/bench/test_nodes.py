@@ -101,8 +101,21 @@ def test_figures_per_delivery_the_ratio_and_the_extra_per_remote_update() -> Non
 
 def test_quick_is_a_few_seconds_and_configurations_are_checked() -> None:
     args = parse_args(["--quick"])
-    assert args.configs == ["one", "third", "lone", "affinity", "split"]
+    assert args.configs == ["one", "third", "lone", "affinity", "split", "scaled"]
     assert (args.warmup_ms + args.measure_ms) / 1000 < 5
     assert parse_args(["--configs", "one,split"]).configs == ["one", "split"]
     with pytest.raises(SystemExit):
         parse_args(["--configs", "two"])
+
+
+def test_scaled_deals_three_times_the_rooms_one_node_of_rooms_to_each_node() -> None:
+    rooms = [f"r{i}" for i in range(3 * len(ROOMS))]
+    shares = deal("scaled", rooms, 6)
+    assert [s.node for s in shares] == [0, 1, 2]
+    assert [len(s.rooms) for s in shares] == [len(ROOMS)] * NODES  # each what `one` carries
+    assert remote_updates("scaled", shares, {r: 10 for r in rooms}) == 0
+    # three times the deliveries, each node as busy as the one node
+    out = figures({"one": run(1.0, 9_000), "scaled": {**run(3.3, 27_000), "idle_cpu_s": 0.3}})
+    assert out["scaled_over_one"] == pytest.approx(1.1)
+    assert out["scaled_target_met"] is True
+    assert "scaled_over_one_busy" not in out  # one has no idle figure here

@@ -123,6 +123,11 @@ def test_threads_reactions_typing_edit_delete(
         person.page.wait_for_selector(
             '.message-text.deleted:text("This message was deleted.")', timeout=TIMEOUT
         )
+    # Bob's thread was under it: its reply stays, and the box takes no new one (the server
+    # answers 409 to a reply under a deleted message).
+    bob.page.wait_for_selector(".chat.thread .composer-input:disabled", timeout=TIMEOUT)
+    assert "was deleted" in bob.page.inner_text(".chat.thread .composer-notice")
+    assert bob.page.locator('.chat.thread .message-text:text("I will book a table.")').count() == 1
     # Only the author edits: Bob has the button on his message, Alice has not.
     bob.page.hover(message("Sounds good"))
     assert bob.page.locator(f'{message("Sounds good")} button[aria-label="Edit"]').count() == 1
@@ -136,7 +141,7 @@ def test_threads_reactions_typing_edit_delete(
     bob.page.wait_for_selector(".chat.thread .composer-input", timeout=TIMEOUT)  # still open
     bob.page.wait_for_timeout(400)  # the drawers' 0.15 s slide, for the picture only
     bob.shot(shots, "7-thread-narrow-dark")
-    bob.page.click(".chat.thread .composer-input")
+    bob.page.focus('.chat.thread button[aria-label="Close the thread"]')
     bob.page.keyboard.press("Escape")
     bob.page.wait_for_selector(".chat.thread", state="detached", timeout=TIMEOUT)
     bob.page.wait_for_timeout(400)

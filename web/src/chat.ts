@@ -46,6 +46,7 @@ export class ChatView {
   private rendered = 0
   private unsubscribe: () => void
   private role: Role = 'viewer'
+  private rootDeleted = false // a thread whose first message was deleted takes no new reply
 
   constructor(private deps: ChatDeps, role: Role, readonly thread: string | null = null, onClose?: () => void) {
     const awareness = deps.link.provider.awareness
@@ -110,12 +111,20 @@ export class ChatView {
 
   setRole(role: Role): void {
     this.role = role
-    const canPost = atLeast(role, 'commenter')
+    this.updatePosting()
+    this.schedule()
+  }
+
+  private updatePosting(): void {
+    const canPost = atLeast(this.role, 'commenter') && !this.rootDeleted
     this.composer.disabled = !canPost
     this.notice.hidden = canPost
-    this.notice.textContent = canPost ? '' : `You are a ${role} here: you can read this room but not post.`
+    this.notice.textContent = canPost
+      ? ''
+      : this.rootDeleted
+        ? 'The first message of this thread was deleted: its replies stay, but it takes no new one.'
+        : `You are a ${this.role} here: you can read this room but not post.`
     this.el.classList.toggle('read-only', !canPost)
-    this.schedule()
   }
 
   focus(): void {
@@ -159,6 +168,11 @@ export class ChatView {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
     const focused = this.editing && this.editing.box.contains(document.activeElement)
     const messages = this.visible()
+    const rootDeleted = this.thread !== null && messages[0]?.id === this.thread && messages[0].deleted
+    if (rootDeleted !== this.rootDeleted) {
+      this.rootDeleted = rootDeleted
+      this.updatePosting()
+    }
     const ctx = this.context()
     const seen = this.seenBy(messages[messages.length - 1], ctx)
     const rows: HTMLElement[] = []

@@ -138,6 +138,9 @@ class RedisFanout(Sharing, HereBoard):
                 await self._reader.connection_pool.disconnect()
                 await self._commands.connection_pool.disconnect()
                 await asyncio.wait(pending, timeout=CLOSE_WAIT)
+        for task in self._tasks:  # what ended otherwise than by the cancel is logged, once
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("fan-out: a task ended with %r", task.exception())
         self._tasks = []
         await self._stop_sharing()
         self._publisher.drop_queued()

@@ -128,6 +128,7 @@ def test_threads_reactions_typing_edit_delete(
     bob.page.wait_for_selector(".chat.thread .composer-input:disabled", timeout=TIMEOUT)
     assert "was deleted" in bob.page.inner_text(".chat.thread .composer-notice")
     assert bob.page.locator('.chat.thread .message-text:text("I will book a table.")').count() == 1
+    bob.shot(shots, "6-thread-root-deleted")
     # Only the author edits: Bob has the button on his message, Alice has not.
     bob.page.hover(message("Sounds good"))
     assert bob.page.locator(f'{message("Sounds good")} button[aria-label="Edit"]').count() == 1

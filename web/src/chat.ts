@@ -122,7 +122,7 @@ export class ChatView {
     this.notice.textContent = canPost
       ? ''
       : this.rootDeleted
-        ? 'The first message of this thread was deleted: its replies stay, but it takes no new one.'
+        ? 'This thread’s first message was deleted. Its replies stay, but no new replies can be added.'
         : `You are a ${this.role} here: you can read this room but not post.`
     this.el.classList.toggle('read-only', !canPost)
   }

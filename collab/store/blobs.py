@@ -14,7 +14,9 @@ The collector removes a blob in three steps (``remove``): rename it into ``tmp/`
 look at its mtime and ask whether it is still wanted, then unlink it or rename it back. An
 upload of the same bytes that touched it before the rename leaves a fresh mtime; one that comes
 after the rename finds no blob and puts its own copy in place. So no reference ever ends up
-naming a blob that is gone, also with several processes on one directory.
+naming a blob that is gone, also with several processes on one directory. A blob moved aside
+is never a stale temporary file: cleaning ``tmp/`` puts it back (a collector that died before
+its last step, or one racing another's cleaning, loses nothing; the next pass decides again).
 
 ``DirectoryBlobStore`` is the one implementation: ``<root>/ab/cdef...`` (the first two hex
 digits name a directory). The seam is what several nodes would share through a common volume
@@ -42,6 +44,7 @@ from collab.errors import FileTooLarge
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
+_GC_ASIDE_RE = re.compile(r"gc-[0-9a-f]{64}-[0-9a-f]+")  # a blob ``remove`` moved aside
 HEAD_BYTES = 64 * 1024  # kept in memory for sniffing the type
 FLUSH_BYTES = 1024 * 1024  # written (and hashed) in a worker thread once this much is buffered
 TMP = "tmp"
@@ -245,13 +248,16 @@ class DirectoryBlobStore:
             await anyio.to_thread.run_sync(os.rename, path, aside)
         except FileNotFoundError:
             return False
-        st = await anyio.to_thread.run_sync(os.stat, aside)
-        if st.st_mtime > older_than or await in_use():
-            # Wanted after all. An upload that found no blob meanwhile put an identical copy
-            # in place: either is the same bytes.
-            await anyio.to_thread.run_sync(os.replace, aside, path)
-            return False
-        await anyio.to_thread.run_sync(aside.unlink)
+        try:
+            st = await anyio.to_thread.run_sync(os.stat, aside)
+            if st.st_mtime > older_than or await in_use():
+                # Wanted after all. An upload that found no blob meanwhile put an identical
+                # copy in place: either is the same bytes.
+                await anyio.to_thread.run_sync(os.replace, aside, path)
+                return False
+            await anyio.to_thread.run_sync(aside.unlink)
+        except FileNotFoundError:
+            return False  # another collector's clean_temps put it back meanwhile
         return True
 
     async def clean_temps(self, older_than: float) -> int:
@@ -259,13 +265,27 @@ class DirectoryBlobStore:
             removed = 0
             with os.scandir(self.root / TMP) as entries:
                 for entry in entries:
-                    if entry.stat(follow_symlinks=False).st_mtime < older_than:
+                    if _GC_ASIDE_RE.fullmatch(entry.name):
+                        self._put_back(Path(entry.path), entry.name[3:67])
+                    elif entry.stat(follow_symlinks=False).st_mtime < older_than:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(entry.path)
                             removed += 1
             return removed
 
         return await anyio.to_thread.run_sync(_clean)
+
+    def _put_back(self, aside: Path, sha256: str) -> None:
+        """A blob a collector moved aside (``remove``): never a stale temporary file. Put
+        back where it was unless an upload put the same bytes there meanwhile (``link``
+        never replaces), so a collector that died with a wanted blob aside loses nothing;
+        one still at work finds it gone and leaves it to its next pass."""
+        target = blob_path(self.root, sha256)
+        private_mkdir(target.parent)
+        with contextlib.suppress(FileNotFoundError, FileExistsError):
+            os.link(aside, target)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
 
 
 def open_blob_store(store_url: str, files_dir: str = "") -> BlobStore:

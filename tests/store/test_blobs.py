@@ -172,3 +172,41 @@ def test_where_the_files_live() -> None:
     assert files_root("memory://") is None
     assert files_root("memory://", "/srv/files") == Path("/srv/files")
     assert files_root("sqlite:///c.db", "/srv/files") == Path("/srv/files")
+
+
+async def test_a_second_collector_cleaning_temps_keeps_a_blob_moved_aside(
+    store: BlobStore,
+) -> None:
+    """One collector has moved a referenced blob aside (into tmp/) and asks whether it is
+    wanted; meanwhile another collector (another node, ``collab files gc``) ends its pass
+    with ``clean_temps``. The blob, uploaded days ago, must not go as a stale temporary file."""
+    sha256, _ = await put(store, b"referenced, uploaded long ago")
+    info = await store.stat(sha256)
+    assert info is not None
+    old = time.time() - 3 * 24 * 3600
+    os.utime(info.path, (old, old))
+
+    async def wanted_while_another_cleans() -> bool:
+        assert await store.stat(sha256) is None  # moved aside
+        await store.clean_temps(time.time() - 24 * 3600)  # the other collector's last step
+        return True  # a reference names it
+
+    assert not await store.remove(sha256, time.time() - 3600, wanted_while_another_cleans)
+    after = await store.stat(sha256)
+    assert after is not None and after.path.read_bytes() == b"referenced, uploaded long ago"
+
+
+async def test_a_blob_a_crash_left_aside_is_put_back_not_cleaned(store: BlobStore) -> None:
+    """A collector killed between moving a blob aside and putting it back (it was wanted)
+    leaves it in tmp/: the next cleaning puts it back instead of deleting it as a stale
+    temporary file (the next pass decides again whether it is wanted)."""
+    sha256, _ = await put(store, b"moved aside when the collector died")
+    info = await store.stat(sha256)
+    assert info is not None
+    old = time.time() - 3 * 24 * 3600
+    os.utime(info.path, (old, old))
+    os.rename(info.path, root_of(store) / "tmp" / f"gc-{sha256}-0123456789ab")
+    await store.clean_temps(time.time() - 24 * 3600)
+    after = await store.stat(sha256)
+    assert after is not None and after.path.read_bytes() == b"moved aside when the collector died"
+    assert temps(store) == []

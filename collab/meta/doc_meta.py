@@ -53,6 +53,7 @@ class DocMetas(Protocol):
     ) -> tuple[DocMeta, bool]:
         """Create (title defaults to the name, kind to ``text``) or update the doc's metadata;
         returns it and whether it was created. errors.Conflict when ``kind`` would change.
+        An update racing a delete of the doc is ordered before it: the doc stays deleted.
 
         With ``max_docs``, metadata for a new doc (neither stored nor described) is refused
         (:func:`doc_limit`) when the room has that many docs: the described ones, those named

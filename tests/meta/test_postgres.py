@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,12 +19,13 @@ import pytest
 
 from collab.db import StoreError, migrate_with_backup
 from collab.errors import LimitReached
-from collab.meta import Endpoint, FileRecord, Message, NewMessage, Role, digest
+from collab.meta import DocMeta, Endpoint, FileRecord, Message, NewMessage, Role, digest
 from collab.meta.postgres import PostgresMetaStore
 from collab.meta.postgres.base import PostgresBackend
 from tests.api.conftest import Api
 from tests.meta.support import owners_demote_each_other
 from tests.support.server import ServerFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -195,6 +196,48 @@ async def test_the_room_quota_holds_across_nodes(nodes: list[PostgresMetaStore])
                 tg.start_soon(upload, nodes[n % 3], n)
     assert len(passed) == 5
     assert await nodes[0].room_file_bytes("r") == 500
+
+
+async def test_a_title_update_waiting_on_a_delete_in_flight_does_not_bring_the_doc_back(
+    nodes: list[PostgresMetaStore], pg_url: str
+) -> None:
+    """A doc's metadata deleted (through another node, not under the room's new-docs lock)
+    after a title update read the row: the update waits for the delete's row lock, then must
+    find the row gone and leave it so (ordered before the delete). An upsert put the deleted
+    doc's row back, with its old creator and kind, past the delete."""
+    node = nodes[0]
+    await node.put_doc_meta("r", "a", title="A", kind="rich", by="u1")
+    renamed: list[tuple[DocMeta, bool]] = []
+
+    async def rename() -> None:
+        renamed.append(await node.put_doc_meta("r", "a", title="B", kind=None, by="u2"))
+
+    async with await psycopg.AsyncConnection.connect(pg_url) as other:
+        await other.execute("DELETE FROM doc_meta WHERE room_id = 'r' AND name = 'a'")
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(rename)
+                await wait_until(locks_waited_for(pg_url), what="the update waiting")
+                await other.commit()
+    ((meta, created),) = renamed
+    assert meta.title == "B" and not created
+    assert await node.get_doc_meta("r", "a") is None
+    assert await nodes[1].list_doc_meta("r") == []
+
+
+def locks_waited_for(url: str) -> Callable[[], Awaitable[bool]]:
+    """Whether a session of the database waits for a lock."""
+
+    async def check() -> bool:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
+            cur = await probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            row = await cur.fetchone()
+            return row is not None and row[0] > 0
+
+    return check
 
 
 async def test_three_nodes_claim_each_delivery_once(nodes: list[PostgresMetaStore]) -> None:

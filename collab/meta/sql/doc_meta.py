@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from typing import Any
 
 from collab.errors import Conflict
 from collab.meta.doc_meta import DocMeta, doc_limit
-from collab.meta.sql.base import SqlKind, Tx, as_row, insert, upsert
+from collab.meta.sql.base import SqlKind, Tx, as_row, insert
 from collab.names import new_docs_key
 
 _COLUMNS = "room_id, name, title, kind, created_by, created_at, updated_by, updated_at"
@@ -73,17 +74,20 @@ class SqlDocMetas(SqlKind):
             current = _meta(row)
             if kind is not None and kind != current.kind:
                 raise Conflict("a document's kind is set once")
-            meta = DocMeta(
-                room_id,
-                name,
-                title if title is not None else current.title,
-                current.kind,
-                current.created_by,
-                current.created_at,
-                by,
-                now,
+            meta = dataclasses.replace(
+                current,
+                title=title if title is not None else current.title,
+                updated_by=by,
+                updated_at=now,
             )
-            upsert(db, "doc_meta", as_row(meta), pk=("room_id", "name"))
+            # An update, never an insert: a delete (not under the lock) that committed since
+            # the read has the row gone, and this write is then ordered before it (the row
+            # stays gone; an upsert would bring the deleted doc's metadata back).
+            db.execute(
+                "UPDATE doc_meta SET title=?, updated_by=?, updated_at=?"
+                " WHERE room_id=? AND name=?",
+                (meta.title, by, now, room_id, name),
+            )
             return meta, False
 
         # Serial with the room's other new docs (a first update's too, on PostgreSQL: the

@@ -163,7 +163,8 @@ class ChatService:
 
         changed = await self._write(room_id, store)
         # A retry notifies too: the entries may be all that a crash kept from the first try.
-        await self._notify(changed[-1], changed[-1].created_at)
+        # Readers were sent the message already: a mentioned user may have marked it read.
+        await self._notify(changed[-1], changed[-1].created_at, read_if_marked=True)
         return changed[-1], created
 
     async def edit(self, room_id: str, actor: Actor, message_id: str, text: str) -> Message:
@@ -212,10 +213,13 @@ class ChatService:
 
         return (await self._write(room_id, store))[0]
 
-    async def _notify(self, message: Message, at: float) -> None:
-        """An inbox entry for each user the message mentions who has none for it yet."""
+    async def _notify(self, message: Message, at: float, *, read_if_marked: bool = False) -> None:
+        """An inbox entry for each user the message mentions who has none for it yet (with
+        ``read_if_marked``: read for whoever's marker already reaches it)."""
         if message.mentions and not message.deleted:
-            await self.meta.add_inbox_entries(message, message.mentions, at)
+            await self.meta.add_inbox_entries(
+                message, message.mentions, at, read_if_marked=read_if_marked
+            )
 
     async def _write(
         self, room_id: str, store: Callable[[Written], Awaitable[None]]

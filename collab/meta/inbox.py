@@ -4,7 +4,8 @@ Entries are made when a message mentions a user (``collab.chat.mentions`` decide
 of the room named by handle, or every member for ``@room``), at most once per user per message:
 a mention an edit adds notifies, the same mention again never does. An entry is read when its
 user marks it so, or when their read marker in its room moves past its message's ``seq``
-(``collab.meta.reads``). What a user is shown is filtered when read: only entries of rooms they
+(``collab.meta.reads``), or is made read when that marker reached a post's seq before its
+entry was made (``read_if_marked``). What a user is shown is filtered when read: only entries of rooms they
 are a member of now, and of messages that are not deleted (deleting a message also deletes its
 entries). Ids only grow, so newest first is id order and a cursor stays valid.
 """
@@ -31,10 +32,13 @@ class InboxEntry:
 
 class Inbox(Protocol):
     async def add_inbox_entries(
-        self, message: Message, user_ids: Iterable[str], at: float
+        self, message: Message, user_ids: Iterable[str], at: float, *, read_if_marked: bool = False
     ) -> list[str]:
         """Notify each user of ``message`` (an entry each, unread), except those who already
-        have an entry for it, read or not; returns the users newly notified."""
+        have an entry for it, read or not; returns the users newly notified. With
+        ``read_if_marked`` (a post's mentions), an entry whose user's read marker in the room
+        already reaches the message's seq is made read, in the same step: the marker moved
+        past the message before its entries were made."""
 
     async def list_inbox(
         self,

@@ -151,3 +151,24 @@ async def test_an_edit_sets_mentions_when_given(meta: MetaStore) -> None:
     kept = await meta.edit_message("r", message.id, "hi again @u1", 6.0)
     assert kept.mentions == ("u1",)
     assert (await meta.edit_message("r", message.id, "hi", 7.0, [])).mentions == ()
+
+
+async def test_a_post_entry_is_read_when_the_marker_reached_it_first(meta: MetaStore) -> None:
+    """A post's entries are made after readers were sent it: a marker that already reaches the
+    message makes its entry read (``read_if_marked``); an edit's new mention stays unread."""
+    await room_of(meta, "r", "u1", "u2")
+    first, second = await say(meta, "r", "owner", 1), await say(meta, "r", "owner", 2)
+    await meta.set_read_markers("r", {"u1": 1})
+    assert await meta.add_inbox_entries(first, ["u1", "u2"], 10.0, read_if_marked=True) == [
+        "u1",
+        "u2",
+    ]
+    assert await meta.add_inbox_entries(second, ["u1"], 11.0, read_if_marked=True) == ["u1"]
+    listed = [(m.id, e.user_id, e.read) for e, m in await meta.list_inbox("u1")]
+    assert listed == [(second.id, "u1", False), (first.id, "u1", True)]
+    assert [e.read for e, _ in await meta.list_inbox("u2")] == [False]
+    assert (await meta.unread_counts("u1", ["r"]))["r"] == Unread(1, 1)
+    third = await say(meta, "r", "owner", 3)
+    await meta.set_read_markers("r", {"u2": 3})
+    assert await meta.add_inbox_entries(third, ["u2"], 12.0) == ["u2"]  # an edit's
+    assert [e.read for e, _ in await meta.list_inbox("u2", unread_only=True)] == [False]

@@ -12,16 +12,18 @@ from collab.meta.messages import Message
 
 class MemoryInbox(MemoryKind):
     async def add_inbox_entries(
-        self, message: Message, user_ids: Iterable[str], at: float
+        self, message: Message, user_ids: Iterable[str], at: float, *, read_if_marked: bool = False
     ) -> list[str]:
         t = self.tables
         added: list[str] = []
         for user_id in dict.fromkeys(user_ids):
             if (user_id, message.id) in t.inbox_keys:
                 continue
+            marker = t.read_markers.get((message.room_id, user_id))
+            read = read_if_marked and marker is not None and marker.up_to >= message.seq
             t.inbox_seq += 1
             t.inbox[t.inbox_seq] = InboxEntry(
-                t.inbox_seq, user_id, message.room_id, message.id, message.seq, at
+                t.inbox_seq, user_id, message.room_id, message.id, message.seq, at, read
             )
             t.inbox_keys[user_id, message.id] = t.inbox_seq
             added.append(user_id)

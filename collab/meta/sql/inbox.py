@@ -26,17 +26,25 @@ def _entry(row: tuple[Any, ...]) -> InboxEntry:
 
 class SqlInbox(SqlKind):
     async def add_inbox_entries(
-        self, message: Message, user_ids: Iterable[str], at: float
+        self, message: Message, user_ids: Iterable[str], at: float, *, read_if_marked: bool = False
     ) -> list[str]:
         users = list(dict.fromkeys(user_ids))
 
         def _add(db: Tx) -> list[str]:
             added: list[str] = []
             for user_id in users:
+                read = (
+                    read_if_marked
+                    and db.execute(
+                        "SELECT 1 FROM read_markers WHERE room_id=? AND user_id=? AND up_to>=?",
+                        (message.room_id, user_id, message.seq),
+                    ).fetchone()
+                    is not None
+                )
                 cur = db.execute(
-                    "INSERT INTO inbox (user_id, room_id, message_id, seq, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (user_id, message.room_id, message.id, message.seq, at),
+                    "INSERT INTO inbox (user_id, room_id, message_id, seq, created_at, read)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (user_id, message.room_id, message.id, message.seq, at, read),
                 )
                 if cur.rowcount:
                     added.append(user_id)

@@ -1,4 +1,6 @@
 // The HTTP API (/api/v1), with the session cookie; errors carry the server's code.
+import { outbox } from './outbox'
+
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
     super(message)
@@ -88,6 +90,17 @@ export const offlineCache = {
   },
 }
 
+/** What the last user left in this browser profile: the cached answers and the outbox (their
+ * unsent messages: the next user would see them as theirs, and send them under their name). */
+async function forgetLastUser(): Promise<void> {
+  offlineCache.clear()
+  try {
+    await outbox.clear()
+  } catch {
+    // no IndexedDB here (a private window may refuse it): then nothing was kept in it either
+  }
+}
+
 export async function session(): Promise<Session | null> {
   let response: Response
   try {
@@ -96,13 +109,13 @@ export async function session(): Promise<Session | null> {
     throw new Unreachable(String(err))
   }
   if (response.status === 401) {
-    offlineCache.clear() // signed out: nothing of the last user stays behind
+    await forgetLastUser() // signed out: nothing of the last user stays behind
     return null
   }
   if (!response.ok) throw new Unreachable(`HTTP ${response.status}`)
   const found = (await response.json()) as Session
   const previous = offlineCache.get<Session>('session')
-  if (previous && previous.user.id !== found.user.id) offlineCache.clear()
+  if (previous && previous.user.id !== found.user.id) await forgetLastUser()
   offlineCache.set('session', found)
   return found
 }

@@ -44,6 +44,8 @@ async function run<T>(mode: IDBTransactionMode, fn: (store: IDBObjectStore) => I
 export const outbox = {
   put: (item: Pending) => run('readwrite', (s) => s.put(item)),
   remove: (clientId: string) => run('readwrite', (s) => s.delete(clientId)),
+  /** Forget everything (signed out, or another user signed in: it is not theirs to see or send). */
+  clear: () => run('readwrite', (s) => s.clear()),
   async list(room: string): Promise<Pending[]> {
     const items = await run<Pending[]>('readonly', (s) => s.index('room').getAll(room))
     return items.sort((a, b) => a.created - b.created)

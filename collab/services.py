@@ -170,6 +170,7 @@ class Services:
                 log.info("applied migration %s to %s", name, path)
         await self.store.open()
         await self.meta.open()
+        await self.meta.raise_token_ttl_mark(self.settings.token_max_ttl)  # before any token
         await self.files.open()
         if postgres_url(self.settings.store) is not None and not self.settings.files_dir:
             log.warning(

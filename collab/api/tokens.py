@@ -118,8 +118,10 @@ async def revoke_room_token(request: Request) -> Response:
         raise NotFound("no such token")
     shared = services(request)
     # Tokens are not stored, so any well-formed id is accepted (idempotent, reveals nothing);
-    # the revocation is kept as long as a token of this room minted now could live.
-    until = time.time() + shared.settings.token_max_ttl
+    # the revocation is kept as long as any token could still live: the longest lifetime
+    # ever in force on this store, on any node (collab.meta.room_tokens), not this setting.
+    lifetime = max(shared.settings.token_max_ttl, await shared.meta.token_ttl_mark())
+    until = time.time() + lifetime
     await shared.meta.revoke_room_token(room_id, jti, principal.user_id, until)
     closed = shared.registry.revoke(
         4401,

@@ -8,9 +8,12 @@ signs, every key verifies (rotation); the ``kid`` header says which one signed.
 Every token carries a ``jti`` (its id): owners revoke one by it
 (``DELETE /api/v1/rooms/{room}/tokens/{jti}``). A token is valid while ``now < exp`` and, the
 server's ``token_max_ttl`` given, ``now < iat + token_max_ttl``: a token minted under a longer
-``token_max_ttl`` ends when the current setting says (a revocation is kept only that long, so a
-token outliving it would be accepted again once it is purged). The socket it opened is closed
-at that end (``collab.sync.expiry``), with a code y-websocket retries.
+``token_max_ttl`` ends when the current setting says. A revocation is kept for the longest
+``token_max_ttl`` ever in force on the store (a high-water mark every server raises when it
+starts: ``collab.meta.room_tokens``), not the current setting, so it outlives every token it
+can name even when the setting is lowered and raised again, or differs between nodes. The
+socket a token opened is closed at its end (``collab.sync.expiry``), with a code y-websocket
+retries.
 """
 
 from __future__ import annotations

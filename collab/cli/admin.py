@@ -193,6 +193,8 @@ def token_create(
         if ceiling > member.role:
             raise click.ClickException(f"{target.id} is only {member.role.name} in {room!r}")
         await _audit(meta, "token.mint", room_id=room, target=target.id)
+        # Before the mint: a revocation is kept the longest lifetime recorded (room_tokens).
+        await meta.raise_token_ttl_mark(lifetime)
         return target.id, ceiling
 
     user_id, ceiling = _with_meta(settings, for_room)

@@ -18,7 +18,7 @@ from collab.meta import Role
 from collab.settings import Settings
 from tests.api.conftest import Api, assert_error
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer, ServerFactory
+from tests.support.server import CollabServer, NodesFactory, ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -128,13 +128,18 @@ async def test_malformed_ids_bodies_and_a_flood(api: Api) -> None:
     assert alice.http.get("/me").status_code == 200
 
 
-async def test_a_revoked_token_stays_refused_after_token_max_ttl_is_lowered(
+def purged_revocations(server: CollabServer) -> int:
+    return server.with_meta(lambda meta: meta.purge(audit_before=None)).revoked_room_tokens
+
+
+async def test_a_revoked_token_stays_refused_after_token_max_ttl_is_lowered_then_raised(
     server_factory: ServerFactory,
 ) -> None:
-    """A revocation is kept ``token_max_ttl`` past the revocation, then purged. A token minted
-    for an hour and revoked after a restart with a lower ``token_max_ttl`` outlived its
-    revocation: once the purge deleted it, the token was accepted again. It must stay refused
-    (no room token lives past ``token_max_ttl`` from its minting, whatever its ``exp``)."""
+    """A token minted for an hour, revoked after a restart with a lower ``token_max_ttl``:
+    its revocation used to be kept only the lower setting, then purged, and the token was
+    accepted again once the setting went back up (its ``exp`` and ``iat + token_max_ttl``
+    both still ahead). The revocation is kept the longest ``token_max_ttl`` the store has run
+    with, so the token stays refused."""
     server = server_factory(purge_interval=0)  # the test purges, not the server's timer
     api = Api(server)
     alice, bob = api.user("alice"), api.user("bob")
@@ -146,8 +151,37 @@ async def test_a_revoked_token_stays_refused_after_token_max_ttl_is_lowered(
     server.restart()
     assert alice.http.delete(f"/rooms/r/tokens/{minted['id']}").status_code == 204
     assert_error(holder.get("/me"), 401, "unauthorized")
-    with anyio.fail_after(15):  # the revocation is purged once its keep (1 s) has passed
-        while not server.with_meta(lambda meta: meta.purge(audit_before=None)).revoked_room_tokens:
-            await anyio.sleep(0.1)
+    await anyio.sleep(1.5)  # past the lowered setting: a revocation kept that long is purged
+    purged = purged_revocations(server)
+    assert server.with_meta(lambda meta: meta.token_ttl_mark()) == 3600
+    server.settings["token_max_ttl"] = 3600
+    server.restart()
     assert_error(holder.get("/me"), 401, "unauthorized")
+    assert purged == 0
     api.close()
+
+
+async def test_a_revocation_on_a_node_with_a_lower_setting_holds_on_the_others(
+    nodes: NodesFactory,
+) -> None:
+    """Nodes on one store with different ``token_max_ttl``: a token minted for an hour on one
+    and revoked through a node that allows 1 s stays refused on the first after the purge
+    (its revocation used to be kept the revoking node's 1 s)."""
+    (long,) = nodes(1, token_max_ttl=3600, purge_interval=0)
+    (short,) = nodes(
+        1, token_max_ttl=1, purge_interval=0, store=long.store, dev_token=long.dev_token
+    )
+    on_long, on_short = Api(long), Api(short)
+    alice, bob = on_long.user("alice"), on_long.user("bob")
+    on_long.room("r", owner=alice, **{bob.user_id: "editor"})
+    minted = bob.http.post("/rooms/r/tokens", json={"ttl": 3600}).json()
+    holder = on_long.bearer(long.remember(minted["token"]))
+    assert holder.get("/me").status_code == 200
+    owner_on_short = on_short.bearer(alice.token)
+    assert owner_on_short.delete(f"/rooms/r/tokens/{minted['id']}").status_code == 204
+    await anyio.sleep(1.5)
+    purged = purged_revocations(short)
+    assert_error(holder.get("/me"), 401, "unauthorized")
+    assert purged == 0
+    on_long.close()
+    on_short.close()

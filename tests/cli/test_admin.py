@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.conftest import Api, assert_error
 from tests.support.rawpeer import RawPeer
+from tests.support.server import ServerFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -86,6 +87,22 @@ async def test_token_create(api: Api) -> None:
         api, "token", "create", "--user", alice.user_id, "--room", "r", "--ttl", "99999", ok=False
     )
     collab(api, "token", "create", "--user", alice.user_id, "--role", "viewer", ok=False)
+
+
+def test_a_room_token_minted_by_the_cli_raises_the_token_ttl_mark(
+    server_factory: ServerFactory,
+) -> None:
+    """`collab token create` runs with its own settings (here the default 3600 s) and may mint
+    a room token longer than any server allows; the store's mark rises to its lifetime first,
+    so a revocation through a server is kept that long (collab.meta.room_tokens)."""
+    api = Api(server_factory(token_max_ttl=60))
+    assert api.server.with_meta(lambda meta: meta.token_ttl_mark()) == 60
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    args = ("token", "create", "--user", alice.user_id, "--room", "r", "--ttl", "3000")
+    assert collab(api, *args).stdout.strip()
+    assert api.server.with_meta(lambda meta: meta.token_ttl_mark()) == 3000
+    api.close()
 
 
 def test_audit_and_bots(api: Api) -> None:

@@ -52,6 +52,7 @@ class Tables:
     audit: list[AuditEvent] = field(default_factory=list)
     audit_seq: int = 0  # the last audit id given: ids only grow, even after a purge
     revoked_room_tokens: dict[tuple[str, str], float] = field(default_factory=dict)
+    high_water_marks: dict[str, float] = field(default_factory=dict)  # by name, never lowered
     doc_meta: dict[tuple[str, str], DocMeta] = field(default_factory=dict)
     messages: dict[str, list[Message]] = field(default_factory=dict)  # by room, in seq order
     message_seqs: dict[tuple[str, str], int] = field(default_factory=dict)  # (room, id) -> seq

@@ -1,8 +1,10 @@
-"""Revoked room tokens: one row per (room, jti)."""
+"""Revoked room tokens: one row per (room, jti); the high-water mark of token lifetimes is a
+row of ``high_water_marks``."""
 
 from __future__ import annotations
 
-from collab.meta.sql.base import SqlKind
+from collab.meta.room_tokens import TOKEN_MAX_TTL
+from collab.meta.sql.base import SqlKind, Tx
 
 
 class SqlRoomTokenRevocations(SqlKind):
@@ -25,3 +27,23 @@ class SqlRoomTokenRevocations(SqlKind):
             "SELECT 1 FROM revoked_room_tokens WHERE room_id=? AND jti=?", (room_id, jti)
         )
         return bool(rows)
+
+    async def raise_token_ttl_mark(self, ttl: float) -> float:
+        higher = self.dialect.greatest("high_water_marks.value", "excluded.value")
+
+        def _raise(db: Tx) -> float:
+            # One statement: racing nodes (PostgreSQL retries the loser) keep the highest.
+            row = db.execute(
+                "INSERT INTO high_water_marks (name, value) VALUES (?, ?)"
+                f" ON CONFLICT (name) DO UPDATE SET value={higher} RETURNING value",
+                (TOKEN_MAX_TTL, float(ttl)),
+            ).fetchone()
+            return float(row[0])
+
+        return await self._write(_raise)
+
+    async def token_ttl_mark(self) -> float:
+        rows = await self._lookup(
+            "SELECT value FROM high_water_marks WHERE name=?", (TOKEN_MAX_TTL,)
+        )
+        return float(rows[0][0]) if rows else 0.0

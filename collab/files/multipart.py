@@ -8,7 +8,8 @@ the hash and the final location would each need another pass over the bytes.
 
 What the parser accepts is bounded: at most ``MAX_PARTS`` parts of at most ``MAX_HEADERS``
 headers of ``MAX_HEADER_BYTES`` each, ``MAX_OTHER_BYTES`` in the parts that are not the file
-(ignored), and exactly one part named ``file``. Anything else is a ``BadRequest``.
+and after the closing boundary (both ignored), and exactly one part named ``file``. Anything
+else is a ``BadRequest``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ class UploadParser:
             raise BadRequest("bad multipart boundary") from None
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """The file field's bytes in this chunk of the body, in order."""
+        """The file field's bytes in this chunk of the body, in order. What follows the
+        closing boundary (an epilogue, ignored) counts as other fields' bytes: a chunked body,
+        whose length no header bounds, cannot run on after its end."""
+        if self.ended:
+            self._count_other(len(chunk))
         try:
             self._parser.write(chunk)
         except FormParserError:
@@ -117,7 +122,10 @@ class UploadParser:
         if self._in_file:
             self._pending.append(data[start:end])
             return
-        self._other_bytes += end - start
+        self._count_other(end - start)
+
+    def _count_other(self, n: int) -> None:
+        self._other_bytes += n
         if self._other_bytes > MAX_OTHER_BYTES:
             raise BadRequest(f"more than {MAX_OTHER_BYTES} bytes in fields other than the file")
 

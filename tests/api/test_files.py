@@ -363,3 +363,28 @@ def test_odd_ids_and_lost_bytes(api: Api, server: CollabServer) -> None:
         assert_error(api.dev.http.get(f"/rooms/{room}/files/{found['id']}{suffix}"), 500)
     assert "the bytes of file" in server.log()
     assert api.dev.http.get(f"/rooms/{room}/files").status_code == 200
+
+
+def test_a_chunked_body_cannot_run_on_past_its_closing_boundary(
+    api: Api, server: CollabServer
+) -> None:
+    """Chunked, the body's length is unknown: the file is capped while it streams, and what
+    follows the closing boundary (an epilogue, ignored) is capped like the other fields, not
+    read for as long as the client cares to send it."""
+    room = api.room("r")
+    head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n'
+
+    def body() -> Any:
+        yield head + b"hello\r\n--B--\r\n"
+        for _ in range(64):  # 4 MiB after the end, far past anything a body may carry
+            yield b"e" * 65536
+
+    r = api.dev.http.post(
+        f"/rooms/{room}/files",
+        content=body(),
+        headers={"content-type": "multipart/form-data; boundary=B"},
+    )
+    assert_error(r, 400, "bad_request")
+    assert r.headers["connection"] == "close"
+    assert blobs_on_disk(server) == [] and temps_on_disk(server) == []
+    assert api.dev.http.get(f"/rooms/{room}/files").json()["items"] == []

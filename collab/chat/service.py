@@ -217,9 +217,11 @@ class ChatService:
         """An inbox entry for each user the message mentions who has none for it yet (with
         ``read_if_marked``: read for whoever's marker already reaches it)."""
         if message.mentions and not message.deleted:
-            await self.meta.add_inbox_entries(
+            added = await self.meta.add_inbox_entries(
                 message, message.mentions, at, read_if_marked=read_if_marked
             )
+            if added:  # the write's own signal came before them: the live counts look again
+                self.registry.feeds.room_changed(message.room_id, everywhere=True)
 
     async def _write(
         self, room_id: str, store: Callable[[Written], Awaitable[None]]

@@ -275,6 +275,7 @@ class Indexer:
                 )
             except ExtractError as exc:
                 log.warning("%s is not indexed: %s", key, exc, extra=logs.doc_fields(key))
+                self.enqueue([doc_tombstone(key, at)])  # nor found by the text it had
                 return
             self._scans[key] = scan
             if len(self._scans) > SCANS_KEPT:

@@ -20,6 +20,7 @@ from collab.store.base import StoredDoc
 from collab.store.memory import MemoryStore
 from collab.wire import Limits
 from tests.support.waiting import wait_until
+from tests.support.ybytes import id_parent_item, root_item, s, update
 
 pytestmark = pytest.mark.anyio
 
@@ -276,3 +277,20 @@ async def test_many_docs_due_at_once_are_indexed_in_turn_and_their_rests_stay_bo
         assert await find(indexer.index, f"word{i}x") == [f"d{i}"]
     # delay 0: each rest ends a few of its runs' durations later, so most ended long ago
     assert len(indexer._resting) <= 64, len(indexer._resting)
+
+
+async def test_a_doc_that_stops_extracting_keeps_no_stale_text(
+    indexer: Indexer, store: GatedStore
+) -> None:
+    """A doc indexed once, then given a row the extraction refuses (text inside a Y.Array):
+    it is left out of the index (docs/search.md), not left findable by its old text."""
+    await write_text(store, NOTES, "launch code 1234")
+    await indexer.reindex_doc(NOTES)
+    await indexer.flush()
+    assert await find(indexer.index, "1234") == ["notes"]
+    array = root_item("list", b"\x00", 7)  # a Y.Array holding a string item: refused
+    await store.append(NOTES, [update((7, 0, [array, id_parent_item(7, 0, s("xyz"), 4)]))])
+    await indexer.reindex_doc(NOTES)
+    await indexer.flush()
+    assert await find(indexer.index, "1234") == []
+    assert await indexer.index.doc_names("r") == []

@@ -17,11 +17,12 @@ snapshots instead of one writer:
   once locked in that same statement, still has it: a doc deleted or re-created through
   another node is neither brought back nor given the old doc's updates, and only the jobs of
   that doc fail (``GenerationGone``); the batch's other docs commit.
-- **A first update under ``max_docs_per_room``** (an append that may create its doc) first
-  takes the room's new-docs advisory lock, which new doc metadata takes too
-  (``collab.names.new_docs_key``), counts the room's docs, stored and described, and makes
-  the doc's row, empty, in that transaction; the append then writes into it. Nodes creating
-  docs at once thus count one after the other.
+- **A first update under ``max_docs_per_room``** (an append that may create its doc) is its
+  own transaction, outside the group commit: it takes the room's new-docs advisory lock, which
+  new doc metadata takes too (``collab.names.new_docs_key``), counts the room's docs, stored
+  and described, and runs the append's statement, which creates the doc with its rows. Nodes
+  creating docs at once thus count one after the other, and a failed first update (refused,
+  or its connection lost) leaves no empty doc behind.
 - **Loads** read the doc's row and its log in one REPEATABLE READ transaction (one snapshot):
   a compaction committing between the two reads cannot make the log start after the snapshot
   the loader read.
@@ -121,7 +122,7 @@ class PostgresStore:
         max_docs: int | None = None,
     ) -> int:
         if generation is None and max_docs is not None:
-            await self._make_room_for(key, max_docs)
+            return await self._first_append(_Append(key, updates, None), max_docs)
         job = _Append(key, updates, generation)
         self._queue.append(job)
         async with self._write_lock:
@@ -144,26 +145,24 @@ class PostgresStore:
                         raise
         return job.future.result()
 
-    async def _make_room_for(self, key: DocKey, max_docs: int) -> None:
-        """Before an append that may create ``key``'s doc: under the room's new-docs lock
-        (which new doc metadata takes too, on every node), LimitReached unless the doc is stored
-        or described already, or the room's docs are fewer than ``max_docs``; then its row,
-        empty, so that the next holder counts it. The append writes into it as into a doc
-        another node created (a failed append leaves the doc empty: within the cap)."""
+    async def _first_append(self, job: _Append, max_docs: int) -> int:
+        """An append that may create ``job``'s doc, in one transaction under the room's new-docs
+        lock (which new doc metadata takes too, on every node): LimitReached unless the doc is
+        stored or described already, or the room's docs are fewer than ``max_docs``; then the
+        append's statement, which creates the doc (or merges into it, another node's). Nothing
+        of it stays if anything fails: no empty doc counts against the cap."""
+        key = job.key
         async with self._db.transaction("READ COMMITTED") as conn:
             await conn.execute(_NEW_DOCS_LOCK, (new_docs_key(key.room),))
             # READ COMMITTED: this statement sees what the lock's previous holder committed.
             cur = await conn.execute(_ROOM_DOCS, (key.room, key.room))
             names = {str(name) for (name,) in await cur.fetchall()}
-            if key.doc in names:
-                return
-            if len(names) >= max_docs:
+            if key.doc not in names and len(names) >= max_docs:
                 raise doc_limit()
-            await conn.execute(
-                "INSERT INTO docs (room, name, generation, created_at) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (room, name) DO NOTHING",
-                (*key, uuid.uuid4().hex, time.time()),
-            )
+            (last,) = await _write_batch(conn, [job])
+        if isinstance(last, GenerationGone):  # never: no generation was expected
+            raise last
+        return last
 
     async def compact(
         self, key: DocKey, snapshot: bytes, upto_seq: int, generation: str | None = None

@@ -18,6 +18,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab.db import StoreError
+from collab.errors import LimitReached
 from collab.names import DocKey
 from collab.store import postgres as pgstore
 from collab.store.base import GenerationGone, StoredDoc
@@ -247,6 +248,31 @@ async def test_one_batch_with_two_expectations_for_one_doc_keeps_its_jobs_in_ord
             (4, b"4"),
             (5, b"5"),
         ]
+
+
+async def test_a_failed_first_append_leaves_no_empty_doc(pg_url: str) -> None:
+    """A first update under the room's doc cap that fails (here the database refuses its row)
+    creates nothing: no empty doc listed, loaded, or counted against the cap. The doc's row
+    was made empty in a step of its own before the append, and stayed."""
+    async with nodes(pg_url, 1) as (store,):
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " IF NEW.data = 'refused' THEN RAISE EXCEPTION 'refused'; END IF;"
+                " RETURN NEW; END $$"
+            )
+            admin.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON doc_updates"
+                " FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        with pytest.raises(StoreError, match="refused"):
+            await store.append(A, [b"refused"], max_docs=1)
+        assert await store.list_docs(A.room) == []
+        assert await store.count_docs(A.room) == 0
+        assert not (await store.load(A)).exists
+        assert await store.append(DocKey("room", "b"), [b"x"], max_docs=1) == 1
+        with pytest.raises(LimitReached):
+            await store.append(A, [b"x"], max_docs=1)
 
 
 def sessions_waiting(url: str, n: int) -> Callable[[], Awaitable[bool]]:

@@ -42,9 +42,17 @@ from dataclasses import dataclass, field
 from collab.auth.principal import Principal
 from collab.ratelimit import Bucket
 from collab.sync.stamps import clear_typing, stamp
-from collab.wire import AwarenessEntry
+from collab.wire import MAX_SAFE_INT, AwarenessEntry
 
 REMOTE = 0  # the owner of a state set through another node (peer ids start at 1)
+
+
+def next_clock(clock: int) -> int:
+    """The clock the server gives a client id's next state (a removal, a cleared ``typing``):
+    one past ``clock``, but never past the cap clients are held to (2**53-1: a client may send
+    it; lib0 cannot encode more, and clients that echo it back would be closed 1007 for it).
+    At the cap a removal keeps the clock, which y-protocols accepts for a removal."""
+    return min(clock + 1, MAX_SAFE_INT)
 
 
 @dataclass(slots=True)
@@ -167,7 +175,7 @@ class Presence:
                 continue
             assert s.state is not None
             s.typing_since = None
-            s.clock += 1
+            s.clock = next_clock(s.clock)
             s.state = clear_typing(s.state)
             expired.append(AwarenessEntry(client, s.clock, s.state))
             if self.on_change is not None:
@@ -180,7 +188,7 @@ class Presence:
         for client, state in list(self._states.items()):
             if state.owner == peer_id:
                 del self._states[client]
-                removed.append(AwarenessEntry(client, state.clock + 1, None))
+                removed.append(AwarenessEntry(client, next_clock(state.clock), None))
                 if self.on_change is not None:
                     self.on_change(state.principal, removed[-1:])
         return removed
@@ -242,7 +250,7 @@ class Presence:
             current = self._states.get(client)
             if current is not None and current.node is not None:
                 del self._states[client]
-                removed.append(AwarenessEntry(client, current.clock + 1, None))
+                removed.append(AwarenessEntry(client, next_clock(current.clock), None))
         return removed
 
 

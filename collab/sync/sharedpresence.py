@@ -28,7 +28,7 @@ from typing import Protocol
 from collab import logs
 from collab.fanout import AwarenessRecord, Fanout
 from collab.names import DocKey
-from collab.sync.presence import Presence
+from collab.sync.presence import Presence, next_clock
 from collab.wire import AwarenessEntry, encode_awareness, framing
 
 log = logging.getLogger("collab.sync.presence")
@@ -67,7 +67,7 @@ class SharedPresence:
         if self._closed:
             return
         for principal, entry in self.live.presence.local_states():
-            self.publish(principal, [AwarenessEntry(entry.client, entry.clock + 1, None)])
+            self.publish(principal, [AwarenessEntry(entry.client, next_clock(entry.clock), None)])
         self._closed = True
         self.live.presence.on_change = None
         self.fanout.unfollow_awareness(self.live.key, self)

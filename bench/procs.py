@@ -108,9 +108,9 @@ def _pythonpath(tree: Path) -> str:
     return os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
-def _collab(port: int, data: Path, deflate: bool) -> list[str]:
+def _collab(port: int, data: Path, deflate: bool, memory: bool = False) -> list[str]:
     flag = "--ws-per-message-deflate" if deflate else "--no-ws-per-message-deflate"
-    store = f"sqlite:///{data / 'collab.db'}"
+    store = "memory://" if memory else f"sqlite:///{data / 'collab.db'}"
     return [
         PYTHON,
         "-m",
@@ -198,6 +198,20 @@ SERVERS: dict[str, ServerSpec] = {
             "pycrdt-websocket", "y-websocket", True, False, _python("pycrdt_ws.py", "ystore.db")
         ),
     ]
+}
+
+
+# Not in a run unless named (``--servers collab,collab-memory``): collab on ``memory://``, every
+# update held in the process and none committed to disk, which no deployment does. It measures
+# what collab's update path costs without its durable commit (bench/commit_floor.py), for
+# issue 11's CPU targets; it is never compared against a target.
+OPTIONAL: dict[str, ServerSpec] = {
+    "collab-memory": replace(
+        SERVERS["collab"],
+        name="collab-memory",
+        command=lambda port, data, deflate: _collab(port, data, deflate, memory=True),
+        chat_api=False,
+    )
 }
 
 

@@ -43,7 +43,7 @@ import scaling
 import targets
 import throughput
 import workloads
-from procs import BENCH, NODE, ROOT, SERVERS, Cores, ServerProcess, ServerSpec, collab_at
+from procs import BENCH, NODE, OPTIONAL, ROOT, SERVERS, Cores, ServerProcess, ServerSpec, collab_at
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,8 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
     for name in args.servers:
-        if name not in SERVERS:
-            parser.error(f"unknown server {name!r}; known: {', '.join(SERVERS)}")
+        if name not in SERVERS and name not in OPTIONAL:
+            known = ", ".join([*SERVERS, *OPTIONAL])
+            parser.error(f"unknown server {name!r}; known: {known}")
     for name in args.workloads:
         if name not in workloads.WORKLOADS:
             parser.error(f"unknown workload {name!r}; known: {', '.join(workloads.WORKLOADS)}")
@@ -207,7 +208,7 @@ def specs_for(names: list[str], base: baseline.Baseline | None) -> dict[str, Ser
     """The servers of the run in their order; the baseline build right after collab."""
     specs: dict[str, ServerSpec] = {}
     for name in names:
-        specs[name] = SERVERS[name]
+        specs[name] = SERVERS[name] if name in SERVERS else OPTIONAL[name]
         if base is not None and name == "collab":
             specs[base.name] = collab_at(base.tree, base.name)
     return specs

@@ -2,8 +2,10 @@
 
 ``GET /login`` starts an OIDC login (or, in dev mode, trades ``?token=`` for a session);
 ``GET /auth/callback`` finishes it; ``GET /logout`` only asks to confirm, and ``POST /logout``
-(its Origin checked like every cookie-authenticated change) revokes the server-side session
-and, where the provider offers it, logs out there too (RP-initiated logout). ``GET /auth/session``
+(its Origin checked like every cookie-authenticated change) revokes the server-side session,
+tells the browser to clear what this site stored (``Clear-Site-Data``: the workspace's cached
+answers, its outbox of unsent messages, the offline shell) and, where the provider offers it,
+logs out there too (RP-initiated logout). ``GET /auth/session``
 tells a front end who is signed in. Refusals of a callback are JSON errors (``LoginRefused``);
 every login, failed login and logout is audited. Nothing here logs a token, code or cookie.
 """
@@ -38,6 +40,10 @@ log = logging.getLogger("collab.login")
 ID_TOKEN_KEY = "id_token:"  # MetaStore cache key prefix: the ID token kept for logout
 NEXT_KEY = "collab_next"  # where to land after login, in the signed login cookie
 _TOO_MANY = (429, "rate_limited", "too many login attempts; try again later")
+# What a logout wipes in the browser (secure contexts: https, or loopback): the workspace keeps
+# who I am, my rooms and my unsent messages (localStorage, IndexedDB) and an offline shell that
+# opens them without the server, so the next person of this browser profile would see them.
+CLEAR_SITE_DATA = '"storage"'
 
 
 def login_routes() -> list[BaseRoute]:
@@ -151,7 +157,8 @@ async def logout_page(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """POST /logout: revoke the session, close its sockets, log out at the provider.
+    """POST /logout: revoke the session, close its sockets, clear the site's data in the
+    browser, log out at the provider.
 
     Only from this site's own pages: a POST without an allowed Origin changes nothing (403).
     """
@@ -182,6 +189,7 @@ async def logout(request: Request) -> Response:
     else:
         response = RedirectResponse(base_url(request) + "/", status_code=303)
     clear_session_cookie(response, secure=is_secure(request))
+    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
 
 

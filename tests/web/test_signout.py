@@ -66,3 +66,42 @@ def test_the_next_user_of_a_browser_never_sees_my_outbox(
     assert page.locator(".message .message-text").all_text_contents() == ["Bob here."]
     assert page.evaluate(OUTBOX_TEXTS) == []
     assert alice.errors == []
+
+
+def test_logging_out_leaves_nothing_an_offline_reload_would_show(
+    server_factory: ServerFactory, browser: Any, shots: Path
+) -> None:
+    """The cached answers (who I am, my rooms) let a reload while offline open the workspace.
+    After a logout that is the last user's workspace, shown to whoever opens the app next in
+    this profile while the server cannot be reached: logging out empties them at once."""
+    server = server_factory(max_message_length=20)
+    alice = Person(browser, server, "Alice")
+    with api_client(server, alice.user_id) as owner:
+        assert owner.post("/rooms", json={"id": "ops", "title": "Ops"}).status_code == 201
+    alice.goto("/r/ops")
+    alice.page.fill(".composer-input", "Unsent at logout, far too long.")
+    alice.page.keyboard.press("Enter")
+    alice.page.wait_for_selector('.message[data-state="failed"]', timeout=TIMEOUT)
+    alice.page.wait_for_function(
+        "() => navigator.serviceWorker.controller !== null", timeout=TIMEOUT
+    )
+    alice.page.click('form.logout button[type="submit"]')
+    alice.page.wait_for_selector("text=You are signed out", timeout=TIMEOUT)
+    left = alice.page.evaluate(
+        "() => Object.keys(localStorage).filter((k) => k.startsWith('collab-cache:'))"
+    )
+    assert left == []
+    assert alice.page.evaluate(OUTBOX_TEXTS) == []
+
+    server.terminate()
+    try:
+        alice.goto("/")
+    except Exception:  # no offline shell any more: the browser's own error page
+        pass
+    else:
+        alice.page.wait_for_selector("text=Cannot reach the server", timeout=TIMEOUT)
+    finally:
+        alice.shot(shots, "offline-after-logout")
+    alice.shot(shots, "offline-after-logout")
+    assert alice.page.locator("text=Ops").count() == 0
+    assert alice.page.locator("#user-name").count() == 0

@@ -34,7 +34,7 @@ from typing import Any
 from collab.auth.keys import KEY_FILE
 from collab.db import StoreError, connect, migrate, search_index_path
 from collab.ops.blobs import BACKUP_FILES, BlobReport, copy_blobs, restore_blobs
-from collab.ops.inspect import open_readonly, read_stats
+from collab.ops.inspect import integrity, open_readonly, read_stats
 from collab.ops.lock import DatabaseInUse, lock_path, try_exclusive
 
 BACKUP_DB = "collab.db"
@@ -280,9 +280,9 @@ def restore(
         raise StoreError(f"{source}: " + "; ".join(problems))
     src = open_readonly(src_db)
     try:
-        (integrity,) = src.execute("PRAGMA quick_check").fetchone()
-        if integrity != "ok":
-            raise StoreError(f"{src_db} fails SQLite's integrity check: {integrity}")
+        checked = integrity(src)
+        if checked != "ok":
+            raise StoreError(f"{src_db} fails SQLite's integrity check: {checked}")
         known = max((m.version for m in migrate.load_migrations()), default=0)
         if schema_version(src) > known:
             raise StoreError(

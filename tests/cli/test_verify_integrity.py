@@ -1,0 +1,86 @@
+"""``collab verify`` runs SQLite's full integrity check, as the README says, not only the
+quick one: an index that no longer matches its table is corruption ``PRAGMA quick_check``
+does not look for. Here ``sessions_by_user`` holds each session under its id instead of its
+user: every lookup of a user's sessions finds none, so ``collab user disable`` would revoke
+nothing, and verify said ``integrity: ok``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from collab.db import migrate_with_backup
+
+
+def collab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "collab", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def declare_index(db: Path, column: str) -> None:
+    """Declare ``sessions_by_user`` over ``column`` without rebuilding its b-tree."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA writable_schema=ON")
+    with conn:
+        conn.execute(
+            "UPDATE sqlite_master SET sql=? WHERE name='sessions_by_user'",
+            (f"CREATE INDEX sessions_by_user ON sessions ({column})",),
+        )
+    conn.close()
+
+
+def store_with_a_session(directory: Path, *, corrupt: bool) -> Path:
+    directory.mkdir()
+    db = directory / "collab.db"
+    migrate_with_backup(db)
+    if corrupt:
+        declare_index(db, "id")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES"
+            " ('s1', 'u1', 0, 1e12)"
+        )
+    conn.close()
+    if corrupt:
+        declare_index(db, "user_id")
+        conn = sqlite3.connect(db)
+        try:
+            found = conn.execute("SELECT id FROM sessions WHERE user_id='u1'").fetchall()
+            assert found == []  # the corruption is real: the user's session is invisible
+            (quick,) = conn.execute("PRAGMA quick_check").fetchone()
+            assert quick == "ok"  # and the quick check does not look
+        finally:
+            conn.close()
+    return db
+
+
+def test_verify_reports_an_index_that_no_longer_matches_its_table(tmp_path: Path) -> None:
+    healthy = store_with_a_session(tmp_path / "healthy", corrupt=False)
+    result = collab("verify", str(healthy), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["integrity"] == "ok"
+    corrupt = store_with_a_session(tmp_path / "corrupt", corrupt=True)
+    result = collab("verify", str(corrupt), "--json", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert not report["ok"] and "sessions_by_user" in report["integrity"]
+
+
+def test_restore_refuses_a_database_whose_index_no_longer_matches(tmp_path: Path) -> None:
+    corrupt = store_with_a_session(tmp_path / "corrupt", corrupt=True)
+    target = tmp_path / "target" / "collab.db"
+    result = collab("restore", str(corrupt), "--store", f"sqlite:///{target}", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "fails SQLite's integrity check" in result.stderr
+    assert "sessions_by_user" in result.stderr
+    assert not target.exists()

@@ -282,12 +282,13 @@ class ChatService:
 
     async def show_read_markers(self, user_id: str, public: bool) -> None:
         """After the user's markers turned private (or public again): remove them from (or
-        put them back into) the ``reads`` of every loaded chat doc of their rooms; a doc loaded
+        put them back into) the ``reads`` of every loaded chat doc of their rooms, and of any
+        being loaded (its load may have read the setting before it changed); a doc loaded
         later is made right by its load."""
         rooms = [room for room, _ in await self.meta.list_rooms_for(user_id)]
         for room in [*rooms, *await self.meta.list_dms_for(user_id)]:
             live = self.registry.get(chat_key(room.id))
-            if live is None:
+            if live is None and not self.window.preparing(room.id):
                 continue
             live = await self.registry.acquire(chat_key(room.id))
             try:

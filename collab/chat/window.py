@@ -118,6 +118,12 @@ class LiveWindow:
         self.size = size
         self._windows: weakref.WeakKeyDictionary[LiveDoc, _Window] = weakref.WeakKeyDictionary()
         self._checking: weakref.WeakSet[LiveDoc] = weakref.WeakSet()
+        self._preparing: dict[str, int] = {}  # room id -> chat docs of it being prepared
+
+    def preparing(self, room_id: str) -> bool:
+        """Whether a chat doc of the room is being loaded (``prepare``): what it read of the
+        markers may predate a change (a user's markers turned private) made meanwhile."""
+        return room_id in self._preparing
 
     async def prepare(self, live: LiveDoc) -> None:
         """Make a freshly loaded chat doc equal to the table's latest rows (other docs: no-op).
@@ -128,6 +134,15 @@ class LiveWindow:
         if live.key.doc != CHAT:
             return
         room_id = live.key.room
+        self._preparing[room_id] = self._preparing.get(room_id, 0) + 1
+        try:
+            await self._prepare(live, room_id)
+        finally:
+            self._preparing[room_id] -= 1
+            if not self._preparing[room_id]:
+                del self._preparing[room_id]
+
+    async def _prepare(self, live: LiveDoc, room_id: str) -> None:
         # What the loaded doc holds before the table is read: every message in it that is real
         # has its row committed by then (the row commits first), so one past the rows read is
         # a leftover (a room deleted half-way), unlike one another node shows meanwhile.

@@ -3,7 +3,9 @@
 The server keeps the latest state of every Yjs client id and who owns it:
 
 - an id belongs to one principal; a later connection of the same principal takes it over
-  (a reconnecting tab keeps its client id), another principal may neither set nor remove it;
+  (a reconnecting tab keeps its client id), another principal may neither set nor remove it,
+  nor set it once removed (the principals of the last ``GONE_LIMIT`` ids removed are kept:
+  a dropped tab reconnects with its id);
 - one connection owns at most ``max_clients_per_peer`` ids;
 - states were validated by ``collab.wire.scan_awareness`` (a JSON object or null, bounded);
 - a state is accepted only when its clock moves forward (y-websocket clients echo every remote
@@ -45,6 +47,7 @@ from collab.sync.stamps import clear_typing, stamp
 from collab.wire import MAX_SAFE_INT, AwarenessEntry
 
 REMOTE = 0  # the owner of a state set through another node (peer ids start at 1)
+GONE_LIMIT = 1024  # removed client ids whose principal is remembered, per doc
 
 
 def next_clock(clock: int) -> int:
@@ -84,6 +87,9 @@ class Presence:
         self.typing_timeout = typing_timeout
         self.now = clock
         self._states: dict[int, _State] = {}
+        # The principal of each id removed lately: still theirs (a dropped tab reconnects with
+        # its id), so another principal may not take it meanwhile. Oldest forgotten first.
+        self._gone: dict[int, str] = {}
         self._anyone_typed = False  # since the last look: keeps the no-typing path O(1)
 
     def __len__(self) -> int:
@@ -114,11 +120,14 @@ class Presence:
             if current is None:
                 if entry.state is None:
                     continue  # removing what does not exist
+                if self._gone.get(entry.client, principal) != principal:
+                    continue  # another principal's id, removed lately: still theirs
                 owned = sum(1 for s in self._states.values() if s.owner == peer_id)
                 if owned >= self.max_clients_per_peer:
                     continue
                 current = _State(peer_id, principal, entry.clock, None)
                 self._states[entry.client] = current
+                self._gone.pop(entry.client, None)
                 changed.append(self._set(entry, current, identity))
                 continue
             if current.principal != principal:
@@ -132,6 +141,7 @@ class Presence:
             current.clock = entry.clock
             if entry.state is None:
                 del self._states[entry.client]
+                self._forget(entry.client, principal)
                 changed.append(entry)
             else:
                 changed.append(self._set(entry, current, identity))
@@ -188,10 +198,18 @@ class Presence:
         for client, state in list(self._states.items()):
             if state.owner == peer_id:
                 del self._states[client]
+                self._forget(client, state.principal)
                 removed.append(AwarenessEntry(client, next_clock(state.clock), None))
                 if self.on_change is not None:
                     self.on_change(state.principal, removed[-1:])
         return removed
+
+    def _forget(self, client: int, principal: str) -> None:
+        """``client`` was removed: remember it is still ``principal``'s."""
+        self._gone.pop(client, None)
+        if len(self._gone) >= GONE_LIMIT:
+            del self._gone[next(iter(self._gone))]
+        self._gone[client] = principal
 
     # -- states set through other nodes ----------------------------------------------------
 

@@ -3,12 +3,14 @@ it holds clients to (docs/awareness.md, Caps)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
 from collab.wire import framing
 from collab.wire.lib0 import MAX_SAFE_INT
-from tests.support.frames import awareness_frame
+from tests.support.frames import awareness_frame, awareness_states
 from tests.support.jspeer import JsPeer
 from tests.support.rawpeer import RawPeer
 from tests.support.server import ServerFactory
@@ -34,6 +36,13 @@ def clocks(peer: RawPeer, client: int) -> list[int]:
             if c == client:
                 found.append(clock)
     return found
+
+
+def states(peer: RawPeer, client: int) -> list[Any]:
+    """Every state ``peer`` was sent for ``client`` (None: a removal), in order."""
+    return [
+        s for frame in peer.awareness_frames for c, _, s in awareness_states(frame) if c == client
+    ]
 
 
 def lib0_varuint(data: bytes, pos: int) -> tuple[int, int]:
@@ -75,3 +84,35 @@ async def test_a_clock_at_the_cap_never_makes_the_server_send_one_past_it(
         assert closes == [], closes
         await peer.close()
     await watcher.close()
+
+
+async def test_a_closed_sockets_client_id_stays_its_users(server_factory: ServerFactory) -> None:
+    """Alice's tab drops; before it reconnects (keeping its Yjs client id), Bob sets a state
+    under that id. The id is Alice's (docs/awareness.md, Ownership): Bob's entry changes
+    nothing, and Alice's reconnected tab shows again."""
+    server = server_factory()
+    alice = server.mint_token("alice", ROOM, "editor")
+    bob = server.mint_token("bob", ROOM, "viewer")
+    watcher = await RawPeer.connect(server.ws_url(ROOM, "chat", token=alice))
+    tab = await RawPeer.connect(server.ws_url(ROOM, "chat", token=alice))
+    await tab.websocket.send(awareness_frame((9, 3, {"cursor": 1})))
+    with anyio.fail_after(10):
+        await watcher.wait_for(lambda: len(states(watcher, 9)) == 1)
+    tab.abort()  # a network drop
+    with anyio.fail_after(10):
+        await watcher.wait_for(lambda: len(states(watcher, 9)) == 2)
+    squatter = await RawPeer.connect(server.ws_url(ROOM, "chat", token=bob))
+    await squatter.websocket.send(awareness_frame((9, 1, {"cursor": 666})))
+    # The tab reconnects and sends its state again, as y-websocket does (its own clock).
+    tab = await RawPeer.connect(server.ws_url(ROOM, "chat", token=alice))
+    await tab.websocket.send(awareness_frame((9, 3, {"cursor": 2})))
+    await tab.request_saved(1)
+    with anyio.fail_after(10):
+        await tab.wait_for(lambda: tab.saved == 1)
+        await watcher.wait_for(lambda: len(states(watcher, 9)) >= 3)
+    await anyio.sleep(0.3)
+    shown = states(watcher, 9)[2:]
+    assert [s and s["cursor"] for s in shown] == [2], shown
+    assert shown[0]["user"]["name"] == "alice"
+    for peer in (tab, squatter, watcher):
+        await peer.close()

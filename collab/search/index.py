@@ -137,6 +137,10 @@ class SearchIndex(Protocol):
     async def rooms(self) -> list[str]:
         """Every room with an entry (tombstones included)."""
 
+    async def messages(self, room: str, after: int, limit: int) -> list[tuple[int, int, str]]:
+        """(id, seq, key) of the live messages indexed for ``room``, the first ``limit`` with
+        ids above ``after``, in id order (a rebuild checks them against the table)."""
+
     async def set_complete(self, complete: bool) -> None:
         """Record whether a full rebuild has completed (a rebuild starts by clearing it)."""
 

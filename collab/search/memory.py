@@ -122,6 +122,14 @@ class MemoryIndex:
     async def rooms(self) -> list[str]:
         return sorted({e.room for e in self._rows.values()})
 
+    async def messages(self, room: str, after: int, limit: int) -> list[tuple[int, int, str]]:
+        found = [
+            (row_id, e.seq or 0, e.key)
+            for row_id, e in self._rows.items()
+            if row_id > after and e.room == room and e.kind == "chat" and not e.deleted
+        ]
+        return sorted(found)[:limit]
+
     async def set_complete(self, complete: bool) -> None:
         self._complete = complete
 

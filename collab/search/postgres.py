@@ -202,6 +202,15 @@ class PostgresIndex:
             cur = await conn.execute("SELECT DISTINCT room FROM search_entries ORDER BY room")
             return [str(room) for (room,) in await cur.fetchall()]
 
+    async def messages(self, room: str, after: int, limit: int) -> list[tuple[int, int, str]]:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT id, coalesce(seq, 0), key FROM search_entries WHERE room = %s"
+                " AND id > %s AND kind = 'chat' AND NOT deleted ORDER BY id LIMIT %s",
+                (room, after, limit),
+            )
+            return [(int(i), int(seq), str(key)) for i, seq, key in await cur.fetchall()]
+
     async def set_complete(self, complete: bool) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(

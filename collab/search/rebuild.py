@@ -7,9 +7,11 @@ versioned (``collab.search.index``), so it runs alongside live indexing, in anot
 too, without either undoing the other: a stale write of one is refused by the newer one.
 
 For each room (in id order): every message, live or archived, deleted ones as tombstones;
-every stored doc, read and extracted like after a commit; a doc the index holds but the store
-no longer does is tombstoned. Rooms the index held when the rebuild started that no longer
-exist are dropped. Then the index is marked complete.
+a message the index holds but the table no longer does (the room was deleted, its drop lost
+to a crash, and its id taken again) is tombstoned; every stored doc, read and extracted like
+after a commit; a doc the index holds but the store no longer does is tombstoned. Rooms the
+index held when the rebuild started that no longer exist are dropped. Then the index is
+marked complete.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from collab.meta import MetaStore
 from collab.names import DocKey, is_reserved_doc
-from collab.search.index import Drop
+from collab.search.index import DELETED, Drop, Entry
 from collab.search.indexer import Indexer, doc_tombstone
 from collab.store.base import DocumentStore
 
@@ -88,6 +90,7 @@ async def _room(
         await indexer.messages_written(room_id, rows)
         report.messages += len(rows)
         seq = rows[-1].seq
+    await _forget_gone_messages(indexer, meta, room_id)
     listed_at = indexer.now()
     names = {info.name for info in await store.list_docs(room_id)}
     names = {name for name in names if not is_reserved_doc(name)}
@@ -96,3 +99,32 @@ async def _room(
         report.docs += 1
     stale = set(await indexer.index.doc_names(room_id)) - names
     indexer.enqueue([doc_tombstone(DocKey(room_id, name), listed_at) for name in sorted(stale)])
+
+
+async def _forget_gone_messages(indexer: Indexer, meta: MetaStore, room_id: str) -> None:
+    """Tombstone the room's indexed messages that the table no longer holds, a page at a time.
+
+    An entry whose seq holds another message in the table (or none) is gone only if its id is
+    not in the table now: one posted after the table was read is there, since the index is
+    written only after its row is durable."""
+    after = 0
+    while page := await indexer.index.messages(room_id, after, PAGE):
+        after = page[-1][0]
+        table = await _ids_by_seq(meta, room_id, {seq for _, seq, _ in page})
+        at = indexer.now()
+        gone = [
+            Entry("chat", room_id, key, "", at=at, version=DELETED, deleted=True)
+            for _, seq, key in page
+            if table.get(seq) != key and await meta.get_message(room_id, key) is None
+        ]
+        indexer.enqueue(gone)
+
+
+async def _ids_by_seq(meta: MetaStore, room_id: str, seqs: set[int]) -> dict[int, str]:
+    """The table's message id at each of ``seqs`` (read in pages over their range)."""
+    found: dict[int, str] = {}
+    seq, last = min(seqs) - 1, max(seqs)
+    while seq < last and (rows := await meta.list_messages(room_id, after_seq=seq, limit=PAGE)):
+        found.update((row.seq, row.id) for row in rows if row.seq in seqs)
+        seq = rows[-1].seq
+    return found

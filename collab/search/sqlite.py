@@ -275,6 +275,17 @@ class SQLiteIndex:
 
         return await self._read(_rooms)
 
+    async def messages(self, room: str, after: int, limit: int) -> list[tuple[int, int, str]]:
+        def _messages(conn: sqlite3.Connection) -> list[tuple[int, int, str]]:
+            rows = conn.execute(
+                "SELECT id, coalesce(seq, 0), key FROM entries WHERE room=? AND id>?"
+                " AND kind='chat' AND NOT deleted ORDER BY id LIMIT ?",
+                (room, after, limit),
+            ).fetchall()
+            return [(int(i), int(seq), str(key)) for i, seq, key in rows]
+
+        return await self._read(_messages)
+
     async def set_complete(self, complete: bool) -> None:
         def _set(conn: sqlite3.Connection) -> None:
             conn.execute(

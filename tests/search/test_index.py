@@ -268,3 +268,22 @@ def test_plans_walk_newest_first_without_sorting(tmp_path: Path) -> None:
                 elif len(scopes) == 1:
                     assert "entries_by_room" in plan, plan
     conn.close()
+
+
+async def test_the_live_messages_of_a_room_in_id_pages(index: SearchIndex) -> None:
+    """What a rebuild checks against the table: live chat entries only, paged by id."""
+    await index.apply(
+        [
+            msg("r", "m1", "one", T0, seq=1),
+            msg("r", "m2", "two", T0 + 1, seq=2),
+            msg("r", "m3", "gone", T0 + 2, seq=3, version=DELETED, deleted=True),
+            msg("r", "m4", "four", T0 + 3, seq=4),
+            msg("other", "m5", "elsewhere", T0 + 4, seq=1),
+            doc("r", "notes", "a doc", T0 + 5),
+        ]
+    )
+    first = await index.messages("r", 0, 2)
+    assert [(seq, key) for _, seq, key in first] == [(1, "m1"), (2, "m2")]
+    rest = await index.messages("r", first[-1][0], 2)
+    assert [(seq, key) for _, seq, key in rest] == [(4, "m4")]
+    assert await index.messages("r", rest[-1][0], 2) == []

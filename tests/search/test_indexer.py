@@ -4,6 +4,7 @@ memory twins: what reaches the index, in which state, and what a race cannot bri
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -294,3 +295,35 @@ async def test_a_doc_that_stops_extracting_keeps_no_stale_text(
     await indexer.flush()
     assert await find(indexer.index, "1234") == []
     assert await indexer.index.doc_names("r") == []
+
+
+async def test_a_rebuild_forgets_messages_of_a_room_deleted_and_made_again(
+    store: GatedStore,
+) -> None:
+    """The server died after a room's deletion, before its drop reached the index, and the id
+    was taken again: the rebuild (the index was not closed cleanly) leaves none of the old
+    room's messages to the new room's members, and keeps what the new room posts meanwhile."""
+    meta = MemoryMetaStore()
+    await meta.create_room("a", "a", "u1")
+    await post(meta, "a", "the old room's secret", "1")
+    index = MemoryIndex()
+    indexer = Indexer(index, store, Limits(), delay=0.0)
+    indexer.start()
+    await rebuild(indexer, meta, store)
+    assert await find(index, "secret", "a") == ["a-1"]
+    await meta.delete_room("a")  # ... and the process ends before drop_room
+    await meta.create_room("a", "a", "u2")
+    kept = await post(meta, "a", "a new secret", "2")
+    original = meta.get_message
+
+    async def posted_meanwhile(room_id: str, message_id: str) -> Message | None:
+        if message_id == "a-3":  # posted (and indexed) after the rebuild read the table
+            return dataclasses.replace(kept, id="a-3", seq=2)
+        return await original(room_id, message_id)
+
+    meta.get_message = posted_meanwhile  # type: ignore[method-assign]
+    late = dataclasses.replace(kept, id="a-3", seq=2, text="a late secret")
+    await indexer.messages_written("a", [late])
+    await rebuild(indexer, meta, store)
+    assert sorted(await find(index, "secret", "a")) == ["a-2", "a-3"]
+    await indexer.close()

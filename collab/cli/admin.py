@@ -266,7 +266,8 @@ def audit(
 )
 def purge(store: str | None, config_file: str | None, audit_retention: float | None) -> None:
     """Delete used or expired invites, sessions and tickets, old audit rows, and webhook
-    deliveries finished longer ago than ``webhook_retention``.
+    deliveries finished longer ago than ``webhook_retention``; fail deliveries left pending for
+    a deleted endpoint.
 
     A running server does the same every ``purge_interval`` seconds.
     """
@@ -280,5 +281,6 @@ def purge(store: str | None, config_file: str | None, audit_retention: float | N
     click.echo(
         f"purged {purged.invites} invites, {purged.sessions} sessions, {purged.tickets} tickets,"
         f" {purged.cache} cache entries, {purged.audit} audit rows,"
-        f" {purged.webhook_deliveries} webhook deliveries"
+        f" {purged.webhook_deliveries} webhook deliveries; failed {purged.webhook_orphans}"
+        " webhook deliveries left pending for a deleted endpoint"
     )

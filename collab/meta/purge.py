@@ -3,6 +3,12 @@
 Used or ended invites, sessions expired or revoked, tickets used or expired, expired cache
 entries, room token revocations past the life of any token they name, and audit rows and
 finished webhook deliveries (with their attempts) older than the retentions the caller names.
+It also ends orphaned webhook deliveries: pending ones whose endpoint is deleted. Deleting an
+endpoint (or its room) fails its pending deliveries, but on PostgreSQL a chat write racing the
+deletion (READ COMMITTED, ``collab.meta.sql.webhooks``) may still commit one the deletion did
+not see; no claim takes it (claims join live endpoints), and the retention takes finished
+deliveries only, so it stayed pending for ever. The purge fails it, as the deletion would
+have, and the retention then deletes it with the others.
 Run by the server every
 ``purge_interval`` seconds and by ``collab purge``; each kind is deleted in batches, each batch
 one short transaction, so a large backlog never holds the one writer for long.
@@ -18,7 +24,8 @@ BATCH = 5_000
 
 @dataclass(frozen=True)
 class Purged:
-    """Rows deleted, by kind."""
+    """Rows deleted, by kind; ``webhook_orphans``: pending deliveries of deleted endpoints
+    failed (deleted later, with the retention)."""
 
     invites: int = 0
     sessions: int = 0
@@ -28,11 +35,12 @@ class Purged:
     revoked_room_tokens: int = 0
     webhook_deliveries: int = 0
     webhook_attempts: int = 0
+    webhook_orphans: int = 0
 
     @property
     def total(self) -> int:
         kinds = (self.invites, self.sessions, self.tickets, self.cache, self.audit)
-        webhooks = self.webhook_deliveries + self.webhook_attempts
+        webhooks = self.webhook_deliveries + self.webhook_attempts + self.webhook_orphans
         return sum(kinds) + self.revoked_room_tokens + webhooks
 
 
@@ -54,4 +62,6 @@ class Purge(Protocol):
         expired, expired cache entries, room token revocations past their ``expires_at``,
         audit rows with ``at`` before ``audit_before`` (None keeps every audit row), and
         webhook deliveries delivered or given up (not pending) with ``finished_at`` before
-        ``webhooks_before``, their attempts first (None keeps every delivery)."""
+        ``webhooks_before``, their attempts first (None keeps every delivery); and fail
+        (``finished_at`` now) the pending deliveries whose endpoint is deleted, whatever the
+        retentions."""

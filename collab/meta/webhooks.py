@@ -87,7 +87,8 @@ class Webhooks(Protocol):
         """Change its events; ``enable`` clears its health (a disabled endpoint resumes)."""
 
     async def delete_webhook(self, room_id: str, endpoint_id: str, now: float) -> bool:
-        """Delete it; its pending deliveries fail. False when there is no such endpoint."""
+        """Delete it; its pending deliveries fail (one a racing enqueue leaves pending fails at
+        the next purge: ``collab.meta.purge``). False when there is no such endpoint."""
 
     async def enqueue_webhook_event(
         self, room_id: str, event: str, payload: str, now: float, ids: list[str]
@@ -105,7 +106,8 @@ class Webhooks(Protocol):
         self, attempt: Attempt, state: DeliveryState, due: float, health: Health
     ) -> None:
         """Record the attempt, the delivery's new state (and due, when pending), its
-        endpoint's new health, and release the claim, in one step."""
+        endpoint's new health, and release the claim, in one step. A delivery whose endpoint
+        was deleted meanwhile is not retried: ``pending`` is recorded as ``failed``."""
 
     async def next_webhook_due(self, now: float) -> float | None:
         """The earliest time a delivery could be claimed (None: nothing pending)."""

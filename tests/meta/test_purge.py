@@ -1,12 +1,17 @@
 """The purge (issue 8, item 10): used or ended invites, dead sessions and tickets, expired
-cache entries and old audit rows go; everything still alive stays."""
+cache entries and old audit rows go; everything still alive stays. Webhook deliveries left
+pending for a deleted endpoint end."""
 
 from __future__ import annotations
 
 import pytest
 
 from collab.meta import Attempt, AuditEvent, Endpoint, Health, MetaStore, Purged, Role
-from collab.meta.webhooks import DeliveryState
+from collab.meta.memory import MemoryMetaStore
+from collab.meta.memory.webhooks import put_deliveries
+from collab.meta.sql import SqlMetaStore
+from collab.meta.sql.webhooks import _enqueue as enqueue_rows
+from collab.meta.webhooks import Delivery, DeliveryState, deliveries_for
 from tests.meta.support import T0, Clock
 
 pytestmark = pytest.mark.anyio
@@ -87,3 +92,51 @@ async def test_finished_webhook_deliveries_go_with_their_attempts(meta: MetaStor
     for endpoint_id, delivery_id in (("e2", "recent"), ("e3", "pending")):
         assert await meta.get_webhook_delivery(endpoint_id, delivery_id) is not None
         assert len(await meta.list_webhook_attempts(delivery_id)) == 1
+
+
+async def enqueue_after_deletion(meta: MetaStore, stale: list[Endpoint]) -> list[Delivery]:
+    """A delivery to each of ``stale`` (endpoints read before their deletion) inserted after
+    the deletion committed: what a chat write racing an endpoint's deletion on PostgreSQL
+    leaves (its enqueue runs in READ COMMITTED, collab.meta.sql.webhooks), written through
+    each store's own enqueue step with the endpoint list it read."""
+    if isinstance(meta, MemoryMetaStore):
+        made = deliveries_for(stale, "message.posted", "{}", T0, iter(["late"]))
+        put_deliveries(meta.tables, made)
+        return made
+    assert isinstance(meta, SqlMetaStore)
+    ids = iter(["late"])
+    return await meta.backend.write(
+        lambda db: enqueue_rows(db, stale, "message.posted", "{}", T0, ids)
+    )
+
+
+async def test_a_delivery_enqueued_for_an_endpoint_deleted_meanwhile_ends(
+    meta: MetaStore, clock: Clock
+) -> None:
+    """An enqueue that read the room's endpoints, then inserted after an endpoint's deletion
+    (which failed the pending deliveries it saw): the late delivery was pending for an
+    endpoint no claim takes, never finished, so never purged. The purge fails it (its
+    retention then deletes it); a live endpoint's pending delivery is left alone."""
+    for name in ("gone", "live"):
+        url = f"https://{name}.example/hook"
+        await meta.create_webhook(Endpoint(name, "r", url, ("*",), "whsec_x", "o", T0))
+    await meta.enqueue_webhook_event("r", "x", "{}", T0, ["early", "waiting"])
+    stale = [e for e in await meta.list_webhooks("r") if e.id == "gone"]
+    assert await meta.delete_webhook("r", "gone", T0)
+    assert [d.id for d in await enqueue_after_deletion(meta, stale)] == ["late"]
+    late = await meta.get_webhook_delivery("gone", "late")
+    assert late is not None and late.state == "pending"
+    claimed = await meta.claim_webhook_deliveries(T0 + 1, "w", 30, 10)
+    assert [d.id for d, _ in claimed] == ["waiting"]
+    clock.advance(10)
+    ended = await meta.purge(audit_before=None)
+    assert ended == Purged(webhook_orphans=1) and ended.total == 1
+    late = await meta.get_webhook_delivery("gone", "late")
+    assert late is not None and late.state == "failed" and late.finished_at == T0 + 10
+    assert await meta.next_webhook_due(T0 + 10) == T0 + 31  # the claim on "waiting" only
+    assert (await meta.purge(audit_before=None)).total == 0
+    purged = await meta.purge(audit_before=None, webhooks_before=T0 + 11)
+    assert purged == Purged(webhook_deliveries=2)  # "early" (failed by the deletion), "late"
+    assert await meta.get_webhook_delivery("gone", "late") is None
+    waiting = await meta.get_webhook_delivery("live", "waiting")
+    assert waiting is not None and waiting.state == "pending"

@@ -111,7 +111,8 @@ async def test_next_due_delivered_failed_and_redelivered(meta: MetaStore) -> Non
 async def test_an_endpoint_deleted_among_chat_writes_is_never_sent_to(meta: MetaStore) -> None:
     """Message writes enqueue in their own transaction (``WebhookOutbox``): what they enqueued
     before an endpoint's deletion fails with it, and whatever races the deletion (on
-    PostgreSQL a racing write may still commit one, pending) is never claimed nor due."""
+    PostgreSQL a racing write may still commit one, pending) is never claimed nor due, and
+    fails at the next purge."""
     await meta.create_webhook(endpoint("gone"))
 
     def events(message: Message, now: float) -> list[tuple[str, str]]:
@@ -135,6 +136,8 @@ async def test_an_endpoint_deleted_among_chat_writes_is_never_sent_to(meta: Meta
     assert "m21" not in {d.payload for d in await meta.list_webhook_deliveries("gone", 100)}
     assert await meta.claim_webhook_deliveries(T0 + 1, "w", 30, 10) == []
     assert await meta.next_webhook_due(T0 + 1) is None
+    await meta.purge(audit_before=None)  # ends any left pending (collab.meta.purge)
+    assert {d.state for d in await meta.list_webhook_deliveries("gone", 100)} == {"failed"}
 
 
 async def test_a_redelivery_asked_while_an_attempt_is_in_flight_keeps_its_claim(
@@ -190,3 +193,27 @@ async def test_registrations_past_max_endpoints_are_refused_in_their_own_step(
     assert not await meta.create_webhook(endpoint("more"), max_endpoints=3)
     assert await meta.create_webhook(endpoint("uncapped"))
     assert len(await meta.list_webhooks("r")) == 4
+
+
+async def test_an_attempt_in_flight_when_its_endpoint_is_deleted_does_not_retry(
+    meta: MetaStore,
+) -> None:
+    """A worker claimed a delivery and is sending it when its endpoint is deleted (which fails
+    the delivery); the send fails and the worker records a retry: that made it pending again,
+    for an endpoint no claim takes, so it was never finished nor purged. It stays failed."""
+    for name in ("gone", "kept"):
+        await meta.create_webhook(endpoint(name))
+    made = await meta.enqueue_webhook_event("r", "e", "{}", T0, ids(2))
+    claimed = await meta.claim_webhook_deliveries(T0, "w", 30, 10)
+    assert len(claimed) == 2
+    assert await meta.delete_webhook("r", "gone", T0 + 1)
+    for delivery in made:
+        attempt = Attempt(delivery.id, 1, T0 + 2, 5.0, None, "timeout")
+        await meta.record_webhook_attempt(attempt, "pending", T0 + 60, Health(failures=1))
+    gone, kept = [await meta.get_webhook_delivery(d.endpoint_id, d.id) for d in made]
+    assert gone is not None and gone.state == "failed" and gone.finished_at == T0 + 2
+    assert kept is not None and kept.state == "pending" and kept.due == T0 + 60
+    assert [a.n for a in await meta.list_webhook_attempts(gone.id)] == [1]
+    assert await meta.next_webhook_due(T0 + 2) == T0 + 60
+    purged = await meta.purge(audit_before=None, webhooks_before=T0 + 3)
+    assert (purged.webhook_orphans, purged.webhook_deliveries, purged.webhook_attempts) == (0, 1, 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collab.meta.memory.base import MemoryKind
 from collab.meta.purge import BATCH, Purged
 
@@ -32,6 +34,12 @@ class MemoryPurge(MemoryKind):
             del t.revoked_room_tokens[pair]
         kept = t.audit if audit_before is None else [e for e in t.audit if e.at >= audit_before]
         audit, t.audit = len(t.audit) - len(kept), kept
+        orphans = 0
+        for delivery in list(t.deliveries.values()):  # its endpoint deleted (collab.meta.purge)
+            if delivery.state == "pending" and delivery.endpoint_id not in t.webhooks:
+                t.deliveries[delivery.id] = replace(delivery, state="failed", finished_at=now)
+                t.delivery_claims.pop(delivery.id, None)
+                orphans += 1
         deliveries = attempts = 0
         if webhooks_before is not None:
             for delivery in list(t.deliveries.values()):
@@ -54,4 +62,5 @@ class MemoryPurge(MemoryKind):
             len(revoked),
             webhook_deliveries=deliveries,
             webhook_attempts=attempts,
+            webhook_orphans=orphans,
         )

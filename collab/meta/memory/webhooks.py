@@ -123,13 +123,15 @@ class MemoryWebhooks(MemoryKind):
         if delivery is None:
             return
         self.tables.attempts.setdefault(delivery.id, []).append(attempt)
-        finished = attempt.at if state != "pending" else None
+        endpoint = self.tables.webhooks.get(delivery.endpoint_id)
+        # Its endpoint deleted while the attempt was in flight: no retry (collab.meta.sql).
+        ends: DeliveryState = "failed" if state == "pending" and endpoint is None else state
+        finished = attempt.at if ends != "pending" else None
         attempts = max(delivery.attempts, attempt.n)
         self._put_delivery(
-            replace(delivery, state=state, due=due, attempts=attempts, finished_at=finished)
+            replace(delivery, state=ends, due=due, attempts=attempts, finished_at=finished)
         )
         self.tables.delivery_claims.pop(delivery.id, None)
-        endpoint = self.tables.webhooks.get(delivery.endpoint_id)
         if endpoint is not None:
             self.tables.webhooks[endpoint.id] = replace(endpoint, health=health)
 

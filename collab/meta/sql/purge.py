@@ -7,6 +7,13 @@ from collab.meta.purge import BATCH, Purged
 from collab.meta.sql.base import SqlKind, Tx
 
 _FINISHED = "state<>'pending' AND finished_at<?"  # a webhook delivery past its retention
+# A pending delivery whose endpoint is deleted (collab.meta.purge): failed, not deleted.
+_ORPHANS = (
+    "UPDATE webhook_deliveries SET state='failed', finished_at=?, claimed_by=NULL,"
+    " claimed_until=NULL WHERE id IN (SELECT d.id FROM webhook_deliveries d"
+    " WHERE d.state='pending' AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e"
+    " WHERE e.id=d.endpoint_id AND NOT e.deleted) LIMIT ?)"
+)
 
 # What may go, by table: (key columns, condition on ``?`` = the cutoff: now, or a retention's).
 _DEAD = {
@@ -40,7 +47,8 @@ class SqlPurge(SqlKind):
             "webhook_attempts": webhooks_before,
             "webhook_deliveries": webhooks_before,
         }
-        counts: dict[str, int] = {}
+        # Orphans are failed (finished now), to go with a later purge past the retention.
+        counts = {"webhook_orphans": await self._batches(_ORPHANS, now, batch)}
         for table in _DEAD:
             cutoff = retained[table] if table in retained else now
             counts[table] = 0 if cutoff is None else await self._purge_table(table, cutoff, batch)
@@ -52,13 +60,18 @@ class SqlPurge(SqlKind):
             f"DELETE FROM {table} WHERE ({key}) IN"
             f" (SELECT {key} FROM {table} WHERE {condition} LIMIT ?)"
         )
+        return await self._batches(sql, cutoff, batch)
+
+    async def _batches(self, sql: str, cutoff: float, batch: int) -> int:
+        """Run ``sql`` (parameters: ``cutoff``, ``batch``) until it changes fewer than
+        ``batch`` rows, each run its own transaction; the rows changed."""
 
         def _batch(db: Tx) -> int:
             return int(db.execute(sql, (cutoff, batch)).rowcount)
 
         total = 0
         while True:
-            deleted = await self._write(_batch)
-            total += deleted
-            if deleted < batch:
+            changed = await self._write(_batch)
+            total += changed
+            if changed < batch:
                 return total

@@ -6,8 +6,12 @@ PostgreSQL the claim also skips rows another node is claiming) and its attempts.
 that write's transaction, under the room's chat ``serial`` key (READ COMMITTED on PostgreSQL,
 where an endpoint's deletion stays SERIALIZABLE, as every other webhook write). So on
 PostgreSQL a chat write racing an endpoint's deletion may commit a delivery to it that the
-deletion did not see to fail: it stays pending, and is never claimed nor due (both only join
-live endpoints), nor listed (a deleted endpoint is not found)."""
+deletion did not see to fail: it stays pending, but is never claimed nor due (both only join
+live endpoints), nor listed (a deleted endpoint is not found), and the next purge fails it
+(``collab.meta.purge``; a statement-level check at the insert would not close the race in
+READ COMMITTED, where the deletion's own snapshot still misses the insert). A retry recorded
+for a delivery whose endpoint was deleted while the attempt was in flight is recorded as
+failed instead, so no attempt makes a deleted endpoint's delivery pending again."""
 
 from __future__ import annotations
 
@@ -225,10 +229,16 @@ class SqlWebhooks(SqlKind):
 
         def _record(db: Tx) -> None:
             row = db.execute(
-                "SELECT endpoint_id FROM webhook_deliveries WHERE id=?", (attempt.delivery_id,)
+                "SELECT d.endpoint_id, e.deleted FROM webhook_deliveries d"
+                " LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id=?",
+                (attempt.delivery_id,),
             ).fetchone()
             if row is None:
                 return
+            # Its endpoint deleted while the attempt was in flight (the deletion failed it): a
+            # retry would leave it pending for an endpoint no claim takes, so it fails.
+            gone = row[1] is None or bool(row[1])
+            ends: DeliveryState = "failed" if state == "pending" and gone else state
             db.execute(
                 "INSERT INTO webhook_attempts (delivery_id, n, at, status, latency, error)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, n) DO UPDATE SET"
@@ -243,11 +253,11 @@ class SqlWebhooks(SqlKind):
                     attempt.error,
                 ),
             )
-            finished = attempt.at if state != "pending" else None
+            finished = attempt.at if ends != "pending" else None
             db.execute(
                 f"UPDATE webhook_deliveries SET state=?, due=?, attempts={most},"
                 " finished_at=?, claimed_by=NULL, claimed_until=NULL WHERE id=?",
-                (state, due, attempt.n, finished, attempt.delivery_id),
+                (ends, due, attempt.n, finished, attempt.delivery_id),
             )
             db.execute(
                 "UPDATE webhook_endpoints SET failures=?, failing_since=?, open_until=?,"

@@ -96,8 +96,15 @@ export function dayLabel(seconds: number): string {
   return date.toLocaleDateString(undefined, { weekday: 'long', month: 'long', day: 'numeric', year: sameYear ? undefined : 'numeric' })
 }
 
-// `code`, ```fenced```, URLs and @mentions; everything else stays text.
-const TOKEN = /(```[\s\S]*?```|`[^`\n]+`|https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"]|@[a-z0-9][a-z0-9._-]{0,31})/gi
+// `code`, ```fenced```, URLs and @mentions, by docs/chat.md's rules (those the server counts
+// mentions by, collab/chat/mentions.py): a fence of three or more backticks runs to the same
+// fence or the end of the text; an inline span, from a run of backticks to the next run of the
+// same length; a mention's `@` follows no letter, digit or `. _ + - @` (ann@example.com is no
+// mention) and its handle is followed by none of letter, digit, `_ - @`. Everything else stays
+// text.
+const TOKEN =
+  /(?<fence>`{3,})[\s\S]*?(?:\k<fence>|$)|(?<!`)(?<ticks>`+)(?!`)[\s\S]+?(?<!`)\k<ticks>(?!`)|https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"]|(?<![\p{L}\p{N}_.+@-])@[a-z0-9][a-z0-9._-]{0,31}(?![\p{L}\p{N}_@-])/giu
+const ROOM = 'room' // @room names every member; @here, @channel and @everyone name nobody
 
 /** The message text as nodes: never parsed as HTML. */
 export function renderText(text: string, myHandle: string | null): Node[] {
@@ -108,13 +115,17 @@ export function renderText(text: string, myHandle: string | null): Node[] {
     const index = match.index ?? 0
     if (index > at) nodes.push(document.createTextNode(text.slice(at, index)))
     at = index + token.length
-    if (token.startsWith('```')) {
-      nodes.push(h('pre', { class: 'code-block' }, h('code', {}, token.slice(3, -3).replace(/^\n/, ''))))
-    } else if (token.startsWith('`')) {
-      nodes.push(h('code', {}, token.slice(1, -1)))
+    const fence = match.groups?.fence
+    const ticks = match.groups?.ticks
+    if (fence) {
+      const closed = token.length >= 2 * fence.length && token.endsWith(fence)
+      const body = token.slice(fence.length, closed ? token.length - fence.length : undefined)
+      nodes.push(h('pre', { class: 'code-block' }, h('code', {}, body.replace(/^\n/, ''))))
+    } else if (ticks) {
+      nodes.push(h('code', {}, token.slice(ticks.length, -ticks.length)))
     } else if (token.startsWith('@')) {
       const name = token.slice(1).toLowerCase().replace(/[._-]+$/, '')
-      const me = name === myHandle?.toLowerCase() || ['room', 'here', 'channel', 'everyone'].includes(name)
+      const me = name === myHandle?.toLowerCase() || name === ROOM
       nodes.push(h('span', { class: `mention${me ? ' mention-me' : ''}` }, token))
     } else {
       nodes.push(h('a', { href: token, target: '_blank', rel: 'noopener noreferrer nofollow' }, token))

@@ -2,9 +2,10 @@
 (``PATCH /users/{user}``: disable / enable).
 
 A handle (``collab.meta.handles``) is lower-case, unique whatever its case, and never one of
-the reserved ``room``, ``here``, ``channel``, ``everyone``: a malformed or reserved one is 400, one
-someone else has 409; a change is audited (``user.handle``). ``private_read_markers`` hides the
-user's read markers from the other members (the chat's receipts read it).
+the reserved ``room``, ``here``, ``channel``, ``everyone`` (nor one of them with a trailing
+``.``, ``_`` or ``-``): a malformed or reserved one is 400, one someone else has 409; a change
+is audited (``user.handle``). ``private_read_markers`` hides the user's read markers from
+the other members (the chat's receipts read it).
 
 Disabling a user revokes their sessions and closes every socket they hold (4401); their API
 tokens and room tokens stop working at once too, because every credential is checked against

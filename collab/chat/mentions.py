@@ -4,11 +4,11 @@ A mention is ``@`` and a handle (1 to 32 of ``a-z 0-9 . _ -``, starting with a l
 digit, any case), where the ``@`` does not follow a letter, digit or ``. _ + - @`` (so
 ``ann@example.com`` mentions nobody) and the handle is not followed by a letter, digit,
 ``_``, ``-`` or ``@``. Handles may contain dots, so ``@ann.`` at the end of a sentence names
-``ann.`` if someone has that handle, else ``ann``. Nothing inside code mentions anyone: a
-fenced block (three or more backticks, to the same fence or the end of the text) or an
-inline span (a run of backticks to the next run of the same length). ``@room`` names every
-member of the room; ``@here``, ``@channel`` and ``@everyone`` are reserved handles (nobody has
-them) and name nobody.
+``ann.`` if someone has that handle, else ``ann`` (``@room.`` is ``@room``). Nothing inside
+code mentions anyone: a fenced block (three or more backticks, to the same fence or the end
+of the text) or an inline span (a run of backticks to the next run of the same length).
+``@room`` names every member of the room; ``@here``, ``@channel`` and ``@everyone`` are
+reserved handles (nobody has them) and name nobody.
 
 ``parse_mentions`` only reads text; ``mentioned_users`` resolves what it found to the room's
 members (a handle of someone outside the room names nobody), leaving the author out.
@@ -54,7 +54,7 @@ def parse_mentions(text: str) -> Mentioned:
     handles: dict[str, None] = {}
     for match in _MENTION.finditer(without_code(text)):
         handle = match[1].lower()
-        if handle == ROOM:
+        if handle.rstrip("._-") == ROOM:  # "@room." ends a sentence; nobody has "room."
             room = True
         elif len(handles) < MAX_HANDLES:
             handles.setdefault(handle)

@@ -5,7 +5,8 @@ unique case-insensitively (stored lower-case, compared with SQLite's NOCASE), gi
 the user is created (from the identity provider's ``preferred_username``, else the email's
 local part, else the name, else ``user``; made unique by appending ``-2``, ``-3``...) and
 changed only by the user (``PATCH /api/v1/me``): a later login never changes it. Display
-names stay free text. :data:`RESERVED` handles are never anyone's: mentions use ``@room``.
+names stay free text. :data:`RESERVED` handles are never anyone's, nor are they with trailing
+``.``, ``_`` or ``-`` (a mention tries ``@here.`` as ``here.`` first): mentions use ``@room``.
 
 This module is pure: both stores call it inside their one atomic step, so two users created at
 once never get the same handle.
@@ -52,7 +53,7 @@ def parse_handle(raw: str) -> str:
             f"a handle is 1 to {MAX_HANDLE} characters of a-z, 0-9, '.', '_' and '-',"
             " starting with a letter or a digit"
         )
-    if handle in RESERVED:
+    if handle.rstrip("._-") in RESERVED:  # "@here." is tried as "here." first
         raise BadHandle(f"{handle!r} is reserved")
     return handle
 

@@ -43,8 +43,9 @@ def room_quota_refusal(room_quota: int) -> LimitReached:
 class Files(Protocol):
     async def add_file(self, record: FileRecord, room_quota: int) -> FileRecord:
         """Store the record, unless the room's files would then pass ``room_quota`` bytes:
-        errors.LimitReached (``Quota.room_files``), nothing written. The check and the insert
-        are one step, so concurrent uploads cannot pass the quota together."""
+        errors.LimitReached (``Quota.room_files``), nothing written; errors.NotFound when the
+        room no longer exists (deleted during the upload). The checks and the insert are one
+        step, so concurrent uploads cannot pass the quota together."""
 
     async def get_file(self, room_id: str, file_id: str) -> FileRecord | None:
         """The room's record of that id; None when missing or another room's."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from collab.errors import LimitReached, Quota
+from collab.errors import LimitReached, NotFound, Quota
 from collab.meta import FileRecord, MetaStore
 from tests.meta.support import T0
 
@@ -30,6 +30,8 @@ async def test_a_file_is_read_only_through_its_own_room(meta: MetaStore) -> None
 
 
 async def test_list_delete_and_bytes_per_room(meta: MetaStore) -> None:
+    await meta.create_room("r", "R", "u1")
+    await meta.create_room("other", "O", "u1")
     await meta.add_file(record("f2", size=5), room_quota=1000)
     await meta.add_file(record("f1", size=7), room_quota=1000)
     await meta.add_file(record("g1", room="other"), room_quota=1000)
@@ -45,6 +47,8 @@ async def test_list_delete_and_bytes_per_room(meta: MetaStore) -> None:
 async def test_the_room_quota_counts_every_upload_and_holds_under_concurrency(
     meta: MetaStore,
 ) -> None:
+    await meta.create_room("r", "R", "u1")
+    await meta.create_room("busy", "B", "u1")
     await meta.add_file(record("f1", size=60), room_quota=100)
     with pytest.raises(LimitReached) as refused:
         await meta.add_file(record("f2", size=41), room_quota=100)
@@ -65,6 +69,18 @@ async def test_the_room_quota_counts_every_upload_and_holds_under_concurrency(
         for i in range(10):
             tg.start_soon(upload, i)
     assert len(passed) == 5 and await meta.room_file_bytes("busy") == 50
+
+
+async def test_no_file_is_recorded_in_a_room_that_does_not_exist(meta: MetaStore) -> None:
+    """An upload that ends after its room was deleted: refused, nothing recorded, so a room
+    made later with the same id does not find it."""
+    await meta.create_room("gone", "G", "u1")
+    await meta.delete_room("gone")
+    with pytest.raises(NotFound):
+        await meta.add_file(record("f1", room="gone"), room_quota=1000)
+    await meta.create_room("gone", "G again", "u2")
+    assert await meta.list_files("gone") == [] and await meta.get_file("gone", "f1") is None
+    assert await meta.referenced_blobs([SHA_A]) == set()
 
 
 async def test_a_deleted_rooms_files_go_with_it(meta: MetaStore) -> None:

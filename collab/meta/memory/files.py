@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from collab.errors import NotFound
 from collab.meta.files import FileRecord, room_quota_refusal
 from collab.meta.memory.base import MemoryKind
 
@@ -13,6 +14,8 @@ class MemoryFiles(MemoryKind):
         return sum(f.size for f in self.tables.files.values() if f.room_id == room_id)
 
     async def add_file(self, record: FileRecord, room_quota: int) -> FileRecord:
+        if record.room_id not in self.tables.rooms:
+            raise NotFound(f"no room {record.room_id!r}")
         if self._room_bytes(record.room_id) + record.size > room_quota:
             raise room_quota_refusal(room_quota)
         self.tables.files[record.id] = record

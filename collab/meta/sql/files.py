@@ -1,7 +1,8 @@
 """Files (``migrations/sqlite/0010_files.sql``).
 
-``add_file`` sums the room's sizes and inserts in one write transaction that nothing
-interleaves with, so two uploads cannot both pass the room's quota.
+``add_file`` checks the room exists, sums its sizes and inserts in one write transaction that
+nothing interleaves with, so two uploads cannot both pass the room's quota, and an upload that
+ends after its room was deleted leaves no record for a later room of the same id to find.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import Any
 
+from collab.errors import NotFound
 from collab.meta.files import FileRecord, room_quota_refusal
 from collab.meta.sql.base import SqlKind, Tx
+from collab.meta.sql.rooms import room_exists
 
 _COLUMNS = "id, room_id, sha256, size, mime, name, uploader, created_at"
 _BATCH = 500  # sha256s per IN (...) query: well under SQLite's variable limit
@@ -24,6 +27,8 @@ def _record(row: tuple[Any, ...]) -> FileRecord:
 class SqlFiles(SqlKind):
     async def add_file(self, record: FileRecord, room_quota: int) -> FileRecord:
         def _add(db: Tx) -> FileRecord:
+            if not room_exists(db, record.room_id):  # deleted while the bytes came in
+                raise NotFound(f"no room {record.room_id!r}")
             (used,) = db.execute(
                 "SELECT coalesce(sum(size), 0) FROM files WHERE room_id=?", (record.room_id,)
             ).fetchone()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -327,7 +328,15 @@ def _keep_aside(target: Path) -> Path | None:
     if not (target.is_file() and target.stat().st_size > 0):
         return None
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    previous = target.with_name(f"{target.name}.pre-restore-{stamp}.bak")
+    for n in itertools.count(1):
+        # Never over an earlier copy (two restores within one second): reserved by O_EXCL.
+        suffix = "" if n == 1 else f"-{n}"
+        previous = target.with_name(f"{target.name}.pre-restore-{stamp}{suffix}.bak")
+        try:
+            os.close(create_private(previous))
+        except FileExistsError:
+            continue
+        break
     live = connect(target)
     try:
         copy_database(live, previous)

@@ -28,7 +28,7 @@ from collab.db import migrate_with_backup, postgres_url, sqlite_database, sqlite
 from collab.errors import CollabError, Rate
 from collab.fanout import Fanout, new_node_id, open_fanout
 from collab.files import FileService
-from collab.meta import AuditEvent, MetaStore, Purged, open_meta_store
+from collab.meta import AuditEvent, MetaStore, Purged, described_docs, open_meta_store
 from collab.meta.purge import retention_cutoff
 from collab.metrics import Metrics
 from collab.metrics.files import FileMetrics
@@ -37,8 +37,7 @@ from collab.names import DocKey
 from collab.ratelimit import Limiter, RateLimiter
 from collab.search import Search, open_search_index
 from collab.settings import Settings, masked
-from collab.store import open_store
-from collab.store.base import DocumentStore
+from collab.store import DocumentStore, open_store
 from collab.store.blobs import open_blob_store
 from collab.sync.admission import ConnectionLimits, LoopLag
 from collab.sync.disabled import DisabledUsers
@@ -92,11 +91,11 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         """Every service for ``settings``, wired, none opened yet."""
-        # One Database (one writer, one group commit) for both stores of a SQLite file.
         sync = settings.sqlite_synchronous
-        database = sqlite_database(settings.store, sync)
-        store = open_store(settings.store, synchronous=sync, database=database)
+        database = sqlite_database(settings.store, sync)  # SQLite: both stores' one writer
         meta = open_meta_store(settings.store, synchronous=sync, database=database)
+        linked = described_docs(meta)  # memory://: its docs count in a first update's cap
+        store = open_store(settings.store, synchronous=sync, database=database, described=linked)
         metrics = Metrics(version=__version__)
         window = LiveWindow(meta, settings.chat_live_messages)
         webhooks = WebhookService.create(meta, settings)

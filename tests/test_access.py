@@ -256,6 +256,33 @@ async def test_described_docs_count_against_the_cap_on_sockets_too(
         await peer.close()
 
 
+@pytest.mark.parametrize("store", STORES)
+async def test_a_doc_described_after_a_sockets_join_counts_at_its_first_update(
+    request: pytest.FixtureRequest, store: str
+) -> None:
+    """A socket joins a new doc while the room has room for it; a doc described through the
+    API then fills the room. The socket's first update counts the described doc too, in the
+    step that creates its doc: 4403, nothing stored (memory:// counted its stored docs only
+    there, and took the doc past the cap)."""
+    servers = racing_servers(request, store, max_docs_per_room=2)
+    headers = {"authorization": f"Bearer {servers[0].dev_token}"}
+    base = servers[0].http_url + "/api/v1"
+    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+        assert (await http.post("/rooms", json={"id": "capped"})).status_code == 201
+        assert (await http.patch("/rooms/capped/docs/d1", json={"title": "1"})).status_code == 201
+        with anyio.fail_after(30):
+            peer = await RawPeer.connect(servers[-1].ws_url("capped", "d3"))
+            r = await http.patch("/rooms/capped/docs/d2", json={"title": "2"})
+            assert r.status_code == 201, r.text
+            await peer.insert(0, "x")
+            await peer.request_saved(1)
+            await peer.wait_for(lambda: peer.saved == 1 or peer.closed.is_set())
+            await peer.close()
+        listed = (await http.get("/rooms/capped/docs")).json()["items"]
+    assert peer.close_code == 4403
+    assert [doc["name"] for doc in listed] == ["d1", "d2"]
+
+
 async def test_failed_credentials_are_rate_limited_per_address(server: CollabServer) -> None:
     """300 wrong bearer tokens: 429 past the budget, counted, audited without the token, and
     the same on the socket (issue 8, item 6)."""

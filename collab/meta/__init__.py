@@ -20,7 +20,7 @@ URL as the documents (``open_meta_store``).
     bots.py         BotRecord, Bots (bots made through the API, by room)
     incoming_hooks.py  IncomingHook, IncomingHooks (post into a room's chat by URL)
     webhooks.py     Endpoint, Delivery, Attempt, Health, Webhooks (outgoing webhooks' outbox)
-    metastore.py    MetaStore (all of the above in one), open_meta_store
+    metastore.py    MetaStore (all of the above in one), open_meta_store, described_docs
     memory/         MemoryMetaStore: one module per kind over shared in-process tables
     sql/            SqlMetaStore: one module per kind in portable SQL over a Backend
     sqlite/         SQLiteMetaStore: the SQL kinds over one collab.db.Database
@@ -49,7 +49,7 @@ from collab.meta.messages import (
     WebhookOutbox,
     Written,
 )
-from collab.meta.metastore import MetaStore, open_meta_store
+from collab.meta.metastore import MetaStore, described_docs, open_meta_store
 from collab.meta.purge import Purge, Purged
 from collab.meta.reads import MAX_UNREAD, ReadMarker, Reads, Unread
 from collab.meta.room_tokens import RoomTokenRevocations
@@ -111,6 +111,7 @@ __all__ = [
     "WebhookOutbox",
     "Webhooks",
     "Written",
+    "described_docs",
     "digest",
     "grantable",
     "new_secret",

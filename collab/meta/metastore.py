@@ -8,6 +8,7 @@ store is passed around; a consumer that needs one kind only can ask for its smal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from collab.db import Database, StoreError, postgres_url, sqlite_path
@@ -87,3 +88,12 @@ def open_meta_store(
     raise StoreError(
         f"unknown store scheme {scheme!r} (expected sqlite:///, postgresql:// or memory://)"
     )
+
+
+def described_docs(meta: MetaStore) -> Callable[[str], set[str]] | None:
+    """For ``memory://``, whose document store does not share the meta store's database: the
+    room's described doc names, read without an await, for the document store's doc cap
+    (``open_store(described=...)``); None elsewhere (the SQL stores read ``doc_meta``)."""
+    from collab.meta.memory import MemoryMetaStore
+
+    return meta.described_docs if isinstance(meta, MemoryMetaStore) else None

@@ -8,6 +8,8 @@ Failures are ``collab.db.StoreError``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 from collab.db import Database, StoreError, postgres_url, sqlite_path
 from collab.store.base import DocumentStore, StoredDoc
 
@@ -15,14 +17,19 @@ __all__ = ["DocumentStore", "StoredDoc", "open_store"]
 
 
 def open_store(
-    url: str, *, synchronous: str = "FULL", database: Database | None = None
+    url: str,
+    *,
+    synchronous: str = "FULL",
+    database: Database | None = None,
+    described: Callable[[str], Collection[str]] | None = None,
 ) -> DocumentStore:
     """The DocumentStore a URL names (not yet opened); a SQLite one writes through
-    ``database`` when given (``collab.db.sqlite_database``: shared with the meta store)."""
+    ``database`` when given (``collab.db.sqlite_database``: shared with the meta store), a
+    memory one counts the docs ``described`` gives in a room's doc cap (``MemoryStore``)."""
     if url in {"memory://", "memory:"}:
         from collab.store.memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(described)
     if postgres_url(url) is not None:
         from collab.store.postgres import PostgresStore
 

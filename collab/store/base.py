@@ -110,7 +110,8 @@ class DocumentStore(Protocol):
 
         With ``max_docs``, an append that would create the doc does so only while the room
         has fewer docs (``max_docs_per_room``: the docs stored and, where the meta store shares
-        the database, the docs described in its ``doc_meta``, one of which may be created),
+        the database, the docs described in its ``doc_meta``, one of which may be created; on
+        ``memory://``, those the memory meta store describes, ``MemoryStore(described=)``),
         counted in the creating step itself: appends creating docs at once, on several nodes
         too, cannot together pass the cap. Past it: ``LimitReached``, nothing written.
         """

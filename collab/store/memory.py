@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from collab.names import DocKey
 from collab.store.base import DocInfo, GenerationGone, StoredDoc, doc_limit
 
 
 class MemoryStore:
-    """Keeps everything in dicts; lost on exit. For tests and ``memory://``."""
+    """Keeps everything in dicts; lost on exit. For tests and ``memory://``.
 
-    def __init__(self) -> None:
+    ``described`` gives the names of a room's docs described in the meta store (a server on
+    ``memory://`` passes ``MemoryMetaStore.described_docs``, read without an await): a first
+    update's ``max_docs`` counts them with the stored docs, in the same step, as the SQL
+    stores read ``doc_meta`` in their own database."""
+
+    def __init__(self, described: Callable[[str], Collection[str]] | None = None) -> None:
         self._docs: dict[DocKey, StoredDoc] = {}
+        self._described = described
         self._closed = False
 
     async def open(self) -> None:
@@ -49,7 +55,7 @@ class MemoryStore:
             raise GenerationGone(key, generation, None if stored is None else stored.generation)
         if stored is None:
             # The count and the insert: no await between them, one step on the event loop.
-            if max_docs is not None and self._count(key.room) >= max_docs:
+            if max_docs is not None and not self._room_has_space(key, max_docs):
                 raise doc_limit()
             stored = self._docs[key] = StoredDoc(generation=uuid.uuid4().hex)
         seq = stored.last_seq
@@ -91,6 +97,14 @@ class MemoryStore:
 
     def _count(self, room: str) -> int:
         return sum(1 for key in self._docs if key.room == room)
+
+    def _room_has_space(self, key: DocKey, max_docs: int) -> bool:
+        """Whether the room may gain ``key``'s doc: it is described already (counted), or the
+        room's docs, stored or described, are fewer than ``max_docs``."""
+        names = {stored.doc for stored in self._docs if stored.room == key.room}
+        if self._described is not None:
+            names.update(self._described(key.room))
+        return key.doc in names or len(names) < max_docs
 
     async def delete_doc(self, key: DocKey) -> None:
         self._docs.pop(key, None)

@@ -34,7 +34,7 @@ class MemoryDocMetas(MemoryKind):
         if current is None:
             # The count and the insert: no await between them, one step on the event loop.
             if max_docs is not None:
-                names = {n for (room, n) in self.tables.doc_meta if room == room_id}
+                names = self.described_docs(room_id)
                 names.update(stored)
                 if name not in names and len(names) >= max_docs:
                     raise doc_limit()
@@ -51,6 +51,12 @@ class MemoryDocMetas(MemoryKind):
         )
         self.tables.doc_meta[(room_id, name)] = meta
         return meta, False
+
+    def described_docs(self, room_id: str) -> set[str]:
+        """The names of the room's described docs, read without an await: what the memory
+        document store counts with its stored docs in a first update's doc cap
+        (``collab.store.memory.MemoryStore``, linked by ``collab.meta.described_docs``)."""
+        return {n for (room, n) in self.tables.doc_meta if room == room_id}
 
     async def delete_doc_meta(self, room_id: str, name: str) -> None:
         self.tables.doc_meta.pop((room_id, name), None)

@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collab.store.blobs import blob_path, private_mkdir
+from collab.store.blobs import SHA256_RE, blob_path, private_mkdir
 
 BACKUP_FILES = "files"  # the blob directory inside a backup directory
 CHUNK = 1024 * 1024
@@ -29,13 +29,25 @@ class BlobReport:
     count: int = 0  # blobs copied or checked whole
     bytes: int = 0
     missing: list[str] = field(default_factory=list)  # referenced, absent
-    corrupt: list[str] = field(default_factory=list)  # present, not the bytes their name says
+    # present, not the bytes their name says; or a record's sha256 that is none (names no file)
+    corrupt: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         return [f"file {sha256}: missing" for sha256 in self.missing] + [
-            f"file {sha256}: its bytes do not match its SHA-256" for sha256 in self.corrupt
+            f"file {sha256}: its bytes do not match its SHA-256"
+            if SHA256_RE.fullmatch(sha256)
+            else f"file {sha256!r}: not a SHA-256, names no stored file"
+            for sha256 in self.corrupt
         ]
+
+    def named(self, sha256: str) -> bool:
+        """Whether a record's sha256 is one; if not, it is reported (a damaged record names
+        no file, and must not stop the others being checked or copied)."""
+        if SHA256_RE.fullmatch(sha256):
+            return True
+        self.corrupt.append(sha256)
+        return False
 
 
 def referenced(conn: sqlite3.Connection) -> list[tuple[str, int]]:
@@ -74,6 +86,8 @@ def _hash(path: Path, copy_to: Path | None = None) -> str:
 
 def _copy(sha256: str, source: Path, target: Path, report: BlobReport, size: int) -> None:
     """Copy one blob through a temporary name, hashing it; a bad one is reported, not kept."""
+    if not report.named(sha256):
+        return
     src, dst = blob_path(source, sha256), blob_path(target, sha256)
     if not src.is_file():
         report.missing.append(sha256)
@@ -101,6 +115,8 @@ def restore_blobs(conn: sqlite3.Connection, source: Path, target: Path) -> BlobR
     """Put back every referenced blob ``target`` lacks (or holds corrupt)."""
     report = BlobReport()
     for sha256, size in referenced(conn):
+        if not report.named(sha256):
+            continue
         existing = blob_path(target, sha256)
         with contextlib.suppress(FileNotFoundError):
             if _hash(existing) == sha256:
@@ -115,6 +131,8 @@ def verify_blobs(conn: sqlite3.Connection, root: Path) -> BlobReport:
     """Re-hash every referenced blob under ``root``."""
     report = BlobReport()
     for sha256, size in referenced(conn):
+        if not report.named(sha256):
+            continue
         path = blob_path(root, sha256)
         try:
             good = _hash(path) == sha256

@@ -84,3 +84,31 @@ def test_restore_refuses_a_database_whose_index_no_longer_matches(tmp_path: Path
     assert "fails SQLite's integrity check" in result.stderr
     assert "sessions_by_user" in result.stderr
     assert not target.exists()
+
+
+def test_a_record_naming_no_sha256_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """A ``files`` row whose sha256 is not one (a damaged page, a hand edit): verify reports
+    it with everything else and exits 3; backup copies everything else and lists it among its
+    problems. Before, both stopped at it ("not a SHA-256 hex digest", exit 1): no report, no
+    backup at all."""
+    live = tmp_path / "live"
+    db = store_with_a_session(live, corrupt=False)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO rooms (id, title, created_by, created_at) VALUES ('r', 'R', 'u', 0)"
+        )
+        conn.execute(
+            "INSERT INTO files VALUES ('f1', 'r', '../../etc/passwd', 4, 'text/plain', 'a', 'u', 0)"
+        )
+    conn.close()
+    result = collab("verify", str(db), "--json", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["integrity"] == "ok" and report["files"]["corrupt"] == ["../../etc/passwd"]
+    backup = collab("backup", str(tmp_path / "bk"), "--store", str(db), cwd=tmp_path)
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
+    assert manifest["files_problems"] == [
+        "file '../../etc/passwd': not a SHA-256, names no stored file"
+    ]

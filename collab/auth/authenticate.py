@@ -10,6 +10,11 @@ A presented credential is first checked against its address's failure budget
 spent from it and audited (``auth.failure``: the door, the kind of credential, the reason; never
 the credential itself). The principal carries what the socket it may open lives on: the
 session's or room token's end (``expires_at``) and the ids revoking closes it by.
+
+A page may say whom it acts for (``X-Collab-User`` on HTTP, ``?as_user=`` on a socket): a
+session cookie of another user is then refused (401 / 4401). The cookie is the browser
+profile's, not the tab's: after another user signs in there, a tab still showing the last one
+would otherwise post, edit and sync under the new user's name.
 """
 
 from __future__ import annotations
@@ -53,6 +58,15 @@ class Verifier(Protocol):
     def credential_guard(self) -> CredentialGuard: ...
 
 
+EXPECTED_USER_HEADER = "x-collab-user"
+EXPECTED_USER_PARAM = "as_user"
+
+
+def expected_user(conn: HTTPConnection) -> str | None:
+    """The user the page that sent ``conn`` acts for, if it says so."""
+    return conn.headers.get(EXPECTED_USER_HEADER) or conn.query_params.get(EXPECTED_USER_PARAM)
+
+
 def presented_token(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -92,7 +106,7 @@ async def authenticate(conn: HTTPConnection, verifier: Verifier) -> Principal | 
         if token is not None:
             return await principal_for_token(verifier, token)
         assert secret is not None
-        return await _session_principal(verifier, secret)
+        return await _session_principal(verifier, secret, expected_user(conn))
     except Unauthorized as exc:
         await verifier.credential_guard.failed(address, door)
         kind = "session" if token is None else "room_token" if looks_like_jwt(token) else "token"
@@ -105,11 +119,15 @@ async def authenticate(conn: HTTPConnection, verifier: Verifier) -> Principal | 
         raise
 
 
-async def _session_principal(verifier: Verifier, secret: str) -> Principal:
+async def _session_principal(
+    verifier: Verifier, secret: str, expected: str | None = None
+) -> Principal:
     meta = verifier.meta
     session = await meta.get_session(secret)
     if session is None:
         raise Unauthorized("session expired or revoked")
+    if expected is not None and expected != session.user_id:
+        raise Unauthorized("signed in as another user")
     user = await _active_user(meta, session.user_id)
     return _principal(
         user,

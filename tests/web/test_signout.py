@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.support.server import ServerFactory
 from tests.web.conftest import Person
@@ -105,3 +106,35 @@ def test_logging_out_leaves_nothing_an_offline_reload_would_show(
     alice.shot(shots, "offline-after-logout")
     assert alice.page.locator("text=Ops").count() == 0
     assert alice.page.locator("#user-name").count() == 0
+
+
+def test_a_tab_of_the_last_user_never_writes_as_the_next_one(
+    server_factory: ServerFactory, browser: Any, shots: Path
+) -> None:
+    """Alice's tab stays open while Bob signs in in another tab of the same profile (his login
+    replaces her session: her sockets close with 4401). What her tab sends from then on goes
+    with the profile's cookie, Bob's: it must be refused, never done as Bob."""
+    server = server_factory()
+    alice = Person(browser, server, "Alice")
+    with api_client(server, alice.user_id) as owner:
+        assert owner.post("/rooms", json={"id": "r", "title": "R"}).status_code == 201
+        alice.goto("/r/r")
+        alice.page.wait_for_selector(".composer-input", timeout=TIMEOUT)
+
+        other = alice.context.new_page()
+        query = urlencode({"token": server.dev_token, "name": "Bob"})
+        other.goto(f"{alice.base_url}/login?{query}")
+        other.wait_for_selector("#user-name:text('Bob')", timeout=TIMEOUT)
+        bob_id = other.evaluate("fetch('auth/session').then((r) => r.json())")["user"]["id"]
+        added = owner.post("/rooms/r/members", json={"user_id": bob_id, "role": "editor"})
+        assert added.status_code == 201
+        alice.page.wait_for_selector(".banner.error", timeout=TIMEOUT)  # 4401: session ended
+
+        alice.page.fill(".composer-input", "Typed in Alice's tab.")
+        alice.page.keyboard.press("Enter")
+        alice.page.wait_for_selector(
+            '.message.pending:not([data-state="sending"])', timeout=TIMEOUT
+        )
+        alice.shot(shots, "alice-tab-after-bob-signed-in")
+        items = owner.get("/rooms/r/messages").json()["items"]
+    assert [(m["author"]["id"], m["text"]) for m in items] == []

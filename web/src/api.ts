@@ -10,13 +10,26 @@ export class ApiError extends Error {
 /** The server could not be reached at all (offline, refused, cut). */
 export class Unreachable extends Error {}
 
+// Whom this page acts for, sent with every call and socket: the session cookie is the browser
+// profile's, so once another user signs in there (in another tab) the server refuses this
+// page's calls (401, 4401) instead of doing them as that user.
+let actingFor: string | null = null
+export function actAs(userId: string): void {
+  actingFor = userId
+}
+export function userParam(): Record<string, string> {
+  return actingFor === null ? {} : { as_user: actingFor }
+}
+
 export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response
+  const headers: Record<string, string> = actingFor === null ? {} : { 'X-Collab-User': actingFor }
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
   try {
     response = await fetch('api/v1' + path, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     })
   } catch (err) {

@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import type { Role } from './api'
+import { userParam, type Role } from './api'
 
 export const MSG_SAVED = 100
 export const MSG_ACCESS = 103
@@ -38,7 +38,7 @@ export class DocLink {
   onAccess: (access: Access) => void = () => {}
 
   constructor(readonly room: string, readonly name: string, generation: string | null) {
-    const params: Record<string, string> = { collab: '1' }
+    const params: Record<string, string> = { collab: '1', ...userParam() }
     if (generation) params.gen = generation
     this.provider = new WebsocketProvider(wsBase(), `${room}/${name}`, this.doc, {
       params,

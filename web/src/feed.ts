@@ -2,7 +2,7 @@
 // and who is in each (and on which docs), so the sidebar needs no socket per room. It
 // reconnects with a backoff; 4401/4403 are final (signed out: the page's own sockets say so).
 import { wsBase } from './connection'
-import type { Role } from './api'
+import { userParam, type Role } from './api'
 
 export interface Here {
   id: string
@@ -46,7 +46,7 @@ export class Feed {
   }
 
   private connect(): void {
-    const ws = new WebSocket(wsBase() + '/_me')
+    const ws = new WebSocket(wsBase() + '/_me?' + new URLSearchParams(userParam()))
     this.ws = ws
     ws.onopen = () => {
       this.attempts = 0

@@ -1,7 +1,7 @@
 // The workspace shell: sidebar (my rooms, create, join by invite link, me), the main pane
 // (a room), the Ctrl+K switcher; routes r/{room}[/d/{doc}] and invite/{code}.
 import { AtSign, Hash, LogOut, Menu, Moon, Plus, Search, Sun, SunMoon, UserPlus } from 'lucide'
-import { api, ApiError, listAll, offlineCache, Unreachable, type Room, type Session } from './api'
+import { actAs, api, ApiError, listAll, offlineCache, Unreachable, type Room, type Session } from './api'
 import { avatar, clear, h, icon } from './dom'
 import { linkExpiredPage, notMemberPage } from './pages'
 import { RoomView } from './room'
@@ -22,6 +22,7 @@ export class Shell {
 
   constructor(private root: HTMLElement, readonly me: Session) {
     const user = me.user
+    actAs(user.id)
     const themeButton = h('button', { class: 'icon-button', type: 'button', 'aria-label': 'Theme', title: 'Theme', onclick: () => this.cycleTheme(themeButton) })
     this.themeIcon(themeButton)
     this.sidebar = h(

@@ -1,0 +1,38 @@
+"""A page says whom it acts for (``X-Collab-User``, ``?as_user=``): a session cookie of another
+user (someone else signed in in this browser profile since the page loaded) is refused, 401 on
+the API and 4401 on a socket, instead of being used under the page's nose."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+
+from tests.support.rawpeer import RawPeer, close_code_of
+from tests.support.server import CollabServer
+
+
+@pytest.mark.anyio
+async def test_a_cookie_of_another_user_than_the_page_acts_for_is_refused(
+    server: CollabServer,
+) -> None:
+    alice, bob = server.create_user("Alice"), server.create_user("Bob")
+    own = f"http://127.0.0.1:{server.port}"
+    cookie = {"Cookie": f"collab_session={server.session(bob)}", "Origin": own}
+    with anyio.fail_after(20):
+        async with httpx.AsyncClient(base_url=server.http_url + "/api/v1") as http:
+            assert (await http.get("/rooms", headers=cookie)).status_code == 200
+            mine = await http.get("/rooms", headers={**cookie, "X-Collab-User": bob})
+            assert mine.status_code == 200
+            made = await http.post(
+                "/rooms", json={"id": "r", "title": "R"}, headers={**cookie, "X-Collab-User": alice}
+            )
+            assert made.status_code == 401, made.text
+            assert (await http.get("/rooms/r", headers=cookie)).status_code == 404
+            own_room = await http.post("/rooms", json={"id": "b", "title": "B"}, headers=cookie)
+            assert own_room.status_code == 201
+        as_alice = server.ws_url("b", "notes", f"as_user={alice}", token="")
+        assert await close_code_of(as_alice, additional_headers=cookie) == 4401
+        as_bob = server.ws_url("b", "notes", f"as_user={bob}", token="")
+        peer = await RawPeer.connect(as_bob, additional_headers=cookie)
+        await peer.close()

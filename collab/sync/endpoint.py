@@ -7,7 +7,8 @@ HTTP 403 before accept, as is a client address over its failed-credential budget
 everything else is accepted and closed with its 44xx code. A caller who is not a member of the
 room is closed 4404 "no such room", as for a missing room (the API's 404 for both), so a join
 does not tell who may not see a room whether it exists. An admitted socket lives no longer than
-the credential behind it (``collab.sync.expiry``).
+the credential behind it (``collab.sync.expiry``), and an access change made while it was still
+joining reaches it once joined (``collab.sync.revoked.recheck_joined``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from collab.sync.peer import DIRECT_SEND, GONE, WRITE_NOW, DirectSocket, Peer
 from collab.sync.readnow import READ_NOW, WAKE, Register
 from collab.sync.registry import RoomRegistry
 from collab.sync.requests import ChatRequests, SocketRequests
+from collab.sync.revoked import recheck_joined
 
 log = logging.getLogger("collab.endpoint")
 FEED_PATH = "_me"  # /ws/_me: the user's live stream (collab.sync.feeds), not a room
@@ -87,6 +89,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     settings = state.settings
     principal: Principal | None = None
     refusal: CollabError | None = None
+    epoch = state.registry.access_changes  # access changed after this: recheck once joined
     wait = await state.handshake_limiter.take(client_address(websocket))
     if wait > 0:
         # Before accept, so a reconnect storm costs one HTTP response per attempt.
@@ -126,7 +129,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     limits.opened(user_id)
     try:
-        await _serve(websocket, state, principal, refusal)
+        await _serve(websocket, state, principal, refusal, epoch)
     finally:
         limits.closed(user_id)
 
@@ -153,6 +156,7 @@ async def _serve(
     state: SocketServices,
     principal: Principal | None,
     refusal: CollabError | None,
+    epoch: int,
 ) -> None:
     registry = state.registry
     await websocket.accept()
@@ -181,6 +185,8 @@ async def _serve(
     expiry.start()
     try:
         await live.join(peer)
+        if registry.access_changes != epoch:  # not among the sockets a change reached
+            await recheck_joined(state.meta, live, peer)
         registry.feeds.presence_changed(key.room)  # who is where
         await read_loop(websocket, live, peer, state.settings)
     except CollabError as exc:

@@ -60,6 +60,10 @@ class RoomRegistry:
         self._evictions: dict[DocKey, asyncio.TimerHandle] = {}
         self._evicting: set[asyncio.Task[None]] = set()
         self.loads = 0  # how many times a doc was read from the store (tests: single flight)
+        # Bumped by every access change applied to open sockets (a role, a revoked credential,
+        # a deleted room): a socket that was joining meanwhile was not among them and rechecks
+        # its own access once joined (``collab.sync.revoked.recheck_joined``).
+        self.access_changes = 0
         # the users' live streams (/ws/_me); their counts move on every node
         self.feeds = FeedHub(fanout.notify if fanout is not None else None)
 
@@ -214,6 +218,7 @@ class RoomRegistry:
         their live streams reload their room list. With other nodes, the change is announced
         to them (they re-read it from the MetaStore: ``collab.sync.roles``), unless it came
         from such an announcement (``announce=False``)."""
+        self.access_changes += 1
         self.feeds.user_changed(user_id)
         for live, peer in self.peers_of_room(room_id):
             if peer.principal is not None and peer.principal.user_id == user_id:
@@ -224,6 +229,7 @@ class RoomRegistry:
     def close_matching(self, code: int, reason: str, match: Callable[[Peer], bool]) -> int:
         """Close every open socket whose peer matches (revoked session, disabled user...),
         live streams included."""
+        self.access_changes += 1
         closed = self.feeds.close_matching(code, reason, match)
         for live in list(self._docs.values()):
             for peer in list(live.peers.values()):
@@ -247,6 +253,7 @@ class RoomRegistry:
     def close_room(self, room_id: str, code: int, reason: str, *, announce: bool = True) -> None:
         """The room was deleted: close its sockets, its watchers reload their lists; on the
         other nodes too (unless this came from their notice: ``announce=False``)."""
+        self.access_changes += 1
         for _, peer in self.peers_of_room(room_id):
             peer.close(code, reason)
         self.feeds.room_gone(room_id)

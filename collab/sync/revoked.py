@@ -24,8 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from collab.auth.policy import effective_role
 from collab.fanout import ACCESS, ROOM_GONE, Notice
 from collab.meta import MetaStore
+from collab.sync.access import follow_role
+from collab.sync.livedoc import LiveDoc
 from collab.sync.notices import NoticeFollower, NoticeSource
 from collab.sync.peer import Peer
 from collab.sync.registry import RoomRegistry
@@ -103,42 +106,64 @@ class AccessFollower(NoticeFollower[tuple[str, str, str]]):
     async def recheck(self, peers: Iterable[Peer]) -> int:
         """Close each of ``peers`` whose credential the MetaStore says ended; how many."""
         peers = list(peers)
-        ended = await self._ended(peers)
+        self.registry.access_changes += 1  # and the sockets joining meanwhile check their own
+        ended = await ended_credentials(self.meta, peers)
         for peer, reason in ended:
             peer.close(CLOSE_CODE, reason)
         if ended:
             log.info("closed %d sockets whose credentials ended on another node", len(ended))
         return len(ended)
 
-    async def _ended(self, peers: list[Peer]) -> list[tuple[Peer, str]]:
-        """Each peer whose credential ended, with the reason the revoking node gave."""
-        principals = [peer.principal for peer in peers if peer.principal is not None]
-        disabled = await self.meta.get_disabled_users({p.user_id for p in principals})
-        sessions = {p.session_id for p in principals if p.session_id is not None}
-        live_sessions = await self.meta.live_sessions(sessions) if sessions else set()
-        revoked_tokens: set[str] = set()
-        for user in sorted({p.user_id for p in principals if p.token_id is not None}):
-            tokens = {t.id: t.revoked for t in await self.meta.list_api_tokens(user)}
-            revoked_tokens.update(
-                p.token_id
-                for p in principals
-                if p.user_id == user and p.token_id is not None and tokens.get(p.token_id, True)
-            )
-        revoked_jtis: set[tuple[str, str]] = set()
-        for room, jti in sorted({(p.room_scope or "", p.jti) for p in principals if p.jti}):
-            if await self.meta.room_token_revoked(room, jti):
-                revoked_jtis.add((room, jti))
-        ended = []
-        for peer in peers:
-            p = peer.principal
-            if p is None:
-                continue
-            if p.user_id in disabled:
-                ended.append((peer, "user disabled"))
-            elif p.session_id is not None and p.session_id not in live_sessions:
-                ended.append((peer, "session revoked"))
-            elif p.token_id is not None and p.token_id in revoked_tokens:
-                ended.append((peer, "token revoked"))
-            elif p.jti is not None and (p.room_scope or "", p.jti) in revoked_jtis:
-                ended.append((peer, "token revoked"))
-        return ended
+
+async def ended_credentials(meta: MetaStore, peers: list[Peer]) -> list[tuple[Peer, str]]:
+    """Each peer whose credential ended, with the reason the revoking node gave."""
+    principals = [peer.principal for peer in peers if peer.principal is not None]
+    disabled = await meta.get_disabled_users({p.user_id for p in principals})
+    sessions = {p.session_id for p in principals if p.session_id is not None}
+    live_sessions = await meta.live_sessions(sessions) if sessions else set()
+    revoked_tokens: set[str] = set()
+    for user in sorted({p.user_id for p in principals if p.token_id is not None}):
+        tokens = {t.id: t.revoked for t in await meta.list_api_tokens(user)}
+        revoked_tokens.update(
+            p.token_id
+            for p in principals
+            if p.user_id == user and p.token_id is not None and tokens.get(p.token_id, True)
+        )
+    revoked_jtis: set[tuple[str, str]] = set()
+    for room, jti in sorted({(p.room_scope or "", p.jti) for p in principals if p.jti}):
+        if await meta.room_token_revoked(room, jti):
+            revoked_jtis.add((room, jti))
+    ended = []
+    for peer in peers:
+        p = peer.principal
+        if p is None:
+            continue
+        if p.user_id in disabled:
+            ended.append((peer, "user disabled"))
+        elif p.session_id is not None and p.session_id not in live_sessions:
+            ended.append((peer, "session revoked"))
+        elif p.token_id is not None and p.token_id in revoked_tokens:
+            ended.append((peer, "token revoked"))
+        elif p.jti is not None and (p.room_scope or "", p.jti) in revoked_jtis:
+            ended.append((peer, "token revoked"))
+    return ended
+
+
+async def recheck_joined(meta: MetaStore, live: LiveDoc, peer: Peer) -> None:
+    """A socket that just joined ``live`` while access changed on open sockets (it was not
+    among them yet: ``RoomRegistry.access_changes``): apply what the MetaStore says now, as
+    the change did to the others (its credential ended: 4401; the room deleted: 4404; its
+    role changed or the member removed: ``follow_role``)."""
+    principal = peer.principal
+    assert principal is not None
+    for _, reason in await ended_credentials(meta, [peer]):
+        peer.close(CLOSE_CODE, reason)
+        return
+    room = live.key.room
+    if await meta.get_room(room) is None:
+        peer.close(4404, "room deleted")
+        return
+    member = await meta.get_member(room, principal.user_id)
+    role = member.role if member is not None else None
+    if effective_role(principal, role) != peer.role:
+        follow_role(live, peer, role)

@@ -75,7 +75,7 @@ async def mint_token(request: Request) -> Response:
         raise Forbidden(f"a token cannot grant more than {ceiling.name}")
     ttl = parsing.get_field(body, "ttl", float, settings.token_max_ttl)
     assert ttl is not None
-    if not 0 < ttl <= settings.token_max_ttl:
+    if not 1 <= ttl <= settings.token_max_ttl:
         raise BadRequest(f"'ttl' must be between 1 and {int(settings.token_max_ttl)} seconds")
     pattern = _doc_pattern(body)
     now = time.time()

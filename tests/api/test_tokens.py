@@ -171,3 +171,15 @@ async def test_admin_disables_and_enables_users(
         assert {"user.disable", "user.enable"} <= set(actions)
     finally:
         api.close()
+
+
+def test_a_room_token_lives_at_least_the_second_its_error_promises(api: Api) -> None:
+    """``ttl`` is "between 1 and token_max_ttl seconds": a fraction below one used to mint a
+    token already expired (its ``exp`` is whole seconds), answered 201 all the same."""
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    for ttl in (0.001, 0.5, 0.999):
+        assert_error(alice.http.post("/rooms/r/tokens", json={"ttl": ttl}), 400, "bad_request")
+    minted = alice.http.post("/rooms/r/tokens", json={"ttl": 1})
+    assert minted.status_code == 201, minted.text
+    api.server.remember(minted.json()["token"])

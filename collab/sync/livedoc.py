@@ -217,7 +217,7 @@ class LiveDoc:
                 self._on_update(peer, message.update)
             elif isinstance(message, framing.Awareness):
                 self._on_awareness(peer, message.payload)
-            elif isinstance(message, framing.QueryAwareness):
+            elif isinstance(message, framing.QueryAwareness) and self._awareness_gate.ask(peer.id):
                 self._send_presence(peer)
             elif isinstance(message, framing.SavedRequest):
                 peer.opted_in = True

@@ -340,6 +340,15 @@ class AwarenessGate:
             self._schedule(peer_id, lane)
         return []
 
+    def ask(self, peer_id: int) -> bool:
+        """Whether to answer a query-awareness message now (every state of the doc, encoded
+        for one 3-byte message): each answer spends the socket's awareness rate; past it the
+        query is dropped (the states it would repeat reached the socket as they changed)."""
+        lane = self._lanes.get(peer_id)
+        if lane is None:
+            lane = self._lanes[peer_id] = _Lane(Bucket(self.rate, self.burst))
+        return lane.bucket.try_take()
+
     def _schedule(self, peer_id: int, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         lane.timer = loop.call_later(lane.bucket.wait_for(), self._release, peer_id)

@@ -3,6 +3,7 @@ it holds clients to (docs/awareness.md, Caps)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -116,3 +117,33 @@ async def test_a_closed_sockets_client_id_stays_its_users(server_factory: Server
     assert shown[0]["user"]["name"] == "alice"
     for peer in (tab, squatter, watcher):
         await peer.close()
+
+
+async def test_query_awareness_is_answered_within_the_awareness_rate(
+    server_factory: ServerFactory,
+) -> None:
+    """Each query-awareness message (3 bytes) makes the server encode and send every state of
+    the doc (here 4 x 15 KB): past the socket's awareness rate (docs/awareness.md, Caps) the
+    queries are not answered, as SyncStep1 has its own rate for the same reason."""
+    server = server_factory(awareness_per_second=2, awareness_burst=4)
+    alice = server.mint_token("alice", ROOM, "editor")
+    mallory = server.mint_token("mallory", ROOM, "viewer")
+    holder = await RawPeer.connect(server.ws_url(ROOM, "chat", token=alice))
+    big = {"note": "x" * 15_000}
+    await holder.websocket.send(awareness_frame(*((c, 1, big) for c in (1, 2, 3, 4))))
+    peer = await RawPeer.connect(server.ws_url(ROOM, "chat", token=mallory))
+    with anyio.fail_after(10):
+        await peer.wait_for(lambda: len(states(peer, 4)) == 1)
+    started = time.monotonic()
+    for _ in range(500):
+        await peer.websocket.send(bytes([framing.MSG_QUERY_AWARENESS]))
+    await peer.request_saved(1)  # handled in order: every query above was read
+    with anyio.fail_after(30):
+        await peer.wait_for(lambda: peer.saved == 1 or peer.closed.is_set())
+    await anyio.sleep(0.5)
+    elapsed = time.monotonic() - started
+    answered = len(states(peer, 4)) - 1
+    assert not peer.closed.is_set(), (peer.close_code, answered)
+    assert answered <= 4 + 2 * elapsed + 1, (answered, elapsed)
+    for p in (peer, holder):
+        await p.close()

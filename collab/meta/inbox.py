@@ -5,9 +5,9 @@ of the room named by handle, or every member for ``@room``), at most once per us
 a mention an edit adds notifies, the same mention again never does. An entry is read when its
 user marks it so, or when their read marker in its room moves past its message's ``seq``
 (``collab.meta.reads``), or is made read when that marker reached a post's seq before its
-entry was made (``read_if_marked``). What a user is shown is filtered when read: only entries of rooms they
-are a member of now, and of messages that are not deleted (deleting a message also deletes its
-entries). Ids only grow, so newest first is id order and a cursor stays valid.
+entry was made (``read_if_marked``). What a user is shown is filtered when read: only entries
+of rooms they are a member of now, and of messages that are not deleted (deleting a message
+also deletes its entries). Ids only grow, so newest first is id order and a cursor stays valid.
 """
 
 from __future__ import annotations

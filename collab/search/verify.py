@@ -1,7 +1,8 @@
 """The search index's part of ``collab verify``: is the index a sound index of this database?
 
 Checked on a private copy (FTS5's integrity check is an INSERT, which a read-only connection
-refuses, and a backup is never written to): SQLite's quick check, FTS5's own integrity check
+refuses, and a backup is never written to): SQLite's full integrity check (not the quick one,
+which skips whether each index b-tree matches its table), FTS5's own integrity check
 (the full-text index against its content table), then the entries against the database they
 index: live messages and live shared docs, counted on both sides. A failed integrity check is
 a problem (exit 3); a count that differs is a warning, since a backup taken while the server
@@ -17,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collab.ops.inspect import open_readonly
+from collab.ops.inspect import integrity, open_readonly
 from collab.search.index import Counts
 from collab.search.sqlite import SCHEMA_VERSION, read_counts
 
@@ -65,11 +66,11 @@ def _check_copy(copy: Path, report: IndexReport) -> tuple[bool, bool]:
     """Integrity and counts of the private copy; (clean, complete) as the index says."""
     conn = sqlite3.connect(copy, isolation_level=None)
     try:
-        (quick,) = conn.execute("PRAGMA quick_check").fetchone()
+        checked = integrity(conn)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if quick != "ok":
-            report.integrity = str(quick)
-            report.problems.append(f"SQLite's integrity check failed: {quick}")
+        if checked != "ok":
+            report.integrity = checked
+            report.problems.append(f"SQLite's integrity check failed: {checked}")
             return False, False
         if version != SCHEMA_VERSION:
             report.integrity = f"schema version {version}"

@@ -1,0 +1,63 @@
+"""The search index's part of ``collab verify`` runs SQLite's full integrity check, as the main
+database's does: an index b-tree that no longer matches its table is corruption
+``PRAGMA quick_check`` does not look for. Here ``entries_by_room`` holds its one entry under
+the wrong key, so a room's listing through it (what a rebuild's id pages read) misses it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from collab.db import migrate_with_backup
+from collab.search.sqlite import ensure_schema
+from collab.search.verify import verify_index
+
+
+def _declare(index: Path, columns: str) -> None:
+    """Declare ``entries_by_room`` over ``columns`` without rebuilding its b-tree."""
+    conn = sqlite3.connect(index)
+    conn.execute("PRAGMA writable_schema=ON")
+    with conn:
+        conn.execute(
+            "UPDATE sqlite_master SET sql=? WHERE name='entries_by_room'",
+            (f"CREATE INDEX entries_by_room ON entries ({columns})",),
+        )
+    conn.close()
+
+
+def _index_with_an_entry(index: Path, *, corrupt: bool) -> None:
+    conn = sqlite3.connect(index, isolation_level=None)
+    ensure_schema(conn)
+    conn.close()
+    if corrupt:
+        _declare(index, "id, room")
+    conn = sqlite3.connect(index)
+    with conn:
+        conn.execute(
+            "INSERT INTO entries (kind, room, key, at, version, text)"
+            " VALUES ('doc', 'r1', 'notes', 0, 0, 'hello')"
+        )
+    conn.close()
+    if corrupt:
+        _declare(index, "room, id")
+        conn = sqlite3.connect(index)
+        try:
+            found = conn.execute("SELECT id FROM entries WHERE room='r1' ORDER BY id").fetchall()
+            assert found == []  # the corruption is real: the room's entry is invisible
+            (quick,) = conn.execute("PRAGMA quick_check").fetchone()
+            assert quick == "ok"  # and the quick check does not see it
+        finally:
+            conn.close()
+
+
+def test_verify_reports_an_index_b_tree_that_no_longer_matches_its_table(tmp_path: Path) -> None:
+    db = tmp_path / "collab.db"
+    migrate_with_backup(db)
+    sound, broken = tmp_path / "sound.db", tmp_path / "broken.db"
+    _index_with_an_entry(sound, corrupt=False)
+    _index_with_an_entry(broken, corrupt=True)
+
+    assert verify_index(sound, db).problems == []
+    report = verify_index(broken, db)
+    assert report.problems, report.as_json()
+    assert "entries_by_room" in report.integrity

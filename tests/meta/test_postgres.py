@@ -180,6 +180,7 @@ async def test_one_dm_and_one_user_whichever_node_is_first(
 
 async def test_the_room_quota_holds_across_nodes(nodes: list[PostgresMetaStore]) -> None:
     """Ten 100-byte uploads into a 500-byte room through three nodes at once: five pass."""
+    await nodes[0].create_room("r", "R", "u1")  # a file is recorded only in a room that exists
     passed: list[str] = []
 
     async def upload(node: PostgresMetaStore, n: int) -> None:

@@ -36,3 +36,29 @@ async def test_a_cookie_of_another_user_than_the_page_acts_for_is_refused(
         as_bob = server.ws_url("b", "notes", f"as_user={bob}", token="")
         peer = await RawPeer.connect(as_bob, additional_headers=cookie)
         await peer.close()
+
+
+@pytest.mark.anyio
+async def test_whom_a_page_names_tells_it_nothing_and_binds_only_a_cookie(
+    server: CollabServer,
+) -> None:
+    """The refusal reads the same whoever the page names (a real other user, nobody, a long or
+    odd string), so it tells the page nothing; a bearer credential carries its user itself and
+    is not bound by the header (a script sending one is not a page in a shared browser)."""
+    alice, bob = server.create_user("Alice"), server.create_user("Bob")
+    own = f"http://127.0.0.1:{server.port}"
+    cookie = {"Cookie": f"collab_session={server.session(bob)}", "Origin": own}
+    bearer = {"Authorization": f"Bearer {server.api_token(bob)}"}
+    with anyio.fail_after(20):
+        async with httpx.AsyncClient(base_url=server.http_url + "/api/v1") as http:
+            answers = set()
+            for named in (alice, "u-does-not-exist", "x" * 4000, "\u00e9\u00ff"):
+                # header values are bytes on the wire: the last is two latin-1 bytes, not UTF-8
+                raw = {k.encode(): v.encode() for k, v in cookie.items()}
+                raw[b"x-collab-user"] = named.encode("latin-1")
+                refused = await http.get("/rooms", headers=raw)
+                assert refused.status_code == 401, refused.text
+                answers.add(refused.text)
+            assert len(answers) == 1
+            own_calls = await http.get("/rooms", headers={**bearer, "X-Collab-User": alice})
+            assert own_calls.status_code == 200

@@ -14,7 +14,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.cli.test_ops import acollab, collab
+from tests.cli.test_ops import acollab
+from tests.support.cli import collab
 from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 

@@ -8,7 +8,6 @@ import contextlib
 import json
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -21,23 +20,13 @@ import pytest
 from pycrdt import Doc, Map, Text
 
 from collab.wire import Limits, framing, scan_state_vector
+from tests.support.cli import collab
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 from tests.support.ybytes import MAP_TYPE, id_parent_item, root_item, update
 
 pytestmark = pytest.mark.anyio
-
-
-def collab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collab", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 async def acollab(*args: str, cwd: Path) -> tuple[int, str]:

@@ -5,8 +5,6 @@ not a crash); the SQLite-file commands say what to use instead, the password hid
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,20 +16,10 @@ from pycrdt import Doc, Text
 
 from collab.names import DocKey
 from collab.store.postgres import PostgresStore
+from tests.support.cli import collab
 from tests.support.ybytes import MAP_TYPE, id_parent_item, root_item, update
 
 pytestmark = pytest.mark.anyio
-
-
-def collab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collab", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def seed_deep_chain(url: str, depth: int) -> None:

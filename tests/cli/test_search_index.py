@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +15,12 @@ import psycopg
 import pytest
 from pycrdt import Doc, Text
 
+from tests.support.cli import collab
 from tests.support.rawpeer import RawPeer
 from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
-
-
-def collab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collab", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 class Client:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.rawpeer import RawPeer, close_code_of
-from tests.support.server import CollabServer
+from tests.support.server import CollabServer, ServerFactory
 
 
 @pytest.mark.anyio
@@ -62,3 +62,22 @@ async def test_whom_a_page_names_tells_it_nothing_and_binds_only_a_cookie(
             assert len(answers) == 1
             own_calls = await http.get("/rooms", headers={**bearer, "X-Collab-User": alice})
             assert own_calls.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_flood_of_mismatches_is_cut_as_failed_credentials(
+    server_factory: ServerFactory,
+) -> None:
+    """A page naming another user than its cookie's is a failed credential: past the address's
+    failure burst its calls get 429 unchecked, as a flood of bad credentials does."""
+    server = server_factory(auth_failure_burst=3, auth_failure_rate=0.01)
+    alice, bob = server.create_user("Alice"), server.create_user("Bob")
+    own = f"http://127.0.0.1:{server.port}"
+    cookie = {"Cookie": f"collab_session={server.session(bob)}", "Origin": own}
+    with anyio.fail_after(20):
+        async with httpx.AsyncClient(base_url=server.http_url + "/api/v1") as http:
+            statuses = [
+                (await http.get("/rooms", headers={**cookie, "X-Collab-User": alice})).status_code
+                for _ in range(5)
+            ]
+    assert statuses == [401, 401, 401, 429, 429]

@@ -6,41 +6,30 @@ nothing, and verify said ``integrity: ok``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
 
 from collab.db import migrate_with_backup
 from tests.support.cli import collab
-
-
-def declare_index(db: Path, column: str) -> None:
-    """Declare ``sessions_by_user`` over ``column`` without rebuilding its b-tree."""
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA writable_schema=ON")
-    with conn:
-        conn.execute(
-            "UPDATE sqlite_master SET sql=? WHERE name='sessions_by_user'",
-            (f"CREATE INDEX sessions_by_user ON sessions ({column})",),
-        )
-    conn.close()
+from tests.support.sqlitefaults import misindexed
 
 
 def store_with_a_session(directory: Path, *, corrupt: bool) -> Path:
     directory.mkdir()
     db = directory / "collab.db"
     migrate_with_backup(db)
+    fault = misindexed(db, "sessions_by_user", "sessions", written="id", declared="user_id")
+    with fault if corrupt else contextlib.nullcontext():
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES"
+                " ('s1', 'u1', 0, 1e12)"
+            )
+        conn.close()
     if corrupt:
-        declare_index(db, "id")
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES"
-            " ('s1', 'u1', 0, 1e12)"
-        )
-    conn.close()
-    if corrupt:
-        declare_index(db, "user_id")
         conn = sqlite3.connect(db)
         try:
             found = conn.execute("SELECT id FROM sessions WHERE user_id='u1'").fetchall()

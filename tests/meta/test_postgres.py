@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from collab.meta.postgres import PostgresMetaStore
 from collab.meta.postgres.base import PostgresBackend
 from tests.api.conftest import Api
 from tests.meta.support import owners_demote_each_other
+from tests.support.postgres import sessions_waiting
 from tests.support.server import ServerFactory
 from tests.support.waiting import wait_until
 
@@ -218,27 +219,12 @@ async def test_a_title_update_waiting_on_a_delete_in_flight_does_not_bring_the_d
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(rename)
-                await wait_until(locks_waited_for(pg_url), what="the update waiting")
+                await wait_until(sessions_waiting(pg_url, 1), what="the update waiting")
                 await other.commit()
     ((meta, created),) = renamed
     assert meta.title == "B" and not created
     assert await node.get_doc_meta("r", "a") is None
     assert await nodes[1].list_doc_meta("r") == []
-
-
-def locks_waited_for(url: str) -> Callable[[], Awaitable[bool]]:
-    """Whether a session of the database waits for a lock."""
-
-    async def check() -> bool:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
-            cur = await probe.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'"
-            )
-            row = await cur.fetchone()
-            return row is not None and row[0] > 0
-
-    return check
 
 
 async def test_three_nodes_claim_each_delivery_once(nodes: list[PostgresMetaStore]) -> None:

@@ -5,41 +5,30 @@ the wrong key, so a room's listing through it (what a rebuild's id pages read) m
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
 from collab.db import migrate_with_backup
 from collab.search.sqlite import ensure_schema
 from collab.search.verify import verify_index
-
-
-def _declare(index: Path, columns: str) -> None:
-    """Declare ``entries_by_room`` over ``columns`` without rebuilding its b-tree."""
-    conn = sqlite3.connect(index)
-    conn.execute("PRAGMA writable_schema=ON")
-    with conn:
-        conn.execute(
-            "UPDATE sqlite_master SET sql=? WHERE name='entries_by_room'",
-            (f"CREATE INDEX entries_by_room ON entries ({columns})",),
-        )
-    conn.close()
+from tests.support.sqlitefaults import misindexed
 
 
 def _index_with_an_entry(index: Path, *, corrupt: bool) -> None:
     conn = sqlite3.connect(index, isolation_level=None)
     ensure_schema(conn)
     conn.close()
+    fault = misindexed(index, "entries_by_room", "entries", written="id, room", declared="room, id")
+    with fault if corrupt else contextlib.nullcontext():
+        conn = sqlite3.connect(index)
+        with conn:
+            conn.execute(
+                "INSERT INTO entries (kind, room, key, at, version, text)"
+                " VALUES ('doc', 'r1', 'notes', 0, 0, 'hello')"
+            )
+        conn.close()
     if corrupt:
-        _declare(index, "id, room")
-    conn = sqlite3.connect(index)
-    with conn:
-        conn.execute(
-            "INSERT INTO entries (kind, room, key, at, version, text)"
-            " VALUES ('doc', 'r1', 'notes', 0, 0, 'hello')"
-        )
-    conn.close()
-    if corrupt:
-        _declare(index, "room, id")
         conn = sqlite3.connect(index)
         try:
             found = conn.execute("SELECT id FROM entries WHERE room='r1' ORDER BY id").fetchall()

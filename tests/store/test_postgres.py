@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -23,7 +23,7 @@ from collab.names import DocKey
 from collab.store import postgres as pgstore
 from collab.store.base import GenerationGone, StoredDoc
 from collab.store.postgres import PostgresStore
-from tests.support.postgres import fresh_database, private_cluster
+from tests.support.postgres import fresh_database, private_cluster, sessions_waiting
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -273,21 +273,6 @@ async def test_a_failed_first_append_leaves_no_empty_doc(pg_url: str) -> None:
         assert await store.append(DocKey("room", "b"), [b"x"], max_docs=1) == 1
         with pytest.raises(LimitReached):
             await store.append(A, [b"x"], max_docs=1)
-
-
-def sessions_waiting(url: str, n: int) -> Callable[[], Awaitable[bool]]:
-    """Whether ``n`` sessions of the database wait for a lock."""
-
-    async def check() -> bool:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
-            cur = await probe.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'"
-            )
-            row = await cur.fetchone()
-            return row is not None and row[0] == n
-
-    return check
 
 
 async def test_a_compaction_between_a_loaders_two_reads_loses_no_row(

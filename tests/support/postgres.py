@@ -23,7 +23,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -144,3 +144,19 @@ def private_cluster() -> Iterator[PrivateCluster]:
         yield cluster
     finally:
         cluster.remove()
+
+
+def sessions_waiting(url: str, n: int) -> Callable[[], Awaitable[bool]]:
+    """Whether exactly ``n`` sessions of the database wait for a lock (for ``wait_until``: a
+    race test holds one transaction open until the other side is seen waiting on it)."""
+
+    async def check() -> bool:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as probe:
+            cur = await probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            row = await cur.fetchone()
+            return row is not None and row[0] == n
+
+    return check

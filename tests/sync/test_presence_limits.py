@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+from collab.client.frames import read_varuint
 from collab.wire import framing
 from collab.wire.lib0 import MAX_SAFE_INT
 from tests.support.frames import awareness_frame, awareness_states
@@ -28,11 +29,11 @@ def clocks(peer: RawPeer, client: int) -> list[int]:
         message = framing.decode_message(frame)
         assert isinstance(message, framing.Awareness)
         data, pos = message.payload, 0
-        count, pos = lib0_varuint(data, pos)
+        count, pos = read_varuint(data, pos)
         for _ in range(count):
-            c, pos = lib0_varuint(data, pos)
-            clock, pos = lib0_varuint(data, pos)
-            length, pos = lib0_varuint(data, pos)
+            c, pos = read_varuint(data, pos)
+            clock, pos = read_varuint(data, pos)
+            length, pos = read_varuint(data, pos)
             pos += length
             if c == client:
                 found.append(clock)
@@ -44,17 +45,6 @@ def states(peer: RawPeer, client: int) -> list[Any]:
     return [
         s for frame in peer.awareness_frames for c, _, s in awareness_states(frame) if c == client
     ]
-
-
-def lib0_varuint(data: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
 
 
 @pytest.mark.parametrize("how", ["leaves", "stops-typing"])

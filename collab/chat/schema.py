@@ -1,13 +1,17 @@
 """The ``chat`` doc's schema (docs/chat.md), and the server's writes into it.
 
-Roots: ``messages`` (Y.Map: message id -> Y.Map of the fields below), ``reads`` (Y.Map: user id
--> the seq of their public read marker) and ``info`` (Y.Map: ``last_seq``,
-``archived_through``). Display order is ``seq``, never the map's. A message's map holds only the
-keys whose value is not the default (``DEFAULTS``: a plain message is five keys, not thirteen,
-each of them an item every reader decodes, integrates and keeps). Every write sets only the keys
-whose value differs, so an edit sends the text and its time, not the whole message; a message
-the live window lets go is deleted from ``messages`` (a Yjs deletion, which compaction then
-drops from the stored doc).
+Roots: ``messages`` (Y.Map: message id -> the message, one plain JSON value), ``reads`` (Y.Map:
+user id -> the seq of their public read marker) and ``info`` (Y.Map: ``last_seq``,
+``archived_through``). Display order is ``seq``, never the map's. A message holds only the keys
+whose value is not the default (``DEFAULTS``: a plain message is five keys, not thirteen). It is
+one item, not a Y.Map of one item per key: the server alone writes the doc, so nothing needs
+to merge a message's keys, and each item is something every reader decodes, integrates and
+keeps (a Y.Map of five keys cost a Yjs reader 1.7 times the CPU per post and 2.7 times the
+garbage collection; bench/profiles/CHAT-LATENCY.md, "Stop 21"). A change of a message sets
+its whole value again; a message the live window lets go is deleted from ``messages`` (a Yjs
+deletion, which compaction then drops from the stored doc). A doc written before holds Y.Maps
+with the same keys: they are read alike and made plain when the message is next written
+(every shown message is, when the doc is loaded).
 """
 
 from __future__ import annotations
@@ -75,20 +79,27 @@ def messages_map(doc: Doc[Any]) -> Map[Any]:
 
 
 def put_message(doc: Doc[Any], message: Message) -> None:
-    """Insert the message, or set the fields that changed (call inside a transaction): a key
-    back to its default is removed, one held at its default (an older doc's) left alone."""
+    """Show the message (call inside a transaction): its entry becomes ``doc_fields``, one
+    plain JSON value, set only when it differs from what the doc holds."""
     messages = messages_map(doc)
     wanted = doc_fields(message)
-    current = messages.get(message.id)
-    if not isinstance(current, Map):
-        messages[message.id] = Map(wanted)
-        return
-    for key, value in wanted.items():
-        if not _same(current.get(key), value):
-            current[key] = value
-    for key, default in DEFAULTS.items():
-        if key not in wanted and key in current and not _same(current.get(key), default):
-            del current[key]
+    if not _same_entry(messages.get(message.id), wanted):
+        messages[message.id] = wanted
+
+
+def entry_value(entry: Any, key: str) -> Any:
+    """A key of a message entry, plain (this schema) or a Y.Map (docs written before)."""
+    if isinstance(entry, Map):
+        return entry.get(key, DEFAULTS.get(key))
+    if isinstance(entry, dict):
+        return entry.get(key, DEFAULTS.get(key))
+    return None
+
+
+def _same_entry(held: Any, wanted: dict[str, Any]) -> bool:
+    if not isinstance(held, dict) or held.keys() != wanted.keys():
+        return False
+    return all(_same(held[key], value) for key, value in wanted.items())
 
 
 def _same(held: Any, wanted: Any) -> bool:
@@ -138,6 +149,6 @@ def live_seqs(doc: Doc[Any]) -> dict[str, int]:
     """Every message id in the doc with its seq."""
     found: dict[str, int] = {}
     for message_id, entry in messages_map(doc).items():
-        seq = entry.get("seq") if isinstance(entry, Map) else None
+        seq = entry_value(entry, "seq")
         found[message_id] = int(seq) if isinstance(seq, int | float) else 0
     return found

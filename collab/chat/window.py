@@ -36,12 +36,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Map
+from pycrdt import Doc
 
 from collab.chat.reads import private_readers
 from collab.chat.schema import (
     drop_messages,
     drop_read,
+    entry_value,
     info_value,
     live_seqs,
     messages_map,
@@ -95,7 +96,7 @@ class _Window:
             self.ids -= gone
         for message_id in held - self.ids:
             entry = messages.get(message_id)
-            seq = entry.get("seq") if isinstance(entry, Map) else None
+            seq = entry_value(entry, "seq")
             if isinstance(seq, int | float) and not isinstance(seq, bool):
                 self.insert(int(seq), message_id)
         self.last_seq = max(self.last_seq, info_value(doc, "last_seq"))

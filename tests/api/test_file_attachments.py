@@ -62,7 +62,7 @@ async def test_a_message_carries_its_room_s_files(server: CollabServer) -> None:
                 while len(doc.get("messages", type=Map)) < 2:
                     await anyio.sleep(0.02)
             held = doc.get("messages", type=Map)[r.json()["id"]]
-            assert isinstance(held, Map) and held["attachments"] == expected
+            assert isinstance(held, dict) and held["attachments"] == expected
 
         # Another room's file is refused exactly like one that does not exist.
         there = post(alice.http, room, "b1", text="x", attachments=[foreign["id"]])

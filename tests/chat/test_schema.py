@@ -1,4 +1,5 @@
-"""The chat doc's message maps hold only the keys off their default (docs/chat.md)."""
+"""A message in the chat doc is one plain JSON value holding only the keys off their default
+(docs/chat.md); a doc written before holds Y.Maps, read alike and made plain when written."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
-from collab.chat.schema import DEFAULTS, doc_fields, fields, messages_map, put_message
+from collab.chat.schema import (
+    DEFAULTS,
+    doc_fields,
+    entry_value,
+    fields,
+    live_seqs,
+    messages_map,
+    put_message,
+)
 from collab.meta import Message
 
 PLAIN = Message(
@@ -25,8 +34,8 @@ PLAIN = Message(
 
 def held(doc: Doc[Any], message_id: str = "m1") -> dict[str, Any]:
     entry = messages_map(doc).get(message_id)
-    assert isinstance(entry, Map)
-    return dict(entry.to_py() or {})
+    assert isinstance(entry, dict)  # one item, not a map of items
+    return entry
 
 
 def write(doc: Doc[Any], message: Message) -> bytes:
@@ -67,11 +76,41 @@ def test_a_key_set_off_its_default_and_back_is_removed() -> None:
     assert held(doc) == {**doc_fields(PLAIN), "text": "", "deleted": True, "edited_at": 3.0}
 
 
-def test_an_older_docs_keys_at_their_default_are_left_alone() -> None:
+def test_an_unchanged_message_writes_nothing() -> None:
+    doc: Doc[Any] = Doc()
+    assert write(doc, PLAIN) != b""
+    assert write(doc, dataclasses.replace(PLAIN, seq=1)) == b""
+    assert write(doc, dataclasses.replace(PLAIN, text="edited")) != b""
+
+
+def test_a_plain_message_is_one_item_every_reader_decodes() -> None:
+    """Each key of a Y.Map is an item that every reader decodes, integrates and keeps: the
+    plain entry makes a post's update smaller than the map the doc used to hold."""
+    as_map: Doc[Any] = Doc()
+    before = as_map.get_state()
+    with as_map.transaction():
+        messages_map(as_map)["m1"] = Map(doc_fields(PLAIN))
+    plain: Doc[Any] = Doc()
+    assert len(write(plain, PLAIN)) < len(as_map.get_update(before))
+
+
+def test_an_older_docs_map_entry_is_read_and_made_plain_when_written() -> None:
     doc: Doc[Any] = Doc()
     with doc.transaction():
-        messages_map(doc)["m1"] = Map(fields(PLAIN))  # every key, as docs were written before
-    assert write(doc, PLAIN) == b""  # nothing changed: no update at all
-    assert held(doc) == fields(PLAIN)
-    write(doc, dataclasses.replace(PLAIN, text="edited", edited_at=2.0))
-    assert held(doc) == {**fields(PLAIN), "text": "edited", "edited_at": 2.0}
+        messages_map(doc)["m1"] = Map(fields(PLAIN))  # every key in a Y.Map, as docs once were
+        messages_map(doc)["m2"] = Map({"id": "m2", "seq": 2})
+    entry = messages_map(doc).get("m1")
+    assert entry_value(entry, "seq") == 1 and entry_value(entry, "reactions") == {}
+    assert live_seqs(doc) == {"m1": 1, "m2": 2}
+    assert write(doc, PLAIN) != b""
+    assert held(doc) == doc_fields(PLAIN)
+    assert write(doc, PLAIN) == b""
+    assert live_seqs(doc) == {"m1": 1, "m2": 2}
+
+
+def test_an_entry_that_is_no_message_has_no_fields() -> None:
+    doc: Doc[Any] = Doc()
+    with doc.transaction():
+        messages_map(doc)["x"] = "not a message"
+    assert entry_value(messages_map(doc).get("x"), "seq") is None
+    assert live_seqs(doc) == {"x": 0}

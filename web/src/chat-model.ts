@@ -33,8 +33,12 @@ export interface Member {
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '👀', '✅']
 
-/** A message's map as the doc holds it: the keys at their default are left out (docs/chat.md). */
-function fromDoc(entry: Y.Map<unknown>): Message {
+/** A message entry as the doc holds it (docs/chat.md): a plain object without the keys at their
+ * default, or a Y.Map with the same keys in a doc written before. */
+type Entry = Y.Map<unknown> | Partial<Message>
+
+function fromDoc(entry: Entry): Message {
+  const fields = entry instanceof Y.Map ? (entry.toJSON() as Partial<Message>) : entry
   return {
     edited_at: null,
     deleted: false,
@@ -43,14 +47,15 @@ function fromDoc(entry: Y.Map<unknown>): Message {
     last_reply_at: null,
     reactions: {},
     mentions: [],
-    ...(entry.toJSON() as Partial<Message>),
+    ...fields,
   } as Message
 }
 
 /** Every message of the doc (channel and threads), by seq. */
 export function docMessages(doc: Y.Doc): Message[] {
   const found: Message[] = []
-  doc.getMap<Y.Map<unknown>>('messages').forEach((entry) => {
+  doc.getMap<Entry>('messages').forEach((entry) => {
+    if (entry === null || typeof entry !== 'object') return
     const message = fromDoc(entry)
     if (typeof message.seq === 'number' && message.author) found.push(message)
   })
@@ -58,8 +63,8 @@ export function docMessages(doc: Y.Doc): Message[] {
 }
 
 export function docMessage(doc: Y.Doc, id: string): Message | null {
-  const entry = doc.getMap<Y.Map<unknown>>('messages').get(id)
-  return entry ? fromDoc(entry) : null
+  const entry = doc.getMap<Entry>('messages').get(id)
+  return entry !== null && typeof entry === 'object' ? fromDoc(entry) : null
 }
 
 /** Messages with a seq at or below this are no longer in the doc (the archive has them). */

@@ -16,7 +16,7 @@ from report import Index, cell, num, table
 
 LIMIT = 1.10
 # The load generator's own figures: shown beside the server's, never judged as the server's.
-GENERATOR_METRICS = frozenset({"load_stall_max_ms"})
+GENERATOR_METRICS = frozenset({"load_stall_max_ms", "load_gc_max_ms", "load_gc_major"})
 HIGHER_IS_BETTER = frozenset(
     {
         "deliveries_per_s",
@@ -62,6 +62,8 @@ LABELS = {
     "server_cores_at_max": "server cores at the rate held",
     "load_cores_at_max": "load-generator cores at the rate held",
     "load_stall_max_ms": "load-generator loop stall max ms",
+    "load_gc_max_ms": "load-generator longest GC ms",
+    "load_gc_major": "load-generator full GCs in the window",
     "steps": "rate steps",
     "step_p99_ms": "step p99 ms",
     "step_p50_ms": "step p50 ms",

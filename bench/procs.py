@@ -400,7 +400,14 @@ class Worker:
 
     def __init__(self, kind: str, ws_base: str, cores: Cores, params: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [NODE, str(BENCH / "load" / "worker.mjs"), kind, ws_base, json.dumps(params)],
+            [
+                NODE,
+                "--expose-gc",
+                str(BENCH / "load" / "worker.mjs"),
+                kind,
+                ws_base,
+                json.dumps(params),
+            ],
             cwd=BENCH,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -272,10 +272,17 @@ def load_stall(point: str, results: list[dict[str, Any]], sat: bool) -> list[dic
     (load/clients.mjs ``loopDelay``): a delivery read after a stall waited for the generator,
     so a p99 near it measured the generator, not the server (bench/profiles/CHAT-LATENCY.md).
     Nothing when a worker did not report it."""
-    stalls = [r["loop"]["max_ms"] for r in results if isinstance(r.get("loop"), dict)]
-    if not stalls or len(stalls) != len(results):
+    loops = [r["loop"] for r in results if isinstance(r.get("loop"), dict)]
+    if not loops or len(loops) != len(results):
         return []
-    return [measurement(point, "load_stall_max_ms", round(max(stalls), 3), sat)]
+    out = [measurement(point, "load_stall_max_ms", round(max(x["max_ms"] for x in loops), 3), sat)]
+    gcs = [x["gc"] for x in loops if isinstance(x.get("gc"), dict)]
+    if len(gcs) == len(loops):  # its garbage collections: the longest, and the full ones
+        out.append(
+            measurement(point, "load_gc_max_ms", round(max(g["max_ms"] for g in gcs), 3), sat)
+        )
+        out.append(measurement(point, "load_gc_major", sum(g["major"] for g in gcs), sat))
+    return out
 
 
 def commit_mean_ms(

@@ -4,7 +4,7 @@
 // server, pycrdt-websocket). kind 'hocuspocus': @hocuspocus/provider 4.8.0, which frames every
 // message with the document name and authenticates first (a plain y-websocket client never
 // syncs with Hocuspocus).
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks'
 import * as Y from 'yjs'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
@@ -80,9 +80,25 @@ export const cpuSince = (start, wallStart) => {
 export const loopDelay = () => {
   const histogram = monitorEventLoopDelay({ resolution: 1 })
   histogram.enable()
+  // This process's garbage collections meanwhile: the usual cause of a stall (a full one, a
+  // mark-compact, holds the loop longest).
+  const gc = { count: 0, total_ms: 0, max_ms: 0, major: 0, major_max_ms: 0 }
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gc.count++
+      gc.total_ms += entry.duration
+      gc.max_ms = Math.max(gc.max_ms, entry.duration)
+      if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        gc.major++
+        gc.major_max_ms = Math.max(gc.major_max_ms, entry.duration)
+      }
+    }
+  })
+  observer.observe({ entryTypes: ['gc'] })
   return () => {
     histogram.disable()
-    return { p99_ms: histogram.percentile(99) / 1e6, max_ms: histogram.max / 1e6 }
+    observer.disconnect()
+    return { p99_ms: histogram.percentile(99) / 1e6, max_ms: histogram.max / 1e6, gc }
   }
 }
 

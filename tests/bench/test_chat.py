@@ -23,6 +23,23 @@ def test_the_stall_is_the_longest_of_any_load_process() -> None:
     ]
 
 
+def test_the_generators_collections_are_reported_beside_its_stall() -> None:
+    def gc(max_ms: float, major: int) -> dict[str, Any]:
+        return {"count": 9, "total_ms": 30.0, "max_ms": max_ms, "major": major, "major_max_ms": 0}
+
+    workers = [_worker(12.5), _worker(37.9)]
+    workers[0]["loop"]["gc"] = gc(4.5, 0)
+    workers[1]["loop"]["gc"] = gc(29.3, 2)
+    rows = load_stall("20x50 ws", workers, False)
+    assert [(r["metric"], r["value"]) for r in rows] == [
+        ("load_stall_max_ms", 37.9),
+        ("load_gc_max_ms", 29.3),
+        ("load_gc_major", 2),
+    ]
+    del workers[1]["loop"]["gc"]  # an older generator: the stall alone
+    assert [r["metric"] for r in load_stall("20x50 ws", workers, False)] == ["load_stall_max_ms"]
+
+
 def test_no_stall_is_reported_when_a_process_did_not_time_its_loop() -> None:
     assert load_stall("1x50 api", [_worker(12.5), _worker(None)], False) == []
     assert load_stall("1x50 api", [], False) == []

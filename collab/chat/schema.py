@@ -78,13 +78,14 @@ def messages_map(doc: Doc[Any]) -> Map[Any]:
     return found
 
 
-def put_message(doc: Doc[Any], message: Message) -> None:
+def put_message(doc: Doc[Any], message: Message) -> dict[str, Any]:
     """Show the message (call inside a transaction): its entry becomes ``doc_fields``, one
-    plain JSON value, set only when it differs from what the doc holds."""
+    plain JSON value, set only when it differs from what the doc holds. Returns that value."""
     messages = messages_map(doc)
     wanted = doc_fields(message)
-    if not _same_entry(messages.get(message.id), wanted):
+    if not shows(messages.get(message.id), wanted):
         messages[message.id] = wanted
+    return wanted
 
 
 def entry_value(entry: Any, key: str) -> Any:
@@ -96,7 +97,8 @@ def entry_value(entry: Any, key: str) -> Any:
     return None
 
 
-def _same_entry(held: Any, wanted: dict[str, Any]) -> bool:
+def shows(held: Any, wanted: dict[str, Any]) -> bool:
+    """Whether a doc's entry is the plain value ``wanted`` (``doc_fields``)."""
     if not isinstance(held, dict) or held.keys() != wanted.keys():
         return False
     return all(_same(held[key], value) for key, value in wanted.items())

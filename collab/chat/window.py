@@ -15,7 +15,11 @@ messages, drops and ``info``, noticed by the doc's version), moves the line from
 seq it knows, and never lowers ``info``. A copy that another node's update left showing an
 archived message, or a lower ``info`` (two nodes' concurrent writes: the map keeps one), is
 put right just after that update arrives (``_after_remote``), so every copy settles on the
-latest ``size`` messages and the right ``info``.
+latest ``size`` messages and the right ``info``. A message is one value in the doc, so two
+nodes' concurrent writes of one message keep one of them, perhaps the earlier: a node whose
+own write of a message (in the last ``span.RECHECK_S``) no longer shows after another node's
+update reads the message's row again and shows it (``_recheck``: the row written last holds
+both changes).
 
 A write shows its rows from inside its own transaction (``Shown``, told by the meta store), so
 the doc's changes follow the rows' order, and the doc's update commits with the rows (one
@@ -28,12 +32,10 @@ through ``show_reads`` (``collab.chat.reads`` batches them).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import logging
+import time
 import weakref
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from pycrdt import Doc
@@ -42,15 +44,13 @@ from collab.chat.reads import private_readers
 from collab.chat.schema import (
     drop_messages,
     drop_read,
-    entry_value,
-    info_value,
     live_seqs,
-    messages_map,
     put_message,
     read_users,
     set_info,
     set_read,
 )
+from collab.chat.span import WindowState
 from collab.errors import RoomFailed, must_propagate
 from collab.meta import Message, MetaStore
 from collab.names import DocKey
@@ -65,61 +65,14 @@ def chat_key(room_id: str) -> DocKey:
     return DocKey(room_id, CHAT)
 
 
-@dataclass
-class _Window:
-    """(seq, id) of the messages in the doc, in seq order; the archive line below them; the
-    doc's version just after this node last changed it (another: someone else changed it)."""
-
-    live: deque[tuple[int, str]] = field(default_factory=deque)
-    ids: set[str] = field(default_factory=set)
-    archived_through: int = 0
-    last_seq: int = 0
-    version: int = -1
-
-    def insert(self, seq: int, message_id: str) -> None:
-        entry = (seq, message_id)
-        if not self.live or self.live[-1] < entry:
-            self.live.append(entry)  # the usual case: the newest message
-        else:
-            bisect.insort(self.live, entry)  # another node's, or ours after another's
-        self.ids.add(message_id)
-        self.last_seq = max(self.last_seq, seq)
-
-    def take_in(self, doc: Doc[Any]) -> None:
-        """What changed in the doc besides this window's own changes: other nodes' messages,
-        drops and ``info`` (or a rebuild from the store). One pass over the doc's keys."""
-        messages = messages_map(doc)
-        held = set(messages.keys())
-        gone = self.ids - held
-        if gone:
-            self.live = deque(entry for entry in self.live if entry[1] not in gone)
-            self.ids -= gone
-        for message_id in held - self.ids:
-            entry = messages.get(message_id)
-            seq = entry_value(entry, "seq")
-            if isinstance(seq, int | float) and not isinstance(seq, bool):
-                self.insert(int(seq), message_id)
-        self.last_seq = max(self.last_seq, info_value(doc, "last_seq"))
-        self.archived_through = max(self.archived_through, info_value(doc, "archived_through"))
-
-    def move_line(self, size: int) -> list[str]:
-        """Keep the latest ``size`` seqs: raise the line, return the ids that leave the doc."""
-        self.archived_through = max(self.archived_through, self.last_seq - size)
-        dropped = []
-        while self.live and self.live[0][0] <= self.archived_through:
-            _, message_id = self.live.popleft()
-            self.ids.discard(message_id)
-            dropped.append(message_id)
-        return dropped
-
-
 class LiveWindow:
     def __init__(self, messages: MetaStore, size: int) -> None:
         self.messages = messages
         self.size = size
-        self._windows: weakref.WeakKeyDictionary[LiveDoc, _Window] = weakref.WeakKeyDictionary()
+        self._windows: weakref.WeakKeyDictionary[LiveDoc, WindowState] = weakref.WeakKeyDictionary()
         self._checking: weakref.WeakSet[LiveDoc] = weakref.WeakSet()
         self._preparing: dict[str, int] = {}  # room id -> chat docs of it being prepared
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     def preparing(self, room_id: str) -> bool:
         """Whether a chat doc of the room is being loaded (``prepare``): what it read of the
@@ -150,7 +103,7 @@ class LiveWindow:
         loaded = live_seqs(live.doc)
         rows = await self.messages.list_messages(room_id, limit=self.size) if self.size else []
         read_through = rows[-1].seq if rows else await self.messages.last_seq(room_id)
-        window = _Window(last_seq=read_through)
+        window = WindowState(last_seq=read_through)
 
         reads = await self._public_reads(room_id)
 
@@ -178,6 +131,8 @@ class LiveWindow:
         window.version = live.replica.version
         self._windows[live] = window
         live.after_remote = functools.partial(self._after_remote, live)
+        if live.nodes is not None:
+            window.watch(live.doc)
         await committed
         # The table's line follows, never below another node's (``keep``: read under the lock).
         await self.messages.archive_messages(room_id, window.archived_through, keep=self.size)
@@ -199,11 +154,12 @@ class LiveWindow:
         def change(doc: Doc[Any]) -> None:
             if live.replica.version != window.version:
                 window.take_in(doc)
+            now = time.monotonic()
             for message in changed:
                 if message.id in window.ids:
-                    put_message(doc, message)
+                    window.wrote(message.id, put_message(doc, message), now)
                 elif message.seq > window.archived_through:  # below it: archived, table only
-                    put_message(doc, message)
+                    window.wrote(message.id, put_message(doc, message), now)
                     window.insert(message.seq, message.id)
             drop_messages(doc, window.move_line(self.size))
             set_info(doc, window.last_seq, window.archived_through)
@@ -234,6 +190,32 @@ class LiveWindow:
             live.fail(RoomFailed())
             return
         committed.add_done_callback(_retrieve)
+        window = self._windows[live]
+        window.watch(live.doc)  # the doc may have been rebuilt since the last check
+        stale = window.overwritten(live.doc)
+        if stale:
+            task = asyncio.get_running_loop().create_task(self._recheck(live, stale))
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, live: LiveDoc, ids: list[str]) -> None:
+        """Show these messages' rows again: another node's concurrent write of each won in the
+        doc over this node's, and only the row written last has both."""
+        started = time.monotonic()
+        try:
+            rows = [await self.messages.get_message(live.key.room, i) for i in ids]
+            window = self._windows.get(live)
+            if window is None or not live.usable:
+                return
+            # A write of one of them here meanwhile showed a newer row: not this one.
+            newer = {i for i, (at, _) in window.written.items() if at >= started}
+            rows_now = sorted((m for m in rows if m and m.id not in newer), key=lambda m: m.seq)
+            if rows_now:
+                await self.show(live, rows_now)
+        except RoomFailed:
+            return  # failed or healing: its next load (or write) decides
+        except Exception as exc:  # the next write of the message, or the next load, decides
+            log.error("could not recheck chat messages of %s: %r", live.key, exc)
 
     async def _public_reads(self, room_id: str) -> dict[str, int]:
         """The room's members' read markers, but for the private ones."""

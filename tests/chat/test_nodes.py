@@ -197,6 +197,39 @@ async def test_concurrent_posts_and_retries_through_two_nodes_settle_on_one_wind
     await settled(meta, [a, b])
 
 
+async def test_two_nodes_changing_one_message_at_once_settle_on_the_tables_latest(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message is one value in the doc: two nodes' writes of it that neither saw before its
+    own (the fan-out slower than the second write) are concurrent, and the doc keeps one of
+    them, whichever the table wrote last. Tried both ways round (one of the two makes the doc
+    keep the earlier write): each time the node whose write lost shows the table's latest
+    again, and every copy settles on it."""
+    meta, (a, b) = await cluster(2)
+    held: list[tuple[LocalFanout, tuple[Any, ...]]] | None = None
+    deliver = LocalFanout._deliver
+
+    def slow_deliver(fanout: LocalFanout, *args: Any) -> None:
+        if held is None:
+            deliver(fanout, *args)
+        else:
+            held.append((fanout, args))
+
+    monkeypatch.setattr(LocalFanout, "_deliver", slow_deliver)
+    for first, second in ((a, b), (b, a)):
+        message, _ = await first.chat.post(ROOM, actor(0), "react to me", f"c-{id(first)}")
+        await settled(meta, [a, b])
+        held = []  # neither node sees the other's write before its own
+        await first.chat.react(ROOM, actor(1), message.id, "👍", True)
+        await second.chat.react(ROOM, actor(2), message.id, "🎉", True)
+        late, held = held, None
+        for fanout, args in late:
+            deliver(fanout, *args)
+        await settled(meta, [a, b])
+        for node in (a, b):
+            assert node.shown()[0][message.id]["reactions"] == {"👍": ["u1"], "🎉": ["u2"]}
+
+
 async def test_a_node_loading_the_doc_late_keeps_the_line(cluster: Cluster) -> None:
     """A third node loads the doc after the others moved the line: it shows the same window,
     and its load brings no archived message back, in the doc or in the table."""

@@ -90,9 +90,7 @@ def put_message(doc: Doc[Any], message: Message) -> dict[str, Any]:
 
 def entry_value(entry: Any, key: str) -> Any:
     """A key of a message entry, plain (this schema) or a Y.Map (docs written before)."""
-    if isinstance(entry, Map):
-        return entry.get(key, DEFAULTS.get(key))
-    if isinstance(entry, dict):
+    if isinstance(entry, Map | dict):
         return entry.get(key, DEFAULTS.get(key))
     return None
 

@@ -241,10 +241,13 @@ class Metrics:
         if isinstance(exc, TooManyRequests) and exc.rate is not None:
             self.api_rate_limited[exc.rate].inc()
 
-    def closed(self, code: int, by_server: bool) -> None:
-        """A socket closed with ``code``; refusals by code (1009 is the ws library's own)."""
+    def closed(self, code: int, by_server: bool, refused_as: str | None = None) -> None:
+        """A socket closed with ``code``; refusals by code (1009 is the ws library's own), or
+        as ``refused_as`` when the server named the refusal (one of ``REFUSAL_REASONS``)."""
         self._closes.get(code, self._closes_other).inc()
         refusal = REFUSAL_BY_CODE.get(code)
+        if refusal is not None and refused_as in self.refused:
+            refusal = refused_as
         if refusal is not None and (by_server or code == 1009):
             self.refused[refusal].inc()
 

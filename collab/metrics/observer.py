@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collab import logs
 from collab.metrics.collector import Traffic
 from collab.metrics.definitions import Metrics, message_type
-from collab.sync.peer import DIRECT_SEND, WRITE_NOW
+from collab.sync.peer import DIRECT_SEND, REFUSED_AS, WRITE_NOW
 from collab.sync.readnow import READ_NOW, WAKE, Register, Take
 
 log = logging.getLogger("collab.ws")
@@ -48,11 +48,16 @@ class SocketObserver:
         try:
             await self.app(scope, watch.receive, watch.send)
         finally:
-            watch.finish(time.monotonic() - started)
+            watch.finish(time.monotonic() - started, scope.get(REFUSED_AS))
 
 
 def _refuse(data: bytes) -> bool:
     return False
+
+
+def _utf8_len(text: str | None) -> int:
+    """The bytes of a text frame (its UTF-8 payload), as a data frame's are counted."""
+    return len(text.encode()) if text else 0
 
 
 class _Runs:
@@ -141,7 +146,7 @@ class _Watch:
             if data is not None:
                 self.metrics.incoming.add(message_type(data), len(data))
             elif message is not WAKE:  # WAKE: no frame, the read loop's own signal
-                self.metrics.incoming.add("text", len(message.get("text") or ""))
+                self.metrics.incoming.add("text", _utf8_len(message.get("text")))
         elif kind == "websocket.disconnect" and self.close is None and self.accepted:
             self.close = (int(message.get("code", 1005)), False)
         return message
@@ -153,6 +158,8 @@ class _Watch:
             data = message.get("bytes")
             if data is not None:
                 m.outgoing.add(message_type(data), len(data))
+            else:  # a text frame (the live stream's JSON), counted as received ones are
+                m.outgoing.add("text", _utf8_len(message.get("text")))
         elif kind == "websocket.accept":
             self.accepted = True
             m.connections.inc()
@@ -199,12 +206,12 @@ class _Watch:
             return True
         return False
 
-    def finish(self, seconds: float) -> None:
+    def finish(self, seconds: float, refused_as: str | None = None) -> None:
         if not self.accepted:
             return
         self.metrics.connections.dec()
         code, by_server = self.close or (1006, False)
-        self.metrics.closed(code, by_server)
+        self.metrics.closed(code, by_server, refused_as if by_server else None)
         log.info(
             "socket closed by %s after %.1fs",
             "server" if by_server else "client",

@@ -31,7 +31,7 @@ from collab.settings import Settings
 from collab.sync.expiry import ExpiryTimer
 from collab.sync.feedhere import local_here, merge
 from collab.sync.feeds import COALESCE, Feed, FeedHub
-from collab.sync.peer import GONE, Peer
+from collab.sync.peer import GONE, REFUSED_AS, Peer
 from collab.sync.registry import RoomRegistry
 
 log = logging.getLogger("collab.feeds")
@@ -221,6 +221,9 @@ async def _read_until_closed(websocket: WebSocket, peer: Peer, pump: asyncio.Tas
             message = receive.result()
             if message["type"] == "websocket.disconnect":
                 return
+            # Counted as what it is, a frame of a kind the stream does not take (1008 alone
+            # would count a rate refusal: collab_messages_refused_total).
+            websocket.scope[REFUSED_AS] = "unsupported"
             peer.close(1008, "this stream takes no messages")
             receive = asyncio.ensure_future(websocket.receive())
     finally:

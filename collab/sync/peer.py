@@ -59,6 +59,10 @@ DIRECT_SEND = "collab.direct_send"
 # writes a frame with it in place: no sender wake-up, no coroutine, no await per frame.
 WRITE_NOW = "collab.write_now"
 
+# The ASGI scope key a socket sets to name the refusal its close stands for when its close
+# code alone would name another (metrics: collab.metrics.definitions.REFUSAL_BY_CODE).
+REFUSED_AS = "collab.refused_as"
+
 
 class Socket(Protocol):
     """What a peer needs of its WebSocket (Starlette's satisfies it; tests pass a fake)."""

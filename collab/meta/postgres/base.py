@@ -14,6 +14,14 @@ has to be retried, and each statement sees what the previous one committed.
 
 Statements are the kinds' portable SQL with ``?`` placeholders, turned into psycopg's ``%s``
 here (a literal ``%`` is doubled); ``POSTGRES`` holds the few spellings that differ.
+
+PostgreSQL's ``text`` cannot hold NUL, and psycopg refuses to send a string that has one: a key
+from a request (``/messages/a%00b``) would fail the statement, a store error, where SQLite
+finds nothing. No stored text can equal such a string, so in a statement that only selects or
+deletes rows (its strings are compared, never stored), it is bound as NULL, which equals
+nothing either (``bindable``): the lookup finds nothing, as on SQLite. The kinds' SQL never
+tests a parameter for NULL (``? IS NULL``) in such a statement. A write that would store one
+still fails.
 """
 
 from __future__ import annotations
@@ -65,6 +73,21 @@ def to_psycopg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def _compares_only(sql: str) -> bool:
+    """Whether ``sql`` only selects or deletes rows: its parameters are compared, not stored."""
+    head = sql.lstrip()[:6].upper()
+    return head in ("SELECT", "DELETE")
+
+
+def bindable(sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
+    """``params`` as PostgreSQL can take them for ``sql``: in a statement that only compares
+    them, a string holding NUL (which no stored text equals) becomes NULL (equal to nothing)."""
+    values = tuple(params)
+    if not any(isinstance(v, str) and "\x00" in v for v in values) or not _compares_only(sql):
+        return values
+    return tuple(None if isinstance(v, str) and "\x00" in v else v for v in values)
+
+
 class PostgresTx:
     """A write transaction on one pooled connection; IntegrityError as the kinds know it."""
 
@@ -75,7 +98,7 @@ class PostgresTx:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[TupleRow]:
         try:
-            return self.conn.execute(to_psycopg(sql), tuple(params))
+            return self.conn.execute(to_psycopg(sql), bindable(sql, params))
         except psycopg.errors.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
@@ -160,7 +183,7 @@ class PostgresBackend:
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         def _run() -> list[tuple[Any, ...]]:
             with self.db.transaction() as conn:
-                return conn.execute(to_psycopg(sql), tuple(params)).fetchall()
+                return conn.execute(to_psycopg(sql), bindable(sql, params)).fetchall()
 
         return await anyio.to_thread.run_sync(_run, limiter=self.limiter)
 

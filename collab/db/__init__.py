@@ -18,7 +18,7 @@ Neither store imports the other; both import this package.
 
 from __future__ import annotations
 
-from collab.db.connection import backup, connect
+from collab.db.connection import backup, connect, connect_existing
 from collab.db.database import Database, sqlite_database
 from collab.db.errors import StoreError
 from collab.db.migrate import migrate_with_backup
@@ -29,6 +29,7 @@ __all__ = [
     "StoreError",
     "backup",
     "connect",
+    "connect_existing",
     "migrate_with_backup",
     "postgres_url",
     "search_index_path",

@@ -27,6 +27,18 @@ def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     return conn
 
 
+def connect_existing(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
+    """``connect`` to a database that must already exist (every opener but the migration
+    runner): a missing file, or a missing directory (a typo in the store's path, a volume not
+    mounted), is a ``StoreError`` saying so, and no empty database is left in its place."""
+    if not Path(path).is_file():
+        raise StoreError(
+            f"{path}: no such database: `collab migrate` creates it (and applies its pending "
+            "migrations)"
+        )
+    return connect(path, synchronous)
+
+
 def backup(source: Path, target: Path) -> None:
     """A consistent copy of a live database (SQLite's online backup API) into ``target``,
     made 0600 before its first byte whatever the umask (SQLite opens an empty file as a new

@@ -51,7 +51,7 @@ import anyio
 import anyio.to_thread
 
 from collab import logs
-from collab.db.connection import connect
+from collab.db.connection import connect, connect_existing
 from collab.db.errors import StoreError
 from collab.db.handover import Handover
 from collab.db.migrate import pending
@@ -122,7 +122,7 @@ class Database:
 
     async def _connect(self) -> None:
         def _open() -> tuple[sqlite3.Connection, list[sqlite3.Connection]]:
-            writer = connect(self.path, self.synchronous)
+            writer = connect_existing(self.path, self.synchronous)
             try:
                 if pending(writer):
                     raise StoreError(f"{self.path} has pending migrations: run `collab migrate`")

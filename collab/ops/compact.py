@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collab.db import StoreError, connect, migrate
+from collab.db import StoreError, connect_existing, migrate
 from collab.ops.inspect import check_doc, doc_parts
 from collab.wire import Limits
 
@@ -70,7 +70,7 @@ def build_snapshot(parts: list[bytes], gc: bool, timeout: float) -> bytes:
 
 def compact_db(db: Path, limits: Limits, *, timeout: float = 120.0) -> CompactReport:
     report = CompactReport()
-    conn = connect(db)
+    conn = connect_existing(db)
     try:
         if migrate.pending(conn):
             raise StoreError(f"{db} has pending migrations: run `collab migrate` first")

@@ -151,15 +151,20 @@ def is_secret(name: str) -> bool:
 
 # scheme://user:PASSWORD@host...: the password part of a URL's authority.
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/@]*@")
+# ...?password=PASSWORD&...: a credential as a query parameter, which libpq (password,
+# sslpassword) and redis-py (password) accept as well as the user information.
+_QUERY_SECRET = re.compile(r"([?&][^=&#]*(?:password|secret|token)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def masked(name: str, value: Any) -> Any:
     """The value as it may be printed: secrets hidden, and a password inside a URL (a store
-    URL ``postgresql://user:password@host/db``) replaced."""
+    URL ``postgresql://user:password@host/db``, or ``...?password=``) replaced."""
     if is_secret(name) and value:
         return "********"
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1********@", value)
+        value = _URL_PASSWORD.sub(r"\1********@", value)
+        if "://" in value:
+            value = _QUERY_SECRET.sub(r"\1********", value)
     return value
 
 

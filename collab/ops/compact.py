@@ -77,22 +77,16 @@ def compact_db(db: Path, limits: Limits, *, timeout: float = 120.0) -> CompactRe
         has_rooms = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='rooms'"
         ).fetchone()
-        docs = conn.execute(
-            "SELECT room, name, generation, snapshot_seq, last_seq FROM docs ORDER BY room, name"
-        ).fetchall()
-        for room, name, generation, snapshot_seq, last_seq in docs:
-            if last_seq <= snapshot_seq:
+        docs = conn.execute("SELECT room, name FROM docs ORDER BY room, name").fetchall()
+        for room, name in docs:
+            found = _read(conn, room, name)
+            if found is None:  # deleted (through a running server) since the list was read
+                report.skipped.append((room, name, "deleted while compacting"))
+                continue
+            generation, snapshot_seq, parts, upto = found
+            if upto <= snapshot_seq:
                 report.untouched += 1
                 continue
-            conn.execute("BEGIN")  # the parts and upto come from one consistent read
-            try:
-                parts = list(doc_parts(conn, room, name, snapshot_seq))
-                (upto,) = conn.execute(
-                    "SELECT COALESCE(max(seq), ?) FROM doc_updates WHERE room=? AND name=?",
-                    (snapshot_seq, room, name),
-                ).fetchone()
-            finally:
-                conn.execute("COMMIT")
             problem, _ = check_doc(parts, limits)
             if problem is not None:
                 report.skipped.append((room, name, problem))
@@ -114,6 +108,30 @@ def compact_db(db: Path, limits: Limits, *, timeout: float = 120.0) -> CompactRe
         return report
     finally:
         conn.close()
+
+
+def _read(
+    conn: sqlite3.Connection, room: str, name: str
+) -> tuple[str, int, list[tuple[str, bytes]], int] | None:
+    """The doc's generation, snapshot seq, parts and last seq, from one consistent read (a
+    running server may have compacted or deleted it since the list of docs was read: None)."""
+    conn.execute("BEGIN")
+    try:
+        row = conn.execute(
+            "SELECT generation, snapshot_seq FROM docs WHERE room=? AND name=?", (room, name)
+        ).fetchone()
+        if row is None:
+            return None
+        generation, snapshot_seq = row
+        (upto,) = conn.execute(
+            "SELECT COALESCE(max(seq), ?) FROM doc_updates WHERE room=? AND name=?",
+            (snapshot_seq, room, name),
+        ).fetchone()
+        if upto <= snapshot_seq:
+            return generation, snapshot_seq, [], upto
+        return generation, snapshot_seq, list(doc_parts(conn, room, name, snapshot_seq)), upto
+    finally:
+        conn.execute("COMMIT")
 
 
 def _write(

@@ -91,11 +91,22 @@ def outstanding(known: list[Migration], applied: set[int]) -> list[Migration]:
     return [m for m in known if m.version not in applied]
 
 
-def apply(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
-    """Run each migration and record it, one transaction per migration."""
+def apply(conn: sqlite3.Connection, migrations: list[Migration]) -> list[Migration]:
+    """Run each migration and record it, one transaction per migration; the ones it ran.
+
+    Whether a migration is applied is read again once its transaction holds the write lock:
+    another run (a second ``collab migrate``, a ``collab serve`` starting) may have applied it
+    since ``pending`` was read, and running it again would fail half-way ("duplicate column")."""
+    done = []
     for migration in migrations:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            recorded = conn.execute(
+                "SELECT 1 FROM collab_migrations WHERE version=?", (migration.version,)
+            ).fetchone()
+            if recorded is not None:
+                conn.execute("ROLLBACK")
+                continue
             for statement in split_statements(migration.sql):
                 conn.execute(statement)
             conn.execute(
@@ -106,6 +117,8 @@ def apply(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        done.append(migration)
+    return done
 
 
 def migrate_with_backup(path: Path) -> list[str]:
@@ -121,7 +134,6 @@ def migrate_with_backup(path: Path) -> list[str]:
         if todo and applied_versions(conn):
             backup_path = path.with_name(f"{path.name}.pre-{todo[0].version:04d}.bak")
             backup(path, backup_path)
-        apply(conn, todo)
-        return [f"{m.version:04d}_{m.name}" for m in todo]
+        return [f"{m.version:04d}_{m.name}" for m in apply(conn, todo)]
     finally:
         conn.close()

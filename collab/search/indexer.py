@@ -16,8 +16,11 @@
 - **Deletions** (``drop_doc``, ``drop_room``) are written before the API answers.
 
 One writer task applies what is queued in batches, one short transaction each, off the event
-loop; whatever arrives meanwhile makes the next batch (group commit without a timer). The
-queue is bounded: past ``HIGH_WATER`` a chat write waits for the writer to catch up.
+loop; whatever arrives meanwhile makes the next batch (group commit without a timer). A batch
+that fails (its PostgreSQL session killed by a restart or failover) is applied again, with
+backoff, for ``RETRY_SECONDS``: its writes are versioned, so repeating them is safe; only then
+is it given up (the index is marked for a rebuild). The queue is bounded: past ``HIGH_WATER``
+a chat write waits for the writer to catch up.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ BATCH = 2_000  # writes per transaction
 SLOWDOWN = 4.0  # a doc waits at least this many times its last extraction before the next
 SCANS_KEPT = 64  # docs whose bounded walk is kept for the next re-index (collab.search.extract)
 SUSTAINED = 5.0  # a doc edited without pause is re-indexed every SUSTAINED x delay at most
+RETRY_SECONDS = 30.0  # a failed batch is written again for this long before it is given up
 
 
 def message_entry(message: Message) -> Entry:
@@ -167,14 +171,30 @@ class Indexer:
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-                try:
-                    await self.index.apply(batch)
-                except Exception:
-                    log.exception("search index write failed: %d writes lost", len(batch))
+                if not await self._apply(batch):
+                    log.error("search index write failed: %d writes lost", len(batch))
                     await self._give_up()
                 async with self._progress:
                     self._written += len(batch)
                     self._progress.notify_all()
+
+    async def _apply(self, batch: Sequence[Write]) -> bool:
+        """Apply ``batch``, again after a failure (a PostgreSQL restart or failover kills the
+        session of the batch in flight; a locked SQLite file): versioned writes are safe to
+        repeat. False once ``RETRY_SECONDS`` passed, or at the first failure while closing."""
+        deadline = time.monotonic() + RETRY_SECONDS
+        wait = 0.05
+        while True:
+            try:
+                await self.index.apply(batch)
+                return True
+            except Exception:
+                if self._closing or time.monotonic() + wait > deadline:
+                    log.exception("search index write failed")
+                    return False
+                log.warning("search index write failed; again in %.2fs", wait, exc_info=True)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 2.0)
 
     async def _give_up(self) -> None:
         """A lost batch: the index no longer matches; the next start rebuilds it."""

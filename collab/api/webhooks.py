@@ -189,14 +189,21 @@ async def list_deliveries(request: Request) -> Response:
     endpoint = await _endpoint(request, room_id)
     limit = parsing.int_param(request, "limit", parsing.DEFAULT_LIMIT, 1, parsing.MAX_LIMIT)
     cursor = parsing.decode_cursor(request.query_params.get("cursor"))
-    before = None
+    before, before_id = None, None
     if cursor is not None:
-        if len(cursor) != 1 or not isinstance(cursor[0], int | float):
+        # [created_at, id] of the page's last delivery (a bare [created_at]: an older cursor).
+        if not 1 <= len(cursor) <= 2 or not isinstance(cursor[0], int | float):
+            raise BadRequest("bad cursor")
+        if len(cursor) == 2 and not (isinstance(cursor[1], str) and len(cursor[1]) <= 128):
             raise BadRequest("bad cursor")
         before = float(cursor[0])
-    found = await services(request).meta.list_webhook_deliveries(endpoint.id, limit + 1, before)
+        before_id = cursor[1] if len(cursor) == 2 else None
+    meta = services(request).meta
+    found = await meta.list_webhook_deliveries(endpoint.id, limit + 1, before, before_id)
     page = found[:limit]
-    next_cursor = parsing.encode_cursor([page[-1].created_at]) if len(found) > limit else None
+    next_cursor = None
+    if len(found) > limit:
+        next_cursor = parsing.encode_cursor([page[-1].created_at, page[-1].id])
     return parsing.page_response([delivery_json(d) for d in page], next_cursor)
 
 

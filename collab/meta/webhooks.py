@@ -113,9 +113,16 @@ class Webhooks(Protocol):
         """The earliest time a delivery could be claimed (None: nothing pending)."""
 
     async def list_webhook_deliveries(
-        self, endpoint_id: str, limit: int, before: float | None = None
+        self,
+        endpoint_id: str,
+        limit: int,
+        before: float | None = None,
+        before_id: str | None = None,
     ) -> list[Delivery]:
-        """The endpoint's deliveries, newest first (created before ``before``)."""
+        """The endpoint's deliveries, newest first: by ``created_at``, then ``id``, both
+        descending. A page: those after (``before``, ``before_id``), the last one listed, in
+        that order (one write may make several at one instant: a post's ``message.posted`` and
+        its ``mention``); without ``before_id``, those created before ``before``."""
 
     async def get_webhook_delivery(self, endpoint_id: str, delivery_id: str) -> Delivery | None: ...
 

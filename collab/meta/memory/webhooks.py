@@ -150,12 +150,21 @@ class MemoryWebhooks(MemoryKind):
         return min(times, default=None)
 
     async def list_webhook_deliveries(
-        self, endpoint_id: str, limit: int, before: float | None = None
+        self,
+        endpoint_id: str,
+        limit: int,
+        before: float | None = None,
+        before_id: str | None = None,
     ) -> list[Delivery]:
         found = [
             d
             for d in self.tables.deliveries.values()
-            if d.endpoint_id == endpoint_id and (before is None or d.created_at < before)
+            if d.endpoint_id == endpoint_id
+            and (
+                before is None
+                or d.created_at < before
+                or (before_id is not None and d.created_at == before and d.id < before_id)
+            )
         ]
         return sorted(found, key=lambda d: (d.created_at, d.id), reverse=True)[:limit]
 

@@ -286,12 +286,20 @@ class SqlWebhooks(SqlKind):
         return rows[0][0] if rows and rows[0][0] is not None else None
 
     async def list_webhook_deliveries(
-        self, endpoint_id: str, limit: int, before: float | None = None
+        self,
+        endpoint_id: str,
+        limit: int,
+        before: float | None = None,
+        before_id: str | None = None,
     ) -> list[Delivery]:
+        # After the page's last (created_at, id) in the listing's order; "" ranks below every
+        # id, so without one: created before ``before``.
+        at = float("inf") if before is None else before
         rows = await self._read(
-            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id=? AND created_at<?"
+            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id=?"
+            " AND (created_at<? OR (created_at=? AND id<?))"
             " ORDER BY created_at DESC, id DESC LIMIT ?",
-            (endpoint_id, float("inf") if before is None else before, limit),
+            (endpoint_id, at, at, before_id or "", limit),
         )
         return [_delivery(row) for row in rows]
 

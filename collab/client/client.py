@@ -97,9 +97,11 @@ class Client:
         return Room(self, room_id)
 
     def watch_chat(self, room_id: str) -> ChatWatch:
-        """The room's chat doc, synced in the background from the first ask to the end."""
+        """The room's chat doc, synced in the background from the first ask to the end (or to
+        a final refusal, which ``messages()`` raises: the next ask opens it again, so a member
+        removed and added back listens again)."""
         watch = self._watches.get(room_id)
-        if watch is None:
+        if watch is None or watch.failure is not None:
             if self._tg is None:
                 raise RuntimeError("use the client inside `async with`")
             watch = self._watches[room_id] = ChatWatch(SyncedDoc(self.link, room_id, CHAT))

@@ -23,6 +23,7 @@ from collab.auth.devmode import DevModeError, check_dev_bind, login_url
 from collab.cli.headtimeout import head_timeout_protocol
 from collab.cli.heap import freeze_startup_heap
 from collab.cli.options import config_option, load_settings, settings_options, store_option
+from collab.cli.startup import plain_startup_failures
 from collab.cli.wsprotocol import write_now_protocol
 from collab.db import StoreError
 from collab.fanout import FanoutError, check_fanout
@@ -65,8 +66,9 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
         raise click.UsageError(str(exc)) from exc
     # Every record reaching collab's handler, from any logger, loses its credentials.
     redact.install(logging.getLogger().handlers)
+    app = create_app(settings, bundle)
     config = uvicorn.Config(
-        create_app(settings, bundle),
+        plain_startup_failures(app),
         host=settings.host,
         port=settings.port,
         http=head_timeout_protocol(settings.header_timeout),
@@ -84,7 +86,6 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
         ssl_keyfile=settings.ssl_keyfile or None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    app = config.app
     server = _server_class(uvicorn.Server)(config)
     server.on_started = lambda port: _announce(settings, app, port, open_browser)
     metrics_server = _serve_metrics_port(settings, app)

@@ -94,8 +94,9 @@ class Settings:
     role_recheck_interval: float = _opt(
         5.0,
         "With a fanout: seconds between re-reads of the role and the credentials behind every "
-        "open socket (a role change, a revoked session or token made on another node whose "
-        "announcement was lost, e.g. while Redis was down, takes effect within this).",
+        "open socket and of the rooms every live stream lists (a role change, a removal, a "
+        "revoked session or token made on another node whose announcement was lost, e.g. while "
+        "Redis was down, takes effect within this).",
     )
     store_health_interval: float = _opt(
         5.0,

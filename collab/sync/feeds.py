@@ -53,6 +53,7 @@ class Feed:
         self.user_id = user_id
         self.peer = peer
         self.rooms: set[str] = set()
+        self.listed: dict[str, str] = {}  # room id -> the role its last list showed
         self.dirty: set[str] = set()
         self.reload = True  # the room list itself must be (re)read
         self.wake = asyncio.Event()
@@ -86,6 +87,14 @@ class FeedHub:
 
     def count(self, user_id: str) -> int:
         return len(self._by_user.get(user_id, ()))
+
+    def users(self) -> set[str]:
+        """The users with a stream open here."""
+        return set(self._by_user)
+
+    def listed(self, user_id: str) -> list[dict[str, str]]:
+        """What each of the user's streams last listed: room id -> role."""
+        return [feed.listed for feed in self._by_user.get(user_id, ())]
 
     def add(self, feed: Feed) -> bool:
         """Register a stream; False when its user already has ``MAX_FEEDS_PER_USER``."""

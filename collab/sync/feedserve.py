@@ -145,6 +145,7 @@ async def _pump(feed: Feed, hub: FeedHub, source: FeedSource, principal: Princip
             listing = await source.rooms(principal)
             items = listing["rooms"] + listing["dms"]
             hub.watch(feed, {item["id"] for item in items})
+            feed.listed = {item["id"]: item["role"] for item in items}  # the recheck compares
             last = {item["id"]: _state(item) for item in items}
             feed.peer.send(_frame(listing))
             continue

@@ -9,9 +9,10 @@ an upgrade pulls the edits refused before, a removal closes 4403.
 
 A notice can be lost (Redis down or restarted, a node dying between its write and its
 publish), so every ``interval`` seconds each node also re-reads the role behind each of its
-open doc sockets and applies those that changed; and at once when the channel says notices may
-have been missed. One task per node; reads one at a time; a failed read is logged, and the next
-round tries again.
+open doc sockets and applies those that changed, and the rooms of each user with a live stream
+(``/ws/_me``) here, whose streams reload a list that no longer matches; and at once when the
+channel says notices may have been missed. One task per node; reads one at a time; a failed
+read is logged, and the next round tries again.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class RoleFollower(NoticeFollower[tuple[str, str]]):
 
     async def recheck_all(self) -> None:
         await self.recheck()
+        await self.recheck_streams()
 
     async def follow_member(self, room: str, user: str) -> None:
         """Another node changed ``user``'s membership of ``room``: apply what the store says."""
@@ -76,3 +78,19 @@ class RoleFollower(NoticeFollower[tuple[str, str]]):
                 log.info("a role change in %s reached this node by recheck", room)
                 self.registry.apply_member_role(room, user, role, announce=False)
         return len(pairs)
+
+    async def recheck_streams(self) -> int:
+        """Re-read the rooms and DMs of every user with a live stream here; the streams whose
+        last list differs (a membership or role changed) reload it. How many users were read.
+        """
+        feeds = self.registry.feeds
+        users = sorted(feeds.users())
+        for user in users:
+            rooms = await self.meta.list_rooms_for(user)
+            dms = await self.meta.list_dms_for(user)
+            now = {room.id: role.name for room, role in rooms}
+            now.update((room.id, "editor") for room in dms)  # as the stream lists a DM
+            if any(listed != now for listed in feeds.listed(user)):
+                log.info("a membership change of a live stream's user reached it by recheck")
+                feeds.user_changed(user)
+        return len(users)

@@ -178,8 +178,8 @@ def token_create(
         click.echo(_with_meta(settings, personal))
         return
     lifetime = settings.token_max_ttl if ttl is None else ttl
-    if not 0 < lifetime <= settings.token_max_ttl:
-        raise click.UsageError(f"--ttl must be in (0, {settings.token_max_ttl:g}] (token_max_ttl)")
+    if not 1 <= lifetime <= settings.token_max_ttl:  # exp is whole seconds: below 1, exp == iat
+        raise click.UsageError(f"--ttl must be in [1, {settings.token_max_ttl:g}] (token_max_ttl)")
 
     async def for_room(meta: MetaStore) -> tuple[str, Role]:
         target = await _resolve_user(meta, who)

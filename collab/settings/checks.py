@@ -282,7 +282,7 @@ CHECKS: dict[str, Check] = {
     "audit_retention": at_least(0, " (0 keeps every row)"),
     "webhook_retention": at_least(0, " (0 keeps every delivery)"),
     "purge_interval": at_least(0, " (0: only collab purge)"),
-    "token_max_ttl": _SECONDS,
+    "token_max_ttl": at_least(1, " (a room token lives whole seconds)"),
     "webhook_allow_http": _free_text,
     "webhook_allow_networks": networks,
 }

@@ -152,7 +152,7 @@ def test_admin_commands_read_the_config_file(api: Api, tmp_path: Path) -> None:
     assert run("user", "create-bot", "builder", via_env=True).strip()
     mint = ("token", "create", "--user", alice.user_id, "--room", "r", "--ttl")
     # The file's token_max_ttl (120), not the default (3600), bounds --ttl.
-    assert "(0, 120]" in run(*mint, "200", ok=False)
+    assert "[1, 120]" in run(*mint, "200", ok=False)
     jwt = run(*mint, "60", via_env=True).strip()
     me = api.anonymous().get("/me", headers={"authorization": f"Bearer {jwt}"}).json()
     assert me["id"] == alice.user_id and me["room_scope"] == "r"

@@ -1,0 +1,49 @@
+"""A room token lives at least one second, wherever its lifetime is set: ``collab token create
+--ttl`` (a fraction minted a token whose ``exp`` equals its ``iat``, dead on arrival, and printed
+it, exit 0) and ``token_max_ttl`` (below one second every server accepted it, then answered
+every room token request 400 "'ttl' must be between 1 and 0 seconds"), as the API's ``ttl``
+is since a788806."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.api.conftest import Api
+from tests.support.cli import collab
+
+
+def _run(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "collab", *args, "--store", api.server.store],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=api.server.workdir,
+        check=False,
+    )
+
+
+def test_token_create_refuses_a_ttl_below_one_second(api: Api) -> None:
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    for ttl in ("0.001", "0.5", "0.999"):
+        result = _run(api, "token", "create", "--user", alice.user_id, "--room", "r", "--ttl", ttl)
+        assert result.returncode == 2, (ttl, result.stdout, result.stderr)
+        assert result.stdout == "" and "--ttl must be in [1, 3600]" in result.stderr
+    minted = _run(api, "token", "create", "--user", alice.user_id, "--room", "r", "--ttl", "1")
+    assert minted.returncode == 0, minted.stderr
+    api.server.remember(minted.stdout.strip())
+    me = api.anonymous().get("/me", headers={"authorization": f"Bearer {minted.stdout.strip()}"})
+    assert me.status_code == 200, me.text
+
+
+def test_token_max_ttl_below_one_second_is_refused_at_start(tmp_path: Path) -> None:
+    line = "token_max_ttl = 0.5 (from --token-max-ttl): must be at least 1 (a room token"
+    serve = collab(
+        "serve", "--store", "memory://", "--token-max-ttl", "0.5", cwd=tmp_path, timeout=60
+    )
+    assert serve.returncode == 2 and f"Error: {line}" in serve.stderr, serve.stdout + serve.stderr
+    check = collab("config", "check", "--token-max-ttl", "0.5", cwd=tmp_path)
+    assert check.returncode == 1 and f"problem: {line}" in check.stderr, check.stderr

@@ -51,7 +51,7 @@ POSTGRES = Dialect(
     "postgresql",
     greatest_function="greatest",
     nocase_template="collab_ascii_fold({column}) = collab_ascii_fold(?)",
-    claim_lock=" FOR UPDATE OF d SKIP LOCKED",
+    claim_lock=" FOR UPDATE SKIP LOCKED",
 )
 
 # A transaction that lost a race is run at most this many times (then the error stands):

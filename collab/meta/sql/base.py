@@ -55,8 +55,9 @@ class Dialect:
     #: ``column = ?`` folding ASCII case only (the memory twin's rule): SQLite's NOCASE
     #: columns compare so already, PostgreSQL calls the migration's ``collab_ascii_fold``
     nocase_template: str
-    #: appended to the outbox's claim query: PostgreSQL's concurrent claimers skip the rows
-    #: another node is claiming instead of waiting for it (SQLite has one writer)
+    #: appended to the outbox claim's lock of the deliveries it picked: PostgreSQL's
+    #: concurrent claimers skip the rows another node is claiming instead of waiting for it
+    #: (SQLite has one writer)
     claim_lock: str = ""
 
     def greatest(self, *exprs: str) -> str:

@@ -93,6 +93,25 @@ def enqueue_outbox(db: Tx, outbox: WebhookOutbox, message: Message) -> list[Deli
     return made
 
 
+def _lock_picked(
+    db: Tx, picked: list[tuple[Delivery, Endpoint]]
+) -> list[tuple[Delivery, Endpoint]]:
+    """The claim's picks that are its to take: on PostgreSQL those it locks now, skipping any
+    another node holds (that endpoint is being claimed there: its delivery is not taken here,
+    nor the endpoint's next one). Only the picks are locked, never the rest of the scan: each
+    lock is a write into the row, and another claimer would skip them all."""
+    if not db.dialect.claim_lock or not picked:
+        return picked
+    ids = [delivery.id for delivery, _ in picked]
+    marks = ", ".join("?" for _ in ids)
+    rows = db.execute(
+        f"SELECT id FROM webhook_deliveries WHERE id IN ({marks}){db.dialect.claim_lock}",
+        ids,
+    ).fetchall()
+    mine = {str(i) for (i,) in rows}
+    return [(delivery, endpoint) for delivery, endpoint in picked if delivery.id in mine]
+
+
 class SqlWebhooks(SqlKind):
     async def create_webhook(self, endpoint: Endpoint, *, max_endpoints: int | None = None) -> bool:
         h = endpoint.health
@@ -203,17 +222,20 @@ class SqlWebhooks(SqlKind):
                 " AND (e.open_until IS NULL OR e.open_until<=?)"
                 " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE"
                 " x.endpoint_id=d.endpoint_id AND x.state='pending' AND x.claimed_until>?)"
-                f" ORDER BY d.due, d.id{db.dialect.claim_lock}",
+                " ORDER BY d.due, d.id",
                 (now, now, now),
             ).fetchall()
-            found: list[tuple[Delivery, Endpoint]] = []
+            picked: list[tuple[Delivery, Endpoint]] = []
             taken: set[str] = set()
-            for row in rows:
+            for row in rows:  # the oldest due of each endpoint, up to ``limit``
+                if len(picked) >= limit:
+                    break
                 delivery, endpoint = _delivery(row[:11]), _endpoint(row[11:])
-                if endpoint.id in taken or len(found) >= limit:
-                    continue
-                taken.add(endpoint.id)
-                found.append((delivery, endpoint))
+                if endpoint.id not in taken:
+                    taken.add(endpoint.id)
+                    picked.append((delivery, endpoint))
+            found = _lock_picked(db, picked)
+            for delivery, _ in found:
                 db.execute(
                     "UPDATE webhook_deliveries SET claimed_by=?, claimed_until=? WHERE id=?",
                     (worker, now + lease, delivery.id),

@@ -37,14 +37,15 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     """Whether the store answers. Anyone may ask (balancers probe it), so the failure's detail
-    (paths, SQLite's words) goes to the log, never into the answer."""
+    (paths, SQLite's words) goes to the log, never into the answer, and a success tells nothing
+    of the node's activity (how many docs are loaded is /metrics', which a token may protect)."""
     found = services(request)
     try:
         await found.store.ping()
     except StoreError:
         log.warning("not ready: the store does not answer", exc_info=True)
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ready", "rooms_loaded": len(found.registry)})
+    return JSONResponse({"status": "ready"})
 
 
 def create_app(settings: Settings | None = None, bundle: Manifest | None = None) -> Starlette:

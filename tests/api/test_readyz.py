@@ -1,10 +1,12 @@
 """``/readyz`` answers anyone (balancers probe it), so a failure says only "unavailable": the
-detail goes to the log (issue 8, item 13)."""
+detail goes to the log (issue 8, item 13); and a success says only "ready"."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -12,6 +14,8 @@ from collab.app import create_app
 from collab.db import StoreError
 from collab.services import Services
 from collab.settings import Settings
+from tests.support.rawpeer import RawPeer
+from tests.support.server import ServerFactory
 
 
 def test_readyz_keeps_the_failure_to_the_log(
@@ -33,3 +37,20 @@ def test_readyz_keeps_the_failure_to_the_log(
     assert r.json() == {"status": "unavailable"}
     assert "disk I/O" not in r.text and str(tmp_path) not in r.text
     assert detail in caplog.text
+
+
+@pytest.mark.anyio
+async def test_readyz_tells_no_activity_that_metrics_token_protects(
+    server_factory: ServerFactory,
+) -> None:
+    """With ``metrics_token`` set, how many docs are loaded is the operator's (the gauge
+    ``collab_docs_loaded``): /readyz, which anyone may ask, says only whether it is ready."""
+    server = server_factory(metrics_token="m" * 32)
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=5) as http:
+        assert (await http.get("/metrics")).status_code == 401
+        with anyio.fail_after(20):
+            peer = await RawPeer.connect(server.ws_url("busyroom", "doc"))
+            ready = await http.get("/readyz")
+            await peer.close()
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from collab.cli.options import config_option, load_settings, store_option
+from collab.cli.options import Seconds, config_option, load_settings, store_option
 from collab.db import StoreError, sqlite_path
 from collab.files import GRACE, Collected
 from collab.files.gc import collect
@@ -31,7 +31,7 @@ def files_group() -> None:
 @config_option
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=GRACE,
     show_default=True,
     help="Keep bytes uploaded within this many seconds.",

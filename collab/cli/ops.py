@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from collab.cli.options import config_option, load_settings, store_option
+from collab.cli.options import Seconds, config_option, load_settings, store_option
 from collab.db import StoreError, postgres_url, search_index_path, sqlite_path
 from collab.settings import Settings, masked
 
@@ -266,7 +266,13 @@ def _verify_text(report: VerifyReport, manifest_problems: list[str]) -> None:
 @click.command()
 @store_option
 @config_option
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds per doc.")
+@click.option(
+    "--timeout",
+    type=Seconds(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds per doc.",
+)
 def compact(store: str | None, config_file: str | None, timeout: float) -> None:
     """Fold every doc's log into its snapshot; safe while a server runs.
 
@@ -293,7 +299,13 @@ def compact(store: str | None, config_file: str | None, timeout: float) -> None:
 @click.command()
 @store_option
 @config_option
-@click.option("--top", default=10, show_default=True, help="How many of the largest docs.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many of the largest docs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def stats(store: str | None, config_file: str | None, top: int, as_json: bool) -> None:
     """Rooms, docs, log rows, bytes and the largest docs (from SQL; no doc is loaded)."""

@@ -10,6 +10,7 @@ setting, the value and where it came from, and exit 2, before the command does a
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
@@ -29,6 +30,20 @@ config_option = click.option(
     help=f"TOML config file; keys are setting names [env {CONFIG_ENV}]",
 )
 store_option = click.option("--store", "store", default=None, help="Store URL [env COLLAB_STORE]")
+
+
+class Seconds(click.FloatRange):
+    """A command's own duration option (``compact --timeout``, ``files gc --grace``): a
+    finite number within the range. click's FloatRange lets ``nan`` through (no comparison
+    with it is true) and ``inf``, which the clocks and ``subprocess`` then choke on."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return number
 
 
 def settings_options(func: F) -> F:

@@ -4,7 +4,8 @@ Updates the replica emitted are ``record``-ed with increasing sequence numbers; 
 per doc appends everything recorded so far in a single store transaction (group commit), then
 reports ``on_committed(upto)`` so the live doc releases what waited for that state. A failed
 commit reports ``on_failed(exc)`` and records nothing more: the doc can no longer promise
-durability. After a commit the compaction policy may fold the log into a GC'd snapshot.
+durability. After a commit the compaction policy may fold the log into a GC'd snapshot; a
+compaction that fails is logged and tried again later, never a failure of the doc.
 
 With several nodes on one store, other nodes append to the same doc: ``held`` says which of
 the doc's sequence numbers the replica holds (our commits, as the store numbers them, and the
@@ -37,6 +38,8 @@ from collab.sync.hooks import SyncHooks
 from collab.sync.seqs import SeqSet
 
 log = logging.getLogger("collab.sync.journal")
+
+COMPACT_RETRY_S = 30.0  # after a failed compaction, the policy waits this long to try again
 
 
 def failure_close(exc: BaseException) -> tuple[int, str]:
@@ -89,6 +92,7 @@ class Journal:
         self._task: asyncio.Task[None] | None = None
         self._compacting = False
         self._compaction: asyncio.Task[None] | None = None  # one started by remote rows
+        self._compact_not_before = 0.0  # monotonic time: a failed compaction waits
 
     @property
     def store_seq(self) -> int:
@@ -140,7 +144,7 @@ class Journal:
             while self.uncommitted:
                 await self._commit_batch()
                 if self.should_compact():
-                    await self.compact()
+                    await self._compact_logged()
         except BaseException as exc:
             if must_propagate(exc):
                 raise
@@ -226,13 +230,23 @@ class Journal:
 
     async def _compact_remote(self) -> None:
         try:
-            await self.compact()
-        except Exception:
-            log.exception("compaction failed for %s", self.key, extra=logs.doc_fields(self.key))
+            await self._compact_logged()
         finally:
             self._compaction = None
 
+    async def _compact_logged(self) -> None:
+        """Compact when the policy says so. A failure (its transaction refused or lost: the
+        store keeps the snapshot and the log as they were) costs only the compaction: logged,
+        and tried again ``COMPACT_RETRY_S`` later; the commits go on, the doc stays open."""
+        try:
+            await self.compact()
+        except Exception:
+            self._compact_not_before = time.monotonic() + COMPACT_RETRY_S
+            log.exception("compaction failed for %s", self.key, extra=logs.doc_fields(self.key))
+
     def should_compact(self) -> bool:
+        if self._compact_not_before and time.monotonic() < self._compact_not_before:
+            return False
         s = self.settings
         threshold = max(s.compact_bytes, self.snapshot_bytes)
         return (

@@ -156,6 +156,25 @@ def networks(value: Any) -> str | None:
     return None
 
 
+def trusted_proxies(value: Any) -> str | None:
+    """``forwarded_allow_ips``: ``*`` alone, or comma-separated IP addresses and networks as
+    uvicorn parses them (``ipaddress``, strictly). uvicorn keeps any other entry as a literal
+    that no TCP client's address ever equals, silently: a host name or a typo trusts nobody."""
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if "*" in items:
+        return None if items == ["*"] else "'*' trusts every address only alone"
+    for item in items:
+        try:
+            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+        except ValueError:
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                return f"{item!r} is not an IP address or network"
+            return f"{item!r} has host bits set (the network is {network})"
+    return None
+
+
 # One allowed_hosts entry (collab.auth.hosts reads them): a DNS name or IPv4 address, an IPv6
 # address bare or in brackets, an optional port (ignored); or "*.domain", or "*".
 _HOST_ENTRY = re.compile(
@@ -244,7 +263,7 @@ CHECKS: dict[str, Check] = {
     "admins": _free_text,
     "allowed_origins": origins,
     "allowed_hosts": host_names,
-    "forwarded_allow_ips": _free_text,  # uvicorn's grammar: addresses, networks, "*"
+    "forwarded_allow_ips": trusted_proxies,
     "max_connections": _COUNT,
     "max_connections_per_user": _COUNT,
     "max_rooms_loaded": _COUNT,

@@ -50,6 +50,7 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
     from collab.app import create_app
 
     settings = load_settings(config_file, **options)
+    _check_tls(settings)
     try:
         check_dev_bind(settings)
         check_fanout(settings.fanout)
@@ -127,6 +128,28 @@ def _migrate_postgres(url: str) -> None:
         raise click.ClickException(str(exc)) from exc
     where = masked("store", url)
     click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
+
+
+def _check_tls(settings: Settings) -> None:
+    """The certificate and key load as uvicorn will load them, or one error line naming them
+    (uvicorn found out once the app had started, and printed a traceback)."""
+    if not settings.ssl_certfile:
+        return
+    import ssl
+
+    def no_password() -> bytes:
+        return b""  # collab passes uvicorn no key password: an encrypted key cannot be used
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            settings.ssl_certfile, settings.ssl_keyfile or None, no_password
+        )
+    except (ssl.SSLError, OSError) as exc:
+        key = f" and ssl_keyfile {settings.ssl_keyfile}" if settings.ssl_keyfile else ""
+        raise click.ClickException(
+            f"ssl_certfile {settings.ssl_certfile}{key}: not a usable PEM certificate and its "
+            f"unencrypted private key ({exc})"
+        ) from exc
 
 
 TICK = 1.0  # seconds between the serving loop's checks (uvicorn's: 0.1)

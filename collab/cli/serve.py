@@ -78,7 +78,8 @@ def serve(config_file: str | None, open_browser: bool, **options: Any) -> None:
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
-        timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown),
+        # Seconds as given: uvicorn waits with asyncio.wait_for, fractions included.
+        timeout_graceful_shutdown=settings.timeout_graceful_shutdown,  # type: ignore[arg-type]
         log_level=settings.log_level,
         log_config=None,  # uvicorn's loggers propagate to collab.logs' handler
         lifespan="on",

@@ -12,8 +12,10 @@ is exactly a block and a pooled connection never carries one into the next user.
 
 Facts every connection gets (the pool's ``configure``): ``synchronous_commit = on`` whatever
 the server's default, because "saved" promises that the update is committed and flushed in
-PostgreSQL; ``application_name`` ``collab`` unless the URL names one (a node's sessions are
-then told apart in ``pg_stat_activity``). A connection the server dropped (a restart,
+PostgreSQL; ``idle_in_transaction_session_timeout`` (``IDLE_IN_TRANSACTION_TIMEOUT``) unless
+one is set already, so a node stopped inside a transaction frees its locks;
+``application_name`` ``collab`` unless the URL names one (a node's sessions are then told
+apart in ``pg_stat_activity``). A connection the server dropped (a restart,
 ``pg_terminate_backend``) is found by the pool's check before it is handed out, and replaced:
 a restarted server costs the transactions in flight, never the process. The asyncio pool's
 check (``check_quiet``) asks the server (an empty query, a round trip) only when the idle
@@ -52,7 +54,18 @@ _CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,
     "fallback_application_name": "collab",
 }
-_CONFIGURE = "SET synchronous_commit = on"
+# Seconds a transaction may sit idle (the server waiting for its next statement) before the
+# server ends it: collab's transactions are a few statements in a row, so only a node that
+# stopped in one (paused, cut off from the database while its connection stays open) gets
+# there, and what it had locked (a room's chat, a doc's row) is freed for the other nodes.
+# A timeout the URL (``options=-c ...``), the role or the database sets is kept.
+IDLE_IN_TRANSACTION_TIMEOUT = 10
+_CONFIGURE = (
+    "SET synchronous_commit = on;"
+    " SELECT set_config('idle_in_transaction_session_timeout',"
+    f" '{IDLE_IN_TRANSACTION_TIMEOUT}s', false)"
+    " WHERE current_setting('idle_in_transaction_session_timeout') = '0'"
+)
 # A ping answers /readyz, which a balancer probes with a short deadline of its own: a server
 # that gives no connection within this is down, whatever the pool would wait for a commit.
 PING_TIMEOUT = 2.0

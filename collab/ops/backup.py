@@ -281,13 +281,19 @@ def restore(
         raise StoreError(f"{source}: " + "; ".join(problems))
     src = open_readonly(src_db)
     try:
-        checked = integrity(src)
+        try:
+            checked = integrity(src)
+            version = schema_version(src)
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            raise StoreError(f"{src_db}: not a collab database ({exc})") from exc
         if checked != "ok":
             raise StoreError(f"{src_db} fails SQLite's integrity check: {checked}")
+        if version == 0:  # an empty file (SQLite's empty database), another program's file
+            raise StoreError(f"{src_db}: not a collab database (no migration was ever applied)")
         known = max((m.version for m in migrate.load_migrations()), default=0)
-        if schema_version(src) > known:
+        if version > known:
             raise StoreError(
-                f"{src_db} has schema version {schema_version(src)}, newer than this "
+                f"{src_db} has schema version {version}, newer than this "
                 f"collab's ({known}); restore with a newer collab"
             )
         held = try_exclusive(target)

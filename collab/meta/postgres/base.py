@@ -52,6 +52,7 @@ POSTGRES = Dialect(
     greatest_function="greatest",
     nocase_template="collab_ascii_fold({column}) = collab_ascii_fold(?)",
     claim_lock=" FOR UPDATE SKIP LOCKED",
+    key_lock="SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
 )
 
 # A transaction that lost a race is run at most this many times (then the error stands):

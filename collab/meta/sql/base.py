@@ -59,6 +59,10 @@ class Dialect:
     #: concurrent claimers skip the rows another node is claiming instead of waiting for it
     #: (SQLite has one writer)
     claim_lock: str = ""
+    #: a statement taking a lock on its one parameter (a key) until the transaction ends, for
+    #: writes that must commit in the order they draw ids (PostgreSQL's identities are drawn
+    #: at the insert, not the commit); "" where writes never overlap (SQLite's one writer)
+    key_lock: str = ""
 
     def greatest(self, *exprs: str) -> str:
         return f"{self.greatest_function}({', '.join(exprs)})"

@@ -1,8 +1,10 @@
 """The mention inbox (``migrations/sqlite/0007_reads.sql``).
 
 An entry is unique per (user, message): adding one twice (a retried post, an edit repeating a
-mention) changes nothing. Listing joins the user's current memberships and the messages, so a
-user removed from a room stops seeing its entries, and a deleted message's never show.
+mention) changes nothing. One user's entries are added one write at a time (on PostgreSQL under
+the user's lock), so their ids commit in order: paging back by id skips none. Listing joins
+the user's current memberships and the messages, so a user removed from a room stops seeing its
+entries, and a deleted message's never show.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class SqlInbox(SqlKind):
         users = list(dict.fromkeys(user_ids))
 
         def _add(db: Tx) -> list[str]:
+            # Each user's entries are added under the user's lock (in one order: no deadlock),
+            # so one user's ids commit in the order they are drawn, and a reader paging back
+            # by id never passes one still to commit (``list_inbox``'s ``before_id``).
+            if db.dialect.key_lock:
+                for user_id in sorted(users):
+                    db.execute(db.dialect.key_lock, (f"inbox:{user_id}",))
             added: list[str] = []
             for user_id in users:
                 read = (

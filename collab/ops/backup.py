@@ -281,21 +281,7 @@ def restore(
         raise StoreError(f"{source}: " + "; ".join(problems))
     src = open_readonly(src_db)
     try:
-        try:
-            checked = integrity(src)
-            version = schema_version(src)
-        except sqlite3.DatabaseError as exc:  # "file is not a database"
-            raise StoreError(f"{src_db}: not a collab database ({exc})") from exc
-        if checked != "ok":
-            raise StoreError(f"{src_db} fails SQLite's integrity check: {checked}")
-        if version == 0:  # an empty file (SQLite's empty database), another program's file
-            raise StoreError(f"{src_db}: not a collab database (no migration was ever applied)")
-        known = max((m.version for m in migrate.load_migrations()), default=0)
-        if version > known:
-            raise StoreError(
-                f"{src_db} has schema version {version}, newer than this "
-                f"collab's ({known}); restore with a newer collab"
-            )
+        _check_source(src, src_db)
         held = try_exclusive(target)
         if held is None and not force:
             raise DatabaseInUse(
@@ -327,6 +313,25 @@ def restore(
     finally:
         src.close()
     return RestoreResult(target, previous, renewed, restored_key, blobs)
+
+
+def _check_source(src: sqlite3.Connection, src_db: Path) -> None:
+    """StoreError unless ``src`` is a sound collab database this collab can run."""
+    try:
+        checked = integrity(src)
+        version = schema_version(src)
+    except sqlite3.DatabaseError as exc:  # "file is not a database"
+        raise StoreError(f"{src_db}: not a collab database ({exc})") from exc
+    if checked != "ok":
+        raise StoreError(f"{src_db} fails SQLite's integrity check: {checked}")
+    if version == 0:  # an empty file (SQLite's empty database), another program's file
+        raise StoreError(f"{src_db}: not a collab database (no migration was ever applied)")
+    known = max((m.version for m in migrate.load_migrations()), default=0)
+    if version > known:
+        raise StoreError(
+            f"{src_db} has schema version {version}, newer than this "
+            f"collab's ({known}); restore with a newer collab"
+        )
 
 
 def _keep_aside(target: Path) -> Path | None:

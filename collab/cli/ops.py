@@ -10,6 +10,7 @@ found a bad document, a failed integrity check or a manifest mismatch.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,8 @@ def backup(path: Path, store: str | None, config_file: str | None) -> None:
         manifest = run_backup(db, path, _files(settings, db))
     except (StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except sqlite3.DatabaseError as exc:  # "file is not a database"
+        raise click.ClickException(f"{db}: {exc}") from exc
     counts = manifest["counts"]
     click.echo(
         f"{db} -> {path}: {counts['rooms']} rooms, {counts['docs']} docs, "
@@ -320,6 +323,8 @@ def stats(store: str | None, config_file: str | None, top: int, as_json: bool) -
             conn.close()
     except (StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except sqlite3.DatabaseError as exc:  # "file is not a database"
+        raise click.ClickException(f"{db}: {exc}") from exc
     if as_json:
         click.echo(json.dumps(s.as_json()))
         return

@@ -116,7 +116,10 @@ def migrate(store: str | None, config_file: str | None) -> None:
     if path is None:
         click.echo(f"{settings.store}: nothing to migrate")
         return
-    applied = migrate_with_backup(path)
+    try:
+        applied = migrate_with_backup(path)
+    except StoreError as exc:  # not a database; newer than this collab
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"{path}: applied {', '.join(applied)}" if applied else f"{path}: up to date")
 
 

@@ -21,9 +21,13 @@ def connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     if synchronous.upper() not in _SYNCHRONOUS:
         raise StoreError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-    conn.execute("PRAGMA busy_timeout=30000")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file's header
+        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -36,7 +40,17 @@ def connect_existing(path: Path, synchronous: str = "FULL") -> sqlite3.Connectio
             f"{path}: no such database: `collab migrate` creates it (and applies its pending "
             "migrations)"
         )
-    return connect(path, synchronous)
+    return connect_database(path, synchronous)
+
+
+def connect_database(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
+    """``connect``, with a file that is not a SQLite database (another file at that path, a
+    truncated or overwritten database) a ``StoreError`` naming it instead of sqlite3's
+    ``DatabaseError``. (The search index catches that error itself: it rebuilds a corrupt one.)"""
+    try:
+        return connect(path, synchronous)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: {exc}") from exc
 
 
 def backup(source: Path, target: Path) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from collab.db.connection import backup, connect
+from collab.db.connection import backup, connect_database
 from collab.db.errors import StoreError
 
 _FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
@@ -128,7 +128,7 @@ def migrate_with_backup(path: Path) -> list[str]:
     ``<name>.pre-<version>.bak`` and is a consistent copy (SQLite's backup API).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
+    conn = connect_database(path)
     try:
         todo = pending(conn)
         if todo and applied_versions(conn):

@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+def storable(text: str) -> str:
+    """``text`` as every store keeps it: a NUL (which PostgreSQL's ``text`` cannot hold) as
+    U+FFFD, so a provider's profile with one signs in, and reads back, alike everywhere."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 @dataclass(frozen=True)
 class User:
     id: str
@@ -45,6 +51,7 @@ class Users(Protocol):
         A new user gets a unique handle from ``preferred_handle`` (the provider's
         ``preferred_username``), else the email's local part, else the name, else ``user``,
         with ``-2``, ``-3``... appended when taken; an update never changes the handle.
+        A NUL in any of the provider's strings is kept as U+FFFD (``storable``).
         """
 
     async def get_user(self, user_id: str) -> User | None: ...

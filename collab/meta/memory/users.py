@@ -18,7 +18,7 @@ from collab.meta.handles import (
     parse_handle,
 )
 from collab.meta.memory.base import MemoryKind
-from collab.meta.users import User
+from collab.meta.users import User, storable
 
 _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -40,6 +40,9 @@ class MemoryUsers(MemoryKind):
         picture: str | None,
         preferred_handle: str | None = None,
     ) -> User:
+        issuer, subject, name = storable(issuer), storable(subject), storable(name)
+        email = None if email is None else storable(email)
+        picture = None if picture is None else storable(picture)
         users = self.tables.users
         for user in users.values():
             if user.issuer == issuer and user.subject == subject:

@@ -24,7 +24,7 @@ from collab.meta.handles import (
     parse_handle,
 )
 from collab.meta.sql.base import IntegrityError, SqlKind, Tx
-from collab.meta.users import User
+from collab.meta.users import User, storable
 
 _USER = (
     "id, issuer, subject, name, email, email_verified, picture, disabled, created_at, handle,"
@@ -70,6 +70,9 @@ class SqlUsers(SqlKind):
         picture: str | None,
         preferred_handle: str | None = None,
     ) -> User:
+        issuer, subject, name = storable(issuer), storable(subject), storable(name)
+        email = None if email is None else storable(email)
+        picture = None if picture is None else storable(picture)
         profile = (name, email, email_verified, picture)
         query = f"SELECT {_USER} FROM users WHERE issuer=? AND subject=?"
 

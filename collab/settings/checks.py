@@ -314,4 +314,17 @@ def cross_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("ssl_keyfile", "needs ssl_certfile too"))
     if value["metrics_port"] and value["metrics_port"] == value["port"]:
         out.append(("metrics_port", "must differ from port"))
+    issuer = value["oidc_issuer"].strip()
+    if issuer and not value["oidc_client_id"].strip():
+        out.append(
+            ("oidc_client_id", "must be set with oidc_issuer: the provider knows collab by it")
+        )
+    if not issuer and (value["oidc_client_id"].strip() or value["oidc_client_secret"]):
+        out.append(
+            (
+                "oidc_issuer",
+                "must be set with oidc_client_id and oidc_client_secret (unset, collab runs in "
+                "dev mode and ignores them)",
+            )
+        )
     return out

@@ -61,6 +61,8 @@ def test_config_check_prints_sources_and_masks_secrets(tmp_path: Path) -> None:
     env = {
         "COLLAB_CONFIG": str(path),
         "COLLAB_PORT": "2222",
+        "COLLAB_OIDC_ISSUER": "https://login.example.com",
+        "COLLAB_OIDC_CLIENT_ID": "collab",
         "COLLAB_OIDC_CLIENT_SECRET": "env-client-secret",
     }
     result = CliRunner().invoke(main, ["config", "check", "--host", "127.0.0.9"], env=env)

@@ -25,8 +25,11 @@ def lock_path(db: Path) -> Path:
 
 
 def _lock(db: Path, mode: int) -> IO[str] | None:
-    db.parent.mkdir(parents=True, exist_ok=True)
-    f = open(lock_path(db), "a+", encoding="ascii")  # held by the caller
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock_path(db), "a+", encoding="ascii")  # held by the caller
+    except OSError as exc:  # a parent that is a file, a directory this user may not write
+        raise StoreError(f"{db}: cannot make its lock file {lock_path(db)}: {exc}") from exc
     try:
         fcntl.flock(f, mode | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -3,7 +3,8 @@
 The app's startup (``collab.services.Services.open``) raises ``StoreError`` for a database it
 must not or cannot open (pending migrations, a schema newer than the code, a PostgreSQL server
 that does not answer) and ``OSError`` for a directory or file it cannot make or read (a
-``files_dir`` that is a file, a data directory it may not write). Starlette hands uvicorn the
+``files_dir`` that is a file, a data directory it may not write), and ``SecretKeyError`` for
+a stored ``secret_key`` it cannot use (empty, too short). Starlette hands uvicorn the
 whole traceback as the failure's text, and uvicorn logs it: a screenful of frames with the one
 line that matters last. ``plain_startup_failures`` wraps the app for uvicorn so that such a
 failure's text is ``collab cannot start: <the error's message>``; anything else (a bug) keeps
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from collab.auth.keys import SecretKeyError
 from collab.db import StoreError
 
 Message = MutableMapping[str, Any]
@@ -24,7 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 # What startup raises for a reason outside the code: the message says what to fix.
-OPERATOR_ERRORS = (StoreError, OSError)
+OPERATOR_ERRORS = (StoreError, OSError, SecretKeyError)
 
 
 def plain_startup_failures(app: App) -> App:

@@ -47,3 +47,9 @@ def test_a_postgresql_server_that_does_not_answer(password: str, tmp_path: Path)
     url = f"postgresql://collab{password}@127.0.0.1:{free_port()}/collab"
     why = _refused(tmp_path, "--store", url, "--files-dir", str(tmp_path / "files"))
     assert "Connection refused" in why and "pw-not-printed" not in why
+
+
+def test_an_empty_stored_secret_key(tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("")  # a disk that filled up, a bad copy
+    why = _refused(tmp_path, "--store", "sqlite:///c.db")
+    assert "the stored secret key is empty or too short" in why and "secret_key" in why

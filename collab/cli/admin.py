@@ -197,11 +197,14 @@ def token_create(
         await meta.raise_token_ttl_mark(lifetime)
         return target.id, ceiling
 
-    user_id, ceiling = _with_meta(settings, for_room)
-    from collab.auth.keys import load_secret_keys
+    from collab.auth.keys import SecretKeyError, load_secret_keys
     from collab.auth.tokens import mint_room_token
 
-    keys = load_secret_keys(settings)
+    try:  # before the mint is audited: a key that cannot sign mints nothing
+        keys = load_secret_keys(settings)
+    except (SecretKeyError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    user_id, ceiling = _with_meta(settings, for_room)
     click.echo(
         mint_room_token(
             keys, user_id=user_id, room_id=room, role=ceiling, ttl=lifetime, doc_pattern=docs

@@ -47,3 +47,17 @@ def test_token_max_ttl_below_one_second_is_refused_at_start(tmp_path: Path) -> N
     assert serve.returncode == 2 and f"Error: {line}" in serve.stderr, serve.stdout + serve.stderr
     check = collab("config", "check", "--token-max-ttl", "0.5", cwd=tmp_path)
     assert check.returncode == 1 and f"problem: {line}" in check.stderr, check.stderr
+
+
+def test_token_create_with_an_unusable_stored_key_is_one_error_line(api: Api) -> None:
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    key_file = Path(api.server.workdir) / "secret_key"
+    assert key_file.is_file()
+    key_file.write_text("short\n")  # a bad copy: the server keeps the key it read at start
+    result = _run(api, "token", "create", "--user", alice.user_id, "--room", "r")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == "", result.stderr
+    assert result.stderr.startswith("Error: ") and "secret key is empty or too short" in (
+        result.stderr
+    )

@@ -44,8 +44,10 @@ async def test_a_frame_sent_to_the_stream_is_no_rate_refusal(server: CollabServe
             assert ws.close_code == 1008
         after = await wait_metric(
             server,
-            lambda s: value(s, "collab_connection_closes_total", code="1008")
-            > value(before, "collab_connection_closes_total", code="1008"),
+            lambda s: (
+                value(s, "collab_connection_closes_total", code="1008")
+                > value(before, "collab_connection_closes_total", code="1008")
+            ),
         )
     rate = value(after, "collab_messages_refused_total", reason="rate")
     assert rate == value(before, "collab_messages_refused_total", reason="rate")

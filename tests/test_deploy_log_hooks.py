@@ -9,18 +9,13 @@ server, a real hook is posted to through it, and the logs are read back."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.api.conftest import Api, api
 from tests.support.balancer import Balancer
-from tests.support.nginx import require_nginx
-from tests.support.server import CollabServer, free_port
-from tests.support.tls import client_context, self_signed
-from tests.test_logs import NGINX_MAIN, shipped_nginx
+from tests.support.nginx import shipped_nginx_running
 
 __all__ = ["api"]  # the fixture
 
@@ -40,37 +35,10 @@ def _post(client: httpx.Client, url: str) -> None:
 
 
 def test_one_node_nginx_logs_no_hook_secret(api: Api, tmp_path: Path) -> None:
-    server: CollabServer = api.server
     path, secret = _hook_path(api)
-    binary = require_nginx()
-    root = tmp_path / "nginx"
-    root.mkdir()
-    tls = self_signed(root)
-    https, http = free_port(), free_port()
-    (root / "collab.conf").write_text(shipped_nginx(root, server.port, https, http, tls))
-    (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
-    proc = subprocess.Popen(
-        [binary, "-c", str(root / "nginx.conf"), "-p", str(root), "-e", str(root / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"https://127.0.0.1:{https}/collab"
-        with httpx.Client(verify=client_context(tls[0]), timeout=5) as client:
-            deadline = time.monotonic() + 15
-            while True:
-                assert proc.poll() is None, (root / "error.log").read_text()
-                try:
-                    client.get(f"{base}/healthz")
-                    break
-                except httpx.HTTPError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
-            _post(client, base + path)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    logs_text = "".join(log.read_text() for log in root.glob("*.log"))
+    with shipped_nginx_running(tmp_path, api.server.port) as nginx, nginx.client(timeout=5) as c:
+        _post(c, nginx.base + path)
+    logs_text = "".join(log.read_text() for log in nginx.root.glob("*.log"))
     assert secret not in logs_text, logs_text
     assert '"POST /collab/api/v1/hooks/*** HTTP/1.1" 20' in logs_text, logs_text
 

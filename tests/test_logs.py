@@ -5,9 +5,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
-import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,9 @@ from collab import logs
 from collab.auth import redact
 from tests.api.conftest import Api
 from tests.conftest import dev_token_leaked
-from tests.support.nginx import require_nginx
+from tests.support.nginx import shipped_nginx_running
 from tests.support.rawpeer import RawPeer
-from tests.support.server import CollabServer, ServerFactory, free_port
-from tests.support.tls import client_context, self_signed
+from tests.support.server import CollabServer, ServerFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -172,80 +168,19 @@ async def test_debug_level_logs_no_credentials_and_no_doc_text(
     assert not dev_token_leaked(server)
 
 
-SHIPPED_NGINX = Path(__file__).resolve().parents[1] / "deploy" / "nginx-collab.conf"
-NGINX_MAIN = """
-daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log {root}/default.access.log;  # what nginx.conf's http{{}} sets on Debian
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {root}/collab.conf;
-}}
-"""
-
-
-def shipped_nginx(root: Path, upstream: int, https: int, http: int, tls: tuple[Path, Path]) -> str:
-    """deploy/nginx-collab.conf as shipped, with this machine's ports, paths and certificate."""
-    text = SHIPPED_NGINX.read_text("utf-8")
-    for old, new in (
-        ("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;"),
-        ("listen [::]:443 ssl;", ""),
-        ("listen 80;", f"listen 127.0.0.1:{http};"),
-        ("listen [::]:80;", ""),
-        ("/etc/letsencrypt/live/collab.example.com/fullchain.pem", str(tls[0])),
-        ("/etc/letsencrypt/live/collab.example.com/privkey.pem", str(tls[1])),
-        ("http://127.0.0.1:8000/", f"http://127.0.0.1:{upstream}/"),
-    ):
-        assert old in text, old
-        text = text.replace(old, new)
-    return re.sub(r"/var/log/nginx/", f"{root}/", text)
-
-
 def test_shipped_nginx_configuration_logs_no_credentials(
     server: CollabServer, tmp_path: Path
 ) -> None:
     """Item 7: the shipped nginx configuration logged ``?token=`` (its default format logs the
     whole request line). Run it, as shipped, in front of a real server, and grep its logs."""
-    binary = require_nginx()
-    root = tmp_path / "nginx"
-    root.mkdir()
-    tls = self_signed(root)
-    https, http = free_port(), free_port()
-    (root / "collab.conf").write_text(shipped_nginx(root, server.port, https, http, tls))
-    (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
-    proc = subprocess.Popen(
-        [binary, "-c", str(root / "nginx.conf"), "-p", str(root), "-e", str(root / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
     secrets = {"token": "q-token-secret-8841", "code": "invite-code-secret-7730"}
-    try:
-        base = f"https://127.0.0.1:{https}/collab"
-        with httpx.Client(verify=client_context(tls[0]), timeout=5) as client:
-            deadline = time.monotonic() + 15
-            while True:
-                assert proc.poll() is None, (root / "error.log").read_text()
-                try:
-                    client.get(f"{base}/healthz")
-                    break
-                except httpx.HTTPError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
-            client.get(f"{base}/api/v1/me?token={secrets['token']}&x=1")
-            client.get(f"{base}/invite/{secrets['code']}")
-            client.post(f"{base}/api/v1/invites/{secrets['code']}/accept?token={server.dev_token}")
-        plain = httpx.get(f"http://127.0.0.1:{http}/collab/ws/r/d?token={secrets['token']}")
+    with shipped_nginx_running(tmp_path, server.port) as nginx, nginx.client(timeout=5) as client:
+        base, root = nginx.base, nginx.root
+        client.get(f"{base}/api/v1/me?token={secrets['token']}&x=1")
+        client.get(f"{base}/invite/{secrets['code']}")
+        client.post(f"{base}/api/v1/invites/{secrets['code']}/accept?token={server.dev_token}")
+        plain = httpx.get(f"http://127.0.0.1:{nginx.http}/collab/ws/r/d?token={secrets['token']}")
         assert plain.status_code == 301
-    finally:
-        proc.terminate()
-        proc.wait(10)
     logs_text = "".join(log.read_text() for log in root.glob("*.log"))
     for secret in [*secrets.values(), server.dev_token]:
         assert secret not in logs_text

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import ssl
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.server import free_port
+from tests.support.tls import client_context, self_signed
 from tests.support.waiting import poll_until
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -136,3 +142,92 @@ class Nginx:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+SHIPPED_NGINX = Path(__file__).resolve().parents[2] / "deploy" / "nginx-collab.conf"
+NGINX_MAIN = """
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {root}/default.access.log;  # what nginx.conf's http{{}} sets on Debian
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {root}/collab.conf;
+}}
+"""
+
+
+def shipped_nginx(root: Path, upstream: int, https: int, http: int, tls: tuple[Path, Path]) -> str:
+    """deploy/nginx-collab.conf as shipped, with this machine's ports, paths and certificate."""
+    text = SHIPPED_NGINX.read_text("utf-8")
+    for old, new in (
+        ("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;"),
+        ("listen [::]:443 ssl;", ""),
+        ("listen 80;", f"listen 127.0.0.1:{http};"),
+        ("listen [::]:80;", ""),
+        ("/etc/letsencrypt/live/collab.example.com/fullchain.pem", str(tls[0])),
+        ("/etc/letsencrypt/live/collab.example.com/privkey.pem", str(tls[1])),
+        ("http://127.0.0.1:8000/", f"http://127.0.0.1:{upstream}/"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return re.sub(r"/var/log/nginx/", f"{root}/", text)
+
+
+@dataclass
+class Shipped:
+    """The shipped nginx running: its folder (logs in it), ports and certificate."""
+
+    root: Path
+    https: int
+    http: int
+    tls: tuple[Path, Path]
+
+    @property
+    def base(self) -> str:
+        """collab's root through nginx (the shipped file serves it under /collab)."""
+        return f"https://127.0.0.1:{self.https}/collab"
+
+    def client(self, timeout: float = 5, headers: dict[str, str] | None = None) -> httpx.Client:
+        return httpx.Client(verify=client_context(self.tls[0]), timeout=timeout, headers=headers)
+
+
+@contextmanager
+def shipped_nginx_running(tmp_path: Path, upstream: int) -> Iterator[Shipped]:
+    """deploy/nginx-collab.conf as shipped in front of the server on ``upstream``, once it
+    answers; stopped (its logs flushed) on the way out."""
+    binary = require_nginx()
+    root = tmp_path / "nginx"
+    root.mkdir()
+    tls = self_signed(root)
+    shipped = Shipped(root, free_port(), free_port(), tls)
+    (root / "collab.conf").write_text(
+        shipped_nginx(root, upstream, shipped.https, shipped.http, tls)
+    )
+    (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
+    proc = subprocess.Popen(
+        [binary, "-c", str(root / "nginx.conf"), "-p", str(root), "-e", str(root / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with shipped.client(timeout=5) as client:
+            deadline = time.monotonic() + 15
+            while True:
+                assert proc.poll() is None, (root / "error.log").read_text()
+                try:
+                    client.get(f"{shipped.base}/healthz")
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+        yield shipped
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,6 +1,6 @@
 """A real nginx on loopback running the shipped deploy/nginx-collab-nodes.conf in front of
-several nodes, rewritten only for ports, paths and the certificate (as tests/test_logs.py does
-for the one-node file); its access log read back: which node served each request."""
+several nodes, rewritten only for ports, paths and the certificate (``shipped_config``, as for
+the one-node file); its access log read back: which node served each request."""
 
 from __future__ import annotations
 
@@ -10,30 +10,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.nginx import require_nginx
+from tests.support.nginx import NGINX_MAIN, require_nginx, shipped_config
 from tests.support.server import free_port
 from tests.support.tls import client_context, self_signed
 from tests.support.waiting import poll_until
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "nginx-collab-nodes.conf"
-
-# What nginx.conf's http{} holds on Debian, around the shipped file (an include).
-MAIN = """
-daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log {root}/default.access.log;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {root}/collab.conf;
-}}
-"""
 
 # The shipped log format: ... "METHOD TARGET PROTOCOL" STATUS ... node=UPSTREAM_ADDR
 _LINE = re.compile(r'"(?P<method>\S+) (?P<target>\S+) [^"]*" (?P<status>\d+) .* node=(?P<node>.*)$')
@@ -44,23 +26,13 @@ def shipped_nodes_nginx(
 ) -> str:
     """The shipped file with this machine's ports, paths and certificate: its three upstream
     servers (127.0.0.1:8001-8003) become the ports of ``nodes``."""
-    text = SHIPPED.read_text("utf-8")
-    for old, new in (
-        ("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;"),
-        ("listen [::]:443 ssl;", ""),
-        ("listen 80;", f"listen 127.0.0.1:{http};"),
-        ("listen [::]:80;", ""),
-        ("/etc/letsencrypt/live/collab.example.com/fullchain.pem", str(tls[0])),
-        ("/etc/letsencrypt/live/collab.example.com/privkey.pem", str(tls[1])),
-    ):
-        assert old in text, old
-        text = text.replace(old, new)
+    text = shipped_config(SHIPPED, root, https, http, tls)
     ports = {f"800{i + 1}": str(port) for i, port in enumerate(nodes)}
     text, count = re.subn(
         r"(?m)^(\s*server 127\.0\.0\.1:)(800[123])\b", lambda m: m[1] + ports[m[2]], text
     )
     assert count == 3 == len(nodes), "the shipped upstream lists three nodes"
-    return text.replace("/var/log/nginx/", f"{root}/")
+    return text
 
 
 class Balancer:
@@ -75,7 +47,7 @@ class Balancer:
         self.https, self.http = free_port(), free_port()
         conf = shipped_nodes_nginx(root, nodes, self.https, self.http, self.tls)
         (root / "collab.conf").write_text(conf)
-        (root / "nginx.conf").write_text(MAIN.format(root=root))
+        (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
         self.context = client_context(self.tls[0])
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,9 +161,17 @@ http {{
 """
 
 
-def shipped_nginx(root: Path, upstream: int, https: int, http: int, tls: tuple[Path, Path]) -> str:
-    """deploy/nginx-collab.conf as shipped, with this machine's ports, paths and certificate."""
-    text = SHIPPED_NGINX.read_text("utf-8")
+def shipped_config(
+    path: Path,
+    root: Path,
+    https: int,
+    http: int,
+    tls: tuple[Path, Path],
+    more: tuple[tuple[str, str], ...] = (),
+) -> str:
+    """A shipped deploy/ nginx file with this machine's ports, log folder and certificate (and
+    the ``more`` replacements), each of which must be in it."""
+    text = path.read_text("utf-8")
     for old, new in (
         ("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;"),
         ("listen [::]:443 ssl;", ""),
@@ -173,11 +179,17 @@ def shipped_nginx(root: Path, upstream: int, https: int, http: int, tls: tuple[P
         ("listen [::]:80;", ""),
         ("/etc/letsencrypt/live/collab.example.com/fullchain.pem", str(tls[0])),
         ("/etc/letsencrypt/live/collab.example.com/privkey.pem", str(tls[1])),
-        ("http://127.0.0.1:8000/", f"http://127.0.0.1:{upstream}/"),
+        *more,
     ):
         assert old in text, old
         text = text.replace(old, new)
-    return re.sub(r"/var/log/nginx/", f"{root}/", text)
+    return text.replace("/var/log/nginx/", f"{root}/")
+
+
+def shipped_nginx(root: Path, upstream: int, https: int, http: int, tls: tuple[Path, Path]) -> str:
+    """deploy/nginx-collab.conf as shipped, in front of the server on ``upstream``."""
+    upstream_url = ("http://127.0.0.1:8000/", f"http://127.0.0.1:{upstream}/")
+    return shipped_config(SHIPPED_NGINX, root, https, http, tls, (upstream_url,))
 
 
 @dataclass
@@ -217,16 +229,18 @@ def shipped_nginx_running(tmp_path: Path, upstream: int) -> Iterator[Shipped]:
         stderr=subprocess.STDOUT,
     )
     try:
-        with shipped.client(timeout=5) as client:
-            deadline = time.monotonic() + 15
-            while True:
+        with shipped.client(timeout=1) as client:
+
+            def answering() -> bool:
                 assert proc.poll() is None, (root / "error.log").read_text()
                 try:
                     client.get(f"{shipped.base}/healthz")
-                    break
                 except httpx.HTTPError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
+                    return False
+                return True
+
+            if not poll_until(answering, 15):
+                raise RuntimeError(f"nginx did not start: {(root / 'error.log').read_text()}")
         yield shipped
     finally:
         proc.terminate()

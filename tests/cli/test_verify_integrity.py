@@ -6,14 +6,13 @@ nothing, and verify said ``integrity: ok``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from pathlib import Path
 
 from collab.db import migrate_with_backup
 from tests.support.cli import collab
-from tests.support.sqlitefaults import misindexed
+from tests.support.sqlitefaults import assert_hidden_from_quick_check, misindexed, write_row
 
 
 def store_with_a_session(directory: Path, *, corrupt: bool) -> Path:
@@ -21,23 +20,13 @@ def store_with_a_session(directory: Path, *, corrupt: bool) -> Path:
     db = directory / "collab.db"
     migrate_with_backup(db)
     fault = misindexed(db, "sessions_by_user", "sessions", written="id", declared="user_id")
-    with fault if corrupt else contextlib.nullcontext():
-        conn = sqlite3.connect(db)
-        with conn:
-            conn.execute(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES"
-                " ('s1', 'u1', 0, 1e12)"
-            )
-        conn.close()
-    if corrupt:
-        conn = sqlite3.connect(db)
-        try:
-            found = conn.execute("SELECT id FROM sessions WHERE user_id='u1'").fetchall()
-            assert found == []  # the corruption is real: the user's session is invisible
-            (quick,) = conn.execute("PRAGMA quick_check").fetchone()
-            assert quick == "ok"  # and the quick check does not look
-        finally:
-            conn.close()
+    write_row(
+        db,
+        "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ('s1', 'u1', 0, 1e12)",
+        fault if corrupt else None,
+    )
+    if corrupt:  # the user's session is invisible through the index
+        assert_hidden_from_quick_check(db, "SELECT id FROM sessions WHERE user_id='u1'")
     return db
 
 

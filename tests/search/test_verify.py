@@ -5,14 +5,13 @@ the wrong key, so a room's listing through it (what a rebuild's id pages read) m
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from pathlib import Path
 
 from collab.db import migrate_with_backup
 from collab.search.sqlite import ensure_schema
 from collab.search.verify import verify_index
-from tests.support.sqlitefaults import misindexed
+from tests.support.sqlitefaults import assert_hidden_from_quick_check, misindexed, write_row
 
 
 def _index_with_an_entry(index: Path, *, corrupt: bool) -> None:
@@ -20,23 +19,14 @@ def _index_with_an_entry(index: Path, *, corrupt: bool) -> None:
     ensure_schema(conn)
     conn.close()
     fault = misindexed(index, "entries_by_room", "entries", written="id, room", declared="room, id")
-    with fault if corrupt else contextlib.nullcontext():
-        conn = sqlite3.connect(index)
-        with conn:
-            conn.execute(
-                "INSERT INTO entries (kind, room, key, at, version, text)"
-                " VALUES ('doc', 'r1', 'notes', 0, 0, 'hello')"
-            )
-        conn.close()
-    if corrupt:
-        conn = sqlite3.connect(index)
-        try:
-            found = conn.execute("SELECT id FROM entries WHERE room='r1' ORDER BY id").fetchall()
-            assert found == []  # the corruption is real: the room's entry is invisible
-            (quick,) = conn.execute("PRAGMA quick_check").fetchone()
-            assert quick == "ok"  # and the quick check does not see it
-        finally:
-            conn.close()
+    write_row(
+        index,
+        "INSERT INTO entries (kind, room, key, at, version, text)"
+        " VALUES ('doc', 'r1', 'notes', 0, 0, 'hello')",
+        fault if corrupt else None,
+    )
+    if corrupt:  # the room's entry is invisible through the index
+        assert_hidden_from_quick_check(index, "SELECT id FROM entries WHERE room='r1' ORDER BY id")
 
 
 def test_verify_reports_an_index_b_tree_that_no_longer_matches_its_table(tmp_path: Path) -> None:

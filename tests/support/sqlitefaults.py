@@ -28,3 +28,24 @@ def misindexed(db: Path, name: str, table: str, *, written: str, declared: str) 
     declare_index(db, name, table, written)
     yield
     declare_index(db, name, table, declared)
+
+
+def write_row(db: Path, sql: str, fault: contextlib.AbstractContextManager[None] | None) -> None:
+    """Run one INSERT in its own transaction, inside ``fault`` (``misindexed``) when given."""
+    with fault if fault is not None else contextlib.nullcontext():
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute(sql)
+        conn.close()
+
+
+def assert_hidden_from_quick_check(db: Path, lookup: str) -> None:
+    """The corruption is real (``lookup``, which goes through the index, finds nothing) and
+    ``PRAGMA quick_check`` does not see it."""
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute(lookup).fetchall() == []
+        (quick,) = conn.execute("PRAGMA quick_check").fetchone()
+        assert quick == "ok"
+    finally:
+        conn.close()

@@ -24,7 +24,13 @@ from starlette.responses import JSONResponse, Response
 
 from collab.api import access, parsing
 from collab.api.handler import api_endpoint
-from collab.auth.tokens import BOT_ISSUER, is_token_id, mint_room_token, new_token_id
+from collab.auth.tokens import (
+    BOT_ISSUER,
+    is_token_id,
+    mint_room_token,
+    new_token_id,
+    token_exp,
+)
 from collab.errors import BadName, BadRequest, Forbidden, NotFound
 from collab.meta import ApiToken, Role
 from collab.names import is_valid_doc_name
@@ -101,7 +107,7 @@ async def mint_token(request: Request) -> Response:
             "room": room_id,
             "docs": pattern,
             "role": role.name,
-            "expires_at": float(int(now + ttl)),  # the token's own exp (whole seconds)
+            "expires_at": float(token_exp(now, ttl)),  # the token's own exp (whole seconds)
         },
         status_code=201,
     )
@@ -121,7 +127,7 @@ async def revoke_room_token(request: Request) -> Response:
     # the revocation is kept as long as any token could still live: the longest lifetime
     # ever in force on this store, on any node (collab.meta.room_tokens), not this setting.
     lifetime = max(shared.settings.token_max_ttl, await shared.meta.token_ttl_mark())
-    until = time.time() + lifetime
+    until = time.time() + lifetime + 1  # + 1: a token's exp is rounded up (token_exp)
     await shared.meta.revoke_room_token(room_id, jti, principal.user_id, until)
     closed = shared.registry.revoke(
         4401,

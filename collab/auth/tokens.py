@@ -19,6 +19,7 @@ retries.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -63,6 +64,11 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("eyJ")
 
 
+def token_exp(now: float, ttl: float) -> int:
+    """The ``exp`` of a token minted at ``now`` to live ``ttl``: at most a second past it."""
+    return math.ceil(now + ttl)
+
+
 def mint_room_token(
     keys: list[str],
     *,
@@ -74,7 +80,10 @@ def mint_room_token(
     now: float | None = None,
     jti: str | None = None,
 ) -> str:
-    """A signed room token; ``jti`` names it (a fresh id unless the caller chose one)."""
+    """A signed room token; ``jti`` names it (a fresh id unless the caller chose one).
+
+    ``exp`` is whole seconds rounded up (``token_exp``), so the token lives at least ``ttl``:
+    rounded down, a one-second token minted late in a second lived a fraction of it."""
     now = time.time() if now is None else now
     claims = {
         "iss": ISSUER,
@@ -84,7 +93,7 @@ def mint_room_token(
         "docs": doc_pattern,
         "role": role.name,
         "iat": int(now),
-        "exp": int(now + ttl),
+        "exp": token_exp(now, ttl),
         "jti": jti or new_token_id(),
     }
     key = keys[0]

@@ -13,9 +13,10 @@ node still running with 3600 s). So the store keeps a high-water mark of the tok
 ever in force (``raise_token_ttl_mark``): every server raises it to its ``token_max_ttl``
 when it starts, before it mints or verifies anything, and ``collab token create`` to the
 lifetime it mints with; the mark is never lowered. A revocation is kept until ``now`` plus
-the mark (read when revoking, on whichever node), which is at least the ``exp`` of any token
-it can name. Its cost: once a store has run with a long ``token_max_ttl``, revocations are
-kept that long (a row each) even after the setting is lowered. Rejected alternatives:
+the mark and one second (read when revoking, on whichever node; the second because ``exp`` is
+rounded up to whole seconds), which is at least the ``exp`` of any token it can name. Its
+cost: once a store has run with a long ``token_max_ttl``, revocations are kept that long (a
+row each) even after the setting is lowered. Rejected alternatives:
 storing every minted token (a write per mint, a row per token out: tokens would no longer
 be stateless), and bounding tokens by the current setting alone (the hole above: a later
 raise brings a purged one back).

@@ -48,6 +48,19 @@ def test_a_room_token_is_valid_until_its_exp_and_not_at_it() -> None:
             verify_room_token(KEYS, token, now=late)
 
 
+def test_a_token_minted_late_in_a_second_still_lives_its_whole_ttl() -> None:
+    """``exp`` is whole seconds: rounded down, a one-second token minted at ``T0 + 0.9`` ended
+    at ``T0 + 1``, a tenth of a second later (CI once lost a ``--ttl 1`` token that way
+    between ``collab token create`` and its first request). Rounded up, it lives at least its
+    ``ttl`` and less than a second more."""
+    for ttl in (1, 1.5, 60):
+        token = mint_room_token(
+            KEYS, user_id="u1", room_id="r", role=Role.editor, ttl=ttl, now=T0 + 0.9
+        )
+        ends = verify_room_token(KEYS, token, now=T0 + 0.9 + ttl - 0.001).expires_at
+        assert T0 + 0.9 + ttl <= ends < T0 + 1.9 + ttl
+
+
 def test_a_token_ends_at_the_current_token_max_ttl_from_its_minting() -> None:
     """Minted for an hour, checked by a server whose ``token_max_ttl`` is now a minute: it
     ends a minute after its ``iat`` (as long as a revocation of it is kept)."""

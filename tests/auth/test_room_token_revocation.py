@@ -5,6 +5,7 @@ after, no other token moves (issue 8, item 2)."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -130,6 +131,22 @@ async def test_malformed_ids_bodies_and_a_flood(api: Api) -> None:
 
 def purged_revocations(server: CollabServer) -> int:
     return server.with_meta(lambda meta: meta.purge(audit_before=None)).revoked_room_tokens
+
+
+async def test_a_revocation_is_kept_past_the_exp_of_any_token_it_names(api: Api) -> None:
+    """A token's ``exp`` is rounded up to the whole second after ``now + ttl``: its
+    revocation is kept the longest lifetime plus that second, so it is never purged while
+    the token could still be used."""
+    alice = api.user("alice")
+    api.room("r", owner=alice)
+    minted = alice.http.post("/rooms/r/tokens", json={}).json()  # token_max_ttl, the longest
+    assert alice.http.delete(f"/rooms/r/tokens/{minted['id']}").status_code == 204
+    store = api.server.store.removeprefix("sqlite:///")
+    with sqlite3.connect(store) as db:
+        (kept,) = db.execute(
+            "SELECT expires_at FROM revoked_room_tokens WHERE jti = ?", (minted["id"],)
+        ).fetchone()
+    assert kept >= minted["expires_at"]
 
 
 async def test_a_revoked_token_stays_refused_after_token_max_ttl_is_lowered_then_raised(

@@ -217,3 +217,28 @@ async def test_an_attempt_in_flight_when_its_endpoint_is_deleted_does_not_retry(
     assert await meta.next_webhook_due(T0 + 2) == T0 + 60
     purged = await meta.purge(audit_before=None, webhooks_before=T0 + 3)
     assert (purged.webhook_orphans, purged.webhook_deliveries, purged.webhook_attempts) == (0, 1, 1)
+
+
+async def test_a_claim_reads_one_row_per_endpoint_not_its_backlog(meta: MetaStore) -> None:
+    """An endpoint back from an outage with thousands of pending deliveries: each claim used to
+    check every due delivery against its endpoint's leases and fetch them all, holding the
+    writer (SQLite) or the claim's transaction (PostgreSQL) for seconds per claim, one claim
+    per delivery drained (3,000 pending: about 3 s each here). A generous bound: a stall, not
+    a speed."""
+    for name in ("back", "calm"):
+        await meta.create_webhook(endpoint(name))
+    backlog = 3000
+    for i in range(backlog):
+        await meta.enqueue_webhook_event("r", "e", "{}", T0 + i / 1000, ids(2))
+    now = T0 + backlog
+    with anyio.fail_after(1):
+        first = await meta.claim_webhook_deliveries(now, "w", 30, 10)
+    assert sorted(e.id for _, e in first) == ["back", "calm"]
+    with anyio.fail_after(1):
+        assert await meta.claim_webhook_deliveries(now, "w", 30, 10) == []  # both in flight
+    for delivery, _ in first:
+        attempt = Attempt(delivery.id, 1, now, 0.1, 200, None)
+        await meta.record_webhook_attempt(attempt, "delivered", now, Health())
+    with anyio.fail_after(1):
+        second = await meta.claim_webhook_deliveries(now, "w", 30, 10)
+    assert len(second) == 2 and {d.created_at for d, _ in second} == {T0 + 0.001}

@@ -93,6 +93,27 @@ def enqueue_outbox(db: Tx, outbox: WebhookOutbox, message: Message) -> list[Deli
     return made
 
 
+# The claim's picks: the head (the oldest due, then id) of each endpoint that has a delivery
+# due, is live, has its circuit closed and has none in flight, the oldest heads first. It
+# reads the due backlog once, in the (state, due) index, to find those endpoints, then one
+# row per endpoint: its head by ``webhook_deliveries_head``, its lease in flight by the partial
+# ``webhook_deliveries_claimed``. (It used to join every due delivery to a per-row check of its
+# endpoint's leases and fetch them all: 2,000 pending for one recovered endpoint held SQLite's
+# writer 1.4 s per claim, 5,000 held it 8.4 s.)
+_CLAIM = (
+    f"SELECT {_PREFIXED}, {', '.join('e.' + c.strip() for c in _ENDPOINT.split(','))}"
+    " FROM (SELECT DISTINCT endpoint_id FROM webhook_deliveries"
+    " WHERE state='pending' AND due<=?) c"
+    " JOIN webhook_endpoints e ON e.id = c.endpoint_id"
+    " JOIN webhook_deliveries d ON d.id = (SELECT h.id FROM webhook_deliveries h"
+    " WHERE h.endpoint_id=e.id AND h.state='pending' ORDER BY h.due, h.id LIMIT 1)"
+    f" WHERE {_LIVE} AND (e.open_until IS NULL OR e.open_until<=?)"
+    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE"
+    " x.endpoint_id=e.id AND x.state='pending' AND x.claimed_until>?)"
+    " ORDER BY d.due, d.id LIMIT ?"
+)
+
+
 def _lock_picked(
     db: Tx, picked: list[tuple[Delivery, Endpoint]]
 ) -> list[tuple[Delivery, Endpoint]]:
@@ -215,25 +236,8 @@ class SqlWebhooks(SqlKind):
         self, now: float, worker: str, lease: float, limit: int
     ) -> list[tuple[Delivery, Endpoint]]:
         def _claim(db: Tx) -> list[tuple[Delivery, Endpoint]]:
-            rows = db.execute(
-                f"SELECT {_PREFIXED}, {', '.join('e.' + c.strip() for c in _ENDPOINT.split(','))}"
-                " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-                f" WHERE d.state='pending' AND d.due<=? AND {_LIVE}"
-                " AND (e.open_until IS NULL OR e.open_until<=?)"
-                " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE"
-                " x.endpoint_id=d.endpoint_id AND x.state='pending' AND x.claimed_until>?)"
-                " ORDER BY d.due, d.id",
-                (now, now, now),
-            ).fetchall()
-            picked: list[tuple[Delivery, Endpoint]] = []
-            taken: set[str] = set()
-            for row in rows:  # the oldest due of each endpoint, up to ``limit``
-                if len(picked) >= limit:
-                    break
-                delivery, endpoint = _delivery(row[:11]), _endpoint(row[11:])
-                if endpoint.id not in taken:
-                    taken.add(endpoint.id)
-                    picked.append((delivery, endpoint))
+            rows = db.execute(_CLAIM, (now, now, now, limit)).fetchall()
+            picked = [(_delivery(row[:11]), _endpoint(row[11:])) for row in rows]
             found = _lock_picked(db, picked)
             for delivery, _ in found:
                 db.execute(

@@ -9,9 +9,12 @@ PostgreSQL's (``collab.db.pgmigrate``) reads the same files and versions the sam
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -125,15 +128,33 @@ def migrate_with_backup(path: Path) -> list[str]:
     """Apply pending migrations, first taking an online backup of a non-empty database.
 
     Returns the names applied. The backup sits beside the database as
-    ``<name>.pre-<version>.bak`` and is a consistent copy (SQLite's backup API).
+    ``<name>.pre-<version>.bak`` and is a consistent copy (SQLite's backup API). Runs on one
+    database take turns (``<name>.migrate.lock``, an ``flock`` that dies with its process): a
+    second run (``collab migrate`` beside a starting ``collab serve``) that read the same
+    pending list used to take its "pre-migration" backup after the first had migrated, over
+    the first's, and the copy from before the migration was gone.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect_database(path)
+    with _migration_turn(path):
+        conn = connect_database(path)
+        try:
+            todo = pending(conn)
+            if todo and applied_versions(conn):
+                backup_path = path.with_name(f"{path.name}.pre-{todo[0].version:04d}.bak")
+                backup(path, backup_path)
+            return [f"{m.version:04d}_{m.name}" for m in apply(conn, todo)]
+        finally:
+            conn.close()
+
+
+@contextlib.contextmanager
+def _migration_turn(path: Path) -> Iterator[None]:
+    """This process's turn to migrate ``path``: waits for another run's to end."""
+    lock = path.with_name(path.name + ".migrate.lock")
     try:
-        todo = pending(conn)
-        if todo and applied_versions(conn):
-            backup_path = path.with_name(f"{path.name}.pre-{todo[0].version:04d}.bak")
-            backup(path, backup_path)
-        return [f"{m.version:04d}_{m.name}" for m in apply(conn, todo)]
-    finally:
-        conn.close()
+        f = open(lock, "a+", encoding="ascii")
+    except OSError as exc:  # a directory this user may not write: the database is not theirs
+        raise StoreError(f"{path}: cannot make its migration lock {lock}: {exc}") from exc
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield

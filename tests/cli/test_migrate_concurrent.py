@@ -39,14 +39,15 @@ def test_concurrent_migrate_runs_apply_each_migration_once(tmp_path: Path) -> No
         deadline = time.monotonic() + 60
         waiting = sqlite3.connect(db)
         try:
-            # Each run's backup is written before it asks for the lock (it is a reader here).
+            # The first run's backup is written before it asks for the write lock (it is a
+            # reader here); the others wait for its turn to end (collab.db.migrate).
             while len(list(tmp_path.glob("collab.db.pre-*.bak"))) < 1:
                 assert time.monotonic() < deadline
                 assert all(run.poll() is None for run in runs)
                 time.sleep(0.05)
         finally:
             waiting.close()
-        time.sleep(2)  # every run past its read of what is pending, waiting for the lock
+        time.sleep(2)  # every run waiting: the first for the write lock, the others for it
     finally:
         conn.execute("COMMIT")
         conn.close()

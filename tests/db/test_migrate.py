@@ -4,12 +4,14 @@ database is refused."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from collab.db import StoreError, migrate_with_backup
 from collab.db import migrate as m
+from collab.db.connection import backup, connect_database
 
 
 def test_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:
@@ -60,3 +62,49 @@ def test_database_newer_than_code_is_refused_naming_both(tmp_path: Path) -> None
     with pytest.raises(StoreError, match=r"9999 is newer than this collab's \(\d+\)"):
         migrate_with_backup(db)
     assert db.exists()
+
+
+def test_a_second_run_never_replaces_the_first_runs_pre_migration_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs read the same pending list; the second took its "pre-migration" backup after
+    the first had migrated, over the first's: the copy from before the migration was gone.
+    Runs now take turns (``<name>.migrate.lock``): the first to read the list backs up and
+    migrates, the other then finds nothing pending."""
+    db = tmp_path / "c.db"
+    known = m.load_migrations()
+    conn = connect_database(db)
+    assert not m.applied_versions(conn)  # (creates the bookkeeping table)
+    m.apply(conn, [mig for mig in known if mig.version <= 2])  # an older collab's database
+    conn.close()
+    pending_from = min(mig.version for mig in known if mig.version > 2)
+    real_backup = backup
+    first_in_backup, other_done = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def paced_backup(source: Path, target: Path) -> None:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:  # the first run: pending read, its backup not yet taken
+            first_in_backup.set()
+            other_done.wait(timeout=5)  # the other run may migrate meanwhile (before the fix)
+        real_backup(source, target)
+
+    monkeypatch.setattr(m, "backup", paced_backup)
+    results: dict[str, list[str]] = {}
+
+    def run(name: str) -> None:
+        results[name] = migrate_with_backup(db)
+        if name == "other":
+            other_done.set()
+
+    first = threading.Thread(target=run, args=("first",), name="first")
+    first.start()
+    assert first_in_backup.wait(timeout=30)
+    other = threading.Thread(target=run, args=("other",), name="other")
+    other.start()
+    first.join(timeout=60)
+    other.join(timeout=60)
+    assert not first.is_alive() and not other.is_alive()
+    with sqlite3.connect(tmp_path / f"c.db.pre-{pending_from:04d}.bak") as copy:
+        assert copy.execute("SELECT max(version) FROM collab_migrations").fetchone()[0] == 2
+    assert results["first"] and results["other"] == [] and calls == ["first"]

@@ -24,6 +24,7 @@ from collab.auth.devmode import adopt_dev_token, ensure_dev_user, is_dev_mode, r
 from collab.auth.failures import CredentialGuard
 from collab.auth.keys import load_secret_keys
 from collab.chat import ChatService, LiveWindow, SocketChat
+from collab.chat.readnodes import node_followers
 from collab.db import migrate_with_backup, postgres_url, sqlite_database, sqlite_path
 from collab.errors import CollabError, Rate
 from collab.fanout import Fanout, new_node_id, open_fanout
@@ -61,8 +62,8 @@ class Services:
     registry: RoomRegistry
     fanout: Fanout | None  # updates between nodes (None: one node)
     heads: HeadPoller | None  # with a fanout: each open doc checks the store's head
-    # with a fanout: the other nodes' role changes, revocations, deleted rooms and live-stream
-    # counts reach our sockets
+    # with a fanout: the other nodes' role changes, revocations, deleted rooms, live-stream
+    # counts and private read markers reach our sockets
     followers: NodeFollowers | None
     sweeper: PresenceSweeper | None  # with a fanout: dead nodes' awareness is dropped
     store_health: StoreHealth | None  # on PostgreSQL: the ping behind collab_store_healthy
@@ -123,7 +124,7 @@ class Services:
             registry=registry,
             fanout=fanout,
             heads=heads,
-            followers=_followers(settings, registry, meta, fanout),
+            followers=node_followers(settings, registry, chat, fanout),
             sweeper=PresenceSweeper(registry, fanout) if fanout is not None else None,
             store_health=_store_health(settings, store, metrics),
             chat=chat,
@@ -288,14 +289,6 @@ def _store_health(settings: Settings, store: DocumentStore, metrics: Metrics) ->
     health = StoreHealth(store, settings.store_health_interval)
     metrics.watch_store(health)
     return health
-
-
-def _followers(
-    settings: Settings, registry: RoomRegistry, meta: MetaStore, fanout: Fanout | None
-) -> NodeFollowers | None:
-    if fanout is None:
-        return None
-    return NodeFollowers(registry, meta, fanout, interval=settings.role_recheck_interval)
 
 
 def limiter(fanout: Fanout | None, kind: str, rate: float, burst: float) -> Limiter:

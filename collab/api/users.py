@@ -97,7 +97,8 @@ async def update_me(request: Request) -> Response:
         )
     if private is not None and private != user.private_read_markers:
         await meta.set_private_read_markers(user.id, private)
-        # Out of (or back into) the `reads` of every loaded chat doc of theirs, now.
+        # Out of (or back into) the `reads` of every loaded chat doc of theirs, now (and, with
+        # other nodes, a `reads` notice has them do the same: collab.chat.readnodes).
         await services(request).chat.show_read_markers(user.id, public=not private)
         await access.audit(
             request, principal, "user.private_read_markers", target=user.id, private=private

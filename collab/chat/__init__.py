@@ -4,6 +4,7 @@
     window.py    LiveWindow: a loaded chat doc shows the latest rows of the messages table
     service.py   ChatService: post, edit, delete, react, history (API and socket alike)
     requests.py  SocketChat: the chat socket's requests (type 101) carried out by ChatService
+    readnodes.py ReadsFollower: with other nodes, a user's private read markers reach their docs
 
 The ``messages`` table (``collab.meta.messages``) is the record of truth; the doc is its
 projection, which any Yjs client can render read-only.

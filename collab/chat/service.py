@@ -18,7 +18,9 @@ enqueues nothing), so a crash cannot keep the message and lose them, and the ans
 no second commit.
 
 Read markers take their own path, in batches (``collab.chat.reads``): any member may mark, and
-the doc's ``reads`` shows the markers that are not private.
+the doc's ``reads`` shows the markers that are not private. With other nodes (``announce``
+set), a user's markers turning private or public is also a ``reads`` notice: every other node
+does the same to the chat docs it has loaded (``collab.chat.readnodes``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from collab.chat.mentions import mentioned_users
 from collab.chat.reads import MarkerBatches, private_readers
 from collab.chat.window import LiveWindow, chat_key
 from collab.errors import BadRequest, Forbidden, MessageTooLong, NotFound
+from collab.fanout import READS, Notice
 from collab.meta import (
     Message,
     MetaStore,
@@ -101,8 +104,9 @@ class ChatService:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.outbox = outbox
         self._markers = MarkerBatches(self._write_reads)
+        self.announce: Callable[[Notice], None] | None = None  # other nodes (None: one node)
 
-    def _lock(self, room_id: str) -> asyncio.Lock:
+    def reads_lock(self, room_id: str) -> asyncio.Lock:
         """The room's lock for its read markers' doc changes (one batch at a time)."""
         lock = self._locks.get(room_id)
         if lock is None:
@@ -263,7 +267,7 @@ class ChatService:
         """One batch of markers: one transaction, one doc change (``collab.chat.reads``)."""
         live = await self.registry.acquire(chat_key(room_id))
         try:
-            async with self._lock(room_id):
+            async with self.reads_lock(room_id):
                 found = await self.meta.set_read_markers(room_id, wanted)
                 private = await private_readers(self.meta, found)
                 shown = {u: seq for u, seq in found.items() if u not in private and seq > 0}
@@ -280,11 +284,14 @@ class ChatService:
         private = await private_readers(self.meta, (m.user_id for m in markers))
         return [m for m in markers if m.user_id == viewer_id or m.user_id not in private]
 
-    async def show_read_markers(self, user_id: str, public: bool) -> None:
+    async def show_read_markers(self, user_id: str, public: bool, *, announce: bool = True) -> None:
         """After the user's markers turned private (or public again): remove them from (or
         put them back into) the ``reads`` of every loaded chat doc of their rooms, and of any
         being loaded (its load may have read the setting before it changed); a doc loaded
-        later is made right by its load."""
+        later is made right by its load. With ``announce`` (the node whose API changed it),
+        the other nodes are told first, to do the same with theirs."""
+        if announce and self.announce is not None:
+            self.announce(Notice(READS, "", user_id))
         rooms = [room for room, _ in await self.meta.list_rooms_for(user_id)]
         for room in [*rooms, *await self.meta.list_dms_for(user_id)]:
             live = self.registry.get(chat_key(room.id))
@@ -292,7 +299,7 @@ class ChatService:
                 continue
             live = await self.registry.acquire(chat_key(room.id))
             try:
-                async with self._lock(room.id):
+                async with self.reads_lock(room.id):
                     seq = await self.meta.get_read_marker(room.id, user_id)
                     shown = {user_id: seq} if public and seq > 0 else {}
                     hidden = [] if shown else [user_id]

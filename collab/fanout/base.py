@@ -19,9 +19,10 @@ Three more things cross nodes beside a doc's entries:
 - a ``Notice`` is node-wide (``role``: a member's role in a room changed; ``access``: a
   credential of a user, or a room token of a room, was revoked, or the user disabled;
   ``room_gone``: a room was deleted; ``feed``: a room's unread counts or a user's room list
-  changed): every other node's ``NoticeWatcher`` gets it and re-reads what it names from the
-  MetaStore (a notice carries no role, no credential and no count: a channel is never trusted
-  with access, and what a live stream shows is read from the store);
+  changed; ``reads``: a user's read markers turned private or public): every other node's
+  ``NoticeWatcher`` gets it and re-reads what it names from the MetaStore (a notice carries no
+  role, no credential, no count and no setting: a channel is never trusted with access, and
+  what a live stream or a chat doc shows is read from the store);
 - an ``AwarenessRecord`` is one Yjs client's awareness state on a doc (never stored anywhere
   but the channel): the channel keeps each doc's current states with their owning principal
   and node, refuses a record for a client id another principal holds, and hands the changes
@@ -49,7 +50,8 @@ ROLE = "role"  # a Notice: a member's role in a room changed
 ACCESS = "access"  # a Notice: credentials of a user (or a room's tokens) were revoked
 ROOM_GONE = "room_gone"  # a Notice: a room was deleted
 FEED = "feed"  # a Notice: a room's unread counts (or a user's room list) changed
-NOTICE_KINDS = (ROLE, ACCESS, ROOM_GONE, FEED)
+READS = "reads"  # a Notice: a user's read markers turned private (or public again)
+NOTICE_KINDS = (ROLE, ACCESS, ROOM_GONE, FEED, READS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,8 @@ class Notice:
     """A node-wide hint: ``kind`` ``role``: ``user``'s role in ``room`` changed (or they were
     removed); ``access``: a credential of ``user`` ended (or, ``user`` empty, a room token of
     ``room``); ``room_gone``: ``room`` was deleted; ``feed``: ``room``'s counts changed (or,
-    ``room`` empty, ``user``'s room list). Receivers re-read what it names from the MetaStore
-    before acting."""
+    ``room`` empty, ``user``'s room list); ``reads``: ``user``'s read markers turned private
+    (or public again). Receivers re-read what it names from the MetaStore before acting."""
 
     kind: str
     room: str

@@ -9,7 +9,8 @@ stream (``XINFO STREAM``: one round trip per batch, and notices are rare) whethe
 than the cursor the batch followed may have been removed (``records.trimmed_past``: a trim
 removes the oldest entries only, so nothing unread went while the stream still holds the
 cursor's own entry); if so, or if Redis cannot say, it counts a gap and
-rechecks what notices are hints for (``on_notice_resync``: roles, credentials, feeds).
+rechecks what notices are hints for (``on_notice_resync``: roles, credentials, feeds, read
+markers).
 Numbering notices per publishing node would not be exact: a node that restarts numbers from the
 start again, a reader cannot tell a trimmed first notice from one published before it started
 reading, and a node whose notices were all trimmed shows no jump until it publishes again.

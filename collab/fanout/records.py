@@ -24,7 +24,16 @@ import json
 import math
 import re
 
-from collab.fanout.base import ACCESS, FEED, NOTICE_KINDS, ROLE, ROOM_GONE, AwarenessRecord, Notice
+from collab.fanout.base import (
+    ACCESS,
+    FEED,
+    NOTICE_KINDS,
+    READS,
+    ROLE,
+    ROOM_GONE,
+    AwarenessRecord,
+    Notice,
+)
 from collab.fanout.entries import BadEntry
 from collab.names import NAME_RE, DocKey
 
@@ -176,7 +185,7 @@ def _info(info: dict[object, object], name: str) -> object:
 
 def _names_what_it_must(kind: str, room: str, user: str) -> bool:
     """``role``: a room and a user; ``room_gone``: a room only; ``access``: a user or a room
-    (a room's tokens); ``feed``: a room or a user, not both."""
+    (a room's tokens); ``feed``: a room or a user, not both; ``reads``: a user only."""
     if kind == ROLE:
         return bool(room and user)
     if kind == ROOM_GONE:
@@ -185,6 +194,8 @@ def _names_what_it_must(kind: str, room: str, user: str) -> bool:
         return bool(room or user)
     if kind == FEED:
         return bool(room) != bool(user)
+    if kind == READS:
+        return bool(user) and not room
     return False
 
 

@@ -94,9 +94,10 @@ class Settings:
     role_recheck_interval: float = _opt(
         5.0,
         "With a fanout: seconds between re-reads of the role and the credentials behind every "
-        "open socket and of the rooms every live stream lists (a role change, a removal, a "
-        "revoked session or token made on another node whose announcement was lost, e.g. while "
-        "Redis was down, takes effect within this).",
+        "open socket, of the rooms every live stream lists and of the read markers every "
+        "loaded chat doc shows (a role change, a removal, a revoked session or token, a "
+        "user's read markers turned private, made on another node whose announcement was "
+        "lost, e.g. while Redis was down, takes effect within this).",
     )
     store_health_interval: float = _opt(
         5.0,

@@ -2,13 +2,14 @@
 
 A Fanout delivers the node-wide notices to one watcher per node; several parts of a node act
 on them (``collab.sync.roles``: role changes; ``collab.sync.revoked``: revoked credentials and
-deleted rooms; ``collab.sync.feeds``: the live streams' counts). ``NoticeRouter`` is that one
-watcher: each part registers with it (``watch_notices``, as it would with the Fanout), and it
-hands every notice and every resync to each of them, a failing one logged and skipped.
+deleted rooms; ``collab.sync.feeds``: the live streams' counts; ``collab.chat.readnodes``:
+private read markers). ``NoticeRouter`` is that one watcher: each part registers with it
+(``watch_notices``, as it would with the Fanout), and it hands every notice and every resync
+to each of them, a failing one logged and skipped.
 
-``NoticeFollower`` is what the role and access followers share: the notices of their kinds
-queue a key each (in arrival order, once), and one task per node follows them one at a time;
-every ``interval`` seconds, at once after a resync, and instead of a flood past
+``NoticeFollower`` is what the role, access and read-marker followers share: the notices of
+their kinds queue a key each (in arrival order, once), and one task per node follows them one
+at a time; every ``interval`` seconds, at once after a resync, and instead of a flood past
 ``PENDING_LIMIT`` queued keys, it rechecks everything it follows. A failed step is logged and
 the next round tries again.
 """

@@ -12,6 +12,7 @@ import pytest
 from collab.fanout.base import (
     ACCESS,
     FEED,
+    READS,
     ROLE,
     ROOM_GONE,
     AwarenessRecord,
@@ -52,6 +53,7 @@ def test_a_notice_and_a_record_read_back_as_written() -> None:
         Notice(ROOM_GONE, "team", "", "node-a", 1.5),
         Notice(FEED, "team", "", "node-a", 1.5),  # the room's counts moved
         Notice(FEED, "", "user-1", "node-a", 1.5),  # the user's room list changed
+        Notice(READS, "", "user-1", "node-a", 1.5),  # the user's markers turned private
     ],
 )
 def test_each_kind_of_notice_reads_back_with_what_it_names(notice: Notice) -> None:
@@ -84,6 +86,8 @@ def _notice(**changes: object) -> dict[bytes, object]:
         (_notice(kind=b"room_gone"), "without what it names"),  # a room only
         (_notice(kind=b"feed"), "without what it names"),  # a room or a user, not both
         (_notice(kind=b"access", room=b"", user=b""), "without what it names"),
+        (_notice(kind=b"reads"), "without what it names"),  # a user only
+        (_notice(kind=b"reads", room=b"", user=b""), "without what it names"),
     ],
 )
 def test_a_notice_that_collab_did_not_write_is_refused(fields: object, why: str) -> None:

@@ -8,7 +8,8 @@ everything else is accepted and closed with its 44xx code. A caller who is not a
 room is closed 4404 "no such room", as for a missing room (the API's 404 for both), so a join
 does not tell who may not see a room whether it exists. An admitted socket lives no longer than
 the credential behind it (``collab.sync.expiry``), and an access change made while it was still
-joining reaches it once joined (``collab.sync.revoked.recheck_joined``).
+joining reaches it once joined (``collab.sync.revoked.recheck_joined``; a live stream's
+credential likewise: ``collab.sync.feedserve.ended_while_opening``).
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ async def _serve(
     registry = state.registry
     await websocket.accept()
     if websocket.path_params.get("rest") == FEED_PATH:
-        await _serve_feed(websocket, state, principal, refusal)
+        await _serve_feed(websocket, state, principal, refusal, epoch)
         return
     key = parse_doc_path(websocket.path_params.get("rest", ""))
     if key is None:
@@ -232,6 +233,7 @@ async def _serve_feed(
     state: SocketServices,
     principal: Principal | None,
     refusal: CollabError | None,
+    epoch: int,
 ) -> None:
     """``/ws/_me``: the user's live stream (``collab.sync.feedserve``)."""
     if principal is None:
@@ -239,7 +241,7 @@ async def _serve_feed(
         return
     logs.bind(user=principal.user_id, stream="me")
     source = FeedSource(state.meta, state.registry, meta_counts(state.meta))
-    await serve_feed(websocket, principal, state.registry, source, state.settings)
+    await serve_feed(websocket, principal, state.registry, source, state.settings, epoch)
 
 
 def _chat_requests(

@@ -3,7 +3,9 @@
 The endpoint has already admitted and authenticated the socket (handshake rate, Origin for
 cookies, ``max_connections_per_user``); here it must be a personal credential (a session, the
 dev token or a personal API token: a room token or ticket sees one room, not a user's list),
-and its user may hold at most ``MAX_FEEDS_PER_USER`` streams. The server sends JSON text frames:
+and its user may hold at most ``MAX_FEEDS_PER_USER`` streams. A credential revoked while the
+stream was opening (not yet among the streams the revocation closed) is found once it has
+joined, and the stream closes 4401. The server sends JSON text frames:
 
 - ``{"type": "rooms", "rooms": [...], "dms": [...]}`` first, and again whenever the user's
   rooms change; each item ``{"id", "title", "kind", "role", "unread", "mentions", "here"}``
@@ -33,6 +35,7 @@ from collab.sync.feedhere import local_here, merge
 from collab.sync.feeds import COALESCE, Feed, FeedHub
 from collab.sync.peer import GONE, REFUSED_AS, Peer
 from collab.sync.registry import RoomRegistry
+from collab.sync.revoked import CLOSE_CODE, ended_credentials
 
 log = logging.getLogger("collab.feeds")
 
@@ -167,8 +170,10 @@ async def serve_feed(
     registry: RoomRegistry,
     source: FeedSource,
     settings: Settings,
+    epoch: int | None = None,
 ) -> None:
-    """The stream of one accepted socket, until it closes."""
+    """The stream of one accepted socket, until it closes. ``epoch``: the registry's
+    ``access_changes`` before the credential was read (``ended_while_opening``)."""
     if principal.via not in PERSONAL:
         await websocket.close(4403, "a personal credential is required")
         return
@@ -185,6 +190,12 @@ async def serve_feed(
     if not hub.add(feed):
         await websocket.close(1013, "too many live streams for this user")
         return
+    if epoch is not None and registry.access_changes != epoch:
+        ended = await ended_while_opening(source.meta, feed)
+        if ended is not None:
+            hub.remove(feed)
+            await websocket.close(CLOSE_CODE, ended)
+            return
     loop = asyncio.get_running_loop()
     peer.start()
     pump = loop.create_task(_pump(feed, hub, source, principal))
@@ -203,6 +214,16 @@ async def serve_feed(
         with contextlib.suppress(asyncio.CancelledError):
             await pump
         await peer.stopped()
+
+
+async def ended_while_opening(meta: MetaStore, feed: Feed) -> str | None:
+    """Why the stream's credential ended, if it did: a revocation between the handshake's read
+    of it and ``FeedHub.add`` closed the streams then listed, not this one (it bumped
+    ``access_changes``, which is why this is asked). The store has it by now: a revocation is
+    written before the sockets are closed. None: still valid."""
+    for _, reason in await ended_credentials(meta, [feed.peer]):
+        return reason
+    return None
 
 
 async def _read_until_closed(websocket: WebSocket, peer: Peer, pump: asyncio.Task[None]) -> None:

@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from collab.store.bloblock import lock_file
 from tests.support.server import CollabServer
 from tests.support.waiting import wait_until
 from tests.test_body_limit import chunk, read_response
@@ -37,7 +38,9 @@ def block(i: int) -> bytes:
 
 
 def files_on_disk(server: CollabServer) -> list[Path]:
-    return [p for p in (server.workdir / "files").rglob("*") if p.is_file()]
+    """The uploads' files, whole or under way (not the backup lock, no upload's)."""
+    root = server.workdir / "files"
+    return [p for p in root.rglob("*") if p.is_file() and p != lock_file(root)]
 
 
 async def make_room(server: CollabServer, room: str) -> None:

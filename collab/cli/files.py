@@ -2,7 +2,8 @@
 
 A running server does the same every ``purge_interval`` seconds; this is for a server that
 runs with ``purge_interval`` 0, or to reclaim space now. Safe while servers run on the same
-store: a blob uploaded within ``--grace`` seconds, or referenced again meanwhile, stays.
+store: a blob uploaded within ``--grace`` seconds, or referenced again meanwhile, stays; while
+``collab backup`` runs on the same files, none is removed (said in the output).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def gc(store: str | None, config_file: str | None, grace: float) -> None:
         collected = asyncio.run(_collect(settings, grace))
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    if collected.deferred:
+        click.echo(
+            "a backup (or another collector) holds the files: no unreferenced file removed "
+            "this time; run it again once the backup ends"
+        )
     click.echo(
         f"removed {collected.blobs} unreferenced files ({collected.bytes} bytes), "
         f"{collected.references} references of deleted rooms, "

@@ -7,6 +7,13 @@ collector keeps its bytes. Records of deleted rooms are dropped first: they refe
 Temporary files older than ``TEMP_GRACE`` (uploads a crash cut short) go too. The collector
 reads records and file names only, never a document's content: an embed in a doc is no
 reference (it resolves only to files the room itself references).
+
+No blob is removed while ``collab backup`` runs on the same blob directory: the removal pass
+takes the directory's backup lock without waiting (``BlobStore.removal``,
+``collab.store.bloblock``), and while a backup holds it the pass is deferred (``deferred``,
+logged and counted by the service, printed by ``collab files gc``); references of deleted rooms
+and stale temporary files still go. A backup thus copies every blob its snapshot references,
+even one whose last reference was deleted after the snapshot.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class Collected:
     blobs: int = 0  # blobs removed
     bytes: int = 0  # their bytes
     temps: int = 0  # stale temporary files removed
+    deferred: bool = False  # a backup held the blob directory: no blob was removed this pass
 
     @property
     def total(self) -> int:
@@ -35,7 +43,16 @@ class Collected:
 async def collect(files: Files, blobs: BlobStore, *, now: float, grace: float = GRACE) -> Collected:
     """One pass over the store; safe while uploads and downloads go on."""
     references = await files.drop_orphan_files()
-    cutoff = now - grace
+    removed = freed = 0
+    async with blobs.removal() as allowed:
+        if allowed:
+            removed, freed = await _remove_unreferenced(files, blobs, now - grace)
+    temps = await blobs.clean_temps(now - max(grace, TEMP_GRACE))
+    return Collected(references, removed, freed, temps, deferred=not allowed)
+
+
+async def _remove_unreferenced(files: Files, blobs: BlobStore, cutoff: float) -> tuple[int, int]:
+    """Remove every blob older than ``cutoff`` that no record names: (count, bytes)."""
     removed = freed = 0
     async for batch in blobs.listing():
         old = [blob for blob in batch if blob.mtime <= cutoff]
@@ -50,5 +67,4 @@ async def collect(files: Files, blobs: BlobStore, *, now: float, grace: float = 
             if await blobs.remove(blob.sha256, cutoff, in_use):
                 removed += 1
                 freed += blob.size
-    temps = await blobs.clean_temps(now - max(grace, TEMP_GRACE))
-    return Collected(references, removed, freed, temps)
+    return removed, freed

@@ -6,7 +6,8 @@ An upload streams into a ``BlobUpload`` (hashed and capped on the way, never who
 then ``store`` sniffs its type, publishes the bytes under their hash (deduplicated) and records
 the room's reference, within the room's quota. A file is readable in a room only through that
 room's reference (``get``); previews are made in worker threads, a few at a time, and kept in
-a small cache by hash. The collector (``collab.files.gc``) runs with the server's purge.
+a small cache by hash. The collector (``collab.files.gc``) runs with the server's purge; a pass
+that a running ``collab backup`` deferred is logged and counted.
 """
 
 from __future__ import annotations
@@ -147,6 +148,12 @@ class FileService:
     async def collect(self, grace: float = GRACE) -> Collected:
         collected = await collect(self.meta, self.blobs, now=self.clock(), grace=grace)
         self.metrics.collected(collected.bytes)
+        if collected.deferred:
+            self.metrics.collection_deferred.inc()
+            log.info(
+                "a backup (or another collector's pass) holds the files: "
+                "no unreferenced file removed this pass"
+            )
         if collected.total:
             log.info("collected %s", collected)
         return collected

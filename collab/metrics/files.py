@@ -1,6 +1,6 @@
 """The metrics of uploaded files: uploads, bytes stored, refusals, and what the collector
-removed. ``FileService.metrics``, registered in the app's ``Metrics.registry``; labels are
-bounded (a refusal's reason is one of ``FILE_REFUSALS``)."""
+removed (or deferred while a backup ran). ``FileService.metrics``, registered in the app's
+``Metrics.registry``; labels are bounded (a refusal's reason is one of ``FILE_REFUSALS``)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ class FileMetrics:
         )
         self.collected_bytes = Counter(
             "collab_file_collected_bytes", "Bytes the collector removed.", registry=r
+        )
+        self.collection_deferred = Counter(
+            "collab_file_collections_deferred",
+            "Collector passes that removed no file because a backup (or another collector's "
+            "pass) held the blob directory's lock.",
+            registry=r,
         )
         refused = Counter(
             "collab_file_uploads_refused",

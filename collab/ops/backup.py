@@ -5,8 +5,8 @@ taken while the server keeps writing, turned into a single self-contained file),
 index ``collab.db.search.db`` beside it if there is one (copied the same way, just after), the
 ``secret_key`` beside the database if there is one (sessions and room tokens stay valid after a
 restore), ``files/`` (the bytes of every uploaded file the copy references, each re-hashed on
-the way: ``collab.ops.blobs``) and ``manifest.json`` (versions, counts, checksums), written
-last, so a directory without it is an unfinished backup.
+the way: ``collab.ops.blobs``, none collected meanwhile: ``collab.store.bloblock``) and
+``manifest.json`` (versions, counts, checksums), written last: without it, an unfinished backup.
 
 A restore copies the backup into the target database through the same API, after taking the
 exclusive lock that every running ``collab serve`` prevents (``collab.ops.lock``); the previous
@@ -35,8 +35,9 @@ from typing import Any
 from collab.auth.keys import KEY_FILE
 from collab.db import StoreError, connect, migrate, search_index_path
 from collab.ops.blobs import BACKUP_FILES, BlobReport, copy_blobs, restore_blobs
-from collab.ops.inspect import integrity, open_readonly, read_stats
+from collab.ops.inspect import Stats, integrity, open_readonly, read_stats
 from collab.ops.lock import DatabaseInUse, lock_path, try_exclusive
+from collab.store.bloblock import backup_lock
 
 BACKUP_DB = "collab.db"
 BACKUP_INDEX = search_index_path(Path(BACKUP_DB)).name
@@ -132,35 +133,44 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def backup(db: Path, dest: Path, files: Path | None = None) -> dict[str, Any]:
     """Back ``db`` (live or not) and the uploaded files its copy references (from ``files``,
     by default ``files/`` beside ``db``) up into the directory ``dest``; returns the manifest
-    (``files_problems`` lists referenced files that were missing or corrupt)."""
+    (``files_problems`` lists referenced files that were missing or corrupt). No collector
+    removes a file from before the snapshot to the last copy (``collab.store.bloblock``)."""
     if not db.is_file():
         raise StoreError(f"{db}: no such database")
     if dest.exists() and any(dest.iterdir()):
         raise StoreError(f"{dest} exists and is not empty: choose a new backup directory")
     private_dir(dest)  # an existing empty one keeps its mode; every file in it is 0600
-    partial = dest / (BACKUP_DB + ".partial")
-    src = sqlite3.connect(db, timeout=30)
-    try:
-        src.execute("PRAGMA busy_timeout=30000")
-        copy_database(src, partial)
-    finally:
-        src.close()
-    partial.rename(dest / BACKUP_DB)
-    checksums = {BACKUP_DB: _digest(dest / BACKUP_DB)}
-    if _copy_index(search_index_path(db), dest / BACKUP_INDEX):
-        checksums[BACKUP_INDEX] = _digest(dest / BACKUP_INDEX)
-    key = db.parent / KEY_FILE
-    if key.is_file():
-        write_private(dest / KEY_FILE, key.read_bytes())
-        checksums[KEY_FILE] = _digest(dest / KEY_FILE)
-    conn = open_readonly(dest / BACKUP_DB)
-    try:
-        stats = read_stats(conn, dest / BACKUP_DB, top=0)
-        schema = schema_version(conn)
-        blobs = copy_blobs(conn, files or db.parent / BACKUP_FILES, dest / BACKUP_FILES)
-    finally:
-        conn.close()
-    manifest = {
+    source_files = files or db.parent / BACKUP_FILES
+    with backup_lock(source_files):
+        partial = dest / (BACKUP_DB + ".partial")
+        src = sqlite3.connect(db, timeout=30)
+        try:
+            src.execute("PRAGMA busy_timeout=30000")
+            copy_database(src, partial)
+        finally:
+            src.close()
+        partial.rename(dest / BACKUP_DB)
+        checksums = {BACKUP_DB: _digest(dest / BACKUP_DB)}
+        if _copy_index(search_index_path(db), dest / BACKUP_INDEX):
+            checksums[BACKUP_INDEX] = _digest(dest / BACKUP_INDEX)
+        key = db.parent / KEY_FILE
+        if key.is_file():
+            write_private(dest / KEY_FILE, key.read_bytes())
+            checksums[KEY_FILE] = _digest(dest / KEY_FILE)
+        conn = open_readonly(dest / BACKUP_DB)
+        try:
+            stats = read_stats(conn, dest / BACKUP_DB, top=0)
+            schema = schema_version(conn)
+            blobs = copy_blobs(conn, source_files, dest / BACKUP_FILES)
+        finally:
+            conn.close()
+    manifest: dict[str, Any] = _manifest(db, schema, stats, blobs, checksums)
+    write_private(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    return manifest
+
+
+def _manifest(db: Path, schema: int, stats: Stats, blobs: BlobReport, sums: dict[str, Any]) -> Any:
+    return {
         "format": FORMAT,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source": str(db.resolve()),
@@ -176,11 +186,9 @@ def backup(db: Path, dest: Path, files: Path | None = None) -> dict[str, Any]:
             "files": blobs.count,
             "file_bytes": blobs.bytes,
         },
-        "files": checksums,
+        "files": sums,
         "files_problems": blobs.problems,
     }
-    write_private(dest / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
-    return manifest
 
 
 def _copy_index(index: Path, target: Path) -> bool:

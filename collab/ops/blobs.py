@@ -4,7 +4,9 @@ restore.
 Which bytes belong to a backup is the backed-up database's say: every blob its ``files`` table
 references (``SELECT DISTINCT sha256``), read from the consistent copy, so a backup taken under
 upload load holds the bytes of every file its database knows (a blob is stored before its
-reference, and the collector never removes a referenced one). A blob's name is its SHA-256, so
+reference, and the collector never removes a referenced one), and so does one taken while
+references are deleted: ``backup`` holds the blob directory's backup lock meanwhile, and no
+collector removes a blob then (``collab.store.bloblock``). A blob's name is its SHA-256, so
 each is checked by hashing it: when copied (a corrupt source is reported, not copied), by
 ``verify`` (a flipped byte is reported), and by ``restore`` (a bad one is refused).
 """

@@ -17,6 +17,8 @@ after the rename finds no blob and puts its own copy in place. So no reference e
 naming a blob that is gone, also with several processes on one directory. A blob moved aside
 is never a stale temporary file: cleaning ``tmp/`` puts it back (a collector that died before
 its last step, or one racing another's cleaning, loses nothing; the next pass decides again).
+A removal pass runs only under the blob directory's backup lock (``removal``,
+``collab.store.bloblock``): while ``collab backup`` copies blobs, nothing is removed.
 
 ``DirectoryBlobStore`` is the one implementation: ``<root>/ab/cdef...`` (the first two hex
 digits name a directory). The seam is what several nodes would share through a common volume
@@ -33,6 +35,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -41,6 +44,7 @@ import anyio.to_thread
 
 from collab.db import sqlite_path
 from collab.errors import FileTooLarge
+from collab.store.bloblock import try_removal_lock
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
@@ -164,6 +168,10 @@ class BlobStore(Protocol):
     def listing(self) -> AsyncIterator[list[BlobInfo]]:
         """Every stored blob, in batches (one directory at a time)."""
 
+    def removal(self) -> AbstractAsyncContextManager[bool]:
+        """Held around a removal pass: True if blobs may be removed now, False while a
+        backup (or another collector's pass) holds the store (remove nothing then)."""
+
     async def remove(
         self, sha256: str, older_than: float, in_use: Callable[[], Awaitable[bool]]
     ) -> bool:
@@ -238,6 +246,15 @@ class DirectoryBlobStore:
                     st = entry.stat(follow_symlinks=False)
                     found.append(BlobInfo(sha256, st.st_size, st.st_mtime, Path(entry.path)))
         return found
+
+    @asynccontextmanager
+    async def removal(self) -> AsyncIterator[bool]:
+        held = await anyio.to_thread.run_sync(try_removal_lock, self.root)
+        try:
+            yield held is not None
+        finally:
+            if held is not None:
+                os.close(held)
 
     async def remove(
         self, sha256: str, older_than: float, in_use: Callable[[], Awaitable[bool]]

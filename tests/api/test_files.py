@@ -17,6 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from collab.store.bloblock import lock_file
 from tests.api.conftest import Api, assert_error
 from tests.support.server import CollabServer, ServerFactory
 
@@ -59,7 +60,11 @@ def png_bomb(side: int = 100_000) -> bytes:
 
 def blobs_on_disk(server: CollabServer) -> list[Path]:
     root = server.workdir / "files"
-    return [p for p in root.rglob("*") if p.is_file() and p.parent.name != "tmp"]
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.parent.name != "tmp" and p != lock_file(root)
+    ]
 
 
 def temps_on_disk(server: CollabServer) -> list[Path]:

@@ -18,6 +18,7 @@ from collab.db import migrate_with_backup
 from collab.files.gc import GRACE, Collected, collect
 from collab.meta import FileRecord, MetaStore
 from collab.meta.sqlite import SQLiteMetaStore
+from collab.store.bloblock import backup_lock
 from collab.store.blobs import BlobStore, DirectoryBlobStore
 
 pytestmark = pytest.mark.anyio
@@ -113,6 +114,19 @@ async def test_a_reference_recorded_during_the_pass_keeps_the_blob(
     collected = await collect(racing, blobs, now=time.time())  # type: ignore[arg-type]
     assert collected.blobs == 0 and racing.asked == 2
     assert await stored(blobs) == {sha256}
+
+
+async def test_a_pass_while_a_backup_runs_removes_no_blob(
+    meta: MetaStore, blobs: BlobStore, tmp_path: Path
+) -> None:
+    """A backup holds the blob directory (``collab.store.bloblock``): the pass is deferred,
+    said in its result, and the next one, after the backup, removes the orphan."""
+    orphan = await blob(blobs, b"an orphan a backup may still copy", age=2 * HOUR)
+    with backup_lock(tmp_path / "files"):
+        collected = await collect(meta, blobs, now=time.time())
+    assert collected == Collected(deferred=True) and await stored(blobs) == {orphan}
+    assert await collect(meta, blobs, now=time.time()) == Collected(blobs=1, bytes=33)
+    assert await stored(blobs) == set()
 
 
 def test_the_cli_collects_what_the_server_would(tmp_path: Path) -> None:

@@ -140,3 +140,20 @@ async def test_a_delivery_enqueued_for_an_endpoint_deleted_meanwhile_ends(
     assert await meta.get_webhook_delivery("gone", "late") is None
     waiting = await meta.get_webhook_delivery("live", "waiting")
     assert waiting is not None and waiting.state == "pending"
+
+
+async def test_a_purge_in_small_batches_takes_every_finished_delivery(meta: MetaStore) -> None:
+    """A batch smaller than a delivery with its attempts still takes one delivery (with all
+    its attempts) and goes on: every finished delivery goes, none is left half-purged."""
+    for name in ("e1", "e2", "e3"):
+        url = f"https://{name}.example/hook"
+        await meta.create_webhook(Endpoint(name, "r", url, ("*",), "whsec_x", "o", T0))
+    await meta.enqueue_webhook_event("r", "x", "{}", T0, ["a", "b", "c"])
+    for delivery, _ in await meta.claim_webhook_deliveries(T0, "w", 30, 10):
+        attempt = Attempt(delivery.id, 1, T0 + 1, 0.1, status=200)
+        await meta.record_webhook_attempt(attempt, "delivered", T0 + 1, Health())
+    purged = await meta.purge(audit_before=None, webhooks_before=T0 + 2, batch=1)
+    assert (purged.webhook_deliveries, purged.webhook_attempts) == (3, 3)
+    for endpoint_id, delivery_id in (("e1", "a"), ("e2", "b"), ("e3", "c")):
+        assert await meta.get_webhook_delivery(endpoint_id, delivery_id) is None
+        assert await meta.list_webhook_attempts(delivery_id) == []

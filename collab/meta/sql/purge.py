@@ -1,5 +1,11 @@
-"""The purge: each kind deleted in batches of ``batch`` rows, one short write transaction per
-batch, so no writer is held for long."""
+"""The purge: each kind deleted in batches of about ``batch`` rows, one short write transaction
+per batch, so no writer is held for long.
+
+Finished webhook deliveries are found by ``webhook_deliveries_finished`` (``finished_at`` of
+the rows not pending; ``migrations/sqlite/0014_purge_indexes.sql``), oldest first, and each
+batch deletes its deliveries and then their attempts by id, in one transaction: a batch reads
+the rows it deletes, not the retention's whole table. (It used to scan every retained delivery
+per batch, attempts' batches included, under the one writer.)"""
 
 from __future__ import annotations
 
@@ -23,13 +29,14 @@ _DEAD = {
     "cache": ("key", "expires_at<=?"),
     "audit": ("id", "at<?"),
     "revoked_room_tokens": ("room_id, jti", "expires_at<=?"),
-    # A delivery's attempts before the delivery, so an interrupted purge orphans none.
-    "webhook_attempts": (
-        "delivery_id, n",
-        f"delivery_id IN (SELECT id FROM webhook_deliveries WHERE {_FINISHED})",
-    ),
-    "webhook_deliveries": ("id", _FINISHED),
 }
+# Finished deliveries past the retention, oldest first (by the partial index), with their
+# attempts' count: a transaction takes as many as make ``batch`` rows with their attempts.
+FINISHED_BATCH = (
+    "SELECT id, (SELECT count(*) FROM webhook_attempts WHERE delivery_id = webhook_deliveries.id)"
+    f" FROM webhook_deliveries WHERE {_FINISHED} ORDER BY finished_at LIMIT ?"
+)
+_IDS = 500  # ids per IN (...): well under SQLite's bound on parameters
 
 
 class SqlPurge(SqlKind):
@@ -42,17 +49,49 @@ class SqlPurge(SqlKind):
     ) -> Purged:
         now = self.clock()
         # The tables kept for a retention the caller names (None: kept forever).
-        retained = {
-            "audit": audit_before,
-            "webhook_attempts": webhooks_before,
-            "webhook_deliveries": webhooks_before,
-        }
+        retained = {"audit": audit_before}
         # Orphans are failed (finished now), to go with a later purge past the retention.
         counts = {"webhook_orphans": await self._batches(_ORPHANS, now, batch)}
         for table in _DEAD:
             cutoff = retained[table] if table in retained else now
             counts[table] = 0 if cutoff is None else await self._purge_table(table, cutoff, batch)
+        if webhooks_before is not None:
+            attempts, deliveries = await self._purge_deliveries(webhooks_before, batch)
+            counts.update(webhook_attempts=attempts, webhook_deliveries=deliveries)
         return Purged(**counts)
+
+    async def _purge_deliveries(self, cutoff: float, batch: int) -> tuple[int, int]:
+        """Finished deliveries before ``cutoff`` and their attempts, about ``batch`` rows a
+        transaction (a delivery is deleted only if still finished: one redelivered meanwhile
+        stays, with its attempts); (attempts, deliveries) deleted."""
+
+        def _batch(db: Tx) -> tuple[bool, int, int]:
+            found = db.execute(FINISHED_BATCH, (cutoff, batch)).fetchall()
+            ids: list[str] = []
+            rows = 0
+            for delivery_id, attempts in found:
+                if ids and rows + 1 + attempts > batch:
+                    break
+                ids.append(delivery_id)
+                rows += 1 + attempts
+            gone = _delete_finished(db, ids, cutoff)
+            attempts = 0
+            for start in range(0, len(gone), _IDS):
+                chunk = gone[start : start + _IDS]
+                marks = ", ".join("?" * len(chunk))
+                cursor = db.execute(
+                    f"DELETE FROM webhook_attempts WHERE delivery_id IN ({marks})", chunk
+                )
+                attempts += int(cursor.rowcount)
+            return len(found) == batch or len(ids) < len(found), attempts, len(gone)
+
+        attempts = deliveries = 0
+        more = True
+        while more:
+            more, gone_attempts, gone = await self._write(_batch)
+            attempts += gone_attempts
+            deliveries += gone
+        return attempts, deliveries
 
     async def _purge_table(self, table: str, cutoff: float, batch: int) -> int:
         key, condition = _DEAD[table]
@@ -75,3 +114,17 @@ class SqlPurge(SqlKind):
             total += changed
             if changed < batch:
                 return total
+
+
+def _delete_finished(db: Tx, ids: list[str], cutoff: float) -> list[str]:
+    """Delete the deliveries of ``ids`` still finished before ``cutoff``; the ids deleted."""
+    gone: list[str] = []
+    for start in range(0, len(ids), _IDS):
+        chunk = ids[start : start + _IDS]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(
+            f"DELETE FROM webhook_deliveries WHERE id IN ({marks}) AND {_FINISHED} RETURNING id",
+            (*chunk, cutoff),
+        ).fetchall()
+        gone.extend(row[0] for row in rows)
+    return gone

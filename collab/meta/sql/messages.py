@@ -329,6 +329,8 @@ class SqlMessages(SqlKind):
                     "SELECT coalesce(max(seq), 0) FROM messages WHERE room_id=?", (room_id,)
                 ).fetchone()
                 through = max(through, int(last) - keep)
+            # By ``messages_live`` (the room's unarchived rows): a load (``since_seq`` 0) reads
+            # the window's rows, not the room's history.
             db.execute(
                 "UPDATE messages SET archived=TRUE WHERE room_id=? AND seq>? AND seq<=?"
                 " AND NOT archived",

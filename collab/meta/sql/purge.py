@@ -2,7 +2,7 @@
 per batch, so no writer is held for long.
 
 Finished webhook deliveries are found by ``webhook_deliveries_finished`` (``finished_at`` of
-the rows not pending; ``migrations/sqlite/0014_purge_indexes.sql``), oldest first, and each
+the rows not pending; ``migrations/sqlite/0014_scale_indexes.sql``), oldest first, and each
 batch deletes its deliveries and then their attempts by id, in one transaction: a batch reads
 the rows it deletes, not the retention's whole table. (It used to scan every retained delivery
 per batch, attempts' batches included, under the one writer.)"""

@@ -130,7 +130,7 @@ async def delete_doc(request: Request) -> Response:
     generation = stored.generation if stored else None
     registry.announce_deleted(key, generation)  # other nodes close theirs too
     await meta.delete_doc_meta(room_id, name)
-    await shared.search.indexer.drop_doc(key)
+    await shared.search.drop_doc(key)
     await access.audit(
         request, principal, "doc.delete", room_id=room_id, target=name, generation=generation
     )

@@ -184,5 +184,5 @@ async def delete_room(request: Request) -> Response:
     await retire_room_bots(request, room_id)
     await services(request).meta.delete_room(room_id, event)
     await delete_room_docs(services(request).store, services(request).registry, room_id)
-    await services(request).search.indexer.drop_room(room_id)
+    await services(request).search.drop_room(room_id)
     return Response(status_code=204)

@@ -14,8 +14,13 @@ and a rebuild race freely) and the index still converges on the newest state:
 - a deleted message or doc stays as a tombstone (``deleted``, no text) so that an older write
   arriving after the deletion cannot bring it back;
 - a ``Drop`` of a room removes every entry of the room older than ``at`` and refuses every
-  later write older than ``at``: a write of the deleted room that was still in flight cannot
-  resurface in a new room created under the same id.
+  later write whose state was the table's only before ``at`` (``written_at``: its ``seen``, or
+  ``at``): a write of the deleted room that was still in flight cannot resurface in a new room
+  created under the same id. A message's ``seen`` is when its row last changed, or when a read
+  of the table that returned it began: a row read after the drop, or edited or deleted after
+  it, is the new room's own and is taken even though its ``at`` (its posting time) is older,
+  so a room made again and posted to before its predecessor's drop reached the index keeps
+  those messages (``collab.search.rebuild.refill_room``) and their later edits.
 
 Entries are ordered newest first by an integer ``id`` the index derives from ``at``
 (microseconds); the cursor of a page is the last id returned.
@@ -48,6 +53,7 @@ class Entry:
     deleted: bool = False
     author: str | None = None  # chat: the author's user id
     seq: int | None = None  # chat: the message's seq in its room
+    seen: float | None = None  # its state was the table's at this time, or later (None: at)
 
 
 @dataclass(frozen=True)
@@ -155,10 +161,15 @@ def accepts(entry: Entry, current_version: float | None, dropped_at: float | Non
     """Whether ``entry`` replaces what is stored (the versioning rules of the module doc).
 
     PostgreSQL applies these rules (and ``keeps_id``, ``entry_id``) in SQL: ``search_put`` in
-    migrations/postgresql/0050_search.sql; the contract suite holds both to them."""
-    if dropped_at is not None and entry.at <= dropped_at:
+    migrations/postgresql/0051_search_seen.sql; the contract suite holds both to them."""
+    if dropped_at is not None and written_at(entry) <= dropped_at:
         return False
     return current_version is None or entry.version > current_version
+
+
+def written_at(entry: Entry) -> float:
+    """What a room's drop compares: when the entry's state was known to be the table's."""
+    return entry.at if entry.seen is None else max(entry.at, entry.seen)
 
 
 def keeps_id(entry: Entry) -> bool:

@@ -13,7 +13,10 @@
   (5 s by default): a commit after a quiet spell is found within ``delay``, one in the middle
   of a typing session within that interval. A doc whose extraction took long waits longer
   still (at most a fifth of a thread's time goes to any one doc).
-- **Deletions** (``drop_doc``, ``drop_room``) are written before the API answers.
+- **Deletions** (``drop_doc``, ``drop_room``) are written before the API answers. The API
+  drops after deleting from the store and the tables, so a doc or room made again under the
+  same name in between is read again after its drop (``drop_doc`` re-indexes the doc;
+  ``Search.drop_room`` refills the room, ``collab.search.rebuild.refill_room``).
 
 One writer task applies what is queued in batches, one short transaction each, off the event
 loop; whatever arrives meanwhile makes the next batch (group commit without a timer). A batch
@@ -54,7 +57,12 @@ SUSTAINED = 5.0  # a doc edited without pause is re-indexed every SUSTAINED x de
 RETRY_SECONDS = 30.0  # a failed batch is written again for this long before it is given up
 
 
-def message_entry(message: Message) -> Entry:
+def message_entry(message: Message, read_at: float | None = None) -> Entry:
+    """The row's entry; ``seen`` is when the row last changed (its post, edit or deletion:
+    a room's drop refuses a row that last changed before it, and takes a later edit of a
+    message the room made again posted before the drop) or, later, ``read_at``: when the
+    read of the table that returned it began."""
+    changed = message.edited_at or message.created_at
     return Entry(
         kind="chat",
         room=message.room_id,
@@ -65,6 +73,7 @@ def message_entry(message: Message) -> Entry:
         deleted=message.deleted,
         author=message.author,
         seq=message.seq,
+        seen=changed if read_at is None else max(changed, read_at),
     )
 
 
@@ -206,9 +215,12 @@ class Indexer:
 
     # -- chat --------------------------------------------------------------------------
 
-    async def messages_written(self, room_id: str, messages: Sequence[Message]) -> None:
-        """Rows ChatService just wrote (``collab.chat.RowObserver``)."""
-        self.enqueue([message_entry(m) for m in messages])
+    async def messages_written(
+        self, room_id: str, messages: Sequence[Message], *, seen: float | None = None
+    ) -> None:
+        """Rows ChatService just wrote (``collab.chat.RowObserver``), or rows a read of the
+        table that began at ``seen`` returned (``collab.search.rebuild``)."""
+        self.enqueue([message_entry(m, seen) for m in messages])
         if len(self._queue) > HIGH_WATER:
             target = self._queued - HIGH_WATER
             async with self._progress:
@@ -321,10 +333,13 @@ class Indexer:
 
     async def drop_doc(self, key: DocKey) -> None:
         """The doc was deleted: its entry goes now (and a read still in flight cannot bring
-        it back: it is older than the tombstone)."""
+        it back: it is older than the tombstone). Then it is read once more, as after a
+        commit: a doc made again under its name and committed before this drop (its re-index
+        cancelled here, or written and now outranked by the tombstone) is found again."""
         self._forget(lambda k: k == key)
         self.enqueue([doc_tombstone(key, self.now())])
         await self.flush()
+        self.doc_stored(key)
 
     async def drop_room(self, room_id: str) -> None:
         """The room was deleted (after its docs): every entry of it goes now."""

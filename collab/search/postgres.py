@@ -1,6 +1,7 @@
 """The PostgreSQL SearchIndex: pg_trgm in the store's own database, one index for every node.
 
-The tables are ``migrations/postgresql/0050_search.sql``'s: ``search_entries`` has the columns
+The tables are ``migrations/postgresql/0050_search.sql``'s (``search_put`` is
+``0051_search_seen.sql``'s): ``search_entries`` has the columns
 of SQLite's ``entries`` (``collab.search.sqlite``) and a GIN trigram index on its text, so a
 message posted through one node is found by a search on any other. The SQL of a search is
 ``collab.search.pgsql``'s.
@@ -54,6 +55,7 @@ from collab.search.index import (
     QueryTooSlow,
     Scope,
     Write,
+    written_at,
 )
 from collab.search.pgsql import run_search
 from collab.search.query import Query
@@ -325,7 +327,8 @@ def _put_args(entry: Entry) -> tuple[object, ...]:
         entry.deleted,
         entry.author,
         entry.seq,
+        written_at(entry),
     )
 
 
-_PUT = "SELECT search_put(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_PUT = "SELECT search_put(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

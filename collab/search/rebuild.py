@@ -11,7 +11,10 @@ a message the index holds but the table no longer does (the room was deleted, it
 to a crash, and its id taken again) is tombstoned; every stored doc, read and extracted like
 after a commit; a doc the index holds but the store no longer does is tombstoned. Rooms the
 index held when the rebuild started that no longer exist are dropped. Then the index is
-marked complete.
+marked complete. Each page of messages is stamped with when its read began (``Entry.seen``):
+a page read after a room's drop is the room made again under that id, and is kept.
+
+``refill_room`` is one room's part of it, run after the room's drop (``Search.drop_room``).
 """
 
 from __future__ import annotations
@@ -82,12 +85,29 @@ async def rebuild(
     return report
 
 
+async def refill_room(
+    indexer: Indexer, meta: MetaStore, store: DocumentStore, room_id: str
+) -> None:
+    """Index the room as the tables and the store hold it now, after its drop: nothing when
+    the room is gone; when its id was taken again before the drop reached the index, the new
+    room's messages (refused by the drop by their posting time otherwise, until a ``reindex
+    --fresh``) and docs (their re-index cancelled by the drop)."""
+    await _room(indexer, meta, store, room_id, RebuildReport())
+    await indexer.flush()
+
+
 async def _room(
     indexer: Indexer, meta: MetaStore, store: DocumentStore, room_id: str, report: RebuildReport
 ) -> None:
     seq = 0
-    while rows := await meta.list_messages(room_id, after_seq=seq, limit=PAGE):
-        await indexer.messages_written(room_id, rows)
+    while True:
+        # Stamped with when its read began: read after the room's drop (a room made again
+        # under a dropped id), a page is the new room's and the drop does not refuse it.
+        seen = indexer.now()
+        rows = await meta.list_messages(room_id, after_seq=seq, limit=PAGE)
+        if not rows:
+            break
+        await indexer.messages_written(room_id, rows, seen=seen)
         report.messages += len(rows)
         seq = rows[-1].seq
     await _forget_gone_messages(indexer, meta, room_id)

@@ -21,7 +21,7 @@ from collab.names import DocKey
 from collab.search.index import Kind, Page, Scope, SearchIndex
 from collab.search.indexer import Indexer
 from collab.search.query import Query
-from collab.search.rebuild import rebuild
+from collab.search.rebuild import rebuild, refill_room
 from collab.store.base import DocumentStore
 from collab.wire import Limits
 
@@ -75,6 +75,16 @@ class Search:
                 await self.rebuilding
         pending = await self.indexer.close()
         await self.index.close(pending)
+
+    async def drop_doc(self, key: DocKey) -> None:
+        """The doc was deleted from the store (``Indexer.drop_doc``)."""
+        await self.indexer.drop_doc(key)
+
+    async def drop_room(self, room_id: str) -> None:
+        """The room was deleted from the tables and the store: its entries go, then what the
+        tables and the store hold under its id now (a room made again meanwhile) is indexed."""
+        await self.indexer.drop_room(room_id)
+        await refill_room(self.indexer, self.meta, self.store, room_id)
 
     async def search(
         self,

@@ -149,12 +149,13 @@ async def test_a_read_in_flight_cannot_bring_a_deleted_doc_back(
     store.loading.clear()
     reading = asyncio.get_running_loop().create_task(indexer.reindex_doc(NOTES))
     await store.loading.wait()
+    await store.delete_doc(NOTES)  # as the API does: the store first, then the index
     await indexer.drop_doc(NOTES)
     store.gate.set()
     await reading
+    await wait_until(lambda: indexer.pending_docs() == 0, what="the read after the drop")
     await indexer.flush()
     assert await find(indexer.index, "doomed") == []
-    await store.delete_doc(NOTES)
     await write_text(store, NOTES, "reborn words")
     await indexer.reindex_doc(NOTES)
     await indexer.flush()

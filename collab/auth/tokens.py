@@ -5,15 +5,16 @@ holding it connects as that user with at most that role (still never more than t
 role in the room, checked at every connect). Keys come from the secret key list: the first
 signs, every key verifies (rotation); the ``kid`` header says which one signed.
 
-Every token carries a ``jti`` (its id): owners revoke one by it
-(``DELETE /api/v1/rooms/{room}/tokens/{jti}``). A token is valid while ``now < exp`` and, the
-server's ``token_max_ttl`` given, ``now < iat + token_max_ttl``: a token minted under a longer
-``token_max_ttl`` ends when the current setting says. A revocation is kept for the longest
-``token_max_ttl`` ever in force on the store (a high-water mark every server raises when it
-starts: ``collab.meta.room_tokens``), not the current setting, so it outlives every token it
-can name even when the setting is lowered and raised again, or differs between nodes. The
-socket a token opened is closed at its end (``collab.sync.expiry``), with a code y-websocket
-retries.
+Every token carries a ``jti`` (its id): owners revoke one by it (``DELETE
+/api/v1/rooms/{room}/tokens/{jti}``). A token is valid while ``now < exp`` and, the server's
+``token_max_ttl`` given, before the latest ``exp`` a token minted then under that setting could
+have (``iat`` is the second it was minted in: ``token_exp(iat + 1, max_ttl)``): a token minted
+under a longer ``token_max_ttl`` ends when the current setting says. A revocation is kept for
+the longest ``token_max_ttl`` ever in force on the store (a high-water mark every server raises
+when it starts: ``collab.meta.room_tokens``), not the current setting, so it outlives every
+token it can name even when the setting is lowered and raised again, or differs between nodes.
+The socket a token opened is closed at its end (``collab.sync.expiry``), with a code
+y-websocket retries.
 """
 
 from __future__ import annotations
@@ -107,8 +108,11 @@ def verify_room_token(
 
     Valid while ``now < exp`` (joserfc alone accepts the whole second of ``exp``): the same
     instant the timer of a socket opened with it closes that socket. With ``max_ttl`` (the
-    server's ``token_max_ttl``) it also ends at ``iat + max_ttl`` (``expires_at`` is the
-    earlier of the two), and a token without ``iat`` is refused.
+    server's ``token_max_ttl``) it also ends at the latest ``exp`` a token minted with that
+    lifetime within the second of its ``iat`` could have, ``token_exp(iat + 1, max_ttl)``
+    (``expires_at`` is the earlier of the two; ``iat`` is rounded down, ``exp`` up, so a
+    bound of ``iat + max_ttl`` cut a token minted with the whole ``max_ttl`` before its
+    ``exp``), and a token without ``iat`` is refused.
     """
     by_kid = {_kid(k): k for k in keys}
     now = time.time() if now is None else now
@@ -128,7 +132,7 @@ def verify_room_token(
         registry.validate(claims)
         ends = float(claims["exp"])
         if max_ttl is not None:
-            ends = min(ends, float(claims["iat"]) + max_ttl)  # no iat: KeyError, refused
+            ends = min(ends, token_exp(float(claims["iat"]) + 1, max_ttl))  # no iat: KeyError
         if not ends > now:
             raise ValueError("expired")
         return RoomTokenClaims(

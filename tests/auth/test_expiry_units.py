@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from collab.auth.principal import Principal
-from collab.auth.tokens import is_token_id, mint_room_token, verify_room_token
+from collab.auth.tokens import is_token_id, mint_room_token, token_exp, verify_room_token
 from collab.errors import TokenExpired, Unauthorized
 from collab.meta import Role
 from collab.sync.expiry import ExpiryTimer, expiry_close
@@ -61,14 +61,30 @@ def test_a_token_minted_late_in_a_second_still_lives_its_whole_ttl() -> None:
         assert T0 + 0.9 + ttl <= ends < T0 + 1.9 + ttl
 
 
+def test_a_token_minted_with_the_whole_token_max_ttl_lives_to_its_exp() -> None:
+    """``iat`` is rounded down and ``exp`` up: bounded by ``iat + token_max_ttl``, a token
+    minted at ``T0 + 0.9`` with the whole setting (the API's default ``ttl``) ended at
+    ``T0 + ttl``, up to a second before the ``exp`` (and ``expires_at``) it was minted with:
+    a one-second token of a server with ``token_max_ttl = 1`` lived a tenth of a second."""
+    for ttl in (1, 1.5, 60, 3600):
+        token = mint_room_token(
+            KEYS, user_id="u1", room_id="r", role=Role.editor, ttl=ttl, now=T0 + 0.9
+        )
+        exp = token_exp(T0 + 0.9, ttl)
+        claims = verify_room_token(KEYS, token, now=exp - 0.001, max_ttl=ttl)
+        assert claims.expires_at == exp, ttl
+        with pytest.raises(Unauthorized):
+            verify_room_token(KEYS, token, now=exp, max_ttl=ttl)
+
+
 def test_a_token_ends_at_the_current_token_max_ttl_from_its_minting() -> None:
     """Minted for an hour, checked by a server whose ``token_max_ttl`` is now a minute: it
-    ends a minute after its ``iat`` (as long as a revocation of it is kept)."""
+    ends a minute after the second of its ``iat`` (as long as a revocation of it is kept)."""
     token = mint_room_token(KEYS, user_id="u1", room_id="r", role=Role.editor, ttl=3600, now=T0)
     assert verify_room_token(KEYS, token, now=T0 + 600).expires_at == T0 + 3600
-    assert verify_room_token(KEYS, token, now=T0 + 59, max_ttl=60).expires_at == T0 + 60
+    assert verify_room_token(KEYS, token, now=T0 + 60, max_ttl=60).expires_at == T0 + 61
     assert verify_room_token(KEYS, token, now=T0, max_ttl=7200).expires_at == T0 + 3600
-    for late in (T0 + 60, T0 + 600):
+    for late in (T0 + 61, T0 + 600):
         with pytest.raises(Unauthorized):
             verify_room_token(KEYS, token, now=late, max_ttl=60)
 

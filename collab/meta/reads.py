@@ -45,6 +45,11 @@ class Reads(Protocol):
     async def list_read_markers(self, room_id: str) -> list[ReadMarker]:
         """The markers of the room's current members, by user id (0 markers left out)."""
 
+    async def list_read_markers_of(self, room_ids: Sequence[str]) -> dict[str, list[ReadMarker]]:
+        """``list_read_markers`` of each of these rooms (every one a key, maybe with none), in
+        one query per 500 rooms: what a node's recheck of its loaded chat docs reads
+        (``collab.chat.readnodes``)."""
+
     async def unread_counts(self, user_id: str, room_ids: Sequence[str]) -> dict[str, Unread]:
         """For each room: how many messages after the user's marker are not theirs and not
         deleted, and how many of their inbox entries there are unread (both capped at

@@ -45,6 +45,25 @@ async def test_markers_are_listed_for_current_members_only(meta: MetaStore) -> N
     assert [m.user_id for m in await meta.list_read_markers("r")] == ["owner", "u1"]
 
 
+async def test_markers_of_many_rooms_are_each_rooms_list(meta: MetaStore) -> None:
+    """``list_read_markers_of``: what ``list_read_markers`` says of each room, every room asked
+    a key (none for a room without markers or not there), past one query's 500 rooms."""
+    await room_of(meta, "a", "u1", "u2")
+    await room_of(meta, "b", "u1")
+    await room_of(meta, "quiet", "u1")
+    for room in ("a", "b"):
+        await say(meta, room, "owner", 1)
+        await meta.set_read_markers(room, {"u1": 1, "u2": 1, "owner": 1})
+    await meta.remove_member("a", "u2")
+    asked = ["b", "quiet", "a", "gone", *(f"none{n}" for n in range(600))]
+    found = await meta.list_read_markers_of(asked)
+    assert set(found) == set(asked)
+    for room in ("a", "b", "quiet"):
+        assert found[room] == await meta.list_read_markers(room), room
+    assert [m.user_id for m in found["a"]] == ["owner", "u1"] and found["quiet"] == []
+    assert not any(found[room] for room in asked[3:])
+
+
 async def test_unread_counts_others_messages_after_the_marker(meta: MetaStore) -> None:
     await room_of(meta, "a", "me")
     await room_of(meta, "b", "me")

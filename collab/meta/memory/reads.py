@@ -41,6 +41,14 @@ class MemoryReads(MemoryKind):
         ]
         return sorted(found, key=lambda m: m.user_id)
 
+    async def list_read_markers_of(self, room_ids: Sequence[str]) -> dict[str, list[ReadMarker]]:
+        t = self.tables
+        found: dict[str, list[ReadMarker]] = {room_id: [] for room_id in room_ids}
+        for (room, user), marker in sorted(t.read_markers.items()):
+            if room in found and (room, user) in t.members:
+                found[room].append(marker)
+        return found
+
     async def unread_counts(self, user_id: str, room_ids: Sequence[str]) -> dict[str, Unread]:
         t = self.tables
         found: dict[str, Unread] = {}

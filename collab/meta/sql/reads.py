@@ -78,6 +78,22 @@ class SqlReads(SqlKind):
         )
         return [ReadMarker(room_id, user, up_to, at) for user, up_to, at in rows]
 
+    async def list_read_markers_of(self, room_ids: Sequence[str]) -> dict[str, list[ReadMarker]]:
+        rooms = list(dict.fromkeys(room_ids))
+        found: dict[str, list[ReadMarker]] = {room: [] for room in rooms}
+        for start in range(0, len(rooms), 500):  # well under SQLite's bound on parameters
+            batch = rooms[start : start + 500]
+            rows = await self._read(
+                "SELECT r.room_id, r.user_id, r.up_to, r.updated_at FROM read_markers r"
+                " JOIN members m ON m.room_id = r.room_id AND m.user_id = r.user_id"
+                f" WHERE r.room_id IN ({', '.join('?' for _ in batch)})"
+                " ORDER BY r.room_id, r.user_id",
+                batch,
+            )
+            for room, user, up_to, at in rows:
+                found[room].append(ReadMarker(room, user, up_to, at))
+        return found
+
     async def unread_counts(self, user_id: str, room_ids: Sequence[str]) -> dict[str, Unread]:
         found: dict[str, Unread] = {}
         rooms = list(dict.fromkeys(room_ids))

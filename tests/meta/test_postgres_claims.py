@@ -2,12 +2,12 @@
 and reads a row or two per endpoint, not the backlog.
 
 The claim picks the oldest due delivery of each endpoint, up to its limit (it once read every
-pending due delivery to do so). Locking all it read (``FOR UPDATE ... SKIP LOCKED`` on the whole scan) wrote a row lock
-into each of those rows, however many it then took (a backlog of thousands behind one slow
-endpoint: thousands of tuple writes per claim, one claim per delivery sent), and another node
-claiming meanwhile skipped them all, those of endpoints this claim did not take included. A row
-lock leaves its locker in the row's ``xmax`` (a lock-only xmax, kept after the commit): that is
-what this test reads."""
+pending due delivery to do so). Locking all it read (``FOR UPDATE ... SKIP LOCKED`` on the
+whole scan) wrote a row lock into each of those rows, however many it then took (a backlog of
+thousands behind one slow endpoint: thousands of tuple writes per claim, one claim per delivery
+sent), and another node claiming meanwhile skipped them all, those of endpoints this claim did
+not take included. A row lock leaves its locker in the row's ``xmax`` (a lock-only xmax, kept
+after the commit): that is what this test reads."""
 
 from __future__ import annotations
 
@@ -97,9 +97,11 @@ async def test_a_claim_reads_a_row_or_two_per_endpoint_not_the_backlog(
         query = "".join(f"${next(marks)}" if c == "?" else c for c in _CLAIM)
         conn.execute(f"PREPARE claim(float8, float8, float8, int) AS {query}")
         now = T0 + 30_000
-        (plan,) = conn.execute(
+        explained = conn.execute(
             f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({now}, {now}, {now}, 10)"
-        ).fetchone()[0]
+        ).fetchone()
+    assert explained is not None
+    (plan,) = explained[0]
     assert deliveries_rows_read(plan["Plan"]) <= 10, plan
     claimed = await store.claim_webhook_deliveries(now, "w", 30, 10)
     assert sorted((e.id, d.payload) for d, e in claimed) == [("back", "first"), ("calm", "first")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 import sqlite3
 import time
@@ -152,9 +153,13 @@ def _migration_turn(path: Path) -> Iterator[None]:
     """This process's turn to migrate ``path``: waits for another run's to end."""
     lock = path.with_name(path.name + ".migrate.lock")
     try:
-        f = open(lock, "a+", encoding="ascii")
+        # Read-only: flock needs no write access, so a lock file another user made (a
+        # `sudo collab migrate`) does not refuse the service's own start.
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError as exc:  # a directory this user may not write: the database is not theirs
         raise StoreError(f"{path}: cannot make its migration lock {lock}: {exc}") from exc
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)

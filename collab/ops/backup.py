@@ -142,14 +142,7 @@ def backup(db: Path, dest: Path, files: Path | None = None) -> dict[str, Any]:
     private_dir(dest)  # an existing empty one keeps its mode; every file in it is 0600
     source_files = files or db.parent / BACKUP_FILES
     with backup_lock(source_files):
-        partial = dest / (BACKUP_DB + ".partial")
-        src = sqlite3.connect(db, timeout=30)
-        try:
-            src.execute("PRAGMA busy_timeout=30000")
-            copy_database(src, partial)
-        finally:
-            src.close()
-        partial.rename(dest / BACKUP_DB)
+        _copy_live(db, dest / BACKUP_DB)
         checksums = {BACKUP_DB: _digest(dest / BACKUP_DB)}
         if _copy_index(search_index_path(db), dest / BACKUP_INDEX):
             checksums[BACKUP_INDEX] = _digest(dest / BACKUP_INDEX)
@@ -195,15 +188,21 @@ def _copy_index(index: Path, target: Path) -> bool:
     """The search index into ``target`` (a consistent copy, like the database's), if any."""
     if not index.is_file():
         return False
+    _copy_live(index, target)
+    return True
+
+
+def _copy_live(source: Path, target: Path) -> None:
+    """A consistent copy of a database in use into ``target`` (through ``.partial``: a copy
+    cut short is never taken for one)."""
     partial = target.with_name(target.name + ".partial")
-    src = sqlite3.connect(index, timeout=30)
+    src = sqlite3.connect(source, timeout=30)
     try:
         src.execute("PRAGMA busy_timeout=30000")
         copy_database(src, partial)
     finally:
         src.close()
     partial.rename(target)
-    return True
 
 
 def backup_database_path(path: Path) -> Path:

@@ -11,26 +11,17 @@ import pytest
 
 from collab.search import Entry, Page, Scope, SearchIndex, parse_query
 from collab.search.index import DELETED, SCAN_ROWS, Drop, QueryTooSlow
-from collab.search.memory import MemoryIndex
-from collab.search.postgres import PostgresIndex
 from collab.search.sqlite import SQLiteIndex
+from tests.search.backends import KINDS, new_index
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.0
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
-    found: SearchIndex
-    if request.param == "postgresql":
-        # Only the PostgreSQL param asks for a database (skipped without a server, failing
-        # under CI=true: tests/support/postgres.py).
-        found = PostgresIndex(request.getfixturevalue("pg_url"))
-    elif request.param == "sqlite":
-        found = SQLiteIndex(tmp_path / "c.db.search.db")
-    else:
-        found = MemoryIndex()
+    found = new_index(request, tmp_path)
     await found.open()
     yield found
     await found.close()

@@ -21,11 +21,10 @@ from collab.meta.memory import MemoryMetaStore
 from collab.names import DocKey
 from collab.search import Scope, Search, parse_query, rebuild
 from collab.search.index import SearchIndex
-from collab.search.memory import MemoryIndex
 from collab.search.postgres import PostgresIndex
-from collab.search.sqlite import SQLiteIndex
 from collab.store.memory import MemoryStore
 from collab.wire import Limits
+from tests.search.backends import KINDS, new_index
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -33,15 +32,9 @@ pytestmark = pytest.mark.anyio
 NOTES = DocKey("a", "notes")
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
-    found: SearchIndex
-    if request.param == "postgresql":
-        found = PostgresIndex(request.getfixturevalue("pg_url"))
-    elif request.param == "sqlite":
-        found = SQLiteIndex(tmp_path / "c.db.search.db")
-    else:
-        found = MemoryIndex()
+    found = new_index(request, tmp_path)
     yield found
 
 
